@@ -1,0 +1,2 @@
+//! Receive Adobe Learning Manager (ALM) webhooks.
+#![cfg_attr(docsrs, feature(doc_cfg))]
