@@ -1,0 +1,482 @@
+//! The delivery envelope (`accountId`, `events[]`) and how it is parsed.
+//!
+//! Parsing happens in two layers. The envelope must be a JSON object with an
+//! integer `accountId` and an `events` array, or the whole body is refused
+//! with a [`ParseError`]. Inside a valid envelope each event is parsed on its
+//! own: a malformed event becomes an [`EventError`] that keeps its raw JSON,
+//! and its neighbours are unaffected.
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::error::{EventError, ParseError};
+use crate::event::{Event, EventData};
+use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
+
+/// A delivery from ALM: the account and its events.
+///
+/// ```
+/// use alm_webhooks::{AccountId, Envelope, EventName};
+/// let body = br#"{
+///   "accountId": 1234,
+///   "events": [
+///     {"eventId": "a", "eventName": "LEARNING_OBJECT_DRAFT", "timestamp": 1725519188,
+///      "data": {"loId": "course:1", "loType": "course"}},
+///     {"eventId": "b", "eventName": "COURSE_ENROLLMENT", "timestamp": 1725519188,
+///      "data": {"userId": "not a number"}}
+///   ]
+/// }"#;
+/// let envelope = Envelope::from_slice(body).unwrap();
+/// assert_eq!(envelope.account_id, AccountId(1234));
+/// let good = envelope.events[0].as_ref().unwrap();
+/// assert_eq!(good.event_name, EventName::LearningObjectDraft);
+/// let bad = envelope.events[1].as_ref().unwrap_err();
+/// assert_eq!(bad.event_id.as_ref().unwrap().as_str(), "b");
+/// assert_eq!(bad.path(), "events[1].data.userId");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Envelope {
+    /// The account that sent the delivery (`accountId`).
+    pub account_id: AccountId,
+    /// Each event in delivery order, parsed on its own.
+    pub events: Vec<Result<Event, EventError>>,
+}
+
+#[derive(Deserialize)]
+struct FastEnvelope<'a> {
+    #[serde(rename = "accountId")]
+    account_id: AccountId,
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LooseEnvelope<'a> {
+    #[serde(rename = "accountId", borrow, default)]
+    account_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    events: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct FastEvent<'a> {
+    #[serde(rename = "eventId")]
+    event_id: EventId,
+    #[serde(rename = "eventName")]
+    event_name: EventName,
+    timestamp: Timestamp,
+    #[serde(rename = "eventInfo", default)]
+    event_info: Option<String>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct LooseEvent<'a> {
+    #[serde(rename = "eventId", borrow, default)]
+    event_id: Option<&'a RawValue>,
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "eventInfo", borrow, default)]
+    event_info: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+impl Envelope {
+    /// Parses a delivery body.
+    ///
+    /// # Errors
+    ///
+    /// A [`ParseError`] when the body is not an envelope: invalid JSON (with
+    /// line and column), nesting deeper than 128, not an object, or a missing
+    /// or mistyped `accountId` or `events`. Problems inside an event are not
+    /// errors here; they are reported in [`Envelope::events`].
+    pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        let fast: FastEnvelope<'_> = match serde_json::from_slice(body) {
+            Ok(fast) => fast,
+            Err(err) => return Err(diagnose_envelope(body, &err)),
+        };
+        let mut cursor = Cursor::new(body);
+        let events = fast
+            .events
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| parse_event(index, raw, &mut cursor))
+            .collect();
+        Ok(Self {
+            account_id: fast.account_id,
+            events,
+        })
+    }
+
+    /// Parses a delivery body held in a string. See [`Envelope::from_slice`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Envelope::from_slice`].
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(body: &str) -> Result<Self, ParseError> {
+        Self::from_slice(body.as_bytes())
+    }
+
+    /// The events that parsed, in order.
+    pub fn parsed(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter_map(|e| e.as_ref().ok())
+    }
+
+    /// The events that did not parse, in order.
+    pub fn errors(&self) -> impl Iterator<Item = &EventError> {
+        self.events.iter().filter_map(|e| e.as_ref().err())
+    }
+}
+
+impl std::str::FromStr for Envelope {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_slice(s.as_bytes())
+    }
+}
+
+/// Serializes back to ALM's JSON shape. Events that did not parse are written
+/// as the raw JSON they arrived as, so nothing is lost.
+impl Serialize for Envelope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Events<'a>(&'a [Result<Event, EventError>]);
+        impl Serialize for Events<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|e| match e {
+                    Ok(event) => EventOrRaw::Event(event),
+                    Err(err) => EventOrRaw::Raw(&err.raw),
+                }))
+            }
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum EventOrRaw<'a> {
+            Event(&'a Event),
+            Raw(&'a RawValue),
+        }
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("accountId", &self.account_id)?;
+        map.serialize_entry("events", &Events(&self.events))?;
+        map.end()
+    }
+}
+
+fn diagnose_envelope(body: &[u8], err: &serde_json::Error) -> ParseError {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return ParseError::Empty;
+    }
+    if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        let (line, column) = (syntax.line(), syntax.column());
+        let message = if is_trailing_comma(body, line, column) {
+            "trailing comma".to_owned()
+        } else {
+            message_of(&syntax)
+        };
+        return ParseError::Syntax {
+            line,
+            column,
+            message,
+        };
+    }
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return ParseError::NotAnObject;
+    }
+    let loose: LooseEnvelope<'_> = match serde_json::from_slice(body) {
+        Ok(loose) => loose,
+        Err(e) => {
+            let message = message_of(&e);
+            let field = if message.contains("`accountId`") {
+                "accountId"
+            } else {
+                "events"
+            };
+            return ParseError::InvalidField { field, message };
+        }
+    };
+    let Some(account_id) = loose.account_id else {
+        return ParseError::MissingField { field: "accountId" };
+    };
+    if let Err(e) = serde_json::from_str::<AccountId>(account_id.get()) {
+        return ParseError::InvalidField {
+            field: "accountId",
+            message: format!("{}; expected a non-negative integer", message_of(&e)),
+        };
+    }
+    let Some(events) = loose.events else {
+        return ParseError::MissingField { field: "events" };
+    };
+    if !events.get().starts_with('[') {
+        return ParseError::InvalidField {
+            field: "events",
+            message: format!("expected an array, found {}", kind_of(events)),
+        };
+    }
+    ParseError::InvalidField {
+        field: "events",
+        message: message_of(err),
+    }
+}
+
+fn parse_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Result<Event, EventError> {
+    let parsed = serde_json::from_str::<FastEvent<'_>>(raw.get())
+        .map_err(|_| ())
+        .and_then(
+            |fast| match Event::parse_data(&fast.event_name, fast.data) {
+                Ok(data) => Ok(Event {
+                    event_id: fast.event_id,
+                    event_name: fast.event_name,
+                    timestamp: fast.timestamp,
+                    event_info: fast.event_info,
+                    data,
+                }),
+                Err(_) => Err(()),
+            },
+        );
+    parsed.map_err(|()| diagnose_event(index, raw, cursor))
+}
+
+/// Finds what is wrong with an event the fast path refused. Runs only for
+/// bad events, so it may parse field by field.
+fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> EventError {
+    let base = cursor.locate(raw.get());
+    let mut error = EventError {
+        index,
+        event_id: None,
+        event_name: None,
+        field: String::new(),
+        message: String::new(),
+        line: base.line,
+        column: base.column,
+        raw: raw.to_owned(),
+    };
+    let loose: LooseEvent<'_> = match serde_json::from_str(raw.get()) {
+        Ok(loose) => loose,
+        Err(e) => {
+            error.message = if raw.get().starts_with('{') {
+                message_of(&e)
+            } else {
+                format!("expected an event object, found {}", kind_of(raw))
+            };
+            error.set_position(base, raw.get(), &e);
+            return error;
+        }
+    };
+    error.event_id = loose
+        .event_id
+        .and_then(|r| serde_json::from_str(r.get()).ok());
+    error.event_name = loose
+        .event_name
+        .and_then(|r| serde_json::from_str(r.get()).ok());
+    let fields = [
+        ("eventId", loose.event_id, check::<EventId> as Checker),
+        ("eventName", loose.event_name, check::<EventName>),
+        ("timestamp", loose.timestamp, check::<Timestamp>),
+        ("eventInfo", loose.event_info, check::<Option<String>>),
+    ];
+    for (name, value, checker) in fields {
+        let Some(value) = value else {
+            if name == "eventInfo" {
+                continue;
+            }
+            error.field = name.to_owned();
+            error.message = format!("missing field `{name}`");
+            return error;
+        };
+        if let Err(e) = checker(value) {
+            error.field = name.to_owned();
+            error.message = message_of(&e);
+            let at = cursor.locate_within(base, raw.get(), value.get());
+            error.set_position(at, value.get(), &e);
+            return error;
+        }
+    }
+    let Some(name) = error.event_name.clone() else {
+        error.message = "invalid event".to_owned();
+        return error;
+    };
+    let Some(data) = loose.data else {
+        error.field = "data".to_owned();
+        error.message = "missing field `data`".to_owned();
+        return error;
+    };
+    let (path, e) = data_error(&name, data);
+    error.field = if path.is_empty() || path == "." {
+        "data".to_owned()
+    } else {
+        format!("data.{path}")
+    };
+    error.message = message_of(&e);
+    let at = cursor.locate_within(base, raw.get(), data.get());
+    error.set_position(at, data.get(), &e);
+    error
+}
+
+type Checker = fn(&RawValue) -> Result<(), serde_json::Error>;
+
+fn check<T: for<'de> Deserialize<'de>>(raw: &RawValue) -> Result<(), serde_json::Error> {
+    serde_json::from_str::<T>(raw.get()).map(drop)
+}
+
+/// Reparses a refused `data` with path tracking, to name the field at fault.
+fn data_error(name: &EventName, data: &RawValue) -> (String, serde_json::Error) {
+    fn with_path<T: for<'de> Deserialize<'de>>(data: &RawValue) -> (String, serde_json::Error) {
+        let mut de = serde_json::Deserializer::from_str(data.get());
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => (String::new(), serde::de::Error::custom("invalid data")),
+            Err(e) => (e.path().to_string(), e.into_inner()),
+        }
+    }
+    use crate::event::*;
+    match name.family() {
+        EventFamily::Enrollment | EventFamily::CompletionRollback => with_path::<Enrollment>(data),
+        EventFamily::Unenrollment => with_path::<Unenrollment>(data),
+        EventFamily::Completion => with_path::<Completion>(data),
+        EventFamily::LearnerProgress => with_path::<LearnerProgress>(data),
+        EventFamily::LearningObject => with_path::<LearningObjectChange>(data),
+        EventFamily::LearningObjectInstance => with_path::<InstanceChange>(data),
+        EventFamily::InstanceStats => with_path::<InstanceStats>(data),
+        EventFamily::Unknown => (
+            String::new(),
+            serde::de::Error::custom("unknown events never fail"),
+        ),
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn message_of(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if e.line() == 0 {
+        return text;
+    }
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// Whether the syntax error at (line, column) is a `}` or `]` right after a
+/// comma, which serde_json reports by what it expected instead.
+fn is_trailing_comma(body: &[u8], line: usize, column: usize) -> bool {
+    let line_start = body
+        .split_inclusive(|&b| b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    let offset = line_start + column.saturating_sub(1);
+    let (Some(before), Some(at)) = (body.get(..offset), body.get(offset)) else {
+        return false;
+    };
+    matches!(at, b'}' | b']')
+        && before.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b',')
+}
+
+fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// A 1-based line and byte column in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    line: usize,
+    column: usize,
+}
+
+/// Turns byte offsets into lines and columns, walking forward through the
+/// body once (events are visited in order), so that reporting many bad events
+/// costs one pass.
+struct Cursor<'a> {
+    body: &'a [u8],
+    offset: usize,
+    at: Position,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(body: &'a [u8]) -> Self {
+        Self {
+            body,
+            offset: 0,
+            at: Position { line: 1, column: 1 },
+        }
+    }
+
+    /// Where `part` (a slice borrowed from the body) begins.
+    fn locate(&mut self, part: &str) -> Position {
+        let target = (part.as_ptr() as usize)
+            .checked_sub(self.body.as_ptr() as usize)
+            .filter(|&o| o <= self.body.len());
+        let Some(target) = target else {
+            return self.at;
+        };
+        if target < self.offset {
+            self.offset = 0;
+            self.at = Position { line: 1, column: 1 };
+        }
+        self.at = advance(self.at, &self.body[self.offset..target]);
+        self.offset = target;
+        self.at
+    }
+
+    /// Where `inner`, a slice of `outer` that begins at `base`, begins.
+    fn locate_within(&self, base: Position, outer: &str, inner: &str) -> Position {
+        let start = (inner.as_ptr() as usize)
+            .checked_sub(outer.as_ptr() as usize)
+            .filter(|&o| o <= outer.len())
+            .unwrap_or(0);
+        advance(base, &outer.as_bytes()[..start])
+    }
+}
+
+fn advance(mut at: Position, bytes: &[u8]) -> Position {
+    for &b in bytes {
+        if b == b'\n' {
+            at.line += 1;
+            at.column = 1;
+        } else {
+            at.column += 1;
+        }
+    }
+    at
+}
+
+impl EventError {
+    /// Places the error at serde's position inside `part`, which begins at
+    /// `start` in the body.
+    fn set_position(&mut self, start: Position, _part: &str, e: &serde_json::Error) {
+        let (line, column) = (e.line(), e.column());
+        let at = if line <= 1 {
+            Position {
+                line: start.line,
+                column: start.column + column.saturating_sub(1),
+            }
+        } else {
+            Position {
+                line: start.line + line - 1,
+                column,
+            }
+        };
+        self.line = at.line;
+        self.column = at.column;
+    }
+}
+
+impl EventData {
+    /// Whether the data is of an event this crate does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+}

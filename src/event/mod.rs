@@ -1,0 +1,321 @@
+//! Typed events, one module per event family.
+//!
+//! An [`Event`] carries the header every ALM event has (`eventId`,
+//! `eventName`, `timestamp`, `eventInfo`) and its [`EventData`], chosen by
+//! `eventName` (never by position or by the shape of `data`).
+
+mod completion;
+mod enrollment;
+mod instance;
+mod instance_stats;
+mod learning_object;
+mod progress;
+mod unenrollment;
+
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+pub use completion::Completion;
+pub use enrollment::{CompletionRollback, Enrollment};
+pub use instance::InstanceChange;
+pub use instance_stats::InstanceStats;
+pub use learning_object::LearningObjectChange;
+pub use progress::LearnerProgress;
+pub use unenrollment::Unenrollment;
+
+use crate::{EventFamily, EventId, EventName, LoId, LoInstanceId, Timestamp, UserId};
+
+/// One event of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The event's id (`eventId`), the key for deduplication.
+    pub event_id: EventId,
+    /// The event's name (`eventName`).
+    pub event_name: EventName,
+    /// When the event happened (`timestamp`).
+    pub timestamp: Timestamp,
+    /// ALM's trace or batch identifier (`eventInfo`). Not unique per event,
+    /// and absent from some newer events.
+    pub event_info: Option<String>,
+    /// The event's data, typed by its family.
+    pub data: EventData,
+}
+
+/// The `data` of an event, one variant per [`EventFamily`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EventData {
+    /// [`EventFamily::Enrollment`].
+    Enrollment(Enrollment),
+    /// [`EventFamily::Unenrollment`].
+    Unenrollment(Unenrollment),
+    /// [`EventFamily::Completion`].
+    Completion(Completion),
+    /// [`EventFamily::CompletionRollback`].
+    CompletionRollback(CompletionRollback),
+    /// [`EventFamily::LearnerProgress`].
+    LearnerProgress(LearnerProgress),
+    /// [`EventFamily::LearningObject`].
+    LearningObject(LearningObjectChange),
+    /// [`EventFamily::LearningObjectInstance`].
+    LearningObjectInstance(InstanceChange),
+    /// [`EventFamily::InstanceStats`].
+    InstanceStats(InstanceStats),
+    /// An event this crate does not know: its `data`, verbatim, in whatever
+    /// shape it came (`None` when the event had no `data`).
+    Unknown(Option<RawData>),
+}
+
+/// JSON kept exactly as it was received, such as the `data` of an unknown
+/// event (any shape: `{"status":"SUCCESS","request":{…}}`, an array, a string).
+///
+/// ```
+/// use alm_webhooks::{Envelope, EventData};
+/// let body = br#"{"accountId":1,"events":[{"eventId":"job-42","eventName":"ASYNC_JOB",
+///   "timestamp":"2024-11-08T03:49:52.000Z","data":{"status":"SUCCESS","request":{"id":7}}}]}"#;
+/// let envelope = Envelope::from_slice(body).unwrap();
+/// let EventData::Unknown(Some(data)) = &envelope.events[0].as_ref().unwrap().data else { panic!() };
+/// assert_eq!(data.get(), r#"{"status":"SUCCESS","request":{"id":7}}"#);
+/// assert_eq!(data.to_value().unwrap()["status"], "SUCCESS");
+/// ```
+#[derive(Debug, Clone)]
+pub struct RawData(Box<RawValue>);
+
+impl RawData {
+    /// The JSON text, exactly as received.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON as a [`serde_json::Value`].
+    ///
+    /// # Errors
+    ///
+    /// Only if the value nests deeper than serde_json's limit.
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// Deserializes the JSON into a type of the caller's choosing.
+    ///
+    /// # Errors
+    ///
+    /// When the JSON does not fit `T`.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl PartialEq for RawData {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Serialize for RawData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// Who or what an event is about: the entity whose state the ordering rules
+/// track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subject<'a> {
+    /// A learner's record: (`userId`, `loInstanceId`) within the account.
+    Learner {
+        /// The learner.
+        user_id: UserId,
+        /// The instance.
+        lo_instance_id: &'a LoInstanceId,
+    },
+    /// A learning object (`loId`).
+    LearningObject(&'a LoId),
+    /// A learning object instance (`loInstanceId`), for instance events.
+    LearningObjectInstance(&'a LoInstanceId),
+    /// The seat statistics of an instance (`CI_STATS`), tracked apart from
+    /// the instance's own events.
+    InstanceStats(&'a LoInstanceId),
+    /// Nothing this crate can identify (unknown events).
+    None,
+}
+
+impl Event {
+    /// The family of the event, from its name.
+    pub fn family(&self) -> EventFamily {
+        self.event_name.family()
+    }
+
+    /// The entity this event is about.
+    ///
+    /// ```
+    /// use alm_webhooks::{Envelope, Subject, UserId};
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"p1","eventName":"LEARNER_PROGRESS",
+    ///   "timestamp":1725604552,"data":{"userId":7,"loId":"course:1",
+    ///   "loInstanceId":"course:1_2","progressPercent":50}}]}"#;
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// let event = envelope.events[0].as_ref().unwrap();
+    /// match event.subject() {
+    ///     Subject::Learner { user_id, lo_instance_id } => {
+    ///         assert_eq!(user_id, UserId(7));
+    ///         assert_eq!(lo_instance_id.as_str(), "course:1_2");
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    pub fn subject(&self) -> Subject<'_> {
+        match &self.data {
+            EventData::Enrollment(d) | EventData::CompletionRollback(d) => Subject::Learner {
+                user_id: d.user_id,
+                lo_instance_id: &d.lo_instance_id,
+            },
+            EventData::Unenrollment(d) => Subject::Learner {
+                user_id: d.user_id,
+                lo_instance_id: &d.lo_instance_id,
+            },
+            EventData::Completion(d) => Subject::Learner {
+                user_id: d.user_id,
+                lo_instance_id: &d.lo_instance_id,
+            },
+            EventData::LearnerProgress(d) => Subject::Learner {
+                user_id: d.user_id,
+                lo_instance_id: &d.lo_instance_id,
+            },
+            EventData::LearningObject(d) => Subject::LearningObject(&d.lo_id),
+            EventData::LearningObjectInstance(d) => {
+                Subject::LearningObjectInstance(&d.lo_instance_id)
+            }
+            EventData::InstanceStats(d) => Subject::InstanceStats(&d.lo_instance_id),
+            EventData::Unknown(_) => Subject::None,
+        }
+    }
+
+    /// Parses `data` for an event of the given name: the family decides the
+    /// type. Errors carry serde's message (no position).
+    pub(crate) fn parse_data(
+        name: &EventName,
+        data: Option<&RawValue>,
+    ) -> Result<EventData, serde_json::Error> {
+        fn typed<'de, T: Deserialize<'de>>(
+            data: Option<&'de RawValue>,
+        ) -> Result<T, serde_json::Error> {
+            match data {
+                Some(raw) => serde_json::from_str(raw.get()),
+                None => Err(serde::de::Error::custom("missing field `data`")),
+            }
+        }
+        Ok(match name.family() {
+            EventFamily::Enrollment => EventData::Enrollment(typed(data)?),
+            EventFamily::Unenrollment => EventData::Unenrollment(typed(data)?),
+            EventFamily::Completion => EventData::Completion(typed(data)?),
+            EventFamily::CompletionRollback => EventData::CompletionRollback(typed(data)?),
+            EventFamily::LearnerProgress => EventData::LearnerProgress(typed(data)?),
+            EventFamily::LearningObject => EventData::LearningObject(typed(data)?),
+            EventFamily::LearningObjectInstance => EventData::LearningObjectInstance(typed(data)?),
+            EventFamily::InstanceStats => EventData::InstanceStats(typed(data)?),
+            EventFamily::Unknown => EventData::Unknown(data.map(|raw| RawData(raw.to_owned()))),
+        })
+    }
+}
+
+impl Serialize for EventData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Enrollment(d) | Self::CompletionRollback(d) => d.serialize(serializer),
+            Self::Unenrollment(d) => d.serialize(serializer),
+            Self::Completion(d) => d.serialize(serializer),
+            Self::LearnerProgress(d) => d.serialize(serializer),
+            Self::LearningObject(d) => d.serialize(serializer),
+            Self::LearningObjectInstance(d) => d.serialize(serializer),
+            Self::InstanceStats(d) => d.serialize(serializer),
+            Self::Unknown(Some(raw)) => raw.0.serialize(serializer),
+            Self::Unknown(None) => serializer.serialize_none(),
+        }
+    }
+}
+
+/// Serializes back to ALM's JSON shape, so an event can be stored or
+/// forwarded; parsing the output gives an equal event.
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let has_data = !matches!(self.data, EventData::Unknown(None));
+        let len = 3 + usize::from(self.event_info.is_some()) + usize::from(has_data);
+        let mut map = serializer.serialize_map(Some(len))?;
+        map.serialize_entry("eventId", &self.event_id)?;
+        map.serialize_entry("eventName", &self.event_name)?;
+        map.serialize_entry("timestamp", &self.timestamp)?;
+        if let Some(info) = &self.event_info {
+            map.serialize_entry("eventInfo", info)?;
+        }
+        if has_data {
+            map.serialize_entry("data", &self.data)?;
+        }
+        map.end()
+    }
+}
+
+/// How a learner was enrolled (`enrollmentSource`). Unknown values are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EnrollmentSource {
+    /// `SELF_ENROLL`: the learner enrolled themselves.
+    SelfEnroll,
+    /// `ADMIN_ENROLL`: an admin or manager enrolled the learner.
+    AdminEnroll,
+    /// Any other value, kept as sent.
+    Unknown(Box<str>),
+}
+
+impl EnrollmentSource {
+    /// The value as it was sent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::SelfEnroll => "SELF_ENROLL",
+            Self::AdminEnroll => "ADMIN_ENROLL",
+            Self::Unknown(s) => s,
+        }
+    }
+}
+
+impl From<&str> for EnrollmentSource {
+    fn from(s: &str) -> Self {
+        match s {
+            "SELF_ENROLL" => Self::SelfEnroll,
+            "ADMIN_ENROLL" => Self::AdminEnroll,
+            other => Self::Unknown(other.into()),
+        }
+    }
+}
+
+impl fmt::Display for EnrollmentSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EnrollmentSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EnrollmentSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SourceVisitor;
+        impl serde::de::Visitor<'_> for SourceVisitor {
+            type Value = EnrollmentSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an enrollment source string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<EnrollmentSource, E> {
+                Ok(EnrollmentSource::from(s))
+            }
+        }
+        deserializer.deserialize_str(SourceVisitor)
+    }
+}
