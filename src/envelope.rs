@@ -172,18 +172,8 @@ fn diagnose_envelope(body: &[u8], err: &serde_json::Error) -> ParseError {
     if body.iter().all(u8::is_ascii_whitespace) {
         return ParseError::Empty;
     }
-    if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        let (line, column) = (syntax.line(), syntax.column());
-        let message = if is_trailing_comma(body, line, column) {
-            "trailing comma".to_owned()
-        } else {
-            message_of(&syntax)
-        };
-        return ParseError::Syntax {
-            line,
-            column,
-            message,
-        };
+    if !err.is_data() {
+        return syntax_error(body, err);
     }
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
@@ -191,6 +181,7 @@ fn diagnose_envelope(body: &[u8], err: &serde_json::Error) -> ParseError {
     }
     let loose: LooseEnvelope<'_> = match serde_json::from_slice(body) {
         Ok(loose) => loose,
+        Err(e) if !e.is_data() => return syntax_error(body, &e),
         Err(e) => {
             let message = message_of(&e);
             let field = if message.contains("`accountId`") {
@@ -222,6 +213,20 @@ fn diagnose_envelope(body: &[u8], err: &serde_json::Error) -> ParseError {
     ParseError::InvalidField {
         field: "events",
         message: message_of(err),
+    }
+}
+
+fn syntax_error(body: &[u8], err: &serde_json::Error) -> ParseError {
+    let (line, column) = (err.line(), err.column());
+    let message = if is_trailing_comma(body, line, column) {
+        "trailing comma".to_owned()
+    } else {
+        message_of(err)
+    };
+    ParseError::Syntax {
+        line,
+        column,
+        message,
     }
 }
 
@@ -343,10 +348,10 @@ fn data_error(name: &EventName, data: &RawValue) -> (String, serde_json::Error) 
         EventFamily::LearningObject => with_path::<LearningObjectChange>(data),
         EventFamily::LearningObjectInstance => with_path::<InstanceChange>(data),
         EventFamily::InstanceStats => with_path::<InstanceStats>(data),
-        EventFamily::Unknown => (
-            String::new(),
-            serde::de::Error::custom("unknown events never fail"),
-        ),
+        EventFamily::Unknown => match Event::parse_data(name, Some(data)) {
+            Err(e) => (String::new(), e),
+            Ok(_) => (String::new(), serde::de::Error::custom("invalid data")),
+        },
     }
 }
 

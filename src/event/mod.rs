@@ -218,9 +218,49 @@ impl Event {
             EventFamily::LearningObject => EventData::LearningObject(typed(data)?),
             EventFamily::LearningObjectInstance => EventData::LearningObjectInstance(typed(data)?),
             EventFamily::InstanceStats => EventData::InstanceStats(typed(data)?),
-            EventFamily::Unknown => EventData::Unknown(data.map(|raw| RawData(raw.to_owned()))),
+            EventFamily::Unknown => {
+                if let Some(raw) = data {
+                    check_depth(raw.get())?;
+                }
+                EventData::Unknown(data.map(|raw| RawData(raw.to_owned())))
+            }
         })
     }
+}
+
+/// The deepest nesting kept verbatim, as serde_json's own recursion limit.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// Refuses JSON nested deeper than [`MAX_DEPTH`]. serde_json skips values it
+/// keeps raw without a depth limit (safely, without recursion); this keeps a
+/// user who later parses them from meeting a deeper value than serde allows.
+fn check_depth(json: &str) -> Result<(), serde_json::Error> {
+    let mut depth = 0usize;
+    let mut bytes = json.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'"' => {
+                while let Some(c) = bytes.next() {
+                    match c {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(serde::de::Error::custom("nesting deeper than 128"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Serialize for EventData {
