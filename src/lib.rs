@@ -8,6 +8,10 @@ mod ids;
 mod name;
 mod timestamp;
 
+#[cfg(feature = "simulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
+pub mod simulator;
+
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};

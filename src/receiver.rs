@@ -1,0 +1,216 @@
+//! The framework-free front door: size check, authentication, then parsing.
+
+use std::fmt;
+
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use time::OffsetDateTime;
+
+use crate::auth::{AuthError, Authentication, UNAUTHORIZED_BODY};
+use crate::{Envelope, ParseError};
+
+/// The default body size limit: 8 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Checks and parses deliveries: configured once, used for every request.
+///
+/// [`Receiver::receive`] does, in this order: the size check, authentication
+/// on the raw bytes, then parsing. A body that fails authentication is never
+/// parsed.
+///
+/// ```
+/// use alm_webhooks::{Authentication, Receiver};
+/// use alm_webhooks::auth::SignatureAuth;
+/// use http::HeaderMap;
+///
+/// let auth = SignatureAuth::new("my signing secret");
+/// let receiver = Receiver::new(Authentication::Signature(auth.clone()));
+///
+/// let body = br#"{"accountId":1234,"events":[]}"#;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-alm-signature", auth.sign(body).parse().unwrap());
+/// let envelope = receiver.receive(&headers, body).unwrap();
+/// assert_eq!(envelope.account_id.get(), 1234);
+///
+/// // A wrong signature is a 401, and the body is not even looked at.
+/// headers.insert("x-alm-signature", "00".parse().unwrap());
+/// let rejection = receiver.receive(&headers, b"not json").unwrap_err();
+/// assert_eq!(rejection.status(), http::StatusCode::UNAUTHORIZED);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    auth: Authentication,
+    max_body_bytes: usize,
+}
+
+impl Receiver {
+    /// A receiver with the given authentication and the default 8 MiB limit.
+    pub fn new(auth: Authentication) -> Self {
+        Self {
+            auth,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Sets the largest body accepted, in bytes.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// The largest body accepted, in bytes.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// The authentication in force.
+    pub fn authentication(&self) -> &Authentication {
+        &self.auth
+    }
+
+    /// Checks a delivery's headers and raw body and parses it.
+    ///
+    /// # Errors
+    ///
+    /// A [`Rejection`] that knows its HTTP status: 413 over the size limit,
+    /// 401 for any authentication failure, 400 for a body that is not an
+    /// envelope. Problems inside single events are not rejections; they are
+    /// reported in [`Envelope::events`].
+    pub fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, Rejection> {
+        self.receive_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// [`Receiver::receive`] with "now" given, for the timestamp tolerance of
+    /// Standard Webhooks signatures.
+    ///
+    /// # Errors
+    ///
+    /// As [`Receiver::receive`].
+    pub fn receive_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Envelope, Rejection> {
+        self.check_declared_length(headers)?;
+        if body.len() > self.max_body_bytes {
+            return Err(Rejection::PayloadTooLarge {
+                limit: self.max_body_bytes,
+            });
+        }
+        self.auth
+            .verify_at(headers, body, now)
+            .map_err(Rejection::Unauthorized)?;
+        Envelope::from_slice(body).map_err(Rejection::BadRequest)
+    }
+
+    /// [`Receiver::receive`] over an [`http::Request`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Receiver::receive`].
+    pub fn receive_request<B: AsRef<[u8]>>(
+        &self,
+        request: &Request<B>,
+    ) -> Result<Envelope, Rejection> {
+        self.receive(request.headers(), request.body().as_ref())
+    }
+
+    /// Refuses a request whose `Content-Length` already exceeds the limit, so
+    /// an adapter can answer 413 before reading the body. A missing or
+    /// unreadable `Content-Length` passes: the body's real size is checked
+    /// again in [`Receiver::receive`].
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::PayloadTooLarge`].
+    pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match declared {
+            Some(n) if n > self.max_body_bytes as u64 => Err(Rejection::PayloadTooLarge {
+                limit: self.max_body_bytes,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a delivery was refused as a whole, with the HTTP answer it calls for.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The body is larger than the configured limit: `413`.
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Authentication failed: `401`. The reason is for the server's logs
+    /// only; the client always gets [`UNAUTHORIZED_BODY`].
+    Unauthorized(AuthError),
+    /// The body is not a valid envelope: `400`.
+    BadRequest(ParseError),
+}
+
+impl Rejection {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON body to answer with. It is safe to send: it never says which
+    /// authentication check failed, and quotes nothing secret.
+    pub fn body(&self) -> String {
+        match self {
+            Self::PayloadTooLarge { limit } => {
+                format!(r#"{{"error":"payload too large","limitBytes":{limit}}}"#)
+            }
+            Self::Unauthorized(_) => UNAUTHORIZED_BODY.to_owned(),
+            Self::BadRequest(e) => serde_json::json!({
+                "error": "invalid envelope",
+                "detail": e.to_string(),
+            })
+            .to_string(),
+        }
+    }
+
+    /// The whole HTTP response: status, `Content-Type: application/json` and
+    /// [`Rejection::body`].
+    pub fn to_response(&self) -> Response<String> {
+        let mut response = Response::new(self.body());
+        *response.status_mut() = self.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PayloadTooLarge { limit } => {
+                write!(f, "delivery refused: body larger than {limit} bytes")
+            }
+            Self::Unauthorized(e) => write!(f, "delivery refused: authentication failed: {e}"),
+            Self::BadRequest(e) => write!(f, "delivery refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PayloadTooLarge { .. } => None,
+            Self::Unauthorized(e) => Some(e),
+            Self::BadRequest(e) => Some(e),
+        }
+    }
+}
