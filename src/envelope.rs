@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::{EventError, ParseError};
-use crate::event::{Event, EventData};
+use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 
 /// A delivery from ALM: the account and its events.
@@ -41,9 +41,19 @@ pub struct Envelope {
     /// The account that sent the delivery (`accountId`).
     pub account_id: AccountId,
     /// Each event in delivery order, parsed on its own.
-    pub events: Vec<Result<Event, EventError>>,
+    pub events: Vec<Result<Event, Box<EventError>>>,
 }
 
+/// The whole delivery in one pass: right for every delivery without a bad
+/// event, which is nearly all of them.
+#[derive(Deserialize)]
+struct TypedEnvelope {
+    #[serde(rename = "accountId")]
+    account_id: AccountId,
+    events: Vec<FastEvent>,
+}
+
+/// The envelope with each event kept raw, so events can be parsed one by one.
 #[derive(Deserialize)]
 struct FastEnvelope<'a> {
     #[serde(rename = "accountId")]
@@ -58,19 +68,6 @@ struct LooseEnvelope<'a> {
     account_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     events: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct FastEvent<'a> {
-    #[serde(rename = "eventId")]
-    event_id: EventId,
-    #[serde(rename = "eventName")]
-    event_name: EventName,
-    timestamp: Timestamp,
-    #[serde(rename = "eventInfo", default)]
-    event_info: Option<String>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +94,12 @@ impl Envelope {
     /// or mistyped `accountId` or `events`. Problems inside an event are not
     /// errors here; they are reported in [`Envelope::events`].
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
+        if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(body) {
+            return Ok(Self {
+                account_id: typed.account_id,
+                events: typed.events.into_iter().map(|e| Ok(e.0)).collect(),
+            });
+        }
         let fast: FastEnvelope<'_> = match serde_json::from_slice(body) {
             Ok(fast) => fast,
             Err(err) => return Err(diagnose_envelope(body, &err)),
@@ -131,7 +134,9 @@ impl Envelope {
 
     /// The events that did not parse, in order.
     pub fn errors(&self) -> impl Iterator<Item = &EventError> {
-        self.events.iter().filter_map(|e| e.as_ref().err())
+        self.events
+            .iter()
+            .filter_map(|e| e.as_ref().err().map(|e| &**e))
     }
 }
 
@@ -146,7 +151,7 @@ impl std::str::FromStr for Envelope {
 /// as the raw JSON they arrived as, so nothing is lost.
 impl Serialize for Envelope {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        struct Events<'a>(&'a [Result<Event, EventError>]);
+        struct Events<'a>(&'a [Result<Event, Box<EventError>>]);
         impl Serialize for Events<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.collect_seq(self.0.iter().map(|e| match e {
@@ -230,22 +235,14 @@ fn syntax_error(body: &[u8], err: &serde_json::Error) -> ParseError {
     }
 }
 
-fn parse_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Result<Event, EventError> {
-    let parsed = serde_json::from_str::<FastEvent<'_>>(raw.get())
-        .map_err(|_| ())
-        .and_then(
-            |fast| match Event::parse_data(&fast.event_name, fast.data) {
-                Ok(data) => Ok(Event {
-                    event_id: fast.event_id,
-                    event_name: fast.event_name,
-                    timestamp: fast.timestamp,
-                    event_info: fast.event_info,
-                    data,
-                }),
-                Err(_) => Err(()),
-            },
-        );
-    parsed.map_err(|()| diagnose_event(index, raw, cursor))
+fn parse_event(
+    index: usize,
+    raw: &RawValue,
+    cursor: &mut Cursor<'_>,
+) -> Result<Event, Box<EventError>> {
+    serde_json::from_str::<FastEvent>(raw.get())
+        .map(|fast| fast.0)
+        .map_err(|_| Box::new(diagnose_event(index, raw, cursor)))
 }
 
 /// Finds what is wrong with an event the fast path refused. Runs only for

@@ -152,6 +152,9 @@ pub enum Rejection {
     Unauthorized(AuthError),
     /// The body is not a valid envelope: `400`.
     BadRequest(ParseError),
+    /// The body could not be read to its end (the client went away, or the
+    /// framework reported an error): `400`.
+    UnreadableBody,
 }
 
 impl Rejection {
@@ -160,7 +163,7 @@ impl Rejection {
         match self {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::UnreadableBody => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -177,6 +180,7 @@ impl Rejection {
                 "detail": e.to_string(),
             })
             .to_string(),
+            Self::UnreadableBody => r#"{"error":"the body could not be read"}"#.to_owned(),
         }
     }
 
@@ -201,6 +205,7 @@ impl fmt::Display for Rejection {
             }
             Self::Unauthorized(e) => write!(f, "delivery refused: authentication failed: {e}"),
             Self::BadRequest(e) => write!(f, "delivery refused: {e}"),
+            Self::UnreadableBody => f.write_str("delivery refused: the body could not be read"),
         }
     }
 }
@@ -208,7 +213,7 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::PayloadTooLarge { .. } => None,
+            Self::PayloadTooLarge { .. } | Self::UnreadableBody => None,
             Self::Unauthorized(e) => Some(e),
             Self::BadRequest(e) => Some(e),
         }

@@ -292,3 +292,47 @@ fn error_status_is_bad_request() {
         Some((1, 1))
     );
 }
+
+#[test]
+fn data_before_event_name_and_null_data() {
+    let body = r#"{"accountId":1,"events":[
+        {"data":{"loId":"course:9","loType":"course"},"timestamp":1,"eventName":"LEARNING_OBJECT_DRAFT","eventId":"late-name"},
+        {"eventId":"n","eventName":"SOMETHING_NEW","timestamp":1,"data":null},
+        {"eventId":"k","eventName":"CI_STATS","timestamp":1,"data":null}
+    ]}"#;
+    let parsed = Envelope::from_str(body).unwrap();
+    let good: Vec<_> = parsed.parsed().collect();
+    assert_eq!(good.len(), 2);
+    let alm_webhooks::EventData::LearningObject(d) = &good[0].data else {
+        panic!()
+    };
+    assert_eq!(d.lo_id.as_str(), "course:9");
+    assert_eq!(good[1].data, alm_webhooks::EventData::Unknown(None));
+    let err = parsed.errors().next().unwrap();
+    assert_eq!(
+        (err.index, err.field.as_str(), err.message.as_str()),
+        (2, "data", "missing field `data`")
+    );
+}
+
+/// The one-pass path (every event good) and the event-by-event path (some
+/// event bad) give the same events.
+#[test]
+fn fast_and_isolating_paths_agree() {
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut events = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+            events.push(value["events"][0].to_string());
+        }
+    }
+    let all_good = Envelope::from_str(&envelope(&events)).unwrap();
+    events.push(r#"{"eventId":"bad"}"#.to_owned());
+    let one_bad = Envelope::from_str(&envelope(&events)).unwrap();
+    assert_eq!(one_bad.errors().count(), 1);
+    let a: Vec<_> = all_good.parsed().collect();
+    let b: Vec<_> = one_bad.parsed().collect();
+    assert_eq!(a.len(), 28);
+    assert_eq!(a, b);
+}

@@ -6,6 +6,7 @@
 
 mod completion;
 mod enrollment;
+mod fast;
 mod instance;
 mod instance_stats;
 mod learning_object;
@@ -20,6 +21,7 @@ use serde_json::value::RawValue;
 
 pub use completion::Completion;
 pub use enrollment::{CompletionRollback, Enrollment};
+pub(crate) use fast::FastEvent;
 pub use instance::InstanceChange;
 pub use instance_stats::InstanceStats;
 pub use learning_object::LearningObjectChange;

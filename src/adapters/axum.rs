@@ -1,0 +1,83 @@
+//! The axum extractor: a verified, parsed delivery from a request.
+//!
+//! Built on `axum-core`, so it works with any axum 0.8 application. The
+//! extractor owns the raw body: it enforces the size limit while reading,
+//! authenticates the exact bytes, then parses them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use alm_webhooks::{Authentication, Receiver};
+//! use alm_webhooks::adapters::axum::AlmDelivery;
+//!
+//! async fn webhook(AlmDelivery(envelope): AlmDelivery) -> http::StatusCode {
+//!     for event in envelope.parsed() {
+//!         println!("{} {}", event.event_name, event.event_id);
+//!     }
+//!     http::StatusCode::ACCEPTED
+//! }
+//!
+//! # async fn run() {
+//! let receiver = Arc::new(Receiver::new(Authentication::None));
+//! let app = axum::Router::new()
+//!     .route("/webhooks", axum::routing::post(webhook))
+//!     .with_state(receiver);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use axum_core::body::Body;
+use axum_core::extract::{FromRef, FromRequest, Request};
+use axum_core::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use crate::{Envelope, Receiver, Rejection};
+
+/// Extracts a delivery that passed the [`Receiver`]'s checks.
+///
+/// The receiver comes from the router's state: any state `S` with
+/// `Arc<Receiver>: FromRef<S>` (an `Arc<Receiver>` itself, or a field of your
+/// state with a `FromRef` impl).
+#[derive(Debug)]
+pub struct AlmDelivery(pub Envelope);
+
+/// The extractor's rejection: answers with the [`Rejection`]'s status and
+/// JSON body.
+#[derive(Debug)]
+pub struct AlmRejection(pub Rejection);
+
+impl IntoResponse for AlmRejection {
+    fn into_response(self) -> Response {
+        self.0.to_response().map(Body::from)
+    }
+}
+
+impl<S> FromRequest<S> for AlmDelivery
+where
+    Arc<Receiver>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AlmRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let receiver = Arc::<Receiver>::from_ref(state);
+        let (parts, body) = request.into_parts();
+        receiver.check_declared_length(&parts.headers).map_err(AlmRejection)?;
+        let limit = receiver.max_body_bytes();
+        // Read one byte past the limit so an oversized body is seen as such
+        // whatever Content-Length claimed.
+        let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(AlmRejection(Rejection::PayloadTooLarge { limit }));
+            }
+            Err(_) => return Err(AlmRejection(Rejection::UnreadableBody)),
+        };
+        receiver
+            .receive(&parts.headers, &bytes)
+            .map(AlmDelivery)
+            .map_err(AlmRejection)
+    }
+}
