@@ -1,20 +1,29 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub mod adapters;
+pub mod auth;
 mod envelope;
 mod error;
 pub mod event;
 mod ids;
 mod name;
+mod receiver;
+mod secret;
 mod timestamp;
 
 #[cfg(feature = "simulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
 
+pub use auth::{AuthError, Authentication};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};
 pub use ids::{AccountId, EventId, IdError, LoId, LoInstanceId, LoType, UserId};
 pub use name::{EventFamily, EventName};
+pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
+pub use secret::Secret;
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

@@ -64,7 +64,9 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let receiver = Arc::<Receiver>::from_ref(state);
         let (parts, body) = request.into_parts();
-        receiver.check_declared_length(&parts.headers).map_err(AlmRejection)?;
+        receiver
+            .check_declared_length(&parts.headers)
+            .map_err(AlmRejection)?;
         let limit = receiver.max_body_bytes();
         // Read one byte past the limit so an oversized body is seen as such
         // whatever Content-Length claimed.

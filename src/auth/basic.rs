@@ -1,0 +1,124 @@
+//! HTTP Basic authentication (RFC 7617).
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, header};
+
+use super::{AuthError, constant_time_eq};
+use crate::Secret;
+
+/// The longest `Authorization` header looked at; longer ones are refused
+/// before decoding.
+const MAX_HEADER_BYTES: usize = 4096;
+
+/// Accepted Basic credentials: one pair, or several during a rotation.
+///
+/// The password may contain `:` (the user name may not, per RFC 7617) and
+/// any UTF-8. Every configured pair is compared, in constant time, whatever
+/// matched: the time taken says nothing about which part was wrong.
+///
+/// ```
+/// use alm_webhooks::auth::BasicAuth;
+/// let auth = BasicAuth::new("alm", "old password").or("alm", "new password");
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "new password"));
+/// assert!(auth.verify(&headers).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct BasicAuth {
+    /// Each accepted `user:password`, as bytes.
+    credentials: Vec<Secret>,
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("credentials", &self.credentials.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BasicAuth {
+    /// Accepts `user` with `password`.
+    pub fn new(user: &str, password: impl Into<Secret>) -> Self {
+        Self {
+            credentials: vec![joined(user, &password.into())],
+        }
+    }
+
+    /// Also accepts `user` with `password` (for rotation).
+    #[must_use]
+    pub fn or(mut self, user: &str, password: impl Into<Secret>) -> Self {
+        self.credentials.push(joined(user, &password.into()));
+        self
+    }
+
+    /// The `Authorization` value for `user` and `password`, marked sensitive
+    /// so that `http` and the frameworks keep it out of their logs.
+    pub fn header_value(user: &str, password: &str) -> HeaderValue {
+        let encoded = STANDARD.encode(format!("{user}:{password}"));
+        let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+        value.set_sensitive(true);
+        value
+    }
+
+    /// Checks the request's `Authorization` header.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::MissingHeader`], [`AuthError::WrongScheme`],
+    /// [`AuthError::Malformed`] (oversized, bad base64, no colon, not UTF-8)
+    /// or [`AuthError::BadCredentials`].
+    pub fn verify(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        let presented = presented_credentials(headers)?;
+        let mut matched = false;
+        for accepted in &self.credentials {
+            matched |= constant_time_eq(&presented, accepted.expose());
+        }
+        if matched {
+            Ok(())
+        } else {
+            Err(AuthError::BadCredentials)
+        }
+    }
+}
+
+fn joined(user: &str, password: &Secret) -> Secret {
+    let mut bytes = Vec::with_capacity(user.len() + 1 + password.expose().len());
+    bytes.extend_from_slice(user.as_bytes());
+    bytes.push(b':');
+    bytes.extend_from_slice(password.expose());
+    Secret::new(bytes)
+}
+
+/// Decodes `Authorization: Basic <base64(user:password)>` into
+/// `user:password` bytes, checking its shape.
+fn presented_credentials(headers: &HeaderMap) -> Result<Vec<u8>, AuthError> {
+    const NAME: &str = "authorization";
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::MissingHeader(NAME))?;
+    if values.next().is_some() {
+        return Err(AuthError::Malformed(NAME));
+    }
+    let value = value.as_bytes();
+    if value.len() > MAX_HEADER_BYTES {
+        return Err(AuthError::Malformed(NAME));
+    }
+    let text = std::str::from_utf8(value).map_err(|_| AuthError::Malformed(NAME))?;
+    let text = text.trim();
+    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(AuthError::WrongScheme);
+    }
+    let decoded = STANDARD
+        .decode(rest.trim())
+        .map_err(|_| AuthError::Malformed(NAME))?;
+    let text = std::str::from_utf8(&decoded).map_err(|_| AuthError::Malformed(NAME))?;
+    if !text.contains(':') {
+        return Err(AuthError::Malformed(NAME));
+    }
+    Ok(decoded)
+}

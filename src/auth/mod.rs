@@ -1,0 +1,161 @@
+//! Authentication of deliveries: None, Basic, HMAC signature, and Standard
+//! Webhooks, all on `&http::HeaderMap` and the raw body bytes.
+//!
+//! ALM lets an admin pick one of three methods per webhook: None, Basic and
+//! Signature. It does not publish the signature's header name or encoding, so
+//! [`SignatureAuth`] is configurable, with documented defaults; see
+//! [`header_names`] to learn what real deliveries carry.
+
+mod basic;
+mod secret_file;
+mod signature;
+mod standard;
+
+use http::{HeaderMap, StatusCode};
+use time::OffsetDateTime;
+
+pub use basic::BasicAuth;
+pub use secret_file::{DEFAULT_SECRET_FIELDS, SecretFileError};
+pub use signature::{DEFAULT_SIGNATURE_HEADER, SignatureAlgorithm, SignatureAuth};
+pub use standard::{DEFAULT_TOLERANCE, InvalidSecret, StandardWebhooksAuth};
+
+/// The body of every `401` answer, whatever check failed, so that a caller
+/// learns nothing about which one.
+pub const UNAUTHORIZED_BODY: &str = r#"{"error":"unauthorized"}"#;
+
+/// How deliveries are authenticated.
+///
+/// ```
+/// use alm_webhooks::auth::{Authentication, BasicAuth};
+/// use http::HeaderMap;
+///
+/// let auth = Authentication::Basic(BasicAuth::new("alm", "s3cret:with colon"));
+/// let mut headers = HeaderMap::new();
+/// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "s3cret:with colon"));
+/// assert!(auth.verify(&headers, b"{}").is_ok());
+/// assert!(auth.verify(&HeaderMap::new(), b"{}").is_err());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Authentication {
+    /// No authentication (ALM's "None"). Anyone who knows the URL can post.
+    None,
+    /// HTTP Basic credentials (ALM's "Basic").
+    Basic(BasicAuth),
+    /// An HMAC signature of the raw body (ALM's "Signature").
+    Signature(SignatureAuth),
+    /// Standard Webhooks signatures, for deliveries relayed through a gateway
+    /// that signs that way.
+    StandardWebhooks(StandardWebhooksAuth),
+}
+
+impl Authentication {
+    /// Checks a delivery.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] saying which check failed (for your logs; answer the
+    /// client with [`UNAUTHORIZED_BODY`]).
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
+        self.verify_at(headers, body, OffsetDateTime::now_utc())
+    }
+
+    /// [`Authentication::verify`] with "now" given (only Standard Webhooks
+    /// looks at the time).
+    ///
+    /// # Errors
+    ///
+    /// As [`Authentication::verify`].
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        match self {
+            Self::None => Ok(()),
+            Self::Basic(basic) => basic.verify(headers),
+            Self::Signature(signature) => signature.verify(headers, body),
+            Self::StandardWebhooks(standard) => standard.verify_at(headers, body, now),
+        }
+    }
+}
+
+/// Why authentication failed. For server-side logs only: it never contains
+/// a header value, a credential, a signature or a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// A required header is absent.
+    #[error("missing header `{0}`")]
+    MissingHeader(&'static str),
+    /// The `Authorization` header uses another scheme than `Basic`.
+    #[error("the Authorization header is not Basic")]
+    WrongScheme,
+    /// A header's value could not be decoded (bad base64, no colon, not
+    /// UTF-8, too long, no usable signature).
+    #[error("malformed header `{0}`")]
+    Malformed(&'static str),
+    /// The credentials are not among the accepted ones.
+    #[error("credentials rejected")]
+    BadCredentials,
+    /// No signature matches the body under any configured secret.
+    #[error("no signature matches")]
+    SignatureMismatch,
+    /// The signed timestamp is too far from now.
+    #[error("timestamp outside the tolerance")]
+    TimestampOutOfTolerance,
+}
+
+impl AuthError {
+    /// The HTTP status this means: always `401 Unauthorized`.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::UNAUTHORIZED
+    }
+}
+
+/// The names (never the values) of a delivery's headers, sorted and without
+/// repeats, so you can see what your real ALM deliveries carry and configure
+/// the signature header.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-alm-signature", "secret-looking".parse().unwrap());
+/// headers.insert("content-type", "application/json".parse().unwrap());
+/// assert_eq!(alm_webhooks::auth::header_names(&headers), ["content-type", "x-alm-signature"]);
+/// ```
+pub fn header_names(headers: &HeaderMap) -> Vec<String> {
+    let mut names: Vec<String> = headers.keys().map(|n| n.as_str().to_owned()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Constant-time equality of two byte strings of any lengths: both are
+/// MAC'ed under a fresh random key and the tags compared with
+/// `Mac::verify_slice`, so neither content nor length leaks through timing.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    let key = random_key();
+    let tag = |data: &[u8]| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key");
+        mac.update(data);
+        mac
+    };
+    let expected = tag(b).finalize().into_bytes();
+    tag(a).verify_slice(&expected).is_ok()
+}
+
+/// 32 bytes that an attacker cannot predict, from std's randomly seeded
+/// SipHash keys (no extra dependency). They only blind a comparison.
+fn random_key() -> [u8; 32] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_mut(8) {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(0x616c_6d5f_6175_7468);
+        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    key
+}

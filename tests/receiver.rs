@@ -1,0 +1,165 @@
+//! The front door: size check, then authentication, then parsing.
+
+use alm_webhooks::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth, UNAUTHORIZED_BODY};
+use alm_webhooks::{AuthError, Authentication, ParseError, Receiver, Rejection};
+use http::{HeaderMap, Request, StatusCode, header};
+
+const BODY: &[u8] = br#"{"accountId":1234,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+
+fn signed(auth: &SignatureAuth, body: &[u8]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("x-alm-signature", auth.sign(body).parse().unwrap());
+    h
+}
+
+#[test]
+fn accepts_a_signed_delivery() {
+    let auth = SignatureAuth::new("k");
+    let receiver = Receiver::new(Authentication::Signature(auth.clone()));
+    let envelope = receiver.receive(&signed(&auth, BODY), BODY).unwrap();
+    assert_eq!(envelope.account_id.get(), 1234);
+    assert_eq!(envelope.parsed().next().unwrap().event_id.as_str(), "e1");
+    let request = Request::post("/webhooks")
+        .header("x-alm-signature", auth.sign(BODY))
+        .body(BODY.to_vec())
+        .unwrap();
+    assert_eq!(receiver.receive_request(&request).unwrap(), envelope);
+}
+
+#[test]
+fn authentication_comes_before_parsing() {
+    let auth = SignatureAuth::new("k");
+    let receiver = Receiver::new(Authentication::Signature(auth));
+    // Not JSON, not signed: 401, not 400.
+    let rejection = receiver
+        .receive(&HeaderMap::new(), b"not json at all")
+        .unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    assert!(matches!(
+        rejection,
+        Rejection::Unauthorized(AuthError::MissingHeader(_))
+    ));
+    // Signed but not an envelope: 400 with a message safe to return.
+    let good = SignatureAuth::new("k");
+    let body = br#"{"accountId":"x","events":[]}"#;
+    let rejection = receiver.receive(&signed(&good, body), body).unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::BAD_REQUEST);
+    let json: serde_json::Value = serde_json::from_str(&rejection.body()).unwrap();
+    assert_eq!(json["error"], "invalid envelope");
+    assert!(
+        json["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("field `accountId`")
+    );
+    assert!(matches!(
+        rejection,
+        Rejection::BadRequest(ParseError::InvalidField {
+            field: "accountId",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn every_authentication_failure_gives_the_same_answer() {
+    let basic = Receiver::new(Authentication::Basic(BasicAuth::new("u", "p")));
+    let signature = Receiver::new(Authentication::Signature(SignatureAuth::new("k")));
+    let standard = Receiver::new(Authentication::StandardWebhooks(
+        StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+    ));
+    let mut wrong_basic = HeaderMap::new();
+    wrong_basic.insert(header::AUTHORIZATION, BasicAuth::header_value("u", "wrong"));
+    let mut bearer = HeaderMap::new();
+    bearer.insert(header::AUTHORIZATION, "Bearer x".parse().unwrap());
+    let mut bad_sig = HeaderMap::new();
+    bad_sig.insert("x-alm-signature", "00".repeat(32).parse().unwrap());
+    let rejections = [
+        basic.receive(&HeaderMap::new(), BODY).unwrap_err(),
+        basic.receive(&wrong_basic, BODY).unwrap_err(),
+        basic.receive(&bearer, BODY).unwrap_err(),
+        signature.receive(&HeaderMap::new(), BODY).unwrap_err(),
+        signature.receive(&bad_sig, BODY).unwrap_err(),
+        standard.receive(&HeaderMap::new(), BODY).unwrap_err(),
+    ];
+    for r in &rejections {
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body(), UNAUTHORIZED_BODY);
+        let response = r.to_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.body(), UNAUTHORIZED_BODY);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+}
+
+#[test]
+fn body_limit_exactly_at_and_one_over() {
+    let receiver = Receiver::new(Authentication::None).with_max_body_bytes(BODY.len());
+    assert!(receiver.receive(&HeaderMap::new(), BODY).is_ok());
+    let mut over = BODY.to_vec();
+    over.push(b' ');
+    let rejection = receiver.receive(&HeaderMap::new(), &over).unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        rejection.body(),
+        format!(
+            r#"{{"error":"payload too large","limitBytes":{}}}"#,
+            BODY.len()
+        )
+    );
+    // The size is checked before authentication: an oversized unsigned body is a 413.
+    let signed_receiver =
+        Receiver::new(Authentication::Signature(SignatureAuth::new("k"))).with_max_body_bytes(10);
+    assert_eq!(
+        signed_receiver
+            .receive(&HeaderMap::new(), BODY)
+            .unwrap_err()
+            .status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        Receiver::new(Authentication::None).max_body_bytes(),
+        8 * 1024 * 1024
+    );
+}
+
+#[test]
+fn declared_length_is_checked_first_and_never_trusted() {
+    let receiver = Receiver::new(Authentication::None).with_max_body_bytes(100);
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_LENGTH, "101".parse().unwrap());
+    assert!(matches!(
+        receiver.check_declared_length(&h),
+        Err(Rejection::PayloadTooLarge { limit: 100 })
+    ));
+    h.insert(header::CONTENT_LENGTH, "5".parse().unwrap());
+    assert!(receiver.check_declared_length(&h).is_ok());
+    // A lying Content-Length does not let a large body through.
+    let big = vec![b' '; 101];
+    assert_eq!(
+        receiver.receive(&h, &big).unwrap_err().status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    h.insert(header::CONTENT_LENGTH, "not a number".parse().unwrap());
+    assert!(receiver.check_declared_length(&h).is_ok());
+}
+
+#[test]
+fn event_errors_are_not_rejections() {
+    let receiver = Receiver::new(Authentication::None);
+    let body = br#"{"accountId":1,"events":[{"eventId":"bad"},{"eventId":"ok","eventName":"X","timestamp":1}]}"#;
+    let envelope = receiver.receive(&HeaderMap::new(), body).unwrap();
+    assert_eq!(envelope.errors().count(), 1);
+    assert_eq!(envelope.parsed().count(), 1);
+}
+
+#[test]
+fn rejection_display_and_source() {
+    let receiver = Receiver::new(Authentication::None);
+    let rejection = receiver.receive(&HeaderMap::new(), b"{").unwrap_err();
+    assert_eq!(
+        rejection.to_string(),
+        "delivery refused: invalid JSON at line 1 column 1: EOF while parsing an object"
+    );
+    assert!(std::error::Error::source(&rejection).is_some());
+}
