@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Numbers with a magnitude at or above this are epoch milliseconds; below it,
-/// epoch seconds. See the [module docs](self).
+/// epoch seconds. See [`Timestamp`].
 pub const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 /// The form in which a time arrived.
@@ -42,6 +42,12 @@ pub enum TimeFormat {
 /// A point in time from an ALM event, with the form it arrived in.
 ///
 /// Equality, ordering and hashing use the instant only.
+///
+/// A number is read as **seconds** when its magnitude is below
+/// [`MILLIS_THRESHOLD`] (10¹¹) and as **milliseconds** from there on: 10¹¹
+/// seconds is the year 5138 and 10¹¹ milliseconds is 1973-03-03, so every
+/// plausible time of either kind falls on the right side. Strings are RFC
+/// 3339. Fractional numbers are refused.
 ///
 /// ```
 /// use alm_webhooks::Timestamp;
