@@ -5,6 +5,7 @@
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
 pub mod auth;
+pub mod engine;
 mod envelope;
 mod error;
 pub mod event;
@@ -12,6 +13,7 @@ mod ids;
 mod name;
 mod receiver;
 mod secret;
+pub mod store;
 mod timestamp;
 
 #[cfg(feature = "simulator")]
@@ -19,6 +21,7 @@ mod timestamp;
 pub mod simulator;
 
 pub use auth::{AuthError, Authentication};
+pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};

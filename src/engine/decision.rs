@@ -1,0 +1,96 @@
+//! What the engine decided for each event.
+
+use std::fmt;
+
+/// The engine's decision for one event.
+///
+/// `Processed`, `Duplicate`, `Ignored` and `Rejected` are final: the event is
+/// dealt with. `Failed` and `Busy` are not: the delivery must be answered
+/// with a `5xx` so that ALM sends it again (see
+/// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The handler ran and succeeded; the event is recorded.
+    Processed,
+    /// This `eventId` was already decided for this account.
+    Duplicate,
+    /// An ordering rule says the event adds nothing; the handler did not run.
+    Ignored(IgnoreReason),
+    /// The event did not parse; see the envelope's `EventError`.
+    Rejected,
+    /// The handler failed or panicked; nothing was recorded.
+    Failed,
+    /// Another attempt is still processing this event after the bounded wait.
+    Busy,
+}
+
+impl Decision {
+    /// Whether the event is dealt with for good (no redelivery needed).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Failed | Self::Busy)
+    }
+
+    /// The decision's name as printed in logs: `processed`, `duplicate`,
+    /// `ignored`, `rejected`, `failed`, `busy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Duplicate => "duplicate",
+            Self::Ignored(_) => "ignored",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::Busy => "busy",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ignored(reason) => write!(f, "ignored: {reason}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// Why an event was ignored: one of ALM's documented rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IgnoreReason {
+    /// Rule 1: a `LEARNER_PROGRESS` for the record was processed and no
+    /// unenrollment since, so the enrollment adds nothing.
+    EnrollmentAfterProgress,
+    /// Rule 2: the record's latest lifecycle event is a completion, and
+    /// completion means 100 %.
+    ProgressAfterCompletion,
+    /// Rule 3: the event is strictly older than the newest one already
+    /// applied to the same entity.
+    Stale,
+}
+
+impl IgnoreReason {
+    /// A short machine-readable code: `enrollment_after_progress`,
+    /// `progress_after_completion`, `stale`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::EnrollmentAfterProgress => "enrollment_after_progress",
+            Self::ProgressAfterCompletion => "progress_after_completion",
+            Self::Stale => "stale",
+        }
+    }
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EnrollmentAfterProgress => {
+                "enrollment after learner progress (rule 1: progress implies enrollment)"
+            }
+            Self::ProgressAfterCompletion => {
+                "learner progress after completion (rule 2: completion means 100 %)"
+            }
+            Self::Stale => "older than the newest event applied to the same entity (rule 3)",
+        })
+    }
+}

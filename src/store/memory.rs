@@ -1,0 +1,290 @@
+//! The in-memory store: the default, for tests and single-process receivers.
+//!
+//! **State is lost on restart**, and two processes each keep their own: use
+//! a shared store (PostgreSQL, Redis) for several replicas, or a durable one
+//! to survive restarts.
+//!
+//! It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
+//! hot path) and compact: a remembered event id costs a 128-bit keyed hash of
+//! (`accountId`, `eventId`) and a 32-bit expiry, 24 bytes in the table plus
+//! the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
+//! id). Two different ids collide with probability about n²/2¹²⁹.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+use crate::engine::StateKey;
+
+const SHARDS: usize = 64;
+
+type Key = [u64; 2];
+
+/// The keys are already keyed hashes; the table uses their first half as is.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+}
+
+type Table<V> = HashMap<Key, V, BuildHasherDefault<PassThrough>>;
+
+#[derive(Default)]
+struct Shard {
+    /// Decided events: key → expiry in Unix seconds.
+    decided: Table<u32>,
+    /// Live claims: key → (token, lease end in Unix milliseconds).
+    in_flight: Table<(ClaimToken, i64)>,
+    /// Entity states: key → (state, expiry in Unix seconds).
+    states: Table<(Versioned, u32)>,
+}
+
+/// The in-memory store. See the [module docs](self).
+///
+/// ```
+/// use alm_webhooks::store::MemoryStore;
+/// let store = MemoryStore::new();
+/// assert_eq!(store.remembered_events(), 0);
+/// ```
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    hashers: [RandomState; 2],
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shards.len())
+            .field("remembered_events", &self.remembered_events())
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unix_seconds_u32(t: OffsetDateTime) -> u32 {
+    u32::try_from(t.unix_timestamp().max(0)).unwrap_or(u32::MAX)
+}
+
+fn unix_millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// An empty store with room for about `events` remembered events.
+    pub fn with_capacity(events: usize) -> Self {
+        let per_shard = events.div_ceil(SHARDS);
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    decided: Table::with_capacity_and_hasher(per_shard, Default::default()),
+                    ..Shard::default()
+                })
+            })
+            .collect();
+        Self {
+            shards,
+            hashers: [RandomState::new(), RandomState::new()],
+        }
+    }
+
+    /// How many decided events are remembered (expired ones included until
+    /// the next sweep).
+    pub fn remembered_events(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).decided.len()).sum()
+    }
+
+    /// Records an event as decided without going through a claim, as a
+    /// bulk load would (used to measure memory, or to seed a store).
+    pub fn remember(&self, key: &DedupKey, until: OffsetDateTime) {
+        let k = self.event_key(key);
+        lock(self.shard(k))
+            .decided
+            .insert(k, unix_seconds_u32(until));
+    }
+
+    fn hash(&self, parts: impl Fn(&mut dyn Hasher)) -> Key {
+        self.hashers.each_ref().map(|state| {
+            let mut h = state.build_hasher();
+            parts(&mut h);
+            h.finish()
+        })
+    }
+
+    fn event_key(&self, key: &DedupKey) -> Key {
+        self.hash(|h| {
+            h.write_u64(key.account_id.get());
+            h.write(key.event_id.as_str().as_bytes());
+            h.write_u8(0xff);
+        })
+    }
+
+    fn state_key(&self, key: &StateKey) -> Key {
+        let text = key.to_string();
+        self.hash(|h| {
+            h.write_u8(0xfe);
+            h.write(text.as_bytes());
+            h.write_u8(0xff);
+        })
+    }
+
+    fn shard(&self, key: Key) -> &Mutex<Shard> {
+        &self.shards[(key[1] % SHARDS as u64) as usize]
+    }
+
+    fn shard_index(key: Key) -> usize {
+        (key[1] % SHARDS as u64) as usize
+    }
+}
+
+fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+    // A panic while holding a shard cannot leave it half-written (every
+    // change is a single insert or remove), so a poisoned lock is usable.
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store for MemoryStore {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let k = self.event_key(key);
+        let mut shard = lock(self.shard(k));
+        let now_s = unix_seconds_u32(now);
+        if shard.decided.get(&k).is_some_and(|&until| until > now_s) {
+            return Ok(Claim::AlreadyDecided);
+        }
+        let now_ms = unix_millis(now);
+        if shard
+            .in_flight
+            .get(&k)
+            .is_some_and(|&(_, end)| end > now_ms)
+        {
+            return Ok(Claim::InFlight);
+        }
+        let token = ClaimToken::random();
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        shard
+            .in_flight
+            .insert(k, (token, now_ms.saturating_add(lease_ms)));
+        Ok(Claim::Claimed(token))
+    }
+
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        let k = self.state_key(key);
+        let shard = lock(self.shard(k));
+        Ok(shard
+            .states
+            .get(&k)
+            .map(|(v, _)| v.clone())
+            .unwrap_or_default())
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let ek = self.event_key(commit.key);
+        let update = commit.update.map(|u| (self.state_key(u.key), u));
+        let ei = Self::shard_index(ek);
+        let outcome = match update.as_ref().map(|(sk, _)| Self::shard_index(*sk)) {
+            // Two shards: lock them in index order, so commits never deadlock.
+            Some(si) if si != ei => {
+                let mut low = lock(&self.shards[ei.min(si)]);
+                let mut high = lock(&self.shards[ei.max(si)]);
+                let (events, states) = if ei < si {
+                    (&mut *low, &mut *high)
+                } else {
+                    (&mut *high, &mut *low)
+                };
+                apply_commit(events, Some(states), ek, update, &commit)
+            }
+            _ => apply_commit(&mut lock(&self.shards[ei]), None, ek, update, &commit),
+        };
+        Ok(outcome)
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+        let k = self.event_key(key);
+        let mut shard = lock(self.shard(k));
+        if shard.in_flight.get(&k).map(|&(t, _)| t) == Some(token) {
+            shard.in_flight.remove(&k);
+        }
+        Ok(())
+    }
+
+    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now_s = unix_seconds_u32(now);
+        let now_ms = unix_millis(now);
+        let mut removed = 0u64;
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let before = shard.decided.len() + shard.in_flight.len() + shard.states.len();
+            shard.decided.retain(|_, until| *until > now_s);
+            shard.in_flight.retain(|_, (_, end)| *end > now_ms);
+            shard.states.retain(|_, (_, until)| *until > now_s);
+            let after = shard.decided.len() + shard.in_flight.len() + shard.states.len();
+            removed += (before - after) as u64;
+        }
+        Ok(removed)
+    }
+}
+
+/// The commit itself, under the shard locks: token check, version check,
+/// then both writes.
+fn apply_commit(
+    events: &mut Shard,
+    states: Option<&mut Shard>,
+    ek: Key,
+    update: Option<(Key, super::StateUpdate<'_>)>,
+    commit: &Commit<'_>,
+) -> CommitOutcome {
+    if events.in_flight.get(&ek).map(|&(t, _)| t) != Some(commit.token) {
+        return CommitOutcome::LeaseLost;
+    }
+    let until = unix_seconds_u32(commit.remember_until);
+    if let Some((sk, update)) = update {
+        let table = match states {
+            Some(shard) => &mut shard.states,
+            None => &mut events.states,
+        };
+        let current = table.get(&sk).map_or(0, |(v, _)| v.version);
+        if current != update.expected_version {
+            return CommitOutcome::StateChanged;
+        }
+        let next = Versioned {
+            state: update.state.clone(),
+            version: current + 1,
+        };
+        table.insert(sk, (next, until));
+    }
+    events.in_flight.remove(&ek);
+    events.decided.insert(ek, until);
+    CommitOutcome::Committed
+}

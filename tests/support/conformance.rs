@@ -1,0 +1,431 @@
+//! One conformance suite for every store: the same checks run against the
+//! memory store and, behind their features, the shared stores.
+//!
+//! `store_conformance!(factory)` expands to one `#[tokio::test]` per check;
+//! `factory` is an async expression giving `Option<S>` (`None`: the service is
+//! not there and the test is skipped, which the factory reports).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alm_webhooks::engine::{Decision, Engine, EntityState, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::store::{Claim, Commit, CommitOutcome, DedupKey, StateUpdate, Store};
+use alm_webhooks::{AccountId, Envelope};
+use time::OffsetDateTime;
+
+use super::{envelope, learner};
+
+const T0: i64 = 1_750_000_000;
+const LEASE: Duration = Duration::from_secs(30);
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+}
+
+fn key(account: u64, id: &str) -> DedupKey {
+    DedupKey {
+        account_id: AccountId(account),
+        event_id: id.parse().unwrap(),
+    }
+}
+
+fn state_key(user: u64) -> StateKey {
+    let e = envelope(
+        1,
+        &[learner("k", "COURSE_ENROLLMENT", 1, user, "course:1_2")],
+    );
+    StateKey::for_event(AccountId(1), e.parsed().next().unwrap()).unwrap()
+}
+
+fn claimed(c: Claim) -> alm_webhooks::store::ClaimToken {
+    match c {
+        Claim::Claimed(t) => t,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+fn commit<'a>(key: &'a DedupKey, token: alm_webhooks::store::ClaimToken, until: i64) -> Commit<'a> {
+    Commit {
+        key,
+        token,
+        update: None,
+        remember_until: at(until),
+    }
+}
+
+pub async fn claim_commit_then_duplicate<S: Store>(store: S) {
+    let k = key(1, "a");
+    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    assert_eq!(
+        store.commit(commit(&k, t, T0 + 100)).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        store.claim(&k, LEASE, at(T0 + 1)).await.unwrap(),
+        Claim::AlreadyDecided
+    );
+    // Another account, same id: independent.
+    claimed(store.claim(&key(2, "a"), LEASE, at(T0)).await.unwrap());
+}
+
+pub async fn live_claim_blocks_others<S: Store>(store: S) {
+    let k = key(1, "a");
+    claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    assert_eq!(
+        store.claim(&k, LEASE, at(T0 + 29)).await.unwrap(),
+        Claim::InFlight
+    );
+}
+
+pub async fn expired_lease_can_be_taken_over_and_old_holder_cannot_commit<S: Store>(store: S) {
+    let k = key(1, "a");
+    let old = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let new = claimed(store.claim(&k, LEASE, at(T0 + 31)).await.unwrap());
+    assert_ne!(old, new);
+    assert_eq!(
+        store.commit(commit(&k, old, T0 + 100)).await.unwrap(),
+        CommitOutcome::LeaseLost
+    );
+    assert_eq!(
+        store.claim(&k, LEASE, at(T0 + 32)).await.unwrap(),
+        Claim::InFlight,
+        "the old commit wrote nothing"
+    );
+    assert_eq!(
+        store.commit(commit(&k, new, T0 + 100)).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+pub async fn release_lets_the_event_be_claimed_again<S: Store>(store: S) {
+    let k = key(1, "a");
+    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    store.release(&k, t).await.unwrap();
+    let t2 = claimed(store.claim(&k, LEASE, at(T0 + 1)).await.unwrap());
+    // Releasing a stale token does nothing.
+    store.release(&k, t).await.unwrap();
+    assert_eq!(
+        store.claim(&k, LEASE, at(T0 + 2)).await.unwrap(),
+        Claim::InFlight
+    );
+    assert_eq!(
+        store.commit(commit(&k, t2, T0 + 100)).await.unwrap(),
+        CommitOutcome::Committed
+    );
+}
+
+pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
+    let sk = state_key(7);
+    let loaded = store.load(&sk).await.unwrap();
+    assert_eq!(
+        (loaded.version, &loaded.state),
+        (0, &EntityState::default())
+    );
+    let mut next = EntityState::default();
+    next.newest_millis = Some(5);
+    let (a, b) = (key(1, "a"), key(1, "b"));
+    let ta = claimed(store.claim(&a, LEASE, at(T0)).await.unwrap());
+    let tb = claimed(store.claim(&b, LEASE, at(T0)).await.unwrap());
+    let update = |v| {
+        Some(StateUpdate {
+            key: &sk,
+            expected_version: v,
+            state: &next,
+        })
+    };
+    let c = Commit {
+        key: &a,
+        token: ta,
+        update: update(0),
+        remember_until: at(T0 + 100),
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
+    // b decided on version 0 too: refused, and b is not marked decided.
+    let c = Commit {
+        key: &b,
+        token: tb,
+        update: update(0),
+        remember_until: at(T0 + 100),
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::StateChanged);
+    assert_eq!(
+        store.claim(&b, LEASE, at(T0 + 1)).await.unwrap(),
+        Claim::InFlight
+    );
+    let loaded = store.load(&sk).await.unwrap();
+    assert_eq!((loaded.version, loaded.state.newest_millis), (1, Some(5)));
+    let c = Commit {
+        key: &b,
+        token: tb,
+        update: update(1),
+        remember_until: at(T0 + 100),
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(store.load(&sk).await.unwrap().version, 2);
+}
+
+pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
+    let k = key(1, "a");
+    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    store.commit(commit(&k, t, T0 + 100)).await.unwrap();
+    assert_eq!(
+        store.claim(&k, LEASE, at(T0 + 99)).await.unwrap(),
+        Claim::AlreadyDecided
+    );
+    claimed(store.claim(&k, LEASE, at(T0 + 100)).await.unwrap());
+}
+
+pub async fn sweep_removes_expired_entries<S: Store>(store: S) {
+    for (i, until) in [(0, T0 + 10), (1, T0 + 10), (2, T0 + 1000)] {
+        let k = key(1, &format!("e{i}"));
+        let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+        store.commit(commit(&k, t, until)).await.unwrap();
+    }
+    let removed = store.sweep(at(T0 + 11)).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    assert_eq!(
+        store
+            .claim(&key(1, "e2"), LEASE, at(T0 + 12))
+            .await
+            .unwrap(),
+        Claim::AlreadyDecided
+    );
+    claimed(
+        store
+            .claim(&key(1, "e0"), LEASE, at(T0 + 12))
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn concurrent_claims_have_one_winner<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let k = key(1, "contended");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, k) = (Arc::clone(&store), k.clone());
+            tokio::spawn(async move { store.claim(&k, LEASE, at(T0)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap(), Claim::Claimed(_)) {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+fn engine<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
+    Engine::builder(store)
+        .clock(clock.clone())
+        .lease(LEASE)
+        .wait_for_in_flight(Duration::from_millis(100))
+        .dedup_window(Duration::from_secs(8 * 24 * 3600))
+        .build()
+}
+
+async fn decisions<S: Store>(engine: &Engine<S>, e: &Envelope) -> Vec<Decision> {
+    let report = engine
+        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    report.outcomes.iter().map(|o| o.decision).collect()
+}
+
+pub async fn engine_rules_hold<S: Store>(store: S) {
+    let clock = ManualClock::at_unix(T0);
+    let engine = engine(store, &clock);
+    let i = "course:1_2";
+    let e = envelope(
+        1,
+        &[
+            learner("p", "LEARNER_PROGRESS", 100, 1, i),
+            learner("e", "COURSE_ENROLLMENT", 200, 1, i),
+            learner("c", "COURSE_COMPLETED", 300, 1, i),
+            learner("p2", "LEARNER_PROGRESS", 310, 1, i),
+            learner("u", "COURSE_UNENROLLMENT", 250, 1, i),
+            learner("p", "LEARNER_PROGRESS", 100, 1, i),
+        ],
+    );
+    use Decision::*;
+    assert_eq!(
+        decisions(&engine, &e).await,
+        [
+            Processed,
+            Ignored(IgnoreReason::EnrollmentAfterProgress),
+            Processed,
+            Ignored(IgnoreReason::ProgressAfterCompletion),
+            Ignored(IgnoreReason::Stale),
+            Duplicate,
+        ]
+    );
+}
+
+pub async fn handler_failure_records_nothing_and_redelivery_processes_once<S: Store>(store: S) {
+    let clock = ManualClock::at_unix(T0);
+    let engine = engine(store, &clock);
+    let e = envelope(
+        1,
+        &[
+            learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2"),
+            learner("b", "COURSE_COMPLETED", 2, 1, "course:1_2"),
+        ],
+    );
+    let report = engine
+        .process(e.clone(), |event| async move {
+            if event.event_id.as_str() == "a" {
+                Err("CRM down")
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].decision, Decision::Failed);
+    assert_eq!(report.outcomes[0].error.as_deref(), Some("CRM down"));
+    assert_eq!(report.outcomes[1].decision, Decision::Processed);
+    assert_eq!(report.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    let runs = AtomicUsize::new(0);
+    let again = engine
+        .process(e.clone(), |_| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    // The enrollment is now older than the completion that did go through.
+    assert_eq!(
+        again.outcomes[0].decision,
+        Decision::Ignored(IgnoreReason::Stale)
+    );
+    assert_eq!(again.outcomes[1].decision, Decision::Duplicate);
+    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    assert_eq!(again.status(), http::StatusCode::ACCEPTED);
+}
+
+pub async fn crashed_holder_lease_expires_and_redelivery_processes<S: Store>(store: S) {
+    let clock = ManualClock::at_unix(T0);
+    let engine = engine(store, &clock);
+    let k = key(1, "a");
+    // A process claimed the event and died.
+    claimed(
+        engine
+            .store()
+            .claim(&k, LEASE, clock.now_for_test())
+            .await
+            .unwrap(),
+    );
+    let e = envelope(1, &[learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2")]);
+    assert_eq!(decisions(&engine, &e).await, [Decision::Busy]);
+    clock.advance(LEASE + Duration::from_secs(1));
+    assert_eq!(decisions(&engine, &e).await, [Decision::Processed]);
+    assert_eq!(decisions(&engine, &e).await, [Decision::Duplicate]);
+}
+
+pub async fn window_expiry_with_the_engine_clock<S: Store>(store: S) {
+    let clock = ManualClock::at_unix(T0);
+    let engine = Engine::builder(store)
+        .clock(clock.clone())
+        .dedup_window(Duration::from_secs(3600))
+        .build();
+    let e = envelope(1, &[super::unknown("x", 1)]);
+    assert_eq!(decisions(&engine, &e).await, [Decision::Processed]);
+    clock.advance(Duration::from_secs(3599));
+    assert_eq!(decisions(&engine, &e).await, [Decision::Duplicate]);
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(decisions(&engine, &e).await, [Decision::Processed]);
+}
+
+pub async fn concurrent_deliveries_run_each_handler_once<S: Store>(store: S) {
+    let engine = Engine::builder(store)
+        .wait_for_in_flight(Duration::from_secs(10))
+        .build();
+    let events: Vec<String> = (0..50)
+        .map(|n| {
+            learner(
+                &format!("e{n}"),
+                "COURSE_ENROLLMENT_BATCH",
+                1,
+                n,
+                "course:1_2",
+            )
+        })
+        .collect();
+    let e = Arc::new(envelope(1, &events));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (engine, e, runs) = (engine.clone(), Arc::clone(&e), Arc::clone(&runs));
+            tokio::spawn(async move {
+                engine
+                    .process((*e).clone(), |_| {
+                        let runs = Arc::clone(&runs);
+                        async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            tokio::task::yield_now().await;
+                            Ok::<(), String>(())
+                        }
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut processed = 0;
+    for t in tasks {
+        let report = t.await.unwrap();
+        assert!(report.is_acknowledged(), "{report:?}");
+        processed += report
+            .outcomes
+            .iter()
+            .filter(|o| o.decision == Decision::Processed)
+            .count();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 50);
+    assert_eq!(processed, 50);
+}
+
+/// The clock's current time, for driving a store directly.
+trait NowForTest {
+    fn now_for_test(&self) -> OffsetDateTime;
+}
+
+impl NowForTest for ManualClock {
+    fn now_for_test(&self) -> OffsetDateTime {
+        alm_webhooks::engine::Clock::now(self)
+    }
+}
+
+/// One `#[tokio::test]` per conformance check, for the store `$factory` makes.
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@tests $factory;
+            claim_commit_then_duplicate,
+            live_claim_blocks_others,
+            expired_lease_can_be_taken_over_and_old_holder_cannot_commit,
+            release_lets_the_event_be_claimed_again,
+            state_commit_is_versioned_and_atomic,
+            decided_events_expire_after_the_window,
+            sweep_removes_expired_entries,
+            concurrent_claims_have_one_winner,
+            engine_rules_hold,
+            handler_failure_records_nothing_and_redelivery_processes_once,
+            crashed_holder_lease_expires_and_redelivery_processes,
+            window_expiry_with_the_engine_clock,
+            concurrent_deliveries_run_each_handler_once
+        );
+    };
+    (@tests $factory:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(store) = $factory.await {
+                    $crate::support::conformance::$name(store).await;
+                }
+            }
+        )*
+    };
+}

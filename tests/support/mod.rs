@@ -1,0 +1,45 @@
+//! Helpers shared by the engine and store tests.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod conformance;
+
+use alm_webhooks::Envelope;
+
+/// One learner event in ALM's shape.
+pub fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {
+    let lo = instance.rsplit_once('_').map_or(instance, |(lo, _)| lo);
+    format!(
+        r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{ts},"data":{{"userId":{user},"loId":"{lo}","loInstanceId":"{instance}","progressPercent":50}}}}"#
+    )
+}
+
+/// A learning-object event.
+pub fn lo(id: &str, name: &str, ts: i64, lo_id: &str) -> String {
+    format!(
+        r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{ts},"data":{{"loId":"{lo_id}","loType":"course"}}}}"#
+    )
+}
+
+/// An instance event.
+pub fn instance(id: &str, name: &str, ts: i64, instance: &str) -> String {
+    let lo = instance.rsplit_once('_').map_or(instance, |(lo, _)| lo);
+    format!(
+        r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{ts},"data":{{"loInstanceId":"{instance}","loId":"{lo}","enrollmentCount":1}}}}"#
+    )
+}
+
+/// An unknown event.
+pub fn unknown(id: &str, ts: i64) -> String {
+    format!(
+        r#"{{"eventId":"{id}","eventName":"SOMETHING_NEW","timestamp":{ts},"data":{{"status":"SUCCESS"}}}}"#
+    )
+}
+
+/// An envelope of these events.
+pub fn envelope(account: u64, events: &[String]) -> Envelope {
+    let body = format!(
+        r#"{{"accountId":{account},"events":[{}]}}"#,
+        events.join(",")
+    );
+    Envelope::from_str(&body).expect("test envelope parses")
+}
