@@ -58,6 +58,17 @@ pub struct EntityState {
     pub progress_since_unenrollment: bool,
 }
 
+impl EntityState {
+    /// A learner record's status as the rules see it: the latest processed
+    /// lifecycle event, or [`Lifecycle::Enrolled`] when only progress was
+    /// processed (progress implies an enrollment, which rule 1 then drops).
+    pub fn learner_status(&self) -> Option<Lifecycle> {
+        self.lifecycle.or(self
+            .progress_since_unenrollment
+            .then_some(Lifecycle::Enrolled))
+    }
+}
+
 /// The entity whose state an event reads and advances.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -1,0 +1,112 @@
+//! Handler panics, slow handlers and concurrent redeliveries.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alm_webhooks::engine::{Decision, Engine};
+use alm_webhooks::store::MemoryStore;
+use support::{envelope, unknown};
+
+#[tokio::test]
+async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
+    let engine = Engine::in_memory();
+    let e = envelope(1, &[unknown("boom", 1), unknown("fine", 1)]);
+    let report = engine
+        .process(e.clone(), |event| async move {
+            if event.event_id.as_str() == "boom" {
+                panic!("handler bug");
+            }
+            Ok::<(), String>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].decision, Decision::Failed);
+    assert_eq!(
+        report.outcomes[0].error.as_deref(),
+        Some("the handler panicked")
+    );
+    assert_eq!(report.outcomes[1].decision, Decision::Processed);
+    assert!(!report.is_acknowledged());
+    let again = engine
+        .process(e, |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    let decisions: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
+    assert_eq!(decisions, [Decision::Processed, Decision::Duplicate]);
+    assert_eq!(engine.counters().failed, 1);
+}
+
+/// ALM retries after 5 s while the first attempt is still running: the
+/// retry waits for it and reports a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_waits_for_the_attempt_in_flight() {
+    let engine = Engine::builder(MemoryStore::new())
+        .wait_for_in_flight(Duration::from_secs(5))
+        .build();
+    let e = envelope(1, &[unknown("slow", 1)]);
+    let runs = Arc::new(AtomicUsize::new(0));
+    let first = {
+        let (engine, e, runs) = (engine.clone(), e.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            engine
+                .process(e, move |_| {
+                    let runs = Arc::clone(&runs);
+                    async move {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Ok::<(), String>(())
+                    }
+                })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = engine
+        .process(e, |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    assert_eq!(second.outcomes[0].decision, Decision::Duplicate);
+    assert_eq!(
+        first.await.unwrap().outcomes[0].decision,
+        Decision::Processed
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+/// Still running after the bounded wait: 503, so ALM retries later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_gives_up_after_the_bounded_wait() {
+    let engine = Engine::builder(MemoryStore::new())
+        .wait_for_in_flight(Duration::from_millis(100))
+        .build();
+    let e = envelope(1, &[unknown("slow", 1)]);
+    let first = {
+        let (engine, e) = (engine.clone(), e.clone());
+        tokio::spawn(async move {
+            engine
+                .process(e, |_| async {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    Ok::<(), String>(())
+                })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = engine
+        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    assert_eq!(second.outcomes[0].decision, Decision::Busy);
+    assert_eq!(second.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    first.await.unwrap();
+    let third = engine
+        .process(e, |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    assert_eq!(third.outcomes[0].decision, Decision::Duplicate);
+}
