@@ -16,6 +16,7 @@
 //! The rules themselves live in [`crate::engine::rules`]; stores only load
 //! and swap state.
 
+mod any;
 pub mod memory;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use crate::engine::{EntityState, StateKey};
 use crate::{AccountId, EventId};
 
+pub use any::AnyStore;
 pub use memory::MemoryStore;
 
 /// The deduplication key: (`accountId`, `eventId`).

@@ -1,0 +1,30 @@
+//! An ALM webhook receiver on actix-web, configured from the environment
+//! exactly like `axum_receiver` (see `examples/common/mod.rs`). Run:
+//!
+//! ```sh
+//! ALM_AUTH=basic ALM_BASIC_USER=alm ALM_BASIC_PASSWORD=s3cret cargo run --example actix_receiver --features actix
+//! ```
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::App;
+
+#[actix_web::main]
+async fn main() {
+    let config = common::config_or_exit();
+    let listen = config.listen;
+    let app = App::new(config).await.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    });
+    let (addr, server) = common::actix_app::server(app, listen).unwrap_or_else(|e| {
+        eprintln!("error: cannot listen on {listen}: {e}");
+        std::process::exit(2);
+    });
+    eprintln!("listening on http://{addr}/webhooks");
+    if let Err(e) = server.await {
+        eprintln!("error: server stopped: {e}");
+        std::process::exit(1);
+    }
+}

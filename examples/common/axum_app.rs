@@ -1,0 +1,67 @@
+//! The axum side of the example receiver: the route and its state.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use alm_webhooks::Receiver;
+use alm_webhooks::adapters::axum::{AlmDelivery, AlmRejection};
+use axum::extract::{FromRef, State};
+use axum::response::IntoResponse;
+
+use super::App;
+
+/// The router's state: the shared [`App`].
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<App>);
+
+impl FromRef<AppState> for Arc<Receiver> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.0.receiver)
+    }
+}
+
+async fn webhooks(
+    State(state): State<AppState>,
+    delivery: Result<AlmDelivery, AlmRejection>,
+) -> axum::response::Response {
+    match delivery {
+        Ok(AlmDelivery(envelope)) => {
+            let (status, body) = state.0.handle(envelope).await;
+            (
+                status,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Err(rejection) => {
+            eprintln!("{}", rejection.0);
+            rejection.into_response()
+        }
+    }
+}
+
+/// `POST /webhooks`; other methods get 405 from axum.
+pub fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new()
+        .route("/webhooks", axum::routing::post(webhooks))
+        .with_state(AppState(app))
+}
+
+/// Binds `listen` and serves until the process ends; returns the bound
+/// address once listening.
+pub async fn serve(
+    app: Arc<App>,
+    listen: std::net::SocketAddr,
+) -> Result<std::net::SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(app)).await {
+            eprintln!("error: server stopped: {e}");
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,303 @@
+//! What the axum and actix receivers share: configuration from the
+//! environment, the engine, the example handler and the decision log. Each
+//! receiver only adapts it to its framework.
+//!
+//! Environment:
+//! - `ALM_LISTEN` (default `127.0.0.1:8080`; port 0 picks a free port, and
+//!   the address is printed on stderr as `listening on http://ADDR`)
+//! - `ALM_AUTH` = `none` (default; warns) | `basic` | `signature` | `standard`
+//! - `ALM_BASIC_USER`, `ALM_BASIC_PASSWORD`
+//! - `ALM_SIGNING_SECRET` (HMAC secret for `signature`, `whsec_…` for `standard`)
+//! - `ALM_SIGNATURE_HEADER` (default `x-alm-signature`)
+//! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
+//! - `ALM_STORE` = `memory` (default) or a store URL this build supports
+//! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
+//!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
+#![allow(dead_code, unreachable_pub)]
+
+#[cfg(feature = "actix")]
+pub mod actix_app;
+#[cfg(feature = "axum")]
+pub mod axum_app;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alm_webhooks::auth::{
+    BasicAuth, DEFAULT_SIGNATURE_HEADER, SignatureAuth, StandardWebhooksAuth,
+};
+use alm_webhooks::engine::{Decision, DeliveryReport};
+use alm_webhooks::store::AnyStore;
+use alm_webhooks::{
+    Authentication, DEFAULT_MAX_BODY_BYTES, Engine, Envelope, Event, Receiver, Subject,
+};
+use http::StatusCode;
+
+/// The receiver's configuration, read once at start.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub auth: Authentication,
+    pub max_body_bytes: usize,
+    pub store_url: String,
+    pub handler_delay: Duration,
+    pub panic_on: HashSet<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn required(name: &str, why: &str) -> Result<String, String> {
+    var(name).ok_or_else(|| format!("{name} must be set {why}"))
+}
+
+impl Config {
+    /// Reads the environment; a bad value is an error naming the variable.
+    pub fn from_env() -> Result<Self, String> {
+        let listen = var("ALM_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen = listen
+            .parse()
+            .map_err(|_| format!("ALM_LISTEN={listen:?} is not an address like 127.0.0.1:8080"))?;
+        let auth = match var("ALM_AUTH").as_deref().unwrap_or("none") {
+            "none" => {
+                eprintln!("warning: ALM_AUTH=none: anyone who knows the URL can post deliveries");
+                Authentication::None
+            }
+            "basic" => {
+                let user = required("ALM_BASIC_USER", "for ALM_AUTH=basic")?;
+                let password = required("ALM_BASIC_PASSWORD", "for ALM_AUTH=basic")?;
+                Authentication::Basic(BasicAuth::new(&user, password))
+            }
+            "signature" => {
+                let secret = required("ALM_SIGNING_SECRET", "for ALM_AUTH=signature")?;
+                let header =
+                    var("ALM_SIGNATURE_HEADER").unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.into());
+                let header = http::HeaderName::from_bytes(header.as_bytes())
+                    .map_err(|_| format!("ALM_SIGNATURE_HEADER={header:?} is not a header name"))?;
+                Authentication::Signature(SignatureAuth::new(secret).header(header))
+            }
+            "standard" => {
+                let secret = required("ALM_SIGNING_SECRET", "for ALM_AUTH=standard")?;
+                Authentication::StandardWebhooks(
+                    StandardWebhooksAuth::new(&secret)
+                        .map_err(|e| format!("ALM_SIGNING_SECRET: {e}"))?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "ALM_AUTH={other:?}: expected none, basic, signature or standard"
+                ));
+            }
+        };
+        let max_body_bytes = match var("ALM_MAX_BODY_BYTES") {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("ALM_MAX_BODY_BYTES={v:?} is not a positive number of bytes")
+            })?,
+        };
+        let handler_delay = match var("ALM_HANDLER_DELAY_MS") {
+            None => Duration::ZERO,
+            Some(v) => Duration::from_millis(
+                v.parse()
+                    .map_err(|_| format!("ALM_HANDLER_DELAY_MS={v:?} is not a number"))?,
+            ),
+        };
+        let panic_on = var("ALM_HANDLER_PANIC_ON")
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            listen,
+            auth,
+            max_body_bytes,
+            store_url: var("ALM_STORE").unwrap_or_else(|| "memory".into()),
+            handler_delay,
+            panic_on,
+        })
+    }
+}
+
+/// What the receiver shares between requests.
+#[derive(Debug)]
+pub struct App {
+    pub receiver: Arc<Receiver>,
+    pub engine: Engine<AnyStore>,
+    /// The example's downstream: each record's processed event names.
+    pub views: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    handler_delay: Duration,
+    panic_on: Arc<HashSet<String>>,
+    /// Where decisions go: stdout lines (receivers) or a journal (the demo).
+    journal: Option<Arc<Mutex<Vec<String>>>>,
+}
+
+impl App {
+    /// Builds the receiver, connects the store and starts the hourly sweep.
+    /// Decisions are printed on stdout.
+    pub async fn new(config: Config) -> Result<Arc<Self>, String> {
+        Self::build(config, None).await
+    }
+
+    /// As [`App::new`], but decision lines go to `journal` instead of stdout.
+    pub async fn with_journal(
+        config: Config,
+        journal: Arc<Mutex<Vec<String>>>,
+    ) -> Result<Arc<Self>, String> {
+        Self::build(config, Some(journal)).await
+    }
+
+    async fn build(
+        config: Config,
+        journal: Option<Arc<Mutex<Vec<String>>>>,
+    ) -> Result<Arc<Self>, String> {
+        let store = AnyStore::from_url(&config.store_url)
+            .await
+            .map_err(|e| format!("ALM_STORE: {e}"))?;
+        let engine = Engine::builder(store).build();
+        let sweeper = engine.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(e) = sweeper.sweep().await {
+                    eprintln!("sweep failed: {e}");
+                }
+            }
+        });
+        Ok(Arc::new(Self {
+            receiver: Arc::new(
+                Receiver::new(config.auth).with_max_body_bytes(config.max_body_bytes),
+            ),
+            engine,
+            views: Arc::default(),
+            handler_delay: config.handler_delay,
+            panic_on: Arc::new(config.panic_on),
+            journal,
+        }))
+    }
+
+    /// Decides a verified delivery's events, prints one line per decision,
+    /// and gives the HTTP answer.
+    pub async fn handle(&self, envelope: Envelope) -> (StatusCode, String) {
+        let account_id = envelope.account_id.get();
+        let (views, delay, panic_on) = (
+            Arc::clone(&self.views),
+            self.handler_delay,
+            Arc::clone(&self.panic_on),
+        );
+        let result = self
+            .engine
+            .process(envelope, move |event| {
+                record(Arc::clone(&views), delay, Arc::clone(&panic_on), event)
+            })
+            .await;
+        match result {
+            Ok(report) => {
+                match &self.journal {
+                    Some(journal) => {
+                        if let Ok(mut journal) = journal.lock() {
+                            journal.extend(decision_lines(account_id, &report));
+                        }
+                    }
+                    None => print_decisions(account_id, &report),
+                }
+                let status = report.status();
+                (status, summary(&report))
+            }
+            Err(e) => {
+                eprintln!("store error: {e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"error":"store unavailable"}"#.to_owned(),
+                )
+            }
+        }
+    }
+}
+
+/// The example handler: appends the event to its record's view. Quick, as
+/// ALM waits for the acknowledgement before it sends the next events.
+async fn record(
+    views: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    delay: Duration,
+    panic_on: Arc<HashSet<String>>,
+    event: Event,
+) -> Result<(), String> {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if panic_on.contains(event.event_id.as_str()) {
+        panic!("handler asked to panic on {}", event.event_id);
+    }
+    let record = match event.subject() {
+        Subject::Learner {
+            user_id,
+            lo_instance_id,
+        } => format!("learner {user_id} @ {lo_instance_id}"),
+        Subject::LearningObject(lo) => format!("object {lo}"),
+        Subject::LearningObjectInstance(i) => format!("instance {i}"),
+        Subject::InstanceStats(i) => format!("stats {i}"),
+        _ => "other".to_owned(),
+    };
+    let mut views = views.lock().map_err(|_| "view lock poisoned".to_owned())?;
+    views
+        .entry(record)
+        .or_default()
+        .push(event.event_name.to_string());
+    Ok(())
+}
+
+/// One JSON object per decided event on stdout; nothing else goes there.
+pub fn print_decisions(account_id: u64, report: &DeliveryReport) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in decision_lines(account_id, report) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+/// The decision lines of a report.
+pub fn decision_lines(account_id: u64, report: &DeliveryReport) -> Vec<String> {
+    report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let mut line = serde_json::json!({
+                "accountId": account_id,
+                "eventId": o.event_id.as_ref().map(|id| id.as_str()),
+                "eventName": o.event_name.as_ref().map(|n| n.as_str()),
+                "decision": o.decision.as_str(),
+            });
+            let reason = match (o.decision, &o.error) {
+                (Decision::Ignored(reason), _) => Some(reason.code().to_owned()),
+                (Decision::Failed, Some(e)) => Some(e.clone()),
+                (Decision::Duplicate, _) => Some("already decided".to_owned()),
+                (Decision::Rejected, _) => Some("event did not parse".to_owned()),
+                (Decision::Busy, _) => Some("in flight elsewhere".to_owned()),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                line["reason"] = reason.into();
+            }
+            line.to_string()
+        })
+        .collect()
+}
+
+fn summary(report: &DeliveryReport) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &report.outcomes {
+        *counts.entry(o.decision.as_str()).or_default() += 1;
+    }
+    serde_json::json!({ "events": report.outcomes.len(), "decisions": counts }).to_string()
+}
+
+/// Reads the configuration or stops the program with a clear message.
+pub fn config_or_exit() -> Config {
+    Config::from_env().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    })
+}

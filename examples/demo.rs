@@ -1,0 +1,240 @@
+//! The demo: starts the axum receiver on the in-memory store, drives it with
+//! the sender simulator over loopback the way ALM would (duplicates,
+//! reordering, a malformed event, a bad signature, a bulk batch with dropped
+//! connections), then prints what the receiver decided. It ends by itself.
+//!
+//! ```sh
+//! cargo run --example demo --features axum
+//! ```
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::simulator::scenario::{self, Faults, learner_event};
+use alm_webhooks::simulator::{Backoff, Delivery, Simulator, signers};
+use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
+use common::{App, Config};
+use serde_json::{Value, json};
+
+const SECRET: &str = "demo-signing-secret";
+const ACCOUNT: u64 = 1234;
+
+fn step(title: &str, events: Vec<Value>) -> (String, Vec<u8>) {
+    (title.to_owned(), scenario::envelope(ACCOUNT, &events))
+}
+
+#[tokio::main]
+async fn main() {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("a loopback address"),
+        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        store_url: "memory".into(),
+        handler_delay: Duration::ZERO,
+        panic_on: HashSet::new(),
+    };
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let app = App::with_journal(config, Arc::clone(&journal))
+        .await
+        .expect("the memory store opens");
+    let addr =
+        common::axum_app::serve(Arc::clone(&app), "127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("a loopback port");
+    let url = format!("http://{addr}/webhooks");
+    eprintln!("receiver listening on {url} (in-memory store, HMAC-SHA256 signatures)\n");
+
+    let sim = Simulator::new(&url)
+        .expect("a valid URL")
+        .with_signer(signers::signature(SignatureAuth::new(SECRET)))
+        .with_backoff(Backoff {
+            time_scale: 0.001,
+            ..Backoff::default()
+        })
+        .with_max_attempts(3);
+
+    let (learner, other, instance) = (7, 8, "course:100_1");
+    let malformed = json!({"eventId": "bad-1", "eventName": "COURSE_ENROLLMENT", "timestamp": 1725600000,
+        "data": {"userId": "seven", "loId": "course:100", "loInstanceId": instance}});
+    let steps = vec![
+        step(
+            "real-time completion arrives first",
+            vec![learner_event(
+                "c-1",
+                "COURSE_COMPLETED",
+                1725600300,
+                learner,
+                instance,
+            )],
+        ),
+        step(
+            "the bulk enrollment it overtook (rule 3: stale)",
+            vec![learner_event(
+                "e-1",
+                "COURSE_ENROLLMENT_BATCH",
+                1725600100,
+                learner,
+                instance,
+            )],
+        ),
+        step(
+            "delayed LEARNER_PROGRESS (rule 2: after completion)",
+            vec![learner_event(
+                "p-1",
+                "LEARNER_PROGRESS",
+                1725600250,
+                learner,
+                instance,
+            )],
+        ),
+        step(
+            "progress before enrollment for another learner (rule 1)",
+            vec![
+                learner_event("p-2", "LEARNER_PROGRESS", 1725600200, other, instance),
+                learner_event("e-2", "COURSE_ENROLLMENT", 1725600100, other, instance),
+            ],
+        ),
+        step(
+            "ALM redelivers the completion (duplicate)",
+            vec![learner_event(
+                "c-1",
+                "COURSE_COMPLETED",
+                1725600300,
+                learner,
+                instance,
+            )],
+        ),
+        step(
+            "an event this crate does not know",
+            vec![json!({"eventId": "job-42", "eventName": "ASYNC_JOB_RESULT",
+            "timestamp": "2024-11-08T03:49:52.000Z", "data": {"status": "SUCCESS", "request": {"id": 42}}})],
+        ),
+        step(
+            "one malformed event next to a good one",
+            vec![
+                malformed,
+                learner_event("u-1", "COURSE_UNENROLLMENT", 1725600400, learner, instance),
+            ],
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (title, body) in steps {
+        let before = journal.lock().map(|j| j.len()).unwrap_or(0);
+        let summary = sim.deliver(&Delivery::from(body)).await;
+        let lines: Vec<String> = journal
+            .lock()
+            .map(|j| j[before..].to_vec())
+            .unwrap_or_default();
+        outcomes.push((title, summary, lines));
+    }
+
+    // Refused deliveries: a sample with a trailing comma, and a bad signature.
+    let trailing_comma = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/course_unenrollment.json"
+    ))
+    .expect("the fixture exists");
+    let refused_400 = sim.deliver(&Delivery::from(trailing_comma)).await;
+    let forged = Simulator::new(&url)
+        .expect("a valid URL")
+        .with_signer(signers::signature(SignatureAuth::new("not-the-secret")))
+        .with_max_attempts(1);
+    let refused_401 = forged
+        .deliver(&Delivery::from(scenario::envelope(ACCOUNT, &[])))
+        .await;
+
+    // A bulk batch as an admin's bulk enrollment sends it, with duplicates
+    // and dropped connections.
+    let bulk = scenario::bulk_enrollments("bulk", 3000, 1725600500);
+    let faults = Faults {
+        duplicate_every: Some(10),
+        drop_every: Some(2),
+        ..Faults::default()
+    };
+    let before = journal.lock().map(|j| j.len()).unwrap_or(0);
+    let bulk_summary = sim
+        .run(scenario::deliveries(ACCOUNT, bulk, 1000, faults))
+        .await;
+    let bulk_lines: Vec<String> = journal
+        .lock()
+        .map(|j| j[before..].to_vec())
+        .unwrap_or_default();
+
+    println!(
+        "{:<58} {:<8} {:<26} {:<10} REASON",
+        "STEP", "HTTP", "EVENT", "DECISION"
+    );
+    for (title, summary, lines) in &outcomes {
+        let status = summary
+            .outcomes
+            .keys()
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for (i, line) in lines.iter().enumerate() {
+            let v: Value = serde_json::from_str(line).unwrap_or_default();
+            let event = format!(
+                "{} {}",
+                v["eventName"].as_str().unwrap_or("?"),
+                v["eventId"].as_str().unwrap_or("-")
+            );
+            let title = if i == 0 { title.as_str() } else { "" };
+            println!(
+                "{:<58} {:<8} {:<26} {:<10} {}",
+                title,
+                if i == 0 { status.as_str() } else { "" },
+                shorten(&event, 26),
+                v["decision"].as_str().unwrap_or("?"),
+                v["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
+    println!("{:<58} {}", "a sample with a trailing comma", refused_400);
+    println!(
+        "{:<58} {}",
+        "a delivery signed with the wrong secret", refused_401
+    );
+    let mut bulk_counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in &bulk_lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_default();
+        *bulk_counts
+            .entry(v["decision"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    println!(
+        "\nbulk batch of 3000 enrollments in deliveries of 1000, every 10th event sent again, every 2nd delivery's first attempt cut:"
+    );
+    println!("  simulator: {bulk_summary}");
+    println!("  receiver:  {bulk_counts:?}");
+    let c = app.engine.counters();
+    println!(
+        "\ncounters: processed {}, duplicate {}, ignored {} (rule 1: {}, rule 2: {}, rule 3: {}), rejected {}, failed {}, busy {}",
+        c.processed,
+        c.duplicate,
+        c.ignored(),
+        c.ignored_enrollment_after_progress,
+        c.ignored_progress_after_completion,
+        c.ignored_stale,
+        c.rejected,
+        c.failed,
+        c.busy
+    );
+    let views = app.views.lock().map(|v| v.clone()).unwrap_or_default();
+    println!(
+        "\nthe handler's view of learner {learner} @ {instance}: {:?}",
+        views.get(&format!("learner {learner} @ {instance}"))
+    );
+}
+
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(width - 1).collect::<String>())
+    }
+}
