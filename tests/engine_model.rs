@@ -325,3 +325,24 @@ fn progress_overtaking_a_re_enrollment_leaves_the_record_unenrolled() {
         Some(Lifecycle::Unenrolled)
     );
 }
+
+/// The same cause after a completion: in order, rule 1 drops a re-enrollment
+/// that follows progress; delivered first, it is applied and makes the older
+/// lifecycle events stale.
+#[test]
+fn a_re_enrollment_after_completion_and_progress_depends_on_arrival() {
+    let timed = [
+        (Kind::Enroll, 0),
+        (Kind::Progress, 60),
+        (Kind::Complete, 120),
+        (Kind::Enroll, 180),
+    ];
+    assert_eq!(
+        final_status(&timed, &[0, 1, 2, 3]),
+        Some(Lifecycle::Completed)
+    );
+    assert_eq!(
+        final_status(&timed, &[3, 0, 1, 2]),
+        Some(Lifecycle::Enrolled)
+    );
+}
