@@ -6,16 +6,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Polls a future, turning a panic into `Err(())`.
-pub(crate) struct CatchUnwind<F>(Pin<Box<F>>);
+/// Polls a pinned future, turning a panic into `Err(())`.
+pub(crate) struct CatchUnwind<'a, F>(Pin<&'a mut F>);
 
-impl<F: Future> CatchUnwind<F> {
-    pub(crate) fn new(future: F) -> Self {
-        Self(Box::pin(future))
+impl<'a, F: Future> CatchUnwind<'a, F> {
+    pub(crate) fn new(future: Pin<&'a mut F>) -> Self {
+        Self(future)
     }
 }
 
-impl<F: Future> Future for CatchUnwind<F> {
+impl<F: Future> Future for CatchUnwind<'_, F> {
     type Output = Result<F::Output, ()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

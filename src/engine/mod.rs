@@ -50,7 +50,7 @@ pub use rules::{EntityState, Lifecycle, StateKey};
 use crate::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, StateUpdate, Store, StoreError,
 };
-use crate::{AccountId, Envelope, Event, EventId, EventName};
+use crate::{Envelope, Event, EventId, EventName};
 use catch::CatchUnwind;
 use counters::Counters;
 
@@ -297,12 +297,15 @@ impl<S: Store> Engine<S> {
                     error: None,
                 },
                 Ok(event) => {
-                    let (event_id, event_name) = (event.event_id.clone(), event.event_name.clone());
-                    let (decision, error) =
-                        self.decide_one(account_id, event, &mut handler).await?;
+                    let event_name = event.event_name.clone();
+                    let key = DedupKey {
+                        account_id,
+                        event_id: event.event_id.clone(),
+                    };
+                    let (decision, error) = self.decide_one(&key, event, &mut handler).await?;
                     EventOutcome {
                         index,
-                        event_id: Some(event_id),
+                        event_id: Some(key.event_id),
                         event_name: Some(event_name),
                         decision,
                         error,
@@ -326,7 +329,7 @@ impl<S: Store> Engine<S> {
 
     async fn decide_one<F, Fut, E>(
         &self,
-        account_id: AccountId,
+        key: &DedupKey,
         event: Event,
         handler: &mut F,
     ) -> Result<(Decision, Option<String>), StoreError>
@@ -336,18 +339,14 @@ impl<S: Store> Engine<S> {
         E: Display,
     {
         let inner = &*self.inner;
-        let key = DedupKey {
-            account_id,
-            event_id: event.event_id.clone(),
-        };
-        let Some(token) = self.claim(&key).await? else {
+        let Some(token) = self.claim(key).await? else {
             return Ok((Decision::Busy, None));
         };
         let token = match token {
             Claimed::Token(token) => token,
             Claimed::Duplicate => return Ok((Decision::Duplicate, None)),
         };
-        let state_key = StateKey::for_event(account_id, &event);
+        let state_key = StateKey::for_event(key.account_id, &event);
         let (family, at) = (event.family(), event.timestamp.unix_millis());
         // The event goes to the handler; afterwards only its facts are needed.
         let mut pending = Some(event);
@@ -365,13 +364,14 @@ impl<S: Store> Engine<S> {
             };
             if decision == Decision::Processed {
                 if let Some(event) = pending.take() {
-                    let failure = match CatchUnwind::new(handler(event)).await {
+                    let future = std::pin::pin!(handler(event));
+                    let failure = match CatchUnwind::new(future).await {
                         Ok(Ok(())) => None,
                         Ok(Err(e)) => Some(e.to_string()),
                         Err(()) => Some("the handler panicked".to_owned()),
                     };
                     if let Some(message) = failure {
-                        inner.store.release(&key, token).await?;
+                        inner.store.release(key, token).await?;
                         return Ok((Decision::Failed, Some(message)));
                     }
                 }
@@ -384,7 +384,7 @@ impl<S: Store> Engine<S> {
                 state: &next,
             });
             let commit = Commit {
-                key: &key,
+                key,
                 token,
                 update,
                 remember_until: inner.clock.now() + inner.dedup_window,
@@ -404,7 +404,7 @@ impl<S: Store> Engine<S> {
     /// elsewhere. `None`: still in flight after the wait.
     async fn claim(&self, key: &DedupKey) -> Result<Option<Claimed>, StoreError> {
         let inner = &*self.inner;
-        let deadline = tokio::time::Instant::now() + inner.in_flight_wait;
+        let mut deadline = None;
         loop {
             match inner
                 .store
@@ -414,7 +414,8 @@ impl<S: Store> Engine<S> {
                 Claim::Claimed(token) => return Ok(Some(Claimed::Token(token))),
                 Claim::AlreadyDecided => return Ok(Some(Claimed::Duplicate)),
                 Claim::InFlight => {
-                    if tokio::time::Instant::now() >= deadline {
+                    let now = tokio::time::Instant::now();
+                    if now >= *deadline.get_or_insert(now + inner.in_flight_wait) {
                         return Ok(None);
                     }
                     tokio::time::sleep(POLL).await;

@@ -5,15 +5,16 @@
 //! to survive restarts.
 //!
 //! It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
-//! hot path) and compact: a remembered event id costs a 128-bit keyed hash of
-//! (`accountId`, `eventId`) and a 32-bit expiry, 24 bytes in the table plus
+//! hot path) and compact: a remembered event id costs a 128-bit fingerprint
+//! of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
+//! seeds) and a 32-bit expiry, 24 bytes in the table plus
 //! the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
 //! id). Two different ids collide with probability about n²/2¹²⁹.
 
 use std::collections::HashMap;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -64,7 +65,10 @@ struct Shard {
 /// ```
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
-    hashers: [RandomState; 2],
+    hashers: [foldhash::quality::RandomState; 2],
+    /// Claim tokens: this store's random id, then a counter.
+    token_base: u64,
+    next_token: AtomicU64,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -109,7 +113,12 @@ impl MemoryStore {
             .collect();
         Self {
             shards,
-            hashers: [RandomState::new(), RandomState::new()],
+            hashers: [
+                foldhash::quality::RandomState::default(),
+                foldhash::quality::RandomState::default(),
+            ],
+            token_base: (ClaimToken::random().0 >> 64) as u64,
+            next_token: AtomicU64::new(1),
         }
     }
 
@@ -145,11 +154,9 @@ impl MemoryStore {
     }
 
     fn state_key(&self, key: &StateKey) -> Key {
-        let text = key.to_string();
-        self.hash(|h| {
+        self.hash(|mut h| {
             h.write_u8(0xfe);
-            h.write(text.as_bytes());
-            h.write_u8(0xff);
+            std::hash::Hash::hash(key, &mut h);
         })
     }
 
@@ -191,7 +198,8 @@ impl Store for MemoryStore {
         {
             return Ok(Claim::InFlight);
         }
-        let token = ClaimToken::random();
+        let count = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let token = ClaimToken((u128::from(self.token_base) << 64) | u128::from(count));
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         shard
             .in_flight
