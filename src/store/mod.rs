@@ -17,6 +17,9 @@
 //! and swap state.
 
 pub mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 use std::future::Future;
 use std::time::Duration;
@@ -27,6 +30,9 @@ use time::OffsetDateTime;
 use crate::engine::{EntityState, StateKey};
 use crate::{AccountId, EventId};
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
 pub use memory::MemoryStore;
 
 /// The deduplication key: (`accountId`, `eventId`).
