@@ -280,3 +280,142 @@ async fn debug_shows_the_host_only() {
     assert!(debug.contains(&prefix), "{debug}");
     assert!(!debug.contains("redis://"), "{debug}");
 }
+
+fn learner_state_key() -> StateKey {
+    let e = support::envelope(
+        1,
+        &[support::learner(
+            "k",
+            "COURSE_ENROLLMENT",
+            1,
+            7,
+            "course:1_2",
+        )],
+    );
+    StateKey::for_event(AccountId(1), e.parsed().next().unwrap()).unwrap()
+}
+
+/// Raw access to the test's Redis, to look at and spoil keys.
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The garbage-collection TTLs follow the caller's clock: lease plus grace
+/// for a claim, window (from the claim's `now`) plus grace once decided.
+#[tokio::test]
+async fn ttls_follow_the_callers_clock_with_grace() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let mut con = raw().await;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let k = key(1, "a");
+    let redis_key = format!("{prefix}ev:1:61");
+    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+        panic!("not claimed");
+    };
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&redis_key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!((80_000..=90_000).contains(&pttl), "claim ttl {pttl}");
+    let sk = learner_state_key();
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: t0 + Duration::from_secs(1000),
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    for key in [redis_key, format!("{prefix}st:{sk}")] {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!((1_050_000..=1_060_000).contains(&pttl), "{key}: ttl {pttl}");
+    }
+    assert_eq!(store.load(&sk).await.unwrap().version, 1);
+}
+
+/// Redis errors (here, keys of the wrong shape) come back as `StoreError`s,
+/// never as panics or wrong answers.
+#[tokio::test]
+async fn redis_errors_become_store_errors() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let mut con = raw().await;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let sk = learner_state_key();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}ev:1:61"))
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}st:{sk}"))
+        .arg("garbage")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let e = store
+        .claim(&key(1, "a"), Duration::from_secs(30), t0)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("redis: claim failed"), "{e}");
+    let e = store
+        .release(&key(1, "a"), ClaimToken(1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("redis: release failed"), "{e}");
+    let e = store.load(&sk).await.unwrap_err();
+    assert!(e.to_string().contains("malformed"), "{e}");
+    let k = key(1, "b");
+    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+        panic!("not claimed");
+    };
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: t0 + Duration::from_secs(100),
+    };
+    let e = store.commit(commit).await.unwrap_err();
+    assert!(e.to_string().contains("redis: commit failed"), "{e}");
+    assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    // Nothing was written: the claim still holds.
+    assert_eq!(
+        store.claim(&k, Duration::from_secs(30), t0).await.unwrap(),
+        Claim::InFlight
+    );
+}
