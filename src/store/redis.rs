@@ -26,6 +26,9 @@
 //! in Lua against the caller's `now`. So an engine with a test clock (or a
 //! clock that disagrees with Redis's host) gets the same answers as from
 //! [`MemoryStore`](super::MemoryStore).
+//! (Times are compared in milliseconds here; the memory store keeps decided
+//! events to the second, so the two can differ within the last second of a
+//! window.)
 //!
 //! Each key also carries a real Redis TTL, only to collect garbage: the time
 //! left by the caller's clock (lease end or window end minus the claim's
