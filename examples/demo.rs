@@ -37,6 +37,7 @@ async fn main() {
         store_url: "memory".into(),
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
+        lease: alm_webhooks::engine::DEFAULT_LEASE,
     };
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Arc::clone(&journal))

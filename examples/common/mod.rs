@@ -11,6 +11,8 @@
 //! - `ALM_SIGNATURE_HEADER` (default `x-alm-signature`)
 //! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
 //! - `ALM_STORE` = `memory` (default) or a store URL this build supports
+//! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
+//!   the event over (default 60; make it longer than your slowest handler)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
 #![allow(dead_code, unreachable_pub)]
@@ -44,6 +46,7 @@ pub struct Config {
     pub store_url: String,
     pub handler_delay: Duration,
     pub panic_on: HashSet<String>,
+    pub lease: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -105,6 +108,12 @@ impl Config {
                     .map_err(|_| format!("ALM_HANDLER_DELAY_MS={v:?} is not a number"))?,
             ),
         };
+        let lease = match var("ALM_LEASE_SECS") {
+            None => alm_webhooks::engine::DEFAULT_LEASE,
+            Some(v) => Duration::from_secs(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("ALM_LEASE_SECS={v:?} is not a positive number of seconds")
+            })?),
+        };
         let panic_on = var("ALM_HANDLER_PANIC_ON")
             .map(|v| v.split(',').map(str::to_owned).collect())
             .unwrap_or_default();
@@ -115,6 +124,7 @@ impl Config {
             store_url: var("ALM_STORE").unwrap_or_else(|| "memory".into()),
             handler_delay,
             panic_on,
+            lease,
         })
     }
 }
@@ -154,7 +164,7 @@ impl App {
         let store = AnyStore::from_url(&config.store_url)
             .await
             .map_err(|e| format!("ALM_STORE: {e}"))?;
-        let engine = Engine::builder(store).build();
+        let engine = Engine::builder(store).lease(config.lease).build();
         let sweeper = engine.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(3600));

@@ -16,11 +16,16 @@ use crate::engine::StateKey;
 pub enum AnyStore {
     /// The in-memory store.
     Memory(MemoryStore),
+    /// Redis (`redis://`, `rediss://`).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    Redis(super::RedisStore),
 }
 
 impl AnyStore {
     /// Opens the store a URL names: `memory` (or an empty string) for the
-    /// in-memory store; other schemes when their feature is enabled.
+    /// in-memory store; `redis://…` with the `redis` feature (a
+    /// `prefix=` query parameter sets the key prefix).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -40,6 +45,15 @@ impl AnyStore {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
             "" | "memory" => Ok(Self::Memory(MemoryStore::new())),
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => {
+                let (url, prefix) = take_param(url, "prefix");
+                let store = match prefix {
+                    Some(prefix) => super::RedisStore::connect_with_prefix(&url, &prefix).await?,
+                    None => super::RedisStore::connect(&url).await?,
+                };
+                Ok(Self::Redis(store))
+            }
             other => Err(StoreError::new(format!(
                 "unsupported store `{other}`: this build supports {}",
                 supported().join(", ")
@@ -48,14 +62,46 @@ impl AnyStore {
     }
 }
 
+/// Removes `name=value` from a URL's query, returning the URL without it and
+/// the value: how a key prefix or schema rides along in `ALM_STORE`.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut value = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == name => {
+                value = Some(v.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, value)
+}
+
 fn supported() -> Vec<&'static str> {
-    vec!["memory"]
+    let mut schemes = vec!["memory"];
+    if cfg!(feature = "redis") {
+        schemes.push("redis://");
+    }
+    schemes
 }
 
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Memory($store) => $call.await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($store) => $call.await,
         }
     };
 }
@@ -84,5 +130,29 @@ impl Store for AnyStore {
 
     async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         delegate!(self, s => s.sweep(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_param;
+
+    #[test]
+    fn take_param_removes_only_the_named_pair() {
+        assert_eq!(
+            take_param("redis://h:1/", "prefix"),
+            ("redis://h:1/".to_owned(), None)
+        );
+        assert_eq!(
+            take_param("redis://h:1/?prefix=a:b", "prefix"),
+            ("redis://h:1/".to_owned(), Some("a:b".to_owned()))
+        );
+        assert_eq!(
+            take_param("postgres://h/db?sslmode=disable&schema=s1", "schema"),
+            (
+                "postgres://h/db?sslmode=disable".to_owned(),
+                Some("s1".to_owned())
+            )
+        );
     }
 }

@@ -18,6 +18,9 @@
 
 mod any;
 pub mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +31,9 @@ use time::OffsetDateTime;
 use crate::engine::{EntityState, StateKey};
 use crate::{AccountId, EventId};
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::redis::RedisStore;
 pub use any::AnyStore;
 pub use memory::MemoryStore;
 

@@ -2,6 +2,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
+pub mod process;
+#[cfg(feature = "redis")]
+pub mod redis_keys;
 
 use alm_webhooks::Envelope;
 

@@ -1,0 +1,394 @@
+//! The store conformance suite, and replica tests, on a real Redis.
+//!
+//! Redis is at `ALM_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/`). If it
+//! is not reachable the tests are skipped with a message, except under
+//! `CI=true`, where they fail. Every test uses its own key prefix and deletes
+//! its keys when its store is dropped (also when the test panics).
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::store::{
+    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store, StoreError, Versioned,
+};
+use alm_webhooks::{AccountId, EventId};
+use support::redis_keys::purge;
+use time::OffsetDateTime;
+
+fn url() -> String {
+    std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// A prefix no other test, run or process uses.
+fn unique_prefix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let random = ClaimToken::random().0 as u64;
+    format!("alm-test:{}:{n}:{random:016x}:", std::process::id())
+}
+
+/// Deletes its prefix's keys when dropped.
+struct Cleanup {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        purge(&self.url, &self.prefix);
+    }
+}
+
+/// A store on its own prefix, or `None` (skipped) if Redis is not there.
+async fn connect(prefix: &str) -> Option<RedisStore> {
+    let url = url();
+    match RedisStore::connect_with_prefix(&url, prefix).await {
+        Ok(store) => Some(store),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "Redis is required under CI=true but is not reachable ({e}); start redis-server or set ALM_TEST_REDIS_URL"
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "skipped: Redis not reachable ({e}); set ALM_TEST_REDIS_URL or start redis-server"
+            );
+            None
+        }
+    }
+}
+
+/// The store under test: a [`RedisStore`] that cleans its prefix up when
+/// the check is over. Every call goes straight to the `RedisStore`.
+struct TestStore {
+    inner: RedisStore,
+    _cleanup: Cleanup,
+}
+
+impl Store for TestStore {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        self.inner.claim(key, lease, now).await
+    }
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        self.inner.load(key).await
+    }
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.inner.commit(commit).await
+    }
+    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+        self.inner.release(key, token).await
+    }
+    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.inner.sweep(now).await
+    }
+}
+
+async fn factory() -> Option<TestStore> {
+    let prefix = unique_prefix();
+    let inner = connect(&prefix).await?;
+    Some(TestStore {
+        inner,
+        _cleanup: Cleanup { url: url(), prefix },
+    })
+}
+
+store_conformance!(factory());
+
+fn key(account: u64, id: &str) -> DedupKey {
+    DedupKey {
+        account_id: AccountId(account),
+        event_id: id.parse::<EventId>().unwrap(),
+    }
+}
+
+/// Two replicas (two stores, two connections, one prefix) process the same
+/// 1,000-event delivery at once: every handler runs exactly once in total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_run_each_handler_exactly_once() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let (Some(a), Some(b)) = (connect(&prefix).await, connect(&prefix).await) else {
+        return;
+    };
+    let events: Vec<String> = (0..1000u64)
+        .map(|n| {
+            if n % 2 == 0 {
+                support::unknown(&format!("u{n}"), 1)
+            } else {
+                support::learner(
+                    &format!("l{n}"),
+                    "COURSE_ENROLLMENT_BATCH",
+                    1,
+                    n,
+                    "course:1_2",
+                )
+            }
+        })
+        .collect();
+    let envelope = support::envelope(1, &events);
+    let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let replica = |store: RedisStore| {
+        let engine = Engine::builder(store)
+            .wait_for_in_flight(Duration::from_secs(10))
+            .build();
+        let (envelope, runs) = (envelope.clone(), Arc::clone(&runs));
+        tokio::spawn(async move {
+            engine
+                .process(envelope, |event| {
+                    let runs = Arc::clone(&runs);
+                    async move {
+                        *runs
+                            .lock()
+                            .unwrap()
+                            .entry(event.event_id.as_str().to_owned())
+                            .or_default() += 1;
+                        tokio::task::yield_now().await;
+                        Ok::<(), String>(())
+                    }
+                })
+                .await
+                .unwrap()
+        })
+    };
+    let (ra, rb) = (replica(a), replica(b));
+    let (ra, rb) = (ra.await.unwrap(), rb.await.unwrap());
+    assert!(ra.is_acknowledged(), "{ra:?}");
+    assert!(rb.is_acknowledged(), "{rb:?}");
+    let processed = |r: &alm_webhooks::DeliveryReport| {
+        r.outcomes
+            .iter()
+            .filter(|o| o.decision == Decision::Processed)
+            .count()
+    };
+    assert_eq!(processed(&ra) + processed(&rb), 1000);
+    let runs = runs.lock().unwrap();
+    assert_eq!(runs.len(), 1000);
+    assert!(runs.values().all(|&n| n == 1), "some handler ran twice");
+}
+
+/// Event ids are hex-encoded in keys: ids made of separators and glob
+/// characters stay distinct, and one prefix's sweep leaves another's alone.
+#[tokio::test]
+async fn odd_event_ids_and_prefixes_stay_apart() {
+    let (p1, p2) = (unique_prefix(), unique_prefix());
+    let _c1 = Cleanup {
+        url: url(),
+        prefix: p1.clone(),
+    };
+    let _c2 = Cleanup {
+        url: url(),
+        prefix: p2.clone(),
+    };
+    let (Some(s1), Some(s2)) = (connect(&p1).await, connect(&p2).await) else {
+        return;
+    };
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let lease = Duration::from_secs(30);
+    for id in ["*", "a:b", "1:a", "{x}", "a\nb", "ü"] {
+        for account in [1, 12] {
+            let k = key(account, id);
+            assert!(
+                matches!(s1.claim(&k, lease, t0).await.unwrap(), Claim::Claimed(_)),
+                "{account}/{id:?}"
+            );
+            assert!(matches!(
+                s2.claim(&k, lease, t0).await.unwrap(),
+                Claim::Claimed(_)
+            ));
+        }
+    }
+    assert_eq!(s1.sweep(t0 + Duration::from_secs(31)).await.unwrap(), 12);
+    assert_eq!(
+        s2.claim(&key(1, "*"), lease, t0).await.unwrap(),
+        Claim::InFlight
+    );
+}
+
+/// A password in the URL never reaches an error's text.
+#[tokio::test]
+async fn errors_do_not_leak_the_password() {
+    for url in [
+        "redis://:supersecret@127.0.0.1:1/",
+        "redis://user:supersecret@127.0.0.1:1/",
+        "redis://:supersecret@[not-a-host/",
+    ] {
+        let e = RedisStore::connect(url)
+            .await
+            .expect_err("nothing listens on port 1");
+        let (display, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(!display.contains("supersecret"), "{display}");
+        assert!(!debug.contains("supersecret"), "{debug}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            assert!(!s.to_string().contains("supersecret"), "{s}");
+            source = s.source();
+        }
+        assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
+
+/// Debug output shows the host and prefix, not the URL.
+#[tokio::test]
+async fn debug_shows_the_host_only() {
+    let prefix = unique_prefix();
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let debug = format!("{store:?}");
+    assert!(debug.starts_with("RedisStore"), "{debug}");
+    assert!(debug.contains(&prefix), "{debug}");
+    assert!(!debug.contains("redis://"), "{debug}");
+}
+
+fn learner_state_key() -> StateKey {
+    let e = support::envelope(
+        1,
+        &[support::learner(
+            "k",
+            "COURSE_ENROLLMENT",
+            1,
+            7,
+            "course:1_2",
+        )],
+    );
+    StateKey::for_event(AccountId(1), e.parsed().next().unwrap()).unwrap()
+}
+
+/// Raw access to the test's Redis, to look at and spoil keys.
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The garbage-collection TTLs follow the caller's clock: lease plus grace
+/// for a claim, window (from the claim's `now`) plus grace once decided.
+#[tokio::test]
+async fn ttls_follow_the_callers_clock_with_grace() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let mut con = raw().await;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let k = key(1, "a");
+    let redis_key = format!("{prefix}ev:1:61");
+    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+        panic!("not claimed");
+    };
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&redis_key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!((80_000..=90_000).contains(&pttl), "claim ttl {pttl}");
+    let sk = learner_state_key();
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: t0 + Duration::from_secs(1000),
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    for key in [redis_key, format!("{prefix}st:{sk}")] {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!((1_050_000..=1_060_000).contains(&pttl), "{key}: ttl {pttl}");
+    }
+    assert_eq!(store.load(&sk).await.unwrap().version, 1);
+}
+
+/// Redis errors (here, keys of the wrong shape) come back as `StoreError`s,
+/// never as panics or wrong answers.
+#[tokio::test]
+async fn redis_errors_become_store_errors() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let mut con = raw().await;
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let sk = learner_state_key();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}ev:1:61"))
+        .arg("x")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}st:{sk}"))
+        .arg("garbage")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let e = store
+        .claim(&key(1, "a"), Duration::from_secs(30), t0)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("redis: claim failed"), "{e}");
+    let e = store
+        .release(&key(1, "a"), ClaimToken(1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("redis: release failed"), "{e}");
+    let e = store.load(&sk).await.unwrap_err();
+    assert!(e.to_string().contains("malformed"), "{e}");
+    let k = key(1, "b");
+    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+        panic!("not claimed");
+    };
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: t0 + Duration::from_secs(100),
+    };
+    let e = store.commit(commit).await.unwrap_err();
+    assert!(e.to_string().contains("redis: commit failed"), "{e}");
+    assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    // Nothing was written: the claim still holds.
+    assert_eq!(
+        store.claim(&k, Duration::from_secs(30), t0).await.unwrap(),
+        Claim::InFlight
+    );
+}
