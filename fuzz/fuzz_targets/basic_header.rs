@@ -12,8 +12,9 @@ fuzz_target!(|value: &[u8]| {
     let mut headers = HeaderMap::new();
     headers.insert(header::AUTHORIZATION, value.clone());
     if auth.verify(&headers).is_ok() {
-        let text = value.to_str().expect("a passing value is text").trim();
-        let token = text.split_once(' ').map(|(_, t)| t.trim()).expect("scheme and token");
+        let text = value.to_str().expect("a passing value is visible ASCII");
+        let text = text.trim_matches([' ', '\t']);
+        let token = text.split_once([' ', '\t']).map(|(_, t)| t.trim_matches([' ', '\t'])).expect("scheme and token");
         let decoded = base64::engine::general_purpose::STANDARD.decode(token).expect("base64");
         assert_eq!(decoded, b"alm:pass:word");
     }

@@ -107,14 +107,20 @@ fn presented_credentials(headers: &HeaderMap) -> Result<Vec<u8>, AuthError> {
     if value.len() > MAX_HEADER_BYTES {
         return Err(AuthError::Malformed(NAME));
     }
+    // The scheme and the token are ASCII; only SP and HTAB count as white
+    // space around them (RFC 7235), not Unicode spaces such as U+0085.
+    if !value.is_ascii() {
+        return Err(AuthError::Malformed(NAME));
+    }
     let text = std::str::from_utf8(value).map_err(|_| AuthError::Malformed(NAME))?;
-    let text = text.trim();
-    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+    let is_space = |c: char| c == ' ' || c == '\t';
+    let text = text.trim_matches(is_space);
+    let (scheme, rest) = text.split_once(is_space).unwrap_or((text, ""));
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(AuthError::WrongScheme);
     }
     let decoded = STANDARD
-        .decode(rest.trim())
+        .decode(rest.trim_matches(is_space))
         .map_err(|_| AuthError::Malformed(NAME))?;
     let text = std::str::from_utf8(&decoded).map_err(|_| AuthError::Malformed(NAME))?;
     if !text.contains(':') {
