@@ -116,6 +116,20 @@ impl Receiver {
         self.receive(request.headers(), request.body().as_ref())
     }
 
+    /// Checks that a body read by an adapter has the length its
+    /// `Content-Length` declared (when it declared one): a client that
+    /// promised more and hung up early sent an unreadable body.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::UnreadableBody`].
+    pub fn check_read_length(&self, headers: &HeaderMap, read: usize) -> Result<(), Rejection> {
+        match declared_length(headers) {
+            Some(n) if n != read as u64 => Err(Rejection::UnreadableBody),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses a request whose `Content-Length` already exceeds the limit, so
     /// an adapter can answer 413 before reading the body. A missing or
     /// unreadable `Content-Length` passes: the body's real size is checked
@@ -125,17 +139,20 @@ impl Receiver {
     ///
     /// [`Rejection::PayloadTooLarge`].
     pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        match declared {
+        match declared_length(headers) {
             Some(n) if n > self.max_body_bytes as u64 => Err(Rejection::PayloadTooLarge {
                 limit: self.max_body_bytes,
             }),
             _ => Ok(()),
         }
     }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
 /// Why a delivery was refused as a whole, with the HTTP answer it calls for.

@@ -73,7 +73,10 @@ fn every_malformed_header_is_rejected() {
         (basic(b"alm:secre"), AuthError::BadCredentials),
         (basic(b":"), AuthError::BadCredentials),
         // Found by fuzzing: Unicode white space (U+0085) around the token.
-        (with_authorization(format!("\u{85}Basic {}", STANDARD.encode("alm:secret")).as_bytes()), AuthError::Malformed("authorization")),
+        (
+            with_authorization(format!("\u{85}Basic {}", STANDARD.encode("alm:secret")).as_bytes()),
+            AuthError::Malformed("authorization"),
+        ),
     ];
     for (headers, expected) in cases {
         assert_eq!(auth.verify(&headers), Err(expected), "{headers:?}");

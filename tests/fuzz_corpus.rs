@@ -29,7 +29,11 @@ fn envelope_corpus() {
             parsed += 1;
         }
     }
-    assert!(parsed >= 26, "the fixtures in the corpus parse ({parsed} of {})", inputs.len());
+    assert!(
+        parsed >= 26,
+        "the fixtures in the corpus parse ({parsed} of {})",
+        inputs.len()
+    );
 }
 
 #[test]
@@ -53,11 +57,22 @@ fn header_and_receive_corpora() {
             StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
         )),
     ];
-    for target in ["basic_header", "signature_header", "standard_headers", "receive"] {
+    for target in [
+        "basic_header",
+        "signature_header",
+        "standard_headers",
+        "receive",
+    ] {
         for input in corpus(target) {
             let mut headers = HeaderMap::new();
             if let Ok(value) = HeaderValue::from_bytes(&input) {
-                for name in ["authorization", "x-alm-signature", "webhook-id", "webhook-timestamp", "webhook-signature"] {
+                for name in [
+                    "authorization",
+                    "x-alm-signature",
+                    "webhook-id",
+                    "webhook-timestamp",
+                    "webhook-signature",
+                ] {
                     headers.insert(name, value.clone());
                 }
             }

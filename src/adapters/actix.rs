@@ -123,6 +123,9 @@ impl FromRequest for AlmDelivery {
                 }
             };
             receiver
+                .check_read_length(&headers, bytes.len())
+                .map_err(AlmRejection::Rejected)?;
+            receiver
                 .receive(&headers, &bytes)
                 .map(AlmDelivery)
                 .map_err(AlmRejection::Rejected)

@@ -78,6 +78,9 @@ where
             Err(_) => return Err(AlmRejection(Rejection::UnreadableBody)),
         };
         receiver
+            .check_read_length(&parts.headers, bytes.len())
+            .map_err(AlmRejection)?;
+        receiver
             .receive(&parts.headers, &bytes)
             .map(AlmDelivery)
             .map_err(AlmRejection)
