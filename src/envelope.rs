@@ -94,7 +94,13 @@ impl Envelope {
     /// or mistyped `accountId` or `events`. Problems inside an event are not
     /// errors here; they are reported in [`Envelope::events`].
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
-        if let Ok(typed) = serde_json::from_slice::<TypedEnvelope>(body) {
+        // Checking UTF-8 once for the whole body (fast on ASCII) is much
+        // cheaper than serde_json checking every string on its own.
+        let typed = match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str::<TypedEnvelope>(text),
+            Err(_) => serde_json::from_slice::<TypedEnvelope>(body),
+        };
+        if let Ok(typed) = typed {
             return Ok(Self {
                 account_id: typed.account_id,
                 events: typed.events.into_iter().map(|e| Ok(e.0)).collect(),

@@ -81,14 +81,20 @@ pub enum TimeError {
 impl Timestamp {
     /// Reads an epoch number, deciding seconds or milliseconds by magnitude.
     pub fn from_epoch(value: i64) -> Result<Self, TimeError> {
-        let (nanos, format) = if value.unsigned_abs() < MILLIS_THRESHOLD as u64 {
-            (i128::from(value) * 1_000_000_000, TimeFormat::EpochSeconds)
-        } else {
-            (i128::from(value) * 1_000_000, TimeFormat::EpochMillis)
-        };
-        let instant = OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .map_err(|_| TimeError::OutOfRange(value))?;
-        Ok(Self { instant, format })
+        let out_of_range = |_| TimeError::OutOfRange(value);
+        if value.unsigned_abs() < MILLIS_THRESHOLD as u64 {
+            let instant = OffsetDateTime::from_unix_timestamp(value).map_err(out_of_range)?;
+            return Ok(Self {
+                instant,
+                format: TimeFormat::EpochSeconds,
+            });
+        }
+        let instant = OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000)
+            .map_err(out_of_range)?;
+        Ok(Self {
+            instant,
+            format: TimeFormat::EpochMillis,
+        })
     }
 
     /// Reads an RFC 3339 string, keeping it verbatim for serialization.
@@ -123,9 +129,10 @@ impl Timestamp {
     /// Milliseconds since the Unix epoch (truncated towards negative infinity
     /// for sub-millisecond RFC 3339 times).
     pub fn unix_millis(&self) -> i64 {
-        let nanos = self.instant.unix_timestamp_nanos();
         // Every representable date fits: ±9999 years is about ±3.2e14 ms.
-        i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX)
+        // (`unix_timestamp` floors, and the millisecond of the second is
+        // never negative, so this floors too.)
+        self.instant.unix_timestamp() * 1000 + i64::from(self.instant.millisecond())
     }
 }
 

@@ -91,7 +91,7 @@ fn unix_seconds_u32(t: OffsetDateTime) -> u32 {
 }
 
 fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    t.unix_timestamp() * 1000 + i64::from(t.millisecond())
 }
 
 impl MemoryStore {
