@@ -92,6 +92,30 @@ impl Receiver {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Envelope, Rejection> {
+        let result = self.check_and_parse(headers, body, now);
+        #[cfg(feature = "tracing")]
+        match &result {
+            Ok(envelope) => tracing::debug!(
+                account_id = envelope.account_id.get(),
+                events = envelope.events.len(),
+                "delivery accepted"
+            ),
+            Err(rejection) => tracing::info!(
+                status = rejection.status().as_u16(),
+                reason = %rejection,
+                headers = ?crate::auth::header_names(headers),
+                "delivery refused"
+            ),
+        }
+        result
+    }
+
+    fn check_and_parse(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Envelope, Rejection> {
         self.check_declared_length(headers)?;
         if body.len() > self.max_body_bytes {
             return Err(Rejection::PayloadTooLarge {

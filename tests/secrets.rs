@@ -131,3 +131,75 @@ fn secret_file_errors_name_fields_not_values() {
     let not_json = Secret::from_alm_secret_file(PASSWORD.as_bytes(), None).unwrap_err();
     assert_clean("SecretFileError", &error_chain(&not_json));
 }
+
+/// Everything the crate traces, at TRACE level, through real failures and
+/// real deliveries, holds none of the secrets.
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn tracing_output_never_holds_secrets() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let receivers = [
+        Receiver::new(Authentication::Basic(BasicAuth::new("alm", PASSWORD))),
+        Receiver::new(Authentication::Signature(SignatureAuth::new(HMAC_SECRET))),
+        Receiver::new(Authentication::StandardWebhooks(
+            StandardWebhooksAuth::new(WHSEC).unwrap(),
+        )),
+    ];
+    let body = br#"{"accountId":1,"events":[{"eventId":"e","eventName":"X","timestamp":1}]}"#;
+    let mut wrong = HeaderMap::new();
+    wrong.insert(
+        header::AUTHORIZATION,
+        BasicAuth::header_value("alm", "not-it"),
+    );
+    wrong.insert(
+        "x-alm-signature",
+        SignatureAuth::new("other").sign(body).parse().unwrap(),
+    );
+    let mut right = HeaderMap::new();
+    right.insert(
+        header::AUTHORIZATION,
+        BasicAuth::header_value("alm", PASSWORD),
+    );
+    right.insert(
+        "x-alm-signature",
+        SignatureAuth::new(HMAC_SECRET).sign(body).parse().unwrap(),
+    );
+    let engine = alm_webhooks::Engine::in_memory();
+    for receiver in &receivers {
+        let _ = receiver.receive(&wrong, body);
+        if let Ok(envelope) = receiver.receive(&right, body) {
+            engine
+                .process(envelope, |_| async { Ok::<(), String>(()) })
+                .await
+                .unwrap();
+        }
+    }
+    let output = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        output.contains("delivery refused"),
+        "tracing is on: {output}"
+    );
+    assert!(output.contains("event decided"), "{output}");
+    assert_clean("tracing output", &output);
+}
