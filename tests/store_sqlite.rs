@@ -300,3 +300,51 @@ async fn sqlite_errors_become_store_errors() {
     let e = store.load(&sk).await.unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
 }
+
+/// Another connection holding the write lock makes an operation wait (the
+/// busy timeout), not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_lock_is_waited_for() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(db.path()).unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let path = db.path().to_owned();
+    let holder = std::thread::spawn(move || {
+        let mut raw = rusqlite::Connection::open(path).unwrap();
+        let tx = raw
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        tx.commit().unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let started = std::time::Instant::now();
+    let claim = store
+        .claim(&key(1, "a"), Duration::from_secs(30), t0)
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    holder.join().unwrap();
+}
+
+/// Outside a tokio runtime the store still works (operations run inline).
+#[test]
+fn works_without_a_tokio_runtime() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let claim = block_on_inline(store.claim(&key(1, "a"), Duration::from_secs(30), t0));
+    assert!(matches!(claim.unwrap(), Claim::Claimed(_)));
+}
+
+/// A minimal executor for one future that completes without waking.
+fn block_on_inline<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => out,
+        std::task::Poll::Pending => panic!("the store's future did not complete inline"),
+    }
+}

@@ -1,5 +1,6 @@
 //! A store chosen at run time from a URL, for receivers configured by
-//! environment (`ALM_STORE=memory`, `postgres://…`, `redis://…`).
+//! environment (`ALM_STORE=memory`, `postgres://…`, `redis://…`,
+//! `sqlite:…`).
 
 use std::time::Duration;
 

@@ -61,8 +61,9 @@
 //! transaction (`BEGIN IMMEDIATE` for claims, commits and sweeps) run on
 //! tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so a
 //! slow disk or a lock held by another process (waited for up to 5 seconds,
-//! then a [`StoreError`]) does not stall the async workers. It therefore
-//! needs a tokio runtime.
+//! then a [`StoreError`]) does not stall the async workers. Polled outside
+//! a tokio runtime, an operation runs inline instead (it takes microseconds
+//! unless another connection holds the write lock).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -218,16 +219,21 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
+        let job = move || {
             // A panic under the lock cannot leave a transaction half-done
             // (an unfinished transaction rolls back when dropped), so a
             // poisoned lock is usable.
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::with_source(format!("sqlite: {what} did not finish"), e))?
-        .map_err(|e| sqlite_error(&format!("{what} failed"), e))
+        };
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.spawn_blocking(job).await.map_err(|e| {
+                StoreError::with_source(format!("sqlite: {what} did not finish"), e)
+            })?,
+            // Not on a tokio runtime: no blocking pool to use, run here.
+            Err(_) => job(),
+        };
+        result.map_err(|e| sqlite_error(&format!("{what} failed"), e))
     }
 }
 
