@@ -1,5 +1,6 @@
 //! A store chosen at run time from a URL, for receivers configured by
-//! environment (`ALM_STORE=memory`, `postgres://…`, `redis://…`).
+//! environment (`ALM_STORE=memory`, `postgres://…`, `redis://…`,
+//! `sqlite:…`).
 
 use std::time::Duration;
 
@@ -20,12 +21,19 @@ pub enum AnyStore {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     Redis(super::RedisStore),
+    /// SQLite (`sqlite:path`, `sqlite://path`, `sqlite::memory:`).
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    Sqlite(super::SqliteStore),
 }
 
 impl AnyStore {
     /// Opens the store a URL names: `memory` (or an empty string) for the
     /// in-memory store; `redis://…` with the `redis` feature (a
-    /// `prefix=` query parameter sets the key prefix).
+    /// `prefix=` query parameter sets the key prefix); with the `sqlite`
+    /// feature, `sqlite:path` or `sqlite://path` for a database file
+    /// (`sqlite:///var/lib/app/alm.db` is an absolute path) and
+    /// `sqlite::memory:` for an in-process database.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -53,6 +61,17 @@ impl AnyStore {
                     None => super::RedisStore::connect(&url).await?,
                 };
                 Ok(Self::Redis(store))
+            }
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let rest = &url["sqlite:".len()..];
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let store = match path {
+                    ":memory:" => super::SqliteStore::open_in_memory()?,
+                    "" => return Err(StoreError::new("sqlite: the URL names no file")),
+                    path => super::SqliteStore::open(path)?,
+                };
+                Ok(Self::Sqlite(store))
             }
             other => Err(StoreError::new(format!(
                 "unsupported store `{other}`: this build supports {}",
@@ -93,6 +112,9 @@ fn supported() -> Vec<&'static str> {
     if cfg!(feature = "redis") {
         schemes.push("redis://");
     }
+    if cfg!(feature = "sqlite") {
+        schemes.push("sqlite:");
+    }
     schemes
 }
 
@@ -102,6 +124,8 @@ macro_rules! delegate {
             AnyStore::Memory($store) => $call.await,
             #[cfg(feature = "redis")]
             AnyStore::Redis($store) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($store) => $call.await,
         }
     };
 }
