@@ -29,6 +29,10 @@ fn store_urls() -> Vec<String> {
     } else {
         eprintln!("skipped Redis: not reachable at {redis}");
     }
+    if cfg!(feature = "sqlite") {
+        let file = std::env::temp_dir().join(format!("alm-test-shared-{unique}.db"));
+        urls.push(format!("sqlite:{}", file.display()));
+    }
     urls
 }
 
@@ -68,6 +72,11 @@ impl Drop for Purge {
     fn drop(&mut self) {
         if let Some((url, prefix)) = self.0.split_once("?prefix=") {
             support::redis_keys::purge(url, prefix);
+        }
+        if let Some(path) = self.0.strip_prefix("sqlite:") {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
         }
     }
 }
