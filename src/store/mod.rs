@@ -17,6 +17,9 @@
 //! and swap state.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 
 use std::future::Future;
 use std::time::Duration;
@@ -28,6 +31,9 @@ use crate::engine::{EntityState, StateKey};
 use crate::{AccountId, EventId};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 
 /// The deduplication key: (`accountId`, `eventId`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
