@@ -29,6 +29,18 @@ fn store_urls() -> Vec<String> {
     } else {
         eprintln!("skipped Redis: not reachable at {redis}");
     }
+    #[cfg(feature = "postgres")]
+    {
+        let pg = std::env::var("ALM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        if reachable(&pg, 5432) {
+            let sep = if pg.contains('?') { '&' } else { '?' };
+            urls.push(format!("{pg}{sep}schema=alm_test_shared_{}", unique.replace('-', "_")));
+        } else if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL is not reachable at {pg}; CI needs it");
+        } else {
+            eprintln!("skipped PostgreSQL: not reachable at {pg}");
+        }
+    }
     if cfg!(feature = "sqlite") {
         let file = std::env::temp_dir().join(format!("alm-test-shared-{unique}.db"));
         urls.push(format!("sqlite:{}", file.display()));
@@ -72,6 +84,15 @@ impl Drop for Purge {
     fn drop(&mut self) {
         if let Some((url, prefix)) = self.0.split_once("?prefix=") {
             support::redis_keys::purge(url, prefix);
+        }
+        #[cfg(feature = "postgres")]
+        if let Some((url, schema)) = self.0.split_once("?schema=") {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                if let Ok(store) = alm_webhooks::store::PostgresStore::connect_with_schema(url, schema).await {
+                    let _ = store.drop_schema().await;
+                }
+            });
         }
         if let Some(path) = self.0.strip_prefix("sqlite:") {
             for suffix in ["", "-wal", "-shm", "-journal"] {

@@ -17,6 +17,10 @@ use crate::engine::StateKey;
 pub enum AnyStore {
     /// The in-memory store.
     Memory(MemoryStore),
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    Postgres(super::PostgresStore),
     /// Redis (`redis://`, `rediss://`).
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -53,6 +57,15 @@ impl AnyStore {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
             "" | "memory" => Ok(Self::Memory(MemoryStore::new())),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                let (url, schema) = take_param(url, "schema");
+                let store = match schema {
+                    Some(schema) => super::PostgresStore::connect_with_schema(&url, &schema).await?,
+                    None => super::PostgresStore::connect(&url).await?,
+                };
+                Ok(Self::Postgres(store))
+            }
             #[cfg(feature = "redis")]
             "redis" | "rediss" => {
                 let (url, prefix) = take_param(url, "prefix");
@@ -83,7 +96,7 @@ impl AnyStore {
 
 /// Removes `name=value` from a URL's query, returning the URL without it and
 /// the value: how a key prefix or schema rides along in `ALM_STORE`.
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
 fn take_param(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
@@ -109,6 +122,9 @@ fn take_param(url: &str, name: &str) -> (String, Option<String>) {
 
 fn supported() -> Vec<&'static str> {
     let mut schemes = vec!["memory"];
+    if cfg!(feature = "postgres") {
+        schemes.push("postgres://");
+    }
     if cfg!(feature = "redis") {
         schemes.push("redis://");
     }
@@ -122,6 +138,8 @@ macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Memory($store) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($store) => $call.await,
             #[cfg(feature = "redis")]
             AnyStore::Redis($store) => $call.await,
             #[cfg(feature = "sqlite")]

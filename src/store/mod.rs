@@ -24,6 +24,9 @@ pub mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
 
 use std::future::Future;
 use std::time::Duration;
@@ -42,6 +45,9 @@ pub use self::redis::RedisStore;
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 
 /// The deduplication key: (`accountId`, `eventId`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,0 +1,629 @@
+//! The PostgreSQL store: one store shared by every replica of a receiver,
+//! durable across restarts.
+//!
+//! Enable it with the `postgres` feature. It keeps a connection pool
+//! (`deadpool-postgres` over `tokio-postgres`, without TLS: run it next to
+//! the database or through a TLS-terminating proxy) and two tables in its
+//! schema, created at [`PostgresStore::connect`] if missing:
+//!
+//! ```sql
+//! CREATE TABLE alm_events (
+//!     account_id BIGINT      NOT NULL,  -- the u64 account id, bit-cast (see below)
+//!     event_id   TEXT        NOT NULL,
+//!     status     SMALLINT    NOT NULL,  -- 0 claimed, 1 decided
+//!     token      BYTEA,                 -- the claim token (16 bytes), NULL once decided
+//!     expires_at TIMESTAMPTZ NOT NULL,  -- lease end (claimed) or end of the dedup window (decided)
+//!     PRIMARY KEY (account_id, event_id)
+//! );
+//! CREATE INDEX alm_events_expires_at ON alm_events (expires_at);
+//! CREATE TABLE alm_states (
+//!     state_key  TEXT        PRIMARY KEY, -- StateKey's Display, e.g. learner/1234/7/course:1_2
+//!     version    BIGINT      NOT NULL,
+//!     state      JSONB       NOT NULL,    -- EntityState as JSON
+//!     expires_at TIMESTAMPTZ NOT NULL
+//! );
+//! CREATE INDEX alm_states_expires_at ON alm_states (expires_at);
+//! ```
+//!
+//! Creating them is idempotent and safe when several replicas start at
+//! once: the statements run in one transaction under a transaction-scoped
+//! advisory lock.
+//!
+//! **Atomicity.** A claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE`
+//! statement that takes the row over only when it has expired (an expired
+//! lease, or a decided event past its window), so two concurrent claims can
+//! never both win. A commit is one transaction: an `UPDATE` of the event row
+//! that requires the caller's token (and so locks the row), then, for a state
+//! change, either an `INSERT … ON CONFLICT DO NOTHING` (version 0) or an
+//! `UPDATE … WHERE version = expected`; if either writes no row the
+//! transaction is rolled back and nothing is written.
+//!
+//! Every time compared or stored is the `now` the engine passes (its clock),
+//! never the database's clock.
+//!
+//! **Account ids** are `u64`; PostgreSQL has no unsigned 64-bit integer, so
+//! they are stored as `BIGINT` by a bit-for-bit cast (`id as i64`): ids above
+//! `i64::MAX` are stored as negative numbers, consistently, and stay distinct.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
+use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
+use tokio_postgres::types::Json;
+
+use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+use crate::engine::{EntityState, StateKey};
+
+/// Rows deleted by one statement of [`Store::sweep`], so that a sweep never
+/// holds many row locks for long.
+const SWEEP_BATCH: i64 = 10_000;
+
+/// The pool's size: at most this many connections per store.
+const POOL_SIZE: usize = 16;
+
+/// How long to wait for a connection when the URL does not say
+/// (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Row status: a live or expired claim.
+const CLAIMED: i16 = 0;
+/// Row status: a decided event.
+const DECIDED: i16 = 1;
+
+/// The store on PostgreSQL. See the [module docs](self).
+///
+/// Cloning it is cheap and shares the pool.
+///
+/// Its `Debug` shows the host, port, database and schema, never the user's
+/// password.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    schema: String,
+    target: String,
+    sql: Sql,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statements, with the schema's tables spelled out.
+#[derive(Clone)]
+struct Sql {
+    claim: String,
+    claim_status: String,
+    load: String,
+    decide: String,
+    insert_state: String,
+    update_state: String,
+    release: String,
+    sweep_events: String,
+    sweep_states: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Self {
+        let events = format!("\"{schema}\".alm_events");
+        let states = format!("\"{schema}\".alm_states");
+        Self {
+            claim: format!(
+                "INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
+                 VALUES ($1, $2, {CLAIMED}, $3, $4) \
+                 ON CONFLICT (account_id, event_id) DO UPDATE \
+                 SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+                 WHERE e.expires_at <= $5 \
+                 RETURNING e.token"
+            ),
+            claim_status: format!(
+                "SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2"
+            ),
+            load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
+            decide: format!(
+                "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
+            insert_state: format!(
+                "INSERT INTO {states} (state_key, version, state, expires_at) \
+                 VALUES ($1, 1, $2, $3) ON CONFLICT (state_key) DO NOTHING"
+            ),
+            update_state: format!(
+                "UPDATE {states} SET version = version + 1, state = $2, expires_at = $3 \
+                 WHERE state_key = $1 AND version = $4"
+            ),
+            release: format!(
+                "DELETE FROM {events} \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
+            sweep_events: format!(
+                "DELETE FROM {events} WHERE ctid IN \
+                 (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
+            ),
+            sweep_states: format!(
+                "DELETE FROM {states} WHERE ctid IN \
+                 (SELECT ctid FROM {states} WHERE expires_at <= $1 LIMIT $2)"
+            ),
+        }
+    }
+
+    fn create(schema: &str) -> String {
+        let create_schema = if schema == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";")
+        };
+        format!(
+            "{create_schema}
+             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_events (
+                 account_id BIGINT      NOT NULL,
+                 event_id   TEXT        NOT NULL,
+                 status     SMALLINT    NOT NULL,
+                 token      BYTEA,
+                 expires_at TIMESTAMPTZ NOT NULL,
+                 PRIMARY KEY (account_id, event_id)
+             );
+             CREATE INDEX IF NOT EXISTS alm_events_expires_at
+                 ON \"{schema}\".alm_events (expires_at);
+             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_states (
+                 state_key  TEXT        PRIMARY KEY,
+                 version    BIGINT      NOT NULL,
+                 state      JSONB       NOT NULL,
+                 expires_at TIMESTAMPTZ NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS alm_states_expires_at
+                 ON \"{schema}\".alm_states (expires_at);"
+        )
+    }
+}
+
+/// Whether `schema` is a plain lower-case identifier: `[a-z_][a-z0-9_]*`, at
+/// most 63 bytes (PostgreSQL's limit).
+fn valid_schema(schema: &str) -> bool {
+    let mut bytes = schema.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        && schema.len() <= 63
+}
+
+/// `host:port/dbname` of a parsed configuration: what errors and `Debug` may
+/// show (no user, no password).
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config.get_dbname().unwrap_or("(default)");
+    format!("{host}:{port}/{db}")
+}
+
+/// The password written in a connection string, if one can be found
+/// (`scheme://user:password@…` or `password=…`), to scrub it from error text
+/// even when the string does not parse.
+fn password_in(url: &str) -> Option<&str> {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let userinfo = authority.rsplit_once('@')?.0;
+        let password = userinfo.split_once(':')?.1;
+        return (!password.is_empty()).then_some(password);
+    }
+    let start = url.find("password=")? + "password=".len();
+    let rest = &url[start..];
+    let password = match rest.strip_prefix('\'') {
+        Some(quoted) => quoted.split('\'').next().unwrap_or(quoted),
+        None => rest.split_whitespace().next().unwrap_or(rest),
+    };
+    (!password.is_empty()).then_some(password)
+}
+
+/// An error's text (with its causes), with any password scrubbed. Used for
+/// the errors of parsing and connecting, whose text comes from the URL.
+#[derive(Debug)]
+struct Scrubbed(String);
+
+impl fmt::Display for Scrubbed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Scrubbed {}
+
+fn scrubbed(error: &dyn std::error::Error, url: &str) -> Scrubbed {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    if let Some(password) = password_in(url) {
+        text = text.replace(password, "***");
+    }
+    Scrubbed(text)
+}
+
+fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::with_source(format!("postgres: {what}"), error)
+}
+
+fn account(key: &DedupKey) -> i64 {
+    // Bit-for-bit: see the module docs.
+    key.account_id.get() as i64
+}
+
+fn lease_end(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
+    time::Duration::try_from(lease)
+        .ok()
+        .and_then(|lease| now.checked_add(lease))
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (e.g.
+    /// `postgres://user:password@host:5432/db`, or the `key=value` form) and
+    /// creates the tables in the `public` schema if they are missing.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
+    /// use alm_webhooks::engine::Engine;
+    /// use alm_webhooks::store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect("postgres://alm:secret@db.internal/webhooks").await?;
+    /// let engine = Engine::builder(store).build();
+    /// # let _ = engine;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the URL does not parse, the database cannot be
+    /// reached, or the tables cannot be created. Its message and `Debug`
+    /// never contain the password.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_schema(url, "public").await
+    }
+
+    /// Like [`connect`](Self::connect), with the tables in `schema` (created
+    /// if missing). `schema` must match `[a-z_][a-z0-9_]*` (at most 63
+    /// bytes).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
+    /// use alm_webhooks::store::PostgresStore;
+    ///
+    /// let store = PostgresStore::connect_with_schema("postgres://alm@localhost/app", "webhooks").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), and when `schema` is not a valid name.
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::new(format!(
+                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*, at most 63 bytes)"
+            )));
+        }
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("alm-webhooks");
+        }
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .build()
+            .map_err(|e| pg_error("cannot build the connection pool", e))?;
+        let store = Self {
+            pool,
+            schema: schema.to_owned(),
+            sql: Sql::new(schema),
+            target,
+        };
+        store.create_tables(url).await?;
+        Ok(store)
+    }
+
+    /// The schema the tables are in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Drops the store's schema and everything in it (`DROP SCHEMA … CASCADE`),
+    /// for tests that give each run its own schema. Refuses to drop `public`.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the schema is `public` or the database fails.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        if self.schema == "public" {
+            return Err(StoreError::new("postgres: refusing to drop schema public"));
+        }
+        let client = self.client().await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
+            .await
+            .map_err(|e| pg_error("cannot drop the schema", e))
+    }
+
+    async fn create_tables(&self, url: &str) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(|e| {
+            pg_error(
+                &format!("cannot connect to {}", self.target),
+                scrubbed(&e, url),
+            )
+        })?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("cannot begin the schema transaction", e))?;
+        // Several replicas may start at once: `IF NOT EXISTS` alone can still
+        // fail on a race in the catalogs, so the DDL runs one at a time.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
+            &[&self.schema],
+        )
+        .await
+        .map_err(|e| pg_error("cannot take the schema lock", e))?;
+        tx.batch_execute(&Sql::create(&self.schema))
+            .await
+            .map_err(|e| pg_error("cannot create the tables", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("cannot commit the schema", e))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pg_error(&format!("cannot get a connection to {}", self.target), e))
+    }
+}
+
+impl Store for PostgresStore {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let client = self.client().await?;
+        let claim = client
+            .prepare_cached(&self.sql.claim)
+            .await
+            .map_err(|e| pg_error("cannot prepare the claim", e))?;
+        let status = client
+            .prepare_cached(&self.sql.claim_status)
+            .await
+            .map_err(|e| pg_error("cannot prepare the claim", e))?;
+        let (account, event) = (account(key), key.event_id.as_str());
+        let until = lease_end(now, lease);
+        // A row deleted (released, swept) between the two statements: try
+        // again, a few times.
+        for _ in 0..3 {
+            let token = ClaimToken::random();
+            let bytes = token.0.to_be_bytes();
+            let won = client
+                .query_opt(&claim, &[&account, &event, &&bytes[..], &until, &now])
+                .await
+                .map_err(|e| pg_error("claim failed", e))?;
+            if won.is_some() {
+                return Ok(Claim::Claimed(token));
+            }
+            let row = client
+                .query_opt(&status, &[&account, &event])
+                .await
+                .map_err(|e| pg_error("claim failed", e))?;
+            if let Some(row) = row {
+                let status: i16 = row
+                    .try_get(0)
+                    .map_err(|e| pg_error("claim read a bad row", e))?;
+                return Ok(if status == DECIDED {
+                    Claim::AlreadyDecided
+                } else {
+                    Claim::InFlight
+                });
+            }
+        }
+        Ok(Claim::InFlight)
+    }
+
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        let client = self.client().await?;
+        let load = client
+            .prepare_cached(&self.sql.load)
+            .await
+            .map_err(|e| pg_error("cannot prepare the load", e))?;
+        let row = client
+            .query_opt(&load, &[&key.to_string()])
+            .await
+            .map_err(|e| pg_error("load failed", e))?;
+        let Some(row) = row else {
+            return Ok(Versioned::default());
+        };
+        let version: i64 = row
+            .try_get(0)
+            .map_err(|e| pg_error("load read a bad row", e))?;
+        let Json(state): Json<EntityState> = row
+            .try_get(1)
+            .map_err(|e| pg_error("load read a bad state", e))?;
+        let version =
+            u64::try_from(version).map_err(|e| pg_error("load read a negative version", e))?;
+        Ok(Versioned { state, version })
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let mut client = self.client().await?;
+        let decide = client
+            .prepare_cached(&self.sql.decide)
+            .await
+            .map_err(|e| pg_error("cannot prepare the commit", e))?;
+        let account = account(commit.key);
+        let event = commit.key.event_id.as_str();
+        let bytes = commit.token.0.to_be_bytes();
+        let token = &bytes[..];
+        let until = commit.remember_until;
+        let Some(update) = commit.update else {
+            // One statement: atomic on its own.
+            let rows = client
+                .execute(&decide, &[&account, &event, &token, &until])
+                .await
+                .map_err(|e| pg_error("commit failed", e))?;
+            return Ok(if rows == 1 {
+                CommitOutcome::Committed
+            } else {
+                CommitOutcome::LeaseLost
+            });
+        };
+        let expected = i64::try_from(update.expected_version)
+            .map_err(|e| pg_error("commit: version out of range", e))?;
+        let write_state = if expected == 0 {
+            client.prepare_cached(&self.sql.insert_state).await
+        } else {
+            client.prepare_cached(&self.sql.update_state).await
+        }
+        .map_err(|e| pg_error("cannot prepare the commit", e))?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("cannot begin the commit", e))?;
+        // Locks the event row and checks the token in one step.
+        let rows = tx
+            .execute(&decide, &[&account, &event, &token, &until])
+            .await
+            .map_err(|e| pg_error("commit failed", e))?;
+        if rows != 1 {
+            // Dropping `tx` rolls back; say so explicitly all the same.
+            tx.rollback()
+                .await
+                .map_err(|e| pg_error("commit rollback failed", e))?;
+            return Ok(CommitOutcome::LeaseLost);
+        }
+        let state_key = update.key.to_string();
+        let state = Json(update.state);
+        let rows = if expected == 0 {
+            tx.execute(&write_state, &[&state_key, &state, &until])
+                .await
+        } else {
+            tx.execute(&write_state, &[&state_key, &state, &until, &expected])
+                .await
+        }
+        .map_err(|e| pg_error("commit failed to write the state", e))?;
+        if rows != 1 {
+            tx.rollback()
+                .await
+                .map_err(|e| pg_error("commit rollback failed", e))?;
+            return Ok(CommitOutcome::StateChanged);
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("commit failed", e))?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let release = client
+            .prepare_cached(&self.sql.release)
+            .await
+            .map_err(|e| pg_error("cannot prepare the release", e))?;
+        let bytes = token.0.to_be_bytes();
+        client
+            .execute(
+                &release,
+                &[&account(key), &key.event_id.as_str(), &&bytes[..]],
+            )
+            .await
+            .map_err(|e| pg_error("release failed", e))?;
+        Ok(())
+    }
+
+    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let mut removed = 0;
+        for sql in [&self.sql.sweep_events, &self.sql.sweep_states] {
+            let statement = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| pg_error("cannot prepare the sweep", e))?;
+            loop {
+                let rows = client
+                    .execute(&statement, &[&now, &SWEEP_BATCH])
+                    .await
+                    .map_err(|e| pg_error("sweep failed", e))?;
+                removed += rows;
+                if rows < SWEEP_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names() {
+        for ok in ["public", "_x", "alm_test_1_2", "a9"] {
+            assert!(valid_schema(ok), "{ok}");
+        }
+        for bad in ["", "9a", "A", "a-b", "a\"b", "a b", &"a".repeat(64)] {
+            assert!(!valid_schema(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_found() {
+        assert_eq!(password_in("postgres://u:pw@h/db"), Some("pw"));
+        assert_eq!(password_in("postgres://u:p@w@h:1/db?x=1"), Some("p@w"));
+        assert_eq!(password_in("postgres://u@h/db"), None);
+        assert_eq!(password_in("host=h password=pw user=u"), Some("pw"));
+        assert_eq!(password_in("host=h password='p w' user=u"), Some("p w"));
+        assert_eq!(password_in("host=h"), None);
+    }
+
+    #[test]
+    fn lease_end_saturates() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(
+            lease_end(now, Duration::from_secs(30)),
+            now + time::Duration::seconds(30)
+        );
+        assert_eq!(lease_end(now, Duration::MAX).year(), 9999);
+    }
+}
