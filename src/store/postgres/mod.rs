@@ -52,8 +52,13 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
-use tokio_postgres::config::Host;
 use tokio_postgres::types::Json;
+
+mod redact;
+mod sql;
+
+use redact::{describe, scrubbed};
+use sql::{Sql, valid_schema};
 
 use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
 use crate::engine::{EntityState, StateKey};
@@ -95,166 +100,6 @@ impl fmt::Debug for PostgresStore {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-/// The statements, with the schema's tables spelled out.
-#[derive(Clone)]
-struct Sql {
-    claim: String,
-    claim_status: String,
-    load: String,
-    decide: String,
-    insert_state: String,
-    update_state: String,
-    release: String,
-    sweep_events: String,
-    sweep_states: String,
-}
-
-impl Sql {
-    fn new(schema: &str) -> Self {
-        let events = format!("\"{schema}\".alm_events");
-        let states = format!("\"{schema}\".alm_states");
-        Self {
-            claim: format!(
-                "INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-                 VALUES ($1, $2, {CLAIMED}, $3, $4) \
-                 ON CONFLICT (account_id, event_id) DO UPDATE \
-                 SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-                 WHERE e.expires_at <= $5 \
-                 RETURNING e.token"
-            ),
-            claim_status: format!(
-                "SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2"
-            ),
-            load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
-            decide: format!(
-                "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
-                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
-            ),
-            insert_state: format!(
-                "INSERT INTO {states} (state_key, version, state, expires_at) \
-                 VALUES ($1, 1, $2, $3) ON CONFLICT (state_key) DO NOTHING"
-            ),
-            update_state: format!(
-                "UPDATE {states} SET version = version + 1, state = $2, expires_at = $3 \
-                 WHERE state_key = $1 AND version = $4"
-            ),
-            release: format!(
-                "DELETE FROM {events} \
-                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
-            ),
-            sweep_events: format!(
-                "DELETE FROM {events} WHERE ctid IN \
-                 (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
-            ),
-            sweep_states: format!(
-                "DELETE FROM {states} WHERE ctid IN \
-                 (SELECT ctid FROM {states} WHERE expires_at <= $1 LIMIT $2)"
-            ),
-        }
-    }
-
-    fn create(schema: &str) -> String {
-        let create_schema = if schema == "public" {
-            String::new()
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";")
-        };
-        format!(
-            "{create_schema}
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_events (
-                 account_id BIGINT      NOT NULL,
-                 event_id   TEXT        NOT NULL,
-                 status     SMALLINT    NOT NULL,
-                 token      BYTEA,
-                 expires_at TIMESTAMPTZ NOT NULL,
-                 PRIMARY KEY (account_id, event_id)
-             );
-             CREATE INDEX IF NOT EXISTS alm_events_expires_at
-                 ON \"{schema}\".alm_events (expires_at);
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_states (
-                 state_key  TEXT        PRIMARY KEY,
-                 version    BIGINT      NOT NULL,
-                 state      JSONB       NOT NULL,
-                 expires_at TIMESTAMPTZ NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS alm_states_expires_at
-                 ON \"{schema}\".alm_states (expires_at);"
-        )
-    }
-}
-
-/// Whether `schema` is a plain lower-case identifier: `[a-z_][a-z0-9_]*`, at
-/// most 63 bytes (PostgreSQL's limit).
-fn valid_schema(schema: &str) -> bool {
-    let mut bytes = schema.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
-        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
-        && schema.len() <= 63
-}
-
-/// `host:port/dbname` of a parsed configuration: what errors and `Debug` may
-/// show (no user, no password).
-fn describe(config: &tokio_postgres::Config) -> String {
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(host)) => host.clone(),
-        #[cfg(unix)]
-        Some(Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let db = config.get_dbname().unwrap_or("(default)");
-    format!("{host}:{port}/{db}")
-}
-
-/// The password written in a connection string, if one can be found
-/// (`scheme://user:password@…` or `password=…`), to scrub it from error text
-/// even when the string does not parse.
-fn password_in(url: &str) -> Option<&str> {
-    if let Some((_, rest)) = url.split_once("://") {
-        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-        let userinfo = authority.rsplit_once('@')?.0;
-        let password = userinfo.split_once(':')?.1;
-        return (!password.is_empty()).then_some(password);
-    }
-    let start = url.find("password=")? + "password=".len();
-    let rest = &url[start..];
-    let password = match rest.strip_prefix('\'') {
-        Some(quoted) => quoted.split('\'').next().unwrap_or(quoted),
-        None => rest.split_whitespace().next().unwrap_or(rest),
-    };
-    (!password.is_empty()).then_some(password)
-}
-
-/// An error's text (with its causes), with any password scrubbed. Used for
-/// the errors of parsing and connecting, whose text comes from the URL.
-#[derive(Debug)]
-struct Scrubbed(String);
-
-impl fmt::Display for Scrubbed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Scrubbed {}
-
-fn scrubbed(error: &dyn std::error::Error, url: &str) -> Scrubbed {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let more = cause.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = cause.source();
-    }
-    if let Some(password) = password_in(url) {
-        text = text.replace(password, "***");
-    }
-    Scrubbed(text)
 }
 
 fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -596,26 +441,6 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schema_names() {
-        for ok in ["public", "_x", "alm_test_1_2", "a9"] {
-            assert!(valid_schema(ok), "{ok}");
-        }
-        for bad in ["", "9a", "A", "a-b", "a\"b", "a b", &"a".repeat(64)] {
-            assert!(!valid_schema(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn passwords_are_found() {
-        assert_eq!(password_in("postgres://u:pw@h/db"), Some("pw"));
-        assert_eq!(password_in("postgres://u:p@w@h:1/db?x=1"), Some("p@w"));
-        assert_eq!(password_in("postgres://u@h/db"), None);
-        assert_eq!(password_in("host=h password=pw user=u"), Some("pw"));
-        assert_eq!(password_in("host=h password='p w' user=u"), Some("p w"));
-        assert_eq!(password_in("host=h"), None);
-    }
 
     #[test]
     fn lease_end_saturates() {

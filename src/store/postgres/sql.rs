@@ -1,0 +1,116 @@
+//! The SQL: the schema's tables and every statement, with the schema's name
+//! spelled out (it is validated first, so it can be quoted as is).
+
+use super::{CLAIMED, DECIDED};
+
+/// The statements, with the schema's tables spelled out.
+#[derive(Clone)]
+pub(super) struct Sql {
+    pub(super) claim: String,
+    pub(super) claim_status: String,
+    pub(super) load: String,
+    pub(super) decide: String,
+    pub(super) insert_state: String,
+    pub(super) update_state: String,
+    pub(super) release: String,
+    pub(super) sweep_events: String,
+    pub(super) sweep_states: String,
+}
+
+impl Sql {
+    pub(super) fn new(schema: &str) -> Self {
+        let events = format!("\"{schema}\".alm_events");
+        let states = format!("\"{schema}\".alm_states");
+        Self {
+            claim: format!(
+                "INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
+                 VALUES ($1, $2, {CLAIMED}, $3, $4) \
+                 ON CONFLICT (account_id, event_id) DO UPDATE \
+                 SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+                 WHERE e.expires_at <= $5 \
+                 RETURNING e.token"
+            ),
+            claim_status: format!(
+                "SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2"
+            ),
+            load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
+            decide: format!(
+                "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
+            insert_state: format!(
+                "INSERT INTO {states} (state_key, version, state, expires_at) \
+                 VALUES ($1, 1, $2, $3) ON CONFLICT (state_key) DO NOTHING"
+            ),
+            update_state: format!(
+                "UPDATE {states} SET version = version + 1, state = $2, expires_at = $3 \
+                 WHERE state_key = $1 AND version = $4"
+            ),
+            release: format!(
+                "DELETE FROM {events} \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
+            sweep_events: format!(
+                "DELETE FROM {events} WHERE ctid IN \
+                 (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
+            ),
+            sweep_states: format!(
+                "DELETE FROM {states} WHERE ctid IN \
+                 (SELECT ctid FROM {states} WHERE expires_at <= $1 LIMIT $2)"
+            ),
+        }
+    }
+
+    pub(super) fn create(schema: &str) -> String {
+        let create_schema = if schema == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";")
+        };
+        format!(
+            "{create_schema}
+             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_events (
+                 account_id BIGINT      NOT NULL,
+                 event_id   TEXT        NOT NULL,
+                 status     SMALLINT    NOT NULL,
+                 token      BYTEA,
+                 expires_at TIMESTAMPTZ NOT NULL,
+                 PRIMARY KEY (account_id, event_id)
+             );
+             CREATE INDEX IF NOT EXISTS alm_events_expires_at
+                 ON \"{schema}\".alm_events (expires_at);
+             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_states (
+                 state_key  TEXT        PRIMARY KEY,
+                 version    BIGINT      NOT NULL,
+                 state      JSONB       NOT NULL,
+                 expires_at TIMESTAMPTZ NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS alm_states_expires_at
+                 ON \"{schema}\".alm_states (expires_at);"
+        )
+    }
+}
+
+/// Whether `schema` is a plain lower-case identifier: `[a-z_][a-z0-9_]*`, at
+/// most 63 bytes (PostgreSQL's limit).
+pub(super) fn valid_schema(schema: &str) -> bool {
+    let mut bytes = schema.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        && schema.len() <= 63
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names() {
+        for ok in ["public", "_x", "alm_test_1_2", "a9"] {
+            assert!(valid_schema(ok), "{ok}");
+        }
+        for bad in ["", "9a", "A", "a-b", "a\"b", "a b", &"a".repeat(64)] {
+            assert!(!valid_schema(bad), "{bad}");
+        }
+    }
+}
