@@ -31,10 +31,14 @@ fn store_urls() -> Vec<String> {
     }
     #[cfg(feature = "postgres")]
     {
-        let pg = std::env::var("ALM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let pg = std::env::var("ALM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         if reachable(&pg, 5432) {
             let sep = if pg.contains('?') { '&' } else { '?' };
-            urls.push(format!("{pg}{sep}schema=alm_test_shared_{}", unique.replace('-', "_")));
+            urls.push(format!(
+                "{pg}{sep}schema=alm_test_shared_{}",
+                unique.replace('-', "_")
+            ));
         } else if std::env::var("CI").as_deref() == Ok("true") {
             panic!("PostgreSQL is not reachable at {pg}; CI needs it");
         } else {
@@ -87,9 +91,14 @@ impl Drop for Purge {
         }
         #[cfg(feature = "postgres")]
         if let Some((url, schema)) = self.0.split_once("?schema=") {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async {
-                if let Ok(store) = alm_webhooks::store::PostgresStore::connect_with_schema(url, schema).await {
+                if let Ok(store) =
+                    alm_webhooks::store::PostgresStore::connect_with_schema(url, schema).await
+                {
                     let _ = store.drop_schema().await;
                 }
             });

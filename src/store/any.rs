@@ -61,7 +61,9 @@ impl AnyStore {
             "postgres" | "postgresql" => {
                 let (url, schema) = take_param(url, "schema");
                 let store = match schema {
-                    Some(schema) => super::PostgresStore::connect_with_schema(&url, &schema).await?,
+                    Some(schema) => {
+                        super::PostgresStore::connect_with_schema(&url, &schema).await?
+                    }
                     None => super::PostgresStore::connect(&url).await?,
                 };
                 Ok(Self::Postgres(store))
