@@ -10,7 +10,8 @@
 //! - `ALM_SIGNING_SECRET` (HMAC secret for `signature`, `whsec_…` for `standard`)
 //! - `ALM_SIGNATURE_HEADER` (default `x-alm-signature`)
 //! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
-//! - `ALM_STORE` = `memory` (default) or a store URL this build supports
+//! - `ALM_STORE` = `memory` (default), `postgres://…[?schema=…]`,
+//!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
 //!   the event over (default 60; make it longer than your slowest handler)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
