@@ -22,13 +22,9 @@ use std::hint::black_box;
 
 use alm_webhooks::auth::SignatureAuth;
 use alm_webhooks::{Authentication, Engine, Receiver};
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use sha2::Sha256;
 
-const SECRET: &str = "benchmark-signing-secret";
+use common::SECRET;
 const DELIVERIES: usize = 100;
 const EVENTS: usize = 100;
 
@@ -48,15 +44,6 @@ fn inputs(offset: usize) -> Vec<Signed> {
             Signed { body, hex, headers }
         })
         .collect()
-}
-
-fn hmac_ok(body: &[u8], hex: &str) -> bool {
-    let tag: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).unwrap())
-        .collect();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    mac.verify_slice(&tag).is_ok()
 }
 
 #[inline(never)]
@@ -79,57 +66,18 @@ fn run_ours(
 
 #[inline(never)]
 fn run_naive(inputs: &[Signed], seen: &mut HashMap<String, ()>) -> usize {
-    let mut new = 0;
-    for input in inputs {
-        assert!(hmac_ok(&input.body, &input.hex));
-        let value: serde_json::Value = serde_json::from_slice(&input.body).unwrap();
-        for event in value["events"].as_array().unwrap() {
-            if seen
-                .insert(event["eventId"].as_str().unwrap().to_owned(), ())
-                .is_none()
-            {
-                new += 1;
-            }
-        }
-    }
-    new
-}
-
-#[derive(Deserialize)]
-struct FloorEnvelope<'a> {
-    #[serde(rename = "accountId")]
-    _account_id: u64,
-    #[serde(borrow)]
-    events: Vec<FloorEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FloorEvent<'a> {
-    #[serde(rename = "eventId")]
-    event_id: &'a str,
-    #[serde(rename = "eventName")]
-    _event_name: &'a str,
-    #[serde(rename = "timestamp")]
-    _timestamp: i64,
-    #[serde(borrow, rename = "data")]
-    _data: &'a RawValue,
+    inputs
+        .iter()
+        .map(|i| common::naive(&i.body, &i.hex, seen))
+        .sum()
 }
 
 #[inline(never)]
 fn run_floor(inputs: &[Signed], seen: &mut HashSet<u64>) -> usize {
-    use std::hash::{BuildHasher, RandomState};
-    let state = RandomState::new();
-    let mut new = 0;
-    for input in inputs {
-        assert!(hmac_ok(&input.body, &input.hex));
-        let envelope: FloorEnvelope<'_> = serde_json::from_slice(&input.body).unwrap();
-        for event in &envelope.events {
-            if seen.insert(state.hash_one(event.event_id)) {
-                new += 1;
-            }
-        }
-    }
-    new
+    inputs
+        .iter()
+        .map(|i| common::floor(&i.body, &i.hex, seen))
+        .sum()
 }
 
 fn main() {

@@ -5,28 +5,6 @@
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-#[derive(Deserialize)]
-struct FloorEnvelope<'a> {
-    #[serde(rename = "accountId")]
-    _account_id: u64,
-    #[serde(borrow)]
-    events: Vec<FloorEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FloorEvent<'a> {
-    #[serde(rename = "eventId")]
-    event_id: &'a str,
-    #[serde(rename = "eventName")]
-    _event_name: &'a str,
-    #[serde(rename = "timestamp")]
-    _timestamp: i64,
-    #[serde(borrow, rename = "data")]
-    _data: &'a RawValue,
-}
 
 fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse");
@@ -48,7 +26,8 @@ fn parse(c: &mut Criterion) {
             &body,
             |b, body| {
                 b.iter(|| {
-                    let e: FloorEnvelope<'_> = serde_json::from_slice(black_box(body)).unwrap();
+                    let e: common::FloorEnvelope<'_> =
+                        serde_json::from_slice(black_box(body)).unwrap();
                     e.events.len() + e.events.first().map_or(0, |e| e.event_id.len())
                 })
             },

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{SECRET, floor, hmac_hex_ok, naive};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,13 +18,8 @@ use alm_webhooks::{AccountId, Authentication, Engine, Envelope, Receiver};
 use criterion::{
     BatchSize, BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main,
 };
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use serde::Deserialize;
-use serde_json::value::RawValue;
-use sha2::Sha256;
 
-const SECRET: &str = "benchmark-signing-secret";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -46,70 +43,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_time()
         .build()
         .unwrap()
-}
-
-// --- baselines -----------------------------------------------------------
-
-fn hmac_hex_ok(body: &[u8], signature_hex: &str) -> bool {
-    let Ok(tag) = (0..signature_hex.len() / 2)
-        .map(|i| u8::from_str_radix(&signature_hex[i * 2..i * 2 + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-    else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    mac.verify_slice(&tag).is_ok()
-}
-
-/// How receivers are usually written: verify, parse into `Value`, remember ids.
-fn naive(body: &[u8], signature: &str, seen: &mut HashMap<String, ()>) -> usize {
-    assert!(hmac_hex_ok(body, signature));
-    let value: serde_json::Value = serde_json::from_slice(body).unwrap();
-    let mut new = 0;
-    for event in value["events"].as_array().unwrap() {
-        let id = event["eventId"].as_str().unwrap().to_owned();
-        if seen.insert(id, ()).is_none() {
-            new += 1;
-        }
-    }
-    new
-}
-
-#[derive(Deserialize)]
-struct FloorEnvelope<'a> {
-    #[serde(rename = "accountId")]
-    _account_id: u64,
-    #[serde(borrow)]
-    events: Vec<FloorEvent<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FloorEvent<'a> {
-    #[serde(rename = "eventId")]
-    event_id: &'a str,
-    #[serde(rename = "eventName")]
-    _event_name: &'a str,
-    #[serde(rename = "timestamp")]
-    _timestamp: i64,
-    #[serde(borrow, rename = "data")]
-    _data: &'a RawValue,
-}
-
-/// What no receiver can beat: the HMAC, the event headers, a set of hashes.
-fn floor(body: &[u8], signature: &str, seen: &mut HashSet<u64>) -> usize {
-    assert!(hmac_hex_ok(body, signature));
-    let envelope: FloorEnvelope<'_> = serde_json::from_slice(body).unwrap();
-    let mut new = 0;
-    for event in &envelope.events {
-        use std::hash::{BuildHasher, RandomState};
-        thread_local!(static STATE: RandomState = RandomState::new());
-        let h = STATE.with(|s| s.hash_one(event.event_id));
-        if seen.insert(h) {
-            new += 1;
-        }
-    }
-    new
 }
 
 // --- benchmarks ----------------------------------------------------------

@@ -1,6 +1,17 @@
-//! Bodies shared by the benchmarks.
+//! Bodies and baselines shared by the benchmarks.
 
 #![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::Sha256;
+
+/// The HMAC secret every benchmark signs with.
+pub(crate) const SECRET: &str = "benchmark-signing-secret";
 
 /// One event in ALM's shape, about 330 bytes.
 pub(crate) fn event(n: usize) -> String {
@@ -14,4 +25,70 @@ pub(crate) fn event(n: usize) -> String {
 pub(crate) fn body(first: usize, count: usize) -> Vec<u8> {
     let events: Vec<String> = (first..first + count).map(event).collect();
     format!(r#"{{"accountId":1234,"events":[{}]}}"#, events.join(",")).into_bytes()
+}
+
+/// A hand-written HMAC-SHA256 check of a hex signature, as receivers
+/// usually write it.
+pub(crate) fn hmac_hex_ok(body: &[u8], signature_hex: &str) -> bool {
+    let Ok(tag) = (0..signature_hex.len() / 2)
+        .map(|i| u8::from_str_radix(&signature_hex[i * 2..i * 2 + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key");
+    mac.update(body);
+    mac.verify_slice(&tag).is_ok()
+}
+
+/// Baseline 1, how receivers are usually written: verify, parse into
+/// `serde_json::Value`, remember ids in a `HashMap<String, _>`.
+pub(crate) fn naive(body: &[u8], signature: &str, seen: &mut HashMap<String, ()>) -> usize {
+    assert!(hmac_hex_ok(body, signature));
+    let value: serde_json::Value = serde_json::from_slice(body).expect("valid JSON");
+    let mut new = 0;
+    for event in value["events"].as_array().expect("events") {
+        let id = event["eventId"].as_str().expect("an id").to_owned();
+        if seen.insert(id, ()).is_none() {
+            new += 1;
+        }
+    }
+    new
+}
+
+/// The floor's view of an envelope: event headers, `data` left raw.
+#[derive(Deserialize)]
+pub(crate) struct FloorEnvelope<'a> {
+    #[serde(rename = "accountId")]
+    _account_id: u64,
+    #[serde(borrow)]
+    pub(crate) events: Vec<FloorEvent<'a>>,
+}
+
+/// One event's headers, borrowed.
+#[derive(Deserialize)]
+pub(crate) struct FloorEvent<'a> {
+    #[serde(rename = "eventId")]
+    pub(crate) event_id: &'a str,
+    #[serde(rename = "eventName")]
+    _event_name: &'a str,
+    #[serde(rename = "timestamp")]
+    _timestamp: i64,
+    #[serde(borrow, rename = "data")]
+    _data: &'a RawValue,
+}
+
+/// Baseline 2, what no receiver can beat: the HMAC, the event headers, and a
+/// set of hashed ids.
+pub(crate) fn floor(body: &[u8], signature: &str, seen: &mut HashSet<u64>) -> usize {
+    assert!(hmac_hex_ok(body, signature));
+    let envelope: FloorEnvelope<'_> = serde_json::from_slice(body).expect("valid JSON");
+    thread_local!(static STATE: RandomState = RandomState::new());
+    let mut new = 0;
+    for event in &envelope.events {
+        if seen.insert(STATE.with(|s| s.hash_one(event.event_id))) {
+            new += 1;
+        }
+    }
+    new
 }
