@@ -1,0 +1,189 @@
+//! End-to-end load test on loopback: the axum receiver (auth + parse +
+//! engine + the example handler) next to a bare axum server that only
+//! reads the body and answers 202, both hit the same way in one run, with signed one-event
+//! deliveries whose ids are all new.
+//!
+//! ```sh
+//! cargo run --release --example loadtest --features axum -- [SECONDS] [CONNECTIONS] [STORE_URL]
+//! ```
+//!
+//! Prints requests per second and p50/p99 latency for each server, and the
+//! SDK's share of the cost. Requests go only to 127.0.0.1; the run is bounded
+//! in time and stops by itself.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::simulator::scenario::{envelope, learner_event};
+use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
+use common::{App, Config};
+
+const SECRET: &str = "loadtest-secret";
+
+/// One keep-alive connection sending signed deliveries until `until`;
+/// returns the latency of each acknowledged request.
+fn client(addr: SocketAddr, until: Instant, next: Arc<AtomicUsize>) -> Vec<Duration> {
+    let sign = SignatureAuth::new(SECRET);
+    let mut latencies = Vec::new();
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return latencies;
+    };
+    let _ = stream.set_nodelay(true);
+    let mut buf = vec![0u8; 4096];
+    while Instant::now() < until {
+        let n = next.fetch_add(1, Ordering::Relaxed) as u64;
+        let body = envelope(
+            1234,
+            &[learner_event(
+                &format!("load-{n}"),
+                "COURSE_ENROLLMENT",
+                1725600000,
+                n,
+                "course:1_2",
+            )],
+        );
+        let request = format!(
+            "POST /webhooks HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-alm-signature: {}\r\n\r\n",
+            body.len(),
+            sign.sign(&body)
+        );
+        let started = Instant::now();
+        if stream
+            .write_all(request.as_bytes())
+            .and_then(|()| stream.write_all(&body))
+            .is_err()
+        {
+            break;
+        }
+        // Read one response: headers, then content-length bytes.
+        let mut got = Vec::new();
+        let complete = loop {
+            let Ok(k) = stream.read(&mut buf) else {
+                break false;
+            };
+            if k == 0 {
+                break false;
+            }
+            got.extend_from_slice(&buf[..k]);
+            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + length {
+                    break head.starts_with("http/1.1 202");
+                }
+            }
+        };
+        if !complete {
+            break;
+        }
+        latencies.push(started.elapsed());
+    }
+    latencies
+}
+
+fn run(
+    name: &str,
+    addr: SocketAddr,
+    seconds: u64,
+    connections: usize,
+    next: &Arc<AtomicUsize>,
+) -> (f64, Duration, Duration) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let threads: Vec<_> = (0..connections)
+        .map(|_| {
+            let next = Arc::clone(next);
+            std::thread::spawn(move || client(addr, until, next))
+        })
+        .collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap_or_default())
+        .collect();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let rps = all.len() as f64 / seconds as f64;
+    println!(
+        "{name:<28} {:>9.0} req/s   p50 {:>8.1?}   p99 {:>8.1?}   ({} requests)",
+        rps,
+        pct(0.50),
+        pct(0.99),
+        all.len()
+    );
+    (rps, pct(0.50), pct(0.99))
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let connections: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let store_url = args.next().unwrap_or_else(|| "memory".into());
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        store_url: store_url.clone(),
+        handler_delay: Duration::ZERO,
+        panic_on: HashSet::new(),
+        lease: alm_webhooks::engine::DEFAULT_LEASE,
+    };
+    let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = App::with_journal(config, journal)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        });
+    let sdk = common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("a port");
+    let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let bare = bare_listener.local_addr().expect("an address");
+    let bare_app = axum::Router::new().route(
+        "/webhooks",
+        axum::routing::post(|_body: axum::body::Bytes| async { http::StatusCode::ACCEPTED }),
+    );
+    tokio::spawn(async move { axum::serve(bare_listener, bare_app).await });
+
+    println!(
+        "{seconds} s per server, {connections} keep-alive connections, signed 1-event deliveries, store {store_url}"
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let (bare_rps, bare_p50, _) = tokio::task::spawn_blocking({
+        let next = Arc::clone(&next);
+        move || run("bare axum (202 only)", bare, seconds, connections, &next)
+    })
+    .await
+    .expect("the run completes");
+    let (sdk_rps, sdk_p50, _) = tokio::task::spawn_blocking({
+        let next = Arc::clone(&next);
+        move || run("alm-webhooks receiver", sdk, seconds, connections, &next)
+    })
+    .await
+    .expect("the run completes");
+    if sdk_rps > 0.0 && bare_rps > 0.0 {
+        let share = 100.0 * (1.0 / sdk_rps - 1.0 / bare_rps) / (1.0 / sdk_rps);
+        println!(
+            "the SDK's share of the cost per request: {share:.0} % (p50 {:.1?} over bare)",
+            sdk_p50.saturating_sub(bare_p50)
+        );
+    }
+}
