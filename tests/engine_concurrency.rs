@@ -48,14 +48,21 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
     let runs = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
     let first = {
-        let (engine, e, runs) = (engine.clone(), e.clone(), Arc::clone(&runs));
+        let (engine, e, runs, started) = (
+            engine.clone(),
+            e.clone(),
+            Arc::clone(&runs),
+            Arc::clone(&started),
+        );
         tokio::spawn(async move {
             engine
                 .process(e, move |_| {
-                    let runs = Arc::clone(&runs);
+                    let (runs, started) = (Arc::clone(&runs), Arc::clone(&started));
                     async move {
                         runs.fetch_add(1, Ordering::SeqCst);
+                        started.notify_one();
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         Ok::<(), String>(())
                     }
@@ -64,7 +71,8 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The first attempt holds the claim and is inside its handler.
+    started.notified().await;
     let second = engine
         .process(e, |_| async { Ok::<(), String>(()) })
         .await
@@ -84,25 +92,38 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
         .wait_for_in_flight(Duration::from_millis(100))
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
+    let started = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
     let first = {
-        let (engine, e) = (engine.clone(), e.clone());
+        let (engine, e, started, release) = (
+            engine.clone(),
+            e.clone(),
+            Arc::clone(&started),
+            Arc::clone(&release),
+        );
         tokio::spawn(async move {
             engine
-                .process(e, |_| async {
-                    tokio::time::sleep(Duration::from_millis(600)).await;
-                    Ok::<(), String>(())
+                .process(e, move |_| {
+                    let (started, release) = (Arc::clone(&started), Arc::clone(&release));
+                    async move {
+                        started.notify_one();
+                        // Runs until the test has seen the other attempt give up.
+                        release.notified().await;
+                        Ok::<(), String>(())
+                    }
                 })
                 .await
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    started.notified().await;
     let second = engine
         .process(e.clone(), |_| async { Ok::<(), String>(()) })
         .await
         .unwrap();
     assert_eq!(second.outcomes[0].decision, Decision::Busy);
     assert_eq!(second.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    release.notify_one();
     first.await.unwrap();
     let third = engine
         .process(e, |_| async { Ok::<(), String>(()) })
