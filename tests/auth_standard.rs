@@ -142,6 +142,17 @@ fn rotation_with_the_valid_secret_anywhere() {
 }
 
 #[test]
+fn a_zero_padded_timestamp_is_signed_as_the_number() {
+    // Senders format the timestamp as a plain integer; a padded header reads
+    // as the same number, and the signed content is the unpadded one.
+    let auth = StandardWebhooksAuth::new(SECRET).unwrap();
+    let padded = headers(ID, "01614265330", EXPECTED);
+    assert_eq!(auth.verify_at(&padded, BODY, at(TIMESTAMP)), Ok(()));
+    let signed_padded = headers(ID, "01614265330", "v1,AAAA");
+    assert!(auth.verify_at(&signed_padded, BODY, at(TIMESTAMP)).is_err());
+}
+
+#[test]
 fn interoperates_with_the_reference_crate() {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let theirs = standardwebhooks::Webhook::new(SECRET).unwrap();

@@ -6,7 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 
-use super::{AuthError, constant_time_eq};
+use super::AuthError;
+use super::hmac_key::{HmacKey, Tag};
 use crate::Secret;
 
 /// The longest `Authorization` header looked at; longer ones are refused
@@ -28,14 +29,18 @@ const MAX_HEADER_BYTES: usize = 4096;
 /// ```
 #[derive(Clone)]
 pub struct BasicAuth {
-    /// Each accepted `user:password`, as bytes.
-    credentials: Vec<Secret>,
+    /// A random key of this instance's, under which credentials are compared
+    /// as HMAC tags: equal-length values, so the comparison leaks neither the
+    /// content nor the length of the accepted credentials.
+    blinding: HmacKey,
+    /// The tag of each accepted `user:password`.
+    accepted: Vec<Tag>,
 }
 
 impl fmt::Debug for BasicAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BasicAuth")
-            .field("credentials", &self.credentials.len())
+            .field("credentials", &self.accepted.len())
             .finish_non_exhaustive()
     }
 }
@@ -43,15 +48,16 @@ impl fmt::Debug for BasicAuth {
 impl BasicAuth {
     /// Accepts `user` with `password`.
     pub fn new(user: &str, password: impl Into<Secret>) -> Self {
-        Self {
-            credentials: vec![joined(user, &password.into())],
-        }
+        let blinding = HmacKey::random();
+        let accepted = vec![blinding.tag(&joined(user, &password.into()))];
+        Self { blinding, accepted }
     }
 
     /// Also accepts `user` with `password` (for rotation).
     #[must_use]
     pub fn or(mut self, user: &str, password: impl Into<Secret>) -> Self {
-        self.credentials.push(joined(user, &password.into()));
+        let tag = self.blinding.tag(&joined(user, &password.into()));
+        self.accepted.push(tag);
         self
     }
 
@@ -73,10 +79,10 @@ impl BasicAuth {
     /// [`AuthError::Malformed`] (oversized, bad base64, no colon, not UTF-8)
     /// or [`AuthError::BadCredentials`].
     pub fn verify(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        let presented = presented_credentials(headers)?;
+        let presented = self.blinding.tag(&[&presented_credentials(headers)?]);
         let mut matched = false;
-        for accepted in &self.credentials {
-            matched |= constant_time_eq(&presented, accepted.expose());
+        for accepted in &self.accepted {
+            matched |= presented.matches(accepted);
         }
         if matched {
             Ok(())
@@ -86,12 +92,9 @@ impl BasicAuth {
     }
 }
 
-fn joined(user: &str, password: &Secret) -> Secret {
-    let mut bytes = Vec::with_capacity(user.len() + 1 + password.expose().len());
-    bytes.extend_from_slice(user.as_bytes());
-    bytes.push(b':');
-    bytes.extend_from_slice(password.expose());
-    Secret::new(bytes)
+/// `user:password`, as the parts of one message (nothing copied).
+fn joined<'a>(user: &'a str, password: &'a Secret) -> [&'a [u8]; 3] {
+    [user.as_bytes(), b":", password.expose()]
 }
 
 /// Decodes `Authorization: Basic <base64(user:password)>` into

@@ -7,6 +7,7 @@
 //! [`header_names`] to learn what real deliveries carry.
 
 mod basic;
+mod hmac_key;
 mod secret_file;
 mod signature;
 mod standard;
@@ -129,33 +130,4 @@ pub fn header_names(headers: &HeaderMap) -> Vec<String> {
     names.sort();
     names.dedup();
     names
-}
-
-/// Constant-time equality of two byte strings of any lengths: both are
-/// MAC'ed under a fresh random key and the tags compared with
-/// `Mac::verify_slice`, so neither content nor length leaks through timing.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use hmac::{Hmac, Mac};
-    use sha2::Sha256;
-    let key = random_key();
-    let tag = |data: &[u8]| {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key");
-        mac.update(data);
-        mac
-    };
-    let expected = tag(b).finalize().into_bytes();
-    tag(a).verify_slice(&expected).is_ok()
-}
-
-/// 32 bytes that an attacker cannot predict, from std's randomly seeded
-/// SipHash keys (no extra dependency). They only blind a comparison.
-fn random_key() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut key = [0u8; 32];
-    for chunk in key.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(0x616c_6d5f_6175_7468);
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-    }
-    key
 }

@@ -4,11 +4,10 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName};
-use sha2::{Sha256, Sha512};
 
 use super::AuthError;
+use super::hmac_key::{HmacKey, Tag};
 use crate::Secret;
 
 /// The header read by default: `x-alm-signature`. ALM does not publish the
@@ -48,6 +47,11 @@ impl SignatureAlgorithm {
             Self::Sha512 => 64,
         }
     }
+
+    /// The longest base64 text of a tag (padded).
+    fn base64_len(self) -> usize {
+        self.tag_len().div_ceil(3) * 4
+    }
 }
 
 /// Checks an HMAC of the exact raw body, keyed with the secret's bytes.
@@ -55,9 +59,11 @@ impl SignatureAlgorithm {
 /// The header's value may be hex (either case) or base64 (standard or
 /// URL-safe, padded or not), optionally prefixed `sha256=` (or `sha512=`),
 /// and may carry several signatures separated by commas or spaces; any valid
-/// one passes. Several secrets may be configured for rotation. Tags are
-/// compared with `Mac::verify_slice` and must have the full length: an empty
-/// or truncated signature never passes.
+/// one passes. Several secrets may be configured for rotation. Each secret's
+/// HMAC key is prepared once, when it is configured; a check computes one tag
+/// per secret and compares it with every candidate in constant time. A
+/// candidate must have the full length: an empty or truncated signature never
+/// passes.
 ///
 /// ```
 /// use alm_webhooks::auth::SignatureAuth;
@@ -73,6 +79,8 @@ impl SignatureAlgorithm {
 #[derive(Clone)]
 pub struct SignatureAuth {
     secrets: Vec<Secret>,
+    /// `secrets`, keyed for `algorithm`.
+    keys: Vec<HmacKey>,
     header: HeaderName,
     algorithm: SignatureAlgorithm,
 }
@@ -90,10 +98,13 @@ impl fmt::Debug for SignatureAuth {
 impl SignatureAuth {
     /// HMAC-SHA256 with `secret`, read from `x-alm-signature`.
     pub fn new(secret: impl Into<Secret>) -> Self {
+        let secret = secret.into();
+        let algorithm = SignatureAlgorithm::Sha256;
         Self {
-            secrets: vec![secret.into()],
+            keys: vec![HmacKey::new(algorithm, secret.expose())],
+            secrets: vec![secret],
             header: HeaderName::from_static(DEFAULT_SIGNATURE_HEADER),
-            algorithm: SignatureAlgorithm::Sha256,
+            algorithm,
         }
     }
 
@@ -108,13 +119,21 @@ impl SignatureAuth {
     #[must_use]
     pub fn algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
         self.algorithm = algorithm;
+        self.keys = self
+            .secrets
+            .iter()
+            .map(|s| HmacKey::new(algorithm, s.expose()))
+            .collect();
         self
     }
 
     /// Also accepts signatures made with `secret` (for rotation).
     #[must_use]
     pub fn also_accept(mut self, secret: impl Into<Secret>) -> Self {
-        self.secrets.push(secret.into());
+        let secret = secret.into();
+        self.keys
+            .push(HmacKey::new(self.algorithm, secret.expose()));
+        self.secrets.push(secret);
         self
     }
 
@@ -125,39 +144,12 @@ impl SignatureAuth {
 
     /// The signature of `body` under the first secret, as lowercase hex.
     pub fn sign(&self, body: &[u8]) -> String {
-        hex(&self.tag(&self.secrets[0], body))
+        hex(self.keys[0].tag(&[body]).as_bytes())
     }
 
     /// The signature of `body` under the first secret, as standard base64.
     pub fn sign_base64(&self, body: &[u8]) -> String {
-        STANDARD.encode(self.tag(&self.secrets[0], body))
-    }
-
-    fn tag(&self, secret: &Secret, body: &[u8]) -> Vec<u8> {
-        match self.algorithm {
-            SignatureAlgorithm::Sha256 => mac::<Hmac<Sha256>>(secret, body)
-                .finalize()
-                .into_bytes()
-                .to_vec(),
-            SignatureAlgorithm::Sha512 => mac::<Hmac<Sha512>>(secret, body)
-                .finalize()
-                .into_bytes()
-                .to_vec(),
-        }
-    }
-
-    fn matches(&self, secret: &Secret, body: &[u8], candidate: &[u8]) -> bool {
-        if candidate.len() != self.algorithm.tag_len() {
-            return false;
-        }
-        match self.algorithm {
-            SignatureAlgorithm::Sha256 => mac::<Hmac<Sha256>>(secret, body)
-                .verify_slice(candidate)
-                .is_ok(),
-            SignatureAlgorithm::Sha512 => mac::<Hmac<Sha512>>(secret, body)
-                .verify_slice(candidate)
-                .is_ok(),
-        }
+        STANDARD.encode(self.keys[0].tag(&[body]).as_bytes())
     }
 
     /// Checks the signature header against `body`.
@@ -168,11 +160,13 @@ impl SignatureAuth {
     /// decodes to a tag of the right length) or
     /// [`AuthError::SignatureMismatch`].
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
-        let candidates = self.candidates(headers)?;
+        let mut candidates = [Tag::EMPTY; MAX_CANDIDATES];
+        let count = self.candidates(headers, &mut candidates)?;
         let mut matched = false;
-        for secret in &self.secrets {
-            for candidate in &candidates {
-                matched |= self.matches(secret, body, candidate);
+        for key in &self.keys {
+            let expected = key.tag(&[body]);
+            for candidate in &candidates[..count] {
+                matched |= expected.matches(candidate);
             }
         }
         if matched {
@@ -182,14 +176,19 @@ impl SignatureAuth {
         }
     }
 
-    /// Decodes the candidate tags of every value of the header.
-    fn candidates(&self, headers: &HeaderMap) -> Result<Vec<Vec<u8>>, AuthError> {
+    /// Decodes the candidate tags of every value of the header into `out`;
+    /// returns how many there are.
+    fn candidates(
+        &self,
+        headers: &HeaderMap,
+        out: &mut [Tag; MAX_CANDIDATES],
+    ) -> Result<usize, AuthError> {
         let name = "signature";
         let mut values = headers.get_all(&self.header).iter().peekable();
         if values.peek().is_none() {
             return Err(AuthError::MissingHeader(name));
         }
-        let mut out = Vec::new();
+        let mut count = 0;
         let mut total = 0usize;
         for value in values {
             total += value.len();
@@ -199,55 +198,45 @@ impl SignatureAuth {
             let text =
                 std::str::from_utf8(value.as_bytes()).map_err(|_| AuthError::Malformed(name))?;
             for part in text.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
-                if out.len() == MAX_CANDIDATES {
+                if count == MAX_CANDIDATES {
                     break;
                 }
                 if let Some(tag) = decode(part, self.algorithm) {
-                    out.push(tag);
+                    out[count] = tag;
+                    count += 1;
                 }
             }
         }
-        if out.is_empty() {
+        if count == 0 {
             return Err(AuthError::Malformed(name));
         }
-        Ok(out)
+        Ok(count)
     }
-}
-
-fn mac<M: Mac + hmac::digest::KeyInit>(secret: &Secret, body: &[u8]) -> M {
-    let mut mac =
-        <M as Mac>::new_from_slice(secret.expose()).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac
 }
 
 /// Decodes one candidate: an optional `sha256=` prefix, then hex or base64.
 /// Returns only tags of the algorithm's full length.
-fn decode(part: &str, algorithm: SignatureAlgorithm) -> Option<Vec<u8>> {
+fn decode(part: &str, algorithm: SignatureAlgorithm) -> Option<Tag> {
     let prefix = algorithm.prefix();
     let part = match part.get(..prefix.len()) {
         Some(p) if p.eq_ignore_ascii_case(prefix) => &part[prefix.len()..],
         _ => part,
     };
     let want = algorithm.tag_len();
-    let tag = if part.len() == want * 2 && part.bytes().all(|b| b.is_ascii_hexdigit()) {
-        unhex(part)?
-    } else {
-        [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+    let tag = if part.len() == want * 2 {
+        Tag::from_hex(part)?
+    } else if part.len() <= algorithm.base64_len() {
+        // Room for any base64 text of that length (the decoder wants its
+        // conservative estimate to fit).
+        let mut buffer = [0u8; 96];
+        let len = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
             .iter()
-            .find_map(|engine| engine.decode(part).ok())?
+            .find_map(|engine| engine.decode_slice(part, &mut buffer).ok())?;
+        Tag::from_slice(&buffer[..len])?
+    } else {
+        return None;
     };
-    (tag.len() == want).then_some(tag)
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let s = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(s, 16).ok()
-        })
-        .collect()
+    (tag.as_bytes().len() == want).then_some(tag)
 }
 
 fn hex(bytes: &[u8]) -> String {

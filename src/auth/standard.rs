@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use sha2::Sha256;
 use time::OffsetDateTime;
 
 use super::AuthError;
-use crate::Secret;
+use super::SignatureAlgorithm;
+use super::hmac_key::{HmacKey, Tag};
 
 /// How far a `webhook-timestamp` may be from now, either way, by default:
 /// 5 minutes.
@@ -43,14 +42,15 @@ const MAX_HEADER_BYTES: usize = 8192;
 /// ```
 #[derive(Clone)]
 pub struct StandardWebhooksAuth {
-    secrets: Vec<Secret>,
+    /// The secrets, keyed for HMAC-SHA256.
+    keys: Vec<HmacKey>,
     tolerance: Duration,
 }
 
 impl fmt::Debug for StandardWebhooksAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StandardWebhooksAuth")
-            .field("secrets", &self.secrets.len())
+            .field("secrets", &self.keys.len())
             .field("tolerance", &self.tolerance)
             .finish()
     }
@@ -69,7 +69,7 @@ impl StandardWebhooksAuth {
     /// [`InvalidSecret`] when the rest is not base64 or is empty.
     pub fn new(secret: &str) -> Result<Self, InvalidSecret> {
         Ok(Self {
-            secrets: vec![decode_secret(secret)?],
+            keys: vec![decode_secret(secret)?],
             tolerance: DEFAULT_TOLERANCE,
         })
     }
@@ -80,7 +80,7 @@ impl StandardWebhooksAuth {
     ///
     /// As [`StandardWebhooksAuth::new`].
     pub fn also_accept(mut self, secret: &str) -> Result<Self, InvalidSecret> {
-        self.secrets.push(decode_secret(secret)?);
+        self.keys.push(decode_secret(secret)?);
         Ok(self)
     }
 
@@ -94,10 +94,9 @@ impl StandardWebhooksAuth {
     /// The `webhook-signature` value (`v1,<base64>`) for a message under the
     /// first secret.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let tag = mac(&self.secrets[0], id, timestamp, body)
-            .finalize()
-            .into_bytes();
-        format!("v1,{}", STANDARD.encode(tag))
+        let timestamp = timestamp.to_string();
+        let tag = signed_content_tag(&self.keys[0], id, &timestamp, body);
+        format!("v1,{}", STANDARD.encode(tag.as_bytes()))
     }
 
     /// Checks a delivery against the current time.
@@ -135,22 +134,35 @@ impl StandardWebhooksAuth {
         if distance > u128::from(self.tolerance.as_secs()) {
             return Err(AuthError::TimestampOutOfTolerance);
         }
-        let candidates: Vec<Vec<u8>> = signatures
+        let mut candidates = [Tag::EMPTY; MAX_CANDIDATES];
+        let mut count = 0;
+        for b64 in signatures
             .split(' ')
             .filter_map(|s| s.strip_prefix("v1,"))
             .take(MAX_CANDIDATES)
-            .filter_map(|b64| STANDARD.decode(b64).ok())
-            .filter(|tag| tag.len() == 32)
-            .collect();
-        if candidates.is_empty() {
+        {
+            if let Some(tag) = decode_tag(b64) {
+                candidates[count] = tag;
+                count += 1;
+            }
+        }
+        if count == 0 {
             return Err(AuthError::Malformed("webhook-signature"));
         }
+        // The signed content carries the timestamp as the sender formats it
+        // (no leading zeros); the header text is that, unless it was padded.
+        let canonical;
+        let timestamp_text = if timestamp_text.len() > 1 && timestamp_text.starts_with('0') {
+            canonical = timestamp.to_string();
+            &canonical
+        } else {
+            timestamp_text
+        };
         let mut matched = false;
-        for secret in &self.secrets {
-            for candidate in &candidates {
-                matched |= mac(secret, id, timestamp, body)
-                    .verify_slice(candidate)
-                    .is_ok();
+        for key in &self.keys {
+            let expected = signed_content_tag(key, id, timestamp_text, body);
+            for candidate in &candidates[..count] {
+                matched |= expected.matches(candidate);
             }
         }
         if matched {
@@ -161,13 +173,23 @@ impl StandardWebhooksAuth {
     }
 }
 
-fn decode_secret(secret: &str) -> Result<Secret, InvalidSecret> {
+fn decode_secret(secret: &str) -> Result<HmacKey, InvalidSecret> {
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let bytes = STANDARD.decode(encoded).map_err(|_| InvalidSecret)?;
-    if bytes.is_empty() {
+    let bytes = crate::Secret::new(STANDARD.decode(encoded).map_err(|_| InvalidSecret)?);
+    if bytes.expose().is_empty() {
         return Err(InvalidSecret);
     }
-    Ok(Secret::new(bytes))
+    Ok(HmacKey::new(SignatureAlgorithm::Sha256, bytes.expose()))
+}
+
+/// A 32-byte tag from standard base64 (at most 44 characters).
+fn decode_tag(b64: &str) -> Option<Tag> {
+    if b64.len() > 44 {
+        return None;
+    }
+    let mut buffer = [0u8; 48];
+    let len = STANDARD.decode_slice(b64, &mut buffer).ok()?;
+    (len == 32).then(|| Tag::from_slice(&buffer[..len]))?
 }
 
 fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, AuthError> {
@@ -178,13 +200,8 @@ fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Aut
     value.to_str().map_err(|_| AuthError::Malformed(name))
 }
 
-fn mac(secret: &Secret, id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose())
-        .expect("HMAC takes keys of any length");
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
+/// The tag of the signed content, `{id}.{timestamp}.{body}`, streamed into
+/// the MAC without copying the body.
+fn signed_content_tag(key: &HmacKey, id: &str, timestamp: &str, body: &[u8]) -> Tag {
+    key.tag(&[id.as_bytes(), b".", timestamp.as_bytes(), b".", body])
 }

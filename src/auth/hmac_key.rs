@@ -1,0 +1,180 @@
+//! HMAC keys prepared once, and tags compared in constant time.
+//!
+//! Keying an HMAC hashes the key's inner and outer pads: two compression
+//! blocks that are the same for every request. [`HmacKey`] does it when the
+//! secret is configured; each check then starts from a copy of the prepared
+//! state and hashes only the message.
+
+use hmac::{Hmac, Mac};
+use sha2::{Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+use super::signature::SignatureAlgorithm;
+
+/// The longest tag (HMAC-SHA512).
+const MAX_TAG: usize = 64;
+
+/// An HMAC keyed with one secret, ready to tag messages. Holds key-derived
+/// state, so it has no `Debug`. Boxed: a prepared SHA-512 state is about
+/// 350 bytes, and each check copies it to the stack anyway.
+#[derive(Clone)]
+pub(crate) enum HmacKey {
+    Sha256(Box<Hmac<Sha256>>),
+    Sha512(Box<Hmac<Sha512>>),
+}
+
+impl HmacKey {
+    /// Prepares `secret` for `algorithm`.
+    pub(crate) fn new(algorithm: SignatureAlgorithm, secret: &[u8]) -> Self {
+        const ANY: &str = "HMAC takes keys of any length";
+        match algorithm {
+            SignatureAlgorithm::Sha256 => {
+                Self::Sha256(Box::new(Mac::new_from_slice(secret).expect(ANY)))
+            }
+            SignatureAlgorithm::Sha512 => {
+                Self::Sha512(Box::new(Mac::new_from_slice(secret).expect(ANY)))
+            }
+        }
+    }
+
+    /// HMAC-SHA256 under 32 bytes that an attacker cannot predict (from
+    /// std's randomly seeded SipHash keys), to blind comparisons.
+    pub(crate) fn random() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(0x616c_6d5f_6175_7468);
+            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+        }
+        Self::new(SignatureAlgorithm::Sha256, &key)
+    }
+
+    /// The tag of the concatenation of `parts`.
+    pub(crate) fn tag(&self, parts: &[&[u8]]) -> Tag {
+        fn run<M: Mac + Clone>(key: &M, parts: &[&[u8]]) -> Tag {
+            let mut mac = key.clone();
+            for part in parts {
+                mac.update(part);
+            }
+            Tag::from_slice(&mac.finalize().into_bytes()).expect("HMAC tags fit")
+        }
+        match self {
+            Self::Sha256(key) => run(&**key, parts),
+            Self::Sha512(key) => run(&**key, parts),
+        }
+    }
+}
+
+/// A MAC tag or a decoded candidate, on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Tag {
+    bytes: [u8; MAX_TAG],
+    len: usize,
+}
+
+impl Tag {
+    /// No bytes.
+    pub(crate) const EMPTY: Self = Self {
+        bytes: [0; MAX_TAG],
+        len: 0,
+    };
+
+    /// A tag holding `bytes`, if they fit.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut tag = Self {
+            bytes: [0; MAX_TAG],
+            len: bytes.len(),
+        };
+        tag.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(tag)
+    }
+
+    /// Decodes hex of either case; `None` unless it is whole bytes that fit.
+    pub(crate) fn from_hex(text: &str) -> Option<Self> {
+        let text = text.as_bytes();
+        if text.len() % 2 != 0 || text.len() > 2 * MAX_TAG {
+            return None;
+        }
+        let mut tag = Self {
+            bytes: [0; MAX_TAG],
+            len: text.len() / 2,
+        };
+        for (out, pair) in tag.bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+        }
+        Some(tag)
+    }
+
+    /// The bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Whether `self` and `other` are equal, in time that depends only on
+    /// their lengths (which are public: every tag of an algorithm has the
+    /// same).
+    pub(crate) fn matches(&self, other: &Tag) -> bool {
+        bool::from(self.as_bytes().ct_eq(other.as_bytes()))
+    }
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decodes_both_cases_and_refuses_the_rest() {
+        let tag = Tag::from_hex("00ff10Ab").unwrap();
+        assert_eq!(tag.as_bytes(), [0x00, 0xff, 0x10, 0xab]);
+        assert!(Tag::from_hex("abc").is_none(), "odd length");
+        assert!(Tag::from_hex("zz").is_none(), "not hex");
+        assert!(Tag::from_hex("+1").is_none(), "a sign is not hex");
+        assert!(Tag::from_hex(&"00".repeat(65)).is_none(), "too long");
+        assert_eq!(Tag::from_hex("").unwrap().as_bytes(), [0u8; 0]);
+    }
+
+    #[test]
+    fn matching_needs_equal_length_and_bytes() {
+        let a = Tag::from_slice(&[1, 2, 3]).unwrap();
+        assert!(a.matches(&Tag::from_slice(&[1, 2, 3]).unwrap()));
+        assert!(!a.matches(&Tag::from_slice(&[1, 2, 4]).unwrap()));
+        assert!(!a.matches(&Tag::from_slice(&[1, 2]).unwrap()));
+        assert!(Tag::from_slice(&[0; 65]).is_none());
+    }
+
+    #[test]
+    fn prepared_key_tags_like_a_fresh_hmac() {
+        // RFC 4231 test case 2.
+        let key = HmacKey::new(SignatureAlgorithm::Sha256, b"Jefe");
+        let tag = key.tag(&[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(
+            tag.as_bytes(),
+            Tag::from_hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+                .unwrap()
+                .as_bytes()
+        );
+        // The key is reusable: the same message gives the same tag again.
+        let again = key.tag(&[b"what do ya want for nothing?"]);
+        assert!(tag.matches(&again));
+        let sha512 = HmacKey::new(SignatureAlgorithm::Sha512, b"Jefe");
+        assert_eq!(
+            sha512.tag(&[b"what do ya want for nothing?"]).as_bytes(),
+            Tag::from_hex(
+                "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554\
+                 9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+            )
+            .unwrap()
+            .as_bytes()
+        );
+    }
+}
