@@ -339,22 +339,18 @@ impl<S: Store> Engine<S> {
         E: Display,
     {
         let inner = &*self.inner;
-        let Some(token) = self.claim(key).await? else {
+        let state_key = StateKey::for_event(key.account_id, &event);
+        let Some(claimed) = self.claim(key, state_key.as_ref()).await? else {
             return Ok((Decision::Busy, None));
         };
-        let token = match token {
-            Claimed::Token(token) => token,
+        let (token, mut loaded) = match claimed {
+            Claimed::Token(token, loaded) => (token, loaded),
             Claimed::Duplicate => return Ok((Decision::Duplicate, None)),
         };
-        let state_key = StateKey::for_event(key.account_id, &event);
         let (family, at) = (event.family(), event.timestamp.unix_millis());
         // The event goes to the handler; afterwards only its facts are needed.
         let mut pending = Some(event);
         loop {
-            let loaded = match &state_key {
-                Some(k) => inner.store.load(k).await?,
-                None => Default::default(),
-            };
             let (decision, next) = match &pending {
                 Some(event) => rules::decide(&loaded.state, event),
                 None => (
@@ -395,23 +391,31 @@ impl<S: Store> Engine<S> {
                 // that attempt decides and records it.
                 CommitOutcome::LeaseLost => return Ok((Decision::Duplicate, None)),
                 // Decide again on the new state (the handler does not run twice).
-                CommitOutcome::StateChanged => continue,
+                CommitOutcome::StateChanged => {
+                    if let Some(k) = &state_key {
+                        loaded = inner.store.load(k).await?;
+                    }
+                }
             }
         }
     }
 
-    /// Claims `key`, waiting a bounded time for an attempt in flight
-    /// elsewhere. `None`: still in flight after the wait.
-    async fn claim(&self, key: &DedupKey) -> Result<Option<Claimed>, StoreError> {
+    /// Claims `key` and loads `state` with it, waiting a bounded time for an
+    /// attempt in flight elsewhere. `None`: still in flight after the wait.
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+    ) -> Result<Option<Claimed>, StoreError> {
         let inner = &*self.inner;
         let mut deadline = None;
         loop {
-            match inner
+            let (claim, loaded) = inner
                 .store
-                .claim(key, inner.lease, inner.clock.now())
-                .await?
-            {
-                Claim::Claimed(token) => return Ok(Some(Claimed::Token(token))),
+                .claim_and_load(key, state, inner.lease, inner.clock.now())
+                .await?;
+            match claim {
+                Claim::Claimed(token) => return Ok(Some(Claimed::Token(token, loaded))),
                 Claim::AlreadyDecided => return Ok(Some(Claimed::Duplicate)),
                 Claim::InFlight => {
                     let now = tokio::time::Instant::now();
@@ -426,6 +430,7 @@ impl<S: Store> Engine<S> {
 }
 
 enum Claimed {
-    Token(ClaimToken),
+    /// The claim, and the state as it was read with it.
+    Token(ClaimToken, crate::store::Versioned),
     Duplicate,
 }

@@ -164,6 +164,16 @@ impl Store for AnyStore {
         delegate!(self, s => s.load(key))
     }
 
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        delegate!(self, s => s.claim_and_load(key, state, lease, now))
+    }
+
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         delegate!(self, s => s.commit(commit))
     }

@@ -25,9 +25,19 @@ use crate::engine::StateKey;
 
 const SHARDS: usize = 64;
 
-type Key = [u64; 2];
+/// A 128-bit fingerprint: two keyed hashes of an event or a state key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u64; 2]);
 
-/// The keys are already keyed hashes; the table uses their first half as is.
+impl std::hash::Hash for Key {
+    /// The fingerprint is already a keyed hash: the table uses its first
+    /// half as is (the second picks the shard).
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0[0]);
+    }
+}
+
+/// Hands a [`Key`]'s first half to the table unchanged.
 #[derive(Default)]
 struct PassThrough(u64);
 
@@ -35,11 +45,16 @@ impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
         self.0
     }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = word;
+    }
     fn write(&mut self, bytes: &[u8]) {
+        // Only `Key` is hashed here, through `write_u64`; fold anything else
+        // in all the same rather than panic.
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
         }
     }
 }
@@ -138,11 +153,11 @@ impl MemoryStore {
     }
 
     fn hash(&self, parts: impl Fn(&mut dyn Hasher)) -> Key {
-        self.hashers.each_ref().map(|state| {
+        Key(self.hashers.each_ref().map(|state| {
             let mut h = state.build_hasher();
             parts(&mut h);
             h.finish()
-        })
+        }))
     }
 
     fn event_key(&self, key: &DedupKey) -> Key {
@@ -161,11 +176,11 @@ impl MemoryStore {
     }
 
     fn shard(&self, key: Key) -> &Mutex<Shard> {
-        &self.shards[(key[1] % SHARDS as u64) as usize]
+        &self.shards[Self::shard_index(key)]
     }
 
     fn shard_index(key: Key) -> usize {
-        (key[1] % SHARDS as u64) as usize
+        (key.0[1] % SHARDS as u64) as usize
     }
 }
 

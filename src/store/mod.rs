@@ -187,6 +187,31 @@ pub trait Store: Send + Sync + 'static {
     /// Reads an entity's state (the default state at version 0 if none).
     fn load(&self, key: &StateKey) -> impl Future<Output = Result<Versioned, StoreError>> + Send;
 
+    /// Claims an event and, if the claim is won and `state` is given, reads
+    /// that entity's state: what the engine does first for every event, in
+    /// one call, so a shared store can answer it in one round trip. The
+    /// state is the default (version 0) when the claim is not won or
+    /// `state` is `None`.
+    ///
+    /// The default implementation calls [`Store::claim`], then
+    /// [`Store::load`]; stores override it to save the second round trip.
+    fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
+        async move {
+            let claim = self.claim(key, lease, now).await?;
+            let loaded = match (claim, state) {
+                (Claim::Claimed(_), Some(state)) => self.load(state).await?,
+                _ => Versioned::default(),
+            };
+            Ok((claim, loaded))
+        }
+    }
+
     /// Marks the event decided and applies the state update, atomically, if
     /// the token and version still hold.
     fn commit(

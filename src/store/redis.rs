@@ -87,18 +87,20 @@ const GRACE_MS: i64 = 60_000;
 /// How many keys one `SCAN` step of [`Store::sweep`] asks for.
 const SWEEP_BATCH: usize = 500;
 
-/// Claims an event. KEYS: event. ARGV: now_ms, token, lease_until_ms,
-/// ttl_ms. Returns 0 (claimed), 1 (decided), 2 (in flight).
+/// Claims an event and, when won, reads a state with it. KEYS: event[,
+/// state]. ARGV: now_ms, token, lease_until_ms, ttl_ms. Returns {0, state
+/// or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
 const CLAIM: &str = r"
 local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
 local now = tonumber(ARGV[1])
-if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return 1 end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then return 2 end
+if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
+if h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then return {2, false} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
   'lease_until_ms', ARGV[3], 'claimed_at_ms', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 0
+if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
+return {0, false}
 ";
 
 /// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
@@ -348,30 +350,7 @@ impl Store for RedisStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let token = ClaimToken::random();
-        let now_ms = unix_millis(now);
-        let lease_ms = duration_millis(lease);
-        let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
-        let mut conn = self.conn.clone();
-        let answer: i64 = self
-            .scripts
-            .claim
-            .key(self.event_key(key))
-            .arg(now_ms)
-            .arg(format!("{:032x}", token.0))
-            .arg(now_ms.saturating_add(lease_ms))
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("claim failed", e))?;
-        match answer {
-            0 => Ok(Claim::Claimed(token)),
-            1 => Ok(Claim::AlreadyDecided),
-            2 => Ok(Claim::InFlight),
-            other => Err(StoreError::new(format!(
-                "redis: claim script answered {other}"
-            ))),
-        }
+        Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -381,15 +360,42 @@ impl Store for RedisStore {
             .query_async(&mut conn)
             .await
             .map_err(|e| redis_error("load failed", e))?;
-        let Some(text) = stored else {
-            return Ok(Versioned::default());
-        };
-        let stored: StoredState = serde_json::from_str(&text)
-            .map_err(|e| StoreError::with_source("redis: stored state is malformed", e))?;
-        Ok(Versioned {
-            state: stored.s,
-            version: stored.v,
-        })
+        parse_state(stored)
+    }
+
+    /// One script: the claim, and the state's `GET` when the claim is won.
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        let token = ClaimToken::random();
+        let now_ms = unix_millis(now);
+        let lease_ms = duration_millis(lease);
+        let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
+        let mut invocation = self.scripts.claim.key(self.event_key(key));
+        if let Some(state) = state {
+            invocation.key(self.state_key(state));
+        }
+        let mut conn = self.conn.clone();
+        let (answer, stored): (i64, Option<String>) = invocation
+            .arg(now_ms)
+            .arg(format!("{:032x}", token.0))
+            .arg(now_ms.saturating_add(lease_ms))
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("claim failed", e))?;
+        match answer {
+            0 => Ok((Claim::Claimed(token), parse_state(stored)?)),
+            1 => Ok((Claim::AlreadyDecided, Versioned::default())),
+            2 => Ok((Claim::InFlight, Versioned::default())),
+            other => Err(StoreError::new(format!(
+                "redis: claim script answered {other}"
+            ))),
+        }
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -445,4 +451,16 @@ impl Store for RedisStore {
         let states = self.sweep_pattern(&format!("{prefix}st:*"), now_ms).await?;
         Ok(events + states)
     }
+}
+/// A stored state (`{"v":…,"e":…,"s":…}`), or the default when there is none.
+fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
+    let Some(text) = stored else {
+        return Ok(Versioned::default());
+    };
+    let stored: StoredState = serde_json::from_str(&text)
+        .map_err(|e| StoreError::with_source("redis: stored state is malformed", e))?;
+    Ok(Versioned {
+        state: stored.s,
+        version: stored.v,
+    })
 }

@@ -165,6 +165,55 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
     assert_eq!(store.load(&sk).await.unwrap().version, 2);
 }
 
+pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store: S) {
+    let sk = state_key(8);
+    let (a, b) = (key(1, "a"), key(1, "b"));
+    // A fresh entity: claimed, at version 0.
+    let (claim, loaded) = store
+        .claim_and_load(&a, Some(&sk), LEASE, at(T0))
+        .await
+        .unwrap();
+    let ta = claimed(claim);
+    assert_eq!(
+        (loaded.version, &loaded.state),
+        (0, &EntityState::default())
+    );
+    let mut next = EntityState::default();
+    next.newest_millis = Some(9);
+    let c = Commit {
+        key: &a,
+        token: ta,
+        update: Some(StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &next,
+        }),
+        remember_until: at(T0 + 100),
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
+    // The next event of the entity reads what the first one wrote.
+    let (claim, loaded) = store
+        .claim_and_load(&b, Some(&sk), LEASE, at(T0 + 1))
+        .await
+        .unwrap();
+    claimed(claim);
+    assert_eq!((loaded.version, &loaded.state), (1, &next));
+    // A lost claim reads nothing: decided, in flight, or no state asked.
+    for (k, expected) in [(&a, Claim::AlreadyDecided), (&b, Claim::InFlight)] {
+        let (claim, loaded) = store
+            .claim_and_load(k, Some(&sk), LEASE, at(T0 + 2))
+            .await
+            .unwrap();
+        assert_eq!((claim, loaded.version), (expected, 0), "{k:?}");
+    }
+    let (claim, loaded) = store
+        .claim_and_load(&key(1, "c"), None, LEASE, at(T0 + 2))
+        .await
+        .unwrap();
+    claimed(claim);
+    assert_eq!(loaded.version, 0);
+}
+
 pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
     let k = key(1, "a");
     let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
@@ -408,6 +457,7 @@ macro_rules! store_conformance {
             expired_lease_can_be_taken_over_and_old_holder_cannot_commit,
             release_lets_the_event_be_claimed_again,
             state_commit_is_versioned_and_atomic,
+            claim_and_load_reads_the_state_for_the_winner_only,
             decided_events_expire_after_the_window,
             sweep_removes_expired_entries,
             concurrent_claims_have_one_winner,

@@ -52,7 +52,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, ToSql};
 
 mod redact;
 mod sql;
@@ -264,45 +264,7 @@ impl Store for PostgresStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let client = self.client().await?;
-        let claim = client
-            .prepare_cached(&self.sql.claim)
-            .await
-            .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let status = client
-            .prepare_cached(&self.sql.claim_status)
-            .await
-            .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let (account, event) = (account(key), key.event_id.as_str());
-        let until = lease_end(now, lease);
-        // A row deleted (released, swept) between the two statements: try
-        // again, a few times.
-        for _ in 0..3 {
-            let token = ClaimToken::random();
-            let bytes = token.0.to_be_bytes();
-            let won = client
-                .query_opt(&claim, &[&account, &event, &&bytes[..], &until, &now])
-                .await
-                .map_err(|e| pg_error("claim failed", e))?;
-            if won.is_some() {
-                return Ok(Claim::Claimed(token));
-            }
-            let row = client
-                .query_opt(&status, &[&account, &event])
-                .await
-                .map_err(|e| pg_error("claim failed", e))?;
-            if let Some(row) = row {
-                let status: i16 = row
-                    .try_get(0)
-                    .map_err(|e| pg_error("claim read a bad row", e))?;
-                return Ok(if status == DECIDED {
-                    Claim::AlreadyDecided
-                } else {
-                    Claim::InFlight
-                });
-            }
-        }
-        Ok(Claim::InFlight)
+        Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -315,18 +277,59 @@ impl Store for PostgresStore {
             .query_opt(&load, &[&key.to_string()])
             .await
             .map_err(|e| pg_error("load failed", e))?;
-        let Some(row) = row else {
-            return Ok(Versioned::default());
-        };
-        let version: i64 = row
-            .try_get(0)
-            .map_err(|e| pg_error("load read a bad row", e))?;
-        let Json(state): Json<EntityState> = row
-            .try_get(1)
-            .map_err(|e| pg_error("load read a bad state", e))?;
-        let version =
-            u64::try_from(version).map_err(|e| pg_error("load read a negative version", e))?;
-        Ok(Versioned { state, version })
+        match row {
+            Some(row) => versioned(row.try_get(0), row.try_get(1)),
+            None => Ok(Versioned::default()),
+        }
+    }
+
+    /// One statement: the claim, the row's earlier status, and the state.
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.claim_and_load)
+            .await
+            .map_err(|e| pg_error("cannot prepare the claim", e))?;
+        let (account, event) = (account(key), key.event_id.as_str());
+        let until = lease_end(now, lease);
+        let state_key = state.map(ToString::to_string);
+        // A row deleted (released, swept) or inserted by another claim
+        // after this statement's snapshot: try again, a few times.
+        for _ in 0..3 {
+            let token = ClaimToken::random();
+            let bytes = token.0.to_be_bytes();
+            let row = client
+                .query_one(
+                    &statement,
+                    &[&account, &event, &&bytes[..], &until, &now, &state_key],
+                )
+                .await
+                .map_err(|e| pg_error("claim failed", e))?;
+            let bad = |e| pg_error("claim read a bad row", e);
+            let won: bool = row.try_get(0).map_err(bad)?;
+            if won {
+                let loaded = match row.try_get::<_, Option<i64>>(2).map_err(bad)? {
+                    Some(version) => versioned(Ok(version), row.try_get(3))?,
+                    None => Versioned::default(),
+                };
+                return Ok((Claim::Claimed(token), loaded));
+            }
+            if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
+                let claim = if status == DECIDED {
+                    Claim::AlreadyDecided
+                } else {
+                    Claim::InFlight
+                };
+                return Ok((claim, Versioned::default()));
+            }
+        }
+        Ok((Claim::InFlight, Versioned::default()))
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -364,28 +367,31 @@ impl Store for PostgresStore {
             .transaction()
             .await
             .map_err(|e| pg_error("cannot begin the commit", e))?;
-        // Locks the event row and checks the token in one step.
-        let rows = tx
-            .execute(&decide, &[&account, &event, &token, &until])
-            .await
-            .map_err(|e| pg_error("commit failed", e))?;
-        if rows != 1 {
+        let state_key = update.key.to_string();
+        let state = Json(update.state);
+        let params: [&(dyn ToSql + Sync); 4] = [&state_key, &state, &until, &expected];
+        let params = if expected == 0 {
+            &params[..3]
+        } else {
+            &params[..]
+        };
+        // Both statements go out together (pipelined on the connection) and
+        // run in order: the first locks the event row and checks the token,
+        // the second checks the version and writes the state. Either
+        // failing rolls both back.
+        let event_params: [&(dyn ToSql + Sync); 4] = [&account, &event, &token, &until];
+        let (decided, written) = tokio::join!(
+            tx.execute(&decide, &event_params),
+            tx.execute(&write_state, params),
+        );
+        if decided.map_err(|e| pg_error("commit failed", e))? != 1 {
             // Dropping `tx` rolls back; say so explicitly all the same.
             tx.rollback()
                 .await
                 .map_err(|e| pg_error("commit rollback failed", e))?;
             return Ok(CommitOutcome::LeaseLost);
         }
-        let state_key = update.key.to_string();
-        let state = Json(update.state);
-        let rows = if expected == 0 {
-            tx.execute(&write_state, &[&state_key, &state, &until])
-                .await
-        } else {
-            tx.execute(&write_state, &[&state_key, &state, &until, &expected])
-                .await
-        }
-        .map_err(|e| pg_error("commit failed to write the state", e))?;
+        let rows = written.map_err(|e| pg_error("commit failed to write the state", e))?;
         if rows != 1 {
             tx.rollback()
                 .await
@@ -436,6 +442,17 @@ impl Store for PostgresStore {
         }
         Ok(removed)
     }
+}
+
+/// A state row's `version` and `state` columns as a [`Versioned`].
+fn versioned(
+    version: Result<i64, tokio_postgres::Error>,
+    state: Result<Json<EntityState>, tokio_postgres::Error>,
+) -> Result<Versioned, StoreError> {
+    let version = version.map_err(|e| pg_error("read a bad state row", e))?;
+    let Json(state) = state.map_err(|e| pg_error("read a bad state", e))?;
+    let version = u64::try_from(version).map_err(|e| pg_error("read a negative version", e))?;
+    Ok(Versioned { state, version })
 }
 
 #[cfg(test)]

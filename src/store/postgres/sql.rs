@@ -6,8 +6,7 @@ use super::{CLAIMED, DECIDED};
 /// The statements, with the schema's tables spelled out.
 #[derive(Clone)]
 pub(super) struct Sql {
-    pub(super) claim: String,
-    pub(super) claim_status: String,
+    pub(super) claim_and_load: String,
     pub(super) load: String,
     pub(super) decide: String,
     pub(super) insert_state: String,
@@ -22,16 +21,22 @@ impl Sql {
         let events = format!("\"{schema}\".alm_events");
         let states = format!("\"{schema}\".alm_states");
         Self {
-            claim: format!(
-                "INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-                 VALUES ($1, $2, {CLAIMED}, $3, $4) \
-                 ON CONFLICT (account_id, event_id) DO UPDATE \
-                 SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-                 WHERE e.expires_at <= $5 \
-                 RETURNING e.token"
-            ),
-            claim_status: format!(
-                "SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2"
+            // One statement: the claim (an insert, or taking over an expired
+            // row); the row's status as it was before (what a lost claim
+            // means); and the state. Every part reads the same snapshot.
+            claim_and_load: format!(
+                "WITH claimed AS (\
+                   INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
+                   VALUES ($1, $2, {CLAIMED}, $3, $4) \
+                   ON CONFLICT (account_id, event_id) DO UPDATE \
+                   SET status = {CLAIMED}, token = EXCLUDED.token, \
+                       expires_at = EXCLUDED.expires_at \
+                   WHERE e.expires_at <= $5 \
+                   RETURNING e.token) \
+                 SELECT EXISTS (SELECT 1 FROM claimed), \
+                   (SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2), \
+                   s.version, s.state \
+                 FROM (SELECT 1) AS one LEFT JOIN {states} AS s ON s.state_key = $6"
             ),
             load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
             decide: format!(
