@@ -21,20 +21,26 @@ impl Sql {
         let events = format!("\"{schema}\".alm_events");
         let states = format!("\"{schema}\".alm_states");
         Self {
-            // One statement: the claim (an insert, or taking over an expired
-            // row); the row's status as it was before (what a lost claim
-            // means); and the state. Every part reads the same snapshot.
+            // One statement: the row as it was (what a lost claim means);
+            // the claim, attempted only when that row is missing or expired
+            // (so a duplicate or an event in flight locks and writes
+            // nothing, and costs no WAL flush); and the state. Every part
+            // reads the same snapshot; `ON CONFLICT` settles a race with a
+            // claim made after it.
             claim_and_load: format!(
-                "WITH claimed AS (\
+                "WITH existing AS (\
+                   SELECT status, expires_at FROM {events} \
+                   WHERE account_id = $1 AND event_id = $2), \
+                 claimed AS (\
                    INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-                   VALUES ($1, $2, {CLAIMED}, $3, $4) \
+                   SELECT $1, $2, {CLAIMED}, $3, $4 \
+                   WHERE NOT EXISTS (SELECT 1 FROM existing WHERE expires_at > $5) \
                    ON CONFLICT (account_id, event_id) DO UPDATE \
                    SET status = {CLAIMED}, token = EXCLUDED.token, \
                        expires_at = EXCLUDED.expires_at \
                    WHERE e.expires_at <= $5 \
                    RETURNING e.token) \
-                 SELECT EXISTS (SELECT 1 FROM claimed), \
-                   (SELECT status FROM {events} WHERE account_id = $1 AND event_id = $2), \
+                 SELECT EXISTS (SELECT 1 FROM claimed), (SELECT status FROM existing), \
                    s.version, s.state \
                  FROM (SELECT 1) AS one LEFT JOIN {states} AS s ON s.state_key = $6"
             ),
