@@ -9,8 +9,11 @@
 //!
 //! For each store (default: `memory`), decides one delivery of `EVENTS`
 //! (default 1,000) new learner events with a handler that does nothing, then
-//! the same delivery again (all duplicates), and prints both times. Each run
-//! uses new event ids, so a shared store's earlier contents do not matter.
+//! the same delivery again (all duplicates), and prints both times. Every
+//! run, and every store of a run, uses new event ids, so a shared store's
+//! earlier contents do not matter.
+//! `ALM_COMMIT_BATCH=N` commits decisions in batches of N
+//! ([`EngineBuilder::commit_batch`](alm_webhooks::engine::EngineBuilder::commit_batch)).
 
 use std::time::{Duration, Instant};
 
@@ -54,11 +57,16 @@ async fn main() {
     if urls.is_empty() {
         urls.push("memory".to_owned());
     }
+    let commit_batch: usize = std::env::var("ALM_COMMIT_BATCH")
+        .ok()
+        .map(|v| v.parse().expect("ALM_COMMIT_BATCH is a number"))
+        .unwrap_or(1);
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
+    println!("commit batch: {commit_batch}");
     println!("store       events   new delivery (per event)   redelivery (per event)");
-    for url in urls {
+    for (index, url) in urls.into_iter().enumerate() {
         let store = match AnyStore::from_url(&url).await {
             Ok(store) => store,
             Err(e) => {
@@ -67,8 +75,9 @@ async fn main() {
             }
         };
         let scheme = url.split(':').next().unwrap_or("memory").to_owned();
-        let engine = Engine::builder(store).build();
-        let envelope = delivery(run, events);
+        let engine = Engine::builder(store).commit_batch(commit_batch).build();
+        // New ids per store, too: two URLs may name the same database.
+        let envelope = delivery(run + index as u128, events);
         let first = decide(&engine, envelope.clone()).await;
         let again = decide(&engine, envelope).await;
         let per = |d: Duration| d.as_secs_f64() * 1e6 / events as f64;

@@ -38,6 +38,7 @@ async fn main() {
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
+        commit_batch: 1,
     };
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Arc::clone(&journal))

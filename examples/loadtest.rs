@@ -1,7 +1,8 @@
 //! End-to-end load test on loopback: the axum receiver (auth + parse +
 //! engine + the example handler) next to a bare axum server that only
 //! reads the body and answers 202, both hit the same way in one run, with signed one-event
-//! deliveries whose ids are all new.
+//! deliveries whose ids are all new (in this run and against any store's
+//! earlier contents).
 //!
 //! ```sh
 //! cargo run --release --example loadtest --features axum -- [SECONDS] [CONNECTIONS] [STORE_URL]
@@ -30,7 +31,19 @@ const SECRET: &str = "loadtest-secret";
 
 /// One keep-alive connection sending signed deliveries until `until`;
 /// returns the latency of each acknowledged request.
+/// This process's run: event ids are `load-{run}-{n}`, new in every run, so
+/// a shared store that outlives runs never answers "duplicate".
+fn run_id() -> u128 {
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *RUN.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    })
+}
+
 fn client(addr: SocketAddr, until: Instant, next: Arc<AtomicUsize>) -> Vec<Duration> {
+    let run = run_id();
     let sign = SignatureAuth::new(SECRET);
     let mut latencies = Vec::new();
     let Ok(mut stream) = TcpStream::connect(addr) else {
@@ -43,7 +56,7 @@ fn client(addr: SocketAddr, until: Instant, next: Arc<AtomicUsize>) -> Vec<Durat
         let body = envelope(
             1234,
             &[learner_event(
-                &format!("load-{n}"),
+                &format!("load-{run}-{n}"),
                 "COURSE_ENROLLMENT",
                 1725600000,
                 n,
@@ -142,6 +155,7 @@ async fn main() {
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
+        commit_batch: 1,
     };
     let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
     let app = App::with_journal(config, journal)

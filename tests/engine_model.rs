@@ -7,6 +7,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 
 use alm_webhooks::engine::{Decision, EntityState, IgnoreReason, Lifecycle, rules};
+use alm_webhooks::store::MemoryStore;
 use alm_webhooks::{Engine, Envelope};
 use proptest::prelude::*;
 use support::{envelope, instance, learner, lo, unknown};
@@ -187,9 +188,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn engine_matches_the_reference_model(events in proptest::collection::vec(ev(), 1..40)) {
+    fn engine_matches_the_reference_model(
+        events in proptest::collection::vec(ev(), 1..40),
+        commit_batch in 1usize..6,
+    ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let engine = Engine::in_memory();
+        let engine = Engine::builder(MemoryStore::new()).commit_batch(commit_batch).build();
         let mut model = Model::default();
         let mut got = Vec::new();
         runtime.block_on(async {

@@ -4,6 +4,7 @@ mod support;
 
 use alm_webhooks::Envelope;
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason};
+use alm_webhooks::store::MemoryStore;
 use support::{envelope, instance, learner, lo, unknown};
 
 const I: &str = "course:1_2";
@@ -16,8 +17,18 @@ async fn decide(engine: &Engine, envelope: &Envelope) -> Vec<Decision> {
     report.outcomes.iter().map(|o| o.decision).collect()
 }
 
+/// The decisions for one delivery of `events`; the same with decisions
+/// committed in batches (asserted equal).
 async fn run(events: &[String]) -> Vec<Decision> {
-    decide(&Engine::in_memory(), &envelope(1, events)).await
+    let one_by_one = decide(&Engine::in_memory(), &envelope(1, events)).await;
+    for batch in [2, 64] {
+        let batched = Engine::builder(MemoryStore::new())
+            .commit_batch(batch)
+            .build();
+        let got = decide(&batched, &envelope(1, events)).await;
+        assert_eq!(got, one_by_one, "commit_batch({batch})");
+    }
+    one_by_one
 }
 
 use Decision::{Duplicate, Ignored, Processed};

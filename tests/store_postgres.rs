@@ -357,3 +357,62 @@ async fn debug_shows_host_and_database_only() {
     assert!(text.contains(store.inner.schema()), "{text}");
     assert!(!text.contains("postgres@"), "{text}");
 }
+
+/// A claim whose future is dropped mid-flight (a timeout, a cancelled
+/// request) never leaves its pooled connection inside a transaction: the
+/// store keeps answering, and no connection of the store sits idle in one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_claims_leave_no_open_transaction() {
+    if factory().await.is_none() {
+        return;
+    }
+    // Its own application name, so that other tests' transactions running
+    // at the same time are not counted.
+    const APP: &str = "alm_dropped_claims_test";
+    let base = url();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let inner = PostgresStore::connect_with_schema(
+        &format!("{base}{separator}application_name={APP}"),
+        &unique_schema(),
+    )
+    .await
+    .unwrap();
+    let store = TestStore { inner };
+    let now = OffsetDateTime::now_utc();
+    for n in 0..200 {
+        let key = DedupKey {
+            account_id: alm_webhooks::AccountId(1),
+            event_id: format!("dropped-{n}").parse().unwrap(),
+        };
+        // Cancel at every stage: before, during and after the round trip.
+        let wait = Duration::from_micros(n * 10);
+        let _ = tokio::time::timeout(wait, store.claim(&key, Duration::from_secs(30), now)).await;
+    }
+    for n in 0..20 {
+        let key = DedupKey {
+            account_id: alm_webhooks::AccountId(2),
+            event_id: format!("after-{n}").parse().unwrap(),
+        };
+        let claim = store
+            .claim(&key, Duration::from_secs(30), now)
+            .await
+            .unwrap();
+        assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+    }
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // Give requests already sent time to finish on the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stuck: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+            &[&APP],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stuck, 0);
+}

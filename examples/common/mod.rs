@@ -14,6 +14,8 @@
 //!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
 //!   the event over (default 60; make it longer than your slowest handler)
+//! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default
+//!   1; a few hundred makes bulk deliveries much faster on PostgreSQL)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
 #![allow(dead_code, unreachable_pub)]
@@ -48,6 +50,7 @@ pub struct Config {
     pub handler_delay: Duration,
     pub panic_on: HashSet<String>,
     pub lease: Duration,
+    pub commit_batch: usize,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -115,6 +118,12 @@ impl Config {
                 format!("ALM_LEASE_SECS={v:?} is not a positive number of seconds")
             })?),
         };
+        let commit_batch = match var("ALM_COMMIT_BATCH") {
+            None => 1,
+            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("ALM_COMMIT_BATCH={v:?} is not a positive number of events")
+            })?,
+        };
         let panic_on = var("ALM_HANDLER_PANIC_ON")
             .map(|v| v.split(',').map(str::to_owned).collect())
             .unwrap_or_default();
@@ -126,6 +135,7 @@ impl Config {
             handler_delay,
             panic_on,
             lease,
+            commit_batch,
         })
     }
 }
@@ -165,7 +175,10 @@ impl App {
         let store = AnyStore::from_url(&config.store_url)
             .await
             .map_err(|e| format!("ALM_STORE: {e}"))?;
-        let engine = Engine::builder(store).lease(config.lease).build();
+        let engine = Engine::builder(store)
+            .lease(config.lease)
+            .commit_batch(config.commit_batch)
+            .build();
         let sweeper = engine.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(3600));

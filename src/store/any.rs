@@ -178,6 +178,10 @@ impl Store for AnyStore {
         delegate!(self, s => s.commit(commit))
     }
 
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        delegate!(self, s => s.commit_many(commits))
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         delegate!(self, s => s.release(key, token))
     }

@@ -219,6 +219,28 @@ pub trait Store: Send + Sync + 'static {
         commit: Commit<'_>,
     ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
 
+    /// Commits several decisions as if by [`Store::commit`], one after
+    /// another in order (a later commit sees what an earlier one wrote), each
+    /// atomic on its own; returns one outcome per commit. When it returns
+    /// `Ok`, all of them are durable. The engine uses it when
+    /// [`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)
+    /// is above 1.
+    ///
+    /// The default implementation calls [`Store::commit`] for each; a store
+    /// whose commits wait for a disk flush overrides it to flush once.
+    fn commit_many(
+        &self,
+        commits: &[Commit<'_>],
+    ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
+        async move {
+            let mut outcomes = Vec::with_capacity(commits.len());
+            for commit in commits {
+                outcomes.push(self.commit(*commit).await?);
+            }
+            Ok(outcomes)
+        }
+    }
+
     /// Gives a claim up (the handler failed): the event can be claimed again
     /// at once. Releasing a claim that is no longer held does nothing.
     fn release(

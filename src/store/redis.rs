@@ -295,6 +295,31 @@ impl RedisStore {
         &self.prefix
     }
 
+    /// The commit script, ready to run for `commit`.
+    fn commit_invocation(
+        &self,
+        commit: &Commit<'_>,
+    ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
+        let state_json = commit
+            .update
+            .map(|u| serde_json::to_string(u.state))
+            .transpose()
+            .map_err(|e| StoreError::with_source("redis: cannot serialize the state", e))?;
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        invocation
+            .key(self.event_key(commit.key))
+            .arg(format!("{:032x}", commit.token.0))
+            .arg(unix_millis(commit.remember_until))
+            .arg(GRACE_MS);
+        if let (Some(update), Some(json)) = (commit.update, state_json) {
+            invocation
+                .key(self.state_key(update.key))
+                .arg(update.expected_version)
+                .arg(json);
+        }
+        Ok(invocation)
+    }
+
     fn event_key(&self, key: &DedupKey) -> String {
         format!(
             "{}ev:{}:{}",
@@ -399,36 +424,37 @@ impl Store for RedisStore {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let state_json = commit
-            .update
-            .map(|u| serde_json::to_string(u.state))
-            .transpose()
-            .map_err(|e| StoreError::with_source("redis: cannot serialize the state", e))?;
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        invocation
-            .key(self.event_key(commit.key))
-            .arg(format!("{:032x}", commit.token.0))
-            .arg(unix_millis(commit.remember_until))
-            .arg(GRACE_MS);
-        if let (Some(update), Some(json)) = (commit.update, state_json) {
-            invocation
-                .key(self.state_key(update.key))
-                .arg(update.expected_version)
-                .arg(json);
-        }
+        let invocation = self.commit_invocation(&commit)?;
         let mut conn = self.conn.clone();
         let answer: i64 = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("commit failed", e))?;
-        match answer {
-            0 => Ok(CommitOutcome::Committed),
-            1 => Ok(CommitOutcome::StateChanged),
-            2 => Ok(CommitOutcome::LeaseLost),
-            other => Err(StoreError::new(format!(
-                "redis: commit script answered {other}"
-            ))),
+        commit_outcome(answer)
+    }
+
+    /// One pipeline, one round trip: the commit script (loaded first, in
+    /// the same pipeline, so a restarted server has it) once per commit, in
+    /// order. Each script is atomic on its own.
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
         }
+        let invocations = commits
+            .iter()
+            .map(|c| self.commit_invocation(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(&self.scripts.commit).ignore();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<i64> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("commit failed", e))?;
+        answers.into_iter().map(commit_outcome).collect()
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
@@ -452,6 +478,18 @@ impl Store for RedisStore {
         Ok(events + states)
     }
 }
+/// The commit script's answer.
+fn commit_outcome(answer: i64) -> Result<CommitOutcome, StoreError> {
+    match answer {
+        0 => Ok(CommitOutcome::Committed),
+        1 => Ok(CommitOutcome::StateChanged),
+        2 => Ok(CommitOutcome::LeaseLost),
+        other => Err(StoreError::new(format!(
+            "redis: commit script answered {other}"
+        ))),
+    }
+}
+
 /// A stored state (`{"v":…,"e":…,"s":…}`), or the default when there is none.
 fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
     let Some(text) = stored else {

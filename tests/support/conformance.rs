@@ -214,6 +214,63 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
     assert_eq!(loaded.version, 0);
 }
 
+pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
+    let sk = state_key(9);
+    let (a, b, c, d) = (key(1, "a"), key(1, "b"), key(1, "c"), key(1, "d"));
+    let mut tokens = Vec::new();
+    for k in [&a, &b, &c, &d] {
+        tokens.push(claimed(store.claim(k, LEASE, at(T0)).await.unwrap()));
+    }
+    let mut first = EntityState::default();
+    first.newest_millis = Some(1);
+    let mut second = EntityState::default();
+    second.newest_millis = Some(2);
+    let with = |k, token, expected_version, state| Commit {
+        key: k,
+        token,
+        update: Some(StateUpdate {
+            key: &sk,
+            expected_version,
+            state,
+        }),
+        remember_until: at(T0 + 100),
+    };
+    let wrong_token = alm_webhooks::store::ClaimToken(tokens[1].0 ^ 1);
+    let commits = [
+        with(&a, tokens[0], 0, &first),
+        // Not this caller's claim: nothing written.
+        with(&b, wrong_token, 1, &second),
+        // Decided on version 0, which `a` just moved: nothing written.
+        with(&c, tokens[2], 0, &second),
+        // Sees what `a` wrote.
+        with(&d, tokens[3], 1, &second),
+    ];
+    assert_eq!(
+        store.commit_many(&commits).await.unwrap(),
+        [
+            CommitOutcome::Committed,
+            CommitOutcome::LeaseLost,
+            CommitOutcome::StateChanged,
+            CommitOutcome::Committed,
+        ]
+    );
+    let loaded = store.load(&sk).await.unwrap();
+    assert_eq!((loaded.version, loaded.state.newest_millis), (2, Some(2)));
+    for (k, expected) in [
+        (&a, Claim::AlreadyDecided),
+        (&b, Claim::InFlight),
+        (&c, Claim::InFlight),
+        (&d, Claim::AlreadyDecided),
+    ] {
+        assert_eq!(
+            store.claim(k, LEASE, at(T0 + 1)).await.unwrap(),
+            expected,
+            "{k:?}"
+        );
+    }
+    assert_eq!(store.commit_many(&[]).await.unwrap(), []);
+}
+
 pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
     let k = key(1, "a");
     let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
@@ -267,11 +324,16 @@ pub async fn concurrent_claims_have_one_winner<S: Store>(store: S) {
 }
 
 fn engine<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
+    batched_engine(store, clock, 1)
+}
+
+fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) -> Engine<S> {
     Engine::builder(store)
         .clock(clock.clone())
         .lease(LEASE)
         .wait_for_in_flight(Duration::from_millis(100))
         .dedup_window(Duration::from_secs(8 * 24 * 3600))
+        .commit_batch(commit_batch)
         .build()
 }
 
@@ -313,8 +375,16 @@ pub async fn engine_rules_hold<S: Store>(store: S) {
 }
 
 pub async fn handler_failure_records_nothing_and_redelivery_processes_once<S: Store>(store: S) {
+    handler_failure_with_batches_of(store, 1).await;
+}
+
+pub async fn batched_commits_keep_handler_failures_apart<S: Store>(store: S) {
+    handler_failure_with_batches_of(store, 4).await;
+}
+
+async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize) {
     let clock = ManualClock::at_unix(T0);
-    let engine = engine(store, &clock);
+    let engine = batched_engine(store, &clock, commit_batch);
     let e = envelope(
         1,
         &[
@@ -388,8 +458,17 @@ pub async fn window_expiry_with_the_engine_clock<S: Store>(store: S) {
 }
 
 pub async fn concurrent_deliveries_run_each_handler_once<S: Store>(store: S) {
+    concurrent_deliveries_with_batches_of(store, 1).await;
+}
+
+pub async fn batched_concurrent_deliveries_run_each_handler_once<S: Store>(store: S) {
+    concurrent_deliveries_with_batches_of(store, 16).await;
+}
+
+async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch: usize) {
     let engine = Engine::builder(store)
         .wait_for_in_flight(Duration::from_secs(10))
+        .commit_batch(commit_batch)
         .build();
     let events: Vec<String> = (0..50)
         .map(|n| {
@@ -458,6 +537,7 @@ macro_rules! store_conformance {
             release_lets_the_event_be_claimed_again,
             state_commit_is_versioned_and_atomic,
             claim_and_load_reads_the_state_for_the_winner_only,
+            commit_many_commits_each_on_its_own,
             decided_events_expire_after_the_window,
             sweep_removes_expired_entries,
             concurrent_claims_have_one_winner,
@@ -465,7 +545,9 @@ macro_rules! store_conformance {
             handler_failure_records_nothing_and_redelivery_processes_once,
             crashed_holder_lease_expires_and_redelivery_processes,
             window_expiry_with_the_engine_clock,
-            concurrent_deliveries_run_each_handler_once
+            concurrent_deliveries_run_each_handler_once,
+            batched_commits_keep_handler_failures_apart,
+            batched_concurrent_deliveries_run_each_handler_once
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -35,22 +35,25 @@
 //! that takes it over only when it has expired, so two concurrent claims can
 //! never both win; the same statement reads the entity's state
 //! ([`Store::claim_and_load`]). A duplicate's claim writes nothing. A commit
-//! is one transaction: an `UPDATE` of the event row that requires the
-//! caller's token (and so locks the row), then, for a state change, either an
-//! `INSERT … ON CONFLICT DO NOTHING` (version 0) or an `UPDATE … WHERE
-//! version = expected`, sent together; if either writes no row the
-//! transaction is rolled back and nothing is written.
+//! is one statement too: it locks the event row if the caller's token still
+//! holds, writes the state only at the expected version (an `INSERT … ON
+//! CONFLICT DO NOTHING` for version 0, an `UPDATE … WHERE version =
+//! expected` after that), and marks the event decided only if the state was
+//! written; otherwise it writes nothing. [`Store::commit_many`] runs such
+//! statements in one transaction.
 //!
-//! **Speed.** A new event costs two round trips (claim, commit) and one
-//! durable commit, which waits for PostgreSQL to flush its WAL: that flush
-//! dominates (measured in `BENCHMARKS.md`: about 0.9 ms per new event on a
-//! local server, so a 5,000-event bulk delivery takes about 4.7 s, close to
-//! ALM's 5 s). Where losing the last fraction of a second of decisions in a
-//! *database* crash is acceptable (those events are then processed again
-//! when ALM redelivers them), turn the flush wait off for the store's
-//! connections only, in the URL: `?options=-c%20synchronous_commit%3Doff`
-//! (about 6× faster there). A redelivered duplicate costs one read-only
-//! round trip.
+//! **Speed.** A new event costs two round trips (claim, commit) and, with
+//! the engine's default of one commit per event, one durable commit, which
+//! waits for PostgreSQL to flush its WAL: that flush dominates (see
+//! `BENCHMARKS.md`: about 0.9 ms per new event on a local server, so a
+//! 5,000-event bulk delivery takes about 4.5 s, close to ALM's 5 s). Two ways
+//! out: [`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)
+//! commits a delivery's decisions in groups, one flush per group; or, where
+//! losing the last fraction of a second of decisions in a *database* crash is
+//! acceptable (those events are then processed again when ALM redelivers
+//! them), turn the flush wait off for the store's connections only, in the
+//! URL: `?options=-c%20synchronous_commit%3Doff`. A redelivered duplicate
+//! costs one read-only round trip.
 //!
 //! Every time compared or stored is the `now` the engine passes (its clock),
 //! never the database's clock.
@@ -63,9 +66,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
+use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
 mod redact;
@@ -263,6 +268,24 @@ impl PostgresStore {
             .map_err(|e| pg_error("cannot commit the schema", e))
     }
 
+    /// The three commit statements, prepared on `client`.
+    async fn commit_statements(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<CommitStatements, StoreError> {
+        let prepare = |sql| async move {
+            client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| pg_error("cannot prepare the commit", e))
+        };
+        Ok(CommitStatements {
+            decide: prepare(&self.sql.decide).await?,
+            insert_state: prepare(&self.sql.commit_insert_state).await?,
+            update_state: prepare(&self.sql.commit_update_state).await?,
+        })
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool
             .get()
@@ -318,13 +341,25 @@ impl Store for PostgresStore {
         for _ in 0..3 {
             let token = ClaimToken::random();
             let bytes = token.0.to_be_bytes();
-            let row = client
-                .query_one(
-                    &statement,
-                    &[&account, &event, &&bytes[..], &until, &now, &state_key],
-                )
-                .await
-                .map_err(|e| pg_error("claim failed", e))?;
+            // A claim is a lease, not a decision: it need not wait for the
+            // WAL flush (losing it in a database crash only frees the event;
+            // the next durable commit flushes it anyway). So it runs in a
+            // transaction with `synchronous_commit` off, and the three
+            // requests go out together, in one round trip. All three are
+            // queued on the connection at the first poll, so the server runs
+            // them all even if this future is dropped: the connection never
+            // stays inside the transaction (a failed claim makes `COMMIT` a
+            // rollback).
+            let params: [&(dyn ToSql + Sync); 6] =
+                [&account, &event, &&bytes[..], &until, &now, &state_key];
+            let (begun, row, ended) = tokio::join!(
+                client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+                client.query_one(&statement, &params),
+                client.batch_execute("COMMIT"),
+            );
+            begun.map_err(|e| pg_error("claim failed to begin", e))?;
+            let row = row.map_err(|e| pg_error("claim failed", e))?;
+            ended.map_err(|e| pg_error("claim failed to commit", e))?;
             let bad = |e| pg_error("claim read a bad row", e);
             let won: bool = row.try_get(0).map_err(bad)?;
             if won {
@@ -346,76 +381,32 @@ impl Store for PostgresStore {
         Ok((Claim::InFlight, Versioned::default()))
     }
 
+    /// One statement, atomic on its own.
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let client = self.client().await?;
+        let statements = self.commit_statements(&client).await?;
+        commit_on(&client, &statements, &commit).await
+    }
+
+    /// One transaction: each commit is its own statement (so one that finds
+    /// its lease lost or its state changed writes nothing and leaves the
+    /// others be), and the transaction's single commit waits for one WAL
+    /// flush instead of one per event.
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         let mut client = self.client().await?;
-        let decide = client
-            .prepare_cached(&self.sql.decide)
-            .await
-            .map_err(|e| pg_error("cannot prepare the commit", e))?;
-        let account = account(commit.key);
-        let event = commit.key.event_id.as_str();
-        let bytes = commit.token.0.to_be_bytes();
-        let token = &bytes[..];
-        let until = commit.remember_until;
-        let Some(update) = commit.update else {
-            // One statement: atomic on its own.
-            let rows = client
-                .execute(&decide, &[&account, &event, &token, &until])
-                .await
-                .map_err(|e| pg_error("commit failed", e))?;
-            return Ok(if rows == 1 {
-                CommitOutcome::Committed
-            } else {
-                CommitOutcome::LeaseLost
-            });
-        };
-        let expected = i64::try_from(update.expected_version)
-            .map_err(|e| pg_error("commit: version out of range", e))?;
-        let write_state = if expected == 0 {
-            client.prepare_cached(&self.sql.insert_state).await
-        } else {
-            client.prepare_cached(&self.sql.update_state).await
-        }
-        .map_err(|e| pg_error("cannot prepare the commit", e))?;
+        let statements = self.commit_statements(&client).await?;
         let tx = client
             .transaction()
             .await
             .map_err(|e| pg_error("cannot begin the commit", e))?;
-        let state_key = update.key.to_string();
-        let state = Json(update.state);
-        let params: [&(dyn ToSql + Sync); 4] = [&state_key, &state, &until, &expected];
-        let params = if expected == 0 {
-            &params[..3]
-        } else {
-            &params[..]
-        };
-        // Both statements go out together (pipelined on the connection) and
-        // run in order: the first locks the event row and checks the token,
-        // the second checks the version and writes the state. Either
-        // failing rolls both back.
-        let event_params: [&(dyn ToSql + Sync); 4] = [&account, &event, &token, &until];
-        let (decided, written) = tokio::join!(
-            tx.execute(&decide, &event_params),
-            tx.execute(&write_state, params),
-        );
-        if decided.map_err(|e| pg_error("commit failed", e))? != 1 {
-            // Dropping `tx` rolls back; say so explicitly all the same.
-            tx.rollback()
-                .await
-                .map_err(|e| pg_error("commit rollback failed", e))?;
-            return Ok(CommitOutcome::LeaseLost);
-        }
-        let rows = written.map_err(|e| pg_error("commit failed to write the state", e))?;
-        if rows != 1 {
-            tx.rollback()
-                .await
-                .map_err(|e| pg_error("commit rollback failed", e))?;
-            return Ok(CommitOutcome::StateChanged);
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for commit in commits {
+            outcomes.push(commit_on(&tx, &statements, commit).await?);
         }
         tx.commit()
             .await
             .map_err(|e| pg_error("commit failed", e))?;
-        Ok(CommitOutcome::Committed)
+        Ok(outcomes)
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
@@ -456,6 +447,61 @@ impl Store for PostgresStore {
         }
         Ok(removed)
     }
+}
+
+/// The prepared commit statements of one connection.
+struct CommitStatements {
+    decide: Statement,
+    insert_state: Statement,
+    update_state: Statement,
+}
+
+/// Runs one commit as one statement on `client` (a connection or an open
+/// transaction).
+async fn commit_on(
+    client: &impl GenericClient,
+    statements: &CommitStatements,
+    commit: &Commit<'_>,
+) -> Result<CommitOutcome, StoreError> {
+    let account = account(commit.key);
+    let event = commit.key.event_id.as_str();
+    let bytes = commit.token.0.to_be_bytes();
+    let token = &bytes[..];
+    let until = commit.remember_until;
+    let Some(update) = commit.update else {
+        let rows = client
+            .execute(&statements.decide, &[&account, &event, &token, &until])
+            .await
+            .map_err(|e| pg_error("commit failed", e))?;
+        return Ok(if rows == 1 {
+            CommitOutcome::Committed
+        } else {
+            CommitOutcome::LeaseLost
+        });
+    };
+    let expected = i64::try_from(update.expected_version)
+        .map_err(|e| pg_error("commit: version out of range", e))?;
+    let state_key = update.key.to_string();
+    let state = Json(update.state);
+    let params: [&(dyn ToSql + Sync); 7] = [
+        &account, &event, &token, &until, &state_key, &state, &expected,
+    ];
+    let row = if expected == 0 {
+        client
+            .query_one(&statements.insert_state, &params[..6])
+            .await
+    } else {
+        client.query_one(&statements.update_state, &params).await
+    }
+    .map_err(|e| pg_error("commit failed", e))?;
+    let bad = |e| pg_error("commit read a bad row", e);
+    let held: bool = row.try_get(0).map_err(bad)?;
+    let done: bool = row.try_get(1).map_err(bad)?;
+    Ok(match (held, done) {
+        (false, _) => CommitOutcome::LeaseLost,
+        (true, false) => CommitOutcome::StateChanged,
+        (true, true) => CommitOutcome::Committed,
+    })
 }
 
 /// A state row's `version` and `state` columns as a [`Versioned`].

@@ -9,8 +9,8 @@ pub(super) struct Sql {
     pub(super) claim_and_load: String,
     pub(super) load: String,
     pub(super) decide: String,
-    pub(super) insert_state: String,
-    pub(super) update_state: String,
+    pub(super) commit_insert_state: String,
+    pub(super) commit_update_state: String,
     pub(super) release: String,
     pub(super) sweep_events: String,
     pub(super) sweep_states: String,
@@ -49,13 +49,21 @@ impl Sql {
                 "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
                  WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
             ),
-            insert_state: format!(
-                "INSERT INTO {states} (state_key, version, state, expires_at) \
-                 VALUES ($1, 1, $2, $3) ON CONFLICT (state_key) DO NOTHING"
+            commit_insert_state: commit_with_state(
+                &events,
+                &format!(
+                    "INSERT INTO {states} (state_key, version, state, expires_at) \
+                     SELECT $5, 1, $6, $4 WHERE EXISTS (SELECT 1 FROM ev) \
+                     ON CONFLICT (state_key) DO NOTHING RETURNING 1"
+                ),
             ),
-            update_state: format!(
-                "UPDATE {states} SET version = version + 1, state = $2, expires_at = $3 \
-                 WHERE state_key = $1 AND version = $4"
+            commit_update_state: commit_with_state(
+                &events,
+                &format!(
+                    "UPDATE {states} SET version = version + 1, state = $6, expires_at = $4 \
+                     WHERE state_key = $5 AND version = $7 AND EXISTS (SELECT 1 FROM ev) \
+                     RETURNING 1"
+                ),
             ),
             release: format!(
                 "DELETE FROM {events} \
@@ -100,6 +108,27 @@ impl Sql {
                  ON \"{schema}\".alm_states (expires_at);"
         )
     }
+}
+
+/// A commit with a state change as one statement, atomic on its own: `ev`
+/// locks the event row if the token still holds; `st` (`write_state`) writes
+/// the state only then, and only at the expected version; the event is
+/// marked decided only if the state was written. Answers (token held, done).
+/// Parameters: $1 account, $2 event, $3 token, $4 until, $5 state key, $6
+/// state, $7 expected version (updates only).
+fn commit_with_state(events: &str, write_state: &str) -> String {
+    format!(
+        "WITH ev AS (\
+           SELECT 1 FROM {events} \
+           WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3 \
+           FOR UPDATE), \
+         st AS ({write_state}), \
+         done AS (\
+           UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
+           WHERE account_id = $1 AND event_id = $2 AND EXISTS (SELECT 1 FROM st) \
+           RETURNING 1) \
+         SELECT EXISTS (SELECT 1 FROM ev), EXISTS (SELECT 1 FROM done)"
+    )
 }
 
 /// Whether `schema` is a plain lower-case identifier: `[a-z_][a-z0-9_]*`, at
