@@ -437,7 +437,7 @@ impl<S: Store> Engine<S> {
         } else {
             // Ignored: decided again on the new state if the commit finds
             // that the state moved.
-            kept = Some(event);
+            kept = Some(Box::new(event));
         }
         batch.pending.push(Pending {
             index,
@@ -462,10 +462,12 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
+        if batch.pending.is_empty() {
+            return Ok(());
+        }
         let inner = &*self.inner;
         let remember_until = inner.clock.now() + inner.dedup_window;
         match batch.pending.len() {
-            0 => {}
             // The common case (one commit per event): no batch to build.
             1 => {
                 let pending = batch.pending.pop().expect("one pending decision");
@@ -549,7 +551,7 @@ impl<S: Store> Engine<S> {
             };
             if decision == Decision::Processed {
                 if let Some(event) = pending.event.take() {
-                    if let Some(message) = run(handler, event).await {
+                    if let Some(message) = run(handler, *event).await {
                         inner.store.release(&pending.key, pending.token).await?;
                         return Ok((Decision::Failed, Some(message), pending.key));
                     }
@@ -644,8 +646,9 @@ struct Pending {
     decision: Decision,
     family: crate::EventFamily,
     at: i64,
-    /// The event, while the handler has not run (ignored events).
-    event: Option<Event>,
+    /// The event, while the handler has not run (ignored events; boxed, to
+    /// keep the common processed case small).
+    event: Option<Box<Event>>,
 }
 
 impl Pending {
