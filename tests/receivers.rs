@@ -175,6 +175,7 @@ fn a_bad_configuration_stops_at_start_with_a_message() {
             ("ALM_MAX_BODY_BYTES", "lots", "ALM_MAX_BODY_BYTES"),
             ("ALM_LISTEN", "nowhere", "ALM_LISTEN"),
             ("ALM_STORE", "ftp://x", "ALM_STORE"),
+            ("ALM_COMMIT_BATCH", "0", "ALM_COMMIT_BATCH"),
         ] {
             let output = Command::new(example(name))
                 .env("ALM_AUTH", "none")

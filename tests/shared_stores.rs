@@ -134,9 +134,14 @@ fn two_receivers_sharing_a_store_process_each_event_once() {
             "axum_receiver",
             &[("ALM_STORE", &store), ("ALM_MAX_BODY_BYTES", "1000000")],
         ));
+        // The second commits its decisions in groups of 64.
         let b = Arc::new(start(
             "axum_receiver",
-            &[("ALM_STORE", &store), ("ALM_MAX_BODY_BYTES", "1000000")],
+            &[
+                ("ALM_STORE", &store),
+                ("ALM_MAX_BODY_BYTES", "1000000"),
+                ("ALM_COMMIT_BATCH", "64"),
+            ],
         ));
         let body = Arc::new(batch("twin", 1000));
         let posts: Vec<_> = [Arc::clone(&a), Arc::clone(&b)]
