@@ -119,6 +119,59 @@ impl Tag {
     }
 }
 
+/// The candidate tags a request's signature header carries, at most
+/// [`Candidates::MAX`] of them, on the stack.
+pub(crate) struct Candidates {
+    tags: [Tag; Candidates::MAX],
+    count: usize,
+}
+
+impl Candidates {
+    /// Candidate signatures looked at per request, at most: a hostile header
+    /// cannot make a check cost more than this many comparisons per secret.
+    pub(crate) const MAX: usize = 16;
+
+    /// None yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            tags: [Tag::EMPTY; Self::MAX],
+            count: 0,
+        }
+    }
+
+    /// Whether no more fit.
+    pub(crate) fn is_full(&self) -> bool {
+        self.count == Self::MAX
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds `tag` (ignored when full).
+    pub(crate) fn push(&mut self, tag: Tag) {
+        if let Some(slot) = self.tags.get_mut(self.count) {
+            *slot = tag;
+            self.count += 1;
+        }
+    }
+
+    /// Whether any candidate is the tag of `message` under any of `keys`.
+    /// Every key's tag is compared with every candidate, in constant time,
+    /// whatever matches.
+    pub(crate) fn match_any(&self, keys: &[HmacKey], message: &[&[u8]]) -> bool {
+        let mut matched = false;
+        for key in keys {
+            let expected = key.tag(message);
+            for candidate in &self.tags[..self.count] {
+                matched |= expected.matches(candidate);
+            }
+        }
+        matched
+    }
+}
+
 fn nibble(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -150,6 +203,28 @@ mod tests {
         assert!(!a.matches(&Tag::from_slice(&[1, 2, 4]).unwrap()));
         assert!(!a.matches(&Tag::from_slice(&[1, 2]).unwrap()));
         assert!(Tag::from_slice(&[0; 65]).is_none());
+    }
+
+    #[test]
+    fn candidates_hold_at_most_max_and_match_any_key() {
+        let keys = [
+            HmacKey::new(SignatureAlgorithm::Sha256, b"old"),
+            HmacKey::new(SignatureAlgorithm::Sha256, b"new"),
+        ];
+        let mut candidates = Candidates::new();
+        assert!(candidates.is_empty());
+        assert!(!candidates.match_any(&keys, &[b"body"]));
+        for _ in 0..Candidates::MAX {
+            candidates.push(Tag::from_slice(&[0; 32]).unwrap());
+        }
+        assert!(candidates.is_full());
+        // Full: the valid tag is not taken, so it cannot match.
+        candidates.push(keys[1].tag(&[b"body"]));
+        assert!(!candidates.match_any(&keys, &[b"body"]));
+        let mut candidates = Candidates::new();
+        candidates.push(keys[1].tag(&[b"bo", b"dy"]));
+        assert!(candidates.match_any(&keys, &[b"body"]));
+        assert!(!candidates.match_any(&keys[..1], &[b"body"]));
     }
 
     #[test]

@@ -7,17 +7,12 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use http::{HeaderMap, HeaderName};
 
 use super::AuthError;
-use super::hmac_key::{HmacKey, Tag};
+use super::hmac_key::{Candidates, HmacKey, Tag};
 use crate::Secret;
 
 /// The header read by default: `x-alm-signature`. ALM does not publish the
 /// name it uses; set yours with [`SignatureAuth::header`].
 pub const DEFAULT_SIGNATURE_HEADER: &str = "x-alm-signature";
-
-/// Candidate signatures looked at per request, at most: a hostile header
-/// cannot make the check cost more than this many HMAC comparisons per
-/// secret.
-const MAX_CANDIDATES: usize = 16;
 
 /// The longest signature header value looked at.
 const MAX_HEADER_BYTES: usize = 8192;
@@ -160,35 +155,21 @@ impl SignatureAuth {
     /// decodes to a tag of the right length) or
     /// [`AuthError::SignatureMismatch`].
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
-        let mut candidates = [Tag::EMPTY; MAX_CANDIDATES];
-        let count = self.candidates(headers, &mut candidates)?;
-        let mut matched = false;
-        for key in &self.keys {
-            let expected = key.tag(&[body]);
-            for candidate in &candidates[..count] {
-                matched |= expected.matches(candidate);
-            }
-        }
-        if matched {
+        if self.candidates(headers)?.match_any(&self.keys, &[body]) {
             Ok(())
         } else {
             Err(AuthError::SignatureMismatch)
         }
     }
 
-    /// Decodes the candidate tags of every value of the header into `out`;
-    /// returns how many there are.
-    fn candidates(
-        &self,
-        headers: &HeaderMap,
-        out: &mut [Tag; MAX_CANDIDATES],
-    ) -> Result<usize, AuthError> {
+    /// Decodes the candidate tags of every value of the header.
+    fn candidates(&self, headers: &HeaderMap) -> Result<Candidates, AuthError> {
         let name = "signature";
         let mut values = headers.get_all(&self.header).iter().peekable();
         if values.peek().is_none() {
             return Err(AuthError::MissingHeader(name));
         }
-        let mut count = 0;
+        let mut out = Candidates::new();
         let mut total = 0usize;
         for value in values {
             total += value.len();
@@ -198,19 +179,18 @@ impl SignatureAuth {
             let text =
                 std::str::from_utf8(value.as_bytes()).map_err(|_| AuthError::Malformed(name))?;
             for part in text.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
-                if count == MAX_CANDIDATES {
+                if out.is_full() {
                     break;
                 }
                 if let Some(tag) = decode(part, self.algorithm) {
-                    out[count] = tag;
-                    count += 1;
+                    out.push(tag);
                 }
             }
         }
-        if count == 0 {
+        if out.is_empty() {
             return Err(AuthError::Malformed(name));
         }
-        Ok(count)
+        Ok(out)
     }
 }
 

@@ -10,13 +10,12 @@ use time::OffsetDateTime;
 
 use super::AuthError;
 use super::SignatureAlgorithm;
-use super::hmac_key::{HmacKey, Tag};
+use super::hmac_key::{Candidates, HmacKey, Tag};
 
 /// How far a `webhook-timestamp` may be from now, either way, by default:
 /// 5 minutes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
-const MAX_CANDIDATES: usize = 16;
 const MAX_HEADER_BYTES: usize = 8192;
 
 /// Checks Standard Webhooks signatures: headers `webhook-id`,
@@ -95,7 +94,7 @@ impl StandardWebhooksAuth {
     /// first secret.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let timestamp = timestamp.to_string();
-        let tag = signed_content_tag(&self.keys[0], id, &timestamp, body);
+        let tag = self.keys[0].tag(&signed_content(id, &timestamp, body));
         format!("v1,{}", STANDARD.encode(tag.as_bytes()))
     }
 
@@ -134,19 +133,17 @@ impl StandardWebhooksAuth {
         if distance > u128::from(self.tolerance.as_secs()) {
             return Err(AuthError::TimestampOutOfTolerance);
         }
-        let mut candidates = [Tag::EMPTY; MAX_CANDIDATES];
-        let mut count = 0;
+        let mut candidates = Candidates::new();
         for b64 in signatures
             .split(' ')
             .filter_map(|s| s.strip_prefix("v1,"))
-            .take(MAX_CANDIDATES)
+            .take(Candidates::MAX)
         {
             if let Some(tag) = decode_tag(b64) {
-                candidates[count] = tag;
-                count += 1;
+                candidates.push(tag);
             }
         }
-        if count == 0 {
+        if candidates.is_empty() {
             return Err(AuthError::Malformed("webhook-signature"));
         }
         // The signed content carries the timestamp as the sender formats it
@@ -158,14 +155,7 @@ impl StandardWebhooksAuth {
         } else {
             timestamp_text
         };
-        let mut matched = false;
-        for key in &self.keys {
-            let expected = signed_content_tag(key, id, timestamp_text, body);
-            for candidate in &candidates[..count] {
-                matched |= expected.matches(candidate);
-            }
-        }
-        if matched {
+        if candidates.match_any(&self.keys, &signed_content(id, timestamp_text, body)) {
             Ok(())
         } else {
             Err(AuthError::SignatureMismatch)
@@ -200,8 +190,8 @@ fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<&'h str, Aut
     value.to_str().map_err(|_| AuthError::Malformed(name))
 }
 
-/// The tag of the signed content, `{id}.{timestamp}.{body}`, streamed into
-/// the MAC without copying the body.
-fn signed_content_tag(key: &HmacKey, id: &str, timestamp: &str, body: &[u8]) -> Tag {
-    key.tag(&[id.as_bytes(), b".", timestamp.as_bytes(), b".", body])
+/// The signed content, `{id}.{timestamp}.{body}`, as the parts to stream
+/// into the MAC (the body is not copied).
+fn signed_content<'a>(id: &'a str, timestamp: &'a str, body: &'a [u8]) -> [&'a [u8]; 5] {
+    [id.as_bytes(), b".", timestamp.as_bytes(), b".", body]
 }
