@@ -327,11 +327,10 @@ impl<S: Store> Engine<S> {
         };
         let mut batch = Batch::default();
         for (index, item) in envelope.events.into_iter().enumerate() {
-            let (event_id, event_name, step) = match item {
+            let (event_name, step) = match item {
                 Err(error) => (
-                    error.event_id.clone(),
                     error.event_name.clone(),
-                    Step::Final(Decision::Rejected, None, None),
+                    Step::Final(Decision::Rejected, None, error.event_id.clone()),
                 ),
                 Ok(event) => {
                     let event_name = event.event_name.clone();
@@ -342,13 +341,11 @@ impl<S: Store> Engine<S> {
                     let step = self
                         .decide_one(index, key, event, &mut handler, &mut batch)
                         .await?;
-                    (None, Some(event_name), step)
+                    (Some(event_name), step)
                 }
             };
             let (event_id, decision, error) = match step {
-                Step::Final(decision, error, key) => {
-                    (event_id.or(key.map(|k| k.event_id)), decision, error)
-                }
+                Step::Final(decision, error, event_id) => (event_id, decision, error),
                 // Provisional until its commit; settled (with its id) below.
                 Step::Pending(decision) => (None, decision, None),
             };
@@ -420,38 +417,80 @@ impl<S: Store> Engine<S> {
             self.flush(batch, handler).await?;
         }
         let Some(claimed) = self.claim(&key, state_key.as_ref(), batch, handler).await? else {
-            return Ok(Step::Final(Decision::Busy, None, Some(key)));
+            return Ok(Step::Final(Decision::Busy, None, Some(key.event_id)));
         };
         let (token, loaded) = match claimed {
             Claimed::Token(token, loaded) => (token, loaded),
-            Claimed::Duplicate => return Ok(Step::Final(Decision::Duplicate, None, Some(key))),
-        };
-        let (decision, next) = rules::decide(&loaded.state, &event);
-        let (family, at) = (event.family(), event.timestamp.unix_millis());
-        let mut kept = None;
-        if decision == Decision::Processed {
-            if let Some(message) = run(handler, event).await {
-                self.inner.store.release(&key, token).await?;
-                return Ok(Step::Final(Decision::Failed, Some(message), Some(key)));
+            Claimed::Duplicate => {
+                return Ok(Step::Final(Decision::Duplicate, None, Some(key.event_id)));
             }
-        } else {
-            // Ignored: decided again on the new state if the commit finds
-            // that the state moved.
-            kept = Some(Box::new(event));
-        }
-        batch.pending.push(Pending {
+        };
+        let mut pending = Pending {
             index,
             key,
             token,
             state_key,
             loaded,
-            next,
-            decision,
-            family,
-            at,
-            event: kept,
-        });
+            // Both set by `decide_pending`, next.
+            next: EntityState::default(),
+            decision: Decision::Processed,
+            family: event.family(),
+            at: event.timestamp.unix_millis(),
+            event: None,
+        };
+        let mut event = Some(event);
+        if let Some(message) = self
+            .decide_pending(&mut pending, &mut event, handler)
+            .await?
+        {
+            return Ok(Step::Final(
+                Decision::Failed,
+                Some(message),
+                Some(pending.key.event_id),
+            ));
+        }
+        // Kept (boxed: rare) only if the handler did not have it.
+        pending.event = event.map(Box::new);
+        let decision = pending.decision;
+        batch.pending.push(pending);
         Ok(Step::Pending(decision))
+    }
+
+    /// Decides `pending` on its loaded state and, when it is processed and
+    /// the handler has not had the `event` yet (`Some`), runs the handler.
+    /// The failure message if the handler fails (the claim is then
+    /// released).
+    async fn decide_pending<F, Fut, E>(
+        &self,
+        pending: &mut Pending,
+        event: &mut Option<Event>,
+        handler: &mut F,
+    ) -> Result<Option<String>, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        (pending.decision, pending.next) = match event {
+            Some(event) => rules::decide(&pending.loaded.state, event),
+            // The handler already ran: fold its effect into the state.
+            None => (
+                Decision::Processed,
+                rules::apply_facts(&pending.loaded.state, pending.family, pending.at),
+            ),
+        };
+        if pending.decision == Decision::Processed {
+            if let Some(event) = event.take() {
+                if let Some(message) = run(handler, event).await {
+                    self.inner
+                        .store
+                        .release(&pending.key, pending.token)
+                        .await?;
+                    return Ok(Some(message));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Commits the batch's decisions; a commit that finds the state moved is
@@ -537,31 +576,20 @@ impl<S: Store> Engine<S> {
         E: Display,
     {
         let inner = &*self.inner;
+        let mut event = pending.event.take().map(|event| *event);
         loop {
             if let Some(k) = &pending.state_key {
                 pending.loaded = inner.store.load(k).await?;
             }
-            let (decision, next) = match &pending.event {
-                Some(event) => rules::decide(&pending.loaded.state, event),
-                // The handler already ran: fold its effect into the new state.
-                None => (
-                    Decision::Processed,
-                    rules::apply_facts(&pending.loaded.state, pending.family, pending.at),
-                ),
-            };
-            if decision == Decision::Processed {
-                if let Some(event) = pending.event.take() {
-                    if let Some(message) = run(handler, *event).await {
-                        inner.store.release(&pending.key, pending.token).await?;
-                        return Ok((Decision::Failed, Some(message), pending.key));
-                    }
-                }
+            if let Some(message) = self
+                .decide_pending(&mut pending, &mut event, handler)
+                .await?
+            {
+                return Ok((Decision::Failed, Some(message), pending.key));
             }
-            pending.decision = decision;
-            pending.next = next;
             let commit = pending.commit(inner.clock.now() + inner.dedup_window);
             match inner.store.commit(commit).await? {
-                CommitOutcome::Committed => return Ok((decision, None, pending.key)),
+                CommitOutcome::Committed => return Ok((pending.decision, None, pending.key)),
                 CommitOutcome::LeaseLost => return Ok((Decision::Duplicate, None, pending.key)),
                 CommitOutcome::StateChanged => {}
             }
@@ -626,8 +654,8 @@ where
 
 /// What one event's first pass came to.
 enum Step {
-    /// Decided: nothing more to commit (the key back, for the report).
-    Final(Decision, Option<String>, Option<DedupKey>),
+    /// Decided: nothing more to commit (with the event's id, when known).
+    Final(Decision, Option<String>, Option<EventId>),
     /// Decided, to be committed with the batch.
     Pending(Decision),
 }
@@ -646,8 +674,9 @@ struct Pending {
     decision: Decision,
     family: crate::EventFamily,
     at: i64,
-    /// The event, while the handler has not run (ignored events; boxed, to
-    /// keep the common processed case small).
+    /// The event, while the handler has not had it (ignored events, which
+    /// are decided again if their commit finds the state moved). Boxed, to
+    /// keep `Pending` small as it moves through the batch.
     event: Option<Box<Event>>,
 }
 
