@@ -10,6 +10,9 @@ mod envelope;
 mod error;
 pub mod event;
 mod ids;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod name;
 mod receiver;
 mod secret;
