@@ -4,6 +4,7 @@
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
+pub mod admin;
 pub mod auth;
 pub mod engine;
 mod envelope;
