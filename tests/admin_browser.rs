@@ -129,7 +129,7 @@ async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
         4242,
         &[learner_event("browser-dead-1", "COURSE_ENROLLMENT", 1_750_000_000, 77, "course:9_1")],
     );
-    let (status, _) = signed_post(addr, body.as_bytes());
+    let (status, _) = signed_post(addr, &body);
     assert_eq!(status, 202);
     wait_for_dead_letters(addr, 1);
 
