@@ -289,9 +289,15 @@ fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Even
         ("timestamp", loose.timestamp, check::<Timestamp>),
         ("eventInfo", loose.event_info, check::<Option<String>>),
     ];
+    // An event this crate does not know needs only `eventId` and
+    // `eventName`.
+    let unknown = error
+        .event_name
+        .as_ref()
+        .is_some_and(|n| n.family() == EventFamily::Unknown);
     for (name, value, checker) in fields {
         let Some(value) = value else {
-            if name == "eventInfo" {
+            if name == "eventInfo" || (name == "timestamp" && unknown) {
                 continue;
             }
             error.field = name.to_owned();

@@ -13,8 +13,8 @@ use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
-use time::OffsetDateTime;
 use support::{envelope, learner, lo};
+use time::OffsetDateTime;
 
 use Decision::{Duplicate, Failed, Ignored, Processed};
 const STALE: Decision = Ignored(IgnoreReason::Stale);
@@ -87,7 +87,13 @@ async fn both_spellings_name_one_state_key_and_the_event_keeps_its_id() {
         1,
         &[
             learner("a", "LEARNING_PATH_ENROLLMENT", 1, 7, "learningProgram:1_2"),
-            learner("b", "LEARNING_PATH_ENROLLMENT", 1, 7, "learning_program:1_2"),
+            learner(
+                "b",
+                "LEARNING_PATH_ENROLLMENT",
+                1,
+                7,
+                "learning_program:1_2",
+            ),
         ],
     );
     let events: Vec<_> = e.parsed().collect();
@@ -105,7 +111,9 @@ async fn both_spellings_name_one_state_key_and_the_event_keeps_its_id() {
             let sink = Arc::clone(&sink);
             async move {
                 let json = serde_json::to_value(&event).unwrap();
-                sink.lock().unwrap().push(json["data"]["loInstanceId"].clone());
+                sink.lock()
+                    .unwrap()
+                    .push(json["data"]["loInstanceId"].clone());
                 Ok::<(), String>(())
             }
         })
@@ -120,8 +128,18 @@ async fn both_spellings_name_one_state_key_and_the_event_keeps_its_id() {
 #[tokio::test]
 async fn both_spellings_name_one_learning_object() {
     let events = vec![
-        lo("a", "LEARNING_OBJECT_MODIFICATION", 100, "learningProgram:12345"),
-        lo("b", "LEARNING_OBJECT_MODIFICATION", 90, "learning_program:12345"),
+        lo(
+            "a",
+            "LEARNING_OBJECT_MODIFICATION",
+            100,
+            "learningProgram:12345",
+        ),
+        lo(
+            "b",
+            "LEARNING_OBJECT_MODIFICATION",
+            90,
+            "learning_program:12345",
+        ),
     ];
     assert_eq!(run(&[events]).await, [[Processed, STALE]]);
 }
@@ -155,7 +173,11 @@ async fn a_later_event_of_a_record_waits_for_its_failed_predecessor() {
         assert!(!report.is_acknowledged());
         // The redelivery processes the enrollment, then the completion.
         let again = decide(&engine, &envelope(1, &events)).await;
-        assert_eq!(again, [Processed, Processed, Duplicate], "commit_batch({batch})");
+        assert_eq!(
+            again,
+            [Processed, Processed, Duplicate],
+            "commit_batch({batch})"
+        );
     }
 }
 
@@ -183,9 +205,16 @@ async fn a_claim_lost_during_the_handler_is_claimed_again_and_committed() {
             )
             .await
             .unwrap();
-        assert_eq!(report.outcomes[0].decision, Processed, "commit_batch({batch})");
+        assert_eq!(
+            report.outcomes[0].decision, Processed,
+            "commit_batch({batch})"
+        );
         let later = envelope(1, &[learner("p", "LEARNER_PROGRESS", 210, 1, i)]);
-        assert_eq!(decide(&engine, &later).await, [RULE2], "commit_batch({batch})");
+        assert_eq!(
+            decide(&engine, &later).await,
+            [RULE2],
+            "commit_batch({batch})"
+        );
     }
 }
 
@@ -325,7 +354,11 @@ async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
         .unwrap();
     let got: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
     assert_eq!(got, [Duplicate, Duplicate, Processed]);
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "one handler call per event");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "one handler call per event"
+    );
 }
 
 // 5. Re-enrollment after completion.
@@ -457,7 +490,8 @@ async fn an_unknown_event_needs_only_an_id_and_a_name() {
 #[tokio::test]
 async fn unknown_events_are_deduplicated_by_name_and_id() {
     let removed = USERGROUP_ADDED.replace("USER_ADDED", "USER_REMOVED");
-    let body = format!(r#"{{"accountId":1,"events":[{USERGROUP_ADDED},{removed},{USERGROUP_ADDED}]}}"#);
+    let body =
+        format!(r#"{{"accountId":1,"events":[{USERGROUP_ADDED},{removed},{USERGROUP_ADDED}]}}"#);
     let envelope = Envelope::from_str(&body).unwrap();
     assert_eq!(
         decide(&Engine::in_memory(), &envelope).await,

@@ -21,7 +21,10 @@ fn three_time_formats_are_the_same_instant() {
         event("offset", "\"2024-11-08T04:49:52+01:00\""),
     ]);
     let parsed = Envelope::from_str(&body).unwrap();
-    let times: Vec<_> = parsed.parsed().map(|e| e.timestamp.clone()).collect();
+    let times: Vec<_> = parsed
+        .parsed()
+        .map(|e| e.timestamp.clone().unwrap())
+        .collect();
     assert_eq!(times.len(), 4);
     assert!(
         times
@@ -41,7 +44,10 @@ fn three_time_formats_are_the_same_instant() {
 fn seconds_millis_boundary_inside_events() {
     let body = envelope(&[event("a", "99999999999"), event("b", "100000000000")]);
     let parsed = Envelope::from_str(&body).unwrap();
-    let times: Vec<_> = parsed.parsed().map(|e| e.timestamp.clone()).collect();
+    let times: Vec<_> = parsed
+        .parsed()
+        .map(|e| e.timestamp.clone().unwrap())
+        .collect();
     assert_eq!(times[0].format(), &TimeFormat::EpochSeconds);
     assert_eq!(times[0].instant().unix_timestamp(), 99_999_999_999);
     assert_eq!(times[1].format(), &TimeFormat::EpochMillis);
