@@ -12,16 +12,16 @@
 //!
 //! The state remembers `newest` (the newest time of a lifecycle event
 //! processed, or of any event for other entities), `lifecycle` (the
-//! latest lifecycle event processed) and `progress` (a `LEARNER_PROGRESS`
-//! not older than `newest` was processed since the latest lifecycle
-//! event).
+//! latest lifecycle event processed) and `progress` (the newest time of a
+//! `LEARNER_PROGRESS` not older than `newest` processed since the latest
+//! lifecycle event, if any).
 //!
 //! | event | ignored when | reason | if processed, the state becomes |
 //! |---|---|---|---|
-//! | enrollment | `progress` is set | rule 1, [`IgnoreReason::EnrollmentAfterProgress`] | if `t >= newest`: `newest = t`, `lifecycle = Enrolled`, `progress` cleared |
+//! | enrollment | `progress` is set and `t <= progress` | rule 1, [`IgnoreReason::EnrollmentAfterProgress`] | if `t >= newest`: `newest = t`, `lifecycle = Enrolled`, `progress` cleared |
 //! | enrollment | `t < newest` | rule 3, [`IgnoreReason::Stale`] | |
 //! | unenrollment, completion, completion rollback | `t < newest` | rule 3, [`IgnoreReason::Stale`] | if `t >= newest`: `newest = t`, `lifecycle` = the event's, `progress` cleared |
-//! | `LEARNER_PROGRESS` | `lifecycle` is `Completed` | rule 2, [`IgnoreReason::ProgressAfterCompletion`] | if `t >= newest` (or no `newest`): `progress` set; never stale |
+//! | `LEARNER_PROGRESS` | `lifecycle` is `Completed` | rule 2, [`IgnoreReason::ProgressAfterCompletion`] | if `t >= newest` (or no `newest`): `progress = max(progress, t)`; never stale |
 //! | learning object, instance, `CI_STATS` | `t < newest` of that entity | rule 3, [`IgnoreReason::Stale`] | `newest = t` |
 //! | unknown | never | | no state: only deduplicated |
 //!
@@ -36,6 +36,12 @@
 //!   or rollback clears `progress`, so a newer enrollment after it is
 //!   processed and reopens the record (`lifecycle = Enrolled`), and the
 //!   progress of the new attempt is processed again.
+//! - **Rule 1 is about an enrollment overtaken by its own progress**: an
+//!   enrollment newer than every progress processed cannot be the one that
+//!   progress implies, so it is processed. (It is a re-enrollment whose
+//!   unenrollment has not arrived yet: without this, a batch unenrollment
+//!   overtaken by progress and by the real-time re-enrollment would leave
+//!   the record unenrolled.)
 //! - **Progress from before a lifecycle event** (delayed, as ALM allows, up
 //!   to 15 minutes) is processed unless the record is completed, but does not
 //!   set `progress`: it says nothing about an enrollment that came after it.
@@ -99,6 +105,11 @@ pub struct EntityState {
     /// `progress_since_unenrollment`, too.)
     #[serde(alias = "progress_since_unenrollment")]
     pub progress_since_lifecycle: bool,
+    /// The newest time of those `LEARNER_PROGRESS` events, in milliseconds
+    /// (`None` in states stored before it was kept: rule 1 then ignores
+    /// every enrollment while `progress_since_lifecycle` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_progress_millis: Option<i64>,
 }
 
 impl EntityState {
@@ -163,7 +174,10 @@ pub fn decide_facts(state: &EntityState, family: EventFamily, at: i64) -> (Decis
         EventFamily::LearnerProgress if state.lifecycle == Some(Lifecycle::Completed) => {
             Some(IgnoreReason::ProgressAfterCompletion)
         }
-        EventFamily::Enrollment if state.progress_since_lifecycle => {
+        EventFamily::Enrollment
+            if state.progress_since_lifecycle
+                && state.newest_progress_millis.is_none_or(|p| at <= p) =>
+        {
             Some(IgnoreReason::EnrollmentAfterProgress)
         }
         EventFamily::LearnerProgress | EventFamily::Unknown => None,
@@ -199,7 +213,11 @@ pub(crate) fn apply_facts(state: &EntityState, family: EventFamily, at: i64) -> 
     let not_older = state.newest_millis.is_none_or(|newest| at >= newest);
     let mut next = state.clone();
     match family {
-        EventFamily::LearnerProgress if not_older => next.progress_since_lifecycle = true,
+        EventFamily::LearnerProgress if not_older => {
+            next.progress_since_lifecycle = true;
+            next.newest_progress_millis =
+                Some(state.newest_progress_millis.map_or(at, |p| p.max(at)));
+        }
         EventFamily::Enrollment
         | EventFamily::Unenrollment
         | EventFamily::Completion
@@ -208,6 +226,7 @@ pub(crate) fn apply_facts(state: &EntityState, family: EventFamily, at: i64) -> 
         {
             next.newest_millis = Some(at);
             next.progress_since_lifecycle = false;
+            next.newest_progress_millis = None;
             next.lifecycle = Some(match family {
                 EventFamily::Enrollment => Lifecycle::Enrolled,
                 EventFamily::Unenrollment => Lifecycle::Unenrolled,
