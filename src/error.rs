@@ -80,8 +80,10 @@ pub struct EventError {
     pub field: String,
     /// What is wrong.
     pub message: String,
-    /// 1-based line of the fault in the body (0 when the fault was found
-    /// after parsing, by the engine: see [`EventError::after_parsing`]).
+    /// 1-based line of the fault in the body (0 when the engine found the
+    /// fault after parsing: an event whose name
+    /// [`EngineBuilder::event_family`](crate::engine::EngineBuilder::event_family)
+    /// puts in a family, without the fields that family needs).
     pub line: usize,
     /// 1-based column of the fault in the body, in bytes (0 as `line`).
     pub column: usize,

@@ -5,7 +5,7 @@
 //! For each event, in delivery order:
 //!
 //! 1. An event that did not parse is [`Decision::Rejected`], with its
-//!    [`EventError`](crate::EventError) in the outcome (it has no
+//!    [`EventError`] in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
 //! 2. An event whose entity already has an event in this delivery that
 //!    failed, is busy or was deferred is [`Decision::Deferred`]: a later
