@@ -388,7 +388,7 @@ pub async fn engine_rules_hold<S: Store>(store: S) {
         1,
         &[
             learner("p", "LEARNER_PROGRESS", 100, 1, i),
-            learner("e", "COURSE_ENROLLMENT", 200, 1, i),
+            learner("e", "COURSE_ENROLLMENT", 90, 1, i),
             learner("c", "COURSE_COMPLETED", 300, 1, i),
             learner("p2", "LEARNER_PROGRESS", 310, 1, i),
             learner("u", "COURSE_UNENROLLMENT", 250, 1, i),
