@@ -262,17 +262,19 @@ impl NowUtc for ManualClock {
 
 // 4. A transient store error with `commit_batch`.
 
-/// A memory store whose `n`-th claim fails once.
-#[derive(Debug)]
+/// A memory store whose `n`-th claim, or `n`-th commit, fails once.
+#[derive(Debug, Default)]
 struct FlakyStore {
     inner: MemoryStore,
     claims: AtomicUsize,
-    fail_at: usize,
+    commits: AtomicUsize,
+    fail_claim: usize,
+    fail_commit: usize,
 }
 
 impl FlakyStore {
     fn failing_claim(&self) -> Result<(), StoreError> {
-        if self.claims.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+        if self.claims.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_claim {
             return Err(StoreError::new("connection reset"));
         }
         Ok(())
@@ -306,6 +308,9 @@ impl Store for FlakyStore {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_commit {
+            return Err(StoreError::new("connection reset"));
+        }
         self.inner.commit(commit).await
     }
 
@@ -318,14 +323,11 @@ impl Store for FlakyStore {
     }
 }
 
-#[tokio::test]
-async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
+/// Three events in one batch of 100 against `store`: the first delivery
+/// meets the store's error; the redelivery, after any lease ran out, is
+/// answered. Returns the redelivery's decisions and the handler calls in all.
+async fn deliver_twice_to(store: FlakyStore) -> (Vec<Decision>, usize) {
     let clock = ManualClock::at_unix(NOW);
-    let store = FlakyStore {
-        inner: MemoryStore::new(),
-        claims: AtomicUsize::new(0),
-        fail_at: 3,
-    };
     let engine = Engine::builder(store)
         .clock(clock.clone())
         .commit_batch(100)
@@ -345,20 +347,36 @@ async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
     let first = engine
         .process(envelope(1, &events), handler(Arc::clone(&calls)))
         .await;
-    assert!(first.is_err(), "the claim error leaves `process`");
-    // ALM redelivers later, after any lease has run out.
+    assert!(first.is_err(), "the store error leaves `process`");
     clock.advance(Duration::from_secs(600));
     let again = engine
         .process(envelope(1, &events), handler(Arc::clone(&calls)))
         .await
         .unwrap();
-    let got: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
+    let got = again.outcomes.iter().map(|o| o.decision).collect();
+    (got, calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
+    let store = FlakyStore {
+        fail_claim: 3,
+        ..FlakyStore::default()
+    };
+    let (got, calls) = deliver_twice_to(store).await;
     assert_eq!(got, [Duplicate, Duplicate, Processed]);
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        3,
-        "one handler call per event"
-    );
+    assert_eq!(calls, 3, "one handler call per event");
+}
+
+#[tokio::test]
+async fn a_failed_batch_commit_is_tried_again_before_the_error_leaves() {
+    let store = FlakyStore {
+        fail_commit: 2,
+        ..FlakyStore::default()
+    };
+    let (got, calls) = deliver_twice_to(store).await;
+    assert_eq!(got, [Duplicate; 3]);
+    assert_eq!(calls, 3, "one handler call per event");
 }
 
 // 5. Re-enrollment after completion.

@@ -40,13 +40,18 @@ impl<S: Store> EngineBuilder<S> {
     /// months older than a record's unenrollment must still be stale.
     ///
     /// The cost is one state per learner record (and per learning object
-    /// and instance) that changed within the retention: about 100 bytes in
-    /// the memory store (the state, its version and expiry, a 128-bit key
-    /// fingerprint, and the table's overhead), and on PostgreSQL, SQLite and
-    /// Redis one row or key of about 150–250 bytes (the key text such as
-    /// `learner/1234/12345678/course:1234567_1234567`, a JSON state of about
-    /// 80 bytes, the version and expiry) plus the index. A million records
-    /// are then about 100 MB in memory and a few hundred MB on disk.
+    /// and instance) that changed within the retention. Per record, for a
+    /// key like `learner/1234/12345678/course:1234567_1234567`:
+    ///
+    /// | store | bytes per record |
+    /// |---|---|
+    /// | memory | 72 in the table entry (128-bit key fingerprint, state, version, expiry), 83–166 with the table's spare room |
+    /// | PostgreSQL | about 290 measured (200 in `alm_states`, 90 in its two indexes; 100,000 records) |
+    /// | Redis | about 250 measured (`MEMORY USAGE` of one state key) |
+    /// | SQLite | about 225 measured (the table and an index on its expiry; 100,000 records) |
+    ///
+    /// A million learner records are then about 0.1–0.2 GB in memory and
+    /// 0.2–0.3 GB on disk.
     ///
     /// Shorter than the dedup window is raised to it.
     ///

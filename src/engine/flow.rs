@@ -209,8 +209,10 @@ impl<S: Store> Engine<S> {
             0 => {}
             // The common case (one commit per event): no batch to build.
             1 => {
+                // Taken out only once committed, so a failed commit can be
+                // tried again.
+                let outcome = store.commit(self.commit_of(&batch.pending[0])).await?;
                 let pending = batch.pending.pop().expect("one pending decision");
-                let outcome = store.commit(self.commit_of(&pending)).await?;
                 self.conclude(pending, outcome, batch, handler).await?;
             }
             _ => {

@@ -272,12 +272,7 @@ impl<S: Store> Engine<S> {
                         .await
                     {
                         Ok(step) => step,
-                        Err(error) => {
-                            // Commit what the handlers did before the error
-                            // leaves, so that only this event runs again.
-                            let _ = self.flush(&mut batch, &mut handler).await;
-                            return Err(error);
-                        }
+                        Err(error) => return Err(self.fail(&mut batch, &mut handler, error).await),
                     };
                     (Some(event_name), step)
                 }
@@ -303,13 +298,43 @@ impl<S: Store> Engine<S> {
             };
             report.outcomes.push(outcome);
             if batch.pending.len() >= self.inner.commit_batch {
-                self.flush(&mut batch, &mut handler).await?;
+                if let Err(error) = self.flush(&mut batch, &mut handler).await {
+                    return Err(self.fail(&mut batch, &mut handler, error).await);
+                }
             }
             self.settle(&mut batch, &mut report, account_id);
         }
-        self.flush(&mut batch, &mut handler).await?;
+        if let Err(error) = self.flush(&mut batch, &mut handler).await {
+            return Err(self.fail(&mut batch, &mut handler, error).await);
+        }
         self.settle(&mut batch, &mut report, account_id);
         Ok(report)
+    }
+
+    /// Before a store error leaves [`Engine::process`]: commits the
+    /// decisions whose handlers ran (a failed batch commit is tried once
+    /// more), so that the redelivery runs again only the event that met the
+    /// error. Returns the error.
+    async fn fail<F, Fut, E>(
+        &self,
+        batch: &mut Batch,
+        handler: &mut F,
+        error: StoreError,
+    ) -> StoreError
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        if let Err(_again) = self.flush(batch, handler).await {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                error = %_again,
+                pending = batch.pending.len(),
+                "decisions not committed before a store error: ALM's redelivery runs their handlers again"
+            );
+        }
+        error
     }
 
     /// The facts the rules need of `event`.
