@@ -9,7 +9,7 @@ use std::time::Duration;
 use alm_webhooks::engine::{Clock, Decision, Engine, IgnoreReason, ManualClock};
 use alm_webhooks::store::{Claim, DedupKey, MemoryStore, Store};
 use alm_webhooks::{AccountId, Envelope, EventFamily};
-use support::{envelope, learner};
+use support::{decisions as decide, envelope, learner};
 
 use Decision::{Processed, Rejected};
 const RULE2: Decision = Ignored(IgnoreReason::ProgressAfterCompletion);
@@ -19,14 +19,6 @@ use Decision::Ignored;
 const NOW: i64 = 1_774_865_700;
 const DAY: Duration = Duration::from_secs(24 * 3600);
 const I: &str = "course:1_2";
-
-async fn decide<S: Store>(engine: &Engine<S>, envelope: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
-}
 
 /// An alternate completion: a name ALM has not published, with the usual
 /// learner fields.

@@ -5,17 +5,9 @@ mod support;
 use alm_webhooks::Envelope;
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason};
 use alm_webhooks::store::MemoryStore;
-use support::{envelope, instance, learner, lo, unknown};
+use support::{decisions as decide, envelope, instance, learner, lo, unknown};
 
 const I: &str = "course:1_2";
-
-async fn decide(engine: &Engine, envelope: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
-}
 
 /// The decisions for one delivery of `events`; the same with decisions
 /// committed in batches (asserted equal).

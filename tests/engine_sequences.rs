@@ -13,7 +13,7 @@ use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
-use support::{envelope, learner, lo};
+use support::{decisions as decide, envelope, learner, lo};
 use time::OffsetDateTime;
 
 use Decision::{Duplicate, Failed, Ignored, Processed};
@@ -29,14 +29,6 @@ fn engine_at(clock: &ManualClock, commit_batch: usize) -> Engine {
         .clock(clock.clone())
         .commit_batch(commit_batch)
         .build()
-}
-
-async fn decide(engine: &Engine, envelope: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
 }
 
 /// Each delivery's decisions, one delivery after another on one engine,

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use alm_webhooks::engine::{Decision, Engine, EntityState, IgnoreReason, ManualClock, StateKey};
 use alm_webhooks::store::{Claim, Commit, CommitOutcome, DedupKey, StateUpdate, Store};
-use alm_webhooks::{AccountId, Envelope};
+use alm_webhooks::AccountId;
 use time::OffsetDateTime;
 
-use super::{envelope, learner};
+use super::{decisions, envelope, learner};
 
 const T0: i64 = 1_750_000_000;
 const LEASE: Duration = Duration::from_secs(30);
@@ -370,14 +370,6 @@ fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) 
         .dedup_window(Duration::from_secs(8 * 24 * 3600))
         .commit_batch(commit_batch)
         .build()
-}
-
-async fn decisions<S: Store>(engine: &Engine<S>, e: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
 }
 
 pub async fn engine_rules_hold<S: Store>(store: S) {
