@@ -173,6 +173,36 @@ async fn a_later_event_of_a_record_waits_for_its_failed_predecessor() {
     }
 }
 
+#[tokio::test]
+async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
+    let clock = ManualClock::at_unix(NOW);
+    let engine = Engine::builder(MemoryStore::new())
+        .clock(clock.clone())
+        .wait_for_in_flight(Duration::ZERO)
+        .build();
+    let key = DedupKey {
+        account_id: AccountId(1),
+        event_id: "e".parse().unwrap(),
+    };
+    // Another attempt holds the enrollment.
+    let held = engine
+        .store()
+        .claim(&key, Duration::from_secs(60), clock.now_utc())
+        .await
+        .unwrap();
+    assert!(matches!(held, Claim::Claimed(_)));
+    let events = [
+        learner("e", "COURSE_ENROLLMENT", 100, 1, "course:1_2"),
+        learner("c", "COURSE_COMPLETED", 200, 1, "course:1_2"),
+    ];
+    let got = decide(&engine, &envelope(1, &events)).await;
+    assert_eq!(got, [Decision::Busy, Decision::Deferred]);
+    assert_eq!(engine.counters().deferred, 1);
+    // Once the other attempt's lease is over, both are processed in order.
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(decide(&engine, &envelope(1, &events)).await, [Processed; 2]);
+}
+
 // 3. A lost claim is not a duplicate.
 
 #[tokio::test]

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use alm_webhooks::AccountId;
 use alm_webhooks::engine::{Decision, Engine, EntityState, IgnoreReason, ManualClock, StateKey};
 use alm_webhooks::store::{Claim, Commit, CommitOutcome, DedupKey, StateUpdate, Store};
-use alm_webhooks::AccountId;
 use time::OffsetDateTime;
 
 use super::{decisions, envelope, learner};
