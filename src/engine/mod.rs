@@ -258,13 +258,14 @@ impl<S: Store> Engine<S> {
         let mut batch = Batch::default();
         for (index, item) in envelope.events.into_iter().enumerate() {
             let (event_name, step) = match item {
-                Err(error) => (
-                    error.event_name.clone(),
-                    Step::Final(Final {
-                        event_error: Some(error.clone()),
-                        ..Final::new(Decision::Rejected, error.event_id.clone())
-                    }),
-                ),
+                Err(error) => {
+                    let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
+                    let rejected = Final {
+                        event_error: Some(error),
+                        ..Final::new(Decision::Rejected, event_id)
+                    };
+                    (event_name, Step::Final(rejected))
+                }
                 Ok(event) => {
                     let event_name = event.event_name.clone();
                     let step = match self

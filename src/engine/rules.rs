@@ -66,6 +66,13 @@
 //! status. ALM's top-level `timestamp` carries seconds, so this needs two
 //! changes to one record within one second; no rule can order what the
 //! timestamps do not.
+//!
+//! The status converges; which events reach your handler can still depend
+//! on arrival, as the documented rules intend: an enrollment that arrives
+//! after its own progress is ignored (rule 1), and so is a
+//! `LEARNER_PROGRESS` that arrives while the record is completed (rule 2),
+//! even one that is newer than a rollback or re-enrollment still on its
+//! way.
 
 use serde::{Deserialize, Serialize};
 
