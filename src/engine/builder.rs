@@ -182,6 +182,7 @@ impl<S: Store> EngineBuilder<S> {
                 in_flight_wait: self.in_flight_wait,
                 commit_batch: self.commit_batch,
                 future_skew: self.future_skew,
+                future_skew_ms: i64::try_from(self.future_skew.as_millis()).unwrap_or(i64::MAX),
                 families: self.families,
                 counters: Counters::default(),
             }),

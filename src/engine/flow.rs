@@ -6,6 +6,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
+use time::OffsetDateTime;
+
 use super::batch::{Batch, Final, Pending, Settled, Step};
 use super::catch::CatchUnwind;
 use super::decision::Decision;
@@ -15,6 +17,9 @@ use crate::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use crate::{AccountId, Event};
+
+/// Until when a decision is remembered, and until when its state is kept.
+type Expiries = (OffsetDateTime, OffsetDateTime);
 
 /// How often an in-flight event is looked at again while waiting.
 const POLL: Duration = Duration::from_millis(25);
@@ -57,7 +62,8 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let facts = match self.facts(account_id, &event) {
+        let now = self.inner.clock.now();
+        let facts = match self.facts(account_id, &event, now) {
             Ok(facts) => facts,
             Err(fault) => return Ok(Self::rejected(index, &event, fault)),
         };
@@ -78,7 +84,7 @@ impl<S: Store> Engine<S> {
             }
         }
         let claimed = self
-            .claim(&key, facts.state_key.as_ref(), batch, handler)
+            .claim(&key, facts.state_key.as_ref(), now, batch, handler)
             .await?;
         let (token, loaded) = match claimed {
             Claimed::Token(token, loaded) => (token, loaded),
@@ -185,11 +191,12 @@ impl<S: Store> Engine<S> {
         Ok(None)
     }
 
-    /// The commit of `pending`, with expiries from now.
-    fn commit_of<'a>(&self, pending: &'a Pending) -> Commit<'a> {
+    /// Until when a decision committed now is remembered, and its state
+    /// kept.
+    fn expiries(&self) -> Expiries {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        pending.commit(now + inner.dedup_window, now + inner.state_retention)
+        (now + inner.dedup_window, now + inner.state_retention)
     }
 
     /// Commits the batch's decisions; a commit that finds the state moved or
@@ -205,20 +212,27 @@ impl<S: Store> Engine<S> {
         E: Display,
     {
         let store = &self.inner.store;
+        if batch.pending.is_empty() {
+            return Ok(());
+        }
+        let (remember_until, state_until) = self.expiries();
         match batch.pending.len() {
-            0 => {}
             // The common case (one commit per event): no batch to build.
             1 => {
                 // Taken out only once committed, so a failed commit can be
                 // tried again.
-                let outcome = store.commit(self.commit_of(&batch.pending[0])).await?;
+                let commit = batch.pending[0].commit(remember_until, state_until);
+                let outcome = store.commit(commit).await?;
                 let pending = batch.pending.pop().expect("one pending decision");
                 self.conclude(pending, outcome, batch, handler).await?;
             }
             _ => {
                 let outcomes = {
-                    let commits: Vec<Commit<'_>> =
-                        batch.pending.iter().map(|p| self.commit_of(p)).collect();
+                    let commits: Vec<Commit<'_>> = batch
+                        .pending
+                        .iter()
+                        .map(|p| p.commit(remember_until, state_until))
+                        .collect();
                     store.commit_many(&commits).await?
                 };
                 for (pending, outcome) in
@@ -313,7 +327,12 @@ impl<S: Store> Engine<S> {
             {
                 return Ok((Decision::Failed, Some(message), pending));
             }
-            match inner.store.commit(self.commit_of(&pending)).await? {
+            let (remember_until, state_until) = self.expiries();
+            match inner
+                .store
+                .commit(pending.commit(remember_until, state_until))
+                .await?
+            {
                 CommitOutcome::Committed => return Ok((pending.decision, None, pending)),
                 CommitOutcome::StateChanged => again = Again::State,
                 CommitOutcome::LeaseLost if reclaims < RECLAIMS => again = Again::Claim,
@@ -330,6 +349,7 @@ impl<S: Store> Engine<S> {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        mut now: OffsetDateTime,
         batch: &mut Batch,
         handler: &mut F,
     ) -> Result<Claimed, StoreError>
@@ -342,7 +362,7 @@ impl<S: Store> Engine<S> {
         loop {
             let (claim, loaded) = inner
                 .store
-                .claim_and_load(key, state, inner.lease, inner.clock.now())
+                .claim_and_load(key, state, inner.lease, now)
                 .await?;
             match claim {
                 Claim::Claimed(token) => return Ok(Claimed::Token(token, loaded)),
@@ -351,14 +371,15 @@ impl<S: Store> Engine<S> {
                     self.flush(batch, handler).await?;
                 }
                 Claim::InFlight => {
-                    let now = tokio::time::Instant::now();
-                    let until = *batch.wait_until.get_or_insert(now + inner.in_flight_wait);
-                    if now >= until {
+                    let at = tokio::time::Instant::now();
+                    let until = *batch.wait_until.get_or_insert(at + inner.in_flight_wait);
+                    if at >= until {
                         return Ok(Claimed::Busy);
                     }
-                    tokio::time::sleep(POLL.min(until - now)).await;
+                    tokio::time::sleep(POLL.min(until - at)).await;
                 }
             }
+            now = inner.clock.now();
         }
     }
 }

@@ -133,6 +133,8 @@ struct Inner<S> {
     in_flight_wait: Duration,
     commit_batch: usize,
     future_skew: Duration,
+    /// `future_skew` in milliseconds.
+    future_skew_ms: i64,
     /// Families given to unknown names.
     families: HashMap<Box<str>, EventFamily>,
     counters: Counters,
@@ -338,13 +340,18 @@ impl<S: Store> Engine<S> {
         error
     }
 
-    /// The facts the rules need of `event`.
+    /// The facts the rules need of `event`, decided at `now`.
     ///
     /// # Errors
     ///
     /// The field and message, when an event put in a family by
     /// [`EngineBuilder::event_family`] lacks what the family needs.
-    fn facts(&self, account_id: AccountId, event: &Event) -> Result<Facts, (String, String)> {
+    fn facts(
+        &self,
+        account_id: AccountId,
+        event: &Event,
+        now: time::OffsetDateTime,
+    ) -> Result<Facts, (String, String)> {
         let family = self.family_of(&event.event_name);
         if family == EventFamily::Unknown {
             return Ok(Facts {
@@ -367,10 +374,8 @@ impl<S: Store> Engine<S> {
             return Err(("timestamp".to_owned(), message));
         };
         let at = timestamp.unix_millis();
-        let now = self.inner.clock.now();
-        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let skew_ms = i64::try_from(self.inner.future_skew.as_millis()).unwrap_or(i64::MAX);
-        let future = at > now_ms.saturating_add(skew_ms);
+        let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
+        let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
         Ok(Facts {
             state_key,
             family,
