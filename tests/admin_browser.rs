@@ -49,7 +49,9 @@ fn browser_available() -> bool {
             std::env::var("CI").as_deref() != Ok("true"),
             "{CHROMIUM} and {CHROMEDRIVER} are required in CI (apt-get install chromium chromium-driver)"
         );
-        eprintln!("skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+        );
     }
     found
 }
@@ -101,7 +103,10 @@ fn wait_for_dead_letters(addr: SocketAddr, count: usize) {
         if list.as_array().is_some_and(|l| l.len() == count) {
             return;
         }
-        assert!(Instant::now() < deadline, "dead letters never became {count}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "dead letters never became {count}: {body}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -127,7 +132,13 @@ async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
     let addr = receiver.addr;
     let body = envelope(
         4242,
-        &[learner_event("browser-dead-1", "COURSE_ENROLLMENT", 1_750_000_000, 77, "course:9_1")],
+        &[learner_event(
+            "browser-dead-1",
+            "COURSE_ENROLLMENT",
+            1_750_000_000,
+            77,
+            "course:9_1",
+        )],
     );
     let (status, _) = signed_post(addr, &body);
     assert_eq!(status, 202);
@@ -160,7 +171,10 @@ async fn drive(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), Stri
         .for_element(Locator::Id("token"))
         .await
         .map_err(err("the token field"))?;
-    token.send_keys(TOKEN).await.map_err(err("type the token"))?;
+    token
+        .send_keys(TOKEN)
+        .await
+        .map_err(err("type the token"))?;
     client
         .find(Locator::Id("sign-in"))
         .await

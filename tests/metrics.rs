@@ -172,3 +172,87 @@ fn every_known_event_name_is_its_own_label_and_every_family_has_one() {
     }
     assert_eq!(metrics::family_label(other.family()), "unknown");
 }
+
+/// The engine records every decision, handler time, event lag and store
+/// call as it decides a scripted sequence of deliveries.
+#[test]
+fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
+    use alm_webhooks::{Engine, Envelope};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let event = |id: &str, t: i64| {
+        format!(
+            r#"{{"eventId":"{id}","eventName":"COURSE_ENROLLMENT","timestamp":{t},"data":{{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","loType":"course"}}}}"#
+        )
+    };
+    let delivery = |events: &[String]| {
+        let body = format!(r#"{{"accountId":1,"events":[{}]}}"#, events.join(","));
+        Envelope::from_slice(body.as_bytes()).unwrap()
+    };
+    ::metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let engine = Engine::in_memory();
+        let ok = |_| async { Ok::<(), String>(()) };
+        runtime.block_on(async {
+            // Processed, then the same again (a duplicate), then an older
+            // event of the same record (stale), then a failing handler.
+            engine
+                .process(delivery(&[event("m1", 1_750_000_100)]), ok)
+                .await
+                .unwrap();
+            engine
+                .process(delivery(&[event("m1", 1_750_000_100)]), ok)
+                .await
+                .unwrap();
+            engine
+                .process(delivery(&[event("m2", 1_750_000_000)]), ok)
+                .await
+                .unwrap();
+            let fail = |_| async { Err::<(), String>("CRM down".into()) };
+            let report = engine
+                .process(delivery(&[event("m3", 1_750_000_200)]), fail)
+                .await
+                .unwrap();
+            assert_eq!(report.outcomes[0].decision, Decision::Failed);
+        });
+    });
+    let all = snapshot(&snapshotter);
+    let e = names::EVENTS_TOTAL;
+    let of = |decision, reason| {
+        counter(
+            &all,
+            e,
+            &[
+                ("decision", decision),
+                ("reason", reason),
+                ("event", "COURSE_ENROLLMENT"),
+            ],
+        )
+    };
+    assert_eq!(of("processed", ""), 1);
+    assert_eq!(of("duplicate", ""), 1);
+    assert_eq!(of("ignored", "stale"), 1);
+    assert_eq!(of("failed", ""), 1);
+    // Four deliveries of one event each: a claim per delivery; the handler
+    // ran twice (the processed event and the failing one).
+    assert_eq!(
+        counter(&all, names::STORE_ROUND_TRIPS_TOTAL, &[("op", "claim")]),
+        4
+    );
+    let histogram_len = |name: &str, want: &[(&str, &str)]| {
+        let want = labels(want);
+        match all.iter().find(|(n, l, _)| n == name && *l == want) {
+            Some((_, _, DebugValue::Histogram(values))) => values.len(),
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        histogram_len(names::HANDLER_SECONDS, &[("event", "COURSE_ENROLLMENT")]),
+        2
+    );
+    // Every event that was claimed and decided on its time has a lag.
+    assert!(histogram_len(names::EVENT_LAG_SECONDS, &[("family", "enrollment")]) >= 3);
+}

@@ -180,10 +180,10 @@ impl<S: Store> Engine<S> {
         if pending.decision == Decision::Processed {
             if let Some(event) = event.take() {
                 if let Some(message) = run(handler, event).await {
-                    self.inner
-                        .store
-                        .release(&pending.key, pending.token)
-                        .await?;
+                    counted(
+                        "release",
+                        self.inner.store.release(&pending.key, pending.token).await,
+                    )?;
                     return Ok(Some(message));
                 }
             }
@@ -222,7 +222,7 @@ impl<S: Store> Engine<S> {
                 // Taken out only once committed, so a failed commit can be
                 // tried again.
                 let commit = batch.pending[0].commit(remember_until, state_until);
-                let outcome = store.commit(commit).await?;
+                let outcome = counted("commit", store.commit(commit).await)?;
                 let pending = batch.pending.pop().expect("one pending decision");
                 self.conclude(pending, outcome, batch, handler).await?;
             }
@@ -233,7 +233,7 @@ impl<S: Store> Engine<S> {
                         .iter()
                         .map(|p| p.commit(remember_until, state_until))
                         .collect();
-                    store.commit_many(&commits).await?
+                    counted("commit_many", store.commit_many(&commits).await)?
                 };
                 for (pending, outcome) in
                     std::mem::take(&mut batch.pending).into_iter().zip(outcomes)
@@ -300,20 +300,23 @@ impl<S: Store> Engine<S> {
             match again {
                 Again::State => {
                     if let Some(k) = &pending.state_key {
-                        pending.loaded = inner.store.load(k).await?;
+                        pending.loaded = counted("load", inner.store.load(k).await)?;
                     }
                 }
                 Again::Claim => {
                     reclaims += 1;
-                    let (claim, loaded) = inner
-                        .store
-                        .claim_and_load(
-                            &pending.key,
-                            pending.state_key.as_ref(),
-                            inner.lease,
-                            inner.clock.now(),
-                        )
-                        .await?;
+                    let (claim, loaded) = counted(
+                        "claim",
+                        inner
+                            .store
+                            .claim_and_load(
+                                &pending.key,
+                                pending.state_key.as_ref(),
+                                inner.lease,
+                                inner.clock.now(),
+                            )
+                            .await,
+                    )?;
                     match claim {
                         Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),
                         Claim::AlreadyDecided => return Ok((Decision::Duplicate, None, pending)),
@@ -328,11 +331,8 @@ impl<S: Store> Engine<S> {
                 return Ok((Decision::Failed, Some(message), pending));
             }
             let (remember_until, state_until) = self.expiries();
-            match inner
-                .store
-                .commit(pending.commit(remember_until, state_until))
-                .await?
-            {
+            let commit = pending.commit(remember_until, state_until);
+            match counted("commit", inner.store.commit(commit).await)? {
                 CommitOutcome::Committed => return Ok((pending.decision, None, pending)),
                 CommitOutcome::StateChanged => again = Again::State,
                 CommitOutcome::LeaseLost if reclaims < RECLAIMS => again = Again::Claim,
@@ -360,10 +360,13 @@ impl<S: Store> Engine<S> {
     {
         let inner = &*self.inner;
         loop {
-            let (claim, loaded) = inner
-                .store
-                .claim_and_load(key, state, inner.lease, now)
-                .await?;
+            let (claim, loaded) = counted(
+                "claim",
+                inner
+                    .store
+                    .claim_and_load(key, state, inner.lease, now)
+                    .await,
+            )?;
             match claim {
                 Claim::Claimed(token) => return Ok(Claimed::Token(token, loaded)),
                 Claim::AlreadyDecided => return Ok(Claimed::Duplicate),
@@ -384,9 +387,35 @@ impl<S: Store> Engine<S> {
     }
 }
 
+/// Counts a store call and whether it failed (feature `metrics`), and
+/// passes its result on.
+fn counted<T>(op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_store_call(op, result.is_err());
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+    result
+}
+
 /// Runs the handler on one event; the failure message if it fails or
-/// panics, in its future or in the closure that makes the future.
+/// panics, in its future or in the closure that makes the future. With the
+/// `metrics` feature, how long it ran is recorded per event name.
 async fn run<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
+where
+    F: FnMut(Event) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    #[cfg(feature = "metrics")]
+    let (name, started) = (event.event_name.clone(), std::time::Instant::now());
+    let failure = run_caught(handler, event).await;
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_handler(&name, started.elapsed());
+    failure
+}
+
+/// [`run`] without the timing.
+async fn run_caught<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
 where
     F: FnMut(Event) -> Fut,
     Fut: Future<Output = Result<(), E>>,

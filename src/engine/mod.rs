@@ -375,6 +375,9 @@ impl<S: Store> Engine<S> {
         };
         let at = timestamp.unix_millis();
         let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
+        #[cfg(feature = "metrics")]
+        #[allow(clippy::cast_precision_loss)] // lags far below 2^52 ms
+        crate::metrics::record_event_lag(family, (now_ms - at) as f64 / 1000.0);
         let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
         Ok(Facts {
             state_key,
@@ -397,6 +400,8 @@ impl<S: Store> Engine<S> {
         while batch.reported < report.outcomes.len() && batch.reported < unsettled {
             let outcome = &report.outcomes[batch.reported];
             self.inner.counters.record(outcome.decision);
+            #[cfg(feature = "metrics")]
+            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
             #[cfg(feature = "tracing")]
             tracing::debug!(
                 account_id = account_id.get(),
