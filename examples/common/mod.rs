@@ -7,7 +7,8 @@
 //!   the address is printed on stderr as `listening on http://ADDR`)
 //! - `ALM_AUTH` = `none` (default; warns) | `basic` | `signature` | `standard`
 //! - `ALM_BASIC_USER`, `ALM_BASIC_PASSWORD`
-//! - `ALM_SIGNING_SECRET` (HMAC secret for `signature`, `whsec_…` for `standard`)
+//! - `ALM_SIGNING_SECRET` (HMAC secret for `signature`; for `standard`, one or
+//!   several space-separated keys: `whsec_…` for `v1`, `whpk_…` for `v1a`)
 //! - `ALM_SIGNATURE_HEADER` (default `x-alm-signature`)
 //! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
 //! - `ALM_STORE` = `memory` (default), `postgres://…[?schema=…]`,
@@ -87,11 +88,15 @@ impl Config {
                 Authentication::Signature(SignatureAuth::new(secret).header(header))
             }
             "standard" => {
-                let secret = required("ALM_SIGNING_SECRET", "for ALM_AUTH=standard")?;
-                Authentication::StandardWebhooks(
-                    StandardWebhooksAuth::new(&secret)
-                        .map_err(|e| format!("ALM_SIGNING_SECRET: {e}"))?,
-                )
+                let keys = required("ALM_SIGNING_SECRET", "for ALM_AUTH=standard")?;
+                let mut keys = keys.split_whitespace();
+                let bad = |e| format!("ALM_SIGNING_SECRET: {e}");
+                let first = keys.next().ok_or("ALM_SIGNING_SECRET holds no key")?;
+                let mut auth = StandardWebhooksAuth::new(first).map_err(bad)?;
+                for key in keys {
+                    auth = auth.also_accept(key).map_err(bad)?;
+                }
+                Authentication::StandardWebhooks(auth)
             }
             other => {
                 return Err(format!(

@@ -7,6 +7,7 @@
 //! [`header_names`] to learn what real deliveries carry.
 
 mod basic;
+mod ed25519;
 mod hmac_key;
 mod secret_file;
 mod signature;
