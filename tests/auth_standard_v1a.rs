@@ -22,7 +22,10 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/standard_v1a.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/standard_v1a.json"
+    );
     let vectors: Vec<Vector> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     assert_eq!(vectors.len(), 4);
     vectors
@@ -46,7 +49,12 @@ fn python_signatures_verify_and_ours_are_identical() {
         let h = headers(&v.id, v.timestamp, &v.signature);
         let body = v.body.as_bytes();
         let public = StandardWebhooksAuth::new(&v.public_key).unwrap();
-        assert_eq!(public.verify_at(&h, body, at(v.timestamp)), Ok(()), "{}", v.id);
+        assert_eq!(
+            public.verify_at(&h, body, at(v.timestamp)),
+            Ok(()),
+            "{}",
+            v.id
+        );
         // Both secret-key forms verify and sign exactly as Python did
         // (ed25519 is deterministic).
         for secret in [&v.secret_key, &v.secret_key_pair] {
@@ -85,7 +93,10 @@ fn wrong_key_truncated_and_corrupted_signatures_fail() {
     let now = at(v.timestamp);
     let wrong = StandardWebhooksAuth::new(&vectors()[1].public_key).unwrap();
     let h = headers(&v.id, v.timestamp, &v.signature);
-    assert_eq!(wrong.verify_at(&h, body, now), Err(AuthError::SignatureMismatch));
+    assert_eq!(
+        wrong.verify_at(&h, body, now),
+        Err(AuthError::SignatureMismatch)
+    );
 
     let auth = StandardWebhooksAuth::new(&v.public_key).unwrap();
     // Truncated: one character, one byte (re-encoded), or empty.
@@ -140,7 +151,10 @@ fn v1a_under_an_hmac_secret_and_v1_under_a_public_key_fail() {
     let now = at(v.timestamp);
     let hmac = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
     let h = headers(&v.id, v.timestamp, &v.signature);
-    assert_eq!(hmac.verify_at(&h, body, now), Err(AuthError::SignatureMismatch));
+    assert_eq!(
+        hmac.verify_at(&h, body, now),
+        Err(AuthError::SignatureMismatch)
+    );
 
     let v1 = hmac.sign(&v.id, v.timestamp, body);
     assert!(v1.starts_with("v1,"));
@@ -165,7 +179,9 @@ fn mixed_lists_and_mixed_keys() {
     let body = v.body.as_bytes();
     let now = at(v.timestamp);
     let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let v1 = StandardWebhooksAuth::new(whsec).unwrap().sign(&v.id, v.timestamp, body);
+    let v1 = StandardWebhooksAuth::new(whsec)
+        .unwrap()
+        .sign(&v.id, v.timestamp, body);
     let forged_v1 = format!("v1,{}", STANDARD.encode([0u8; 32]));
     let forged_v1a = format!("v1a,{}", STANDARD.encode([0u8; 64]));
 
@@ -179,8 +195,14 @@ fn mixed_lists_and_mixed_keys() {
         (format!("{v1} {}", v.signature), [true, true, true]),
         (format!("{forged_v1} {}", v.signature), [true, false, true]),
         (format!("{v1} {forged_v1a}"), [false, true, true]),
-        (format!("{forged_v1} {forged_v1a} v2,abc"), [false, false, false]),
-        (format!("v2,xyz {} v1a,%%", v.signature), [true, false, true]),
+        (
+            format!("{forged_v1} {forged_v1a} v2,abc"),
+            [false, false, false],
+        ),
+        (
+            format!("v2,xyz {} v1a,%%", v.signature),
+            [true, false, true],
+        ),
     ];
     for (value, expected) in cases {
         let h = headers(&v.id, v.timestamp, &value);
@@ -192,7 +214,10 @@ fn mixed_lists_and_mixed_keys() {
         .unwrap()
         .also_accept(&v.secret_key)
         .unwrap();
-    assert_eq!(signer.sign(&v.id, v.timestamp, body), format!("{v1} {}", v.signature));
+    assert_eq!(
+        signer.sign(&v.id, v.timestamp, body),
+        format!("{v1} {}", v.signature)
+    );
 }
 
 #[test]
@@ -204,11 +229,17 @@ fn rotation_over_several_public_keys() {
         .unwrap();
     for v in &vs[..2] {
         let h = headers(&v.id, v.timestamp, &v.signature);
-        assert_eq!(auth.verify_at(&h, v.body.as_bytes(), at(v.timestamp)), Ok(()));
+        assert_eq!(
+            auth.verify_at(&h, v.body.as_bytes(), at(v.timestamp)),
+            Ok(())
+        );
     }
     let v = &vs[2];
     let h = headers(&v.id, v.timestamp, &v.signature);
-    assert!(auth.verify_at(&h, v.body.as_bytes(), at(v.timestamp)).is_err());
+    assert!(
+        auth.verify_at(&h, v.body.as_bytes(), at(v.timestamp))
+            .is_err()
+    );
 }
 
 #[test]
@@ -233,6 +264,12 @@ fn bad_keys_are_refused_without_echoing_them() {
     let auth = StandardWebhooksAuth::new(&v.secret_key).unwrap();
     let debug = format!("{auth:?} {auth:#?}");
     let seed_b64 = v.secret_key.trim_start_matches("whsk_");
-    assert!(!debug.contains(seed_b64) && !debug.contains("AQID"), "{debug}");
-    assert!(debug.contains("public_keys: 1") || debug.contains("public_keys: 1,"), "{debug}");
+    assert!(
+        !debug.contains(seed_b64) && !debug.contains("AQID"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("public_keys: 1") || debug.contains("public_keys: 1,"),
+        "{debug}"
+    );
 }

@@ -77,7 +77,10 @@ mod tests {
         let mut wrong_half = key.to_keypair_bytes();
         wrong_half[40] ^= 1;
         assert!(signing_key_from_text(&format!("whsk_{}", STANDARD.encode(wrong_half))).is_none());
-        assert!(signing_key_from_text(&STANDARD.encode(seed)).is_none(), "needs whsk_");
+        assert!(
+            signing_key_from_text(&STANDARD.encode(seed)).is_none(),
+            "needs whsk_"
+        );
         assert!(signing_key_from_text("whsk_AAAA").is_none(), "three bytes");
 
         let public = format!("whpk_{}", STANDARD.encode(key.verifying_key().as_bytes()));

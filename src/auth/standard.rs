@@ -156,7 +156,10 @@ impl StandardWebhooksAuth {
         let parts = signed_content(id, &timestamp, body);
         let mut out = Vec::with_capacity(2);
         if let Some(key) = self.keys.first() {
-            out.push(format!("v1,{}", STANDARD.encode(key.tag(&parts).as_bytes())));
+            out.push(format!(
+                "v1,{}",
+                STANDARD.encode(key.tag(&parts).as_bytes())
+            ));
         }
         if let Some(key) = &self.signing_key {
             let signature = key.sign(&parts.concat());
