@@ -5,6 +5,7 @@
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
 pub mod auth;
+pub mod detect;
 pub mod engine;
 mod envelope;
 mod error;

@@ -7,6 +7,7 @@
 //!   the address is printed on stderr as `listening on http://ADDR`)
 //! - authentication: `ALM_AUTH` and its variables, see `auth_env.rs`
 //! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
+//! - `ALM_CAPTURE_DIR`: write every delivery there, raw (see `capture.rs`)
 //! - `ALM_STORE` = `memory` (default), `postgres://…[?schema=…]`,
 //!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
@@ -22,6 +23,7 @@ pub mod actix_app;
 pub mod auth_env;
 #[cfg(feature = "axum")]
 pub mod axum_app;
+pub mod capture;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -116,6 +118,8 @@ pub struct App {
     panic_on: Arc<HashSet<String>>,
     /// Where decisions go: stdout lines (receivers) or a journal (the demo).
     journal: Option<Arc<Mutex<Vec<String>>>>,
+    /// Where raw deliveries are written, when capturing.
+    pub capture: Option<Arc<capture::Capture>>,
 }
 
 impl App {
@@ -163,6 +167,7 @@ impl App {
             handler_delay: config.handler_delay,
             panic_on: Arc::new(config.panic_on),
             journal,
+            capture: capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new),
         }))
     }
 

@@ -7,13 +7,13 @@
 //! [`header_names`] to learn what real deliveries carry.
 
 mod basic;
-mod ed25519;
-mod hmac_key;
+pub(crate) mod ed25519;
+pub(crate) mod hmac_key;
 mod scheme;
 mod secret_encoding;
 mod secret_file;
 mod signature;
-mod signature_text;
+pub(crate) mod signature_text;
 mod signed_content;
 mod standard;
 
