@@ -41,7 +41,10 @@ fn standard(c: &mut Criterion) {
         let signer = StandardWebhooksAuth::new(signer).unwrap();
         let auth = StandardWebhooksAuth::new(verifier).unwrap();
         let mut headers = HeaderMap::new();
-        headers.insert("webhook-id", "msg_2XKxYKf5gXH3Wq1Hd3ub3vJc".parse().unwrap());
+        headers.insert(
+            "webhook-id",
+            "msg_2XKxYKf5gXH3Wq1Hd3ub3vJc".parse().unwrap(),
+        );
         headers.insert("webhook-timestamp", TIMESTAMP.to_string().parse().unwrap());
         let signature = signer.sign("msg_2XKxYKf5gXH3Wq1Hd3ub3vJc", TIMESTAMP, &body);
         headers.insert("webhook-signature", signature.parse().unwrap());
@@ -81,8 +84,15 @@ fn detection(c: &mut Criterion) {
     let capture = capture_32k();
     let secret = Secret::from(STANDARD.encode((0u8..48).collect::<Vec<u8>>()));
     let found = detect(&secret, std::slice::from_ref(&capture)).unwrap();
-    assert_eq!(found.scheme.signed.to_string(), "{x-alm-request-id}.{x-alm-timestamp}.{body}");
-    assert!(found.combinations >= 24, "{} combinations", found.combinations);
+    assert_eq!(
+        found.scheme.signed.to_string(),
+        "{x-alm-request-id}.{x-alm-timestamp}.{body}"
+    );
+    assert!(
+        found.combinations >= 24,
+        "{} combinations",
+        found.combinations
+    );
     eprintln!(
         "detect: {} combinations on a {}-byte body",
         found.combinations,

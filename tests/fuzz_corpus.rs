@@ -130,5 +130,9 @@ fn capture_corpus() {
             found += 1;
         }
     }
-    assert_eq!((read, found), (3, 1), "three seeds read, one signed with the secret");
+    assert_eq!(
+        (read, found),
+        (3, 1),
+        "three seeds read, one signed with the secret"
+    );
 }

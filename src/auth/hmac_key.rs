@@ -10,7 +10,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::signature::SignatureAlgorithm;
+use super::SignatureAlgorithm;
 
 /// The longest tag (HMAC-SHA512).
 const MAX_TAG: usize = 64;

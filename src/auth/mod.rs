@@ -6,6 +6,7 @@
 //! [`SignatureAuth`] is configurable, with documented defaults; see
 //! [`header_names`] to learn what real deliveries carry.
 
+mod algorithm;
 mod basic;
 pub(crate) mod ed25519;
 pub(crate) mod hmac_key;
@@ -20,13 +21,13 @@ mod standard;
 use http::{HeaderMap, StatusCode};
 use time::OffsetDateTime;
 
+pub use algorithm::{SignatureAlgorithm, UnknownAlgorithm};
 pub use basic::BasicAuth;
 pub use scheme::{SchemeAlgorithm, SignatureEncoding, SignatureScheme};
 pub use secret_encoding::{SecretEncoding, SecretEncodingError, UnknownSecretEncoding};
 pub use secret_file::{DEFAULT_SECRET_FIELDS, SecretFileError};
 pub use signature::{
-    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, InvalidPublicKey, SignatureAlgorithm,
-    SignatureAuth, UnknownAlgorithm,
+    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, InvalidPublicKey, SignatureAuth,
 };
 pub use signed_content::{InvalidSignedContent, SignedContent};
 pub use standard::{DEFAULT_TOLERANCE, InvalidSecret, StandardWebhooksAuth};

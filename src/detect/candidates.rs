@@ -101,12 +101,17 @@ const NOT_SIGNED: [&str; 9] = [
 ];
 
 /// The headers that hold a time (epoch seconds or milliseconds, RFC 3339),
-/// and those that could hold an id (one short token).
-pub(crate) fn context(headers: &HeaderMap) -> (Vec<HeaderName>, Vec<HeaderName>) {
+/// and those that could hold an id (one short token that is not itself a
+/// candidate signature).
+pub(crate) fn context(headers: &HeaderMap, tokens: &[Token]) -> (Vec<HeaderName>, Vec<HeaderName>) {
     let mut times = Vec::new();
     let mut ids = Vec::new();
     for (name, value) in headers {
-        if NOT_SIGNED.contains(&name.as_str()) || times.contains(name) || ids.contains(name) {
+        if NOT_SIGNED.contains(&name.as_str())
+            || times.contains(name)
+            || ids.contains(name)
+            || tokens.iter().any(|t| t.header == name)
+        {
             continue;
         }
         let Ok(text) = value.to_str() else { continue };

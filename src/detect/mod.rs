@@ -85,7 +85,7 @@ pub fn detect(secret: &Secret, captures: &[CapturedRequest]) -> Result<Detection
         return Err(NoMatch::no_capture());
     };
     let tokens = candidates::tokens(&first.headers);
-    let (times, ids) = candidates::context(&first.headers);
+    let (times, ids) = candidates::context(&first.headers, &tokens);
     let keys = candidates::keys(secret);
     let public_keys = candidates::public_keys(&keys);
     let hmac_keys: Vec<_> = SignatureAlgorithm::ALL

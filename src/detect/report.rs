@@ -82,7 +82,10 @@ impl NoMatch {
                 format!(
                     "{} candidate(s) ({}): none is an HMAC-SHA1/256/512 under {} key form(s) \
                      or an ed25519 signature under {} public key(s), over {} signed content(s)",
-                    mine.len(),
+                    mine.iter()
+                        .map(|t| &t.bytes)
+                        .collect::<std::collections::HashSet<_>>()
+                        .len(),
                     shapes.join("; "),
                     keys.len(),
                     keys.iter()
