@@ -544,3 +544,68 @@ fn no_match_exits_1_and_says_why_per_header_without_the_secret() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.http"));
 }
+
+/// Sends raw bytes; returns the status.
+fn raw_post(addr: std::net::SocketAddr, raw: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn captures_of_chunked_bodies_read_back_and_oversized_bodies_are_not_captured() {
+    for name in ["axum_receiver", "actix_receiver"] {
+        let dir = TempDir::new("chunked");
+        let r = start(
+            name,
+            &[
+                ("ALM_AUTH", "none"),
+                ("ALM_CAPTURE_DIR", dir.0.to_str().unwrap()),
+            ],
+        );
+        let body = br#"{"accountId":1,"events":[]}"#;
+        let mut raw = format!(
+            "POST /webhooks?source=alm HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\
+             transfer-encoding: chunked\r\nx-alm-signature: 00ff\r\n\r\n",
+            r.addr
+        )
+        .into_bytes();
+        for part in body.chunks(10) {
+            raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            raw.extend_from_slice(part);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(raw_post(r.addr, &raw), 202, "{name}");
+        let captured = files(&dir.0);
+        assert_eq!(captured.len(), 1, "{name}");
+        let capture =
+            alm_webhooks::detect::CapturedRequest::parse(&std::fs::read(&captured[0]).unwrap())
+                .unwrap();
+        assert_eq!(capture.body, body, "{name}");
+        assert_eq!(capture.target, "/webhooks?source=alm", "{name}");
+        assert_eq!(capture.headers["x-alm-signature"], "00ff", "{name}");
+
+        // Over ALM_MAX_BODY_BYTES (20,000 in these tests): 413, no file.
+        let big = vec![b' '; 20_001];
+        let mut raw = format!(
+            "POST /webhooks HTTP/1.1\r\nhost: x\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n",
+            big.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&big);
+        raw.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(raw_post(r.addr, &raw), 413, "{name}");
+        assert_eq!(files(&dir.0).len(), 1, "{name}");
+    }
+}
