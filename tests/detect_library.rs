@@ -79,7 +79,7 @@ fn the_json_has_exactly_the_documented_fields() {
 fn reports_never_hold_the_secret_or_header_values() {
     let secret = "whsec_c2VjcmV0LXRoYXQtZG9lcy1ub3QtbWF0Y2g=";
     let capture = standard_capture("x-alm-note: plain words here\r\n");
-    let no_match = detect(&Secret::from(secret), &[capture.clone()]).unwrap_err();
+    let no_match = detect(&Secret::from(secret), &[capture]).unwrap_err();
     let text = format!("{no_match}{no_match:?}");
     assert!(!text.contains("c2VjcmV0"), "{text}");
     assert!(

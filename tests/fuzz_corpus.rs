@@ -122,7 +122,8 @@ fn capture_corpus() {
             continue;
         };
         read += 1;
-        if let Ok(detection) = detect(&Secret::from("fuzz-secret"), &[capture.clone()]) {
+        if let Ok(detection) = detect(&Secret::from("fuzz-secret"), std::slice::from_ref(&capture))
+        {
             let mut scheme = detection.scheme;
             scheme.timestamp_header = None;
             let auth = scheme.auth(&Secret::from("fuzz-secret")).unwrap();

@@ -12,7 +12,7 @@ fuzz_target!(|raw: &[u8]| {
         return;
     }
     let Ok(capture) = CapturedRequest::parse(raw) else { return };
-    if let Ok(found) = detect(&Secret::from("fuzz-secret"), &[capture.clone()]) {
+    if let Ok(found) = detect(&Secret::from("fuzz-secret"), std::slice::from_ref(&capture)) {
         // A match must verify the capture with the reported scheme.
         let mut scheme = found.scheme;
         scheme.timestamp_header = None;
