@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 pub use algorithm::{SignatureAlgorithm, UnknownAlgorithm};
 pub use basic::BasicAuth;
-pub use scheme::{SchemeAlgorithm, SignatureEncoding, SignatureScheme};
+pub use scheme::{SchemeAlgorithm, SchemeKeyError, SignatureEncoding, SignatureScheme};
 pub use secret_encoding::{SecretEncoding, SecretEncodingError, UnknownSecretEncoding};
 pub use secret_file::{DEFAULT_SECRET_FIELDS, SecretFileError};
 pub use signature::{

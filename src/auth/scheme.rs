@@ -7,7 +7,10 @@ use std::str::FromStr;
 
 use http::HeaderName;
 
-use super::{SecretEncoding, SignatureAlgorithm, SignatureAuth, SignedContent};
+use super::{
+    InvalidPublicKey, SecretEncoding, SecretEncodingError, SignatureAlgorithm, SignatureAuth,
+    SignedContent,
+};
 use crate::Secret;
 
 /// The algorithm of a scheme: an HMAC, or ed25519 under a public key.
@@ -94,6 +97,18 @@ impl fmt::Display for SignatureEncoding {
     }
 }
 
+/// Why a secret does not fit a scheme. Never shows the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemeKeyError {
+    /// The secret is not in the scheme's secret encoding.
+    #[error("{0} (secret encoding {1})")]
+    Encoding(SecretEncodingError, SecretEncoding),
+    /// The key is not an ed25519 public key.
+    #[error(transparent)]
+    PublicKey(InvalidPublicKey),
+}
+
 /// A signature scheme: where the signature is, how it is made and written,
 /// and how the secret becomes the key. `detect` finds one; the example
 /// receivers read one from their environment ([`SignatureScheme::env`] and
@@ -166,17 +181,18 @@ impl SignatureScheme {
     ///
     /// # Errors
     ///
-    /// A message (never the secret) when the secret does not decode as
-    /// [`SignatureScheme::key`] says, or is not an ed25519 public key.
-    pub fn auth(&self, secret: &Secret) -> Result<SignatureAuth, String> {
+    /// [`SchemeKeyError`] (never showing the secret) when the secret does
+    /// not decode as [`SignatureScheme::key`] says, or is not an ed25519
+    /// public key.
+    pub fn auth(&self, secret: &Secret) -> Result<SignatureAuth, SchemeKeyError> {
         let key = self
             .key
             .decode(secret)
-            .map_err(|e| format!("{e} (secret encoding {})", self.key))?;
+            .map_err(|e| SchemeKeyError::Encoding(e, self.key))?;
         let auth = match self.algorithm {
             SchemeAlgorithm::Hmac(hash) => SignatureAuth::new(key).algorithm(hash),
             SchemeAlgorithm::Ed25519 => {
-                SignatureAuth::ed25519(key.expose()).map_err(|e| e.to_string())?
+                SignatureAuth::ed25519(key.expose()).map_err(SchemeKeyError::PublicKey)?
             }
         };
         let auth = auth
