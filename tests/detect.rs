@@ -428,10 +428,19 @@ fn captured_deliveries_reveal_fourteen_schemes_that_receivers_then_verify() {
             &found["key"],
         ]
         .map(|v| v.as_str().unwrap_or("?").to_owned());
+        // A URL-safe base64 text without `-` or `_` is standard base64 too:
+        // what detect can tell depends on the signature's characters.
+        let captured = std::fs::read(&capture_of[i]).unwrap();
+        let captured = alm_webhooks::detect::CapturedRequest::parse(&captured).unwrap();
+        let value = captured.headers[case.header].to_str().unwrap();
+        let encoding = match case.encoding.strip_prefix("base64url") {
+            Some(padding) if !value.contains(['-', '_']) => format!("base64{padding}"),
+            _ => case.encoding.to_owned(),
+        };
         let want = [
             case.header,
             case.algorithm,
-            case.encoding,
+            &encoding,
             case.prefix,
             case.signed,
             case.key,
