@@ -23,8 +23,11 @@ const TIMESTAMP: i64 = 1_725_524_713;
 
 /// The first `bytes` bytes of an envelope (authentication does not parse).
 fn body_of(bytes: usize) -> Vec<u8> {
-    let one = common::body(0, 1).len();
-    let mut body = common::body(0, bytes / one + 1);
+    let mut count = 1;
+    while common::body(0, count).len() < bytes {
+        count += 1;
+    }
+    let mut body = common::body(0, count);
     body.truncate(bytes);
     body
 }
