@@ -13,35 +13,12 @@ use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signer as _, SigningKey};
-use hmac::{Hmac, Mac};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use sha2::Digest;
 use support::process::{example, request, start};
-
-enum Signer {
-    Sha1(Vec<u8>),
-    Sha256(Vec<u8>),
-    Sha512(Vec<u8>),
-    Ed25519(SigningKey),
-}
-
-impl Signer {
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
-            let mut mac = <M as Mac>::new_from_slice(key).unwrap();
-            mac.update(message);
-            mac.finalize().into_bytes().to_vec()
-        }
-        match self {
-            Self::Sha1(key) => mac::<Hmac<sha1::Sha1>>(key, message),
-            Self::Sha256(key) => mac::<Hmac<sha2::Sha256>>(key, message),
-            Self::Sha512(key) => mac::<Hmac<sha2::Sha512>>(key, message),
-            Self::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
-        }
-    }
-}
+use support::signing::{Signer, encode, hex};
 
 /// How the time headers are written.
 #[derive(Clone, Copy)]
@@ -64,22 +41,6 @@ struct Case {
     time: Time,
     /// Give detect and the receiver the secret as ALM's JSON file.
     from_file: bool,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn encode(bytes: &[u8], encoding: &str) -> String {
-    match encoding {
-        "hex" => hex(bytes),
-        "hex-upper" => hex(bytes).to_uppercase(),
-        "base64" => STANDARD.encode(bytes),
-        "base64-nopad" => STANDARD_NO_PAD.encode(bytes),
-        "base64url" => URL_SAFE.encode(bytes),
-        "base64url-nopad" => URL_SAFE_NO_PAD.encode(bytes),
-        other => panic!("no encoding {other}"),
-    }
 }
 
 fn now() -> u64 {

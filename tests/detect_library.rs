@@ -95,3 +95,137 @@ fn reports_never_hold_the_secret_or_header_values() {
     let none = detect(&Secret::from(secret), &[]).unwrap_err();
     assert!(none.to_string().contains("no capture"));
 }
+
+mod support;
+
+mod any_scheme {
+    use alm_webhooks::Secret;
+    use alm_webhooks::detect::{CapturedRequest, detect};
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+
+    use super::support::signing::{Signer, encode, hex};
+
+    const ENCODINGS: [&str; 6] = [
+        "hex",
+        "hex-upper",
+        "base64",
+        "base64-nopad",
+        "base64url",
+        "base64url-nopad",
+    ];
+    const PREFIXES: [&str; 4] = ["", "sha256=", "v1=", "v1,"];
+    const CONTENTS: [&str; 3] = ["{body}", "{x-ts}.{body}", "{x-id}.{x-ts}.{body}"];
+
+    /// The signer and the secret text an admin would hold, in key form
+    /// `form` (0..4).
+    fn signer_and_secret(
+        algorithm: usize,
+        key: &[u8],
+        form: usize,
+    ) -> (Signer, String, &'static str) {
+        if algorithm == 3 {
+            let signing = SigningKey::from_bytes(&key[..32].try_into().unwrap());
+            let public = signing.verifying_key().to_bytes();
+            let (text, name) = match form % 3 {
+                0 => (STANDARD.encode(public), "base64"),
+                1 => (hex(&public), "hex"),
+                _ => (format!("whpk_{}", STANDARD.encode(public)), "whpk"),
+            };
+            return (Signer::Ed25519(signing), text, name);
+        }
+        let (bytes, text, name) = match form {
+            0 => {
+                let text: String = key.iter().map(|b| char::from(b'a' + b % 26)).collect();
+                (text.clone().into_bytes(), text, "as-given")
+            }
+            1 => (key.to_vec(), URL_SAFE_NO_PAD.encode(key), "base64"),
+            2 => (key.to_vec(), hex(key), "hex"),
+            _ => (
+                key.to_vec(),
+                format!("whsec_{}", STANDARD.encode(key)),
+                "whsec",
+            ),
+        };
+        let signer = match algorithm {
+            0 => Signer::Sha1(bytes),
+            1 => Signer::Sha256(bytes),
+            _ => Signer::Sha512(bytes),
+        };
+        (signer, text, name)
+    }
+
+    fn capture(
+        signer: &Signer,
+        encoding: &str,
+        prefix: &str,
+        content: &str,
+        id: &str,
+        ts: i64,
+        body: &[u8],
+    ) -> (CapturedRequest, String) {
+        let mut message = content
+            .replace("{x-id}", id)
+            .replace("{x-ts}", &ts.to_string())
+            .replace("{body}", "\u{0}")
+            .into_bytes();
+        let at = message.iter().position(|b| *b == 0).unwrap();
+        message.splice(at..=at, body.iter().copied());
+        let value = format!("{prefix}{}", encode(&signer.sign(&message), encoding));
+        let mut raw = format!(
+            "POST /webhooks HTTP/1.1\r\nx-id: {id}\r\nx-ts: {ts}\r\nx-other: {}\r\nx-signature: {value}\r\n\r\n",
+            hex(&[0xab; 32])
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        (CapturedRequest::parse(&raw).unwrap(), value)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any scheme of the documented space is found, as itself, and the
+        /// scheme verifies another delivery signed the same way.
+        #[test]
+        fn detect_finds_what_signed(
+            algorithm in 0usize..4,
+            encoding in 0usize..6,
+            prefix in 0usize..4,
+            content in 0usize..3,
+            form in 0usize..4,
+            key in proptest::collection::vec(any::<u8>(), 32..48),
+            id in "id_[a-z0-9_]{1,20}",
+            ts in 1_500_000_000i64..2_000_000_000,
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            other in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let (signer, secret, key_name) = signer_and_secret(algorithm, &key, form);
+            let (encoding, prefix, content) = (ENCODINGS[encoding], PREFIXES[prefix], CONTENTS[content]);
+            let (first, value) = capture(&signer, encoding, prefix, content, &id, ts, &body);
+            let found = detect(&Secret::from(secret.as_str()), &[first]).unwrap();
+            let s = &found.scheme;
+            prop_assert_eq!(s.header.as_str(), "x-signature");
+            prop_assert_eq!(s.algorithm.as_str(), ["hmac-sha1", "hmac-sha256", "hmac-sha512", "ed25519"][algorithm]);
+            prop_assert_eq!(s.prefix.as_str(), prefix);
+            prop_assert_eq!(s.signed.to_string(), content);
+            prop_assert_eq!(s.key.as_str(), key_name);
+            let url_chars = value.contains(['-', '_']);
+            let want = match encoding.strip_prefix("base64url") {
+                Some(padding) if !url_chars => format!("base64{padding}"),
+                _ => encoding.to_owned(),
+            };
+            prop_assert!(s.encoding.as_str() == want || (encoding == "hex-upper" && s.encoding.as_str() == "hex"));
+            prop_assert_eq!(s.timestamp_header.is_some(), content.contains("x-ts"));
+
+            let auth = s.auth(&Secret::from(secret.as_str())).unwrap();
+            let (fresh, _) = capture(&signer, encoding, prefix, content, "another", ts + 7, &other);
+            let now = OffsetDateTime::from_unix_timestamp(ts + 7).unwrap();
+            prop_assert!(auth.verify_at(&fresh.headers, &fresh.body, now).is_ok());
+            let (forged, _) = capture(&Signer::Sha256(b"forger".to_vec()), encoding, prefix, content, "x", ts, &other);
+            prop_assert!(auth.verify_at(&forged.headers, &forged.body, now).is_err());
+        }
+    }
+}

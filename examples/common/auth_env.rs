@@ -8,7 +8,8 @@
 //!   `x-alm-signature`), `ALM_SIGNATURE_ALGORITHM` (`hmac-sha256` default,
 //!   `hmac-sha1`, `hmac-sha512`, `ed25519`), `ALM_SIGNATURE_PREFIX`,
 //!   `ALM_SIGNED_CONTENT` (default `{body}`, e.g. `{x-timestamp}.{body}`),
-//!   `ALM_TIMESTAMP_HEADER` (checked within 5 minutes of now),
+//!   `ALM_TIMESTAMP_HEADER` (checked within `ALM_TIMESTAMP_TOLERANCE_SECS` of
+//!   now, default 300),
 //!   `ALM_SECRET_ENCODING` (`as-given` default, `base64`, `hex`, `whsec`,
 //!   `whpk`). `detect_signature` prints these.
 //! - `standard`: `ALM_SIGNING_SECRET` holds one or several space-separated
@@ -41,7 +42,14 @@ pub fn from_env() -> Result<Authentication, String> {
             } else {
                 "ALM_SIGNING_SECRET"
             };
-            Authentication::Signature(scheme.auth(&secret).map_err(|e| format!("{source}: {e}"))?)
+            let mut auth = scheme.auth(&secret).map_err(|e| format!("{source}: {e}"))?;
+            if let Some(v) = var("ALM_TIMESTAMP_TOLERANCE_SECS") {
+                let secs = v.parse().map_err(|_| {
+                    format!("ALM_TIMESTAMP_TOLERANCE_SECS={v:?} is not a number of seconds")
+                })?;
+                auth = auth.tolerance(std::time::Duration::from_secs(secs));
+            }
+            Authentication::Signature(auth)
         }
         "standard" => {
             let keys = required("ALM_SIGNING_SECRET", "for ALM_AUTH=standard")?;
