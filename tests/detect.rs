@@ -579,3 +579,39 @@ fn captures_of_chunked_bodies_read_back_and_oversized_bodies_are_not_captured() 
         assert_eq!(files(&dir.0).len(), 1, "{name}");
     }
 }
+
+#[test]
+fn a_capturing_receiver_warns_at_start_what_captures_hold() {
+    use std::io::{BufRead, BufReader};
+    for name in ["axum_receiver", "actix_receiver"] {
+        let dir = TempDir::new("warning");
+        let mut child = Command::new(example(name))
+            .env("ALM_LISTEN", "127.0.0.1:0")
+            .env("ALM_AUTH", "none")
+            .env("ALM_CAPTURE_DIR", &dir.0)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = Vec::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let done = line.starts_with("listening on");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let warning = seen
+            .iter()
+            .find(|l| l.contains("ALM_CAPTURE_DIR"))
+            .unwrap_or_else(|| panic!("{name}: no capture warning in {seen:?}"));
+        assert!(warning.starts_with("warning:"), "{warning}");
+        assert!(
+            warning.contains("signatures") && warning.contains("learners' data"),
+            "{warning}"
+        );
+    }
+}
