@@ -456,19 +456,24 @@ fn captured_deliveries_reveal_fourteen_schemes_that_receivers_then_verify() {
     }
 }
 
+/// A capture written by hand, as `nc -l` would keep it.
+fn raw_request(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut raw = b"POST /webhooks HTTP/1.1\r\n".to_vec();
+    for (name, value) in headers {
+        raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
+    raw
+}
+
 #[test]
 fn no_match_exits_1_and_says_why_per_header_without_the_secret() {
     let case = &cases()[1];
     let dir = TempDir::new("nomatch");
     let (headers, body) = delivery(case, 1, false);
-    let mut raw = b"POST /webhooks HTTP/1.1\r\n".to_vec();
-    for (name, value) in &headers {
-        raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    raw.extend_from_slice(b"\r\n");
-    raw.extend_from_slice(&body);
     let file = dir.0.join("one.http");
-    std::fs::write(&file, &raw).unwrap();
+    std::fs::write(&file, raw_request(&headers, &body)).unwrap();
     let wrong = "not-the-secret-xyz";
     let out = run_detect(&["--secret", wrong, "--capture", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -486,13 +491,7 @@ fn no_match_exits_1_and_says_why_per_header_without_the_secret() {
     // fits both, and the verdict says which capture broke it.
     let other = dir.0.join("two.http");
     let (headers, body) = delivery(&cases()[0], 2, false);
-    let mut raw = b"POST /webhooks HTTP/1.1\r\n".to_vec();
-    for (name, value) in &headers {
-        raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    raw.extend_from_slice(b"\r\n");
-    raw.extend_from_slice(&body);
-    std::fs::write(&other, &raw).unwrap();
+    std::fs::write(&other, raw_request(&headers, &body)).unwrap();
     let out = run_detect(&[
         "--secret",
         &case.secret,
