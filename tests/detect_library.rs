@@ -229,3 +229,43 @@ mod any_scheme {
         }
     }
 }
+
+mod hostile_captures {
+    use alm_webhooks::Secret;
+    use alm_webhooks::detect::{CapturedRequest, detect};
+    use proptest::prelude::*;
+
+    const SEED: &[u8] =
+        b"POST /webhooks HTTP/1.1\r\ntransfer-encoding: chunked\r\nx-ts: 1725524713\r\n\
+x-sig: t=1725524713,v1=00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff\r\n\r\n\
+4\r\n{\"a\"\r\n3;ext=1\r\n:1}\r\n0\r\n\r\n";
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Random bytes, and a valid capture with bytes overwritten, cut or
+        /// inserted: reading and detecting never panic.
+        #[test]
+        fn reading_and_detecting_never_panic(
+            noise in proptest::collection::vec(any::<u8>(), 0..400),
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..8),
+        ) {
+            let _ = CapturedRequest::parse(&noise);
+            let mut raw = SEED.to_vec();
+            for (at, byte, kind) in edits {
+                let i = at.index(raw.len());
+                match kind {
+                    0 => raw[i] = byte,
+                    1 => raw.insert(i, byte),
+                    _ => raw.truncate(i),
+                }
+                if raw.is_empty() {
+                    break;
+                }
+            }
+            if let Ok(capture) = CapturedRequest::parse(&raw) {
+                let _ = detect(&Secret::from("00ff"), std::slice::from_ref(&capture));
+            }
+        }
+    }
+}
