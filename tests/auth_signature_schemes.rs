@@ -158,3 +158,18 @@ fn secret_encodings_and_algorithm_names() {
     let err = "md5".parse::<SignatureAlgorithm>().unwrap_err().to_string();
     assert!(err.contains("hmac-sha256"), "{err}");
 }
+
+#[test]
+fn a_value_that_is_not_text_is_skipped_not_fatal() {
+    // Found by fuzzing detect: detection saw the second value's signature
+    // while the check refused the whole header for the first one.
+    let auth = SignatureAuth::new("k");
+    let mut h = HeaderMap::new();
+    h.append(
+        "x-alm-signature",
+        http::HeaderValue::from_bytes(b"sha256=29e\xfe\xff").unwrap(),
+    );
+    assert_eq!(auth.verify(&h, BODY), Err(AuthError::Malformed("signature")));
+    h.append("x-alm-signature", auth.sign(BODY).parse().unwrap());
+    assert_eq!(auth.verify(&h, BODY), Ok(()));
+}

@@ -133,7 +133,7 @@ fn capture_corpus() {
     }
     assert_eq!(
         (read, found),
-        (3, 1),
-        "three seeds read, one signed with the secret"
+        (4, 2),
+        "four seeds read, two signed with the secret (one beside a value that is not text)"
     );
 }

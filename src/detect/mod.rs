@@ -137,9 +137,12 @@ pub fn detect(secret: &Secret, captures: &[CapturedRequest]) -> Result<Detection
                 timestamp_header: timestamp.clone(),
                 key,
             };
-            match confirm(&scheme, secret, &captures[1..]) {
+            // Confirmed with the verifier itself, on every capture (the
+            // first too), so that what is reported is what verifies.
+            match confirm(&scheme, secret, captures) {
                 Ok(()) => confirmed.push(scheme),
-                Err(index) => partial.push((scheme, index + 2)),
+                Err(0) => {}
+                Err(index) => partial.push((scheme, index + 1)),
             }
         }
     }
@@ -209,17 +212,17 @@ fn signed_contents(
     out
 }
 
-/// Checks the scheme on the other captures (without the timestamp's
-/// tolerance: captures are old); the index of the first that fails.
+/// Checks the scheme on the captures (without the timestamp's tolerance:
+/// captures are old); the index of the first that fails.
 fn confirm(
     scheme: &SignatureScheme,
     secret: &Secret,
-    others: &[CapturedRequest],
+    captures: &[CapturedRequest],
 ) -> Result<(), usize> {
     let mut relaxed = scheme.clone();
     relaxed.timestamp_header = None;
     let auth = relaxed.auth(secret).map_err(|_| 0usize)?;
-    for (index, capture) in others.iter().enumerate() {
+    for (index, capture) in captures.iter().enumerate() {
         if auth.verify(&capture.headers, &capture.body).is_err() {
             return Err(index);
         }
