@@ -6,6 +6,7 @@
 pub mod adapters;
 pub mod admin;
 pub mod auth;
+pub mod detect;
 pub mod engine;
 mod envelope;
 mod error;

@@ -43,9 +43,15 @@ async fn webhooks(
 
 /// `POST /webhooks`; other methods get 405 from axum.
 pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new()
-        .route("/webhooks", axum::routing::post(webhooks))
-        .with_state(AppState(app))
+    let routes = axum::Router::new().route("/webhooks", axum::routing::post(webhooks));
+    let routes = match app.capture.clone() {
+        Some(capture) => routes.layer(axum::middleware::from_fn_with_state(
+            capture,
+            super::capture::axum_layer,
+        )),
+        None => routes,
+    };
+    routes.with_state(AppState(app))
 }
 
 /// Binds `listen` and serves until the process ends; returns the bound

@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;
+pub mod signing;
 
 use alm_webhooks::Envelope;
 use alm_webhooks::engine::{Decision, Engine};
