@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alm_webhooks::engine::{Decision, Engine, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
+    StoreError, Versioned,
 };
 use time::OffsetDateTime;
 
@@ -99,11 +100,37 @@ impl Store for TestStore {
         self.inner.load(key)
     }
 
+    fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
+        self.inner.claim_and_load(key, state, lease, now)
+    }
+
+    fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
+        self.inner.claim_many(requests, lease, now)
+    }
+
     fn commit(
         &self,
         commit: Commit<'_>,
     ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send {
         self.inner.commit(commit)
+    }
+
+    fn commit_many(
+        &self,
+        commits: &[Commit<'_>],
+    ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
+        self.inner.commit_many(commits)
     }
 
     fn release(

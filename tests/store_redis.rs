@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use alm_webhooks::engine::{Decision, Engine, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store,
+    StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
 use support::redis_keys::purge;
@@ -83,8 +84,28 @@ impl Store for TestStore {
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         self.inner.load(key).await
     }
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        self.inner.claim_and_load(key, state, lease, now).await
+    }
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.inner.claim_many(requests, lease, now).await
+    }
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         self.inner.commit(commit).await
+    }
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.inner.commit_many(commits).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await

@@ -7,7 +7,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
+    StoreError, Versioned,
 };
 use crate::engine::StateKey;
 
@@ -172,6 +173,15 @@ impl Store for AnyStore {
         now: OffsetDateTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         delegate!(self, s => s.claim_and_load(key, state, lease, now))
+    }
+
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        delegate!(self, s => s.claim_many(requests, lease, now))
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {

@@ -17,6 +17,7 @@
 //! and swap state.
 
 mod any;
+mod many;
 pub mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -44,6 +45,7 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
+pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -212,6 +214,45 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Claims many events at once, each as [`Store::claim_and_load`] would,
+    /// one after another in order; returns one answer per request, in
+    /// order. A shared store answers a slice of up to [`MANY_CHUNK`]
+    /// events in one round trip (one statement on PostgreSQL, one script on
+    /// Redis, one transaction on SQLite); a longer slice in one round trip
+    /// per chunk.
+    ///
+    /// What the engine can rely on:
+    ///
+    /// - **The same event twice** in one call: the first occurrence is
+    ///   answered as a lone claim would be; a later one sees the claim the
+    ///   first made, so it is [`Claim::InFlight`] (the lease is live) and
+    ///   reads no state. A caller recognises its own repeat by comparing
+    ///   keys: no other caller can hold a claim this call just won.
+    /// - **The same state twice**: every winner reads the state as it was
+    ///   before the call (claims do not write states), with its version.
+    /// - Each claim is atomic on its own; the call as a whole is not a
+    ///   snapshot (a commit by another caller may land between two claims
+    ///   of one slice, and the later claim then reads the newer state).
+    ///
+    /// The default implementation calls [`Store::claim_and_load`] for each.
+    fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                answers.push(
+                    self.claim_and_load(request.key, request.state, lease, now)
+                        .await?,
+                );
+            }
+            Ok(answers)
+        }
+    }
+
     /// Marks the event decided and applies the state update, atomically, if
     /// the token and version still hold.
     fn commit(
@@ -224,10 +265,24 @@ pub trait Store: Send + Sync + 'static {
     /// atomic on its own; returns one outcome per commit. When it returns
     /// `Ok`, all of them are durable. The engine uses it when
     /// [`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)
-    /// is above 1.
+    /// is above 1. A shared store commits a slice of up to [`MANY_CHUNK`]
+    /// decisions in one round trip and one transaction (PostgreSQL, SQLite)
+    /// or one script (Redis).
     ///
-    /// The default implementation calls [`Store::commit`] for each; a store
-    /// whose commits wait for a disk flush overrides it to flush once.
+    /// What the engine can rely on, exactly as one commit after another:
+    ///
+    /// - **The same event twice**: the first commit decides it; a later one
+    ///   finds no claim to commit, [`CommitOutcome::LeaseLost`], and writes
+    ///   nothing.
+    /// - **The same state twice**: each update is checked against the
+    ///   version the earlier ones left. A state updated by two commits of
+    ///   one call, at `expected_version` v and then v + 1, ends at version
+    ///   v + 2; a second update still at v is [`CommitOutcome::StateChanged`]
+    ///   and writes nothing.
+    /// - A commit that is refused writes nothing and does not stop the
+    ///   others.
+    ///
+    /// The default implementation calls [`Store::commit`] for each.
     fn commit_many(
         &self,
         commits: &[Commit<'_>],

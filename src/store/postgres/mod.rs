@@ -71,13 +71,16 @@ use tokio_postgres::NoTls;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
+mod many;
 mod redact;
 mod sql;
 
 use redact::{describe, scrubbed};
 use sql::{Sql, valid_schema};
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
 use crate::engine::{EntityState, StateKey};
 
 /// Rows deleted by one statement of [`Store::sweep`], so that a sweep never
@@ -386,25 +389,24 @@ impl Store for PostgresStore {
         commit_on(&client, &statements, &commit).await
     }
 
-    /// One transaction: each commit is its own statement (so one that finds
-    /// its lease lost or its state changed writes nothing and leaves the
-    /// others be), and the transaction's single commit waits for one WAL
-    /// flush instead of one per event.
+    /// One transaction and one round trip: the commits in one statement
+    /// per run of commits that touch distinct rows (one run unless an
+    /// event or a state repeats), so a refused commit writes nothing and
+    /// leaves the others be, and the transaction's single commit waits for
+    /// one WAL flush instead of one per event.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        let mut client = self.client().await?;
-        let statements = self.commit_statements(&client).await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error("cannot begin the commit", e))?;
-        let mut outcomes = Vec::with_capacity(commits.len());
-        for commit in commits {
-            outcomes.push(commit_on(&tx, &statements, commit).await?);
-        }
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("commit failed", e))?;
-        Ok(outcomes)
+        self.commit_runs(commits).await
+    }
+
+    /// One round trip: one statement per run of distinct events (one run
+    /// unless an event repeats), as [`Store::claim_and_load`] for each.
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.claim_runs(requests, lease, now).await
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {

@@ -7,6 +7,8 @@ use super::{CLAIMED, DECIDED};
 #[derive(Clone)]
 pub(super) struct Sql {
     pub(super) claim_and_load: String,
+    pub(super) claim_many: String,
+    pub(super) commit_many: String,
     pub(super) load: String,
     pub(super) decide: String,
     pub(super) commit_insert_state: String,
@@ -44,6 +46,8 @@ impl Sql {
                    s.version, s.state \
                  FROM (SELECT 1) AS one LEFT JOIN {states} AS s ON s.state_key = $6"
             ),
+            claim_many: claim_many(&events, &states),
+            commit_many: commit_many(&events, &states),
             load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
             decide: format!(
                 "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
@@ -128,6 +132,83 @@ fn commit_with_state(events: &str, write_state: &str) -> String {
            WHERE account_id = $1 AND event_id = $2 AND EXISTS (SELECT 1 FROM st) \
            RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM ev), EXISTS (SELECT 1 FROM done)"
+    )
+}
+
+/// [`Sql::claim_and_load`] for a whole run of events (no event twice) in
+/// one statement. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 lease
+/// end, $5 now, $6 state keys (NULL: none). One row per event, in input
+/// order: (won, earlier status, state version, state). The inserts go in
+/// key order, so two overlapping claims lock rows in the same order.
+fn claim_many(events: &str, states: &str) -> String {
+    format!(
+        "WITH input AS (\
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $6::text[]) \
+             WITH ORDINALITY AS i(account_id, event_id, token, state_key, ord)), \
+         existing AS (\
+           SELECT i.ord, e.status, e.expires_at FROM input i \
+           JOIN {events} e ON e.account_id = i.account_id AND e.event_id = i.event_id), \
+         claimed AS (\
+           INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
+           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, $4 FROM input i \
+           WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.ord = i.ord AND x.expires_at > $5) \
+           ORDER BY i.account_id, i.event_id \
+           ON CONFLICT (account_id, event_id) DO UPDATE \
+           SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+           WHERE e.expires_at <= $5 \
+           RETURNING e.account_id, e.event_id) \
+         SELECT c.event_id IS NOT NULL, x.status, s.version, s.state \
+         FROM input i \
+         LEFT JOIN claimed c ON c.account_id = i.account_id AND c.event_id = i.event_id \
+         LEFT JOIN existing x ON x.ord = i.ord \
+         LEFT JOIN {states} s ON c.event_id IS NOT NULL AND s.state_key = i.state_key \
+         ORDER BY i.ord"
+    )
+}
+
+/// Many commits (no event and no state twice) in one statement, each as
+/// [`commit_with_state`] or [`Sql::decide`] would do it alone: the event
+/// rows whose token holds are locked (in key order), states are written at
+/// their expected version (inserted at 0, in key order; updated after), and
+/// an event is marked decided only if it has no state or its state was
+/// written. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 ends of the
+/// window, $5 state keys (NULL: no state), $6 states, $7 expected versions.
+/// One row per commit, in input order: (token held, done).
+fn commit_many(events: &str, states: &str) -> String {
+    format!(
+        "WITH input AS (\
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::timestamptz[], \
+             $5::text[], $6::jsonb[], $7::bigint[]) \
+             WITH ORDINALITY AS i(account_id, event_id, token, until, state_key, state, expected, ord)), \
+         ev AS (\
+           SELECT i.ord FROM input i JOIN {events} e \
+             ON e.account_id = i.account_id AND e.event_id = i.event_id \
+           WHERE e.status = {CLAIMED} AND e.token = i.token \
+           ORDER BY e.account_id, e.event_id \
+           FOR UPDATE OF e), \
+         held AS (SELECT i.* FROM input i JOIN ev ON ev.ord = i.ord), \
+         inserted AS (\
+           INSERT INTO {states} (state_key, version, state, expires_at) \
+           SELECT h.state_key, 1, h.state, h.until FROM held h \
+           WHERE h.state_key IS NOT NULL AND h.expected = 0 \
+           ORDER BY h.state_key \
+           ON CONFLICT (state_key) DO NOTHING RETURNING state_key), \
+         updated AS (\
+           UPDATE {states} s SET version = s.version + 1, state = h.state, expires_at = h.until \
+           FROM held h \
+           WHERE s.state_key = h.state_key AND h.expected > 0 AND s.version = h.expected \
+           RETURNING s.state_key), \
+         done AS (\
+           UPDATE {events} e SET status = {DECIDED}, token = NULL, expires_at = h.until \
+           FROM held h \
+           WHERE e.account_id = h.account_id AND e.event_id = h.event_id \
+             AND (h.state_key IS NULL \
+               OR h.state_key IN (SELECT state_key FROM inserted) \
+               OR h.state_key IN (SELECT state_key FROM updated)) \
+           RETURNING h.ord) \
+         SELECT EXISTS (SELECT 1 FROM ev WHERE ev.ord = i.ord), \
+           EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord) \
+         FROM input i ORDER BY i.ord"
     )
 }
 
