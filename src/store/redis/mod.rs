@@ -75,7 +75,12 @@ use ::redis::{Client, Script};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+mod many;
+mod scripts;
+
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
 use crate::engine::{EntityState, StateKey};
 
 /// The prefix [`RedisStore::connect`] uses.
@@ -86,84 +91,6 @@ const GRACE_MS: i64 = 60_000;
 
 /// How many keys one `SCAN` step of [`Store::sweep`] asks for.
 const SWEEP_BATCH: usize = 500;
-
-/// Claims an event and, when won, reads a state with it. KEYS: event[,
-/// state]. ARGV: now_ms, token, lease_until_ms, ttl_ms. Returns {0, state
-/// or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
-const CLAIM: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
-local now = tonumber(ARGV[1])
-if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then return {2, false} end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
-  'lease_until_ms', ARGV[3], 'claimed_at_ms', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
-return {0, false}
-";
-
-/// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
-/// [, expected_version, state_json]. Returns 0 (committed), 1 (state
-/// changed), 2 (lease lost).
-const COMMIT: &str = r#"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token', 'claimed_at_ms')
-if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 2 end
-local until_ms = ARGV[2]
-local ttl = tonumber(until_ms) - (tonumber(h[3]) or 0) + tonumber(ARGV[3])
-if ttl < 1000 then ttl = 1000 end
-ttl = math.floor(ttl)
-if #KEYS == 2 then
-  local current = redis.call('GET', KEYS[2])
-  local version = 0
-  if current then
-    version = tonumber(string.match(current, '^{"v":(%d+),'))
-    if not version then return redis.error_reply('malformed state at ' .. KEYS[2]) end
-  end
-  if version ~= tonumber(ARGV[4]) then return 1 end
-  redis.call('SET', KEYS[2],
-    '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. until_ms .. ',"s":' .. ARGV[5] .. '}',
-    'PX', string.format('%d', ttl))
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'decided', 'remember_until_ms', until_ms)
-redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
-return 0
-"#;
-
-/// Releases a claim. KEYS: event. ARGV: token.
-const RELEASE: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token')
-if h[1] == 'claimed' and h[2] == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// Deletes the given keys that are expired by ARGV[1] (now_ms). Returns how
-/// many it deleted.
-const SWEEP: &str = r#"
-local now = tonumber(ARGV[1])
-local removed = 0
-for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
-  local expired = false
-  if kind == 'hash' then
-    local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
-    if h[1] == 'decided' then
-      expired = (tonumber(h[3]) or 0) <= now
-    elseif h[1] == 'claimed' then
-      expired = (tonumber(h[2]) or 0) <= now
-    end
-  elseif kind == 'string' then
-    local e = string.match(redis.call('GET', key), '^{"v":%d+,"e":(%-?%d+),')
-    expired = e ~= nil and tonumber(e) <= now
-  end
-  if expired then
-    redis.call('DEL', key)
-    removed = removed + 1
-  end
-end
-return removed
-"#;
 
 /// The Redis store. See the [module docs](self).
 ///
@@ -180,7 +107,9 @@ pub struct RedisStore {
 #[derive(Clone)]
 struct Scripts {
     claim: Script,
+    claim_many: Script,
     commit: Script,
+    commit_many: Script,
     release: Script,
     sweep: Script,
 }
@@ -282,10 +211,16 @@ impl RedisStore {
             addr,
             prefix: prefix.to_owned(),
             scripts: Scripts {
-                claim: Script::new(CLAIM),
-                commit: Script::new(COMMIT),
-                release: Script::new(RELEASE),
-                sweep: Script::new(SWEEP),
+                claim: Script::new(scripts::CLAIM),
+                claim_many: Script::new(scripts::CLAIM_MANY),
+                commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
+                commit_many: Script::new(&format!(
+                    "{}{}",
+                    scripts::COMMIT_FN,
+                    scripts::COMMIT_MANY
+                )),
+                release: Script::new(scripts::RELEASE),
+                sweep: Script::new(scripts::SWEEP),
             },
         })
     }
@@ -433,28 +368,22 @@ impl Store for RedisStore {
         commit_outcome(answer)
     }
 
-    /// One pipeline, one round trip: the commit script (loaded first, in
-    /// the same pipeline, so a restarted server has it) once per commit, in
-    /// order. Each script is atomic on its own.
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// commits, the chunks in one pipeline (the script loaded first, in the
+    /// same pipeline, so a restarted server has it).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let invocations = commits
-            .iter()
-            .map(|c| self.commit_invocation(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(&self.scripts.commit).ignore();
-        for invocation in &invocations {
-            pipe.invoke_script(invocation);
-        }
-        let mut conn = self.conn.clone();
-        let answers: Vec<i64> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("commit failed", e))?;
-        answers.into_iter().map(commit_outcome).collect()
+        self.commit_chunks(commits).await
+    }
+
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// events, the chunks in one pipeline.
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.claim_chunks(requests, lease, now).await
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
