@@ -5,8 +5,8 @@ use futures_util::future::join_all;
 use time::OffsetDateTime;
 use tokio_postgres::types::{Json, ToSql};
 
+use super::runs::{claim_runs, commit_runs};
 use super::{DECIDED, PostgresStore, account, lease_end, pg_error, versioned};
-use crate::store::many::{claim_runs, commit_runs};
 use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
 
 impl PostgresStore {

@@ -73,6 +73,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 mod many;
 mod redact;
+mod runs;
 mod sql;
 
 use redact::{describe, scrubbed};

@@ -70,10 +70,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+mod rows;
+
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
 use crate::engine::{EntityState, StateKey};
 
 /// How long an operation waits for another connection's write lock.
@@ -141,6 +145,40 @@ fn account(key: &DedupKey) -> i64 {
 
 fn token_bytes(token: ClaimToken) -> [u8; 16] {
     token.0.to_be_bytes()
+}
+
+/// A stored state row (version, JSON) as a [`Versioned`]; the default when
+/// there is none.
+fn versioned(row: Option<(i64, String)>) -> Result<Versioned, StoreError> {
+    let Some((version, json)) = row else {
+        return Ok(Versioned::default());
+    };
+    let version = u64::try_from(version)
+        .map_err(|e| StoreError::with_source("sqlite: stored version is negative", e))?;
+    let state: EntityState = serde_json::from_str(&json)
+        .map_err(|e| StoreError::with_source("sqlite: stored state is malformed", e))?;
+    Ok(Versioned { state, version })
+}
+
+/// A commit as the row operation runs it.
+fn commit_row(commit: &Commit<'_>) -> Result<rows::CommitRow, StoreError> {
+    let update = match commit.update {
+        Some(u) => {
+            let json = serde_json::to_string(u.state)
+                .map_err(|e| StoreError::with_source("sqlite: cannot serialize the state", e))?;
+            let expected = i64::try_from(u.expected_version)
+                .map_err(|e| StoreError::with_source("sqlite: expected version out of range", e))?;
+            Some((u.key.to_string(), expected, json))
+        }
+        None => None,
+    };
+    Ok(rows::CommitRow {
+        account: account(commit.key),
+        event: commit.key.event_id.as_str().to_owned(),
+        token: token_bytes(commit.token),
+        until: unix_millis(commit.remember_until),
+        update,
+    })
 }
 
 impl SqliteStore {
@@ -244,123 +282,97 @@ impl Store for SqliteStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let (account, event) = (account(key), key.event_id.as_str().to_owned());
-        let now_ms = unix_millis(now);
-        let lease_until = now_ms.saturating_add(duration_millis(lease));
-        let token = ClaimToken::random();
-        self.run("claim", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(i64, Option<i64>, Option<i64>)> = tx
-                .query_row(
-                    "SELECT status, lease_until_ms, remember_until_ms FROM alm_events \
-                     WHERE account_id = ?1 AND event_id = ?2",
-                    params![account, event],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            match row {
-                Some((STATUS_DECIDED, _, Some(until))) if until > now_ms => {
-                    return Ok(Claim::AlreadyDecided);
-                }
-                Some((STATUS_CLAIMED, Some(end), _)) if end > now_ms => {
-                    return Ok(Claim::InFlight);
-                }
-                _ => {}
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO alm_events \
-                 (account_id, event_id, status, token, lease_until_ms, remember_until_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                params![
-                    account,
-                    event,
-                    STATUS_CLAIMED,
-                    &token_bytes(token)[..],
-                    lease_until
-                ],
-            )?;
-            tx.commit()?;
-            Ok(Claim::Claimed(token))
-        })
-        .await
+        Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         let state_key = key.to_string();
-        let row: Option<(i64, String)> = self
-            .run("load", move |conn| {
-                conn.query_row(
-                    "SELECT version, state FROM alm_states WHERE state_key = ?1",
-                    params![state_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
+        let row = self
+            .run("load", move |conn| rows::load(conn, &state_key))
+            .await?;
+        versioned(row)
+    }
+
+    /// One transaction: the claim, and the state's read when it is won.
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        let request = ClaimRequest { key, state };
+        let mut answers = self.claim_many(&[request], lease, now).await?;
+        answers
+            .pop()
+            .ok_or_else(|| StoreError::new("sqlite: a claim went unanswered"))
+    }
+
+    /// One transaction for the whole slice, the claims one after another.
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = unix_millis(now);
+        let lease_until = now_ms.saturating_add(duration_millis(lease));
+        let claims: Vec<rows::ClaimRow> = requests
+            .iter()
+            .map(|r| rows::ClaimRow {
+                account: account(r.key),
+                event: r.key.event_id.as_str().to_owned(),
+                token: ClaimToken::random(),
+                lease_until,
+                now_ms,
+                state_key: r.state.map(ToString::to_string),
+            })
+            .collect();
+        let answers = self
+            .run("claim", move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let answers = claims
+                    .iter()
+                    .map(|row| rows::claim(&tx, row))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                tx.commit()?;
+                Ok(answers)
             })
             .await?;
-        let Some((version, json)) = row else {
-            return Ok(Versioned::default());
-        };
-        let version = u64::try_from(version)
-            .map_err(|e| StoreError::with_source("sqlite: stored version is negative", e))?;
-        let state: EntityState = serde_json::from_str(&json)
-            .map_err(|e| StoreError::with_source("sqlite: stored state is malformed", e))?;
-        Ok(Versioned { state, version })
+        answers
+            .into_iter()
+            .map(|(claim, state)| Ok((claim, versioned(state)?)))
+            .collect()
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let (account, event) = (account(commit.key), commit.key.event_id.as_str().to_owned());
-        let token = token_bytes(commit.token);
-        let until = unix_millis(commit.remember_until);
-        let update = match commit.update {
-            Some(u) => {
-                let json = serde_json::to_string(u.state).map_err(|e| {
-                    StoreError::with_source("sqlite: cannot serialize the state", e)
-                })?;
-                let expected = i64::try_from(u.expected_version).map_err(|e| {
-                    StoreError::with_source("sqlite: expected version out of range", e)
-                })?;
-                Some((u.key.to_string(), expected, json))
-            }
-            None => None,
-        };
+        let mut outcomes = self.commit_many(&[commit]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::new("sqlite: a commit went unanswered"))
+    }
+
+    /// One transaction for the whole slice (one write lock, one WAL
+    /// append), the commits one after another.
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = commits
+            .iter()
+            .map(commit_row)
+            .collect::<Result<Vec<_>, _>>()?;
         self.run("commit", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let held: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM alm_events WHERE account_id = ?1 AND event_id = ?2 \
-                     AND status = ?3 AND token = ?4",
-                    params![account, event, STATUS_CLAIMED, &token[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if held.is_none() {
-                return Ok(CommitOutcome::LeaseLost);
-            }
-            if let Some((state_key, expected, json)) = update {
-                let current: i64 = tx
-                    .query_row(
-                        "SELECT version FROM alm_states WHERE state_key = ?1",
-                        params![state_key],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(0);
-                if current != expected {
-                    return Ok(CommitOutcome::StateChanged);
-                }
-                tx.execute(
-                    "INSERT OR REPLACE INTO alm_states (state_key, version, state, expires_ms) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![state_key, current.saturating_add(1), json, until],
-                )?;
-            }
-            tx.execute(
-                "UPDATE alm_events SET status = ?3, token = NULL, lease_until_ms = NULL, \
-                 remember_until_ms = ?4 WHERE account_id = ?1 AND event_id = ?2",
-                params![account, event, STATUS_DECIDED, until],
-            )?;
+            let outcomes = rows
+                .iter()
+                .map(|row| rows::commit(&tx, row))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
-            Ok(CommitOutcome::Committed)
+            Ok(outcomes)
         })
         .await
     }
