@@ -443,3 +443,36 @@ async fn dropped_claims_leave_no_open_transaction() {
         .get(0);
     assert_eq!(stuck, 0);
 }
+
+/// A store that cannot be reached is a transient error (503, ALM
+/// redelivers); a stored state the store cannot read is a permanent one
+/// (trying again reads the same row).
+#[tokio::test]
+async fn errors_say_whether_trying_again_can_help() {
+    let e = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+
+    let Some(store) = factory().await else { return };
+    let sk = state_key();
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".alm_states VALUES ($1, 1, '{{\"newest_millis\":\"x\"}}', now())",
+                store.inner.schema()
+            ),
+            &[&sk.to_string()],
+        )
+        .await
+        .unwrap();
+    let e = store.load(&sk).await.unwrap_err();
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.kind(), alm_webhooks::store::StoreErrorKind::Permanent);
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+}

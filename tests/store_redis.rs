@@ -382,6 +382,7 @@ async fn redis_errors_become_store_errors() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("redis: claim failed"), "{e}");
+    assert!(!e.is_transient(), "a key of the wrong type stays so: {e:?}");
     let e = store
         .release(&key(1, "a"), ClaimToken(1))
         .await
@@ -389,6 +390,7 @@ async fn redis_errors_become_store_errors() {
     assert!(e.to_string().contains("redis: release failed"), "{e}");
     let e = store.load(&sk).await.unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
+    assert!(!e.is_transient(), "{e:?}");
     let k = key(1, "b");
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
         panic!("not claimed");
@@ -406,6 +408,13 @@ async fn redis_errors_become_store_errors() {
     };
     let e = store.commit(commit).await.unwrap_err();
     assert!(e.to_string().contains("redis: commit failed"), "{e}");
+    // The state cannot be read: trying again fails again.
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    let e = RedisStore::connect("redis://127.0.0.1:1/")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(e.is_transient(), "{e:?}");
     assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     // Nothing was written: the claim still holds.
     assert_eq!(

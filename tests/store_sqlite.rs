@@ -319,6 +319,11 @@ async fn sqlite_errors_become_store_errors() {
         .unwrap();
     let e = store.load(&sk).await.unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    // A file that cannot be opened may be fixed by an operator: transient.
+    let e = SqliteStore::open("/nonexistent-dir/alm.db").unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
 }
 
 /// Another connection holding the write lock makes an operation wait (the

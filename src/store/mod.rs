@@ -17,6 +17,7 @@
 //! and swap state.
 
 mod any;
+mod error;
 mod many;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -32,7 +33,6 @@ pub mod sqlite;
 use std::future::Future;
 use std::time::Duration;
 
-use http::StatusCode;
 use time::OffsetDateTime;
 
 use crate::engine::{EntityState, StateKey};
@@ -45,6 +45,7 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
+pub use error::{StoreError, StoreErrorKind};
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -136,43 +137,6 @@ pub enum CommitOutcome {
     StateChanged,
     /// The claim is no longer this caller's; nothing was written.
     LeaseLost,
-}
-
-/// A store could not be reached or answered wrongly. Deliveries are then
-/// answered `503`, so ALM redelivers; nothing is lost.
-#[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {message}")]
-pub struct StoreError {
-    message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreError {
-    /// An error with a message (no secrets: connection strings must be
-    /// stripped of passwords before they get here).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An error caused by another.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// The HTTP status this means: `503 Service Unavailable`.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
 }
 
 /// The storage behind the engine. Implementations must make `claim` and

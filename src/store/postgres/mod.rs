@@ -80,7 +80,8 @@ use redact::{describe, scrubbed};
 use sql::{Sql, valid_schema};
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
+    StoreErrorKind, Versioned,
 };
 use crate::engine::{EntityState, StateKey};
 
@@ -124,7 +125,34 @@ impl fmt::Debug for PostgresStore {
 }
 
 fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::with_source(format!("postgres: {what}"), error)
+    let kind = kind_of(&error);
+    StoreError::with_source(format!("postgres: {what}"), error).with_kind(kind)
+}
+
+/// Whether an error (or one of its causes) is about the data itself: a
+/// SQLSTATE of class 22 (data exception, e.g. a NUL byte in text), 23
+/// (integrity constraint) or 54 (program limit, e.g. an index row too
+/// large), a state that does not serialize or parse, a number out of range.
+/// Everything else (no connection, a timeout, a pool wait, 40001, 40P01,
+/// 57P01, a missing table or right that an operator can fix) is transient.
+fn kind_of(error: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(code) = error
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::code)
+        {
+            return match code.code().get(..2) {
+                Some("22" | "23" | "54") => StoreErrorKind::Permanent,
+                _ => StoreErrorKind::Transient,
+            };
+        }
+        if error.is::<serde_json::Error>() || error.is::<std::num::TryFromIntError>() {
+            return StoreErrorKind::Permanent;
+        }
+        cause = error.source();
+    }
+    StoreErrorKind::Transient
 }
 
 fn account(key: &DedupKey) -> i64 {

@@ -121,9 +121,8 @@ impl RedisStore {
                     .arg(unix_millis(commit.remember_until));
                 match commit.update {
                     Some(update) => {
-                        let json = serde_json::to_string(update.state).map_err(|e| {
-                            StoreError::with_source("redis: cannot serialize the state", e)
-                        })?;
+                        let json = serde_json::to_string(update.state)
+                            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
                         invocation.key(self.state_key(update.key));
                         states += 1;
                         invocation

@@ -79,7 +79,8 @@ mod many;
 mod scripts;
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
+    StoreErrorKind, Versioned,
 };
 use crate::engine::{EntityState, StateKey};
 
@@ -124,7 +125,30 @@ impl fmt::Debug for RedisStore {
 }
 
 fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
-    StoreError::with_source(format!("redis: {what}"), e)
+    let kind = kind_of(&e);
+    StoreError::with_source(format!("redis: {what}"), e).with_kind(kind)
+}
+
+/// Whether Redis refused the data itself: an answer that does not parse, a
+/// key holding another type (`WRONGTYPE`), or a stored state the commit
+/// script cannot read (`malformed state`).
+/// Everything else (no connection, a timeout, a loading or failing-over
+/// server, a cluster redirection) is transient.
+fn kind_of(e: &::redis::RedisError) -> StoreErrorKind {
+    use ::redis::ErrorKind;
+    let permanent = matches!(e.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType)
+        || e.code() == Some("WRONGTYPE")
+        || e.detail().is_some_and(|d| d.contains("malformed state"));
+    if permanent {
+        StoreErrorKind::Permanent
+    } else {
+        StoreErrorKind::Transient
+    }
+}
+
+/// A permanent error about data the store cannot read or write.
+fn bad_data(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::with_source(format!("redis: {what}"), e).with_kind(StoreErrorKind::Permanent)
 }
 
 fn unix_millis(t: OffsetDateTime) -> i64 {
@@ -239,7 +263,7 @@ impl RedisStore {
             .update
             .map(|u| serde_json::to_string(u.state))
             .transpose()
-            .map_err(|e| StoreError::with_source("redis: cannot serialize the state", e))?;
+            .map_err(|e| bad_data("cannot serialize the state", e))?;
         let mut invocation = self.scripts.commit.prepare_invoke();
         invocation
             .key(self.event_key(commit.key))
@@ -424,8 +448,8 @@ fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
     let Some(text) = stored else {
         return Ok(Versioned::default());
     };
-    let stored: StoredState = serde_json::from_str(&text)
-        .map_err(|e| StoreError::with_source("redis: stored state is malformed", e))?;
+    let stored: StoredState =
+        serde_json::from_str(&text).map_err(|e| bad_data("stored state is malformed", e))?;
     Ok(Versioned {
         state: stored.s,
         version: stored.v,

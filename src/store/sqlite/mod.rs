@@ -76,7 +76,8 @@ use time::OffsetDateTime;
 mod rows;
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
+    StoreErrorKind, Versioned,
 };
 use crate::engine::{EntityState, StateKey};
 
@@ -127,7 +128,34 @@ impl fmt::Debug for SqliteStore {
 }
 
 fn sqlite_error(what: &str, e: rusqlite::Error) -> StoreError {
-    StoreError::with_source(format!("sqlite: {what}"), e)
+    let kind = kind_of(&e);
+    StoreError::with_source(format!("sqlite: {what}"), e).with_kind(kind)
+}
+
+/// Whether SQLite refused the data itself (a constraint, a value too big, a
+/// value that does not convert): permanent. A busy or locked database, a
+/// file that cannot be opened or written, anything else: transient.
+fn kind_of(e: &rusqlite::Error) -> StoreErrorKind {
+    use rusqlite::ErrorCode;
+    match e {
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::Utf8Error(..)
+        | rusqlite::Error::NulError(..)
+        | rusqlite::Error::ToSqlConversionFailure(..) => StoreErrorKind::Permanent,
+        _ => match e.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch) => {
+                StoreErrorKind::Permanent
+            }
+            _ => StoreErrorKind::Transient,
+        },
+    }
+}
+
+/// A permanent error about data the store cannot read or write.
+fn bad_data(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::with_source(format!("sqlite: {what}"), e).with_kind(StoreErrorKind::Permanent)
 }
 
 fn unix_millis(t: OffsetDateTime) -> i64 {
@@ -153,10 +181,9 @@ fn versioned(row: Option<(i64, String)>) -> Result<Versioned, StoreError> {
     let Some((version, json)) = row else {
         return Ok(Versioned::default());
     };
-    let version = u64::try_from(version)
-        .map_err(|e| StoreError::with_source("sqlite: stored version is negative", e))?;
-    let state: EntityState = serde_json::from_str(&json)
-        .map_err(|e| StoreError::with_source("sqlite: stored state is malformed", e))?;
+    let version = u64::try_from(version).map_err(|e| bad_data("stored version is negative", e))?;
+    let state: EntityState =
+        serde_json::from_str(&json).map_err(|e| bad_data("stored state is malformed", e))?;
     Ok(Versioned { state, version })
 }
 
@@ -165,9 +192,9 @@ fn commit_row(commit: &Commit<'_>) -> Result<rows::CommitRow, StoreError> {
     let update = match commit.update {
         Some(u) => {
             let json = serde_json::to_string(u.state)
-                .map_err(|e| StoreError::with_source("sqlite: cannot serialize the state", e))?;
+                .map_err(|e| bad_data("cannot serialize the state", e))?;
             let expected = i64::try_from(u.expected_version)
-                .map_err(|e| StoreError::with_source("sqlite: expected version out of range", e))?;
+                .map_err(|e| bad_data("expected version out of range", e))?;
             Some((u.key.to_string(), expected, json))
         }
         None => None,
