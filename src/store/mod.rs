@@ -18,6 +18,7 @@
 
 mod any;
 mod error;
+mod keys;
 mod many;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -46,6 +47,7 @@ pub use self::redis::RedisStore;
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
 pub use error::{StoreError, StoreErrorKind};
+pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -505,6 +505,61 @@ pub async fn set_based_operations_span_chunks<S: Store>(store: S) {
     assert_eq!(store.load(&states[n - 1]).await.unwrap().version, 1);
 }
 
+/// Ids no database can key as they are: a 2.7 KB `eventId`, one with a NUL
+/// byte, two long ones that differ only at their end, and a 2.7 KB
+/// `loInstanceId` and one with a NUL byte. Each is processed once, its
+/// record's state is kept (an older enrollment after a completion is
+/// stale), and the redelivery is all duplicates.
+pub async fn ids_of_any_length_and_content_are_processed<S: Store>(store: S) {
+    let clock = ManualClock::at_unix(T0);
+    let engine = engine(store, &clock);
+    // Not repetitive, so that a database cannot compress it under its limit.
+    let noise = |len: usize| {
+        let mut x = 0x9e37_79b9_u64;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'a' + (x % 26) as u8)
+            })
+            .collect::<String>()
+    };
+    let long = noise(2_700);
+    let long_instance = format!("course:{}_2", noise(2_700));
+    let nul_instance = "course:1\\u0000x_2";
+    let e = envelope(
+        1,
+        &[
+            learner(
+                &format!("{long}1"),
+                "COURSE_COMPLETED",
+                300,
+                1,
+                &long_instance,
+            ),
+            learner(
+                &format!("{long}2"),
+                "COURSE_ENROLLMENT",
+                200,
+                1,
+                &long_instance,
+            ),
+            learner("nul\\u0000a", "COURSE_COMPLETED", 300, 1, nul_instance),
+            learner("nul\\u0000b", "COURSE_ENROLLMENT", 200, 1, nul_instance),
+            learner("nul\\u0000c", "COURSE_ENROLLMENT", 400, 1, "course:1_2"),
+        ],
+    );
+    assert_eq!(e.parsed().count(), 5, "every event parses");
+    use Decision::*;
+    let stale = Ignored(IgnoreReason::Stale);
+    assert_eq!(
+        decisions(&engine, &e).await,
+        [Processed, stale, Processed, stale, Processed]
+    );
+    assert_eq!(decisions(&engine, &e).await, [Duplicate; 5]);
+}
+
 pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
     let k = key(1, "a");
     let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
@@ -775,6 +830,7 @@ macro_rules! store_conformance {
             claim_many_answers_as_one_by_one,
             commit_many_answers_as_one_by_one,
             set_based_operations_span_chunks,
+            ids_of_any_length_and_content_are_processed,
             decided_events_expire_after_the_window,
             sweep_removes_expired_entries,
             concurrent_claims_have_one_winner,

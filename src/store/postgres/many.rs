@@ -1,12 +1,15 @@
 //! The set-based operations: a run of claims or commits in one statement,
 //! a slice of runs in one round trip.
 
+use std::borrow::Cow;
+
 use futures_util::future::join_all;
 use time::OffsetDateTime;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
 use super::{DECIDED, PostgresStore, account, lease_end, pg_error, versioned};
+use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
 
 impl PostgresStore {
@@ -163,7 +166,7 @@ impl PostgresStore {
 /// One run of claims as the statement's arrays.
 struct ClaimInput<'a> {
     accounts: Vec<i64>,
-    events: Vec<&'a str>,
+    events: Vec<Cow<'a, str>>,
     claim_tokens: Vec<ClaimToken>,
     tokens: Vec<Vec<u8>>,
     states: Vec<Option<String>>,
@@ -176,7 +179,7 @@ impl<'a> ClaimInput<'a> {
             accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
             events: run
                 .iter()
-                .map(|&i| requests[i].key.event_id.as_str())
+                .map(|&i| stored_event_id(requests[i].key))
                 .collect(),
             tokens: claim_tokens
                 .iter()
@@ -184,7 +187,7 @@ impl<'a> ClaimInput<'a> {
                 .collect(),
             states: run
                 .iter()
-                .map(|&i| requests[i].state.map(ToString::to_string))
+                .map(|&i| requests[i].state.map(stored_state_key))
                 .collect(),
             claim_tokens,
         }
@@ -194,7 +197,7 @@ impl<'a> ClaimInput<'a> {
 /// One run of commits as the statement's arrays.
 struct CommitInput<'a> {
     accounts: Vec<i64>,
-    events: Vec<&'a str>,
+    events: Vec<Cow<'a, str>>,
     tokens: Vec<Vec<u8>>,
     until: Vec<OffsetDateTime>,
     state_keys: Vec<Option<String>>,
@@ -215,7 +218,7 @@ impl<'a> CommitInput<'a> {
             .map_err(|e| pg_error("commit: version out of range", e))?;
         Ok(Self {
             accounts: commits.iter().map(|c| account(c.key)).collect(),
-            events: commits.iter().map(|c| c.key.event_id.as_str()).collect(),
+            events: commits.iter().map(|c| stored_event_id(c.key)).collect(),
             tokens: commits
                 .iter()
                 .map(|c| c.token.0.to_be_bytes().to_vec())
@@ -223,7 +226,7 @@ impl<'a> CommitInput<'a> {
             until: commits.iter().map(|c| c.remember_until).collect(),
             state_keys: commits
                 .iter()
-                .map(|c| c.update.map(|u| u.key.to_string()))
+                .map(|c| c.update.map(|u| stored_state_key(u.key)))
                 .collect(),
             states: commits
                 .iter()

@@ -9,7 +9,7 @@
 //! ```sql
 //! CREATE TABLE alm_events (
 //!     account_id BIGINT      NOT NULL,  -- the u64 account id, bit-cast (see below)
-//!     event_id   TEXT        NOT NULL,
+//!     event_id   TEXT        NOT NULL,  -- the eventId's storage_key()
 //!     status     SMALLINT    NOT NULL,  -- 0 claimed, 1 decided
 //!     token      BYTEA,                 -- the claim token (16 bytes), NULL once decided
 //!     expires_at TIMESTAMPTZ NOT NULL,  -- lease end (claimed) or end of the dedup window (decided)
@@ -17,7 +17,7 @@
 //! );
 //! CREATE INDEX alm_events_expires_at ON alm_events (expires_at);
 //! CREATE TABLE alm_states (
-//!     state_key  TEXT        PRIMARY KEY, -- StateKey's Display, e.g. learner/1234/7/course:1_2
+//!     state_key  TEXT        PRIMARY KEY, -- storage_key() of StateKey's Display, e.g. learner/1234/7/course:1_2
 //!     version    BIGINT      NOT NULL,
 //!     state      JSONB       NOT NULL,    -- EntityState as JSON
 //!     expires_at TIMESTAMPTZ NOT NULL
@@ -79,6 +79,7 @@ mod sql;
 use redact::{describe, scrubbed};
 use sql::{Sql, valid_schema};
 
+use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -341,7 +342,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_error("cannot prepare the load", e))?;
         let row = client
-            .query_opt(&load, &[&key.to_string()])
+            .query_opt(&load, &[&stored_state_key(key)])
             .await
             .map_err(|e| pg_error("load failed", e))?;
         match row {
@@ -363,9 +364,9 @@ impl Store for PostgresStore {
             .prepare_cached(&self.sql.claim_and_load)
             .await
             .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let (account, event) = (account(key), key.event_id.as_str());
+        let (account, event) = (account(key), stored_event_id(key));
         let until = lease_end(now, lease);
-        let state_key = state.map(ToString::to_string);
+        let state_key = state.map(stored_state_key);
         // A row deleted (released, swept) or inserted by another claim
         // after this statement's snapshot: try again, a few times.
         for _ in 0..3 {
@@ -448,7 +449,7 @@ impl Store for PostgresStore {
         client
             .execute(
                 &release,
-                &[&account(key), &key.event_id.as_str(), &&bytes[..]],
+                &[&account(key), &stored_event_id(key), &&bytes[..]],
             )
             .await
             .map_err(|e| pg_error("release failed", e))?;
@@ -493,7 +494,7 @@ async fn commit_on(
     commit: &Commit<'_>,
 ) -> Result<CommitOutcome, StoreError> {
     let account = account(commit.key);
-    let event = commit.key.event_id.as_str();
+    let event = stored_event_id(commit.key);
     let bytes = commit.token.0.to_be_bytes();
     let token = &bytes[..];
     let until = commit.remember_until;
@@ -510,7 +511,7 @@ async fn commit_on(
     };
     let expected = i64::try_from(update.expected_version)
         .map_err(|e| pg_error("commit: version out of range", e))?;
-    let state_key = update.key.to_string();
+    let state_key = stored_state_key(update.key);
     let state = Json(update.state);
     let params: [&(dyn ToSql + Sync); 7] = [
         &account, &event, &token, &until, &state_key, &state, &expected,

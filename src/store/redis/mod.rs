@@ -9,15 +9,16 @@
 //!
 //! Every key starts with the prefix (default `"alm-webhooks:"`):
 //!
-//! - `{prefix}ev:{accountId}:{hex(eventId)}`: a hash, one per event, with
+//! - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
 //!   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
 //!   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
-//!   `remember_until_ms`. The event id is hex-encoded, so no id, whatever it
-//!   holds (`:`, `*`, `{`…), can reach another key.
+//!   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
+//!   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
+//!   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
 //! - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,
 //!   the entity's state as JSON with its version and expiry. The state key's
-//!   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`) is used
-//!   as is, after the `st:` namespace.
+//!   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`), in its
+//!   [stored form](super::storage_key), is used after the `st:` namespace.
 //!
 //! # Whose clock
 //!
@@ -78,6 +79,7 @@ use time::OffsetDateTime;
 mod many;
 mod scripts;
 
+use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -284,12 +286,12 @@ impl RedisStore {
             "{}ev:{}:{}",
             self.prefix,
             key.account_id.get(),
-            hex(key.event_id.as_str().as_bytes())
+            hex(stored_event_id(key).as_bytes())
         )
     }
 
     fn state_key(&self, key: &StateKey) -> String {
-        format!("{}st:{key}", self.prefix)
+        format!("{}st:{}", self.prefix, stored_state_key(key))
     }
 
     /// Deletes the keys matching `pattern` that are expired by `now_ms`.

@@ -18,14 +18,14 @@
 //!
 //! ```sql
 //! CREATE TABLE alm_events (
-//!     account_id INTEGER, event_id TEXT,
+//!     account_id INTEGER, event_id TEXT,  -- the eventId's storage_key()
 //!     status INTEGER,             -- 0: claimed, 1: decided
 //!     token BLOB,                 -- a claim's token, 16 bytes big-endian
 //!     lease_until_ms INTEGER,     -- a claim's lease end
 //!     remember_until_ms INTEGER,  -- a decided event's window end
 //!     PRIMARY KEY (account_id, event_id)) WITHOUT ROWID;
 //! CREATE TABLE alm_states (
-//!     state_key TEXT PRIMARY KEY, -- the StateKey's Display form
+//!     state_key TEXT PRIMARY KEY, -- storage_key() of the StateKey's Display form
 //!     version INTEGER,
 //!     state TEXT,                 -- the EntityState as JSON
 //!     expires_ms INTEGER);
@@ -75,6 +75,7 @@ use time::OffsetDateTime;
 
 mod rows;
 
+use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -195,13 +196,13 @@ fn commit_row(commit: &Commit<'_>) -> Result<rows::CommitRow, StoreError> {
                 .map_err(|e| bad_data("cannot serialize the state", e))?;
             let expected = i64::try_from(u.expected_version)
                 .map_err(|e| bad_data("expected version out of range", e))?;
-            Some((u.key.to_string(), expected, json))
+            Some((stored_state_key(u.key), expected, json))
         }
         None => None,
     };
     Ok(rows::CommitRow {
         account: account(commit.key),
-        event: commit.key.event_id.as_str().to_owned(),
+        event: stored_event_id(commit.key).into_owned(),
         token: token_bytes(commit.token),
         until: unix_millis(commit.remember_until),
         update,
@@ -313,7 +314,7 @@ impl Store for SqliteStore {
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let state_key = key.to_string();
+        let state_key = stored_state_key(key);
         let row = self
             .run("load", move |conn| rows::load(conn, &state_key))
             .await?;
@@ -351,11 +352,11 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| rows::ClaimRow {
                 account: account(r.key),
-                event: r.key.event_id.as_str().to_owned(),
+                event: stored_event_id(r.key).into_owned(),
                 token: ClaimToken::random(),
                 lease_until,
                 now_ms,
-                state_key: r.state.map(ToString::to_string),
+                state_key: r.state.map(stored_state_key),
             })
             .collect();
         let answers = self
@@ -405,7 +406,7 @@ impl Store for SqliteStore {
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        let (account, event) = (account(key), key.event_id.as_str().to_owned());
+        let (account, event) = (account(key), stored_event_id(key).into_owned());
         let token = token_bytes(token);
         self.run("release", move |conn| {
             conn.execute(
