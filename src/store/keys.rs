@@ -27,7 +27,7 @@ const MARK: &str = "…sha256:";
 /// stored as it is, so ordinary ids read the same in the database. Any other
 /// text (a 2.7 KB id, a NUL byte, which PostgreSQL's `TEXT` cannot hold) is
 /// stored as its first 64 bytes (control characters shown as `?`), then
-/// `…sha256:`, then the SHA-256 of the whole text in hex: at most 135 bytes,
+/// `…sha256:`, then the SHA-256 of the whole text in hex: at most 138 bytes,
 /// whatever the text. Two texts get the same form only if they are equal
 /// (or SHA-256 collides). This form is stable: changing it would make
 /// stored decisions unreachable.
@@ -39,7 +39,7 @@ const MARK: &str = "…sha256:";
 /// let stored = storage_key(&long);
 /// assert!(stored.starts_with(&"x".repeat(64)));
 /// assert!(stored.contains("…sha256:"));
-/// assert!(stored.len() <= 135);
+/// assert!(stored.len() <= 138);
 /// assert_ne!(storage_key("a\0b"), storage_key("a\0c"));
 /// ```
 pub fn storage_key(text: &str) -> Cow<'_, str> {
