@@ -373,3 +373,61 @@ fn block_on_inline<F: std::future::Future>(f: F) -> F::Output {
         std::task::Poll::Pending => panic!("the store's future did not complete inline"),
     }
 }
+
+/// The expiry columns are indexed, and a sweep of more rows than one step
+/// (1,000) removes them all, in steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_goes_through_the_expiry_indexes_in_steps() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(db.path()).unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let keys: Vec<DedupKey> = (0..2_500).map(|n| key(1, &format!("e{n}"))).collect();
+    let requests: Vec<ClaimRequest<'_>> = keys
+        .iter()
+        .map(|key| ClaimRequest { key, state: None })
+        .collect();
+    let answers = store
+        .claim_many(&requests, Duration::from_secs(30), t0)
+        .await
+        .unwrap();
+    // Half decided (window ends at t0 + 10 s), half left as claims (lease
+    // ends at t0 + 30 s).
+    let commits: Vec<Commit<'_>> = answers
+        .iter()
+        .zip(&keys)
+        .step_by(2)
+        .map(|((claim, _), key)| {
+            let Claim::Claimed(token) = claim else {
+                panic!("new events are claimed")
+            };
+            Commit {
+                key,
+                token: *token,
+                update: None,
+                remember_until: t0 + Duration::from_secs(10),
+            }
+        })
+        .collect();
+    store.commit_many(&commits).await.unwrap();
+    let removed = store.sweep(t0 + Duration::from_secs(60)).await.unwrap();
+    assert_eq!(removed, 2_500);
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM alm_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    for (table, column) in [
+        ("alm_events", "remember_until_ms"),
+        ("alm_events", "lease_until_ms"),
+        ("alm_states", "expires_ms"),
+    ] {
+        let plan: String = conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE {column} <= 5"),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("INDEX"), "{table}.{column}: {plan}");
+    }
+}

@@ -43,7 +43,9 @@
 //! [`MemoryStore`](super::MemoryStore). Times are compared in milliseconds
 //! (the memory store keeps decided events to the second, so the two can
 //! differ within the last second of a window). Nothing expires on its own:
-//! run [`Store::sweep`] now and then to keep the file small.
+//! run [`Store::sweep`] now and then to keep the file small. The expiry
+//! columns are indexed, and a sweep deletes in steps of 1,000 rows, each
+//! its own transaction, so it never holds the write lock for long.
 //!
 //! # Durability
 //!
@@ -104,7 +106,28 @@ CREATE TABLE IF NOT EXISTS alm_states (
     state TEXT NOT NULL,
     expires_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alm_events_remember_until ON alm_events (remember_until_ms);
+CREATE INDEX IF NOT EXISTS alm_events_lease_until ON alm_events (lease_until_ms);
+CREATE INDEX IF NOT EXISTS alm_states_expires ON alm_states (expires_ms);
 ";
+
+/// The most rows one step of [`Store::sweep`] deletes: each step is its own
+/// short transaction, so claims and commits get the write lock between
+/// steps.
+const SWEEP_CHUNK: i64 = 1_000;
+
+/// The sweep's steps: decided events past their window (only decided rows
+/// have `remember_until_ms`), claims past their lease (only claims have
+/// `lease_until_ms`), states past their expiry. Each finds its rows through
+/// its index. Parameters: now, chunk size.
+const SWEEP_STEPS: [&str; 3] = [
+    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
+     (SELECT account_id, event_id FROM alm_events WHERE remember_until_ms <= ?1 LIMIT ?2)",
+    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
+     (SELECT account_id, event_id FROM alm_events WHERE lease_until_ms <= ?1 LIMIT ?2)",
+    "DELETE FROM alm_states WHERE rowid IN \
+     (SELECT rowid FROM alm_states WHERE expires_ms <= ?1 LIMIT ?2)",
+];
 
 /// The SQLite store. See the [module docs](self).
 ///
@@ -419,23 +442,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// In steps of at most 1,000 rows, each its own transaction (and its
+    /// own turn at the connection), found through the expiry indexes.
     async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
-        self.run("sweep", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let events = tx.execute(
-                "DELETE FROM alm_events WHERE \
-                 (status = ?1 AND remember_until_ms <= ?3) \
-                 OR (status = ?2 AND lease_until_ms <= ?3)",
-                params![STATUS_DECIDED, STATUS_CLAIMED, now_ms],
-            )?;
-            let states = tx.execute(
-                "DELETE FROM alm_states WHERE expires_ms <= ?1",
-                params![now_ms],
-            )?;
-            tx.commit()?;
-            Ok((events + states) as u64)
-        })
-        .await
+        let mut removed = 0u64;
+        for step in SWEEP_STEPS {
+            loop {
+                let rows = self
+                    .run("sweep", move |conn| {
+                        conn.prepare_cached(step)?
+                            .execute(params![now_ms, SWEEP_CHUNK])
+                    })
+                    .await?;
+                removed += rows as u64;
+                if (rows as i64) < SWEEP_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
     }
 }
