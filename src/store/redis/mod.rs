@@ -56,11 +56,12 @@
 //! crash) or `appendfsync always`, and a replica with failover only if you
 //! accept that acknowledged writes not yet replicated can be lost.
 //!
-//! # Redis Cluster
+//! # Redis Cluster is not supported
 //!
-//! A commit touches the event's key and the state's key in one script, so on
-//! a cluster both must be in one slot: put a hash tag in the prefix
-//! (`"{alm}:"`), which sends every key of the store to one node.
+//! The store talks to one Redis server (a primary, which may have replicas
+//! and Sentinel failover) over a single connection; it does not follow a
+//! cluster's `MOVED` redirections, so it does not work against Redis
+//! Cluster. Shard by running one Redis per group of accounts instead.
 //!
 //! # Secrets
 //!
