@@ -185,9 +185,14 @@ async fn drop_stale_schemas(store: &PostgresStore) {
     .await;
 }
 
+/// Migrates `schema` (idempotent) and connects to it.
 async fn connect(schema: &str) -> Option<PostgresStore> {
     let url = url();
-    match PostgresStore::connect_with_schema(&url, schema).await {
+    let store = match PostgresStore::migrate(&url, schema).await {
+        Ok(()) => PostgresStore::connect_with_schema(&url, schema).await,
+        Err(e) => Err(e),
+    };
+    match store {
         Ok(store) => Some(store),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("PostgreSQL not reachable at {url} (CI=true, so this fails): {e:?}")
@@ -276,10 +281,18 @@ async fn concurrent_startup_creates_the_tables_once() {
         return;
     };
     let schema = unique_schema();
+    // Before the migration, `connect` refuses and says what to do.
+    let e = PostgresStore::connect_with_schema(&url(), &schema)
+        .await
+        .expect_err("no tables yet");
+    assert!(e.to_string().contains("migrate"), "{e}");
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let (url, schema) = (url(), schema.clone());
-            tokio::spawn(async move { PostgresStore::connect_with_schema(&url, &schema).await })
+            tokio::spawn(async move {
+                PostgresStore::migrate(&url, &schema).await?;
+                PostgresStore::connect_with_schema(&url, &schema).await
+            })
         })
         .collect();
     let mut stores = Vec::new();
@@ -398,12 +411,12 @@ async fn dropped_claims_leave_no_open_transaction() {
     const APP: &str = "alm_dropped_claims_test";
     let base = url();
     let separator = if base.contains('?') { '&' } else { '?' };
-    let inner = PostgresStore::connect_with_schema(
-        &format!("{base}{separator}application_name={APP}"),
-        &unique_schema(),
-    )
-    .await
-    .unwrap();
+    let app_url = format!("{base}{separator}application_name={APP}");
+    let schema = unique_schema();
+    PostgresStore::migrate(&app_url, &schema).await.unwrap();
+    let inner = PostgresStore::connect_with_schema(&app_url, &schema)
+        .await
+        .unwrap();
     let store = TestStore { inner };
     let now = OffsetDateTime::now_utc();
     for n in 0..200 {
@@ -475,4 +488,175 @@ async fn errors_say_whether_trying_again_can_help() {
     assert!(!e.is_transient(), "{e:?}");
     assert_eq!(e.kind(), alm_webhooks::store::StoreErrorKind::Permanent);
     assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// Runs `sql` on its own connection as the URL's (owner) role.
+async fn as_owner(sql: &str) {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+}
+
+/// The URL with another user.
+fn url_as(user: &str) -> String {
+    let base = url();
+    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// A role with DML rights only (no CREATE, no ownership) processes
+/// deliveries on tables `migrate` made under another role; `migrate` itself
+/// is refused to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dml_only_role_processes_deliveries() {
+    let Some(owner) = factory().await else { return };
+    let schema = owner.inner.schema().to_owned();
+    let role = format!("alm_dml_{:08x}", ClaimToken::random().0 as u32);
+    as_owner(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         GRANT USAGE ON SCHEMA \"{schema}\" TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO {role};"
+    ))
+    .await;
+    let result = async {
+        let store = PostgresStore::connect_with_schema(&url_as(&role), &schema).await?;
+        let engine = Engine::builder(store).build();
+        let e = support::envelope(
+            1,
+            &[
+                support::learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2"),
+                support::unknown("b", 2),
+            ],
+        );
+        let first = engine
+            .process(e.clone(), |_| async { Ok::<(), String>(()) })
+            .await?;
+        let again = engine
+            .process(e, |_| async { Ok::<(), String>(()) })
+            .await?;
+        let migrated = PostgresStore::migrate(&url_as(&role), &format!("{schema}_x")).await;
+        drop(engine);
+        Ok::<_, StoreError>((first, again, migrated))
+    }
+    .await;
+    as_owner(&format!(
+        "DROP OWNED BY {role} CASCADE; DROP ROLE IF EXISTS {role};"
+    ))
+    .await;
+    let (first, again, migrated) = result.expect("the DML role works");
+    assert!(
+        first
+            .outcomes
+            .iter()
+            .all(|o| o.decision == Decision::Processed)
+    );
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| o.decision == Decision::Duplicate)
+    );
+    assert!(migrated.is_err(), "the DML role may not create a schema");
+}
+
+/// A statement that fails with a serialization failure (40001) or a
+/// deadlock (40P01) is run again, as a whole; one that keeps failing ends
+/// in a transient error. The failures are injected by triggers that fail
+/// the first calls (a sequence counts them, outside the transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_races_are_tried_again() {
+    let Some(store) = factory().await else { return };
+    let schema = store.inner.schema().to_owned();
+    as_owner(&format!(
+        "CREATE SEQUENCE \"{schema}\".calls; \
+         CREATE FUNCTION \"{schema}\".flaky() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         DECLARE n bigint := nextval('\"{schema}\".calls'); \
+         BEGIN \
+           IF n = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40P01'; END IF; \
+           IF n = 2 OR n >= 100 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER flaky BEFORE INSERT ON \"{schema}\".alm_states \
+           FOR EACH ROW EXECUTE FUNCTION \"{schema}\".flaky();"
+    ))
+    .await;
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::from_secs(30);
+    let (k, sk) = (
+        DedupKey {
+            account_id: alm_webhooks::AccountId(1),
+            event_id: "a".parse().unwrap(),
+        },
+        state_key(),
+    );
+    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+        panic!("a new event is claimed");
+    };
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: now + Duration::from_secs(100),
+    };
+    // Two failures (40P01, 40001), then the third attempt goes through.
+    assert_eq!(
+        store.commit_many(&[commit]).await.unwrap(),
+        [CommitOutcome::Committed]
+    );
+    assert_eq!(store.load(&sk).await.unwrap().version, 1);
+    // From now on every insert fails: three attempts, then the error.
+    as_owner(&format!("SELECT setval('\"{schema}\".calls', 100)")).await;
+    let k2 = DedupKey {
+        account_id: alm_webhooks::AccountId(1),
+        event_id: "b".parse().unwrap(),
+    };
+    let other = support::envelope(
+        1,
+        &[support::learner(
+            "x",
+            "COURSE_ENROLLMENT",
+            1,
+            2,
+            "course:1_2",
+        )],
+    );
+    let sk2 =
+        StateKey::for_event(alm_webhooks::AccountId(1), other.parsed().next().unwrap()).unwrap();
+    let Claim::Claimed(token) = store.claim(&k2, lease, now).await.unwrap() else {
+        panic!("a new event is claimed");
+    };
+    let commit = Commit {
+        key: &k2,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk2,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: now + Duration::from_secs(100),
+    };
+    let e = store.commit(commit).await.unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let calls: i64 = client
+        .query_one(&format!("SELECT last_value FROM \"{schema}\".calls"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(calls, 103, "three attempts");
+    // Nothing was written: the claim still holds.
+    assert_eq!(store.claim(&k2, lease, now).await.unwrap(), Claim::InFlight);
 }

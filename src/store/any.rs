@@ -34,7 +34,10 @@ pub enum AnyStore {
 
 impl AnyStore {
     /// Opens the store a URL names: `memory` (or an empty string) for the
-    /// in-memory store; `redis://…` with the `redis` feature (a
+    /// in-memory store; with the `postgres` feature, `postgres://…` (a
+    /// `schema=` query parameter names the schema; `migrate=true` runs
+    /// [`PostgresStore::migrate`](super::PostgresStore::migrate) first,
+    /// else the tables must exist); `redis://…` with the `redis` feature (a
     /// `prefix=` query parameter sets the key prefix); with the `sqlite`
     /// feature, `sqlite:path` or `sqlite://path` for a database file
     /// (`sqlite:///var/lib/app/alm.db` is an absolute path) and
@@ -61,6 +64,11 @@ impl AnyStore {
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
                 let (url, schema) = take_param(url, "schema");
+                let (url, migrate) = take_param(&url, "migrate");
+                if migrate.as_deref() == Some("true") {
+                    let schema = schema.as_deref().unwrap_or("public");
+                    super::PostgresStore::migrate(&url, schema).await?;
+                }
                 let store = match schema {
                     Some(schema) => {
                         super::PostgresStore::connect_with_schema(&url, &schema).await?

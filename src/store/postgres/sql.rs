@@ -16,6 +16,8 @@ pub(super) struct Sql {
     pub(super) release: String,
     pub(super) sweep_events: String,
     pub(super) sweep_states: String,
+    /// Reads no row, but names every column the store uses.
+    pub(super) check: String,
 }
 
 impl Sql {
@@ -77,40 +79,15 @@ impl Sql {
                 "DELETE FROM {events} WHERE ctid IN \
                  (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
             ),
+            check: format!(
+                "SELECT account_id, event_id, status, token, expires_at FROM {events} LIMIT 0; \
+                 SELECT state_key, version, state, expires_at FROM {states} LIMIT 0"
+            ),
             sweep_states: format!(
                 "DELETE FROM {states} WHERE ctid IN \
                  (SELECT ctid FROM {states} WHERE expires_at <= $1 LIMIT $2)"
             ),
         }
-    }
-
-    pub(super) fn create(schema: &str) -> String {
-        let create_schema = if schema == "public" {
-            String::new()
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";")
-        };
-        format!(
-            "{create_schema}
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_events (
-                 account_id BIGINT      NOT NULL,
-                 event_id   TEXT        NOT NULL,
-                 status     SMALLINT    NOT NULL,
-                 token      BYTEA,
-                 expires_at TIMESTAMPTZ NOT NULL,
-                 PRIMARY KEY (account_id, event_id)
-             );
-             CREATE INDEX IF NOT EXISTS alm_events_expires_at
-                 ON \"{schema}\".alm_events (expires_at);
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_states (
-                 state_key  TEXT        PRIMARY KEY,
-                 version    BIGINT      NOT NULL,
-                 state      JSONB       NOT NULL,
-                 expires_at TIMESTAMPTZ NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS alm_states_expires_at
-                 ON \"{schema}\".alm_states (expires_at);"
-        )
     }
 }
 
