@@ -133,6 +133,16 @@ impl Store for TestStore {
         self.inner.commit_many(commits)
     }
 
+    fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.inner.renew(key, token, lease, now)
+    }
+
     fn release(
         &self,
         key: &DedupKey,
@@ -211,6 +221,7 @@ async fn factory() -> Option<TestStore> {
 }
 
 store_conformance!(factory());
+shared_store_conformance!(factory());
 
 /// Two replicas (two pools on one schema), each with its own engine, get
 /// the same 1,000-event delivery at the same time, twice each: every

@@ -107,6 +107,15 @@ impl Store for TestStore {
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.inner.commit_many(commits).await
     }
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew(key, token, lease, now).await
+    }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
@@ -125,6 +134,7 @@ async fn factory() -> Option<TestStore> {
 }
 
 store_conformance!(factory());
+shared_store_conformance!(factory());
 
 fn key(account: u64, id: &str) -> DedupKey {
     DedupKey {
@@ -218,12 +228,12 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
         return;
     };
     let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-    let lease = Duration::from_secs(30);
+    let (lease, short) = (Duration::from_secs(30), Duration::from_millis(300));
     for id in ["*", "a:b", "1:a", "{x}", "a\nb", "ü"] {
         for account in [1, 12] {
             let k = key(account, id);
             assert!(
-                matches!(s1.claim(&k, lease, t0).await.unwrap(), Claim::Claimed(_)),
+                matches!(s1.claim(&k, short, t0).await.unwrap(), Claim::Claimed(_)),
                 "{account}/{id:?}"
             );
             assert!(matches!(
@@ -232,6 +242,8 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
             ));
         }
     }
+    // Leases end on the server's clock: wait the short ones out.
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
     assert_eq!(s1.sweep(t0 + Duration::from_secs(31)).await.unwrap(), 12);
     assert_eq!(
         s2.claim(&key(1, "*"), lease, t0).await.unwrap(),

@@ -92,6 +92,15 @@ impl Store for TestStore {
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.inner.commit_many(commits).await
     }
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew(key, token, lease, now).await
+    }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }

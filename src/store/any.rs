@@ -200,6 +200,16 @@ impl Store for AnyStore {
         delegate!(self, s => s.commit_many(commits))
     }
 
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.renew(key, token, lease, now))
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         delegate!(self, s => s.release(key, token))
     }

@@ -291,6 +291,23 @@ impl Store for MemoryStore {
         Ok(outcome)
     }
 
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let k = self.event_key(key);
+        let mut shard = lock(self.shard(k));
+        let Some(held) = shard.in_flight.get_mut(&k).filter(|(t, _)| *t == token) else {
+            return Ok(false);
+        };
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        held.1 = unix_millis(now).saturating_add(lease_ms);
+        Ok(true)
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));

@@ -17,6 +17,7 @@
 //! and swap state.
 
 mod any;
+mod arc;
 mod error;
 mod keys;
 mod many;
@@ -143,6 +144,13 @@ pub enum CommitOutcome {
 
 /// The storage behind the engine. Implementations must make `claim` and
 /// `commit` atomic with respect to every other caller that shares the store.
+///
+/// **Whose clock.** Dedup windows follow the caller's clock (the `now` and
+/// `remember_until` the engine passes). A store shared by several hosts
+/// keeps leases on its own clock instead, ignoring `now` for them
+/// (PostgreSQL's `clock_timestamp()`, Redis's `TIME`), so that replicas
+/// whose clocks disagree never both hold an event; a store on one host
+/// (memory, SQLite) uses `now`.
 pub trait Store: Send + Sync + 'static {
     /// Claims an event for `lease`, unless it is decided or in flight.
     fn claim(
@@ -260,6 +268,29 @@ pub trait Store: Send + Sync + 'static {
             }
             Ok(outcomes)
         }
+    }
+
+    /// Extends a claim this caller holds, so that a handler or a commit
+    /// batch that runs longer than the lease keeps it: the lease then ends
+    /// `lease` after now. Now is the store's clock where the store keeps
+    /// leases on its own clock (PostgreSQL, Redis: `now` is ignored), else
+    /// `now` (memory, SQLite: one host, one clock). Returns `false` when
+    /// the claim is no longer this caller's (committed, released, or taken
+    /// over after its lease ended): its commit would be
+    /// [`CommitOutcome::LeaseLost`]. A claim whose lease ended but that no
+    /// one took over is still held, and is renewed.
+    ///
+    /// The default implementation fails: every store of this crate
+    /// overrides it.
+    fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (key, token, lease, now);
+        async { Err(StoreError::new("this store cannot renew a claim")) }
     }
 
     /// Gives a claim up (the handler failed): the event can be claimed again

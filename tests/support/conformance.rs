@@ -21,6 +21,14 @@ use super::{envelope, learner};
 
 const T0: i64 = 1_750_000_000;
 const LEASE: Duration = Duration::from_secs(30);
+/// A lease short enough to wait out in real time: shared stores keep leases
+/// on their own clock, so a test clock cannot end them.
+const SHORT: Duration = Duration::from_millis(300);
+
+/// Waits until a [`SHORT`] lease taken now has ended, on any clock.
+async fn outlive_short_lease() {
+    tokio::time::sleep(SHORT + Duration::from_millis(200)).await;
+}
 
 fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(seconds).unwrap()
@@ -87,7 +95,8 @@ pub async fn live_claim_blocks_others<S: Store>(store: S) {
 
 pub async fn expired_lease_can_be_taken_over_and_old_holder_cannot_commit<S: Store>(store: S) {
     let k = key(1, "a");
-    let old = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let old = claimed(store.claim(&k, SHORT, at(T0)).await.unwrap());
+    outlive_short_lease().await;
     let new = claimed(store.claim(&k, LEASE, at(T0 + 31)).await.unwrap());
     assert_ne!(old, new);
     assert_eq!(
@@ -560,6 +569,115 @@ pub async fn ids_of_any_length_and_content_are_processed<S: Store>(store: S) {
     assert_eq!(decisions(&engine, &e).await, [Duplicate; 5]);
 }
 
+/// `renew` extends a held claim past its first lease; it answers `false`
+/// for a token that does not hold the claim, after the commit, and for a
+/// holder whose expired claim was taken over.
+pub async fn renew_keeps_a_claim_past_its_lease<S: Store>(store: S) {
+    let (a, b) = (key(1, "a"), key(1, "b"));
+    let t = claimed(store.claim(&a, SHORT, at(T0)).await.unwrap());
+    assert!(store.renew(&a, t, LEASE, at(T0)).await.unwrap());
+    assert!(
+        !store
+            .renew(&a, ClaimToken(t.0 ^ 1), LEASE, at(T0))
+            .await
+            .unwrap()
+    );
+    outlive_short_lease().await;
+    assert_eq!(
+        store.claim(&a, LEASE, at(T0 + 1)).await.unwrap(),
+        Claim::InFlight,
+        "renewed: still held"
+    );
+    assert_eq!(
+        store.commit(commit(&a, t, T0 + 100)).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    assert!(!store.renew(&a, t, LEASE, at(T0 + 1)).await.unwrap());
+    // An expired claim that another caller took over is not renewed.
+    let old = claimed(store.claim(&b, SHORT, at(T0)).await.unwrap());
+    outlive_short_lease().await;
+    let new = claimed(store.claim(&b, LEASE, at(T0 + 31)).await.unwrap());
+    assert!(!store.renew(&b, old, LEASE, at(T0 + 31)).await.unwrap());
+    assert!(store.renew(&b, new, LEASE, at(T0 + 31)).await.unwrap());
+}
+
+/// Two engines whose clocks are 30 s behind and 30 s ahead share the store:
+/// the one ahead does not see the slow one's claim as expired, so the
+/// handler runs once. Shared stores only: they keep leases on their own
+/// clock (a memory or SQLite store serves one host, one clock).
+pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let real = OffsetDateTime::now_utc().unix_timestamp();
+    let (behind, ahead) = (
+        ManualClock::at_unix(real - 30),
+        ManualClock::at_unix(real + 30),
+    );
+    let build = |clock: &ManualClock| {
+        Engine::builder(Arc::clone(&store))
+            .clock(clock.clone())
+            .lease(Duration::from_secs(10))
+            .wait_for_in_flight(Duration::from_millis(100))
+            .build()
+    };
+    let (slow, fast) = (build(&behind), build(&ahead));
+    let e = envelope(
+        1,
+        &[learner("skew", "COURSE_ENROLLMENT", 1, 1, "course:1_2")],
+    );
+    let runs = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let finish = Arc::new(tokio::sync::Notify::new());
+    let first = {
+        let (e, runs, started, finish) = (
+            e.clone(),
+            Arc::clone(&runs),
+            Arc::clone(&started),
+            Arc::clone(&finish),
+        );
+        tokio::spawn(async move {
+            slow.process(e, |_| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                started.notify_one();
+                let finish = Arc::clone(&finish);
+                async move {
+                    finish.notified().await;
+                    Ok::<(), String>(())
+                }
+            })
+            .await
+            .unwrap()
+        })
+    };
+    // Bounded, so that a failing first engine fails the test, not hangs it.
+    tokio::time::timeout(Duration::from_secs(30), started.notified())
+        .await
+        .expect("the slow engine runs the handler");
+    // The slow engine's claim ended at its clock + 10 s, 20 s ago by the
+    // fast engine's clock: only the store's clock says it is live.
+    let report = fast
+        .process(e.clone(), |_| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].decision, Decision::Busy);
+    finish.notify_one();
+    assert_eq!(
+        first.await.unwrap().outcomes[0].decision,
+        Decision::Processed
+    );
+    let again = fast
+        .process(e, |_| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.outcomes[0].decision, Decision::Duplicate);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
 pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
     let k = key(1, "a");
     let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
@@ -717,17 +835,20 @@ pub async fn crashed_holder_lease_expires_and_redelivery_processes<S: Store>(sto
     let clock = ManualClock::at_unix(T0);
     let engine = engine(store, &clock);
     let k = key(1, "a");
-    // A process claimed the event and died.
+    // A process claimed the event (for long enough to see it busy) and died.
+    let lease = Duration::from_secs(2);
     claimed(
         engine
             .store()
-            .claim(&k, LEASE, clock.now_for_test())
+            .claim(&k, lease, clock.now_for_test())
             .await
             .unwrap(),
     );
     let e = envelope(1, &[learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2")]);
     assert_eq!(decisions(&engine, &e).await, [Decision::Busy]);
-    clock.advance(LEASE + Duration::from_secs(1));
+    // Its lease ends on every clock: the engine's and the store's.
+    clock.advance(lease + Duration::from_secs(1));
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
     assert_eq!(decisions(&engine, &e).await, [Decision::Processed]);
     assert_eq!(decisions(&engine, &e).await, [Decision::Duplicate]);
 }
@@ -815,6 +936,17 @@ impl NowForTest for ManualClock {
     }
 }
 
+/// The checks only shared stores (PostgreSQL, Redis) pass: leases on the
+/// store's clock.
+#[macro_export]
+macro_rules! shared_store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@tests $factory;
+            engines_with_clocks_60_s_apart_process_once
+        );
+    };
+}
+
 /// One `#[tokio::test]` per conformance check, for the store `$factory` makes.
 #[macro_export]
 macro_rules! store_conformance {
@@ -831,6 +963,7 @@ macro_rules! store_conformance {
             commit_many_answers_as_one_by_one,
             set_based_operations_span_chunks,
             ids_of_any_length_and_content_are_processed,
+            renew_keeps_a_claim_past_its_lease,
             decided_events_expire_after_the_window,
             sweep_removes_expired_entries,
             concurrent_claims_have_one_winner,

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
-use super::{DECIDED, PostgresStore, account, lease_end, pg_error, versioned};
+use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
 use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
 
@@ -27,7 +27,7 @@ impl PostgresStore {
             .prepare_cached(&self.sql.claim_many)
             .await
             .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let until = lease_end(now, lease);
+        let lease_ms = lease_millis(lease);
         let mut answers: Vec<Option<(Claim, Versioned)>> = vec![None; requests.len()];
         // Rows deleted (released, swept) or inserted by another claim after
         // the statement's snapshot are neither won nor seen: those events
@@ -50,7 +50,7 @@ impl PostgresStore {
                     &input.accounts,
                     &input.events,
                     &input.tokens,
-                    &until,
+                    &lease_ms,
                     &now,
                     &input.states,
                 ];

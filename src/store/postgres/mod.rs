@@ -70,8 +70,13 @@
 //! calls a whole delivery costs two round trips (one to claim, one to
 //! commit), one for a redelivery.
 //!
-//! Every time compared or stored is the `now` the engine passes (its clock),
-//! never the database's clock.
+//! **Leases are on the database's clock** (`clock_timestamp()`): a claim's
+//! lease ends `lease` after the server's now, so replicas whose clocks
+//! disagree never both hold an event; the `now` passed to
+//! [`Store::claim`] and [`Store::renew`] is not used for leases. **Dedup
+//! windows are on the caller's clock**: a decided event is remembered
+//! until the `remember_until` the engine computed, compared with the
+//! engine's `now`, so a test clock drives them.
 //!
 //! **Account ids** are `u64`; PostgreSQL has no unsigned 64-bit integer, so
 //! they are stored as `BIGINT` by a bit-for-bit cast (`id as i64`): ids above
@@ -209,11 +214,11 @@ fn account(key: &DedupKey) -> i64 {
     key.account_id.get() as i64
 }
 
-fn lease_end(now: OffsetDateTime, lease: Duration) -> OffsetDateTime {
-    time::Duration::try_from(lease)
-        .ok()
-        .and_then(|lease| now.checked_add(lease))
-        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+/// A lease in milliseconds, as the statements add it to the database's
+/// clock: at most about a century, so the sum stays a valid timestamp.
+fn lease_millis(lease: Duration) -> i64 {
+    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+    i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
 impl PostgresStore {
@@ -292,6 +297,35 @@ impl Store for PostgresStore {
         retrying(|| self.claim_runs(requests, lease, now)).await
     }
 
+    /// One statement; the lease ends `lease` after the database's clock.
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let renew = client
+            .prepare_cached(&self.sql.renew)
+            .await
+            .map_err(|e| pg_error("cannot prepare the renewal", e))?;
+        let bytes = token.0.to_be_bytes();
+        let rows = client
+            .execute(
+                &renew,
+                &[
+                    &account(key),
+                    &stored_event_id(key),
+                    &&bytes[..],
+                    &lease_millis(lease),
+                ],
+            )
+            .await
+            .map_err(|e| pg_error("renew failed", e))?;
+        Ok(rows == 1)
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         let client = self.client().await?;
         let release = client
@@ -348,12 +382,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lease_end_saturates() {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        assert_eq!(
-            lease_end(now, Duration::from_secs(30)),
-            now + time::Duration::seconds(30)
-        );
-        assert_eq!(lease_end(now, Duration::MAX).year(), 9999);
+    fn leases_are_capped() {
+        assert_eq!(lease_millis(Duration::from_secs(30)), 30_000);
+        assert_eq!(lease_millis(Duration::MAX), 100 * 365 * 24 * 3600 * 1000);
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
-use super::{DECIDED, PostgresStore, account, lease_end, pg_error, versioned};
+use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
 use crate::engine::StateKey;
 use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
@@ -28,7 +28,7 @@ impl PostgresStore {
             .await
             .map_err(|e| pg_error("cannot prepare the claim", e))?;
         let (account, event) = (account(key), stored_event_id(key));
-        let until = lease_end(now, lease);
+        let lease_ms = lease_millis(lease);
         let state_key = state.map(stored_state_key);
         // A row deleted (released, swept) or inserted by another claim
         // after this statement's snapshot: try again, a few times.
@@ -45,7 +45,7 @@ impl PostgresStore {
             // stays inside the transaction (a failed claim makes `COMMIT` a
             // rollback).
             let params: [&(dyn ToSql + Sync); 6] =
-                [&account, &event, &&bytes[..], &until, &now, &state_key];
+                [&account, &event, &&bytes[..], &lease_ms, &now, &state_key];
             let (begun, row, ended) = tokio::join!(
                 client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
                 client.query_one(&statement, &params),

@@ -7,6 +7,7 @@ use super::{CLAIMED, DECIDED};
 #[derive(Clone)]
 pub(super) struct Sql {
     pub(super) claim_and_load: String,
+    pub(super) renew: String,
     pub(super) claim_many: String,
     pub(super) commit_many: String,
     pub(super) load: String,
@@ -24,6 +25,7 @@ impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let events = format!("\"{schema}\".alm_events");
         let states = format!("\"{schema}\".alm_states");
+        let (live_x, live_e) = (live("x"), live("e"));
         Self {
             // One statement: the row as it was (what a lost claim means);
             // the claim, attempted only when that row is missing or expired
@@ -31,18 +33,22 @@ impl Sql {
             // nothing, and costs no WAL flush); and the state. Every part
             // reads the same snapshot; `ON CONFLICT` settles a race with a
             // claim made after it.
+            renew: format!(
+                "UPDATE {events} SET expires_at = {LEASE_END} \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
             claim_and_load: format!(
                 "WITH existing AS (\
                    SELECT status, expires_at FROM {events} \
                    WHERE account_id = $1 AND event_id = $2), \
                  claimed AS (\
                    INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-                   SELECT $1, $2, {CLAIMED}, $3, $4 \
-                   WHERE NOT EXISTS (SELECT 1 FROM existing WHERE expires_at > $5) \
+                   SELECT $1, $2, {CLAIMED}, $3, {LEASE_END} \
+                   WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE {live_x}) \
                    ON CONFLICT (account_id, event_id) DO UPDATE \
                    SET status = {CLAIMED}, token = EXCLUDED.token, \
                        expires_at = EXCLUDED.expires_at \
-                   WHERE e.expires_at <= $5 \
+                   WHERE NOT ({live_e}) \
                    RETURNING e.token) \
                  SELECT EXISTS (SELECT 1 FROM claimed), (SELECT status FROM existing), \
                    s.version, s.state \
@@ -77,7 +83,8 @@ impl Sql {
             ),
             sweep_events: format!(
                 "DELETE FROM {events} WHERE ctid IN \
-                 (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
+                 (SELECT ctid FROM {events} WHERE expires_at <= $1 \
+                  AND (status = {DECIDED} OR expires_at <= clock_timestamp()) LIMIT $2)"
             ),
             check: format!(
                 "SELECT account_id, event_id, status, token, expires_at FROM {events} LIMIT 0; \
@@ -114,10 +121,11 @@ fn commit_with_state(events: &str, write_state: &str) -> String {
 
 /// [`Sql::claim_and_load`] for a whole run of events (no event twice) in
 /// one statement. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 lease
-/// end, $5 now, $6 state keys (NULL: none). One row per event, in input
+/// in milliseconds, $5 now, $6 state keys (NULL: none). One row per event, in input
 /// order: (won, earlier status, state version, state). The inserts go in
 /// key order, so two overlapping claims lock rows in the same order.
 fn claim_many(events: &str, states: &str) -> String {
+    let (live_x, live_e) = (live("x"), live("e"));
     format!(
         "WITH input AS (\
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $6::text[]) \
@@ -127,12 +135,12 @@ fn claim_many(events: &str, states: &str) -> String {
            JOIN {events} e ON e.account_id = i.account_id AND e.event_id = i.event_id), \
          claimed AS (\
            INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, $4 FROM input i \
-           WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.ord = i.ord AND x.expires_at > $5) \
+           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, {LEASE_END} FROM input i \
+           WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.ord = i.ord AND {live_x}) \
            ORDER BY i.account_id, i.event_id \
            ON CONFLICT (account_id, event_id) DO UPDATE \
            SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-           WHERE e.expires_at <= $5 \
+           WHERE NOT ({live_e}) \
            RETURNING e.account_id, e.event_id) \
          SELECT c.event_id IS NOT NULL, x.status, s.version, s.state \
          FROM input i \
@@ -186,6 +194,19 @@ fn commit_many(events: &str, states: &str) -> String {
          SELECT EXISTS (SELECT 1 FROM ev WHERE ev.ord = i.ord), \
            EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord) \
          FROM input i ORDER BY i.ord"
+    )
+}
+
+/// The lease's end on the database's clock. Parameter $4: the lease in
+/// milliseconds.
+const LEASE_END: &str = "clock_timestamp() + $4::bigint * interval '1 millisecond'";
+
+/// Whether the event row `row` is live: a claim whose lease has not ended
+/// by the database's clock, or a decided event whose window has not ended
+/// by the caller's (`$5`).
+fn live(row: &str) -> String {
+    format!(
+        "{row}.expires_at > CASE WHEN {row}.status = {CLAIMED} THEN clock_timestamp() ELSE $5 END"
     )
 }
 

@@ -34,10 +34,7 @@ impl RedisStore {
         let mut invocations = Vec::new();
         for (chunk, tokens) in requests.chunks(MANY_CHUNK).zip(tokens.chunks(MANY_CHUNK)) {
             let mut invocation = self.scripts.claim_many.prepare_invoke();
-            invocation
-                .arg(now_ms)
-                .arg(now_ms.saturating_add(lease_ms))
-                .arg(ttl_ms);
+            invocation.arg(now_ms).arg(lease_ms).arg(ttl_ms);
             for request in chunk {
                 invocation.key(self.event_key(request.key));
             }

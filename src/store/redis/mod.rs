@@ -22,18 +22,23 @@
 //!
 //! # Whose clock
 //!
-//! The store decides with the `now` it is given, never with Redis's clock:
-//! lease ends and dedup windows are values inside the stored data, compared
-//! in Lua against the caller's `now`. So an engine with a test clock (or a
-//! clock that disagrees with Redis's host) gets the same answers as from
-//! [`MemoryStore`](super::MemoryStore).
+//! **Leases are on Redis's clock** (`TIME`, read inside each script): a
+//! claim's lease ends `lease` after the server's now, and is live until
+//! then whatever the callers' clocks say, so two replicas whose clocks
+//! disagree by seconds or minutes never both hold an event. The `now`
+//! passed to [`Store::claim`] and [`Store::renew`] is not used for leases.
+//!
+//! **Dedup windows are on the caller's clock**: a decided event's window
+//! end is the `remember_until` the engine computed, compared in Lua
+//! against the caller's `now`, so an engine with a test clock gets the same
+//! dedup answers as from [`MemoryStore`](super::MemoryStore).
 //! (Times are compared in milliseconds here; the memory store keeps decided
 //! events to the second, so the two can differ within the last second of a
 //! window.)
 //!
-//! Each key also carries a real Redis TTL, only to collect garbage: the time
-//! left by the caller's clock (lease end or window end minus the claim's
-//! `now`), plus a minute of grace, at least one second. As long as the clock
+//! Each key also carries a real Redis TTL, only to collect garbage: the
+//! lease, or the window end minus the claim's `now` (the caller's clock),
+//! plus a minute of grace, at least one second. As long as the clock
 //! passed to the store advances at least as fast as real time (the system
 //! clock does), Redis only ever drops a key that is already expired by that
 //! clock. A test clock that stands still sees entries vanish after their
@@ -41,7 +46,8 @@
 //!
 //! [`Store::sweep`] is therefore optional here: Redis drops expired keys on
 //! its own. `sweep(now)` scans the prefix's keys (`SCAN`, in batches) and
-//! deletes those expired by `now` that Redis has not dropped yet (because
+//! deletes those expired (decided events by `now`, claims by the server's
+//! clock) that Redis has not dropped yet (because
 //! their TTL includes the grace, or the caller's clock runs ahead of real
 //! time); it returns how many it deleted, not counting those Redis dropped.
 //! Its cost grows with the number of keys, so run it rarely if at all.
@@ -114,6 +120,7 @@ struct Scripts {
     claim_many: Script,
     commit: Script,
     commit_many: Script,
+    renew: Script,
     release: Script,
     sweep: Script,
 }
@@ -158,8 +165,11 @@ fn unix_millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+/// A lease in milliseconds, at most about a century (the scripts add it to
+/// the server's clock).
 fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+    i64::try_from(d.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -238,8 +248,9 @@ impl RedisStore {
             addr,
             prefix: prefix.to_owned(),
             scripts: Scripts {
-                claim: Script::new(scripts::CLAIM),
-                claim_many: Script::new(scripts::CLAIM_MANY),
+                claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
+                claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
+                renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
                 commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
                 commit_many: Script::new(&format!(
                     "{}{}",
@@ -247,7 +258,7 @@ impl RedisStore {
                     scripts::COMMIT_MANY
                 )),
                 release: Script::new(scripts::RELEASE),
-                sweep: Script::new(scripts::SWEEP),
+                sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
             },
         })
     }
@@ -370,7 +381,7 @@ impl Store for RedisStore {
         let (answer, stored): (i64, Option<String>) = invocation
             .arg(now_ms)
             .arg(format!("{:032x}", token.0))
-            .arg(now_ms.saturating_add(lease_ms))
+            .arg(lease_ms)
             .arg(ttl_ms)
             .invoke_async(&mut conn)
             .await
@@ -411,6 +422,29 @@ impl Store for RedisStore {
         now: OffsetDateTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.claim_chunks(requests, lease, now).await
+    }
+
+    /// One script; the lease ends `lease` after the server's clock.
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let lease_ms = duration_millis(lease);
+        let mut conn = self.conn.clone();
+        let renewed: i64 = self
+            .scripts
+            .renew
+            .key(self.event_key(key))
+            .arg(format!("{:032x}", token.0))
+            .arg(lease_ms)
+            .arg(lease_ms.saturating_add(GRACE_MS).max(1000))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("renew failed", e))?;
+        Ok(renewed == 1)
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {

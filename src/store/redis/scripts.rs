@@ -1,16 +1,29 @@
 //! The Lua scripts: each runs atomically on the Redis server.
+//!
+//! Leases are kept on the server's clock (`TIME`, read inside the script),
+//! so replicas whose clocks disagree never see one claim as live and
+//! expired at once. Dedup windows are kept on the caller's clock.
+
+/// The server's clock in Unix milliseconds, for the scripts below.
+pub(super) const SERVER_NOW: &str = "
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
 
 /// Claims an event and, when won, reads a state with it. KEYS: event[,
-/// state]. ARGV: now_ms, token, lease_until_ms, ttl_ms. Returns {0, state
-/// or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
+/// state]. ARGV: now_ms (the caller's), token, lease_ms, ttl_ms. Returns
+/// {0, state or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
 pub(super) const CLAIM: &str = r"
 local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
 local now = tonumber(ARGV[1])
+local server = server_now()
 if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then return {2, false} end
+if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then return {2, false} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
-  'lease_until_ms', ARGV[3], 'claimed_at_ms', ARGV[1])
+  'lease_until_ms', string.format('%d', server + tonumber(ARGV[3])), 'claimed_at_ms', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
 return {0, false}
@@ -70,12 +83,14 @@ return answers
 ";
 
 /// Claims many, one after another, as [`CLAIM`] each. KEYS: the events,
-/// then the states. ARGV: now_ms, lease_until_ms, ttl_ms, then two per
+/// then the states. ARGV: now_ms, lease_ms, ttl_ms, then two per
 /// event: token, the state's index in KEYS (0: none). Returns {codes,
 /// states}: per event 0 (claimed, with its state or nil), 1 (decided), 2
 /// (in flight).
 pub(super) const CLAIM_MANY: &str = r"
 local now = tonumber(ARGV[1])
+local server = server_now()
+local lease_until = string.format('%d', server + tonumber(ARGV[2]))
 local codes, states = {}, {}
 for i = 1, (#ARGV - 3) / 2 do
   local key = KEYS[i]
@@ -83,18 +98,29 @@ for i = 1, (#ARGV - 3) / 2 do
   local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
   local code = 0
   if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then code = 1
-  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then code = 2 end
+  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then code = 2 end
   codes[i] = code
   states[i] = false
   if code == 0 then
     redis.call('DEL', key)
     redis.call('HSET', key, 'status', 'claimed', 'token', ARGV[2 + 2 * i],
-      'lease_until_ms', ARGV[2], 'claimed_at_ms', ARGV[1])
+      'lease_until_ms', lease_until, 'claimed_at_ms', ARGV[1])
     redis.call('PEXPIRE', key, ARGV[3])
     if si > 0 then states[i] = redis.call('GET', KEYS[si]) end
   end
 end
 return {codes, states}
+";
+
+/// Renews a held claim: its lease ends lease_ms after the server's clock.
+/// KEYS: event. ARGV: token, lease_ms, ttl_ms. Returns 1 (renewed) or 0
+/// (not held).
+pub(super) const RENEW: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'status', 'token')
+if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until_ms', string.format('%d', server_now() + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 ";
 
 /// Releases a claim. KEYS: event. ARGV: token.
@@ -108,6 +134,7 @@ return 0
 /// many it deleted.
 pub(super) const SWEEP: &str = r#"
 local now = tonumber(ARGV[1])
+local server = server_now()
 local removed = 0
 for _, key in ipairs(KEYS) do
   local kind = redis.call('TYPE', key)['ok']
@@ -117,7 +144,7 @@ for _, key in ipairs(KEYS) do
     if h[1] == 'decided' then
       expired = (tonumber(h[3]) or 0) <= now
     elseif h[1] == 'claimed' then
-      expired = (tonumber(h[2]) or 0) <= now
+      expired = (tonumber(h[2]) or 0) <= server
     end
   elseif kind == 'string' then
     local e = string.match(redis.call('GET', key), '^{"v":%d+,"e":(%-?%d+),')

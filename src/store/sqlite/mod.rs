@@ -39,7 +39,8 @@
 //! # Whose clock
 //!
 //! The store decides with the `now` it is given, never with SQLite's clock,
-//! so an engine with a test clock gets the same answers as from
+//! leases included (every process that opens the file runs on one host,
+//! with one clock), so an engine with a test clock gets the same answers as from
 //! [`MemoryStore`](super::MemoryStore). Times are compared in milliseconds
 //! (the memory store keeps decided events to the second, so the two can
 //! differ within the last second of a window). Nothing expires on its own:
@@ -424,6 +425,27 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
             Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let token = token_bytes(token);
+        let until = unix_millis(now).saturating_add(duration_millis(lease));
+        self.run("renew", move |conn| {
+            conn.execute(
+                "UPDATE alm_events SET lease_until_ms = ?5 WHERE account_id = ?1 \
+                 AND event_id = ?2 AND status = ?3 AND token = ?4",
+                params![account, event, STATUS_CLAIMED, &token[..], until],
+            )
+            .map(|rows| rows == 1)
         })
         .await
     }
