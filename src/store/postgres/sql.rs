@@ -131,12 +131,13 @@ fn claim_many(events: &str, states: &str) -> String {
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $6::text[]) \
              WITH ORDINALITY AS i(account_id, event_id, token, state_key, ord)), \
          existing AS (\
-           SELECT i.ord, e.status, e.expires_at FROM input i \
-           JOIN {events} e ON e.account_id = i.account_id AND e.event_id = i.event_id), \
+           SELECT i.ord, x.status, {live_x} AS live FROM input i \
+           JOIN {events} x ON x.account_id = i.account_id AND x.event_id = i.event_id), \
          claimed AS (\
            INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, {LEASE_END} FROM input i \
-           WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE x.ord = i.ord AND {live_x}) \
+           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, {LEASE_END} \
+           FROM input i LEFT JOIN existing x ON x.ord = i.ord \
+           WHERE x.live IS NOT TRUE \
            ORDER BY i.account_id, i.event_id \
            ON CONFLICT (account_id, event_id) DO UPDATE \
            SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
