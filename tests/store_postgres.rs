@@ -671,3 +671,119 @@ async fn lost_races_are_tried_again() {
     // Nothing was written: the claim still holds.
     assert_eq!(store.claim(&k2, lease, now).await.unwrap(), Claim::InFlight);
 }
+
+/// The URL with another host and extra query parameters.
+fn url_with(host: &str, params: &str) -> String {
+    let base = url();
+    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
+    let (user, hostpart) = rest.split_once('@').unwrap_or(("postgres", rest));
+    let (_, path) = hostpart.split_once('/').unwrap_or((hostpart, "test"));
+    let port = hostpart
+        .split('/')
+        .next()
+        .and_then(|h| h.rsplit_once(':'))
+        .map_or("5432", |(_, p)| p);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{scheme}://{user}@{host}:{port}/{path}{sep}{params}")
+}
+
+/// TLS as libpq spells it: `verify-full` against the server's certificate
+/// connects (and the server sees an encrypted connection), `require`
+/// encrypts without verifying; a root the test makes itself (an unrelated
+/// self-signed certificate) is refused, and so is a host name the
+/// certificate does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_server() {
+    if factory().await.is_none() {
+        return;
+    }
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    let cert_file: String = client
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if ssl != "on" || std::fs::read(&cert_file).is_err() {
+        eprintln!("skipped: the server has no TLS (ssl = {ssl}) or its certificate is unreadable");
+        return;
+    }
+    let app = format!("alm_tls_{:08x}", ClaimToken::random().0 as u32);
+    let schema = unique_schema();
+    let good = url_with(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={cert_file}&application_name={app}"),
+    );
+    PostgresStore::migrate(&good, &schema).await.unwrap();
+    let store = TestStore {
+        inner: PostgresStore::connect_with_schema(&good, &schema)
+            .await
+            .unwrap(),
+    };
+    let engine = Engine::builder(store).build();
+    let e = support::envelope(1, &[support::unknown("tls", 1)]);
+    let report = engine
+        .process(e, |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    let encrypted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE application_name = $1 AND ssl",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the store's connections are encrypted");
+    // `require`: encrypted, not verified (libpq's meaning).
+    let required = url_with("127.0.0.1", "sslmode=require");
+    PostgresStore::connect_with_schema(&required, &schema)
+        .await
+        .expect("require connects without verifying");
+    // The server's certificate names `localhost`, not `127.0.0.1`.
+    let wrong_host = url_with(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={cert_file}"),
+    );
+    let e = PostgresStore::connect_with_schema(&wrong_host, &schema)
+        .await
+        .expect_err("the host name is checked");
+    assert!(e.is_transient(), "{e:?}");
+    // A root the test makes: it did not sign the server's certificate.
+    let dir = std::env::temp_dir().join(format!("{app}_cert"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=alm-webhooks-test"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let stranger = url_with(
+            "localhost",
+            &format!(
+                "sslmode=verify-ca&sslrootcert={}",
+                dir.join("cert.pem").display()
+            ),
+        );
+        PostgresStore::connect_with_schema(&stranger, &schema)
+            .await
+            .expect_err("a root that did not sign the server's certificate");
+    } else {
+        eprintln!("openssl is missing: the unknown-root check is skipped");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(engine);
+    drop_schema(&schema).await;
+}

@@ -2,10 +2,17 @@
 //! durable across restarts.
 //!
 //! Enable it with the `postgres` feature. It keeps a connection pool
-//! (`deadpool-postgres` over `tokio-postgres`, without TLS: run it next to
-//! the database or through a TLS-terminating proxy; a call waits at most
+//! (`deadpool-postgres` over `tokio-postgres`; a call waits at most
 //! [`POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
 //! schema.
+//!
+//! **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
+//! connection string as with libpq: `sslmode=require` encrypts (and
+//! verifies the server's chain only if `sslrootcert` is given),
+//! `verify-ca` verifies the chain, `verify-full` also the host name;
+//! `sslrootcert=/path/ca.pem` makes that file the only trusted root (else
+//! the system's roots). `prefer` tries TLS and falls back; without
+//! `sslmode` (or `disable`) the connection is plain TCP.
 //!
 //! **Setting up.** [`PostgresStore::migrate`] creates the tables
 //! (`sql/postgres.sql`, shipped as [`MIGRATION_SQL`]), idempotently, under
@@ -96,6 +103,7 @@ mod redact;
 mod runs;
 mod setup;
 mod sql;
+mod tls;
 
 use one::commit_on;
 pub use setup::{MIGRATION_SQL, POOL_WAIT_TIMEOUT};

@@ -10,6 +10,7 @@ use tokio_postgres::NoTls;
 
 use super::redact::{describe, scrubbed};
 use super::sql::{Sql, valid_schema};
+use super::tls::{Tls, split_tls};
 use super::{PostgresStore, pg_error};
 use crate::store::StoreError;
 
@@ -27,14 +28,17 @@ pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The tables' SQL, as shipped in `sql/postgres.sql`.
 pub const MIGRATION_SQL: &str = include_str!("../../../sql/postgres.sql");
 
-fn parse(url: &str, schema: &str) -> Result<tokio_postgres::Config, StoreError> {
+fn parse(url: &str, schema: &str) -> Result<(tokio_postgres::Config, Tls), StoreError> {
     if !valid_schema(schema) {
         return Err(StoreError::new(format!(
             "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*, at most 63 bytes)"
         )));
     }
-    let mut config = tokio_postgres::Config::from_str(url)
+    let (rest, tls) = split_tls(url);
+    let (ssl_mode, tls) = tls.connector()?;
+    let mut config = tokio_postgres::Config::from_str(&rest)
         .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
+    config.ssl_mode(ssl_mode);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -47,7 +51,7 @@ fn parse(url: &str, schema: &str) -> Result<tokio_postgres::Config, StoreError> 
     let options = config.get_options().unwrap_or_default();
     let options = format!("{options} -c default_transaction_isolation=read\\ committed");
     config.options(options.trim_start());
-    Ok(config)
+    Ok((config, tls))
 }
 
 impl PostgresStore {
@@ -98,15 +102,15 @@ impl PostgresStore {
     ///
     /// As [`connect`](Self::connect), and when `schema` is not a valid name.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        let config = parse(url, schema)?;
+        let (config, tls) = parse(url, schema)?;
         let target = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls {
+            Tls::Off => Manager::from_config(config, NoTls, manager_config),
+            Tls::On(tls) => Manager::from_config(config, tls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .wait_timeout(Some(POOL_WAIT_TIMEOUT))
@@ -142,13 +146,21 @@ impl PostgresStore {
     /// A [`StoreError`] when the URL or schema is invalid, the database
     /// cannot be reached, or the role may not create the tables.
     pub async fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
-        let config = parse(url, schema)?;
+        let (config, tls) = parse(url, schema)?;
         let target = describe(&config);
-        let (mut client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| pg_error(&format!("cannot connect to {target}"), scrubbed(&e, url)))?;
-        let connection = tokio::spawn(connection);
+        let cannot = |e: tokio_postgres::Error| {
+            pg_error(&format!("cannot connect to {target}"), scrubbed(&e, url))
+        };
+        let (mut client, connection) = match tls {
+            Tls::Off => {
+                let (client, connection) = config.connect(NoTls).await.map_err(cannot)?;
+                (client, tokio::spawn(async move { drop(connection.await) }))
+            }
+            Tls::On(tls) => {
+                let (client, connection) = config.connect(tls).await.map_err(cannot)?;
+                (client, tokio::spawn(async move { drop(connection.await) }))
+            }
+        };
         let result = async {
             let tx = client
                 .transaction()
