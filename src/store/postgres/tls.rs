@@ -92,7 +92,9 @@ impl TlsSettings {
                 pg_error(&format!("sslrootcert {path} is not a PEM certificate"), e)
             })?;
             // As libpq: the file is the only trust anchor.
-            builder.disable_built_in_roots(true).add_root_certificate(cert);
+            builder
+                .disable_built_in_roots(true)
+                .add_root_certificate(cert);
         }
         let connector = builder
             .build()

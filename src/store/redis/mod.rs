@@ -80,18 +80,18 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
+mod codec;
 mod many;
 mod scripts;
 
 use super::keys::{stored_event_id, stored_state_key};
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
-    StoreErrorKind, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use crate::engine::{EntityState, StateKey};
+use crate::engine::StateKey;
+use codec::{bad_data, commit_outcome, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub const DEFAULT_PREFIX: &str = "alm-webhooks:";
@@ -134,33 +134,6 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
-    let kind = kind_of(&e);
-    StoreError::with_source(format!("redis: {what}"), e).with_kind(kind)
-}
-
-/// Whether Redis refused the data itself: an answer that does not parse, a
-/// key holding another type (`WRONGTYPE`), or a stored state the commit
-/// script cannot read (`malformed state`).
-/// Everything else (no connection, a timeout, a loading or failing-over
-/// server, a cluster redirection) is transient.
-fn kind_of(e: &::redis::RedisError) -> StoreErrorKind {
-    use ::redis::ErrorKind;
-    let permanent = matches!(e.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType)
-        || e.code() == Some("WRONGTYPE")
-        || e.detail().is_some_and(|d| d.contains("malformed state"));
-    if permanent {
-        StoreErrorKind::Permanent
-    } else {
-        StoreErrorKind::Transient
-    }
-}
-
-/// A permanent error about data the store cannot read or write.
-fn bad_data(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::with_source(format!("redis: {what}"), e).with_kind(StoreErrorKind::Permanent)
-}
-
 fn unix_millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -191,12 +164,6 @@ fn glob_escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-#[derive(Deserialize)]
-struct StoredState {
-    v: u64,
-    s: EntityState,
 }
 
 impl RedisStore {
@@ -467,28 +434,4 @@ impl Store for RedisStore {
         let states = self.sweep_pattern(&format!("{prefix}st:*"), now_ms).await?;
         Ok(events + states)
     }
-}
-/// The commit script's answer.
-fn commit_outcome(answer: i64) -> Result<CommitOutcome, StoreError> {
-    match answer {
-        0 => Ok(CommitOutcome::Committed),
-        1 => Ok(CommitOutcome::StateChanged),
-        2 => Ok(CommitOutcome::LeaseLost),
-        other => Err(StoreError::new(format!(
-            "redis: commit script answered {other}"
-        ))),
-    }
-}
-
-/// A stored state (`{"v":…,"e":…,"s":…}`), or the default when there is none.
-fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
-    let Some(text) = stored else {
-        return Ok(Versioned::default());
-    };
-    let stored: StoredState =
-        serde_json::from_str(&text).map_err(|e| bad_data("stored state is malformed", e))?;
-    Ok(Versioned {
-        state: stored.s,
-        version: stored.v,
-    })
 }
