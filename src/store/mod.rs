@@ -55,6 +55,14 @@ pub use memory::MemoryStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 
+/// A lease in milliseconds, at most about a century: what the shared stores
+/// add to their own clock, so the sum stays a valid time.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn lease_millis(lease: Duration) -> i64 {
+    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+    i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
+}
+
 /// The deduplication key: (`accountId`, `eventId`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DedupKey {
@@ -304,4 +312,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes decided events and states that expired before `now`; returns
     /// how many entries went.
     fn sweep(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_capped_at_a_century() {
+        assert_eq!(lease_millis(Duration::from_secs(30)), 30_000);
+        assert_eq!(lease_millis(Duration::MAX), 100 * 365 * 24 * 3600 * 1000);
+    }
 }

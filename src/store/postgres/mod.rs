@@ -110,6 +110,7 @@ pub use setup::{MIGRATION_SQL, POOL_WAIT_TIMEOUT};
 use sql::Sql;
 
 use super::keys::{stored_event_id, stored_state_key};
+use super::lease_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -220,13 +221,6 @@ fn kind_of(error: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
 fn account(key: &DedupKey) -> i64 {
     // Bit-for-bit: see the module docs.
     key.account_id.get() as i64
-}
-
-/// A lease in milliseconds, as the statements add it to the database's
-/// clock: at most about a century, so the sum stays a valid timestamp.
-fn lease_millis(lease: Duration) -> i64 {
-    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
-    i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
 impl PostgresStore {
@@ -383,15 +377,4 @@ fn versioned(
     let Json(state) = state.map_err(|e| pg_error("read a bad state", e))?;
     let version = u64::try_from(version).map_err(|e| pg_error("read a negative version", e))?;
     Ok(Versioned { state, version })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leases_are_capped() {
-        assert_eq!(lease_millis(Duration::from_secs(30)), 30_000);
-        assert_eq!(lease_millis(Duration::MAX), 100 * 365 * 24 * 3600 * 1000);
-    }
 }

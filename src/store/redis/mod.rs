@@ -87,6 +87,7 @@ mod many;
 mod scripts;
 
 use super::keys::{stored_event_id, stored_state_key};
+use super::lease_millis as duration_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
@@ -136,13 +137,6 @@ impl fmt::Debug for RedisStore {
 
 fn unix_millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// A lease in milliseconds, at most about a century (the scripts add it to
-/// the server's clock).
-fn duration_millis(d: Duration) -> i64 {
-    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
-    i64::try_from(d.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
 fn hex(bytes: &[u8]) -> String {
