@@ -787,3 +787,29 @@ async fn tls_connections_verify_the_server() {
     drop(engine);
     drop_schema(&schema).await;
 }
+
+/// `AnyStore` runs `migrate` only when the URL asks (`migrate=true`), and
+/// names the schema with `schema=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_store_migrates_only_when_asked() {
+    if factory().await.is_none() {
+        return;
+    }
+    let schema = unique_schema();
+    let base = url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let plain = format!("{base}{sep}schema={schema}");
+    let e = alm_webhooks::store::AnyStore::from_url(&plain)
+        .await
+        .expect_err("no tables yet");
+    assert!(e.to_string().contains("migrate"), "{e}");
+    let store = alm_webhooks::store::AnyStore::from_url(&format!("{plain}&migrate=true"))
+        .await
+        .expect("migrated, then connected");
+    assert!(matches!(store, alm_webhooks::store::AnyStore::Postgres(_)));
+    alm_webhooks::store::AnyStore::from_url(&plain)
+        .await
+        .expect("the tables are there now");
+    drop(store);
+    drop_schema(&schema).await;
+}
