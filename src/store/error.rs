@@ -19,6 +19,16 @@ pub enum StoreErrorKind {
     Permanent,
 }
 
+impl StoreErrorKind {
+    /// How an error of this kind begins its message.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Transient => "store unavailable",
+            Self::Permanent => "store refused the data",
+        }
+    }
+}
+
 /// A store could not be reached or answered wrongly. Its
 /// [`kind`](StoreError::kind) says whether trying again can help: a
 /// transient error is answered `503`, so ALM redelivers and nothing is
@@ -33,7 +43,7 @@ pub enum StoreErrorKind {
 /// assert!(!bad.is_transient());
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {message}")]
+#[error("{}: {message}", .kind.label())]
 pub struct StoreError {
     message: String,
     kind: StoreErrorKind,
