@@ -3,23 +3,43 @@
 //! for the acknowledgement.
 //!
 //! ```sh
-//! cargo run --release --example bulk_delivery --features simulator,postgres,redis -- \
+//! cargo run --release --example bulk_delivery --features simulator,postgres,redis,sqlite -- \
 //!     [EVENTS] [STORE_URL ...]
 //! ```
 //!
 //! For each store (default: `memory`), decides one delivery of `EVENTS`
 //! (default 1,000) new learner events with a handler that does nothing, then
-//! the same delivery again (all duplicates), and prints both times. Every
-//! run, and every store of a run, uses new event ids, so a shared store's
-//! earlier contents do not matter.
-//! `ALM_COMMIT_BATCH=N` commits decisions in batches of N
-//! ([`EngineBuilder::commit_batch`](alm_webhooks::engine::EngineBuilder::commit_batch)).
+//! the same delivery again (all duplicates), and prints both times and the
+//! store calls each took. Two ways:
+//!
+//! - **engine**: [`Engine::process`], one claim per event and one commit per
+//!   event (`ALM_COMMIT_BATCH=N` commits in batches of N,
+//!   [`EngineBuilder::commit_batch`](alm_webhooks::engine::EngineBuilder::commit_batch)).
+//! - **set-based**: [`Store::claim_many`] for the whole delivery, the rules
+//!   and the handler per event, then [`Store::commit_many`]: the store calls
+//!   the engine makes once it is wired to the set-based operations (every
+//!   event here has its own learner record, so no decision depends on
+//!   another of the delivery).
+//!
+//! Every call of these stores is one round trip (PostgreSQL and Redis send
+//! a set-based call's chunks of [`MANY_CHUNK`] together), so the calls
+//! printed are the round trips. Every run, and every store of a run, uses
+//! new event ids, so a shared store's earlier contents do not matter.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use alm_webhooks::engine::{Decision, StateKey, rules};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
-use alm_webhooks::store::AnyStore;
+use alm_webhooks::store::{
+    AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK,
+    StateUpdate, Store, StoreError, Versioned,
+};
 use alm_webhooks::{Engine, Envelope};
+use time::OffsetDateTime;
+
+const LEASE: Duration = Duration::from_secs(60);
+const WINDOW: Duration = Duration::from_secs(8 * 24 * 3600);
 
 fn delivery(run: u128, events: usize) -> Envelope {
     let events: Vec<_> = (0..events as u64)
@@ -36,13 +56,154 @@ fn delivery(run: u128, events: usize) -> Envelope {
     Envelope::from_slice(&envelope(1234, &events)).expect("a valid delivery")
 }
 
-async fn decide(engine: &Engine<AnyStore>, envelope: Envelope) -> Duration {
+/// A store that counts the calls made to it.
+#[derive(Debug)]
+struct Counted<S> {
+    inner: S,
+    calls: AtomicU64,
+}
+
+impl<S> Counted<S> {
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> u64 {
+        self.calls.swap(0, Ordering::Relaxed)
+    }
+}
+
+impl<S: Store> Store for Counted<S> {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        self.count();
+        self.inner.claim(key, lease, now).await
+    }
+
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        self.count();
+        self.inner.load(key).await
+    }
+
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        self.count();
+        self.inner.claim_and_load(key, state, lease, now).await
+    }
+
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.count();
+        self.inner.claim_many(requests, lease, now).await
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        self.count();
+        self.inner.commit(commit).await
+    }
+
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.count();
+        self.inner.commit_many(commits).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+        self.count();
+        self.inner.release(key, token).await
+    }
+
+    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.sweep(now).await
+    }
+}
+
+/// One delivery through the engine.
+async fn through_engine(engine: &Engine<Counted<AnyStore>>, envelope: Envelope) -> Duration {
     let started = Instant::now();
     let report = engine
         .process(envelope, |_| async { Ok::<(), String>(()) })
         .await
         .expect("the store answers");
     assert!(report.is_acknowledged());
+    started.elapsed()
+}
+
+/// One delivery with the set-based operations: one `claim_many`, the rules
+/// and the handler per event, one `commit_many`.
+async fn set_based<S: Store>(store: &S, envelope: &Envelope) -> Duration {
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let events: Vec<_> = envelope.parsed().collect();
+    let keys: Vec<DedupKey> = events
+        .iter()
+        .map(|e| DedupKey {
+            account_id: envelope.account_id,
+            event_id: e.event_id.clone(),
+        })
+        .collect();
+    let states: Vec<Option<StateKey>> = events
+        .iter()
+        .map(|e| StateKey::for_event(envelope.account_id, e))
+        .collect();
+    let requests: Vec<ClaimRequest<'_>> = keys
+        .iter()
+        .zip(&states)
+        .map(|(key, state)| ClaimRequest {
+            key,
+            state: state.as_ref(),
+        })
+        .collect();
+    let answers = store
+        .claim_many(&requests, LEASE, now)
+        .await
+        .expect("the store answers");
+    let mut decided = Vec::new();
+    for ((answer, event), request) in answers.into_iter().zip(&events).zip(&requests) {
+        let (Claim::Claimed(token), loaded) = answer else {
+            assert_eq!(answer.0, Claim::AlreadyDecided, "no other caller here");
+            continue;
+        };
+        let (decision, next) = rules::decide(&loaded.state, event);
+        if decision == Decision::Processed {
+            // The handler: does nothing.
+        }
+        decided.push((request, token, loaded.version, next));
+    }
+    let commits: Vec<Commit<'_>> = decided
+        .iter()
+        .map(|(request, token, version, next)| Commit {
+            key: request.key,
+            token: *token,
+            update: request.state.map(|key| StateUpdate {
+                key,
+                expected_version: *version,
+                state: next,
+            }),
+            remember_until: now + WINDOW,
+            state_until: now + alm_webhooks::engine::DEFAULT_STATE_RETENTION,
+        })
+        .collect();
+    if !commits.is_empty() {
+        let outcomes = store
+            .commit_many(&commits)
+            .await
+            .expect("the store answers");
+        assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed));
+    }
     started.elapsed()
 }
 
@@ -64,8 +225,8 @@ async fn main() {
     let run = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    println!("commit batch: {commit_batch}");
-    println!("store       events   new delivery (per event)   redelivery (per event)");
+    println!("engine commit batch: {commit_batch}; set-based chunks of {MANY_CHUNK}");
+    println!("store      way        events   new delivery (calls)   redelivery (calls)");
     for (index, url) in urls.into_iter().enumerate() {
         let store = match AnyStore::from_url(&url).await {
             Ok(store) => store,
@@ -75,18 +236,39 @@ async fn main() {
             }
         };
         let scheme = url.split(':').next().unwrap_or("memory").to_owned();
-        let engine = Engine::builder(store).commit_batch(commit_batch).build();
-        // New ids per store, too: two URLs may name the same database.
-        let envelope = delivery(run + index as u128, events);
-        let first = decide(&engine, envelope.clone()).await;
-        let again = decide(&engine, envelope).await;
-        let per = |d: Duration| d.as_secs_f64() * 1e6 / events as f64;
-        println!(
-            "{scheme:<10} {events:>7}   {:>9.1} ms ({:>7.1} µs)   {:>9.1} ms ({:>7.1} µs)",
-            first.as_secs_f64() * 1e3,
-            per(first),
-            again.as_secs_f64() * 1e3,
-            per(again)
-        );
+        let store = Counted {
+            inner: store,
+            calls: AtomicU64::new(0),
+        };
+        let engine = Engine::builder(store)
+            .lease(LEASE)
+            .dedup_window(WINDOW)
+            .commit_batch(commit_batch)
+            .build();
+        let store = engine.store();
+        // New ids per store and per way: two URLs may name the same
+        // database. A small delivery first warms the connections and
+        // prepared statements of both ways.
+        let base = run + 10 * index as u128;
+        through_engine(&engine, delivery(base + 1, 2)).await;
+        set_based(store, &delivery(base + 2, 2)).await;
+        store.take();
+        let print = |way: &str, first: Duration, first_calls: u64, again: Duration, again_calls| {
+            println!(
+                "{scheme:<10} {way:<9} {events:>7}   {:>9.1} ms ({first_calls:>5})   {:>9.1} ms ({again_calls:>5})",
+                first.as_secs_f64() * 1e3,
+                again.as_secs_f64() * 1e3,
+            );
+        };
+        let envelope = delivery(base + 3, events);
+        let first = through_engine(&engine, envelope.clone()).await;
+        let first_calls = store.take();
+        let again = through_engine(&engine, envelope).await;
+        print("engine", first, first_calls, again, store.take());
+        let envelope = delivery(base + 4, events);
+        let first = set_based(store, &envelope).await;
+        let first_calls = store.take();
+        let again = set_based(store, &envelope).await;
+        print("set-based", first, first_calls, again, store.take());
     }
 }

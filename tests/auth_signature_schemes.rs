@@ -169,7 +169,10 @@ fn a_value_that_is_not_text_is_skipped_not_fatal() {
         "x-alm-signature",
         http::HeaderValue::from_bytes(b"sha256=29e\xfe\xff").unwrap(),
     );
-    assert_eq!(auth.verify(&h, BODY), Err(AuthError::Malformed("signature")));
+    assert_eq!(
+        auth.verify(&h, BODY),
+        Err(AuthError::Malformed("signature"))
+    );
     h.append("x-alm-signature", auth.sign(BODY).parse().unwrap());
     assert_eq!(auth.verify(&h, BODY), Ok(()));
 }

@@ -36,7 +36,7 @@ fn store_urls() -> Vec<String> {
         if reachable(&pg, 5432) {
             let sep = if pg.contains('?') { '&' } else { '?' };
             urls.push(format!(
-                "{pg}{sep}schema=alm_test_shared_{}",
+                "{pg}{sep}schema=alm_test_shared_{}&migrate=true",
                 unique.replace('-', "_")
             ));
         } else if std::env::var("CI").as_deref() == Ok("true") {
@@ -90,7 +90,11 @@ impl Drop for Purge {
             support::redis_keys::purge(url, prefix);
         }
         #[cfg(feature = "postgres")]
-        if let Some((url, schema)) = self.0.split_once("?schema=") {
+        if let Some((url, schema)) = self
+            .0
+            .split_once("?schema=")
+            .map(|(url, rest)| (url, rest.split('&').next().unwrap_or(rest)))
+        {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -9,3 +9,42 @@ async fn memory() -> Option<MemoryStore> {
 }
 
 store_conformance!(memory());
+
+/// A user who never calls `sweep` does not leak: events decided in one
+/// window are gone once the claims of the next window have paid for the
+/// clean-up.
+#[tokio::test]
+async fn expires_by_itself_without_sweep() {
+    use std::time::Duration;
+
+    use alm_webhooks::store::{Claim, Commit, DedupKey, Store};
+    use time::OffsetDateTime;
+
+    let store = MemoryStore::new();
+    let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_750_000_000 + s).unwrap();
+    let lease = Duration::from_secs(30);
+    for (wave, now, until) in [(0, 0, 10), (1, 20, 1_000)] {
+        for n in 0..5_000 {
+            let key = DedupKey {
+                account_id: alm_webhooks::AccountId(1),
+                event_id: format!("w{wave}-{n}").parse().unwrap(),
+            };
+            let Claim::Claimed(token) = store.claim(&key, lease, at(now)).await.unwrap() else {
+                panic!("a new event is claimed");
+            };
+            let commit = Commit {
+                key: &key,
+                token,
+                update: None,
+                remember_until: at(until),
+                state_until: at(until),
+            };
+            store.commit(commit).await.unwrap();
+        }
+    }
+    let remembered = store.remembered_events();
+    // Without clean-ups: 10,000. Each shard cleaned up at least once
+    // during the second wave, after the first wave had expired.
+    assert!(remembered < 7_500, "remembered {remembered}");
+    assert!(remembered >= 5_000, "the second wave is kept: {remembered}");
+}

@@ -17,7 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alm_webhooks::engine::{Decision, Engine, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
+    StoreError, Versioned,
 };
 use time::OffsetDateTime;
 
@@ -99,11 +100,47 @@ impl Store for TestStore {
         self.inner.load(key)
     }
 
+    fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
+        self.inner.claim_and_load(key, state, lease, now)
+    }
+
+    fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
+        self.inner.claim_many(requests, lease, now)
+    }
+
     fn commit(
         &self,
         commit: Commit<'_>,
     ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send {
         self.inner.commit(commit)
+    }
+
+    fn commit_many(
+        &self,
+        commits: &[Commit<'_>],
+    ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
+        self.inner.commit_many(commits)
+    }
+
+    fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.inner.renew(key, token, lease, now)
     }
 
     fn release(
@@ -158,9 +195,14 @@ async fn drop_stale_schemas(store: &PostgresStore) {
     .await;
 }
 
+/// Migrates `schema` (idempotent) and connects to it.
 async fn connect(schema: &str) -> Option<PostgresStore> {
     let url = url();
-    match PostgresStore::connect_with_schema(&url, schema).await {
+    let store = match PostgresStore::migrate(&url, schema).await {
+        Ok(()) => PostgresStore::connect_with_schema(&url, schema).await,
+        Err(e) => Err(e),
+    };
+    match store {
         Ok(store) => Some(store),
         Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
             panic!("PostgreSQL not reachable at {url} (CI=true, so this fails): {e:?}")
@@ -179,6 +221,7 @@ async fn factory() -> Option<TestStore> {
 }
 
 store_conformance!(factory());
+shared_store_conformance!(factory());
 
 /// Two replicas (two pools on one schema), each with its own engine, get
 /// the same 1,000-event delivery at the same time, twice each: every
@@ -249,10 +292,18 @@ async fn concurrent_startup_creates_the_tables_once() {
         return;
     };
     let schema = unique_schema();
+    // Before the migration, `connect` refuses and says what to do.
+    let e = PostgresStore::connect_with_schema(&url(), &schema)
+        .await
+        .expect_err("no tables yet");
+    assert!(e.to_string().contains("migrate"), "{e}");
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let (url, schema) = (url(), schema.clone());
-            tokio::spawn(async move { PostgresStore::connect_with_schema(&url, &schema).await })
+            tokio::spawn(async move {
+                PostgresStore::migrate(&url, &schema).await?;
+                PostgresStore::connect_with_schema(&url, &schema).await
+            })
         })
         .collect();
     let mut stores = Vec::new();
@@ -372,12 +423,12 @@ async fn dropped_claims_leave_no_open_transaction() {
     const APP: &str = "alm_dropped_claims_test";
     let base = url();
     let separator = if base.contains('?') { '&' } else { '?' };
-    let inner = PostgresStore::connect_with_schema(
-        &format!("{base}{separator}application_name={APP}"),
-        &unique_schema(),
-    )
-    .await
-    .unwrap();
+    let app_url = format!("{base}{separator}application_name={APP}");
+    let schema = unique_schema();
+    PostgresStore::migrate(&app_url, &schema).await.unwrap();
+    let inner = PostgresStore::connect_with_schema(&app_url, &schema)
+        .await
+        .unwrap();
     let store = TestStore { inner };
     let now = OffsetDateTime::now_utc();
     for n in 0..200 {
@@ -416,4 +467,352 @@ async fn dropped_claims_leave_no_open_transaction() {
         .unwrap()
         .get(0);
     assert_eq!(stuck, 0);
+}
+
+/// A store that cannot be reached is a transient error (503, ALM
+/// redelivers); a stored state the store cannot read is a permanent one
+/// (trying again reads the same row).
+#[tokio::test]
+async fn errors_say_whether_trying_again_can_help() {
+    let e = PostgresStore::connect("postgres://postgres@127.0.0.1:1/test")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+
+    let Some(store) = factory().await else { return };
+    let sk = state_key();
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".alm_states VALUES ($1, 1, '{{\"newest_millis\":\"x\"}}', now())",
+                store.inner.schema()
+            ),
+            &[&sk.to_string()],
+        )
+        .await
+        .unwrap();
+    let e = store.load(&sk).await.unwrap_err();
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.kind(), alm_webhooks::store::StoreErrorKind::Permanent);
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+/// Runs `sql` on its own connection as the URL's (owner) role.
+async fn as_owner(sql: &str) {
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = connection.await;
+}
+
+/// The URL with another user.
+fn url_as(user: &str) -> String {
+    let base = url();
+    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
+    let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{user}@{host}")
+}
+
+/// A role with DML rights only (no CREATE, no ownership) processes
+/// deliveries on tables `migrate` made under another role; `migrate` itself
+/// is refused to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dml_only_role_processes_deliveries() {
+    let Some(owner) = factory().await else { return };
+    let schema = owner.inner.schema().to_owned();
+    let role = format!("alm_dml_{:08x}", ClaimToken::random().0 as u32);
+    as_owner(&format!(
+        "CREATE ROLE {role} LOGIN; \
+         GRANT USAGE ON SCHEMA \"{schema}\" TO {role}; \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO {role};"
+    ))
+    .await;
+    let result = async {
+        let store = PostgresStore::connect_with_schema(&url_as(&role), &schema).await?;
+        let engine = Engine::builder(store).build();
+        let e = support::envelope(
+            1,
+            &[
+                support::learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2"),
+                support::unknown("b", 2),
+            ],
+        );
+        let first = engine
+            .process(e.clone(), |_| async { Ok::<(), String>(()) })
+            .await?;
+        let again = engine
+            .process(e, |_| async { Ok::<(), String>(()) })
+            .await?;
+        let migrated = PostgresStore::migrate(&url_as(&role), &format!("{schema}_x")).await;
+        drop(engine);
+        Ok::<_, StoreError>((first, again, migrated))
+    }
+    .await;
+    as_owner(&format!(
+        "DROP OWNED BY {role} CASCADE; DROP ROLE IF EXISTS {role};"
+    ))
+    .await;
+    let (first, again, migrated) = result.expect("the DML role works");
+    assert!(
+        first
+            .outcomes
+            .iter()
+            .all(|o| o.decision == Decision::Processed)
+    );
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| o.decision == Decision::Duplicate)
+    );
+    assert!(migrated.is_err(), "the DML role may not create a schema");
+}
+
+/// A statement that fails with a serialization failure (40001) or a
+/// deadlock (40P01) is run again, as a whole; one that keeps failing ends
+/// in a transient error. The failures are injected by triggers that fail
+/// the first calls (a sequence counts them, outside the transaction).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_races_are_tried_again() {
+    let Some(store) = factory().await else { return };
+    let schema = store.inner.schema().to_owned();
+    as_owner(&format!(
+        "CREATE SEQUENCE \"{schema}\".calls; \
+         CREATE FUNCTION \"{schema}\".flaky() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         DECLARE n bigint := nextval('\"{schema}\".calls'); \
+         BEGIN \
+           IF n = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40P01'; END IF; \
+           IF n = 2 OR n >= 100 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER flaky BEFORE INSERT ON \"{schema}\".alm_states \
+           FOR EACH ROW EXECUTE FUNCTION \"{schema}\".flaky();"
+    ))
+    .await;
+    let now = OffsetDateTime::now_utc();
+    let lease = Duration::from_secs(30);
+    let (k, sk) = (
+        DedupKey {
+            account_id: alm_webhooks::AccountId(1),
+            event_id: "a".parse().unwrap(),
+        },
+        state_key(),
+    );
+    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+        panic!("a new event is claimed");
+    };
+    let state = alm_webhooks::engine::EntityState::default();
+    let commit = Commit {
+        key: &k,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: now + Duration::from_secs(100),
+        state_until: now + Duration::from_secs(100),
+    };
+    // Two failures (40P01, 40001), then the third attempt goes through.
+    assert_eq!(
+        store.commit_many(&[commit]).await.unwrap(),
+        [CommitOutcome::Committed]
+    );
+    assert_eq!(store.load(&sk).await.unwrap().version, 1);
+    // From now on every insert fails: three attempts, then the error.
+    as_owner(&format!("SELECT setval('\"{schema}\".calls', 100)")).await;
+    let k2 = DedupKey {
+        account_id: alm_webhooks::AccountId(1),
+        event_id: "b".parse().unwrap(),
+    };
+    let other = support::envelope(
+        1,
+        &[support::learner(
+            "x",
+            "COURSE_ENROLLMENT",
+            1,
+            2,
+            "course:1_2",
+        )],
+    );
+    let sk2 =
+        StateKey::for_event(alm_webhooks::AccountId(1), other.parsed().next().unwrap()).unwrap();
+    let Claim::Claimed(token) = store.claim(&k2, lease, now).await.unwrap() else {
+        panic!("a new event is claimed");
+    };
+    let commit = Commit {
+        key: &k2,
+        token,
+        update: Some(alm_webhooks::store::StateUpdate {
+            key: &sk2,
+            expected_version: 0,
+            state: &state,
+        }),
+        remember_until: now + Duration::from_secs(100),
+        state_until: now + Duration::from_secs(100),
+    };
+    let e = store.commit(commit).await.unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let calls: i64 = client
+        .query_one(&format!("SELECT last_value FROM \"{schema}\".calls"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(calls, 103, "three attempts");
+    // Nothing was written: the claim still holds.
+    assert_eq!(store.claim(&k2, lease, now).await.unwrap(), Claim::InFlight);
+}
+
+/// The URL with another host and extra query parameters.
+fn url_with(host: &str, params: &str) -> String {
+    let base = url();
+    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
+    let (user, hostpart) = rest.split_once('@').unwrap_or(("postgres", rest));
+    let (_, path) = hostpart.split_once('/').unwrap_or((hostpart, "test"));
+    let port = hostpart
+        .split('/')
+        .next()
+        .and_then(|h| h.rsplit_once(':'))
+        .map_or("5432", |(_, p)| p);
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{scheme}://{user}@{host}:{port}/{path}{sep}{params}")
+}
+
+/// TLS as libpq spells it: `verify-full` against the server's certificate
+/// connects (and the server sees an encrypted connection), `require`
+/// encrypts without verifying; a root the test makes itself (an unrelated
+/// self-signed certificate) is refused, and so is a host name the
+/// certificate does not name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_verify_the_server() {
+    if factory().await.is_none() {
+        return;
+    }
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    let cert_file: String = client
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if ssl != "on" || std::fs::read(&cert_file).is_err() {
+        eprintln!("skipped: the server has no TLS (ssl = {ssl}) or its certificate is unreadable");
+        return;
+    }
+    let app = format!("alm_tls_{:08x}", ClaimToken::random().0 as u32);
+    let schema = unique_schema();
+    let good = url_with(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={cert_file}&application_name={app}"),
+    );
+    PostgresStore::migrate(&good, &schema).await.unwrap();
+    let store = TestStore {
+        inner: PostgresStore::connect_with_schema(&good, &schema)
+            .await
+            .unwrap(),
+    };
+    let engine = Engine::builder(store).build();
+    let e = support::envelope(1, &[support::unknown("tls", 1)]);
+    let report = engine
+        .process(e, |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    let encrypted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE application_name = $1 AND ssl",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the store's connections are encrypted");
+    // `require`: encrypted, not verified (libpq's meaning).
+    let required = url_with("127.0.0.1", "sslmode=require");
+    PostgresStore::connect_with_schema(&required, &schema)
+        .await
+        .expect("require connects without verifying");
+    // The server's certificate names `localhost`, not `127.0.0.1`.
+    let wrong_host = url_with(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={cert_file}"),
+    );
+    let e = PostgresStore::connect_with_schema(&wrong_host, &schema)
+        .await
+        .expect_err("the host name is checked");
+    assert!(e.is_transient(), "{e:?}");
+    // A root the test makes: it did not sign the server's certificate.
+    let dir = std::env::temp_dir().join(format!("{app}_cert"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=alm-webhooks-test"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let stranger = url_with(
+            "localhost",
+            &format!(
+                "sslmode=verify-ca&sslrootcert={}",
+                dir.join("cert.pem").display()
+            ),
+        );
+        PostgresStore::connect_with_schema(&stranger, &schema)
+            .await
+            .expect_err("a root that did not sign the server's certificate");
+    } else {
+        eprintln!("openssl is missing: the unknown-root check is skipped");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(engine);
+    drop_schema(&schema).await;
+}
+
+/// `AnyStore` runs `migrate` only when the URL asks (`migrate=true`), and
+/// names the schema with `schema=`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_store_migrates_only_when_asked() {
+    if factory().await.is_none() {
+        return;
+    }
+    let schema = unique_schema();
+    let base = url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let plain = format!("{base}{sep}schema={schema}");
+    let e = alm_webhooks::store::AnyStore::from_url(&plain)
+        .await
+        .expect_err("no tables yet");
+    assert!(e.to_string().contains("migrate"), "{e}");
+    let store = alm_webhooks::store::AnyStore::from_url(&format!("{plain}&migrate=true"))
+        .await
+        .expect("migrated, then connected");
+    assert!(matches!(store, alm_webhooks::store::AnyStore::Postgres(_)));
+    alm_webhooks::store::AnyStore::from_url(&plain)
+        .await
+        .expect("the tables are there now");
+    drop(store);
+    drop_schema(&schema).await;
 }

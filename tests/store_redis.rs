@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use alm_webhooks::engine::{Decision, Engine, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store,
+    StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
 use support::redis_keys::purge;
@@ -83,8 +84,37 @@ impl Store for TestStore {
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         self.inner.load(key).await
     }
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        self.inner.claim_and_load(key, state, lease, now).await
+    }
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.inner.claim_many(requests, lease, now).await
+    }
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         self.inner.commit(commit).await
+    }
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.inner.commit_many(commits).await
+    }
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew(key, token, lease, now).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
@@ -104,6 +134,7 @@ async fn factory() -> Option<TestStore> {
 }
 
 store_conformance!(factory());
+shared_store_conformance!(factory());
 
 fn key(account: u64, id: &str) -> DedupKey {
     DedupKey {
@@ -197,12 +228,12 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
         return;
     };
     let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
-    let lease = Duration::from_secs(30);
+    let (lease, short) = (Duration::from_secs(30), Duration::from_millis(300));
     for id in ["*", "a:b", "1:a", "{x}", "a\nb", "ü"] {
         for account in [1, 12] {
             let k = key(account, id);
             assert!(
-                matches!(s1.claim(&k, lease, t0).await.unwrap(), Claim::Claimed(_)),
+                matches!(s1.claim(&k, short, t0).await.unwrap(), Claim::Claimed(_)),
                 "{account}/{id:?}"
             );
             assert!(matches!(
@@ -211,6 +242,8 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
             ));
         }
     }
+    // Leases end on the server's clock: wait the short ones out.
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
     assert_eq!(s1.sweep(t0 + Duration::from_secs(31)).await.unwrap(), 12);
     assert_eq!(
         s2.claim(&key(1, "*"), lease, t0).await.unwrap(),
@@ -362,6 +395,7 @@ async fn redis_errors_become_store_errors() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("redis: claim failed"), "{e}");
+    assert!(!e.is_transient(), "a key of the wrong type stays so: {e:?}");
     let e = store
         .release(&key(1, "a"), ClaimToken(1))
         .await
@@ -369,6 +403,7 @@ async fn redis_errors_become_store_errors() {
     assert!(e.to_string().contains("redis: release failed"), "{e}");
     let e = store.load(&sk).await.unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
+    assert!(!e.is_transient(), "{e:?}");
     let k = key(1, "b");
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
         panic!("not claimed");
@@ -387,6 +422,13 @@ async fn redis_errors_become_store_errors() {
     };
     let e = store.commit(commit).await.unwrap_err();
     assert!(e.to_string().contains("redis: commit failed"), "{e}");
+    // The state cannot be read: trying again fails again.
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    let e = RedisStore::connect("redis://127.0.0.1:1/")
+        .await
+        .expect_err("nothing listens on port 1");
+    assert!(e.is_transient(), "{e:?}");
     assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     // Nothing was written: the claim still holds.
     assert_eq!(

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
 use alm_webhooks::store::{
-    AnyStore, Claim, ClaimToken, Commit, CommitOutcome, DedupKey, SqliteStore, Store, StoreError,
-    Versioned,
+    AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
+    StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope, EventId};
 use time::OffsetDateTime;
@@ -69,8 +69,37 @@ impl Store for TestStore {
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         self.inner.load(key).await
     }
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        self.inner.claim_and_load(key, state, lease, now).await
+    }
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.inner.claim_many(requests, lease, now).await
+    }
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         self.inner.commit(commit).await
+    }
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.inner.commit_many(commits).await
+    }
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.renew(key, token, lease, now).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
@@ -299,6 +328,11 @@ async fn sqlite_errors_become_store_errors() {
         .unwrap();
     let e = store.load(&sk).await.unwrap_err();
     assert!(e.to_string().contains("malformed"), "{e}");
+    assert!(!e.is_transient(), "{e:?}");
+    assert_eq!(e.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    // A file that cannot be opened may be fixed by an operator: transient.
+    let e = SqliteStore::open("/nonexistent-dir/alm.db").unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
 }
 
 /// Another connection holding the write lock makes an operation wait (the
@@ -346,5 +380,64 @@ fn block_on_inline<F: std::future::Future>(f: F) -> F::Output {
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(out) => out,
         std::task::Poll::Pending => panic!("the store's future did not complete inline"),
+    }
+}
+
+/// The expiry columns are indexed, and a sweep of more rows than one step
+/// (1,000) removes them all, in steps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_goes_through_the_expiry_indexes_in_steps() {
+    let db = TempDb::new();
+    let store = SqliteStore::open(db.path()).unwrap();
+    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let keys: Vec<DedupKey> = (0..2_500).map(|n| key(1, &format!("e{n}"))).collect();
+    let requests: Vec<ClaimRequest<'_>> = keys
+        .iter()
+        .map(|key| ClaimRequest { key, state: None })
+        .collect();
+    let answers = store
+        .claim_many(&requests, Duration::from_secs(30), t0)
+        .await
+        .unwrap();
+    // Half decided (window ends at t0 + 10 s), half left as claims (lease
+    // ends at t0 + 30 s).
+    let commits: Vec<Commit<'_>> = answers
+        .iter()
+        .zip(&keys)
+        .step_by(2)
+        .map(|((claim, _), key)| {
+            let Claim::Claimed(token) = claim else {
+                panic!("new events are claimed")
+            };
+            Commit {
+                key,
+                token: *token,
+                update: None,
+                remember_until: t0 + Duration::from_secs(10),
+                state_until: t0 + Duration::from_secs(10),
+            }
+        })
+        .collect();
+    store.commit_many(&commits).await.unwrap();
+    let removed = store.sweep(t0 + Duration::from_secs(60)).await.unwrap();
+    assert_eq!(removed, 2_500);
+    let conn = rusqlite::Connection::open(db.path()).unwrap();
+    let left: i64 = conn
+        .query_row("SELECT count(*) FROM alm_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    for (table, column) in [
+        ("alm_events", "remember_until_ms"),
+        ("alm_events", "lease_until_ms"),
+        ("alm_states", "expires_ms"),
+    ] {
+        let plan: String = conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN SELECT 1 FROM {table} WHERE {column} <= 5"),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("INDEX"), "{table}.{column}: {plan}");
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError, Versioned,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
+    StoreError, Versioned,
 };
 use crate::engine::StateKey;
 
@@ -33,7 +34,10 @@ pub enum AnyStore {
 
 impl AnyStore {
     /// Opens the store a URL names: `memory` (or an empty string) for the
-    /// in-memory store; `redis://…` with the `redis` feature (a
+    /// in-memory store; with the `postgres` feature, `postgres://…` (a
+    /// `schema=` query parameter names the schema; `migrate=true` runs
+    /// [`PostgresStore::migrate`](super::PostgresStore::migrate) first,
+    /// else the tables must exist); `redis://…` with the `redis` feature (a
     /// `prefix=` query parameter sets the key prefix); with the `sqlite`
     /// feature, `sqlite:path` or `sqlite://path` for a database file
     /// (`sqlite:///var/lib/app/alm.db` is an absolute path) and
@@ -60,6 +64,11 @@ impl AnyStore {
             #[cfg(feature = "postgres")]
             "postgres" | "postgresql" => {
                 let (url, schema) = take_param(url, "schema");
+                let (url, migrate) = take_param(&url, "migrate");
+                if migrate.as_deref() == Some("true") {
+                    let schema = schema.as_deref().unwrap_or("public");
+                    super::PostgresStore::migrate(&url, schema).await?;
+                }
                 let store = match schema {
                     Some(schema) => {
                         super::PostgresStore::connect_with_schema(&url, &schema).await?
@@ -174,12 +183,31 @@ impl Store for AnyStore {
         delegate!(self, s => s.claim_and_load(key, state, lease, now))
     }
 
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        delegate!(self, s => s.claim_many(requests, lease, now))
+    }
+
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         delegate!(self, s => s.commit(commit))
     }
 
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         delegate!(self, s => s.commit_many(commits))
+    }
+
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.renew(key, token, lease, now))
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {

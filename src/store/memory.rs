@@ -10,6 +10,13 @@
 //! seeds) and a 32-bit expiry, 24 bytes in the table plus
 //! the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
 //! id). Two different ids collide with probability about n²/2¹²⁹.
+//!
+//! **It expires by itself.** Each shard drops its expired entries (by the
+//! `now` of the claims it sees) once the claims since its last clean-up
+//! reach half its size (at least 64): a clean-up costs time in proportion
+//! to the shard, paid for by as many claims, so each claim costs O(1)
+//! amortised and the store holds about the events of one dedup window,
+//! even if [`Store::sweep`] is never called.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -24,6 +31,9 @@ use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreErro
 use crate::engine::StateKey;
 
 const SHARDS: usize = 64;
+
+/// The fewest claims between two clean-ups of one shard.
+const MIN_CLAIMS_BETWEEN_CLEANUPS: usize = 64;
 
 /// A 128-bit fingerprint: two keyed hashes of an event or a state key.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,6 +79,33 @@ struct Shard {
     in_flight: Table<(ClaimToken, i64)>,
     /// Entity states: key → (state, expiry in Unix seconds).
     states: Table<(Versioned, u32)>,
+    /// Claims since the last clean-up.
+    claims: usize,
+}
+
+impl Shard {
+    fn len(&self) -> usize {
+        self.decided.len() + self.in_flight.len() + self.states.len()
+    }
+
+    /// Drops what expired by `now`; returns how many entries went.
+    fn remove_expired(&mut self, now: OffsetDateTime) -> usize {
+        let (now_s, now_ms) = (unix_seconds_u32(now), unix_millis(now));
+        let before = self.len();
+        self.decided.retain(|_, until| *until > now_s);
+        self.in_flight.retain(|_, (_, end)| *end > now_ms);
+        self.states.retain(|_, (_, until)| *until > now_s);
+        self.claims = 0;
+        before - self.len()
+    }
+
+    /// Counts a claim, and cleans up once enough claims paid for it.
+    fn count_claim(&mut self, now: OffsetDateTime) {
+        self.claims += 1;
+        if self.claims >= MIN_CLAIMS_BETWEEN_CLEANUPS.max(self.len() / 2) {
+            self.remove_expired(now);
+        }
+    }
 }
 
 /// The in-memory store. See the [module docs](self).
@@ -138,7 +175,7 @@ impl MemoryStore {
     }
 
     /// How many decided events are remembered (expired ones included until
-    /// the next sweep).
+    /// their shard cleans up or the next sweep).
     pub fn remembered_events(&self) -> usize {
         self.shards.iter().map(|s| lock(s).decided.len()).sum()
     }
@@ -201,6 +238,7 @@ impl Store for MemoryStore {
     ) -> Result<Claim, StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));
+        shard.count_claim(now);
         let now_s = unix_seconds_u32(now);
         if shard.decided.get(&k).is_some_and(|&until| until > now_s) {
             return Ok(Claim::AlreadyDecided);
@@ -253,6 +291,23 @@ impl Store for MemoryStore {
         Ok(outcome)
     }
 
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let k = self.event_key(key);
+        let mut shard = lock(self.shard(k));
+        let Some(held) = shard.in_flight.get_mut(&k).filter(|(t, _)| *t == token) else {
+            return Ok(false);
+        };
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        held.1 = unix_millis(now).saturating_add(lease_ms);
+        Ok(true)
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));
@@ -263,17 +318,9 @@ impl Store for MemoryStore {
     }
 
     async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        let now_s = unix_seconds_u32(now);
-        let now_ms = unix_millis(now);
         let mut removed = 0u64;
         for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            let before = shard.decided.len() + shard.in_flight.len() + shard.states.len();
-            shard.decided.retain(|_, until| *until > now_s);
-            shard.in_flight.retain(|_, (_, end)| *end > now_ms);
-            shard.states.retain(|_, (_, until)| *until > now_s);
-            let after = shard.decided.len() + shard.in_flight.len() + shard.states.len();
-            removed += (before - after) as u64;
+            removed += lock(shard).remove_expired(now) as u64;
         }
         Ok(removed)
     }

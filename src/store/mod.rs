@@ -19,6 +19,10 @@
 //! and swap state.
 
 mod any;
+mod arc;
+mod error;
+mod keys;
+mod many;
 pub mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -33,7 +37,6 @@ pub mod sqlite;
 use std::future::Future;
 use std::time::Duration;
 
-use http::StatusCode;
 use time::OffsetDateTime;
 
 use crate::engine::{EntityState, StateKey};
@@ -46,10 +49,21 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
+pub use error::{StoreError, StoreErrorKind};
+pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
+pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+
+/// A lease in milliseconds, at most about a century: what the shared stores
+/// add to their own clock, so the sum stays a valid time.
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn lease_millis(lease: Duration) -> i64 {
+    const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
+    i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
+}
 
 /// The deduplication key: (`accountId`, `eventId`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,45 +156,15 @@ pub enum CommitOutcome {
     LeaseLost,
 }
 
-/// A store could not be reached or answered wrongly. Deliveries are then
-/// answered `503`, so ALM redelivers; nothing is lost.
-#[derive(Debug, thiserror::Error)]
-#[error("store unavailable: {message}")]
-pub struct StoreError {
-    message: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl StoreError {
-    /// An error with a message (no secrets: connection strings must be
-    /// stripped of passwords before they get here).
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    /// An error caused by another.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-
-    /// The HTTP status this means: `503 Service Unavailable`.
-    pub fn status(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
-}
-
 /// The storage behind the engine. Implementations must make `claim` and
 /// `commit` atomic with respect to every other caller that shares the store.
+///
+/// **Whose clock.** Dedup windows follow the caller's clock (the `now` and
+/// `remember_until` the engine passes). A store shared by several hosts
+/// keeps leases on its own clock instead, ignoring `now` for them
+/// (PostgreSQL's `clock_timestamp()`, Redis's `TIME`), so that replicas
+/// whose clocks disagree never both hold an event; a store on one host
+/// (memory, SQLite) uses `now`.
 pub trait Store: Send + Sync + 'static {
     /// Claims an event for `lease`, unless it is decided or in flight.
     fn claim(
@@ -218,6 +202,45 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Claims many events at once, each as [`Store::claim_and_load`] would,
+    /// one after another in order; returns one answer per request, in
+    /// order. A shared store answers a slice of up to [`MANY_CHUNK`]
+    /// events in one round trip (one statement on PostgreSQL, one script on
+    /// Redis, one transaction on SQLite); a longer slice in one round trip
+    /// per chunk.
+    ///
+    /// What the engine can rely on:
+    ///
+    /// - **The same event twice** in one call: the first occurrence is
+    ///   answered as a lone claim would be; a later one sees the claim the
+    ///   first made, so it is [`Claim::InFlight`] (the lease is live) and
+    ///   reads no state. A caller recognises its own repeat by comparing
+    ///   keys: no other caller can hold a claim this call just won.
+    /// - **The same state twice**: every winner reads the state as it was
+    ///   before the call (claims do not write states), with its version.
+    /// - Each claim is atomic on its own; the call as a whole is not a
+    ///   snapshot (a commit by another caller may land between two claims
+    ///   of one slice, and the later claim then reads the newer state).
+    ///
+    /// The default implementation calls [`Store::claim_and_load`] for each.
+    fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                answers.push(
+                    self.claim_and_load(request.key, request.state, lease, now)
+                        .await?,
+                );
+            }
+            Ok(answers)
+        }
+    }
+
     /// Marks the event decided and applies the state update, atomically, if
     /// the token and version still hold.
     fn commit(
@@ -230,10 +253,24 @@ pub trait Store: Send + Sync + 'static {
     /// atomic on its own; returns one outcome per commit. When it returns
     /// `Ok`, all of them are durable. The engine uses it when
     /// [`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)
-    /// is above 1.
+    /// is above 1. A shared store commits a slice of up to [`MANY_CHUNK`]
+    /// decisions in one round trip and one transaction (PostgreSQL, SQLite)
+    /// or one script (Redis).
     ///
-    /// The default implementation calls [`Store::commit`] for each; a store
-    /// whose commits wait for a disk flush overrides it to flush once.
+    /// What the engine can rely on, exactly as one commit after another:
+    ///
+    /// - **The same event twice**: the first commit decides it; a later one
+    ///   finds no claim to commit, [`CommitOutcome::LeaseLost`], and writes
+    ///   nothing.
+    /// - **The same state twice**: each update is checked against the
+    ///   version the earlier ones left. A state updated by two commits of
+    ///   one call, at `expected_version` v and then v + 1, ends at version
+    ///   v + 2; a second update still at v is [`CommitOutcome::StateChanged`]
+    ///   and writes nothing.
+    /// - A commit that is refused writes nothing and does not stop the
+    ///   others.
+    ///
+    /// The default implementation calls [`Store::commit`] for each.
     fn commit_many(
         &self,
         commits: &[Commit<'_>],
@@ -247,6 +284,29 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Extends a claim this caller holds, so that a handler or a commit
+    /// batch that runs longer than the lease keeps it: the lease then ends
+    /// `lease` after now. Now is the store's clock where the store keeps
+    /// leases on its own clock (PostgreSQL, Redis: `now` is ignored), else
+    /// `now` (memory, SQLite: one host, one clock). Returns `false` when
+    /// the claim is no longer this caller's (committed, released, or taken
+    /// over after its lease ended): its commit would be
+    /// [`CommitOutcome::LeaseLost`]. A claim whose lease ended but that no
+    /// one took over is still held, and is renewed.
+    ///
+    /// The default implementation fails: every store of this crate
+    /// overrides it.
+    fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (key, token, lease, now);
+        async { Err(StoreError::new("this store cannot renew a claim")) }
+    }
+
     /// Gives a claim up (the handler failed): the event can be claimed again
     /// at once. Releasing a claim that is no longer held does nothing.
     fn release(
@@ -258,4 +318,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes decided events and states that expired before `now`; returns
     /// how many entries went.
     fn sweep(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_are_capped_at_a_century() {
+        assert_eq!(lease_millis(Duration::from_secs(30)), 30_000);
+        assert_eq!(lease_millis(Duration::MAX), 100 * 365 * 24 * 3600 * 1000);
+    }
 }

@@ -7,6 +7,9 @@ use super::{CLAIMED, DECIDED};
 #[derive(Clone)]
 pub(super) struct Sql {
     pub(super) claim_and_load: String,
+    pub(super) renew: String,
+    pub(super) claim_many: String,
+    pub(super) commit_many: String,
     pub(super) load: String,
     pub(super) decide: String,
     pub(super) commit_insert_state: String,
@@ -14,12 +17,15 @@ pub(super) struct Sql {
     pub(super) release: String,
     pub(super) sweep_events: String,
     pub(super) sweep_states: String,
+    /// Reads no row, but names every column the store uses.
+    pub(super) check: String,
 }
 
 impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let events = format!("\"{schema}\".alm_events");
         let states = format!("\"{schema}\".alm_states");
+        let (live_x, live_e) = (live("x"), live("e"));
         Self {
             // One statement: the row as it was (what a lost claim means);
             // the claim, attempted only when that row is missing or expired
@@ -27,23 +33,29 @@ impl Sql {
             // nothing, and costs no WAL flush); and the state. Every part
             // reads the same snapshot; `ON CONFLICT` settles a race with a
             // claim made after it.
+            renew: format!(
+                "UPDATE {events} SET expires_at = {LEASE_END} \
+                 WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
             claim_and_load: format!(
                 "WITH existing AS (\
                    SELECT status, expires_at FROM {events} \
                    WHERE account_id = $1 AND event_id = $2), \
                  claimed AS (\
                    INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-                   SELECT $1, $2, {CLAIMED}, $3, $4 \
-                   WHERE NOT EXISTS (SELECT 1 FROM existing WHERE expires_at > $5) \
+                   SELECT $1, $2, {CLAIMED}, $3, {LEASE_END} \
+                   WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE {live_x}) \
                    ON CONFLICT (account_id, event_id) DO UPDATE \
                    SET status = {CLAIMED}, token = EXCLUDED.token, \
                        expires_at = EXCLUDED.expires_at \
-                   WHERE e.expires_at <= $5 \
+                   WHERE NOT ({live_e}) \
                    RETURNING e.token) \
                  SELECT EXISTS (SELECT 1 FROM claimed), (SELECT status FROM existing), \
                    s.version, s.state \
                  FROM (SELECT 1) AS one LEFT JOIN {states} AS s ON s.state_key = $6"
             ),
+            claim_many: claim_many(&events, &states),
+            commit_many: commit_many(&events, &states),
             load: format!("SELECT version, state FROM {states} WHERE state_key = $1"),
             decide: format!(
                 "UPDATE {events} SET status = {DECIDED}, token = NULL, expires_at = $4 \
@@ -71,42 +83,18 @@ impl Sql {
             ),
             sweep_events: format!(
                 "DELETE FROM {events} WHERE ctid IN \
-                 (SELECT ctid FROM {events} WHERE expires_at <= $1 LIMIT $2)"
+                 (SELECT ctid FROM {events} WHERE expires_at <= $1 \
+                  AND (status = {DECIDED} OR expires_at <= clock_timestamp()) LIMIT $2)"
+            ),
+            check: format!(
+                "SELECT account_id, event_id, status, token, expires_at FROM {events} LIMIT 0; \
+                 SELECT state_key, version, state, expires_at FROM {states} LIMIT 0"
             ),
             sweep_states: format!(
                 "DELETE FROM {states} WHERE ctid IN \
                  (SELECT ctid FROM {states} WHERE expires_at <= $1 LIMIT $2)"
             ),
         }
-    }
-
-    pub(super) fn create(schema: &str) -> String {
-        let create_schema = if schema == "public" {
-            String::new()
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";")
-        };
-        format!(
-            "{create_schema}
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_events (
-                 account_id BIGINT      NOT NULL,
-                 event_id   TEXT        NOT NULL,
-                 status     SMALLINT    NOT NULL,
-                 token      BYTEA,
-                 expires_at TIMESTAMPTZ NOT NULL,
-                 PRIMARY KEY (account_id, event_id)
-             );
-             CREATE INDEX IF NOT EXISTS alm_events_expires_at
-                 ON \"{schema}\".alm_events (expires_at);
-             CREATE TABLE IF NOT EXISTS \"{schema}\".alm_states (
-                 state_key  TEXT        PRIMARY KEY,
-                 version    BIGINT      NOT NULL,
-                 state      JSONB       NOT NULL,
-                 expires_at TIMESTAMPTZ NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS alm_states_expires_at
-                 ON \"{schema}\".alm_states (expires_at);"
-        )
     }
 }
 
@@ -128,6 +116,101 @@ fn commit_with_state(events: &str, write_state: &str) -> String {
            WHERE account_id = $1 AND event_id = $2 AND EXISTS (SELECT 1 FROM st) \
            RETURNING 1) \
          SELECT EXISTS (SELECT 1 FROM ev), EXISTS (SELECT 1 FROM done)"
+    )
+}
+
+/// [`Sql::claim_and_load`] for a whole run of events (no event twice) in
+/// one statement. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 lease
+/// in milliseconds, $5 now, $6 state keys (NULL: none). One row per event, in input
+/// order: (won, earlier status, state version, state). The inserts go in
+/// key order, so two overlapping claims lock rows in the same order.
+fn claim_many(events: &str, states: &str) -> String {
+    let (live_x, live_e) = (live("x"), live("e"));
+    format!(
+        "WITH input AS (\
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $6::text[]) \
+             WITH ORDINALITY AS i(account_id, event_id, token, state_key, ord)), \
+         existing AS (\
+           SELECT i.ord, x.status, {live_x} AS live FROM input i \
+           JOIN {events} x ON x.account_id = i.account_id AND x.event_id = i.event_id), \
+         claimed AS (\
+           INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
+           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, {LEASE_END} \
+           FROM input i LEFT JOIN existing x ON x.ord = i.ord \
+           WHERE x.live IS NOT TRUE \
+           ORDER BY i.account_id, i.event_id \
+           ON CONFLICT (account_id, event_id) DO UPDATE \
+           SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
+           WHERE NOT ({live_e}) \
+           RETURNING e.account_id, e.event_id) \
+         SELECT c.event_id IS NOT NULL, x.status, s.version, s.state \
+         FROM input i \
+         LEFT JOIN claimed c ON c.account_id = i.account_id AND c.event_id = i.event_id \
+         LEFT JOIN existing x ON x.ord = i.ord \
+         LEFT JOIN {states} s ON c.event_id IS NOT NULL AND s.state_key = i.state_key \
+         ORDER BY i.ord"
+    )
+}
+
+/// Many commits (no event and no state twice) in one statement, each as
+/// [`commit_with_state`] or [`Sql::decide`] would do it alone: the event
+/// rows whose token holds are locked (in key order), states are written at
+/// their expected version (inserted at 0, in key order; updated after), and
+/// an event is marked decided only if it has no state or its state was
+/// written. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 ends of the
+/// window, $5 state keys (NULL: no state), $6 states, $7 expected versions,
+/// $8 the states' expiries.
+/// One row per commit, in input order: (token held, done).
+fn commit_many(events: &str, states: &str) -> String {
+    format!(
+        "WITH input AS (\
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::timestamptz[], \
+             $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[]) \
+             WITH ORDINALITY AS i(account_id, event_id, token, until, state_key, state, expected, \
+               state_until, ord)), \
+         ev AS (\
+           SELECT i.ord FROM input i JOIN {events} e \
+             ON e.account_id = i.account_id AND e.event_id = i.event_id \
+           WHERE e.status = {CLAIMED} AND e.token = i.token \
+           ORDER BY e.account_id, e.event_id \
+           FOR UPDATE OF e), \
+         held AS (SELECT i.* FROM input i JOIN ev ON ev.ord = i.ord), \
+         inserted AS (\
+           INSERT INTO {states} (state_key, version, state, expires_at) \
+           SELECT h.state_key, 1, h.state, h.state_until FROM held h \
+           WHERE h.state_key IS NOT NULL AND h.expected = 0 \
+           ORDER BY h.state_key \
+           ON CONFLICT (state_key) DO NOTHING RETURNING state_key), \
+         updated AS (\
+           UPDATE {states} s SET version = s.version + 1, state = h.state, \
+             expires_at = h.state_until \
+           FROM held h \
+           WHERE s.state_key = h.state_key AND h.expected > 0 AND s.version = h.expected \
+           RETURNING s.state_key), \
+         done AS (\
+           UPDATE {events} e SET status = {DECIDED}, token = NULL, expires_at = h.until \
+           FROM held h \
+           WHERE e.account_id = h.account_id AND e.event_id = h.event_id \
+             AND (h.state_key IS NULL \
+               OR h.state_key IN (SELECT state_key FROM inserted) \
+               OR h.state_key IN (SELECT state_key FROM updated)) \
+           RETURNING h.ord) \
+         SELECT EXISTS (SELECT 1 FROM ev WHERE ev.ord = i.ord), \
+           EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord) \
+         FROM input i ORDER BY i.ord"
+    )
+}
+
+/// The lease's end on the database's clock. Parameter $4: the lease in
+/// milliseconds.
+const LEASE_END: &str = "clock_timestamp() + $4::bigint * interval '1 millisecond'";
+
+/// Whether the event row `row` is live: a claim whose lease has not ended
+/// by the database's clock, or a decided event whose window has not ended
+/// by the caller's (`$5`).
+fn live(row: &str) -> String {
+    format!(
+        "{row}.expires_at > CASE WHEN {row}.status = {CLAIMED} THEN clock_timestamp() ELSE $5 END"
     )
 }
 

@@ -18,14 +18,14 @@
 //!
 //! ```sql
 //! CREATE TABLE alm_events (
-//!     account_id INTEGER, event_id TEXT,
+//!     account_id INTEGER, event_id TEXT,  -- the eventId's storage_key()
 //!     status INTEGER,             -- 0: claimed, 1: decided
 //!     token BLOB,                 -- a claim's token, 16 bytes big-endian
 //!     lease_until_ms INTEGER,     -- a claim's lease end
 //!     remember_until_ms INTEGER,  -- a decided event's window end
 //!     PRIMARY KEY (account_id, event_id)) WITHOUT ROWID;
 //! CREATE TABLE alm_states (
-//!     state_key TEXT PRIMARY KEY, -- the StateKey's Display form
+//!     state_key TEXT PRIMARY KEY, -- storage_key() of the StateKey's Display form
 //!     version INTEGER,
 //!     state TEXT,                 -- the EntityState as JSON
 //!     expires_ms INTEGER);
@@ -39,11 +39,14 @@
 //! # Whose clock
 //!
 //! The store decides with the `now` it is given, never with SQLite's clock,
-//! so an engine with a test clock gets the same answers as from
+//! leases included (every process that opens the file runs on one host,
+//! with one clock), so an engine with a test clock gets the same answers as from
 //! [`MemoryStore`](super::MemoryStore). Times are compared in milliseconds
 //! (the memory store keeps decided events to the second, so the two can
 //! differ within the last second of a window). Nothing expires on its own:
-//! run [`Store::sweep`] now and then to keep the file small.
+//! run [`Store::sweep`] now and then to keep the file small. The expiry
+//! columns are indexed, and a sweep deletes in steps of 1,000 rows, each
+//! its own transaction, so it never holds the write lock for long.
 //!
 //! # Durability
 //!
@@ -70,11 +73,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use time::OffsetDateTime;
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
-use crate::engine::{EntityState, StateKey};
+mod codec;
+mod rows;
+
+use super::keys::{stored_event_id, stored_state_key};
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
+use crate::engine::StateKey;
+use codec::{commit_row, sqlite_error, versioned};
 
 /// How long an operation waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,7 +108,28 @@ CREATE TABLE IF NOT EXISTS alm_states (
     state TEXT NOT NULL,
     expires_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alm_events_remember_until ON alm_events (remember_until_ms);
+CREATE INDEX IF NOT EXISTS alm_events_lease_until ON alm_events (lease_until_ms);
+CREATE INDEX IF NOT EXISTS alm_states_expires ON alm_states (expires_ms);
 ";
+
+/// The most rows one step of [`Store::sweep`] deletes: each step is its own
+/// short transaction, so claims and commits get the write lock between
+/// steps.
+const SWEEP_CHUNK: i64 = 1_000;
+
+/// The sweep's steps: decided events past their window (only decided rows
+/// have `remember_until_ms`), claims past their lease (only claims have
+/// `lease_until_ms`), states past their expiry. Each finds its rows through
+/// its index. Parameters: now, chunk size.
+const SWEEP_STEPS: [&str; 3] = [
+    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
+     (SELECT account_id, event_id FROM alm_events WHERE remember_until_ms <= ?1 LIMIT ?2)",
+    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
+     (SELECT account_id, event_id FROM alm_events WHERE lease_until_ms <= ?1 LIMIT ?2)",
+    "DELETE FROM alm_states WHERE rowid IN \
+     (SELECT rowid FROM alm_states WHERE expires_ms <= ?1 LIMIT ?2)",
+];
 
 /// The SQLite store. See the [module docs](self).
 ///
@@ -120,10 +151,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", path)
             .finish_non_exhaustive()
     }
-}
-
-fn sqlite_error(what: &str, e: rusqlite::Error) -> StoreError {
-    StoreError::with_source(format!("sqlite: {what}"), e)
 }
 
 fn unix_millis(t: OffsetDateTime) -> i64 {
@@ -244,130 +271,124 @@ impl Store for SqliteStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Claim, StoreError> {
-        let (account, event) = (account(key), key.event_id.as_str().to_owned());
+        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+    }
+
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        let state_key = stored_state_key(key);
+        let row = self
+            .run("load", move |conn| rows::load(conn, &state_key))
+            .await?;
+        versioned(row)
+    }
+
+    /// One transaction: the claim, and the state's read when it is won.
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        let request = ClaimRequest { key, state };
+        let mut answers = self.claim_many(&[request], lease, now).await?;
+        answers
+            .pop()
+            .ok_or_else(|| StoreError::new("sqlite: a claim went unanswered"))
+    }
+
+    /// One transaction for the whole slice, the claims one after another.
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
         let now_ms = unix_millis(now);
         let lease_until = now_ms.saturating_add(duration_millis(lease));
-        let token = ClaimToken::random();
-        self.run("claim", move |conn| {
+        let claims: Vec<rows::ClaimRow> = requests
+            .iter()
+            .map(|r| rows::ClaimRow {
+                account: account(r.key),
+                event: stored_event_id(r.key).into_owned(),
+                token: ClaimToken::random(),
+                lease_until,
+                now_ms,
+                state_key: r.state.map(stored_state_key),
+            })
+            .collect();
+        let answers = self
+            .run("claim", move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let answers = claims
+                    .iter()
+                    .map(|row| rows::claim(&tx, row))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                tx.commit()?;
+                Ok(answers)
+            })
+            .await?;
+        answers
+            .into_iter()
+            .map(|(claim, state)| Ok((claim, versioned(state)?)))
+            .collect()
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        let mut outcomes = self.commit_many(&[commit]).await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::new("sqlite: a commit went unanswered"))
+    }
+
+    /// One transaction for the whole slice (one write lock, one WAL
+    /// append), the commits one after another.
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = commits
+            .iter()
+            .map(commit_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run("commit", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let row: Option<(i64, Option<i64>, Option<i64>)> = tx
-                .query_row(
-                    "SELECT status, lease_until_ms, remember_until_ms FROM alm_events \
-                     WHERE account_id = ?1 AND event_id = ?2",
-                    params![account, event],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            match row {
-                Some((STATUS_DECIDED, _, Some(until))) if until > now_ms => {
-                    return Ok(Claim::AlreadyDecided);
-                }
-                Some((STATUS_CLAIMED, Some(end), _)) if end > now_ms => {
-                    return Ok(Claim::InFlight);
-                }
-                _ => {}
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO alm_events \
-                 (account_id, event_id, status, token, lease_until_ms, remember_until_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                params![
-                    account,
-                    event,
-                    STATUS_CLAIMED,
-                    &token_bytes(token)[..],
-                    lease_until
-                ],
-            )?;
+            let outcomes = rows
+                .iter()
+                .map(|row| rows::commit(&tx, row))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
-            Ok(Claim::Claimed(token))
+            Ok(outcomes)
         })
         .await
     }
 
-    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let state_key = key.to_string();
-        let row: Option<(i64, String)> = self
-            .run("load", move |conn| {
-                conn.query_row(
-                    "SELECT version, state FROM alm_states WHERE state_key = ?1",
-                    params![state_key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-            })
-            .await?;
-        let Some((version, json)) = row else {
-            return Ok(Versioned::default());
-        };
-        let version = u64::try_from(version)
-            .map_err(|e| StoreError::with_source("sqlite: stored version is negative", e))?;
-        let state: EntityState = serde_json::from_str(&json)
-            .map_err(|e| StoreError::with_source("sqlite: stored state is malformed", e))?;
-        Ok(Versioned { state, version })
-    }
-
-    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        let (account, event) = (account(commit.key), commit.key.event_id.as_str().to_owned());
-        let token = token_bytes(commit.token);
-        let until = unix_millis(commit.remember_until);
-        let state_until = unix_millis(commit.state_until);
-        let update = match commit.update {
-            Some(u) => {
-                let json = serde_json::to_string(u.state).map_err(|e| {
-                    StoreError::with_source("sqlite: cannot serialize the state", e)
-                })?;
-                let expected = i64::try_from(u.expected_version).map_err(|e| {
-                    StoreError::with_source("sqlite: expected version out of range", e)
-                })?;
-                Some((u.key.to_string(), expected, json))
-            }
-            None => None,
-        };
-        self.run("commit", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let held: Option<i64> = tx
-                .query_row(
-                    "SELECT 1 FROM alm_events WHERE account_id = ?1 AND event_id = ?2 \
-                     AND status = ?3 AND token = ?4",
-                    params![account, event, STATUS_CLAIMED, &token[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if held.is_none() {
-                return Ok(CommitOutcome::LeaseLost);
-            }
-            if let Some((state_key, expected, json)) = update {
-                let current: i64 = tx
-                    .query_row(
-                        "SELECT version FROM alm_states WHERE state_key = ?1",
-                        params![state_key],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .unwrap_or(0);
-                if current != expected {
-                    return Ok(CommitOutcome::StateChanged);
-                }
-                tx.execute(
-                    "INSERT OR REPLACE INTO alm_states (state_key, version, state, expires_ms) \
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![state_key, current.saturating_add(1), json, state_until],
-                )?;
-            }
-            tx.execute(
-                "UPDATE alm_events SET status = ?3, token = NULL, lease_until_ms = NULL, \
-                 remember_until_ms = ?4 WHERE account_id = ?1 AND event_id = ?2",
-                params![account, event, STATUS_DECIDED, until],
-            )?;
-            tx.commit()?;
-            Ok(CommitOutcome::Committed)
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let token = token_bytes(token);
+        let until = unix_millis(now).saturating_add(duration_millis(lease));
+        self.run("renew", move |conn| {
+            conn.execute(
+                "UPDATE alm_events SET lease_until_ms = ?5 WHERE account_id = ?1 \
+                 AND event_id = ?2 AND status = ?3 AND token = ?4",
+                params![account, event, STATUS_CLAIMED, &token[..], until],
+            )
+            .map(|rows| rows == 1)
         })
         .await
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        let (account, event) = (account(key), key.event_id.as_str().to_owned());
+        let (account, event) = (account(key), stored_event_id(key).into_owned());
         let token = token_bytes(token);
         self.run("release", move |conn| {
             conn.execute(
@@ -380,23 +401,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// In steps of at most 1,000 rows, each its own transaction (and its
+    /// own turn at the connection), found through the expiry indexes.
     async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
-        self.run("sweep", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let events = tx.execute(
-                "DELETE FROM alm_events WHERE \
-                 (status = ?1 AND remember_until_ms <= ?3) \
-                 OR (status = ?2 AND lease_until_ms <= ?3)",
-                params![STATUS_DECIDED, STATUS_CLAIMED, now_ms],
-            )?;
-            let states = tx.execute(
-                "DELETE FROM alm_states WHERE expires_ms <= ?1",
-                params![now_ms],
-            )?;
-            tx.commit()?;
-            Ok((events + states) as u64)
-        })
-        .await
+        let mut removed = 0u64;
+        for step in SWEEP_STEPS {
+            loop {
+                let rows = self
+                    .run("sweep", move |conn| {
+                        conn.prepare_cached(step)?
+                            .execute(params![now_ms, SWEEP_CHUNK])
+                    })
+                    .await?;
+                removed += rows as u64;
+                if (rows as i64) < SWEEP_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
     }
 }

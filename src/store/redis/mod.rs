@@ -9,30 +9,36 @@
 //!
 //! Every key starts with the prefix (default `"alm-webhooks:"`):
 //!
-//! - `{prefix}ev:{accountId}:{hex(eventId)}`: a hash, one per event, with
+//! - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
 //!   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
 //!   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
-//!   `remember_until_ms`. The event id is hex-encoded, so no id, whatever it
-//!   holds (`:`, `*`, `{`…), can reach another key.
+//!   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
+//!   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
+//!   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
 //! - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,
 //!   the entity's state as JSON with its version and expiry. The state key's
-//!   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`) is used
-//!   as is, after the `st:` namespace.
+//!   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`), in its
+//!   [stored form](super::storage_key), is used after the `st:` namespace.
 //!
 //! # Whose clock
 //!
-//! The store decides with the `now` it is given, never with Redis's clock:
-//! lease ends and dedup windows are values inside the stored data, compared
-//! in Lua against the caller's `now`. So an engine with a test clock (or a
-//! clock that disagrees with Redis's host) gets the same answers as from
-//! [`MemoryStore`](super::MemoryStore).
+//! **Leases are on Redis's clock** (`TIME`, read inside each script): a
+//! claim's lease ends `lease` after the server's now, and is live until
+//! then whatever the callers' clocks say, so two replicas whose clocks
+//! disagree by seconds or minutes never both hold an event. The `now`
+//! passed to [`Store::claim`] and [`Store::renew`] is not used for leases.
+//!
+//! **Dedup windows are on the caller's clock**: a decided event's window
+//! end is the `remember_until` the engine computed, compared in Lua
+//! against the caller's `now`, so an engine with a test clock gets the same
+//! dedup answers as from [`MemoryStore`](super::MemoryStore).
 //! (Times are compared in milliseconds here; the memory store keeps decided
 //! events to the second, so the two can differ within the last second of a
 //! window.)
 //!
-//! Each key also carries a real Redis TTL, only to collect garbage: the time
-//! left by the caller's clock (lease end or window end minus the claim's
-//! `now`), plus a minute of grace, at least one second. As long as the clock
+//! Each key also carries a real Redis TTL, only to collect garbage: the
+//! lease, or the window end minus the claim's `now` (the caller's clock),
+//! plus a minute of grace, at least one second. As long as the clock
 //! passed to the store advances at least as fast as real time (the system
 //! clock does), Redis only ever drops a key that is already expired by that
 //! clock. A test clock that stands still sees entries vanish after their
@@ -40,7 +46,8 @@
 //!
 //! [`Store::sweep`] is therefore optional here: Redis drops expired keys on
 //! its own. `sweep(now)` scans the prefix's keys (`SCAN`, in batches) and
-//! deletes those expired by `now` that Redis has not dropped yet (because
+//! deletes those expired (decided events by `now`, claims by the server's
+//! clock) that Redis has not dropped yet (because
 //! their TTL includes the grace, or the caller's clock runs ahead of real
 //! time); it returns how many it deleted, not counting those Redis dropped.
 //! Its cost grows with the number of keys, so run it rarely if at all.
@@ -55,11 +62,12 @@
 //! crash) or `appendfsync always`, and a replica with failover only if you
 //! accept that acknowledged writes not yet replicated can be lost.
 //!
-//! # Redis Cluster
+//! # Redis Cluster is not supported
 //!
-//! A commit touches the event's key and the state's key in one script, so on
-//! a cluster both must be in one slot: put a hash tag in the prefix
-//! (`"{alm}:"`), which sends every key of the store to one node.
+//! The store talks to one Redis server (a primary, which may have replicas
+//! and Sentinel failover) over a single connection; it does not follow a
+//! cluster's `MOVED` redirections, so it does not work against Redis
+//! Cluster. Shard by running one Redis per group of accounts instead.
 //!
 //! # Secrets
 //!
@@ -72,11 +80,19 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
-use crate::engine::{EntityState, StateKey};
+mod codec;
+mod many;
+mod scripts;
+
+use super::keys::{stored_event_id, stored_state_key};
+use super::lease_millis as duration_millis;
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
+use crate::engine::StateKey;
+use codec::{bad_data, commit_outcome, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub const DEFAULT_PREFIX: &str = "alm-webhooks:";
@@ -86,86 +102,6 @@ const GRACE_MS: i64 = 60_000;
 
 /// How many keys one `SCAN` step of [`Store::sweep`] asks for.
 const SWEEP_BATCH: usize = 500;
-
-/// Claims an event and, when won, reads a state with it. KEYS: event[,
-/// state]. ARGV: now_ms, token, lease_until_ms, ttl_ms. Returns {0, state
-/// or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
-const CLAIM: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
-local now = tonumber(ARGV[1])
-if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > now then return {2, false} end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
-  'lease_until_ms', ARGV[3], 'claimed_at_ms', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
-return {0, false}
-";
-
-/// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
-/// [, expected_version, state_json, state_until_ms]. Returns 0 (committed),
-/// 1 (state changed), 2 (lease lost).
-const COMMIT: &str = r#"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token', 'claimed_at_ms')
-if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 2 end
-local until_ms = ARGV[2]
-local ttl = tonumber(until_ms) - (tonumber(h[3]) or 0) + tonumber(ARGV[3])
-if ttl < 1000 then ttl = 1000 end
-ttl = math.floor(ttl)
-if #KEYS == 2 then
-  local current = redis.call('GET', KEYS[2])
-  local version = 0
-  if current then
-    version = tonumber(string.match(current, '^{"v":(%d+),'))
-    if not version then return redis.error_reply('malformed state at ' .. KEYS[2]) end
-  end
-  if version ~= tonumber(ARGV[4]) then return 1 end
-  local state_ttl = tonumber(ARGV[6]) - (tonumber(h[3]) or 0) + tonumber(ARGV[3])
-  if state_ttl < ttl then state_ttl = ttl end
-  redis.call('SET', KEYS[2],
-    '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. ARGV[6] .. ',"s":' .. ARGV[5] .. '}',
-    'PX', string.format('%d', math.floor(state_ttl)))
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'status', 'decided', 'remember_until_ms', until_ms)
-redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
-return 0
-"#;
-
-/// Releases a claim. KEYS: event. ARGV: token.
-const RELEASE: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token')
-if h[1] == 'claimed' and h[2] == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-";
-
-/// Deletes the given keys that are expired by ARGV[1] (now_ms). Returns how
-/// many it deleted.
-const SWEEP: &str = r#"
-local now = tonumber(ARGV[1])
-local removed = 0
-for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
-  local expired = false
-  if kind == 'hash' then
-    local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
-    if h[1] == 'decided' then
-      expired = (tonumber(h[3]) or 0) <= now
-    elseif h[1] == 'claimed' then
-      expired = (tonumber(h[2]) or 0) <= now
-    end
-  elseif kind == 'string' then
-    local e = string.match(redis.call('GET', key), '^{"v":%d+,"e":(%-?%d+),')
-    expired = e ~= nil and tonumber(e) <= now
-  end
-  if expired then
-    redis.call('DEL', key)
-    removed = removed + 1
-  end
-end
-return removed
-"#;
 
 /// The Redis store. See the [module docs](self).
 ///
@@ -182,7 +118,10 @@ pub struct RedisStore {
 #[derive(Clone)]
 struct Scripts {
     claim: Script,
+    claim_many: Script,
     commit: Script,
+    commit_many: Script,
+    renew: Script,
     release: Script,
     sweep: Script,
 }
@@ -196,16 +135,8 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
-    StoreError::with_source(format!("redis: {what}"), e)
-}
-
 fn unix_millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -227,12 +158,6 @@ fn glob_escape(text: &str) -> String {
         out.push(c);
     }
     out
-}
-
-#[derive(Deserialize)]
-struct StoredState {
-    v: u64,
-    s: EntityState,
 }
 
 impl RedisStore {
@@ -284,10 +209,17 @@ impl RedisStore {
             addr,
             prefix: prefix.to_owned(),
             scripts: Scripts {
-                claim: Script::new(CLAIM),
-                commit: Script::new(COMMIT),
-                release: Script::new(RELEASE),
-                sweep: Script::new(SWEEP),
+                claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
+                claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
+                renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
+                commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
+                commit_many: Script::new(&format!(
+                    "{}{}",
+                    scripts::COMMIT_FN,
+                    scripts::COMMIT_MANY
+                )),
+                release: Script::new(scripts::RELEASE),
+                sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
             },
         })
     }
@@ -306,7 +238,7 @@ impl RedisStore {
             .update
             .map(|u| serde_json::to_string(u.state))
             .transpose()
-            .map_err(|e| StoreError::with_source("redis: cannot serialize the state", e))?;
+            .map_err(|e| bad_data("cannot serialize the state", e))?;
         let mut invocation = self.scripts.commit.prepare_invoke();
         invocation
             .key(self.event_key(commit.key))
@@ -328,12 +260,12 @@ impl RedisStore {
             "{}ev:{}:{}",
             self.prefix,
             key.account_id.get(),
-            hex(key.event_id.as_str().as_bytes())
+            hex(stored_event_id(key).as_bytes())
         )
     }
 
     fn state_key(&self, key: &StateKey) -> String {
-        format!("{}st:{key}", self.prefix)
+        format!("{}st:{}", self.prefix, stored_state_key(key))
     }
 
     /// Deletes the keys matching `pattern` that are expired by `now_ms`.
@@ -411,7 +343,7 @@ impl Store for RedisStore {
         let (answer, stored): (i64, Option<String>) = invocation
             .arg(now_ms)
             .arg(format!("{:032x}", token.0))
-            .arg(now_ms.saturating_add(lease_ms))
+            .arg(lease_ms)
             .arg(ttl_ms)
             .invoke_async(&mut conn)
             .await
@@ -436,28 +368,45 @@ impl Store for RedisStore {
         commit_outcome(answer)
     }
 
-    /// One pipeline, one round trip: the commit script (loaded first, in
-    /// the same pipeline, so a restarted server has it) once per commit, in
-    /// order. Each script is atomic on its own.
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// commits, the chunks in one pipeline (the script loaded first, in the
+    /// same pipeline, so a restarted server has it).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let invocations = commits
-            .iter()
-            .map(|c| self.commit_invocation(c))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(&self.scripts.commit).ignore();
-        for invocation in &invocations {
-            pipe.invoke_script(invocation);
-        }
+        self.commit_chunks(commits).await
+    }
+
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// events, the chunks in one pipeline.
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        self.claim_chunks(requests, lease, now).await
+    }
+
+    /// One script; the lease ends `lease` after the server's clock.
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let lease_ms = duration_millis(lease);
         let mut conn = self.conn.clone();
-        let answers: Vec<i64> = pipe
-            .query_async(&mut conn)
+        let renewed: i64 = self
+            .scripts
+            .renew
+            .key(self.event_key(key))
+            .arg(format!("{:032x}", token.0))
+            .arg(lease_ms)
+            .arg(lease_ms.saturating_add(GRACE_MS).max(1000))
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| redis_error("commit failed", e))?;
-        answers.into_iter().map(commit_outcome).collect()
+            .map_err(|e| redis_error("renew failed", e))?;
+        Ok(renewed == 1)
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
@@ -480,28 +429,4 @@ impl Store for RedisStore {
         let states = self.sweep_pattern(&format!("{prefix}st:*"), now_ms).await?;
         Ok(events + states)
     }
-}
-/// The commit script's answer.
-fn commit_outcome(answer: i64) -> Result<CommitOutcome, StoreError> {
-    match answer {
-        0 => Ok(CommitOutcome::Committed),
-        1 => Ok(CommitOutcome::StateChanged),
-        2 => Ok(CommitOutcome::LeaseLost),
-        other => Err(StoreError::new(format!(
-            "redis: commit script answered {other}"
-        ))),
-    }
-}
-
-/// A stored state (`{"v":…,"e":…,"s":…}`), or the default when there is none.
-fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
-    let Some(text) = stored else {
-        return Ok(Versioned::default());
-    };
-    let stored: StoredState = serde_json::from_str(&text)
-        .map_err(|e| StoreError::with_source("redis: stored state is malformed", e))?;
-    Ok(Versioned {
-        state: stored.s,
-        version: stored.v,
-    })
 }

@@ -1,0 +1,81 @@
+//! A store shared behind an [`Arc`]: several engines (say, one per
+//! configuration) on one store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
+use crate::engine::StateKey;
+
+/// Every call goes to the shared store.
+///
+/// ```
+/// use std::sync::Arc;
+/// use alm_webhooks::{Engine, store::MemoryStore};
+/// let store = Arc::new(MemoryStore::new());
+/// let (a, b) = (Engine::builder(Arc::clone(&store)).build(), Engine::builder(store).build());
+/// # let _ = (a, b);
+/// ```
+impl<S: Store> Store for Arc<S> {
+    async fn claim(
+        &self,
+        key: &DedupKey,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        S::claim(self, key, lease, now).await
+    }
+
+    async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
+        S::load(self, key).await
+    }
+
+    async fn claim_and_load(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(Claim, Versioned), StoreError> {
+        S::claim_and_load(self, key, state, lease, now).await
+    }
+
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        S::claim_many(self, requests, lease, now).await
+    }
+
+    async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
+        S::commit(self, commit).await
+    }
+
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        S::commit_many(self, commits).await
+    }
+
+    async fn renew(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        S::renew(self, key, token, lease, now).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+        S::release(self, key, token).await
+    }
+
+    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        S::sweep(self, now).await
+    }
+}

@@ -1,0 +1,241 @@
+//! The set-based operations: a run of claims or commits in one statement,
+//! a slice of runs in one round trip.
+
+use std::borrow::Cow;
+
+use futures_util::future::join_all;
+use time::OffsetDateTime;
+use tokio_postgres::types::{Json, ToSql};
+
+use super::runs::{claim_runs, commit_runs};
+use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
+use crate::store::keys::{stored_event_id, stored_state_key};
+use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
+
+impl PostgresStore {
+    /// [`Store::claim_many`](crate::store::Store::claim_many): each run in
+    /// one statement, inside one transaction with `synchronous_commit` off
+    /// (a claim is a lease; see `claim_and_load`), all sent together.
+    pub(super) async fn claim_runs(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.claim_many)
+            .await
+            .map_err(|e| pg_error("cannot prepare the claim", e))?;
+        let lease_ms = lease_millis(lease);
+        let mut answers: Vec<Option<(Claim, Versioned)>> = vec![None; requests.len()];
+        // Rows deleted (released, swept) or inserted by another claim after
+        // the statement's snapshot are neither won nor seen: those events
+        // are claimed again, a few times, as by `claim_and_load`.
+        let mut todo: Vec<Vec<usize>> = claim_runs(requests)
+            .into_iter()
+            .map(Iterator::collect)
+            .collect();
+        for _ in 0..3 {
+            todo.retain(|run| !run.is_empty());
+            if todo.is_empty() {
+                break;
+            }
+            let inputs: Vec<ClaimInput> = todo
+                .iter()
+                .map(|run| ClaimInput::new(requests, run))
+                .collect();
+            let queries = inputs.iter().map(|input| {
+                let params: [&(dyn ToSql + Sync); 6] = [
+                    &input.accounts,
+                    &input.events,
+                    &input.tokens,
+                    &lease_ms,
+                    &now,
+                    &input.states,
+                ];
+                let client = &client;
+                let statement = &statement;
+                async move { client.query(statement, &params).await }
+            });
+            let (begun, results, ended) = tokio::join!(
+                client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+                join_all(queries),
+                client.batch_execute("COMMIT"),
+            );
+            begun.map_err(|e| pg_error("claim failed to begin", e))?;
+            let mut again = Vec::new();
+            for ((run, input), rows) in todo.iter().zip(&inputs).zip(results) {
+                let rows = rows.map_err(|e| pg_error("claim failed", e))?;
+                let mut retry = Vec::new();
+                for ((&index, token), row) in run.iter().zip(&input.claim_tokens).zip(rows) {
+                    let bad = |e| pg_error("claim read a bad row", e);
+                    let won: bool = row.try_get(0).map_err(bad)?;
+                    if won {
+                        let loaded = match row.try_get::<_, Option<i64>>(2).map_err(bad)? {
+                            Some(version) => versioned(Ok(version), row.try_get(3))?,
+                            None => Versioned::default(),
+                        };
+                        answers[index] = Some((Claim::Claimed(*token), loaded));
+                    } else if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
+                        let claim = if status == DECIDED {
+                            Claim::AlreadyDecided
+                        } else {
+                            Claim::InFlight
+                        };
+                        answers[index] = Some((claim, Versioned::default()));
+                    } else {
+                        retry.push(index);
+                    }
+                }
+                again.push(retry);
+            }
+            ended.map_err(|e| pg_error("claim failed to commit", e))?;
+            todo = again;
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.unwrap_or((Claim::InFlight, Versioned::default())))
+            .collect())
+    }
+
+    /// [`Store::commit_many`](crate::store::Store::commit_many): each run
+    /// in one statement, all in one transaction (one WAL flush), sent
+    /// together.
+    pub(super) async fn commit_runs(
+        &self,
+        commits: &[Commit<'_>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.commit_many)
+            .await
+            .map_err(|e| pg_error("cannot prepare the commit", e))?;
+        let inputs = commit_runs(commits)
+            .into_iter()
+            .map(|run| CommitInput::new(&commits[run]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let queries = inputs.iter().map(|input| {
+            let params: [&(dyn ToSql + Sync); 8] = [
+                &input.accounts,
+                &input.events,
+                &input.tokens,
+                &input.until,
+                &input.state_keys,
+                &input.states,
+                &input.expected,
+                &input.state_until,
+            ];
+            let client = &client;
+            let statement = &statement;
+            async move { client.query(statement, &params).await }
+        });
+        let (begun, results, ended) = tokio::join!(
+            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            join_all(queries),
+            client.batch_execute("COMMIT"),
+        );
+        begun.map_err(|e| pg_error("commit failed to begin", e))?;
+        let mut outcomes = Vec::with_capacity(commits.len());
+        for rows in results {
+            for row in rows.map_err(|e| pg_error("commit failed", e))? {
+                let bad = |e| pg_error("commit read a bad row", e);
+                let held: bool = row.try_get(0).map_err(bad)?;
+                let done: bool = row.try_get(1).map_err(bad)?;
+                outcomes.push(match (held, done) {
+                    (false, _) => CommitOutcome::LeaseLost,
+                    (true, false) => CommitOutcome::StateChanged,
+                    (true, true) => CommitOutcome::Committed,
+                });
+            }
+        }
+        ended.map_err(|e| pg_error("commit failed", e))?;
+        if outcomes.len() != commits.len() {
+            return Err(StoreError::new(format!(
+                "postgres: commit answered {} rows for {} commits",
+                outcomes.len(),
+                commits.len()
+            )));
+        }
+        Ok(outcomes)
+    }
+}
+
+/// One run of claims as the statement's arrays.
+struct ClaimInput<'a> {
+    accounts: Vec<i64>,
+    events: Vec<Cow<'a, str>>,
+    claim_tokens: Vec<ClaimToken>,
+    tokens: Vec<Vec<u8>>,
+    states: Vec<Option<String>>,
+}
+
+impl<'a> ClaimInput<'a> {
+    fn new(requests: &'a [ClaimRequest<'_>], run: &[usize]) -> Self {
+        let claim_tokens: Vec<ClaimToken> = run.iter().map(|_| ClaimToken::random()).collect();
+        Self {
+            accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
+            events: run
+                .iter()
+                .map(|&i| stored_event_id(requests[i].key))
+                .collect(),
+            tokens: claim_tokens
+                .iter()
+                .map(|t| t.0.to_be_bytes().to_vec())
+                .collect(),
+            states: run
+                .iter()
+                .map(|&i| requests[i].state.map(stored_state_key))
+                .collect(),
+            claim_tokens,
+        }
+    }
+}
+
+/// One run of commits as the statement's arrays.
+struct CommitInput<'a> {
+    accounts: Vec<i64>,
+    events: Vec<Cow<'a, str>>,
+    tokens: Vec<Vec<u8>>,
+    until: Vec<OffsetDateTime>,
+    state_until: Vec<OffsetDateTime>,
+    state_keys: Vec<Option<String>>,
+    states: Vec<Option<Json<&'a crate::engine::EntityState>>>,
+    expected: Vec<Option<i64>>,
+}
+
+impl<'a> CommitInput<'a> {
+    fn new(commits: &'a [Commit<'a>]) -> Result<Self, StoreError> {
+        let expected = commits
+            .iter()
+            .map(|c| {
+                c.update
+                    .map(|u| i64::try_from(u.expected_version))
+                    .transpose()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| pg_error("commit: version out of range", e))?;
+        Ok(Self {
+            accounts: commits.iter().map(|c| account(c.key)).collect(),
+            events: commits.iter().map(|c| stored_event_id(c.key)).collect(),
+            tokens: commits
+                .iter()
+                .map(|c| c.token.0.to_be_bytes().to_vec())
+                .collect(),
+            until: commits.iter().map(|c| c.remember_until).collect(),
+            state_until: commits.iter().map(|c| c.state_until).collect(),
+            state_keys: commits
+                .iter()
+                .map(|c| c.update.map(|u| stored_state_key(u.key)))
+                .collect(),
+            states: commits
+                .iter()
+                .map(|c| c.update.map(|u| Json(u.state)))
+                .collect(),
+            expected,
+        })
+    }
+}

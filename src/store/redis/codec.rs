@@ -1,0 +1,67 @@
+//! What the store makes of Redis's answers and errors.
+
+use serde::Deserialize;
+
+use crate::engine::EntityState;
+use crate::store::{CommitOutcome, StoreError, StoreErrorKind, Versioned};
+
+pub(super) fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
+    let kind = kind_of(&e);
+    StoreError::with_source(format!("redis: {what}"), e).with_kind(kind)
+}
+
+/// Whether Redis refused the data itself: an answer that does not parse, a
+/// key holding another type (`WRONGTYPE`), or a stored state the commit
+/// script cannot read (`malformed state`).
+/// Everything else (no connection, a timeout, a loading or failing-over
+/// server, a cluster redirection) is transient.
+pub(super) fn kind_of(e: &::redis::RedisError) -> StoreErrorKind {
+    use ::redis::ErrorKind;
+    let permanent = matches!(e.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType)
+        || e.code() == Some("WRONGTYPE")
+        || e.detail().is_some_and(|d| d.contains("malformed state"));
+    if permanent {
+        StoreErrorKind::Permanent
+    } else {
+        StoreErrorKind::Transient
+    }
+}
+
+/// A permanent error about data the store cannot read or write.
+pub(super) fn bad_data(
+    what: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> StoreError {
+    StoreError::with_source(format!("redis: {what}"), e).with_kind(StoreErrorKind::Permanent)
+}
+
+#[derive(Deserialize)]
+struct StoredState {
+    v: u64,
+    s: EntityState,
+}
+
+/// The commit script's answer.
+pub(super) fn commit_outcome(answer: i64) -> Result<CommitOutcome, StoreError> {
+    match answer {
+        0 => Ok(CommitOutcome::Committed),
+        1 => Ok(CommitOutcome::StateChanged),
+        2 => Ok(CommitOutcome::LeaseLost),
+        other => Err(StoreError::new(format!(
+            "redis: commit script answered {other}"
+        ))),
+    }
+}
+
+/// A stored state (`{"v":…,"e":…,"s":…}`), or the default when there is none.
+pub(super) fn parse_state(stored: Option<String>) -> Result<Versioned, StoreError> {
+    let Some(text) = stored else {
+        return Ok(Versioned::default());
+    };
+    let stored: StoredState =
+        serde_json::from_str(&text).map_err(|e| bad_data("stored state is malformed", e))?;
+    Ok(Versioned {
+        state: stored.s,
+        version: stored.v,
+    })
+}

@@ -1,0 +1,160 @@
+//! The set-based operations: a chunk of claims or commits in one script, a
+//! slice of chunks in one pipeline (one round trip).
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{
+    GRACE_MS, RedisStore, commit_outcome, duration_millis, parse_state, redis_error, unix_millis,
+};
+use crate::store::{
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, MANY_CHUNK, StoreError, Versioned,
+};
+
+impl RedisStore {
+    /// [`Store::claim_many`](crate::store::Store::claim_many): one script
+    /// per chunk, every chunk in one pipeline. The script claims the events
+    /// one after another, so a repeated event finds its first claim.
+    pub(super) async fn claim_chunks(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now_ms = unix_millis(now);
+        let lease_ms = duration_millis(lease);
+        let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
+        let tokens: Vec<ClaimToken> = requests.iter().map(|_| ClaimToken::random()).collect();
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(&self.scripts.claim_many).ignore();
+        let mut invocations = Vec::new();
+        for (chunk, tokens) in requests.chunks(MANY_CHUNK).zip(tokens.chunks(MANY_CHUNK)) {
+            let mut invocation = self.scripts.claim_many.prepare_invoke();
+            invocation.arg(now_ms).arg(lease_ms).arg(ttl_ms);
+            for request in chunk {
+                invocation.key(self.event_key(request.key));
+            }
+            let mut states = chunk.len();
+            for (request, token) in chunk.iter().zip(tokens) {
+                invocation.arg(format!("{:032x}", token.0));
+                match request.state {
+                    Some(state) => {
+                        invocation.key(self.state_key(state));
+                        states += 1;
+                        invocation.arg(states);
+                    }
+                    None => {
+                        invocation.arg(0);
+                    }
+                }
+            }
+            invocations.push(invocation);
+        }
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<(Vec<i64>, Vec<Option<String>>)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("claim failed", e))?;
+        let mut out = Vec::with_capacity(requests.len());
+        for (codes, states) in answers {
+            if codes.len() != states.len() {
+                return Err(StoreError::new("redis: claim script answered unevenly"));
+            }
+            for (code, stored) in codes.into_iter().zip(states) {
+                let token = tokens.get(out.len()).copied();
+                out.push(match (code, token) {
+                    (0, Some(token)) => (Claim::Claimed(token), parse_state(stored)?),
+                    (1, _) => (Claim::AlreadyDecided, Versioned::default()),
+                    (2, _) => (Claim::InFlight, Versioned::default()),
+                    (other, _) => {
+                        return Err(StoreError::new(format!(
+                            "redis: claim script answered {other}"
+                        )));
+                    }
+                });
+            }
+        }
+        if out.len() != requests.len() {
+            return Err(StoreError::new(format!(
+                "redis: claim answered {} events of {}",
+                out.len(),
+                requests.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// [`Store::commit_many`](crate::store::Store::commit_many): one script
+    /// per chunk, every chunk in one pipeline; the script commits one after
+    /// another, exactly as one [`Store::commit`](crate::store::Store::commit)
+    /// after another.
+    pub(super) async fn commit_chunks(
+        &self,
+        commits: &[Commit<'_>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(&self.scripts.commit_many).ignore();
+        let mut invocations = Vec::new();
+        for chunk in commits.chunks(MANY_CHUNK) {
+            let mut invocation = self.scripts.commit_many.prepare_invoke();
+            invocation.arg(GRACE_MS);
+            for commit in chunk {
+                invocation.key(self.event_key(commit.key));
+            }
+            let mut states = chunk.len();
+            for commit in chunk {
+                invocation
+                    .arg(format!("{:032x}", commit.token.0))
+                    .arg(unix_millis(commit.remember_until));
+                match commit.update {
+                    Some(update) => {
+                        let json = serde_json::to_string(update.state)
+                            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+                        invocation.key(self.state_key(update.key));
+                        states += 1;
+                        invocation
+                            .arg(states)
+                            .arg(update.expected_version)
+                            .arg(json)
+                            .arg(unix_millis(commit.state_until));
+                    }
+                    None => {
+                        invocation.arg(0).arg(0).arg("").arg(0);
+                    }
+                }
+            }
+            invocations.push(invocation);
+        }
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<Vec<i64>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("commit failed", e))?;
+        let outcomes = answers
+            .into_iter()
+            .flatten()
+            .map(commit_outcome)
+            .collect::<Result<Vec<_>, _>>()?;
+        if outcomes.len() != commits.len() {
+            return Err(StoreError::new(format!(
+                "redis: commit answered {} commits of {}",
+                outcomes.len(),
+                commits.len()
+            )));
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,162 @@
+//! The Lua scripts: each runs atomically on the Redis server.
+//!
+//! Leases are kept on the server's clock (`TIME`, read inside the script),
+//! so replicas whose clocks disagree never see one claim as live and
+//! expired at once. Dedup windows are kept on the caller's clock.
+
+/// The server's clock in Unix milliseconds, for the scripts below.
+pub(super) const SERVER_NOW: &str = "
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+/// Claims an event and, when won, reads a state with it. KEYS: event[,
+/// state]. ARGV: now_ms (the caller's), token, lease_ms, ttl_ms. Returns
+/// {0, state or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
+pub(super) const CLAIM: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
+local now = tonumber(ARGV[1])
+local server = server_now()
+if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
+if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then return {2, false} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
+  'lease_until_ms', string.format('%d', server + tonumber(ARGV[3])), 'claimed_at_ms', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
+return {0, false}
+";
+
+/// One commit as a Lua function, shared by [`COMMIT`] and [`COMMIT_MANY`]:
+/// the token check, the version check and both writes. `st` is `nil` for a
+/// commit without a state. Returns 0 (committed), 1 (state changed), 2
+/// (lease lost).
+pub(super) const COMMIT_FN: &str = r#"
+local function commit(ev, st, token, until_ms, grace, expected, json, state_until_ms)
+  local h = redis.call('HMGET', ev, 'status', 'token', 'claimed_at_ms')
+  if h[1] ~= 'claimed' or h[2] ~= token then return 2 end
+  local ttl = tonumber(until_ms) - (tonumber(h[3]) or 0) + tonumber(grace)
+  if ttl < 1000 then ttl = 1000 end
+  ttl = math.floor(ttl)
+  if st then
+    local current = redis.call('GET', st)
+    local version = 0
+    if current then
+      version = tonumber(string.match(current, '^{"v":(%d+),'))
+      if not version then error('malformed state at ' .. st) end
+    end
+    if version ~= tonumber(expected) then return 1 end
+    local state_ttl = tonumber(state_until_ms) - (tonumber(h[3]) or 0) + tonumber(grace)
+    if state_ttl < ttl then state_ttl = ttl end
+    redis.call('SET', st,
+      '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. state_until_ms .. ',"s":' .. json .. '}',
+      'PX', string.format('%d', math.floor(state_ttl)))
+  end
+  redis.call('DEL', ev)
+  redis.call('HSET', ev, 'status', 'decided', 'remember_until_ms', until_ms)
+  redis.call('PEXPIRE', ev, string.format('%d', ttl))
+  return 0
+end
+"#;
+
+/// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
+/// [, expected_version, state_json, state_until_ms]. Returns 0 (committed),
+/// 1 (state changed), 2 (lease lost).
+pub(super) const COMMIT: &str =
+    "return commit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])";
+
+/// Commits many, one after another, as [`COMMIT`] each. KEYS: the events,
+/// then the states. ARGV: grace_ms, then six per commit: token,
+/// remember_until_ms, the state's index in KEYS (0: none), expected
+/// version, state JSON, state_until_ms. Returns one answer per commit.
+pub(super) const COMMIT_MANY: &str = r"
+local grace = ARGV[1]
+local answers = {}
+for i = 1, (#ARGV - 1) / 6 do
+  local a = 1 + (i - 1) * 6
+  local si = tonumber(ARGV[a + 3])
+  local st = nil
+  if si > 0 then st = KEYS[si] end
+  answers[i] = commit(KEYS[i], st, ARGV[a + 1], ARGV[a + 2], grace, ARGV[a + 4], ARGV[a + 5],
+    ARGV[a + 6])
+end
+return answers
+";
+
+/// Claims many, one after another, as [`CLAIM`] each. KEYS: the events,
+/// then the states. ARGV: now_ms, lease_ms, ttl_ms, then two per
+/// event: token, the state's index in KEYS (0: none). Returns {codes,
+/// states}: per event 0 (claimed, with its state or nil), 1 (decided), 2
+/// (in flight).
+pub(super) const CLAIM_MANY: &str = r"
+local now = tonumber(ARGV[1])
+local server = server_now()
+local lease_until = string.format('%d', server + tonumber(ARGV[2]))
+local codes, states = {}, {}
+for i = 1, (#ARGV - 3) / 2 do
+  local key = KEYS[i]
+  local si = tonumber(ARGV[3 + 2 * i])
+  local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
+  local code = 0
+  if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then code = 1
+  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then code = 2 end
+  codes[i] = code
+  states[i] = false
+  if code == 0 then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'status', 'claimed', 'token', ARGV[2 + 2 * i],
+      'lease_until_ms', lease_until, 'claimed_at_ms', ARGV[1])
+    redis.call('PEXPIRE', key, ARGV[3])
+    if si > 0 then states[i] = redis.call('GET', KEYS[si]) end
+  end
+end
+return {codes, states}
+";
+
+/// Renews a held claim: its lease ends lease_ms after the server's clock.
+/// KEYS: event. ARGV: token, lease_ms, ttl_ms. Returns 1 (renewed) or 0
+/// (not held).
+pub(super) const RENEW: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'status', 'token')
+if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until_ms', string.format('%d', server_now() + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+/// Releases a claim. KEYS: event. ARGV: token.
+pub(super) const RELEASE: &str = r"
+local h = redis.call('HMGET', KEYS[1], 'status', 'token')
+if h[1] == 'claimed' and h[2] == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// Deletes the given keys that are expired by ARGV[1] (now_ms). Returns how
+/// many it deleted.
+pub(super) const SWEEP: &str = r#"
+local now = tonumber(ARGV[1])
+local server = server_now()
+local removed = 0
+for _, key in ipairs(KEYS) do
+  local kind = redis.call('TYPE', key)['ok']
+  local expired = false
+  if kind == 'hash' then
+    local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
+    if h[1] == 'decided' then
+      expired = (tonumber(h[3]) or 0) <= now
+    elseif h[1] == 'claimed' then
+      expired = (tonumber(h[2]) or 0) <= server
+    end
+  elseif kind == 'string' then
+    local e = string.match(redis.call('GET', key), '^{"v":%d+,"e":(%-?%d+),')
+    expired = e ~= nil and tonumber(e) <= now
+  end
+  if expired then
+    redis.call('DEL', key)
+    removed = removed + 1
+  end
+end
+return removed
+"#;
