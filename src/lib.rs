@@ -10,6 +10,7 @@ mod envelope;
 mod error;
 pub mod event;
 mod ids;
+pub mod inbox;
 mod name;
 mod receiver;
 mod secret;

@@ -44,6 +44,11 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
+#[cfg_attr(
+    not(any(feature = "redis", feature = "postgres")),
+    allow(unused_imports)
+)]
+pub(crate) use any::take_param;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

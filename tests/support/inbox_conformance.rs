@@ -1,0 +1,565 @@
+//! One conformance suite for every inbox: the same checks against the
+//! memory inbox and, behind their features, SQLite, PostgreSQL and Redis.
+//!
+//! `inbox_conformance!(factory)` expands to one `#[tokio::test]` per check;
+//! `factory` is an async expression giving `Option<Fixture<I>>` (`None`: the
+//! service is not there and the test is skipped, which the factory reports).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alm_webhooks::inbox::{
+    Inbox, NewDeadLetter, NewDelivery, NewQuarantined, RetryPolicy, Workers, replay_body,
+};
+use alm_webhooks::{AccountId, Engine, Event};
+use time::OffsetDateTime;
+
+use super::learner;
+
+const T0: i64 = 1_750_000_000;
+const LEASE: Duration = Duration::from_secs(30);
+
+/// An inbox under test and whatever cleans its backend up when dropped.
+pub struct Fixture<I> {
+    pub inbox: Arc<I>,
+    pub cleanup: Option<Box<dyn Send + Sync>>,
+}
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+}
+
+fn delivery(account: u64, body: &[u8], t: i64) -> NewDelivery<'_> {
+    NewDelivery {
+        account_id: AccountId(account),
+        body,
+        received_at: at(t),
+    }
+}
+
+fn letter(account: u64, id: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        account_id: AccountId(account),
+        event_id: Some(id.to_owned()),
+        event_name: Some("COURSE_COMPLETED".to_owned()),
+        event: format!(r#"{{"eventId":"{id}","eventName":"COURSE_COMPLETED"}}"#),
+        error: format!("CRM down for {id}"),
+        attempts: 3,
+        at: at(T0),
+    }
+}
+
+pub async fn append_take_complete_keeps_the_exact_bytes<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let body = b"{\"accountId\":7,\"events\":[]}\xff\x00 exact";
+    let id = inbox.append(delivery(7, body, T0)).await.unwrap();
+    let taken = inbox
+        .take(LEASE, at(T0))
+        .await
+        .unwrap()
+        .expect("a delivery");
+    assert_eq!(taken.id, id);
+    assert_eq!(taken.body, body);
+    assert_eq!(taken.account_id, AccountId(7));
+    assert_eq!(taken.received_at, at(T0));
+    assert_eq!((taken.attempts, taken.last_error.as_deref()), (0, None));
+    assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
+    assert!(inbox.take(LEASE, at(T0 + 100)).await.unwrap().is_none());
+    assert!(
+        !inbox.complete(taken.id, taken.token, &[]).await.unwrap(),
+        "a completed delivery cannot be completed again"
+    );
+}
+
+pub async fn one_account_in_order_one_at_a_time_others_in_parallel<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let a1 = inbox.append(delivery(1, b"a1", T0)).await.unwrap();
+    let a2 = inbox.append(delivery(1, b"a2", T0)).await.unwrap();
+    let b1 = inbox.append(delivery(2, b"b1", T0)).await.unwrap();
+    assert!(a1 < a2 && a2 < b1, "ids grow in the order of appending");
+    let first = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    assert_eq!(first.id, a1);
+    let second = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    assert_eq!(second.id, b1, "another account in parallel");
+    assert!(
+        inbox.take(LEASE, at(T0)).await.unwrap().is_none(),
+        "a2 waits behind a1"
+    );
+    assert!(inbox.complete(a1, first.token, &[]).await.unwrap());
+    let third = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    assert_eq!((third.id, third.body.as_slice()), (a2, &b"a2"[..]));
+    assert!(inbox.complete(b1, second.token, &[]).await.unwrap());
+    assert!(inbox.complete(a2, third.token, &[]).await.unwrap());
+}
+
+pub async fn an_expired_lease_is_taken_again_and_the_old_holder_is_refused<I: Inbox>(
+    f: Fixture<I>,
+) {
+    let inbox = &f.inbox;
+    let id = inbox.append(delivery(1, b"x", T0)).await.unwrap();
+    let old = inbox
+        .take(Duration::from_secs(10), at(T0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(inbox.take(LEASE, at(T0 + 5)).await.unwrap().is_none());
+    assert!(
+        inbox
+            .renew(id, old.token, Duration::from_secs(10), at(T0 + 5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox.take(LEASE, at(T0 + 12)).await.unwrap().is_none(),
+        "renewed until T0+15"
+    );
+    let new = inbox.take(LEASE, at(T0 + 16)).await.unwrap().unwrap();
+    assert_eq!(new.id, id);
+    assert_ne!(new.token, old.token);
+    assert!(
+        !inbox
+            .complete(id, old.token, &[letter(1, "x")])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !inbox
+            .renew(id, old.token, LEASE, at(T0 + 16))
+            .await
+            .unwrap()
+    );
+    assert!(!inbox.release(id, old.token).await.unwrap());
+    assert!(
+        !inbox
+            .retry_later(id, old.token, at(T0 + 20), 1, "x")
+            .await
+            .unwrap()
+    );
+    assert!(inbox.complete(id, new.token, &[]).await.unwrap());
+    assert!(
+        inbox.dead_letters(10).await.unwrap().is_empty(),
+        "the refused complete wrote nothing"
+    );
+}
+
+pub async fn a_retry_waits_and_holds_its_account_back<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let a1 = inbox.append(delivery(1, b"a1", T0)).await.unwrap();
+    inbox.append(delivery(1, b"a2", T0)).await.unwrap();
+    let taken = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    assert!(
+        inbox
+            .retry_later(a1, taken.token, at(T0 + 60), 1, "CRM down")
+            .await
+            .unwrap()
+    );
+    assert!(
+        inbox.take(LEASE, at(T0 + 1)).await.unwrap().is_none(),
+        "neither a1 (not yet) nor a2 (behind a1)"
+    );
+    let stats = inbox.stats(at(T0 + 1)).await.unwrap();
+    assert_eq!((stats.pending, stats.in_flight, stats.retrying), (1, 0, 1));
+    let again = inbox.take(LEASE, at(T0 + 61)).await.unwrap().unwrap();
+    assert_eq!(again.id, a1);
+    assert_eq!(
+        (again.attempts, again.last_error.as_deref()),
+        (1, Some("CRM down"))
+    );
+    assert!(inbox.release(a1, again.token).await.unwrap());
+    let released = inbox.take(LEASE, at(T0 + 61)).await.unwrap().unwrap();
+    assert_eq!(
+        (released.id, released.attempts),
+        (a1, 1),
+        "a release counts no attempt"
+    );
+}
+
+pub async fn complete_keeps_dead_letters_to_list_replay_and_discard<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let id = inbox.append(delivery(5, b"d", T0)).await.unwrap();
+    let taken = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    let letters = [letter(5, "e1"), letter(5, "e2")];
+    assert!(inbox.complete(id, taken.token, &letters).await.unwrap());
+    let listed = inbox.dead_letters(10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed[0].letter, letters[0],
+        "oldest first, every field kept"
+    );
+    assert_eq!(listed[1].letter, letters[1]);
+    assert_eq!(inbox.dead_letters(1).await.unwrap().len(), 1);
+    let one = inbox.dead_letter(listed[1].id).await.unwrap().unwrap();
+    assert_eq!(one.letter.event_id.as_deref(), Some("e2"));
+
+    let replayed = inbox
+        .replay_dead_letter(listed[0].id, at(T0 + 5))
+        .await
+        .unwrap()
+        .expect("replayed");
+    assert!(inbox.dead_letter(listed[0].id).await.unwrap().is_none());
+    let taken = inbox.take(LEASE, at(T0 + 5)).await.unwrap().unwrap();
+    assert_eq!(taken.id, replayed);
+    assert_eq!(taken.body, replay_body(AccountId(5), &letters[0].event));
+    assert!(
+        inbox
+            .replay_dead_letter(listed[0].id, at(T0 + 5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(inbox.discard_dead_letter(listed[1].id).await.unwrap());
+    assert!(!inbox.discard_dead_letter(listed[1].id).await.unwrap());
+    assert!(inbox.dead_letters(10).await.unwrap().is_empty());
+}
+
+pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let bad = b"{\"accountId\":9,\"events\":[1,]}\xfe";
+    let q1 = inbox
+        .quarantine(NewQuarantined {
+            account_id: Some(AccountId(9)),
+            body: bad,
+            error: "trailing comma",
+            received_at: at(T0),
+        })
+        .await
+        .unwrap();
+    let q2 = inbox
+        .quarantine(NewQuarantined {
+            account_id: None,
+            body: b"nope",
+            error: "invalid JSON",
+            received_at: at(T0 + 1),
+        })
+        .await
+        .unwrap();
+    let listed = inbox.quarantined(10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|q| q.id).collect::<Vec<_>>(),
+        [q1, q2],
+        "oldest first"
+    );
+    assert_eq!(listed[0].body, bad);
+    assert_eq!(listed[0].account_id, Some(AccountId(9)));
+    assert_eq!(listed[0].error, "trailing comma");
+    assert_eq!(listed[0].received_at, at(T0));
+    assert_eq!(listed[1].account_id, None);
+    assert_eq!(
+        inbox.quarantined_body(q2).await.unwrap().unwrap().body,
+        b"nope"
+    );
+
+    let requeued = inbox
+        .requeue_quarantined(q1, AccountId(9), at(T0 + 2))
+        .await
+        .unwrap()
+        .expect("requeued");
+    let taken = inbox.take(LEASE, at(T0 + 2)).await.unwrap().unwrap();
+    assert_eq!((taken.id, taken.body.as_slice()), (requeued, &bad[..]));
+    assert!(inbox.quarantined_body(q1).await.unwrap().is_none());
+    assert!(
+        inbox
+            .requeue_quarantined(q1, AccountId(9), at(T0 + 2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(inbox.discard_quarantined(q2).await.unwrap());
+    assert!(!inbox.discard_quarantined(q2).await.unwrap());
+    assert!(inbox.quarantined(10).await.unwrap().is_empty());
+}
+
+pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    let empty = inbox.stats(at(T0)).await.unwrap();
+    assert_eq!((empty.pending, empty.in_flight, empty.retrying), (0, 0, 0));
+    assert_eq!(empty.oldest_pending_age, None);
+    inbox.append(delivery(1, b"1", T0)).await.unwrap();
+    inbox.append(delivery(2, b"2", T0 + 1)).await.unwrap();
+    inbox.append(delivery(3, b"3", T0 + 2)).await.unwrap();
+    inbox.append(delivery(3, b"3b", T0 + 3)).await.unwrap();
+    let one = inbox.take(LEASE, at(T0 + 10)).await.unwrap().unwrap();
+    let two = inbox.take(LEASE, at(T0 + 10)).await.unwrap().unwrap();
+    assert!(
+        inbox
+            .retry_later(two.id, two.token, at(T0 + 100), 1, "x")
+            .await
+            .unwrap()
+    );
+    inbox
+        .quarantine(NewQuarantined {
+            account_id: None,
+            body: b"q",
+            error: "e",
+            received_at: at(T0),
+        })
+        .await
+        .unwrap();
+    let stats = inbox.stats(at(T0 + 10)).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.in_flight, stats.retrying),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!((stats.dead_letters, stats.quarantined), (0, 1));
+    assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(10)));
+    assert!(
+        inbox
+            .complete(one.id, one.token, &[letter(1, "z")])
+            .await
+            .unwrap()
+    );
+    let stats = inbox.stats(at(T0 + 10)).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.in_flight, stats.dead_letters),
+        (2, 0, 1)
+    );
+    assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(9)));
+}
+
+pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f: Fixture<I>) {
+    let inbox = Arc::clone(&f.inbox);
+    for n in 0..60u64 {
+        inbox
+            .append(delivery(n % 6, format!("{n}").as_bytes(), T0))
+            .await
+            .unwrap();
+    }
+    let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let seen: Arc<Mutex<BTreeMap<u64, Vec<u64>>>> = Arc::default();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (inbox, busy, seen) = (Arc::clone(&inbox), Arc::clone(&busy), Arc::clone(&seen));
+            tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 20 {
+                    let now = OffsetDateTime::now_utc();
+                    let Some(taken) = inbox.take(LEASE, now).await.unwrap() else {
+                        idle += 1;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    idle = 0;
+                    let account = taken.account_id.get();
+                    assert!(
+                        busy.lock().unwrap().insert(account),
+                        "account {account} handed out twice at once"
+                    );
+                    let n: u64 = String::from_utf8(taken.body.clone())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    seen.lock().unwrap().entry(account).or_default().push(n);
+                    tokio::task::yield_now().await;
+                    busy.lock().unwrap().remove(&account);
+                    assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    for (account, ns) in seen.iter() {
+        let expected: Vec<u64> = (0..60).filter(|n| n % 6 == *account).collect();
+        assert_eq!(ns, &expected, "account {account}: each once, in order");
+    }
+    assert_eq!(seen.len(), 6);
+}
+
+fn body(account: u64, events: &[String]) -> Vec<u8> {
+    format!(
+        r#"{{"accountId":{account},"events":[{}]}}"#,
+        events.join(",")
+    )
+    .into_bytes()
+}
+
+/// Workers over this inbox: order per account, a retry that then succeeds,
+/// an exhausted retry that becomes a dead letter (and a malformed event
+/// kept as one too), and the replay of that dead letter.
+pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
+    let inbox = Arc::clone(&f.inbox);
+    let now = OffsetDateTime::now_utc();
+    let record = "course:1_2";
+    let deliveries = [
+        body(1, &[learner("a1", "COURSE_ENROLLMENT", T0, 7, record)]),
+        body(
+            1,
+            &[
+                learner("flaky", "LEARNER_PROGRESS", T0 + 1, 7, record),
+                learner("a2", "LEARNER_PROGRESS", T0 + 2, 7, record),
+                learner("other", "COURSE_ENROLLMENT", T0 + 1, 8, record),
+            ],
+        ),
+        body(
+            1,
+            &[
+                learner("doomed", "COURSE_COMPLETED", T0 + 3, 9, record),
+                r#"{"eventId":"bad","eventName":"COURSE_ENROLLMENT","timestamp":1,"data":{"userId":"x"}}"#.to_owned(),
+            ],
+        ),
+        body(2, &[learner("b1", "COURSE_ENROLLMENT", T0, 7, record)]),
+    ];
+    for b in &deliveries {
+        inbox
+            .append(NewDelivery {
+                account_id: AccountId(if b.starts_with(b"{\"accountId\":2") {
+                    2
+                } else {
+                    1
+                }),
+                body: b,
+                received_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    let calls_log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler = {
+        let calls = Arc::clone(&calls_log);
+        move |event: Event| {
+            let calls = Arc::clone(&calls);
+            async move {
+                let id = event.event_id.as_str().to_owned();
+                let mut calls = calls.lock().unwrap();
+                let tries = calls.iter().filter(|c| **c == id).count();
+                calls.push(id.clone());
+                match id.as_str() {
+                    "flaky" if tries < 1 => Err(format!("{id} failed")),
+                    "doomed" => Err("CRM refused doomed".to_owned()),
+                    _ => Ok(()),
+                }
+            }
+        }
+    };
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = Arc::clone(&log);
+    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
+        .retry(RetryPolicy {
+            max_attempts: 2,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        })
+        .observe(move |p| sink.lock().unwrap().push(format!("{p:?}")));
+    let mut idle = 0;
+    while idle < 3 {
+        if workers.run_once(&handler).await.unwrap() {
+            idle = 0;
+        } else {
+            idle += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let calls = calls_log.lock().unwrap().clone();
+    let pos = |id: &str| calls.iter().position(|c| c == id).unwrap();
+    assert!(pos("a1") < pos("flaky"), "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "flaky").count(),
+        2,
+        "failed once, then succeeded: {calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "a2").count(),
+        1,
+        "a2 ran once, after flaky succeeded: {calls:?}"
+    );
+    let last_flaky = calls.iter().rposition(|c| c == "flaky").unwrap();
+    assert!(last_flaky < pos("a2"), "a2 never overtook flaky: {calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "other").count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "doomed").count(),
+        2,
+        "{calls:?}"
+    );
+    assert!(
+        pos("a2") < pos("doomed"),
+        "the account's next delivery waited for the retry: {calls:?}"
+    );
+
+    let letters = inbox.dead_letters(10).await.unwrap();
+    let mut kept: Vec<_> = letters
+        .iter()
+        .map(|l| (l.letter.event_id.clone().unwrap(), l.letter.attempts))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, [("bad".to_owned(), 2), ("doomed".to_owned(), 2)]);
+    let doomed = letters
+        .iter()
+        .find(|l| l.letter.event_id.as_deref() == Some("doomed"))
+        .unwrap();
+    assert_eq!(doomed.letter.error, "CRM refused doomed");
+    assert_eq!(
+        doomed.letter.event,
+        learner("doomed", "COURSE_COMPLETED", T0 + 3, 9, record),
+        "the event as sent"
+    );
+    let stats = inbox.stats(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((stats.pending, stats.in_flight, stats.retrying), (0, 0, 0));
+
+    // Replayed, it runs through the engine again (and fails again here).
+    inbox
+        .replay_dead_letter(doomed.id, OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .unwrap();
+    while workers.run_once(&handler).await.unwrap() {}
+    let again = inbox.dead_letters(10).await.unwrap();
+    assert!(
+        again
+            .iter()
+            .any(|l| l.id != doomed.id && l.letter.event == doomed.letter.event),
+        "replayed, failed twice more, dead-lettered again: {again:?}"
+    );
+    assert_eq!(
+        calls_log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| *c == "doomed")
+            .count(),
+        4,
+        "the replay ran the handler again"
+    );
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log.iter().filter(|l| l.contains("DeadLettered")).count(),
+        3,
+        "{log:?}"
+    );
+}
+
+/// One `#[tokio::test]` per check, on the inbox `$factory` gives.
+#[macro_export]
+macro_rules! inbox_conformance {
+    ($factory:expr) => {
+        $crate::inbox_conformance!(@tests $factory;
+            append_take_complete_keeps_the_exact_bytes,
+            one_account_in_order_one_at_a_time_others_in_parallel,
+            an_expired_lease_is_taken_again_and_the_old_holder_is_refused,
+            a_retry_waits_and_holds_its_account_back,
+            complete_keeps_dead_letters_to_list_replay_and_discard,
+            quarantine_keeps_the_bytes_and_requeues_them,
+            stats_count_every_kind,
+            concurrent_takers_never_share_a_delivery_or_an_account,
+            workers_retry_dead_letter_and_replay
+        );
+    };
+    (@tests $factory:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(fixture) = $factory.await {
+                    $crate::support::inbox_conformance::$name(fixture).await;
+                }
+            }
+        )*
+    };
+}
