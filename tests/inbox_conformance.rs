@@ -58,3 +58,61 @@ mod sqlite {
 
     inbox_conformance!(sqlite());
 }
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::sync::Arc;
+
+    use alm_webhooks::inbox::PostgresInbox;
+    use alm_webhooks::store::PostgresStore;
+
+    use crate::inbox_conformance;
+    use crate::support::inbox_conformance::Fixture;
+
+    fn url() -> String {
+        std::env::var("ALM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// Drops the test's schema when dropped.
+    struct DropSchema(String);
+
+    impl Drop for DropSchema {
+        fn drop(&mut self) {
+            let schema = self.0.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(store) = PostgresStore::connect_with_schema(&url(), &schema).await {
+                        let _ = store.drop_schema().await;
+                    }
+                });
+            })
+            .join()
+            .unwrap();
+        }
+    }
+
+    async fn postgres() -> Option<Fixture<PostgresInbox>> {
+        let token = alm_webhooks::inbox::LeaseToken::random().0 as u64;
+        let schema = format!("alm_inbox_test_{token:016x}");
+        match PostgresInbox::connect_with_schema(&url(), &schema).await {
+            Ok(inbox) => Some(Fixture {
+                inbox: Arc::new(inbox),
+                cleanup: Some(Box::new(DropSchema(schema))),
+            }),
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("PostgreSQL is required under CI=true but is not reachable ({e})")
+            }
+            Err(e) => {
+                eprintln!("skipped: PostgreSQL not reachable ({e}); set ALM_TEST_POSTGRES_URL");
+                None
+            }
+        }
+    }
+
+    inbox_conformance!(postgres());
+}

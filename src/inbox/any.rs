@@ -17,6 +17,10 @@ use crate::AccountId;
 pub enum AnyInbox {
     /// The in-memory inbox.
     Memory(MemoryInbox),
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    Postgres(super::PostgresInbox),
     /// SQLite (`sqlite:path`, `sqlite://path`, `sqlite::memory:`).
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -47,6 +51,14 @@ impl AnyInbox {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
             "" | "memory" => Ok(Self::Memory(MemoryInbox::new())),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                let (url, schema) = crate::store::take_param(url, "schema");
+                let schema = schema.unwrap_or_else(|| "public".to_owned());
+                Ok(Self::Postgres(
+                    super::PostgresInbox::connect_with_schema(&url, &schema).await?,
+                ))
+            }
             #[cfg(feature = "sqlite")]
             "sqlite" => {
                 let rest = &url["sqlite:".len()..];
@@ -74,6 +86,8 @@ macro_rules! delegate {
     ($self:ident, $inbox:ident => $call:expr) => {
         match $self {
             AnyInbox::Memory($inbox) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyInbox::Postgres($inbox) => $call.await,
             #[cfg(feature = "sqlite")]
             AnyInbox::Sqlite($inbox) => $call.await,
         }

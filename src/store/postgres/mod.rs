@@ -71,8 +71,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
-mod redact;
-mod sql;
+pub(crate) mod redact;
+pub(crate) mod sql;
 
 use redact::{describe, scrubbed};
 use sql::{Sql, valid_schema};

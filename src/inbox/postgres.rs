@@ -1,0 +1,669 @@
+//! The inbox on PostgreSQL: shared by every replica of a receiver, durable
+//! once committed.
+//!
+//! Three tables in the inbox's schema, created if missing under the same
+//! advisory lock as the store's (they may share a schema with
+//! [`PostgresStore`](crate::store::PostgresStore)):
+//!
+//! ```sql
+//! CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+//!     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
+//!     lease_token BYTEA, lease_until TIMESTAMPTZ);
+//! CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
+//! CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
+//!     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
+//! CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+//!     error TEXT, received_at TIMESTAMPTZ);
+//! ```
+//!
+//! **Durability**: an append is one `INSERT` committed before it returns
+//! (one round trip; as durable as the server's `synchronous_commit`).
+//!
+//! **Taking** is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+//! LOCKED)`: the oldest delivery that is its account's head (no older one of
+//! the account exists) and is neither leased nor waiting for a retry. Two
+//! takers never get the same delivery, and an account's next delivery is
+//! not handed out while its head exists. Deliveries of one account appended
+//! at the same moment by two connections could commit out of id order; ALM
+//! never does that (it waits for each acknowledgement).
+//!
+//! Account ids are stored bit-cast to `BIGINT`, as in the store.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+};
+use crate::AccountId;
+use crate::store::postgres::redact::{describe, scrubbed};
+use crate::store::postgres::sql::valid_schema;
+
+/// The inbox on PostgreSQL. See the [module docs](self). Clones share the
+/// pool; `Debug` shows the host, port, database and schema, never a
+/// password.
+#[derive(Clone)]
+pub struct PostgresInbox {
+    pool: Pool,
+    schema: String,
+    target: String,
+}
+
+impl fmt::Debug for PostgresInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresInbox")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pg_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> InboxError {
+    InboxError::with_source(format!("postgres: {what}"), e)
+}
+
+fn token_bytes(token: LeaseToken) -> Vec<u8> {
+    token.0.to_be_bytes().to_vec()
+}
+
+fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+}
+
+fn column_u64(row: &Row, column: usize) -> Result<u64, InboxError> {
+    row.try_get::<_, i64>(column)
+        .map(|v| v as u64)
+        .map_err(|e| pg_error("unexpected row", e))
+}
+
+impl PostgresInbox {
+    /// Connects to `url` and creates the tables in `schema` if missing.
+    /// `schema` must match `[a-z_][a-z0-9_]*`.
+    ///
+    /// # Errors
+    ///
+    /// An [`InboxError`] when the URL does not parse, the database cannot be
+    /// reached or the tables cannot be created; never with the password.
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, InboxError> {
+        if !valid_schema(schema) {
+            return Err(InboxError::new(format!(
+                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*)"
+            )));
+        }
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| pg_error("cannot build the connection pool", e))?;
+        let inbox = Self {
+            pool,
+            schema: schema.to_owned(),
+            target,
+        };
+        let mut client = inbox.pool.get().await.map_err(|e| {
+            pg_error(
+                &format!("cannot connect to {}", inbox.target),
+                scrubbed(&e, url),
+            )
+        })?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("cannot begin the schema transaction", e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
+            &[&inbox.schema],
+        )
+        .await
+        .map_err(|e| pg_error("cannot take the schema lock", e))?;
+        tx.batch_execute(&inbox.create())
+            .await
+            .map_err(|e| pg_error("cannot create the inbox tables", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("cannot commit the schema", e))?;
+        Ok(inbox)
+    }
+
+    /// Drops the inbox's three tables (for tests that give each run its own
+    /// schema, with [`PostgresStore::drop_schema`](crate::store::PostgresStore::drop_schema)
+    /// for the rest).
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn drop_tables(&self) -> Result<(), InboxError> {
+        let s = &self.schema;
+        self.client()
+            .await?
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS \"{s}\".alm_inbox, \"{s}\".alm_dead_letters, \
+                 \"{s}\".alm_quarantine"
+            ))
+            .await
+            .map_err(|e| pg_error("cannot drop the inbox tables", e))
+    }
+
+    fn create(&self) -> String {
+        let s = &self.schema;
+        let create_schema = if s == "public" {
+            String::new()
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";")
+        };
+        format!(
+            "{create_schema}
+            CREATE TABLE IF NOT EXISTS \"{s}\".alm_inbox (
+                id BIGSERIAL PRIMARY KEY,
+                account_id BIGINT NOT NULL,
+                body BYTEA NOT NULL,
+                received_at TIMESTAMPTZ NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT,
+                not_before TIMESTAMPTZ,
+                lease_token BYTEA,
+                lease_until TIMESTAMPTZ);
+            CREATE INDEX IF NOT EXISTS alm_inbox_account ON \"{s}\".alm_inbox (account_id, id);
+            CREATE TABLE IF NOT EXISTS \"{s}\".alm_dead_letters (
+                id BIGSERIAL PRIMARY KEY,
+                account_id BIGINT NOT NULL,
+                event_id TEXT,
+                event_name TEXT,
+                event TEXT NOT NULL,
+                error TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                at TIMESTAMPTZ NOT NULL);
+            CREATE TABLE IF NOT EXISTS \"{s}\".alm_quarantine (
+                id BIGSERIAL PRIMARY KEY,
+                account_id BIGINT,
+                body BYTEA NOT NULL,
+                error TEXT NOT NULL,
+                received_at TIMESTAMPTZ NOT NULL);"
+        )
+    }
+
+    /// A table's qualified name.
+    fn t(&self, table: &str) -> String {
+        format!("\"{}\".{table}", self.schema)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pg_error(&format!("cannot get a connection to {}", self.target), e))
+    }
+
+    /// Runs one statement (prepared and cached); how many rows it changed.
+    async fn execute(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, InboxError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))
+    }
+
+    /// Runs one query (prepared and cached); its rows.
+    async fn query(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, InboxError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        client
+            .query(&statement, params)
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))
+    }
+
+    /// Deletes one row with `delete` (which returns the account and body
+    /// of the new delivery) and appends the delivery, in one transaction.
+    async fn move_to_inbox(
+        &self,
+        what: &str,
+        delete: &str,
+        id: i64,
+        now: OffsetDateTime,
+        delivery_of: impl FnOnce(&Row) -> Result<(u64, Vec<u8>), InboxError>,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
+        let Some(row) = tx
+            .query_opt(delete, &[&id])
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?
+        else {
+            return Ok(None);
+        };
+        let (account, body) = delivery_of(&row)?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+                    self.t("alm_inbox")
+                ),
+                &[&(account as i64), &body, &now],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+        let new = column_u64(&row, 0)?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+        Ok(Some(DeliveryId(new)))
+    }
+}
+
+fn dead_letter(row: &Row) -> Result<DeadLetter, InboxError> {
+    let get = |e| pg_error("unexpected dead letter row", e);
+    Ok(DeadLetter::new(
+        DeadLetterId(column_u64(row, 0)?),
+        NewDeadLetter {
+            account_id: AccountId(column_u64(row, 1)?),
+            event_id: row.try_get(2).map_err(get)?,
+            event_name: row.try_get(3).map_err(get)?,
+            event: row.try_get(4).map_err(get)?,
+            error: row.try_get(5).map_err(get)?,
+            attempts: u32::try_from(row.try_get::<_, i32>(6).map_err(get)?).unwrap_or(0),
+            at: row.try_get(7).map_err(get)?,
+        },
+    ))
+}
+
+fn quarantined(row: &Row) -> Result<Quarantined, InboxError> {
+    let get = |e| pg_error("unexpected quarantine row", e);
+    Ok(Quarantined::new(
+        QuarantineId(column_u64(row, 0)?),
+        row.try_get::<_, Option<i64>>(1)
+            .map_err(get)?
+            .map(|a| AccountId(a as u64)),
+        row.try_get(2).map_err(get)?,
+        row.try_get(3).map_err(get)?,
+        row.try_get(4).map_err(get)?,
+    ))
+}
+
+const DEAD_LETTER_COLUMNS: &str =
+    "id, account_id, event_id, event_name, event, error, attempts, at";
+const QUARANTINE_COLUMNS: &str = "id, account_id, body, error, received_at";
+
+impl Inbox for PostgresInbox {
+    async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        let sql = format!(
+            "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+            self.t("alm_inbox")
+        );
+        let account = delivery.account_id.get() as i64;
+        let rows = self
+            .query(
+                "append",
+                &sql,
+                &[&account, &delivery.body, &delivery.received_at],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| InboxError::new("postgres: append returned no id"))?;
+        Ok(DeliveryId(column_u64(row, 0)?))
+    }
+
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        let inbox = self.t("alm_inbox");
+        let sql = format!(
+            "UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
+             WHERE d.id = (
+                 SELECT c.id FROM {inbox} c
+                 WHERE (c.lease_until IS NULL OR c.lease_until <= $1)
+                   AND (c.not_before IS NULL OR c.not_before <= $1)
+                   AND NOT EXISTS (SELECT 1 FROM {inbox} o
+                                   WHERE o.account_id = c.account_id AND o.id < c.id)
+                 ORDER BY c.id LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.last_error"
+        );
+        let token = LeaseToken::random();
+        let rows = self
+            .query(
+                "take",
+                &sql,
+                &[&now, &token_bytes(token), &later(now, lease)],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let get = |e| pg_error("unexpected inbox row", e);
+        Ok(Some(Taken::new(
+            DeliveryId(column_u64(row, 0)?),
+            token,
+            AccountId(column_u64(row, 1)?),
+            row.try_get(2).map_err(get)?,
+            row.try_get(3).map_err(get)?,
+            u32::try_from(row.try_get::<_, i32>(4).map_err(get)?).unwrap_or(0),
+            row.try_get(5).map_err(get)?,
+        )))
+    }
+
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_until = $3 WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let n = self
+            .execute(
+                "renew",
+                &sql,
+                &[&(id.0 as i64), &token_bytes(token), &later(now, lease)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        let delete = format!(
+            "DELETE FROM {} WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let (delivery, token) = (id.0 as i64, token_bytes(token));
+        if dead_letters.is_empty() {
+            return Ok(self
+                .execute("complete", &delete, &[&delivery, &token])
+                .await?
+                == 1);
+        }
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("cannot begin complete", e))?;
+        let n = tx
+            .execute(&delete, &[&delivery, &token])
+            .await
+            .map_err(|e| pg_error("complete failed", e))?;
+        if n != 1 {
+            return Ok(false);
+        }
+        let insert = format!(
+            "INSERT INTO {} (account_id, event_id, event_name, event, error, attempts, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            self.t("alm_dead_letters")
+        );
+        for l in dead_letters {
+            let attempts = i32::try_from(l.attempts).unwrap_or(i32::MAX);
+            tx.execute(
+                &insert,
+                &[
+                    &(l.account_id.get() as i64),
+                    &l.event_id,
+                    &l.event_name,
+                    &l.event,
+                    &l.error,
+                    &attempts,
+                    &l.at,
+                ],
+            )
+            .await
+            .map_err(|e| pg_error("keeping a dead letter failed", e))?;
+        }
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("complete failed", e))?;
+        Ok(true)
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_token = NULL, lease_until = NULL, not_before = $3, \
+             attempts = $4, last_error = $5 WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let n = self
+            .execute(
+                "retry",
+                &sql,
+                &[
+                    &(id.0 as i64),
+                    &token_bytes(token),
+                    &not_before,
+                    &attempts,
+                    &error,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let n = self
+            .execute("release", &sql, &[&(id.0 as i64), &token_bytes(token)])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
+        let sql = format!(
+            "INSERT INTO {} (account_id, body, error, received_at) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
+            self.t("alm_quarantine")
+        );
+        let account = body.account_id.map(|a| a.get() as i64);
+        let rows = self
+            .query(
+                "quarantine",
+                &sql,
+                &[&account, &body.body, &body.error, &body.received_at],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| InboxError::new("postgres: quarantine returned no id"))?;
+        Ok(QuarantineId(column_u64(row, 0)?))
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        let sql = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM {} ORDER BY id LIMIT $1",
+            self.t("alm_dead_letters")
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query("list dead letters", &sql, &[&limit])
+            .await?
+            .iter()
+            .map(dead_letter)
+            .collect()
+    }
+
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
+        let sql = format!(
+            "SELECT {DEAD_LETTER_COLUMNS} FROM {} WHERE id = $1",
+            self.t("alm_dead_letters")
+        );
+        self.query("read a dead letter", &sql, &[&(id.0 as i64)])
+            .await?
+            .first()
+            .map(dead_letter)
+            .transpose()
+    }
+
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.t("alm_dead_letters"));
+        Ok(self
+            .execute("discard a dead letter", &sql, &[&(id.0 as i64)])
+            .await?
+            == 1)
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let delete = format!(
+            "DELETE FROM {} WHERE id = $1 RETURNING account_id, event",
+            self.t("alm_dead_letters")
+        );
+        self.move_to_inbox("replay a dead letter", &delete, id.0 as i64, now, |row| {
+            let account = column_u64(row, 0)?;
+            let event: String = row
+                .try_get(1)
+                .map_err(|e| pg_error("unexpected dead letter row", e))?;
+            Ok((account, replay_body(AccountId(account), &event)))
+        })
+        .await
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        let sql = format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM {} ORDER BY id LIMIT $1",
+            self.t("alm_quarantine")
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query("list quarantined bodies", &sql, &[&limit])
+            .await?
+            .iter()
+            .map(quarantined)
+            .collect()
+    }
+
+    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
+        let sql = format!(
+            "SELECT {QUARANTINE_COLUMNS} FROM {} WHERE id = $1",
+            self.t("alm_quarantine")
+        );
+        self.query("read a quarantined body", &sql, &[&(id.0 as i64)])
+            .await?
+            .first()
+            .map(quarantined)
+            .transpose()
+    }
+
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", self.t("alm_quarantine"));
+        Ok(self
+            .execute("discard a quarantined body", &sql, &[&(id.0 as i64)])
+            .await?
+            == 1)
+    }
+
+    async fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let delete = format!(
+            "DELETE FROM {} WHERE id = $1 RETURNING body",
+            self.t("alm_quarantine")
+        );
+        self.move_to_inbox(
+            "requeue a quarantined body",
+            &delete,
+            id.0 as i64,
+            now,
+            |row| {
+                let body = row
+                    .try_get(0)
+                    .map_err(|e| pg_error("unexpected quarantine row", e))?;
+                Ok((account_id.get(), body))
+            },
+        )
+        .await
+    }
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        let sql = format!(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE lease_until > $1),
+                    count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1)
+                                       AND not_before > $1),
+                    min(received_at),
+                    (SELECT count(*) FROM {}),
+                    (SELECT count(*) FROM {})
+             FROM {}",
+            self.t("alm_dead_letters"),
+            self.t("alm_quarantine"),
+            self.t("alm_inbox")
+        );
+        let rows = self.query("stats", &sql, &[&now]).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| InboxError::new("postgres: stats returned no row"))?;
+        let get = |e| pg_error("unexpected stats row", e);
+        let count = |i| row.try_get::<_, i64>(i).map(|n| n as u64).map_err(get);
+        let (total, in_flight, retrying) = (count(0)?, count(1)?, count(2)?);
+        let oldest: Option<OffsetDateTime> = row.try_get(3).map_err(get)?;
+        Ok(InboxStats::new(
+            total - in_flight - retrying,
+            in_flight,
+            retrying,
+            count(4)?,
+            count(5)?,
+            oldest.map(|t| super::types::age(now, t)),
+        ))
+    }
+}
