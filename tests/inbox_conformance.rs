@@ -116,3 +116,47 @@ mod postgres {
 
     inbox_conformance!(postgres());
 }
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::sync::Arc;
+
+    use alm_webhooks::inbox::RedisInbox;
+
+    use crate::inbox_conformance;
+    use crate::support::inbox_conformance::Fixture;
+    use crate::support::redis_keys::purge;
+
+    fn url() -> String {
+        std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+    }
+
+    /// Deletes the test's keys when dropped.
+    struct Purge(String);
+
+    impl Drop for Purge {
+        fn drop(&mut self) {
+            purge(&url(), &self.0);
+        }
+    }
+
+    async fn redis() -> Option<Fixture<RedisInbox>> {
+        let token = alm_webhooks::inbox::LeaseToken::random().0 as u64;
+        let prefix = format!("alm-inbox-test:{token:016x}:");
+        match RedisInbox::connect_with_prefix(&url(), &prefix).await {
+            Ok(inbox) => Some(Fixture {
+                inbox: Arc::new(inbox),
+                cleanup: Some(Box::new(Purge(prefix))),
+            }),
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("Redis is required under CI=true but is not reachable ({e})")
+            }
+            Err(e) => {
+                eprintln!("skipped: Redis not reachable ({e}); set ALM_TEST_REDIS_URL");
+                None
+            }
+        }
+    }
+
+    inbox_conformance!(redis());
+}

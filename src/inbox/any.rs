@@ -21,6 +21,10 @@ pub enum AnyInbox {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgres(super::PostgresInbox),
+    /// Redis (`redis://`, `rediss://`).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    Redis(super::RedisInbox),
     /// SQLite (`sqlite:path`, `sqlite://path`, `sqlite::memory:`).
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -59,6 +63,15 @@ impl AnyInbox {
                     super::PostgresInbox::connect_with_schema(&url, &schema).await?,
                 ))
             }
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => {
+                let (url, prefix) = crate::store::take_param(url, "prefix");
+                let prefix =
+                    prefix.unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
+                Ok(Self::Redis(
+                    super::RedisInbox::connect_with_prefix(&url, &prefix).await?,
+                ))
+            }
             #[cfg(feature = "sqlite")]
             "sqlite" => {
                 let rest = &url["sqlite:".len()..];
@@ -88,6 +101,8 @@ macro_rules! delegate {
             AnyInbox::Memory($inbox) => $call.await,
             #[cfg(feature = "postgres")]
             AnyInbox::Postgres($inbox) => $call.await,
+            #[cfg(feature = "redis")]
+            AnyInbox::Redis($inbox) => $call.await,
             #[cfg(feature = "sqlite")]
             AnyInbox::Sqlite($inbox) => $call.await,
         }
