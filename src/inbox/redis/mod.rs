@@ -47,7 +47,7 @@ pub struct RedisInbox {
     conn: ConnectionManager,
     addr: String,
     prefix: String,
-    scripts: Scripts,
+    scripts: std::sync::Arc<Scripts>,
 }
 
 #[derive(Clone)]
@@ -124,7 +124,7 @@ impl RedisInbox {
             conn,
             addr,
             prefix: format!("{prefix}inbox:"),
-            scripts: Scripts {
+            scripts: std::sync::Arc::new(Scripts {
                 append: Script::new(&scripts::append()),
                 take: Script::new(scripts::TAKE),
                 renew: Script::new(&scripts::renew()),
@@ -137,7 +137,7 @@ impl RedisInbox {
                 replay: Script::new(&scripts::replay()),
                 requeue: Script::new(&scripts::requeue()),
                 stats: Script::new(scripts::STATS),
-            },
+            }),
         })
     }
 
