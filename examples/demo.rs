@@ -39,6 +39,11 @@ async fn main() {
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
         commit_batch: 1,
+        inbox: common::inbox::InboxConfig {
+            mode: common::inbox::Mode::Inline,
+            on_malformed: common::inbox::OnMalformed::Refuse,
+            ..Default::default()
+        },
     };
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Arc::clone(&journal))

@@ -42,9 +42,14 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Starts a receiver. Unless `env` says otherwise it runs as receivers did
+/// before the inbox (`ALM_MODE=inline`, `ALM_ON_MALFORMED=refuse`): the
+/// inbox mode's tests pass `ALM_MODE=inbox`.
 pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(example(name));
     command
+        .env("ALM_MODE", "inline")
+        .env("ALM_ON_MALFORMED", "refuse")
         .env("ALM_LISTEN", "127.0.0.1:0")
         .env("ALM_AUTH", "signature")
         .env("ALM_SIGNING_SECRET", SECRET)
