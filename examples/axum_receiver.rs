@@ -12,7 +12,7 @@
 //! quarantine; 400 with `ALM_ON_MALFORMED=refuse`); 413 over the size limit;
 //! 503 when the inbox (or, inline, the store) is unavailable; 405 for other
 //! methods. Each decision is printed on stdout as one JSON line; logs go to
-//! stderr. `SIGTERM` or Ctrl-C: the workers stop within 8 s, what is
+//! stderr. `SIGTERM` or Ctrl-C: the workers stop within 7 s, what is
 //! unfinished stays in the inbox, and the process exits 0.
 
 #[path = "common/mod.rs"]

@@ -199,13 +199,29 @@ async fn main() {
     .expect("the run completes");
     let (sdk_rps, sdk_p50, _) = tokio::task::spawn_blocking({
         let next = Arc::clone(&next);
-        move || run("alm-webhooks, inline mode", sdk, seconds, connections, &next)
+        move || {
+            run(
+                "alm-webhooks, inline mode",
+                sdk,
+                seconds,
+                connections,
+                &next,
+            )
+        }
     })
     .await
     .expect("the run completes");
     let (inbox_rps, inbox_p50, _) = tokio::task::spawn_blocking({
         let next = Arc::clone(&next);
-        move || run("alm-webhooks, inbox mode", inbox, seconds, connections, &next)
+        move || {
+            run(
+                "alm-webhooks, inbox mode",
+                inbox,
+                seconds,
+                connections,
+                &next,
+            )
+        }
     })
     .await
     .expect("the run completes");

@@ -364,7 +364,7 @@ impl App {
 
 /// How long the workers get to finish at `SIGTERM`, inside the 10 s a
 /// receiver has to exit.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(7);
 
 /// Waits for Ctrl-C or (on Unix) `SIGTERM`.
 pub async fn terminated() {
@@ -387,15 +387,20 @@ pub async fn terminated() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The `accountId` of a body that is not an envelope, when it can be read.
+/// The `accountId` of a body that is not an envelope, when it can be read:
+/// the digits after the first `"accountId":`, even if the JSON around them
+/// is broken.
 fn account_of(body: &[u8]) -> Option<AccountId> {
-    #[derive(serde::Deserialize)]
-    struct Loose {
-        #[serde(rename = "accountId")]
-        account_id: Option<u64>,
-    }
-    serde_json::from_slice::<Loose>(body)
+    const KEY: &[u8] = b"\"accountId\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &body[at..];
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits])
+        .ok()?
+        .parse()
         .ok()
-        .and_then(|l| l.account_id)
         .map(AccountId)
 }

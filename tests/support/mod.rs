@@ -6,6 +6,8 @@ pub mod inbox_conformance;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;
+#[cfg(feature = "redis")]
+pub mod services;
 
 use alm_webhooks::Envelope;
 

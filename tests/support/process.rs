@@ -89,10 +89,21 @@ pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
     }
 }
 
-/// One HTTP/1.1 request; returns (status, body).
+/// One HTTP/1.1 request to `/webhooks`; returns (status, body).
 pub fn request(
     addr: SocketAddr,
     method: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    request_to(addr, method, "/webhooks", headers, body)
+}
+
+/// One HTTP/1.1 request to `path`; returns (status, body).
+pub fn request_to(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
@@ -101,7 +112,7 @@ pub fn request(
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut head = format!(
-        "{method} /webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
         body.len()
     );
     for (k, v) in headers {
