@@ -29,6 +29,9 @@
 //!
 //! Account ids are stored bit-cast to `BIGINT`, as in the store.
 
+mod kept;
+mod rows;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,11 +42,12 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 use crate::store::postgres::redact::{describe, scrubbed};
 use crate::store::postgres::sql::valid_schema;
+use rows::column_u64;
 
 /// The inbox on PostgreSQL. See the [module docs](self). Clones share the
 /// pool; `Debug` shows the host, port, database and schema, never a
@@ -77,12 +81,6 @@ fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
         .ok()
         .and_then(|d| now.checked_add(d))
         .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
-}
-
-fn column_u64(row: &Row, column: usize) -> Result<u64, InboxError> {
-    row.try_get::<_, i64>(column)
-        .map(|v| v as u64)
-        .map_err(|e| pg_error("unexpected row", e))
 }
 
 impl PostgresInbox {
@@ -137,7 +135,7 @@ impl PostgresInbox {
         )
         .await
         .map_err(|e| pg_error("cannot take the schema lock", e))?;
-        tx.batch_execute(&inbox.create())
+        tx.batch_execute(&rows::create(&inbox.schema))
             .await
             .map_err(|e| pg_error("cannot create the inbox tables", e))?;
         tx.commit()
@@ -163,44 +161,6 @@ impl PostgresInbox {
             ))
             .await
             .map_err(|e| pg_error("cannot drop the inbox tables", e))
-    }
-
-    fn create(&self) -> String {
-        let s = &self.schema;
-        let create_schema = if s == "public" {
-            String::new()
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";")
-        };
-        format!(
-            "{create_schema}
-            CREATE TABLE IF NOT EXISTS \"{s}\".alm_inbox (
-                id BIGSERIAL PRIMARY KEY,
-                account_id BIGINT NOT NULL,
-                body BYTEA NOT NULL,
-                received_at TIMESTAMPTZ NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT,
-                not_before TIMESTAMPTZ,
-                lease_token BYTEA,
-                lease_until TIMESTAMPTZ);
-            CREATE INDEX IF NOT EXISTS alm_inbox_account ON \"{s}\".alm_inbox (account_id, id);
-            CREATE TABLE IF NOT EXISTS \"{s}\".alm_dead_letters (
-                id BIGSERIAL PRIMARY KEY,
-                account_id BIGINT NOT NULL,
-                event_id TEXT,
-                event_name TEXT,
-                event TEXT NOT NULL,
-                error TEXT NOT NULL,
-                attempts INTEGER NOT NULL,
-                at TIMESTAMPTZ NOT NULL);
-            CREATE TABLE IF NOT EXISTS \"{s}\".alm_quarantine (
-                id BIGSERIAL PRIMARY KEY,
-                account_id BIGINT,
-                body BYTEA NOT NULL,
-                error TEXT NOT NULL,
-                received_at TIMESTAMPTZ NOT NULL);"
-        )
     }
 
     /// A table's qualified name.
@@ -291,39 +251,6 @@ impl PostgresInbox {
         Ok(Some(DeliveryId(new)))
     }
 }
-
-fn dead_letter(row: &Row) -> Result<DeadLetter, InboxError> {
-    let get = |e| pg_error("unexpected dead letter row", e);
-    Ok(DeadLetter::new(
-        DeadLetterId(column_u64(row, 0)?),
-        NewDeadLetter {
-            account_id: AccountId(column_u64(row, 1)?),
-            event_id: row.try_get(2).map_err(get)?,
-            event_name: row.try_get(3).map_err(get)?,
-            event: row.try_get(4).map_err(get)?,
-            error: row.try_get(5).map_err(get)?,
-            attempts: u32::try_from(row.try_get::<_, i32>(6).map_err(get)?).unwrap_or(0),
-            at: row.try_get(7).map_err(get)?,
-        },
-    ))
-}
-
-fn quarantined(row: &Row) -> Result<Quarantined, InboxError> {
-    let get = |e| pg_error("unexpected quarantine row", e);
-    Ok(Quarantined::new(
-        QuarantineId(column_u64(row, 0)?),
-        row.try_get::<_, Option<i64>>(1)
-            .map_err(get)?
-            .map(|a| AccountId(a as u64)),
-        row.try_get(2).map_err(get)?,
-        row.try_get(3).map_err(get)?,
-        row.try_get(4).map_err(get)?,
-    ))
-}
-
-const DEAD_LETTER_COLUMNS: &str =
-    "id, account_id, event_id, event_name, event, error, attempts, at";
-const QUARANTINE_COLUMNS: &str = "id, account_id, body, error, received_at";
 
 impl Inbox for PostgresInbox {
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
@@ -424,44 +351,8 @@ impl Inbox for PostgresInbox {
                 .await?
                 == 1);
         }
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
+        self.complete_keeping(&delete, delivery, token, dead_letters)
             .await
-            .map_err(|e| pg_error("cannot begin complete", e))?;
-        let n = tx
-            .execute(&delete, &[&delivery, &token])
-            .await
-            .map_err(|e| pg_error("complete failed", e))?;
-        if n != 1 {
-            return Ok(false);
-        }
-        let insert = format!(
-            "INSERT INTO {} (account_id, event_id, event_name, event, error, attempts, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            self.t("alm_dead_letters")
-        );
-        for l in dead_letters {
-            let attempts = i32::try_from(l.attempts).unwrap_or(i32::MAX);
-            tx.execute(
-                &insert,
-                &[
-                    &(l.account_id.get() as i64),
-                    &l.event_id,
-                    &l.event_name,
-                    &l.event,
-                    &l.error,
-                    &attempts,
-                    &l.at,
-                ],
-            )
-            .await
-            .map_err(|e| pg_error("keeping a dead letter failed", e))?;
-        }
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("complete failed", e))?;
-        Ok(true)
     }
 
     async fn retry_later(
@@ -506,56 +397,19 @@ impl Inbox for PostgresInbox {
     }
 
     async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
-        let sql = format!(
-            "INSERT INTO {} (account_id, body, error, received_at) VALUES ($1, $2, $3, $4) \
-             RETURNING id",
-            self.t("alm_quarantine")
-        );
-        let account = body.account_id.map(|a| a.get() as i64);
-        let rows = self
-            .query(
-                "quarantine",
-                &sql,
-                &[&account, &body.body, &body.error, &body.received_at],
-            )
-            .await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| InboxError::new("postgres: quarantine returned no id"))?;
-        Ok(QuarantineId(column_u64(row, 0)?))
+        self.kept_quarantine(body).await
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
-        let sql = format!(
-            "SELECT {DEAD_LETTER_COLUMNS} FROM {} ORDER BY id LIMIT $1",
-            self.t("alm_dead_letters")
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query("list dead letters", &sql, &[&limit])
-            .await?
-            .iter()
-            .map(dead_letter)
-            .collect()
+        self.kept_dead_letters(limit).await
     }
 
     async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
-        let sql = format!(
-            "SELECT {DEAD_LETTER_COLUMNS} FROM {} WHERE id = $1",
-            self.t("alm_dead_letters")
-        );
-        self.query("read a dead letter", &sql, &[&(id.0 as i64)])
-            .await?
-            .first()
-            .map(dead_letter)
-            .transpose()
+        self.kept_dead_letter(id).await
     }
 
     async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
-        let sql = format!("DELETE FROM {} WHERE id = $1", self.t("alm_dead_letters"));
-        Ok(self
-            .execute("discard a dead letter", &sql, &[&(id.0 as i64)])
-            .await?
-            == 1)
+        self.kept_discard_dead_letter(id).await
     }
 
     async fn replay_dead_letter(
@@ -563,51 +417,19 @@ impl Inbox for PostgresInbox {
         id: DeadLetterId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let delete = format!(
-            "DELETE FROM {} WHERE id = $1 RETURNING account_id, event",
-            self.t("alm_dead_letters")
-        );
-        self.move_to_inbox("replay a dead letter", &delete, id.0 as i64, now, |row| {
-            let account = column_u64(row, 0)?;
-            let event: String = row
-                .try_get(1)
-                .map_err(|e| pg_error("unexpected dead letter row", e))?;
-            Ok((account, replay_body(AccountId(account), &event)))
-        })
-        .await
+        self.kept_replay_dead_letter(id, now).await
     }
 
     async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
-        let sql = format!(
-            "SELECT {QUARANTINE_COLUMNS} FROM {} ORDER BY id LIMIT $1",
-            self.t("alm_quarantine")
-        );
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query("list quarantined bodies", &sql, &[&limit])
-            .await?
-            .iter()
-            .map(quarantined)
-            .collect()
+        self.kept_quarantined(limit).await
     }
 
     async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
-        let sql = format!(
-            "SELECT {QUARANTINE_COLUMNS} FROM {} WHERE id = $1",
-            self.t("alm_quarantine")
-        );
-        self.query("read a quarantined body", &sql, &[&(id.0 as i64)])
-            .await?
-            .first()
-            .map(quarantined)
-            .transpose()
+        self.kept_quarantined_body(id).await
     }
 
     async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
-        let sql = format!("DELETE FROM {} WHERE id = $1", self.t("alm_quarantine"));
-        Ok(self
-            .execute("discard a quarantined body", &sql, &[&(id.0 as i64)])
-            .await?
-            == 1)
+        self.kept_discard_quarantined(id).await
     }
 
     async fn requeue_quarantined(
@@ -616,54 +438,10 @@ impl Inbox for PostgresInbox {
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let delete = format!(
-            "DELETE FROM {} WHERE id = $1 RETURNING body",
-            self.t("alm_quarantine")
-        );
-        self.move_to_inbox(
-            "requeue a quarantined body",
-            &delete,
-            id.0 as i64,
-            now,
-            |row| {
-                let body = row
-                    .try_get(0)
-                    .map_err(|e| pg_error("unexpected quarantine row", e))?;
-                Ok((account_id.get(), body))
-            },
-        )
-        .await
+        self.kept_requeue_quarantined(id, account_id, now).await
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
-        let sql = format!(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE lease_until > $1),
-                    count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1)
-                                       AND not_before > $1),
-                    min(received_at),
-                    (SELECT count(*) FROM {}),
-                    (SELECT count(*) FROM {})
-             FROM {}",
-            self.t("alm_dead_letters"),
-            self.t("alm_quarantine"),
-            self.t("alm_inbox")
-        );
-        let rows = self.query("stats", &sql, &[&now]).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| InboxError::new("postgres: stats returned no row"))?;
-        let get = |e| pg_error("unexpected stats row", e);
-        let count = |i| row.try_get::<_, i64>(i).map(|n| n as u64).map_err(get);
-        let (total, in_flight, retrying) = (count(0)?, count(1)?, count(2)?);
-        let oldest: Option<OffsetDateTime> = row.try_get(3).map_err(get)?;
-        Ok(InboxStats::new(
-            total - in_flight - retrying,
-            in_flight,
-            retrying,
-            count(4)?,
-            count(5)?,
-            oldest.map(|t| super::types::age(now, t)),
-        ))
+        self.kept_stats(now).await
     }
 }

@@ -21,6 +21,8 @@
 //! process's write lock is waited for up to 5 s. Account ids are stored
 //! bit-cast to `INTEGER`, times as Unix milliseconds.
 
+mod kept;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +35,7 @@ use time::OffsetDateTime;
 use super::types::{duration_millis, from_millis, unix_millis};
 use super::{
     DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 
@@ -348,49 +350,19 @@ impl Inbox for SqliteInbox {
     }
 
     async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
-        let account = body.account_id.map(|a| a.get() as i64);
-        let (bytes, error) = (body.body.to_vec(), body.error.to_owned());
-        let at = unix_millis(body.received_at);
-        self.run("quarantine", move |conn| {
-            conn.query_row(
-                "INSERT INTO alm_quarantine (account_id, body, error, received_ms) \
-                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
-                params![account, bytes, error, at],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .await
-        .map(|id| QuarantineId(id as u64))
+        self.kept_quarantine(body).await
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run("list dead letters", move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {DEAD_LETTER_COLUMNS} FROM alm_dead_letters ORDER BY id LIMIT ?1"
-            ))?;
-            stmt.query_map([limit], dead_letter)?.collect()
-        })
-        .await
+        self.kept_dead_letters(limit).await
     }
 
     async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
-        self.run("read a dead letter", move |conn| {
-            conn.query_row(
-                &format!("SELECT {DEAD_LETTER_COLUMNS} FROM alm_dead_letters WHERE id = ?1"),
-                [id.0 as i64],
-                dead_letter,
-            )
-            .optional()
-        })
-        .await
+        self.kept_dead_letter(id).await
     }
 
     async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
-        self.run("discard a dead letter", move |conn| {
-            Ok(conn.execute("DELETE FROM alm_dead_letters WHERE id = ?1", [id.0 as i64])? == 1)
-        })
-        .await
+        self.kept_discard_dead_letter(id).await
     }
 
     async fn replay_dead_letter(
@@ -398,56 +370,19 @@ impl Inbox for SqliteInbox {
         id: DeadLetterId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let now_ms = unix_millis(now);
-        self.run("replay a dead letter", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let letter: Option<(i64, String)> = tx
-                .query_row(
-                    "DELETE FROM alm_dead_letters WHERE id = ?1 RETURNING account_id, event",
-                    [id.0 as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((account, event)) = letter else {
-                return Ok(None);
-            };
-            let body = replay_body(AccountId(account as u64), &event);
-            let new = insert_delivery(&tx, account as u64, &body, now_ms)?;
-            tx.commit()?;
-            Ok(Some(DeliveryId(new)))
-        })
-        .await
+        self.kept_replay_dead_letter(id, now).await
     }
 
     async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run("list quarantined bodies", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, account_id, body, error, received_ms FROM alm_quarantine \
-                 ORDER BY id LIMIT ?1",
-            )?;
-            stmt.query_map([limit], quarantined)?.collect()
-        })
-        .await
+        self.kept_quarantined(limit).await
     }
 
     async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
-        self.run("read a quarantined body", move |conn| {
-            conn.query_row(
-                "SELECT id, account_id, body, error, received_ms FROM alm_quarantine WHERE id = ?1",
-                [id.0 as i64],
-                quarantined,
-            )
-            .optional()
-        })
-        .await
+        self.kept_quarantined_body(id).await
     }
 
     async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
-        self.run("discard a quarantined body", move |conn| {
-            Ok(conn.execute("DELETE FROM alm_quarantine WHERE id = ?1", [id.0 as i64])? == 1)
-        })
-        .await
+        self.kept_discard_quarantined(id).await
     }
 
     async fn requeue_quarantined(
@@ -456,24 +391,7 @@ impl Inbox for SqliteInbox {
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let now_ms = unix_millis(now);
-        self.run("requeue a quarantined body", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let body: Option<Vec<u8>> = tx
-                .query_row(
-                    "DELETE FROM alm_quarantine WHERE id = ?1 RETURNING body",
-                    [id.0 as i64],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(body) = body else {
-                return Ok(None);
-            };
-            let new = insert_delivery(&tx, account_id.get(), &body, now_ms)?;
-            tx.commit()?;
-            Ok(Some(DeliveryId(new)))
-        })
-        .await
+        self.kept_requeue_quarantined(id, account_id, now).await
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
