@@ -25,6 +25,22 @@
 //!   [`Quarantined`] (the exact bytes, the error, the time). Both can be
 //!   listed, inspected, replayed and discarded.
 //!
+//! # Workers, retries, and what waits
+//!
+//! [`Workers`] (any number per process, any number of processes sharing
+//! PostgreSQL or Redis) take a delivery, parse it and run it through the
+//! engine, whose dedup makes events that already succeeded duplicates on a
+//! retry. An event whose handler fails holds back the later events of the
+//! same record within its delivery; the delivery is given back with
+//! [`Inbox::retry_later`] after the [`RetryPolicy`]'s backoff, and **the
+//! whole account's later deliveries wait behind it**, at most
+//! [`RetryPolicy::longest_wait`] (511 s with the defaults). After the last
+//! attempt the failed events are dead-lettered and the rest of the delivery
+//! goes on as if they had been ignored. Events the engine rejected as
+//! malformed are dead-lettered too. A store or inbox failure is retried
+//! without counting an attempt. [`WorkerPool::shutdown`] stops taking work
+//! and finishes or gives back what is in hand within a bound.
+//!
 //! # Durable, per backend
 //!
 //! | backend | "appended" means |

@@ -24,8 +24,8 @@ use crate::{AccountId, Engine, Event};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Progress<'a> {
-    /// The engine decided an event. A [`Decision::Failed`] (or
-    /// [`Decision::Busy`]) is one failed attempt: the event is tried again,
+    /// The engine decided an event. A [`Decision::Failed`](crate::Decision::Failed) (or
+    /// [`Decision::Busy`](crate::Decision::Busy)) is one failed attempt: the event is tried again,
     /// or dead-lettered after the last attempt. On a retry, events already
     /// decided by an earlier attempt (now duplicates) are not reported again.
     Decided {
