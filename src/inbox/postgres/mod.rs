@@ -41,8 +41,7 @@ use time::OffsetDateTime;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter, NewDelivery, Taken,
 };
 use crate::AccountId;
 use crate::store::postgres::redact::{describe, scrubbed};
@@ -396,50 +395,7 @@ impl Inbox for PostgresInbox {
         Ok(n == 1)
     }
 
-    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
-        self.kept_quarantine(body).await
-    }
-
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
-        self.kept_dead_letters(limit).await
-    }
-
-    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
-        self.kept_dead_letter(id).await
-    }
-
-    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
-        self.kept_discard_dead_letter(id).await
-    }
-
-    async fn replay_dead_letter(
-        &self,
-        id: DeadLetterId,
-        now: OffsetDateTime,
-    ) -> Result<Option<DeliveryId>, InboxError> {
-        self.kept_replay_dead_letter(id, now).await
-    }
-
-    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
-        self.kept_quarantined(limit).await
-    }
-
-    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
-        self.kept_quarantined_body(id).await
-    }
-
-    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
-        self.kept_discard_quarantined(id).await
-    }
-
-    async fn requeue_quarantined(
-        &self,
-        id: QuarantineId,
-        account_id: AccountId,
-        now: OffsetDateTime,
-    ) -> Result<Option<DeliveryId>, InboxError> {
-        self.kept_requeue_quarantined(id, account_id, now).await
-    }
+    delegate_kept!();
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.kept_stats(now).await
