@@ -356,3 +356,82 @@ fn sigterm_exits_zero_and_keeps_the_unfinished_work() {
         }
     }
 }
+
+#[test]
+fn hostile_bodies_are_quarantined_and_the_receiver_keeps_serving() {
+    for name in RECEIVERS {
+        let r = start(name, &inbox_env(&[("ALM_AUTH", "none")]));
+        let deep = format!("{}{}", "[".repeat(9_000), "]".repeat(9_000)).into_bytes();
+        let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+            ("nesting 9,000", deep, 202),
+            (
+                "invalid UTF-8",
+                b"{\"accountId\":1,\"events\":[\"\xff\"]}".to_vec(),
+                202,
+            ),
+            ("empty", Vec::new(), 202),
+            ("1e400", br#"{"accountId":1e400,"events":[]}"#.to_vec(), 202),
+            ("one byte over the limit", vec![b' '; 20_001], 413),
+        ];
+        for (what, body, expected) in &cases {
+            let (status, answer) = support::process::request(r.addr, "POST", &[], body);
+            assert_eq!(status, *expected, "{name}: {what}: {answer}");
+        }
+        let good = envelope(
+            5,
+            &[learner_event(
+                "after",
+                "COURSE_ENROLLMENT",
+                1,
+                7,
+                "course:1_2",
+            )],
+        );
+        assert_eq!(support::process::request(r.addr, "POST", &[], &good).0, 202);
+        let lines = wait_for_lines(&r, 5);
+        let kinds: Vec<&str> = lines
+            .iter()
+            .map(|l| l["decision"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "quarantined",
+                "quarantined",
+                "quarantined",
+                "quarantined",
+                "processed"
+            ],
+            "{name}"
+        );
+        let stats = admin_until(r.addr, "/admin/inbox", |s| s["quarantined"] == 4);
+        assert_eq!(stats["quarantined"], 4, "{name}: {stats}");
+    }
+}
+
+#[test]
+fn a_bad_inbox_configuration_stops_at_start_with_a_message() {
+    for name in RECEIVERS {
+        for (var, value) in [
+            ("ALM_MODE", "fast"),
+            ("ALM_ON_MALFORMED", "ignore"),
+            ("ALM_WORKERS", "0"),
+            ("ALM_MAX_ATTEMPTS", "many"),
+            ("ALM_RETRY_BASE_MS", "-1"),
+            ("ALM_RETRY_MAX_MS", "soon"),
+            ("ALM_HANDLER_FAIL_TIMES", "0"),
+            ("ALM_INBOX", "ftp://x"),
+        ] {
+            let output = std::process::Command::new(support::process::example(name))
+                .env("ALM_AUTH", "none")
+                .env("ALM_LISTEN", "127.0.0.1:0")
+                .env(var, value)
+                .output()
+                .expect("runs");
+            assert_eq!(output.status.code(), Some(2), "{name} {var}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(stderr.contains(var), "{name} {var}: {stderr}");
+            assert!(output.stdout.is_empty(), "{name} {var}");
+        }
+    }
+}
