@@ -137,8 +137,11 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         self
     }
 
-    /// How often an idle worker looks at the inbox again (it is woken at
-    /// once by [`WorkerPool::wake`]).
+    /// How often an idle worker looks at the inbox again, at first (default
+    /// 50 ms; it backs off to 16 times that, at most 1 s, while the inbox
+    /// stays empty, and is woken at once by [`WorkerPool::wake`]). Work
+    /// appended by another process, and a retry coming due, is seen within
+    /// that time.
     #[must_use]
     pub fn poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
@@ -201,13 +204,22 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         Fut: Future<Output = Result<(), E>> + Send,
         E: Display,
     {
+        // An idle worker looks again after `poll`, then less and less often
+        // (up to 16 × `poll`, at most 1 s unless `poll` is longer), so idle
+        // receivers do not keep a shared database busy; a wake, or work,
+        // brings it back to `poll`.
+        let longest = self.poll.max((self.poll * 16).min(Duration::from_secs(1)));
+        let mut idle = self.poll;
         while *phase.borrow() == Phase::Running {
             match self.inbox.take(self.lease, OffsetDateTime::now_utc()).await {
-                Ok(Some(taken)) => self.hold(taken, handler, &mut phase).await,
+                Ok(Some(taken)) => {
+                    idle = self.poll;
+                    self.hold(taken, handler, &mut phase).await;
+                }
                 Ok(None) => {
                     tokio::select! {
-                        () = tokio::time::sleep(self.poll) => {}
-                        () = wake.notified() => {}
+                        () = tokio::time::sleep(idle) => idle = (idle * 2).min(longest),
+                        () = wake.notified() => idle = self.poll,
                         _ = phase.changed() => {}
                     }
                 }
