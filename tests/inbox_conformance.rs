@@ -1,9 +1,11 @@
-//! The inbox conformance suite (`tests/support/inbox_conformance.rs`) on
+//! The inbox conformance suite (`alm_webhooks::inbox::conformance`) on
 //! every backend this build has: memory always; SQLite, PostgreSQL and
 //! Redis behind their features. PostgreSQL is at `ALM_TEST_POSTGRES_URL`
 //! and Redis at `ALM_TEST_REDIS_URL`; a service that is not reachable is
 //! skipped with a message (a failure under `CI=true`). Each check uses its
 //! own schema, key prefix or file and removes it afterwards.
+
+#![cfg(feature = "conformance")]
 
 mod support;
 
@@ -12,8 +14,8 @@ mod memory {
 
     use alm_webhooks::inbox::MemoryInbox;
 
-    use crate::inbox_conformance;
-    use crate::support::inbox_conformance::Fixture;
+    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::inbox_conformance;
 
     async fn memory() -> Option<Fixture<MemoryInbox>> {
         Some(Fixture {
@@ -31,8 +33,8 @@ mod sqlite {
 
     use alm_webhooks::inbox::SqliteInbox;
 
-    use crate::inbox_conformance;
-    use crate::support::inbox_conformance::Fixture;
+    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::inbox_conformance;
 
     /// Removes the database file and its WAL when dropped.
     struct RemoveFile(std::path::PathBuf);
@@ -66,8 +68,8 @@ mod postgres {
     use alm_webhooks::inbox::PostgresInbox;
     use alm_webhooks::store::PostgresStore;
 
-    use crate::inbox_conformance;
-    use crate::support::inbox_conformance::Fixture;
+    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::inbox_conformance;
 
     fn url() -> String {
         std::env::var("ALM_TEST_POSTGRES_URL")
@@ -123,9 +125,9 @@ mod redis {
 
     use alm_webhooks::inbox::RedisInbox;
 
-    use crate::inbox_conformance;
-    use crate::support::inbox_conformance::Fixture;
     use crate::support::redis_keys::purge;
+    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::inbox_conformance;
 
     fn url() -> String {
         std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())

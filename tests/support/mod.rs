@@ -2,7 +2,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
-pub mod inbox_conformance;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;

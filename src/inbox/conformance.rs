@@ -1,28 +1,51 @@
-//! One conformance suite for every inbox: the same checks against the
+//! The contract every [`Inbox`] keeps, as checks to run against your own
+//! implementation (feature `conformance`): the crate runs them against the
 //! memory inbox and, behind their features, SQLite, PostgreSQL and Redis.
 //!
-//! `inbox_conformance!(factory)` expands to one `#[tokio::test]` per check;
-//! `factory` is an async expression giving `Option<Fixture<I>>` (`None`: the
-//! service is not there and the test is skipped, which the factory reports).
+//! [`inbox_conformance!(factory)`](crate::inbox_conformance) expands to one
+//! `#[tokio::test]` per check (the calling crate needs `tokio` with its
+//! `macros` and `rt-multi-thread` features); `factory` is an async
+//! expression giving `Option<Fixture<I>>` (`None`: the service is not there
+//! and the check is skipped, which the factory reports). Each check panics
+//! on the first broken promise, naming it.
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! use alm_webhooks::inbox::{MemoryInbox, conformance::Fixture};
+//!
+//! async fn memory() -> Option<Fixture<MemoryInbox>> {
+//!     Some(Fixture { inbox: Arc::new(MemoryInbox::new()), cleanup: None })
+//! }
+//! alm_webhooks::inbox_conformance!(memory());
+//! ```
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::inbox::{
-    Inbox, NewDeadLetter, NewDelivery, NewQuarantined, RetryPolicy, Workers, replay_body,
-};
-use alm_webhooks::{AccountId, Engine, Event};
 use time::OffsetDateTime;
 
-use super::learner;
+use super::{Inbox, NewDeadLetter, NewDelivery, NewQuarantined, RetryPolicy, Workers, replay_body};
+use crate::{AccountId, Engine, Event};
+
+/// One learner event in ALM's shape.
+fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {
+    let lo = instance.rsplit_once('_').map_or(instance, |(lo, _)| lo);
+    format!(
+        r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{ts},"data":{{"userId":{user},"loId":"{lo}","loInstanceId":"{instance}","progressPercent":50}}}}"#
+    )
+}
 
 const T0: i64 = 1_750_000_000;
 const LEASE: Duration = Duration::from_secs(30);
 
-/// An inbox under test and whatever cleans its backend up when dropped.
+/// An inbox under test and whatever cleans its backend up when dropped
+/// (a schema to drop, keys to delete, a file to remove).
+#[allow(missing_debug_implementations)]
 pub struct Fixture<I> {
+    /// The inbox, empty.
     pub inbox: Arc<I>,
+    /// Dropped when the check is over.
     pub cleanup: Option<Box<dyn Send + Sync>>,
 }
 
@@ -50,6 +73,7 @@ fn letter(account: u64, id: &str) -> NewDeadLetter {
     }
 }
 
+/// An appended delivery is taken with its exact bytes, account and time, and completed once.
 pub async fn append_take_complete_keeps_the_exact_bytes<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let body = b"{\"accountId\":7,\"events\":[]}\xff\x00 exact";
@@ -72,6 +96,7 @@ pub async fn append_take_complete_keeps_the_exact_bytes<I: Inbox>(f: Fixture<I>)
     );
 }
 
+/// One account's deliveries are handed out in order, one at a time; another account's in parallel.
 pub async fn one_account_in_order_one_at_a_time_others_in_parallel<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let a1 = inbox.append(delivery(1, b"a1", T0)).await.unwrap();
@@ -93,6 +118,7 @@ pub async fn one_account_in_order_one_at_a_time_others_in_parallel<I: Inbox>(f: 
     assert!(inbox.complete(a2, third.token, &[]).await.unwrap());
 }
 
+/// A lease can be renewed; once it runs out the delivery is taken again, and the old holder can no longer complete, renew, release or retry it.
 pub async fn an_expired_lease_is_taken_again_and_the_old_holder_is_refused<I: Inbox>(
     f: Fixture<I>,
 ) {
@@ -143,6 +169,7 @@ pub async fn an_expired_lease_is_taken_again_and_the_old_holder_is_refused<I: In
     );
 }
 
+/// A delivery given back for a retry waits until its time, with its attempts and error, and holds its account's later deliveries back; a release counts no attempt.
 pub async fn a_retry_waits_and_holds_its_account_back<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let a1 = inbox.append(delivery(1, b"a1", T0)).await.unwrap();
@@ -175,6 +202,7 @@ pub async fn a_retry_waits_and_holds_its_account_back<I: Inbox>(f: Fixture<I>) {
     );
 }
 
+/// Completing keeps dead letters, which can be listed, read, replayed (as a one-event delivery) and discarded.
 pub async fn complete_keeps_dead_letters_to_list_replay_and_discard<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let id = inbox.append(delivery(5, b"d", T0)).await.unwrap();
@@ -214,6 +242,7 @@ pub async fn complete_keeps_dead_letters_to_list_replay_and_discard<I: Inbox>(f:
     assert!(inbox.dead_letters(10).await.unwrap().is_empty());
 }
 
+/// Quarantined bodies keep their exact bytes, can be listed, read, requeued as a delivery and discarded.
 pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let bad = b"{\"accountId\":9,\"events\":[1,]}\xfe";
@@ -271,6 +300,7 @@ pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I
     assert!(inbox.quarantined(10).await.unwrap().is_empty());
 }
 
+/// The stats count pending, in-flight and retrying deliveries, dead letters and quarantined bodies, and the oldest delivery's age.
 pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let empty = inbox.stats(at(T0)).await.unwrap();
@@ -319,6 +349,7 @@ pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
     assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(9)));
 }
 
+/// Concurrent takers never get one delivery, or one account, at once, and each account's deliveries come out in order.
 pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f: Fixture<I>) {
     let inbox = Arc::clone(&f.inbox);
     for n in 0..60u64 {
@@ -378,9 +409,7 @@ fn body(account: u64, events: &[String]) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Workers over this inbox: order per account, a retry that then succeeds,
-/// an exhausted retry that becomes a dead letter (and a malformed event
-/// kept as one too), and the replay of that dead letter.
+/// Workers over the inbox: order per account, a retry that then succeeds without a later event of the record overtaking it, an exhausted retry and a malformed event kept as dead letters, and a replay.
 pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
     let inbox = Arc::clone(&f.inbox);
     let now = OffsetDateTime::now_utc();
@@ -536,7 +565,8 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
     );
 }
 
-/// One `#[tokio::test]` per check, on the inbox `$factory` gives.
+/// One `#[tokio::test]` per check of [`inbox::conformance`](crate::inbox::conformance),
+/// on the inbox `$factory` gives.
 #[macro_export]
 macro_rules! inbox_conformance {
     ($factory:expr) => {
@@ -557,7 +587,7 @@ macro_rules! inbox_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 if let Some(fixture) = $factory.await {
-                    $crate::support::inbox_conformance::$name(fixture).await;
+                    $crate::inbox::conformance::$name(fixture).await;
                 }
             }
         )*
