@@ -20,10 +20,12 @@
 //! (one round trip; as durable as the server's `synchronous_commit`).
 //!
 //! **Taking** is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
-//! LOCKED)`: the oldest delivery that is its account's head (no older one of
-//! the account exists) and is neither leased nor waiting for a retry. Two
-//! takers never get the same delivery, and an account's next delivery is
-//! not handed out while its head exists. Deliveries of one account appended
+//! LOCKED)`: the oldest delivery that is its account's head (the account's
+//! lowest id, found for every account by a recursive walk of the
+//! `(account_id, id)` index, so a take costs one index probe per account
+//! however long the backlog) and is neither leased nor waiting for a retry.
+//! Two takers never get the same delivery, and an account's next delivery
+//! is not handed out while its head exists. Deliveries of one account appended
 //! at the same moment by two connections could commit out of id order; ALM
 //! never does that (it waits for each acknowledgement).
 //!
@@ -278,13 +280,18 @@ impl Inbox for PostgresInbox {
     ) -> Result<Option<Taken>, InboxError> {
         let inbox = self.t("alm_inbox");
         let sql = format!(
-            "UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
+            "WITH RECURSIVE heads AS (
+                 (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
+                 UNION ALL
+                 SELECT n.account_id, n.id FROM heads h, LATERAL (
+                     SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
+                     ORDER BY i.account_id, i.id LIMIT 1) n)
+             UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
              WHERE d.id = (
                  SELECT c.id FROM {inbox} c
-                 WHERE (c.lease_until IS NULL OR c.lease_until <= $1)
+                 WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
+                   AND (c.lease_until IS NULL OR c.lease_until <= $1)
                    AND (c.not_before IS NULL OR c.not_before <= $1)
-                   AND NOT EXISTS (SELECT 1 FROM {inbox} o
-                                   WHERE o.account_id = c.account_id AND o.id < c.id)
                  ORDER BY c.id LIMIT 1
                  FOR UPDATE SKIP LOCKED)
              RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.last_error"

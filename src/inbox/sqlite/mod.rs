@@ -71,12 +71,22 @@ CREATE TABLE IF NOT EXISTS alm_quarantine (
 );
 ";
 
-/// Takes the oldest account head that is neither leased nor waiting.
+/// Takes the oldest account head that is neither leased nor waiting. The
+/// heads are found by walking the `(account_id, id)` index one account at a
+/// time, so a take costs one probe per account however long the backlog.
 const TAKE: &str = "
 UPDATE alm_inbox SET lease_token = ?2, lease_until_ms = ?3, not_before_ms = NULL
 WHERE id = (
+    WITH RECURSIVE accounts(a) AS (
+        SELECT min(account_id) FROM alm_inbox
+        UNION ALL
+        SELECT (SELECT min(account_id) FROM alm_inbox WHERE account_id > a)
+        FROM accounts WHERE a IS NOT NULL),
+    heads(id) AS (
+        SELECT (SELECT min(id) FROM alm_inbox WHERE account_id = a)
+        FROM accounts WHERE a IS NOT NULL)
     SELECT d.id FROM alm_inbox d
-    WHERE d.id = (SELECT min(h.id) FROM alm_inbox h WHERE h.account_id = d.account_id)
+    WHERE d.id IN (SELECT id FROM heads)
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
       AND (d.not_before_ms IS NULL OR d.not_before_ms <= ?1)
     ORDER BY d.id LIMIT 1)
