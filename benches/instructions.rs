@@ -7,104 +7,112 @@
 //! ```sh
 //! cargo bench --bench instructions --no-run
 //! B=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
-//! for f in ours naive floor; do
-//!   valgrind --tool=callgrind --toggle-collect="instructions::run_$f" \
+//! for f in ours naive typed_floor floor; do
+//!   ALM_PIPELINE=$f valgrind --tool=callgrind --toggle-collect="instructions::run_$f" \
 //!     --callgrind-out-file=/tmp/cg.$f "$B" 2>&1 | grep refs
 //! done
 //! ```
 //! Each function handles 10,000 new events, by default as 100 deliveries of
 //! 100 events; `ALM_EVENTS_PER_DELIVERY=1` (or any divisor of 10,000) changes
 //! the split. The printed `refs` divided by 10,000 is instructions per event.
+//! The state is the criterion benchmarks' fixed state: by default every
+//! delivery meets an empty one; `ALM_REMEMBERED=1000000` prefills one
+//! receiver with 1 M ids (outside the counted function) and lets it take all
+//! 10,000 events.
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 
-use alm_webhooks::auth::SignatureAuth;
-use alm_webhooks::{Authentication, Engine, Receiver};
-use http::HeaderMap;
+use common::fixed::{Delivery, Floor, Naive, Ours, Subject, TypedFloor};
 
-use common::SECRET;
 /// Events per pipeline, whatever the split into deliveries.
 const TOTAL: usize = 10_000;
 
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn events_per_delivery() -> usize {
-    std::env::var("ALM_EVENTS_PER_DELIVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0 && TOTAL % n == 0)
+    env_usize("ALM_EVENTS_PER_DELIVERY")
+        .filter(|&n| n > 0 && TOTAL % n == 0)
         .unwrap_or(100)
 }
 
-struct Signed {
-    body: Vec<u8>,
-    hex: String,
-    headers: HeaderMap,
+/// The receivers one pipeline runs on, and the deliveries it handles. With
+/// no remembered ids, every delivery gets a receiver of its own (an empty
+/// state, as in the criterion benchmarks); otherwise one receiver, prefilled,
+/// takes them all (its state grows by 10,000 ids: 1 % of 1 M).
+fn prepare<S: Subject>(remembered: usize, events: usize) -> (Vec<S>, Vec<Delivery>) {
+    let deliveries: Vec<Delivery> = (0..TOTAL / events)
+        .map(|_| Delivery::fresh(events))
+        .collect();
+    let receivers = if remembered == 0 {
+        deliveries.iter().map(|_| S::prefilled(0)).collect()
+    } else {
+        vec![S::prefilled(remembered)]
+    };
+    (receivers, deliveries)
 }
 
-fn inputs(offset: usize, events: usize) -> Vec<Signed> {
-    (0..TOTAL / events)
-        .map(|d| {
-            let body = common::body(offset + d * events, events);
-            let hex = SignatureAuth::new(SECRET).sign(&body);
-            let mut headers = HeaderMap::new();
-            headers.insert("x-alm-signature", hex.parse().unwrap());
-            Signed { body, hex, headers }
-        })
-        .collect()
-}
-
-#[inline(never)]
-fn run_ours(
-    inputs: &[Signed],
-    receiver: &Receiver,
-    engine: &Engine,
-    rt: &tokio::runtime::Runtime,
+/// Handles every delivery, each on its receiver; the events decided.
+fn handle_all<S: Subject<Input = Delivery>>(
+    receivers: &mut [S],
+    deliveries: Vec<Delivery>,
 ) -> usize {
-    let mut processed = 0;
-    for input in inputs {
-        let envelope = receiver.receive(&input.headers, &input.body).unwrap();
-        let report = rt
-            .block_on(engine.process(envelope, |_| async { Ok::<(), String>(()) }))
-            .unwrap();
-        processed += report.outcomes.len();
+    let count = receivers.len();
+    deliveries
+        .into_iter()
+        .enumerate()
+        .map(|(i, delivery)| receivers[i % count].handle(delivery))
+        .sum()
+}
+
+#[inline(never)]
+fn run_ours(receivers: &mut [Ours], deliveries: Vec<Delivery>) -> usize {
+    handle_all(receivers, deliveries)
+}
+
+#[inline(never)]
+fn run_naive(receivers: &mut [Naive], deliveries: Vec<Delivery>) -> usize {
+    handle_all(receivers, deliveries)
+}
+
+#[inline(never)]
+fn run_typed_floor(receivers: &mut [TypedFloor], deliveries: Vec<Delivery>) -> usize {
+    handle_all(receivers, deliveries)
+}
+
+#[inline(never)]
+fn run_floor(receivers: &mut [Floor], deliveries: Vec<Delivery>) -> usize {
+    handle_all(receivers, deliveries)
+}
+
+/// Runs pipeline `run` on its own receivers and deliveries, unless
+/// `ALM_PIPELINE` names another one (under callgrind, set it to the pipeline
+/// counted, so that the other prefills are not run too); the events decided.
+fn pipeline<S: Subject>(
+    name: &str,
+    run: fn(&mut [S], Vec<Delivery>) -> usize,
+    remembered: usize,
+    events: usize,
+) -> Option<usize> {
+    if std::env::var("ALM_PIPELINE").is_ok_and(|only| only != name) {
+        return None;
     }
-    processed
-}
-
-#[inline(never)]
-fn run_naive(inputs: &[Signed], seen: &mut HashMap<String, ()>) -> usize {
-    inputs
-        .iter()
-        .map(|i| common::naive(&i.body, &i.hex, seen))
-        .sum()
-}
-
-#[inline(never)]
-fn run_floor(inputs: &[Signed], seen: &mut HashSet<u64>) -> usize {
-    inputs
-        .iter()
-        .map(|i| common::floor(&i.body, &i.hex, seen))
-        .sum()
+    let (mut receivers, deliveries) = prepare::<S>(remembered, events);
+    Some(run(&mut receivers, black_box(deliveries)))
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let receiver = Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET)));
-    let engine = Engine::in_memory();
     let events = events_per_delivery();
-    let (a, b, c) = (
-        inputs(0, events),
-        inputs(1_000_000, events),
-        inputs(2_000_000, events),
-    );
-    let ours = run_ours(black_box(&a), &receiver, &engine, &rt);
-    let naive = run_naive(black_box(&b), &mut HashMap::new());
-    let floor = run_floor(black_box(&c), &mut HashSet::new());
-    assert_eq!((ours, naive, floor), (TOTAL, TOTAL, TOTAL));
-    println!("events per pipeline: {TOTAL}, {events} per delivery");
+    let remembered = env_usize("ALM_REMEMBERED").unwrap_or(0);
+    let decided = [
+        pipeline::<Ours>("ours", run_ours, remembered, events),
+        pipeline::<Naive>("naive", run_naive, remembered, events),
+        pipeline::<TypedFloor>("typed_floor", run_typed_floor, remembered, events),
+        pipeline::<Floor>("floor", run_floor, remembered, events),
+    ];
+    assert!(decided.iter().flatten().all(|&n| n == TOTAL), "{decided:?}");
+    println!("events per pipeline: {TOTAL}, {events} per delivery, {remembered} ids remembered");
 }

@@ -1,33 +1,29 @@
 #![allow(missing_docs)]
 //! Per-stage and whole-pipeline costs, each next to its alternative in the
 //! same run: a naive receiver (HMAC + `serde_json::Value` + a `HashMap` of
-//! seen ids), the floor (HMAC + event headers only, `data` left raw, plus a
-//! set of seen ids), and the `standardwebhooks` crate.
+//! seen ids), the typed floor (HMAC + every event typed into the crate's data
+//! types + a set of seen ids), the floor (HMAC + event headers only, `data`
+//! left raw, plus a set of seen ids), and the `standardwebhooks` crate.
+//!
+//! Every benchmark that keeps state runs on a fixed-size state (0 or 1 M
+//! remembered ids, kept within 1 %: `common::fixed`), so a figure does not
+//! depend on how many iterations criterion happens to run.
 
 mod common;
 
-use common::{SECRET, floor, hmac_hex_ok, naive};
+use common::fixed::{EngineOnly, Fixed, Floor, Naive, Ours, Subject, TypedFloor};
+use common::{SECRET, hmac_hex_ok};
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use alm_webhooks::Authentication;
 use alm_webhooks::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth};
-use alm_webhooks::store::{DedupKey, MemoryStore};
-use alm_webhooks::{AccountId, Authentication, Engine, Envelope, Receiver};
 
+use criterion::measurement::WallTime;
 use criterion::{
-    BatchSize, BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main,
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main,
 };
 use http::HeaderMap;
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-/// A body whose ids were never seen, so every event is new work.
-fn fresh_body(count: usize) -> Vec<u8> {
-    common::body(NEXT.fetch_add(count, Ordering::Relaxed), count)
-}
 
 fn signed(body: &[u8]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -36,13 +32,6 @@ fn signed(body: &[u8]) -> HeaderMap {
         SignatureAuth::new(SECRET).sign(body).parse().unwrap(),
     );
     h
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap()
 }
 
 // --- benchmarks ----------------------------------------------------------
@@ -106,144 +95,68 @@ fn authentication(c: &mut Criterion) {
     group.finish();
 }
 
+/// Remembered-id sizes every stateful benchmark runs at; 10 M only with
+/// `ALM_BENCH_LARGE=1` (about 0.5 GiB and a few seconds to fill, per
+/// receiver, every time its state has grown by 1 %).
+fn sizes() -> Vec<usize> {
+    let mut sizes = vec![0, 1_000_000];
+    if std::env::var_os("ALM_BENCH_LARGE").is_some() {
+        sizes.push(10_000_000);
+    }
+    sizes
+}
+
+/// Benchmarks `S` on deliveries of `events` new events, its state held at
+/// `remembered` ids (see `common::fixed`).
+fn bench_fixed<S: Subject>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    remembered: usize,
+    events: usize,
+) {
+    let mut fixed = Fixed::<S>::new(remembered);
+    group.throughput(Throughput::Elements(events as u64));
+    group.bench_function(BenchmarkId::new(name, events), |b| {
+        b.iter_custom(|iters| fixed.measure(iters, events))
+    });
+}
+
+/// The engine alone (`Engine::process` on a parsed envelope, memory store),
+/// by the number of ids the store remembers.
 fn engine_decisions(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("engine");
-    for count in [1usize, 100] {
-        group.throughput(Throughput::Elements(count as u64));
-        let engine = Engine::in_memory();
-        group.bench_function(BenchmarkId::new("memory_store_new_events", count), |b| {
-            b.iter_batched(
-                || Envelope::from_slice(&fresh_body(count)).unwrap(),
-                |envelope| {
-                    rt.block_on(engine.process(envelope, |_| async { Ok::<(), String>(()) }))
-                        .unwrap()
-                },
-                BatchSize::SmallInput,
-            )
-        });
+    for remembered in sizes() {
+        let mut group = c.benchmark_group(format!("engine_{remembered}_ids"));
+        for events in [1usize, 100] {
+            bench_fixed::<EngineOnly>(&mut group, "memory_store_new_events", remembered, events);
+        }
+        group.finish();
     }
-    group.finish();
 }
 
+/// The whole pipeline next to the baselines, each on the same fixed-size
+/// state: 0 or 1 M remembered ids (10 M with `ALM_BENCH_LARGE=1`).
 fn pipeline(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("pipeline");
-    for count in [1usize, 100] {
-        group.throughput(Throughput::Elements(count as u64));
-        let receiver = Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET)));
-        let engine = Engine::in_memory();
-        group.bench_function(BenchmarkId::new("alm_webhooks", count), |b| {
-            b.iter_batched(
-                || {
-                    let body = fresh_body(count);
-                    (signed(&body), body)
-                },
-                |(headers, body)| {
-                    let envelope = receiver.receive(&headers, &body).unwrap();
-                    rt.block_on(engine.process(envelope, |_| async { Ok::<(), String>(()) }))
-                        .unwrap()
-                },
-                BatchSize::SmallInput,
-            )
-        });
-        let mut seen = HashMap::new();
-        group.bench_function(BenchmarkId::new("naive", count), |b| {
-            b.iter_batched(
-                || {
-                    let body = fresh_body(count);
-                    (SignatureAuth::new(SECRET).sign(&body), body)
-                },
-                |(sig, body)| naive(&body, &sig, &mut seen),
-                BatchSize::SmallInput,
-            )
-        });
-        let mut seen = HashSet::new();
-        group.bench_function(BenchmarkId::new("floor_plus_dedup", count), |b| {
-            b.iter_batched(
-                || {
-                    let body = fresh_body(count);
-                    (SignatureAuth::new(SECRET).sign(&body), body)
-                },
-                |(sig, body)| floor(&body, &sig, &mut seen),
-                BatchSize::SmallInput,
-            )
-        });
+    for remembered in sizes() {
+        let mut group = c.benchmark_group(format!("pipeline_{remembered}_ids"));
+        for events in [1usize, 100] {
+            bench_fixed::<Ours>(&mut group, "alm_webhooks", remembered, events);
+            bench_fixed::<Naive>(&mut group, "naive", remembered, events);
+            bench_fixed::<TypedFloor>(&mut group, "typed_floor", remembered, events);
+            bench_fixed::<Floor>(&mut group, "floor", remembered, events);
+        }
+        group.finish();
     }
-    group.finish();
 }
 
+/// Time per event by delivery size, each delivery on an empty store.
 fn scaling(c: &mut Criterion) {
-    let rt = runtime();
     let mut group = c.benchmark_group("pipeline_scaling");
     group.sample_size(10);
-    let receiver = Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET)));
-    let engine = Engine::in_memory();
-    for count in [1usize, 10, 100, 1_000, 10_000] {
-        group.throughput(Throughput::Elements(count as u64));
-        group.bench_function(BenchmarkId::from_parameter(count), |b| {
-            b.iter_batched(
-                || {
-                    let body = fresh_body(count);
-                    (signed(&body), body)
-                },
-                |(headers, body)| {
-                    let envelope = receiver.receive(&headers, &body).unwrap();
-                    rt.block_on(engine.process(envelope, |_| async { Ok::<(), String>(()) }))
-                        .unwrap()
-                },
-                BatchSize::LargeInput,
-            )
-        });
+    for events in [1usize, 10, 100, 1_000, 10_000] {
+        bench_fixed::<Ours>(&mut group, "alm_webhooks", 0, events);
     }
     group.finish();
 }
 
-/// The memory store's cost per decision with 0, 1 M and 10 M ids remembered.
-fn store_size(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("memory_store_by_size");
-    group.sample_size(20);
-    group.throughput(Throughput::Elements(100));
-    for remembered in [0usize, 1_000_000, 10_000_000] {
-        if remembered > 0 && std::env::var_os("ALM_BENCH_LARGE").is_none() && remembered > 1_000_000
-        {
-            eprintln!("skipping 10 M (set ALM_BENCH_LARGE=1; needs ~0.5 GiB and a minute to fill)");
-            continue;
-        }
-        let store = MemoryStore::with_capacity(remembered);
-        let until = time::OffsetDateTime::now_utc() + time::Duration::days(8);
-        for n in 0..remembered {
-            let event_id = format!("prefill-{n}").parse().unwrap();
-            store.remember(
-                &DedupKey {
-                    account_id: AccountId(1234),
-                    event_id,
-                },
-                until,
-            );
-        }
-        let engine = Engine::builder(store).build();
-        group.bench_function(BenchmarkId::from_parameter(remembered), |b| {
-            b.iter_batched(
-                || Envelope::from_slice(&fresh_body(100)).unwrap(),
-                |envelope| {
-                    rt.block_on(engine.process(envelope, |_| async { Ok::<(), String>(()) }))
-                        .unwrap()
-                },
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    group.finish();
-}
-
-criterion_group!(
-    benches,
-    authentication,
-    engine_decisions,
-    pipeline,
-    scaling,
-    store_size
-);
+criterion_group!(benches, authentication, engine_decisions, pipeline, scaling);
 criterion_main!(benches);

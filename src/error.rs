@@ -80,9 +80,12 @@ pub struct EventError {
     pub field: String,
     /// What is wrong.
     pub message: String,
-    /// 1-based line of the fault in the body.
+    /// 1-based line of the fault in the body (0 when the engine found the
+    /// fault after parsing: an event whose name
+    /// [`EngineBuilder::event_family`](crate::engine::EngineBuilder::event_family)
+    /// puts in a family, without the fields that family needs).
     pub line: usize,
-    /// 1-based column of the fault in the body (in bytes).
+    /// 1-based column of the fault in the body, in bytes (0 as `line`).
     pub column: usize,
     /// The event's JSON, exactly as received.
     pub raw: Box<RawValue>,
@@ -100,21 +103,49 @@ impl EventError {
     }
 }
 
+impl EventError {
+    /// An error the engine finds in an event that parsed: an event whose
+    /// name [`EngineBuilder::event_family`](crate::engine::EngineBuilder::event_family)
+    /// puts in a family, without the fields that family needs. Its position
+    /// is unknown (0, 0); its raw JSON is the event as parsed.
+    pub(crate) fn after_parsing(
+        index: usize,
+        event: &crate::Event,
+        field: &str,
+        message: String,
+    ) -> Self {
+        let raw = serde_json::value::to_raw_value(event)
+            .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("`null` is JSON"));
+        Self {
+            index,
+            event_id: Some(event.event_id.clone()),
+            event_name: Some(event.event_name.clone()),
+            field: field.to_owned(),
+            message,
+            line: 0,
+            column: 0,
+            raw,
+        }
+    }
+}
+
 impl fmt::Display for EventError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.path())?;
         if let Some(id) = &self.event_id {
             write!(f, " (eventId {:?})", id.as_str())?;
         }
-        write!(
-            f,
-            ": {} at line {} column {}",
-            self.message, self.line, self.column
-        )
+        write!(f, ": {}", self.message)?;
+        if self.line > 0 {
+            write!(f, " at line {} column {}", self.line, self.column)?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for EventError {}
+
+impl Eq for EventError {}
 
 impl PartialEq for EventError {
     fn eq(&self, other: &Self) -> bool {

@@ -232,6 +232,30 @@ impl LoId {
     pub fn number(&self) -> &str {
         split_type(&self.0).map_or("", |(_, rest)| rest)
     }
+
+    /// The id in the one spelling under which the engine keys records:
+    /// `learning_program:…` becomes `learningProgram:…` (ALM sends both for
+    /// one learning path); every other id is unchanged. The event keeps the
+    /// id as sent.
+    ///
+    /// ```
+    /// use alm_webhooks::LoId;
+    /// let a: LoId = "learning_program:12345".parse().unwrap();
+    /// let b: LoId = "learningProgram:12345".parse().unwrap();
+    /// assert_eq!(a.canonical(), b);
+    /// assert_eq!(a.as_str(), "learning_program:12345");
+    /// ```
+    pub fn canonical(&self) -> Self {
+        Self(canonical_spelling(&self.0))
+    }
+}
+
+/// `learning_program:rest` → `learningProgram:rest`; anything else as is.
+fn canonical_spelling(id: &str) -> Box<str> {
+    match id.strip_prefix("learning_program:") {
+        Some(rest) => format!("learningProgram:{rest}").into(),
+        None => id.into(),
+    }
 }
 
 fn split_type(s: &str) -> Option<(&str, &str)> {
@@ -282,6 +306,20 @@ impl LoInstanceId {
     /// The instance's own number (after the last `_`).
     pub fn instance_number(&self) -> &str {
         self.split().1
+    }
+
+    /// The id in the one spelling under which the engine keys records, as
+    /// [`LoId::canonical`]: `learning_program:12345_678` becomes
+    /// `learningProgram:12345_678`.
+    ///
+    /// ```
+    /// use alm_webhooks::LoInstanceId;
+    /// let a: LoInstanceId = "learning_program:12345_678".parse().unwrap();
+    /// assert_eq!(a.canonical().as_str(), "learningProgram:12345_678");
+    /// assert_eq!(a.as_str(), "learning_program:12345_678");
+    /// ```
+    pub fn canonical(&self) -> Self {
+        Self(canonical_spelling(&self.0))
     }
 }
 

@@ -4,13 +4,18 @@
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
+pub mod admin;
 pub mod auth;
+pub mod detect;
 pub mod engine;
 mod envelope;
 mod error;
 pub mod event;
 mod ids;
 pub mod inbox;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 mod name;
 mod receiver;
 mod secret;

@@ -5,17 +5,9 @@ mod support;
 use alm_webhooks::Envelope;
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason};
 use alm_webhooks::store::MemoryStore;
-use support::{envelope, instance, learner, lo, unknown};
+use support::{decisions as decide, envelope, instance, learner, lo, unknown};
 
 const I: &str = "course:1_2";
-
-async fn decide(engine: &Engine, envelope: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
-}
 
 /// The decisions for one delivery of `events`; the same with decisions
 /// committed in batches (asserted equal).
@@ -70,24 +62,32 @@ async fn same_event_id_twice_in_one_envelope() {
 }
 
 #[tokio::test]
-async fn rule1_enrollment_after_progress_is_ignored_whatever_its_time() {
+async fn rule1_enrollment_overtaken_by_its_progress_is_ignored() {
     for name in [
         "COURSE_ENROLLMENT",
         "COURSE_ENROLLMENT_BATCH",
         "LEARNING_PATH_ENROLLMENT",
         "CERTIFICATION_ENROLLMENT_BATCH",
     ] {
-        let events = [
-            learner("p", "LEARNER_PROGRESS", 100, 1, I),
-            learner("e", name, 200, 1, I),
-        ];
-        assert_eq!(run(&events).await, [Processed, RULE1], "{name}");
-        let events = [
-            learner("p", "LEARNER_PROGRESS", 100, 1, I),
-            learner("e", name, 50, 1, I),
-        ];
-        assert_eq!(run(&events).await, [Processed, RULE1], "{name}");
+        for at in [50, 100] {
+            let events = [
+                learner("p", "LEARNER_PROGRESS", 100, 1, I),
+                learner("e", name, at, 1, I),
+            ];
+            assert_eq!(run(&events).await, [Processed, RULE1], "{name} at {at}");
+        }
     }
+}
+
+#[tokio::test]
+async fn rule1_an_enrollment_newer_than_the_progress_is_a_new_one() {
+    let events = [
+        learner("p", "LEARNER_PROGRESS", 100, 1, I),
+        learner("e", "COURSE_ENROLLMENT", 200, 1, I),
+        // Its unenrollment, overtaken, is older than the new enrollment.
+        learner("u", "COURSE_UNENROLLMENT_BATCH", 150, 1, I),
+    ];
+    assert_eq!(run(&events).await, [Processed, Processed, STALE]);
 }
 
 #[tokio::test]

@@ -85,3 +85,55 @@ fn header_and_receive_corpora() {
         }
     }
 }
+
+#[test]
+fn standard_v1a_corpus() {
+    use time::OffsetDateTime;
+    let public = "whpk_ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
+    let signer =
+        StandardWebhooksAuth::new("whsk_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=").unwrap();
+    let auth = StandardWebhooksAuth::new(public).unwrap();
+    let now = OffsetDateTime::from_unix_timestamp(1_614_265_330).unwrap();
+    for input in corpus("standard_v1a") {
+        let Ok(value) = HeaderValue::from_bytes(&input) else {
+            continue;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("webhook-id", HeaderValue::from_static("msg_fuzz"));
+        headers.insert("webhook-timestamp", HeaderValue::from_static("1614265330"));
+        headers.insert("webhook-signature", value.clone());
+        for body in [&input[..], b"{}"] {
+            if auth.verify_at(&headers, body, now).is_ok() {
+                let expected = signer.sign("msg_fuzz", 1_614_265_330, body);
+                assert!(value.to_str().unwrap().split(' ').any(|s| s == expected));
+            }
+        }
+    }
+}
+
+#[test]
+fn capture_corpus() {
+    use alm_webhooks::Secret;
+    use alm_webhooks::detect::{CapturedRequest, detect};
+    let mut read = 0;
+    let mut found = 0;
+    for input in corpus("capture") {
+        let Ok(capture) = CapturedRequest::parse(&input) else {
+            continue;
+        };
+        read += 1;
+        if let Ok(detection) = detect(&Secret::from("fuzz-secret"), std::slice::from_ref(&capture))
+        {
+            let mut scheme = detection.scheme;
+            scheme.timestamp_header = None;
+            let auth = scheme.auth(&Secret::from("fuzz-secret")).unwrap();
+            assert!(auth.verify(&capture.headers, &capture.body).is_ok());
+            found += 1;
+        }
+    }
+    assert_eq!(
+        (read, found),
+        (4, 2),
+        "four seeds read, two signed with the secret (one beside a value that is not text)"
+    );
+}

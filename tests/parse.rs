@@ -21,7 +21,10 @@ fn three_time_formats_are_the_same_instant() {
         event("offset", "\"2024-11-08T04:49:52+01:00\""),
     ]);
     let parsed = Envelope::from_str(&body).unwrap();
-    let times: Vec<_> = parsed.parsed().map(|e| e.timestamp.clone()).collect();
+    let times: Vec<_> = parsed
+        .parsed()
+        .map(|e| e.timestamp.clone().unwrap())
+        .collect();
     assert_eq!(times.len(), 4);
     assert!(
         times
@@ -41,7 +44,10 @@ fn three_time_formats_are_the_same_instant() {
 fn seconds_millis_boundary_inside_events() {
     let body = envelope(&[event("a", "99999999999"), event("b", "100000000000")]);
     let parsed = Envelope::from_str(&body).unwrap();
-    let times: Vec<_> = parsed.parsed().map(|e| e.timestamp.clone()).collect();
+    let times: Vec<_> = parsed
+        .parsed()
+        .map(|e| e.timestamp.clone().unwrap())
+        .collect();
     assert_eq!(times[0].format(), &TimeFormat::EpochSeconds);
     assert_eq!(times[0].instant().unix_timestamp(), 99_999_999_999);
     assert_eq!(times[1].format(), &TimeFormat::EpochMillis);
@@ -335,4 +341,40 @@ fn fast_and_isolating_paths_agree() {
     let b: Vec<_> = one_bad.parsed().collect();
     assert_eq!(a.len(), 28);
     assert_eq!(a, b);
+}
+
+#[test]
+fn an_unknown_event_needs_only_its_id_and_name() {
+    let unknown = r#"{"eventId":"sync-1","eventName":"RESPONSE:ASYNCAPI_USERGROUP_USER_REMOVED","data":{"status":"SUCCESS"}}"#;
+    let known = r#"{"eventId":"k","eventName":"COURSE_ENROLLMENT","data":{"userId":1,"loId":"course:1","loInstanceId":"course:1_2"}}"#;
+    let bare = r#"{"eventId":"b","eventName":"SOMETHING_NEW"}"#;
+    // Both parsing paths: the whole delivery at once, and event by event
+    // (the bad known event forces the second).
+    for body in [
+        envelope(&[unknown.to_owned(), bare.to_owned()]),
+        envelope(&[unknown.to_owned(), known.to_owned(), bare.to_owned()]),
+    ] {
+        let parsed = Envelope::from_str(&body).unwrap();
+        let first = parsed.events[0].as_ref().unwrap();
+        assert_eq!(
+            first.event_name,
+            EventName::from("RESPONSE:ASYNCAPI_USERGROUP_USER_REMOVED")
+        );
+        assert_eq!(
+            (first.timestamp.as_ref(), first.event_info.as_ref()),
+            (None, None)
+        );
+        assert_eq!(
+            serde_json::to_string(first).unwrap(),
+            unknown,
+            "serialized as received, without a timestamp"
+        );
+        let last = parsed.events.last().unwrap().as_ref().unwrap();
+        assert_eq!(last.event_id.as_str(), "b");
+    }
+    // A known event still needs its time.
+    let parsed = Envelope::from_str(&envelope(&[known.to_owned()])).unwrap();
+    let error = parsed.events[0].as_ref().unwrap_err();
+    assert_eq!(error.path(), "events[0].timestamp");
+    assert_eq!(error.message, "missing field `timestamp`");
 }

@@ -298,6 +298,7 @@ async fn large_account_ids_round_trip() {
             token,
             update: None,
             remember_until: now + time::Duration::hours(1),
+            state_until: now + time::Duration::hours(1),
         };
         assert_eq!(
             store.commit(commit).await.unwrap(),

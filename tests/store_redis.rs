@@ -313,6 +313,7 @@ async fn ttls_follow_the_callers_clock_with_grace() {
             state: &state,
         }),
         remember_until: t0 + Duration::from_secs(1000),
+        state_until: t0 + Duration::from_secs(1000),
     };
     assert_eq!(
         store.commit(commit).await.unwrap(),
@@ -382,6 +383,7 @@ async fn redis_errors_become_store_errors() {
             state: &state,
         }),
         remember_until: t0 + Duration::from_secs(100),
+        state_until: t0 + Duration::from_secs(100),
     };
     let e = store.commit(commit).await.unwrap_err();
     assert!(e.to_string().contains("redis: commit failed"), "{e}");

@@ -15,12 +15,21 @@ pub fn server(
     listen: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
     let receiver = web::Data::from(Arc::clone(&app.receiver) as Arc<Receiver>);
+    let capture = app.capture.clone().map(web::Data::from);
     let app = web::Data::new(app);
     let server = HttpServer::new(move || {
-        ActixApp::new()
+        let mut actix_app = ActixApp::new()
             .app_data(receiver.clone())
-            .app_data(app.clone())
-            .service(web::resource("/webhooks").route(web::post().to(super::actix_inbox::webhooks)))
+            .app_data(app.clone());
+        if let Some(capture) = &capture {
+            actix_app = actix_app.app_data(capture.clone());
+        }
+        actix_app
+            .service(
+                web::resource("/webhooks")
+                    .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
+                    .route(web::post().to(super::actix_inbox::webhooks)),
+            )
             .route(
                 "/admin/{rest:.*}",
                 web::route().to(super::actix_inbox::admin),

@@ -20,11 +20,18 @@ impl FromRef<AppState> for Arc<Receiver> {
 
 /// `POST /webhooks` (other methods get 405 from axum) and the admin API.
 pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new()
-        .route(
-            "/webhooks",
-            axum::routing::post(super::axum_inbox::webhooks),
-        )
+    let routes = axum::Router::new().route(
+        "/webhooks",
+        axum::routing::post(super::axum_inbox::webhooks),
+    );
+    let routes = match app.capture.clone() {
+        Some(capture) => routes.layer(axum::middleware::from_fn_with_state(
+            capture,
+            super::capture::axum_layer,
+        )),
+        None => routes,
+    };
+    routes
         .route(
             "/admin/{*rest}",
             axum::routing::any(super::axum_inbox::admin),

@@ -5,11 +5,9 @@
 //! Environment:
 //! - `ALM_LISTEN` (default `127.0.0.1:8080`; port 0 picks a free port, and
 //!   the address is printed on stderr as `listening on http://ADDR`)
-//! - `ALM_AUTH` = `none` (default; warns) | `basic` | `signature` | `standard`
-//! - `ALM_BASIC_USER`, `ALM_BASIC_PASSWORD`
-//! - `ALM_SIGNING_SECRET` (HMAC secret for `signature`, `whsec_…` for `standard`)
-//! - `ALM_SIGNATURE_HEADER` (default `x-alm-signature`)
+//! - authentication: `ALM_AUTH` and its variables, see `auth_env.rs`
 //! - `ALM_MAX_BODY_BYTES` (default 8 MiB)
+//! - `ALM_CAPTURE_DIR`: write every delivery there, raw (see `capture.rs`)
 //! - `ALM_STORE` = `memory` (default), `postgres://…[?schema=…]`,
 //!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
@@ -27,10 +25,12 @@ pub mod actix_app;
 #[cfg(feature = "actix")]
 pub mod actix_inbox;
 pub mod admin;
+pub mod auth_env;
 #[cfg(feature = "axum")]
 pub mod axum_app;
 #[cfg(feature = "axum")]
 pub mod axum_inbox;
+pub mod capture;
 pub mod inbox;
 
 use std::collections::{BTreeMap, HashSet};
@@ -38,9 +38,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::auth::{
-    BasicAuth, DEFAULT_SIGNATURE_HEADER, SignatureAuth, StandardWebhooksAuth,
-};
 use alm_webhooks::engine::{Decision, DeliveryReport, EventOutcome};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
@@ -77,37 +74,7 @@ impl Config {
         let listen = listen
             .parse()
             .map_err(|_| format!("ALM_LISTEN={listen:?} is not an address like 127.0.0.1:8080"))?;
-        let auth = match var("ALM_AUTH").as_deref().unwrap_or("none") {
-            "none" => {
-                eprintln!("warning: ALM_AUTH=none: anyone who knows the URL can post deliveries");
-                Authentication::None
-            }
-            "basic" => {
-                let user = required("ALM_BASIC_USER", "for ALM_AUTH=basic")?;
-                let password = required("ALM_BASIC_PASSWORD", "for ALM_AUTH=basic")?;
-                Authentication::Basic(BasicAuth::new(&user, password))
-            }
-            "signature" => {
-                let secret = required("ALM_SIGNING_SECRET", "for ALM_AUTH=signature")?;
-                let header =
-                    var("ALM_SIGNATURE_HEADER").unwrap_or_else(|| DEFAULT_SIGNATURE_HEADER.into());
-                let header = http::HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| format!("ALM_SIGNATURE_HEADER={header:?} is not a header name"))?;
-                Authentication::Signature(SignatureAuth::new(secret).header(header))
-            }
-            "standard" => {
-                let secret = required("ALM_SIGNING_SECRET", "for ALM_AUTH=standard")?;
-                Authentication::StandardWebhooks(
-                    StandardWebhooksAuth::new(&secret)
-                        .map_err(|e| format!("ALM_SIGNING_SECRET: {e}"))?,
-                )
-            }
-            other => {
-                return Err(format!(
-                    "ALM_AUTH={other:?}: expected none, basic, signature or standard"
-                ));
-            }
-        };
+        let auth = auth_env::from_env()?;
         let max_body_bytes = match var("ALM_MAX_BODY_BYTES") {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -164,6 +131,8 @@ pub struct App {
     sink: inbox::Sink,
     /// The inbox and its workers.
     pub queue: inbox::Queue,
+    /// Where raw deliveries are written, when capturing.
+    pub capture: Option<Arc<capture::Capture>>,
 }
 
 /// The example handler's future, boxed so the workers can name it.
@@ -239,6 +208,7 @@ impl App {
             fail,
             sink,
             queue,
+            capture: capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new),
         }))
     }
 

@@ -6,10 +6,11 @@
 //! state and hashes only the message.
 
 use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::signature::SignatureAlgorithm;
+use super::SignatureAlgorithm;
 
 /// The longest tag (HMAC-SHA512).
 const MAX_TAG: usize = 64;
@@ -19,6 +20,7 @@ const MAX_TAG: usize = 64;
 /// 350 bytes, and each check copies it to the stack anyway.
 #[derive(Clone)]
 pub(crate) enum HmacKey {
+    Sha1(Box<Hmac<Sha1>>),
     Sha256(Box<Hmac<Sha256>>),
     Sha512(Box<Hmac<Sha512>>),
 }
@@ -28,6 +30,9 @@ impl HmacKey {
     pub(crate) fn new(algorithm: SignatureAlgorithm, secret: &[u8]) -> Self {
         const ANY: &str = "HMAC takes keys of any length";
         match algorithm {
+            SignatureAlgorithm::Sha1 => {
+                Self::Sha1(Box::new(Mac::new_from_slice(secret).expect(ANY)))
+            }
             SignatureAlgorithm::Sha256 => {
                 Self::Sha256(Box::new(Mac::new_from_slice(secret).expect(ANY)))
             }
@@ -60,6 +65,7 @@ impl HmacKey {
             Tag::from_slice(&mac.finalize().into_bytes()).expect("HMAC tags fit")
         }
         match self {
+            Self::Sha1(key) => run(&**key, parts),
             Self::Sha256(key) => run(&**key, parts),
             Self::Sha512(key) => run(&**key, parts),
         }
@@ -140,6 +146,7 @@ impl Candidates {
     }
 
     /// Whether no more fit.
+    #[cfg(test)]
     pub(crate) fn is_full(&self) -> bool {
         self.count == Self::MAX
     }

@@ -6,18 +6,30 @@
 //! [`SignatureAuth`] is configurable, with documented defaults; see
 //! [`header_names`] to learn what real deliveries carry.
 
+mod algorithm;
 mod basic;
-mod hmac_key;
+pub(crate) mod ed25519;
+pub(crate) mod hmac_key;
+mod scheme;
+mod secret_encoding;
 mod secret_file;
 mod signature;
+pub(crate) mod signature_text;
+mod signed_content;
 mod standard;
 
 use http::{HeaderMap, StatusCode};
 use time::OffsetDateTime;
 
+pub use algorithm::{SignatureAlgorithm, UnknownAlgorithm};
 pub use basic::BasicAuth;
+pub use scheme::{SchemeAlgorithm, SchemeKeyError, SignatureEncoding, SignatureScheme};
+pub use secret_encoding::{SecretEncoding, SecretEncodingError, UnknownSecretEncoding};
 pub use secret_file::{DEFAULT_SECRET_FIELDS, SecretFileError};
-pub use signature::{DEFAULT_SIGNATURE_HEADER, SignatureAlgorithm, SignatureAuth};
+pub use signature::{
+    DEFAULT_SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE, InvalidPublicKey, SignatureAuth,
+};
+pub use signed_content::{InvalidSignedContent, SignedContent};
 pub use standard::{DEFAULT_TOLERANCE, InvalidSecret, StandardWebhooksAuth};
 
 /// The body of every `401` answer, whatever check failed, so that a caller
@@ -43,7 +55,8 @@ pub enum Authentication {
     None,
     /// HTTP Basic credentials (ALM's "Basic").
     Basic(BasicAuth),
-    /// An HMAC signature of the raw body (ALM's "Signature").
+    /// A signature of the raw body, alone or with headers (ALM's
+    /// "Signature").
     Signature(SignatureAuth),
     /// Standard Webhooks signatures, for deliveries relayed through a gateway
     /// that signs that way.
@@ -61,8 +74,8 @@ impl Authentication {
         self.verify_at(headers, body, OffsetDateTime::now_utc())
     }
 
-    /// [`Authentication::verify`] with "now" given (only Standard Webhooks
-    /// looks at the time).
+    /// [`Authentication::verify`] with "now" given (for Standard Webhooks
+    /// and signatures that sign a timestamp).
     ///
     /// # Errors
     ///
@@ -76,7 +89,7 @@ impl Authentication {
         match self {
             Self::None => Ok(()),
             Self::Basic(basic) => basic.verify(headers),
-            Self::Signature(signature) => signature.verify(headers, body),
+            Self::Signature(signature) => signature.verify_at(headers, body, now),
             Self::StandardWebhooks(standard) => standard.verify_at(headers, body, now),
         }
     }

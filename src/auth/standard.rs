@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use http::HeaderMap;
 use time::OffsetDateTime;
 
 use super::AuthError;
 use super::SignatureAlgorithm;
+use super::ed25519;
 use super::hmac_key::{Candidates, HmacKey, Tag};
 
 /// How far a `webhook-timestamp` may be from now, either way, by default:
@@ -20,8 +22,17 @@ const MAX_HEADER_BYTES: usize = 8192;
 
 /// Checks Standard Webhooks signatures: headers `webhook-id`,
 /// `webhook-timestamp` (epoch seconds) and `webhook-signature` (a
-/// space-separated list of `v1,<base64>`), HMAC-SHA256 over
-/// `{id}.{timestamp}.{body}`, with secrets in `whsec_<base64>` form.
+/// space-separated list of `v1,<base64>` and `v1a,<base64>`), over
+/// `{id}.{timestamp}.{body}`:
+///
+/// - `v1`: HMAC-SHA256, with secrets in `whsec_<base64>` form;
+/// - `v1a`: ed25519 (verified strictly), with public keys in `whpk_<base64>`
+///   form. A `whsk_<base64>` secret key verifies too, and signs (for tests
+///   and simulators).
+///
+/// Keys of both kinds may be mixed, for rotation or for a move from one to
+/// the other; a delivery passes when any of its signatures is valid under a
+/// key of its kind.
 ///
 /// ```
 /// use alm_webhooks::auth::StandardWebhooksAuth;
@@ -39,10 +50,33 @@ const MAX_HEADER_BYTES: usize = 8192;
 /// let now = OffsetDateTime::from_unix_timestamp(1614265330).unwrap();
 /// assert!(auth.verify_at(&headers, body, now).is_ok());
 /// ```
+///
+/// With an ed25519 public key (`v1a`):
+///
+/// ```
+/// use alm_webhooks::auth::StandardWebhooksAuth;
+/// use time::OffsetDateTime;
+///
+/// // The sender's secret key; the receiver only needs the public one.
+/// let sender = StandardWebhooksAuth::new("whsk_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=").unwrap();
+/// let receiver = StandardWebhooksAuth::new("whpk_ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=").unwrap();
+/// let body = br#"{"accountId":1,"events":[]}"#;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("webhook-id", "msg_1".parse().unwrap());
+/// headers.insert("webhook-timestamp", "1614265330".parse().unwrap());
+/// headers.insert("webhook-signature", sender.sign("msg_1", 1614265330, body).parse().unwrap());
+/// let now = OffsetDateTime::from_unix_timestamp(1614265330).unwrap();
+/// assert!(receiver.verify_at(&headers, body, now).is_ok());
+/// assert!(receiver.verify_at(&headers, b"{}", now).is_err());
+/// ```
 #[derive(Clone)]
 pub struct StandardWebhooksAuth {
-    /// The secrets, keyed for HMAC-SHA256.
+    /// The `whsec_` secrets, keyed for HMAC-SHA256 (`v1`).
     keys: Vec<HmacKey>,
+    /// The ed25519 public keys (`v1a`), from `whpk_` and `whsk_` keys.
+    public_keys: Vec<VerifyingKey>,
+    /// The first `whsk_` key, to sign `v1a`.
+    signing_key: Option<SigningKey>,
     tolerance: Duration,
 }
 
@@ -50,36 +84,59 @@ impl fmt::Debug for StandardWebhooksAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StandardWebhooksAuth")
             .field("secrets", &self.keys.len())
+            .field("public_keys", &self.public_keys.len())
+            .field("signs_v1a", &self.signing_key.is_some())
             .field("tolerance", &self.tolerance)
             .finish()
     }
 }
 
-/// Why a Standard Webhooks secret could not be read. Never shows the secret.
+/// Why a Standard Webhooks key could not be read. Never shows the key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a Standard Webhooks secret must be `whsec_` followed by base64")]
+#[error(
+    "a Standard Webhooks key must be `whsec_` followed by base64, `whpk_` followed by \
+     the base64 of a 32-byte ed25519 public key, or `whsk_` followed by the base64 of \
+     an ed25519 secret key"
+)]
 pub struct InvalidSecret;
 
 impl StandardWebhooksAuth {
-    /// Reads a `whsec_<base64>` secret (the prefix may be left out).
+    /// Reads one key: a `whsec_<base64>` secret (the prefix may be left
+    /// out) for `v1`, a `whpk_<base64>` ed25519 public key for `v1a`, or a
+    /// `whsk_<base64>` ed25519 secret key (32-byte seed, or 64-byte seed and
+    /// public key) that verifies and signs `v1a`.
     ///
     /// # Errors
     ///
-    /// [`InvalidSecret`] when the rest is not base64 or is empty.
+    /// [`InvalidSecret`] when the rest is not base64, is empty, or is not a
+    /// valid ed25519 key.
     pub fn new(secret: &str) -> Result<Self, InvalidSecret> {
-        Ok(Self {
-            keys: vec![decode_secret(secret)?],
+        let auth = Self {
+            keys: Vec::new(),
+            public_keys: Vec::new(),
+            signing_key: None,
             tolerance: DEFAULT_TOLERANCE,
-        })
+        };
+        auth.also_accept(secret)
     }
 
-    /// Also accepts signatures made with `secret` (for rotation).
+    /// Also accepts signatures made with `secret`, of either kind (for
+    /// rotation).
     ///
     /// # Errors
     ///
     /// As [`StandardWebhooksAuth::new`].
     pub fn also_accept(mut self, secret: &str) -> Result<Self, InvalidSecret> {
-        self.keys.push(decode_secret(secret)?);
+        if secret.starts_with("whpk_") {
+            let key = ed25519::public_key_from_text(secret).ok_or(InvalidSecret)?;
+            self.public_keys.push(key);
+        } else if secret.starts_with("whsk_") {
+            let key = ed25519::signing_key_from_text(secret).ok_or(InvalidSecret)?;
+            self.public_keys.push(key.verifying_key());
+            self.signing_key.get_or_insert(key);
+        } else {
+            self.keys.push(decode_secret(secret)?);
+        }
         Ok(self)
     }
 
@@ -90,12 +147,25 @@ impl StandardWebhooksAuth {
         self
     }
 
-    /// The `webhook-signature` value (`v1,<base64>`) for a message under the
-    /// first secret.
+    /// The `webhook-signature` value for a message: `v1,<base64>` under the
+    /// first `whsec_` secret and `v1a,<base64>` under the first `whsk_` key,
+    /// separated by a space, for those configured. Public keys cannot sign:
+    /// with only those, the value is empty (and verifies nowhere).
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let timestamp = timestamp.to_string();
-        let tag = self.keys[0].tag(&signed_content(id, &timestamp, body));
-        format!("v1,{}", STANDARD.encode(tag.as_bytes()))
+        let parts = signed_content(id, &timestamp, body);
+        let mut out = Vec::with_capacity(2);
+        if let Some(key) = self.keys.first() {
+            out.push(format!(
+                "v1,{}",
+                STANDARD.encode(key.tag(&parts).as_bytes())
+            ));
+        }
+        if let Some(key) = &self.signing_key {
+            let signature = key.sign(&parts.concat());
+            out.push(format!("v1a,{}", STANDARD.encode(signature.to_bytes())));
+        }
+        out.join(" ")
     }
 
     /// Checks a delivery against the current time.
@@ -133,17 +203,8 @@ impl StandardWebhooksAuth {
         if distance > u128::from(self.tolerance.as_secs()) {
             return Err(AuthError::TimestampOutOfTolerance);
         }
-        let mut candidates = Candidates::new();
-        for b64 in signatures
-            .split(' ')
-            .filter_map(|s| s.strip_prefix("v1,"))
-            .take(Candidates::MAX)
-        {
-            if let Some(tag) = decode_tag(b64) {
-                candidates.push(tag);
-            }
-        }
-        if candidates.is_empty() {
+        let (candidates, ed25519_candidates) = parse_signatures(signatures);
+        if candidates.is_empty() && ed25519_candidates.is_empty() {
             return Err(AuthError::Malformed("webhook-signature"));
         }
         // The signed content carries the timestamp as the sender formats it
@@ -155,12 +216,48 @@ impl StandardWebhooksAuth {
         } else {
             timestamp_text
         };
-        if candidates.match_any(&self.keys, &signed_content(id, timestamp_text, body)) {
+        let parts = signed_content(id, timestamp_text, body);
+        let v1 = !candidates.is_empty() && candidates.match_any(&self.keys, &parts);
+        let v1a = !v1
+            && !ed25519_candidates.is_empty()
+            && !self.public_keys.is_empty()
+            && ed25519::verify_any(&self.public_keys, &ed25519_candidates, &parts.concat());
+        if v1 || v1a {
             Ok(())
         } else {
             Err(AuthError::SignatureMismatch)
         }
     }
+}
+
+/// Reads a `webhook-signature` value: its `v1` tags and `v1a` signatures,
+/// at most [`Candidates::MAX`] entries looked at; others (unknown versions,
+/// bad base64, wrong lengths) are skipped.
+pub(crate) fn parse_signatures(value: &str) -> (Candidates, Vec<Signature>) {
+    let mut tags = Candidates::new();
+    let mut signatures = Vec::new();
+    for entry in value.split(' ').take(Candidates::MAX) {
+        if let Some(b64) = entry.strip_prefix("v1,") {
+            if let Some(tag) = decode_tag(b64) {
+                tags.push(tag);
+            }
+        } else if let Some(b64) = entry.strip_prefix("v1a,") {
+            if let Some(signature) = decode_signature(b64) {
+                signatures.push(signature);
+            }
+        }
+    }
+    (tags, signatures)
+}
+
+/// A 64-byte ed25519 signature from standard base64 (88 characters).
+fn decode_signature(b64: &str) -> Option<Signature> {
+    if b64.len() != 88 {
+        return None;
+    }
+    let mut buffer = [0u8; 66];
+    let len = STANDARD.decode_slice(b64, &mut buffer).ok()?;
+    ed25519::signature_from_bytes(&buffer[..len])
 }
 
 fn decode_secret(secret: &str) -> Result<HmacKey, InvalidSecret> {

@@ -15,6 +15,8 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     failed: AtomicU64,
     busy: AtomicU64,
+    deferred: AtomicU64,
+    future_times: AtomicU64,
 }
 
 impl Counters {
@@ -32,8 +34,15 @@ impl Counters {
             Decision::Rejected => &self.rejected,
             Decision::Failed => &self.failed,
             Decision::Busy => &self.busy,
+            Decision::Deferred => &self.deferred,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event decided with "now" for its time, because its
+    /// `timestamp` was too far ahead.
+    pub(crate) fn record_future_time(&self) {
+        self.future_times.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> CounterSnapshot {
@@ -47,6 +56,8 @@ impl Counters {
             rejected: get(&self.rejected),
             failed: get(&self.failed),
             busy: get(&self.busy),
+            deferred: get(&self.deferred),
+            future_times: get(&self.future_times),
         }
     }
 }
@@ -73,6 +84,14 @@ pub struct CounterSnapshot {
     pub failed: u64,
     /// Still in flight elsewhere after the wait (ALM will redeliver).
     pub busy: u64,
+    /// Held back behind an earlier event of the same entity that failed or
+    /// was busy (ALM will redeliver).
+    pub deferred: u64,
+    /// Decided with the receiver's "now" for their time, because their
+    /// `timestamp` was more than the allowed skew ahead of it (see
+    /// [`EngineBuilder::future_skew`](super::EngineBuilder::future_skew)).
+    /// Counted besides their decision.
+    pub future_times: u64,
 }
 
 impl CounterSnapshot {

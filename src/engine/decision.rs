@@ -5,8 +5,8 @@ use std::fmt;
 /// The engine's decision for one event.
 ///
 /// `Processed`, `Duplicate`, `Ignored` and `Rejected` are final: the event is
-/// dealt with. `Failed` and `Busy` are not: the delivery must be answered
-/// with a `5xx` so that ALM sends it again (see
+/// dealt with. `Failed`, `Busy` and `Deferred` are not: the delivery must be
+/// answered with a `5xx` so that ALM sends it again (see
 /// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -21,18 +21,24 @@ pub enum Decision {
     Rejected,
     /// The handler failed or panicked; nothing was recorded.
     Failed,
-    /// Another attempt is still processing this event after the bounded wait.
+    /// Another attempt is still processing this event after the bounded wait
+    /// (or took the event over while this attempt's handler ran).
     Busy,
+    /// An earlier event of the same entity in this delivery failed, is busy
+    /// or was deferred itself, so this one was not decided: it must not be
+    /// processed before its predecessor. Nothing was recorded; the
+    /// redelivery decides both, in order.
+    Deferred,
 }
 
 impl Decision {
     /// Whether the event is dealt with for good (no redelivery needed).
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Failed | Self::Busy)
+        !matches!(self, Self::Failed | Self::Busy | Self::Deferred)
     }
 
     /// The decision's name as printed in logs: `processed`, `duplicate`,
-    /// `ignored`, `rejected`, `failed`, `busy`.
+    /// `ignored`, `rejected`, `failed`, `busy`, `deferred`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
@@ -41,6 +47,7 @@ impl Decision {
             Self::Rejected => "rejected",
             Self::Failed => "failed",
             Self::Busy => "busy",
+            Self::Deferred => "deferred",
         }
     }
 }
@@ -58,8 +65,8 @@ impl fmt::Display for Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IgnoreReason {
-    /// Rule 1: a `LEARNER_PROGRESS` for the record was processed and no
-    /// unenrollment since, so the enrollment adds nothing.
+    /// Rule 1: a `LEARNER_PROGRESS` for the record was processed since its
+    /// latest lifecycle event, so the enrollment adds nothing.
     EnrollmentAfterProgress,
     /// Rule 2: the record's latest lifecycle event is a completion, and
     /// completion means 100 %.

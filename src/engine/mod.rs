@@ -4,73 +4,97 @@
 //!
 //! For each event, in delivery order:
 //!
-//! 1. An event that did not parse is [`Decision::Rejected`] (it has no
+//! 1. An event that did not parse is [`Decision::Rejected`], with its
+//!    [`EventError`] in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
-//! 2. The event is claimed in the store under (`accountId`, `eventId`). If it
-//!    was already decided (processed or ignored) within the dedup window, it
-//!    is a [`Decision::Duplicate`]. If another attempt holds it, the engine
-//!    waits up to [`EngineBuilder::wait_for_in_flight`] for that attempt to
+//! 2. An event whose entity already has an event in this delivery that
+//!    failed, is busy or was deferred is [`Decision::Deferred`]: a later
+//!    event of a record is never processed before an earlier one. Nothing
+//!    is recorded; the redelivery decides both, in order.
+//! 3. The event is claimed in the store under its [dedup
+//!    key](crate::store::DedupKey::for_event) (`accountId`, `eventId`, and
+//!    the name for unknown events). If it was already decided (processed or
+//!    ignored) within the dedup window, it is a [`Decision::Duplicate`]. If
+//!    another attempt holds it, the engine waits for that attempt to
 //!    finish, then reports a duplicate, or [`Decision::Busy`] if it is still
-//!    running.
-//! 3. The entity's state is loaded and [`rules::decide`] says processed or
-//!    ignored. An ignored event is recorded as decided, so a redelivery of
-//!    it is a duplicate.
-//! 4. For a processed event the handler runs. Only if it succeeds is the
+//!    running. The wait is one budget per delivery
+//!    ([`EngineBuilder::wait_for_in_flight`]): once it is spent, every
+//!    further event held elsewhere is busy at once.
+//! 4. The entity's state is read with the claim and [`rules::decide_facts`]
+//!    says processed or ignored (a time more than
+//!    [`EngineBuilder::future_skew`] ahead counts as now). An ignored event
+//!    is recorded as decided, so a redelivery of it is a duplicate; its
+//!    entity's state is left as it was.
+//! 5. For a processed event the handler runs. Only if it succeeds is the
 //!    event recorded and the state advanced, in one atomic commit. If it
-//!    fails or panics, the claim is released and nothing is recorded
-//!    ([`Decision::Failed`]); the delivery is answered with a `5xx` and ALM's
-//!    redelivery processes the event. If the process dies mid-handler, the
-//!    claim's lease expires and the redelivery processes it.
+//!    fails or panics (in its future or in the closure that makes it), the
+//!    claim is released and nothing is recorded ([`Decision::Failed`]); the
+//!    delivery is answered with a `5xx` and ALM's redelivery processes the
+//!    event. If the process dies mid-handler, the claim's lease expires and
+//!    the redelivery processes it.
+//!
+//! Decided events are remembered for the dedup window (8 days); entity
+//! states for [`EngineBuilder::state_retention`] (400 days) after their last
+//! change.
 //!
 //! By default each decision is committed before the next event is decided.
 //! [`EngineBuilder::commit_batch`] commits a delivery's decisions in groups
 //! instead ([`Store::commit_many`]: one transaction on PostgreSQL), with the
 //! same decisions: an event whose entity has a decision pending in the group,
-//! or whose `eventId` is in flight, commits the group first.
+//! or whose `eventId` is in flight, commits the group first. A store error
+//! commits the group before it leaves [`Engine::process`].
 //!
-//! Every commit checks the entity state's version. If the state moved while
-//! an event was being decided (another delivery for the same record
-//! committed in between, which ALM's per-account ordering makes rare), the
-//! event is decided again on the new state; if its handler already ran, the
-//! handler does not run again and its effect is folded into the new state
-//! with [`rules::apply`].
+//! Every commit of a processed event checks the entity state's version. If
+//! the state moved while the event was being decided (another delivery for
+//! the same record committed in between, which ALM's per-account ordering
+//! makes rare), the event is decided again on the new state; if its handler
+//! already ran, the handler does not run again and its effect is folded
+//! into the new state with [`rules::apply`]. If a handler outlived its
+//! lease and its claim is gone, the event is claimed again: already decided
+//! elsewhere, it is a duplicate; claimed, the handler's outcome is
+//! committed; in flight elsewhere, it is busy.
 
+mod batch;
+mod builder;
 mod catch;
 mod clock;
 mod counters;
 mod decision;
+mod flow;
+mod keys;
+mod report;
 pub mod rules;
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::StatusCode;
-
+pub use builder::EngineBuilder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use decision::{Decision, IgnoreReason};
+pub use report::{DeliveryReport, EventOutcome};
 pub use rules::{EntityState, Lifecycle, StateKey};
 
-use crate::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, StateUpdate, Store,
-    StoreError, Versioned,
-};
-use crate::{AccountId, Envelope, Event, EventId, EventName};
-use catch::CatchUnwind;
+use crate::store::{DedupKey, MemoryStore, Store, StoreError};
+use crate::{AccountId, Envelope, Event, EventError, EventFamily, EventId, EventName};
+use batch::{Batch, Final, Step};
 use counters::Counters;
 
 /// Remembered this long by default: 8 days (ALM retries for 7).
 pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(8 * 24 * 3600);
+/// Entity states are kept this long after their last change by default:
+/// 400 days (a year, and more).
+pub const DEFAULT_STATE_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 /// A claim's default lease: 60 s.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-/// The default wait for an event in flight elsewhere: 2 s, well inside ALM's
-/// 5 s read timeout.
+/// The default wait, per delivery, for events in flight elsewhere: 2 s, well
+/// inside ALM's 5 s read timeout.
 pub const DEFAULT_IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
-
-/// How often an in-flight event is looked at again while waiting.
-const POLL: Duration = Duration::from_millis(25);
+/// How far ahead of the clock a `timestamp` may be by default: 1 day.
+pub const DEFAULT_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
 
 /// The engine. Cheap to clone (shared state); one per application.
 ///
@@ -104,9 +128,15 @@ struct Inner<S> {
     store: S,
     clock: Arc<dyn Clock>,
     dedup_window: Duration,
+    state_retention: Duration,
     lease: Duration,
     in_flight_wait: Duration,
     commit_batch: usize,
+    future_skew: Duration,
+    /// `future_skew` in milliseconds.
+    future_skew_ms: i64,
+    /// Families given to unknown names.
+    families: HashMap<Box<str>, EventFamily>,
     counters: Counters,
 }
 
@@ -123,94 +153,13 @@ impl<S: std::fmt::Debug> std::fmt::Debug for Engine<S> {
         f.debug_struct("Engine")
             .field("store", &self.inner.store)
             .field("dedup_window", &self.inner.dedup_window)
+            .field("state_retention", &self.inner.state_retention)
             .field("lease", &self.inner.lease)
             .field("in_flight_wait", &self.inner.in_flight_wait)
             .field("commit_batch", &self.inner.commit_batch)
+            .field("future_skew", &self.inner.future_skew)
+            .field("families", &self.inner.families)
             .finish_non_exhaustive()
-    }
-}
-
-/// Configures an [`Engine`].
-#[derive(Debug)]
-pub struct EngineBuilder<S> {
-    store: S,
-    clock: Arc<dyn Clock>,
-    dedup_window: Duration,
-    lease: Duration,
-    in_flight_wait: Duration,
-    commit_batch: usize,
-}
-
-impl<S: Store> EngineBuilder<S> {
-    /// How long decided events are remembered (default 8 days).
-    #[must_use]
-    pub fn dedup_window(mut self, window: Duration) -> Self {
-        self.dedup_window = window;
-        self
-    }
-
-    /// How long a claim holds before another attempt may take the event over
-    /// (default 60 s). Make it longer than your slowest handler.
-    #[must_use]
-    pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
-    }
-
-    /// How long to wait for an event in flight elsewhere before answering
-    /// [`Decision::Busy`] (default 2 s).
-    #[must_use]
-    pub fn wait_for_in_flight(mut self, wait: Duration) -> Self {
-        self.in_flight_wait = wait;
-        self
-    }
-
-    /// Commits up to `events` decisions of a delivery together, with
-    /// [`Store::commit_many`] (default 1: each decision is committed before
-    /// the next event is decided; 0 counts as 1).
-    ///
-    /// Worth it on a store whose commits wait for a disk flush: on
-    /// PostgreSQL a batch is one transaction and one flush, so a bulk
-    /// delivery of thousands of events is decided many times faster (see
-    /// `BENCHMARKS.md`). The rules see the same states as without batching:
-    /// an event about an entity that has a decision pending in the batch
-    /// commits the batch first. The price: handlers run before their batch is
-    /// committed, so if the process or the store fails before the commit,
-    /// those events are processed again when ALM redelivers them (as after a
-    /// crash between a handler and its commit, only for more events). The
-    /// claims of a batch are held until it is committed.
-    ///
-    /// ```
-    /// use alm_webhooks::{Engine, store::MemoryStore};
-    /// let engine = Engine::builder(MemoryStore::new()).commit_batch(500).build();
-    /// # let _ = engine;
-    /// ```
-    #[must_use]
-    pub fn commit_batch(mut self, events: usize) -> Self {
-        self.commit_batch = events.max(1);
-        self
-    }
-
-    /// Where "now" comes from (default: the system clock).
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// Builds the engine.
-    pub fn build(self) -> Engine<S> {
-        Engine {
-            inner: Arc::new(Inner {
-                store: self.store,
-                clock: self.clock,
-                dedup_window: self.dedup_window,
-                lease: self.lease,
-                in_flight_wait: self.in_flight_wait,
-                commit_batch: self.commit_batch,
-                counters: Counters::default(),
-            }),
-        }
     }
 }
 
@@ -221,49 +170,14 @@ impl Engine<MemoryStore> {
     }
 }
 
-/// What happened to one event of a delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EventOutcome {
-    /// The event's position in the envelope.
-    pub index: usize,
-    /// Its `eventId`, when known.
-    pub event_id: Option<EventId>,
-    /// Its `eventName`, when known.
-    pub event_name: Option<EventName>,
-    /// The decision.
-    pub decision: Decision,
-    /// The handler's error message, for [`Decision::Failed`].
-    pub error: Option<String>,
-}
-
-/// The decisions for a whole delivery.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DeliveryReport {
-    /// One outcome per event, in envelope order.
-    pub outcomes: Vec<EventOutcome>,
-}
-
-impl DeliveryReport {
-    /// Whether every event got a final decision, so the delivery can be
-    /// acknowledged.
-    pub fn is_acknowledged(&self) -> bool {
-        self.outcomes.iter().all(|o| o.decision.is_final())
-    }
-
-    /// The status to answer ALM with: `202 Accepted` when every event got a
-    /// final decision (whatever it was); `500` when a handler failed and
-    /// `503` when an event is still in flight elsewhere, so ALM redelivers.
-    pub fn status(&self) -> StatusCode {
-        if self.outcomes.iter().any(|o| o.decision == Decision::Failed) {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else if self.outcomes.iter().any(|o| o.decision == Decision::Busy) {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::ACCEPTED
-        }
-    }
+/// What the rules need of one event: its entity, family and time.
+pub(crate) struct Facts {
+    pub(crate) state_key: Option<StateKey>,
+    pub(crate) family: EventFamily,
+    /// Milliseconds since the epoch, at most now + the skew.
+    pub(crate) at: i64,
+    /// Whether the event's own time was too far ahead (`at` is now).
+    pub(crate) future: bool,
 }
 
 impl<S: Store> Engine<S> {
@@ -273,9 +187,12 @@ impl<S: Store> Engine<S> {
             store,
             clock: Arc::new(SystemClock),
             dedup_window: DEFAULT_DEDUP_WINDOW,
+            state_retention: DEFAULT_STATE_RETENTION,
             lease: DEFAULT_LEASE,
             in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
             commit_batch: 1,
+            future_skew: DEFAULT_FUTURE_SKEW,
+            families: HashMap::new(),
         }
     }
 
@@ -299,6 +216,20 @@ impl<S: Store> Engine<S> {
         self.inner.store.sweep(self.inner.clock.now()).await
     }
 
+    /// The family the engine gives an event: its name's, or the one
+    /// configured for an unknown name.
+    pub fn family_of(&self, name: &EventName) -> EventFamily {
+        match name {
+            EventName::Unknown(text) => self
+                .inner
+                .families
+                .get(text)
+                .copied()
+                .unwrap_or(EventFamily::Unknown),
+            known => known.family(),
+        }
+    }
+
     /// Decides every event of `envelope`, running `handler` for those to
     /// process, in order. See the [module docs](self).
     ///
@@ -308,9 +239,10 @@ impl<S: Store> Engine<S> {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] when the store fails; answer `503` (events whose
-    /// decisions were committed before the failure stay decided, so ALM's
-    /// redelivery reports them as duplicates).
+    /// A [`StoreError`] when the store fails; answer `503`. The decisions
+    /// whose handlers already ran are committed first (when the store lets
+    /// them be), so ALM's redelivery reports them as duplicates and runs
+    /// again only the event that met the error.
     pub async fn process<F, Fut, E>(
         &self,
         envelope: Envelope,
@@ -328,42 +260,131 @@ impl<S: Store> Engine<S> {
         let mut batch = Batch::default();
         for (index, item) in envelope.events.into_iter().enumerate() {
             let (event_name, step) = match item {
-                Err(error) => (
-                    error.event_name.clone(),
-                    Step::Final(Decision::Rejected, None, error.event_id.clone()),
-                ),
+                Err(error) => {
+                    let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
+                    let rejected = Final {
+                        event_error: Some(error),
+                        ..Final::new(Decision::Rejected, event_id)
+                    };
+                    (event_name, Step::Final(rejected))
+                }
                 Ok(event) => {
                     let event_name = event.event_name.clone();
-                    let key = DedupKey {
-                        account_id,
-                        event_id: event.event_id.clone(),
+                    let step = match self
+                        .decide_one(index, account_id, event, &mut handler, &mut batch)
+                        .await
+                    {
+                        Ok(step) => step,
+                        Err(error) => return Err(self.fail(&mut batch, &mut handler, error).await),
                     };
-                    let step = self
-                        .decide_one(index, key, event, &mut handler, &mut batch)
-                        .await?;
                     (Some(event_name), step)
                 }
             };
-            let (event_id, decision, error) = match step {
-                Step::Final(decision, error, event_id) => (event_id, decision, error),
+            let outcome = match step {
+                Step::Final(done) => EventOutcome {
+                    index,
+                    event_id: done.event_id,
+                    event_name,
+                    decision: done.decision,
+                    error: done.error,
+                    event_error: done.event_error,
+                },
                 // Provisional until its commit; settled (with its id) below.
-                Step::Pending(decision) => (None, decision, None),
+                Step::Pending(decision) => EventOutcome {
+                    index,
+                    event_id: None,
+                    event_name,
+                    decision,
+                    error: None,
+                    event_error: None,
+                },
             };
-            report.outcomes.push(EventOutcome {
-                index,
-                event_id,
-                event_name,
-                decision,
-                error,
-            });
+            report.outcomes.push(outcome);
             if batch.pending.len() >= self.inner.commit_batch {
-                self.flush(&mut batch, &mut handler).await?;
+                if let Err(error) = self.flush(&mut batch, &mut handler).await {
+                    return Err(self.fail(&mut batch, &mut handler, error).await);
+                }
             }
             self.settle(&mut batch, &mut report, account_id);
         }
-        self.flush(&mut batch, &mut handler).await?;
+        if let Err(error) = self.flush(&mut batch, &mut handler).await {
+            return Err(self.fail(&mut batch, &mut handler, error).await);
+        }
         self.settle(&mut batch, &mut report, account_id);
         Ok(report)
+    }
+
+    /// Before a store error leaves [`Engine::process`]: commits the
+    /// decisions whose handlers ran (a failed batch commit is tried once
+    /// more), so that the redelivery runs again only the event that met the
+    /// error. Returns the error.
+    async fn fail<F, Fut, E>(
+        &self,
+        batch: &mut Batch,
+        handler: &mut F,
+        error: StoreError,
+    ) -> StoreError
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        if let Err(_again) = self.flush(batch, handler).await {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                error = %_again,
+                pending = batch.pending.len(),
+                "decisions not committed before a store error: ALM's redelivery runs their handlers again"
+            );
+        }
+        error
+    }
+
+    /// The facts the rules need of `event`, decided at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The field and message, when an event put in a family by
+    /// [`EngineBuilder::event_family`] lacks what the family needs.
+    fn facts(
+        &self,
+        account_id: AccountId,
+        event: &Event,
+        now: time::OffsetDateTime,
+    ) -> Result<Facts, (String, String)> {
+        let family = self.family_of(&event.event_name);
+        if family == EventFamily::Unknown {
+            return Ok(Facts {
+                state_key: None,
+                family,
+                at: 0,
+                future: false,
+            });
+        }
+        let state_key = if event.data.is_unknown() {
+            StateKey::for_raw(account_id, family, event)?
+        } else {
+            StateKey::for_event(account_id, event)
+        };
+        let Some(timestamp) = &event.timestamp else {
+            let message = format!(
+                "missing field `timestamp` (the engine is configured to treat `{}` as {family:?})",
+                event.event_name
+            );
+            return Err(("timestamp".to_owned(), message));
+        };
+        let at = timestamp.unix_millis();
+        let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
+        #[cfg(feature = "metrics")]
+        #[allow(clippy::cast_precision_loss)] // lags far below 2^52 ms
+        crate::metrics::record_event_lag(family, (now_ms - at) as f64 / 1000.0);
+        let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
+        Ok(Facts {
+            state_key,
+            family,
+            at: if future { now_ms } else { at },
+            future,
+        })
     }
 
     /// Writes the decisions the last flush made final into `report`, and
@@ -379,6 +400,8 @@ impl<S: Store> Engine<S> {
         while batch.reported < report.outcomes.len() && batch.reported < unsettled {
             let outcome = &report.outcomes[batch.reported];
             self.inner.counters.record(outcome.decision);
+            #[cfg(feature = "metrics")]
+            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
             #[cfg(feature = "tracing")]
             tracing::debug!(
                 account_id = account_id.get(),
@@ -394,338 +417,20 @@ impl<S: Store> Engine<S> {
         let _ = account_id;
     }
 
-    /// Claims, decides and (if processed) hands one event to the handler.
-    /// The decision is then committed with the batch, or final at once.
-    async fn decide_one<F, Fut, E>(
-        &self,
-        index: usize,
-        key: DedupKey,
-        event: Event,
-        handler: &mut F,
-        batch: &mut Batch,
-    ) -> Result<Step, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let state_key = StateKey::for_event(key.account_id, &event);
-        // One pending decision per entity: a batch's commits then never
-        // depend on each other, and this event is decided on a committed
-        // state.
-        if state_key.as_ref().is_some_and(|k| batch.touches(k)) {
-            self.flush(batch, handler).await?;
-        }
-        let Some(claimed) = self.claim(&key, state_key.as_ref(), batch, handler).await? else {
-            return Ok(Step::Final(Decision::Busy, None, Some(key.event_id)));
-        };
-        let (token, loaded) = match claimed {
-            Claimed::Token(token, loaded) => (token, loaded),
-            Claimed::Duplicate => {
-                return Ok(Step::Final(Decision::Duplicate, None, Some(key.event_id)));
-            }
-        };
-        let mut pending = Pending {
-            index,
-            key,
-            token,
-            state_key,
-            loaded,
-            // Both set by `decide_pending`, next.
-            next: EntityState::default(),
-            decision: Decision::Processed,
-            family: event.family(),
-            at: event.timestamp.unix_millis(),
-            event: None,
-        };
-        let mut event = Some(event);
-        if let Some(message) = self
-            .decide_pending(&mut pending, &mut event, handler)
-            .await?
-        {
-            return Ok(Step::Final(
-                Decision::Failed,
-                Some(message),
-                Some(pending.key.event_id),
-            ));
-        }
-        // Kept (boxed: rare) only if the handler did not have it.
-        pending.event = event.map(Box::new);
-        let decision = pending.decision;
-        batch.pending.push(pending);
-        Ok(Step::Pending(decision))
+    /// The dedup key of `event`, and its id as sent when the key differs.
+    fn dedup_key(account_id: AccountId, event: &Event) -> (DedupKey, Option<EventId>) {
+        let key = DedupKey::for_event(account_id, event);
+        let sent = key.is_named().then(|| event.event_id.clone());
+        (key, sent)
     }
 
-    /// Decides `pending` on its loaded state and, when it is processed and
-    /// the handler has not had the `event` yet (`Some`), runs the handler.
-    /// The failure message if the handler fails (the claim is then
-    /// released).
-    async fn decide_pending<F, Fut, E>(
-        &self,
-        pending: &mut Pending,
-        event: &mut Option<Event>,
-        handler: &mut F,
-    ) -> Result<Option<String>, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        (pending.decision, pending.next) = match event {
-            Some(event) => rules::decide(&pending.loaded.state, event),
-            // The handler already ran: fold its effect into the state.
-            None => (
-                Decision::Processed,
-                rules::apply_facts(&pending.loaded.state, pending.family, pending.at),
-            ),
-        };
-        if pending.decision == Decision::Processed {
-            if let Some(event) = event.take() {
-                if let Some(message) = run(handler, event).await {
-                    self.inner
-                        .store
-                        .release(&pending.key, pending.token)
-                        .await?;
-                    return Ok(Some(message));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Commits the batch's decisions; a commit that finds the state moved is
-    /// decided again on the new state and committed alone.
-    async fn flush<F, Fut, E>(&self, batch: &mut Batch, handler: &mut F) -> Result<(), StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        if batch.pending.is_empty() {
-            return Ok(());
-        }
-        let inner = &*self.inner;
-        let remember_until = inner.clock.now() + inner.dedup_window;
-        match batch.pending.len() {
-            // The common case (one commit per event): no batch to build.
-            1 => {
-                let pending = batch.pending.pop().expect("one pending decision");
-                let outcome = inner.store.commit(pending.commit(remember_until)).await?;
-                let settled = self.conclude(pending, outcome, handler).await?;
-                batch.settled.push(settled);
-            }
-            _ => {
-                let outcomes = {
-                    let commits: Vec<Commit<'_>> = batch
-                        .pending
-                        .iter()
-                        .map(|p| p.commit(remember_until))
-                        .collect();
-                    inner.store.commit_many(&commits).await?
-                };
-                for (pending, outcome) in
-                    std::mem::take(&mut batch.pending).into_iter().zip(outcomes)
-                {
-                    let settled = self.conclude(pending, outcome, handler).await?;
-                    batch.settled.push(settled);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The final decision for a pending one, from its commit's outcome.
-    async fn conclude<F, Fut, E>(
-        &self,
-        pending: Pending,
-        outcome: CommitOutcome,
-        handler: &mut F,
-    ) -> Result<Settled, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let index = pending.index;
-        let (decision, error, key) = match outcome {
-            CommitOutcome::Committed => (pending.decision, None, pending.key),
-            // The lease ran out and another attempt took the event over:
-            // that attempt decides and records it.
-            CommitOutcome::LeaseLost => (Decision::Duplicate, None, pending.key),
-            CommitOutcome::StateChanged => self.decide_again(pending, handler).await?,
-        };
-        Ok(Settled {
-            index,
-            event_id: key.event_id,
-            decision,
-            error,
+    /// A rejected event's outcome for an event that parsed but lacks what
+    /// its configured family needs.
+    fn rejected(index: usize, event: &Event, (field, message): (String, String)) -> Step {
+        let error = EventError::after_parsing(index, event, &field, message);
+        Step::Final(Final {
+            event_error: Some(Box::new(error)),
+            ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
         })
     }
-
-    /// Decides a pending event again on its entity's current state, after
-    /// its commit found that the state moved, and commits it alone; the
-    /// handler runs only if it has not run yet. Loops until the commit holds.
-    async fn decide_again<F, Fut, E>(
-        &self,
-        mut pending: Pending,
-        handler: &mut F,
-    ) -> Result<(Decision, Option<String>, DedupKey), StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let inner = &*self.inner;
-        let mut event = pending.event.take().map(|event| *event);
-        loop {
-            if let Some(k) = &pending.state_key {
-                pending.loaded = inner.store.load(k).await?;
-            }
-            if let Some(message) = self
-                .decide_pending(&mut pending, &mut event, handler)
-                .await?
-            {
-                return Ok((Decision::Failed, Some(message), pending.key));
-            }
-            let commit = pending.commit(inner.clock.now() + inner.dedup_window);
-            match inner.store.commit(commit).await? {
-                CommitOutcome::Committed => return Ok((pending.decision, None, pending.key)),
-                CommitOutcome::LeaseLost => return Ok((Decision::Duplicate, None, pending.key)),
-                CommitOutcome::StateChanged => {}
-            }
-        }
-    }
-
-    /// Claims `key` and loads `state` with it, waiting a bounded time for an
-    /// attempt in flight elsewhere. `None`: still in flight after the wait.
-    /// An event in flight may be this delivery's own (the same `eventId`
-    /// twice): the batch is committed first, so that it is not waited for.
-    async fn claim<F, Fut, E>(
-        &self,
-        key: &DedupKey,
-        state: Option<&StateKey>,
-        batch: &mut Batch,
-        handler: &mut F,
-    ) -> Result<Option<Claimed>, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let inner = &*self.inner;
-        let mut deadline = None;
-        loop {
-            let (claim, loaded) = inner
-                .store
-                .claim_and_load(key, state, inner.lease, inner.clock.now())
-                .await?;
-            match claim {
-                Claim::Claimed(token) => return Ok(Some(Claimed::Token(token, loaded))),
-                Claim::AlreadyDecided => return Ok(Some(Claimed::Duplicate)),
-                Claim::InFlight if !batch.pending.is_empty() => {
-                    self.flush(batch, handler).await?;
-                }
-                Claim::InFlight => {
-                    let now = tokio::time::Instant::now();
-                    if now >= *deadline.get_or_insert(now + inner.in_flight_wait) {
-                        return Ok(None);
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
-            }
-        }
-    }
-}
-
-/// Runs the handler on one event; the failure message if it fails or panics.
-async fn run<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
-where
-    F: FnMut(Event) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
-{
-    let future = std::pin::pin!(handler(event));
-    match CatchUnwind::new(future).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(()) => Some("the handler panicked".to_owned()),
-    }
-}
-
-/// What one event's first pass came to.
-enum Step {
-    /// Decided: nothing more to commit (with the event's id, when known).
-    Final(Decision, Option<String>, Option<EventId>),
-    /// Decided, to be committed with the batch.
-    Pending(Decision),
-}
-
-/// A decision made and not committed yet.
-struct Pending {
-    index: usize,
-    key: DedupKey,
-    token: ClaimToken,
-    state_key: Option<StateKey>,
-    /// The state the decision was made on.
-    loaded: Versioned,
-    /// The state it leads to.
-    next: EntityState,
-    /// Processed or ignored.
-    decision: Decision,
-    family: crate::EventFamily,
-    at: i64,
-    /// The event, while the handler has not had it (ignored events, which
-    /// are decided again if their commit finds the state moved). Boxed, to
-    /// keep `Pending` small as it moves through the batch.
-    event: Option<Box<Event>>,
-}
-
-impl Pending {
-    fn commit(&self, remember_until: time::OffsetDateTime) -> Commit<'_> {
-        Commit {
-            key: &self.key,
-            token: self.token,
-            // Ignored events commit their unchanged state too, so that the
-            // version check catches a state that moved under the decision.
-            update: self.state_key.as_ref().map(|k| StateUpdate {
-                key: k,
-                expected_version: self.loaded.version,
-                state: &self.next,
-            }),
-            remember_until,
-        }
-    }
-}
-
-/// A pending decision made final by its commit.
-struct Settled {
-    index: usize,
-    event_id: EventId,
-    decision: Decision,
-    error: Option<String>,
-}
-
-/// A delivery's decisions awaiting their commit.
-#[derive(Default)]
-struct Batch {
-    pending: Vec<Pending>,
-    /// Decisions made final by the last flush.
-    settled: Vec<Settled>,
-    /// How many outcomes, from the first, are counted and traced.
-    reported: usize,
-}
-
-impl Batch {
-    /// Whether a pending decision is about the entity `key`.
-    fn touches(&self, key: &StateKey) -> bool {
-        self.pending
-            .iter()
-            .any(|p| p.state_key.as_ref() == Some(key))
-    }
-}
-
-enum Claimed {
-    /// The claim, and the state as it was read with it.
-    Token(ClaimToken, Versioned),
-    Duplicate,
 }

@@ -1,33 +1,84 @@
 //! ALM's ordering rules as one pure function: (state, event) → (decision,
 //! new state). No I/O; stores only load and swap the state this returns.
 //!
-//! A learner's record is (`accountId`, `userId`, `loInstanceId`). Its
-//! lifecycle events are the enrollment, unenrollment, completion and
-//! completion-rollback families (with their `_BATCH` twins); its progress
-//! event is `LEARNER_PROGRESS`.
+//! A learner's record is (`accountId`, `userId`, `loInstanceId`), with the
+//! learning path's two spellings (`learningProgram:`, `learning_program:`)
+//! taken as one. Its *lifecycle* events are the enrollment, unenrollment,
+//! completion and completion-rollback families (with their `_BATCH` twins);
+//! its progress event is `LEARNER_PROGRESS`. An event's time `t` is its
+//! `timestamp`; the engine takes a time more than
+//! [`EngineBuilder::future_skew`](super::EngineBuilder::future_skew) ahead
+//! of its clock as "now" before the rules see it.
 //!
-//! 1. An enrollment is ignored if a `LEARNER_PROGRESS` for the record was
-//!    processed and no unenrollment was processed since, whatever the
-//!    enrollment's timestamp.
-//! 2. A `LEARNER_PROGRESS` is ignored if the record's latest processed
-//!    lifecycle event is a completion. A later rollback, unenrollment or
-//!    (processed) re-enrollment reopens the record.
-//! 3. A lifecycle event strictly older than the newest lifecycle event
-//!    processed for the record is stale and ignored. Equal times are
-//!    processed. `LEARNER_PROGRESS` is exempt.
+//! The state remembers `newest` (the newest time of a lifecycle event
+//! processed, or of any event for other entities), `lifecycle` (the
+//! latest lifecycle event processed) and `progress` (the newest time of a
+//! `LEARNER_PROGRESS` not older than `newest` processed since the latest
+//! lifecycle event, if any).
+//!
+//! | event | ignored when | reason | if processed, the state becomes |
+//! |---|---|---|---|
+//! | enrollment | `progress` is set and `t <= progress` | rule 1, [`IgnoreReason::EnrollmentAfterProgress`] | if `t >= newest`: `newest = t`, `lifecycle = Enrolled`, `progress` cleared |
+//! | enrollment | `t < newest` | rule 3, [`IgnoreReason::Stale`] | |
+//! | unenrollment, completion, completion rollback | `t < newest` | rule 3, [`IgnoreReason::Stale`] | if `t >= newest`: `newest = t`, `lifecycle` = the event's, `progress` cleared |
+//! | `LEARNER_PROGRESS` | `lifecycle` is `Completed` | rule 2, [`IgnoreReason::ProgressAfterCompletion`] | if `t >= newest` (or no `newest`): `progress = max(progress, t)`; never stale |
+//! | learning object, instance, `CI_STATS` | `t < newest` of that entity | rule 3, [`IgnoreReason::Stale`] | `newest = t` |
+//! | unknown | never | | no state: only deduplicated |
+//!
+//! Rows are checked top to bottom, so an enrollment that breaks both rule 1
+//! and rule 3 is reported under rule 1. Equal times are never stale. An
+//! ignored event changes nothing: not the state, its version or its
+//! expiry.
+//!
+//! What follows from the table:
+//!
+//! - **Re-enrollment** (sent since August 2026): a completion, unenrollment
+//!   or rollback clears `progress`, so a newer enrollment after it is
+//!   processed and reopens the record (`lifecycle = Enrolled`), and the
+//!   progress of the new attempt is processed again.
+//! - **Rule 1 is about an enrollment overtaken by its own progress**: an
+//!   enrollment newer than every progress processed cannot be the one that
+//!   progress implies, so it is processed. (It is a re-enrollment whose
+//!   unenrollment has not arrived yet: without this, a batch unenrollment
+//!   overtaken by progress and by the real-time re-enrollment would leave
+//!   the record unenrolled.)
+//! - **Progress from before a lifecycle event** (delayed, as ALM allows, up
+//!   to 15 minutes) is processed unless the record is completed, but does not
+//!   set `progress`: it says nothing about an enrollment that came after it.
+//! - **A record's status** ([`EntityState::learner_status`]) is `Enrolled`
+//!   when `progress` is set on an unenrolled record or one with no lifecycle
+//!   event yet (progress implies an enrollment, which rule 1 drops), and
+//!   `lifecycle` otherwise.
 //!
 //! Learning-object events are keyed by `loId`, instance events by
-//! `loInstanceId`, and `CI_STATS` by `loInstanceId` on its own; rule 3 applies
-//! to each. Unknown events have no state (they are only deduplicated).
-//! Rules are checked in the order 1, 2, 3, so an enrollment that breaks both
-//! rule 1 and rule 3 is reported under rule 1.
-
-use std::fmt;
+//! `loInstanceId`, and `CI_STATS` by `loInstanceId` on its own. Events whose
+//! names the crate does not know have no state, unless
+//! [`EngineBuilder::event_family`](super::EngineBuilder::event_family) puts
+//! them in a family: then they follow that family's row.
+//!
+//! # Orders that still depend on arrival
+//!
+//! For every order ALM allows (real-time and non-real-time events
+//! overtaking each other, progress delayed up to 15 minutes, redeliveries) a
+//! record ends in the same status as in time order (`tests/engine_model.rs`
+//! checks it), with one exception: **two lifecycle events with the same
+//! time** are both processed, so the one that arrives last decides the
+//! status. ALM's top-level `timestamp` carries seconds, so this needs two
+//! changes to one record within one second; no rule can order what the
+//! timestamps do not.
+//!
+//! The status converges; which events reach your handler can still depend
+//! on arrival, as the documented rules intend: an enrollment that arrives
+//! after its own progress is ignored (rule 1), and so is a
+//! `LEARNER_PROGRESS` that arrives while the record is completed (rule 2),
+//! even one that is newer than a rollback or re-enrollment still on its
+//! way.
 
 use serde::{Deserialize, Serialize};
 
 use super::decision::{Decision, IgnoreReason};
-use crate::{AccountId, Event, EventFamily, Subject};
+pub use super::keys::StateKey;
+use crate::{Event, EventFamily};
 
 /// Where a learner's record stands, from its latest processed lifecycle event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,123 +105,41 @@ pub struct EntityState {
     pub newest_millis: Option<i64>,
     /// The record's latest processed lifecycle event.
     pub lifecycle: Option<Lifecycle>,
-    /// Whether a `LEARNER_PROGRESS` was processed since the last unenrollment.
-    pub progress_since_unenrollment: bool,
+    /// Whether a `LEARNER_PROGRESS` not older than `newest_millis` was
+    /// processed since the record's latest lifecycle event (its
+    /// enrollment, unenrollment, completion or rollback): while it is, rule
+    /// 1 ignores enrollments. (Stored under its former name,
+    /// `progress_since_unenrollment`, too.)
+    #[serde(alias = "progress_since_unenrollment")]
+    pub progress_since_lifecycle: bool,
+    /// The newest time of those `LEARNER_PROGRESS` events, in milliseconds
+    /// (`None` in states stored before it was kept: rule 1 then ignores
+    /// every enrollment while `progress_since_lifecycle` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_progress_millis: Option<i64>,
 }
 
 impl EntityState {
     /// A learner record's status as the rules see it: the latest processed
-    /// lifecycle event, or [`Lifecycle::Enrolled`] when only progress was
-    /// processed (progress implies an enrollment, which rule 1 then drops).
+    /// lifecycle event, or [`Lifecycle::Enrolled`] when progress newer than
+    /// it was processed on a record with no lifecycle event or an
+    /// unenrolled one (progress implies an enrollment, which rule 1 drops).
     pub fn learner_status(&self) -> Option<Lifecycle> {
-        self.lifecycle.or(self
-            .progress_since_unenrollment
-            .then_some(Lifecycle::Enrolled))
-    }
-}
-
-/// The entity whose state an event reads and advances.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StateKey {
-    /// A learner's record.
-    Learner {
-        /// The account.
-        account_id: AccountId,
-        /// The learner.
-        user_id: crate::UserId,
-        /// The instance.
-        lo_instance_id: crate::LoInstanceId,
-    },
-    /// A learning object.
-    LearningObject {
-        /// The account.
-        account_id: AccountId,
-        /// The object.
-        lo_id: crate::LoId,
-    },
-    /// A learning object instance (instance events).
-    Instance {
-        /// The account.
-        account_id: AccountId,
-        /// The instance.
-        lo_instance_id: crate::LoInstanceId,
-    },
-    /// An instance's seat statistics (`CI_STATS`).
-    InstanceStats {
-        /// The account.
-        account_id: AccountId,
-        /// The instance.
-        lo_instance_id: crate::LoInstanceId,
-    },
-}
-
-impl StateKey {
-    /// The key for an event in an account, or `None` for events that have
-    /// no state (unknown events).
-    pub fn for_event(account_id: AccountId, event: &Event) -> Option<Self> {
-        Some(match event.subject() {
-            Subject::Learner {
-                user_id,
-                lo_instance_id,
-            } => Self::Learner {
-                account_id,
-                user_id,
-                lo_instance_id: lo_instance_id.clone(),
-            },
-            Subject::LearningObject(lo_id) => Self::LearningObject {
-                account_id,
-                lo_id: lo_id.clone(),
-            },
-            Subject::LearningObjectInstance(id) => Self::Instance {
-                account_id,
-                lo_instance_id: id.clone(),
-            },
-            Subject::InstanceStats(id) => Self::InstanceStats {
-                account_id,
-                lo_instance_id: id.clone(),
-            },
-            _ => return None,
-        })
-    }
-
-    /// The account the entity belongs to.
-    pub fn account_id(&self) -> AccountId {
-        match self {
-            Self::Learner { account_id, .. }
-            | Self::LearningObject { account_id, .. }
-            | Self::Instance { account_id, .. }
-            | Self::InstanceStats { account_id, .. } => *account_id,
+        match self.lifecycle {
+            None | Some(Lifecycle::Unenrolled) if self.progress_since_lifecycle => {
+                Some(Lifecycle::Enrolled)
+            }
+            other => other,
         }
     }
 }
 
-/// A stable text form, used by stores as the key: `learner/1234/7/course:1_2`,
-/// `lo/1234/course:1`, `instance/1234/course:1_2`, `stats/1234/course:1_2`.
-impl fmt::Display for StateKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Learner {
-                account_id,
-                user_id,
-                lo_instance_id,
-            } => write!(f, "learner/{account_id}/{user_id}/{lo_instance_id}"),
-            Self::LearningObject { account_id, lo_id } => write!(f, "lo/{account_id}/{lo_id}"),
-            Self::Instance {
-                account_id,
-                lo_instance_id,
-            } => write!(f, "instance/{account_id}/{lo_instance_id}"),
-            Self::InstanceStats {
-                account_id,
-                lo_instance_id,
-            } => write!(f, "stats/{account_id}/{lo_instance_id}"),
-        }
-    }
-}
-
-/// Decides an event against its entity's state. Returns the decision
-/// ([`Decision::Processed`] or [`Decision::Ignored`]) and the state to store
-/// if the event is processed (for an ignored event it is the input state).
+/// Decides an event against its entity's state, with the event's own
+/// family and `timestamp` (an event without a time is decided as at the
+/// epoch; only unknown events may lack one, and they have no rules).
+/// Returns the decision ([`Decision::Processed`] or [`Decision::Ignored`])
+/// and the state to store if the event is processed (for an ignored event
+/// it is the input state).
 ///
 /// ```
 /// use alm_webhooks::Envelope;
@@ -189,25 +158,51 @@ impl fmt::Display for StateKey {
 /// assert_eq!(decision, Decision::Ignored(IgnoreReason::EnrollmentAfterProgress));
 /// ```
 pub fn decide(state: &EntityState, event: &Event) -> (Decision, EntityState) {
-    let family = event.family();
-    let newer_exists = state
-        .newest_millis
-        .is_some_and(|newest| event.timestamp.unix_millis() < newest);
+    decide_facts(state, event.family(), millis(event))
+}
+
+/// [`decide`] on the two facts it reads: the event's family and its time in
+/// milliseconds since the Unix epoch.
+///
+/// ```
+/// use alm_webhooks::EventFamily;
+/// use alm_webhooks::engine::{Decision, EntityState, IgnoreReason, rules};
+/// let (_, completed) = rules::decide_facts(&EntityState::default(), EventFamily::Completion, 2_000);
+/// let (decision, _) = rules::decide_facts(&completed, EventFamily::LearnerProgress, 3_000);
+/// assert_eq!(decision, Decision::Ignored(IgnoreReason::ProgressAfterCompletion));
+/// // A newer enrollment reopens the record.
+/// let (decision, enrolled) = rules::decide_facts(&completed, EventFamily::Enrollment, 9_000);
+/// assert_eq!(decision, Decision::Processed);
+/// assert_eq!(rules::decide_facts(&enrolled, EventFamily::LearnerProgress, 9_500).0, Decision::Processed);
+/// ```
+pub fn decide_facts(state: &EntityState, family: EventFamily, at: i64) -> (Decision, EntityState) {
+    let stale = state.newest_millis.is_some_and(|newest| at < newest);
     let reason = match family {
         EventFamily::LearnerProgress if state.lifecycle == Some(Lifecycle::Completed) => {
             Some(IgnoreReason::ProgressAfterCompletion)
         }
-        EventFamily::Enrollment if state.progress_since_unenrollment => {
+        EventFamily::Enrollment
+            if state.progress_since_lifecycle
+                && state.newest_progress_millis.is_none_or(|p| at <= p) =>
+        {
             Some(IgnoreReason::EnrollmentAfterProgress)
         }
         EventFamily::LearnerProgress | EventFamily::Unknown => None,
-        _ if newer_exists => Some(IgnoreReason::Stale),
+        _ if stale => Some(IgnoreReason::Stale),
         _ => None,
     };
     match reason {
         Some(reason) => (Decision::Ignored(reason), state.clone()),
-        None => (Decision::Processed, apply(state, event)),
+        None => (Decision::Processed, apply_facts(state, family, at)),
     }
+}
+
+/// The event's time in milliseconds (the epoch when it has none).
+fn millis(event: &Event) -> i64 {
+    event
+        .timestamp
+        .as_ref()
+        .map_or(0, crate::Timestamp::unix_millis)
 }
 
 /// The state after processing `event`, without the ignore rules: what
@@ -216,7 +211,7 @@ pub fn decide(state: &EntityState, event: &Event) -> (Decision, EntityState) {
 /// into the newer state (a lifecycle event older than the newest one then
 /// changes nothing but is still recorded as processed).
 pub fn apply(state: &EntityState, event: &Event) -> EntityState {
-    apply_facts(state, event.family(), event.timestamp.unix_millis())
+    apply_facts(state, event.family(), millis(event))
 }
 
 /// [`apply`] on the two facts it reads: the event's family and its time in
@@ -225,7 +220,11 @@ pub(crate) fn apply_facts(state: &EntityState, family: EventFamily, at: i64) -> 
     let not_older = state.newest_millis.is_none_or(|newest| at >= newest);
     let mut next = state.clone();
     match family {
-        EventFamily::LearnerProgress => next.progress_since_unenrollment = true,
+        EventFamily::LearnerProgress if not_older => {
+            next.progress_since_lifecycle = true;
+            next.newest_progress_millis =
+                Some(state.newest_progress_millis.map_or(at, |p| p.max(at)));
+        }
         EventFamily::Enrollment
         | EventFamily::Unenrollment
         | EventFamily::Completion
@@ -233,12 +232,11 @@ pub(crate) fn apply_facts(state: &EntityState, family: EventFamily, at: i64) -> 
             if not_older =>
         {
             next.newest_millis = Some(at);
+            next.progress_since_lifecycle = false;
+            next.newest_progress_millis = None;
             next.lifecycle = Some(match family {
                 EventFamily::Enrollment => Lifecycle::Enrolled,
-                EventFamily::Unenrollment => {
-                    next.progress_since_unenrollment = false;
-                    Lifecycle::Unenrolled
-                }
+                EventFamily::Unenrollment => Lifecycle::Unenrolled,
                 EventFamily::Completion => Lifecycle::Completed,
                 _ => Lifecycle::CompletionRolledBack,
             });

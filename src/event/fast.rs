@@ -151,7 +151,11 @@ impl<'de> Visitor<'de> for EventVisitor {
         }
         let event_id = event_id.ok_or_else(|| de::Error::missing_field("eventId"))?;
         let event_name = event_name.ok_or_else(|| de::Error::missing_field("eventName"))?;
-        let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
+        // Only the events this crate knows need a time; an unknown one needs
+        // only its id and name.
+        if timestamp.is_none() && event_name.family() != EventFamily::Unknown {
+            return Err(de::Error::missing_field("timestamp"));
+        }
         let data = match (data, raw_data) {
             (Some(data), _) => data,
             (None, Some(raw)) => {

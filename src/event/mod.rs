@@ -38,8 +38,11 @@ pub struct Event {
     pub event_id: EventId,
     /// The event's name (`eventName`).
     pub event_name: EventName,
-    /// When the event happened (`timestamp`).
-    pub timestamp: Timestamp,
+    /// When the event happened (`timestamp`). Always present for the events
+    /// this crate knows (they are refused without it); an event with an
+    /// unknown name needs only `eventId` and `eventName`, and results of
+    /// asynchronous API calls (`RESPONSE:…`) come without a time.
+    pub timestamp: Option<Timestamp>,
     /// ALM's trace or batch identifier (`eventInfo`). Not unique per event,
     /// and absent from some newer events.
     pub event_info: Option<String>,
@@ -286,11 +289,16 @@ impl Serialize for EventData {
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let has_data = !matches!(self.data, EventData::Unknown(None));
-        let len = 3 + usize::from(self.event_info.is_some()) + usize::from(has_data);
+        let len = 2
+            + usize::from(self.timestamp.is_some())
+            + usize::from(self.event_info.is_some())
+            + usize::from(has_data);
         let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("eventId", &self.event_id)?;
         map.serialize_entry("eventName", &self.event_name)?;
-        map.serialize_entry("timestamp", &self.timestamp)?;
+        if let Some(timestamp) = &self.timestamp {
+            map.serialize_entry("timestamp", timestamp)?;
+        }
         if let Some(info) = &self.event_info {
             map.serialize_entry("eventInfo", info)?;
         }

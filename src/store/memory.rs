@@ -305,7 +305,7 @@ fn apply_commit(
             state: update.state.clone(),
             version: current + 1,
         };
-        table.insert(sk, (next, until));
+        table.insert(sk, (next, unix_seconds_u32(commit.state_until)));
     }
     events.in_flight.remove(&ek);
     events.decided.insert(ek, until);

@@ -11,7 +11,9 @@
 //!   cannot commit over the newer claim) and only if the state's version is
 //!   the one the decision was made on.
 //! - **Expiry.** Decided events are remembered for the dedup window and then
-//!   forgotten; [`Store::sweep`] removes them without blocking deliveries.
+//!   forgotten; entity states are kept until their own, later expiry
+//!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
+//!   blocking deliveries.
 //!
 //! The rules themselves live in [`crate::engine::rules`]; stores only load
 //! and swap state.
@@ -127,6 +129,10 @@ pub struct Commit<'a> {
     pub update: Option<StateUpdate<'a>>,
     /// Until when the decided event is remembered (now + dedup window).
     pub remember_until: OffsetDateTime,
+    /// Until when the entity's state written by `update` is kept (now + the
+    /// engine's state retention, at least `remember_until`): rule state
+    /// outlives the dedup window. Unused without an `update`.
+    pub state_until: OffsetDateTime,
 }
 
 /// The answer to a commit.

@@ -104,8 +104,8 @@ return {0, false}
 ";
 
 /// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
-/// [, expected_version, state_json]. Returns 0 (committed), 1 (state
-/// changed), 2 (lease lost).
+/// [, expected_version, state_json, state_until_ms]. Returns 0 (committed),
+/// 1 (state changed), 2 (lease lost).
 const COMMIT: &str = r#"
 local h = redis.call('HMGET', KEYS[1], 'status', 'token', 'claimed_at_ms')
 if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 2 end
@@ -121,9 +121,11 @@ if #KEYS == 2 then
     if not version then return redis.error_reply('malformed state at ' .. KEYS[2]) end
   end
   if version ~= tonumber(ARGV[4]) then return 1 end
+  local state_ttl = tonumber(ARGV[6]) - (tonumber(h[3]) or 0) + tonumber(ARGV[3])
+  if state_ttl < ttl then state_ttl = ttl end
   redis.call('SET', KEYS[2],
-    '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. until_ms .. ',"s":' .. ARGV[5] .. '}',
-    'PX', string.format('%d', ttl))
+    '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. ARGV[6] .. ',"s":' .. ARGV[5] .. '}',
+    'PX', string.format('%d', math.floor(state_ttl)))
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'decided', 'remember_until_ms', until_ms)
@@ -315,7 +317,8 @@ impl RedisStore {
             invocation
                 .key(self.state_key(update.key))
                 .arg(update.expected_version)
-                .arg(json);
+                .arg(json)
+                .arg(unix_millis(commit.state_until));
         }
         Ok(invocation)
     }

@@ -311,6 +311,7 @@ impl Store for SqliteStore {
         let (account, event) = (account(commit.key), commit.key.event_id.as_str().to_owned());
         let token = token_bytes(commit.token);
         let until = unix_millis(commit.remember_until);
+        let state_until = unix_millis(commit.state_until);
         let update = match commit.update {
             Some(u) => {
                 let json = serde_json::to_string(u.state).map_err(|e| {
@@ -351,7 +352,7 @@ impl Store for SqliteStore {
                 tx.execute(
                     "INSERT OR REPLACE INTO alm_states (state_key, version, state, expires_ms) \
                      VALUES (?1, ?2, ?3, ?4)",
-                    params![state_key, current.saturating_add(1), json, until],
+                    params![state_key, current.saturating_add(1), json, state_until],
                 )?;
             }
             tx.execute(

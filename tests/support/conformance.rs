@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use alm_webhooks::AccountId;
 use alm_webhooks::engine::{Decision, Engine, EntityState, IgnoreReason, ManualClock, StateKey};
 use alm_webhooks::store::{Claim, Commit, CommitOutcome, DedupKey, StateUpdate, Store};
-use alm_webhooks::{AccountId, Envelope};
 use time::OffsetDateTime;
 
-use super::{envelope, learner};
+use super::{decisions, envelope, learner};
 
 const T0: i64 = 1_750_000_000;
 const LEASE: Duration = Duration::from_secs(30);
@@ -51,6 +51,7 @@ fn commit<'a>(key: &'a DedupKey, token: alm_webhooks::store::ClaimToken, until: 
         token,
         update: None,
         remember_until: at(until),
+        state_until: at(until),
     }
 }
 
@@ -139,6 +140,7 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
         token: ta,
         update: update(0),
         remember_until: at(T0 + 100),
+        state_until: at(T0 + 100),
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
     // b decided on version 0 too: refused, and b is not marked decided.
@@ -147,6 +149,7 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
         token: tb,
         update: update(0),
         remember_until: at(T0 + 100),
+        state_until: at(T0 + 100),
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::StateChanged);
     assert_eq!(
@@ -160,6 +163,7 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
         token: tb,
         update: update(1),
         remember_until: at(T0 + 100),
+        state_until: at(T0 + 100),
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
     assert_eq!(store.load(&sk).await.unwrap().version, 2);
@@ -189,6 +193,7 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
             state: &next,
         }),
         remember_until: at(T0 + 100),
+        state_until: at(T0 + 100),
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
     // The next event of the entity reads what the first one wrote.
@@ -234,6 +239,7 @@ pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
             state,
         }),
         remember_until: at(T0 + 100),
+        state_until: at(T0 + 100),
     };
     let wrong_token = alm_webhooks::store::ClaimToken(tokens[1].0 ^ 1);
     let commits = [
@@ -305,6 +311,35 @@ pub async fn sweep_removes_expired_entries<S: Store>(store: S) {
     );
 }
 
+/// Rule state has its own expiry (`state_until`), later than the dedup
+/// window's: after the window the event is forgotten, its entity's state is
+/// not; after `state_until` the state goes too.
+pub async fn state_outlives_the_dedup_window<S: Store>(store: S) {
+    let k = key(1, "kept-state");
+    let sk = state_key(21);
+    let mut next = EntityState::default();
+    next.newest_millis = Some(7);
+    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let c = Commit {
+        key: &k,
+        token: t,
+        update: Some(StateUpdate {
+            key: &sk,
+            expected_version: 0,
+            state: &next,
+        }),
+        remember_until: at(T0 + 100),
+        state_until: at(T0 + 10_000),
+    };
+    assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
+    store.sweep(at(T0 + 200)).await.unwrap();
+    claimed(store.claim(&k, LEASE, at(T0 + 200)).await.unwrap());
+    let loaded = store.load(&sk).await.unwrap();
+    assert_eq!((loaded.version, loaded.state.newest_millis), (1, Some(7)));
+    store.sweep(at(T0 + 10_001)).await.unwrap();
+    assert_eq!(store.load(&sk).await.unwrap().version, 0);
+}
+
 pub async fn concurrent_claims_have_one_winner<S: Store>(store: S) {
     let store = Arc::new(store);
     let k = key(1, "contended");
@@ -337,14 +372,6 @@ fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) 
         .build()
 }
 
-async fn decisions<S: Store>(engine: &Engine<S>, e: &Envelope) -> Vec<Decision> {
-    let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
-    report.outcomes.iter().map(|o| o.decision).collect()
-}
-
 pub async fn engine_rules_hold<S: Store>(store: S) {
     let clock = ManualClock::at_unix(T0);
     let engine = engine(store, &clock);
@@ -353,7 +380,7 @@ pub async fn engine_rules_hold<S: Store>(store: S) {
         1,
         &[
             learner("p", "LEARNER_PROGRESS", 100, 1, i),
-            learner("e", "COURSE_ENROLLMENT", 200, 1, i),
+            learner("e", "COURSE_ENROLLMENT", 90, 1, i),
             learner("c", "COURSE_COMPLETED", 300, 1, i),
             learner("p2", "LEARNER_PROGRESS", 310, 1, i),
             learner("u", "COURSE_UNENROLLMENT", 250, 1, i),
@@ -404,7 +431,8 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Failed);
     assert_eq!(report.outcomes[0].error.as_deref(), Some("CRM down"));
-    assert_eq!(report.outcomes[1].decision, Decision::Processed);
+    // The completion of the same record waits for the failed enrollment.
+    assert_eq!(report.outcomes[1].decision, Decision::Deferred);
     assert_eq!(report.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     let runs = AtomicUsize::new(0);
     let again = engine
@@ -414,13 +442,10 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
         })
         .await
         .unwrap();
-    // The enrollment is now older than the completion that did go through.
-    assert_eq!(
-        again.outcomes[0].decision,
-        Decision::Ignored(IgnoreReason::Stale)
-    );
-    assert_eq!(again.outcomes[1].decision, Decision::Duplicate);
-    assert_eq!(runs.load(Ordering::SeqCst), 0);
+    // The redelivery processes the enrollment, then the completion.
+    let got: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
+    assert_eq!(got, [Decision::Processed, Decision::Processed]);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
     assert_eq!(again.status(), http::StatusCode::ACCEPTED);
 }
 
@@ -540,6 +565,7 @@ macro_rules! store_conformance {
             commit_many_commits_each_on_its_own,
             decided_events_expire_after_the_window,
             sweep_removes_expired_entries,
+            state_outlives_the_dedup_window,
             concurrent_claims_have_one_winner,
             engine_rules_hold,
             handler_failure_records_nothing_and_redelivery_processes_once,

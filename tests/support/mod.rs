@@ -7,8 +7,20 @@ pub mod process;
 pub mod redis_keys;
 #[cfg(feature = "redis")]
 pub mod services;
+pub mod signing;
 
 use alm_webhooks::Envelope;
+use alm_webhooks::engine::{Decision, Engine};
+use alm_webhooks::store::Store;
+
+/// The decisions for one delivery, with a handler that always succeeds.
+pub async fn decisions<S: Store>(engine: &Engine<S>, envelope: &Envelope) -> Vec<Decision> {
+    let report = engine
+        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
+        .await
+        .unwrap();
+    report.outcomes.iter().map(|o| o.decision).collect()
+}
 
 /// One learner event in ALM's shape.
 pub fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {

@@ -481,12 +481,20 @@ async fn commit_on(
         .map_err(|e| pg_error("commit: version out of range", e))?;
     let state_key = update.key.to_string();
     let state = Json(update.state);
-    let params: [&(dyn ToSql + Sync); 7] = [
-        &account, &event, &token, &until, &state_key, &state, &expected,
+    let state_until = commit.state_until;
+    let params: [&(dyn ToSql + Sync); 8] = [
+        &account,
+        &event,
+        &token,
+        &until,
+        &state_key,
+        &state,
+        &state_until,
+        &expected,
     ];
     let row = if expected == 0 {
         client
-            .query_one(&statements.insert_state, &params[..6])
+            .query_one(&statements.insert_state, &params[..7])
             .await
     } else {
         client.query_one(&statements.update_state, &params).await

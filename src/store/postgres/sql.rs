@@ -53,15 +53,15 @@ impl Sql {
                 &events,
                 &format!(
                     "INSERT INTO {states} (state_key, version, state, expires_at) \
-                     SELECT $5, 1, $6, $4 WHERE EXISTS (SELECT 1 FROM ev) \
+                     SELECT $5, 1, $6, $7 WHERE EXISTS (SELECT 1 FROM ev) \
                      ON CONFLICT (state_key) DO NOTHING RETURNING 1"
                 ),
             ),
             commit_update_state: commit_with_state(
                 &events,
                 &format!(
-                    "UPDATE {states} SET version = version + 1, state = $6, expires_at = $4 \
-                     WHERE state_key = $5 AND version = $7 AND EXISTS (SELECT 1 FROM ev) \
+                    "UPDATE {states} SET version = version + 1, state = $6, expires_at = $7 \
+                     WHERE state_key = $5 AND version = $8 AND EXISTS (SELECT 1 FROM ev) \
                      RETURNING 1"
                 ),
             ),
@@ -115,7 +115,7 @@ impl Sql {
 /// the state only then, and only at the expected version; the event is
 /// marked decided only if the state was written. Answers (token held, done).
 /// Parameters: $1 account, $2 event, $3 token, $4 until, $5 state key, $6
-/// state, $7 expected version (updates only).
+/// state, $7 the state's expiry, $8 expected version (updates only).
 fn commit_with_state(events: &str, write_state: &str) -> String {
     format!(
         "WITH ev AS (\

@@ -10,9 +10,12 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+mod position;
+
 use crate::error::{EventError, ParseError};
 use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
+use position::Cursor;
 
 /// A delivery from ALM: the account and its events.
 ///
@@ -289,9 +292,15 @@ fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Even
         ("timestamp", loose.timestamp, check::<Timestamp>),
         ("eventInfo", loose.event_info, check::<Option<String>>),
     ];
+    // An event this crate does not know needs only `eventId` and
+    // `eventName`.
+    let unknown = error
+        .event_name
+        .as_ref()
+        .is_some_and(|n| n.family() == EventFamily::Unknown);
     for (name, value, checker) in fields {
         let Some(value) = value else {
-            if name == "eventInfo" {
+            if name == "eventInfo" || (name == "timestamp" && unknown) {
                 continue;
             }
             error.field = name.to_owned();
@@ -394,91 +403,6 @@ fn kind_of(raw: &RawValue) -> &'static str {
         Some(b't' | b'f') => "a boolean",
         Some(b'n') => "null",
         _ => "a number",
-    }
-}
-
-/// A 1-based line and byte column in the body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Position {
-    line: usize,
-    column: usize,
-}
-
-/// Turns byte offsets into lines and columns, walking forward through the
-/// body once (events are visited in order), so that reporting many bad events
-/// costs one pass.
-struct Cursor<'a> {
-    body: &'a [u8],
-    offset: usize,
-    at: Position,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(body: &'a [u8]) -> Self {
-        Self {
-            body,
-            offset: 0,
-            at: Position { line: 1, column: 1 },
-        }
-    }
-
-    /// Where `part` (a slice borrowed from the body) begins.
-    fn locate(&mut self, part: &str) -> Position {
-        let target = (part.as_ptr() as usize)
-            .checked_sub(self.body.as_ptr() as usize)
-            .filter(|&o| o <= self.body.len());
-        let Some(target) = target else {
-            return self.at;
-        };
-        if target < self.offset {
-            self.offset = 0;
-            self.at = Position { line: 1, column: 1 };
-        }
-        self.at = advance(self.at, &self.body[self.offset..target]);
-        self.offset = target;
-        self.at
-    }
-
-    /// Where `inner`, a slice of `outer` that begins at `base`, begins.
-    fn locate_within(&self, base: Position, outer: &str, inner: &str) -> Position {
-        let start = (inner.as_ptr() as usize)
-            .checked_sub(outer.as_ptr() as usize)
-            .filter(|&o| o <= outer.len())
-            .unwrap_or(0);
-        advance(base, &outer.as_bytes()[..start])
-    }
-}
-
-fn advance(mut at: Position, bytes: &[u8]) -> Position {
-    for &b in bytes {
-        if b == b'\n' {
-            at.line += 1;
-            at.column = 1;
-        } else {
-            at.column += 1;
-        }
-    }
-    at
-}
-
-impl EventError {
-    /// Places the error at serde's position inside `part`, which begins at
-    /// `start` in the body.
-    fn set_position(&mut self, start: Position, _part: &str, e: &serde_json::Error) {
-        let (line, column) = (e.line(), e.column());
-        let at = if line <= 1 {
-            Position {
-                line: start.line,
-                column: start.column + column.saturating_sub(1),
-            }
-        } else {
-            Position {
-                line: start.line + line - 1,
-                column,
-            }
-        };
-        self.line = at.line;
-        self.column = at.column;
     }
 }
 

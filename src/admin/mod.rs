@@ -1,0 +1,31 @@
+//! The operator's admin page: one self-contained HTML page (no CDN, no build
+//! step, nothing fetched but the admin API beside it) that asks for the
+//! admin token, then shows the inbox figures, the decision counts, the dead
+//! letters and the quarantined bodies (each with its error and raw JSON), and
+//! replays or discards one with a button.
+//!
+//! Serve [`PAGE_HTML`] at `…/admin` without authentication (it holds no
+//! data), next to the admin API it calls with `Authorization: Bearer TOKEN`,
+//! relative to its own path:
+//!
+//! | call | answer |
+//! |---|---|
+//! | `GET …/admin/inbox` | `{"pending", "in_flight", "retrying", "dead_letters", "quarantined", "oldest_pending_age_ms"}` |
+//! | `GET …/admin/decisions` | `{"processed": n, "duplicate": n, …}`: decisions counted since start |
+//! | `GET …/admin/dead-letters` | `[{"id", "accountId", "eventId", "eventName", "attempts", "error", "event"}]` |
+//! | `POST …/admin/dead-letters/{id}/replay`, `DELETE …/admin/dead-letters/{id}` | `202`, `204` |
+//! | `GET …/admin/quarantine` | `[{"id", "receivedAt", "bytes", "body", "error"}]` |
+//! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
+//!
+//! Keep these endpoints off the public internet (see `SECURITY.md`): the
+//! token guards them, but they show learners' data.
+//!
+//! ```
+//! let page = alm_webhooks::admin::PAGE_HTML;
+//! assert!(page.starts_with("<!doctype html>"));
+//! assert!(page.contains("Dead letters"));
+//! ```
+
+/// The admin page, as served at `…/admin` (`Content-Type: text/html;
+/// charset=utf-8`).
+pub const PAGE_HTML: &str = include_str!("page.html");

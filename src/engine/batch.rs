@@ -1,0 +1,145 @@
+//! A delivery's decisions on their way to the store: pending ones (decided,
+//! not committed yet), settled ones, and the delivery's bookkeeping.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+
+use super::decision::Decision;
+use super::rules::{EntityState, StateKey};
+use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
+use crate::{Event, EventError, EventFamily, EventId};
+
+/// A decision that needs no commit (or could not be made).
+#[derive(Debug)]
+pub(super) struct Final {
+    pub(super) decision: Decision,
+    /// The handler's failure message.
+    pub(super) error: Option<String>,
+    /// The event's id as sent, when known.
+    pub(super) event_id: Option<EventId>,
+    /// Why the event was rejected.
+    pub(super) event_error: Option<Box<EventError>>,
+}
+
+impl Final {
+    pub(super) fn new(decision: Decision, event_id: Option<EventId>) -> Self {
+        Self {
+            decision,
+            error: None,
+            event_id,
+            event_error: None,
+        }
+    }
+}
+
+/// What one event's first pass came to.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Decided: nothing more to commit.
+    Final(Final),
+    /// Decided, to be committed with the batch.
+    Pending(Decision),
+}
+
+/// A decision made and not committed yet.
+pub(super) struct Pending {
+    pub(super) index: usize,
+    pub(super) key: DedupKey,
+    /// The id as sent, when the key holds the name too (unknown events).
+    pub(super) sent_id: Option<EventId>,
+    pub(super) token: ClaimToken,
+    pub(super) state_key: Option<StateKey>,
+    /// The state the decision was made on.
+    pub(super) loaded: Versioned,
+    /// The state it leads to.
+    pub(super) next: EntityState,
+    /// Processed or ignored.
+    pub(super) decision: Decision,
+    pub(super) family: EventFamily,
+    /// The time the rules use, in milliseconds.
+    pub(super) at: i64,
+    /// The event, while the handler has not had it (ignored events, which
+    /// are decided again if their claim has to be taken again). Boxed, to
+    /// keep `Pending` small as it moves through the batch.
+    pub(super) event: Option<Box<Event>>,
+}
+
+impl Pending {
+    /// The commit of this decision. A processed event swaps its entity's
+    /// state (checking the version it was decided on); an ignored one only
+    /// marks the event decided, so it changes neither the state, its version
+    /// nor its expiry. (An ignored decision read the state without writing
+    /// it: if another delivery changes the state meanwhile, the outcome is
+    /// the one of the ignored event decided just before that change.)
+    pub(super) fn commit(
+        &self,
+        remember_until: OffsetDateTime,
+        state_until: OffsetDateTime,
+    ) -> Commit<'_> {
+        let update = match self.decision {
+            Decision::Processed => self.state_key.as_ref().map(|k| StateUpdate {
+                key: k,
+                expected_version: self.loaded.version,
+                state: &self.next,
+            }),
+            _ => None,
+        };
+        Commit {
+            key: &self.key,
+            token: self.token,
+            update,
+            remember_until,
+            state_until,
+        }
+    }
+
+    /// The event's id as sent.
+    pub(super) fn into_event_id(self) -> EventId {
+        self.sent_id.unwrap_or(self.key.event_id)
+    }
+}
+
+/// A pending decision made final by its commit.
+pub(super) struct Settled {
+    pub(super) index: usize,
+    pub(super) event_id: EventId,
+    pub(super) decision: Decision,
+    pub(super) error: Option<String>,
+}
+
+/// A delivery's decisions awaiting their commit, and what the delivery
+/// has learnt so far.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) pending: Vec<Pending>,
+    /// Decisions made final by the last flush.
+    pub(super) settled: Vec<Settled>,
+    /// How many outcomes, from the first, are counted and traced.
+    pub(super) reported: usize,
+    /// Entities with an event in this delivery that failed, is busy or was
+    /// deferred: their later events are deferred too.
+    pub(super) held_back: HashSet<StateKey>,
+    /// When the delivery's wait for events in flight elsewhere ends (set by
+    /// the first wait).
+    pub(super) wait_until: Option<tokio::time::Instant>,
+}
+
+impl Batch {
+    /// Whether a pending decision is about the entity `key`.
+    pub(super) fn touches(&self, key: &StateKey) -> bool {
+        self.pending
+            .iter()
+            .any(|p| p.state_key.as_ref() == Some(key))
+    }
+
+    /// Notes an event's final decision: if it is not final (failed, busy,
+    /// deferred), its entity's later events in this delivery are deferred.
+    pub(super) fn note(&mut self, key: Option<&StateKey>, decision: Decision) {
+        if let Some(key) = key.filter(|_| !decision.is_final()) {
+            if !self.held_back.contains(key) {
+                self.held_back.insert(key.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature
+//! `metrics`): the application installs the exporter it wants (for
+//! Prometheus, `metrics-exporter-prometheus`), and the crate records into it.
+//!
+//! Every label takes a bounded set of values: known event names (anything
+//! else is `unknown`), decision and reason codes, event families, outcome
+//! and operation names. Event ids, learner ids and account numbers are never
+//! labels.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `alm_webhooks_deliveries_total` | counter | `outcome`: [`DeliveryOutcome`] |
+//! | `alm_webhooks_events_total` | counter | `decision`, `reason`, `event` |
+//! | `alm_webhooks_ack_seconds` | histogram | |
+//! | `alm_webhooks_handler_seconds` | histogram | `event` |
+//! | `alm_webhooks_event_lag_seconds` | histogram | `family` |
+//! | `alm_webhooks_inbox_pending` | gauge | |
+//! | `alm_webhooks_inbox_in_flight` | gauge | |
+//! | `alm_webhooks_inbox_retrying` | gauge | |
+//! | `alm_webhooks_dead_letters` | gauge | |
+//! | `alm_webhooks_quarantined` | gauge | |
+//! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
+//! | `alm_webhooks_store_round_trips_total` | counter | `op` |
+//! | `alm_webhooks_store_errors_total` | counter | `op` |
+//!
+//! `deploy/prometheus/alerts.yml` holds alerting rules over these names and
+//! `deploy/grafana/alm-webhooks.json` a dashboard; both use nothing else.
+//!
+//! ```
+//! use alm_webhooks::metrics::{self, DeliveryOutcome};
+//! use std::time::Duration;
+//!
+//! // Once, at start, after installing an exporter: names, units, help texts.
+//! metrics::describe();
+//! // What a front door records for each delivery it answers.
+//! metrics::record_delivery(DeliveryOutcome::Accepted, Duration::from_millis(3));
+//! ```
+
+use std::time::Duration;
+
+use crate::engine::Decision;
+use crate::{EventFamily, EventName};
+
+/// The metric names, as exported.
+pub mod names {
+    /// Deliveries answered, by outcome.
+    pub const DELIVERIES_TOTAL: &str = "alm_webhooks_deliveries_total";
+    /// Events decided, by decision, reason and event name.
+    pub const EVENTS_TOTAL: &str = "alm_webhooks_events_total";
+    /// From a delivery's arrival to its answer.
+    pub const ACK_SECONDS: &str = "alm_webhooks_ack_seconds";
+    /// How long the handler ran, per event name.
+    pub const HANDLER_SECONDS: &str = "alm_webhooks_handler_seconds";
+    /// Decision time minus the event's `timestamp`, per family.
+    pub const EVENT_LAG_SECONDS: &str = "alm_webhooks_event_lag_seconds";
+    /// Deliveries acknowledged and waiting for a worker.
+    pub const INBOX_PENDING: &str = "alm_webhooks_inbox_pending";
+    /// Deliveries a worker holds under a lease.
+    pub const INBOX_IN_FLIGHT: &str = "alm_webhooks_inbox_in_flight";
+    /// Deliveries waiting for a retry after a handler failure.
+    pub const INBOX_RETRYING: &str = "alm_webhooks_inbox_retrying";
+    /// Events kept after their last failed attempt.
+    pub const DEAD_LETTERS: &str = "alm_webhooks_dead_letters";
+    /// Bodies kept because they were not a valid envelope.
+    pub const QUARANTINED: &str = "alm_webhooks_quarantined";
+    /// Age of the oldest delivery still pending.
+    pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
+        "alm_webhooks_inbox_oldest_pending_age_seconds";
+    /// Calls to the store, by operation.
+    pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
+    /// Failed calls to the store, by operation.
+    pub const STORE_ERRORS_TOTAL: &str = "alm_webhooks_store_errors_total";
+
+    /// Every name above (what the deploy files may use).
+    pub const ALL: &[&str] = &[
+        DELIVERIES_TOTAL,
+        EVENTS_TOTAL,
+        ACK_SECONDS,
+        HANDLER_SECONDS,
+        EVENT_LAG_SECONDS,
+        INBOX_PENDING,
+        INBOX_IN_FLIGHT,
+        INBOX_RETRYING,
+        DEAD_LETTERS,
+        QUARANTINED,
+        INBOX_OLDEST_PENDING_AGE_SECONDS,
+        STORE_ROUND_TRIPS_TOTAL,
+        STORE_ERRORS_TOTAL,
+    ];
+}
+
+/// How a delivery was answered: the `outcome` label of
+/// `alm_webhooks_deliveries_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeliveryOutcome {
+    /// Taken: `202` (inbox) or every event decided (inline).
+    Accepted,
+    /// Authentication failed: `401`.
+    Unauthorized,
+    /// Not a valid envelope, refused: `400`.
+    Malformed,
+    /// Not a valid envelope, kept in quarantine and acknowledged: `202`.
+    Quarantined,
+    /// Over the body limit: `413`.
+    TooLarge,
+    /// The store or the inbox could not take it: `503` (or `500` inline when
+    /// a handler failed).
+    Unavailable,
+}
+
+impl DeliveryOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Unauthorized => "unauthorized",
+            Self::Malformed => "malformed",
+            Self::Quarantined => "quarantined",
+            Self::TooLarge => "too_large",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The outcome of a delivery the front door refused.
+    pub fn of_rejection(rejection: &crate::Rejection) -> Self {
+        match rejection {
+            crate::Rejection::PayloadTooLarge { .. } => Self::TooLarge,
+            crate::Rejection::Unauthorized(_) => Self::Unauthorized,
+            _ => Self::Malformed,
+        }
+    }
+}
+
+/// The `event` label: a known event name as sent, `unknown` for any other
+/// (so that a sender cannot grow the label set).
+pub fn event_label(name: &EventName) -> &'static str {
+    EventName::KNOWN
+        .iter()
+        .find(|known| *known == name)
+        .map_or("unknown", EventName::as_str)
+}
+
+/// The `family` label.
+pub fn family_label(family: EventFamily) -> &'static str {
+    match family {
+        EventFamily::Enrollment => "enrollment",
+        EventFamily::Unenrollment => "unenrollment",
+        EventFamily::Completion => "completion",
+        EventFamily::CompletionRollback => "completion_rollback",
+        EventFamily::LearnerProgress => "learner_progress",
+        EventFamily::LearningObject => "learning_object",
+        EventFamily::LearningObjectInstance => "learning_object_instance",
+        EventFamily::InstanceStats => "instance_stats",
+        _ => "unknown",
+    }
+}
+
+/// Registers every metric's unit and help text with the installed recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_counter!(DELIVERIES_TOTAL, "Deliveries answered, by outcome.");
+    describe_counter!(
+        EVENTS_TOTAL,
+        "Events decided, by decision, ignore reason and event name."
+    );
+    describe_histogram!(
+        ACK_SECONDS,
+        Unit::Seconds,
+        "From a delivery's arrival to its answer."
+    );
+    describe_histogram!(
+        HANDLER_SECONDS,
+        Unit::Seconds,
+        "How long the handler ran for one event."
+    );
+    describe_histogram!(
+        EVENT_LAG_SECONDS,
+        Unit::Seconds,
+        "Decision time minus the event's timestamp."
+    );
+    describe_gauge!(INBOX_PENDING, "Deliveries waiting for a worker.");
+    describe_gauge!(INBOX_IN_FLIGHT, "Deliveries held by a worker.");
+    describe_gauge!(INBOX_RETRYING, "Deliveries waiting for a retry.");
+    describe_gauge!(DEAD_LETTERS, "Events kept after their last failed attempt.");
+    describe_gauge!(QUARANTINED, "Bodies kept because they did not parse.");
+    describe_gauge!(
+        INBOX_OLDEST_PENDING_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest pending delivery."
+    );
+    describe_counter!(STORE_ROUND_TRIPS_TOTAL, "Calls to the store, by operation.");
+    describe_counter!(
+        STORE_ERRORS_TOTAL,
+        "Failed calls to the store, by operation."
+    );
+}
+
+/// Counts one answered delivery and how long its answer took.
+pub fn record_delivery(outcome: DeliveryOutcome, took: Duration) {
+    metrics::counter!(names::DELIVERIES_TOTAL, "outcome" => outcome.as_str()).increment(1);
+    metrics::histogram!(names::ACK_SECONDS).record(took.as_secs_f64());
+}
+
+/// Counts one decided event.
+pub fn record_event(decision: Decision, name: Option<&EventName>) {
+    let reason = match decision {
+        Decision::Ignored(reason) => reason.code(),
+        _ => "",
+    };
+    metrics::counter!(
+        names::EVENTS_TOTAL,
+        "decision" => decision.as_str(),
+        "reason" => reason,
+        "event" => name.map_or("unknown", event_label),
+    )
+    .increment(1);
+}
+
+/// Records how long the handler ran for one event.
+pub fn record_handler(name: &EventName, took: Duration) {
+    metrics::histogram!(names::HANDLER_SECONDS, "event" => event_label(name))
+        .record(took.as_secs_f64());
+}
+
+/// Records an event's lag: the decision time minus its `timestamp`, in
+/// seconds (negative for a time ahead of the receiver's clock).
+pub fn record_event_lag(family: EventFamily, seconds: f64) {
+    metrics::histogram!(names::EVENT_LAG_SECONDS, "family" => family_label(family)).record(seconds);
+}
+
+/// Counts one call to the store, and whether it failed.
+pub fn record_store_call(op: &'static str, failed: bool) {
+    metrics::counter!(names::STORE_ROUND_TRIPS_TOTAL, "op" => op).increment(1);
+    if failed {
+        metrics::counter!(names::STORE_ERRORS_TOTAL, "op" => op).increment(1);
+    }
+}
+
+/// The inbox's figures, as its gauges show them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InboxFigures {
+    /// Deliveries waiting for a worker.
+    pub pending: u64,
+    /// Deliveries held by a worker.
+    pub in_flight: u64,
+    /// Deliveries waiting for a retry.
+    pub retrying: u64,
+    /// Dead letters kept.
+    pub dead_letters: u64,
+    /// Quarantined bodies kept.
+    pub quarantined: u64,
+    /// Age of the oldest pending delivery (zero when none).
+    pub oldest_pending_age: Duration,
+}
+
+/// Sets the inbox gauges.
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+pub fn set_inbox(figures: &InboxFigures) {
+    metrics::gauge!(names::INBOX_PENDING).set(figures.pending as f64);
+    metrics::gauge!(names::INBOX_IN_FLIGHT).set(figures.in_flight as f64);
+    metrics::gauge!(names::INBOX_RETRYING).set(figures.retrying as f64);
+    metrics::gauge!(names::DEAD_LETTERS).set(figures.dead_letters as f64);
+    metrics::gauge!(names::QUARANTINED).set(figures.quarantined as f64);
+    metrics::gauge!(names::INBOX_OLDEST_PENDING_AGE_SECONDS)
+        .set(figures.oldest_pending_age.as_secs_f64());
+}

@@ -1,0 +1,36 @@
+//! The admin page is self-contained and calls exactly the admin API.
+
+use alm_webhooks::admin::PAGE_HTML;
+
+#[test]
+fn the_page_loads_nothing_from_elsewhere() {
+    for outside in ["http://", "https://", "src=", "@import", "<link"] {
+        assert!(
+            !PAGE_HTML.contains(outside),
+            "the page refers to {outside:?}"
+        );
+    }
+}
+
+#[test]
+fn the_page_calls_the_admin_api_relative_to_itself() {
+    for call in [
+        r#"api("GET", "inbox")"#,
+        r#"api("GET", "decisions")"#,
+        r#"api("GET", "dead-letters")"#,
+        r#"api("GET", "quarantine")"#,
+        r#"act("POST", kind + "/" + encodeURIComponent(id) + "/replay""#,
+        r#"act("DELETE", kind + "/" + encodeURIComponent(id)"#,
+        r#""Authorization": "Bearer " + token"#,
+    ] {
+        assert!(PAGE_HTML.contains(call), "the page does not make {call}");
+    }
+}
+
+#[test]
+fn the_page_writes_data_as_text_never_as_html() {
+    // Event data and bodies come from outside: they go through textContent.
+    assert!(!PAGE_HTML.contains("innerHTML"));
+    assert!(PAGE_HTML.contains("pre.textContent = pretty(d.event)"));
+    assert!(PAGE_HTML.contains("pre.textContent = q.body"));
+}
