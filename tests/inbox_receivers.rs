@@ -289,6 +289,28 @@ fn the_admin_api_needs_its_token() {
             assert!(stats[key].is_u64(), "{name}: {key} in {stats}");
         }
         assert_eq!(admin(r.addr, "GET", "/admin/nothing").0, 404, "{name}");
+
+        // The operator's page (no token: it holds no data) and the
+        // decision counts it shows.
+        let (status, page) = request_to(r.addr, "GET", "/admin", &[], b"");
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(page, alm_webhooks::admin::PAGE_HTML, "{name}");
+        let (status, _) = request_to(without.addr, "GET", "/admin", &[], b"");
+        assert_eq!(status, 404, "{name}: no admin API, no page");
+        let body = envelope(
+            3,
+            &[learner_event(
+                "counted",
+                "COURSE_ENROLLMENT",
+                1,
+                7,
+                "course:1_2",
+            )],
+        );
+        assert_eq!(signed_post(r.addr, &body).0, 202, "{name}");
+        let decisions = admin_until(r.addr, "/admin/decisions", |d| d["processed"] == 1);
+        assert_eq!(decisions["processed"], 1, "{name}: {decisions}");
+        assert_eq!(decisions["failed"], 0, "{name}: {decisions}");
     }
 }
 

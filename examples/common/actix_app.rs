@@ -30,6 +30,7 @@ pub fn server(
                     .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
                     .route(web::post().to(super::actix_inbox::webhooks)),
             )
+            .route("/admin", web::get().to(super::actix_inbox::admin_page))
             .route(
                 "/admin/{rest:.*}",
                 web::route().to(super::actix_inbox::admin),

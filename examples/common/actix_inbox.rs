@@ -57,3 +57,16 @@ pub async fn admin(request: HttpRequest, app: web::Data<Arc<App>>) -> HttpRespon
     let (status, body) = app.admin(&method, request.path(), &headers).await;
     json(status, body)
 }
+
+/// `GET /admin`: the operator's page, when the admin API is on.
+pub async fn admin_page(app: web::Data<Arc<App>>) -> HttpResponse {
+    match app.admin_page() {
+        Some(page) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page),
+        None => json(
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":"not found"}"#.to_owned(),
+        ),
+    }
+}

@@ -2,6 +2,9 @@
 //! (otherwise every `/admin/…` path is `404`), and every call must carry
 //! `Authorization: Bearer TOKEN` (else `401`, one body for every failure).
 //!
+//! - `GET /admin`: the operator's page ([`alm_webhooks::admin::PAGE_HTML`],
+//!   no token needed: it holds no data and asks for the token itself)
+//! - `GET /admin/decisions`: the engine's decision counts since start
 //! - `GET /admin/inbox`: the inbox's counts
 //!   (`pending`, `in_flight`, `retrying`, `dead_letters`, `quarantined`,
 //!   `oldest_pending_age_ms`)
@@ -77,6 +80,15 @@ fn unavailable(e: &InboxError) -> (StatusCode, String) {
 }
 
 impl App {
+    /// The admin page, when the admin API is on.
+    pub fn admin_page(&self) -> Option<&'static str> {
+        self.queue
+            .config
+            .admin_token
+            .as_ref()
+            .map(|_| alm_webhooks::admin::PAGE_HTML)
+    }
+
     /// Answers one admin request: `path` is the request's path (from
     /// `/admin`).
     pub async fn admin(
@@ -94,6 +106,10 @@ impl App {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["admin", "inbox"]) => self.stats().await,
+            ("GET", ["admin", "decisions"]) => Ok(answer(
+                StatusCode::OK,
+                serde_json::to_value(self.engine.counters()).unwrap_or_default(),
+            )),
             ("GET", ["admin", "dead-letters"]) => self.dead_letters().await,
             ("POST", ["admin", "dead-letters", id, "replay"]) => match id.parse() {
                 Ok(id) => self.replay_dead_letter(id).await,

@@ -32,6 +32,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         None => routes,
     };
     routes
+        .route("/admin", axum::routing::get(super::axum_inbox::admin_page))
         .route(
             "/admin/{*rest}",
             axum::routing::any(super::axum_inbox::admin),

@@ -52,3 +52,11 @@ pub async fn admin(
     let (status, body) = state.0.admin(&method, uri.path(), &headers).await;
     json(status, body)
 }
+
+/// `GET /admin`: the operator's page, when the admin API is on.
+pub async fn admin_page(State(state): State<AppState>) -> Response {
+    match state.0.admin_page() {
+        Some(page) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response(),
+        None => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
+    }
+}
