@@ -8,6 +8,8 @@
 #[path = "common/mod.rs"]
 mod common;
 
+use std::sync::Arc;
+
 use common::App;
 
 #[actix_web::main]
@@ -18,13 +20,16 @@ async fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     });
-    let (addr, server) = common::actix_app::server(app, listen).unwrap_or_else(|e| {
+    let (addr, server) = common::actix_app::server(Arc::clone(&app), listen).unwrap_or_else(|e| {
         eprintln!("error: cannot listen on {listen}: {e}");
         std::process::exit(2);
     });
     eprintln!("listening on http://{addr}/webhooks");
+    // actix stops on SIGTERM or Ctrl-C by itself (within 5 s).
     if let Err(e) = server.await {
         eprintln!("error: server stopped: {e}");
         std::process::exit(1);
     }
+    app.shutdown(std::time::Duration::from_secs(4)).await;
+    std::process::exit(0);
 }

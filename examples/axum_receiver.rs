@@ -5,14 +5,20 @@
 //! ALM_AUTH=signature ALM_SIGNING_SECRET=s3cret cargo run --example axum_receiver --features axum
 //! ```
 //!
-//! `POST /webhooks` answers 202 once the events are decided, 401 for any
-//! authentication failure, 400 for a body that is not an envelope, 413 over
-//! the size limit, 503 when the store is unavailable or an event is in
-//! flight elsewhere, 405 for other methods. Each decision is printed on
-//! stdout as one JSON line; logs go to stderr.
+//! `POST /webhooks` answers 202 once the delivery is in the inbox (the
+//! default `ALM_MODE=inbox`; workers process it behind) or, with
+//! `ALM_MODE=inline`, once its events are decided; 401 for any
+//! authentication failure; 202 for a body that is not an envelope (kept in
+//! quarantine; 400 with `ALM_ON_MALFORMED=refuse`); 413 over the size limit;
+//! 503 when the inbox (or, inline, the store) is unavailable; 405 for other
+//! methods. Each decision is printed on stdout as one JSON line; logs go to
+//! stderr. `SIGTERM` or Ctrl-C: the workers stop within 7 s, what is
+//! unfinished stays in the inbox, and the process exits 0.
 
 #[path = "common/mod.rs"]
 mod common;
+
+use std::sync::Arc;
 
 use common::App;
 
@@ -22,14 +28,20 @@ async fn main() {
     let listen = config.listen;
     let started = async {
         let app = App::new(config).await?;
-        common::axum_app::serve(app, listen).await
+        let addr = common::axum_app::serve(Arc::clone(&app), listen).await?;
+        Ok::<_, String>((app, addr))
     };
-    match started.await {
-        Ok(addr) => eprintln!("listening on http://{addr}/webhooks"),
+    let app = match started.await {
+        Ok((app, addr)) => {
+            eprintln!("listening on http://{addr}/webhooks");
+            app
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(2);
         }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    };
+    common::inbox::terminated().await;
+    app.shutdown(common::inbox::SHUTDOWN_GRACE).await;
+    std::process::exit(0);
 }

@@ -1,7 +1,11 @@
 //! The demo: starts the axum receiver on the in-memory store, drives it with
 //! the sender simulator over loopback the way ALM would (duplicates,
 //! reordering, a malformed event, a bad signature, a bulk batch with dropped
-//! connections), then prints what the receiver decided. It ends by itself.
+//! connections), then prints what the receiver decided. Then the inbox: a
+//! second receiver in the (default) inbox mode with a slow handler
+//! acknowledges in milliseconds, retries a failing event, dead-letters it,
+//! quarantines a body that is not an envelope, and replays the dead letter.
+//! It ends by itself.
 //!
 //! ```sh
 //! cargo run --example demo --features axum
@@ -18,6 +22,8 @@ use alm_webhooks::auth::SignatureAuth;
 use alm_webhooks::simulator::scenario::{self, Faults, learner_event};
 use alm_webhooks::simulator::{Backoff, Delivery, Simulator, signers};
 use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
+use common::admin::AdminToken;
+use common::inbox::InboxConfig;
 use common::{App, Config};
 use serde_json::{Value, json};
 
@@ -39,6 +45,11 @@ async fn main() {
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
         commit_batch: 1,
+        inbox: common::inbox::InboxConfig {
+            mode: common::inbox::Mode::Inline,
+            on_malformed: common::inbox::OnMalformed::Refuse,
+            ..Default::default()
+        },
     };
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Arc::clone(&journal))
@@ -231,6 +242,133 @@ async fn main() {
         "\nthe handler's view of learner {learner} @ {instance}: {:?}",
         views.get(&format!("learner {learner} @ {instance}"))
     );
+    inbox_mode().await;
+}
+
+/// The inbox mode: acknowledge at once, process behind, keep what fails.
+async fn inbox_mode() {
+    let token = "demo-admin-token";
+    let config = Config {
+        listen: "127.0.0.1:0".parse().expect("a loopback address"),
+        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        store_url: "memory".into(),
+        handler_delay: Duration::from_millis(100),
+        panic_on: HashSet::new(),
+        lease: alm_webhooks::engine::DEFAULT_LEASE,
+        commit_batch: 1,
+        inbox: InboxConfig {
+            retry: alm_webhooks::inbox::RetryPolicy {
+                max_attempts: 3,
+                base: Duration::from_millis(100),
+                max: Duration::from_millis(400),
+            },
+            admin_token: Some(AdminToken::new(token.to_owned())),
+            fail_on: HashSet::from(["crm-down".to_owned()]),
+            fail_times: Some(3),
+            ..InboxConfig::default()
+        },
+    };
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let app = App::with_journal(config, Arc::clone(&journal))
+        .await
+        .expect("the memory inbox opens");
+    let addr =
+        common::axum_app::serve(Arc::clone(&app), "127.0.0.1:0".parse().expect("an address"))
+            .await
+            .expect("a loopback port");
+    let sim = Simulator::new(&format!("http://{addr}/webhooks"))
+        .expect("a valid URL")
+        .with_signer(signers::signature(SignatureAuth::new(SECRET)))
+        .with_max_attempts(1);
+    println!(
+        "\n--- the inbox (ALM_MODE=inbox, the default): a handler that takes 100 ms per event ---"
+    );
+    let mut events: Vec<Value> = (0..20)
+        .map(|n| {
+            learner_event(
+                &format!("slow-{n}"),
+                "COURSE_ENROLLMENT",
+                1725600000,
+                100 + n,
+                "course:7_1",
+            )
+        })
+        .collect();
+    events.push(learner_event(
+        "crm-down",
+        "COURSE_COMPLETED",
+        1725600300,
+        7,
+        "course:7_1",
+    ));
+    let started = std::time::Instant::now();
+    let summary = sim
+        .deliver(&Delivery::from(scenario::envelope(ACCOUNT, &events)))
+        .await;
+    println!(
+        "21 events acknowledged in {:.1?} ({summary}); the handler needs 2 s for them",
+        started.elapsed()
+    );
+    let trailing_comma = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/course_unenrollment.json"
+    ))
+    .expect("the fixture exists");
+    let quarantined = sim.deliver(&Delivery::from(trailing_comma)).await;
+    println!("a sample with a trailing comma: {quarantined} (quarantined, not refused)");
+
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    let get = |path: &'static str| {
+        let (app, headers) = (Arc::clone(&app), headers.clone());
+        async move { app.admin(&http::Method::GET, path, &headers).await.1 }
+    };
+    let idle = |stats: String| {
+        let v: Value = serde_json::from_str(&stats).unwrap_or_default();
+        v["pending"] == 0 && v["in_flight"] == 0 && v["retrying"] == 0
+    };
+    while !idle(get("/admin/inbox").await) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!("GET /admin/inbox → {}", get("/admin/inbox").await);
+    let letters: Value =
+        serde_json::from_str(&get("/admin/dead-letters").await).unwrap_or_default();
+    println!("GET /admin/dead-letters → {letters}");
+    let kept: Value = serde_json::from_str(&get("/admin/quarantine").await).unwrap_or_default();
+    println!(
+        "GET /admin/quarantine → id {}, {} bytes kept exactly, error: {}",
+        kept[0]["id"], kept[0]["bytes"], kept[0]["error"]
+    );
+    if let Some(id) = letters[0]["id"].as_u64() {
+        let path = format!("/admin/dead-letters/{id}/replay");
+        let (status, body) = app.admin(&http::Method::POST, &path, &headers).await;
+        println!("POST {path} → {status} {body} (the CRM is back)");
+    }
+    // The replay is appended; wait for the workers to take and finish it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while !idle(get("/admin/inbox").await) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines = journal.lock().map(|j| j.clone()).unwrap_or_default();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for line in &lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_default();
+        let decision = v["decision"].as_str().unwrap_or("?").to_owned();
+        if v["eventId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("slow-"))
+        {
+            *counts.entry(decision).or_default() += 1;
+        } else {
+            println!("  {line}");
+        }
+    }
+    println!("  …and the 20 slow events: {counts:?}");
+    app.shutdown(Duration::from_secs(2)).await;
 }
 
 fn shorten(text: &str, width: usize) -> String {

@@ -147,26 +147,36 @@ async fn main() {
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let connections: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
     let store_url = args.next().unwrap_or_else(|| "memory".into());
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        store_url: store_url.clone(),
-        handler_delay: Duration::ZERO,
-        panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: 1,
+    let start = |mode: common::inbox::Mode| {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("an address"),
+            auth: Authentication::Signature(SignatureAuth::new(SECRET)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            store_url: store_url.clone(),
+            handler_delay: Duration::ZERO,
+            panic_on: HashSet::new(),
+            lease: alm_webhooks::engine::DEFAULT_LEASE,
+            commit_batch: 1,
+            inbox: common::inbox::InboxConfig {
+                mode,
+                ..Default::default()
+            },
+        };
+        async move {
+            let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let app = App::with_journal(config, journal)
+                .await
+                .unwrap_or_else(|e| {
+                    eprintln!("error: {e}");
+                    std::process::exit(2);
+                });
+            common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
+                .await
+                .expect("a port")
+        }
     };
-    let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = App::with_journal(config, journal)
-        .await
-        .unwrap_or_else(|e| {
-            eprintln!("error: {e}");
-            std::process::exit(2);
-        });
-    let sdk = common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("a port");
+    let sdk = start(common::inbox::Mode::Inline).await;
+    let inbox = start(common::inbox::Mode::Inbox).await;
     let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");
@@ -189,15 +199,44 @@ async fn main() {
     .expect("the run completes");
     let (sdk_rps, sdk_p50, _) = tokio::task::spawn_blocking({
         let next = Arc::clone(&next);
-        move || run("alm-webhooks receiver", sdk, seconds, connections, &next)
+        move || {
+            run(
+                "alm-webhooks, inline mode",
+                sdk,
+                seconds,
+                connections,
+                &next,
+            )
+        }
+    })
+    .await
+    .expect("the run completes");
+    let (inbox_rps, inbox_p50, _) = tokio::task::spawn_blocking({
+        let next = Arc::clone(&next);
+        move || {
+            run(
+                "alm-webhooks, inbox mode",
+                inbox,
+                seconds,
+                connections,
+                &next,
+            )
+        }
     })
     .await
     .expect("the run completes");
     if sdk_rps > 0.0 && bare_rps > 0.0 {
         let share = 100.0 * (1.0 / sdk_rps - 1.0 / bare_rps) / (1.0 / sdk_rps);
         println!(
-            "the SDK's share of the cost per request: {share:.0} % (p50 {:.1?} over bare)",
+            "the SDK's share of the cost per request, inline: {share:.0} % (p50 {:.1?} over bare)",
             sdk_p50.saturating_sub(bare_p50)
+        );
+    }
+    if inbox_rps > 0.0 && bare_rps > 0.0 {
+        let share = 100.0 * (1.0 / inbox_rps - 1.0 / bare_rps) / (1.0 / inbox_rps);
+        println!(
+            "the SDK's share of the cost per request, inbox: {share:.0} % (p50 {:.1?} over bare)",
+            inbox_p50.saturating_sub(bare_p50)
         );
     }
 }

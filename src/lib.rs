@@ -12,6 +12,7 @@ mod envelope;
 mod error;
 pub mod event;
 mod ids;
+pub mod inbox;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

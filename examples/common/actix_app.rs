@@ -3,31 +3,10 @@
 
 use std::sync::Arc;
 
-use actix_web::{App as ActixApp, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App as ActixApp, HttpServer, web};
 use alm_webhooks::Receiver;
-use alm_webhooks::adapters::actix::{AlmDelivery, AlmRejection};
 
 use super::App;
-
-async fn webhooks(
-    app: web::Data<Arc<App>>,
-    delivery: Result<AlmDelivery, AlmRejection>,
-) -> HttpResponse {
-    match delivery {
-        Ok(AlmDelivery(envelope)) => {
-            let (status, body) = app.handle(envelope).await;
-            let status = actix_web::http::StatusCode::from_u16(status.as_u16())
-                .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-            HttpResponse::build(status)
-                .content_type("application/json")
-                .body(body)
-        }
-        Err(rejection) => {
-            eprintln!("{rejection}");
-            rejection.error_response()
-        }
-    }
-}
 
 /// Binds `listen` and runs the server; returns the bound address and the
 /// running server (await it to serve).
@@ -46,10 +25,19 @@ pub fn server(
             actix_app = actix_app.app_data(capture.clone());
         }
         actix_app
-            .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
-            .service(web::resource("/webhooks").route(web::post().to(webhooks)))
+            .service(
+                web::resource("/webhooks")
+                    .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
+                    .route(web::post().to(super::actix_inbox::webhooks)),
+            )
+            .route("/admin", web::get().to(super::actix_inbox::admin_page))
+            .route(
+                "/admin/{rest:.*}",
+                web::route().to(super::actix_inbox::admin),
+            )
     })
     .workers(2)
+    .shutdown_timeout(5)
     .bind(listen)?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((addr, server.run()))

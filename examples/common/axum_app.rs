@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use alm_webhooks::Receiver;
-use alm_webhooks::adapters::axum::{AlmDelivery, AlmRejection};
-use axum::extract::{FromRef, State};
-use axum::response::IntoResponse;
+use axum::extract::FromRef;
 
 use super::App;
 
@@ -20,30 +18,12 @@ impl FromRef<AppState> for Arc<Receiver> {
     }
 }
 
-async fn webhooks(
-    State(state): State<AppState>,
-    delivery: Result<AlmDelivery, AlmRejection>,
-) -> axum::response::Response {
-    match delivery {
-        Ok(AlmDelivery(envelope)) => {
-            let (status, body) = state.0.handle(envelope).await;
-            (
-                status,
-                [(http::header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response()
-        }
-        Err(rejection) => {
-            eprintln!("{}", rejection.0);
-            rejection.into_response()
-        }
-    }
-}
-
-/// `POST /webhooks`; other methods get 405 from axum.
+/// `POST /webhooks` (other methods get 405 from axum) and the admin API.
 pub fn router(app: Arc<App>) -> axum::Router {
-    let routes = axum::Router::new().route("/webhooks", axum::routing::post(webhooks));
+    let routes = axum::Router::new().route(
+        "/webhooks",
+        axum::routing::post(super::axum_inbox::webhooks),
+    );
     let routes = match app.capture.clone() {
         Some(capture) => routes.layer(axum::middleware::from_fn_with_state(
             capture,
@@ -51,7 +31,13 @@ pub fn router(app: Arc<App>) -> axum::Router {
         )),
         None => routes,
     };
-    routes.with_state(AppState(app))
+    routes
+        .route("/admin", axum::routing::get(super::axum_inbox::admin_page))
+        .route(
+            "/admin/{*rest}",
+            axum::routing::any(super::axum_inbox::admin),
+        )
+        .with_state(AppState(app))
 }
 
 /// Binds `listen` and serves until the process ends; returns the bound

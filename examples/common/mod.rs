@@ -16,21 +16,29 @@
 //!   1; a few hundred makes bulk deliveries much faster on PostgreSQL)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
+//! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
+//!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
 pub mod actix_app;
+#[cfg(feature = "actix")]
+pub mod actix_inbox;
+pub mod admin;
 pub mod auth_env;
 #[cfg(feature = "axum")]
 pub mod axum_app;
+#[cfg(feature = "axum")]
+pub mod axum_inbox;
 pub mod capture;
+pub mod inbox;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, DeliveryReport};
+use alm_webhooks::engine::{Decision, DeliveryReport, EventOutcome};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
     Authentication, DEFAULT_MAX_BODY_BYTES, Engine, Envelope, Event, Receiver, Subject,
@@ -48,6 +56,7 @@ pub struct Config {
     pub panic_on: HashSet<String>,
     pub lease: Duration,
     pub commit_batch: usize,
+    pub inbox: inbox::InboxConfig,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -103,6 +112,7 @@ impl Config {
             panic_on,
             lease,
             commit_batch,
+            inbox: inbox::InboxConfig::from_env()?,
         })
     }
 }
@@ -116,11 +126,18 @@ pub struct App {
     pub views: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     handler_delay: Duration,
     panic_on: Arc<HashSet<String>>,
+    fail: Arc<inbox::FailKnob>,
     /// Where decisions go: stdout lines (receivers) or a journal (the demo).
-    journal: Option<Arc<Mutex<Vec<String>>>>,
+    sink: inbox::Sink,
+    /// The inbox and its workers.
+    pub queue: inbox::Queue,
     /// Where raw deliveries are written, when capturing.
     pub capture: Option<Arc<capture::Capture>>,
 }
+
+/// The example handler's future, boxed so the workers can name it.
+pub type HandlerFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 impl App {
     /// Builds the receiver, connects the store and starts the hourly sweep.
@@ -158,15 +175,39 @@ impl App {
                 }
             }
         });
+        let sink = journal.map_or(inbox::Sink::Stdout, inbox::Sink::Journal);
+        let fail = Arc::new(inbox::FailKnob::new(&config.inbox));
+        let views: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
+        let panic_on = Arc::new(config.panic_on);
+        let handler = {
+            let (views, delay) = (Arc::clone(&views), config.handler_delay);
+            let (panic_on, fail) = (Arc::clone(&panic_on), Arc::clone(&fail));
+            move |event| -> HandlerFuture {
+                let (views, panic_on, fail) =
+                    (Arc::clone(&views), Arc::clone(&panic_on), Arc::clone(&fail));
+                Box::pin(record(views, delay, panic_on, fail, event))
+            }
+        };
+        let queue = Self::start_queue(
+            config.inbox,
+            &config.store_url,
+            config.lease,
+            engine.clone(),
+            handler,
+            sink.clone(),
+        )
+        .await?;
         Ok(Arc::new(Self {
             receiver: Arc::new(
                 Receiver::new(config.auth).with_max_body_bytes(config.max_body_bytes),
             ),
             engine,
-            views: Arc::default(),
+            views,
             handler_delay: config.handler_delay,
-            panic_on: Arc::new(config.panic_on),
-            journal,
+            panic_on,
+            fail,
+            sink,
+            queue,
             capture: capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new),
         }))
     }
@@ -175,27 +216,28 @@ impl App {
     /// and gives the HTTP answer.
     pub async fn handle(&self, envelope: Envelope) -> (StatusCode, String) {
         let account_id = envelope.account_id.get();
-        let (views, delay, panic_on) = (
+        let (views, delay, panic_on, fail) = (
             Arc::clone(&self.views),
             self.handler_delay,
             Arc::clone(&self.panic_on),
+            Arc::clone(&self.fail),
         );
         let result = self
             .engine
             .process(envelope, move |event| {
-                record(Arc::clone(&views), delay, Arc::clone(&panic_on), event)
+                let fail = Arc::clone(&fail);
+                record(
+                    Arc::clone(&views),
+                    delay,
+                    Arc::clone(&panic_on),
+                    fail,
+                    event,
+                )
             })
             .await;
         match result {
             Ok(report) => {
-                match &self.journal {
-                    Some(journal) => {
-                        if let Ok(mut journal) = journal.lock() {
-                            journal.extend(decision_lines(account_id, &report));
-                        }
-                    }
-                    None => print_decisions(account_id, &report),
-                }
+                self.sink.emit(decision_lines(account_id, &report));
                 let status = report.status();
                 (status, summary(&report))
             }
@@ -216,10 +258,14 @@ async fn record(
     views: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     delay: Duration,
     panic_on: Arc<HashSet<String>>,
+    fail: Arc<inbox::FailKnob>,
     event: Event,
 ) -> Result<(), String> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if fail.fails(event.event_id.as_str()) {
+        return Err(format!("handler asked to fail on {}", event.event_id));
     }
     if panic_on.contains(event.event_id.as_str()) {
         panic!("handler asked to panic on {}", event.event_id);
@@ -257,27 +303,30 @@ pub fn decision_lines(account_id: u64, report: &DeliveryReport) -> Vec<String> {
     report
         .outcomes
         .iter()
-        .map(|o| {
-            let mut line = serde_json::json!({
-                "accountId": account_id,
-                "eventId": o.event_id.as_ref().map(|id| id.as_str()),
-                "eventName": o.event_name.as_ref().map(|n| n.as_str()),
-                "decision": o.decision.as_str(),
-            });
-            let reason = match (o.decision, &o.error) {
-                (Decision::Ignored(reason), _) => Some(reason.code().to_owned()),
-                (Decision::Failed, Some(e)) => Some(e.clone()),
-                (Decision::Duplicate, _) => Some("already decided".to_owned()),
-                (Decision::Rejected, _) => Some("event did not parse".to_owned()),
-                (Decision::Busy, _) => Some("in flight elsewhere".to_owned()),
-                _ => None,
-            };
-            if let Some(reason) = reason {
-                line["reason"] = reason.into();
-            }
-            line.to_string()
-        })
+        .map(|o| outcome_line(account_id, o))
         .collect()
+}
+
+/// The decision line of one event.
+pub fn outcome_line(account_id: u64, o: &EventOutcome) -> String {
+    let mut line = serde_json::json!({
+        "accountId": account_id,
+        "eventId": o.event_id.as_ref().map(|id| id.as_str()),
+        "eventName": o.event_name.as_ref().map(|n| n.as_str()),
+        "decision": o.decision.as_str(),
+    });
+    let reason = match (o.decision, &o.error) {
+        (Decision::Ignored(reason), _) => Some(reason.code().to_owned()),
+        (Decision::Failed, Some(e)) => Some(e.clone()),
+        (Decision::Duplicate, _) => Some("already decided".to_owned()),
+        (Decision::Rejected, _) => Some("event did not parse".to_owned()),
+        (Decision::Busy, _) => Some("in flight elsewhere".to_owned()),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        line["reason"] = reason.into();
+    }
+    line.to_string()
 }
 
 fn summary(report: &DeliveryReport) -> String {

@@ -108,7 +108,7 @@ impl AnyStore {
 /// Removes `name=value` from a URL's query, returning the URL without it and
 /// the value: how a key prefix or schema rides along in `ALM_STORE`.
 #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code))]
-fn take_param(url: &str, name: &str) -> (String, Option<String>) {
+pub(crate) fn take_param(url: &str, name: &str) -> (String, Option<String>) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_owned(), None);
     };

@@ -5,6 +5,8 @@ pub mod conformance;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;
+#[cfg(feature = "redis")]
+pub mod services;
 pub mod signing;
 
 use alm_webhooks::Envelope;

@@ -42,9 +42,14 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
+/// Starts a receiver. Unless `env` says otherwise it runs as receivers did
+/// before the inbox (`ALM_MODE=inline`, `ALM_ON_MALFORMED=refuse`): the
+/// inbox mode's tests pass `ALM_MODE=inbox`.
 pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(example(name));
     command
+        .env("ALM_MODE", "inline")
+        .env("ALM_ON_MALFORMED", "refuse")
         .env("ALM_LISTEN", "127.0.0.1:0")
         .env("ALM_AUTH", "signature")
         .env("ALM_SIGNING_SECRET", SECRET)
@@ -84,10 +89,21 @@ pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
     }
 }
 
-/// One HTTP/1.1 request; returns (status, body).
+/// One HTTP/1.1 request to `/webhooks`; returns (status, body).
 pub fn request(
     addr: SocketAddr,
     method: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    request_to(addr, method, "/webhooks", headers, body)
+}
+
+/// One HTTP/1.1 request to `path`; returns (status, body).
+pub fn request_to(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
@@ -96,7 +112,7 @@ pub fn request(
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut head = format!(
-        "{method} /webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
         body.len()
     );
     for (k, v) in headers {

@@ -99,10 +99,10 @@ use tokio_postgres::types::Json;
 
 mod many;
 mod one;
-mod redact;
+pub(crate) mod redact;
 mod runs;
 mod setup;
-mod sql;
+pub(crate) mod sql;
 mod tls;
 
 use one::commit_on;

@@ -6,7 +6,7 @@ use tokio_postgres::config::Host;
 
 /// `host:port/dbname` of a parsed configuration: what errors and `Debug` may
 /// show (no user, no password).
-pub(super) fn describe(config: &tokio_postgres::Config) -> String {
+pub(crate) fn describe(config: &tokio_postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => host.clone(),
         #[cfg(unix)]
@@ -40,7 +40,7 @@ pub(super) fn password_in(url: &str) -> Option<&str> {
 /// An error's text (with its causes), with any password scrubbed. Used for
 /// the errors of parsing and connecting, whose text comes from the URL.
 #[derive(Debug)]
-pub(super) struct Scrubbed(String);
+pub(crate) struct Scrubbed(String);
 
 impl fmt::Display for Scrubbed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -50,7 +50,7 @@ impl fmt::Display for Scrubbed {
 
 impl std::error::Error for Scrubbed {}
 
-pub(super) fn scrubbed(error: &dyn std::error::Error, url: &str) -> Scrubbed {
+pub(crate) fn scrubbed(error: &dyn std::error::Error, url: &str) -> Scrubbed {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -216,7 +216,7 @@ fn live(row: &str) -> String {
 
 /// Whether `schema` is a plain lower-case identifier: `[a-z_][a-z0-9_]*`, at
 /// most 63 bytes (PostgreSQL's limit).
-pub(super) fn valid_schema(schema: &str) -> bool {
+pub(crate) fn valid_schema(schema: &str) -> bool {
     let mut bytes = schema.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
         && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))

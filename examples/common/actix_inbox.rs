@@ -1,0 +1,72 @@
+//! The actix-web routes of both modes: `POST /webhooks` reads the raw body
+//! (the inbox keeps its exact bytes) and hands it to [`App::deliver`]; the
+//! admin API under `/admin/`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use alm_webhooks::Rejection;
+use alm_webhooks::adapters::actix::convert_headers;
+
+use super::App;
+
+fn json(status: http::StatusCode, body: String) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    if body.is_empty() {
+        return response.finish();
+    }
+    response.content_type("application/json").body(body)
+}
+
+fn refuse(rejection: &Rejection) -> HttpResponse {
+    eprintln!("{rejection}");
+    json(rejection.status(), rejection.body())
+}
+
+/// `POST /webhooks`: the size limit while reading, then [`App::deliver`].
+pub async fn webhooks(
+    request: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<Arc<App>>,
+) -> HttpResponse {
+    let headers = convert_headers(request.headers());
+    if let Err(rejection) = app.receiver.check_declared_length(&headers) {
+        return refuse(&rejection);
+    }
+    let limit = app.receiver.max_body_bytes();
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return refuse(&Rejection::UnreadableBody),
+        Err(_) => return refuse(&Rejection::PayloadTooLarge { limit }),
+    };
+    if let Err(rejection) = app.receiver.check_read_length(&headers, bytes.len()) {
+        return refuse(&rejection);
+    }
+    let (status, body) = app.deliver(&headers, &bytes).await;
+    json(status, body)
+}
+
+/// Every method under `/admin/`.
+pub async fn admin(request: HttpRequest, app: web::Data<Arc<App>>) -> HttpResponse {
+    let headers = convert_headers(request.headers());
+    let method =
+        http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
+    let (status, body) = app.admin(&method, request.path(), &headers).await;
+    json(status, body)
+}
+
+/// `GET /admin`: the operator's page, when the admin API is on.
+pub async fn admin_page(app: web::Data<Arc<App>>) -> HttpResponse {
+    match app.admin_page() {
+        Some(page) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(page),
+        None => json(
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":"not found"}"#.to_owned(),
+        ),
+    }
+}

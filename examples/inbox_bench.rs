@@ -1,0 +1,184 @@
+//! What the inbox costs on each backend: the acknowledgement latency (the
+//! front door's checks and the append, as the inbox-mode receiver does
+//! before it answers `202`) of 1-event and 5,000-event deliveries, and how
+//! fast workers drain 100-event deliveries with a handler that does nothing.
+//!
+//! ```sh
+//! cargo run --release --example inbox_bench --features simulator,postgres,redis,sqlite -- \
+//!     memory sqlite:/tmp/inbox-bench.db postgres://postgres@127.0.0.1:5432/test \
+//!     redis://127.0.0.1:6379/
+//! ```
+//!
+//! Each URL names both the inbox and the engine's store. Every run uses new
+//! event ids; deliveries appended by the latency runs are taken and
+//! completed unprocessed before the drain run, so the drain counts only its
+//! own. Environment: `BENCH_ACKS` (1-event acknowledgements measured,
+//! default 500; a tenth as many 5,000-event ones), `BENCH_DRAIN_EVENTS`
+//! (default 20,000), `BENCH_ACCOUNTS` (accounts the drain's deliveries are
+//! spread over, default 8), `BENCH_WORKERS` (default 4),
+//! `ALM_COMMIT_BATCH` (the engine's, default 100).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::inbox::{AnyInbox, Inbox, NewDelivery, Workers};
+use alm_webhooks::simulator::scenario::{envelope, learner_event};
+use alm_webhooks::store::AnyStore;
+use alm_webhooks::{Authentication, Engine, Event, Receiver};
+use time::OffsetDateTime;
+
+const SECRET: &str = "bench-secret";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} is a number")))
+        .unwrap_or(default)
+}
+
+fn body(run: &str, account: u64, first: u64, events: u64) -> Vec<u8> {
+    let events: Vec<_> = (first..first + events)
+        .map(|n| {
+            learner_event(
+                &format!("{run}-{account}-{n}"),
+                "COURSE_ENROLLMENT",
+                1_725_600_000,
+                n,
+                "course:1_2",
+            )
+        })
+        .collect();
+    envelope(account, &events)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let at = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(at).copied().unwrap_or_default()
+}
+
+/// p50 and p99 of `reps` acknowledgements of an `events`-event delivery.
+async fn acknowledgements(
+    inbox: &AnyInbox,
+    receiver: &Receiver,
+    run: &str,
+    events: u64,
+    reps: usize,
+) -> (Duration, Duration) {
+    let body = body(run, 1, 0, events);
+    let mut headers = http::HeaderMap::new();
+    let signature = SignatureAuth::new(SECRET).sign(&body);
+    headers.insert(
+        "x-alm-signature",
+        signature.parse().expect("a header value"),
+    );
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let started = Instant::now();
+        let envelope = receiver.receive(&headers, &body).expect("a valid delivery");
+        inbox
+            .append(NewDelivery {
+                account_id: envelope.account_id,
+                body: &body,
+                received_at: OffsetDateTime::now_utc(),
+            })
+            .await
+            .expect("the inbox takes it");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    (percentile(&times, 0.50), percentile(&times, 0.99))
+}
+
+/// Takes and completes, unprocessed, whatever the inbox holds.
+async fn empty(inbox: &AnyInbox) {
+    let lease = Duration::from_secs(60);
+    while let Some(taken) = inbox
+        .take(lease, OffsetDateTime::now_utc())
+        .await
+        .expect("take")
+    {
+        inbox
+            .complete(taken.id, taken.token, &[])
+            .await
+            .expect("complete");
+    }
+}
+
+/// Events per second drained by `workers` workers.
+async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
+    let (total, accounts) = (env("BENCH_DRAIN_EVENTS", 20_000), env("BENCH_ACCOUNTS", 8));
+    let deliveries = total.div_ceil(100);
+    for d in 0..deliveries {
+        let account = (d % accounts) as u64 + 1;
+        let body = body(run, account, (d as u64) * 100, 100);
+        inbox
+            .append(NewDelivery {
+                account_id: alm_webhooks::AccountId(account),
+                body: &body,
+                received_at: OffsetDateTime::now_utc(),
+            })
+            .await
+            .expect("append");
+    }
+    let store = AnyStore::from_url(url).await.expect("the store opens");
+    let engine = Engine::builder(store)
+        .commit_batch(env("ALM_COMMIT_BATCH", 100))
+        .build();
+    let started = Instant::now();
+    let pool = Workers::new(engine, Arc::clone(&inbox))
+        .count(env("BENCH_WORKERS", 4))
+        .poll_interval(Duration::from_millis(1))
+        .start(|_event: Event| async { Ok::<(), String>(()) });
+    loop {
+        let stats = inbox.stats(OffsetDateTime::now_utc()).await.expect("stats");
+        if stats.pending + stats.in_flight + stats.retrying == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let elapsed = started.elapsed();
+    pool.shutdown(Duration::from_secs(5)).await;
+    (deliveries * 100) as f64 / elapsed.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut urls: Vec<String> = std::env::args().skip(1).collect();
+    if urls.is_empty() {
+        urls.push("memory".to_owned());
+    }
+    let reps = env("BENCH_ACKS", 500);
+    let receiver = Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET)))
+        .with_max_body_bytes(64 * 1024 * 1024);
+    let run = format!(
+        "bench{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis())
+    );
+    println!(
+        "backend    ack 1 event p50 / p99     ack 5,000 events p50 / p99     drain (events/s)"
+    );
+    for (index, url) in urls.iter().enumerate() {
+        let run = format!("{run}-{index}");
+        let inbox = match AnyInbox::from_url(url).await {
+            Ok(inbox) => Arc::new(inbox),
+            Err(e) => {
+                eprintln!("{url}: {e}");
+                std::process::exit(2);
+            }
+        };
+        empty(&inbox).await;
+        let one = acknowledgements(&inbox, &receiver, &format!("{run}-one"), 1, reps).await;
+        let bulk =
+            acknowledgements(&inbox, &receiver, &format!("{run}-bulk"), 5000, reps / 10).await;
+        empty(&inbox).await;
+        let rate = drain(url, Arc::clone(&inbox), &format!("{run}-drain")).await;
+        let scheme = url.split(':').next().unwrap_or("memory");
+        println!(
+            "{scheme:<10} {:>8.2?} / {:>8.2?}     {:>10.2?} / {:>10.2?}          {rate:>10.0}",
+            one.0, one.1, bulk.0, bulk.1
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! An inbox chosen at run time from a URL, as the stores are
+//! (`ALM_INBOX=memory`, `postgres://…`, `redis://…`, `sqlite:…`).
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::{
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, MemoryInbox,
+    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+};
+use crate::AccountId;
+
+/// One of the inboxes this build has, picked by [`AnyInbox::from_url`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyInbox {
+    /// The in-memory inbox.
+    Memory(MemoryInbox),
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    Postgres(super::PostgresInbox),
+    /// Redis (`redis://`, `rediss://`).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    Redis(super::RedisInbox),
+    /// SQLite (`sqlite:path`, `sqlite://path`, `sqlite::memory:`).
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    Sqlite(super::SqliteInbox),
+}
+
+impl AnyInbox {
+    /// Opens the inbox a URL names, with the same URLs as
+    /// [`AnyStore::from_url`](crate::store::AnyStore::from_url): `memory`,
+    /// `postgres://…` (`schema=` puts the tables in that schema),
+    /// `redis://…` (`prefix=` prefixes the keys), `sqlite:path`. An inbox and
+    /// a store may share one URL: their tables and keys do not collide.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::AnyInbox;
+    /// assert!(matches!(AnyInbox::from_url("memory").await.unwrap(), AnyInbox::Memory(_)));
+    /// assert!(AnyInbox::from_url("ftp://nowhere").await.is_err());
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`InboxError`] for an unknown scheme or a backend that cannot be
+    /// reached; its message never contains the URL's password.
+    pub async fn from_url(url: &str) -> Result<Self, InboxError> {
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        match scheme {
+            "" | "memory" => Ok(Self::Memory(MemoryInbox::new())),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => {
+                let (url, schema) = crate::store::take_param(url, "schema");
+                let schema = schema.unwrap_or_else(|| "public".to_owned());
+                Ok(Self::Postgres(
+                    super::PostgresInbox::connect_with_schema(&url, &schema).await?,
+                ))
+            }
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => {
+                let (url, prefix) = crate::store::take_param(url, "prefix");
+                let prefix =
+                    prefix.unwrap_or_else(|| crate::store::redis::DEFAULT_PREFIX.to_owned());
+                Ok(Self::Redis(
+                    super::RedisInbox::connect_with_prefix(&url, &prefix).await?,
+                ))
+            }
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let rest = &url["sqlite:".len()..];
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let inbox = match path {
+                    ":memory:" => super::SqliteInbox::open_in_memory()?,
+                    "" => return Err(InboxError::new("sqlite: the URL names no file")),
+                    path => super::SqliteInbox::open(path)?,
+                };
+                Ok(Self::Sqlite(inbox))
+            }
+            other => Err(InboxError::new(format!(
+                "unsupported inbox `{other}`: this build supports memory{}",
+                if cfg!(feature = "sqlite") {
+                    ", sqlite:"
+                } else {
+                    ""
+                },
+            ))),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $inbox:ident => $call:expr) => {
+        match $self {
+            AnyInbox::Memory($inbox) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyInbox::Postgres($inbox) => $call.await,
+            #[cfg(feature = "redis")]
+            AnyInbox::Redis($inbox) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyInbox::Sqlite($inbox) => $call.await,
+        }
+    };
+}
+
+impl Inbox for AnyInbox {
+    async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        delegate!(self, i => i.append(delivery))
+    }
+
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        delegate!(self, i => i.take(lease, now))
+    }
+
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.renew(id, token, lease, now))
+    }
+
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.complete(id, token, dead_letters))
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.retry_later(id, token, not_before, attempts, error))
+    }
+
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        delegate!(self, i => i.release(id, token))
+    }
+
+    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
+        delegate!(self, i => i.quarantine(body))
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        delegate!(self, i => i.dead_letters(limit))
+    }
+
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
+        delegate!(self, i => i.dead_letter(id))
+    }
+
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
+        delegate!(self, i => i.discard_dead_letter(id))
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        delegate!(self, i => i.replay_dead_letter(id, now))
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        delegate!(self, i => i.quarantined(limit))
+    }
+
+    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
+        delegate!(self, i => i.quarantined_body(id))
+    }
+
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
+        delegate!(self, i => i.discard_quarantined(id))
+    }
+
+    async fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        delegate!(self, i => i.requeue_quarantined(id, account_id, now))
+    }
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        delegate!(self, i => i.stats(now))
+    }
+}

@@ -1,0 +1,349 @@
+//! The in-memory inbox: for tests, the demo and single-process receivers
+//! that accept losing what is not processed when the process stops.
+//!
+//! **Not durable**: a delivery acknowledged and not yet processed is lost
+//! with the process, and ALM does not send it again (it was acknowledged).
+//! Use SQLite, PostgreSQL or Redis for anything that matters.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::types::age;
+use super::{
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+};
+use crate::AccountId;
+
+/// The in-memory inbox. See the [module docs](self).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDelivery};
+///
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let body = br#"{"accountId":7,"events":[]}"#;
+/// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+/// let taken = inbox.take(Duration::from_secs(60), now).await.unwrap().unwrap();
+/// assert_eq!(taken.body, body);
+/// assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryInbox {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: u64,
+    deliveries: BTreeMap<u64, Delivery>,
+    /// Each account's deliveries, in order; the front is its head.
+    accounts: HashMap<AccountId, VecDeque<u64>>,
+    dead_letters: BTreeMap<u64, NewDeadLetter>,
+    quarantined: BTreeMap<u64, Quarantined>,
+}
+
+#[derive(Debug)]
+struct Delivery {
+    account_id: AccountId,
+    body: Vec<u8>,
+    received_at: OffsetDateTime,
+    attempts: u32,
+    last_error: Option<String>,
+    not_before: Option<OffsetDateTime>,
+    lease: Option<(LeaseToken, OffsetDateTime)>,
+}
+
+impl Delivery {
+    fn leased(&self, now: OffsetDateTime) -> bool {
+        self.lease.is_some_and(|(_, until)| until > now)
+    }
+
+    fn retrying(&self, now: OffsetDateTime) -> bool {
+        self.not_before.is_some_and(|t| t > now)
+    }
+}
+
+impl MemoryInbox {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change is made whole under the lock, so a poisoned one is
+        // consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn next(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn push(&mut self, account_id: AccountId, body: Vec<u8>, at: OffsetDateTime) -> DeliveryId {
+        let id = self.next();
+        self.deliveries.insert(
+            id,
+            Delivery {
+                account_id,
+                body,
+                received_at: at,
+                attempts: 0,
+                last_error: None,
+                not_before: None,
+                lease: None,
+            },
+        );
+        self.accounts.entry(account_id).or_default().push_back(id);
+        DeliveryId(id)
+    }
+
+    /// The delivery if `token` holds its lease.
+    fn held(&mut self, id: DeliveryId, token: LeaseToken) -> Option<&mut Delivery> {
+        self.deliveries
+            .get_mut(&id.0)
+            .filter(|d| d.lease.is_some_and(|(t, _)| t == token))
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(d) = self.deliveries.remove(&id) {
+            if let Some(queue) = self.accounts.get_mut(&d.account_id) {
+                queue.retain(|&other| other != id);
+                if queue.is_empty() {
+                    self.accounts.remove(&d.account_id);
+                }
+            }
+        }
+    }
+}
+
+impl Inbox for MemoryInbox {
+    async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        Ok(self.lock().push(
+            delivery.account_id,
+            delivery.body.to_vec(),
+            delivery.received_at,
+        ))
+    }
+
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let head = state
+            .accounts
+            .values()
+            .filter_map(|queue| queue.front().copied())
+            .filter(|id| {
+                state
+                    .deliveries
+                    .get(id)
+                    .is_some_and(|d| !d.leased(now) && !d.retrying(now))
+            })
+            .min();
+        let Some(id) = head else {
+            return Ok(None);
+        };
+        let delivery = state.deliveries.get_mut(&id).expect("a head is a delivery");
+        let token = LeaseToken::random();
+        delivery.lease = Some((token, now + lease));
+        delivery.not_before = None;
+        Ok(Some(Taken::new(
+            DeliveryId(id),
+            token,
+            delivery.account_id,
+            delivery.body.clone(),
+            delivery.received_at,
+            delivery.attempts,
+            delivery.last_error.clone(),
+        )))
+    }
+
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        Ok(match self.lock().held(id, token) {
+            Some(d) => {
+                d.lease = Some((token, now + lease));
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        let mut state = self.lock();
+        if state.held(id, token).is_none() {
+            return Ok(false);
+        }
+        state.remove(id.0);
+        for letter in dead_letters {
+            let n = state.next();
+            state.dead_letters.insert(n, letter.clone());
+        }
+        Ok(true)
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        Ok(match self.lock().held(id, token) {
+            Some(d) => {
+                d.lease = None;
+                d.not_before = Some(not_before);
+                d.attempts = attempts;
+                d.last_error = Some(error.to_owned());
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        Ok(match self.lock().held(id, token) {
+            Some(d) => {
+                d.lease = None;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
+        let mut state = self.lock();
+        let id = QuarantineId(state.next());
+        state.quarantined.insert(
+            id.0,
+            Quarantined::new(
+                id,
+                body.account_id,
+                body.body.to_vec(),
+                body.error.to_owned(),
+                body.received_at,
+            ),
+        );
+        Ok(id)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        Ok(self
+            .lock()
+            .dead_letters
+            .iter()
+            .take(limit)
+            .map(|(id, letter)| DeadLetter::new(DeadLetterId(*id), letter.clone()))
+            .collect())
+    }
+
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
+        Ok(self
+            .lock()
+            .dead_letters
+            .get(&id.0)
+            .map(|letter| DeadLetter::new(id, letter.clone())))
+    }
+
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
+        Ok(self.lock().dead_letters.remove(&id.0).is_some())
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let mut state = self.lock();
+        let Some(letter) = state.dead_letters.remove(&id.0) else {
+            return Ok(None);
+        };
+        let body = replay_body(letter.account_id, &letter.event);
+        Ok(Some(state.push(letter.account_id, body, now)))
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        Ok(self
+            .lock()
+            .quarantined
+            .values()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
+        Ok(self.lock().quarantined.get(&id.0).cloned())
+    }
+
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
+        Ok(self.lock().quarantined.remove(&id.0).is_some())
+    }
+
+    async fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let mut state = self.lock();
+        let Some(body) = state.quarantined.remove(&id.0) else {
+            return Ok(None);
+        };
+        Ok(Some(state.push(account_id, body.body, now)))
+    }
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        let state = self.lock();
+        let (mut pending, mut in_flight, mut retrying) = (0, 0, 0);
+        for d in state.deliveries.values() {
+            if d.leased(now) {
+                in_flight += 1;
+            } else if d.retrying(now) {
+                retrying += 1;
+            } else {
+                pending += 1;
+            }
+        }
+        let oldest = state
+            .deliveries
+            .values()
+            .map(|d| d.received_at)
+            .min()
+            .map(|t| age(now, t));
+        Ok(InboxStats::new(
+            pending,
+            in_flight,
+            retrying,
+            state.dead_letters.len() as u64,
+            state.quarantined.len() as u64,
+            oldest,
+        ))
+    }
+}

@@ -1,0 +1,298 @@
+//! The durable inbox: acknowledge a delivery in one write, process it
+//! behind the acknowledgement, and keep what cannot be used for a person to
+//! replay.
+//!
+//! ALM sends one delivery at a time per webhook, hangs up after 5 s and
+//! holds every later event of the account back until a delivery is
+//! acknowledged (see the crate's README). So the front door checks the size,
+//! the authentication and the envelope, [appends](Inbox::append) the exact
+//! body bytes with the account and the time received in **one round trip**,
+//! and only then answers `202`. [`Workers`] take deliveries from the inbox
+//! under a lease and run them through [`Engine::process`](crate::Engine::process).
+//!
+//! # What an inbox guarantees
+//!
+//! - **Order per account.** [`Inbox::take`] hands out an account's
+//!   deliveries in the order they were appended, one at a time: while one of
+//!   an account's deliveries is leased or waiting for a retry, the account's
+//!   later deliveries wait. Different accounts are handed out in parallel.
+//! - **Leases.** A taken delivery is the taker's until it completes,
+//!   retries, releases it or its lease runs out; then it can be taken again
+//!   (a worker that died loses nothing).
+//! - **Dead letters and quarantine.** An event a handler kept failing on is
+//!   kept as a [`DeadLetter`] (its JSON as sent, the error, the attempts); a
+//!   body that passed authentication but is not an envelope is kept as
+//!   [`Quarantined`] (the exact bytes, the error, the time). Both can be
+//!   listed, inspected, replayed and discarded.
+//!
+//! # Workers, retries, and what waits
+//!
+//! [`Workers`] (any number per process, any number of processes sharing
+//! PostgreSQL or Redis) take a delivery, parse it and run it through the
+//! engine, whose dedup makes events that already succeeded duplicates on a
+//! retry. An event whose handler fails holds back the later events of the
+//! same record within its delivery; the delivery is given back with
+//! [`Inbox::retry_later`] after the [`RetryPolicy`]'s backoff, and **the
+//! whole account's later deliveries wait behind it**, at most
+//! [`RetryPolicy::longest_wait`] (511 s with the defaults). After the last
+//! attempt the failed events are dead-lettered and the rest of the delivery
+//! goes on as if they had been ignored. Events the engine rejected as
+//! malformed are dead-lettered too. A store or inbox failure is retried
+//! without counting an attempt. [`WorkerPool::shutdown`] stops taking work
+//! and finishes or gives back what is in hand within a bound.
+//!
+//! # Durable, per backend
+//!
+//! | backend | "appended" means |
+//! |---|---|
+//! | [`MemoryInbox`] | kept in this process only: **not durable**, for tests and the demo |
+//! | `SqliteInbox` (`sqlite`) | committed to the WAL with `synchronous=FULL`: survives a crash of the process and of the machine |
+//! | `PostgresInbox` (`postgres`) | committed (PostgreSQL's own `synchronous_commit` applies) |
+//! | `RedisInbox` (`redis`) | only as far as the server's persistence is configured (`appendonly yes` with `appendfsync always` to survive a power cut; without persistence a restart of Redis loses the inbox) |
+//!
+//! Every time compared or stored is the `now` the caller passes, never the
+//! backend's clock.
+
+/// The [`Inbox`] methods about what an inbox keeps for a person (dead
+/// letters, quarantined bodies), delegated to inherent `kept_…` methods of
+/// the same names: how the SQL backends keep those in their own file.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+macro_rules! delegate_kept {
+    () => {
+        async fn quarantine(
+            &self,
+            body: $crate::inbox::NewQuarantined<'_>,
+        ) -> Result<$crate::inbox::QuarantineId, $crate::inbox::InboxError> {
+            self.kept_quarantine(body).await
+        }
+
+        async fn dead_letters(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
+            self.kept_dead_letters(limit).await
+        }
+
+        async fn dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+        ) -> Result<Option<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
+            self.kept_dead_letter(id).await
+        }
+
+        async fn discard_dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.kept_discard_dead_letter(id).await
+        }
+
+        async fn replay_dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+            now: time::OffsetDateTime,
+        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
+            self.kept_replay_dead_letter(id, now).await
+        }
+
+        async fn quarantined(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
+            self.kept_quarantined(limit).await
+        }
+
+        async fn quarantined_body(
+            &self,
+            id: $crate::inbox::QuarantineId,
+        ) -> Result<Option<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
+            self.kept_quarantined_body(id).await
+        }
+
+        async fn discard_quarantined(
+            &self,
+            id: $crate::inbox::QuarantineId,
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.kept_discard_quarantined(id).await
+        }
+
+        async fn requeue_quarantined(
+            &self,
+            id: $crate::inbox::QuarantineId,
+            account_id: $crate::AccountId,
+            now: time::OffsetDateTime,
+        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
+            self.kept_requeue_quarantined(id, account_id, now).await
+        }
+    };
+}
+
+mod any;
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
+pub mod memory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+mod retry;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite;
+mod types;
+mod worker;
+
+use std::future::Future;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+pub use any::AnyInbox;
+pub use memory::MemoryInbox;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresInbox;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisInbox;
+pub use retry::RetryPolicy;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteInbox;
+pub use types::{
+    DeadLetter, DeadLetterId, DeliveryId, InboxError, InboxStats, LeaseToken, NewDeadLetter,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+};
+pub use worker::{Progress, WorkerPool, Workers};
+
+/// Where deliveries wait between their acknowledgement and their processing.
+/// See the [module docs](self) for the guarantees every implementation
+/// gives, within one process or across many sharing the backend.
+pub trait Inbox: Send + Sync + 'static {
+    /// Appends a delivery, in one round trip; durable (as the backend is)
+    /// when it returns `Ok`.
+    fn append(
+        &self,
+        delivery: NewDelivery<'_>,
+    ) -> impl Future<Output = Result<DeliveryId, InboxError>> + Send;
+
+    /// Takes the next delivery that may be processed now, under a `lease`:
+    /// the oldest head of an account whose head is neither leased (a live
+    /// lease) nor waiting for a retry. `None` when there is none.
+    fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Taken>, InboxError>> + Send;
+
+    /// Extends a lease the caller still holds; `false` if it holds it no
+    /// longer.
+    fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Removes a processed delivery and keeps its dead letters, atomically,
+    /// if the caller still holds the lease (`false`, and nothing written,
+    /// otherwise).
+    fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Gives a delivery back to be tried again not before `not_before`,
+    /// recording how many attempts were made and the last error; the
+    /// account's later deliveries keep waiting behind it. `false` if the
+    /// caller no longer holds the lease.
+    fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Gives a delivery back untouched (no attempt counted), to be taken
+    /// again at once: what a worker does when it shuts down mid-delivery.
+    fn release(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Keeps a body that is not a valid envelope, in one round trip.
+    fn quarantine(
+        &self,
+        body: NewQuarantined<'_>,
+    ) -> impl Future<Output = Result<QuarantineId, InboxError>> + Send;
+
+    /// The dead letters, oldest first, at most `limit`.
+    fn dead_letters(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, InboxError>> + Send;
+
+    /// One dead letter.
+    fn dead_letter(
+        &self,
+        id: DeadLetterId,
+    ) -> impl Future<Output = Result<Option<DeadLetter>, InboxError>> + Send;
+
+    /// Deletes a dead letter; `false` if there was none.
+    fn discard_dead_letter(
+        &self,
+        id: DeadLetterId,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Removes a dead letter and appends its event as a new one-event
+    /// delivery of its account ([`replay_body`]), atomically. `None` if
+    /// there was no such dead letter.
+    fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<DeliveryId>, InboxError>> + Send;
+
+    /// The quarantined bodies, oldest first, at most `limit`.
+    fn quarantined(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Quarantined>, InboxError>> + Send;
+
+    /// One quarantined body.
+    fn quarantined_body(
+        &self,
+        id: QuarantineId,
+    ) -> impl Future<Output = Result<Option<Quarantined>, InboxError>> + Send;
+
+    /// Deletes a quarantined body; `false` if there was none.
+    fn discard_quarantined(
+        &self,
+        id: QuarantineId,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Removes a quarantined body and appends its exact bytes as a delivery
+    /// of `account_id`, atomically: the caller has checked that the body
+    /// parses now. `None` if there was no such body.
+    fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: crate::AccountId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<DeliveryId>, InboxError>> + Send;
+
+    /// What the inbox holds now.
+    fn stats(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<InboxStats, InboxError>> + Send;
+}

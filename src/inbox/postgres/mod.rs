@@ -1,0 +1,410 @@
+//! The inbox on PostgreSQL: shared by every replica of a receiver, durable
+//! once committed.
+//!
+//! Three tables in the inbox's schema, created if missing under the same
+//! advisory lock as the store's (they may share a schema with
+//! [`PostgresStore`](crate::store::PostgresStore)):
+//!
+//! ```sql
+//! CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+//!     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
+//!     lease_token BYTEA, lease_until TIMESTAMPTZ);
+//! CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
+//! CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
+//!     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
+//! CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+//!     error TEXT, received_at TIMESTAMPTZ);
+//! ```
+//!
+//! **Durability**: an append is one `INSERT` committed before it returns
+//! (one round trip; as durable as the server's `synchronous_commit`).
+//!
+//! **Taking** is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+//! LOCKED)`: the oldest delivery that is its account's head (the account's
+//! lowest id, found for every account by a recursive walk of the
+//! `(account_id, id)` index, so a take costs one index probe per account
+//! however long the backlog) and is neither leased nor waiting for a retry.
+//! Two takers never get the same delivery, and an account's next delivery
+//! is not handed out while its head exists. Deliveries of one account appended
+//! at the same moment by two connections could commit out of id order; ALM
+//! never does that (it waits for each acknowledgement).
+//!
+//! Account ids are stored bit-cast to `BIGINT`, as in the store.
+
+mod kept;
+mod rows;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use time::OffsetDateTime;
+use tokio_postgres::{NoTls, Row};
+
+use super::{
+    DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter, NewDelivery, Taken,
+};
+use crate::AccountId;
+use crate::store::postgres::redact::{describe, scrubbed};
+use crate::store::postgres::sql::valid_schema;
+use rows::column_u64;
+
+/// The inbox on PostgreSQL. See the [module docs](self). Clones share the
+/// pool; `Debug` shows the host, port, database and schema, never a
+/// password.
+#[derive(Clone)]
+pub struct PostgresInbox {
+    pool: Pool,
+    schema: String,
+    target: String,
+}
+
+impl fmt::Debug for PostgresInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresInbox")
+            .field("target", &self.target)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pg_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> InboxError {
+    InboxError::with_source(format!("postgres: {what}"), e)
+}
+
+fn token_bytes(token: LeaseToken) -> Vec<u8> {
+    token.0.to_be_bytes().to_vec()
+}
+
+fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
+    time::Duration::try_from(d)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+}
+
+impl PostgresInbox {
+    /// Connects to `url` and creates the tables in `schema` if missing.
+    /// `schema` must match `[a-z_][a-z0-9_]*`.
+    ///
+    /// # Errors
+    ///
+    /// An [`InboxError`] when the URL does not parse, the database cannot be
+    /// reached or the tables cannot be created; never with the password.
+    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, InboxError> {
+        if !valid_schema(schema) {
+            return Err(InboxError::new(format!(
+                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*)"
+            )));
+        }
+        let mut config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .map_err(|e| pg_error("cannot build the connection pool", e))?;
+        let inbox = Self {
+            pool,
+            schema: schema.to_owned(),
+            target,
+        };
+        let mut client = inbox.pool.get().await.map_err(|e| {
+            pg_error(
+                &format!("cannot connect to {}", inbox.target),
+                scrubbed(&e, url),
+            )
+        })?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error("cannot begin the schema transaction", e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
+            &[&inbox.schema],
+        )
+        .await
+        .map_err(|e| pg_error("cannot take the schema lock", e))?;
+        tx.batch_execute(&rows::create(&inbox.schema))
+            .await
+            .map_err(|e| pg_error("cannot create the inbox tables", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("cannot commit the schema", e))?;
+        Ok(inbox)
+    }
+
+    /// Drops the inbox's three tables (for tests that give each run its own
+    /// schema, with [`PostgresStore::drop_schema`](crate::store::PostgresStore::drop_schema)
+    /// for the rest).
+    ///
+    /// # Errors
+    ///
+    /// The database's error.
+    pub async fn drop_tables(&self) -> Result<(), InboxError> {
+        let s = &self.schema;
+        self.client()
+            .await?
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS \"{s}\".alm_inbox, \"{s}\".alm_dead_letters, \
+                 \"{s}\".alm_quarantine"
+            ))
+            .await
+            .map_err(|e| pg_error("cannot drop the inbox tables", e))
+    }
+
+    /// A table's qualified name.
+    fn t(&self, table: &str) -> String {
+        format!("\"{}\".{table}", self.schema)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pg_error(&format!("cannot get a connection to {}", self.target), e))
+    }
+
+    /// Runs one statement (prepared and cached); how many rows it changed.
+    async fn execute(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, InboxError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))
+    }
+
+    /// Runs one query (prepared and cached); its rows.
+    async fn query(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, InboxError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        client
+            .query(&statement, params)
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))
+    }
+
+    /// Deletes one row with `delete` (which returns the account and body
+    /// of the new delivery) and appends the delivery, in one transaction.
+    async fn move_to_inbox(
+        &self,
+        what: &str,
+        delete: &str,
+        id: i64,
+        now: OffsetDateTime,
+        delivery_of: impl FnOnce(&Row) -> Result<(u64, Vec<u8>), InboxError>,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .transaction()
+            .await
+            .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
+        let Some(row) = tx
+            .query_opt(delete, &[&id])
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?
+        else {
+            return Ok(None);
+        };
+        let (account, body) = delivery_of(&row)?;
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+                    self.t("alm_inbox")
+                ),
+                &[&(account as i64), &body, &now],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+        let new = column_u64(&row, 0)?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+        Ok(Some(DeliveryId(new)))
+    }
+}
+
+impl Inbox for PostgresInbox {
+    async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        let sql = format!(
+            "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+            self.t("alm_inbox")
+        );
+        let account = delivery.account_id.get() as i64;
+        let rows = self
+            .query(
+                "append",
+                &sql,
+                &[&account, &delivery.body, &delivery.received_at],
+            )
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| InboxError::new("postgres: append returned no id"))?;
+        Ok(DeliveryId(column_u64(row, 0)?))
+    }
+
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        let inbox = self.t("alm_inbox");
+        let sql = format!(
+            "WITH RECURSIVE heads AS (
+                 (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
+                 UNION ALL
+                 SELECT n.account_id, n.id FROM heads h, LATERAL (
+                     SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
+                     ORDER BY i.account_id, i.id LIMIT 1) n)
+             UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
+             WHERE d.id = (
+                 SELECT c.id FROM {inbox} c
+                 WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
+                   AND (c.lease_until IS NULL OR c.lease_until <= $1)
+                   AND (c.not_before IS NULL OR c.not_before <= $1)
+                 ORDER BY c.id LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.last_error"
+        );
+        let token = LeaseToken::random();
+        let rows = self
+            .query(
+                "take",
+                &sql,
+                &[&now, &token_bytes(token), &later(now, lease)],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let get = |e| pg_error("unexpected inbox row", e);
+        Ok(Some(Taken::new(
+            DeliveryId(column_u64(row, 0)?),
+            token,
+            AccountId(column_u64(row, 1)?),
+            row.try_get(2).map_err(get)?,
+            row.try_get(3).map_err(get)?,
+            u32::try_from(row.try_get::<_, i32>(4).map_err(get)?).unwrap_or(0),
+            row.try_get(5).map_err(get)?,
+        )))
+    }
+
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_until = $3 WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let n = self
+            .execute(
+                "renew",
+                &sql,
+                &[&(id.0 as i64), &token_bytes(token), &later(now, lease)],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        let delete = format!(
+            "DELETE FROM {} WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let (delivery, token) = (id.0 as i64, token_bytes(token));
+        if dead_letters.is_empty() {
+            return Ok(self
+                .execute("complete", &delete, &[&delivery, &token])
+                .await?
+                == 1);
+        }
+        self.complete_keeping(&delete, delivery, token, dead_letters)
+            .await
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_token = NULL, lease_until = NULL, not_before = $3, \
+             attempts = $4, last_error = $5 WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+        let n = self
+            .execute(
+                "retry",
+                &sql,
+                &[
+                    &(id.0 as i64),
+                    &token_bytes(token),
+                    &not_before,
+                    &attempts,
+                    &error,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        let sql = format!(
+            "UPDATE {} SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
+            self.t("alm_inbox")
+        );
+        let n = self
+            .execute("release", &sql, &[&(id.0 as i64), &token_bytes(token)])
+            .await?;
+        Ok(n == 1)
+    }
+
+    delegate_kept!();
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        self.kept_stats(now).await
+    }
+}

@@ -1,0 +1,460 @@
+//! The inbox on Redis: shared by every replica of a receiver.
+//!
+//! Every operation is one Lua script (one round trip, atomic). Keys start
+//! with the prefix followed by `inbox:` (so an inbox and a
+//! [`RedisStore`](crate::store::RedisStore) can share a prefix):
+//!
+//! - `d:{id}`: a hash per delivery (account, body, received time, attempts,
+//!   last error, retry time, lease token and end); `seq` numbers them.
+//! - `a:{accountId}`: a list per account, its deliveries in order.
+//! - `ready`, `leased`, `retrying`: sorted sets of accounts whose head may be
+//!   taken (by head id), is leased (by lease end), waits for a retry (by
+//!   retry time). Taking moves due accounts back to `ready` and pops the
+//!   oldest, so one account's deliveries go out one at a time, in order.
+//! - `received`: every delivery by time received (counts and the oldest).
+//! - `dl`, `dl:{n}`: dead letters (JSON); `q`, `q:{n}`: quarantined bodies.
+//!
+//! **Durability** is Redis's own: an append is acknowledged once Redis has
+//! it in memory. Only with `appendonly yes` (and `appendfsync always`, or
+//! `everysec` to risk one second) does it survive a restart of Redis or of
+//! its machine; without persistence a restart loses every delivery not yet
+//! processed, which ALM will not send again. Keys never expire: completed
+//! deliveries are deleted, and dead letters and quarantined bodies stay
+//! until discarded or replayed. The scripts name keys the caller did not
+//! declare, so the inbox needs one Redis (not a cluster).
+
+mod scripts;
+
+use std::fmt;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Script, Value};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::types::{duration_millis, from_millis, unix_millis};
+use super::{
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
+    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+};
+use crate::AccountId;
+
+/// The inbox on Redis. See the [module docs](self). Clones share the
+/// connection; `Debug` shows the address and prefix, never a password.
+#[derive(Clone)]
+pub struct RedisInbox {
+    conn: ConnectionManager,
+    addr: String,
+    prefix: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+#[derive(Clone)]
+struct Scripts {
+    append: Script,
+    take: Script,
+    renew: Script,
+    complete: Script,
+    retry: Script,
+    release: Script,
+    quarantine: Script,
+    list: Script,
+    discard: Script,
+    replay: Script,
+    requeue: Script,
+    stats: Script,
+}
+
+impl fmt::Debug for RedisInbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInbox")
+            .field("addr", &self.addr)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_error(what: &str, e: ::redis::RedisError) -> InboxError {
+    InboxError::with_source(format!("redis: {what}"), e)
+}
+
+fn token_text(token: LeaseToken) -> String {
+    format!("{:032x}", token.0)
+}
+
+/// A dead letter's stored form (the account as text, for Lua).
+#[derive(Serialize, Deserialize)]
+struct StoredLetter {
+    account: String,
+    #[serde(rename = "eventId")]
+    event_id: Option<String>,
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    event: String,
+    error: String,
+    attempts: u32,
+    at_ms: i64,
+}
+
+fn account(text: &str) -> Result<AccountId, InboxError> {
+    text.parse()
+        .map(AccountId)
+        .map_err(|_| InboxError::new(format!("redis: stored account {text:?} is not a number")))
+}
+
+impl RedisInbox {
+    /// Connects to Redis at `url`, with every key under `{prefix}inbox:`.
+    ///
+    /// # Errors
+    ///
+    /// An [`InboxError`] for an invalid URL or an unreachable server (the
+    /// message names the address, never a password).
+    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, InboxError> {
+        let client = Client::open(url).map_err(|e| redis_error("invalid URL", e))?;
+        let addr = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(3)
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| redis_error(&format!("cannot connect to {addr}"), e))?;
+        Ok(Self {
+            conn,
+            addr,
+            prefix: format!("{prefix}inbox:"),
+            scripts: std::sync::Arc::new(Scripts {
+                append: Script::new(&scripts::append()),
+                take: Script::new(scripts::TAKE),
+                renew: Script::new(&scripts::renew()),
+                complete: Script::new(&scripts::complete()),
+                retry: Script::new(&scripts::retry()),
+                release: Script::new(&scripts::release()),
+                quarantine: Script::new(scripts::QUARANTINE),
+                list: Script::new(scripts::LIST),
+                discard: Script::new(scripts::DISCARD),
+                replay: Script::new(&scripts::replay()),
+                requeue: Script::new(&scripts::requeue()),
+                stats: Script::new(scripts::STATS),
+            }),
+        })
+    }
+
+    /// The prefix every key of this inbox starts with (ends in `inbox:`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Runs `script` with the prefix and `args`.
+    async fn call<T: ::redis::FromRedisValue>(
+        &self,
+        what: &str,
+        script: &Script,
+        args: &[&dyn ToArg],
+    ) -> Result<T, InboxError> {
+        let mut invocation = script.arg(&self.prefix);
+        for arg in args {
+            arg.push_to(&mut invocation);
+        }
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| redis_error(&format!("{what} failed"), e))
+    }
+
+    async fn held(
+        &self,
+        what: &str,
+        script: &Script,
+        id: DeliveryId,
+        token: LeaseToken,
+        more: &[&dyn ToArg],
+    ) -> Result<bool, InboxError> {
+        let token = token_text(token);
+        let mut args: Vec<&dyn ToArg> = vec![&id.0, &token];
+        args.extend_from_slice(more);
+        Ok(self.call::<i64>(what, script, &args).await? == 1)
+    }
+
+    async fn list(&self, kind: &str, limit: i64) -> Result<Vec<(u64, Value)>, InboxError> {
+        let flat: Vec<Value> = self
+            .call("list", &self.scripts.list, &[&kind, &limit])
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut items = flat.into_iter();
+        while let (Some(id), Some(entry)) = (items.next(), items.next()) {
+            let id: u64 = ::redis::from_redis_value(id)
+                .map_err(|e| InboxError::with_source("redis: unexpected list entry", e))?;
+            out.push((id, entry));
+        }
+        Ok(out)
+    }
+}
+
+/// An argument of a script call.
+trait ToArg: Sync {
+    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>);
+}
+
+impl<T: ::redis::ToRedisArgs + Sync> ToArg for T {
+    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>) {
+        invocation.arg(self);
+    }
+}
+
+fn dead_letter(id: u64, entry: Value) -> Result<DeadLetter, InboxError> {
+    let json: String = ::redis::from_redis_value(entry)
+        .map_err(|e| InboxError::with_source("redis: unexpected dead letter", e))?;
+    let s: StoredLetter = serde_json::from_str(&json)
+        .map_err(|e| InboxError::with_source("redis: unreadable dead letter", e))?;
+    Ok(DeadLetter::new(
+        DeadLetterId(id),
+        NewDeadLetter {
+            account_id: account(&s.account)?,
+            event_id: s.event_id,
+            event_name: s.event_name,
+            event: s.event,
+            error: s.error,
+            attempts: s.attempts,
+            at: from_millis(s.at_ms),
+        },
+    ))
+}
+
+fn quarantined(id: u64, entry: Value) -> Result<Quarantined, InboxError> {
+    let (acct, body, error, at): (String, Vec<u8>, String, i64) = ::redis::from_redis_value(entry)
+        .map_err(|e| InboxError::with_source("redis: unexpected quarantine", e))?;
+    let account_id = if acct.is_empty() {
+        None
+    } else {
+        Some(account(&acct)?)
+    };
+    Ok(Quarantined::new(
+        QuarantineId(id),
+        account_id,
+        body,
+        error,
+        from_millis(at),
+    ))
+}
+
+impl Inbox for RedisInbox {
+    async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        let account = delivery.account_id.get().to_string();
+        let id: u64 = self
+            .call(
+                "append",
+                &self.scripts.append,
+                &[&account, &delivery.body, &unix_millis(delivery.received_at)],
+            )
+            .await?;
+        Ok(DeliveryId(id))
+    }
+
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        let now_ms = unix_millis(now);
+        let token = LeaseToken::random();
+        type Row = (u64, String, Vec<u8>, i64, u32, Option<String>);
+        let row: Option<Row> = self
+            .call(
+                "take",
+                &self.scripts.take,
+                &[
+                    &now_ms,
+                    &token_text(token),
+                    &now_ms.saturating_add(duration_millis(lease)),
+                ],
+            )
+            .await?;
+        row.map(|(id, acct, body, at, attempts, error)| {
+            Ok(Taken::new(
+                DeliveryId(id),
+                token,
+                account(&acct)?,
+                body,
+                from_millis(at),
+                attempts,
+                error,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        let until = unix_millis(now).saturating_add(duration_millis(lease));
+        self.held("renew", &self.scripts.renew, id, token, &[&until])
+            .await
+    }
+
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        let letters = dead_letters
+            .iter()
+            .map(|l| {
+                serde_json::to_string(&StoredLetter {
+                    account: l.account_id.get().to_string(),
+                    event_id: l.event_id.clone(),
+                    event_name: l.event_name.clone(),
+                    event: l.event.clone(),
+                    error: l.error.clone(),
+                    attempts: l.attempts,
+                    at_ms: unix_millis(l.at),
+                })
+                .map_err(|e| InboxError::with_source("redis: cannot encode a dead letter", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let more: Vec<&dyn ToArg> = letters.iter().map(|l| l as &dyn ToArg).collect();
+        self.held("complete", &self.scripts.complete, id, token, &more)
+            .await
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let not_before = unix_millis(not_before);
+        self.held(
+            "retry",
+            &self.scripts.retry,
+            id,
+            token,
+            &[&not_before, &attempts, &error],
+        )
+        .await
+    }
+
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        self.held("release", &self.scripts.release, id, token, &[])
+            .await
+    }
+
+    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
+        let account = body
+            .account_id
+            .map_or_else(String::new, |a| a.get().to_string());
+        let id: u64 = self
+            .call(
+                "quarantine",
+                &self.scripts.quarantine,
+                &[
+                    &account,
+                    &body.body,
+                    &body.error,
+                    &unix_millis(body.received_at),
+                ],
+            )
+            .await?;
+        Ok(QuarantineId(id))
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.list("dl", limit)
+            .await?
+            .into_iter()
+            .map(|(id, entry)| dead_letter(id, entry))
+            .collect()
+    }
+
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
+        let found = self.list("dl", -(id.0 as i64)).await?.into_iter().next();
+        found.map(|(id, entry)| dead_letter(id, entry)).transpose()
+    }
+
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
+        let n: i64 = self
+            .call("discard", &self.scripts.discard, &[&"dl", &id.0])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let new: Option<u64> = self
+            .call("replay", &self.scripts.replay, &[&id.0, &unix_millis(now)])
+            .await?;
+        Ok(new.map(DeliveryId))
+    }
+
+    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.list("q", limit)
+            .await?
+            .into_iter()
+            .map(|(id, entry)| quarantined(id, entry))
+            .collect()
+    }
+
+    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
+        let found = self.list("q", -(id.0 as i64)).await?.into_iter().next();
+        found.map(|(id, entry)| quarantined(id, entry)).transpose()
+    }
+
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
+        let n: i64 = self
+            .call("discard", &self.scripts.discard, &[&"q", &id.0])
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        let account = account_id.get().to_string();
+        let new: Option<u64> = self
+            .call(
+                "requeue",
+                &self.scripts.requeue,
+                &[&id.0, &account, &unix_millis(now)],
+            )
+            .await?;
+        Ok(new.map(DeliveryId))
+    }
+
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        let (total, in_flight, retrying, oldest, dead, quarantined): (
+            u64,
+            u64,
+            u64,
+            Option<i64>,
+            u64,
+            u64,
+        ) = self
+            .call("stats", &self.scripts.stats, &[&unix_millis(now)])
+            .await?;
+        Ok(InboxStats::new(
+            total.saturating_sub(in_flight + retrying),
+            in_flight,
+            retrying,
+            dead,
+            quarantined,
+            oldest.map(|ms| super::types::age(now, from_millis(ms))),
+        ))
+    }
+}

@@ -1,0 +1,222 @@
+//! The inbox's Lua scripts: each operation is one script, so it is atomic
+//! with respect to every other client of the same Redis. `ARGV[1]` is always
+//! the key prefix (ending in `inbox:`); times are Unix milliseconds from the
+//! caller's clock.
+
+/// Appends a delivery to its account's list; an account whose list was empty
+/// becomes ready. Shared by the scripts that append.
+const APPEND_FN: &str = r"
+local function append(p, account, body, at)
+  local id = redis.call('INCR', p .. 'seq')
+  redis.call('HSET', p .. 'd:' .. id, 'a', account, 'b', body, 'r', at, 'n', 0)
+  redis.call('ZADD', p .. 'received', at, id)
+  if redis.call('RPUSH', p .. 'a:' .. account, id) == 1 then
+    redis.call('ZADD', p .. 'ready', id, account)
+  end
+  return id
+end
+";
+
+/// Removes a delivery; the account's next one (if any) becomes ready.
+const REMOVE_FN: &str = r"
+local function remove(p, id)
+  local key = p .. 'd:' .. id
+  local account = redis.call('HGET', key, 'a')
+  redis.call('DEL', key)
+  redis.call('ZREM', p .. 'received', id)
+  redis.call('ZREM', p .. 'ready', account)
+  redis.call('ZREM', p .. 'leased', account)
+  redis.call('ZREM', p .. 'retrying', account)
+  local list = p .. 'a:' .. account
+  redis.call('LREM', list, 1, id)
+  local head = redis.call('LINDEX', list, 0)
+  if head then redis.call('ZADD', p .. 'ready', head, account) end
+end
+";
+
+/// Whether `token` holds delivery `id`'s lease.
+const HELD_FN: &str = r"
+local function held(p, id, token)
+  return redis.call('HGET', p .. 'd:' .. id, 't') == token
+end
+";
+
+/// ARGV: prefix, account, body, received_ms. Returns the id.
+pub(super) fn append() -> String {
+    format!("{APPEND_FN} return append(ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
+}
+
+/// ARGV: prefix, now_ms, token, lease_until_ms. Returns false, or
+/// {id, account, body, received_ms, attempts, last_error or false}.
+pub(super) const TAKE: &str = r"
+local p, now = ARGV[1], tonumber(ARGV[2])
+for _, set in ipairs({'retrying', 'leased'}) do
+  for _, account in ipairs(redis.call('ZRANGEBYSCORE', p .. set, '-inf', now)) do
+    redis.call('ZREM', p .. set, account)
+    local head = redis.call('LINDEX', p .. 'a:' .. account, 0)
+    if head then redis.call('ZADD', p .. 'ready', head, account) end
+  end
+end
+local first = redis.call('ZPOPMIN', p .. 'ready')
+if #first == 0 then return false end
+local account = first[1]
+local id = redis.call('LINDEX', p .. 'a:' .. account, 0)
+if not id then return false end
+local key = p .. 'd:' .. id
+redis.call('HSET', key, 't', ARGV[3], 'l', ARGV[4])
+redis.call('HDEL', key, 'nb')
+redis.call('ZADD', p .. 'leased', ARGV[4], account)
+local d = redis.call('HMGET', key, 'a', 'b', 'r', 'n', 'e')
+return {tonumber(id), d[1], d[2], tonumber(d[3]), tonumber(d[4]), d[5]}
+";
+
+/// ARGV: prefix, id, token, lease_until_ms. Returns 1 if renewed.
+pub(super) fn renew() -> String {
+    format!(
+        "{HELD_FN}
+local p, id = ARGV[1], ARGV[2]
+if not held(p, id, ARGV[3]) then return 0 end
+local account = redis.call('HGET', p .. 'd:' .. id, 'a')
+redis.call('HSET', p .. 'd:' .. id, 'l', ARGV[4])
+redis.call('ZREM', p .. 'ready', account)
+redis.call('ZADD', p .. 'leased', ARGV[4], account)
+return 1"
+    )
+}
+
+/// ARGV: prefix, id, token, then one dead letter (JSON) per argument.
+/// Returns 1 if completed.
+pub(super) fn complete() -> String {
+    format!(
+        "{HELD_FN}{REMOVE_FN}
+local p, id = ARGV[1], ARGV[2]
+if not held(p, id, ARGV[3]) then return 0 end
+remove(p, id)
+for i = 4, #ARGV do
+  local n = redis.call('INCR', p .. 'dlseq')
+  redis.call('SET', p .. 'dl:' .. n, ARGV[i])
+  redis.call('ZADD', p .. 'dl', n, n)
+end
+return 1"
+    )
+}
+
+/// ARGV: prefix, id, token, not_before_ms, attempts, error. Returns 1 if
+/// the delivery now waits for its retry.
+pub(super) fn retry() -> String {
+    format!(
+        "{HELD_FN}
+local p, id = ARGV[1], ARGV[2]
+if not held(p, id, ARGV[3]) then return 0 end
+local key = p .. 'd:' .. id
+local account = redis.call('HGET', key, 'a')
+redis.call('HDEL', key, 't', 'l')
+redis.call('HSET', key, 'nb', ARGV[4], 'n', ARGV[5], 'e', ARGV[6])
+redis.call('ZREM', p .. 'leased', account)
+redis.call('ZREM', p .. 'ready', account)
+redis.call('ZADD', p .. 'retrying', ARGV[4], account)
+return 1"
+    )
+}
+
+/// ARGV: prefix, id, token. Returns 1 if released.
+pub(super) fn release() -> String {
+    format!(
+        "{HELD_FN}
+local p, id = ARGV[1], ARGV[2]
+if not held(p, id, ARGV[3]) then return 0 end
+local key = p .. 'd:' .. id
+local account = redis.call('HGET', key, 'a')
+redis.call('HDEL', key, 't', 'l')
+redis.call('ZREM', p .. 'leased', account)
+redis.call('ZADD', p .. 'ready', id, account)
+return 1"
+    )
+}
+
+/// ARGV: prefix, account or '', body, error, received_ms. Returns the id.
+pub(super) const QUARANTINE: &str = r"
+local p = ARGV[1]
+local n = redis.call('INCR', p .. 'qseq')
+redis.call('HSET', p .. 'q:' .. n, 'a', ARGV[2], 'b', ARGV[3], 'e', ARGV[4], 'r', ARGV[5])
+redis.call('ZADD', p .. 'q', n, n)
+return n
+";
+
+/// ARGV: prefix, 'dl' or 'q', limit, or a single id as `-id`. Returns
+/// {id, entry, id, entry, …}, oldest first: a dead letter's JSON, or a
+/// quarantined body's {account, body, error, received_ms}.
+pub(super) const LIST: &str = r"
+local p, kind, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ids
+if limit < 0 then
+  ids = redis.call('ZRANGEBYSCORE', p .. kind, -limit, -limit)
+else
+  ids = redis.call('ZRANGE', p .. kind, 0, limit - 1)
+end
+local out = {}
+for _, n in ipairs(ids) do
+  local entry
+  if kind == 'dl' then
+    entry = redis.call('GET', p .. 'dl:' .. n)
+  else
+    entry = redis.call('HMGET', p .. 'q:' .. n, 'a', 'b', 'e', 'r')
+  end
+  table.insert(out, tonumber(n))
+  table.insert(out, entry)
+end
+return out
+";
+
+/// ARGV: prefix, 'dl' or 'q', id. Returns 1 if there was one to delete.
+pub(super) const DISCARD: &str = r"
+local p, kind, n = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('ZREM', p .. kind, n) == 0 then return 0 end
+redis.call('DEL', p .. kind .. ':' .. n)
+return 1
+";
+
+/// ARGV: prefix, dead letter id, now_ms. Returns the new delivery's id, or
+/// false.
+pub(super) fn replay() -> String {
+    format!(
+        "{APPEND_FN}
+local p, n = ARGV[1], ARGV[2]
+local json = redis.call('GET', p .. 'dl:' .. n)
+if not json then return false end
+redis.call('DEL', p .. 'dl:' .. n)
+redis.call('ZREM', p .. 'dl', n)
+local letter = cjson.decode(json)
+local body = '{{\"accountId\":' .. letter.account .. ',\"events\":[' .. letter.event .. ']}}'
+return append(p, letter.account, body, ARGV[3])"
+    )
+}
+
+/// ARGV: prefix, quarantine id, account, now_ms. Returns the new
+/// delivery's id, or false.
+pub(super) fn requeue() -> String {
+    format!(
+        "{APPEND_FN}
+local p, n = ARGV[1], ARGV[2]
+local body = redis.call('HGET', p .. 'q:' .. n, 'b')
+if not body then return false end
+redis.call('DEL', p .. 'q:' .. n)
+redis.call('ZREM', p .. 'q', n)
+return append(p, ARGV[3], body, ARGV[4])"
+    )
+}
+
+/// ARGV: prefix, now_ms. Returns {total, in_flight, retrying,
+/// oldest_received_ms or false, dead_letters, quarantined}.
+pub(super) const STATS: &str = r"
+local p, now = ARGV[1], ARGV[2]
+local oldest = redis.call('ZRANGE', p .. 'received', 0, 0, 'WITHSCORES')
+return {
+  redis.call('ZCARD', p .. 'received'),
+  redis.call('ZCOUNT', p .. 'leased', '(' .. now, '+inf'),
+  redis.call('ZCOUNT', p .. 'retrying', '(' .. now, '+inf'),
+  oldest[2] and tonumber(oldest[2]) or false,
+  redis.call('ZCARD', p .. 'dl'),
+  redis.call('ZCARD', p .. 'q')
+}
+";
