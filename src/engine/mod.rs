@@ -58,10 +58,13 @@ mod batch;
 mod builder;
 mod catch;
 mod clock;
+mod commit;
 mod counters;
 mod decision;
+mod delivery;
 mod flow;
 mod keys;
+mod renew;
 mod report;
 pub mod rules;
 
@@ -78,9 +81,8 @@ pub use decision::{Decision, IgnoreReason};
 pub use report::{DeliveryReport, EventOutcome};
 pub use rules::{EntityState, Lifecycle, StateKey};
 
-use crate::store::{DedupKey, MemoryStore, Store, StoreError};
-use crate::{AccountId, Envelope, Event, EventError, EventFamily, EventId, EventName};
-use batch::{Batch, Final, Step};
+use crate::store::{MemoryStore, Store, StoreError};
+use crate::{AccountId, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
 /// Remembered this long by default: 8 days (ALM retries for 7).
@@ -190,7 +192,7 @@ impl<S: Store> Engine<S> {
             state_retention: DEFAULT_STATE_RETENTION,
             lease: DEFAULT_LEASE,
             in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
-            commit_batch: 1,
+            commit_batch: crate::store::MANY_CHUNK,
             future_skew: DEFAULT_FUTURE_SKEW,
             families: HashMap::new(),
         }
@@ -253,91 +255,8 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let account_id = envelope.account_id;
-        let mut report = DeliveryReport {
-            outcomes: Vec::with_capacity(envelope.events.len()),
-        };
-        let mut batch = Batch::default();
-        for (index, item) in envelope.events.into_iter().enumerate() {
-            let (event_name, step) = match item {
-                Err(error) => {
-                    let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
-                    let rejected = Final {
-                        event_error: Some(error),
-                        ..Final::new(Decision::Rejected, event_id)
-                    };
-                    (event_name, Step::Final(rejected))
-                }
-                Ok(event) => {
-                    let event_name = event.event_name.clone();
-                    let step = match self
-                        .decide_one(index, account_id, event, &mut handler, &mut batch)
-                        .await
-                    {
-                        Ok(step) => step,
-                        Err(error) => return Err(self.fail(&mut batch, &mut handler, error).await),
-                    };
-                    (Some(event_name), step)
-                }
-            };
-            let outcome = match step {
-                Step::Final(done) => EventOutcome {
-                    index,
-                    event_id: done.event_id,
-                    event_name,
-                    decision: done.decision,
-                    error: done.error,
-                    event_error: done.event_error,
-                },
-                // Provisional until its commit; settled (with its id) below.
-                Step::Pending(decision) => EventOutcome {
-                    index,
-                    event_id: None,
-                    event_name,
-                    decision,
-                    error: None,
-                    event_error: None,
-                },
-            };
-            report.outcomes.push(outcome);
-            if batch.pending.len() >= self.inner.commit_batch {
-                if let Err(error) = self.flush(&mut batch, &mut handler).await {
-                    return Err(self.fail(&mut batch, &mut handler, error).await);
-                }
-            }
-            self.settle(&mut batch, &mut report, account_id);
-        }
-        if let Err(error) = self.flush(&mut batch, &mut handler).await {
-            return Err(self.fail(&mut batch, &mut handler, error).await);
-        }
-        self.settle(&mut batch, &mut report, account_id);
-        Ok(report)
-    }
-
-    /// Before a store error leaves [`Engine::process`]: commits the
-    /// decisions whose handlers ran (a failed batch commit is tried once
-    /// more), so that the redelivery runs again only the event that met the
-    /// error. Returns the error.
-    async fn fail<F, Fut, E>(
-        &self,
-        batch: &mut Batch,
-        handler: &mut F,
-        error: StoreError,
-    ) -> StoreError
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        if let Err(_again) = self.flush(batch, handler).await {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(
-                error = %_again,
-                pending = batch.pending.len(),
-                "decisions not committed before a store error: ALM's redelivery runs their handlers again"
-            );
-        }
-        error
+        self.process_chunks(envelope.events, envelope.account_id, &mut handler)
+            .await
     }
 
     /// The facts the rules need of `event`, decided at `now`.
@@ -384,53 +303,6 @@ impl<S: Store> Engine<S> {
             family,
             at: if future { now_ms } else { at },
             future,
-        })
-    }
-
-    /// Writes the decisions the last flush made final into `report`, and
-    /// counts and traces every outcome that is final now.
-    fn settle(&self, batch: &mut Batch, report: &mut DeliveryReport, account_id: AccountId) {
-        for settled in batch.settled.drain(..) {
-            let outcome = &mut report.outcomes[settled.index];
-            outcome.event_id = Some(settled.event_id);
-            outcome.decision = settled.decision;
-            outcome.error = settled.error;
-        }
-        let unsettled = batch.pending.first().map_or(usize::MAX, |p| p.index);
-        while batch.reported < report.outcomes.len() && batch.reported < unsettled {
-            let outcome = &report.outcomes[batch.reported];
-            self.inner.counters.record(outcome.decision);
-            #[cfg(feature = "metrics")]
-            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
-            #[cfg(feature = "tracing")]
-            tracing::debug!(
-                account_id = account_id.get(),
-                index = outcome.index,
-                event_id = outcome.event_id.as_ref().map(EventId::as_str),
-                event_name = outcome.event_name.as_ref().map(EventName::as_str),
-                decision = %outcome.decision,
-                "event decided"
-            );
-            batch.reported += 1;
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = account_id;
-    }
-
-    /// The dedup key of `event`, and its id as sent when the key differs.
-    fn dedup_key(account_id: AccountId, event: &Event) -> (DedupKey, Option<EventId>) {
-        let key = DedupKey::for_event(account_id, event);
-        let sent = key.is_named().then(|| event.event_id.clone());
-        (key, sent)
-    }
-
-    /// A rejected event's outcome for an event that parsed but lacks what
-    /// its configured family needs.
-    fn rejected(index: usize, event: &Event, (field, message): (String, String)) -> Step {
-        let error = EventError::after_parsing(index, event, &field, message);
-        Step::Final(Final {
-            event_error: Some(Box::new(error)),
-            ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
         })
     }
 }

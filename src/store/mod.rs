@@ -307,6 +307,29 @@ pub trait Store: Send + Sync + 'static {
         async { Err(StoreError::new("this store cannot renew a claim")) }
     }
 
+    /// Extends many claims this caller holds, each as [`Store::renew`]
+    /// would; returns one answer per claim, in order (`false`: that claim is
+    /// no longer this caller's). The engine calls it while the handlers of
+    /// a chunk of claimed events run longer than a third of the lease.
+    ///
+    /// The default implementation calls [`Store::renew`] for each (one
+    /// round trip each on a shared store); a store may override it with one
+    /// round trip per chunk.
+    fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimToken)],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(claims.len());
+            for (key, token) in claims {
+                answers.push(self.renew(key, *token, lease, now).await?);
+            }
+            Ok(answers)
+        }
+    }
+
     /// Gives a claim up (the handler failed): the event can be claimed again
     /// at once. Releasing a claim that is no longer held does nothing.
     fn release(
