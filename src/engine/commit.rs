@@ -23,11 +23,12 @@ type Expiries = (OffsetDateTime, OffsetDateTime);
 const RECLAIMS: usize = 3;
 
 /// A commit's outcome, or the permanent store error it met.
-type Committed = Result<CommitOutcome, StoreError>;
-
-/// Whether a commit's outcome made its decision be taken again.
-fn outcome_moved(outcome: &Committed) -> bool {
-    !matches!(outcome, Ok(CommitOutcome::Committed))
+struct Committed {
+    outcome: Result<CommitOutcome, StoreError>,
+    /// Whether the commit was made alone after its set-based call failed
+    /// (a store whose `commit_many` is not one transaction may have
+    /// written it then: its claim is gone and the event decided).
+    alone: bool,
 }
 
 /// What to do before deciding a pending event again.
@@ -87,16 +88,20 @@ impl<S: Store> Engine<S> {
             [one] => counted("commit", store.commit(one).await).map(|outcome| vec![outcome]),
             _ => counted("commit_many", store.commit_many(&commits).await),
         };
+        let committed = |outcome, alone| Committed { outcome, alone };
         match together {
-            Ok(outcomes) => Ok(outcomes.into_iter().map(Ok).collect()),
+            Ok(outcomes) => Ok(outcomes
+                .into_iter()
+                .map(|o| committed(Ok(o), false))
+                .collect()),
             Err(error) if error.is_transient() => Err(error),
-            Err(error) if commits.len() == 1 => Ok(vec![Err(error)]),
+            Err(error) if commits.len() == 1 => Ok(vec![committed(Err(error), false)]),
             Err(_) => {
                 let mut each = Vec::with_capacity(commits.len());
                 for commit in commits {
                     match counted("commit", store.commit(commit).await) {
                         Err(error) if error.is_transient() => return Err(error),
-                        outcome => each.push(outcome),
+                        outcome => each.push(committed(outcome, true)),
                     }
                 }
                 Ok(each)
@@ -119,14 +124,19 @@ impl<S: Store> Engine<S> {
         E: Display,
     {
         let index = pending.index;
-        let moved = outcome_moved(&outcome);
-        let (decision, error, mut pending) = match outcome {
+        let moved = !matches!(outcome.outcome, Ok(CommitOutcome::Committed));
+        let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
                 self.commit_alone(pending, Again::State, handler).await?
             }
             Ok(CommitOutcome::LeaseLost) => {
-                self.commit_alone(pending, Again::Claim, handler).await?
+                let decided = pending.decision;
+                match self.commit_alone(pending, Again::Claim, handler).await? {
+                    // Written by the failed set-based call.
+                    (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
+                    other => other,
+                }
             }
             Err(error) => {
                 self.release(&pending.key, pending.token).await?;

@@ -1,4 +1,4 @@
-//! A delivery through the store chunk by chunk: one
+//! A delivery through the store chunk by chunk (by default one chunk): one
 //! [`Store::claim_many`] for a chunk's events, their decisions in order in
 //! memory (handlers included), one [`Store::commit_many`] for the chunk.
 
@@ -12,7 +12,7 @@ use super::decision::Decision;
 use super::flow::counted;
 use super::report::{DeliveryReport, EventOutcome};
 use super::{Engine, Facts};
-use crate::store::{Claim, ClaimRequest, DedupKey, MANY_CHUNK, Store, StoreError, Versioned};
+use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event, EventError, EventId, EventName};
 
 /// One event of a chunk, ready to be decided.
@@ -62,7 +62,7 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let chunk_len = self.inner.commit_batch.min(MANY_CHUNK);
+        let chunk_len = self.inner.commit_batch;
         let mut report = DeliveryReport {
             outcomes: Vec::with_capacity(events.len()),
         };

@@ -5,7 +5,7 @@
 //! For each event, in delivery order:
 //!
 //! 1. An event that did not parse is [`Decision::Rejected`], with its
-//!    [`EventError`] in the outcome (it has no
+//!    [`EventError`](crate::EventError) in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
 //! 2. An event whose entity already has an event in this delivery that
 //!    failed, is busy or was deferred is [`Decision::Deferred`]: a later
@@ -37,12 +37,49 @@
 //! states for [`EngineBuilder::state_retention`] (400 days) after their last
 //! change.
 //!
-//! By default each decision is committed before the next event is decided.
-//! [`EngineBuilder::commit_batch`] commits a delivery's decisions in groups
-//! instead ([`Store::commit_many`]: one transaction on PostgreSQL), with the
-//! same decisions: an event whose entity has a decision pending in the group,
-//! or whose `eventId` is in flight, commits the group first. A store error
-//! commits the group before it leaves [`Engine::process`].
+//! **Store round trips.** A delivery is decided as one chunk
+//! ([`EngineBuilder::commit_batch`] sets smaller chunks): the chunk's
+//! events are claimed, with their states, in one [`Store::claim_many`],
+//! decided in order in memory (handlers included), and committed in one
+//! [`Store::commit_many`]. A delivery then costs two store calls whatever
+//! its size, duplicates included (a shared store sends a call's slices of
+//! [`MANY_CHUNK`](crate::store::MANY_CHUNK) events in one round trip or a
+//! few: see `BENCHMARKS.md`). Decisions are the ones made claiming and
+//! committing one event at a time (`commit_batch(1)`):
+//!
+//! - a later event of an entity decided earlier in the chunk is decided on
+//!   the state that decision leads to (its commit expects the version one
+//!   up, as [`Store::commit_many`] documents);
+//! - an event held elsewhere (or this delivery's own repeat of an
+//!   `eventId`) is claimed again alone, after the chunk's decisions so far
+//!   are committed, within the delivery's wait budget: only those cost more
+//!   round trips;
+//! - a claim taken for an event then deferred (step 2) is released at once.
+//!
+//! **Crash semantics.** The handlers of a chunk run before the chunk is
+//! committed: if the process dies in between, their claims expire with the
+//! lease and ALM's redelivery processes those events again (at-least-once,
+//! as after a crash between one handler and its commit, for up to a chunk
+//! of events). A transient store error commits the decisions whose
+//! handlers ran before it leaves [`Engine::process`], and releases the
+//! chunk's other claims, so that the redelivery runs again only the event
+//! that met the error. A permanent one ([`StoreError::is_transient`] is
+//! `false`) about one event is that event's [`Decision::Failed`], with the
+//! store's message: a set-based call that meets one is made again event
+//! by event, so that only the event it is about fails.
+//!
+//! **Lease, chunk and slowest handler.** A chunk's claims are taken
+//! together, so they are held while all of the chunk's handlers run. Every
+//! third of the [lease](EngineBuilder::lease) the claims still held are
+//! renewed ([`Store::renew_many`]), before a handler and while a slow one
+//! runs, so no claim expires under a handler, however long one handler or
+//! a whole chunk takes. What the lease bounds is a crash: the events of a
+//! dead process are redelivered once its lease has run out. Choose a lease
+//! a few times a store round trip at the least (renewals must land within a
+//! third of it), and short enough that a crashed replica's events are not
+//! held for long; the default, 60 s, suits handlers of any length. A claim
+//! lost anyway (a store restart) shows at its commit, and is claimed again
+//! as below.
 //!
 //! Every commit of a processed event checks the entity state's version. If
 //! the state moved while the event was being decided (another delivery for
@@ -192,7 +229,7 @@ impl<S: Store> Engine<S> {
             state_retention: DEFAULT_STATE_RETENTION,
             lease: DEFAULT_LEASE,
             in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
-            commit_batch: crate::store::MANY_CHUNK,
+            commit_batch: usize::MAX,
             future_skew: DEFAULT_FUTURE_SKEW,
             families: HashMap::new(),
         }
@@ -241,10 +278,12 @@ impl<S: Store> Engine<S> {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] when the store fails; answer `503`. The decisions
-    /// whose handlers already ran are committed first (when the store lets
-    /// them be), so ALM's redelivery reports them as duplicates and runs
-    /// again only the event that met the error.
+    /// A transient [`StoreError`] when the store fails; answer `503`. The
+    /// decisions whose handlers already ran are committed first (when the
+    /// store lets them be), so ALM's redelivery reports them as duplicates
+    /// and runs again only the event that met the error. A permanent store
+    /// error about one event is not an error here: it is that event's
+    /// [`Decision::Failed`].
     pub async fn process<F, Fut, E>(
         &self,
         envelope: Envelope,

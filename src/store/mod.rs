@@ -221,8 +221,15 @@ pub trait Store: Send + Sync + 'static {
     /// - Each claim is atomic on its own; the call as a whole is not a
     ///   snapshot (a commit by another caller may land between two claims
     ///   of one slice, and the later claim then reads the newer state).
+    /// - **A failed call** should leave nothing claimed (one transaction on
+    ///   PostgreSQL and SQLite; the default implementation releases what it
+    ///   won before the failure): after a permanent error the engine claims
+    ///   the events one by one, so that only the event the error is about
+    ///   fails, and an event a failed call left claimed is answered busy
+    ///   until its lease ends, like one held elsewhere.
     ///
-    /// The default implementation calls [`Store::claim_and_load`] for each.
+    /// The default implementation calls [`Store::claim_and_load`] for each;
+    /// when one fails, it releases the claims it won before it.
     fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
@@ -232,10 +239,22 @@ pub trait Store: Send + Sync + 'static {
         async move {
             let mut answers = Vec::with_capacity(requests.len());
             for request in requests {
-                answers.push(
-                    self.claim_and_load(request.key, request.state, lease, now)
-                        .await?,
-                );
+                match self
+                    .claim_and_load(request.key, request.state, lease, now)
+                    .await
+                {
+                    Ok(answer) => answers.push(answer),
+                    Err(error) => {
+                        for (request, (claim, _)) in requests.iter().zip(&answers) {
+                            if let Claim::Claimed(token) = claim {
+                                // Best effort: a claim not released ends
+                                // with its lease.
+                                let _ = self.release(request.key, *token).await;
+                            }
+                        }
+                        return Err(error);
+                    }
+                }
             }
             Ok(answers)
         }
