@@ -126,7 +126,7 @@ pub(super) struct Batch {
     /// version its store copy has once they are committed): a later event
     /// of the entity in the chunk is decided on it, not on the state its
     /// claim read before the chunk's decisions.
-    pub(super) states: HashMap<StateKey, Versioned>,
+    pub(super) states: HashMap<StateKey, Versioned, foldhash::fast::RandomState>,
     /// When the held claims were taken or last renewed.
     pub(super) renewed: tokio::time::Instant,
 }
@@ -139,7 +139,7 @@ impl Default for Batch {
             reported: 0,
             held_back: HashSet::new(),
             wait_until: None,
-            states: HashMap::new(),
+            states: HashMap::default(),
             renewed: tokio::time::Instant::now(),
         }
     }

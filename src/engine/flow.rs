@@ -165,7 +165,10 @@ impl<S: Store> Engine<S> {
         // Kept (boxed: rare) only if the handler did not have it.
         pending.event = event.map(Box::new);
         let decision = pending.decision;
-        batch.advance(&pending);
+        if !rest.is_empty() {
+            // Only a later event of the chunk reads it.
+            batch.advance(&pending);
+        }
         batch.pending.push(pending);
         Ok(Step::Pending(decision))
     }
