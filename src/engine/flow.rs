@@ -98,6 +98,12 @@ impl<S: Store> Engine<S> {
                     .claim(&key, state, self.inner.clock.now(), batch, handler)
                     .await
                 {
+                    Ok(Claimed::Duplicate) if !rest.is_empty() => {
+                        // Decided elsewhere meanwhile: the chunk's later
+                        // events of its entity read the state it left.
+                        self.reload(state, batch).await?;
+                        Claimed::Duplicate
+                    }
                     Ok(claimed) => claimed,
                     Err(error) if !error.is_transient() => {
                         batch.note(state, Decision::Failed);
@@ -171,6 +177,16 @@ impl<S: Store> Engine<S> {
         }
         batch.pending.push(pending);
         Ok(Step::Pending(decision))
+    }
+
+    /// Reads the state of `key` again for the chunk's later events, unless
+    /// the chunk's own decisions already say what it is.
+    async fn reload(&self, key: Option<&StateKey>, batch: &mut Batch) -> Result<(), StoreError> {
+        if let Some(key) = key.filter(|k| !batch.states.contains_key(*k)) {
+            let fresh = counted("load", self.inner.store.load(key).await)?;
+            batch.states.insert(key.clone(), fresh);
+        }
+        Ok(())
     }
 
     /// Releases a claim; a permanent error is left to the lease.
