@@ -199,3 +199,65 @@ async fn repeats_in_one_delivery_decide_as_one_by_one() {
     let redelivered = decide(&engine, &envelope(1, &events)).await;
     assert_eq!(redelivered, [Duplicate; 8]);
 }
+
+/// An event held by another attempt, which decides it while the delivery
+/// waits: the delivery's later event of the same record is decided on the
+/// state that attempt left (as one by one), not on the state read with the
+/// delivery's claims before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_event_sees_what_an_attempt_in_flight_left() {
+    use alm_webhooks::engine::{IgnoreReason, rules};
+    use alm_webhooks::store::{Commit, StateUpdate};
+
+    let i = "course:1_2";
+    let events = [
+        learner("done", "COURSE_COMPLETED", 200, 1, i),
+        learner("late", "LEARNER_PROGRESS", 210, 1, i),
+    ];
+    let delivery = envelope(1, &events);
+    let store = Arc::new(Counting::new(MemoryStore::new()));
+    let engine = Engine::builder(Arc::clone(&store))
+        .wait_for_in_flight(Duration::from_secs(10))
+        .build();
+    // Another attempt holds the completion, then commits it.
+    let completion = delivery.parsed().next().unwrap().clone();
+    let key = DedupKey {
+        account_id: AccountId(1),
+        event_id: "done".parse().unwrap(),
+    };
+    let now = OffsetDateTime::now_utc();
+    let Claim::Claimed(token) = store
+        .inner
+        .claim(&key, Duration::from_secs(60), now)
+        .await
+        .unwrap()
+    else {
+        panic!("the other attempt claims the completion");
+    };
+    let other = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let state_key = StateKey::for_event(AccountId(1), &completion).unwrap();
+            let (_, state) = rules::decide(&Default::default(), &completion);
+            let update = StateUpdate {
+                key: &state_key,
+                expected_version: 0,
+                state: &state,
+            };
+            let day = Duration::from_secs(24 * 3600);
+            let commit = Commit {
+                key: &key,
+                token,
+                update: Some(update),
+                remember_until: now + 8 * day,
+                state_until: now + 400 * day,
+            };
+            store.inner.commit(commit).await.unwrap()
+        })
+    };
+    let got = decide(&engine, &delivery).await;
+    assert_eq!(other.await.unwrap(), CommitOutcome::Committed);
+    let after_completion = Decision::Ignored(IgnoreReason::ProgressAfterCompletion);
+    assert_eq!(got, [Duplicate, after_completion]);
+}
