@@ -49,7 +49,12 @@
 //!
 //! - a later event of an entity decided earlier in the chunk is decided on
 //!   the state that decision leads to (its commit expects the version one
-//!   up, as [`Store::commit_many`] documents);
+//!   up, as [`Store::commit_many`] documents; if the earlier commit is
+//!   refused because another delivery moved the state, the later one is
+//!   refused too and both are decided again, in order, on the state found;
+//!   only a writer that moved the state exactly one version in between
+//!   could let the later commit through on the chunk's view, which ALM's
+//!   per-account ordering makes remote);
 //! - an event held elsewhere (or this delivery's own repeat of an
 //!   `eventId`) is claimed again alone, after the chunk's decisions so far
 //!   are committed, within the delivery's wait budget: only those cost more
