@@ -49,12 +49,14 @@
 //!
 //! - a later event of an entity decided earlier in the chunk is decided on
 //!   the state that decision leads to (its commit expects the version one
-//!   up, as [`Store::commit_many`] documents; if the earlier commit is
-//!   refused because another delivery moved the state, the later one is
-//!   refused too and both are decided again, in order, on the state found;
-//!   only a writer that moved the state exactly one version in between
-//!   could let the later commit through on the chunk's view, which ALM's
-//!   per-account ordering makes remote);
+//!   up, as [`Store::commit_many`] documents). A limit: if another
+//!   delivery commits to the same record, once, between this chunk's
+//!   claims and its commit, the earlier commit is refused (and decided
+//!   again on the state found) but the later one finds the version it
+//!   expects and is written on the chunk's view, losing the other
+//!   delivery's change to the rule state. Concurrent deliveries for one
+//!   record are what ALM's per-account ordering makes rare; two or more
+//!   such commits make the later one refused and decided again too;
 //! - an event held elsewhere (or this delivery's own repeat of an
 //!   `eventId`) is claimed again alone, after the chunk's decisions so far
 //!   are committed, within the delivery's wait budget: only those cost more
