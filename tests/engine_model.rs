@@ -275,11 +275,13 @@ proptest! {
 
     /// Random events (any order, duplicates, failing handlers, both
     /// spellings of a learning path) in deliveries of up to four: the
-    /// engine decides as the model does, one by one and in commit batches.
+    /// engine decides as the model does, one by one (`commit_batch(1)`)
+    /// and set-based, in chunks of 2 to 5 events and whole deliveries (the
+    /// default).
     #[test]
     fn engine_matches_the_reference_model(
         events in proptest::collection::vec(ev(), 1..40),
-        commit_batch in 1usize..6,
+        commit_batch in prop_oneof![1usize..6, Just(usize::MAX)],
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let engine = Engine::builder(MemoryStore::new()).commit_batch(commit_batch).build();

@@ -4,16 +4,18 @@ mod support;
 
 use alm_webhooks::Envelope;
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason};
-use alm_webhooks::store::MemoryStore;
+use alm_webhooks::store::{MANY_CHUNK, MemoryStore};
 use support::{decisions as decide, envelope, instance, learner, lo, unknown};
 
 const I: &str = "course:1_2";
 
-/// The decisions for one delivery of `events`; the same with decisions
-/// committed in batches (asserted equal).
+/// The decisions for one delivery of `events`, claimed and committed one by
+/// one; the same set-based, in chunks of 2, 64 and the default (asserted
+/// equal).
 async fn run(events: &[String]) -> Vec<Decision> {
-    let one_by_one = decide(&Engine::in_memory(), &envelope(1, events)).await;
-    for batch in [2, 64] {
+    let one_by_one = Engine::builder(MemoryStore::new()).commit_batch(1).build();
+    let one_by_one = decide(&one_by_one, &envelope(1, events)).await;
+    for batch in [2, 64, MANY_CHUNK] {
         let batched = Engine::builder(MemoryStore::new())
             .commit_batch(batch)
             .build();

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError, Versioned,
+    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
+    Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
 use support::{decisions as decide, envelope, learner, lo};
@@ -35,7 +36,7 @@ fn engine_at(clock: &ManualClock, commit_batch: usize) -> Engine {
 /// with decisions committed one by one and in batches (asserted equal).
 async fn run(deliveries: &[Vec<String>]) -> Vec<Vec<Decision>> {
     let mut first = None;
-    for batch in [1, 2, 64] {
+    for batch in [1, 2, 64, MANY_CHUNK] {
         let engine = engine_at(&ManualClock::at_unix(NOW), batch);
         let mut got = Vec::new();
         for events in deliveries {
@@ -147,7 +148,7 @@ async fn a_later_event_of_a_record_waits_for_its_failed_predecessor() {
         // Another record is not held back.
         learner("o", "COURSE_ENROLLMENT", 150, 2, i),
     ];
-    for batch in [1, 2, 64] {
+    for batch in [1, 2, 64, MANY_CHUNK] {
         let engine = engine_at(&ManualClock::at_unix(NOW), batch);
         let report = engine
             .process(envelope(1, &events), |event| async move {
@@ -345,14 +346,15 @@ impl Store for FlakyStore {
     }
 }
 
-/// Three events in one batch of 100 against `store`: the first delivery
-/// meets the store's error; the redelivery, after any lease ran out, is
-/// answered. Returns the redelivery's decisions and the handler calls in all.
-async fn deliver_twice_to(store: FlakyStore) -> (Vec<Decision>, usize) {
+/// Three events, claimed and committed in chunks of `batch`, against
+/// `store`: the first delivery meets the store's error; the redelivery,
+/// after any lease ran out, is answered. Returns the redelivery's decisions
+/// and the handler calls in all.
+async fn deliver_twice_to(store: FlakyStore, batch: usize) -> (Vec<Decision>, usize) {
     let clock = ManualClock::at_unix(NOW);
     let engine = Engine::builder(store)
         .clock(clock.clone())
-        .commit_batch(100)
+        .commit_batch(batch)
         .build();
     let events = [
         learner("a", "COURSE_ENROLLMENT", 100, 1, "course:1_2"),
@@ -381,12 +383,21 @@ async fn deliver_twice_to(store: FlakyStore) -> (Vec<Decision>, usize) {
 
 #[tokio::test]
 async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
+    // One by one, the third claim comes after two handlers ran.
     let store = FlakyStore {
         fail_claim: 3,
         ..FlakyStore::default()
     };
-    let (got, calls) = deliver_twice_to(store).await;
+    let (got, calls) = deliver_twice_to(store, 1).await;
     assert_eq!(got, [Duplicate, Duplicate, Processed]);
+    assert_eq!(calls, 3, "one handler call per event");
+    // Set-based, the chunk's claims come before any handler: none ran.
+    let store = FlakyStore {
+        fail_claim: 3,
+        ..FlakyStore::default()
+    };
+    let (got, calls) = deliver_twice_to(store, 100).await;
+    assert_eq!(got, [Processed; 3]);
     assert_eq!(calls, 3, "one handler call per event");
 }
 
@@ -396,7 +407,7 @@ async fn a_failed_batch_commit_is_tried_again_before_the_error_leaves() {
         fail_commit: 2,
         ..FlakyStore::default()
     };
-    let (got, calls) = deliver_twice_to(store).await;
+    let (got, calls) = deliver_twice_to(store, 100).await;
     assert_eq!(got, [Duplicate; 3]);
     assert_eq!(calls, 3, "one handler call per event");
 }

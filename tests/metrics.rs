@@ -236,10 +236,14 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
     assert_eq!(of("duplicate", ""), 1);
     assert_eq!(of("ignored", "stale"), 1);
     assert_eq!(of("failed", ""), 1);
-    // Four deliveries of one event each: a claim per delivery; the handler
-    // ran twice (the processed event and the failing one).
+    // Four deliveries of one event each: one set-based claim per delivery;
+    // the handler ran twice (the processed event and the failing one).
     assert_eq!(
-        counter(&all, names::STORE_ROUND_TRIPS_TOTAL, &[("op", "claim")]),
+        counter(
+            &all,
+            names::STORE_ROUND_TRIPS_TOTAL,
+            &[("op", "claim_many")]
+        ),
         4
     );
     let histogram_len = |name: &str, want: &[(&str, &str)]| {

@@ -1,7 +1,7 @@
 //! A delivery's decisions on their way to the store: pending ones (decided,
 //! not committed yet), settled ones, and the delivery's bookkeeping.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 
@@ -110,7 +110,6 @@ pub(super) struct Settled {
 
 /// A delivery's decisions awaiting their commit, and what the delivery
 /// has learnt so far.
-#[derive(Default)]
 pub(super) struct Batch {
     pub(super) pending: Vec<Pending>,
     /// Decisions made final by the last flush.
@@ -123,14 +122,54 @@ pub(super) struct Batch {
     /// When the delivery's wait for events in flight elsewhere ends (set by
     /// the first wait).
     pub(super) wait_until: Option<tokio::time::Instant>,
+    /// Each entity's state as this chunk's decisions left it (and the
+    /// version its store copy has once they are committed): a later event
+    /// of the entity in the chunk is decided on it, not on the state its
+    /// claim read before the chunk's decisions.
+    pub(super) states: HashMap<StateKey, Versioned, foldhash::fast::RandomState>,
+    /// When the held claims were taken or last renewed.
+    pub(super) renewed: tokio::time::Instant,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            pending: Vec::new(),
+            settled: Vec::new(),
+            reported: 0,
+            held_back: HashSet::new(),
+            wait_until: None,
+            states: HashMap::default(),
+            renewed: tokio::time::Instant::now(),
+        }
+    }
 }
 
 impl Batch {
-    /// Whether a pending decision is about the entity `key`.
-    pub(super) fn touches(&self, key: &StateKey) -> bool {
-        self.pending
-            .iter()
-            .any(|p| p.state_key.as_ref() == Some(key))
+    /// Remembers the state `pending`'s decision leads to, for the later
+    /// events of its entity in the chunk: the next state one version up
+    /// when the decision writes it, else the state as read.
+    pub(super) fn advance(&mut self, pending: &Pending) {
+        let Some(key) = &pending.state_key else {
+            return;
+        };
+        let state = match pending.decision {
+            Decision::Processed => Versioned {
+                state: pending.next.clone(),
+                version: pending.loaded.version + 1,
+            },
+            Decision::Ignored(_) => pending.loaded.clone(),
+            _ => {
+                self.states.remove(key);
+                return;
+            }
+        };
+        match self.states.get_mut(key) {
+            Some(known) => *known = state,
+            None => {
+                self.states.insert(key.clone(), state);
+            }
+        }
     }
 
     /// Notes an event's final decision: if it is not final (failed, busy,

@@ -69,10 +69,14 @@ impl<S: Store> EngineBuilder<S> {
         self
     }
 
-    /// How long a claim holds before another attempt may take the event over
-    /// (default 60 s). Make it longer than your slowest handler: if a
-    /// handler outlives it and the claim is gone, the engine claims the
-    /// event again to record the handler's outcome (or answers
+    /// How long a claim holds, unless renewed, before another attempt may
+    /// take the event over (default 60 s). The engine renews the claims it
+    /// holds every third of the lease while handlers run, so a handler (or
+    /// a chunk of them) may run longer than the lease; what the lease
+    /// bounds is how long a crashed process's events wait for their
+    /// redelivery. Keep it well above a store round trip. If a claim is
+    /// lost anyway (a store restart), the engine claims the event again to
+    /// record the handler's outcome (or answers
     /// [`Decision::Busy`](super::Decision::Busy) if another attempt holds it
     /// by then).
     #[must_use]
@@ -92,22 +96,19 @@ impl<S: Store> EngineBuilder<S> {
         self
     }
 
-    /// Commits up to `events` decisions of a delivery together, with
-    /// [`Store::commit_many`] (default 1: each decision is committed before
-    /// the next event is decided; 0 counts as 1).
+    /// How many events of a delivery are claimed together
+    /// ([`Store::claim_many`]) and committed together
+    /// ([`Store::commit_many`]); default: the whole delivery; 0 counts as
+    /// 1.
     ///
-    /// Worth it on a store whose commits wait for a disk flush: on
-    /// PostgreSQL a batch is one transaction and one flush, so a bulk
-    /// delivery of thousands of events is decided many times faster (see
-    /// `BENCHMARKS.md`). The rules see the same states as without batching:
-    /// an event about an entity that has a decision pending in the batch
-    /// commits the batch first. The price: handlers run before their batch is
-    /// committed, so if the process dies before the commit, those events are
-    /// processed again when ALM redelivers them (as after a crash between a
-    /// handler and its commit, only for more events). A store error commits
-    /// the batch before it leaves [`Engine::process`], so that only the
-    /// event that met it runs again. The claims of a batch are held until it
-    /// is committed.
+    /// The default makes a delivery cost a constant number of store calls
+    /// whatever its size (see the [engine docs](super) and
+    /// `BENCHMARKS.md`). A smaller chunk bounds how many handlers run again
+    /// after a crash (the handlers of a chunk run before its commit) and
+    /// how many claims are held at once. `commit_batch(1)` claims and
+    /// commits one event at a time, each decision committed before the next
+    /// event is claimed: two round trips per event, the engine before
+    /// set-based stores. Decisions are the same whatever the chunk.
     ///
     /// ```
     /// use alm_webhooks::{Engine, store::MemoryStore};

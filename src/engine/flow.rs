@@ -3,30 +3,23 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::batch::{Batch, Final, Pending, Settled, Step};
-use super::catch::CatchUnwind;
+use tokio::time::Instant;
+
+use super::batch::{Batch, Final, Pending, Step};
 use super::decision::Decision;
+use super::delivery::{Item, Prepared};
+use super::renew::Held;
 use super::rules::{self, EntityState, StateKey};
 use super::{Engine, Facts};
-use crate::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
-};
+use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event};
-
-/// Until when a decision is remembered, and until when its state is kept.
-type Expiries = (OffsetDateTime, OffsetDateTime);
 
 /// How often an in-flight event is looked at again while waiting.
 const POLL: Duration = Duration::from_millis(25);
-
-/// How many times one event is claimed again after losing its claim before
-/// it is answered busy (each time, another attempt took it and gave it up).
-const RECLAIMS: usize = 3;
 
 /// The outcome of claiming an event.
 enum Claimed {
@@ -37,55 +30,92 @@ enum Claimed {
     Busy,
 }
 
-/// What to do before deciding a pending event again.
-#[derive(Clone, Copy)]
-enum Again {
-    /// Read the entity's state again (it moved).
-    State,
-    /// Claim the event again (the claim was lost).
-    Claim,
+/// The claims a delivery holds besides the one of the event being decided,
+/// and when they were taken or last renewed.
+pub(super) struct Others<'a, 'r> {
+    pub(super) pending: &'a [Pending],
+    pub(super) rest: &'a [Option<Item>],
+    pub(super) renewed: &'r mut Instant,
 }
 
 impl<S: Store> Engine<S> {
-    /// Claims, decides and (if processed) hands one event to the handler.
-    /// The decision is then committed with the batch, or final at once.
+    /// Decides one event of a chunk on the answer its claim got with the
+    /// chunk (or claims it alone: not claimed with the chunk, or in flight)
+    /// and, if processed, hands it to the handler. The decision is then
+    /// committed with the chunk, or final at once. `rest` is the chunk's
+    /// events not decided yet, whose claims the engine keeps while the
+    /// handler runs.
     pub(super) async fn decide_one<F, Fut, E>(
         &self,
-        index: usize,
-        account_id: AccountId,
-        event: Event,
+        prepared: Prepared,
         handler: &mut F,
         batch: &mut Batch,
+        rest: &[Option<Item>],
     ) -> Result<Step, StoreError>
     where
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let now = self.inner.clock.now();
-        let facts = match self.facts(account_id, &event, now) {
-            Ok(facts) => facts,
-            Err(fault) => return Ok(Self::rejected(index, &event, fault)),
-        };
-        let (key, sent_id) = Self::dedup_key(account_id, &event);
+        let Prepared {
+            index,
+            account_id,
+            event,
+            facts,
+            key,
+            sent_id,
+            answer,
+        } = prepared;
         let event_id = || sent_id.clone().unwrap_or_else(|| key.event_id.clone());
-        if let Some(k) = &facts.state_key {
-            // One pending decision per entity: a batch's commits then never
-            // depend on each other, and this event is decided on a
-            // committed state.
-            if batch.touches(k) {
-                self.flush(batch, handler).await?;
+        if facts
+            .state_key
+            .as_ref()
+            .is_some_and(|k| batch.held_back.contains(k))
+        {
+            if let Some((Claim::Claimed(token), _)) = answer {
+                self.release(&key, token).await?;
             }
-            if batch.held_back.contains(k) {
-                return Ok(Step::Final(Final::new(
-                    Decision::Deferred,
-                    Some(event_id()),
-                )));
-            }
+            return Ok(Step::Final(Final::new(
+                Decision::Deferred,
+                Some(event_id()),
+            )));
         }
-        let claimed = self
-            .claim(&key, facts.state_key.as_ref(), now, batch, handler)
-            .await?;
+        let claimed = match answer {
+            Some((Claim::Claimed(token), loaded)) => {
+                // A later event of an entity this chunk decided already is
+                // decided on the state those decisions lead to.
+                let known = facts.state_key.as_ref().and_then(|k| batch.states.get(k));
+                Claimed::Token(token, known.cloned().unwrap_or(loaded))
+            }
+            Some((Claim::AlreadyDecided, _)) => Claimed::Duplicate,
+            // Not claimed with the chunk, or in flight: this delivery's own
+            // repeat or another attempt's. Claimed alone, on the committed
+            // state.
+            Some((Claim::InFlight, _)) | None => {
+                self.flush(batch, handler).await?;
+                let state = facts.state_key.as_ref();
+                match self
+                    .claim(&key, state, self.inner.clock.now(), batch, handler)
+                    .await
+                {
+                    Ok(Claimed::Duplicate) if !rest.is_empty() => {
+                        // Decided elsewhere meanwhile: the chunk's later
+                        // events of its entity read the state it left.
+                        self.reload(state, batch).await?;
+                        Claimed::Duplicate
+                    }
+                    Ok(claimed) => claimed,
+                    Err(error) if !error.is_transient() => {
+                        batch.note(state, Decision::Failed);
+                        return Ok(Step::Final(Final {
+                            error: Some(error.to_string()),
+                            ..Final::new(Decision::Failed, Some(event_id()))
+                        }));
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        };
         let (token, loaded) = match claimed {
             Claimed::Token(token, loaded) => (token, loaded),
             Claimed::Duplicate => {
@@ -123,10 +153,15 @@ impl<S: Store> Engine<S> {
             event: None,
         };
         let mut event = Some(event);
-        if let Some(message) = self
-            .decide_pending(&mut pending, &mut event, handler)
-            .await?
-        {
+        let others = Others {
+            pending: &batch.pending,
+            rest,
+            renewed: &mut batch.renewed,
+        };
+        let failure = self
+            .decide_pending(&mut pending, &mut event, handler, others)
+            .await?;
+        if let Some(message) = failure {
             batch.note(pending.state_key.as_ref(), Decision::Failed);
             return Ok(Step::Final(Final {
                 error: Some(message),
@@ -136,8 +171,34 @@ impl<S: Store> Engine<S> {
         // Kept (boxed: rare) only if the handler did not have it.
         pending.event = event.map(Box::new);
         let decision = pending.decision;
+        if !rest.is_empty() {
+            // Only a later event of the chunk reads it.
+            batch.advance(&pending);
+        }
         batch.pending.push(pending);
         Ok(Step::Pending(decision))
+    }
+
+    /// Reads the state of `key` again for the chunk's later events, unless
+    /// the chunk's own decisions already say what it is.
+    async fn reload(&self, key: Option<&StateKey>, batch: &mut Batch) -> Result<(), StoreError> {
+        if let Some(key) = key.filter(|k| !batch.states.contains_key(*k)) {
+            let fresh = counted("load", self.inner.store.load(key).await)?;
+            batch.states.insert(key.clone(), fresh);
+        }
+        Ok(())
+    }
+
+    /// Releases a claim; a permanent error is left to the lease.
+    pub(super) async fn release(
+        &self,
+        key: &DedupKey,
+        token: ClaimToken,
+    ) -> Result<(), StoreError> {
+        match counted("release", self.inner.store.release(key, token).await) {
+            Err(error) if error.is_transient() => Err(error),
+            _ => Ok(()),
+        }
     }
 
     /// Counts and traces an event whose time was taken as now.
@@ -155,14 +216,16 @@ impl<S: Store> Engine<S> {
     }
 
     /// Decides `pending` on its loaded state and, when it is processed and
-    /// the handler has not had the `event` yet (`Some`), runs the handler.
-    /// The failure message if the handler fails (the claim is then
-    /// released).
-    async fn decide_pending<F, Fut, E>(
+    /// the handler has not had the `event` yet (`Some`), runs the handler,
+    /// keeping the claims `others` holds (the delivery's other held claims)
+    /// alive while it runs. The failure message if the handler fails (the
+    /// claim is then released).
+    pub(super) async fn decide_pending<F, Fut, E>(
         &self,
         pending: &mut Pending,
         event: &mut Option<Event>,
         handler: &mut F,
+        others: Others<'_, '_>,
     ) -> Result<Option<String>, StoreError>
     where
         F: FnMut(Event) -> Fut,
@@ -179,166 +242,21 @@ impl<S: Store> Engine<S> {
         };
         if pending.decision == Decision::Processed {
             if let Some(event) = event.take() {
-                if let Some(message) = run(handler, event).await {
-                    counted(
-                        "release",
-                        self.inner.store.release(&pending.key, pending.token).await,
-                    )?;
+                let held = Held {
+                    pending: others.pending,
+                    current: (&pending.key, pending.token),
+                    rest: others.rest,
+                };
+                if let Some(message) = self
+                    .run_holding(handler, event, &held, others.renewed)
+                    .await
+                {
+                    self.release(&pending.key, pending.token).await?;
                     return Ok(Some(message));
                 }
             }
         }
         Ok(None)
-    }
-
-    /// Until when a decision committed now is remembered, and its state
-    /// kept.
-    fn expiries(&self) -> Expiries {
-        let inner = &*self.inner;
-        let now = inner.clock.now();
-        (now + inner.dedup_window, now + inner.state_retention)
-    }
-
-    /// Commits the batch's decisions; a commit that finds the state moved or
-    /// the claim lost is decided again and committed alone.
-    pub(super) async fn flush<F, Fut, E>(
-        &self,
-        batch: &mut Batch,
-        handler: &mut F,
-    ) -> Result<(), StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let store = &self.inner.store;
-        if batch.pending.is_empty() {
-            return Ok(());
-        }
-        let (remember_until, state_until) = self.expiries();
-        match batch.pending.len() {
-            // The common case (one commit per event): no batch to build.
-            1 => {
-                // Taken out only once committed, so a failed commit can be
-                // tried again.
-                let commit = batch.pending[0].commit(remember_until, state_until);
-                let outcome = counted("commit", store.commit(commit).await)?;
-                let pending = batch.pending.pop().expect("one pending decision");
-                self.conclude(pending, outcome, batch, handler).await?;
-            }
-            _ => {
-                let outcomes = {
-                    let commits: Vec<Commit<'_>> = batch
-                        .pending
-                        .iter()
-                        .map(|p| p.commit(remember_until, state_until))
-                        .collect();
-                    counted("commit_many", store.commit_many(&commits).await)?
-                };
-                for (pending, outcome) in
-                    std::mem::take(&mut batch.pending).into_iter().zip(outcomes)
-                {
-                    self.conclude(pending, outcome, batch, handler).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Settles a pending decision from its commit's outcome.
-    async fn conclude<F, Fut, E>(
-        &self,
-        pending: Pending,
-        outcome: CommitOutcome,
-        batch: &mut Batch,
-        handler: &mut F,
-    ) -> Result<(), StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let index = pending.index;
-        let (decision, error, pending) = match outcome {
-            CommitOutcome::Committed => (pending.decision, None, pending),
-            CommitOutcome::StateChanged => {
-                self.commit_alone(pending, Again::State, handler).await?
-            }
-            CommitOutcome::LeaseLost => self.commit_alone(pending, Again::Claim, handler).await?,
-        };
-        batch.note(pending.state_key.as_ref(), decision);
-        batch.settled.push(Settled {
-            index,
-            event_id: pending.into_event_id(),
-            decision,
-            error,
-        });
-        Ok(())
-    }
-
-    /// Decides a pending event again, after its commit found the state moved
-    /// (`Again::State`: on the entity's current state) or its claim lost
-    /// (`Again::Claim`: the event is claimed again; decided elsewhere by
-    /// now, it is a duplicate; in flight elsewhere, busy), and commits it
-    /// alone. The handler runs only if it has not run yet. Loops until the
-    /// commit holds.
-    async fn commit_alone<F, Fut, E>(
-        &self,
-        mut pending: Pending,
-        mut again: Again,
-        handler: &mut F,
-    ) -> Result<(Decision, Option<String>, Pending), StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        let inner = &*self.inner;
-        let mut event = pending.event.take().map(|event| *event);
-        let mut reclaims = 0;
-        loop {
-            match again {
-                Again::State => {
-                    if let Some(k) = &pending.state_key {
-                        pending.loaded = counted("load", inner.store.load(k).await)?;
-                    }
-                }
-                Again::Claim => {
-                    reclaims += 1;
-                    let (claim, loaded) = counted(
-                        "claim",
-                        inner
-                            .store
-                            .claim_and_load(
-                                &pending.key,
-                                pending.state_key.as_ref(),
-                                inner.lease,
-                                inner.clock.now(),
-                            )
-                            .await,
-                    )?;
-                    match claim {
-                        Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),
-                        Claim::AlreadyDecided => return Ok((Decision::Duplicate, None, pending)),
-                        Claim::InFlight => return Ok((Decision::Busy, None, pending)),
-                    }
-                }
-            }
-            if let Some(message) = self
-                .decide_pending(&mut pending, &mut event, handler)
-                .await?
-            {
-                return Ok((Decision::Failed, Some(message), pending));
-            }
-            let (remember_until, state_until) = self.expiries();
-            let commit = pending.commit(remember_until, state_until);
-            match counted("commit", inner.store.commit(commit).await)? {
-                CommitOutcome::Committed => return Ok((pending.decision, None, pending)),
-                CommitOutcome::StateChanged => again = Again::State,
-                CommitOutcome::LeaseLost if reclaims < RECLAIMS => again = Again::Claim,
-                CommitOutcome::LeaseLost => return Ok((Decision::Busy, None, pending)),
-            }
-        }
     }
 
     /// Claims `key` and loads `state` with it, waiting for an attempt in
@@ -389,46 +307,10 @@ impl<S: Store> Engine<S> {
 
 /// Counts a store call and whether it failed (feature `metrics`), and
 /// passes its result on.
-fn counted<T>(op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+pub(super) fn counted<T>(op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
     #[cfg(feature = "metrics")]
     crate::metrics::record_store_call(op, result.is_err());
     #[cfg(not(feature = "metrics"))]
     let _ = op;
     result
-}
-
-/// Runs the handler on one event; the failure message if it fails or
-/// panics, in its future or in the closure that makes the future. With the
-/// `metrics` feature, how long it ran is recorded per event name.
-async fn run<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
-where
-    F: FnMut(Event) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
-{
-    #[cfg(feature = "metrics")]
-    let (name, started) = (event.event_name.clone(), std::time::Instant::now());
-    let failure = run_caught(handler, event).await;
-    #[cfg(feature = "metrics")]
-    crate::metrics::record_handler(&name, started.elapsed());
-    failure
-}
-
-/// [`run`] without the timing.
-async fn run_caught<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
-where
-    F: FnMut(Event) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
-{
-    const PANICKED: &str = "the handler panicked";
-    let Ok(future) = catch_unwind(AssertUnwindSafe(|| handler(event))) else {
-        return Some(PANICKED.to_owned());
-    };
-    let future = std::pin::pin!(future);
-    match CatchUnwind::new(future).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(()) => Some(PANICKED.to_owned()),
-    }
 }

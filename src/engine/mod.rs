@@ -5,7 +5,7 @@
 //! For each event, in delivery order:
 //!
 //! 1. An event that did not parse is [`Decision::Rejected`], with its
-//!    [`EventError`] in the outcome (it has no
+//!    [`EventError`](crate::EventError) in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
 //! 2. An event whose entity already has an event in this delivery that
 //!    failed, is busy or was deferred is [`Decision::Deferred`]: a later
@@ -37,12 +37,56 @@
 //! states for [`EngineBuilder::state_retention`] (400 days) after their last
 //! change.
 //!
-//! By default each decision is committed before the next event is decided.
-//! [`EngineBuilder::commit_batch`] commits a delivery's decisions in groups
-//! instead ([`Store::commit_many`]: one transaction on PostgreSQL), with the
-//! same decisions: an event whose entity has a decision pending in the group,
-//! or whose `eventId` is in flight, commits the group first. A store error
-//! commits the group before it leaves [`Engine::process`].
+//! **Store round trips.** A delivery is decided as one chunk
+//! ([`EngineBuilder::commit_batch`] sets smaller chunks): the chunk's
+//! events are claimed, with their states, in one [`Store::claim_many`],
+//! decided in order in memory (handlers included), and committed in one
+//! [`Store::commit_many`]. A delivery then costs two store calls whatever
+//! its size, duplicates included (a shared store sends a call's slices of
+//! [`MANY_CHUNK`](crate::store::MANY_CHUNK) events in one round trip or a
+//! few: see `BENCHMARKS.md`). Decisions are the ones made claiming and
+//! committing one event at a time (`commit_batch(1)`):
+//!
+//! - a later event of an entity decided earlier in the chunk is decided on
+//!   the state that decision leads to (its commit expects the version one
+//!   up, as [`Store::commit_many`] documents). A limit: if another
+//!   delivery commits to the same record, once, between this chunk's
+//!   claims and its commit, the earlier commit is refused (and decided
+//!   again on the state found) but the later one finds the version it
+//!   expects and is written on the chunk's view, losing the other
+//!   delivery's change to the rule state. Concurrent deliveries for one
+//!   record are what ALM's per-account ordering makes rare; two or more
+//!   such commits make the later one refused and decided again too;
+//! - an event held elsewhere (or this delivery's own repeat of an
+//!   `eventId`) is claimed again alone, after the chunk's decisions so far
+//!   are committed, within the delivery's wait budget: only those cost more
+//!   round trips;
+//! - a claim taken for an event then deferred (step 2) is released at once.
+//!
+//! **Crash semantics.** The handlers of a chunk run before the chunk is
+//! committed: if the process dies in between, their claims expire with the
+//! lease and ALM's redelivery processes those events again (at-least-once,
+//! as after a crash between one handler and its commit, for up to a chunk
+//! of events). A transient store error commits the decisions whose
+//! handlers ran before it leaves [`Engine::process`], and releases the
+//! chunk's other claims, so that the redelivery runs again only the event
+//! that met the error. A permanent one ([`StoreError::is_transient`] is
+//! `false`) about one event is that event's [`Decision::Failed`], with the
+//! store's message: a set-based call that meets one is made again event
+//! by event, so that only the event it is about fails.
+//!
+//! **Lease, chunk and slowest handler.** A chunk's claims are taken
+//! together, so they are held while all of the chunk's handlers run. Every
+//! third of the [lease](EngineBuilder::lease) the claims still held are
+//! renewed ([`Store::renew_many`]), before a handler and while a slow one
+//! runs, so no claim expires under a handler, however long one handler or
+//! a whole chunk takes. What the lease bounds is a crash: the events of a
+//! dead process are redelivered once its lease has run out. Choose a lease
+//! a few times a store round trip at the least (renewals must land within a
+//! third of it), and short enough that a crashed replica's events are not
+//! held for long; the default, 60 s, suits handlers of any length. A claim
+//! lost anyway (a store restart) shows at its commit, and is claimed again
+//! as below.
 //!
 //! Every commit of a processed event checks the entity state's version. If
 //! the state moved while the event was being decided (another delivery for
@@ -58,10 +102,13 @@ mod batch;
 mod builder;
 mod catch;
 mod clock;
+mod commit;
 mod counters;
 mod decision;
+mod delivery;
 mod flow;
 mod keys;
+mod renew;
 mod report;
 pub mod rules;
 
@@ -78,9 +125,8 @@ pub use decision::{Decision, IgnoreReason};
 pub use report::{DeliveryReport, EventOutcome};
 pub use rules::{EntityState, Lifecycle, StateKey};
 
-use crate::store::{DedupKey, MemoryStore, Store, StoreError};
-use crate::{AccountId, Envelope, Event, EventError, EventFamily, EventId, EventName};
-use batch::{Batch, Final, Step};
+use crate::store::{MemoryStore, Store, StoreError};
+use crate::{AccountId, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
 /// Remembered this long by default: 8 days (ALM retries for 7).
@@ -190,7 +236,7 @@ impl<S: Store> Engine<S> {
             state_retention: DEFAULT_STATE_RETENTION,
             lease: DEFAULT_LEASE,
             in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
-            commit_batch: 1,
+            commit_batch: usize::MAX,
             future_skew: DEFAULT_FUTURE_SKEW,
             families: HashMap::new(),
         }
@@ -239,10 +285,12 @@ impl<S: Store> Engine<S> {
     ///
     /// # Errors
     ///
-    /// A [`StoreError`] when the store fails; answer `503`. The decisions
-    /// whose handlers already ran are committed first (when the store lets
-    /// them be), so ALM's redelivery reports them as duplicates and runs
-    /// again only the event that met the error.
+    /// A transient [`StoreError`] when the store fails; answer `503`. The
+    /// decisions whose handlers already ran are committed first (when the
+    /// store lets them be), so ALM's redelivery reports them as duplicates
+    /// and runs again only the event that met the error. A permanent store
+    /// error about one event is not an error here: it is that event's
+    /// [`Decision::Failed`].
     pub async fn process<F, Fut, E>(
         &self,
         envelope: Envelope,
@@ -253,91 +301,8 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        let account_id = envelope.account_id;
-        let mut report = DeliveryReport {
-            outcomes: Vec::with_capacity(envelope.events.len()),
-        };
-        let mut batch = Batch::default();
-        for (index, item) in envelope.events.into_iter().enumerate() {
-            let (event_name, step) = match item {
-                Err(error) => {
-                    let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
-                    let rejected = Final {
-                        event_error: Some(error),
-                        ..Final::new(Decision::Rejected, event_id)
-                    };
-                    (event_name, Step::Final(rejected))
-                }
-                Ok(event) => {
-                    let event_name = event.event_name.clone();
-                    let step = match self
-                        .decide_one(index, account_id, event, &mut handler, &mut batch)
-                        .await
-                    {
-                        Ok(step) => step,
-                        Err(error) => return Err(self.fail(&mut batch, &mut handler, error).await),
-                    };
-                    (Some(event_name), step)
-                }
-            };
-            let outcome = match step {
-                Step::Final(done) => EventOutcome {
-                    index,
-                    event_id: done.event_id,
-                    event_name,
-                    decision: done.decision,
-                    error: done.error,
-                    event_error: done.event_error,
-                },
-                // Provisional until its commit; settled (with its id) below.
-                Step::Pending(decision) => EventOutcome {
-                    index,
-                    event_id: None,
-                    event_name,
-                    decision,
-                    error: None,
-                    event_error: None,
-                },
-            };
-            report.outcomes.push(outcome);
-            if batch.pending.len() >= self.inner.commit_batch {
-                if let Err(error) = self.flush(&mut batch, &mut handler).await {
-                    return Err(self.fail(&mut batch, &mut handler, error).await);
-                }
-            }
-            self.settle(&mut batch, &mut report, account_id);
-        }
-        if let Err(error) = self.flush(&mut batch, &mut handler).await {
-            return Err(self.fail(&mut batch, &mut handler, error).await);
-        }
-        self.settle(&mut batch, &mut report, account_id);
-        Ok(report)
-    }
-
-    /// Before a store error leaves [`Engine::process`]: commits the
-    /// decisions whose handlers ran (a failed batch commit is tried once
-    /// more), so that the redelivery runs again only the event that met the
-    /// error. Returns the error.
-    async fn fail<F, Fut, E>(
-        &self,
-        batch: &mut Batch,
-        handler: &mut F,
-        error: StoreError,
-    ) -> StoreError
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
-    {
-        if let Err(_again) = self.flush(batch, handler).await {
-            #[cfg(feature = "tracing")]
-            tracing::warn!(
-                error = %_again,
-                pending = batch.pending.len(),
-                "decisions not committed before a store error: ALM's redelivery runs their handlers again"
-            );
-        }
-        error
+        self.process_chunks(envelope.events, envelope.account_id, &mut handler)
+            .await
     }
 
     /// The facts the rules need of `event`, decided at `now`.
@@ -384,53 +349,6 @@ impl<S: Store> Engine<S> {
             family,
             at: if future { now_ms } else { at },
             future,
-        })
-    }
-
-    /// Writes the decisions the last flush made final into `report`, and
-    /// counts and traces every outcome that is final now.
-    fn settle(&self, batch: &mut Batch, report: &mut DeliveryReport, account_id: AccountId) {
-        for settled in batch.settled.drain(..) {
-            let outcome = &mut report.outcomes[settled.index];
-            outcome.event_id = Some(settled.event_id);
-            outcome.decision = settled.decision;
-            outcome.error = settled.error;
-        }
-        let unsettled = batch.pending.first().map_or(usize::MAX, |p| p.index);
-        while batch.reported < report.outcomes.len() && batch.reported < unsettled {
-            let outcome = &report.outcomes[batch.reported];
-            self.inner.counters.record(outcome.decision);
-            #[cfg(feature = "metrics")]
-            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
-            #[cfg(feature = "tracing")]
-            tracing::debug!(
-                account_id = account_id.get(),
-                index = outcome.index,
-                event_id = outcome.event_id.as_ref().map(EventId::as_str),
-                event_name = outcome.event_name.as_ref().map(EventName::as_str),
-                decision = %outcome.decision,
-                "event decided"
-            );
-            batch.reported += 1;
-        }
-        #[cfg(not(feature = "tracing"))]
-        let _ = account_id;
-    }
-
-    /// The dedup key of `event`, and its id as sent when the key differs.
-    fn dedup_key(account_id: AccountId, event: &Event) -> (DedupKey, Option<EventId>) {
-        let key = DedupKey::for_event(account_id, event);
-        let sent = key.is_named().then(|| event.event_id.clone());
-        (key, sent)
-    }
-
-    /// A rejected event's outcome for an event that parsed but lacks what
-    /// its configured family needs.
-    fn rejected(index: usize, event: &Event, (field, message): (String, String)) -> Step {
-        let error = EventError::after_parsing(index, event, &field, message);
-        Step::Final(Final {
-            event_error: Some(Box::new(error)),
-            ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
         })
     }
 }

@@ -210,6 +210,15 @@ impl Store for AnyStore {
         delegate!(self, s => s.renew(key, token, lease, now))
     }
 
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimToken)],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        delegate!(self, s => s.renew_many(claims, lease, now))
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         delegate!(self, s => s.release(key, token))
     }

@@ -71,6 +71,15 @@ impl<S: Store> Store for Arc<S> {
         S::renew(self, key, token, lease, now).await
     }
 
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimToken)],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        S::renew_many(self, claims, lease, now).await
+    }
+
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         S::release(self, key, token).await
     }

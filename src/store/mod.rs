@@ -226,8 +226,15 @@ pub trait Store: Send + Sync + 'static {
     /// - Each claim is atomic on its own; the call as a whole is not a
     ///   snapshot (a commit by another caller may land between two claims
     ///   of one slice, and the later claim then reads the newer state).
+    /// - **A failed call** should leave nothing claimed (one transaction on
+    ///   PostgreSQL and SQLite; the default implementation releases what it
+    ///   won before the failure): after a permanent error the engine claims
+    ///   the events one by one, so that only the event the error is about
+    ///   fails, and an event a failed call left claimed is answered busy
+    ///   until its lease ends, like one held elsewhere.
     ///
-    /// The default implementation calls [`Store::claim_and_load`] for each.
+    /// The default implementation calls [`Store::claim_and_load`] for each;
+    /// when one fails, it releases the claims it won before it.
     fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
@@ -237,10 +244,22 @@ pub trait Store: Send + Sync + 'static {
         async move {
             let mut answers = Vec::with_capacity(requests.len());
             for request in requests {
-                answers.push(
-                    self.claim_and_load(request.key, request.state, lease, now)
-                        .await?,
-                );
+                match self
+                    .claim_and_load(request.key, request.state, lease, now)
+                    .await
+                {
+                    Ok(answer) => answers.push(answer),
+                    Err(error) => {
+                        for (request, (claim, _)) in requests.iter().zip(&answers) {
+                            if let Claim::Claimed(token) = claim {
+                                // Best effort: a claim not released ends
+                                // with its lease.
+                                let _ = self.release(request.key, *token).await;
+                            }
+                        }
+                        return Err(error);
+                    }
+                }
             }
             Ok(answers)
         }
@@ -310,6 +329,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let _ = (key, token, lease, now);
         async { Err(StoreError::new("this store cannot renew a claim")) }
+    }
+
+    /// Extends many claims this caller holds, each as [`Store::renew`]
+    /// would; returns one answer per claim, in order (`false`: that claim is
+    /// no longer this caller's). The engine calls it while the handlers of
+    /// a chunk of claimed events run longer than a third of the lease.
+    ///
+    /// The default implementation calls [`Store::renew`] for each (one
+    /// round trip each on a shared store); a store may override it with one
+    /// round trip per chunk.
+    fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimToken)],
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(claims.len());
+            for (key, token) in claims {
+                answers.push(self.renew(key, *token, lease, now).await?);
+            }
+            Ok(answers)
+        }
     }
 
     /// Gives a claim up (the handler failed): the event can be claimed again

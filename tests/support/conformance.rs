@@ -953,6 +953,9 @@ async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch:
     assert_eq!(processed, 50);
 }
 
+#[allow(unused_imports)] // used by the `store_conformance!` macro
+pub use super::counting::a_delivery_costs_a_constant_number_of_store_calls;
+
 /// The clock's current time, for driving a store directly.
 trait NowForTest {
     fn now_for_test(&self) -> OffsetDateTime;
@@ -1002,7 +1005,8 @@ macro_rules! store_conformance {
             window_expiry_with_the_engine_clock,
             concurrent_deliveries_run_each_handler_once,
             batched_commits_keep_handler_failures_apart,
-            batched_concurrent_deliveries_run_each_handler_once
+            batched_concurrent_deliveries_run_each_handler_once,
+            a_delivery_costs_a_constant_number_of_store_calls
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
+pub mod counting;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;

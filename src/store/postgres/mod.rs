@@ -64,18 +64,16 @@
 //! (arrays and `unnest`; one statement per run of distinct rows, a second
 //! run only when an event or a state repeats), sent in one round trip.
 //!
-//! **Speed.** One by one, a new event costs two round trips: its claim (a lease, so its
+//! **Speed.** The engine claims a delivery with the set-based calls: a
+//! whole delivery costs two round trips (one to claim, one to commit, one
+//! transaction and one WAL flush), one for a redelivery (see
+//! `BENCHMARKS.md`: about 160 ms for 5,000 new events on a local server,
+//! 30 ms for their redelivery). One by one
+//! ([`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)`(1)`),
+//! a new event costs two round trips: its claim (a lease, so its
 //! transaction does not wait for the WAL flush; the next durable commit
-//! flushes it anyway) and its commit, which does wait for the flush. With
-//! the engine's default of one commit per event that flush dominates (see
-//! `BENCHMARKS.md`: about 0.7 ms per new event on a local server, 3.5 s for a
-//! 5,000-event bulk delivery, against ALM's 5 s).
-//! [`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)
-//! commits a delivery's decisions in groups, one transaction and one flush
-//! per group (2.0 s for the same delivery in groups of 500). A redelivered
-//! duplicate costs one round trip and writes nothing. With the set-based
-//! calls a whole delivery costs two round trips (one to claim, one to
-//! commit), one for a redelivery.
+//! flushes it anyway) and its commit, which does wait for the flush (2.2 s
+//! for the same delivery); a redelivered duplicate one round trip.
 //!
 //! **Leases are on the database's clock** (`clock_timestamp()`): a claim's
 //! lease ends `lease` after the server's now, so replicas whose clocks

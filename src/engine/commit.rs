@@ -1,0 +1,249 @@
+//! Committing a delivery's decisions: a chunk's commits together, and what
+//! a commit's answer leads to (a decision taken again on a moved state, a
+//! claim taken again, a permanent store error made the event's failure).
+
+use std::fmt::Display;
+use std::future::Future;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::Engine;
+use super::batch::{Batch, Pending, Settled};
+use super::decision::Decision;
+use super::flow::{Others, counted};
+use crate::Event;
+use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+
+/// Until when a decision is remembered, and until when its state is kept.
+type Expiries = (OffsetDateTime, OffsetDateTime);
+
+/// How many times one event is claimed again after losing its claim before
+/// it is answered busy (each time, another attempt took it and gave it up).
+const RECLAIMS: usize = 3;
+
+/// A commit's outcome, or the permanent store error it met.
+struct Committed {
+    outcome: Result<CommitOutcome, StoreError>,
+    /// Whether the commit was made alone after its set-based call failed
+    /// (a store whose `commit_many` is not one transaction may have
+    /// written it then: its claim is gone and the event decided).
+    alone: bool,
+}
+
+/// What to do before deciding a pending event again.
+#[derive(Clone, Copy)]
+enum Again {
+    /// Read the entity's state again (it moved).
+    State,
+    /// Claim the event again (the claim was lost).
+    Claim,
+}
+
+impl<S: Store> Engine<S> {
+    /// Until when a decision committed now is remembered, and its state
+    /// kept.
+    fn expiries(&self) -> Expiries {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        (now + inner.dedup_window, now + inner.state_retention)
+    }
+
+    /// Commits the batch's decisions; a commit that finds the state moved or
+    /// the claim lost is decided again and committed alone.
+    pub(super) async fn flush<F, Fut, E>(
+        &self,
+        batch: &mut Batch,
+        handler: &mut F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        if batch.pending.is_empty() {
+            return Ok(());
+        }
+        // Taken out only once committed, so a failed commit can be tried
+        // again.
+        let outcomes = self.commit_pending(&batch.pending).await?;
+        for (pending, outcome) in std::mem::take(&mut batch.pending).into_iter().zip(outcomes) {
+            self.conclude(pending, outcome, batch, handler).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits pending decisions: one [`Store::commit`], or one
+    /// [`Store::commit_many`]. After a permanent error, each alone, so that
+    /// the error becomes the failure of the decision it is about. A
+    /// transient error leaves them all to be tried again.
+    async fn commit_pending(&self, pending: &[Pending]) -> Result<Vec<Committed>, StoreError> {
+        let store = &self.inner.store;
+        let (remember_until, state_until) = self.expiries();
+        let commits: Vec<Commit<'_>> = pending
+            .iter()
+            .map(|p| p.commit(remember_until, state_until))
+            .collect();
+        let together = match commits[..] {
+            [one] => counted("commit", store.commit(one).await).map(|outcome| vec![outcome]),
+            _ => counted("commit_many", store.commit_many(&commits).await),
+        };
+        let committed = |outcome, alone| Committed { outcome, alone };
+        match together {
+            Ok(outcomes) => Ok(outcomes
+                .into_iter()
+                .map(|o| committed(Ok(o), false))
+                .collect()),
+            Err(error) if error.is_transient() => Err(error),
+            Err(error) if commits.len() == 1 => Ok(vec![committed(Err(error), false)]),
+            Err(_) => {
+                let mut each = Vec::with_capacity(commits.len());
+                for commit in commits {
+                    match counted("commit", store.commit(commit).await) {
+                        Err(error) if error.is_transient() => return Err(error),
+                        outcome => each.push(committed(outcome, true)),
+                    }
+                }
+                Ok(each)
+            }
+        }
+    }
+
+    /// Settles a pending decision from its commit's outcome. A permanent
+    /// store error is the event's failure.
+    async fn conclude<F, Fut, E>(
+        &self,
+        pending: Pending,
+        outcome: Committed,
+        batch: &mut Batch,
+        handler: &mut F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let index = pending.index;
+        let moved = !matches!(outcome.outcome, Ok(CommitOutcome::Committed));
+        let (decision, error, mut pending) = match outcome.outcome {
+            Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
+            Ok(CommitOutcome::StateChanged) => {
+                self.commit_alone(pending, Again::State, handler).await?
+            }
+            Ok(CommitOutcome::LeaseLost) => {
+                let decided = pending.decision;
+                match self.commit_alone(pending, Again::Claim, handler).await? {
+                    // Written by the failed set-based call.
+                    (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
+                    other => other,
+                }
+            }
+            Err(error) => {
+                self.release(&pending.key, pending.token).await?;
+                (Decision::Failed, Some(error.to_string()), pending)
+            }
+        };
+        if moved {
+            pending.decision = decision;
+            batch.advance(&pending);
+        }
+        batch.note(pending.state_key.as_ref(), decision);
+        batch.settled.push(Settled {
+            index,
+            event_id: pending.into_event_id(),
+            decision,
+            error,
+        });
+        Ok(())
+    }
+
+    /// Decides a pending event again, after its commit found the state moved
+    /// (`Again::State`: on the entity's current state) or its claim lost
+    /// (`Again::Claim`: the event is claimed again; decided elsewhere by
+    /// now, it is a duplicate; in flight elsewhere, busy), and commits it
+    /// alone. The handler runs only if it has not run yet. Loops until the
+    /// commit holds. A permanent store error is the event's failure.
+    async fn commit_alone<F, Fut, E>(
+        &self,
+        mut pending: Pending,
+        mut again: Again,
+        handler: &mut F,
+    ) -> Result<(Decision, Option<String>, Pending), StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let mut event = pending.event.take().map(|event| *event);
+        let mut reclaims = 0;
+        loop {
+            if matches!(again, Again::Claim) {
+                reclaims += 1;
+            }
+            match self
+                .attempt(&mut pending, &mut event, again, handler, reclaims)
+                .await
+            {
+                Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
+                Ok(Err(next)) => again = next,
+                Err(error) if !error.is_transient() => {
+                    return Ok((Decision::Failed, Some(error.to_string()), pending));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt of [`Engine::commit_alone`]: the decision, or what to do
+    /// before the next attempt.
+    async fn attempt<F, Fut, E>(
+        &self,
+        pending: &mut Pending,
+        event: &mut Option<Event>,
+        again: Again,
+        handler: &mut F,
+        reclaims: usize,
+    ) -> Result<Result<(Decision, Option<String>), Again>, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let inner = &*self.inner;
+        match again {
+            Again::State => {
+                if let Some(k) = &pending.state_key {
+                    pending.loaded = counted("load", inner.store.load(k).await)?;
+                }
+            }
+            Again::Claim => {
+                let (key, state, now) =
+                    (&pending.key, pending.state_key.as_ref(), inner.clock.now());
+                let claimed = inner.store.claim_and_load(key, state, inner.lease, now);
+                let (claim, loaded) = counted("claim", claimed.await)?;
+                match claim {
+                    Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),
+                    Claim::AlreadyDecided => return Ok(Ok((Decision::Duplicate, None))),
+                    Claim::InFlight => return Ok(Ok((Decision::Busy, None))),
+                }
+            }
+        }
+        let mut renewed = Instant::now();
+        let others = Others {
+            pending: &[],
+            rest: &[],
+            renewed: &mut renewed,
+        };
+        if let Some(message) = self.decide_pending(pending, event, handler, others).await? {
+            return Ok(Ok((Decision::Failed, Some(message))));
+        }
+        let (remember_until, state_until) = self.expiries();
+        let commit = pending.commit(remember_until, state_until);
+        Ok(match counted("commit", inner.store.commit(commit).await)? {
+            CommitOutcome::Committed => Ok((pending.decision, None)),
+            CommitOutcome::StateChanged => Err(Again::State),
+            CommitOutcome::LeaseLost if reclaims < RECLAIMS => Err(Again::Claim),
+            CommitOutcome::LeaseLost => Ok((Decision::Busy, None)),
+        })
+    }
+}

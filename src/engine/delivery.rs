@@ -1,0 +1,305 @@
+//! A delivery through the store chunk by chunk (by default one chunk): one
+//! [`Store::claim_many`] for a chunk's events, their decisions in order in
+//! memory (handlers included), one [`Store::commit_many`] for the chunk.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use time::OffsetDateTime;
+
+use super::batch::{Batch, Final, Step};
+use super::decision::Decision;
+use super::flow::counted;
+use super::report::{DeliveryReport, EventOutcome};
+use super::{Engine, Facts};
+use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
+use crate::{AccountId, Event, EventError, EventId, EventName};
+
+/// One event of a chunk, ready to be decided.
+pub(super) struct Prepared {
+    pub(super) index: usize,
+    pub(super) account_id: AccountId,
+    pub(super) event: Event,
+    pub(super) facts: Facts,
+    pub(super) key: DedupKey,
+    /// The id as sent, when the key holds the name too (unknown events).
+    pub(super) sent_id: Option<EventId>,
+    /// What the chunk's `claim_many` answered for it; `None` when it was
+    /// not claimed with the chunk (its entity was already held back, or
+    /// the engine claims one event at a time).
+    pub(super) answer: Option<(Claim, Versioned)>,
+}
+
+/// One item of a chunk: an event to decide, or one decided already.
+pub(super) enum Item {
+    Event(Box<Prepared>),
+    Final(usize, Option<EventName>, Final),
+}
+
+impl Item {
+    /// The claim this item holds, not yet decided.
+    pub(super) fn held(&self) -> Option<(&DedupKey, crate::store::ClaimToken)> {
+        match self {
+            Self::Event(p) => match p.answer {
+                Some((Claim::Claimed(token), _)) => Some((&p.key, token)),
+                _ => None,
+            },
+            Self::Final(..) => None,
+        }
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// [`Engine::process`]: the delivery in chunks.
+    pub(super) async fn process_chunks<F, Fut, E>(
+        &self,
+        events: Vec<Result<Event, Box<EventError>>>,
+        account_id: AccountId,
+        handler: &mut F,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        let chunk_len = self.inner.commit_batch;
+        let mut report = DeliveryReport {
+            outcomes: Vec::with_capacity(events.len()),
+        };
+        let mut batch = Batch::default();
+        let mut items = events.into_iter().enumerate();
+        loop {
+            let now = self.inner.clock.now();
+            let mut chunk: Vec<Option<Item>> = items
+                .by_ref()
+                .take(chunk_len)
+                .map(|(index, item)| Some(self.prepare(index, account_id, item, now)))
+                .collect();
+            if chunk.is_empty() {
+                break;
+            }
+            batch.states.clear();
+            if chunk_len > 1 {
+                if let Err(error) = self.claim_chunk(&mut chunk, &batch, now).await {
+                    return Err(self.fail(&mut batch, &mut [], handler, error).await);
+                }
+            }
+            for at in 0..chunk.len() {
+                let item = chunk[at].take().expect("each item is decided once");
+                let (index, event_name, step) = match item {
+                    Item::Final(index, event_name, done) => (index, event_name, Step::Final(done)),
+                    Item::Event(prepared) => {
+                        let (index, event_name) =
+                            (prepared.index, prepared.event.event_name.clone());
+                        let rest = &chunk[at + 1..];
+                        match self.decide_one(*prepared, handler, &mut batch, rest).await {
+                            Ok(step) => (index, Some(event_name), step),
+                            Err(error) => {
+                                let rest = &mut chunk[at + 1..];
+                                return Err(self.fail(&mut batch, rest, handler, error).await);
+                            }
+                        }
+                    }
+                };
+                report.outcomes.push(outcome(index, event_name, step));
+                if batch.pending.len() >= chunk_len {
+                    if let Err(error) = self.flush(&mut batch, handler).await {
+                        let rest = &mut chunk[at + 1..];
+                        return Err(self.fail(&mut batch, rest, handler, error).await);
+                    }
+                }
+                self.settle(&mut batch, &mut report, account_id);
+            }
+            if let Err(error) = self.flush(&mut batch, handler).await {
+                return Err(self.fail(&mut batch, &mut [], handler, error).await);
+            }
+            self.settle(&mut batch, &mut report, account_id);
+        }
+        Ok(report)
+    }
+
+    /// An event's facts and keys, or its final decision when it did not
+    /// parse or lacks what its family needs.
+    fn prepare(
+        &self,
+        index: usize,
+        account_id: AccountId,
+        item: Result<Event, Box<EventError>>,
+        now: OffsetDateTime,
+    ) -> Item {
+        let event = match item {
+            Ok(event) => event,
+            Err(error) => {
+                let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
+                let rejected = Final {
+                    event_error: Some(error),
+                    ..Final::new(Decision::Rejected, event_id)
+                };
+                return Item::Final(index, event_name, rejected);
+            }
+        };
+        match self.facts(account_id, &event, now) {
+            Ok(facts) => {
+                let (key, sent_id) = Self::dedup_key(account_id, &event);
+                Item::Event(Box::new(Prepared {
+                    index,
+                    account_id,
+                    event,
+                    facts,
+                    key,
+                    sent_id,
+                    answer: None,
+                }))
+            }
+            Err((field, message)) => {
+                let error = EventError::after_parsing(index, &event, &field, message);
+                let rejected = Final {
+                    event_error: Some(Box::new(error)),
+                    ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
+                };
+                Item::Final(index, Some(event.event_name), rejected)
+            }
+        }
+    }
+
+    /// Claims the chunk's events (those whose entity is not held back) in
+    /// one [`Store::claim_many`], and keeps each answer with its event. A
+    /// permanent error leaves every event to be claimed alone, so that it
+    /// becomes the failure of the one event it is about.
+    async fn claim_chunk(
+        &self,
+        chunk: &mut [Option<Item>],
+        batch: &Batch,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let wanted = |p: &Prepared| {
+            p.facts
+                .state_key
+                .as_ref()
+                .is_none_or(|k| !batch.held_back.contains(k))
+        };
+        let answers = {
+            let requests: Vec<ClaimRequest<'_>> = chunk
+                .iter()
+                .filter_map(|item| match item {
+                    Some(Item::Event(p)) if wanted(p) => Some(ClaimRequest {
+                        key: &p.key,
+                        state: p.facts.state_key.as_ref(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            let inner = &*self.inner;
+            let claimed = inner.store.claim_many(&requests, inner.lease, now).await;
+            match counted("claim_many", claimed) {
+                Ok(answers) => answers,
+                Err(error) if !error.is_transient() => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        };
+        let mut answers = answers.into_iter();
+        for item in chunk.iter_mut() {
+            if let Some(Item::Event(p)) = item {
+                if wanted(p) {
+                    p.answer = answers.next();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Before a store error leaves [`Engine::process`]: commits the
+    /// decisions whose handlers ran (a failed batch commit is tried once
+    /// more), so that the redelivery runs again only the event that met the
+    /// error, and releases the claims of the chunk's events not decided yet,
+    /// so that the redelivery finds them free. Returns the error.
+    async fn fail<F, Fut, E>(
+        &self,
+        batch: &mut Batch,
+        rest: &mut [Option<Item>],
+        handler: &mut F,
+        error: StoreError,
+    ) -> StoreError
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        if let Err(_again) = self.flush(batch, handler).await {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                error = %_again,
+                pending = batch.pending.len(),
+                "decisions not committed before a store error: ALM's redelivery runs their handlers again"
+            );
+        }
+        for (key, token) in rest.iter().flatten().filter_map(Item::held) {
+            // Best effort: a claim not released ends with its lease.
+            let _ = counted("release", self.inner.store.release(key, token).await);
+        }
+        error
+    }
+
+    /// Writes the decisions the last flush made final into `report`, and
+    /// counts and traces every outcome that is final now.
+    fn settle(&self, batch: &mut Batch, report: &mut DeliveryReport, account_id: AccountId) {
+        for settled in batch.settled.drain(..) {
+            let outcome = &mut report.outcomes[settled.index];
+            outcome.event_id = Some(settled.event_id);
+            outcome.decision = settled.decision;
+            outcome.error = settled.error;
+        }
+        let unsettled = batch.pending.first().map_or(usize::MAX, |p| p.index);
+        while batch.reported < report.outcomes.len() && batch.reported < unsettled {
+            let outcome = &report.outcomes[batch.reported];
+            self.inner.counters.record(outcome.decision);
+            #[cfg(feature = "metrics")]
+            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                account_id = account_id.get(),
+                index = outcome.index,
+                event_id = outcome.event_id.as_ref().map(EventId::as_str),
+                event_name = outcome.event_name.as_ref().map(EventName::as_str),
+                decision = %outcome.decision,
+                "event decided"
+            );
+            batch.reported += 1;
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = account_id;
+    }
+
+    /// The dedup key of `event`, and its id as sent when the key differs.
+    fn dedup_key(account_id: AccountId, event: &Event) -> (DedupKey, Option<EventId>) {
+        let key = DedupKey::for_event(account_id, event);
+        let sent = key.is_named().then(|| event.event_id.clone());
+        (key, sent)
+    }
+}
+
+/// An event's outcome from its step: provisional until its commit when the
+/// step is pending (settled, with its id, by [`Engine::settle`]).
+fn outcome(index: usize, event_name: Option<EventName>, step: Step) -> EventOutcome {
+    match step {
+        Step::Final(done) => EventOutcome {
+            index,
+            event_id: done.event_id,
+            event_name,
+            decision: done.decision,
+            error: done.error,
+            event_error: done.event_error,
+        },
+        Step::Pending(decision) => EventOutcome {
+            index,
+            event_id: None,
+            event_name,
+            decision,
+            error: None,
+            event_error: None,
+        },
+    }
+}

@@ -1,0 +1,100 @@
+//! Keeping a chunk's claims while its handlers run: every third of the
+//! lease, the claims still held are renewed ([`Store::renew_many`]), before
+//! a handler and while a slow one runs, so that no claim expires under a
+//! handler however long the chunk's handlers take together.
+
+use std::convert::Infallible;
+use std::fmt::Display;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::Poll;
+
+use tokio::time::Instant;
+
+use super::Engine;
+use super::batch::Pending;
+use super::catch::run;
+use super::delivery::Item;
+use super::flow::counted;
+use crate::Event;
+use crate::store::{ClaimToken, DedupKey, Store};
+
+/// The claims a delivery holds while a handler runs: the decisions waiting
+/// for their commit, the event being decided, and the chunk's events not
+/// decided yet.
+pub(super) struct Held<'a> {
+    pub(super) pending: &'a [Pending],
+    pub(super) current: (&'a DedupKey, ClaimToken),
+    pub(super) rest: &'a [Option<Item>],
+}
+
+impl<S: Store> Engine<S> {
+    /// Runs the handler on `event`, renewing the `held` claims every third
+    /// of the lease since `renewed` (when they were taken or last renewed)
+    /// for as long as it runs. The handler's failure message, as [`run`].
+    pub(super) async fn run_holding<F, Fut, E>(
+        &self,
+        handler: &mut F,
+        event: Event,
+        held: &Held<'_>,
+        renewed: &mut Instant,
+    ) -> Option<String>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: Display,
+    {
+        if Instant::now() >= *renewed + self.renew_every() {
+            self.renew_held(held, renewed).await;
+        }
+        let mut handled = pin!(run(handler, event));
+        let mut keep = pin!(self.keep_alive(held, renewed));
+        // The handler first: one that finishes at once arms no timer.
+        poll_fn(|cx| match handled.as_mut().poll(cx) {
+            Poll::Ready(failure) => Poll::Ready(failure),
+            Poll::Pending => match keep.as_mut().poll(cx) {
+                Poll::Ready(never) => match never {},
+                Poll::Pending => Poll::Pending,
+            },
+        })
+        .await
+    }
+
+    /// How often held claims are renewed: a third of the lease, so that a
+    /// renewal that meets a slow store still lands in time.
+    fn renew_every(&self) -> std::time::Duration {
+        self.inner.lease / 3
+    }
+
+    /// Renews the held claims every third of the lease, for ever.
+    async fn keep_alive(&self, held: &Held<'_>, renewed: &mut Instant) -> Infallible {
+        loop {
+            tokio::time::sleep_until(*renewed + self.renew_every()).await;
+            self.renew_held(held, renewed).await;
+        }
+    }
+
+    /// Renews every held claim now. A claim found lost is left to its
+    /// commit ([`CommitOutcome::LeaseLost`](crate::store::CommitOutcome)
+    /// claims it again); a store error too (the next renewal, or the
+    /// commit, meets the store again).
+    async fn renew_held(&self, held: &Held<'_>, renewed: &mut Instant) {
+        let claims: Vec<(&DedupKey, ClaimToken)> = held
+            .pending
+            .iter()
+            .map(|p| (&p.key, p.token))
+            .chain(std::iter::once(held.current))
+            .chain(held.rest.iter().flatten().filter_map(Item::held))
+            .collect();
+        let inner = &*self.inner;
+        let renewal = inner
+            .store
+            .renew_many(&claims, inner.lease, inner.clock.now())
+            .await;
+        if let Err(_error) = counted("renew", renewal) {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(error = %_error, claims = claims.len(), "claims not renewed");
+        }
+        *renewed = Instant::now();
+    }
+}
