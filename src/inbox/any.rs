@@ -34,7 +34,9 @@ pub enum AnyInbox {
 impl AnyInbox {
     /// Opens the inbox a URL names, with the same URLs as
     /// [`AnyStore::from_url`](crate::store::AnyStore::from_url): `memory`,
-    /// `postgres://…` (`schema=` puts the tables in that schema),
+    /// `postgres://…` (`schema=` puts the tables in that schema; the
+    /// inbox creates its tables when it connects, and ignores the store's
+    /// `migrate=true`),
     /// `redis://…` (`prefix=` prefixes the keys), `sqlite:path`. An inbox and
     /// a store may share one URL: their tables and keys do not collide.
     ///
@@ -59,6 +61,9 @@ impl AnyInbox {
             "postgres" | "postgresql" => {
                 let (url, schema) = crate::store::take_param(url, "schema");
                 let schema = schema.unwrap_or_else(|| "public".to_owned());
+                // The store's `migrate=true` (a URL shared with the store):
+                // the inbox creates its own tables when it connects.
+                let (url, _) = crate::store::take_param(&url, "migrate");
                 Ok(Self::Postgres(
                     super::PostgresInbox::connect_with_schema(&url, &schema).await?,
                 ))
