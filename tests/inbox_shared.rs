@@ -30,7 +30,8 @@ fn delivery(account: u64, n: i64) -> Vec<u8> {
     )
 }
 
-/// Every decision the receivers printed, once `expected` are in (or 30 s).
+/// Every decision the receivers printed, once `expected` events were
+/// processed (or 30 s).
 fn all_decisions(receivers: &[&Running], expected: usize) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -38,13 +39,18 @@ fn all_decisions(receivers: &[&Running], expected: usize) -> Vec<(String, String
             .iter()
             .flat_map(|r| decisions(&r.lines.lock().unwrap()))
             .collect();
-        if all.len() >= expected || Instant::now() > deadline {
+        let processed = all.iter().filter(|(_, d)| d == "processed").count();
+        if processed >= expected || Instant::now() > deadline {
             return all;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
+/// Each event processed exactly once and never stale (out of order). A
+/// delivery taken over after a worker died between the engine's commit and
+/// the inbox's completion is decided again: its events are then duplicates,
+/// which is the engine keeping their effect once.
 fn assert_each_once_in_order(store: &str, all: &[(String, String)], accounts: u64, n: i64) {
     let mut counts: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (id, decision) in all {
@@ -53,15 +59,16 @@ fn assert_each_once_in_order(store: &str, all: &[(String, String)], accounts: u6
     for account in 1..=accounts {
         for i in 0..n {
             let id = format!("acct{account}-{i}");
-            assert_eq!(
-                counts.get(id.as_str()).map(Vec::as_slice),
-                Some(&["processed"][..]),
-                "{store}: {id} processed exactly once, never stale: {all:?}"
+            let seen = counts.get(id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let processed = seen.iter().filter(|d| **d == "processed").count();
+            assert!(
+                processed == 1 && seen.iter().all(|d| matches!(*d, "processed" | "duplicate")),
+                "{store}: {id} processed exactly once, never stale: {seen:?} in {all:?}"
             );
         }
     }
     assert_eq!(
-        all.len(),
+        counts.len(),
         (accounts as usize) * (n as usize),
         "{store}: {all:?}"
     );

@@ -49,14 +49,14 @@ pub use self::redis::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
 pub use any::AnyStore;
-pub use error::{StoreError, StoreErrorKind};
-pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
-pub use many::{ClaimRequest, MANY_CHUNK};
 #[cfg_attr(
     not(any(feature = "redis", feature = "postgres")),
     allow(unused_imports)
 )]
 pub(crate) use any::take_param;
+pub use error::{StoreError, StoreErrorKind};
+pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
+pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
