@@ -70,3 +70,28 @@ pub async fn admin_page(app: web::Data<Arc<App>>) -> HttpResponse {
         ),
     }
 }
+
+/// `GET /healthz`.
+pub async fn healthz(app: web::Data<Arc<App>>) -> HttpResponse {
+    let (status, body) = app.healthz();
+    json(status, body)
+}
+
+/// `GET /readyz`.
+pub async fn readyz(app: web::Data<Arc<App>>) -> HttpResponse {
+    let (status, body) = app.readyz().await;
+    json(status, body)
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(app: web::Data<Arc<App>>) -> HttpResponse {
+    match app.metrics_text().await {
+        Some(text) => HttpResponse::Ok()
+            .content_type(super::ops::METRICS_TYPE)
+            .body(text),
+        None => json(
+            http::StatusCode::NOT_FOUND,
+            super::ops::METRICS_OFF.to_owned(),
+        ),
+    }
+}

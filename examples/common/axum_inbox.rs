@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
 use super::axum_app::AppState;
+use super::ops::{METRICS_OFF, METRICS_TYPE};
 
 fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -58,5 +59,25 @@ pub async fn admin_page(State(state): State<AppState>) -> Response {
     match state.0.admin_page() {
         Some(page) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response(),
         None => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
+    }
+}
+
+/// `GET /healthz`.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let (status, body) = state.0.healthz();
+    json(status, body)
+}
+
+/// `GET /readyz`.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, body) = state.0.readyz().await;
+    json(status, body)
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match state.0.metrics_text().await {
+        Some(text) => ([(header::CONTENT_TYPE, METRICS_TYPE)], text).into_response(),
+        None => json(StatusCode::NOT_FOUND, METRICS_OFF.to_owned()),
     }
 }
