@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use serde_json::Value;
-use support::process::{request_to, signed_post, start};
+use support::process::{prometheus_sample, request_to, signed_post, start};
 
 /// A private `redis-server`, killed on drop.
 struct Redis {
@@ -95,21 +95,6 @@ fn wait_for(addr: SocketAddr, path: &str, status: u16) -> String {
     }
 }
 
-/// The value of the first sample of metric `name` whose labels include
-/// every one of `labels` (`key="value"`), in a Prometheus text page.
-fn sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            let rest = series.strip_prefix(name)?;
-            let wanted = rest.is_empty() || rest.starts_with('{');
-            (wanted && labels.iter().all(|l| rest.contains(l)))
-                .then(|| value.parse().ok())
-                .flatten()
-        })
-}
-
 fn operate(example: &str, first_port: u16) {
     let port = spare_port(first_port);
     let Some(mut redis) = Redis::start(port) else {
@@ -146,7 +131,7 @@ fn operate(example: &str, first_port: u16) {
     let (status, page) = get(addr, "/metrics");
     assert_eq!(status, 200, "{page}");
     assert_eq!(
-        sample(
+        prometheus_sample(
             &page,
             "alm_webhooks_events_total",
             &[r#"decision="processed""#, r#"event="COURSE_ENROLLMENT""#]
@@ -155,12 +140,12 @@ fn operate(example: &str, first_port: u16) {
         "{page}"
     );
     assert_eq!(
-        sample(&page, "alm_webhooks_inbox_pending", &[]),
+        prometheus_sample(&page, "alm_webhooks_inbox_pending", &[]),
         Some(0.0),
         "{page}"
     );
     assert_eq!(
-        sample(&page, "alm_webhooks_dead_letters", &[]),
+        prometheus_sample(&page, "alm_webhooks_dead_letters", &[]),
         Some(0.0),
         "{page}"
     );
