@@ -152,7 +152,7 @@ impl App {
             let handle = prometheus()?;
             let now = OffsetDateTime::now_utc();
             match tokio::time::timeout(CHECK_TIMEOUT, self.queue.inbox.stats(now)).await {
-                Ok(Ok(stats)) => alm_webhooks::metrics::set_inbox(&figures(&stats)),
+                Ok(Ok(stats)) => alm_webhooks::metrics::set_inbox(&(&stats).into()),
                 Ok(Err(e)) => eprintln!("metrics: inbox counts: {e}"),
                 Err(_) => eprintln!("metrics: inbox counts: no answer"),
             }
@@ -160,18 +160,5 @@ impl App {
         }
         #[cfg(not(feature = "metrics"))]
         None
-    }
-}
-
-/// The inbox's counts as its gauges show them.
-#[cfg(feature = "metrics")]
-fn figures(stats: &alm_webhooks::inbox::InboxStats) -> alm_webhooks::metrics::InboxFigures {
-    alm_webhooks::metrics::InboxFigures {
-        pending: stats.pending,
-        in_flight: stats.in_flight,
-        retrying: stats.retrying,
-        dead_letters: stats.dead_letters,
-        quarantined: stats.quarantined,
-        oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
     }
 }
