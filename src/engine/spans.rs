@@ -31,6 +31,23 @@ pub(super) struct EventSpans {
     open: Vec<Option<tracing::Span>>,
 }
 
+/// A span with the attributes every span of ours has, then `$field`s.
+#[cfg(feature = "tracing")]
+macro_rules! messaging_span {
+    ($name:literal, $account_id:expr, $($field:tt)*) => {
+        tracing::info_span!(
+            $name,
+            "otel.kind" = "consumer",
+            "messaging.system" = "alm",
+            "messaging.operation" = "process",
+            "messaging.operation.name" = "process",
+            "messaging.operation.type" = "process",
+            "messaging.destination.name" = account_text($account_id),
+            $($field)*
+        )
+    };
+}
+
 #[cfg(feature = "tracing")]
 fn account_text(account_id: AccountId) -> String {
     account_id.get().to_string()
@@ -45,14 +62,9 @@ pub(super) fn in_delivery<F: Future>(
     #[cfg(feature = "tracing")]
     {
         use tracing::Instrument;
-        let span = tracing::info_span!(
+        let span = messaging_span!(
             "alm.delivery",
-            "otel.kind" = "consumer",
-            "messaging.system" = "alm",
-            "messaging.operation" = "process",
-            "messaging.operation.name" = "process",
-            "messaging.operation.type" = "process",
-            "messaging.destination.name" = account_text(account_id),
+            account_id,
             "messaging.batch.message_count" = events,
         );
         future.instrument(span)
@@ -75,14 +87,9 @@ impl EventSpans {
     ) {
         #[cfg(feature = "tracing")]
         {
-            let span = tracing::info_span!(
+            let span = messaging_span!(
                 "alm.event",
-                "otel.kind" = "consumer",
-                "messaging.system" = "alm",
-                "messaging.operation" = "process",
-                "messaging.operation.name" = "process",
-                "messaging.operation.type" = "process",
-                "messaging.destination.name" = account_text(account_id),
+                account_id,
                 "messaging.message.id" = event_id.map(EventId::as_str),
                 "alm.event.name" = event_name.map(EventName::as_str),
                 "alm.decision" = tracing::field::Empty,
