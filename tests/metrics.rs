@@ -260,3 +260,48 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
     // Every event that was claimed and decided on its time has a lag.
     assert!(histogram_len(names::EVENT_LAG_SECONDS, &[("family", "enrollment")]) >= 3);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_running_worker_pool_keeps_the_inbox_gauges_current() {
+    use std::sync::Arc;
+
+    use alm_webhooks::Engine;
+    use alm_webhooks::inbox::{Inbox, MemoryInbox, NewQuarantined, Workers};
+    use alm_webhooks::store::MemoryStore;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // The pool's tasks run on this thread (a current-thread runtime).
+    let _local = ::metrics::set_default_local_recorder(&recorder);
+    let inbox = Arc::new(MemoryInbox::new());
+    inbox
+        .quarantine(NewQuarantined {
+            account_id: None,
+            body: b"{not json",
+            error: "expected a value",
+            received_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    let engine = Engine::builder(MemoryStore::new()).build();
+    let pool = Workers::new(engine, Arc::clone(&inbox)).start(|_| async { Ok::<(), String>(()) });
+    let quarantined = || {
+        snapshot(&snapshotter)
+            .into_iter()
+            .find(|(n, _, _)| n == names::QUARANTINED)
+            .map(|(_, _, v)| v)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(DebugValue::Gauge(g)) = quarantined() {
+            assert_eq!(g.into_inner(), 1.0);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauges were never set"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pool.shutdown(Duration::from_secs(5)).await);
+}

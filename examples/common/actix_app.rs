@@ -30,6 +30,9 @@ pub fn server(
                     .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
                     .route(web::post().to(super::actix_inbox::webhooks)),
             )
+            .route("/healthz", web::get().to(super::actix_inbox::healthz))
+            .route("/readyz", web::get().to(super::actix_inbox::readyz))
+            .route("/metrics", web::get().to(super::actix_inbox::metrics))
             .route("/admin", web::get().to(super::actix_inbox::admin_page))
             .route(
                 "/admin/{rest:.*}",

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use alm_webhooks::Rejection;
@@ -21,8 +22,11 @@ fn json(status: http::StatusCode, body: String) -> HttpResponse {
     response.content_type("application/json").body(body)
 }
 
-fn refuse(rejection: &Rejection) -> HttpResponse {
+/// Refuses a delivery before [`App::deliver`](super::App::deliver), and
+/// counts it.
+fn refuse(rejection: &Rejection, started: Instant) -> HttpResponse {
     eprintln!("{rejection}");
+    super::ops::record_delivery(rejection.status(), false, started);
     json(rejection.status(), rejection.body())
 }
 
@@ -32,20 +36,21 @@ pub async fn webhooks(
     payload: web::Payload,
     app: web::Data<Arc<App>>,
 ) -> HttpResponse {
+    let started = Instant::now();
     let headers = convert_headers(request.headers());
     if let Err(rejection) = app.receiver.check_declared_length(&headers) {
-        return refuse(&rejection);
+        return refuse(&rejection, started);
     }
     let limit = app.receiver.max_body_bytes();
     let bytes = match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return refuse(&Rejection::UnreadableBody),
-        Err(_) => return refuse(&Rejection::PayloadTooLarge { limit }),
+        Ok(Err(_)) => return refuse(&Rejection::UnreadableBody, started),
+        Err(_) => return refuse(&Rejection::PayloadTooLarge { limit }, started),
     };
     if let Err(rejection) = app.receiver.check_read_length(&headers, bytes.len()) {
-        return refuse(&rejection);
+        return refuse(&rejection, started);
     }
-    let (status, body) = app.deliver(&headers, &bytes).await;
+    let (status, body) = app.deliver(&headers, &bytes, started).await;
     json(status, body)
 }
 
@@ -67,6 +72,31 @@ pub async fn admin_page(app: web::Data<Arc<App>>) -> HttpResponse {
         None => json(
             http::StatusCode::NOT_FOUND,
             r#"{"error":"not found"}"#.to_owned(),
+        ),
+    }
+}
+
+/// `GET /healthz`.
+pub async fn healthz(app: web::Data<Arc<App>>) -> HttpResponse {
+    let (status, body) = app.healthz();
+    json(status, body)
+}
+
+/// `GET /readyz`.
+pub async fn readyz(app: web::Data<Arc<App>>) -> HttpResponse {
+    let (status, body) = app.readyz().await;
+    json(status, body)
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(app: web::Data<Arc<App>>) -> HttpResponse {
+    match app.metrics_text().await {
+        Some(text) => HttpResponse::Ok()
+            .content_type(super::ops::METRICS_TYPE)
+            .body(text),
+        None => json(
+            http::StatusCode::NOT_FOUND,
+            super::ops::METRICS_OFF.to_owned(),
         ),
     }
 }

@@ -18,7 +18,8 @@ impl FromRef<AppState> for Arc<Receiver> {
     }
 }
 
-/// `POST /webhooks` (other methods get 405 from axum) and the admin API.
+/// `POST /webhooks` (other methods get 405 from axum), the operator's
+/// endpoints (`/healthz`, `/readyz`, `/metrics`) and the admin API.
 pub fn router(app: Arc<App>) -> axum::Router {
     let routes = axum::Router::new().route(
         "/webhooks",
@@ -32,6 +33,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
         None => routes,
     };
     routes
+        .route("/healthz", axum::routing::get(super::axum_inbox::healthz))
+        .route("/readyz", axum::routing::get(super::axum_inbox::readyz))
+        .route("/metrics", axum::routing::get(super::axum_inbox::metrics))
         .route("/admin", axum::routing::get(super::axum_inbox::admin_page))
         .route(
             "/admin/{*rest}",

@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alm_webhooks::inbox::{
     AnyInbox, Inbox, NewDelivery, NewQuarantined, Progress, RetryPolicy, WorkerPool, Workers,
@@ -273,23 +273,38 @@ impl App {
 
     /// The front door of both modes: checks the delivery, then appends it
     /// (inbox mode) or processes it (inline mode); a malformed body is
-    /// quarantined or refused.
-    pub async fn deliver(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, String) {
+    /// quarantined or refused. The answer is counted (`/metrics`), its time
+    /// from `started`, when the request came in.
+    pub async fn deliver(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        started: Instant,
+    ) -> (StatusCode, String) {
+        let (status, answer, quarantined) = self.answer(headers, body).await;
+        super::ops::record_delivery(status, quarantined, started);
+        (status, answer)
+    }
+
+    /// [`App::deliver`]'s answer, and whether the body was quarantined.
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, String, bool) {
         let now = OffsetDateTime::now_utc();
         let envelope = match self.receiver.receive_at(headers, body, now) {
             Ok(envelope) => envelope,
             Err(Rejection::BadRequest(e))
                 if self.queue.config.on_malformed == OnMalformed::Quarantine =>
             {
-                return self.quarantine(body, &e.to_string(), now).await;
+                let (status, answer) = self.quarantine(body, &e.to_string(), now).await;
+                return (status, answer, status == StatusCode::ACCEPTED);
             }
             Err(rejection) => {
                 eprintln!("{rejection}");
-                return (rejection.status(), rejection.body());
+                return (rejection.status(), rejection.body(), false);
             }
         };
         if self.queue.config.mode == Mode::Inline {
-            return self.handle(envelope).await;
+            let (status, answer) = self.handle(envelope).await;
+            return (status, answer, false);
         }
         let appended = self
             .queue
@@ -306,6 +321,7 @@ impl App {
                 (
                     StatusCode::ACCEPTED,
                     format!(r#"{{"accepted":true,"delivery":{id}}}"#),
+                    false,
                 )
             }
             Err(e) => {
@@ -313,6 +329,7 @@ impl App {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     r#"{"error":"inbox unavailable"}"#.to_owned(),
+                    false,
                 )
             }
         }

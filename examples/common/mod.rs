@@ -18,6 +18,7 @@
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
 //! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
 //!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
+//! - `/healthz`, `/readyz` and `/metrics` (no authentication): see `ops.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
@@ -32,6 +33,7 @@ pub mod axum_app;
 pub mod axum_inbox;
 pub mod capture;
 pub mod inbox;
+pub mod ops;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -161,6 +163,7 @@ impl App {
         let store = AnyStore::from_url(&config.store_url)
             .await
             .map_err(|e| format!("ALM_STORE: {e}"))?;
+        ops::start_metrics();
         let engine = Engine::builder(store)
             .lease(config.lease)
             .commit_batch(config.commit_batch)

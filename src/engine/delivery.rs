@@ -11,6 +11,7 @@ use super::batch::{Batch, Final, Step};
 use super::decision::Decision;
 use super::flow::counted;
 use super::report::{DeliveryReport, EventOutcome};
+use super::spans::EventSpans;
 use super::{Engine, Facts};
 use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event, EventError, EventId, EventName};
@@ -67,6 +68,7 @@ impl<S: Store> Engine<S> {
             outcomes: Vec::with_capacity(events.len()),
         };
         let mut batch = Batch::default();
+        let mut spans = EventSpans::default();
         let mut items = events.into_iter().enumerate();
         loop {
             let now = self.inner.clock.now();
@@ -87,12 +89,19 @@ impl<S: Store> Engine<S> {
             for at in 0..chunk.len() {
                 let item = chunk[at].take().expect("each item is decided once");
                 let (index, event_name, step) = match item {
-                    Item::Final(index, event_name, done) => (index, event_name, Step::Final(done)),
+                    Item::Final(index, event_name, done) => {
+                        let (id, name) = (done.event_id.as_ref(), event_name.as_ref());
+                        spans.open(index, account_id, id, name);
+                        (index, event_name, Step::Final(done))
+                    }
                     Item::Event(prepared) => {
                         let (index, event_name) =
                             (prepared.index, prepared.event.event_name.clone());
+                        let id = Some(&prepared.event.event_id);
+                        spans.open(index, account_id, id, Some(&event_name));
                         let rest = &chunk[at + 1..];
-                        match self.decide_one(*prepared, handler, &mut batch, rest).await {
+                        let decided = self.decide_one(*prepared, handler, &mut batch, rest);
+                        match spans.within(index, decided).await {
                             Ok(step) => (index, Some(event_name), step),
                             Err(error) => {
                                 let rest = &mut chunk[at + 1..];
@@ -108,12 +117,12 @@ impl<S: Store> Engine<S> {
                         return Err(self.fail(&mut batch, rest, handler, error).await);
                     }
                 }
-                self.settle(&mut batch, &mut report, account_id);
+                self.settle(&mut batch, &mut report, &mut spans);
             }
             if let Err(error) = self.flush(&mut batch, handler).await {
                 return Err(self.fail(&mut batch, &mut [], handler, error).await);
             }
-            self.settle(&mut batch, &mut report, account_id);
+            self.settle(&mut batch, &mut report, &mut spans);
         }
         Ok(report)
     }
@@ -245,7 +254,7 @@ impl<S: Store> Engine<S> {
 
     /// Writes the decisions the last flush made final into `report`, and
     /// counts and traces every outcome that is final now.
-    fn settle(&self, batch: &mut Batch, report: &mut DeliveryReport, account_id: AccountId) {
+    fn settle(&self, batch: &mut Batch, report: &mut DeliveryReport, spans: &mut EventSpans) {
         for settled in batch.settled.drain(..) {
             let outcome = &mut report.outcomes[settled.index];
             outcome.event_id = Some(settled.event_id);
@@ -258,9 +267,9 @@ impl<S: Store> Engine<S> {
             self.inner.counters.record(outcome.decision);
             #[cfg(feature = "metrics")]
             crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
+            spans.decided(outcome.index, outcome.event_id.as_ref(), outcome.decision);
             #[cfg(feature = "tracing")]
             tracing::debug!(
-                account_id = account_id.get(),
                 index = outcome.index,
                 event_id = outcome.event_id.as_ref().map(EventId::as_str),
                 event_name = outcome.event_name.as_ref().map(EventName::as_str),
@@ -269,8 +278,6 @@ impl<S: Store> Engine<S> {
             );
             batch.reported += 1;
         }
-        #[cfg(not(feature = "tracing"))]
-        let _ = account_id;
     }
 
     /// The dedup key of `event`, and its id as sent when the key differs.

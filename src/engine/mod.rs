@@ -111,6 +111,7 @@ mod keys;
 mod renew;
 mod report;
 pub mod rules;
+mod spans;
 
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -301,8 +302,9 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), E>>,
         E: Display,
     {
-        self.process_chunks(envelope.events, envelope.account_id, &mut handler)
-            .await
+        let (account_id, count) = (envelope.account_id, envelope.events.len());
+        let delivery = self.process_chunks(envelope.events, account_id, &mut handler);
+        spans::in_delivery(account_id, count, delivery).await
     }
 
     /// The facts the rules need of `event`, decided at `now`.

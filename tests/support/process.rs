@@ -163,3 +163,18 @@ pub fn decisions(lines: &[Value]) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The value of the first sample of metric `name` whose labels include
+/// every one of `labels` (`key="value"`), in a Prometheus text page.
+pub fn prometheus_sample(page: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let rest = series.strip_prefix(name)?;
+            let wanted = rest.is_empty() || rest.starts_with('{');
+            (wanted && labels.iter().all(|l| rest.contains(l)))
+                .then(|| value.parse().ok())
+                .flatten()
+        })
+}

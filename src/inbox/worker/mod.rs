@@ -170,7 +170,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     }
 
     /// Starts the workers on the current tokio runtime, each running
-    /// `handler` for the events to process.
+    /// `handler` for the events to process. With the `metrics` feature the
+    /// pool also sets the inbox gauges (`alm_webhooks_inbox_pending`, …)
+    /// from the inbox's counts every 5 s while it runs.
     pub fn start<H, Fut, E>(self, handler: H) -> WorkerPool
     where
         H: Fn(Event) -> Fut + Send + Sync + 'static,
@@ -190,7 +192,13 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                     workers.work(handler, watcher, &wake).await;
                 })
             })
-            .collect();
+            .collect::<Vec<_>>();
+        #[cfg(feature = "metrics")]
+        let tasks = {
+            let mut tasks = tasks;
+            tasks.push(tokio::spawn(gauges(Arc::clone(&shared.0.inbox), watcher)));
+            tasks
+        };
         WorkerPool {
             phase,
             wake,
@@ -328,6 +336,31 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             // The lease runs out and the delivery is taken again; the
             // engine's dedup keeps what was decided.
             self.report(Progress::Unavailable { error: &e });
+        }
+    }
+}
+
+/// How often a running pool refreshes the inbox gauges (feature `metrics`).
+#[cfg(feature = "metrics")]
+const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+
+/// Sets the inbox gauges from the inbox's counts every [`GAUGE_REFRESH`]
+/// until the pool stops (a dropped pool leaves it running, like the
+/// workers); a failed count leaves them as they were.
+#[cfg(feature = "metrics")]
+async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: watch::Receiver<Phase>) {
+    let mut every = tokio::time::interval(GAUGE_REFRESH);
+    let mut watching = true;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            changed = phase.changed(), if watching => watching = changed.is_ok(),
+        }
+        if *phase.borrow() != Phase::Running {
+            return;
+        }
+        if let Ok(stats) = inbox.stats(OffsetDateTime::now_utc()).await {
+            crate::metrics::set_inbox(&(&stats).into());
         }
     }
 }

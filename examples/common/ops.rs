@@ -1,0 +1,164 @@
+//! The operator's endpoints, framework-free and without authentication
+//! (keep them off the public internet: a load balancer, Kubernetes and
+//! Prometheus reach them on the private network):
+//!
+//! - `GET /healthz`: `200 {"status":"up"}` while the process serves
+//! - `GET /readyz`: `200 {"status":"ready"}` when the store and the inbox
+//!   answer (each within 2 s), else `503 {"status":"unavailable",
+//!   "store":…,"inbox":…}` naming what failed
+//! - `GET /metrics`: the Prometheus text format of the crate's metrics
+//!   (built with the `metrics` feature; `404` otherwise), the inbox gauges
+//!   refreshed from the inbox's counts at each scrape
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use alm_webhooks::AccountId;
+use alm_webhooks::engine::StateKey;
+use alm_webhooks::inbox::Inbox;
+use alm_webhooks::store::Store;
+use http::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::App;
+
+/// The content type of `/metrics` (Prometheus text format 0.0.4).
+pub const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The `/metrics` answer when built without the `metrics` feature.
+pub const METRICS_OFF: &str = r#"{"error":"built without the metrics feature"}"#;
+
+/// How long a readiness check waits for the store or the inbox.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The Prometheus recorder, installed once per process.
+#[cfg(feature = "metrics")]
+fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .map_err(|e| eprintln!("metrics: no Prometheus recorder: {e}"))
+                .ok()?;
+            alm_webhooks::metrics::describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Installs the Prometheus recorder (with the `metrics` feature) and keeps
+/// its histograms trimmed; call once at start, inside the runtime.
+pub fn start_metrics() {
+    #[cfg(feature = "metrics")]
+    if let Some(handle) = prometheus() {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
+/// Counts one answered delivery (`alm_webhooks_deliveries_total{outcome}`
+/// and `alm_webhooks_ack_seconds`, from `started`) by its answer: `401`
+/// unauthorized, `413` too large, another `4xx` malformed, `5xx`
+/// unavailable, a `2xx` accepted or, when the body was kept, quarantined.
+pub fn record_delivery(status: StatusCode, quarantined: bool, started: std::time::Instant) {
+    #[cfg(feature = "metrics")]
+    {
+        use alm_webhooks::metrics::DeliveryOutcome;
+        let outcome = match status.as_u16() {
+            _ if quarantined => DeliveryOutcome::Quarantined,
+            200..=299 => DeliveryOutcome::Accepted,
+            401 => DeliveryOutcome::Unauthorized,
+            413 => DeliveryOutcome::TooLarge,
+            400..=499 => DeliveryOutcome::Malformed,
+            _ => DeliveryOutcome::Unavailable,
+        };
+        alm_webhooks::metrics::record_delivery(outcome, started.elapsed());
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (status, quarantined, started);
+}
+
+/// What a check's failure says in the `/readyz` body.
+fn failure(result: Result<Result<(), String>, tokio::time::error::Elapsed>) -> Option<String> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    }
+}
+
+impl App {
+    /// `GET /healthz`: the process is up.
+    pub fn healthz(&self) -> (StatusCode, String) {
+        (StatusCode::OK, json!({"status": "up"}).to_string())
+    }
+
+    /// `GET /readyz`: whether the store and the inbox answer.
+    pub async fn readyz(&self) -> (StatusCode, String) {
+        // A read of a record no event names: it exists in no store.
+        let probe = StateKey::LearningObject {
+            account_id: AccountId(0),
+            lo_id: "readiness:probe"
+                .parse()
+                .expect("a constant learning object id"),
+        };
+        let store = async {
+            self.engine
+                .store()
+                .load(&probe)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let inbox = async {
+            self.queue
+                .inbox
+                .stats(OffsetDateTime::now_utc())
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        let (store, inbox) = tokio::join!(
+            tokio::time::timeout(CHECK_TIMEOUT, store),
+            tokio::time::timeout(CHECK_TIMEOUT, inbox),
+        );
+        let (store, inbox) = (failure(store), failure(inbox));
+        if store.is_none() && inbox.is_none() {
+            return (StatusCode::OK, json!({"status": "ready"}).to_string());
+        }
+        let reason = |f: Option<String>| f.map_or(Value::from("ok"), Value::from);
+        eprintln!("readyz: store {store:?}, inbox {inbox:?}");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unavailable", "store": reason(store), "inbox": reason(inbox)})
+                .to_string(),
+        )
+    }
+
+    /// `GET /metrics`: the Prometheus text format, or `None` (answer 404)
+    /// when built without the `metrics` feature.
+    pub async fn metrics_text(&self) -> Option<String> {
+        #[cfg(feature = "metrics")]
+        {
+            let handle = prometheus()?;
+            let now = OffsetDateTime::now_utc();
+            match tokio::time::timeout(CHECK_TIMEOUT, self.queue.inbox.stats(now)).await {
+                Ok(Ok(stats)) => alm_webhooks::metrics::set_inbox(&(&stats).into()),
+                Ok(Err(e)) => eprintln!("metrics: inbox counts: {e}"),
+                Err(_) => eprintln!("metrics: inbox counts: no answer"),
+            }
+            Some(handle.render())
+        }
+        #[cfg(not(feature = "metrics"))]
+        None
+    }
+}

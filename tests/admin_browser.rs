@@ -1,0 +1,248 @@
+//! The admin page in a real browser: headless Chromium driven through
+//! WebDriver (chromedriver) against the axum example receiver in inbox mode.
+//! A delivery makes a dead letter; the page, after the token is entered,
+//! shows it; its Replay button replays it and the count drops to zero.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
+//! them). Without them the test says it is skipped; under `CI=true` that is a
+//! failure. `ALM_UPDATE_SCREENSHOT=1` writes the page's screenshot to
+//! `docs/admin-page.png` (the README shows it).
+#![cfg(feature = "axum")]
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use alm_webhooks::simulator::scenario::{envelope, learner_event};
+use fantoccini::{ClientBuilder, Locator};
+use support::process::{request_to, signed_post, start};
+
+const TOKEN: &str = "browser-test-token";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver as a child process, killed on drop (with Chromium's
+/// profile directory removed).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(profile_dir());
+    }
+}
+
+/// Chromium's profile directory, private to this test process.
+fn profile_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("alm-admin-browser-{}", std::process::id()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Whether the browser is here; `false` means skip (a failure in CI).
+fn browser_available() -> bool {
+    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{CHROMIUM} and {CHROMEDRIVER} are required in CI (apt-get install chromium chromium-driver)"
+        );
+        eprintln!(
+            "skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+        );
+    }
+    found
+}
+
+fn start_driver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Driver(child), port)
+}
+
+fn capabilities() -> serde_json::Map<String, serde_json::Value> {
+    let profile = profile_dir();
+    let options = serde_json::json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    caps
+}
+
+/// Polls the admin API until the dead letters number `count`.
+fn wait_for_dead_letters(addr: SocketAddr, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = request_to(
+            addr,
+            "GET",
+            "/admin/dead-letters",
+            &[("authorization", format!("Bearer {TOKEN}"))],
+            b"",
+        );
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if list.as_array().is_some_and(|l| l.len() == count) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead letters never became {count}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", "inbox"),
+            ("ALM_ON_MALFORMED", "quarantine"),
+            ("ALM_ADMIN_TOKEN", TOKEN),
+            ("ALM_MAX_ATTEMPTS", "1"),
+            ("ALM_HANDLER_FAIL_ON", "browser-dead-1"),
+            // Fails once (the only attempt: a dead letter), then succeeds
+            // (the replay).
+            ("ALM_HANDLER_FAIL_TIMES", "1"),
+        ],
+    );
+    let addr = receiver.addr;
+    let body = envelope(
+        4242,
+        &[learner_event(
+            "browser-dead-1",
+            "COURSE_ENROLLMENT",
+            1_750_000_000,
+            77,
+            "course:9_1",
+        )],
+    );
+    let (status, _) = signed_post(addr, &body);
+    assert_eq!(status, 202);
+    wait_for_dead_letters(addr, 1);
+
+    let (_driver, port) = start_driver();
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.enforce_http(true);
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    let result = drive(&client, addr).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+async fn drive(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    client
+        .goto(&format!("http://{addr}/admin"))
+        .await
+        .map_err(err("load the page"))?;
+    let token = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .map_err(err("the token field"))?;
+    token
+        .send_keys(TOKEN)
+        .await
+        .map_err(err("type the token"))?;
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .map_err(err("the sign-in button"))?
+        .click()
+        .await
+        .map_err(err("sign in"))?;
+    let row = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#dead-letters tr[data-id]"))
+        .await
+        .map_err(err("a dead letter on the page"))?;
+    let text = row.text().await.map_err(err("the row's text"))?;
+    assert!(text.contains("browser-dead-1"), "{text}");
+    assert!(text.contains("COURSE_ENROLLMENT"), "{text}");
+    let count = client
+        .find(Locator::Id("dead-count"))
+        .await
+        .map_err(err("the count"))?;
+    assert_eq!(count.text().await.map_err(err("count text"))?, "(1)");
+    let shot = client.screenshot().await.map_err(err("screenshot"))?;
+    let target = if std::env::var_os("ALM_UPDATE_SCREENSHOT").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-page.png")
+    } else {
+        std::env::temp_dir().join("alm-admin-page.png")
+    };
+    std::fs::write(&target, shot).map_err(|e| format!("{}: {e}", target.display()))?;
+    assert!(std::fs::metadata(&target).is_ok_and(|m| m.len() > 1000));
+
+    row.find(Locator::Css("button[data-action=replay]"))
+        .await
+        .map_err(err("the replay button"))?
+        .click()
+        .await
+        .map_err(err("replay"))?;
+    // The replay succeeds (the handler fails only once): the list empties.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client
+            .find(Locator::Id("dead-count"))
+            .await
+            .map_err(err("the count"))?
+            .text()
+            .await
+            .map_err(err("count text"))?;
+        if text == "(0)" {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the dead letter count stayed {text}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = client
+        .find(Locator::Id("message"))
+        .await
+        .map_err(err("the message"))?
+        .text()
+        .await
+        .map_err(err("message text"))?;
+    assert!(message.starts_with("replayed "), "{message}");
+    Ok(())
+}
