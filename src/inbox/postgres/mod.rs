@@ -176,6 +176,21 @@ impl PostgresInbox {
             .map_err(|e| pg_error(&format!("cannot get a connection to {}", self.target), e))
     }
 
+    /// A pooled connection and `sql` prepared on it (cached per
+    /// connection), for [`Self::execute`] and [`Self::query`].
+    async fn prepared(
+        &self,
+        what: &str,
+        sql: &str,
+    ) -> Result<(deadpool_postgres::Object, tokio_postgres::Statement), InboxError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        Ok((client, statement))
+    }
+
     /// Runs one statement (prepared and cached); how many rows it changed.
     async fn execute(
         &self,
@@ -183,11 +198,7 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, InboxError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        let (client, statement) = self.prepared(what, sql).await?;
         client
             .execute(&statement, params)
             .await
@@ -201,11 +212,7 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, InboxError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(sql)
-            .await
-            .map_err(|e| pg_error(&format!("cannot prepare {what}"), e))?;
+        let (client, statement) = self.prepared(what, sql).await?;
         client
             .query(&statement, params)
             .await

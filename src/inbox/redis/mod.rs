@@ -28,8 +28,8 @@ mod scripts;
 use std::fmt;
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Script, Value};
+use ::redis::aio::ConnectionManager;
+use ::redis::{Script, Value};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -111,15 +111,9 @@ impl RedisInbox {
     /// An [`InboxError`] for an invalid URL or an unreachable server (the
     /// message names the address, never a password).
     pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, InboxError> {
-        let client = Client::open(url).map_err(|e| redis_error("invalid URL", e))?;
-        let addr = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(3)
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let (conn, addr) = crate::store::redis::open_manager(url)
             .await
-            .map_err(|e| redis_error(&format!("cannot connect to {addr}"), e))?;
+            .map_err(|(what, e)| redis_error(&what, e))?;
         Ok(Self {
             conn,
             addr,

@@ -79,7 +79,7 @@ use std::fmt;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Script};
+use ::redis::{Client, RedisError, Script};
 use time::OffsetDateTime;
 
 mod codec;
@@ -160,6 +160,24 @@ fn glob_escape(text: &str) -> String {
     out
 }
 
+/// Opens a connection manager to `url` with the crate's retries and
+/// timeouts (shared by the store and the inbox), and the server's address
+/// for messages (never a password). On failure: what failed, and why.
+pub(crate) async fn open_manager(
+    url: &str,
+) -> Result<(ConnectionManager, String), (String, RedisError)> {
+    let client = Client::open(url).map_err(|e| ("invalid URL".to_owned(), e))?;
+    let addr = client.get_connection_info().addr().to_string();
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(3)
+        .set_connection_timeout(Some(Duration::from_secs(5)))
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    let conn = ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(|e| (format!("cannot connect to {addr}"), e))?;
+    Ok((conn, addr))
+}
+
 impl RedisStore {
     /// Connects to Redis at `url` with the [default prefix](DEFAULT_PREFIX).
     ///
@@ -195,15 +213,9 @@ impl RedisStore {
     /// # }
     /// ```
     pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = Client::open(url).map_err(|e| redis_error("invalid URL", e))?;
-        let addr = client.get_connection_info().addr().to_string();
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(3)
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let (conn, addr) = open_manager(url)
             .await
-            .map_err(|e| redis_error(&format!("cannot connect to {addr}"), e))?;
+            .map_err(|(what, e)| redis_error(&what, e))?;
         Ok(Self {
             conn,
             addr,
