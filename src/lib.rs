@@ -26,6 +26,24 @@ mod timestamp;
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
 pub mod simulator;
 
+/// The error a handler returns: any error, boxed, with its `source()` chain
+/// kept. `?` converts into it from every `std::error::Error + Send + Sync`,
+/// and from `String` and `&str`.
+///
+/// ```
+/// use alm_webhooks::BoxError;
+///
+/// fn parse_score(text: &str) -> Result<u32, BoxError> {
+///     let score: u32 = text.parse()?; // a ParseIntError, boxed by `?`
+///     if score > 100 {
+///         return Err(format!("score {score} is over 100").into());
+///     }
+///     Ok(score)
+/// }
+/// assert!(parse_score("101").is_err());
+/// ```
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 pub use auth::{AuthError, Authentication};
 pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
