@@ -52,5 +52,5 @@ pub use event::{Event, EventData, RawData, Subject};
 pub use ids::{AccountId, EventId, IdError, LoId, LoInstanceId, LoType, UserId};
 pub use name::{EventFamily, EventName};
 pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
-pub use secret::Secret;
+pub use secret::{ExposeSecret, Secret};
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header};
 
 use super::AuthError;
-use super::hmac_key::{HmacKey, Tag};
+use super::mac::{HmacKey, Tag};
 use crate::Secret;
 
 /// The longest `Authorization` header looked at; longer ones are refused

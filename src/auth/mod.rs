@@ -6,10 +6,9 @@
 //! [`SignatureAuth`] is configurable, with documented defaults; see
 //! [`header_names`] to learn what real deliveries carry.
 
-mod algorithm;
 mod basic;
 pub(crate) mod ed25519;
-pub(crate) mod hmac_key;
+pub(crate) mod mac;
 mod scheme;
 mod secret_encoding;
 mod secret_file;
@@ -21,8 +20,8 @@ mod standard;
 use http::{HeaderMap, StatusCode};
 use time::OffsetDateTime;
 
-pub use algorithm::{SignatureAlgorithm, UnknownAlgorithm};
 pub use basic::BasicAuth;
+pub use mac::{SignatureAlgorithm, UnknownAlgorithm};
 pub use scheme::{SchemeAlgorithm, SchemeKeyError, SignatureEncoding, SignatureScheme};
 pub use secret_encoding::{SecretEncoding, SecretEncodingError, UnknownSecretEncoding};
 pub use secret_file::{DEFAULT_SECRET_FIELDS, SecretFileError};

@@ -39,9 +39,10 @@ impl Secret {
     /// string.
     ///
     /// ```
-    /// use alm_webhooks::Secret;
+    /// use alm_webhooks::{ExposeSecret, Secret};
     /// let file = br#"{"name":"CRM sync","signingSecret":"s3cr3t"}"#;
-    /// assert_eq!(Secret::from_alm_secret_file(file, None).unwrap(), Secret::from("s3cr3t"));
+    /// let secret = Secret::from_alm_secret_file(file, None).unwrap();
+    /// assert_eq!(secret.expose_secret(), b"s3cr3t");
     /// let err = Secret::from_alm_secret_file(br#"{"token":"s3cr3t"}"#, None).unwrap_err();
     /// assert!(err.to_string().contains("\"token\""));
     /// assert!(!err.to_string().contains("s3cr3t"));

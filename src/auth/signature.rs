@@ -10,7 +10,7 @@ use ed25519_dalek::VerifyingKey;
 use http::{HeaderMap, HeaderName};
 use time::OffsetDateTime;
 
-use super::hmac_key::{Candidates, HmacKey};
+use super::mac::{Candidates, HmacKey};
 use super::signature_text::{decode_exact, entries, hex, strip_prefix_ignore_case};
 use super::{AuthError, SignatureAlgorithm, SignedContent, ed25519};
 use crate::{Secret, Timestamp};

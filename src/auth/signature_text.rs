@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 
-use super::hmac_key::Tag;
+use super::mac::Tag;
 
 /// The four base64 alphabets and paddings a sender may use.
 pub(crate) const BASE64_ENGINES: [&base64::engine::GeneralPurpose; 4] =
@@ -53,13 +53,7 @@ pub(crate) fn decode_exact(text: &str, len: usize) -> Option<Tag> {
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    base16ct::lower::encode_string(bytes)
 }
 
 #[cfg(test)]

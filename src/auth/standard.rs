@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::AuthError;
 use super::SignatureAlgorithm;
 use super::ed25519;
-use super::hmac_key::{Candidates, HmacKey, Tag};
+use super::mac::{Candidates, HmacKey, Tag};
 
 /// How far a `webhook-timestamp` may be from now, either way, by default:
 /// 5 minutes.

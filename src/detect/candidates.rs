@@ -138,7 +138,7 @@ pub(crate) fn keys(secret: &Secret) -> Vec<(SecretEncoding, Secret)> {
     let mut out: Vec<(SecretEncoding, Secret)> = Vec::new();
     for encoding in SecretEncoding::ALL {
         if let Ok(key) = encoding.decode(secret) {
-            if !out.iter().any(|(_, k)| *k == key) {
+            if !out.iter().any(|(_, k)| k.expose() == key.expose()) {
                 out.push((encoding, key));
             }
         }

@@ -40,7 +40,7 @@ use http::HeaderName;
 
 use crate::Secret;
 use crate::auth::ed25519;
-use crate::auth::hmac_key::HmacKey;
+use crate::auth::mac::HmacKey;
 use crate::auth::{SchemeAlgorithm, SignatureAlgorithm, SignatureScheme, SignedContent};
 
 pub use capture::{CaptureError, CapturedRequest};

@@ -1,16 +1,95 @@
-//! HMAC keys prepared once, and tags compared in constant time.
+//! The MAC primitives every signature check shares: the hash
+//! ([`SignatureAlgorithm`]), HMAC keys prepared once ([`HmacKey`]), tags
+//! compared in constant time ([`Tag`]) and the candidate tags a request
+//! carries ([`Candidates`]).
+//!
+//! A leaf of `auth`: `signature`, `scheme`, `standard`, `basic` and
+//! `detect` use it; it uses none of them.
 //!
 //! Keying an HMAC hashes the key's inner and outer pads: two compression
 //! blocks that are the same for every request. [`HmacKey`] does it when the
 //! secret is configured; each check then starts from a copy of the prepared
 //! state and hashes only the message.
 
+use std::fmt;
+use std::str::FromStr;
+
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::SignatureAlgorithm;
+/// The hash under the HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// HMAC-SHA1, 20-byte tags (older senders only).
+    Sha1,
+    /// HMAC-SHA256 (the default), 32-byte tags.
+    #[default]
+    Sha256,
+    /// HMAC-SHA512, 64-byte tags.
+    Sha512,
+}
+
+impl SignatureAlgorithm {
+    /// Every HMAC hash, in the order detection tries them.
+    pub const ALL: [SignatureAlgorithm; 3] = [Self::Sha1, Self::Sha256, Self::Sha512];
+
+    /// The name used in configuration: `hmac-sha256` and so on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha1 => "hmac-sha1",
+            Self::Sha256 => "hmac-sha256",
+            Self::Sha512 => "hmac-sha512",
+        }
+    }
+
+    /// The optional prefix senders put before a hex tag (`sha256=`).
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1=",
+            Self::Sha256 => "sha256=",
+            Self::Sha512 => "sha512=",
+        }
+    }
+
+    /// The length of a tag in bytes.
+    pub fn tag_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha512 => 64,
+        }
+    }
+}
+
+impl fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown algorithm name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an HMAC algorithm: expected hmac-sha1, hmac-sha256 or hmac-sha512")]
+pub struct UnknownAlgorithm(String);
+
+impl FromStr for SignatureAlgorithm {
+    type Err = UnknownAlgorithm;
+
+    /// `hmac-sha256` or `sha256` (any case), and so on.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bare = match s.get(..5) {
+            Some(head) if head.eq_ignore_ascii_case("hmac-") => &s[5..],
+            _ => s,
+        };
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str()[5..].eq_ignore_ascii_case(bare))
+            .ok_or_else(|| UnknownAlgorithm(s.to_owned()))
+    }
+}
 
 /// The longest tag (HMAC-SHA512).
 const MAX_TAG: usize = 64;
@@ -42,17 +121,13 @@ impl HmacKey {
         }
     }
 
-    /// HMAC-SHA256 under 32 bytes that an attacker cannot predict (from
-    /// std's randomly seeded SipHash keys), to blind comparisons.
+    /// HMAC-SHA256 under 32 bytes from the operating system's random
+    /// source (an attacker cannot predict them), to blind comparisons.
     pub(crate) fn random() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let mut key = [0u8; 32];
-        for chunk in key.chunks_mut(8) {
-            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-            hasher.write_u64(0x616c_6d5f_6175_7468);
-            chunk.copy_from_slice(&hasher.finish().to_le_bytes());
-        }
-        Self::new(SignatureAlgorithm::Sha256, &key)
+        Self::new(
+            SignatureAlgorithm::Sha256,
+            &crate::secret::random_bytes::<32>(),
+        )
     }
 
     /// The tag of the concatenation of `parts`.
@@ -97,18 +172,10 @@ impl Tag {
     }
 
     /// Decodes hex of either case; `None` unless it is whole bytes that fit.
+    /// Constant-time in the text's content (`base16ct`), like the compare.
     pub(crate) fn from_hex(text: &str) -> Option<Self> {
-        let text = text.as_bytes();
-        if text.len() % 2 != 0 || text.len() > 2 * MAX_TAG {
-            return None;
-        }
-        let mut tag = Self {
-            bytes: [0; MAX_TAG],
-            len: text.len() / 2,
-        };
-        for (out, pair) in tag.bytes.iter_mut().zip(text.chunks_exact(2)) {
-            *out = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-        }
+        let mut tag = Self::EMPTY;
+        tag.len = base16ct::mixed::decode(text, &mut tag.bytes).ok()?.len();
         Some(tag)
     }
 
@@ -176,15 +243,6 @@ impl Candidates {
             }
         }
         matched
-    }
-}
-
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 
