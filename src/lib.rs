@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![doc = "\n## Guides\n\n[Writing handlers](guides::handlers), [choosing a mode and a store](guides::choosing), [running it in production](guides::production)."]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "axum", feature = "actix"))]
@@ -11,6 +12,7 @@ pub mod engine;
 mod envelope;
 mod error;
 pub mod event;
+pub mod guides;
 mod ids;
 pub mod inbox;
 #[cfg(feature = "metrics")]

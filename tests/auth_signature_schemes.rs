@@ -1,8 +1,8 @@
 //! `SignatureAuth` beyond the default: SHA-1, a required prefix, signed
 //! headers, a timestamp tolerance, ed25519 keys and secret encodings.
 
-use alm_webhooks::Secret;
 use alm_webhooks::auth::{AuthError, SecretEncoding, SignatureAlgorithm, SignatureAuth};
+use alm_webhooks::{ExposeSecret, Secret};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signer, SigningKey};
@@ -148,8 +148,9 @@ fn secret_encodings_and_algorithm_names() {
     assert_eq!(
         SecretEncoding::Hex
             .decode(&Secret::from(hex.as_str()))
-            .unwrap(),
-        raw
+            .unwrap()
+            .expose_secret(),
+        raw.expose_secret()
     );
     for name in ["hmac-sha1", "sha256", "HMAC-SHA512"] {
         let algorithm: SignatureAlgorithm = name.parse().unwrap();
