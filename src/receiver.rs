@@ -76,6 +76,22 @@ impl Receiver {
     /// 401 for any authentication failure, 400 for a body that is not an
     /// envelope. Problems inside single events are not rejections; they are
     /// reported in [`Envelope::events`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::{Authentication, Receiver};
+    ///
+    /// let receiver = Receiver::new(Authentication::Basic(BasicAuth::new("alm", "pw")));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "pw"));
+    /// let envelope = receiver.receive(&headers, br#"{"accountId":1,"events":[]}"#).unwrap();
+    /// assert_eq!(envelope.account_id.get(), 1);
+    /// // Each refusal knows its status.
+    /// assert_eq!(receiver.receive(&headers, b"[]").unwrap_err().status(), 400);
+    /// assert_eq!(receiver.receive(&http::HeaderMap::new(), b"{}").unwrap_err().status(), 401);
+    /// let small = Receiver::new(Authentication::None).with_max_body_bytes(8);
+    /// assert_eq!(small.receive(&headers, &[b' '; 9]).unwrap_err().status(), 413);
+    /// ```
     pub fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, Rejection> {
         self.receive_at(headers, body, OffsetDateTime::now_utc())
     }

@@ -25,9 +25,22 @@ use time::format_description::well_known::Rfc3339;
 
 /// Numbers with a magnitude at or above this are epoch milliseconds; below it,
 /// epoch seconds. See [`Timestamp`].
+///
+/// ```
+/// use alm_webhooks::{MILLIS_THRESHOLD, TimeFormat, Timestamp};
+/// assert_eq!(Timestamp::from_epoch(MILLIS_THRESHOLD - 1).unwrap().format(), &TimeFormat::EpochSeconds);
+/// assert_eq!(Timestamp::from_epoch(MILLIS_THRESHOLD).unwrap().format(), &TimeFormat::EpochMillis);
+/// ```
 pub const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
 /// The form in which a time arrived.
+///
+/// ```
+/// use alm_webhooks::{TimeFormat, Timestamp};
+/// let text = Timestamp::from_rfc3339("2024-09-06T08:29:07+02:00").unwrap();
+/// assert_eq!(text.format(), &TimeFormat::Rfc3339("2024-09-06T08:29:07+02:00".into()));
+/// assert_eq!(Timestamp::from_epoch(1725604147).unwrap().format(), &TimeFormat::EpochSeconds);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TimeFormat {
@@ -67,6 +80,12 @@ pub struct Timestamp {
 }
 
 /// Why a value is not a time ALM could have sent.
+///
+/// ```
+/// use alm_webhooks::{TimeError, Timestamp};
+/// assert_eq!(Timestamp::from_rfc3339("yesterday").unwrap_err(), TimeError::NotRfc3339);
+/// assert_eq!(Timestamp::from_epoch(i64::MAX).unwrap_err(), TimeError::OutOfRange(i64::MAX));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TimeError {
@@ -80,6 +99,12 @@ pub enum TimeError {
 
 impl Timestamp {
     /// Reads an epoch number, deciding seconds or milliseconds by magnitude.
+    ///
+    /// ```
+    /// use alm_webhooks::Timestamp;
+    /// assert_eq!(Timestamp::from_epoch(1725604147).unwrap(), Timestamp::from_epoch(1725604147000).unwrap());
+    /// assert!(Timestamp::from_epoch(i64::MIN).is_err());
+    /// ```
     pub fn from_epoch(value: i64) -> Result<Self, TimeError> {
         let out_of_range = |_| TimeError::OutOfRange(value);
         if value.unsigned_abs() < MILLIS_THRESHOLD as u64 {
@@ -98,6 +123,14 @@ impl Timestamp {
     }
 
     /// Reads an RFC 3339 string, keeping it verbatim for serialization.
+    ///
+    /// ```
+    /// use alm_webhooks::Timestamp;
+    /// let t = Timestamp::from_rfc3339("2024-09-06T08:29:07+02:00").unwrap();
+    /// assert_eq!(t, Timestamp::from_epoch(1725604147).unwrap(), "the same instant");
+    /// assert_eq!(serde_json::to_string(&t).unwrap(), "\"2024-09-06T08:29:07+02:00\"", "kept verbatim");
+    /// assert!(Timestamp::from_rfc3339("2024-09-06").is_err());
+    /// ```
     pub fn from_rfc3339(text: &str) -> Result<Self, TimeError> {
         let instant = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimeError::NotRfc3339)?;
         Ok(Self {
@@ -108,6 +141,13 @@ impl Timestamp {
 
     /// A timestamp for an instant, serialized as epoch seconds (sub-second
     /// precision is dropped).
+    ///
+    /// ```
+    /// use alm_webhooks::Timestamp;
+    /// let now = time::OffsetDateTime::from_unix_timestamp_nanos(1_725_604_147_900_000_000).unwrap();
+    /// let t = Timestamp::from_instant_seconds(now);
+    /// assert_eq!(serde_json::to_string(&t).unwrap(), "1725604147");
+    /// ```
     pub fn from_instant_seconds(instant: OffsetDateTime) -> Self {
         let instant = instant.replace_nanosecond(0).unwrap_or(instant);
         Self {
@@ -117,17 +157,34 @@ impl Timestamp {
     }
 
     /// The instant.
+    ///
+    /// ```
+    /// use alm_webhooks::Timestamp;
+    /// let t = Timestamp::from_rfc3339("2024-09-06T06:29:07Z").unwrap();
+    /// assert_eq!(t.instant().unix_timestamp(), 1725604147);
+    /// ```
     pub fn instant(&self) -> OffsetDateTime {
         self.instant
     }
 
     /// The form it arrived in.
+    ///
+    /// ```
+    /// use alm_webhooks::{TimeFormat, Timestamp};
+    /// assert_eq!(Timestamp::from_epoch(1725604147000).unwrap().format(), &TimeFormat::EpochMillis);
+    /// ```
     pub fn format(&self) -> &TimeFormat {
         &self.format
     }
 
     /// Milliseconds since the Unix epoch (truncated towards negative infinity
     /// for sub-millisecond RFC 3339 times).
+    ///
+    /// ```
+    /// use alm_webhooks::Timestamp;
+    /// assert_eq!(Timestamp::from_epoch(1725604147).unwrap().unix_millis(), 1_725_604_147_000);
+    /// assert_eq!(Timestamp::from_rfc3339("1970-01-01T00:00:00.0019Z").unwrap().unix_millis(), 1);
+    /// ```
     pub fn unix_millis(&self) -> i64 {
         // Every representable date fits: ±9999 years is about ±3.2e14 ms.
         // (`unix_timestamp` floors, and the millisecond of the second is

@@ -47,6 +47,14 @@ impl fmt::Debug for BasicAuth {
 
 impl BasicAuth {
     /// Accepts `user` with `password`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// let auth = BasicAuth::new("alm", "p:ss w0rd");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "p:ss w0rd"));
+    /// assert!(auth.verify(&headers).is_ok());
+    /// ```
     pub fn new(user: &str, password: impl Into<Secret>) -> Self {
         let blinding = HmacKey::random();
         let accepted = vec![blinding.tag(&joined(user, &password.into()))];
@@ -54,6 +62,17 @@ impl BasicAuth {
     }
 
     /// Also accepts `user` with `password` (for rotation).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// // During a rotation both passwords pass; afterwards, drop the old one.
+    /// let auth = BasicAuth::new("alm", "old").or("alm", "new");
+    /// for password in ["old", "new"] {
+    ///     let mut headers = http::HeaderMap::new();
+    ///     headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", password));
+    ///     assert!(auth.verify(&headers).is_ok());
+    /// }
+    /// ```
     #[must_use]
     pub fn or(mut self, user: &str, password: impl Into<Secret>) -> Self {
         let tag = self.blinding.tag(&joined(user, &password.into()));
@@ -63,6 +82,13 @@ impl BasicAuth {
 
     /// The `Authorization` value for `user` and `password`, marked sensitive
     /// so that `http` and the frameworks keep it out of their logs.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// let value = BasicAuth::header_value("alm", "pw");
+    /// assert_eq!(value, "Basic YWxtOnB3");
+    /// assert!(value.is_sensitive(), "kept out of logs");
+    /// ```
     pub fn header_value(user: &str, password: &str) -> HeaderValue {
         let encoded = STANDARD.encode(format!("{user}:{password}"));
         let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
@@ -78,6 +104,17 @@ impl BasicAuth {
     /// [`AuthError::MissingHeader`], [`AuthError::WrongScheme`],
     /// [`AuthError::Malformed`] (oversized, bad base64, no colon, not UTF-8)
     /// or [`AuthError::BadCredentials`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{AuthError, BasicAuth};
+    /// let auth = BasicAuth::new("alm", "pw");
+    /// let mut headers = http::HeaderMap::new();
+    /// assert_eq!(auth.verify(&headers), Err(AuthError::MissingHeader("authorization")));
+    /// headers.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+    /// assert_eq!(auth.verify(&headers), Err(AuthError::WrongScheme));
+    /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "PW"));
+    /// assert_eq!(auth.verify(&headers), Err(AuthError::BadCredentials));
+    /// ```
     pub fn verify(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         let presented = self.blinding.tag(&[&presented_credentials(headers)?]);
         let mut matched = false;

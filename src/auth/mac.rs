@@ -20,6 +20,17 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 /// The hash under the HMAC.
+///
+/// ```
+/// use alm_webhooks::auth::SignatureAlgorithm;
+/// let hash: SignatureAlgorithm = "HMAC-SHA512".parse().unwrap();
+/// assert_eq!(hash, SignatureAlgorithm::Sha512);
+/// assert_eq!(hash.as_str(), "hmac-sha512");
+/// assert_eq!(hash.tag_len(), 64);
+/// assert_eq!("sha1".parse::<SignatureAlgorithm>().unwrap().to_string(), "hmac-sha1");
+/// assert_eq!(SignatureAlgorithm::default(), SignatureAlgorithm::Sha256);
+/// assert_eq!(SignatureAlgorithm::ALL.len(), 3);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum SignatureAlgorithm {
@@ -34,9 +45,19 @@ pub enum SignatureAlgorithm {
 
 impl SignatureAlgorithm {
     /// Every HMAC hash, in the order detection tries them.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAlgorithm;
+    /// let names: Vec<_> = SignatureAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+    /// assert_eq!(names, ["hmac-sha1", "hmac-sha256", "hmac-sha512"]);
+    /// ```
     pub const ALL: [SignatureAlgorithm; 3] = [Self::Sha1, Self::Sha256, Self::Sha512];
 
     /// The name used in configuration: `hmac-sha256` and so on.
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::auth::SignatureAlgorithm::Sha256.as_str(), "hmac-sha256");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sha1 => "hmac-sha1",
@@ -55,6 +76,11 @@ impl SignatureAlgorithm {
     }
 
     /// The length of a tag in bytes.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAlgorithm;
+    /// assert_eq!(SignatureAlgorithm::Sha1.tag_len(), 20);
+    /// ```
     pub fn tag_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
@@ -71,6 +97,12 @@ impl fmt::Display for SignatureAlgorithm {
 }
 
 /// An unknown algorithm name.
+///
+/// ```
+/// use alm_webhooks::auth::SignatureAlgorithm;
+/// let err = "md5".parse::<SignatureAlgorithm>().unwrap_err();
+/// assert!(err.to_string().contains("expected hmac-sha1, hmac-sha256 or hmac-sha512"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not an HMAC algorithm: expected hmac-sha1, hmac-sha256 or hmac-sha512")]
 pub struct UnknownAlgorithm(String);

@@ -33,6 +33,14 @@ pub use standard::{DEFAULT_TOLERANCE, InvalidSecret, StandardWebhooksAuth};
 
 /// The body of every `401` answer, whatever check failed, so that a caller
 /// learns nothing about which one.
+///
+/// ```
+/// use alm_webhooks::auth::{BasicAuth, UNAUTHORIZED_BODY};
+/// let err = BasicAuth::new("alm", "pw").verify(&http::HeaderMap::new()).unwrap_err();
+/// // Whatever failed, the client gets the same status and body.
+/// let (status, body) = (err.status(), UNAUTHORIZED_BODY);
+/// assert_eq!((status.as_u16(), body), (401, r#"{"error":"unauthorized"}"#));
+/// ```
 pub const UNAUTHORIZED_BODY: &str = r#"{"error":"unauthorized"}"#;
 
 /// How deliveries are authenticated.
@@ -69,6 +77,19 @@ impl Authentication {
     ///
     /// An [`AuthError`] saying which check failed (for your logs; answer the
     /// client with [`UNAUTHORIZED_BODY`]).
+    ///
+    /// ```
+    /// use alm_webhooks::Authentication;
+    /// use alm_webhooks::auth::SignatureAuth;
+    ///
+    /// let signature = SignatureAuth::new("secret");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", signature.sign(b"{}").parse().unwrap());
+    /// let auth = Authentication::Signature(signature);
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// assert_eq!(auth.verify(&headers, b"{ }").unwrap_err().status(), 401);
+    /// assert!(Authentication::None.verify(&http::HeaderMap::new(), b"anything").is_ok());
+    /// ```
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
         self.verify_at(headers, body, OffsetDateTime::now_utc())
     }
@@ -79,6 +100,24 @@ impl Authentication {
     /// # Errors
     ///
     /// As [`Authentication::verify`].
+    ///
+    /// ```
+    /// use alm_webhooks::Authentication;
+    /// use alm_webhooks::auth::{AuthError, StandardWebhooksAuth};
+    /// use http::HeaderValue;
+    ///
+    /// let standard = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("webhook-id", HeaderValue::from_static("msg_1"));
+    /// headers.insert("webhook-timestamp", HeaderValue::from_static("1725524713"));
+    /// let signature = standard.sign("msg_1", 1725524713, b"{}");
+    /// headers.insert("webhook-signature", signature.parse().unwrap());
+    /// let auth = Authentication::StandardWebhooks(standard);
+    /// let then = time::OffsetDateTime::from_unix_timestamp(1725524713).unwrap();
+    /// assert!(auth.verify_at(&headers, b"{}", then).is_ok());
+    /// let an_hour_later = then + time::Duration::hours(1);
+    /// assert_eq!(auth.verify_at(&headers, b"{}", an_hour_later), Err(AuthError::TimestampOutOfTolerance));
+    /// ```
     pub fn verify_at(
         &self,
         headers: &HeaderMap,
@@ -96,6 +135,17 @@ impl Authentication {
 
 /// Why authentication failed. For server-side logs only: it never contains
 /// a header value, a credential, a signature or a secret.
+///
+/// ```
+/// use alm_webhooks::auth::{AuthError, SignatureAuth};
+/// let auth = SignatureAuth::new("secret");
+/// let mut headers = http::HeaderMap::new();
+/// assert_eq!(auth.verify(&headers, b"{}"), Err(AuthError::MissingHeader("signature")));
+/// headers.insert("x-alm-signature", auth.sign(b"other body").parse().unwrap());
+/// let err = auth.verify(&headers, b"{}").unwrap_err();
+/// assert_eq!(err, AuthError::SignatureMismatch);
+/// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
@@ -122,6 +172,11 @@ pub enum AuthError {
 
 impl AuthError {
     /// The HTTP status this means: always `401 Unauthorized`.
+    ///
+    /// ```
+    /// use alm_webhooks::AuthError;
+    /// assert_eq!(AuthError::BadCredentials.status(), http::StatusCode::UNAUTHORIZED);
+    /// ```
     pub fn status(&self) -> StatusCode {
         StatusCode::UNAUTHORIZED
     }

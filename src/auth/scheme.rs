@@ -14,6 +14,15 @@ use super::{
 use crate::Secret;
 
 /// The algorithm of a scheme: an HMAC, or ed25519 under a public key.
+///
+/// ```
+/// use alm_webhooks::auth::{SchemeAlgorithm, SignatureAlgorithm};
+/// let hmac: SchemeAlgorithm = "hmac-sha256".parse().unwrap();
+/// assert_eq!(hmac, SchemeAlgorithm::Hmac(SignatureAlgorithm::Sha256));
+/// assert_eq!(hmac.signature_len(), 32);
+/// let ed: SchemeAlgorithm = "Ed25519".parse().unwrap();
+/// assert_eq!((ed.as_str(), ed.signature_len()), ("ed25519", 64));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SchemeAlgorithm {
@@ -25,6 +34,11 @@ pub enum SchemeAlgorithm {
 
 impl SchemeAlgorithm {
     /// `hmac-sha1`, `hmac-sha256`, `hmac-sha512` or `ed25519`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{SchemeAlgorithm, SignatureAlgorithm};
+    /// assert_eq!(SchemeAlgorithm::Hmac(SignatureAlgorithm::Sha512).as_str(), "hmac-sha512");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hmac(hash) => hash.as_str(),
@@ -33,6 +47,11 @@ impl SchemeAlgorithm {
     }
 
     /// The length of a signature in bytes.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{SchemeAlgorithm, SignatureAlgorithm};
+    /// assert_eq!(SchemeAlgorithm::Hmac(SignatureAlgorithm::Sha1).signature_len(), 20);
+    /// ```
     pub fn signature_len(self) -> usize {
         match self {
             Self::Hmac(hash) => hash.tag_len(),
@@ -59,6 +78,12 @@ impl FromStr for SchemeAlgorithm {
 }
 
 /// How the signature bytes are written in the header.
+///
+/// ```
+/// use alm_webhooks::auth::SignatureEncoding;
+/// assert_eq!(SignatureEncoding::Base64UrlNoPad.as_str(), "base64url-nopad");
+/// assert_eq!(SignatureEncoding::HexUpper.to_string(), "hex-upper");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SignatureEncoding {
@@ -79,6 +104,10 @@ pub enum SignatureEncoding {
 impl SignatureEncoding {
     /// `hex`, `hex-upper`, `base64`, `base64-nopad`, `base64url` or
     /// `base64url-nopad`. (Verification accepts any of them.)
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::auth::SignatureEncoding::Base64.as_str(), "base64");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hex => "hex",
@@ -98,6 +127,17 @@ impl fmt::Display for SignatureEncoding {
 }
 
 /// Why a secret does not fit a scheme. Never shows the secret.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::auth::{SchemeAlgorithm, SchemeKeyError, SecretEncoding, SignatureAlgorithm, SignatureScheme};
+/// let scheme = SignatureScheme::new(http::HeaderName::from_static("x-alm-signature"))
+///     .with_algorithm(SchemeAlgorithm::Hmac(SignatureAlgorithm::Sha256))
+///     .with_key(SecretEncoding::Hex);
+/// let err = scheme.auth(&Secret::from("not hex, and secret")).unwrap_err();
+/// assert!(matches!(err, SchemeKeyError::Encoding(_, SecretEncoding::Hex)));
+/// assert!(!err.to_string().contains("and secret"), "the secret is never shown");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchemeKeyError {
@@ -151,6 +191,13 @@ pub struct SignatureScheme {
 impl SignatureScheme {
     /// HMAC-SHA256 of the body, lowercase hex, in `header`, keyed with the
     /// secret as given.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{SecretEncoding, SignatureScheme};
+    /// let scheme = SignatureScheme::new(http::HeaderName::from_static("x-alm-signature"));
+    /// assert_eq!((scheme.algorithm.as_str(), scheme.encoding.as_str()), ("hmac-sha256", "hex"));
+    /// assert!(scheme.signed.is_body() && scheme.prefix.is_empty() && scheme.key == SecretEncoding::AsGiven);
+    /// ```
     pub fn new(header: HeaderName) -> Self {
         Self {
             header,
@@ -164,6 +211,12 @@ impl SignatureScheme {
     }
 
     /// With another algorithm.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{SchemeAlgorithm, SignatureScheme};
+    /// let scheme = SignatureScheme::new(http::HeaderName::from_static("x-sig")).with_algorithm(SchemeAlgorithm::Ed25519);
+    /// assert_eq!(scheme.algorithm.signature_len(), 64);
+    /// ```
     #[must_use]
     pub fn with_algorithm(mut self, algorithm: SchemeAlgorithm) -> Self {
         self.algorithm = algorithm;
@@ -171,6 +224,12 @@ impl SignatureScheme {
     }
 
     /// With another secret encoding.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{SecretEncoding, SignatureScheme};
+    /// let scheme = SignatureScheme::new(http::HeaderName::from_static("x-sig")).with_key(SecretEncoding::Whsec);
+    /// assert_eq!(scheme.key, SecretEncoding::Whsec);
+    /// ```
     #[must_use]
     pub fn with_key(mut self, key: SecretEncoding) -> Self {
         self.key = key;
@@ -184,6 +243,16 @@ impl SignatureScheme {
     /// [`SchemeKeyError`] (never showing the secret) when the secret does
     /// not decode as [`SignatureScheme::key`] says, or is not an ed25519
     /// public key.
+    ///
+    /// ```
+    /// use alm_webhooks::Secret;
+    /// use alm_webhooks::auth::{SecretEncoding, SignatureScheme};
+    /// let scheme = SignatureScheme::new(http::HeaderName::from_static("x-sig")).with_key(SecretEncoding::Hex);
+    /// let auth = scheme.auth(&Secret::from("6b6579")).unwrap(); // the key is the bytes "key"
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-sig", alm_webhooks::auth::SignatureAuth::new("key").sign(b"{}").parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// ```
     pub fn auth(&self, secret: &Secret) -> Result<SignatureAuth, SchemeKeyError> {
         let key = self
             .key
@@ -207,6 +276,13 @@ impl SignatureScheme {
 
     /// The example receivers' environment for this scheme, except the
     /// secret itself (`ALM_SIGNING_SECRET` or `ALM_SECRET_FILE`).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureScheme;
+    /// let env = SignatureScheme::new(http::HeaderName::from_static("x-sig")).env();
+    /// assert_eq!(env["ALM_AUTH"], "signature");
+    /// assert_eq!(env["ALM_SIGNATURE_HEADER"], "x-sig");
+    /// ```
     pub fn env(&self) -> BTreeMap<&'static str, String> {
         let mut env = BTreeMap::new();
         env.insert("ALM_AUTH", "signature".to_owned());
@@ -234,6 +310,18 @@ impl SignatureScheme {
     /// # Errors
     ///
     /// A message naming the variable and what it expected.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureScheme;
+    /// let env = |name: &str| match name {
+    ///     "ALM_SIGNATURE_HEADER" => Some("x-sig".to_owned()),
+    ///     "ALM_SIGNATURE_PREFIX" => Some("sha256=".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let scheme = SignatureScheme::from_env(env).unwrap();
+    /// assert_eq!((scheme.header.as_str(), scheme.prefix.as_str()), ("x-sig", "sha256="));
+    /// assert_eq!(scheme.algorithm.as_str(), "hmac-sha256", "the default");
+    /// ```
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let header_name = |name: &str, value: String| {
             HeaderName::from_bytes(value.as_bytes())

@@ -38,6 +38,13 @@ pub enum SecretEncoding {
 }
 
 /// Why a secret could not be decoded. Never shows the secret.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::auth::SecretEncoding;
+/// let err = SecretEncoding::Whsec.decode(&Secret::from("hunter2")).unwrap_err();
+/// assert_eq!(err.to_string(), "the secret is not `whsec_` followed by base64 (or decodes to nothing)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the secret is not {expected} (or decodes to nothing)")]
 pub struct SecretEncodingError {
@@ -46,6 +53,11 @@ pub struct SecretEncodingError {
 
 impl SecretEncoding {
     /// Every encoding, in the order detection tries them.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SecretEncoding;
+    /// assert_eq!(SecretEncoding::ALL[0], SecretEncoding::default());
+    /// ```
     pub const ALL: [SecretEncoding; 5] = [
         Self::AsGiven,
         Self::Base64,
@@ -55,6 +67,11 @@ impl SecretEncoding {
     ];
 
     /// The name used in configuration and by detection.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SecretEncoding;
+    /// assert_eq!(SecretEncoding::AsGiven.as_str(), "as-given");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AsGiven => "as-given",
@@ -71,6 +88,14 @@ impl SecretEncoding {
     ///
     /// [`SecretEncodingError`] when the text is not in this encoding or
     /// decodes to no bytes.
+    ///
+    /// ```
+    /// use alm_webhooks::{ExposeSecret, Secret};
+    /// use alm_webhooks::auth::SecretEncoding;
+    /// let key = SecretEncoding::Base64.decode(&Secret::from("a2V5")).unwrap();
+    /// assert_eq!(key.expose_secret(), b"key");
+    /// assert!(SecretEncoding::Base64.decode(&Secret::from("")).is_err(), "nothing is no key");
+    /// ```
     pub fn decode(self, secret: &Secret) -> Result<Secret, SecretEncodingError> {
         let text = secret.expose();
         let fail = || SecretEncodingError {
@@ -103,6 +128,12 @@ impl fmt::Display for SecretEncoding {
 }
 
 /// An unknown encoding name.
+///
+/// ```
+/// use alm_webhooks::auth::SecretEncoding;
+/// let err = "rot13".parse::<SecretEncoding>().unwrap_err();
+/// assert!(err.to_string().starts_with("\"rot13\" is not a secret encoding"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a secret encoding: expected as-given, base64, hex, whsec or whpk")]
 pub struct UnknownSecretEncoding(String);

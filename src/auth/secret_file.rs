@@ -4,6 +4,15 @@ use crate::Secret;
 
 /// Field names tried, in order, when no field is named: ALM does not publish
 /// the file's layout.
+///
+/// ```
+/// use alm_webhooks::{ExposeSecret, Secret};
+/// use alm_webhooks::auth::DEFAULT_SECRET_FIELDS;
+/// assert_eq!(DEFAULT_SECRET_FIELDS[0], "signingSecret");
+/// // Found one object down, under one of the default names:
+/// let file = br#"{"webhook":{"name":"crm","hmacKey":"k3y"}}"#;
+/// assert_eq!(Secret::from_alm_secret_file(file, None).unwrap().expose_secret(), b"k3y");
+/// ```
 pub const DEFAULT_SECRET_FIELDS: &[&str] = &[
     "signingSecret",
     "secret",
@@ -16,6 +25,16 @@ pub const DEFAULT_SECRET_FIELDS: &[&str] = &[
 
 /// Why no secret could be read from the file. Lists field names only, never
 /// values.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::auth::SecretFileError;
+/// let err = Secret::from_alm_secret_file(b"[1, 2]", None).unwrap_err();
+/// assert_eq!(err, SecretFileError::NotAnObject);
+/// let err = Secret::from_alm_secret_file(br#"{"pwd":"p4ss"}"#, None).unwrap_err();
+/// assert!(matches!(&err, SecretFileError::NoSecretField { found, .. } if found == &["pwd"]));
+/// assert!(!err.to_string().contains("p4ss"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecretFileError {

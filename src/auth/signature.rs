@@ -17,15 +17,31 @@ use crate::{Secret, Timestamp};
 
 /// The header read by default: `x-alm-signature`. ALM does not publish the
 /// name it uses; set yours with [`SignatureAuth::header`].
+///
+/// ```
+/// use alm_webhooks::auth::{DEFAULT_SIGNATURE_HEADER, SignatureAuth};
+/// assert_eq!(SignatureAuth::new("k").header_name().as_str(), DEFAULT_SIGNATURE_HEADER);
+/// ```
 pub const DEFAULT_SIGNATURE_HEADER: &str = "x-alm-signature";
 
 /// How far a signed timestamp may be from now, either way, by default.
+///
+/// ```
+/// use std::time::Duration;
+/// use alm_webhooks::auth::DEFAULT_SIGNATURE_TOLERANCE;
+/// assert_eq!(DEFAULT_SIGNATURE_TOLERANCE, Duration::from_secs(300));
+/// ```
 pub const DEFAULT_SIGNATURE_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// The longest signature header value looked at.
 const MAX_HEADER_BYTES: usize = 8192;
 
 /// An ed25519 public key that is not 32 bytes or not a point on the curve.
+///
+/// ```
+/// use alm_webhooks::auth::{InvalidPublicKey, SignatureAuth};
+/// assert_eq!(SignatureAuth::ed25519(&[7; 31]).unwrap_err(), InvalidPublicKey);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("an ed25519 public key must be 32 bytes encoding a point on the curve")]
 pub struct InvalidPublicKey;
@@ -113,6 +129,13 @@ impl fmt::Debug for SignatureAuth {
 
 impl SignatureAuth {
     /// HMAC-SHA256 with `secret`, read from `x-alm-signature`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("It's a Secret to Everybody");
+    /// assert_eq!(auth.header_name(), "x-alm-signature");
+    /// assert_eq!(auth.sign(b"Hello, World!").len(), 64);
+    /// ```
     pub fn new(secret: impl Into<Secret>) -> Self {
         let mut auth = Self::empty();
         auth = auth.also_accept(secret);
@@ -125,6 +148,19 @@ impl SignatureAuth {
     /// # Errors
     ///
     /// [`InvalidPublicKey`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use ed25519_dalek::{Signer, SigningKey};
+    ///
+    /// let key = SigningKey::from_bytes(&[9; 32]);
+    /// let auth = SignatureAuth::ed25519(key.verifying_key().as_bytes()).unwrap();
+    /// let hex: String = key.sign(b"{}").to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", hex.parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// assert_eq!(auth.sign(b"{}"), "", "a public key cannot sign");
+    /// ```
     pub fn ed25519(public_key: &[u8]) -> Result<Self, InvalidPublicKey> {
         Self::empty().also_accept_ed25519(public_key)
     }
@@ -144,6 +180,14 @@ impl SignatureAuth {
     }
 
     /// Reads the signature from another header.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k").header(http::HeaderName::from_static("x-signature"));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-signature", auth.sign(b"{}").parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// ```
     #[must_use]
     pub fn header(mut self, name: HeaderName) -> Self {
         self.header = name;
@@ -151,6 +195,13 @@ impl SignatureAuth {
     }
 
     /// Uses another hash for the HMAC secrets.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use alm_webhooks::auth::SignatureAlgorithm;
+    /// let auth = SignatureAuth::new("k").algorithm(SignatureAlgorithm::Sha512);
+    /// assert_eq!(auth.sign(b"{}").len(), 128, "64 bytes as hex");
+    /// ```
     #[must_use]
     pub fn algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
         self.algorithm = algorithm;
@@ -166,6 +217,16 @@ impl SignatureAuth {
     /// compared without regard to ASCII case); entries without it are
     /// skipped. A prefix holding a comma keeps entries from being split on
     /// commas.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k").prefix("v1=");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_err(), "the prefix is required");
+    /// headers.insert("x-alm-signature", format!("V1={}", auth.sign(b"{}")).parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// ```
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into()).filter(|p| !p.is_empty());
@@ -173,6 +234,17 @@ impl SignatureAuth {
     }
 
     /// Sets what is signed (the body alone by default).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use alm_webhooks::auth::SignedContent;
+    /// let ts = http::HeaderName::from_static("x-ts");
+    /// let auth = SignatureAuth::new("k").signed(SignedContent::header_then_body(ts));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-ts", "1725524713".parse().unwrap());
+    /// let value = auth.sign_request(&headers, b"{}").unwrap();
+    /// assert_eq!(value, SignatureAuth::new("k").sign(b"1725524713.{}"));
+    /// ```
     #[must_use]
     pub fn signed(mut self, content: SignedContent) -> Self {
         self.signed = content;
@@ -181,6 +253,15 @@ impl SignatureAuth {
 
     /// Requires `header` to hold a time (epoch seconds, epoch milliseconds
     /// or RFC 3339) within the tolerance of now, against replays.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k").timestamp_header(http::HeaderName::from_static("x-ts"));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());
+    /// // No timestamp header: refused, even with a good signature.
+    /// assert!(auth.verify(&headers, b"{}").is_err());
+    /// ```
     #[must_use]
     pub fn timestamp_header(mut self, header: HeaderName) -> Self {
         self.timestamp = Some(header);
@@ -189,6 +270,20 @@ impl SignatureAuth {
 
     /// Sets how far the timestamp may be from now, either way (5 minutes by
     /// default).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use std::time::Duration;
+    /// let auth = SignatureAuth::new("k")
+    ///     .timestamp_header(http::HeaderName::from_static("x-ts"))
+    ///     .tolerance(Duration::from_secs(60));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-ts", "1000".parse().unwrap());
+    /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());
+    /// let at = |s| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    /// assert!(auth.verify_at(&headers, b"{}", at(1060)).is_ok());
+    /// assert!(auth.verify_at(&headers, b"{}", at(1061)).is_err());
+    /// ```
     #[must_use]
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
@@ -196,6 +291,16 @@ impl SignatureAuth {
     }
 
     /// Also accepts HMAC signatures made with `secret` (for rotation).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("old").also_accept("new");
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", SignatureAuth::new("old").sign(b"{}").parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// // `sign` uses the first secret.
+    /// assert_eq!(auth.sign(b"{}"), SignatureAuth::new("old").sign(b"{}"));
+    /// ```
     #[must_use]
     pub fn also_accept(mut self, secret: impl Into<Secret>) -> Self {
         let secret = secret.into();
@@ -210,6 +315,21 @@ impl SignatureAuth {
     /// # Errors
     ///
     /// [`InvalidPublicKey`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use ed25519_dalek::{Signer, SigningKey};
+    /// use base64::Engine;
+    ///
+    /// let key = SigningKey::from_bytes(&[7; 32]);
+    /// let auth = SignatureAuth::new("hmac secret")
+    ///     .also_accept_ed25519(key.verifying_key().as_bytes())
+    ///     .unwrap();
+    /// let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(b"{}").to_bytes());
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-alm-signature", signature.parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// ```
     pub fn also_accept_ed25519(mut self, public_key: &[u8]) -> Result<Self, InvalidPublicKey> {
         let key = ed25519::public_key_from_bytes(public_key).ok_or(InvalidPublicKey)?;
         self.public_keys.push(key);
@@ -217,12 +337,25 @@ impl SignatureAuth {
     }
 
     /// The header the signature is read from.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k").header(http::HeaderName::from_static("x-sig"));
+    /// assert_eq!(auth.header_name(), "x-sig");
+    /// ```
     pub fn header_name(&self) -> &HeaderName {
         &self.header
     }
 
     /// The HMAC of `body` alone under the first secret, as lowercase hex
     /// (empty when only public keys are configured: they cannot sign).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("key");
+    /// assert_eq!(auth.sign(b"The quick brown fox jumps over the lazy dog"),
+    ///     "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+    /// ```
     pub fn sign(&self, body: &[u8]) -> String {
         self.keys
             .first()
@@ -230,6 +363,12 @@ impl SignatureAuth {
     }
 
     /// The HMAC of `body` alone under the first secret, as standard base64.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k");
+    /// assert_eq!(auth.sign_base64(b"{}").len(), 44, "32 bytes, padded base64");
+    /// ```
     pub fn sign_base64(&self, body: &[u8]) -> String {
         self.keys.first().map_or_else(String::new, |key| {
             STANDARD.encode(key.tag(&[body]).as_bytes())
@@ -243,6 +382,13 @@ impl SignatureAuth {
     ///
     /// As [`SignatureAuth::verify_at`] for a missing signed header;
     /// [`AuthError::SignatureMismatch`] when no HMAC secret is configured.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// let auth = SignatureAuth::new("k").prefix("sha256=");
+    /// let value = auth.sign_request(&http::HeaderMap::new(), b"{}").unwrap();
+    /// assert_eq!(value, format!("sha256={}", auth.sign(b"{}")));
+    /// ```
     pub fn sign_request(&self, headers: &HeaderMap, body: &[u8]) -> Result<String, AuthError> {
         let key = self.keys.first().ok_or(AuthError::SignatureMismatch)?;
         let pieces = self.signed.pieces(headers, body)?;
@@ -255,6 +401,20 @@ impl SignatureAuth {
     /// # Errors
     ///
     /// As [`SignatureAuth::verify_at`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{AuthError, SignatureAuth};
+    ///
+    /// // Rotation: the old and the new secret are both accepted.
+    /// let auth = SignatureAuth::new("old").also_accept("new");
+    /// let mut headers = http::HeaderMap::new();
+    /// let signed = SignatureAuth::new("new").sign_base64(b"{}");
+    /// headers.insert("x-alm-signature", format!("sha256={signed}").parse().unwrap());
+    /// assert!(auth.verify(&headers, b"{}").is_ok());
+    /// // A truncated signature is malformed, never a match.
+    /// headers.insert("x-alm-signature", signed[..20].parse().unwrap());
+    /// assert_eq!(auth.verify(&headers, b"{}"), Err(AuthError::Malformed("signature")));
+    /// ```
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
         self.verify_at(headers, body, OffsetDateTime::now_utc())
     }
@@ -267,6 +427,21 @@ impl SignatureAuth {
     /// decodes to a signature of the right length, or a signed header or
     /// the timestamp is unreadable), [`AuthError::TimestampOutOfTolerance`]
     /// or [`AuthError::SignatureMismatch`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::{AuthError, SignatureAuth};
+    /// use http::HeaderName;
+    /// let auth = SignatureAuth::new("k")
+    ///     .signed("{x-ts}.{body}".parse().unwrap())
+    ///     .timestamp_header(HeaderName::from_static("x-ts"));
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("x-ts", "1725524713".parse().unwrap());
+    /// headers.insert("x-alm-signature", auth.sign_request(&headers, b"{}").unwrap().parse().unwrap());
+    /// let then = time::OffsetDateTime::from_unix_timestamp(1725524713).unwrap();
+    /// assert!(auth.verify_at(&headers, b"{}", then).is_ok());
+    /// let later = then + time::Duration::minutes(6);
+    /// assert_eq!(auth.verify_at(&headers, b"{}", later), Err(AuthError::TimestampOutOfTolerance));
+    /// ```
     pub fn verify_at(
         &self,
         headers: &HeaderMap,

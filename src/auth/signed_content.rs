@@ -38,6 +38,12 @@ enum Part {
 }
 
 /// Why a signed-content template was refused; names the position.
+///
+/// ```
+/// use alm_webhooks::auth::SignedContent;
+/// let err = "{x-ts}.{body".parse::<SignedContent>().unwrap_err();
+/// assert!(err.to_string().starts_with("signed content \"{x-ts}.{body\""), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("signed content {template:?}: {reason}")]
 pub struct InvalidSignedContent {
@@ -47,6 +53,11 @@ pub struct InvalidSignedContent {
 
 impl SignedContent {
     /// The raw body alone (the default).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignedContent;
+    /// assert_eq!(SignedContent::body().to_string(), "{body}");
+    /// ```
     pub fn body() -> Self {
         Self {
             parts: vec![Part::Body],
@@ -54,6 +65,12 @@ impl SignedContent {
     }
 
     /// `{header}.{body}`: a header's value (often a timestamp), a dot, the body.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignedContent;
+    /// let content = SignedContent::header_then_body(http::HeaderName::from_static("x-ts"));
+    /// assert_eq!(content, "{x-ts}.{body}".parse().unwrap());
+    /// ```
     pub fn header_then_body(header: HeaderName) -> Self {
         Self {
             parts: vec![Part::Header(header), Part::Text(".".into()), Part::Body],
@@ -61,6 +78,16 @@ impl SignedContent {
     }
 
     /// `{first}.{second}.{body}` (Standard Webhooks' `{id}.{timestamp}.{body}`).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignedContent;
+    /// use http::HeaderName;
+    /// let content = SignedContent::headers_then_body(
+    ///     HeaderName::from_static("webhook-id"),
+    ///     HeaderName::from_static("webhook-timestamp"),
+    /// );
+    /// assert_eq!(content.to_string(), "{webhook-id}.{webhook-timestamp}.{body}");
+    /// ```
     pub fn headers_then_body(first: HeaderName, second: HeaderName) -> Self {
         Self {
             parts: vec![
@@ -74,11 +101,24 @@ impl SignedContent {
     }
 
     /// Whether the content is the body alone.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignedContent;
+    /// assert!(SignedContent::body().is_body());
+    /// assert!(!SignedContent::header_then_body(http::HeaderName::from_static("x-ts")).is_body());
+    /// ```
     pub fn is_body(&self) -> bool {
         self.parts == [Part::Body]
     }
 
     /// The headers whose values are signed, in order.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignedContent;
+    /// let content: SignedContent = "{webhook-id}.{webhook-timestamp}.{body}".parse().unwrap();
+    /// let names: Vec<_> = content.header_names().map(|h| h.as_str()).collect();
+    /// assert_eq!(names, ["webhook-id", "webhook-timestamp"]);
+    /// ```
     pub fn header_names(&self) -> impl Iterator<Item = &HeaderName> {
         self.parts.iter().filter_map(|p| match p {
             Part::Header(name) => Some(name),

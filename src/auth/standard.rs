@@ -16,6 +16,11 @@ use super::mac::{Candidates, HmacKey, Tag};
 
 /// How far a `webhook-timestamp` may be from now, either way, by default:
 /// 5 minutes.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(alm_webhooks::auth::DEFAULT_TOLERANCE, Duration::from_secs(300));
+/// ```
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
 const MAX_HEADER_BYTES: usize = 8192;
@@ -92,6 +97,11 @@ impl fmt::Debug for StandardWebhooksAuth {
 }
 
 /// Why a Standard Webhooks key could not be read. Never shows the key.
+///
+/// ```
+/// use alm_webhooks::auth::{InvalidSecret, StandardWebhooksAuth};
+/// assert_eq!(StandardWebhooksAuth::new("whsec_not base64!").unwrap_err(), InvalidSecret);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "a Standard Webhooks key must be `whsec_` followed by base64, `whpk_` followed by \
@@ -110,6 +120,13 @@ impl StandardWebhooksAuth {
     ///
     /// [`InvalidSecret`] when the rest is not base64, is empty, or is not a
     /// valid ed25519 key.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// assert!(StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    /// assert!(StandardWebhooksAuth::new("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok(), "the prefix may be left out");
+    /// assert!(StandardWebhooksAuth::new("whpk_AAAA").is_err(), "not a 32-byte key");
+    /// ```
     pub fn new(secret: &str) -> Result<Self, InvalidSecret> {
         let auth = Self {
             keys: Vec::new(),
@@ -126,6 +143,22 @@ impl StandardWebhooksAuth {
     /// # Errors
     ///
     /// As [`StandardWebhooksAuth::new`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// # fn headers(id: &str, ts: i64, signature: &str) -> http::HeaderMap {
+    /// #     let mut h = http::HeaderMap::new();
+    /// #     h.insert("webhook-id", id.parse().unwrap());
+    /// #     h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    /// #     h.insert("webhook-signature", signature.parse().unwrap());
+    /// #     h
+    /// # }
+    /// let old = StandardWebhooksAuth::new("whsec_b2xk").unwrap();
+    /// let auth = StandardWebhooksAuth::new("whsec_bmV3").unwrap().also_accept("whsec_b2xk").unwrap();
+    /// let h = headers("m", 1000, &old.sign("m", 1000, b"{}"));
+    /// let at = time::OffsetDateTime::from_unix_timestamp(1000).unwrap();
+    /// assert!(auth.verify_at(&h, b"{}", at).is_ok());
+    /// ```
     pub fn also_accept(mut self, secret: &str) -> Result<Self, InvalidSecret> {
         if secret.starts_with("whpk_") {
             let key = ed25519::public_key_from_text(secret).ok_or(InvalidSecret)?;
@@ -141,6 +174,24 @@ impl StandardWebhooksAuth {
     }
 
     /// Sets how far the timestamp may be from now, either way.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// # fn headers(id: &str, ts: i64, signature: &str) -> http::HeaderMap {
+    /// #     let mut h = http::HeaderMap::new();
+    /// #     h.insert("webhook-id", id.parse().unwrap());
+    /// #     h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    /// #     h.insert("webhook-signature", signature.parse().unwrap());
+    /// #     h
+    /// # }
+    /// use std::time::Duration;
+    /// let auth = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+    ///     .tolerance(Duration::from_secs(10));
+    /// let h = headers("m", 1000, &auth.sign("m", 1000, b"{}"));
+    /// let at = |s| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
+    /// assert!(auth.verify_at(&h, b"{}", at(1010)).is_ok());
+    /// assert!(auth.verify_at(&h, b"{}", at(1011)).is_err());
+    /// ```
     #[must_use]
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
@@ -151,6 +202,22 @@ impl StandardWebhooksAuth {
     /// first `whsec_` secret and `v1a,<base64>` under the first `whsk_` key,
     /// separated by a space, for those configured. Public keys cannot sign:
     /// with only those, the value is empty (and verifies nowhere).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// # fn headers(id: &str, ts: i64, signature: &str) -> http::HeaderMap {
+    /// #     let mut h = http::HeaderMap::new();
+    /// #     h.insert("webhook-id", id.parse().unwrap());
+    /// #     h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    /// #     h.insert("webhook-signature", signature.parse().unwrap());
+    /// #     h
+    /// # }
+    /// // The Standard Webhooks specification's test vector.
+    /// let auth = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    /// let body = br#"{"test": 2432232314}"#;
+    /// assert_eq!(auth.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+    ///     "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    /// ```
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
         let timestamp = timestamp.to_string();
         let parts = signed_content(id, &timestamp, body);
@@ -173,6 +240,21 @@ impl StandardWebhooksAuth {
     /// # Errors
     ///
     /// As [`StandardWebhooksAuth::verify_at`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// # fn headers(id: &str, ts: i64, signature: &str) -> http::HeaderMap {
+    /// #     let mut h = http::HeaderMap::new();
+    /// #     h.insert("webhook-id", id.parse().unwrap());
+    /// #     h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    /// #     h.insert("webhook-signature", signature.parse().unwrap());
+    /// #     h
+    /// # }
+    /// let auth = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    /// let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    /// let h = headers("msg_1", now, &auth.sign("msg_1", now, b"{}"));
+    /// assert!(auth.verify(&h, b"{}").is_ok());
+    /// ```
     pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), AuthError> {
         self.verify_at(headers, body, OffsetDateTime::now_utc())
     }
@@ -185,6 +267,22 @@ impl StandardWebhooksAuth {
     /// unreadable headers (a timestamp that is negative, not a number or out
     /// of range is malformed), [`AuthError::TimestampOutOfTolerance`], or
     /// [`AuthError::SignatureMismatch`].
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// # fn headers(id: &str, ts: i64, signature: &str) -> http::HeaderMap {
+    /// #     let mut h = http::HeaderMap::new();
+    /// #     h.insert("webhook-id", id.parse().unwrap());
+    /// #     h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+    /// #     h.insert("webhook-signature", signature.parse().unwrap());
+    /// #     h
+    /// # }
+    /// let auth = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    /// let h = headers("msg_1", 1614265330, &auth.sign("msg_1", 1614265330, b"{}"));
+    /// let then = time::OffsetDateTime::from_unix_timestamp(1614265330).unwrap();
+    /// assert!(auth.verify_at(&h, b"{}", then).is_ok());
+    /// assert!(auth.verify_at(&h, b"{ }", then).is_err());
+    /// ```
     pub fn verify_at(
         &self,
         headers: &HeaderMap,

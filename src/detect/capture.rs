@@ -35,6 +35,12 @@ pub struct CapturedRequest {
 }
 
 /// Why a capture could not be read, with the line or byte it concerns.
+///
+/// ```
+/// use alm_webhooks::detect::CapturedRequest;
+/// let err = CapturedRequest::parse(b"POST /webhooks HTTP/1.1\r\ncontent-length: 9\r\n\r\n{}").unwrap_err();
+/// assert!(err.to_string().starts_with("capture: "), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("capture: {0}")]
 pub struct CaptureError(String);
@@ -47,6 +53,13 @@ impl CapturedRequest {
     /// [`CaptureError`] naming the line or byte: no empty line after the
     /// headers, a bad request line or header, a body shorter than its
     /// `Content-Length`, or bad chunking.
+    ///
+    /// ```
+    /// use alm_webhooks::detect::CapturedRequest;
+    /// let raw = b"POST /hook HTTP/1.1\ntransfer-encoding: chunked\n\n2\r\n{}\r\n0\r\n\r\n";
+    /// let capture = CapturedRequest::parse(raw).unwrap();
+    /// assert_eq!((capture.target.as_str(), capture.body.as_slice()), ("/hook", &b"{}"[..]));
+    /// ```
     pub fn parse(raw: &[u8]) -> Result<Self, CaptureError> {
         let fail = |m: String| Err(CaptureError(m));
         let (head, rest) = match split_head(raw) {

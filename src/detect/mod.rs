@@ -47,6 +47,20 @@ pub use capture::{CaptureError, CapturedRequest};
 pub use report::{HeaderVerdict, NoMatch};
 
 /// A scheme that verifies every capture.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::auth::SignatureAuth;
+/// use alm_webhooks::detect::{CapturedRequest, detect};
+///
+/// let body = b"{}";
+/// let raw = format!("POST / HTTP/1.1\r\nx-alm-signature: {}\r\n\r\n{{}}", SignatureAuth::new("k").sign(body));
+/// let found = detect(&Secret::from("k"), &[CapturedRequest::parse(raw.as_bytes()).unwrap()]).unwrap();
+/// assert_eq!(found.scheme.algorithm.as_str(), "hmac-sha256");
+/// assert!(found.combinations >= 1);
+/// let json = found.to_json();
+/// assert_eq!((json["header"].as_str(), json["key"].as_str()), (Some("x-alm-signature"), Some("as-given")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
     /// The scheme found.
@@ -60,6 +74,17 @@ impl Detection {
     /// The scheme as one JSON object: `header`, `algorithm`, `encoding`,
     /// `prefix`, `signed`, `key` and the receivers' `env` (without the
     /// secret).
+    ///
+    /// ```
+    /// use alm_webhooks::Secret;
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use alm_webhooks::detect::{CapturedRequest, detect};
+    /// let raw = format!("POST / HTTP/1.1\r\nx-sig: {}\r\n\r\n{{}}", SignatureAuth::new("k").sign(b"{}"));
+    /// let found = detect(&Secret::from("k"), &[CapturedRequest::parse(raw.as_bytes()).unwrap()]).unwrap();
+    /// let json = found.to_json();
+    /// assert_eq!(json["env"]["ALM_SIGNATURE_HEADER"], "x-sig");
+    /// assert!(!json.to_string().contains("\"k\""), "never the secret");
+    /// ```
     pub fn to_json(&self) -> serde_json::Value {
         let s = &self.scheme;
         serde_json::json!({
@@ -80,6 +105,29 @@ impl Detection {
 /// # Errors
 ///
 /// [`NoMatch`] with a verdict per header of the first capture.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::auth::SignatureAuth;
+/// use alm_webhooks::detect::{CapturedRequest, detect};
+///
+/// let body = br#"{"accountId":1,"events":[]}"#;
+/// let capture = |signature: String| {
+///     let raw = format!("POST / HTTP/1.1\r\nx-sig: v1={signature}\r\n\r\n");
+///     let mut capture = CapturedRequest::parse(raw.as_bytes()).unwrap();
+///     capture.body = body.to_vec();
+///     capture
+/// };
+/// let signed = capture(SignatureAuth::new("s3cret").sign(body));
+/// let found = detect(&Secret::from("s3cret"), &[signed.clone()]).unwrap();
+/// assert_eq!((found.scheme.header.as_str(), found.scheme.prefix.as_str()), ("x-sig", "v1="));
+/// // The auth it configures accepts the capture.
+/// let auth = found.scheme.auth(&Secret::from("s3cret")).unwrap();
+/// assert!(auth.verify(&signed.headers, &signed.body).is_ok());
+/// // Under another secret: no match, and why, header by header.
+/// let missed = detect(&Secret::from("other"), &[signed]).unwrap_err();
+/// assert_eq!(missed.verdicts[0].header, "x-sig");
+/// ```
 pub fn detect(secret: &Secret, captures: &[CapturedRequest]) -> Result<Detection, NoMatch> {
     let Some(first) = captures.first() else {
         return Err(NoMatch::no_capture());

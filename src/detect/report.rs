@@ -11,6 +11,17 @@ use crate::Secret;
 use crate::auth::{SecretEncoding, SignatureScheme, SignedContent};
 
 /// Why one header of the first capture is not the signature.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::detect::{CapturedRequest, detect};
+///
+/// let raw = b"POST / HTTP/1.1\r\ncontent-type: application/json\r\n\r\n{}";
+/// let missed = detect(&Secret::from("k"), &[CapturedRequest::parse(raw).unwrap()]).unwrap_err();
+/// let verdict = &missed.verdicts[0];
+/// assert_eq!(verdict.header, "content-type");
+/// assert!(!verdict.reason.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderVerdict {
     /// The header's name.
@@ -21,6 +32,20 @@ pub struct HeaderVerdict {
 
 /// No scheme verifies the captures: what was tried and why each header
 /// failed.
+///
+/// ```
+/// use alm_webhooks::Secret;
+/// use alm_webhooks::detect::{CapturedRequest, detect};
+///
+/// let raw = b"POST / HTTP/1.1\r\nx-alm-signature: 0123456789abcdef0123456789abcdef01234567\r\n\r\n{}";
+/// let missed = detect(&Secret::from("s3cret"), &[CapturedRequest::parse(raw).unwrap()]).unwrap_err();
+/// assert_eq!(missed.verdicts.len(), 1);
+/// assert!(missed.combinations > 0);
+/// // The report names headers and what was tried, never a value or the secret.
+/// let text = missed.to_string();
+/// assert!(text.contains("x-alm-signature") && !text.contains("0123456789abcdef") && !text.contains("s3cret"), "{text}");
+/// assert!(detect(&Secret::from("s3cret"), &[]).is_err(), "no capture, no match");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoMatch {
     /// One verdict per header of the first capture.

@@ -96,6 +96,25 @@ impl Envelope {
     /// line and column), nesting deeper than 128, not an object, or a missing
     /// or mistyped `accountId` or `events`. Problems inside an event are not
     /// errors here; they are reported in [`Envelope::events`].
+    ///
+    /// ```
+    /// use alm_webhooks::{Envelope, EventData};
+    ///
+    /// let body = br#"{"accountId":1234,"events":[
+    ///   {"eventId":"e1","eventName":"COURSE_ENROLLMENT","timestamp":1725524713,"data":{"userId":7,
+    ///    "loId":"course:1","loInstanceId":"course:1_1","loType":"course","dateEnrolled":1725524713}},
+    ///   {"eventId":"e2","eventName":"COURSE_ENROLLMENT","timestamp":"not a time"}]}"#;
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// assert_eq!(envelope.account_id.get(), 1234);
+    /// // A malformed event costs only itself: the good one parsed.
+    /// let first = envelope.events[0].as_ref().unwrap();
+    /// assert!(matches!(&first.data, EventData::Enrollment(e) if e.user_id.to_string() == "7"));
+    /// let second = envelope.events[1].as_ref().unwrap_err();
+    /// assert_eq!(second.index, 1);
+    /// // A body that is not an envelope is an error naming the problem.
+    /// let err = Envelope::from_slice(br#"{"accountId":"x","events":[]}"#).unwrap_err();
+    /// assert!(err.to_string().contains("accountId"), "{err}");
+    /// ```
     pub fn from_slice(body: &[u8]) -> Result<Self, ParseError> {
         // Checking UTF-8 once for the whole body (fast on ASCII) is much
         // cheaper than serde_json checking every string on its own.
@@ -131,17 +150,38 @@ impl Envelope {
     /// # Errors
     ///
     /// As [`Envelope::from_slice`].
+    ///
+    /// ```
+    /// let envelope = alm_webhooks::Envelope::from_str(r#"{"accountId":1,"events":[]}"#).unwrap();
+    /// assert!(envelope.events.is_empty());
+    /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(body: &str) -> Result<Self, ParseError> {
         Self::from_slice(body.as_bytes())
     }
 
     /// The events that parsed, in order.
+    ///
+    /// ```
+    /// use alm_webhooks::Envelope;
+    /// let body = r#"{"accountId":1,"events":[{"eventId":"a","eventName":"X"},{"eventId":7}]}"#;
+    /// let envelope = Envelope::from_str(body).unwrap();
+    /// let ids: Vec<_> = envelope.parsed().map(|e| e.event_id.to_string()).collect();
+    /// assert_eq!(ids, ["a"]);
+    /// ```
     pub fn parsed(&self) -> impl Iterator<Item = &Event> {
         self.events.iter().filter_map(|e| e.as_ref().ok())
     }
 
     /// The events that did not parse, in order.
+    ///
+    /// ```
+    /// use alm_webhooks::Envelope;
+    /// let body = r#"{"accountId":1,"events":[{"eventId":"a","eventName":"X"},{"eventId":7}]}"#;
+    /// let envelope = Envelope::from_str(body).unwrap();
+    /// let errors: Vec<_> = envelope.errors().map(|e| e.index).collect();
+    /// assert_eq!(errors, [1]);
+    /// ```
     pub fn errors(&self) -> impl Iterator<Item = &EventError> {
         self.events
             .iter()
@@ -408,6 +448,14 @@ fn kind_of(raw: &RawValue) -> &'static str {
 
 impl EventData {
     /// Whether the data is of an event this crate does not know.
+    ///
+    /// ```
+    /// use alm_webhooks::Envelope;
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"SOMETHING_NEW","data":{"x":1}}]}"#;
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// let event = envelope.events[0].as_ref().unwrap();
+    /// assert!(event.data.is_unknown());
+    /// ```
     pub fn is_unknown(&self) -> bool {
         matches!(self, Self::Unknown(_))
     }

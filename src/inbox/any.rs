@@ -12,6 +12,19 @@ use super::{
 use crate::AccountId;
 
 /// One of the inboxes this build has, picked by [`AnyInbox::from_url`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{AnyInbox, Inbox};
+/// // `memory`, `sqlite:path`, `postgres://…`, `redis://…`: configuration,
+/// // such as the example receivers' `ALM_INBOX`.
+/// let url = "memory";
+/// let inbox = AnyInbox::from_url(url).await.unwrap();
+/// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
+/// assert_eq!(stats.pending, 0);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AnyInbox {

@@ -74,6 +74,15 @@ impl Delivery {
 
 impl MemoryInbox {
     /// An empty inbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox};
+    /// let inbox = MemoryInbox::new();
+    /// assert_eq!(inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap().pending, 0);
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

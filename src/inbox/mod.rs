@@ -171,6 +171,47 @@ pub use worker::{Progress, WorkerPool, Workers};
 /// Where deliveries wait between their acknowledgement and their processing.
 /// See the [module docs](self) for the guarantees every implementation
 /// gives, within one process or across many sharing the backend.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined};
+///
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let lease = Duration::from_secs(60);
+/// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"X"}]}"#;
+///
+/// // The front door: one write, then `202`.
+/// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+/// // A worker: take under a lease; a failed attempt gives it back for later.
+/// let taken = inbox.take(lease, now).await.unwrap().unwrap();
+/// assert!(inbox.retry_later(taken.id, taken.token, now, 1, "CRM timed out").await.unwrap());
+/// let again = inbox.take(lease, now).await.unwrap().unwrap();
+/// assert_eq!((again.attempts, again.last_error.as_deref()), (1, Some("CRM timed out")));
+/// // Given up: complete it, keeping the failed event as a dead letter.
+/// let letter = NewDeadLetter {
+///     account_id: AccountId(7),
+///     event_id: Some("e1".into()),
+///     event_name: Some("X".into()),
+///     event: r#"{"eventId":"e1","eventName":"X"}"#.into(),
+///     error: "CRM timed out".into(),
+///     attempts: 2,
+///     at: now,
+/// };
+/// assert!(inbox.complete(again.id, again.token, &[letter]).await.unwrap());
+/// // A person replays it: a new one-event delivery of the account.
+/// let dead = inbox.dead_letters(10).await.unwrap();
+/// assert!(inbox.replay_dead_letter(dead[0].id, now).await.unwrap().is_some());
+/// // A body that authenticated but is not an envelope is quarantined.
+/// let error = "expected `events`";
+/// inbox.quarantine(NewQuarantined { account_id: None, body: b"{}", error, received_at: now }).await.unwrap();
+/// let stats = inbox.stats(now).await.unwrap();
+/// assert_eq!((stats.pending, stats.dead_letters, stats.quarantined), (1, 0, 1));
+/// # }
+/// ```
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, in one round trip; durable (as the backend is)
     /// when it returns `Ok`.

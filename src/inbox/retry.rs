@@ -42,6 +42,14 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after the `attempt`-th failed attempt (1-based).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::RetryPolicy;
+    /// let policy = RetryPolicy { max_attempts: 5, base: Duration::from_millis(100), max: Duration::from_secs(1) };
+    /// let waits: Vec<_> = (1..=5).map(|n| policy.backoff(n).as_millis()).collect();
+    /// assert_eq!(waits, [100, 200, 400, 800, 1000]);
+    /// ```
     pub fn backoff(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(1).min(63);
         self.base
@@ -52,6 +60,12 @@ impl RetryPolicy {
 
     /// The longest an account's later deliveries can wait behind one that
     /// keeps failing: the sum of the waits between its attempts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::RetryPolicy;
+    /// assert_eq!(RetryPolicy::default().longest_wait(), Duration::from_secs(511));
+    /// ```
     pub fn longest_wait(&self) -> Duration {
         (1..self.max_attempts.max(1))
             .map(|attempt| self.backoff(attempt))
@@ -59,6 +73,12 @@ impl RetryPolicy {
     }
 
     /// Whether the `attempt`-th attempt (1-based) is the last.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::RetryPolicy;
+    /// let policy = RetryPolicy::default();
+    /// assert!(!policy.is_last(9) && policy.is_last(10));
+    /// ```
     pub fn is_last(&self, attempt: u32) -> bool {
         attempt >= self.max_attempts.max(1)
     }

@@ -16,6 +16,12 @@ macro_rules! entry_id {
 
         impl $name {
             /// The number.
+            ///
+            /// ```
+            /// use alm_webhooks::inbox::DeliveryId;
+            /// let id: DeliveryId = "42".parse().unwrap();
+            /// assert_eq!((id.get(), id.to_string()), (42, "42".to_owned()));
+            /// ```
             pub fn get(self) -> u64 {
                 self.0
             }
@@ -52,17 +58,36 @@ entry_id!(
 
 /// Proof of a lease on a delivery; required to complete, retry, renew or
 /// release it.
+///
+/// ```
+/// use alm_webhooks::inbox::LeaseToken;
+/// assert_ne!(LeaseToken::random(), LeaseToken::random());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseToken(pub u128);
 
 impl LeaseToken {
     /// A fresh random token.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::LeaseToken;
+    /// let token = LeaseToken::random();
+    /// assert_ne!(token, LeaseToken::random());
+    /// ```
     pub fn random() -> Self {
         Self(crate::store::ClaimToken::random().0)
     }
 }
 
 /// A delivery to append: what the front door acknowledged.
+///
+/// ```
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::NewDelivery;
+/// let body = br#"{"accountId":7,"events":[]}"#;
+/// let delivery = NewDelivery { account_id: AccountId(7), body, received_at: time::OffsetDateTime::now_utc() };
+/// assert_eq!(delivery.body.len(), body.len());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NewDelivery<'a> {
     /// Its account (`accountId`).
@@ -74,6 +99,24 @@ pub struct NewDelivery<'a> {
 }
 
 /// A delivery handed out by [`Inbox::take`](super::Inbox::take).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDelivery, Taken};
+///
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let body = br#"{"accountId":7,"events":[]}"#;
+/// let id = inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+/// let taken: Taken = inbox.take(Duration::from_secs(30), now).await.unwrap().unwrap();
+/// assert_eq!((taken.id, taken.account_id, taken.attempts), (id, AccountId(7), 0));
+/// // Its Debug shows the body's length, not the body.
+/// assert!(format!("{taken:?}").contains(&format!("bytes: {}", body.len())));
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Taken {
@@ -95,6 +138,15 @@ pub struct Taken {
 
 impl Taken {
     /// A taken delivery, as a backend reads it.
+    ///
+    /// ```
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{DeliveryId, LeaseToken, Taken};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// // How a backend of your own hands out a delivery.
+    /// let taken = Taken::new(DeliveryId(1), LeaseToken::random(), AccountId(7), b"{}".to_vec(), now, 0, None);
+    /// assert_eq!((taken.id, taken.attempts), (DeliveryId(1), 0));
+    /// ```
     pub fn new(
         id: DeliveryId,
         token: LeaseToken,
@@ -131,6 +183,22 @@ impl fmt::Debug for Taken {
 }
 
 /// An event to keep as a dead letter.
+///
+/// ```
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{DeadLetter, DeadLetterId, NewDeadLetter};
+/// let letter = NewDeadLetter {
+///     account_id: AccountId(7),
+///     event_id: Some("e1".into()),
+///     event_name: Some("COURSE_ENROLLMENT".into()),
+///     event: r#"{"eventId":"e1","eventName":"COURSE_ENROLLMENT"}"#.into(),
+///     error: "the CRM answered 500".into(),
+///     attempts: 10,
+///     at: time::OffsetDateTime::now_utc(),
+/// };
+/// let kept = DeadLetter::new(DeadLetterId(1), letter);
+/// assert_eq!(kept.letter.attempts, 10);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDeadLetter {
     /// Its account.
@@ -150,6 +218,29 @@ pub struct NewDeadLetter {
 }
 
 /// An event given up on, kept for a person to replay or discard.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDeadLetter, NewDelivery};
+/// use std::time::Duration;
+///
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"X"}]}"#;
+/// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+/// let taken = inbox.take(Duration::from_secs(30), now).await.unwrap().unwrap();
+/// let letter = NewDeadLetter {
+///     account_id: AccountId(7), event_id: Some("e1".into()), event_name: Some("X".into()),
+///     event: r#"{"eventId":"e1","eventName":"X"}"#.into(), error: "boom".into(), attempts: 10, at: now,
+/// };
+/// inbox.complete(taken.id, taken.token, &[letter]).await.unwrap();
+/// let dead = &inbox.dead_letters(10).await.unwrap()[0];
+/// assert_eq!(dead.letter.error, "boom");
+/// assert!(inbox.discard_dead_letter(dead.id).await.unwrap());
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetter {
@@ -161,12 +252,35 @@ pub struct DeadLetter {
 
 impl DeadLetter {
     /// A dead letter, as a backend reads it.
+    ///
+    /// ```
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{DeadLetter, DeadLetterId, NewDeadLetter};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let letter = NewDeadLetter {
+    ///     account_id: AccountId(7), event_id: None, event_name: None,
+    ///     event: "{}".into(), error: "no eventId".into(), attempts: 1, at: now,
+    /// };
+    /// assert_eq!(DeadLetter::new(DeadLetterId(3), letter).id.get(), 3);
+    /// ```
     pub fn new(id: DeadLetterId, letter: NewDeadLetter) -> Self {
         Self { id, letter }
     }
 }
 
 /// A body to quarantine: it passed authentication but is not an envelope.
+///
+/// ```
+/// use alm_webhooks::inbox::NewQuarantined;
+/// let body = br#"{"accountId":7}"#;
+/// let kept = NewQuarantined {
+///     account_id: None,
+///     body,
+///     error: "missing field `events`",
+///     received_at: time::OffsetDateTime::now_utc(),
+/// };
+/// assert_eq!(kept.body, body);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct NewQuarantined<'a> {
     /// Its `accountId`, when it could be read.
@@ -180,6 +294,22 @@ pub struct NewQuarantined<'a> {
 }
 
 /// A quarantined body.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewQuarantined};
+///
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let body = br#"{"accountId":7}"#;
+/// let id = inbox.quarantine(NewQuarantined { account_id: None, body, error: "no events", received_at: now }).await.unwrap();
+/// let kept = inbox.quarantined_body(id).await.unwrap().unwrap();
+/// assert_eq!((kept.body.as_slice(), kept.error.as_str()), (&body[..], "no events"));
+/// // Its Debug shows the body's length only.
+/// assert!(!format!("{kept:?}").contains("accountId"));
+/// # }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Quarantined {
@@ -197,6 +327,14 @@ pub struct Quarantined {
 
 impl Quarantined {
     /// A quarantined body, as a backend reads it.
+    ///
+    /// ```
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{QuarantineId, Quarantined};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let kept = Quarantined::new(QuarantineId(1), Some(AccountId(7)), b"{}".to_vec(), "no events".into(), now);
+    /// assert_eq!(kept.id, QuarantineId(1));
+    /// ```
     pub fn new(
         id: QuarantineId,
         account_id: Option<AccountId>,
@@ -228,6 +366,17 @@ impl fmt::Debug for Quarantined {
 }
 
 /// What an inbox holds at one moment.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{Inbox, InboxStats, MemoryInbox};
+/// let now = time::OffsetDateTime::now_utc();
+/// let stats = MemoryInbox::new().stats(now).await.unwrap();
+/// assert_eq!(stats, InboxStats::default());
+/// assert_eq!(stats.oldest_pending_age, None);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InboxStats {
@@ -249,6 +398,14 @@ pub struct InboxStats {
 
 impl InboxStats {
     /// Stats from their parts, as a backend counts them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::InboxStats;
+    /// // How a backend of your own reports its counts.
+    /// let stats = InboxStats::new(3, 1, 0, 2, 0, Some(Duration::from_secs(40)));
+    /// assert_eq!((stats.pending, stats.dead_letters), (3, 2));
+    /// ```
     pub fn new(
         pending: u64,
         in_flight: u64,
@@ -270,6 +427,17 @@ impl InboxStats {
 
 /// The inbox could not be reached or answered wrongly. The front door then
 /// answers `503`, so ALM redelivers; nothing is lost.
+///
+/// ```
+/// use std::error::Error;
+/// use alm_webhooks::inbox::InboxError;
+/// let cause = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 2 s");
+/// let err = InboxError::with_source("append failed", cause);
+/// assert_eq!(err.to_string(), "inbox unavailable: append failed");
+/// assert_eq!(err.source().unwrap().to_string(), "no answer in 2 s");
+/// assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(InboxError::new("down").to_string(), "inbox unavailable: down");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("inbox unavailable: {message}")]
 pub struct InboxError {
@@ -280,6 +448,13 @@ pub struct InboxError {
 
 impl InboxError {
     /// An error with a message (never a password or a body).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let err = alm_webhooks::inbox::InboxError::new("the inbox table is missing");
+    /// assert_eq!(err.to_string(), "inbox unavailable: the inbox table is missing");
+    /// assert!(err.source().is_none());
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -288,6 +463,13 @@ impl InboxError {
     }
 
     /// An error caused by another.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use alm_webhooks::inbox::InboxError;
+    /// let err = InboxError::with_source("take failed", std::fmt::Error);
+    /// assert!(err.source().is_some());
+    /// ```
     pub fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
@@ -299,6 +481,11 @@ impl InboxError {
     }
 
     /// The HTTP status this means: `503 Service Unavailable`.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxError;
+    /// assert_eq!(InboxError::new("down").status().as_u16(), 503);
+    /// ```
     pub fn status(&self) -> StatusCode {
         StatusCode::SERVICE_UNAVAILABLE
     }

@@ -21,9 +21,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Makes the authentication headers for a body (Basic, a signature, …).
+///
+/// ```
+/// use std::sync::Arc;
+/// use alm_webhooks::simulator::{signers, Signer};
+/// let basic = signers::basic("alm", "pw");
+/// assert_eq!(basic(b"{}")[0].0, http::header::AUTHORIZATION);
+/// // Your own: any function of the body to headers.
+/// let custom: Signer = Arc::new(|body| vec![(
+///     http::HeaderName::from_static("x-length"),
+///     http::HeaderValue::from(body.len()),
+/// )]);
+/// assert_eq!(custom(b"{}")[0].1, "2");
+/// ```
 pub type Signer = Arc<dyn Fn(&[u8]) -> Vec<(HeaderName, HeaderValue)> + Send + Sync>;
 
 /// ALM's retry schedule: 5 s, doubling, capped at 5 minutes.
+///
+/// ```
+/// use std::time::Duration;
+/// use alm_webhooks::simulator::Backoff;
+/// let fast = Backoff { time_scale: 0.001, ..Backoff::default() };
+/// assert_eq!(fast.delay(0), Duration::from_millis(5));
+/// assert_eq!(fast.delay(20), Duration::from_millis(300), "capped at 5 minutes, scaled");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     /// The first wait (ALM: 5 s).
@@ -64,6 +85,12 @@ impl Backoff {
 }
 
 /// What one attempt came to.
+///
+/// ```
+/// use alm_webhooks::simulator::AttemptOutcome;
+/// assert_eq!(AttemptOutcome::Status(202).to_string(), "HTTP 202");
+/// assert_eq!(AttemptOutcome::TimedOut.to_string(), "timed out");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AttemptOutcome {
     /// The listener answered with this status.
@@ -88,6 +115,17 @@ impl fmt::Display for AttemptOutcome {
 }
 
 /// Counts over a simulator run.
+///
+/// ```
+/// use alm_webhooks::simulator::{AttemptOutcome, Summary};
+/// let mut total = Summary::default();
+/// let mut one = Summary { sent: 1, acknowledged: 1, ..Summary::default() };
+/// one.outcomes.insert(AttemptOutcome::Status(202), 1);
+/// total.merge(&one);
+/// total.merge(&one);
+/// assert_eq!((total.sent, total.acknowledged), (2, 2));
+/// assert_eq!(total.outcomes[&AttemptOutcome::Status(202)], 2);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Deliveries (envelopes) sent, each counted once however often retried.
@@ -104,6 +142,13 @@ pub struct Summary {
 
 impl Summary {
     /// Adds another summary's counts to this one.
+    ///
+    /// ```
+    /// use alm_webhooks::simulator::Summary;
+    /// let mut total = Summary { sent: 2, ..Summary::default() };
+    /// total.merge(&Summary { sent: 3, abandoned: 1, ..Summary::default() });
+    /// assert_eq!((total.sent, total.abandoned), (5, 1));
+    /// ```
     pub fn merge(&mut self, other: &Summary) {
         self.sent += other.sent;
         self.acknowledged += other.acknowledged;
@@ -130,6 +175,12 @@ impl fmt::Display for Summary {
 }
 
 /// One delivery to make: a body, and which attempts to drop on purpose.
+///
+/// ```
+/// use alm_webhooks::simulator::Delivery;
+/// let delivery = Delivery::from(br#"{"accountId":1,"events":[]}"#.to_vec());
+/// assert!(delivery.drop_attempts.is_empty());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Delivery {
     /// The envelope's JSON.
@@ -148,6 +199,70 @@ impl From<Vec<u8>> for Delivery {
 }
 
 /// Posts deliveries to one listener the way ALM does.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # // A listener that answers every request with `status` (a stand-in
+/// # // for your receiver).
+/// # async fn listener(status: u16) -> std::net::SocketAddr {
+/// #     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// #     let addr = listener.local_addr().unwrap();
+/// #     tokio::spawn(async move {
+/// #         while let Ok((mut socket, _)) = listener.accept().await {
+/// #             tokio::spawn(async move {
+/// #                 let mut request = Vec::new();
+/// #                 let mut buffer = [0u8; 4096];
+/// #                 loop {
+/// #                     let Ok(n) = socket.read(&mut buffer).await else { return };
+/// #                     if n == 0 { return; }
+/// #                     request.extend_from_slice(&buffer[..n]);
+/// #                     let text = String::from_utf8_lossy(&request).to_lowercase();
+/// #                     if let Some(end) = text.find("\r\n\r\n") {
+/// #                         let length = text.lines()
+/// #                             .find_map(|l| l.strip_prefix("content-length:"))
+/// #                             .and_then(|v| v.trim().parse::<usize>().ok())
+/// #                             .unwrap_or(0);
+/// #                         if request.len() >= end + 4 + length { break; }
+/// #                     }
+/// #                 }
+/// #                 let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+/// #                 let _ = socket.write_all(answer.as_bytes()).await;
+/// #             });
+/// #         }
+/// #     });
+/// #     addr
+/// # }
+/// use std::time::Duration;
+/// use alm_webhooks::auth::SignatureAuth;
+/// use alm_webhooks::simulator::scenario::{bulk_enrollments, deliveries, Faults};
+/// use alm_webhooks::simulator::{signers, AttemptOutcome, Backoff, Simulator};
+///
+/// let addr = listener(202).await; // your receiver's address
+/// let simulator = Simulator::new(&format!("http://{addr}/webhooks"))
+///     .unwrap()
+///     .with_signer(signers::signature(SignatureAuth::new("signing secret")))
+///     .with_backoff(Backoff { time_scale: 0.001, ..Backoff::default() })
+///     .with_max_attempts(3)
+///     .with_read_timeout(Duration::from_secs(5));
+/// // 10 enrollments in deliveries of 4, the first connection of each cut.
+/// let faults = Faults { drop_every: Some(1), ..Faults::default() };
+/// let plan = deliveries(1234, bulk_enrollments("e", 10, 1725524713), 4, faults);
+/// let summary = simulator.run(plan).await;
+/// assert_eq!((summary.sent, summary.acknowledged, summary.retried), (3, 3, 3));
+/// assert_eq!(summary.outcomes[&AttemptOutcome::Dropped], 3);
+/// assert_eq!(summary.outcomes[&AttemptOutcome::Status(202)], 3);
+///
+/// // A listener that keeps failing: retried, then abandoned.
+/// let failing = Simulator::new(&format!("http://{}/", listener(500).await)).unwrap()
+///     .with_backoff(Backoff { time_scale: 0.001, ..Backoff::default() })
+///     .with_max_attempts(2);
+/// assert_eq!(failing.attempt(b"{}", false).await, AttemptOutcome::Status(500));
+/// let summary = failing.deliver(&b"{}".to_vec().into()).await;
+/// assert_eq!((summary.abandoned, summary.retried), (1, 1));
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Simulator {
     uri: Uri,
@@ -170,6 +285,12 @@ impl fmt::Debug for Simulator {
 }
 
 /// Why a simulator could not be built.
+///
+/// ```
+/// use alm_webhooks::simulator::Simulator;
+/// assert!(Simulator::new("https://example.com/webhooks").is_err(), "http:// only");
+/// assert!(Simulator::new("http:///no-host").is_err());
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("invalid listener URL: {0}")]
 pub struct UrlError(String);
@@ -181,6 +302,13 @@ impl Simulator {
     /// # Errors
     ///
     /// When the URL is not `http://` with a host.
+    ///
+    /// ```
+    /// use alm_webhooks::simulator::Simulator;
+    /// assert!(Simulator::new("http://127.0.0.1:8080/webhooks").is_ok());
+    /// let err = Simulator::new("127.0.0.1:8080").unwrap_err();
+    /// assert!(!err.to_string().is_empty());
+    /// ```
     pub fn new(url: &str) -> Result<Self, UrlError> {
         let uri: Uri = url.parse().map_err(|_| UrlError(url.to_owned()))?;
         if uri.scheme_str() != Some("http") || uri.host().is_none() {
@@ -197,6 +325,14 @@ impl Simulator {
     }
 
     /// Signs every request with `signer`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::simulator::{signers, Simulator};
+    /// let simulator = Simulator::new("http://127.0.0.1:8080/webhooks").unwrap()
+    ///     .with_signer(signers::basic("alm", "pw"));
+    /// # let _ = (simulator, BasicAuth::new("alm", "pw"));
+    /// ```
     #[must_use]
     pub fn with_signer(mut self, signer: Signer) -> Self {
         self.signer = Some(signer);
@@ -205,6 +341,14 @@ impl Simulator {
 
     /// Sets the retry schedule (its `time_scale` scales the waits between
     /// attempts, not the timeouts).
+    ///
+    /// ```
+    /// use alm_webhooks::simulator::{Backoff, Simulator};
+    /// // ALM's schedule a thousand times faster: 5 ms, 10 ms, … up to 300 ms.
+    /// let fast = Backoff { time_scale: 0.001, ..Backoff::default() };
+    /// let simulator = Simulator::new("http://127.0.0.1:8080/webhooks").unwrap().with_backoff(fast);
+    /// # let _ = simulator;
+    /// ```
     #[must_use]
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
@@ -212,6 +356,12 @@ impl Simulator {
     }
 
     /// Sets the number of attempts per delivery before giving up (at least 1).
+    ///
+    /// ```
+    /// use alm_webhooks::simulator::Simulator;
+    /// let simulator = Simulator::new("http://127.0.0.1:8080/webhooks").unwrap().with_max_attempts(1); // no retry
+    /// # let _ = simulator;
+    /// ```
     #[must_use]
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
@@ -219,6 +369,13 @@ impl Simulator {
     }
 
     /// Sets the read (socket) timeout, unscaled. ALM's is 5 s.
+    ///
+    /// ```
+    /// use alm_webhooks::simulator::Simulator;
+    /// let simulator = Simulator::new("http://127.0.0.1:8080/webhooks").unwrap()
+    ///     .with_read_timeout(std::time::Duration::from_millis(500)); // ALM's is 5 s
+    /// # let _ = simulator;
+    /// ```
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
@@ -227,6 +384,20 @@ impl Simulator {
 
     /// Sends deliveries one after another, each retried until acknowledged
     /// or abandoned, as ALM does for one account.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::simulator::{AttemptOutcome, Simulator};
+    /// // A port nothing listens on (bound, then closed).
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let simulator = Simulator::new(&format!("http://127.0.0.1:{port}/webhooks")).unwrap().with_max_attempts(1);
+    /// use alm_webhooks::simulator::scenario::envelope;
+    /// let deliveries = (1..=3).map(|n| envelope(n, &[]));
+    /// let summary = simulator.run(deliveries).await;
+    /// assert_eq!((summary.sent, summary.abandoned), (3, 3));
+    /// # }
+    /// ```
     pub async fn run<I>(&self, deliveries: I) -> Summary
     where
         I: IntoIterator,
@@ -241,6 +412,19 @@ impl Simulator {
 
     /// Sends one delivery, retrying with backoff until a 2xx or the last
     /// attempt.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::simulator::{AttemptOutcome, Simulator};
+    /// // A port nothing listens on (bound, then closed).
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let simulator = Simulator::new(&format!("http://127.0.0.1:{port}/webhooks")).unwrap().with_max_attempts(1);
+    /// let summary = simulator.deliver(&b"{}".to_vec().into()).await;
+    /// assert_eq!((summary.sent, summary.acknowledged, summary.abandoned), (1, 0, 1));
+    /// assert_eq!(summary.outcomes[&AttemptOutcome::ConnectionError], 1);
+    /// # }
+    /// ```
     pub async fn deliver(&self, delivery: &Delivery) -> Summary {
         let mut summary = Summary {
             sent: 1,
@@ -264,6 +448,17 @@ impl Simulator {
     }
 
     /// One HTTP attempt.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::simulator::{AttemptOutcome, Simulator};
+    /// // A port nothing listens on (bound, then closed).
+    /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let simulator = Simulator::new(&format!("http://127.0.0.1:{port}/webhooks")).unwrap().with_max_attempts(1);
+    /// assert_eq!(simulator.attempt(b"{}", false).await, AttemptOutcome::ConnectionError);
+    /// # }
+    /// ```
     pub async fn attempt(&self, body: &[u8], drop_connection: bool) -> AttemptOutcome {
         let host = self.uri.host().unwrap_or("127.0.0.1");
         let port = self.uri.port_u16().unwrap_or(80);
@@ -342,12 +537,28 @@ pub mod signers {
     use crate::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth};
 
     /// `Authorization: Basic …` with `user` and `password`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::simulator::signers;
+    /// let headers = signers::basic("alm", "pw")(b"{}");
+    /// assert_eq!(headers[0].1, BasicAuth::header_value("alm", "pw"));
+    /// ```
     pub fn basic(user: &str, password: &str) -> Signer {
         let value = BasicAuth::header_value(user, password);
         Arc::new(move |_| vec![(header::AUTHORIZATION, value.clone())])
     }
 
     /// An HMAC of the body in `auth`'s header, as lowercase hex.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureAuth;
+    /// use alm_webhooks::simulator::signers;
+    /// let auth = SignatureAuth::new("k");
+    /// let headers = signers::signature(auth.clone())(b"{}");
+    /// assert_eq!(headers[0].0, "x-alm-signature");
+    /// assert_eq!(headers[0].1, auth.sign(b"{}").as_str());
+    /// ```
     pub fn signature(auth: SignatureAuth) -> Signer {
         Arc::new(move |body| {
             let mut value =
@@ -359,6 +570,14 @@ pub mod signers {
 
     /// Standard Webhooks headers: a fresh `webhook-id` per request, the
     /// current time, and the signature.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::StandardWebhooksAuth;
+    /// use alm_webhooks::simulator::signers;
+    /// let sign = signers::standard(StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap());
+    /// let names: Vec<_> = sign(b"{}").into_iter().map(|(name, _)| name.to_string()).collect();
+    /// assert_eq!(names, ["webhook-id", "webhook-timestamp", "webhook-signature"]);
+    /// ```
     pub fn standard(auth: StandardWebhooksAuth) -> Signer {
         let counter = Arc::new(AtomicU64::new(0));
         Arc::new(move |body| {

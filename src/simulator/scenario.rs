@@ -6,6 +6,13 @@ use serde_json::{Value, json};
 use super::Delivery;
 
 /// An event to send, as JSON in ALM's shape.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::{envelope, EventJson};
+/// let event: EventJson = serde_json::json!({"eventId": "e1", "eventName": "SOMETHING_NEW"});
+/// let body = envelope(7, &[event]);
+/// assert!(alm_webhooks::Envelope::from_slice(&body).is_ok());
+/// ```
 pub type EventJson = Value;
 
 /// A learner lifecycle or progress event for (`userId`, `loInstanceId`).
@@ -63,12 +70,28 @@ pub fn learner_event(
 }
 
 /// An envelope's JSON for `account_id` and `events`.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::{envelope, learner_event};
+/// let body = envelope(1234, &[learner_event("e1", "COURSE_COMPLETED", 1725524713, 7, "course:1_2")]);
+/// let parsed = alm_webhooks::Envelope::from_slice(&body).unwrap();
+/// assert_eq!(parsed.account_id.get(), 1234);
+/// assert_eq!(parsed.events.len(), 1);
+/// ```
 pub fn envelope(account_id: u64, events: &[EventJson]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "accountId": account_id, "events": events })).unwrap_or_default()
 }
 
 /// A bulk batch of `count` `COURSE_ENROLLMENT_BATCH` events, one per learner
 /// (`userId` 1..=count) in one instance, with ids `"{prefix}-{n}"`.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::bulk_enrollments;
+/// let events = bulk_enrollments("bulk", 3, 1725524713);
+/// assert_eq!(events.len(), 3);
+/// assert_eq!(events[2]["eventId"], "bulk-3");
+/// assert_eq!(events[0]["eventName"], "COURSE_ENROLLMENT_BATCH");
+/// ```
 pub fn bulk_enrollments(prefix: &str, count: usize, timestamp: i64) -> Vec<EventJson> {
     (1..=count)
         .map(|n| {
@@ -84,6 +107,16 @@ pub fn bulk_enrollments(prefix: &str, count: usize, timestamp: i64) -> Vec<Event
 }
 
 /// Faults to inject into a stream of events, as ALM's delivery shows them.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::{bulk_enrollments, deliveries, Faults};
+/// let faults = Faults { duplicate_every: Some(2), drop_every: Some(2), ..Faults::default() };
+/// let plan = deliveries(1, bulk_enrollments("e", 4, 0), 2, faults);
+/// // Two deliveries of two, then one more with every second event again.
+/// assert_eq!(plan.len(), 3);
+/// assert_eq!(plan[0].drop_attempts, [0], "the first attempt is cut");
+/// assert!(plan[1].drop_attempts.is_empty());
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Send every n-th event again in a later delivery (at-least-once).
@@ -130,6 +163,12 @@ pub fn reorder(events: Vec<EventJson>, faults: Faults) -> Vec<EventJson> {
 
 /// Splits events into deliveries of at most `per_delivery` events, adds the
 /// duplicates and dropped connections of `faults`, and returns what to send.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::{bulk_enrollments, deliveries, Faults};
+/// let plan = deliveries(1234, bulk_enrollments("e", 5, 0), 2, Faults::default());
+/// assert_eq!(plan.len(), 3, "2 + 2 + 1 events");
+/// ```
 pub fn deliveries(
     account_id: u64,
     events: Vec<EventJson>,

@@ -53,6 +53,20 @@ use rows::column_u64;
 /// The inbox on PostgreSQL. See the [module docs](self). Clones share the
 /// pool; `Debug` shows the host, port, database and schema, never a
 /// password.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{Inbox, PostgresInbox};
+///
+/// // Creates its tables in the schema if they are missing.
+/// let inbox = PostgresInbox::connect_with_schema("postgres://alm@db.internal/alm", "alm").await.unwrap();
+/// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
+/// println!("{} pending, {} dead letters", stats.pending, stats.dead_letters);
+/// // `Debug` never shows a password.
+/// println!("{inbox:?}");
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: Pool,
@@ -92,6 +106,16 @@ impl PostgresInbox {
     ///
     /// An [`InboxError`] when the URL does not parse, the database cannot be
     /// reached or the tables cannot be created; never with the password.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::PostgresInbox;
+    /// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
+    /// let inbox = PostgresInbox::connect_with_schema(url, "alm").await.unwrap();
+    /// # let _ = inbox;
+    /// # }
+    /// ```
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, InboxError> {
         if !valid_schema(schema) {
             return Err(InboxError::new(format!(
@@ -152,6 +176,16 @@ impl PostgresInbox {
     /// # Errors
     ///
     /// The database's error.
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::PostgresInbox;
+    /// // Tests: a schema of their own, dropped afterwards.
+    /// let inbox = PostgresInbox::connect_with_schema("postgres://postgres@127.0.0.1/test", "alm_doc").await.unwrap();
+    /// inbox.drop_tables().await.unwrap();
+    /// # }
+    /// ```
     pub async fn drop_tables(&self) -> Result<(), InboxError> {
         let s = &self.schema;
         self.client()

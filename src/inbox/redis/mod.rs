@@ -42,6 +42,18 @@ use crate::AccountId;
 
 /// The inbox on Redis. See the [module docs](self). Clones share the
 /// connection; `Debug` shows the address and prefix, never a password.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{Inbox, RedisInbox};
+///
+/// let inbox = RedisInbox::connect_with_prefix("redis://redis.internal:6379/", "alm:").await.unwrap();
+/// println!("keys under {}", inbox.prefix());
+/// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
+/// println!("{} pending", stats.pending);
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisInbox {
     conn: ConnectionManager,
@@ -110,6 +122,16 @@ impl RedisInbox {
     ///
     /// An [`InboxError`] for an invalid URL or an unreachable server (the
     /// message names the address, never a password).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::RedisInbox;
+    /// let inbox = RedisInbox::connect_with_prefix("rediss://:password@redis.internal:6380/0", "alm:").await.unwrap();
+    /// // Its Debug shows the address and the prefix, never the password.
+    /// println!("{inbox:?}");
+    /// # }
+    /// ```
     pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, InboxError> {
         let (conn, addr) = crate::store::redis::open_manager(url)
             .await
@@ -136,6 +158,15 @@ impl RedisInbox {
     }
 
     /// The prefix every key of this inbox starts with (ends in `inbox:`).
+    ///
+    /// ```no_run
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::RedisInbox;
+    /// let inbox = RedisInbox::connect_with_prefix("redis://127.0.0.1:6379/", "app:").await.unwrap();
+    /// assert_eq!(inbox.prefix(), "app:inbox:");
+    /// # }
+    /// ```
     pub fn prefix(&self) -> &str {
         &self.prefix
     }

@@ -97,6 +97,26 @@ const DEAD_LETTER_COLUMNS: &str =
 
 /// The SQLite inbox. See the [module docs](self). Clones share the
 /// connection.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, NewDelivery, SqliteInbox};
+///
+/// let dir = std::env::temp_dir().join(format!("alm-inbox-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let inbox = SqliteInbox::open(dir.join("inbox.db")).unwrap();
+/// let now = time::OffsetDateTime::now_utc();
+/// let body = br#"{"accountId":7,"events":[]}"#;
+/// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+/// assert_eq!(inbox.stats(now).await.unwrap().pending, 1);
+/// // In memory, for tests:
+/// assert_eq!(SqliteInbox::open_in_memory().unwrap().stats(now).await.unwrap().pending, 0);
+/// # drop(inbox);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SqliteInbox {
     conn: Arc<Mutex<Connection>>,
@@ -125,6 +145,16 @@ impl SqliteInbox {
     /// # Errors
     ///
     /// An [`InboxError`] if the file cannot be opened or its tables created.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::SqliteInbox;
+    /// let path = std::env::temp_dir().join(format!("alm-inbox-open-{}.db", std::process::id()));
+    /// let inbox = SqliteInbox::open(&path).unwrap();
+    /// drop(inbox);
+    /// assert!(SqliteInbox::open(&path).is_ok(), "opened again, tables kept");
+    /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
+    /// assert!(SqliteInbox::open("/nonexistent-dir/inbox.db").is_err());
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, InboxError> {
         let path = path.as_ref();
         let conn = Connection::open(path)
@@ -137,6 +167,11 @@ impl SqliteInbox {
     /// # Errors
     ///
     /// An [`InboxError`] if SQLite cannot allocate it.
+    ///
+    /// ```
+    /// let inbox = alm_webhooks::inbox::SqliteInbox::open_in_memory().unwrap();
+    /// # let _ = inbox;
+    /// ```
     pub fn open_in_memory() -> Result<Self, InboxError> {
         let conn = Connection::open_in_memory()
             .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
