@@ -2,6 +2,8 @@
 //! mode, the handler's error chain, the build errors, and the axum and
 //! actix conversions on real routers.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -342,6 +344,28 @@ mod outage {
     use tokio::net::{TcpListener, TcpStream};
     use tokio::task::JoinHandle;
 
+    /// The test Redis (`ALM_TEST_REDIS_URL`) as `host:port`, or `None` (the
+    /// test is skipped; a failure under CI) when it is not reachable.
+    fn redis() -> Option<String> {
+        let url = std::env::var("ALM_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+        if !support::services::reachable(&url, 6379) {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI needs Redis at {url}"
+            );
+            eprintln!("skipped: Redis is not reachable at {url}");
+            return None;
+        }
+        let host_port = url.split("://").nth(1)?.split(['/', '?']).next()?;
+        Some(if host_port.contains(':') {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:6379")
+        })
+    }
+
     /// Forwards a local port to Redis until cut.
     struct Proxy {
         port: u16,
@@ -350,15 +374,16 @@ mod outage {
     }
 
     impl Proxy {
-        async fn start() -> Self {
+        async fn start(redis: String) -> Self {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let port = listener.local_addr().unwrap().port();
             let links: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>> = Arc::default();
             let held = Arc::clone(&links);
             let accept = tokio::spawn(async move {
                 while let Ok((mut client, _)) = listener.accept().await {
+                    let redis = redis.clone();
                     let link = tokio::spawn(async move {
-                        if let Ok(mut redis) = TcpStream::connect("127.0.0.1:6379").await {
+                        if let Ok(mut redis) = TcpStream::connect(redis).await {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut redis).await;
                         }
                     });
@@ -383,7 +408,7 @@ mod outage {
 
     fn prefix(what: &str) -> String {
         format!(
-            "endpoint-test:{what}:{}:{}",
+            "alm-test-endpoint-{what}-{}-{}:",
             std::process::id(),
             time::OffsetDateTime::now_utc().unix_timestamp_nanos()
         )
@@ -391,12 +416,11 @@ mod outage {
 
     #[tokio::test]
     async fn the_store_going_away_is_503_store_unavailable() {
-        let proxy = Proxy::start().await;
-        let url = format!(
-            "redis://127.0.0.1:{}/?prefix={}",
-            proxy.port,
-            prefix("store")
-        );
+        let Some(redis) = redis() else { return };
+        let proxy = Proxy::start(redis.clone()).await;
+        let prefix = prefix("store");
+        let _purge = support::services::Purge(format!("redis://{redis}/?prefix={prefix}"));
+        let url = format!("redis://127.0.0.1:{}/?prefix={prefix}", proxy.port);
         let store = AnyStore::from_url(&url).await.expect("Redis answers");
         let endpoint = Endpoint::builder(Authentication::None)
             .engine(Engine::builder(store).build())
@@ -418,12 +442,11 @@ mod outage {
 
     #[tokio::test]
     async fn the_inbox_going_away_is_503_inbox_unavailable() {
-        let proxy = Proxy::start().await;
-        let url = format!(
-            "redis://127.0.0.1:{}/?prefix={}",
-            proxy.port,
-            prefix("inbox")
-        );
+        let Some(redis) = redis() else { return };
+        let proxy = Proxy::start(redis.clone()).await;
+        let prefix = prefix("inbox");
+        let _purge = support::services::Purge(format!("redis://{redis}/?prefix={prefix}"));
+        let url = format!("redis://127.0.0.1:{}/?prefix={prefix}", proxy.port);
         let inbox = Arc::new(AnyInbox::from_url(&url).await.expect("Redis answers"));
         let endpoint = Endpoint::builder(Authentication::None)
             .inbox(inbox, WorkerOptions::new().count(1))
