@@ -8,7 +8,7 @@
 //! It ends by itself.
 //!
 //! ```sh
-//! cargo run --example demo --features axum
+//! cargo run --example demo --features axum,simulator
 //! ```
 
 #[path = "common/mod.rs"]

@@ -8,6 +8,7 @@ pub mod adapters;
 pub mod admin;
 pub mod auth;
 pub mod detect;
+pub mod endpoint;
 pub mod engine;
 mod envelope;
 mod error;
@@ -47,6 +48,7 @@ pub mod simulator;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use auth::{AuthError, Authentication};
+pub use endpoint::{Answer, Endpoint, EndpointBuilder};
 pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};

@@ -1,6 +1,6 @@
 //! Hostile bodies and framing through both example receivers: the right
 //! status every time, no panic, and the receiver keeps serving.
-#![cfg(all(feature = "axum", feature = "actix"))]
+#![cfg(all(feature = "axum", feature = "actix", feature = "simulator"))]
 
 mod support;
 

@@ -9,7 +9,8 @@
     feature = "axum",
     feature = "actix",
     feature = "redis",
-    feature = "metrics"
+    feature = "metrics",
+    feature = "simulator"
 ))]
 
 mod support;

@@ -1,6 +1,6 @@
 //! The contract of the two example receivers, checked over loopback against
 //! the real binaries (`cargo test --all-features` builds them).
-#![cfg(all(feature = "axum", feature = "actix"))]
+#![cfg(all(feature = "axum", feature = "actix", feature = "simulator"))]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Receivers sharing a store across processes: two replicas behind one batch,
 //! and a receiver killed mid-batch then redelivered to, as ALM would.
-#![cfg(all(feature = "axum", feature = "redis"))]
+#![cfg(all(feature = "axum", feature = "redis", feature = "simulator"))]
 
 mod support;
 

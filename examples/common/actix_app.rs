@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use actix_web::{App as ActixApp, HttpServer, web};
-use alm_webhooks::Receiver;
 
 use super::App;
 
@@ -14,13 +13,10 @@ pub fn server(
     app: Arc<App>,
     listen: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
-    let receiver = web::Data::from(Arc::clone(&app.receiver) as Arc<Receiver>);
     let capture = app.capture.clone().map(web::Data::from);
     let app = web::Data::new(app);
     let server = HttpServer::new(move || {
-        let mut actix_app = ActixApp::new()
-            .app_data(receiver.clone())
-            .app_data(app.clone());
+        let mut actix_app = ActixApp::new().app_data(app.clone());
         if let Some(capture) = &capture {
             actix_app = actix_app.app_data(capture.clone());
         }

@@ -1,13 +1,12 @@
-//! The actix-web routes of both modes: `POST /webhooks` reads the raw body
-//! (the inbox keeps its exact bytes) and hands it to [`App::deliver`]; the
-//! admin API under `/admin/`.
+//! The actix-web routes of both modes: `POST /webhooks` is the library's
+//! `Endpoint::handle_actix`; the admin API under `/admin/`; the operator's
+//! endpoints.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use alm_webhooks::Rejection;
+use alm_webhooks::Answer;
 use alm_webhooks::adapters::actix::convert_headers;
 
 use super::App;
@@ -22,36 +21,16 @@ fn json(status: http::StatusCode, body: String) -> HttpResponse {
     response.content_type("application/json").body(body)
 }
 
-/// Refuses a delivery before [`App::deliver`](super::App::deliver), and
-/// counts it.
-fn refuse(rejection: &Rejection, started: Instant) -> HttpResponse {
-    eprintln!("{rejection}");
-    super::ops::record_delivery(rejection.status(), false, started);
-    json(rejection.status(), rejection.body())
-}
-
-/// `POST /webhooks`: the size limit while reading, then [`App::deliver`].
+/// `POST /webhooks`: the library's endpoint reads the body within the
+/// limit and answers; the decisions are printed.
 pub async fn webhooks(
     request: HttpRequest,
     payload: web::Payload,
     app: web::Data<Arc<App>>,
-) -> HttpResponse {
-    let started = Instant::now();
-    let headers = convert_headers(request.headers());
-    if let Err(rejection) = app.receiver.check_declared_length(&headers) {
-        return refuse(&rejection, started);
-    }
-    let limit = app.receiver.max_body_bytes();
-    let bytes = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return refuse(&Rejection::UnreadableBody, started),
-        Err(_) => return refuse(&Rejection::PayloadTooLarge { limit }, started),
-    };
-    if let Err(rejection) = app.receiver.check_read_length(&headers, bytes.len()) {
-        return refuse(&rejection, started);
-    }
-    let (status, body) = app.deliver(&headers, &bytes, started).await;
-    json(status, body)
+) -> Answer {
+    let answer = app.endpoint().handle_actix(&request, payload).await;
+    app.report(&answer);
+    answer
 }
 
 /// Every method under `/admin/`.

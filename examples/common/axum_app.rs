@@ -3,20 +3,11 @@
 
 use std::sync::Arc;
 
-use alm_webhooks::Receiver;
-use axum::extract::FromRef;
-
 use super::App;
 
 /// The router's state: the shared [`App`].
 #[derive(Clone, Debug)]
 pub struct AppState(pub Arc<App>);
-
-impl FromRef<AppState> for Arc<Receiver> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.0.receiver)
-    }
-}
 
 /// `POST /webhooks` (other methods get 405 from axum), the operator's
 /// endpoints (`/healthz`, `/readyz`, `/metrics`) and the admin API.

@@ -1,16 +1,12 @@
-//! The axum routes of both modes: `POST /webhooks` reads the raw body (the
-//! inbox keeps its exact bytes) and hands it to [`App::deliver`]; the admin
-//! API under `/admin/`.
+//! The axum routes of both modes: `POST /webhooks` is the library's
+//! `Endpoint::handle_axum`; the admin API under `/admin/`; the operator's
+//! endpoints.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Instant;
-
-use alm_webhooks::Rejection;
-use axum::body::Body;
-use axum::extract::State;
+use alm_webhooks::Answer;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Limited};
 
 use super::axum_app::AppState;
 use super::ops::{METRICS_OFF, METRICS_TYPE};
@@ -19,34 +15,12 @@ fn json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Refuses a delivery before [`App::deliver`](super::App::deliver), and
-/// counts it.
-fn refuse(rejection: &Rejection, started: Instant) -> Response {
-    eprintln!("{rejection}");
-    super::ops::record_delivery(rejection.status(), false, started);
-    json(rejection.status(), rejection.body())
-}
-
-/// `POST /webhooks`: the size limit while reading, then [`App::deliver`].
-pub async fn webhooks(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let app = &state.0;
-    if let Err(rejection) = app.receiver.check_declared_length(&headers) {
-        return refuse(&rejection, started);
-    }
-    let limit = app.receiver.max_body_bytes();
-    let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return refuse(&Rejection::PayloadTooLarge { limit }, started);
-        }
-        Err(_) => return refuse(&Rejection::UnreadableBody, started),
-    };
-    if let Err(rejection) = app.receiver.check_read_length(&headers, bytes.len()) {
-        return refuse(&rejection, started);
-    }
-    let (status, body) = app.deliver(&headers, &bytes, started).await;
-    json(status, body)
+/// `POST /webhooks`: the library's endpoint reads the body within the
+/// limit and answers; the decisions are printed.
+pub async fn webhooks(State(state): State<AppState>, request: Request) -> Answer {
+    let answer = state.0.endpoint().handle_axum(request).await;
+    state.0.report(&answer);
+    answer
 }
 
 /// Every method under `/admin/`.

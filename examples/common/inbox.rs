@@ -1,5 +1,6 @@
-//! The receivers' inbox mode: the front door that appends (or quarantines)
-//! and answers at once, the workers behind it, and their stdout lines.
+//! The receivers' inbox mode from the environment: the inbox, the workers'
+//! options, and their stdout lines (the front door is the library's
+//! `Endpoint`).
 //!
 //! Environment (beside `mod.rs`'s):
 //! - `ALM_MODE` = `inbox` (default: acknowledge once appended, process
@@ -19,14 +20,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use alm_webhooks::inbox::{
-    AnyInbox, Inbox, NewDelivery, NewQuarantined, Progress, RetryPolicy, WorkerPool, Workers,
-};
-use alm_webhooks::{AccountId, Rejection};
-use http::{HeaderMap, StatusCode};
-use time::OffsetDateTime;
+use alm_webhooks::endpoint::{self, EndpointBuilder, WorkerOptions};
+use alm_webhooks::inbox::{AnyInbox, Progress, RetryPolicy};
+use alm_webhooks::store::AnyStore;
+use alm_webhooks::{AccountId, Endpoint};
 
 use super::admin::AdminToken;
 use super::{App, outcome_line, var};
@@ -233,147 +232,62 @@ pub fn quarantined_line(account_id: Option<AccountId>, error: &str) -> String {
     .to_string()
 }
 
-/// The inbox and its running workers.
+/// The inbox, and the endpoint that owns its running workers.
 #[derive(Debug)]
 pub struct Queue {
     pub inbox: Arc<AnyInbox>,
     pub config: InboxConfig,
-    pub pool: WorkerPool,
+    /// The front door; it owns the workers (`wake`, `shutdown`).
+    pub pool: Endpoint,
 }
 
-impl App {
-    /// Opens the inbox and starts the workers (in both modes: in inline
-    /// mode they only run what the admin API replays).
-    pub(super) async fn start_queue(
+impl Queue {
+    /// Opens the inbox and builds the endpoint on it, which starts the
+    /// workers (in both modes: in inline mode they only run what the admin
+    /// API replays; the inbox keeps quarantined bodies).
+    pub(super) async fn start(
         config: InboxConfig,
         store_url: &str,
         lease: Duration,
-        engine: alm_webhooks::Engine<alm_webhooks::store::AnyStore>,
-        handler: impl Fn(alm_webhooks::Event) -> super::HandlerFuture + Send + Sync + 'static,
+        endpoint: EndpointBuilder<AnyStore>,
         sink: Sink,
-    ) -> Result<Queue, String> {
+    ) -> Result<Self, String> {
         let url = config.url.clone().unwrap_or_else(|| store_url.to_owned());
         let inbox = Arc::new(
             AnyInbox::from_url(&url)
                 .await
                 .map_err(|e| format!("ALM_INBOX: {e}"))?,
         );
-        let pool = Workers::new(engine, Arc::clone(&inbox))
+        let workers = WorkerOptions::new()
             .count(config.workers)
             .lease(lease)
             .retry(config.retry)
-            .observe(move |progress| sink.progress(progress))
-            .start(handler);
-        Ok(Queue {
+            .observe(move |progress| sink.progress(progress));
+        let pool = endpoint
+            .inbox(Arc::clone(&inbox), workers)
+            .mode(match config.mode {
+                Mode::Inbox => endpoint::Mode::Inbox,
+                Mode::Inline => endpoint::Mode::Inline,
+            })
+            .on_malformed(match config.on_malformed {
+                OnMalformed::Quarantine => endpoint::OnMalformed::Quarantine,
+                OnMalformed::Refuse => endpoint::OnMalformed::Refuse,
+            })
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
             inbox,
             config,
             pool,
         })
     }
+}
 
-    /// The front door of both modes: checks the delivery, then appends it
-    /// (inbox mode) or processes it (inline mode); a malformed body is
-    /// quarantined or refused. The answer is counted (`/metrics`), its time
-    /// from `started`, when the request came in.
-    pub async fn deliver(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        started: Instant,
-    ) -> (StatusCode, String) {
-        let (status, answer, quarantined) = self.answer(headers, body).await;
-        super::ops::record_delivery(status, quarantined, started);
-        (status, answer)
-    }
-
-    /// [`App::deliver`]'s answer, and whether the body was quarantined.
-    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, String, bool) {
-        let now = OffsetDateTime::now_utc();
-        let envelope = match self.receiver.receive_at(headers, body, now) {
-            Ok(envelope) => envelope,
-            Err(Rejection::BadRequest(e))
-                if self.queue.config.on_malformed == OnMalformed::Quarantine =>
-            {
-                let (status, answer) = self.quarantine(body, &e.to_string(), now).await;
-                return (status, answer, status == StatusCode::ACCEPTED);
-            }
-            Err(rejection) => {
-                eprintln!("{rejection}");
-                return (rejection.status(), rejection.body(), false);
-            }
-        };
-        if self.queue.config.mode == Mode::Inline {
-            let (status, answer) = self.handle(envelope).await;
-            return (status, answer, false);
-        }
-        let appended = self
-            .queue
-            .inbox
-            .append(NewDelivery {
-                account_id: envelope.account_id,
-                body,
-                received_at: now,
-            })
-            .await;
-        match appended {
-            Ok(id) => {
-                self.queue.pool.wake();
-                (
-                    StatusCode::ACCEPTED,
-                    format!(r#"{{"accepted":true,"delivery":{id}}}"#),
-                    false,
-                )
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    r#"{"error":"inbox unavailable"}"#.to_owned(),
-                    false,
-                )
-            }
-        }
-    }
-
-    async fn quarantine(
-        &self,
-        body: &[u8],
-        error: &str,
-        now: OffsetDateTime,
-    ) -> (StatusCode, String) {
-        let account_id = account_of(body);
-        let kept = self
-            .queue
-            .inbox
-            .quarantine(NewQuarantined {
-                account_id,
-                body,
-                error,
-                received_at: now,
-            })
-            .await;
-        match kept {
-            Ok(id) => {
-                self.sink.emit([quarantined_line(account_id, error)]);
-                (
-                    StatusCode::ACCEPTED,
-                    serde_json::json!({"quarantined": id.get(), "error": error}).to_string(),
-                )
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    r#"{"error":"inbox unavailable"}"#.to_owned(),
-                )
-            }
-        }
-    }
-
+impl App {
     /// Stops the workers within `grace`; unfinished deliveries stay in the
     /// inbox for the next start.
     pub async fn shutdown(&self, grace: Duration) {
-        if !self.queue.pool.shutdown(grace).await {
+        if !self.endpoint().shutdown(grace).await {
             eprintln!("shutdown: unfinished deliveries were given back to the inbox");
         }
     }
@@ -402,22 +316,4 @@ pub async fn terminated() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// The `accountId` of a body that is not an envelope, when it can be read:
-/// the digits after the first `"accountId":`, even if the JSON around them
-/// is broken.
-fn account_of(body: &[u8]) -> Option<AccountId> {
-    const KEY: &[u8] = b"\"accountId\"";
-    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let rest = &body[at..];
-    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
-    let rest = rest.strip_prefix(b":")?;
-    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits])
-        .ok()?
-        .parse()
-        .ok()
-        .map(AccountId)
 }

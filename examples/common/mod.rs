@@ -43,9 +43,8 @@ use std::time::Duration;
 use alm_webhooks::engine::{Decision, DeliveryReport, EventOutcome};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
-    Authentication, DEFAULT_MAX_BODY_BYTES, Engine, Envelope, Event, Receiver, Subject,
+    Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,
 };
-use http::StatusCode;
 
 /// The receiver's configuration, read once at start.
 #[derive(Debug)]
@@ -122,24 +121,16 @@ impl Config {
 /// What the receiver shares between requests.
 #[derive(Debug)]
 pub struct App {
-    pub receiver: Arc<Receiver>,
     pub engine: Engine<AnyStore>,
     /// The example's downstream: each record's processed event names.
     pub views: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
-    handler_delay: Duration,
-    panic_on: Arc<HashSet<String>>,
-    fail: Arc<inbox::FailKnob>,
     /// Where decisions go: stdout lines (receivers) or a journal (the demo).
     sink: inbox::Sink,
-    /// The inbox and its workers.
+    /// The inbox, and the endpoint that owns its workers.
     pub queue: inbox::Queue,
     /// Where raw deliveries are written, when capturing.
     pub capture: Option<Arc<capture::Capture>>,
 }
-
-/// The example handler's future, boxed so the workers can name it.
-pub type HandlerFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 impl App {
     /// Builds the receiver, connects the store and starts the hourly sweep.
@@ -184,73 +175,55 @@ impl App {
         let panic_on = Arc::new(config.panic_on);
         let handler = {
             let (views, delay) = (Arc::clone(&views), config.handler_delay);
-            let (panic_on, fail) = (Arc::clone(&panic_on), Arc::clone(&fail));
-            move |event| -> HandlerFuture {
+            move |event: Event| {
                 let (views, panic_on, fail) =
                     (Arc::clone(&views), Arc::clone(&panic_on), Arc::clone(&fail));
-                Box::pin(record(views, delay, panic_on, fail, event))
+                async move { record(views, delay, panic_on, fail, event).await }
             }
         };
-        let queue = Self::start_queue(
+        let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
+        let queue = inbox::Queue::start(
             config.inbox,
             &config.store_url,
             config.lease,
-            engine.clone(),
-            handler,
+            Endpoint::builder(config.auth)
+                .max_body_bytes(config.max_body_bytes)
+                .engine(engine.clone())
+                .handler(handler),
             sink.clone(),
         )
         .await?;
         Ok(Arc::new(Self {
-            receiver: Arc::new(
-                Receiver::new(config.auth).with_max_body_bytes(config.max_body_bytes),
-            ),
             engine,
             views,
-            handler_delay: config.handler_delay,
-            panic_on,
-            fail,
             sink,
             queue,
-            capture: capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new),
+            capture,
         }))
     }
 
-    /// Decides a verified delivery's events, prints one line per decision,
-    /// and gives the HTTP answer.
-    pub async fn handle(&self, envelope: Envelope) -> (StatusCode, String) {
-        let account_id = envelope.account_id.get();
-        let (views, delay, panic_on, fail) = (
-            Arc::clone(&self.views),
-            self.handler_delay,
-            Arc::clone(&self.panic_on),
-            Arc::clone(&self.fail),
-        );
-        let result = self
-            .engine
-            .process(envelope, move |event| {
-                let fail = Arc::clone(&fail);
-                record(
-                    Arc::clone(&views),
-                    delay,
-                    Arc::clone(&panic_on),
-                    fail,
-                    event,
-                )
-            })
-            .await;
-        match result {
-            Ok(report) => {
-                self.sink.emit(decision_lines(account_id, &report));
-                let status = report.status();
-                (status, summary(&report))
+    /// The front door, which owns the inbox's workers.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.queue.pool
+    }
+
+    /// Prints what an answer decided (one JSON line per decided event, or
+    /// one for a quarantined body) and logs a refusal or an outage on
+    /// stderr.
+    pub fn report(&self, answer: &Answer) {
+        match answer {
+            Answer::Processed { account_id, report } => {
+                self.sink.emit(decision_lines(account_id.get(), report));
             }
-            Err(e) => {
-                eprintln!("store error: {e}");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    r#"{"error":"store unavailable"}"#.to_owned(),
-                )
-            }
+            Answer::Quarantined {
+                account_id, error, ..
+            } => self
+                .sink
+                .emit([inbox::quarantined_line(*account_id, error)]),
+            Answer::Refused(rejection) => eprintln!("{rejection}"),
+            Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
+            Answer::InboxUnavailable(e) => eprintln!("{e}"),
+            _ => {}
         }
     }
 }
@@ -263,12 +236,12 @@ async fn record(
     panic_on: Arc<HashSet<String>>,
     fail: Arc<inbox::FailKnob>,
     event: Event,
-) -> Result<(), String> {
+) -> Result<(), BoxError> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if fail.fails(event.event_id.as_str()) {
-        return Err(format!("handler asked to fail on {}", event.event_id));
+        return Err(format!("handler asked to fail on {}", event.event_id).into());
     }
     if panic_on.contains(event.event_id.as_str()) {
         panic!("handler asked to panic on {}", event.event_id);
@@ -283,7 +256,7 @@ async fn record(
         Subject::InstanceStats(i) => format!("stats {i}"),
         _ => "other".to_owned(),
     };
-    let mut views = views.lock().map_err(|_| "view lock poisoned".to_owned())?;
+    let mut views = views.lock().map_err(|_| "view lock poisoned")?;
     views
         .entry(record)
         .or_default()
@@ -330,14 +303,6 @@ pub fn outcome_line(account_id: u64, o: &EventOutcome) -> String {
         line["reason"] = reason.into();
     }
     line.to_string()
-}
-
-fn summary(report: &DeliveryReport) -> String {
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for o in &report.outcomes {
-        *counts.entry(o.decision.as_str()).or_default() += 1;
-    }
-    serde_json::json!({ "events": report.outcomes.len(), "decisions": counts }).to_string()
 }
 
 /// Reads the configuration or stops the program with a clear message.

@@ -65,28 +65,6 @@ pub fn start_metrics() {
     }
 }
 
-/// Counts one answered delivery (`alm_webhooks_deliveries_total{outcome}`
-/// and `alm_webhooks_ack_seconds`, from `started`) by its answer: `401`
-/// unauthorized, `413` too large, another `4xx` malformed, `5xx`
-/// unavailable, a `2xx` accepted or, when the body was kept, quarantined.
-pub fn record_delivery(status: StatusCode, quarantined: bool, started: std::time::Instant) {
-    #[cfg(feature = "metrics")]
-    {
-        use alm_webhooks::metrics::DeliveryOutcome;
-        let outcome = match status.as_u16() {
-            _ if quarantined => DeliveryOutcome::Quarantined,
-            200..=299 => DeliveryOutcome::Accepted,
-            401 => DeliveryOutcome::Unauthorized,
-            413 => DeliveryOutcome::TooLarge,
-            400..=499 => DeliveryOutcome::Malformed,
-            _ => DeliveryOutcome::Unavailable,
-        };
-        alm_webhooks::metrics::record_delivery(outcome, started.elapsed());
-    }
-    #[cfg(not(feature = "metrics"))]
-    let _ = (status, quarantined, started);
-}
-
 /// What a check's failure says in the `/readyz` body.
 fn failure(result: Result<Result<(), String>, tokio::time::error::Elapsed>) -> Option<String> {
     match result {

@@ -110,20 +110,9 @@ impl FromRequest for AlmDelivery {
         let payload = web::Payload::from_request(req, payload).into_inner();
         Box::pin(async move {
             let receiver = receiver.ok_or(AlmRejection::MissingReceiver)?;
-            receiver
-                .check_declared_length(&headers)
-                .map_err(AlmRejection::Rejected)?;
-            let limit = receiver.max_body_bytes();
             let payload = payload.map_err(|_| AlmRejection::Rejected(Rejection::UnreadableBody))?;
-            let bytes = match payload.to_bytes_limited(limit).await {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(_)) => return Err(AlmRejection::Rejected(Rejection::UnreadableBody)),
-                Err(_) => {
-                    return Err(AlmRejection::Rejected(Rejection::PayloadTooLarge { limit }));
-                }
-            };
-            receiver
-                .check_read_length(&headers, bytes.len())
+            let bytes = read_body(&receiver, &headers, payload)
+                .await
                 .map_err(AlmRejection::Rejected)?;
             receiver
                 .receive(&headers, &bytes)
@@ -131,4 +120,23 @@ impl FromRequest for AlmDelivery {
                 .map_err(AlmRejection::Rejected)
         })
     }
+}
+
+/// Reads a request's body within the receiver's limit: `413` before reading
+/// when `Content-Length` is already over it, or as soon as the body is;
+/// `400` when the body cannot be read to the length it declared.
+pub(crate) async fn read_body(
+    receiver: &Receiver,
+    headers: &http::HeaderMap,
+    payload: web::Payload,
+) -> Result<web::Bytes, Rejection> {
+    receiver.check_declared_length(headers)?;
+    let limit = receiver.max_body_bytes();
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return Err(Rejection::UnreadableBody),
+        Err(_) => return Err(Rejection::PayloadTooLarge { limit }),
+    };
+    receiver.check_read_length(headers, bytes.len())?;
+    Ok(bytes)
 }

@@ -64,25 +64,35 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let receiver = Arc::<Receiver>::from_ref(state);
         let (parts, body) = request.into_parts();
-        receiver
-            .check_declared_length(&parts.headers)
-            .map_err(AlmRejection)?;
-        let limit = receiver.max_body_bytes();
-        // Read one byte past the limit so an oversized body is seen as such
-        // whatever Content-Length claimed.
-        let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(AlmRejection(Rejection::PayloadTooLarge { limit }));
-            }
-            Err(_) => return Err(AlmRejection(Rejection::UnreadableBody)),
-        };
-        receiver
-            .check_read_length(&parts.headers, bytes.len())
+        let bytes = read_body(&receiver, &parts.headers, body)
+            .await
             .map_err(AlmRejection)?;
         receiver
-            .receive(&parts.headers, &bytes)
+            .receive(&parts.headers, bytes.as_ref())
             .map(AlmDelivery)
             .map_err(AlmRejection)
     }
+}
+
+/// Reads a request's body within the receiver's limit: `413` before reading
+/// when `Content-Length` is already over it, or as soon as the body is;
+/// `400` when the body cannot be read to the length it declared.
+pub(crate) async fn read_body(
+    receiver: &Receiver,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<impl AsRef<[u8]>, Rejection> {
+    receiver.check_declared_length(headers)?;
+    let limit = receiver.max_body_bytes();
+    // Read one byte past the limit so an oversized body is seen as such
+    // whatever Content-Length claimed.
+    let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(Rejection::PayloadTooLarge { limit });
+        }
+        Err(_) => return Err(Rejection::UnreadableBody),
+    };
+    receiver.check_read_length(headers, bytes.len())?;
+    Ok(bytes)
 }

@@ -1,6 +1,7 @@
 //! Thin adapters for web frameworks, each behind its own feature. They read
-//! the raw body within the size limit and hand it to [`crate::Receiver`];
-//! all checks live in the framework-free core.
+//! the raw body within the size limit and hand it to [`crate::Receiver`]
+//! (the extractors) or to [`crate::Endpoint`] (`Endpoint::handle_axum`,
+//! `Endpoint::handle_actix`); all checks live in the framework-free core.
 
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]

@@ -1,0 +1,426 @@
+//! The front door in one object: [`Endpoint`] holds the authentication, the
+//! body limit, the engine, your handler and (in inbox mode) the inbox and
+//! its workers; [`Endpoint::handle`] takes one request's headers and body
+//! and gives one [`Answer`] that knows its status and body.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use alm_webhooks::{Authentication, Endpoint};
+//!
+//! // Once, at start.
+//! let endpoint = Endpoint::builder(Authentication::None)
+//!     .handler(|event| async move {
+//!         println!("{} {}", event.event_name, event.event_id);
+//!         Ok(())
+//!     })
+//!     .build()
+//!     .unwrap();
+//!
+//! // Per request.
+//! let answer = endpoint
+//!     .handle(&http::HeaderMap::new(), br#"{"accountId":7,"events":[]}"#)
+//!     .await;
+//! assert_eq!(answer.status(), http::StatusCode::ACCEPTED);
+//! # }
+//! ```
+
+#[cfg(feature = "actix")]
+mod actix;
+mod answer;
+#[cfg(feature = "axum")]
+mod axum;
+mod builder;
+mod door;
+mod handler;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Request};
+use time::OffsetDateTime;
+
+use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
+use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
+
+pub use answer::Answer;
+pub use builder::{EndpointBuilder, EndpointError, WorkerOptions};
+
+use door::Door;
+use handler::Handler;
+
+/// Where an [`Endpoint`] runs the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Append each delivery to the inbox and answer `202` at once; workers
+    /// run the handler behind (ALM's 5 s do not constrain the handler).
+    Inbox,
+    /// Run the handler inside the request, and answer with the decisions'
+    /// status: every event must be handled within ALM's 5 s.
+    Inline,
+}
+
+/// What an [`Endpoint`] does with a body that passed authentication but is
+/// not an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnMalformed {
+    /// Keep it in the inbox's quarantine (exact bytes, error, time) and
+    /// answer `202`, so the account's later deliveries are not held back.
+    Quarantine,
+    /// Answer `400`: ALM retries it for 7 days, holding the account back.
+    Refuse,
+}
+
+/// One webhook endpoint: built once from configuration
+/// ([`Endpoint::builder`]), then [`Endpoint::handle`] for every request.
+/// Share it between requests in an `Arc`.
+///
+/// Per request it checks the size, the authentication and the envelope
+/// (the [`Receiver`]), then either appends the exact body to the inbox
+/// (inbox mode) or decides every event through the engine, running your
+/// handler for those to process (inline mode). A malformed body is
+/// quarantined or refused ([`OnMalformed`]). With the `metrics` feature
+/// every answer is counted (`alm_webhooks_deliveries_total{outcome}`,
+/// `alm_webhooks_ack_seconds`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use alm_webhooks::auth::SignatureAuth;
+/// use alm_webhooks::endpoint::WorkerOptions;
+/// use alm_webhooks::inbox::MemoryInbox;
+/// use alm_webhooks::{Answer, Authentication, Endpoint};
+///
+/// let auth = SignatureAuth::new("signing secret");
+/// let endpoint = Endpoint::builder(Authentication::Signature(auth.clone()))
+///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+///     .handler(|event| async move {
+///         println!("{} for {:?}", event.event_name, event.subject());
+///         Ok(())
+///     })
+///     .build()
+///     .unwrap();
+///
+/// let body = br#"{"accountId":7,"events":[]}"#;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-alm-signature", auth.sign(body).parse().unwrap());
+/// let answer = endpoint.handle(&headers, body).await;
+/// assert!(matches!(answer, Answer::Accepted { .. }));
+/// assert_eq!(answer.body(), r#"{"accepted":true,"delivery":1}"#);
+///
+/// endpoint.shutdown(std::time::Duration::from_secs(5)).await;
+/// # }
+/// ```
+pub struct Endpoint {
+    receiver: Receiver,
+    mode: Mode,
+    on_malformed: OnMalformed,
+    door: Arc<dyn Door>,
+    handler: Handler,
+    pool: Option<WorkerPool>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("receiver", &self.receiver)
+            .field("mode", &self.mode)
+            .field("on_malformed", &self.on_malformed)
+            .field("workers", &self.pool.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Starts configuring an endpoint that authenticates with `auth`.
+    ///
+    /// ```
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::Basic(BasicAuth::new("alm", "s3cret")))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = endpoint;
+    /// ```
+    pub fn builder(auth: Authentication) -> EndpointBuilder {
+        EndpointBuilder::new(auth)
+    }
+
+    /// The size, authentication and envelope checks in force.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.receiver().max_body_bytes(), alm_webhooks::DEFAULT_MAX_BODY_BYTES);
+    /// ```
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+
+    /// Where the handler runs.
+    ///
+    /// ```
+    /// use alm_webhooks::endpoint::Mode;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.mode(), Mode::Inline);
+    /// ```
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// What happens to a malformed body.
+    ///
+    /// ```
+    /// use alm_webhooks::endpoint::OnMalformed;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.on_malformed(), OnMalformed::Refuse);
+    /// ```
+    pub fn on_malformed(&self) -> OnMalformed {
+        self.on_malformed
+    }
+
+    /// Handles one request: its headers and raw body, exactly as received
+    /// (read it within [`Receiver::max_body_bytes`]; the axum and actix
+    /// conversions do). Never fails: every outcome is an [`Answer`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Answer, Authentication, Decision, Endpoint};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Err("the CRM is down".into()) })
+    ///     .build()
+    ///     .unwrap();
+    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let answer = endpoint.handle(&http::HeaderMap::new(), body).await;
+    /// // Inline, a failed handler is a 500, so ALM sends the delivery again.
+    /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// let outcome = &answer.report().unwrap().outcomes[0];
+    /// assert_eq!(outcome.decision, Decision::Failed);
+    /// assert_eq!(outcome.error.as_deref(), Some("the CRM is down"));
+    /// # }
+    /// ```
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
+        self.handle_since(headers, body, Instant::now()).await
+    }
+
+    /// [`Endpoint::handle`] over an [`http::Request`] whose body is bytes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// let request = http::Request::post("/webhooks")
+    ///     .body(br#"{"accountId":7,"events":[]}"#.to_vec())
+    ///     .unwrap();
+    /// assert_eq!(endpoint.handle_request(request).await.status(), 202);
+    /// # }
+    /// ```
+    pub async fn handle_request<B: AsRef<[u8]>>(&self, request: Request<B>) -> Answer {
+        self.handle(request.headers(), request.body().as_ref())
+            .await
+    }
+
+    /// [`Endpoint::handle`], with the answer counted from `started` (when
+    /// the request came in).
+    pub(crate) async fn handle_since(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        started: Instant,
+    ) -> Answer {
+        let answer = self.answer(headers, body).await;
+        Self::count(&answer, started);
+        answer
+    }
+
+    /// Counts a refusal made before the body was read (by an adapter).
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn refuse(rejection: Rejection, started: Instant) -> Answer {
+        let answer = Answer::Refused(rejection);
+        Self::count(&answer, started);
+        answer
+    }
+
+    fn count(answer: &Answer, started: Instant) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_delivery(answer.delivery_outcome(), started.elapsed());
+        #[cfg(not(feature = "metrics"))]
+        let _ = (answer, started);
+    }
+
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
+        let now = OffsetDateTime::now_utc();
+        let envelope = match self.receiver.receive_at(headers, body, now) {
+            Ok(envelope) => envelope,
+            Err(Rejection::BadRequest(e)) if self.on_malformed == OnMalformed::Quarantine => {
+                return self.quarantine(body, e.to_string(), now).await;
+            }
+            Err(rejection) => return Answer::Refused(rejection),
+        };
+        match self.mode {
+            Mode::Inline => self.process(envelope).await,
+            Mode::Inbox => self.append(envelope.account_id, body, now).await,
+        }
+    }
+
+    async fn process(&self, envelope: Envelope) -> Answer {
+        let account_id = envelope.account_id;
+        match self.door.process(envelope, Arc::clone(&self.handler)).await {
+            Ok(report) => Answer::Processed { account_id, report },
+            Err(e) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(error = %e, "store unavailable: answering 503");
+                Answer::StoreUnavailable(e)
+            }
+        }
+    }
+
+    async fn append(&self, account_id: AccountId, body: &[u8], now: OffsetDateTime) -> Answer {
+        let delivery = NewDelivery {
+            account_id,
+            body,
+            received_at: now,
+        };
+        // `build` refuses `Mode::Inbox` without an inbox.
+        let Some(appended) = self.door.append(delivery) else {
+            return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
+        };
+        match appended.await {
+            Ok(delivery) => {
+                self.wake();
+                Answer::Accepted {
+                    account_id,
+                    delivery,
+                }
+            }
+            Err(e) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(error = %e, "inbox unavailable: answering 503");
+                Answer::InboxUnavailable(e)
+            }
+        }
+    }
+
+    async fn quarantine(&self, body: &[u8], error: String, now: OffsetDateTime) -> Answer {
+        let account_id = account_of(body);
+        let kept = NewQuarantined {
+            account_id,
+            body,
+            error: &error,
+            received_at: now,
+        };
+        // `build` refuses `OnMalformed::Quarantine` without an inbox.
+        let Some(kept) = self.door.quarantine(kept) else {
+            return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
+        };
+        match kept.await {
+            Ok(id) => Answer::Quarantined {
+                account_id,
+                id,
+                error,
+            },
+            Err(e) => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(error = %e, "inbox unavailable: answering 503");
+                Answer::InboxUnavailable(e)
+            }
+        }
+    }
+
+    /// Wakes an idle worker, so a delivery appended to the inbox by other
+    /// means (a replayed dead letter, a requeued quarantined body) is taken
+    /// at once. Does nothing without an inbox; `handle` wakes by itself.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// endpoint.wake(); // no inbox here: nothing to wake
+    /// ```
+    pub fn wake(&self) {
+        if let Some(pool) = &self.pool {
+            pool.wake();
+        }
+    }
+
+    /// Stops the inbox's workers: none takes new work, deliveries in hand
+    /// are finished within `grace`, and what is unfinished stays in the
+    /// inbox for the next start. Returns `true` if everything in hand
+    /// finished (and always without an inbox). See [`WorkerPool::shutdown`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.shutdown(std::time::Duration::from_secs(1)).await);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        match &self.pool {
+            Some(pool) => pool.shutdown(grace).await,
+            None => true,
+        }
+    }
+}
+
+/// The `accountId` of a body that is not an envelope, when it can be read:
+/// the digits after the first `"accountId":`, even if the JSON around them
+/// is broken.
+fn account_of(body: &[u8]) -> Option<AccountId> {
+    const KEY: &[u8] = b"\"accountId\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let rest = &body[at..];
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let rest = rest.strip_prefix(b":")?;
+    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits])
+        .ok()?
+        .parse()
+        .ok()
+        .map(AccountId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_account_of_a_broken_body_is_read_when_it_can_be() {
+        assert_eq!(
+            account_of(br#"{"accountId": 42, "events": [,]}"#),
+            Some(AccountId(42))
+        );
+        assert_eq!(account_of(br#"{"accountId":"x"}"#), None);
+        assert_eq!(account_of(b"nothing"), None);
+    }
+}
