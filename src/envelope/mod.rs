@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 mod position;
+mod wording;
 
 use crate::error::{EventError, ParseError};
 use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 use position::Cursor;
+use wording::{is_trailing_comma, kind_of, message_of};
 
 /// A delivery from ALM: the account and its events.
 ///
@@ -404,45 +406,6 @@ fn data_error(name: &EventName, data: &RawValue) -> (String, serde_json::Error) 
             Err(e) => (String::new(), e),
             Ok(_) => (String::new(), serde::de::Error::custom("invalid data")),
         },
-    }
-}
-
-/// serde_json's message without its " at line L column C" suffix.
-fn message_of(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    if e.line() == 0 {
-        return text;
-    }
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
-}
-
-/// Whether the syntax error at (line, column) is a `}` or `]` right after a
-/// comma, which serde_json reports by what it expected instead.
-fn is_trailing_comma(body: &[u8], line: usize, column: usize) -> bool {
-    let line_start = body
-        .split_inclusive(|&b| b == b'\n')
-        .take(line.saturating_sub(1))
-        .map(<[u8]>::len)
-        .sum::<usize>();
-    let offset = line_start + column.saturating_sub(1);
-    let (Some(before), Some(at)) = (body.get(..offset), body.get(offset)) else {
-        return false;
-    };
-    matches!(at, b'}' | b']')
-        && before.iter().rev().find(|b| !b.is_ascii_whitespace()) == Some(&b',')
-}
-
-fn kind_of(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
     }
 }
 

@@ -142,6 +142,7 @@ mod retry;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+mod status;
 mod types;
 mod worker;
 
@@ -162,9 +163,10 @@ pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteInbox;
+pub use status::{InboxError, InboxStats};
 pub use types::{
-    DeadLetter, DeadLetterId, DeliveryId, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined,
+    QuarantineId, Quarantined, Taken, replay_body,
 };
 pub use worker::{Progress, WorkerPool, Workers};
 

@@ -63,8 +63,7 @@ use rows::column_u64;
 /// let inbox = PostgresInbox::connect_with_schema("postgres://alm@db.internal/alm", "alm").await.unwrap();
 /// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
 /// println!("{} pending, {} dead letters", stats.pending, stats.dead_letters);
-/// // `Debug` never shows a password.
-/// println!("{inbox:?}");
+/// println!("{inbox:?}"); // never a password
 /// # }
 /// ```
 #[derive(Clone)]
@@ -181,7 +180,6 @@ impl PostgresInbox {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use alm_webhooks::inbox::PostgresInbox;
-    /// // Tests: a schema of their own, dropped afterwards.
     /// let inbox = PostgresInbox::connect_with_schema("postgres://postgres@127.0.0.1/test", "alm_doc").await.unwrap();
     /// inbox.drop_tables().await.unwrap();
     /// # }

@@ -24,13 +24,13 @@
 //! declare, so the inbox needs one Redis (not a cluster).
 
 mod scripts;
+mod stored;
 
 use std::fmt;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::types::{duration_millis, from_millis, unix_millis};
@@ -39,6 +39,7 @@ use super::{
     NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
+use stored::{StoredLetter, account, dead_letter, quarantined};
 
 /// The inbox on Redis. See the [module docs](self). Clones share the
 /// connection; `Debug` shows the address and prefix, never a password.
@@ -93,26 +94,6 @@ fn redis_error(what: &str, e: ::redis::RedisError) -> InboxError {
 
 fn token_text(token: LeaseToken) -> String {
     format!("{:032x}", token.0)
-}
-
-/// A dead letter's stored form (the account as text, for Lua).
-#[derive(Serialize, Deserialize)]
-struct StoredLetter {
-    account: String,
-    #[serde(rename = "eventId")]
-    event_id: Option<String>,
-    #[serde(rename = "eventName")]
-    event_name: Option<String>,
-    event: String,
-    error: String,
-    attempts: u32,
-    at_ms: i64,
-}
-
-fn account(text: &str) -> Result<AccountId, InboxError> {
-    text.parse()
-        .map(AccountId)
-        .map_err(|_| InboxError::new(format!("redis: stored account {text:?} is not a number")))
 }
 
 impl RedisInbox {
@@ -227,42 +208,6 @@ impl<T: ::redis::ToRedisArgs + Sync> ToArg for T {
     fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>) {
         invocation.arg(self);
     }
-}
-
-fn dead_letter(id: u64, entry: Value) -> Result<DeadLetter, InboxError> {
-    let json: String = ::redis::from_redis_value(entry)
-        .map_err(|e| InboxError::with_source("redis: unexpected dead letter", e))?;
-    let s: StoredLetter = serde_json::from_str(&json)
-        .map_err(|e| InboxError::with_source("redis: unreadable dead letter", e))?;
-    Ok(DeadLetter::new(
-        DeadLetterId(id),
-        NewDeadLetter {
-            account_id: account(&s.account)?,
-            event_id: s.event_id,
-            event_name: s.event_name,
-            event: s.event,
-            error: s.error,
-            attempts: s.attempts,
-            at: from_millis(s.at_ms),
-        },
-    ))
-}
-
-fn quarantined(id: u64, entry: Value) -> Result<Quarantined, InboxError> {
-    let (acct, body, error, at): (String, Vec<u8>, String, i64) = ::redis::from_redis_value(entry)
-        .map_err(|e| InboxError::with_source("redis: unexpected quarantine", e))?;
-    let account_id = if acct.is_empty() {
-        None
-    } else {
-        Some(account(&acct)?)
-    };
-    Ok(Quarantined::new(
-        QuarantineId(id),
-        account_id,
-        body,
-        error,
-        from_millis(at),
-    ))
 }
 
 impl Inbox for RedisInbox {

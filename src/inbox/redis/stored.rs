@@ -1,0 +1,66 @@
+//! Dead letters and quarantined bodies as Redis stores them, read back.
+
+use ::redis::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::AccountId;
+use crate::inbox::types::from_millis;
+use crate::inbox::{
+    DeadLetter, DeadLetterId, InboxError, NewDeadLetter, QuarantineId, Quarantined,
+};
+
+/// A dead letter's stored form (the account as text, for Lua).
+#[derive(Serialize, Deserialize)]
+pub(super) struct StoredLetter {
+    pub(super) account: String,
+    #[serde(rename = "eventId")]
+    pub(super) event_id: Option<String>,
+    #[serde(rename = "eventName")]
+    pub(super) event_name: Option<String>,
+    pub(super) event: String,
+    pub(super) error: String,
+    pub(super) attempts: u32,
+    pub(super) at_ms: i64,
+}
+
+pub(super) fn account(text: &str) -> Result<AccountId, InboxError> {
+    text.parse()
+        .map(AccountId)
+        .map_err(|_| InboxError::new(format!("redis: stored account {text:?} is not a number")))
+}
+
+pub(super) fn dead_letter(id: u64, entry: Value) -> Result<DeadLetter, InboxError> {
+    let json: String = ::redis::from_redis_value(entry)
+        .map_err(|e| InboxError::with_source("redis: unexpected dead letter", e))?;
+    let s: StoredLetter = serde_json::from_str(&json)
+        .map_err(|e| InboxError::with_source("redis: unreadable dead letter", e))?;
+    Ok(DeadLetter::new(
+        DeadLetterId(id),
+        NewDeadLetter {
+            account_id: account(&s.account)?,
+            event_id: s.event_id,
+            event_name: s.event_name,
+            event: s.event,
+            error: s.error,
+            attempts: s.attempts,
+            at: from_millis(s.at_ms),
+        },
+    ))
+}
+
+pub(super) fn quarantined(id: u64, entry: Value) -> Result<Quarantined, InboxError> {
+    let (acct, body, error, at): (String, Vec<u8>, String, i64) = ::redis::from_redis_value(entry)
+        .map_err(|e| InboxError::with_source("redis: unexpected quarantine", e))?;
+    let account_id = if acct.is_empty() {
+        None
+    } else {
+        Some(account(&acct)?)
+    };
+    Ok(Quarantined::new(
+        QuarantineId(id),
+        account_id,
+        body,
+        error,
+        from_millis(at),
+    ))
+}

@@ -1,0 +1,138 @@
+//! What an inbox holds ([`InboxStats`]) and why it could not answer
+//! ([`InboxError`]).
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// What an inbox holds at one moment.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::inbox::{Inbox, InboxStats, MemoryInbox};
+/// let now = time::OffsetDateTime::now_utc();
+/// let stats = MemoryInbox::new().stats(now).await.unwrap();
+/// assert_eq!(stats, InboxStats::default());
+/// assert_eq!(stats.oldest_pending_age, None);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboxStats {
+    /// Deliveries waiting to be taken (including those whose retry is due
+    /// and those whose lease ran out).
+    pub pending: u64,
+    /// Deliveries under a live lease.
+    pub in_flight: u64,
+    /// Deliveries waiting for a retry time still to come.
+    pub retrying: u64,
+    /// Dead letters kept.
+    pub dead_letters: u64,
+    /// Quarantined bodies kept.
+    pub quarantined: u64,
+    /// How long the oldest delivery still in the inbox (pending, in flight
+    /// or retrying) has waited; `None` when the inbox is empty.
+    pub oldest_pending_age: Option<Duration>,
+}
+
+impl InboxStats {
+    /// Stats from their parts, as a backend counts them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::InboxStats;
+    /// // How a backend of your own reports its counts.
+    /// let stats = InboxStats::new(3, 1, 0, 2, 0, Some(Duration::from_secs(40)));
+    /// assert_eq!((stats.pending, stats.dead_letters), (3, 2));
+    /// ```
+    pub fn new(
+        pending: u64,
+        in_flight: u64,
+        retrying: u64,
+        dead_letters: u64,
+        quarantined: u64,
+        oldest_pending_age: Option<Duration>,
+    ) -> Self {
+        Self {
+            pending,
+            in_flight,
+            retrying,
+            dead_letters,
+            quarantined,
+            oldest_pending_age,
+        }
+    }
+}
+
+/// The inbox could not be reached or answered wrongly. The front door then
+/// answers `503`, so ALM redelivers; nothing is lost.
+///
+/// ```
+/// use std::error::Error;
+/// use alm_webhooks::inbox::InboxError;
+/// let cause = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer in 2 s");
+/// let err = InboxError::with_source("append failed", cause);
+/// assert_eq!(err.to_string(), "inbox unavailable: append failed");
+/// assert_eq!(err.source().unwrap().to_string(), "no answer in 2 s");
+/// assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(InboxError::new("down").to_string(), "inbox unavailable: down");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("inbox unavailable: {message}")]
+pub struct InboxError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl InboxError {
+    /// An error with a message (never a password or a body).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let err = alm_webhooks::inbox::InboxError::new("the inbox table is missing");
+    /// assert_eq!(err.to_string(), "inbox unavailable: the inbox table is missing");
+    /// assert!(err.source().is_none());
+    /// ```
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error caused by another.
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use alm_webhooks::inbox::InboxError;
+    /// let err = InboxError::with_source("take failed", std::fmt::Error);
+    /// assert!(err.source().is_some());
+    /// ```
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The HTTP status this means: `503 Service Unavailable`.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxError;
+    /// assert_eq!(InboxError::new("down").status().as_u16(), 503);
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+impl From<crate::store::StoreError> for InboxError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::with_source("the store failed", e)
+    }
+}
