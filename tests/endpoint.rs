@@ -676,3 +676,13 @@ fn every_answer_is_counted_by_its_outcome() {
         "one count per answer"
     );
 }
+
+#[test]
+fn debug_never_shows_the_secret() {
+    let builder = Endpoint::builder(auth()).handler(|_event| async { Ok(()) });
+    assert!(!format!("{builder:?}").contains(SECRET));
+    let endpoint = builder.build().unwrap();
+    let shown = format!("{endpoint:?}");
+    assert!(shown.contains("Endpoint"), "{shown}");
+    assert!(!shown.contains(SECRET), "{shown}");
+}
