@@ -1,5 +1,7 @@
 //! An ALM webhook receiver on actix-web, configured from the environment
-//! exactly like `axum_receiver` (see `examples/common/mod.rs`). Run:
+//! exactly like `axum_receiver` (see `examples/common/mod.rs`): the
+//! library's `Endpoint` answers `POST /webhooks` (`Endpoint::handle_actix`).
+//! Run:
 //!
 //! ```sh
 //! ALM_AUTH=basic ALM_BASIC_USER=alm ALM_BASIC_PASSWORD=s3cret cargo run --example actix_receiver --features actix

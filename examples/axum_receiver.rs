@@ -1,5 +1,7 @@
 //! An ALM webhook receiver on axum, configured from the environment (see
-//! `examples/common/mod.rs`). Run:
+//! `examples/common/mod.rs`): the library's `Endpoint` answers `POST
+//! /webhooks` (`Endpoint::handle_axum`); `examples/common` reads the
+//! configuration and prints the decisions. Run:
 //!
 //! ```sh
 //! ALM_AUTH=signature ALM_SIGNING_SECRET=s3cret cargo run --example axum_receiver --features axum

@@ -48,7 +48,7 @@ pub mod simulator;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use auth::{AuthError, Authentication};
-pub use endpoint::{Answer, Endpoint, EndpointBuilder};
+pub use endpoint::{Answer, Endpoint};
 pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};

@@ -617,3 +617,72 @@ mod on_actix {
         assert_eq!(response.status().as_u16(), 413);
     }
 }
+
+#[cfg(feature = "metrics")]
+#[test]
+fn every_answer_is_counted_by_its_outcome() {
+    use alm_webhooks::metrics::names;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let endpoint = Endpoint::builder(auth())
+                .max_body_bytes(200)
+                .handler(|_event| async { Ok(()) })
+                .build()
+                .unwrap();
+            let good = body(7, &[draft("e1")]);
+            let broken = br#"{"accountId":7,"events":[,]}"#;
+            let large = vec![b' '; 300];
+            let statuses = [
+                endpoint.handle(&signed(&good), &good).await.status(),
+                endpoint.handle(&HeaderMap::new(), &good).await.status(),
+                endpoint.handle(&signed(broken), broken).await.status(),
+                endpoint.handle(&signed(&large), &large).await.status(),
+            ];
+            assert_eq!(statuses.map(|s| s.as_u16()), [202, 401, 400, 413]);
+        });
+    });
+    let counted: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == names::DELIVERIES_TOTAL)
+        .map(|(key, _, _, value)| {
+            let outcome = key.key().labels().next().unwrap().value().to_owned();
+            match value {
+                DebugValue::Counter(n) => (outcome, n),
+                other => panic!("not a counter: {other:?}"),
+            }
+        })
+        .collect();
+    let mut counted = counted;
+    counted.sort();
+    let want = [
+        ("accepted", 1),
+        ("malformed", 1),
+        ("too_large", 1),
+        ("unauthorized", 1),
+    ];
+    assert_eq!(
+        counted,
+        want.map(|(o, n)| (o.to_owned(), n)).to_vec(),
+        "one count per answer"
+    );
+}
+
+#[test]
+fn debug_never_shows_the_secret() {
+    let builder = Endpoint::builder(auth()).handler(|_event| async { Ok(()) });
+    assert!(!format!("{builder:?}").contains(SECRET));
+    let endpoint = builder.build().unwrap();
+    let shown = format!("{endpoint:?}");
+    assert!(shown.contains("Endpoint"), "{shown}");
+    assert!(!shown.contains(SECRET), "{shown}");
+}

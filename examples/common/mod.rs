@@ -1,4 +1,5 @@
-//! What the axum and actix receivers share: configuration from the
+//! What the axum and actix receivers share around the library's `Endpoint`
+//! (which answers `POST /webhooks`): configuration from the
 //! environment, the engine, the example handler and the decision log. Each
 //! receiver only adapts it to its framework.
 //!

@@ -372,6 +372,8 @@ impl Endpoint {
     /// are finished within `grace`, and what is unfinished stays in the
     /// inbox for the next start. Returns `true` if everything in hand
     /// finished (and always without an inbox). See [`WorkerPool::shutdown`].
+    /// Dropping the endpoint without it leaves the workers running until
+    /// the runtime ends.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
