@@ -241,20 +241,23 @@ pub fn record_store_call(op: &'static str, failed: bool) {
 /// The recorder's handles of the series recorded on this thread, so that a
 /// record costs a table lookup and an atomic add rather than the recorder's
 /// registry lookup (its key built, hashed and compared under a lock): that
-/// lookup cost a Prometheus recorder about 80 ns per call, 13–21 % of the
+/// lookup cost a Prometheus recorder about 80 ns per call, 13–30 % of the
 /// pipeline (see `BENCHMARKS.md`).
 ///
-/// The handles belong to the recorder in force (local or global), which
-/// this cache recognises by its address: when another recorder is in force
-/// the table is dropped and filled again from it. Handles are taken only for
-/// the series actually recorded (a series appears in the recorder at its
-/// first record, as with the `metrics` macros). A recorder without state (a
-/// zero-sized type, such as `metrics::NoopRecorder`, in force when none is
-/// installed) has no address of its own, so its handles are never kept; it
-/// is asked each time, with a key built once per thread.
+/// Handles are kept only for the global recorder (`metrics::set_global_recorder`):
+/// it is installed once and lives as long as the process, so the handles it
+/// gave stay its own. A local recorder (`metrics::with_local_recorder`, as
+/// tests use) is asked at every record, with a key built once per thread:
+/// another local recorder may later stand at the same address, and handles
+/// kept from the first would send its records astray. The global recorder
+/// is recognised by its address, read once from a thread that has no local
+/// recorder. Handles are taken only for the series actually recorded (a
+/// series appears in the recorder at its first record, as with the
+/// `metrics` macros).
 mod handles {
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
+    use std::sync::OnceLock;
 
     use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
 
@@ -270,17 +273,52 @@ mod handles {
 
     #[derive(Default)]
     struct Table {
-        /// The recorder the handles came from: its address, size and
-        /// alignment (`None`: no handle kept).
-        recorder: Option<(usize, usize, usize)>,
+        /// The global recorder's handles, once it is known.
         counters: HashMap<Slot, Counter, foldhash::fast::FixedState>,
         histograms: HashMap<Slot, Histogram, foldhash::fast::FixedState>,
         /// Keys, whatever the recorder (they do not depend on it).
         keys: HashMap<Slot, Key, foldhash::fast::FixedState>,
+        /// Addresses of recorders found not to be the global one while no
+        /// global recorder was known (so they are not looked at again).
+        local: HashSet<usize, foldhash::fast::FixedState>,
     }
 
     thread_local! {
         static TABLE: RefCell<Table> = RefCell::new(Table::default());
+    }
+
+    /// The global recorder's address, once one is installed (a global
+    /// recorder cannot be replaced).
+    static GLOBAL: OnceLock<usize> = OnceLock::new();
+
+    fn address(recorder: &dyn Recorder) -> Option<usize> {
+        // A recorder without state has no address of its own.
+        (std::mem::size_of_val(recorder) != 0)
+            .then(|| std::ptr::from_ref(recorder).cast::<()>() as usize)
+    }
+
+    /// Whether the recorder at `address` is the global one: asked of a
+    /// fresh thread (which has no local recorder) until one is installed.
+    fn is_global(table: &mut Table, address: usize) -> bool {
+        if let Some(global) = GLOBAL.get() {
+            return *global == address;
+        }
+        if table.local.contains(&address) {
+            return false;
+        }
+        let seen = std::thread::spawn(|| metrics::with_recorder(self::address))
+            .join()
+            .ok()
+            .flatten();
+        if let Some(global) = seen {
+            let _ = GLOBAL.set(global);
+        }
+        if seen == Some(address) {
+            true
+        } else {
+            table.local.insert(address);
+            false
+        }
     }
 
     fn slot<const N: usize>(
@@ -302,23 +340,12 @@ mod handles {
         Key::from_parts(name, labels)
     }
 
-    /// Runs `f` with the table, its handles those of `recorder` (or none
-    /// kept, for a recorder without an address).
+    /// Runs `f` with the table and whether the handles it keeps are those
+    /// of `recorder` (the global recorder's).
     fn with_table<T>(recorder: &dyn Recorder, f: impl FnOnce(&mut Table, bool) -> T) -> T {
-        let size = std::mem::size_of_val(recorder);
-        let id = (
-            std::ptr::from_ref(recorder).cast::<()>() as usize,
-            size,
-            std::mem::align_of_val(recorder),
-        );
         TABLE.with(|table| {
             let mut table = table.borrow_mut();
-            let keep = size != 0;
-            if keep && table.recorder != Some(id) {
-                table.counters.clear();
-                table.histograms.clear();
-                table.recorder = Some(id);
-            }
+            let keep = address(recorder).is_some_and(|at| is_global(&mut table, at));
             f(&mut table, keep)
         })
     }
