@@ -305,3 +305,48 @@ async fn a_running_worker_pool_keeps_the_inbox_gauges_current() {
     }
     assert!(pool.shutdown(Duration::from_secs(5)).await);
 }
+
+/// How many events a fresh local recorder counted while `times` were
+/// recorded (a helper called again and again on one thread: its recorder
+/// is likely at the same address each time).
+fn counted_by_a_fresh_recorder(times: u64) -> u64 {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    ::metrics::with_local_recorder(&recorder, || {
+        for _ in 0..times {
+            metrics::record_event(Decision::Processed, Some(&EventName::CourseEnrollment));
+        }
+    });
+    processed_enrollments(&snapshot(&snapshotter))
+}
+
+fn processed_enrollments(all: &[Recorded]) -> u64 {
+    counter(
+        all,
+        names::EVENTS_TOTAL,
+        &[
+            ("decision", "processed"),
+            ("reason", ""),
+            ("event", "COURSE_ENROLLMENT"),
+        ],
+    )
+}
+
+#[test]
+fn local_recorders_in_turn_each_get_their_own_records() {
+    for times in [3, 1, 5, 2] {
+        assert_eq!(counted_by_a_fresh_recorder(times), times);
+    }
+    // Two alive at once, in force by turns.
+    let (a, b) = (DebuggingRecorder::new(), DebuggingRecorder::new());
+    let (seen_a, seen_b) = (a.snapshotter(), b.snapshotter());
+    let record = || metrics::record_event(Decision::Processed, Some(&EventName::CourseEnrollment));
+    ::metrics::with_local_recorder(&a, record);
+    ::metrics::with_local_recorder(&b, || {
+        record();
+        record();
+    });
+    ::metrics::with_local_recorder(&a, record);
+    assert_eq!(processed_enrollments(&snapshot(&seen_a)), 2);
+    assert_eq!(processed_enrollments(&snapshot(&seen_b)), 2);
+}

@@ -17,6 +17,16 @@
 //! | `GET …/admin/quarantine` | `[{"id", "receivedAt", "bytes", "body", "error"}]` |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
 //!
+//! An unknown id is `404`; listings return at most 1,000 entries; an inbox
+//! that cannot answer is `503` (`{"error":"inbox unavailable"}`, the cause
+//! only in the `tracing` log).
+//!
+//! [`AdminApi`] answers all of it, the page included, whatever the web
+//! framework: give it the method, the path below the mount point and the
+//! headers, and send back the `http::Response` it returns. With the feature
+//! `axum`, [`router`] is that API as an `axum::Router` to nest under a path
+//! of your own (and behind your own guards).
+//!
 //! Keep these endpoints off the public internet (see `SECURITY.md`): the
 //! token guards them, but they show learners' data.
 //!
@@ -25,6 +35,15 @@
 //! assert!(page.starts_with("<!doctype html>"));
 //! assert!(page.contains("Dead letters"));
 //! ```
+
+mod api;
+#[cfg(feature = "axum")]
+mod axum;
+
+pub use api::{AdminApi, AdminToken};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use axum::router;
 
 /// The admin page, as served at `…/admin` (`Content-Type: text/html;
 /// charset=utf-8`).

@@ -374,6 +374,18 @@ enum Phase {
     Abandon,
 }
 
+/// Wakes an idle worker of a [`WorkerPool`]: see [`WorkerPool::waker`].
+#[derive(Debug, Clone)]
+pub struct PoolWaker(Arc<Notify>);
+
+impl PoolWaker {
+    /// Wakes an idle worker, so that a delivery just appended is taken at
+    /// once rather than at the next poll.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// Running workers. Dropping the pool leaves them running; call
 /// [`WorkerPool::shutdown`] to stop them.
 #[derive(Debug)]
@@ -388,6 +400,27 @@ impl WorkerPool {
     /// taken at once rather than at the next poll.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// A handle that wakes an idle worker as [`WorkerPool::wake`] does, for
+    /// code that appends deliveries without holding the pool (such as the
+    /// [admin API](crate::admin::AdminApi::waking)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
+    ///
+    /// let inbox = Arc::new(MemoryInbox::new());
+    /// let pool = Workers::new(Engine::in_memory(), inbox)
+    ///     .start(|_event| async { Ok::<(), std::io::Error>(()) });
+    /// let waker = pool.waker();
+    /// waker.wake();
+    /// # }
+    /// ```
+    pub fn waker(&self) -> PoolWaker {
+        PoolWaker(Arc::clone(&self.wake))
     }
 
     /// Stops the workers: none takes new work; deliveries in hand are

@@ -1,0 +1,382 @@
+//! The admin API, framework-neutral: see the [module docs](super).
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::Envelope;
+use crate::engine::{CounterSnapshot, Engine};
+use crate::inbox::{DeadLetterId, Inbox, InboxError, PoolWaker, QuarantineId};
+
+/// At most this many entries in a listing.
+const LIMIT: usize = 1000;
+/// The one body of every refused call, whatever was wrong with the token.
+const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+
+/// The admin token the API's callers must send as `Authorization: Bearer
+/// TOKEN`. Its `Debug` never shows it; it is compared in constant time.
+///
+/// ```
+/// use alm_webhooks::admin::AdminToken;
+///
+/// let token = AdminToken::new("s3cret-admin-token");
+/// assert_eq!(format!("{token:?}"), "AdminToken([REDACTED])");
+/// ```
+#[derive(Clone)]
+pub struct AdminToken(Arc<[u8]>);
+
+impl AdminToken {
+    /// A token from its text (for instance the `ALM_ADMIN_TOKEN`
+    /// environment variable). Choose a long random one.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into().into_bytes().into())
+    }
+
+    /// Whether the request's `Authorization: Bearer …` carries the token,
+    /// compared in constant time. An empty token admits nobody.
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        else {
+            return false;
+        };
+        !self.0.is_empty() && bool::from(given.ct_eq(&self.0))
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken([REDACTED])")
+    }
+}
+
+/// Where the decision counts come from (an engine's
+/// [`counters`](Engine::counters)).
+type Decisions = Arc<dyn Fn() -> CounterSnapshot + Send + Sync>;
+
+/// The admin API and page over an [`Inbox`], guarded by an [`AdminToken`]:
+/// [`handle`](Self::handle) answers one request, in any web framework;
+/// [`router`](super::router) (feature `axum`) mounts it in axum.
+///
+/// Paths are those below the mount point: `""` or `/` is the page (no token
+/// needed), `/inbox`, `/decisions`, `/dead-letters`,
+/// `/dead-letters/{id}/replay`… the API (see the [module docs](super)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use alm_webhooks::admin::{AdminApi, AdminToken};
+/// use alm_webhooks::inbox::MemoryInbox;
+/// use alm_webhooks::Engine;
+/// use http::{HeaderMap, Method, StatusCode};
+///
+/// let engine = Engine::in_memory();
+/// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"))
+///     .counting(&engine);
+///
+/// // The page needs no token; the API does.
+/// let page = api.handle(&Method::GET, "/", &HeaderMap::new()).await;
+/// assert_eq!(page.status(), StatusCode::OK);
+/// let refused = api.handle(&Method::GET, "/inbox", &HeaderMap::new()).await;
+/// assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+/// let figures = api.handle(&Method::GET, "/inbox", &headers).await;
+/// assert_eq!(figures.status(), StatusCode::OK);
+/// let body: serde_json::Value = serde_json::from_slice(figures.body()).unwrap();
+/// assert_eq!(body["pending"], 0);
+/// # }
+/// ```
+pub struct AdminApi<I> {
+    inbox: Arc<I>,
+    token: AdminToken,
+    decisions: Option<Decisions>,
+    waker: Option<PoolWaker>,
+}
+
+impl<I> Clone for AdminApi<I> {
+    fn clone(&self) -> Self {
+        Self {
+            inbox: Arc::clone(&self.inbox),
+            token: self.token.clone(),
+            decisions: self.decisions.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+}
+
+impl<I> fmt::Debug for AdminApi<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminApi")
+            .field("token", &self.token)
+            .field("decisions", &self.decisions.is_some())
+            .field("waker", &self.waker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Inbox> AdminApi<I> {
+    /// The API over `inbox`, for callers carrying `token`. Without
+    /// [`counting`](Self::counting), `/decisions` is all zeros.
+    pub fn new(inbox: Arc<I>, token: AdminToken) -> Self {
+        Self {
+            inbox,
+            token,
+            decisions: None,
+            waker: None,
+        }
+    }
+
+    /// `/decisions` shows this engine's [counts](Engine::counters).
+    #[must_use]
+    pub fn counting<S: crate::store::Store>(mut self, engine: &Engine<S>) -> Self {
+        let engine = engine.clone();
+        self.decisions = Some(Arc::new(move || engine.counters()));
+        self
+    }
+
+    /// A replay wakes an idle worker of this pool (see
+    /// [`WorkerPool::waker`](crate::inbox::WorkerPool::waker)), so the
+    /// replayed delivery is taken at once rather than at the next poll.
+    #[must_use]
+    pub fn waking(mut self, waker: PoolWaker) -> Self {
+        self.waker = Some(waker);
+        self
+    }
+
+    /// Answers one request: `path` is the request's path below the mount
+    /// point (`/inbox` for `/ops/alm/inbox` mounted at `/ops/alm`). The body
+    /// is JSON (`application/json`), or the page (`text/html`).
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Response<Vec<u8>> {
+        let path = path.trim_matches('/');
+        if path.is_empty() {
+            return if *method == Method::GET || *method == Method::HEAD {
+                respond(
+                    StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    super::PAGE_HTML.as_bytes().to_vec(),
+                )
+            } else {
+                method_not_allowed()
+            };
+        }
+        if !self.token.admits(headers) {
+            let mut response = respond(
+                StatusCode::UNAUTHORIZED,
+                "application/json",
+                UNAUTHORIZED.as_bytes().to_vec(),
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        let result = match (method.as_str(), parts.as_slice()) {
+            ("GET", ["inbox"]) => self.stats().await,
+            ("GET", ["decisions"]) => Ok(self.decision_counts()),
+            ("GET", ["dead-letters"]) => self.dead_letters().await,
+            ("POST", ["dead-letters", id, "replay"]) => match id.parse() {
+                Ok(id) => self.replay_dead_letter(id).await,
+                Err(_) => Ok(not_found()),
+            },
+            ("DELETE", ["dead-letters", id]) => match id.parse() {
+                Ok(id) => self.discard_dead_letter(id).await,
+                Err(_) => Ok(not_found()),
+            },
+            ("GET", ["quarantine"]) => self.quarantined().await,
+            ("POST", ["quarantine", id, "replay"]) => match id.parse() {
+                Ok(id) => self.replay_quarantined(id).await,
+                Err(_) => Ok(not_found()),
+            },
+            ("DELETE", ["quarantine", id]) => match id.parse() {
+                Ok(id) => self.discard_quarantined(id).await,
+                Err(_) => Ok(not_found()),
+            },
+            _ => Ok(not_found()),
+        };
+        result.unwrap_or_else(|e| unavailable(&e))
+    }
+
+    fn decision_counts(&self) -> Response<Vec<u8>> {
+        let counts = self
+            .decisions
+            .as_ref()
+            .map_or_else(CounterSnapshot::default, |counts| counts());
+        answer(
+            StatusCode::OK,
+            serde_json::to_value(counts).unwrap_or_default(),
+        )
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+    }
+
+    async fn stats(&self) -> Result<Response<Vec<u8>>, InboxError> {
+        let s = self.inbox.stats(OffsetDateTime::now_utc()).await?;
+        let age = s
+            .oldest_pending_age
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Ok(answer(
+            StatusCode::OK,
+            json!({
+                "pending": s.pending,
+                "in_flight": s.in_flight,
+                "retrying": s.retrying,
+                "dead_letters": s.dead_letters,
+                "quarantined": s.quarantined,
+                "oldest_pending_age_ms": age,
+            }),
+        ))
+    }
+
+    async fn dead_letters(&self) -> Result<Response<Vec<u8>>, InboxError> {
+        let letters = self.inbox.dead_letters(LIMIT).await?;
+        let list: Vec<Value> = letters
+            .iter()
+            .map(|d| {
+                let l = &d.letter;
+                let event = serde_json::from_str::<Value>(&l.event)
+                    .unwrap_or_else(|_| Value::String(l.event.clone()));
+                json!({
+                    "id": d.id.get(),
+                    "accountId": l.account_id.get(),
+                    "eventId": l.event_id,
+                    "eventName": l.event_name,
+                    "attempts": l.attempts,
+                    "error": l.error,
+                    "event": event,
+                })
+            })
+            .collect();
+        Ok(answer(StatusCode::OK, Value::Array(list)))
+    }
+
+    async fn replay_dead_letter(&self, id: DeadLetterId) -> Result<Response<Vec<u8>>, InboxError> {
+        let now = OffsetDateTime::now_utc();
+        Ok(match self.inbox.replay_dead_letter(id, now).await? {
+            Some(delivery) => {
+                self.wake();
+                answer(StatusCode::ACCEPTED, json!({"delivery": delivery.get()}))
+            }
+            None => not_found(),
+        })
+    }
+
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<Response<Vec<u8>>, InboxError> {
+        Ok(if self.inbox.discard_dead_letter(id).await? {
+            respond(StatusCode::NO_CONTENT, "application/json", Vec::new())
+        } else {
+            not_found()
+        })
+    }
+
+    async fn quarantined(&self) -> Result<Response<Vec<u8>>, InboxError> {
+        let bodies = self.inbox.quarantined(LIMIT).await?;
+        let list: Vec<Value> = bodies
+            .iter()
+            .map(|q| {
+                json!({
+                    "id": q.id.get(),
+                    "accountId": q.account_id.map(|a| a.get()),
+                    "receivedAt": q.received_at.format(&Rfc3339).unwrap_or_default(),
+                    "bytes": q.body.len(),
+                    "body": String::from_utf8_lossy(&q.body),
+                    "error": q.error,
+                })
+            })
+            .collect();
+        Ok(answer(StatusCode::OK, Value::Array(list)))
+    }
+
+    async fn replay_quarantined(&self, id: QuarantineId) -> Result<Response<Vec<u8>>, InboxError> {
+        let Some(kept) = self.inbox.quarantined_body(id).await? else {
+            return Ok(not_found());
+        };
+        let envelope = match Envelope::from_slice(&kept.body) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                return Ok(answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": e.to_string()}),
+                ));
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(
+            match self
+                .inbox
+                .requeue_quarantined(id, envelope.account_id, now)
+                .await?
+            {
+                Some(delivery) => {
+                    self.wake();
+                    answer(StatusCode::ACCEPTED, json!({"delivery": delivery.get()}))
+                }
+                None => not_found(),
+            },
+        )
+    }
+
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<Response<Vec<u8>>, InboxError> {
+        Ok(if self.inbox.discard_quarantined(id).await? {
+            respond(StatusCode::NO_CONTENT, "application/json", Vec::new())
+        } else {
+            not_found()
+        })
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    if status != StatusCode::NO_CONTENT {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    }
+    response
+}
+
+fn answer(status: StatusCode, body: Value) -> Response<Vec<u8>> {
+    respond(status, "application/json", body.to_string().into_bytes())
+}
+
+fn not_found() -> Response<Vec<u8>> {
+    answer(StatusCode::NOT_FOUND, json!({"error": "not found"}))
+}
+
+fn method_not_allowed() -> Response<Vec<u8>> {
+    let mut response = answer(
+        StatusCode::METHOD_NOT_ALLOWED,
+        json!({"error": "method not allowed"}),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+fn unavailable(error: &InboxError) -> Response<Vec<u8>> {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(%error, "admin API: the inbox did not answer");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+    answer(error.status(), json!({"error": "inbox unavailable"}))
+}
