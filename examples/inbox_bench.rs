@@ -129,7 +129,7 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
     let pool = Workers::new(engine, Arc::clone(&inbox))
         .count(env("BENCH_WORKERS", 4))
         .poll_interval(Duration::from_millis(1))
-        .start(|_event: Event| async { Ok::<(), String>(()) });
+        .start(|_event: Event| async { Ok(()) });
     loop {
         let stats = inbox.stats(OffsetDateTime::now_utc()).await.expect("stats");
         if stats.pending + stats.in_flight + stats.retrying == 0 {

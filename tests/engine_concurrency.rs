@@ -19,7 +19,7 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
             if event.event_id.as_str() == "boom" {
                 panic!("handler bug");
             }
-            Ok::<(), String>(())
+            Ok(())
         })
         .await
         .unwrap();
@@ -31,7 +31,7 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
     assert_eq!(report.outcomes[1].decision, Decision::Processed);
     assert!(!report.is_acknowledged());
     let again = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
+        .process(e, |_| async { Ok(()) })
         .await
         .unwrap();
     let decisions: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
@@ -64,7 +64,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
                         runs.fetch_add(1, Ordering::SeqCst);
                         started.notify_one();
                         tokio::time::sleep(Duration::from_millis(300)).await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await
@@ -74,7 +74,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
     // The first attempt holds the claim and is inside its handler.
     started.notified().await;
     let second = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
+        .process(e, |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(second.outcomes[0].decision, Decision::Duplicate);
@@ -109,7 +109,7 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
                         started.notify_one();
                         // Runs until the test has seen the other attempt give up.
                         release.notified().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await
@@ -118,7 +118,7 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
     };
     started.notified().await;
     let second = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(second.outcomes[0].decision, Decision::Busy);
@@ -126,7 +126,7 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
     release.notify_one();
     first.await.unwrap();
     let third = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
+        .process(e, |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(third.outcomes[0].decision, Decision::Duplicate);

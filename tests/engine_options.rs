@@ -70,7 +70,7 @@ async fn an_event_without_what_its_family_needs_is_rejected_with_its_error() {
         r#"{"loInstanceId":"course:1_2"}"#,
     )];
     let report = engine
-        .process(envelope(1, &events), |_| async { Ok::<(), String>(()) })
+        .process(envelope(1, &events), |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Rejected);
@@ -88,7 +88,7 @@ async fn a_rejected_event_keeps_its_error_in_the_outcome() {
       {"eventId":"ok","eventName":"X","timestamp":1}]}"#;
     let report = Engine::in_memory()
         .process(Envelope::from_str(body).unwrap(), |_| async {
-            Ok::<(), String>(())
+            Ok(())
         })
         .await
         .unwrap();

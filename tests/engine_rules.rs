@@ -274,7 +274,7 @@ async fn rejected_events_are_reported_and_not_remembered() {
     let body = r#"{"accountId":1,"events":[{"eventId":"bad","eventName":"COURSE_ENROLLMENT","timestamp":1,"data":{}},{"eventId":"ok","eventName":"X","timestamp":1}]}"#;
     let e = Envelope::from_str(body).unwrap();
     let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Rejected);
@@ -289,7 +289,7 @@ async fn rejected_events_are_reported_and_not_remembered() {
         "a rejected event does not fail the delivery"
     );
     let again = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(again.outcomes[0].decision, Decision::Rejected);

@@ -107,7 +107,7 @@ async fn both_spellings_name_one_state_key_and_the_event_keeps_its_id() {
                 sink.lock()
                     .unwrap()
                     .push(json["data"]["loInstanceId"].clone());
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .await
@@ -222,7 +222,7 @@ async fn a_claim_lost_during_the_handler_is_claimed_again_and_committed() {
                         // The handler outlives its lease and a sweep drops the claim.
                         clock.advance(Duration::from_secs(120));
                         sweeper.sweep().await.unwrap();
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 },
             )
@@ -263,7 +263,7 @@ async fn a_claim_taken_over_during_the_handler_is_busy() {
                         .await
                         .unwrap();
                     assert!(matches!(claim, Claim::Claimed(_)));
-                    Ok::<(), String>(())
+                    Ok(())
                 }
             },
         )
@@ -365,7 +365,7 @@ async fn deliver_twice_to(store: FlakyStore, batch: usize) -> (Vec<Decision>, us
     let handler = |calls: Arc<AtomicUsize>| {
         move |_| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         }
     };
     let first = engine
@@ -530,7 +530,7 @@ async fn an_unknown_event_needs_only_an_id_and_a_name() {
     let report = engine
         .process(envelope, move |_| {
             count.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -565,7 +565,7 @@ async fn a_panic_before_the_handler_future_is_a_failure() {
     let report = engine
         .process(e, |event| {
             assert_ne!(event.event_id.as_str(), "boom", "handler bug");
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();

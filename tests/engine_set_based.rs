@@ -92,7 +92,7 @@ async fn a_permanent_claim_error_is_that_events_failure() {
         let engine = Engine::builder(store).commit_batch(batch).build();
         let report = engine
             .process(envelope(1, &three_learners()), |_| async {
-                Ok::<(), String>(())
+                Ok(())
             })
             .await
             .expect("a permanent error about one event is not the delivery's error");
@@ -149,7 +149,7 @@ async fn claims_held_while_a_slow_handler_runs_are_renewed() {
                     if event.event_id.as_str() == "slow" {
                         tokio::time::sleep(Duration::from_millis(2_700)).await;
                     }
-                    Ok::<(), String>(())
+                    Ok(())
                 })
                 .await
                 .unwrap()

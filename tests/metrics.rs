@@ -195,7 +195,7 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
             .build()
             .unwrap();
         let engine = Engine::in_memory();
-        let ok = |_| async { Ok::<(), String>(()) };
+        let ok = |_| async { Ok(()) };
         runtime.block_on(async {
             // Processed, then the same again (a duplicate), then an older
             // event of the same record (stale), then a failing handler.
@@ -284,7 +284,7 @@ async fn a_running_worker_pool_keeps_the_inbox_gauges_current() {
         .await
         .unwrap();
     let engine = Engine::builder(MemoryStore::new()).build();
-    let pool = Workers::new(engine, Arc::clone(&inbox)).start(|_| async { Ok::<(), String>(()) });
+    let pool = Workers::new(engine, Arc::clone(&inbox)).start(|_| async { Ok(()) });
     let quarantined = || {
         snapshot(&snapshotter)
             .into_iter()

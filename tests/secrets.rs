@@ -190,7 +190,7 @@ async fn tracing_output_never_holds_secrets() {
         let _ = receiver.receive(&wrong, body);
         if let Ok(envelope) = receiver.receive(&right, body) {
             engine
-                .process(envelope, |_| async { Ok::<(), String>(()) })
+                .process(envelope, |_| async { Ok(()) })
                 .await
                 .unwrap();
         }

@@ -263,7 +263,7 @@ async fn two_replicas_run_each_handler_once() {
                         let runs = Arc::clone(&runs);
                         async move {
                             runs.fetch_add(1, Ordering::SeqCst);
-                            Ok::<(), String>(())
+                            Ok(())
                         }
                     })
                     .await
@@ -546,10 +546,10 @@ async fn a_dml_only_role_processes_deliveries() {
             ],
         );
         let first = engine
-            .process(e.clone(), |_| async { Ok::<(), String>(()) })
+            .process(e.clone(), |_| async { Ok(()) })
             .await?;
         let again = engine
-            .process(e, |_| async { Ok::<(), String>(()) })
+            .process(e, |_| async { Ok(()) })
             .await?;
         let migrated = PostgresStore::migrate(&url_as(&role), &format!("{schema}_x")).await;
         drop(engine);
@@ -729,7 +729,7 @@ async fn tls_connections_verify_the_server() {
     let engine = Engine::builder(store).build();
     let e = support::envelope(1, &[support::unknown("tls", 1)]);
     let report = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
+        .process(e, |_| async { Ok(()) })
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Processed);

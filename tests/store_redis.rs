@@ -188,7 +188,7 @@ async fn two_replicas_run_each_handler_exactly_once() {
                             .entry(event.event_id.as_str().to_owned())
                             .or_default() += 1;
                         tokio::task::yield_now().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await

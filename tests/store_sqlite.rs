@@ -138,7 +138,7 @@ fn key(account: u64, id: &str) -> DedupKey {
 
 async fn decisions<S: Store>(engine: &Engine<S>, e: &Envelope) -> Vec<Decision> {
     let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     report.outcomes.iter().map(|o| o.decision).collect()
@@ -229,7 +229,7 @@ async fn two_connections_on_one_file_run_each_handler_exactly_once() {
                             .entry(event.event_id.as_str().to_owned())
                             .or_default() += 1;
                         tokio::task::yield_now().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await

@@ -139,7 +139,7 @@ impl Ours {
         let report = RUNTIME
             .block_on(
                 self.engine
-                    .process(envelope, |_| async { Ok::<(), String>(()) }),
+                    .process(envelope, |_| async { Ok(()) }),
             )
             .expect("the memory store never fails");
         report.outcomes.len()

@@ -106,6 +106,7 @@ mod commit;
 mod counters;
 mod decision;
 mod delivery;
+mod failure;
 mod flow;
 mod keys;
 mod renew;
@@ -114,7 +115,6 @@ pub mod rules;
 mod spans;
 
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,11 +123,12 @@ pub use builder::EngineBuilder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use decision::{Decision, IgnoreReason};
+pub use failure::EventFailure;
 pub use report::{DeliveryReport, EventOutcome};
 pub use rules::{EntityState, Lifecycle, StateKey};
 
 use crate::store::{MemoryStore, Store, StoreError};
-use crate::{AccountId, Envelope, Event, EventFamily, EventName};
+use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
 /// Remembered this long by default: 8 days (ALM retries for 7).
@@ -157,13 +158,13 @@ pub const DEFAULT_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
 ///
 /// let report = engine.process(envelope.clone(), |event| async move {
 ///     println!("store {} in the CRM", event.event_id);
-///     Ok::<(), std::io::Error>(())
+///     Ok(())
 /// }).await.unwrap();
 /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
 /// assert_eq!(report.status(), http::StatusCode::ACCEPTED);
 ///
 /// // ALM delivers at least once: the same delivery again is a duplicate.
-/// let again = engine.process(envelope, |_| async { Ok::<(), std::io::Error>(()) }).await.unwrap();
+/// let again = engine.process(envelope, |_| async { Ok(()) }).await.unwrap();
 /// assert_eq!(again.outcomes[0].decision, Decision::Duplicate);
 /// # }
 /// ```
@@ -292,15 +293,14 @@ impl<S: Store> Engine<S> {
     /// and runs again only the event that met the error. A permanent store
     /// error about one event is not an error here: it is that event's
     /// [`Decision::Failed`].
-    pub async fn process<F, Fut, E>(
+    pub async fn process<F, Fut>(
         &self,
         envelope: Envelope,
         mut handler: F,
     ) -> Result<DeliveryReport, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let (account_id, count) = (envelope.account_id, envelope.events.len());
         let delivery = self.process_chunks(envelope.events, account_id, &mut handler);

@@ -4,6 +4,7 @@
 use http::StatusCode;
 
 use super::decision::Decision;
+use super::failure::EventFailure;
 use crate::{EventError, EventId, EventName};
 
 /// What happened to one event of a delivery.
@@ -18,8 +19,10 @@ pub struct EventOutcome {
     pub event_name: Option<EventName>,
     /// The decision.
     pub decision: Decision,
-    /// The handler's error message, for [`Decision::Failed`].
-    pub error: Option<String>,
+    /// For [`Decision::Failed`], why: the handler's error (its message with
+    /// the whole `source()` chain, and the error itself), a panic, or a
+    /// permanent store error.
+    pub error: Option<EventFailure>,
     /// For [`Decision::Rejected`], why: the event's index, field path,
     /// position and raw JSON, so the caller can keep the event (and replay it
     /// once the cause is fixed).

@@ -650,7 +650,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
                 let finish = Arc::clone(&finish);
                 async move {
                     finish.notified().await;
-                    Ok::<(), String>(())
+                    Ok(())
                 }
             })
             .await
@@ -666,7 +666,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
     let report = fast
         .process(e.clone(), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -679,7 +679,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
     let again = fast
         .process(e, |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -848,7 +848,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
     let again = engine
         .process(e.clone(), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -931,7 +931,7 @@ async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch:
                         async move {
                             runs.fetch_add(1, Ordering::SeqCst);
                             tokio::task::yield_now().await;
-                            Ok::<(), String>(())
+                            Ok(())
                         }
                     })
                     .await

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Fixture, T0, learner};
 use crate::inbox::{Inbox, NewDelivery, RetryPolicy, Workers};
-use crate::{AccountId, Engine, Event};
+use crate::{AccountId, BoxError, Engine, Event};
 
 fn body(account: u64, events: &[String]) -> Vec<u8> {
     format!(
@@ -66,8 +66,8 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
                 let tries = calls.iter().filter(|c| **c == id).count();
                 calls.push(id.clone());
                 match id.as_str() {
-                    "flaky" if tries < 1 => Err(format!("{id} failed")),
-                    "doomed" => Err("CRM refused doomed".to_owned()),
+                    "flaky" if tries < 1 => Err(BoxError::from(format!("{id} failed"))),
+                    "doomed" => Err("CRM refused doomed".into()),
                     _ => Ok(()),
                 }
             }
