@@ -119,32 +119,75 @@ impl FromStr for EventId {
 
 /// The kind of learning object (`loType`).
 ///
-/// `learningProgram` and `learning_program` are the same type (both spellings
-/// appear in ALM's samples); [`LoType::as_str`] gives back the spelling that
-/// was received. Unknown types are kept, never rejected.
+/// ALM spells a learning program (a learning path) two ways,
+/// `learningProgram` and `learning_program`; both are
+/// [`LoType::LearningProgram`], which keeps the spelling that was sent beside
+/// it (as [`Timestamp`](crate::Timestamp) keeps its
+/// [`TimeFormat`](crate::TimeFormat)), so serializing gives back what was
+/// received. Two `LoType`s are equal when they name the same type, whatever
+/// the spelling. Unknown types are kept, never rejected.
 ///
 /// ```
-/// use alm_webhooks::LoType;
+/// use alm_webhooks::{LoKind, LoType, ProgramSpelling};
 /// let a: LoType = "learningProgram".parse().unwrap();
 /// let b: LoType = "learning_program".parse().unwrap();
 /// assert_eq!(a, b);
+/// assert!(matches!(b, LoType::LearningProgram(ProgramSpelling::Underscore)));
 /// assert_eq!(b.as_str(), "learning_program");
-/// assert!(matches!("jobAid".parse::<LoType>().unwrap(), LoType::Unknown(_)));
+/// assert_eq!(serde_json::to_string(&b).unwrap(), r#""learning_program""#);
+/// assert_eq!(a.kind(), LoKind::LearningProgram);
+///
+/// match "jobAid".parse::<LoType>().unwrap() {
+///     LoType::Course => println!("a course"),
+///     LoType::LearningProgram(_) => println!("a learning path"),
+///     LoType::Certification => println!("a certification"),
+///     other => assert_eq!(other.as_str(), "jobAid"),
+/// }
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum LoType {
     /// `course`.
     Course,
-    /// `learningProgram` (a learning path).
-    LearningProgram,
-    /// `learning_program`: the same type as [`LoType::LearningProgram`], spelled
-    /// with an underscore.
-    LearningProgramUnderscore,
+    /// A learning program (a learning path, in ALM's interface), with the
+    /// spelling it was sent in.
+    LearningProgram(ProgramSpelling),
     /// `certification`.
     Certification,
     /// Any other type, kept as sent.
     Unknown(Box<str>),
+}
+
+/// How a [`LoType::LearningProgram`] was spelled: ALM sends both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProgramSpelling {
+    /// `learningProgram`, the documented spelling.
+    #[default]
+    CamelCase,
+    /// `learning_program`, seen in some of ALM's samples.
+    Underscore,
+}
+
+/// The kind of a learning object, without the spelling or the text of an
+/// unknown type: what a handler matches on (see [`Event::lo_kind`](crate::Event::lo_kind)).
+///
+/// ```
+/// use alm_webhooks::{LoId, LoKind};
+/// let id: LoId = "learning_program:12345".parse().unwrap();
+/// assert_eq!(id.lo_type().kind(), LoKind::LearningProgram);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LoKind {
+    /// A course.
+    Course,
+    /// A learning program (learning path), in either spelling.
+    LearningProgram,
+    /// A certification.
+    Certification,
+    /// A type this crate does not know.
+    Other,
 }
 
 impl LoType {
@@ -152,8 +195,8 @@ impl LoType {
     pub fn as_str(&self) -> &str {
         match self {
             Self::Course => "course",
-            Self::LearningProgram => "learningProgram",
-            Self::LearningProgramUnderscore => "learning_program",
+            Self::LearningProgram(ProgramSpelling::CamelCase) => "learningProgram",
+            Self::LearningProgram(ProgramSpelling::Underscore) => "learning_program",
             Self::Certification => "certification",
             Self::Unknown(s) => s,
         }
@@ -161,15 +204,22 @@ impl LoType {
 
     /// Whether this is a learning program (learning path), in either spelling.
     pub fn is_learning_program(&self) -> bool {
-        matches!(
-            self,
-            Self::LearningProgram | Self::LearningProgramUnderscore
-        )
+        matches!(self, Self::LearningProgram(_))
+    }
+
+    /// The kind, without the spelling.
+    pub fn kind(&self) -> LoKind {
+        match self {
+            Self::Course => LoKind::Course,
+            Self::LearningProgram(_) => LoKind::LearningProgram,
+            Self::Certification => LoKind::Certification,
+            Self::Unknown(_) => LoKind::Other,
+        }
     }
 
     fn canonical(&self) -> &str {
         match self {
-            Self::LearningProgramUnderscore => "learningProgram",
+            Self::LearningProgram(_) => "learningProgram",
             other => other.as_str(),
         }
     }
@@ -194,8 +244,8 @@ impl FromStr for LoType {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "course" => Self::Course,
-            "learningProgram" => Self::LearningProgram,
-            "learning_program" => Self::LearningProgramUnderscore,
+            "learningProgram" => Self::LearningProgram(ProgramSpelling::CamelCase),
+            "learning_program" => Self::LearningProgram(ProgramSpelling::Underscore),
             "certification" => Self::Certification,
             "" => return Err(IdError::new("loType", "must not be empty")),
             other => Self::Unknown(other.into()),
@@ -208,7 +258,7 @@ impl FromStr for LoType {
 /// ```
 /// use alm_webhooks::{LoId, LoType};
 /// let id: LoId = "learning_program:1234567".parse().unwrap();
-/// assert_eq!(id.lo_type(), LoType::LearningProgram);
+/// assert!(id.lo_type().is_learning_program());
 /// assert_eq!(id.number(), "1234567");
 /// assert_eq!(id.to_string(), "learning_program:1234567");
 /// assert!("1234567".parse::<LoId>().is_err());
@@ -408,5 +458,24 @@ mod tests {
         let t: LoType = "jobAid".parse().unwrap();
         assert_eq!(t.as_str(), "jobAid");
         assert_ne!(t, LoType::Course);
+        assert_eq!(t.kind(), LoKind::Other);
+    }
+
+    #[test]
+    fn both_program_spellings_are_one_type_and_round_trip() {
+        for (text, spelling) in [
+            ("learningProgram", ProgramSpelling::CamelCase),
+            ("learning_program", ProgramSpelling::Underscore),
+        ] {
+            let json = format!("\"{text}\"");
+            let t: LoType = serde_json::from_str(&json).unwrap();
+            assert!(
+                matches!(t, LoType::LearningProgram(s) if s == spelling),
+                "{text}"
+            );
+            assert_eq!(t.kind(), LoKind::LearningProgram);
+            assert_eq!(serde_json::to_string(&t).unwrap(), json);
+            assert_eq!(t, LoType::LearningProgram(ProgramSpelling::default()));
+        }
     }
 }

@@ -49,7 +49,9 @@ pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};
-pub use ids::{AccountId, EventId, IdError, LoId, LoInstanceId, LoType, UserId};
+pub use ids::{
+    AccountId, EventId, IdError, LoId, LoInstanceId, LoKind, LoType, ProgramSpelling, UserId,
+};
 pub use name::{EventFamily, EventName};
 pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
 pub use secret::Secret;

@@ -25,15 +25,12 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Failed);
     assert_eq!(
-        report.outcomes[0].error.as_deref(),
+        report.outcomes[0].error_message(),
         Some("the handler panicked")
     );
     assert_eq!(report.outcomes[1].decision, Decision::Processed);
     assert!(!report.is_acknowledged());
-    let again = engine
-        .process(e, |_| async { Ok(()) })
-        .await
-        .unwrap();
+    let again = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     let decisions: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
     assert_eq!(decisions, [Decision::Processed, Decision::Duplicate]);
     assert_eq!(engine.counters().failed, 1);
@@ -73,10 +70,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
     };
     // The first attempt holds the claim and is inside its handler.
     started.notified().await;
-    let second = engine
-        .process(e, |_| async { Ok(()) })
-        .await
-        .unwrap();
+    let second = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(second.outcomes[0].decision, Decision::Duplicate);
     assert_eq!(
         first.await.unwrap().outcomes[0].decision,
@@ -121,13 +115,10 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
         .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(second.outcomes[0].decision, Decision::Busy);
+    assert_eq!(second.outcomes[0].decision, Decision::InFlight);
     assert_eq!(second.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     release.notify_one();
     first.await.unwrap();
-    let third = engine
-        .process(e, |_| async { Ok(()) })
-        .await
-        .unwrap();
+    let third = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(third.outcomes[0].decision, Decision::Duplicate);
 }

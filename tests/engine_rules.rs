@@ -277,7 +277,7 @@ async fn rejected_events_are_reported_and_not_remembered() {
         .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Rejected);
+    assert_eq!(report.outcomes[0].decision, Decision::Malformed);
     assert_eq!(
         report.outcomes[0].event_id.as_ref().unwrap().as_str(),
         "bad"
@@ -292,7 +292,7 @@ async fn rejected_events_are_reported_and_not_remembered() {
         .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(again.outcomes[0].decision, Decision::Rejected);
+    assert_eq!(again.outcomes[0].decision, Decision::Malformed);
     let c = engine.counters();
     assert_eq!((c.processed, c.duplicate, c.rejected), (1, 1, 2));
 }

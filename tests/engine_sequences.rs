@@ -153,7 +153,7 @@ async fn a_later_event_of_a_record_waits_for_its_failed_predecessor() {
         let report = engine
             .process(envelope(1, &events), |event| async move {
                 if event.event_id.as_str() == "e" {
-                    return Err("CRM down".to_owned());
+                    return Err("CRM down".into());
                 }
                 Ok(())
             })
@@ -197,7 +197,7 @@ async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
         learner("c", "COURSE_COMPLETED", 200, 1, "course:1_2"),
     ];
     let got = decide(&engine, &envelope(1, &events)).await;
-    assert_eq!(got, [Decision::Busy, Decision::Deferred]);
+    assert_eq!(got, [Decision::InFlight, Decision::Deferred]);
     assert_eq!(engine.counters().deferred, 1);
     // Once the other attempt's lease is over, both are processed in order.
     clock.advance(Duration::from_secs(61));
@@ -269,7 +269,7 @@ async fn a_claim_taken_over_during_the_handler_is_busy() {
         )
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Busy);
+    assert_eq!(report.outcomes[0].decision, Decision::InFlight);
     assert_eq!(report.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -572,7 +572,7 @@ async fn a_panic_before_the_handler_future_is_a_failure() {
     let got: Vec<_> = report.outcomes.iter().map(|o| o.decision).collect();
     assert_eq!(got, [Failed, Processed]);
     assert_eq!(
-        report.outcomes[0].error.as_deref(),
+        report.outcomes[0].error_message(),
         Some("the handler panicked")
     );
 }

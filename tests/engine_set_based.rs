@@ -91,14 +91,12 @@ async fn a_permanent_claim_error_is_that_events_failure() {
         };
         let engine = Engine::builder(store).commit_batch(batch).build();
         let report = engine
-            .process(envelope(1, &three_learners()), |_| async {
-                Ok(())
-            })
+            .process(envelope(1, &three_learners()), |_| async { Ok(()) })
             .await
             .expect("a permanent error about one event is not the delivery's error");
         let got: Vec<_> = report.outcomes.iter().map(|o| o.decision).collect();
         assert_eq!(got, [Processed, Failed, Processed], "commit_batch({batch})");
-        let error = report.outcomes[1].error.as_deref().unwrap();
+        let error = report.outcomes[1].error_message().unwrap();
         assert!(error.contains("cannot hold event e2"), "{error}");
         assert!(error.contains("store refused the data"), "{error}");
     }

@@ -68,7 +68,7 @@ fn deliveries_events_and_store_calls_are_counted_with_bounded_labels() {
         metrics::record_event(Decision::Duplicate, Some(&enrollment));
         metrics::record_event(Decision::Ignored(IgnoreReason::Stale), Some(&enrollment));
         metrics::record_event(Decision::Processed, Some(&unknown));
-        metrics::record_event(Decision::Rejected, None);
+        metrics::record_event(Decision::Malformed, None);
         metrics::record_handler(&enrollment, Duration::from_millis(20));
         metrics::record_event_lag(EventFamily::LearnerProgress, 840.0);
         metrics::record_store_call("claim", false);
@@ -211,7 +211,7 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
                 .process(delivery(&[event("m2", 1_750_000_000)]), ok)
                 .await
                 .unwrap();
-            let fail = |_| async { Err::<(), String>("CRM down".into()) };
+            let fail = |_| async { Err("CRM down".into()) };
             let report = engine
                 .process(delivery(&[event("m3", 1_750_000_200)]), fail)
                 .await

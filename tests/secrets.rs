@@ -53,7 +53,7 @@ fn assert_clean(context: &str, text: &str) {
 
 #[test]
 fn configurations_never_print_secrets() {
-    let basic = BasicAuth::new("alm", PASSWORD).or("alm", HMAC_SECRET);
+    let basic = BasicAuth::new("alm", PASSWORD).with_credential("alm", HMAC_SECRET);
     let signature = SignatureAuth::new(HMAC_SECRET).also_accept(PASSWORD);
     let standard = StandardWebhooksAuth::new(WHSEC).unwrap();
     assert_clean("Secret", &all_formats(&Secret::from(PASSWORD)));

@@ -545,12 +545,8 @@ async fn a_dml_only_role_processes_deliveries() {
                 support::unknown("b", 2),
             ],
         );
-        let first = engine
-            .process(e.clone(), |_| async { Ok(()) })
-            .await?;
-        let again = engine
-            .process(e, |_| async { Ok(()) })
-            .await?;
+        let first = engine.process(e.clone(), |_| async { Ok(()) }).await?;
+        let again = engine.process(e, |_| async { Ok(()) }).await?;
         let migrated = PostgresStore::migrate(&url_as(&role), &format!("{schema}_x")).await;
         drop(engine);
         Ok::<_, StoreError>((first, again, migrated))
@@ -728,10 +724,7 @@ async fn tls_connections_verify_the_server() {
     };
     let engine = Engine::builder(store).build();
     let e = support::envelope(1, &[support::unknown("tls", 1)]);
-    let report = engine
-        .process(e, |_| async { Ok(()) })
-        .await
-        .unwrap();
+    let report = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Processed);
     let encrypted: i64 = client
         .query_one(

@@ -139,7 +139,7 @@ pub struct App {
 
 /// The example handler's future, boxed so the workers can name it.
 pub type HandlerFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), alm_webhooks::BoxError>> + Send>>;
 
 impl App {
     /// Builds the receiver, connects the store and starts the hourly sweep.
@@ -263,24 +263,24 @@ async fn record(
     panic_on: Arc<HashSet<String>>,
     fail: Arc<inbox::FailKnob>,
     event: Event,
-) -> Result<(), String> {
+) -> Result<(), alm_webhooks::BoxError> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     if fail.fails(event.event_id.as_str()) {
-        return Err(format!("handler asked to fail on {}", event.event_id));
+        return Err(format!("handler asked to fail on {}", event.event_id).into());
     }
     if panic_on.contains(event.event_id.as_str()) {
         panic!("handler asked to panic on {}", event.event_id);
     }
     let record = match event.subject() {
-        Subject::Learner {
+        Some(Subject::Learner {
             user_id,
             lo_instance_id,
-        } => format!("learner {user_id} @ {lo_instance_id}"),
-        Subject::LearningObject(lo) => format!("object {lo}"),
-        Subject::LearningObjectInstance(i) => format!("instance {i}"),
-        Subject::InstanceStats(i) => format!("stats {i}"),
+        }) => format!("learner {user_id} @ {lo_instance_id}"),
+        Some(Subject::LearningObject(lo)) => format!("object {lo}"),
+        Some(Subject::LearningObjectInstance(i)) => format!("instance {i}"),
+        Some(Subject::InstanceStats(i)) => format!("stats {i}"),
         _ => "other".to_owned(),
     };
     let mut views = views.lock().map_err(|_| "view lock poisoned".to_owned())?;
@@ -320,10 +320,10 @@ pub fn outcome_line(account_id: u64, o: &EventOutcome) -> String {
     });
     let reason = match (o.decision, &o.error) {
         (Decision::Ignored(reason), _) => Some(reason.code().to_owned()),
-        (Decision::Failed, Some(e)) => Some(e.clone()),
+        (Decision::Failed, Some(e)) => Some(e.message().to_owned()),
         (Decision::Duplicate, _) => Some("already decided".to_owned()),
-        (Decision::Rejected, _) => Some("event did not parse".to_owned()),
-        (Decision::Busy, _) => Some("in flight elsewhere".to_owned()),
+        (Decision::Malformed, _) => Some("event did not parse".to_owned()),
+        (Decision::InFlight, _) => Some("in flight elsewhere".to_owned()),
         _ => None,
     };
     if let Some(reason) = reason {

@@ -22,7 +22,7 @@ const MAX_HEADER_BYTES: usize = 4096;
 ///
 /// ```
 /// use alm_webhooks::auth::BasicAuth;
-/// let auth = BasicAuth::new("alm", "old password").or("alm", "new password");
+/// let auth = BasicAuth::new("alm", "old password").with_credential("alm", "new password");
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "new password"));
 /// assert!(auth.verify(&headers).is_ok());
@@ -55,7 +55,7 @@ impl BasicAuth {
 
     /// Also accepts `user` with `password` (for rotation).
     #[must_use]
-    pub fn or(mut self, user: &str, password: impl Into<Secret>) -> Self {
+    pub fn with_credential(mut self, user: &str, password: impl Into<Secret>) -> Self {
         let tag = self.blinding.tag(&joined(user, &password.into()));
         self.accepted.push(tag);
         self

@@ -9,12 +9,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::Engine;
-use super::failure::EventFailure;
 use super::batch::{Batch, Pending, Settled};
 use super::decision::Decision;
+use super::failure::EventFailure;
 use super::flow::{Others, counted};
-use crate::{BoxError, Event};
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+use crate::{BoxError, Event};
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -139,7 +139,11 @@ impl<S: Store> Engine<S> {
             }
             Err(error) => {
                 self.release(&pending.key, pending.token).await?;
-                (Decision::Failed, Some(EventFailure::from_error(Arc::new(error))), pending)
+                (
+                    Decision::Failed,
+                    Some(EventFailure::from_error(Arc::new(error))),
+                    pending,
+                )
             }
         };
         if moved {
@@ -185,7 +189,11 @@ impl<S: Store> Engine<S> {
                 Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
                 Ok(Err(next)) => again = next,
                 Err(error) if !error.is_transient() => {
-                    return Ok((Decision::Failed, Some(EventFailure::from_error(Arc::new(error))), pending));
+                    return Ok((
+                        Decision::Failed,
+                        Some(EventFailure::from_error(Arc::new(error))),
+                        pending,
+                    ));
                 }
                 Err(error) => return Err(error),
             }
@@ -221,7 +229,7 @@ impl<S: Store> Engine<S> {
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),
                     Claim::AlreadyDecided => return Ok(Ok((Decision::Duplicate, None))),
-                    Claim::InFlight => return Ok(Ok((Decision::Busy, None))),
+                    Claim::InFlight => return Ok(Ok((Decision::InFlight, None))),
                 }
             }
         }
@@ -240,7 +248,7 @@ impl<S: Store> Engine<S> {
             CommitOutcome::Committed => Ok((pending.decision, None)),
             CommitOutcome::StateChanged => Err(Again::State),
             CommitOutcome::LeaseLost if reclaims < RECLAIMS => Err(Again::Claim),
-            CommitOutcome::LeaseLost => Ok((Decision::Busy, None)),
+            CommitOutcome::LeaseLost => Ok((Decision::InFlight, None)),
         })
     }
 }

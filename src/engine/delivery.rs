@@ -140,7 +140,7 @@ impl<S: Store> Engine<S> {
                 let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
                 let rejected = Final {
                     event_error: Some(error),
-                    ..Final::new(Decision::Rejected, event_id)
+                    ..Final::new(Decision::Malformed, event_id)
                 };
                 return Item::Final(index, event_name, rejected);
             }
@@ -162,7 +162,7 @@ impl<S: Store> Engine<S> {
                 let error = EventError::after_parsing(index, &event, &field, message);
                 let rejected = Final {
                     event_error: Some(Box::new(error)),
-                    ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
+                    ..Final::new(Decision::Malformed, Some(event.event_id.clone()))
                 };
                 Item::Final(index, Some(event.event_name), rejected)
             }

@@ -17,7 +17,7 @@ use crate::BoxError;
 /// returned.
 ///
 /// ```
-/// use alm_webhooks::{BoxError, Envelope, engine::{Decision, Engine}};
+/// use alm_webhooks::{Envelope, engine::{Decision, Engine}};
 ///
 /// #[derive(Debug)]
 /// struct CrmDown;
@@ -47,7 +47,7 @@ use crate::BoxError;
 ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
 /// let envelope = Envelope::from_slice(body).unwrap();
 /// let report = Engine::in_memory()
-///     .process(envelope, |_event| async { Err::<(), BoxError>(SyncFailed(CrmDown).into()) })
+///     .process(envelope, |_event| async { Err(SyncFailed(CrmDown).into()) })
 ///     .await
 ///     .unwrap();
 /// let outcome = &report.outcomes[0];
@@ -195,7 +195,10 @@ mod tests {
     fn message_is_the_whole_chain() {
         let error = Layer(
             "outer",
-            Some(Box::new(Layer("inner", Some(Box::new(Layer("root", None)))))),
+            Some(Box::new(Layer(
+                "inner",
+                Some(Box::new(Layer("root", None))),
+            ))),
         );
         let failure = EventFailure::from_handler(Box::new(error));
         assert_eq!(failure.message(), "outer: inner: root");

@@ -11,9 +11,9 @@ use tokio::time::Instant;
 use super::batch::{Batch, Final, Pending, Step};
 use super::decision::Decision;
 use super::delivery::{Item, Prepared};
+use super::failure::EventFailure;
 use super::renew::Held;
 use super::rules::{self, EntityState, StateKey};
-use super::failure::EventFailure;
 use super::{Engine, Facts};
 use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, BoxError, Event};
@@ -124,8 +124,11 @@ impl<S: Store> Engine<S> {
                 )));
             }
             Claimed::Busy => {
-                batch.note(facts.state_key.as_ref(), Decision::Busy);
-                return Ok(Step::Final(Final::new(Decision::Busy, Some(event_id()))));
+                batch.note(facts.state_key.as_ref(), Decision::InFlight);
+                return Ok(Step::Final(Final::new(
+                    Decision::InFlight,
+                    Some(event_id()),
+                )));
             }
         };
         let Facts {

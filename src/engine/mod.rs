@@ -4,7 +4,7 @@
 //!
 //! For each event, in delivery order:
 //!
-//! 1. An event that did not parse is [`Decision::Rejected`], with its
+//! 1. An event that did not parse is [`Decision::Malformed`], with its
 //!    [`EventError`](crate::EventError) in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
 //! 2. An event whose entity already has an event in this delivery that
@@ -16,7 +16,7 @@
 //!    the name for unknown events). If it was already decided (processed or
 //!    ignored) within the dedup window, it is a [`Decision::Duplicate`]. If
 //!    another attempt holds it, the engine waits for that attempt to
-//!    finish, then reports a duplicate, or [`Decision::Busy`] if it is still
+//!    finish, then reports a duplicate, or [`Decision::InFlight`] if it is still
 //!    running. The wait is one budget per delivery
 //!    ([`EngineBuilder::wait_for_in_flight`]): once it is spent, every
 //!    further event held elsewhere is busy at once.

@@ -11,13 +11,13 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 use super::Engine;
-use super::failure::EventFailure;
 use super::batch::Pending;
 use super::catch::run;
 use super::delivery::Item;
+use super::failure::EventFailure;
 use super::flow::counted;
-use crate::{BoxError, Event};
 use crate::store::{ClaimToken, DedupKey, Store};
+use crate::{BoxError, Event};
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not

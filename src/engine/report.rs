@@ -23,10 +23,18 @@ pub struct EventOutcome {
     /// the whole `source()` chain, and the error itself), a panic, or a
     /// permanent store error.
     pub error: Option<EventFailure>,
-    /// For [`Decision::Rejected`], why: the event's index, field path,
+    /// For [`Decision::Malformed`], why: the event's index, field path,
     /// position and raw JSON, so the caller can keep the event (and replay it
     /// once the cause is fixed).
     pub event_error: Option<Box<EventError>>,
+}
+
+impl EventOutcome {
+    /// The failure's message, with the error's whole `source()` chain, for
+    /// [`Decision::Failed`]; see [`EventFailure::message`].
+    pub fn error_message(&self) -> Option<&str> {
+        self.error.as_ref().map(EventFailure::message)
+    }
 }
 
 /// The decisions for a whole delivery.

@@ -670,7 +670,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
         })
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Busy);
+    assert_eq!(report.outcomes[0].decision, Decision::InFlight);
     finish.notify_one();
     assert_eq!(
         first.await.unwrap().outcomes[0].decision,
@@ -832,7 +832,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
     let report = engine
         .process(e.clone(), |event| async move {
             if event.event_id.as_str() == "a" {
-                Err("CRM down")
+                Err("CRM down".into())
             } else {
                 Ok(())
             }
@@ -840,7 +840,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Failed);
-    assert_eq!(report.outcomes[0].error.as_deref(), Some("CRM down"));
+    assert_eq!(report.outcomes[0].error_message(), Some("CRM down"));
     // The completion of the same record waits for the failed enrollment.
     assert_eq!(report.outcomes[1].decision, Decision::Deferred);
     assert_eq!(report.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -873,7 +873,7 @@ pub async fn crashed_holder_lease_expires_and_redelivery_processes<S: Store>(sto
             .unwrap(),
     );
     let e = envelope(1, &[learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2")]);
-    assert_eq!(decisions(&engine, &e).await, [Decision::Busy]);
+    assert_eq!(decisions(&engine, &e).await, [Decision::InFlight]);
     // Its lease ends on every clock: the engine's and the store's.
     clock.advance(lease + Duration::from_secs(1));
     tokio::time::sleep(lease + Duration::from_millis(200)).await;

@@ -77,7 +77,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
                 let again = attempt > 1
-                    && matches!(outcome.decision, Decision::Duplicate | Decision::Rejected);
+                    && matches!(outcome.decision, Decision::Duplicate | Decision::Malformed);
                 if !again {
                     self.report(Progress::Decided {
                         account_id,
@@ -89,9 +89,12 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                     if let Some(key) = key.filter(|_| !last) {
                         blocked.insert(key);
                     }
-                    let error = outcome.error.map(|e| e.message().to_owned()).unwrap_or_else(|| {
-                        "still in flight in another attempt after the wait".to_owned()
-                    });
+                    let error = outcome
+                        .error
+                        .map(|e| e.message().to_owned())
+                        .unwrap_or_else(|| {
+                            "still in flight in another attempt after the wait".to_owned()
+                        });
                     failed.push((
                         index,
                         outcome.event_id.map(|id| id.as_str().to_owned()),

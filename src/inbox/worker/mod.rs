@@ -24,7 +24,7 @@ use crate::{AccountId, BoxError, Engine, Event};
 #[non_exhaustive]
 pub enum Progress<'a> {
     /// The engine decided an event. A [`Decision::Failed`](crate::Decision::Failed) (or
-    /// [`Decision::Busy`](crate::Decision::Busy)) is one failed attempt: the event is tried again,
+    /// [`Decision::InFlight`](crate::Decision::InFlight)) is one failed attempt: the event is tried again,
     /// or dead-lettered after the last attempt. On a retry, events already
     /// decided by an earlier attempt (now duplicates) are not reported again.
     Decided {
