@@ -99,7 +99,7 @@ async fn a_rejected_event_keeps_its_error_in_the_outcome() {
     assert_eq!((error.line, error.column), (2, 93));
     assert!(error.raw.get().starts_with(r#"{"eventId":"bad""#));
     assert_eq!(report.outcomes[1].event_error, None);
-    assert_eq!(report.rejected().count(), 1);
+    assert_eq!(report.malformed().count(), 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,26 @@ use std::fmt;
 /// dealt with. `Failed`, `InFlight` and `Deferred` are not: the delivery must be
 /// answered with a `5xx` so that ALM sends it again (see
 /// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
+///
+/// ```
+/// use alm_webhooks::engine::{Decision, IgnoreReason};
+///
+/// fn log(decision: Decision) -> String {
+///     match decision {
+///         Decision::Processed => "done".to_owned(),
+///         Decision::Duplicate => "seen before".to_owned(),
+///         Decision::Ignored(reason) => format!("ignored ({})", reason.code()),
+///         Decision::Malformed => "did not parse: kept for a person".to_owned(),
+///         Decision::Failed | Decision::InFlight | Decision::Deferred => {
+///             format!("{decision}: ALM will deliver it again")
+///         }
+///         other => other.to_string(),
+///     }
+/// }
+/// assert_eq!(log(Decision::Ignored(IgnoreReason::Stale)), "ignored (stale)");
+/// assert_eq!(log(Decision::InFlight), "busy: ALM will deliver it again");
+/// assert!(Decision::Malformed.is_final() && !Decision::InFlight.is_final());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Decision {

@@ -282,8 +282,50 @@ impl<S: Store> Engine<S> {
     /// process, in order. See the [module docs](self).
     ///
     /// The handler gets each event to process by value (`|event| async move
-    /// { … }`), so its future can own it and be `Send`; its error message is
-    /// reported with [`Decision::Failed`].
+    /// { … }`), so its future can own it and be `Send`, and returns
+    /// `Result<(), BoxError>`: `?` converts any error, and the error is kept
+    /// (with its `source()` chain) in the event's
+    /// [`EventOutcome::error`] with [`Decision::Failed`]. A panic in the
+    /// handler is caught and is a failure too.
+    ///
+    /// ```
+    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, engine::{Decision, Engine}};
+    ///
+    /// async fn handle(event: Event) -> Result<(), BoxError> {
+    ///     match &event.data {
+    ///         EventData::Completion(c) => {
+    ///             let score: u32 = "90".parse()?; // any error converts with `?`
+    ///             println!("account {}: {} completed {} ({score})",
+    ///                 event.account_id, c.user_id, c.lo_id);
+    ///         }
+    ///         _ => {}
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"c1","eventName":"COURSE_COMPLETED",
+    ///   "timestamp":1725519188,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
+    /// let engine = Engine::in_memory();
+    /// let report = engine.process(Envelope::from_slice(body).unwrap(), handle).await.unwrap();
+    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    ///
+    /// // A closure needs no type annotations either.
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"c2","eventName":"COURSE_COMPLETED",
+    ///   "timestamp":1725519189,"data":{"userId":8,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
+    /// let report = engine
+    ///     .process(Envelope::from_slice(body).unwrap(), |event| async move {
+    ///         if event.user_id().is_some() {
+    ///             return Err("CRM down".into());
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(report.outcomes[0].error_message(), Some("CRM down"));
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
