@@ -41,7 +41,7 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_waits_for_the_attempt_in_flight() {
     let engine = Engine::builder(MemoryStore::new())
-        .wait_for_in_flight(Duration::from_secs(5))
+        .in_flight_wait(Duration::from_secs(5))
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -83,7 +83,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_gives_up_after_the_bounded_wait() {
     let engine = Engine::builder(MemoryStore::new())
-        .wait_for_in_flight(Duration::from_millis(100))
+        .in_flight_wait(Duration::from_millis(100))
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
     let started = Arc::new(tokio::sync::Notify::new());

@@ -151,7 +151,7 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
     let clock = ManualClock::at_unix(NOW);
     let engine = Engine::builder(MemoryStore::new())
         .clock(clock.clone())
-        .wait_for_in_flight(Duration::from_secs(2))
+        .in_flight_wait(Duration::from_secs(2))
         .build();
     let ids = ["a", "b", "c"];
     for id in ids {

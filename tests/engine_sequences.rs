@@ -179,7 +179,7 @@ async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
     let clock = ManualClock::at_unix(NOW);
     let engine = Engine::builder(MemoryStore::new())
         .clock(clock.clone())
-        .wait_for_in_flight(Duration::ZERO)
+        .in_flight_wait(Duration::ZERO)
         .build();
     let key = DedupKey {
         account_id: AccountId(1),

@@ -215,7 +215,7 @@ async fn a_later_event_sees_what_an_attempt_in_flight_left() {
     let delivery = envelope(1, &events);
     let store = Arc::new(Counting::new(MemoryStore::new()));
     let engine = Engine::builder(Arc::clone(&store))
-        .wait_for_in_flight(Duration::from_secs(10))
+        .in_flight_wait(Duration::from_secs(10))
         .build();
     // Another attempt holds the completion, then commits it.
     let completion = delivery.parsed().next().unwrap().clone();

@@ -14,15 +14,17 @@ fn fixture(name: &str) -> Vec<u8> {
 
 /// (fixture, accountId, userId, loId, loInstanceId, kind, batch), as in the
 /// sample payloads (`_BATCH` by the event name the sample carries).
-const SAMPLES: &[(
-    &str,
+type Sample = (
+    &'static str,
     u64,
     Option<u64>,
-    Option<&str>,
-    Option<&str>,
+    Option<&'static str>,
+    Option<&'static str>,
     LoKind,
     bool,
-)] = &[
+);
+
+const SAMPLES: &[Sample] = &[
     (
         "certification_completed",
         1234,

@@ -245,10 +245,10 @@ async fn two_replicas_run_each_handler_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let engines = [
         Engine::builder(first.inner.clone())
-            .wait_for_in_flight(Duration::from_secs(30))
+            .in_flight_wait(Duration::from_secs(30))
             .build(),
         Engine::builder(second)
-            .wait_for_in_flight(Duration::from_secs(30))
+            .in_flight_wait(Duration::from_secs(30))
             .build(),
     ];
     let tasks: Vec<_> = engines

@@ -215,7 +215,7 @@ async fn two_connections_on_one_file_run_each_handler_exactly_once() {
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let receiver = |store: SqliteStore| {
         let engine = Engine::builder(store)
-            .wait_for_in_flight(Duration::from_secs(10))
+            .in_flight_wait(Duration::from_secs(10))
             .build();
         let (envelope, runs) = (envelope.clone(), Arc::clone(&runs));
         tokio::spawn(async move {

@@ -259,10 +259,10 @@ impl App {
                 .map_err(|e| format!("ALM_INBOX: {e}"))?,
         );
         let pool = Workers::new(engine, Arc::clone(&inbox))
-            .count(config.workers)
-            .lease(lease)
-            .retry(config.retry)
-            .observe(move |progress| sink.progress(progress))
+            .with_count(config.workers)
+            .with_lease(lease)
+            .with_retry(config.retry)
+            .with_observer(move |progress| sink.progress(progress))
             .start(handler);
         Ok(Queue {
             inbox,

@@ -16,7 +16,7 @@ use super::{AuthError, SignatureAlgorithm, SignedContent, ed25519};
 use crate::{Secret, Timestamp};
 
 /// The header read by default: `x-alm-signature`. ALM does not publish the
-/// name it uses; set yours with [`SignatureAuth::header`].
+/// name it uses; set yours with [`SignatureAuth::with_header`].
 pub const DEFAULT_SIGNATURE_HEADER: &str = "x-alm-signature";
 
 /// How far a signed timestamp may be from now, either way, by default.
@@ -35,7 +35,7 @@ pub struct InvalidPublicKey;
 /// By default: HMAC-SHA256 of the exact raw body, keyed with the secret's
 /// bytes, read from `x-alm-signature`. Configurable, because ALM does not
 /// publish its scheme (`detect` finds it from a captured delivery):
-/// the hash ([`SignatureAuth::algorithm`]) or ed25519 public keys
+/// the hash ([`SignatureAuth::with_algorithm`]) or ed25519 public keys
 /// ([`SignatureAuth::ed25519`]), the header, a required prefix
 /// (`sha256=`, `v1,`), the signed content (`{x-timestamp}.{body}`, see
 /// [`SignedContent`]) and a timestamp header checked against a tolerance.
@@ -68,10 +68,10 @@ pub struct InvalidPublicKey;
 /// use http::HeaderName;
 ///
 /// let auth = SignatureAuth::new("k")
-///     .header(HeaderName::from_static("x-sig"))
-///     .prefix("v1,")
-///     .signed("{x-ts}.{body}".parse().unwrap())
-///     .timestamp_header(HeaderName::from_static("x-ts"));
+///     .with_header(HeaderName::from_static("x-sig"))
+///     .with_prefix("v1,")
+///     .with_signed_content("{x-ts}.{body}".parse().unwrap())
+///     .with_timestamp_header(HeaderName::from_static("x-ts"));
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("x-ts", "1725524713".parse().unwrap());
 /// let value = auth.sign_request(&headers, b"{}").unwrap();
@@ -145,14 +145,14 @@ impl SignatureAuth {
 
     /// Reads the signature from another header.
     #[must_use]
-    pub fn header(mut self, name: HeaderName) -> Self {
+    pub fn with_header(mut self, name: HeaderName) -> Self {
         self.header = name;
         self
     }
 
     /// Uses another hash for the HMAC secrets.
     #[must_use]
-    pub fn algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
+    pub fn with_algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
         self.algorithm = algorithm;
         self.keys = self
             .secrets
@@ -167,14 +167,14 @@ impl SignatureAuth {
     /// skipped. A prefix holding a comma keeps entries from being split on
     /// commas.
     #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into()).filter(|p| !p.is_empty());
         self
     }
 
     /// Sets what is signed (the body alone by default).
     #[must_use]
-    pub fn signed(mut self, content: SignedContent) -> Self {
+    pub fn with_signed_content(mut self, content: SignedContent) -> Self {
         self.signed = content;
         self
     }
@@ -182,7 +182,7 @@ impl SignatureAuth {
     /// Requires `header` to hold a time (epoch seconds, epoch milliseconds
     /// or RFC 3339) within the tolerance of now, against replays.
     #[must_use]
-    pub fn timestamp_header(mut self, header: HeaderName) -> Self {
+    pub fn with_timestamp_header(mut self, header: HeaderName) -> Self {
         self.timestamp = Some(header);
         self
     }
@@ -190,7 +190,7 @@ impl SignatureAuth {
     /// Sets how far the timestamp may be from now, either way (5 minutes by
     /// default).
     #[must_use]
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }

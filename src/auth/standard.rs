@@ -142,7 +142,7 @@ impl StandardWebhooksAuth {
 
     /// Sets how far the timestamp may be from now, either way.
     #[must_use]
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }

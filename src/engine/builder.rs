@@ -91,7 +91,7 @@ impl<S: Store> EngineBuilder<S> {
     /// per delivery, not per event: once it is spent, every further event
     /// held elsewhere is answered busy at once.
     #[must_use]
-    pub fn wait_for_in_flight(mut self, wait: Duration) -> Self {
+    pub fn in_flight_wait(mut self, wait: Duration) -> Self {
         self.in_flight_wait = wait;
         self
     }

@@ -18,7 +18,7 @@
 //!    another attempt holds it, the engine waits for that attempt to
 //!    finish, then reports a duplicate, or [`Decision::InFlight`] if it is still
 //!    running. The wait is one budget per delivery
-//!    ([`EngineBuilder::wait_for_in_flight`]): once it is spent, every
+//!    ([`EngineBuilder::in_flight_wait`]): once it is spent, every
 //!    further event held elsewhere is busy at once.
 //! 4. The entity's state is read with the claim and [`rules::decide_facts`]
 //!    says processed or ignored (a time more than

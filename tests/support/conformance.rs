@@ -625,7 +625,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
         Engine::builder(Arc::clone(&store))
             .clock(clock.clone())
             .lease(Duration::from_secs(10))
-            .wait_for_in_flight(Duration::from_millis(100))
+            .in_flight_wait(Duration::from_millis(100))
             .build()
     };
     let (slow, fast) = (build(&behind), build(&ahead));
@@ -776,7 +776,7 @@ fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) 
     Engine::builder(store)
         .clock(clock.clone())
         .lease(LEASE)
-        .wait_for_in_flight(Duration::from_millis(100))
+        .in_flight_wait(Duration::from_millis(100))
         .dedup_window(Duration::from_secs(8 * 24 * 3600))
         .commit_batch(commit_batch)
         .build()
@@ -905,7 +905,7 @@ pub async fn batched_concurrent_deliveries_run_each_handler_once<S: Store>(store
 
 async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch: usize) {
     let engine = Engine::builder(store)
-        .wait_for_in_flight(Duration::from_secs(10))
+        .in_flight_wait(Duration::from_secs(10))
         .commit_batch(commit_batch)
         .build();
     let events: Vec<String> = (0..50)

@@ -76,12 +76,12 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&log);
     let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .retry(RetryPolicy {
+        .with_retry(RetryPolicy {
             max_attempts: 2,
             base: Duration::ZERO,
             max: Duration::ZERO,
         })
-        .observe(move |p| sink.lock().unwrap().push(format!("{p:?}")));
+        .with_observer(move |p| sink.lock().unwrap().push(format!("{p:?}")));
     let mut idle = 0;
     while idle < 3 {
         if workers.run_once(&handler).await.unwrap() {

@@ -123,7 +123,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
     /// How many deliveries this process works on at once (at least 1).
     #[must_use]
-    pub fn count(mut self, workers: usize) -> Self {
+    pub fn with_count(mut self, workers: usize) -> Self {
         self.count = workers.max(1);
         self
     }
@@ -131,7 +131,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// A delivery's lease, renewed every third of it while it is worked on:
     /// how long a delivery whose worker died waits before another takes it.
     #[must_use]
-    pub fn lease(mut self, lease: Duration) -> Self {
+    pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(30));
         self
     }
@@ -142,14 +142,14 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// appended by another process, and a retry coming due, is seen within
     /// that time.
     #[must_use]
-    pub fn poll_interval(mut self, poll: Duration) -> Self {
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
     }
 
     /// Attempts and backoff.
     #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
@@ -157,7 +157,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// Called for everything the workers do ([`Progress`]), from the worker
     /// tasks: keep it quick.
     #[must_use]
-    pub fn observe(mut self, observer: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
+    ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }
