@@ -148,7 +148,7 @@ impl<S: Store> Store for Counted<S> {
 async fn through_engine(engine: &Engine<Counted<AnyStore>>, envelope: Envelope) -> Duration {
     let started = Instant::now();
     let report = engine
-        .process(envelope, |_| async { Ok::<(), String>(()) })
+        .process(envelope, |_| async { Ok(()) })
         .await
         .expect("the store answers");
     assert!(report.is_acknowledged());

@@ -127,9 +127,9 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
         .build();
     let started = Instant::now();
     let pool = Workers::new(engine, Arc::clone(&inbox))
-        .count(env("BENCH_WORKERS", 4))
-        .poll_interval(Duration::from_millis(1))
-        .start(|_event: Event| async { Ok::<(), String>(()) });
+        .with_count(env("BENCH_WORKERS", 4))
+        .with_poll_interval(Duration::from_millis(1))
+        .start(|_event: Event| async { Ok(()) });
     loop {
         let stats = inbox.stats(OffsetDateTime::now_utc()).await.expect("stats");
         if stats.pending + stats.in_flight + stats.retrying == 0 {

@@ -103,7 +103,7 @@ fn signer_from_env() -> Option<Signer> {
         "signature" => {
             let mut auth = SignatureAuth::new(need("ALM_SIGNING_SECRET"));
             if let Some(h) = var("ALM_SIGNATURE_HEADER") {
-                auth = auth.header(
+                auth = auth.with_header(
                     h.parse()
                         .unwrap_or_else(|_| usage("ALM_SIGNATURE_HEADER is not a header name")),
                 );

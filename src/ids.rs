@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::lo_type::{LoKind, LoType, ProgramSpelling};
+
 /// Why a string is not a valid identifier of the named kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {reason}")]
@@ -17,7 +19,7 @@ pub struct IdError {
 }
 
 impl IdError {
-    const fn new(kind: &'static str, reason: &'static str) -> Self {
+    pub(crate) const fn new(kind: &'static str, reason: &'static str) -> Self {
         Self { kind, reason }
     }
 }
@@ -117,98 +119,12 @@ impl FromStr for EventId {
     }
 }
 
-/// The kind of learning object (`loType`).
-///
-/// `learningProgram` and `learning_program` are the same type (both spellings
-/// appear in ALM's samples); [`LoType::as_str`] gives back the spelling that
-/// was received. Unknown types are kept, never rejected.
-///
-/// ```
-/// use alm_webhooks::LoType;
-/// let a: LoType = "learningProgram".parse().unwrap();
-/// let b: LoType = "learning_program".parse().unwrap();
-/// assert_eq!(a, b);
-/// assert_eq!(b.as_str(), "learning_program");
-/// assert!(matches!("jobAid".parse::<LoType>().unwrap(), LoType::Unknown(_)));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum LoType {
-    /// `course`.
-    Course,
-    /// `learningProgram` (a learning path).
-    LearningProgram,
-    /// `learning_program`: the same type as [`LoType::LearningProgram`], spelled
-    /// with an underscore.
-    LearningProgramUnderscore,
-    /// `certification`.
-    Certification,
-    /// Any other type, kept as sent.
-    Unknown(Box<str>),
-}
-
-impl LoType {
-    /// The type as it was received.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Course => "course",
-            Self::LearningProgram => "learningProgram",
-            Self::LearningProgramUnderscore => "learning_program",
-            Self::Certification => "certification",
-            Self::Unknown(s) => s,
-        }
-    }
-
-    /// Whether this is a learning program (learning path), in either spelling.
-    pub fn is_learning_program(&self) -> bool {
-        matches!(
-            self,
-            Self::LearningProgram | Self::LearningProgramUnderscore
-        )
-    }
-
-    fn canonical(&self) -> &str {
-        match self {
-            Self::LearningProgramUnderscore => "learningProgram",
-            other => other.as_str(),
-        }
-    }
-}
-
-impl PartialEq for LoType {
-    fn eq(&self, other: &Self) -> bool {
-        self.canonical() == other.canonical()
-    }
-}
-
-impl Eq for LoType {}
-
-impl std::hash::Hash for LoType {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.canonical().hash(state);
-    }
-}
-
-impl FromStr for LoType {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "course" => Self::Course,
-            "learningProgram" => Self::LearningProgram,
-            "learning_program" => Self::LearningProgramUnderscore,
-            "certification" => Self::Certification,
-            "" => return Err(IdError::new("loType", "must not be empty")),
-            other => Self::Unknown(other.into()),
-        })
-    }
-}
-
 /// A learning object (`loId`): `"<loType>:<number>"`, e.g. `course:1234567`.
 ///
 /// ```
 /// use alm_webhooks::{LoId, LoType};
 /// let id: LoId = "learning_program:1234567".parse().unwrap();
-/// assert_eq!(id.lo_type(), LoType::LearningProgram);
+/// assert!(id.lo_type().is_learning_program());
 /// assert_eq!(id.number(), "1234567");
 /// assert_eq!(id.to_string(), "learning_program:1234567");
 /// assert!("1234567".parse::<LoId>().is_err());
@@ -408,5 +324,24 @@ mod tests {
         let t: LoType = "jobAid".parse().unwrap();
         assert_eq!(t.as_str(), "jobAid");
         assert_ne!(t, LoType::Course);
+        assert_eq!(t.kind(), LoKind::Other);
+    }
+
+    #[test]
+    fn both_program_spellings_are_one_type_and_round_trip() {
+        for (text, spelling) in [
+            ("learningProgram", ProgramSpelling::CamelCase),
+            ("learning_program", ProgramSpelling::Underscore),
+        ] {
+            let json = format!("\"{text}\"");
+            let t: LoType = serde_json::from_str(&json).unwrap();
+            assert!(
+                matches!(t, LoType::LearningProgram(s) if s == spelling),
+                "{text}"
+            );
+            assert_eq!(t.kind(), LoKind::LearningProgram);
+            assert_eq!(serde_json::to_string(&t).unwrap(), json);
+            assert_eq!(t, LoType::LearningProgram(ProgramSpelling::default()));
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod event;
 pub mod guides;
 mod ids;
 pub mod inbox;
+mod lo_type;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -53,7 +54,9 @@ pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};
-pub use ids::{AccountId, EventId, IdError, LoId, LoInstanceId, LoType, UserId};
+pub use ids::{
+    AccountId, EventId, IdError, LoId, LoInstanceId, LoKind, LoType, ProgramSpelling, UserId,
+};
 pub use name::{EventFamily, EventName};
 pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
 pub use secret::{ExposeSecret, Secret};

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::LoKind;
+
 /// What an event is about; decides the shape of its `data` and the ordering
 /// rules that apply to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,6 +200,33 @@ impl From<&str> for EventName {
         match s.parse() {
             Ok(name) => name,
             Err(never) => match never {},
+        }
+    }
+}
+
+impl EventName {
+    /// The kind of learning object the name is about, for the names that
+    /// say it (`COURSE_…`, `LEARNING_PATH_…`, `CERTIFICATION_…`); `None` for
+    /// the others (`LEARNING_OBJECT_…` names cover every kind).
+    ///
+    /// ```
+    /// use alm_webhooks::{EventName, LoKind};
+    /// assert_eq!(EventName::LearningPathCompleted.lo_kind(), Some(LoKind::LearningProgram));
+    /// assert_eq!(EventName::LearningObjectDraft.lo_kind(), None);
+    /// ```
+    pub fn lo_kind(&self) -> Option<LoKind> {
+        if self.family() == EventFamily::Unknown {
+            return None;
+        }
+        let name = self.as_str();
+        if name.starts_with("COURSE_") {
+            Some(LoKind::Course)
+        } else if name.starts_with("LEARNING_PATH_") {
+            Some(LoKind::LearningProgram)
+        } else if name.starts_with("CERTIFICATION_") {
+            Some(LoKind::Certification)
+        } else {
+            None
         }
     }
 }

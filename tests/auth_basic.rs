@@ -100,7 +100,7 @@ fn rotation_with_the_valid_pair_anywhere() {
         pairs.insert(position, ("alm", "current"));
         let mut auth = BasicAuth::new(pairs[0].0, pairs[0].1);
         for (u, p) in &pairs[1..] {
-            auth = auth.or(u, *p);
+            auth = auth.with_credential(u, *p);
         }
         assert_eq!(auth.verify(&basic(b"alm:current")), Ok(()), "{position}");
         assert_eq!(

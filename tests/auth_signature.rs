@@ -159,8 +159,8 @@ fn rotation_with_the_valid_secret_anywhere() {
 #[test]
 fn custom_header_and_sha512() {
     let auth = SignatureAuth::new("k")
-        .header(HeaderName::from_static("x-signature"))
-        .algorithm(SignatureAlgorithm::Sha512);
+        .with_header(HeaderName::from_static("x-signature"))
+        .with_algorithm(SignatureAlgorithm::Sha512);
     let body = br#"{"accountId":1,"events":[]}"#;
     let sig = auth.sign(body);
     assert_eq!(sig.len(), 128);

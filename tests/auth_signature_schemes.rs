@@ -30,11 +30,11 @@ fn hmac_sha1_hex(key: &[u8], message: &[u8]) -> String {
 #[test]
 fn sha1_with_a_prefix_over_timestamp_and_body() {
     let auth = SignatureAuth::new("k")
-        .algorithm(SignatureAlgorithm::Sha1)
-        .header(HeaderName::from_static("x-hub-signature"))
-        .prefix("sha1=")
-        .signed("{x-ts}.{body}".parse().unwrap())
-        .timestamp_header(HeaderName::from_static("x-ts"));
+        .with_algorithm(SignatureAlgorithm::Sha1)
+        .with_header(HeaderName::from_static("x-hub-signature"))
+        .with_prefix("sha1=")
+        .with_signed_content("{x-ts}.{body}".parse().unwrap())
+        .with_timestamp_header(HeaderName::from_static("x-ts"));
     let mut h = HeaderMap::new();
     h.insert("x-ts", NOW.to_string().parse().unwrap());
     // A decoy over the body alone (the wrong content), then the real tag.
@@ -84,7 +84,7 @@ fn sha1_with_a_prefix_over_timestamp_and_body() {
 
 #[test]
 fn v1_comma_prefix_keeps_entries_whole() {
-    let auth = SignatureAuth::new("k").prefix("v1,");
+    let auth = SignatureAuth::new("k").with_prefix("v1,");
     let tag = URL_SAFE_NO_PAD.encode(
         Hmac::<sha2::Sha256>::new_from_slice(b"k")
             .unwrap()
@@ -128,7 +128,7 @@ fn ed25519_keys_next_to_hmac_secrets() {
     assert_eq!(auth.clone().also_accept("k").verify(&h, BODY), Ok(()));
     assert_eq!(
         SignatureAuth::new("k")
-            .algorithm(SignatureAlgorithm::Sha512)
+            .with_algorithm(SignatureAlgorithm::Sha512)
             .verify(&h, BODY),
         Err(AuthError::SignatureMismatch)
     );

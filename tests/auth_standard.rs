@@ -53,7 +53,7 @@ fn tolerance_edges() {
             "{now}"
         );
     }
-    let strict = auth.tolerance(Duration::from_secs(10));
+    let strict = auth.with_tolerance(Duration::from_secs(10));
     assert_eq!(strict.verify_at(&h, BODY, at(TIMESTAMP + 10)), Ok(()));
     assert_eq!(
         strict.verify_at(&h, BODY, at(TIMESTAMP + 11)),

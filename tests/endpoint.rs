@@ -178,7 +178,7 @@ async fn inbox_mode_accepts_at_once_and_workers_run_the_handler() {
             Arc::clone(&inbox),
             WorkerOptions::new()
                 .count(2)
-                .poll_interval(Duration::from_millis(5)),
+                .with_poll_interval(Duration::from_millis(5)),
         )
         .handler(move |event| {
             let seen = seen.clone();
@@ -262,7 +262,7 @@ async fn inline_mode_with_an_inbox_processes_inside_the_request() {
     let endpoint = Endpoint::builder(Authentication::None)
         .inbox(
             Arc::clone(&inbox),
-            WorkerOptions::new().observe(move |p| {
+            WorkerOptions::new().with_observer(move |p| {
                 if let Progress::Decided { outcome, .. } = p {
                     let _ = progress.send(outcome.decision.as_str().to_owned());
                 }

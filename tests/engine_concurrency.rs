@@ -19,21 +19,18 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
             if event.event_id.as_str() == "boom" {
                 panic!("handler bug");
             }
-            Ok::<(), String>(())
+            Ok(())
         })
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Failed);
     assert_eq!(
-        report.outcomes[0].error.as_deref(),
+        report.outcomes[0].error_message(),
         Some("the handler panicked")
     );
     assert_eq!(report.outcomes[1].decision, Decision::Processed);
     assert!(!report.is_acknowledged());
-    let again = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
+    let again = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     let decisions: Vec<_> = again.outcomes.iter().map(|o| o.decision).collect();
     assert_eq!(decisions, [Decision::Processed, Decision::Duplicate]);
     assert_eq!(engine.counters().failed, 1);
@@ -44,7 +41,7 @@ async fn a_panicking_handler_records_nothing_and_the_engine_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_waits_for_the_attempt_in_flight() {
     let engine = Engine::builder(MemoryStore::new())
-        .wait_for_in_flight(Duration::from_secs(5))
+        .in_flight_wait(Duration::from_secs(5))
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
     let runs = Arc::new(AtomicUsize::new(0));
@@ -64,7 +61,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
                         runs.fetch_add(1, Ordering::SeqCst);
                         started.notify_one();
                         tokio::time::sleep(Duration::from_millis(300)).await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await
@@ -73,10 +70,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
     };
     // The first attempt holds the claim and is inside its handler.
     started.notified().await;
-    let second = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
+    let second = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(second.outcomes[0].decision, Decision::Duplicate);
     assert_eq!(
         first.await.unwrap().outcomes[0].decision,
@@ -89,7 +83,7 @@ async fn a_redelivery_waits_for_the_attempt_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivery_gives_up_after_the_bounded_wait() {
     let engine = Engine::builder(MemoryStore::new())
-        .wait_for_in_flight(Duration::from_millis(100))
+        .in_flight_wait(Duration::from_millis(100))
         .build();
     let e = envelope(1, &[unknown("slow", 1)]);
     let started = Arc::new(tokio::sync::Notify::new());
@@ -109,7 +103,7 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
                         started.notify_one();
                         // Runs until the test has seen the other attempt give up.
                         release.notified().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await
@@ -118,16 +112,13 @@ async fn a_redelivery_gives_up_after_the_bounded_wait() {
     };
     started.notified().await;
     let second = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(second.outcomes[0].decision, Decision::Busy);
+    assert_eq!(second.outcomes[0].decision, Decision::InFlight);
     assert_eq!(second.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     release.notify_one();
     first.await.unwrap();
-    let third = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
+    let third = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(third.outcomes[0].decision, Decision::Duplicate);
 }

@@ -295,7 +295,7 @@ proptest! {
                 start += len;
                 let report = engine.process(envelope, |event| {
                     let fails = batch.iter().any(|e| e.fails && format!("id-{}", e.id) == event.event_id.as_str());
-                    async move { if fails { Err("handler failed") } else { Ok(()) } }
+                    async move { if fails { Err("handler failed".into()) } else { Ok(()) } }
                 }).await.unwrap();
                 got.extend(report.outcomes.into_iter().map(|o| o.decision));
                 model.new_delivery();

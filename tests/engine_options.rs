@@ -11,7 +11,7 @@ use alm_webhooks::store::{Claim, DedupKey, MemoryStore, Store};
 use alm_webhooks::{AccountId, Envelope, EventFamily};
 use support::{decisions as decide, envelope, learner};
 
-use Decision::{Processed, Rejected};
+use Decision::{Malformed, Processed};
 const RULE2: Decision = Ignored(IgnoreReason::ProgressAfterCompletion);
 use Decision::Ignored;
 
@@ -70,10 +70,10 @@ async fn an_event_without_what_its_family_needs_is_rejected_with_its_error() {
         r#"{"loInstanceId":"course:1_2"}"#,
     )];
     let report = engine
-        .process(envelope(1, &events), |_| async { Ok::<(), String>(()) })
+        .process(envelope(1, &events), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Rejected);
+    assert_eq!(report.outcomes[0].decision, Malformed);
     let error = report.outcomes[0].event_error.as_ref().unwrap();
     assert_eq!(error.path(), "events[0].data");
     assert!(error.message.contains("userId"), "{}", error.message);
@@ -87,13 +87,11 @@ async fn a_rejected_event_keeps_its_error_in_the_outcome() {
       {"eventId":"bad","eventName":"COURSE_ENROLLMENT","timestamp":1,"data":{"userId":"seven"}},
       {"eventId":"ok","eventName":"X","timestamp":1}]}"#;
     let report = Engine::in_memory()
-        .process(Envelope::from_str(body).unwrap(), |_| async {
-            Ok::<(), String>(())
-        })
+        .process(Envelope::from_str(body).unwrap(), |_| async { Ok(()) })
         .await
         .unwrap();
     let bad = &report.outcomes[0];
-    assert_eq!(bad.decision, Rejected);
+    assert_eq!(bad.decision, Malformed);
     let error = bad.event_error.as_deref().unwrap();
     assert_eq!(error.index, 0);
     assert_eq!(error.path(), "events[0].data.userId");
@@ -101,7 +99,7 @@ async fn a_rejected_event_keeps_its_error_in_the_outcome() {
     assert_eq!((error.line, error.column), (2, 93));
     assert!(error.raw.get().starts_with(r#"{"eventId":"bad""#));
     assert_eq!(report.outcomes[1].event_error, None);
-    assert_eq!(report.rejected().count(), 1);
+    assert_eq!(report.malformed().count(), 1);
 }
 
 #[tokio::test]
@@ -153,7 +151,7 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
     let clock = ManualClock::at_unix(NOW);
     let engine = Engine::builder(MemoryStore::new())
         .clock(clock.clone())
-        .wait_for_in_flight(Duration::from_secs(2))
+        .in_flight_wait(Duration::from_secs(2))
         .build();
     let ids = ["a", "b", "c"];
     for id in ids {
@@ -175,7 +173,7 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
         .collect();
     let started = tokio::time::Instant::now();
     let got = decide(&engine, &envelope(1, &events)).await;
-    assert_eq!(got, [Decision::Busy; 3]);
+    assert_eq!(got, [Decision::InFlight; 3]);
     assert_eq!(
         started.elapsed(),
         Duration::from_secs(2),

@@ -274,10 +274,10 @@ async fn rejected_events_are_reported_and_not_remembered() {
     let body = r#"{"accountId":1,"events":[{"eventId":"bad","eventName":"COURSE_ENROLLMENT","timestamp":1,"data":{}},{"eventId":"ok","eventName":"X","timestamp":1}]}"#;
     let e = Envelope::from_str(body).unwrap();
     let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Rejected);
+    assert_eq!(report.outcomes[0].decision, Decision::Malformed);
     assert_eq!(
         report.outcomes[0].event_id.as_ref().unwrap().as_str(),
         "bad"
@@ -289,10 +289,10 @@ async fn rejected_events_are_reported_and_not_remembered() {
         "a rejected event does not fail the delivery"
     );
     let again = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
-    assert_eq!(again.outcomes[0].decision, Decision::Rejected);
+    assert_eq!(again.outcomes[0].decision, Decision::Malformed);
     let c = engine.counters();
     assert_eq!((c.processed, c.duplicate, c.rejected), (1, 1, 2));
 }

@@ -107,7 +107,7 @@ async fn both_spellings_name_one_state_key_and_the_event_keeps_its_id() {
                 sink.lock()
                     .unwrap()
                     .push(json["data"]["loInstanceId"].clone());
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .await
@@ -153,7 +153,7 @@ async fn a_later_event_of_a_record_waits_for_its_failed_predecessor() {
         let report = engine
             .process(envelope(1, &events), |event| async move {
                 if event.event_id.as_str() == "e" {
-                    return Err("CRM down".to_owned());
+                    return Err("CRM down".into());
                 }
                 Ok(())
             })
@@ -179,7 +179,7 @@ async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
     let clock = ManualClock::at_unix(NOW);
     let engine = Engine::builder(MemoryStore::new())
         .clock(clock.clone())
-        .wait_for_in_flight(Duration::ZERO)
+        .in_flight_wait(Duration::ZERO)
         .build();
     let key = DedupKey {
         account_id: AccountId(1),
@@ -197,7 +197,7 @@ async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
         learner("c", "COURSE_COMPLETED", 200, 1, "course:1_2"),
     ];
     let got = decide(&engine, &envelope(1, &events)).await;
-    assert_eq!(got, [Decision::Busy, Decision::Deferred]);
+    assert_eq!(got, [Decision::InFlight, Decision::Deferred]);
     assert_eq!(engine.counters().deferred, 1);
     // Once the other attempt's lease is over, both are processed in order.
     clock.advance(Duration::from_secs(61));
@@ -222,7 +222,7 @@ async fn a_claim_lost_during_the_handler_is_claimed_again_and_committed() {
                         // The handler outlives its lease and a sweep drops the claim.
                         clock.advance(Duration::from_secs(120));
                         sweeper.sweep().await.unwrap();
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 },
             )
@@ -263,13 +263,13 @@ async fn a_claim_taken_over_during_the_handler_is_busy() {
                         .await
                         .unwrap();
                     assert!(matches!(claim, Claim::Claimed(_)));
-                    Ok::<(), String>(())
+                    Ok(())
                 }
             },
         )
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Busy);
+    assert_eq!(report.outcomes[0].decision, Decision::InFlight);
     assert_eq!(report.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -365,7 +365,7 @@ async fn deliver_twice_to(store: FlakyStore, batch: usize) -> (Vec<Decision>, us
     let handler = |calls: Arc<AtomicUsize>| {
         move |_| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         }
     };
     let first = engine
@@ -530,7 +530,7 @@ async fn an_unknown_event_needs_only_an_id_and_a_name() {
     let report = engine
         .process(envelope, move |_| {
             count.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -565,14 +565,14 @@ async fn a_panic_before_the_handler_future_is_a_failure() {
     let report = engine
         .process(e, |event| {
             assert_ne!(event.event_id.as_str(), "boom", "handler bug");
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
     let got: Vec<_> = report.outcomes.iter().map(|o| o.decision).collect();
     assert_eq!(got, [Failed, Processed]);
     assert_eq!(
-        report.outcomes[0].error.as_deref(),
+        report.outcomes[0].error_message(),
         Some("the handler panicked")
     );
 }

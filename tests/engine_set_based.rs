@@ -91,14 +91,12 @@ async fn a_permanent_claim_error_is_that_events_failure() {
         };
         let engine = Engine::builder(store).commit_batch(batch).build();
         let report = engine
-            .process(envelope(1, &three_learners()), |_| async {
-                Ok::<(), String>(())
-            })
+            .process(envelope(1, &three_learners()), |_| async { Ok(()) })
             .await
             .expect("a permanent error about one event is not the delivery's error");
         let got: Vec<_> = report.outcomes.iter().map(|o| o.decision).collect();
         assert_eq!(got, [Processed, Failed, Processed], "commit_batch({batch})");
-        let error = report.outcomes[1].error.as_deref().unwrap();
+        let error = report.outcomes[1].error_message().unwrap();
         assert!(error.contains("cannot hold event e2"), "{error}");
         assert!(error.contains("store refused the data"), "{error}");
     }
@@ -149,7 +147,7 @@ async fn claims_held_while_a_slow_handler_runs_are_renewed() {
                     if event.event_id.as_str() == "slow" {
                         tokio::time::sleep(Duration::from_millis(2_700)).await;
                     }
-                    Ok::<(), String>(())
+                    Ok(())
                 })
                 .await
                 .unwrap()
@@ -217,7 +215,7 @@ async fn a_later_event_sees_what_an_attempt_in_flight_left() {
     let delivery = envelope(1, &events);
     let store = Arc::new(Counting::new(MemoryStore::new()));
     let engine = Engine::builder(Arc::clone(&store))
-        .wait_for_in_flight(Duration::from_secs(10))
+        .in_flight_wait(Duration::from_secs(10))
         .build();
     // Another attempt holds the completion, then commits it.
     let completion = delivery.parsed().next().unwrap().clone();

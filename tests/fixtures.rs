@@ -1,10 +1,10 @@
 //! Every sample payload from ALM's documentation, parsed and checked field by
 //! field.
 
-use alm_webhooks::event::{EnrollmentSource, RawData};
+use alm_webhooks::event::{EnrollmentSource, Percent, RawData};
 use alm_webhooks::{
-    AccountId, Envelope, Event, EventData, EventFamily, EventName, LoType, ParseError, TimeFormat,
-    UserId,
+    AccountId, Envelope, Event, EventData, EventFamily, EventName, LoType, ParseError,
+    ProgramSpelling, TimeFormat, UserId,
 };
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -123,7 +123,7 @@ fn enrollments() {
             11_234_567,
             "learningProgram:123456",
             "learningProgram:12345_134567",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
             EnrollmentSource::SelfEnroll,
             1_725_604_248,
         ),
@@ -138,7 +138,7 @@ fn enrollments() {
             12_345_678,
             "learningProgram:12347",
             "learningProgram:12345_12345",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
             EnrollmentSource::AdminEnroll,
             1_725_604_248,
         ),
@@ -329,7 +329,7 @@ fn learner_progress() {
         d.date_started.as_ref().unwrap().instant().unix_timestamp(),
         1_725_604_380
     );
-    assert_eq!(d.progress_percent_f64(), Some(50.0));
+    assert_eq!(d.progress_percent.map(Percent::get), Some(50.0));
 }
 
 #[test]
@@ -365,7 +365,7 @@ fn unenrollments() {
             "1725506667000-040299-28209-0",
             12_345_678,
             "learning_program:1234567_109139",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
             EnrollmentSource::SelfEnroll,
         ),
         (
@@ -376,7 +376,7 @@ fn unenrollments() {
             "1725506667000-040299-28209-0",
             1_234_567,
             "learning_program:1234567_109139",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
             EnrollmentSource::AdminEnroll,
         ),
         (
@@ -482,7 +482,7 @@ fn learning_objects() {
             1_725_523_081,
             "123456000-039736-54153-0",
             "learningProgram:1234567",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
         ),
         (
             "learning_object_modification_batch",
@@ -491,7 +491,7 @@ fn learning_objects() {
             1_725_523_081,
             "123456700-039736-54153-0",
             "learningProgram:1234567",
-            LoType::LearningProgram,
+            LoType::LearningProgram(ProgramSpelling::CamelCase),
         ),
     ];
     for (file, id, name, ts, info, lo, ty) in cases {

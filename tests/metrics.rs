@@ -68,7 +68,7 @@ fn deliveries_events_and_store_calls_are_counted_with_bounded_labels() {
         metrics::record_event(Decision::Duplicate, Some(&enrollment));
         metrics::record_event(Decision::Ignored(IgnoreReason::Stale), Some(&enrollment));
         metrics::record_event(Decision::Processed, Some(&unknown));
-        metrics::record_event(Decision::Rejected, None);
+        metrics::record_event(Decision::Malformed, None);
         metrics::record_handler(&enrollment, Duration::from_millis(20));
         metrics::record_event_lag(EventFamily::LearnerProgress, 840.0);
         metrics::record_store_call("claim", false);
@@ -195,7 +195,7 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
             .build()
             .unwrap();
         let engine = Engine::in_memory();
-        let ok = |_| async { Ok::<(), String>(()) };
+        let ok = |_| async { Ok(()) };
         runtime.block_on(async {
             // Processed, then the same again (a duplicate), then an older
             // event of the same record (stale), then a failing handler.
@@ -211,7 +211,7 @@ fn the_engine_records_decisions_handler_times_lag_and_store_calls() {
                 .process(delivery(&[event("m2", 1_750_000_000)]), ok)
                 .await
                 .unwrap();
-            let fail = |_| async { Err::<(), String>("CRM down".into()) };
+            let fail = |_| async { Err("CRM down".into()) };
             let report = engine
                 .process(delivery(&[event("m3", 1_750_000_200)]), fail)
                 .await
@@ -284,7 +284,7 @@ async fn a_running_worker_pool_keeps_the_inbox_gauges_current() {
         .await
         .unwrap();
     let engine = Engine::builder(MemoryStore::new()).build();
-    let pool = Workers::new(engine, Arc::clone(&inbox)).start(|_| async { Ok::<(), String>(()) });
+    let pool = Workers::new(engine, Arc::clone(&inbox)).start(|_| async { Ok(()) });
     let quarantined = || {
         snapshot(&snapshotter)
             .into_iter()

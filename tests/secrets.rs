@@ -53,7 +53,7 @@ fn assert_clean(context: &str, text: &str) {
 
 #[test]
 fn configurations_never_print_secrets() {
-    let basic = BasicAuth::new("alm", PASSWORD).or("alm", HMAC_SECRET);
+    let basic = BasicAuth::new("alm", PASSWORD).with_credential("alm", HMAC_SECRET);
     let signature = SignatureAuth::new(HMAC_SECRET).also_accept(PASSWORD);
     let standard = StandardWebhooksAuth::new(WHSEC).unwrap();
     assert_clean("Secret", &all_formats(&Secret::from(PASSWORD)));
@@ -190,7 +190,7 @@ async fn tracing_output_never_holds_secrets() {
         let _ = receiver.receive(&wrong, body);
         if let Ok(envelope) = receiver.receive(&right, body) {
             engine
-                .process(envelope, |_| async { Ok::<(), String>(()) })
+                .process(envelope, |_| async { Ok(()) })
                 .await
                 .unwrap();
         }

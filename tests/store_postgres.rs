@@ -245,10 +245,10 @@ async fn two_replicas_run_each_handler_once() {
     let runs = Arc::new(AtomicUsize::new(0));
     let engines = [
         Engine::builder(first.inner.clone())
-            .wait_for_in_flight(Duration::from_secs(30))
+            .in_flight_wait(Duration::from_secs(30))
             .build(),
         Engine::builder(second)
-            .wait_for_in_flight(Duration::from_secs(30))
+            .in_flight_wait(Duration::from_secs(30))
             .build(),
     ];
     let tasks: Vec<_> = engines
@@ -263,7 +263,7 @@ async fn two_replicas_run_each_handler_once() {
                         let runs = Arc::clone(&runs);
                         async move {
                             runs.fetch_add(1, Ordering::SeqCst);
-                            Ok::<(), String>(())
+                            Ok(())
                         }
                     })
                     .await
@@ -545,12 +545,8 @@ async fn a_dml_only_role_processes_deliveries() {
                 support::unknown("b", 2),
             ],
         );
-        let first = engine
-            .process(e.clone(), |_| async { Ok::<(), String>(()) })
-            .await?;
-        let again = engine
-            .process(e, |_| async { Ok::<(), String>(()) })
-            .await?;
+        let first = engine.process(e.clone(), |_| async { Ok(()) }).await?;
+        let again = engine.process(e, |_| async { Ok(()) }).await?;
         let migrated = PostgresStore::migrate(&url_as(&role), &format!("{schema}_x")).await;
         drop(engine);
         Ok::<_, StoreError>((first, again, migrated))
@@ -728,10 +724,7 @@ async fn tls_connections_verify_the_server() {
     };
     let engine = Engine::builder(store).build();
     let e = support::envelope(1, &[support::unknown("tls", 1)]);
-    let report = engine
-        .process(e, |_| async { Ok::<(), String>(()) })
-        .await
-        .unwrap();
+    let report = engine.process(e, |_| async { Ok(()) }).await.unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Processed);
     let encrypted: i64 = client
         .query_one(

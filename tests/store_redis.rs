@@ -174,7 +174,7 @@ async fn two_replicas_run_each_handler_exactly_once() {
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let replica = |store: RedisStore| {
         let engine = Engine::builder(store)
-            .wait_for_in_flight(Duration::from_secs(10))
+            .in_flight_wait(Duration::from_secs(10))
             .build();
         let (envelope, runs) = (envelope.clone(), Arc::clone(&runs));
         tokio::spawn(async move {
@@ -188,7 +188,7 @@ async fn two_replicas_run_each_handler_exactly_once() {
                             .entry(event.event_id.as_str().to_owned())
                             .or_default() += 1;
                         tokio::task::yield_now().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await

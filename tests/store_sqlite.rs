@@ -138,7 +138,7 @@ fn key(account: u64, id: &str) -> DedupKey {
 
 async fn decisions<S: Store>(engine: &Engine<S>, e: &Envelope) -> Vec<Decision> {
     let report = engine
-        .process(e.clone(), |_| async { Ok::<(), String>(()) })
+        .process(e.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     report.outcomes.iter().map(|o| o.decision).collect()
@@ -215,7 +215,7 @@ async fn two_connections_on_one_file_run_each_handler_exactly_once() {
     let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let receiver = |store: SqliteStore| {
         let engine = Engine::builder(store)
-            .wait_for_in_flight(Duration::from_secs(10))
+            .in_flight_wait(Duration::from_secs(10))
             .build();
         let (envelope, runs) = (envelope.clone(), Arc::clone(&runs));
         tokio::spawn(async move {
@@ -229,7 +229,7 @@ async fn two_connections_on_one_file_run_each_handler_exactly_once() {
                             .entry(event.event_id.as_str().to_owned())
                             .or_default() += 1;
                         tokio::task::yield_now().await;
-                        Ok::<(), String>(())
+                        Ok(())
                     }
                 })
                 .await

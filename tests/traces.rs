@@ -75,7 +75,7 @@ async fn a_delivery_and_each_event_get_a_span_with_messaging_attributes() {
     );
     let envelope = alm_webhooks::Envelope::from_slice(body.as_bytes()).unwrap();
     engine
-        .process(envelope, |_| async { Ok::<(), String>(()) })
+        .process(envelope, |_| async { Ok(()) })
         .await
         .unwrap();
 

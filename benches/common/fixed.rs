@@ -137,10 +137,7 @@ impl Ours {
     /// The engine alone, on a parsed envelope.
     fn decide(&self, envelope: alm_webhooks::Envelope) -> usize {
         let report = RUNTIME
-            .block_on(
-                self.engine
-                    .process(envelope, |_| async { Ok::<(), String>(()) }),
-            )
+            .block_on(self.engine.process(envelope, |_| async { Ok(()) }))
             .expect("the memory store never fails");
         report.outcomes.len()
     }

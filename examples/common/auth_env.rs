@@ -47,7 +47,7 @@ pub fn from_env() -> Result<Authentication, String> {
                 let secs = v.parse().map_err(|_| {
                     format!("ALM_TIMESTAMP_TOLERANCE_SECS={v:?} is not a number of seconds")
                 })?;
-                auth = auth.tolerance(std::time::Duration::from_secs(secs));
+                auth = auth.with_tolerance(std::time::Duration::from_secs(secs));
             }
             Authentication::Signature(auth)
         }

@@ -262,7 +262,7 @@ impl Queue {
             .count(config.workers)
             .lease(lease)
             .retry(config.retry)
-            .observe(move |progress| sink.progress(progress));
+            .with_observer(move |progress| sink.progress(progress));
         let pool = endpoint
             .inbox(Arc::clone(&inbox), workers)
             .mode(match config.mode {

@@ -248,13 +248,13 @@ async fn record(
         panic!("handler asked to panic on {}", event.event_id);
     }
     let record = match event.subject() {
-        Subject::Learner {
+        Some(Subject::Learner {
             user_id,
             lo_instance_id,
-        } => format!("learner {user_id} @ {lo_instance_id}"),
-        Subject::LearningObject(lo) => format!("object {lo}"),
-        Subject::LearningObjectInstance(i) => format!("instance {i}"),
-        Subject::InstanceStats(i) => format!("stats {i}"),
+        }) => format!("learner {user_id} @ {lo_instance_id}"),
+        Some(Subject::LearningObject(lo)) => format!("object {lo}"),
+        Some(Subject::LearningObjectInstance(i)) => format!("instance {i}"),
+        Some(Subject::InstanceStats(i)) => format!("stats {i}"),
         _ => "other".to_owned(),
     };
     let mut views = views.lock().map_err(|_| "view lock poisoned")?;
@@ -294,10 +294,10 @@ pub fn outcome_line(account_id: u64, o: &EventOutcome) -> String {
     });
     let reason = match (o.decision, &o.error) {
         (Decision::Ignored(reason), _) => Some(reason.code().to_owned()),
-        (Decision::Failed, Some(e)) => Some(e.clone()),
+        (Decision::Failed, Some(e)) => Some(e.message().to_owned()),
         (Decision::Duplicate, _) => Some("already decided".to_owned()),
-        (Decision::Rejected, _) => Some("event did not parse".to_owned()),
-        (Decision::Busy, _) => Some("in flight elsewhere".to_owned()),
+        (Decision::Malformed, _) => Some("event did not parse".to_owned()),
+        (Decision::InFlight, _) => Some("in flight elsewhere".to_owned()),
         _ => None,
     };
     if let Some(reason) = reason {

@@ -28,7 +28,7 @@ use crate::inbox::Inbox;
 /// let engine = Engine::in_memory();
 /// let inbox = Arc::new(MemoryInbox::new());
 /// let pool = Workers::new(engine.clone(), Arc::clone(&inbox))
-///     .start(|_event| async { Ok::<(), std::io::Error>(()) });
+///     .start(|_event| async { Ok(()) });
 /// let api = AdminApi::new(inbox, AdminToken::new("a-long-random-token"))
 ///     .counting(&engine)
 ///     .waking(pool.waker());

@@ -22,7 +22,7 @@ const MAX_HEADER_BYTES: usize = 4096;
 ///
 /// ```
 /// use alm_webhooks::auth::BasicAuth;
-/// let auth = BasicAuth::new("alm", "old password").or("alm", "new password");
+/// let auth = BasicAuth::new("alm", "old password").with_credential("alm", "new password");
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "new password"));
 /// assert!(auth.verify(&headers).is_ok());
@@ -66,7 +66,7 @@ impl BasicAuth {
     /// ```
     /// use alm_webhooks::auth::BasicAuth;
     /// // During a rotation both passwords pass; afterwards, drop the old one.
-    /// let auth = BasicAuth::new("alm", "old").or("alm", "new");
+    /// let auth = BasicAuth::new("alm", "old").with_credential("alm", "new");
     /// for password in ["old", "new"] {
     ///     let mut headers = http::HeaderMap::new();
     ///     headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", password));
@@ -74,7 +74,7 @@ impl BasicAuth {
     /// }
     /// ```
     #[must_use]
-    pub fn or(mut self, user: &str, password: impl Into<Secret>) -> Self {
+    pub fn with_credential(mut self, user: &str, password: impl Into<Secret>) -> Self {
         let tag = self.blinding.tag(&joined(user, &password.into()));
         self.accepted.push(tag);
         self

@@ -259,17 +259,17 @@ impl SignatureScheme {
             .decode(secret)
             .map_err(|e| SchemeKeyError::Encoding(e, self.key))?;
         let auth = match self.algorithm {
-            SchemeAlgorithm::Hmac(hash) => SignatureAuth::new(key).algorithm(hash),
+            SchemeAlgorithm::Hmac(hash) => SignatureAuth::new(key).with_algorithm(hash),
             SchemeAlgorithm::Ed25519 => {
                 SignatureAuth::ed25519(key.expose()).map_err(SchemeKeyError::PublicKey)?
             }
         };
         let auth = auth
-            .header(self.header.clone())
-            .prefix(self.prefix.clone())
-            .signed(self.signed.clone());
+            .with_header(self.header.clone())
+            .with_prefix(self.prefix.clone())
+            .with_signed_content(self.signed.clone());
         Ok(match &self.timestamp_header {
-            Some(header) => auth.timestamp_header(header.clone()),
+            Some(header) => auth.with_timestamp_header(header.clone()),
             None => auth,
         })
     }

@@ -193,7 +193,7 @@ impl StandardWebhooksAuth {
     /// assert!(auth.verify_at(&h, b"{}", at(1011)).is_err());
     /// ```
     #[must_use]
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }

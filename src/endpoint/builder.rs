@@ -25,7 +25,7 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 /// let options = WorkerOptions::new()
 ///     .count(8)
 ///     .lease(Duration::from_secs(120))
-///     .retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
+///     .with_retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
 ///     .observe(|progress| {
 ///         if let Progress::DeadLettered { letter } = progress {
 ///             eprintln!("dead letter: {}", letter.error);
@@ -67,19 +67,19 @@ impl WorkerOptions {
     }
 
     /// How many deliveries this process works on at once (at least 1); see
-    /// [`Workers::count`].
+    /// [`Workers::with_count`].
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new().count(2);
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn count(mut self, workers: usize) -> Self {
+    pub fn with_count(mut self, workers: usize) -> Self {
         self.count = Some(workers);
         self
     }
 
-    /// A delivery's lease; see [`Workers::lease`].
+    /// A delivery's lease; see [`Workers::with_lease`].
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new()
@@ -87,39 +87,39 @@ impl WorkerOptions {
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn lease(mut self, lease: Duration) -> Self {
+    pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
         self
     }
 
     /// How often an idle worker looks at the inbox; see
-    /// [`Workers::poll_interval`].
+    /// [`Workers::with_poll_interval`].
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .poll_interval(std::time::Duration::from_millis(10));
+    ///     .with_poll_interval(std::time::Duration::from_millis(10));
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn poll_interval(mut self, poll: Duration) -> Self {
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = Some(poll);
         self
     }
 
-    /// Attempts and backoff of a failing handler; see [`Workers::retry`].
+    /// Attempts and backoff of a failing handler; see [`Workers::with_retry`].
     ///
     /// ```
     /// use alm_webhooks::inbox::RetryPolicy;
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new().retry(RetryPolicy::default());
+    /// let options = alm_webhooks::endpoint::WorkerOptions::new().with_retry(RetryPolicy::default());
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
     }
 
-    /// Called for everything the workers do; see [`Workers::observe`].
+    /// Called for everything the workers do; see [`Workers::with_observer`].
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new()
@@ -127,7 +127,7 @@ impl WorkerOptions {
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn observe(mut self, observer: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+    pub fn with_observer(mut self, observer: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }
@@ -135,19 +135,19 @@ impl WorkerOptions {
     /// `workers` with these options applied.
     fn apply<S: Store, I: Inbox>(self, mut workers: Workers<S, I>) -> Workers<S, I> {
         if let Some(count) = self.count {
-            workers = workers.count(count);
+            workers = workers.with_count(count);
         }
         if let Some(lease) = self.lease {
-            workers = workers.lease(lease);
+            workers = workers.with_lease(lease);
         }
         if let Some(poll) = self.poll {
-            workers = workers.poll_interval(poll);
+            workers = workers.with_poll_interval(poll);
         }
         if let Some(retry) = self.retry {
-            workers = workers.retry(retry);
+            workers = workers.with_retry(retry);
         }
         if let Some(observer) = self.observer {
-            workers = workers.observe(move |progress| observer(progress));
+            workers = workers.with_observer(move |progress| observer(progress));
         }
         workers
     }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 use super::decision::Decision;
+use super::failure::EventFailure;
 use super::rules::{EntityState, StateKey};
 use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
 use crate::{Event, EventError, EventFamily, EventId};
@@ -14,8 +15,8 @@ use crate::{Event, EventError, EventFamily, EventId};
 #[derive(Debug)]
 pub(super) struct Final {
     pub(super) decision: Decision,
-    /// The handler's failure message.
-    pub(super) error: Option<String>,
+    /// Why the event failed.
+    pub(super) error: Option<EventFailure>,
     /// The event's id as sent, when known.
     pub(super) event_id: Option<EventId>,
     /// Why the event was rejected.
@@ -105,7 +106,7 @@ pub(super) struct Settled {
     pub(super) index: usize,
     pub(super) event_id: EventId,
     pub(super) decision: Decision,
-    pub(super) error: Option<String>,
+    pub(super) error: Option<EventFailure>,
 }
 
 /// A delivery's decisions awaiting their commit, and what the delivery

@@ -77,7 +77,7 @@ impl<S: Store> EngineBuilder<S> {
     /// redelivery. Keep it well above a store round trip. If a claim is
     /// lost anyway (a store restart), the engine claims the event again to
     /// record the handler's outcome (or answers
-    /// [`Decision::Busy`](super::Decision::Busy) if another attempt holds it
+    /// [`Decision::InFlight`](super::Decision::InFlight) if another attempt holds it
     /// by then).
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
@@ -86,12 +86,12 @@ impl<S: Store> EngineBuilder<S> {
     }
 
     /// How long one delivery may wait, in all, for events in flight
-    /// elsewhere before answering [`Decision::Busy`](super::Decision::Busy)
+    /// elsewhere before answering [`Decision::InFlight`](super::Decision::InFlight)
     /// (default 2 s, well inside ALM's 5 s read timeout). The budget is
     /// per delivery, not per event: once it is spent, every further event
     /// held elsewhere is answered busy at once.
     #[must_use]
-    pub fn wait_for_in_flight(mut self, wait: Duration) -> Self {
+    pub fn in_flight_wait(mut self, wait: Duration) -> Self {
         self.in_flight_wait = wait;
         self
     }
@@ -145,7 +145,7 @@ impl<S: Store> EngineBuilder<S> {
     /// fields the family needs from it (`userId` and `loInstanceId` for a
     /// learner's record, `loId` for a learning object, `loInstanceId` for an
     /// instance) and needs a `timestamp`. An event that lacks them is
-    /// [`Decision::Rejected`](super::Decision::Rejected), with an
+    /// [`Decision::Malformed`](super::Decision::Malformed), with an
     /// [`EventError`](crate::EventError) naming the field.
     ///
     /// ```

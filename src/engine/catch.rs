@@ -1,13 +1,13 @@
 //! Catching a handler's panic, so one bad event does not take the
 //! process (or the other events of a delivery) down.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::Event;
+use super::failure::EventFailure;
+use crate::{BoxError, Event};
 
 /// Polls a pinned future, turning a panic into `Err(())`.
 pub(crate) struct CatchUnwind<'a, F>(Pin<&'a mut F>);
@@ -31,14 +31,13 @@ impl<F: Future> Future for CatchUnwind<'_, F> {
     }
 }
 
-/// Runs the handler on one event; the failure message if it fails or
+/// Runs the handler on one event; the failure if it fails or
 /// panics, in its future or in the closure that makes the future. With the
 /// `metrics` feature, how long it ran is recorded per event name.
-pub(super) async fn run<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
+pub(super) async fn run<F, Fut>(handler: &mut F, event: Event) -> Option<EventFailure>
 where
     F: FnMut(Event) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
+    Fut: Future<Output = Result<(), BoxError>>,
 {
     #[cfg(feature = "metrics")]
     let (name, started) = (event.event_name.clone(), std::time::Instant::now());
@@ -49,20 +48,18 @@ where
 }
 
 /// [`run`] without the timing.
-async fn run_caught<F, Fut, E>(handler: &mut F, event: Event) -> Option<String>
+async fn run_caught<F, Fut>(handler: &mut F, event: Event) -> Option<EventFailure>
 where
     F: FnMut(Event) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-    E: Display,
+    Fut: Future<Output = Result<(), BoxError>>,
 {
-    const PANICKED: &str = "the handler panicked";
     let Ok(future) = catch_unwind(AssertUnwindSafe(|| handler(event))) else {
-        return Some(PANICKED.to_owned());
+        return Some(EventFailure::panicked());
     };
     let future = std::pin::pin!(future);
     match CatchUnwind::new(future).await {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(()) => Some(PANICKED.to_owned()),
+        Ok(Err(e)) => Some(EventFailure::from_handler(e)),
+        Err(()) => Some(EventFailure::panicked()),
     }
 }

@@ -2,8 +2,8 @@
 //! a commit's answer leads to (a decision taken again on a moved state, a
 //! claim taken again, a permanent store error made the event's failure).
 
-use std::fmt::Display;
 use std::future::Future;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -11,9 +11,10 @@ use tokio::time::Instant;
 use super::Engine;
 use super::batch::{Batch, Pending, Settled};
 use super::decision::Decision;
+use super::failure::EventFailure;
 use super::flow::{Others, counted};
-use crate::Event;
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+use crate::{BoxError, Event};
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -51,15 +52,14 @@ impl<S: Store> Engine<S> {
 
     /// Commits the batch's decisions; a commit that finds the state moved or
     /// the claim lost is decided again and committed alone.
-    pub(super) async fn flush<F, Fut, E>(
+    pub(super) async fn flush<F, Fut>(
         &self,
         batch: &mut Batch,
         handler: &mut F,
     ) -> Result<(), StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         if batch.pending.is_empty() {
             return Ok(());
@@ -111,7 +111,7 @@ impl<S: Store> Engine<S> {
 
     /// Settles a pending decision from its commit's outcome. A permanent
     /// store error is the event's failure.
-    async fn conclude<F, Fut, E>(
+    async fn conclude<F, Fut>(
         &self,
         pending: Pending,
         outcome: Committed,
@@ -120,8 +120,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<(), StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let index = pending.index;
         let moved = !matches!(outcome.outcome, Ok(CommitOutcome::Committed));
@@ -140,7 +139,11 @@ impl<S: Store> Engine<S> {
             }
             Err(error) => {
                 self.release(&pending.key, pending.token).await?;
-                (Decision::Failed, Some(error.to_string()), pending)
+                (
+                    Decision::Failed,
+                    Some(EventFailure::from_error(Arc::new(error))),
+                    pending,
+                )
             }
         };
         if moved {
@@ -163,16 +166,15 @@ impl<S: Store> Engine<S> {
     /// now, it is a duplicate; in flight elsewhere, busy), and commits it
     /// alone. The handler runs only if it has not run yet. Loops until the
     /// commit holds. A permanent store error is the event's failure.
-    async fn commit_alone<F, Fut, E>(
+    async fn commit_alone<F, Fut>(
         &self,
         mut pending: Pending,
         mut again: Again,
         handler: &mut F,
-    ) -> Result<(Decision, Option<String>, Pending), StoreError>
+    ) -> Result<(Decision, Option<EventFailure>, Pending), StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let mut event = pending.event.take().map(|event| *event);
         let mut reclaims = 0;
@@ -187,7 +189,11 @@ impl<S: Store> Engine<S> {
                 Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
                 Ok(Err(next)) => again = next,
                 Err(error) if !error.is_transient() => {
-                    return Ok((Decision::Failed, Some(error.to_string()), pending));
+                    return Ok((
+                        Decision::Failed,
+                        Some(EventFailure::from_error(Arc::new(error))),
+                        pending,
+                    ));
                 }
                 Err(error) => return Err(error),
             }
@@ -196,18 +202,17 @@ impl<S: Store> Engine<S> {
 
     /// One attempt of [`Engine::commit_alone`]: the decision, or what to do
     /// before the next attempt.
-    async fn attempt<F, Fut, E>(
+    async fn attempt<F, Fut>(
         &self,
         pending: &mut Pending,
         event: &mut Option<Event>,
         again: Again,
         handler: &mut F,
         reclaims: usize,
-    ) -> Result<Result<(Decision, Option<String>), Again>, StoreError>
+    ) -> Result<Result<(Decision, Option<EventFailure>), Again>, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let inner = &*self.inner;
         match again {
@@ -224,7 +229,7 @@ impl<S: Store> Engine<S> {
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),
                     Claim::AlreadyDecided => return Ok(Ok((Decision::Duplicate, None))),
-                    Claim::InFlight => return Ok(Ok((Decision::Busy, None))),
+                    Claim::InFlight => return Ok(Ok((Decision::InFlight, None))),
                 }
             }
         }
@@ -243,7 +248,7 @@ impl<S: Store> Engine<S> {
             CommitOutcome::Committed => Ok((pending.decision, None)),
             CommitOutcome::StateChanged => Err(Again::State),
             CommitOutcome::LeaseLost if reclaims < RECLAIMS => Err(Again::Claim),
-            CommitOutcome::LeaseLost => Ok((Decision::Busy, None)),
+            CommitOutcome::LeaseLost => Ok((Decision::InFlight, None)),
         })
     }
 }

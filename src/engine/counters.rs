@@ -31,9 +31,9 @@ impl Counters {
                 &self.progress_after_completion
             }
             Decision::Ignored(IgnoreReason::Stale) => &self.stale,
-            Decision::Rejected => &self.rejected,
+            Decision::Malformed => &self.rejected,
             Decision::Failed => &self.failed,
-            Decision::Busy => &self.busy,
+            Decision::InFlight => &self.busy,
             Decision::Deferred => &self.deferred,
         };
         counter.fetch_add(1, Ordering::Relaxed);

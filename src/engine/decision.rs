@@ -4,10 +4,30 @@ use std::fmt;
 
 /// The engine's decision for one event.
 ///
-/// `Processed`, `Duplicate`, `Ignored` and `Rejected` are final: the event is
-/// dealt with. `Failed`, `Busy` and `Deferred` are not: the delivery must be
+/// `Processed`, `Duplicate`, `Ignored` and `Malformed` are final: the event is
+/// dealt with. `Failed`, `InFlight` and `Deferred` are not: the delivery must be
 /// answered with a `5xx` so that ALM sends it again (see
 /// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
+///
+/// ```
+/// use alm_webhooks::engine::{Decision, IgnoreReason};
+///
+/// fn log(decision: Decision) -> String {
+///     match decision {
+///         Decision::Processed => "done".to_owned(),
+///         Decision::Duplicate => "seen before".to_owned(),
+///         Decision::Ignored(reason) => format!("ignored ({})", reason.code()),
+///         Decision::Malformed => "did not parse: kept for a person".to_owned(),
+///         Decision::Failed | Decision::InFlight | Decision::Deferred => {
+///             format!("{decision}: ALM will deliver it again")
+///         }
+///         other => other.to_string(),
+///     }
+/// }
+/// assert_eq!(log(Decision::Ignored(IgnoreReason::Stale)), "ignored (stale)");
+/// assert_eq!(log(Decision::InFlight), "busy: ALM will deliver it again");
+/// assert!(Decision::Malformed.is_final() && !Decision::InFlight.is_final());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Decision {
@@ -17,13 +37,14 @@ pub enum Decision {
     Duplicate,
     /// An ordering rule says the event adds nothing; the handler did not run.
     Ignored(IgnoreReason),
-    /// The event did not parse; see the envelope's `EventError`.
-    Rejected,
+    /// The event did not parse (or lacked what its configured family needs);
+    /// see [`EventOutcome::event_error`](crate::engine::EventOutcome::event_error).
+    Malformed,
     /// The handler failed or panicked; nothing was recorded.
     Failed,
     /// Another attempt is still processing this event after the bounded wait
     /// (or took the event over while this attempt's handler ran).
-    Busy,
+    InFlight,
     /// An earlier event of the same entity in this delivery failed, is busy
     /// or was deferred itself, so this one was not decided: it must not be
     /// processed before its predecessor. Nothing was recorded; the
@@ -34,19 +55,23 @@ pub enum Decision {
 impl Decision {
     /// Whether the event is dealt with for good (no redelivery needed).
     pub fn is_final(self) -> bool {
-        !matches!(self, Self::Failed | Self::Busy | Self::Deferred)
+        !matches!(self, Self::Failed | Self::InFlight | Self::Deferred)
     }
 
-    /// The decision's name as printed in logs: `processed`, `duplicate`,
-    /// `ignored`, `rejected`, `failed`, `busy`, `deferred`.
+    /// The decision's name as printed in logs and metric labels:
+    /// `processed`, `duplicate`, `ignored`, `rejected` (for
+    /// [`Malformed`](Self::Malformed)), `failed`, `busy` (for
+    /// [`InFlight`](Self::InFlight)), `deferred`. These strings are the
+    /// receivers' stable output (dashboards and alerts match them), so they
+    /// kept their names when the variants were renamed.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Processed => "processed",
             Self::Duplicate => "duplicate",
             Self::Ignored(_) => "ignored",
-            Self::Rejected => "rejected",
+            Self::Malformed => "rejected",
             Self::Failed => "failed",
-            Self::Busy => "busy",
+            Self::InFlight => "busy",
             Self::Deferred => "deferred",
         }
     }

@@ -2,7 +2,6 @@
 //! [`Store::claim_many`] for a chunk's events, their decisions in order in
 //! memory (handlers included), one [`Store::commit_many`] for the chunk.
 
-use std::fmt::Display;
 use std::future::Future;
 
 use time::OffsetDateTime;
@@ -14,7 +13,7 @@ use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};
 use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
-use crate::{AccountId, Event, EventError, EventId, EventName};
+use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
 
 /// One event of a chunk, ready to be decided.
 pub(super) struct Prepared {
@@ -52,7 +51,7 @@ impl Item {
 
 impl<S: Store> Engine<S> {
     /// [`Engine::process`]: the delivery in chunks.
-    pub(super) async fn process_chunks<F, Fut, E>(
+    pub(super) async fn process_chunks<F, Fut>(
         &self,
         events: Vec<Result<Event, Box<EventError>>>,
         account_id: AccountId,
@@ -60,8 +59,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<DeliveryReport, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let chunk_len = self.inner.commit_batch;
         let mut report = DeliveryReport {
@@ -142,7 +140,7 @@ impl<S: Store> Engine<S> {
                 let (event_name, event_id) = (error.event_name.clone(), error.event_id.clone());
                 let rejected = Final {
                     event_error: Some(error),
-                    ..Final::new(Decision::Rejected, event_id)
+                    ..Final::new(Decision::Malformed, event_id)
                 };
                 return Item::Final(index, event_name, rejected);
             }
@@ -164,7 +162,7 @@ impl<S: Store> Engine<S> {
                 let error = EventError::after_parsing(index, &event, &field, message);
                 let rejected = Final {
                     event_error: Some(Box::new(error)),
-                    ..Final::new(Decision::Rejected, Some(event.event_id.clone()))
+                    ..Final::new(Decision::Malformed, Some(event.event_id.clone()))
                 };
                 Item::Final(index, Some(event.event_name), rejected)
             }
@@ -225,7 +223,7 @@ impl<S: Store> Engine<S> {
     /// more), so that the redelivery runs again only the event that met the
     /// error, and releases the claims of the chunk's events not decided yet,
     /// so that the redelivery finds them free. Returns the error.
-    async fn fail<F, Fut, E>(
+    async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
         rest: &mut [Option<Item>],
@@ -234,8 +232,7 @@ impl<S: Store> Engine<S> {
     ) -> StoreError
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         if let Err(_again) = self.flush(batch, handler).await {
             #[cfg(feature = "tracing")]

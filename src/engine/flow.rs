@@ -1,7 +1,6 @@
 //! How one event goes through the store: claim, decide, run the handler,
 //! commit (alone or with its batch), and what a commit's answer leads to.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
@@ -12,11 +11,12 @@ use tokio::time::Instant;
 use super::batch::{Batch, Final, Pending, Step};
 use super::decision::Decision;
 use super::delivery::{Item, Prepared};
+use super::failure::EventFailure;
 use super::renew::Held;
 use super::rules::{self, EntityState, StateKey};
 use super::{Engine, Facts};
 use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
-use crate::{AccountId, Event};
+use crate::{AccountId, BoxError, Event};
 
 /// How often an in-flight event is looked at again while waiting.
 const POLL: Duration = Duration::from_millis(25);
@@ -45,7 +45,7 @@ impl<S: Store> Engine<S> {
     /// committed with the chunk, or final at once. `rest` is the chunk's
     /// events not decided yet, whose claims the engine keeps while the
     /// handler runs.
-    pub(super) async fn decide_one<F, Fut, E>(
+    pub(super) async fn decide_one<F, Fut>(
         &self,
         prepared: Prepared,
         handler: &mut F,
@@ -54,8 +54,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<Step, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let Prepared {
             index,
@@ -108,7 +107,7 @@ impl<S: Store> Engine<S> {
                     Err(error) if !error.is_transient() => {
                         batch.note(state, Decision::Failed);
                         return Ok(Step::Final(Final {
-                            error: Some(error.to_string()),
+                            error: Some(EventFailure::from_error(std::sync::Arc::new(error))),
                             ..Final::new(Decision::Failed, Some(event_id()))
                         }));
                     }
@@ -125,8 +124,11 @@ impl<S: Store> Engine<S> {
                 )));
             }
             Claimed::Busy => {
-                batch.note(facts.state_key.as_ref(), Decision::Busy);
-                return Ok(Step::Final(Final::new(Decision::Busy, Some(event_id()))));
+                batch.note(facts.state_key.as_ref(), Decision::InFlight);
+                return Ok(Step::Final(Final::new(
+                    Decision::InFlight,
+                    Some(event_id()),
+                )));
             }
         };
         let Facts {
@@ -161,10 +163,10 @@ impl<S: Store> Engine<S> {
         let failure = self
             .decide_pending(&mut pending, &mut event, handler, others)
             .await?;
-        if let Some(message) = failure {
+        if let Some(failure) = failure {
             batch.note(pending.state_key.as_ref(), Decision::Failed);
             return Ok(Step::Final(Final {
-                error: Some(message),
+                error: Some(failure),
                 ..Final::new(Decision::Failed, Some(pending.into_event_id()))
             }));
         }
@@ -220,17 +222,16 @@ impl<S: Store> Engine<S> {
     /// keeping the claims `others` holds (the delivery's other held claims)
     /// alive while it runs. The failure message if the handler fails (the
     /// claim is then released).
-    pub(super) async fn decide_pending<F, Fut, E>(
+    pub(super) async fn decide_pending<F, Fut>(
         &self,
         pending: &mut Pending,
         event: &mut Option<Event>,
         handler: &mut F,
         others: Others<'_, '_>,
-    ) -> Result<Option<String>, StoreError>
+    ) -> Result<Option<EventFailure>, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         (pending.decision, pending.next) = match event {
             Some(_) => rules::decide_facts(&pending.loaded.state, pending.family, pending.at),
@@ -263,7 +264,7 @@ impl<S: Store> Engine<S> {
     /// flight elsewhere until the delivery's wait budget is spent. An event
     /// in flight may be this delivery's own (the same `eventId` twice): the
     /// batch is committed first, so that it is not waited for.
-    async fn claim<F, Fut, E>(
+    async fn claim<F, Fut>(
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
@@ -273,8 +274,7 @@ impl<S: Store> Engine<S> {
     ) -> Result<Claimed, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let inner = &*self.inner;
         loop {

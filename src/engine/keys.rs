@@ -67,7 +67,7 @@ impl StateKey {
     /// assert_eq!(keys[0].as_ref().unwrap().to_string(), "learner/1/7/learningProgram:1_2");
     /// ```
     pub fn for_event(account_id: AccountId, event: &Event) -> Option<Self> {
-        Some(match event.subject() {
+        Some(match event.subject()? {
             Subject::Learner {
                 user_id,
                 lo_instance_id,
@@ -88,7 +88,6 @@ impl StateKey {
                 account_id,
                 lo_instance_id: id.canonical(),
             },
-            _ => return None,
         })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! For each event, in delivery order:
 //!
-//! 1. An event that did not parse is [`Decision::Rejected`], with its
+//! 1. An event that did not parse is [`Decision::Malformed`], with its
 //!    [`EventError`](crate::EventError) in the outcome (it has no
 //!    trustworthy key, so nothing is recorded).
 //! 2. An event whose entity already has an event in this delivery that
@@ -16,9 +16,9 @@
 //!    the name for unknown events). If it was already decided (processed or
 //!    ignored) within the dedup window, it is a [`Decision::Duplicate`]. If
 //!    another attempt holds it, the engine waits for that attempt to
-//!    finish, then reports a duplicate, or [`Decision::Busy`] if it is still
+//!    finish, then reports a duplicate, or [`Decision::InFlight`] if it is still
 //!    running. The wait is one budget per delivery
-//!    ([`EngineBuilder::wait_for_in_flight`]): once it is spent, every
+//!    ([`EngineBuilder::in_flight_wait`]): once it is spent, every
 //!    further event held elsewhere is busy at once.
 //! 4. The entity's state is read with the claim and [`rules::decide_facts`]
 //!    says processed or ignored (a time more than
@@ -106,6 +106,7 @@ mod commit;
 mod counters;
 mod decision;
 mod delivery;
+mod failure;
 mod flow;
 mod keys;
 mod renew;
@@ -114,7 +115,6 @@ pub mod rules;
 mod spans;
 
 use std::collections::HashMap;
-use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,11 +123,12 @@ pub use builder::EngineBuilder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use decision::{Decision, IgnoreReason};
+pub use failure::EventFailure;
 pub use report::{DeliveryReport, EventOutcome};
 pub use rules::{EntityState, Lifecycle, StateKey};
 
 use crate::store::{MemoryStore, Store, StoreError};
-use crate::{AccountId, Envelope, Event, EventFamily, EventName};
+use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
 /// Remembered this long by default: 8 days (ALM retries for 7).
@@ -157,13 +158,13 @@ pub const DEFAULT_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
 ///
 /// let report = engine.process(envelope.clone(), |event| async move {
 ///     println!("store {} in the CRM", event.event_id);
-///     Ok::<(), std::io::Error>(())
+///     Ok(())
 /// }).await.unwrap();
 /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
 /// assert_eq!(report.status(), http::StatusCode::ACCEPTED);
 ///
 /// // ALM delivers at least once: the same delivery again is a duplicate.
-/// let again = engine.process(envelope, |_| async { Ok::<(), std::io::Error>(()) }).await.unwrap();
+/// let again = engine.process(envelope, |_| async { Ok(()) }).await.unwrap();
 /// assert_eq!(again.outcomes[0].decision, Decision::Duplicate);
 /// # }
 /// ```
@@ -281,8 +282,50 @@ impl<S: Store> Engine<S> {
     /// process, in order. See the [module docs](self).
     ///
     /// The handler gets each event to process by value (`|event| async move
-    /// { … }`), so its future can own it and be `Send`; its error message is
-    /// reported with [`Decision::Failed`].
+    /// { … }`), so its future can own it and be `Send`, and returns
+    /// `Result<(), BoxError>`: `?` converts any error, and the error is kept
+    /// (with its `source()` chain) in the event's
+    /// [`EventOutcome::error`] with [`Decision::Failed`]. A panic in the
+    /// handler is caught and is a failure too.
+    ///
+    /// ```
+    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, engine::{Decision, Engine}};
+    ///
+    /// async fn handle(event: Event) -> Result<(), BoxError> {
+    ///     match &event.data {
+    ///         EventData::Completion(c) => {
+    ///             let score: u32 = "90".parse()?; // any error converts with `?`
+    ///             println!("account {}: {} completed {} ({score})",
+    ///                 event.account_id, c.user_id, c.lo_id);
+    ///         }
+    ///         _ => {}
+    ///     }
+    ///     Ok(())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"c1","eventName":"COURSE_COMPLETED",
+    ///   "timestamp":1725519188,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
+    /// let engine = Engine::in_memory();
+    /// let report = engine.process(Envelope::from_slice(body).unwrap(), handle).await.unwrap();
+    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    ///
+    /// // A closure needs no type annotations either.
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"c2","eventName":"COURSE_COMPLETED",
+    ///   "timestamp":1725519189,"data":{"userId":8,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
+    /// let report = engine
+    ///     .process(Envelope::from_slice(body).unwrap(), |event| async move {
+    ///         if event.user_id().is_some() {
+    ///             return Err("CRM down".into());
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(report.outcomes[0].error_message(), Some("CRM down"));
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -292,15 +335,14 @@ impl<S: Store> Engine<S> {
     /// and runs again only the event that met the error. A permanent store
     /// error about one event is not an error here: it is that event's
     /// [`Decision::Failed`].
-    pub async fn process<F, Fut, E>(
+    pub async fn process<F, Fut>(
         &self,
         envelope: Envelope,
         mut handler: F,
     ) -> Result<DeliveryReport, StoreError>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         let (account_id, count) = (envelope.account_id, envelope.events.len());
         let delivery = self.process_chunks(envelope.events, account_id, &mut handler);

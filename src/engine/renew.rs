@@ -4,7 +4,6 @@
 //! handler however long the chunk's handlers take together.
 
 use std::convert::Infallible;
-use std::fmt::Display;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::task::Poll;
@@ -15,9 +14,10 @@ use super::Engine;
 use super::batch::Pending;
 use super::catch::run;
 use super::delivery::Item;
+use super::failure::EventFailure;
 use super::flow::counted;
-use crate::Event;
 use crate::store::{ClaimToken, DedupKey, Store};
+use crate::{BoxError, Event};
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not
@@ -32,17 +32,16 @@ impl<S: Store> Engine<S> {
     /// Runs the handler on `event`, renewing the `held` claims every third
     /// of the lease since `renewed` (when they were taken or last renewed)
     /// for as long as it runs. The handler's failure message, as [`run`].
-    pub(super) async fn run_holding<F, Fut, E>(
+    pub(super) async fn run_holding<F, Fut>(
         &self,
         handler: &mut F,
         event: Event,
         held: &Held<'_>,
         renewed: &mut Instant,
-    ) -> Option<String>
+    ) -> Option<EventFailure>
     where
         F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>>,
     {
         if Instant::now() >= *renewed + self.renew_every() {
             self.renew_held(held, renewed).await;

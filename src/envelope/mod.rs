@@ -125,9 +125,17 @@ impl Envelope {
             Err(_) => serde_json::from_slice::<TypedEnvelope>(body),
         };
         if let Ok(typed) = typed {
+            let account_id = typed.account_id;
             return Ok(Self {
-                account_id: typed.account_id,
-                events: typed.events.into_iter().map(|e| Ok(e.0)).collect(),
+                account_id,
+                events: typed
+                    .events
+                    .into_iter()
+                    .map(|FastEvent(mut event)| {
+                        event.account_id = account_id;
+                        Ok(event)
+                    })
+                    .collect(),
             });
         }
         let fast: FastEnvelope<'_> = match serde_json::from_slice(body) {
@@ -139,7 +147,7 @@ impl Envelope {
             .events
             .iter()
             .enumerate()
-            .map(|(index, raw)| parse_event(index, raw, &mut cursor))
+            .map(|(index, raw)| parse_event(fast.account_id, index, raw, &mut cursor))
             .collect();
         Ok(Self {
             account_id: fast.account_id,
@@ -287,12 +295,16 @@ fn syntax_error(body: &[u8], err: &serde_json::Error) -> ParseError {
 }
 
 fn parse_event(
+    account_id: AccountId,
     index: usize,
     raw: &RawValue,
     cursor: &mut Cursor<'_>,
 ) -> Result<Event, Box<EventError>> {
     serde_json::from_str::<FastEvent>(raw.get())
-        .map(|fast| fast.0)
+        .map(|FastEvent(mut event)| {
+            event.account_id = account_id;
+            event
+        })
         .map_err(|_| Box::new(diagnose_event(index, raw, cursor)))
 }
 

@@ -17,7 +17,7 @@ use super::{
     Completion, Enrollment, Event, EventData, InstanceChange, InstanceStats, LearnerProgress,
     LearningObjectChange, RawData, Unenrollment, check_depth,
 };
-use crate::{EventFamily, EventId, EventName, Timestamp};
+use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 
 /// An event parsed in one pass.
 pub(crate) struct FastEvent(pub(crate) Event);
@@ -164,6 +164,9 @@ impl<'de> Visitor<'de> for EventVisitor {
             (None, None) => Event::parse_data(&event_name, None).map_err(de::Error::custom)?,
         };
         Ok(FastEvent(Event {
+            // Set from the envelope once it is known (it may come after
+            // `events`).
+            account_id: AccountId(0),
             event_id,
             event_name,
             timestamp,

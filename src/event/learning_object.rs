@@ -1,18 +1,17 @@
 //! Learning object events (draft, modification, deletion).
 
-use serde::{Deserialize, Serialize};
-
+use super::fields::data_struct;
 use crate::{LoId, LoType};
 
-/// Data of `LEARNING_OBJECT_DRAFT`, `LEARNING_OBJECT_MODIFICATION`,
-/// `LEARNING_OBJECT_DELETION` and `LEARNING_OBJECT_MODIFICATION_BATCH`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct LearningObjectChange {
-    /// The learning object (`loId`).
-    pub lo_id: LoId,
-    /// Its type (`loType`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lo_type: Option<LoType>,
+data_struct! {
+    /// Data of `LEARNING_OBJECT_DRAFT`, `LEARNING_OBJECT_MODIFICATION`,
+    /// `LEARNING_OBJECT_DELETION` and `LEARNING_OBJECT_MODIFICATION_BATCH`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct LearningObjectChange {
+        /// The learning object (`loId`).
+        "loId" => lo_id: LoId,
+        ;
+        /// Its type (`loType`).
+        "loType" => lo_type: Option<LoType>,
+    }
 }

@@ -4,9 +4,11 @@
 //! `eventName`, `timestamp`, `eventInfo`) and its [`EventData`], chosen by
 //! `eventName` (never by position or by the shape of `data`).
 
+mod access;
 mod completion;
 mod enrollment;
 mod fast;
+mod fields;
 mod instance;
 mod instance_stats;
 mod learning_object;
@@ -19,21 +21,55 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
+pub use access::Subject;
 pub use completion::Completion;
 pub use enrollment::{CompletionRollback, Enrollment};
 pub(crate) use fast::FastEvent;
 pub use instance::InstanceChange;
 pub use instance_stats::InstanceStats;
 pub use learning_object::LearningObjectChange;
-pub use progress::LearnerProgress;
+pub use progress::{LearnerProgress, Percent};
 pub use unenrollment::Unenrollment;
 
-use crate::{EventFamily, EventId, EventName, LoId, LoInstanceId, Timestamp, UserId};
+use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 
-/// One event of a delivery.
+/// One event of a delivery, with the account that sent it.
+///
+/// A handler gets it by value. The helpers ([`Event::user_id`],
+/// [`Event::lo_id`], [`Event::lo_instance_id`], [`Event::lo_kind`],
+/// [`Event::is_batch`], [`Event::subject`]) read what most handlers want
+/// without a `match` on [`EventData`]; match on [`Event::data`] for the rest.
+///
+/// ```
+/// use alm_webhooks::{AccountId, Envelope, EventData, LoKind};
+/// let body = br#"{"accountId":1234,"events":[{"eventId":"e1","eventName":"COURSE_COMPLETED",
+///   "timestamp":1725524713,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2",
+///   "loType":"course","dateCompleted":1725524713,"hasPassed":true}}]}"#;
+/// let envelope = Envelope::from_slice(body).unwrap();
+/// let event = envelope.parsed().next().unwrap();
+/// assert_eq!(event.account_id, AccountId(1234));
+/// assert_eq!(event.user_id().map(|u| u.get()), Some(7));
+/// assert_eq!(event.lo_kind(), Some(LoKind::Course));
+/// assert!(!event.is_batch());
+///
+/// match &event.data {
+///     EventData::Enrollment(e) => println!("{} enrolled in {}", e.user_id, e.lo_id),
+///     EventData::Completion(c) => {
+///         assert_eq!(c.has_passed, Some(true));
+///         println!("{} completed {}", c.user_id, c.lo_id);
+///     }
+///     EventData::LearnerProgress(p) => println!("{} at {:?}", p.user_id, p.progress_percent),
+///     EventData::Unknown(raw) => println!("an event this crate does not know: {raw:?}"),
+///     other => println!("{:?}", other),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Event {
+    /// The account that sent the delivery (the envelope's `accountId`). Not
+    /// part of the event's own JSON: serializing an event writes ALM's event
+    /// object, and the envelope writes `accountId` once.
+    pub account_id: AccountId,
     /// The event's id (`eventId`), the key for deduplication.
     pub event_id: EventId,
     /// The event's name (`eventName`).
@@ -127,79 +163,7 @@ impl Serialize for RawData {
     }
 }
 
-/// Who or what an event is about: the entity whose state the ordering rules
-/// track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Subject<'a> {
-    /// A learner's record: (`userId`, `loInstanceId`) within the account.
-    Learner {
-        /// The learner.
-        user_id: UserId,
-        /// The instance.
-        lo_instance_id: &'a LoInstanceId,
-    },
-    /// A learning object (`loId`).
-    LearningObject(&'a LoId),
-    /// A learning object instance (`loInstanceId`), for instance events.
-    LearningObjectInstance(&'a LoInstanceId),
-    /// The seat statistics of an instance (`CI_STATS`), tracked apart from
-    /// the instance's own events.
-    InstanceStats(&'a LoInstanceId),
-    /// Nothing this crate can identify (unknown events).
-    None,
-}
-
 impl Event {
-    /// The family of the event, from its name.
-    pub fn family(&self) -> EventFamily {
-        self.event_name.family()
-    }
-
-    /// The entity this event is about.
-    ///
-    /// ```
-    /// use alm_webhooks::{Envelope, Subject, UserId};
-    /// let body = br#"{"accountId":1,"events":[{"eventId":"p1","eventName":"LEARNER_PROGRESS",
-    ///   "timestamp":1725604552,"data":{"userId":7,"loId":"course:1",
-    ///   "loInstanceId":"course:1_2","progressPercent":50}}]}"#;
-    /// let envelope = Envelope::from_slice(body).unwrap();
-    /// let event = envelope.events[0].as_ref().unwrap();
-    /// match event.subject() {
-    ///     Subject::Learner { user_id, lo_instance_id } => {
-    ///         assert_eq!(user_id, UserId(7));
-    ///         assert_eq!(lo_instance_id.as_str(), "course:1_2");
-    ///     }
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// ```
-    pub fn subject(&self) -> Subject<'_> {
-        match &self.data {
-            EventData::Enrollment(d) | EventData::CompletionRollback(d) => Subject::Learner {
-                user_id: d.user_id,
-                lo_instance_id: &d.lo_instance_id,
-            },
-            EventData::Unenrollment(d) => Subject::Learner {
-                user_id: d.user_id,
-                lo_instance_id: &d.lo_instance_id,
-            },
-            EventData::Completion(d) => Subject::Learner {
-                user_id: d.user_id,
-                lo_instance_id: &d.lo_instance_id,
-            },
-            EventData::LearnerProgress(d) => Subject::Learner {
-                user_id: d.user_id,
-                lo_instance_id: &d.lo_instance_id,
-            },
-            EventData::LearningObject(d) => Subject::LearningObject(&d.lo_id),
-            EventData::LearningObjectInstance(d) => {
-                Subject::LearningObjectInstance(&d.lo_instance_id)
-            }
-            EventData::InstanceStats(d) => Subject::InstanceStats(&d.lo_instance_id),
-            EventData::Unknown(_) => Subject::None,
-        }
-    }
-
     /// Parses `data` for an event of the given name: the family decides the
     /// type. Errors carry serde's message (no position).
     pub(crate) fn parse_data(

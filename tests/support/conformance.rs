@@ -625,7 +625,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
         Engine::builder(Arc::clone(&store))
             .clock(clock.clone())
             .lease(Duration::from_secs(10))
-            .wait_for_in_flight(Duration::from_millis(100))
+            .in_flight_wait(Duration::from_millis(100))
             .build()
     };
     let (slow, fast) = (build(&behind), build(&ahead));
@@ -650,7 +650,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
                 let finish = Arc::clone(&finish);
                 async move {
                     finish.notified().await;
-                    Ok::<(), String>(())
+                    Ok(())
                 }
             })
             .await
@@ -666,11 +666,11 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
     let report = fast
         .process(e.clone(), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
-    assert_eq!(report.outcomes[0].decision, Decision::Busy);
+    assert_eq!(report.outcomes[0].decision, Decision::InFlight);
     finish.notify_one();
     assert_eq!(
         first.await.unwrap().outcomes[0].decision,
@@ -679,7 +679,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
     let again = fast
         .process(e, |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -776,7 +776,7 @@ fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) 
     Engine::builder(store)
         .clock(clock.clone())
         .lease(LEASE)
-        .wait_for_in_flight(Duration::from_millis(100))
+        .in_flight_wait(Duration::from_millis(100))
         .dedup_window(Duration::from_secs(8 * 24 * 3600))
         .commit_batch(commit_batch)
         .build()
@@ -832,7 +832,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
     let report = engine
         .process(e.clone(), |event| async move {
             if event.event_id.as_str() == "a" {
-                Err("CRM down")
+                Err("CRM down".into())
             } else {
                 Ok(())
             }
@@ -840,7 +840,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
         .await
         .unwrap();
     assert_eq!(report.outcomes[0].decision, Decision::Failed);
-    assert_eq!(report.outcomes[0].error.as_deref(), Some("CRM down"));
+    assert_eq!(report.outcomes[0].error_message(), Some("CRM down"));
     // The completion of the same record waits for the failed enrollment.
     assert_eq!(report.outcomes[1].decision, Decision::Deferred);
     assert_eq!(report.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -848,7 +848,7 @@ async fn handler_failure_with_batches_of<S: Store>(store: S, commit_batch: usize
     let again = engine
         .process(e.clone(), |_| {
             runs.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .await
         .unwrap();
@@ -873,7 +873,7 @@ pub async fn crashed_holder_lease_expires_and_redelivery_processes<S: Store>(sto
             .unwrap(),
     );
     let e = envelope(1, &[learner("a", "COURSE_ENROLLMENT", 1, 1, "course:1_2")]);
-    assert_eq!(decisions(&engine, &e).await, [Decision::Busy]);
+    assert_eq!(decisions(&engine, &e).await, [Decision::InFlight]);
     // Its lease ends on every clock: the engine's and the store's.
     clock.advance(lease + Duration::from_secs(1));
     tokio::time::sleep(lease + Duration::from_millis(200)).await;
@@ -905,7 +905,7 @@ pub async fn batched_concurrent_deliveries_run_each_handler_once<S: Store>(store
 
 async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch: usize) {
     let engine = Engine::builder(store)
-        .wait_for_in_flight(Duration::from_secs(10))
+        .in_flight_wait(Duration::from_secs(10))
         .commit_batch(commit_batch)
         .build();
     let events: Vec<String> = (0..50)
@@ -931,7 +931,7 @@ async fn concurrent_deliveries_with_batches_of<S: Store>(store: S, commit_batch:
                         async move {
                             runs.fetch_add(1, Ordering::SeqCst);
                             tokio::task::yield_now().await;
-                            Ok::<(), String>(())
+                            Ok(())
                         }
                     })
                     .await

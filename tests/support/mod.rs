@@ -17,7 +17,7 @@ use alm_webhooks::store::Store;
 /// The decisions for one delivery, with a handler that always succeeds.
 pub async fn decisions<S: Store>(engine: &Engine<S>, envelope: &Envelope) -> Vec<Decision> {
     let report = engine
-        .process(envelope.clone(), |_| async { Ok::<(), String>(()) })
+        .process(envelope.clone(), |_| async { Ok(()) })
         .await
         .unwrap();
     report.outcomes.iter().map(|o| o.decision).collect()

@@ -17,7 +17,7 @@ use super::{AuthError, SignatureAlgorithm, SignedContent, ed25519};
 use crate::Secret;
 
 /// The header read by default: `x-alm-signature`. ALM does not publish the
-/// name it uses; set yours with [`SignatureAuth::header`].
+/// name it uses; set yours with [`SignatureAuth::with_header`].
 ///
 /// ```
 /// use alm_webhooks::auth::{DEFAULT_SIGNATURE_HEADER, SignatureAuth};
@@ -52,7 +52,7 @@ pub struct InvalidPublicKey;
 /// By default: HMAC-SHA256 of the exact raw body, keyed with the secret's
 /// bytes, read from `x-alm-signature`. Configurable, because ALM does not
 /// publish its scheme (`detect` finds it from a captured delivery):
-/// the hash ([`SignatureAuth::algorithm`]) or ed25519 public keys
+/// the hash ([`SignatureAuth::with_algorithm`]) or ed25519 public keys
 /// ([`SignatureAuth::ed25519`]), the header, a required prefix
 /// (`sha256=`, `v1,`), the signed content (`{x-timestamp}.{body}`, see
 /// [`SignedContent`]) and a timestamp header checked against a tolerance.
@@ -85,10 +85,10 @@ pub struct InvalidPublicKey;
 /// use http::HeaderName;
 ///
 /// let auth = SignatureAuth::new("k")
-///     .header(HeaderName::from_static("x-sig"))
-///     .prefix("v1,")
-///     .signed("{x-ts}.{body}".parse().unwrap())
-///     .timestamp_header(HeaderName::from_static("x-ts"));
+///     .with_header(HeaderName::from_static("x-sig"))
+///     .with_prefix("v1,")
+///     .with_signed_content("{x-ts}.{body}".parse().unwrap())
+///     .with_timestamp_header(HeaderName::from_static("x-ts"));
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("x-ts", "1725524713".parse().unwrap());
 /// let value = auth.sign_request(&headers, b"{}").unwrap();
@@ -184,13 +184,13 @@ impl SignatureAuth {
     ///
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
-    /// let auth = SignatureAuth::new("k").header(http::HeaderName::from_static("x-signature"));
+    /// let auth = SignatureAuth::new("k").with_header(http::HeaderName::from_static("x-signature"));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-signature", auth.sign(b"{}").parse().unwrap());
     /// assert!(auth.verify(&headers, b"{}").is_ok());
     /// ```
     #[must_use]
-    pub fn header(mut self, name: HeaderName) -> Self {
+    pub fn with_header(mut self, name: HeaderName) -> Self {
         self.header = name;
         self
     }
@@ -200,11 +200,11 @@ impl SignatureAuth {
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
     /// use alm_webhooks::auth::SignatureAlgorithm;
-    /// let auth = SignatureAuth::new("k").algorithm(SignatureAlgorithm::Sha512);
+    /// let auth = SignatureAuth::new("k").with_algorithm(SignatureAlgorithm::Sha512);
     /// assert_eq!(auth.sign(b"{}").len(), 128, "64 bytes as hex");
     /// ```
     #[must_use]
-    pub fn algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
+    pub fn with_algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
         self.algorithm = algorithm;
         self.keys = self
             .secrets
@@ -221,7 +221,7 @@ impl SignatureAuth {
     ///
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
-    /// let auth = SignatureAuth::new("k").prefix("v1=");
+    /// let auth = SignatureAuth::new("k").with_prefix("v1=");
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());
     /// assert!(auth.verify(&headers, b"{}").is_err(), "the prefix is required");
@@ -229,7 +229,7 @@ impl SignatureAuth {
     /// assert!(auth.verify(&headers, b"{}").is_ok());
     /// ```
     #[must_use]
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = Some(prefix.into()).filter(|p| !p.is_empty());
         self
     }
@@ -240,14 +240,14 @@ impl SignatureAuth {
     /// use alm_webhooks::auth::SignatureAuth;
     /// use alm_webhooks::auth::SignedContent;
     /// let ts = http::HeaderName::from_static("x-ts");
-    /// let auth = SignatureAuth::new("k").signed(SignedContent::header_then_body(ts));
+    /// let auth = SignatureAuth::new("k").with_signed_content(SignedContent::header_then_body(ts));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-ts", "1725524713".parse().unwrap());
     /// let value = auth.sign_request(&headers, b"{}").unwrap();
     /// assert_eq!(value, SignatureAuth::new("k").sign(b"1725524713.{}"));
     /// ```
     #[must_use]
-    pub fn signed(mut self, content: SignedContent) -> Self {
+    pub fn with_signed_content(mut self, content: SignedContent) -> Self {
         self.signed = content;
         self
     }
@@ -257,14 +257,14 @@ impl SignatureAuth {
     ///
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
-    /// let auth = SignatureAuth::new("k").timestamp_header(http::HeaderName::from_static("x-ts"));
+    /// let auth = SignatureAuth::new("k").with_timestamp_header(http::HeaderName::from_static("x-ts"));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());
     /// // No timestamp header: refused, even with a good signature.
     /// assert!(auth.verify(&headers, b"{}").is_err());
     /// ```
     #[must_use]
-    pub fn timestamp_header(mut self, header: HeaderName) -> Self {
+    pub fn with_timestamp_header(mut self, header: HeaderName) -> Self {
         self.timestamp = Some(header);
         self
     }
@@ -276,7 +276,7 @@ impl SignatureAuth {
     /// use alm_webhooks::auth::SignatureAuth;
     /// use std::time::Duration;
     /// let auth = SignatureAuth::new("k")
-    ///     .timestamp_header(http::HeaderName::from_static("x-ts"))
+    ///     .with_timestamp_header(http::HeaderName::from_static("x-ts"))
     ///     .tolerance(Duration::from_secs(60));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-ts", "1000".parse().unwrap());
@@ -286,7 +286,7 @@ impl SignatureAuth {
     /// assert!(auth.verify_at(&headers, b"{}", at(1061)).is_err());
     /// ```
     #[must_use]
-    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
         self
     }
@@ -341,7 +341,7 @@ impl SignatureAuth {
     ///
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
-    /// let auth = SignatureAuth::new("k").header(http::HeaderName::from_static("x-sig"));
+    /// let auth = SignatureAuth::new("k").with_header(http::HeaderName::from_static("x-sig"));
     /// assert_eq!(auth.header_name(), "x-sig");
     /// ```
     pub fn header_name(&self) -> &HeaderName {
@@ -386,7 +386,7 @@ impl SignatureAuth {
     ///
     /// ```
     /// use alm_webhooks::auth::SignatureAuth;
-    /// let auth = SignatureAuth::new("k").prefix("sha256=");
+    /// let auth = SignatureAuth::new("k").with_prefix("sha256=");
     /// let value = auth.sign_request(&http::HeaderMap::new(), b"{}").unwrap();
     /// assert_eq!(value, format!("sha256={}", auth.sign(b"{}")));
     /// ```

@@ -47,8 +47,8 @@ impl SignatureAuth {
     /// use alm_webhooks::auth::{AuthError, SignatureAuth};
     /// use http::HeaderName;
     /// let auth = SignatureAuth::new("k")
-    ///     .signed("{x-ts}.{body}".parse().unwrap())
-    ///     .timestamp_header(HeaderName::from_static("x-ts"));
+    ///     .with_signed_content("{x-ts}.{body}".parse().unwrap())
+    ///     .with_timestamp_header(HeaderName::from_static("x-ts"));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-ts", "1725524713".parse().unwrap());
     /// headers.insert("x-alm-signature", auth.sign_request(&headers, b"{}").unwrap().parse().unwrap());

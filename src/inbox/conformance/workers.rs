@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::{Fixture, T0, learner};
 use crate::inbox::{Inbox, NewDelivery, RetryPolicy, Workers};
-use crate::{AccountId, Engine, Event};
+use crate::{AccountId, BoxError, Engine, Event};
 
 fn body(account: u64, events: &[String]) -> Vec<u8> {
     format!(
@@ -66,8 +66,8 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
                 let tries = calls.iter().filter(|c| **c == id).count();
                 calls.push(id.clone());
                 match id.as_str() {
-                    "flaky" if tries < 1 => Err(format!("{id} failed")),
-                    "doomed" => Err("CRM refused doomed".to_owned()),
+                    "flaky" if tries < 1 => Err(BoxError::from(format!("{id} failed"))),
+                    "doomed" => Err("CRM refused doomed".into()),
                     _ => Ok(()),
                 }
             }
@@ -76,12 +76,12 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&log);
     let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .retry(RetryPolicy {
+        .with_retry(RetryPolicy {
             max_attempts: 2,
             base: Duration::ZERO,
             max: Duration::ZERO,
         })
-        .observe(move |p| sink.lock().unwrap().push(format!("{p:?}")));
+        .with_observer(move |p| sink.lock().unwrap().push(format!("{p:?}")));
     let mut idle = 0;
     while idle < 3 {
         if workers.run_once(&handler).await.unwrap() {

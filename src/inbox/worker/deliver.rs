@@ -2,7 +2,6 @@
 //! later events behind a failed one, and what the run ends in.
 
 use std::collections::HashSet;
-use std::fmt::Display;
 use std::future::Future;
 
 use serde::Deserialize;
@@ -13,14 +12,14 @@ use super::super::{Inbox, NewDeadLetter, NewQuarantined, Taken};
 use super::{Progress, Workers};
 use crate::engine::{Decision, StateKey};
 use crate::store::{Store, StoreError};
-use crate::{AccountId, Envelope, Event, EventError};
+use crate::{AccountId, BoxError, Envelope, Event, EventError};
 
 impl<S: Store, I: Inbox> Workers<S, I> {
     /// Runs a delivery's events through the engine. Before the last attempt,
     /// an event whose handler failed holds back the later events of the same
     /// record (they are decided on the next attempt); on the last attempt it
     /// is dead-lettered and the record goes on.
-    pub(super) async fn process<H, Fut, E>(
+    pub(super) async fn process<H, Fut>(
         &self,
         taken: &Taken,
         attempt: u32,
@@ -28,8 +27,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     ) -> Result<Ended, StoreError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let envelope = match Envelope::from_slice(&taken.body) {
             Ok(envelope) => envelope,
@@ -79,7 +77,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
                 let again = attempt > 1
-                    && matches!(outcome.decision, Decision::Duplicate | Decision::Rejected);
+                    && matches!(outcome.decision, Decision::Duplicate | Decision::Malformed);
                 if !again {
                     self.report(Progress::Decided {
                         account_id,
@@ -91,9 +89,12 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                     if let Some(key) = key.filter(|_| !last) {
                         blocked.insert(key);
                     }
-                    let error = outcome.error.clone().unwrap_or_else(|| {
-                        "still in flight in another attempt after the wait".to_owned()
-                    });
+                    let error = outcome
+                        .error
+                        .map(|e| e.message().to_owned())
+                        .unwrap_or_else(|| {
+                            "still in flight in another attempt after the wait".to_owned()
+                        });
                     failed.push((
                         index,
                         outcome.event_id.map(|id| id.as_str().to_owned()),

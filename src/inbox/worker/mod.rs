@@ -3,7 +3,6 @@
 
 mod deliver;
 
-use std::fmt::Display;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use deliver::Ended;
 use super::{Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
 use crate::engine::EventOutcome;
 use crate::store::Store;
-use crate::{AccountId, Engine, Event};
+use crate::{AccountId, BoxError, Engine, Event};
 
 /// What the workers report as they go: one call per decision, failed
 /// attempt, dead letter and quarantined body, in the order they happen.
@@ -25,7 +24,7 @@ use crate::{AccountId, Engine, Event};
 #[non_exhaustive]
 pub enum Progress<'a> {
     /// The engine decided an event. A [`Decision::Failed`](crate::Decision::Failed) (or
-    /// [`Decision::Busy`](crate::Decision::Busy)) is one failed attempt: the event is tried again,
+    /// [`Decision::InFlight`](crate::Decision::InFlight)) is one failed attempt: the event is tried again,
     /// or dead-lettered after the last attempt. On a retry, events already
     /// decided by an earlier attempt (now duplicates) are not reported again.
     Decided {
@@ -78,7 +77,7 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 /// let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox));
 /// let handler = |event: alm_webhooks::Event| async move {
 ///     println!("{} {}", event.event_name, event.event_id);
-///     Ok::<(), std::io::Error>(())
+///     Ok(())
 /// };
 /// // One delivery, here and now (a pool would run `workers.start(handler)`).
 /// assert!(workers.run_once(&handler).await.unwrap());
@@ -124,7 +123,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
     /// How many deliveries this process works on at once (at least 1).
     #[must_use]
-    pub fn count(mut self, workers: usize) -> Self {
+    pub fn with_count(mut self, workers: usize) -> Self {
         self.count = workers.max(1);
         self
     }
@@ -132,7 +131,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// A delivery's lease, renewed every third of it while it is worked on:
     /// how long a delivery whose worker died waits before another takes it.
     #[must_use]
-    pub fn lease(mut self, lease: Duration) -> Self {
+    pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(30));
         self
     }
@@ -143,14 +142,14 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// appended by another process, and a retry coming due, is seen within
     /// that time.
     #[must_use]
-    pub fn poll_interval(mut self, poll: Duration) -> Self {
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
         self.poll = poll;
         self
     }
 
     /// Attempts and backoff.
     #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
@@ -158,7 +157,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// Called for everything the workers do ([`Progress`]), from the worker
     /// tasks: keep it quick.
     #[must_use]
-    pub fn observe(mut self, observer: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
+    ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }
@@ -173,11 +175,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// `handler` for the events to process. With the `metrics` feature the
     /// pool also sets the inbox gauges (`alm_webhooks_inbox_pending`, …)
     /// from the inbox's counts every 5 s while it runs.
-    pub fn start<H, Fut, E>(self, handler: H) -> WorkerPool
+    pub fn start<H, Fut>(self, handler: H) -> WorkerPool
     where
         H: Fn(Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Display + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let (phase, watcher) = watch::channel(Phase::Running);
         let wake = Arc::new(Notify::new());
@@ -206,11 +207,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    async fn work<H, Fut, E>(&self, handler: &H, mut phase: watch::Receiver<Phase>, wake: &Notify)
+    async fn work<H, Fut>(&self, handler: &H, mut phase: watch::Receiver<Phase>, wake: &Notify)
     where
         H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         // An idle worker looks again after `poll`, then less and less often
         // (up to 16 × `poll`, at most 1 s unless `poll` is longer), so idle
@@ -244,11 +244,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
     /// Works on a taken delivery while renewing its lease; gives it back
     /// untouched if the pool is told to abandon its work.
-    async fn hold<H, Fut, E>(&self, taken: Taken, handler: &H, phase: &mut watch::Receiver<Phase>)
+    async fn hold<H, Fut>(&self, taken: Taken, handler: &H, phase: &mut watch::Receiver<Phase>)
     where
         H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let (id, token) = (taken.id, taken.token);
         let heartbeat = async {
@@ -281,11 +280,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// # Errors
     ///
     /// The inbox's error when it could not be asked.
-    pub async fn run_once<H, Fut, E>(&self, handler: &H) -> Result<bool, InboxError>
+    pub async fn run_once<H, Fut>(&self, handler: &H) -> Result<bool, InboxError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         match self
             .inbox
@@ -301,11 +299,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     }
 
     /// Processes a taken delivery and tells the inbox how it ended.
-    async fn finish<H, Fut, E>(&self, taken: Taken, handler: &H)
+    async fn finish<H, Fut>(&self, taken: Taken, handler: &H)
     where
         H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), E>> + Send,
-        E: Display,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let attempt = taken.attempts.saturating_add(1);
         let ended = match self.process(&taken, attempt, handler).await {
@@ -414,7 +411,7 @@ impl WorkerPool {
     ///
     /// let inbox = Arc::new(MemoryInbox::new());
     /// let pool = Workers::new(Engine::in_memory(), inbox)
-    ///     .start(|_event| async { Ok::<(), std::io::Error>(()) });
+    ///     .start(|_event| async { Ok(()) });
     /// let waker = pool.waker();
     /// waker.wake();
     /// # }
