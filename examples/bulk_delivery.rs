@@ -31,7 +31,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use alm_webhooks::engine::{Decision, StateKey, rules};
+use alm_webhooks::rules::{self, Decision, StateKey};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK,

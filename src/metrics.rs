@@ -38,7 +38,7 @@
 
 use std::time::Duration;
 
-use crate::engine::Decision;
+use crate::rules::Decision;
 use crate::{EventFamily, EventName};
 
 /// The metric names, as exported.

@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use alm_webhooks::engine::{Clock, Decision, Engine, IgnoreReason, ManualClock};
+use alm_webhooks::engine::{Clock, Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason};
 use alm_webhooks::store::{Claim, DedupKey, MemoryStore, Store};
 use alm_webhooks::{AccountId, Envelope, EventFamily};
 use support::{decisions as decide, envelope, learner};

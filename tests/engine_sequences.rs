@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::engine::{Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
     Versioned,

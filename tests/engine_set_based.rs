@@ -7,7 +7,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -206,7 +207,7 @@ async fn repeats_in_one_delivery_decide_as_one_by_one() {
 /// delivery's claims before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_event_sees_what_an_attempt_in_flight_left() {
-    use alm_webhooks::engine::{IgnoreReason, rules};
+    use alm_webhooks::rules::{self, IgnoreReason};
     use alm_webhooks::store::{Commit, StateUpdate};
 
     let i = "course:1_2";

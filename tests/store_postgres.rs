@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,
@@ -609,7 +610,7 @@ async fn lost_races_are_tried_again() {
     let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
         panic!("a new event is claimed");
     };
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,

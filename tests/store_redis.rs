@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store,
     StoreError, Versioned,
@@ -336,7 +337,7 @@ async fn ttls_follow_the_callers_clock_with_grace() {
         .unwrap();
     assert!((80_000..=90_000).contains(&pttl), "claim ttl {pttl}");
     let sk = learner_state_key();
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,
@@ -408,7 +409,7 @@ async fn redis_errors_become_store_errors() {
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
         panic!("not claimed");
     };
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::engine::{Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
     StoreError, Versioned,

@@ -40,7 +40,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, DeliveryReport, EventOutcome};
+use alm_webhooks::engine::{DeliveryReport, EventOutcome};
+use alm_webhooks::rules::Decision;
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
     Authentication, DEFAULT_MAX_BODY_BYTES, Engine, Envelope, Event, Receiver, Subject,

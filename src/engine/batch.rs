@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 
-use super::decision::Decision;
-use super::rules::{EntityState, StateKey};
+use crate::rules::Decision;
+use crate::rules::{EntityState, StateKey};
 use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
 use crate::{Event, EventError, EventFamily, EventId};
 

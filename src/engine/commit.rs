@@ -10,9 +10,9 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::batch::{Batch, Pending, Settled};
-use super::decision::Decision;
 use super::flow::{Others, counted};
 use crate::Event;
+use crate::rules::Decision;
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.

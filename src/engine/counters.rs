@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::decision::{Decision, IgnoreReason};
+use crate::rules::{Decision, IgnoreReason};
 
 /// Live counters, shared by every delivery an engine processes.
 #[derive(Debug, Default)]

@@ -8,11 +8,11 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use super::batch::{Batch, Final, Step};
-use super::decision::Decision;
 use super::flow::counted;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};
+use crate::rules::Decision;
 use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event, EventError, EventId, EventName};
 

@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::batch::{Batch, Final, Pending, Step};
-use super::decision::Decision;
 use super::delivery::{Item, Prepared};
 use super::renew::Held;
-use super::rules::{self, EntityState, StateKey};
 use super::{Engine, Facts};
+use crate::rules::Decision;
+use crate::rules::{self, EntityState, StateKey};
 use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event};
 

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use super::decision::Decision;
+use crate::rules::Decision;
 use crate::{EventError, EventId, EventName};
 
 /// What happened to one event of a delivery.

@@ -10,7 +10,7 @@ use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
     StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 /// One of the stores this build has, picked by [`AnyStore::from_url`].
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 /// Every call goes to the shared store.
 ///

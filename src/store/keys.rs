@@ -78,7 +78,7 @@ pub(crate) fn stored_event_id(key: &super::DedupKey) -> Cow<'_, str> {
     not(any(feature = "postgres", feature = "redis", feature = "sqlite")),
     allow(dead_code)
 )]
-pub(crate) fn stored_state_key(key: &crate::engine::StateKey) -> String {
+pub(crate) fn stored_state_key(key: &crate::rules::StateKey) -> String {
     let text = key.to_string();
     match storage_key(&text) {
         Cow::Borrowed(_) => text,

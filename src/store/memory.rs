@@ -28,7 +28,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 const SHARDS: usize = 64;
 

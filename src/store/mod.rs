@@ -15,11 +15,12 @@
 //!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
 //!   blocking deliveries.
 //!
-//! The rules themselves live in [`crate::engine::rules`]; stores only load
+//! The rules themselves live in [`crate::rules`]; stores only load
 //! and swap state.
 
 mod any;
 mod arc;
+mod dedup;
 mod error;
 mod keys;
 mod many;
@@ -39,8 +40,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::engine::{EntityState, StateKey};
-use crate::{AccountId, EventId};
+use crate::rules::{EntityState, StateKey};
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -54,6 +54,7 @@ pub use any::AnyStore;
     allow(unused_imports)
 )]
 pub(crate) use any::take_param;
+pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
 pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use many::{ClaimRequest, MANY_CHUNK};
@@ -68,15 +69,6 @@ pub use postgres::PostgresStore;
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
     i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
-}
-
-/// The deduplication key: (`accountId`, `eventId`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DedupKey {
-    /// The account.
-    pub account_id: AccountId,
-    /// The event.
-    pub event_id: EventId,
 }
 
 /// Proof of a claim; required to commit or release it.

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alm_webhooks::AccountId;
-use alm_webhooks::engine::{Decision, Engine, EntityState, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::engine::{Engine, ManualClock};
+use alm_webhooks::rules::{Decision, EntityState, IgnoreReason, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK, StateUpdate,
     Store, Versioned,

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::super::{Inbox, NewDeadLetter, NewQuarantined, Taken};
 use super::{Progress, Workers};
-use crate::engine::{Decision, StateKey};
+use crate::rules::{Decision, StateKey};
 use crate::store::{Store, StoreError};
 use crate::{AccountId, Envelope, Event, EventError};
 

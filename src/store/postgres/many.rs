@@ -203,7 +203,7 @@ struct CommitInput<'a> {
     until: Vec<OffsetDateTime>,
     state_until: Vec<OffsetDateTime>,
     state_keys: Vec<Option<String>>,
-    states: Vec<Option<Json<&'a crate::engine::EntityState>>>,
+    states: Vec<Option<Json<&'a crate::rules::EntityState>>>,
     expected: Vec<Option<i64>>,
 }
 

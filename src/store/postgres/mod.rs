@@ -113,7 +113,7 @@ use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
 };
-use crate::engine::{EntityState, StateKey};
+use crate::rules::{EntityState, StateKey};
 
 /// Rows deleted by one statement of [`Store::sweep`], so that a sweep never
 /// holds many row locks for long.

@@ -8,7 +8,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
 

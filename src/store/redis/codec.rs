@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::EntityState;
+use crate::rules::EntityState;
 use crate::store::{CommitOutcome, StoreError, StoreErrorKind, Versioned};
 
 pub(super) fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {

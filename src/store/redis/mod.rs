@@ -91,7 +91,7 @@ use super::lease_millis as duration_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 use codec::{bad_data, commit_outcome, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.

@@ -1,7 +1,7 @@
 //! What the store makes of SQLite's rows and errors.
 
 use super::{account, rows, token_bytes, unix_millis};
-use crate::engine::EntityState;
+use crate::rules::EntityState;
 use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Commit, StoreError, StoreErrorKind, Versioned};
 

@@ -83,7 +83,7 @@ use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 use codec::{commit_row, sqlite_error, versioned};
 
 /// How long an operation waits for another connection's write lock.

@@ -1,14 +1,10 @@
-//! The keys the engine reads and writes: an event's dedup key and the
-//! entity whose rule state it reads and advances.
+//! The entity whose rule state an event reads and advances.
 
 use std::fmt;
 
 use serde::Deserialize;
 
-use crate::store::DedupKey;
-use crate::{
-    AccountId, Event, EventFamily, EventId, EventName, LoId, LoInstanceId, Subject, UserId,
-};
+use crate::{AccountId, Event, EventFamily, LoId, LoInstanceId, Subject, UserId};
 
 /// The entity whose state an event reads and advances.
 ///
@@ -55,7 +51,7 @@ impl StateKey {
     /// no state (unknown events).
     ///
     /// ```
-    /// use alm_webhooks::{AccountId, Envelope, engine::StateKey};
+    /// use alm_webhooks::{AccountId, Envelope, rules::StateKey};
     /// let body = br#"{"accountId":1,"events":[
     ///   {"eventId":"a","eventName":"LEARNING_PATH_ENROLLMENT","timestamp":1,
     ///    "data":{"userId":7,"loId":"learningProgram:1","loInstanceId":"learningProgram:1_2"}},
@@ -206,51 +202,5 @@ impl fmt::Display for StateKey {
                 lo_instance_id,
             } => write!(f, "stats/{account_id}/{lo_instance_id}"),
         }
-    }
-}
-
-/// The first character of a dedup key that holds an event's name: the ASCII
-/// unit separator, which no id ALM generates contains.
-const NAMED: char = '\u{1f}';
-
-impl DedupKey {
-    /// The key under which `event` is deduplicated in `account_id`.
-    ///
-    /// For an event this crate knows, (`accountId`, `eventId`). For an event
-    /// whose name it does not know, the name is part of the key: the results
-    /// of asynchronous API calls (`RESPONSE:ASYNCAPI_USERGROUP_USER_ADDED`)
-    /// carry the **caller's** id, and two different results may reuse one.
-    /// The stored `event_id` is then `"\u{1f}<length of the name>:<name><eventId>"`,
-    /// which is unambiguous.
-    ///
-    /// ```
-    /// use alm_webhooks::{AccountId, Envelope, store::DedupKey};
-    /// let body = br#"{"accountId":1,"events":[
-    ///   {"eventId":"sync-1","eventName":"RESPONSE:ASYNCAPI_USERGROUP_USER_ADDED","data":{}},
-    ///   {"eventId":"sync-1","eventName":"RESPONSE:ASYNCAPI_USERGROUP_USER_REMOVED","data":{}}]}"#;
-    /// let envelope = Envelope::from_slice(body).unwrap();
-    /// let keys: Vec<_> = envelope.parsed().map(|e| DedupKey::for_event(AccountId(1), e)).collect();
-    /// assert_ne!(keys[0], keys[1]);
-    /// assert_eq!(keys[0].event_id.as_str(), "\u{1f}38:RESPONSE:ASYNCAPI_USERGROUP_USER_ADDEDsync-1");
-    /// ```
-    pub fn for_event(account_id: AccountId, event: &Event) -> Self {
-        let event_id = match &event.event_name {
-            EventName::Unknown(name) => {
-                let id = format!("{NAMED}{}:{name}{}", name.len(), event.event_id);
-                id.parse::<EventId>()
-                    .unwrap_or_else(|_| event.event_id.clone())
-            }
-            _ => event.event_id.clone(),
-        };
-        Self {
-            account_id,
-            event_id,
-        }
-    }
-
-    /// Whether the key holds the event's name besides its id (an unknown
-    /// event's key, see [`DedupKey::for_event`]).
-    pub(crate) fn is_named(&self) -> bool {
-        self.event_id.as_str().starts_with(NAMED)
     }
 }
