@@ -255,19 +255,6 @@ pub struct InboxFigures {
     pub oldest_pending_age: Duration,
 }
 
-impl From<&crate::inbox::InboxStats> for InboxFigures {
-    fn from(stats: &crate::inbox::InboxStats) -> Self {
-        Self {
-            pending: stats.pending,
-            in_flight: stats.in_flight,
-            retrying: stats.retrying,
-            dead_letters: stats.dead_letters,
-            quarantined: stats.quarantined,
-            oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
-        }
-    }
-}
-
 /// Sets the inbox gauges.
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 pub fn set_inbox(figures: &InboxFigures) {

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::batch::{Batch, Pending, Settled};
-use super::flow::{Others, counted};
+use super::counters::counted;
+use super::flow::Others;
 use crate::Event;
 use crate::rules::Decision;
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};

@@ -102,3 +102,16 @@ impl CounterSnapshot {
             + self.ignored_stale
     }
 }
+
+/// Counts a store call and whether it failed (feature `metrics`), and
+/// passes its result on.
+pub(super) fn counted<T>(
+    op: &'static str,
+    result: Result<T, crate::store::StoreError>,
+) -> Result<T, crate::store::StoreError> {
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_store_call(op, result.is_err());
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+    result
+}

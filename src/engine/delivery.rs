@@ -8,7 +8,7 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use super::batch::{Batch, Final, Step};
-use super::flow::counted;
+use super::counters::counted;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};

@@ -10,11 +10,11 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::batch::{Batch, Final, Pending, Step};
+use super::counters::counted;
 use super::delivery::{Item, Prepared};
 use super::renew::Held;
 use super::{Engine, Facts};
-use crate::rules::Decision;
-use crate::rules::{self, EntityState, StateKey};
+use crate::rules::{self, Decision, EntityState, StateKey};
 use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, Event};
 
@@ -303,14 +303,4 @@ impl<S: Store> Engine<S> {
             now = inner.clock.now();
         }
     }
-}
-
-/// Counts a store call and whether it failed (feature `metrics`), and
-/// passes its result on.
-pub(super) fn counted<T>(op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
-    #[cfg(feature = "metrics")]
-    crate::metrics::record_store_call(op, result.is_err());
-    #[cfg(not(feature = "metrics"))]
-    let _ = op;
-    result
 }

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use super::Engine;
 use super::batch::Pending;
 use super::catch::run;
+use super::counters::counted;
 use super::delivery::Item;
-use super::flow::counted;
 use crate::Event;
 use crate::store::{ClaimToken, DedupKey, Store};
 
