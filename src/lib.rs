@@ -13,6 +13,7 @@ mod error;
 pub mod event;
 mod ids;
 pub mod inbox;
+mod key_text;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! The entity whose rule state an event reads and advances.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -171,6 +172,56 @@ impl StateKey {
         }))
     }
 
+    /// The stable form a store keys this entity's state on:
+    /// `learner/{accountId}/{userId}/{loInstanceId}`, `lo/{accountId}/{loId}`,
+    /// `instance/{accountId}/{loInstanceId}` or
+    /// `stats/{accountId}/{loInstanceId}` (canonical ids), through
+    /// [`store::storage_key`](crate::store::storage_key), so a text over
+    /// [`MAX_PLAIN_KEY_BYTES`](crate::store::MAX_PLAIN_KEY_BYTES) bytes is
+    /// stored under its digest. Every store of this crate that keys on text
+    /// uses it (PostgreSQL's `state_key`, SQLite's, Redis's `st:` keys);
+    /// it never changes, so states stored by an earlier version stay
+    /// reachable. [`Display`](fmt::Display) is for people and may change.
+    ///
+    /// ```
+    /// use alm_webhooks::{AccountId, LoInstanceId, UserId, rules::StateKey};
+    /// let key = StateKey::Learner {
+    ///     account_id: AccountId(1234),
+    ///     user_id: UserId(7),
+    ///     lo_instance_id: "course:1_2".parse::<LoInstanceId>().unwrap(),
+    /// };
+    /// assert_eq!(key.storage_key(), "learner/1234/7/course:1_2");
+    /// ```
+    pub fn storage_key(&self) -> String {
+        let text = match self {
+            Self::Learner {
+                account_id,
+                user_id,
+                lo_instance_id,
+            } => format!(
+                "learner/{}/{}/{}",
+                account_id.get(),
+                user_id.get(),
+                lo_instance_id.as_str()
+            ),
+            Self::LearningObject { account_id, lo_id } => {
+                format!("lo/{}/{}", account_id.get(), lo_id.as_str())
+            }
+            Self::Instance {
+                account_id,
+                lo_instance_id,
+            } => format!("instance/{}/{}", account_id.get(), lo_instance_id.as_str()),
+            Self::InstanceStats {
+                account_id,
+                lo_instance_id,
+            } => format!("stats/{}/{}", account_id.get(), lo_instance_id.as_str()),
+        };
+        match crate::key_text::storage_key(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(digested) => digested,
+        }
+    }
+
     /// The account the entity belongs to.
     pub fn account_id(&self) -> AccountId {
         match self {
@@ -182,8 +233,9 @@ impl StateKey {
     }
 }
 
-/// A stable text form, used by stores as the key: `learner/1234/7/course:1_2`,
+/// A text form for people (logs, messages): `learner/1234/7/course:1_2`,
 /// `lo/1234/course:1`, `instance/1234/course:1_2`, `stats/1234/course:1_2`.
+/// Stores key on [`StateKey::storage_key`] instead.
 impl fmt::Display for StateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -202,5 +254,47 @@ impl fmt::Display for StateKey {
                 lo_instance_id,
             } => write!(f, "stats/{account_id}/{lo_instance_id}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stored forms are pinned: changing one would make every state
+    /// stored before unreachable.
+    #[test]
+    fn storage_keys_keep_their_format() {
+        let instance: LoInstanceId = "learningProgram:12_34".parse().unwrap();
+        let learner = StateKey::Learner {
+            account_id: AccountId(1234),
+            user_id: UserId(7),
+            lo_instance_id: instance.canonical(),
+        };
+        assert_eq!(
+            learner.storage_key(),
+            "learner/1234/7/learningProgram:12_34"
+        );
+        let lo = StateKey::LearningObject {
+            account_id: AccountId(1),
+            lo_id: "course:9".parse().unwrap(),
+        };
+        assert_eq!(lo.storage_key(), "lo/1/course:9");
+        let stats = StateKey::InstanceStats {
+            account_id: AccountId(u64::MAX),
+            lo_instance_id: "course:1_2".parse().unwrap(),
+        };
+        assert_eq!(stats.storage_key(), "stats/18446744073709551615/course:1_2");
+        let long = StateKey::Instance {
+            account_id: AccountId(5),
+            lo_instance_id: format!("course:1_{}", "9".repeat(300)).parse().unwrap(),
+        };
+        assert_eq!(
+            long.storage_key(),
+            format!(
+                "instance/5/course:1_{}…sha256:534b6a4bf6d5f1364861bd9d193e3c413369cafa9545f08fc9c74a9c0f313d6f",
+                "9".repeat(44)
+            )
+        );
     }
 }

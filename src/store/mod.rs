@@ -22,7 +22,6 @@ mod any;
 mod arc;
 mod dedup;
 mod error;
-mod keys;
 mod many;
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -48,6 +47,7 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
+pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 #[cfg_attr(
     not(any(feature = "redis", feature = "postgres")),
@@ -56,7 +56,6 @@ pub use any::AnyStore;
 pub(crate) use any::take_param;
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
-pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

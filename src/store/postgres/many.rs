@@ -9,7 +9,6 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
 
 impl PostgresStore {
@@ -180,7 +179,7 @@ impl<'a> ClaimInput<'a> {
             accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
             events: run
                 .iter()
-                .map(|&i| stored_event_id(requests[i].key))
+                .map(|&i| requests[i].key.storage_key().1)
                 .collect(),
             tokens: claim_tokens
                 .iter()
@@ -188,7 +187,7 @@ impl<'a> ClaimInput<'a> {
                 .collect(),
             states: run
                 .iter()
-                .map(|&i| requests[i].state.map(stored_state_key))
+                .map(|&i| requests[i].state.map(crate::rules::StateKey::storage_key))
                 .collect(),
             claim_tokens,
         }
@@ -220,7 +219,7 @@ impl<'a> CommitInput<'a> {
             .map_err(|e| pg_error("commit: version out of range", e))?;
         Ok(Self {
             accounts: commits.iter().map(|c| account(c.key)).collect(),
-            events: commits.iter().map(|c| stored_event_id(c.key)).collect(),
+            events: commits.iter().map(|c| c.key.storage_key().1).collect(),
             tokens: commits
                 .iter()
                 .map(|c| c.token.0.to_be_bytes().to_vec())
@@ -229,7 +228,7 @@ impl<'a> CommitInput<'a> {
             state_until: commits.iter().map(|c| c.state_until).collect(),
             state_keys: commits
                 .iter()
-                .map(|c| c.update.map(|u| stored_state_key(u.key)))
+                .map(|c| c.update.map(|u| u.key.storage_key()))
                 .collect(),
             states: commits
                 .iter()

@@ -107,7 +107,6 @@ use one::commit_on;
 pub use setup::{MIGRATION_SQL, POOL_WAIT_TIMEOUT};
 use sql::Sql;
 
-use super::keys::{stored_event_id, stored_state_key};
 use super::lease_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
@@ -247,7 +246,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_error("cannot prepare the load", e))?;
         let row = client
-            .query_opt(&load, &[&stored_state_key(key)])
+            .query_opt(&load, &[&key.storage_key()])
             .await
             .map_err(|e| pg_error("load failed", e))?;
         match row {
@@ -316,7 +315,7 @@ impl Store for PostgresStore {
                 &renew,
                 &[
                     &account(key),
-                    &stored_event_id(key),
+                    &key.storage_key().1,
                     &&bytes[..],
                     &lease_millis(lease),
                 ],
@@ -336,7 +335,7 @@ impl Store for PostgresStore {
         client
             .execute(
                 &release,
-                &[&account(key), &stored_event_id(key), &&bytes[..]],
+                &[&account(key), &key.storage_key().1, &&bytes[..]],
             )
             .await
             .map_err(|e| pg_error("release failed", e))?;

@@ -86,7 +86,6 @@ mod codec;
 mod many;
 mod scripts;
 
-use super::keys::{stored_event_id, stored_state_key};
 use super::lease_millis as duration_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
@@ -272,12 +271,12 @@ impl RedisStore {
             "{}ev:{}:{}",
             self.prefix,
             key.account_id.get(),
-            hex(stored_event_id(key).as_bytes())
+            hex(key.storage_key().1.as_bytes())
         )
     }
 
     fn state_key(&self, key: &StateKey) -> String {
-        format!("{}st:{}", self.prefix, stored_state_key(key))
+        format!("{}st:{}", self.prefix, key.storage_key())
     }
 
     /// Deletes the keys matching `pattern` that are expired by `now_ms`.

@@ -79,7 +79,6 @@ use time::OffsetDateTime;
 mod codec;
 mod rows;
 
-use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
@@ -275,7 +274,7 @@ impl Store for SqliteStore {
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let state_key = stored_state_key(key);
+        let state_key = key.storage_key();
         let row = self
             .run("load", move |conn| rows::load(conn, &state_key))
             .await?;
@@ -313,11 +312,11 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| rows::ClaimRow {
                 account: account(r.key),
-                event: stored_event_id(r.key).into_owned(),
+                event: r.key.storage_key().1.into_owned(),
                 token: ClaimToken::random(),
                 lease_until,
                 now_ms,
-                state_key: r.state.map(stored_state_key),
+                state_key: r.state.map(StateKey::storage_key),
             })
             .collect();
         let answers = self
@@ -373,7 +372,7 @@ impl Store for SqliteStore {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
         let until = unix_millis(now).saturating_add(duration_millis(lease));
         self.run("renew", move |conn| {
@@ -388,7 +387,7 @@ impl Store for SqliteStore {
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
         self.run("release", move |conn| {
             conn.execute(
