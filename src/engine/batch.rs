@@ -89,8 +89,8 @@ impl Pending {
             key: &self.key,
             token: self.token,
             update,
-            remember_until,
-            state_until,
+            remember_until: remember_until.into(),
+            state_until: state_until.into(),
         }
     }
 

@@ -220,7 +220,9 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
-                let claimed = inner.store.claim_and_load(key, state, inner.lease, now);
+                let claimed = inner
+                    .store
+                    .claim_and_load(key, state, inner.lease, now.into());
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

@@ -202,7 +202,10 @@ impl<S: Store> Engine<S> {
                 return Ok(());
             }
             let inner = &*self.inner;
-            let claimed = inner.store.claim_many(&requests, inner.lease, now).await;
+            let claimed = inner
+                .store
+                .claim_many(&requests, inner.lease, now.into())
+                .await;
             match counted("claim_many", claimed) {
                 Ok(answers) => answers,
                 Err(error) if !error.is_transient() => return Ok(()),

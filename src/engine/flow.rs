@@ -282,7 +282,7 @@ impl<S: Store> Engine<S> {
                 "claim",
                 inner
                     .store
-                    .claim_and_load(key, state, inner.lease, now)
+                    .claim_and_load(key, state, inner.lease, now.into())
                     .await,
             )?;
             match claim {

@@ -258,7 +258,7 @@ impl<S: Store> Engine<S> {
     ///
     /// The store's error.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
-        self.inner.store.sweep(self.inner.clock.now()).await
+        self.inner.store.sweep(self.inner.clock.now().into()).await
     }
 
     /// The family the engine gives an event: its name's, or the one

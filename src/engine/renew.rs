@@ -89,7 +89,7 @@ impl<S: Store> Engine<S> {
         let inner = &*self.inner;
         let renewal = inner
             .store
-            .renew_many(&claims, inner.lease, inner.clock.now())
+            .renew_many(&claims, inner.lease, inner.clock.now().into())
             .await;
         if let Err(_error) = counted("renew", renewal) {
             #[cfg(feature = "tracing")]

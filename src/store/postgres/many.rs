@@ -2,9 +2,9 @@
 //! a slice of runs in one round trip.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use futures_util::future::join_all;
-use time::OffsetDateTime;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
@@ -19,7 +19,7 @@ impl PostgresStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: std::time::Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         let client = self.client().await?;
         let statement = client
@@ -199,8 +199,8 @@ struct CommitInput<'a> {
     accounts: Vec<i64>,
     events: Vec<Cow<'a, str>>,
     tokens: Vec<Vec<u8>>,
-    until: Vec<OffsetDateTime>,
-    state_until: Vec<OffsetDateTime>,
+    until: Vec<SystemTime>,
+    state_until: Vec<SystemTime>,
     state_keys: Vec<Option<String>>,
     states: Vec<Option<Json<&'a crate::rules::EntityState>>>,
     expected: Vec<Option<i64>>,

@@ -88,11 +88,10 @@
 //! `i64::MAX` are stored as negative numbers, consistently, and stay distinct.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
-use time::OffsetDateTime;
 use tokio_postgres::types::Json;
 
 mod many;
@@ -234,7 +233,7 @@ impl Store for PostgresStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
@@ -261,7 +260,7 @@ impl Store for PostgresStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         retrying(|| self.claim_one(key, state, lease, now)).await
     }
@@ -291,7 +290,7 @@ impl Store for PostgresStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         retrying(|| self.claim_runs(requests, lease, now)).await
     }
@@ -302,7 +301,7 @@ impl Store for PostgresStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        _now: OffsetDateTime,
+        _now: SystemTime,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let renew = client
@@ -342,7 +341,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let mut removed = 0;
         for sql in [&self.sql.sweep_events, &self.sql.sweep_states] {

@@ -1,9 +1,8 @@
 //! One claim and one commit, each one statement.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
-use time::OffsetDateTime;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
@@ -19,7 +18,7 @@ impl PostgresStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let client = self.client().await?;
         let statement = client

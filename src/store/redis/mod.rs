@@ -76,11 +76,10 @@
 //! logs.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, RedisError, Script};
-use time::OffsetDateTime;
 
 mod codec;
 mod many;
@@ -89,6 +88,7 @@ mod scripts;
 use super::lease_millis as duration_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    unix_millis,
 };
 use crate::rules::StateKey;
 use codec::{bad_data, commit_outcome, parse_state, redis_error};
@@ -132,10 +132,6 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -319,7 +315,7 @@ impl Store for RedisStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
@@ -340,7 +336,7 @@ impl Store for RedisStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let token = ClaimToken::random();
         let now_ms = unix_millis(now);
@@ -392,7 +388,7 @@ impl Store for RedisStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.claim_chunks(requests, lease, now).await
     }
@@ -403,7 +399,7 @@ impl Store for RedisStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        _now: OffsetDateTime,
+        _now: SystemTime,
     ) -> Result<bool, StoreError> {
         let lease_ms = duration_millis(lease);
         let mut conn = self.conn.clone();
@@ -433,7 +429,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
         let prefix = glob_escape(&self.prefix);
         let events = self.sweep_pattern(&format!("{prefix}ev:*"), now_ms).await?;

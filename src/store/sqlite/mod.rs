@@ -71,16 +71,16 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use time::OffsetDateTime;
 
 mod codec;
 mod rows;
 
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    unix_millis,
 };
 use crate::rules::StateKey;
 use codec::{commit_row, sqlite_error, versioned};
@@ -150,10 +150,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", path)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn duration_millis(d: Duration) -> i64 {
@@ -268,7 +264,7 @@ impl Store for SqliteStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
@@ -287,7 +283,7 @@ impl Store for SqliteStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let request = ClaimRequest { key, state };
         let mut answers = self.claim_many(&[request], lease, now).await?;
@@ -301,7 +297,7 @@ impl Store for SqliteStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         if requests.is_empty() {
             return Ok(Vec::new());
@@ -370,7 +366,7 @@ impl Store for SqliteStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
@@ -402,7 +398,7 @@ impl Store for SqliteStore {
 
     /// In steps of at most 1,000 rows, each its own transaction (and its
     /// own turn at the connection), found through the expiry indexes.
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
         let mut removed = 0u64;
         for step in SWEEP_STEPS {
