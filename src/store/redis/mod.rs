@@ -125,6 +125,20 @@ struct Scripts {
     sweep: Script,
 }
 
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
+            claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
+            renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
+            commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
+            commit_many: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT_MANY)),
+            release: Script::new(scripts::RELEASE),
+            sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
+        }
+    }
+}
+
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
@@ -215,20 +229,37 @@ impl RedisStore {
             conn,
             addr,
             prefix: prefix.to_owned(),
-            scripts: Scripts {
-                claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
-                claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
-                renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
-                commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
-                commit_many: Script::new(&format!(
-                    "{}{}",
-                    scripts::COMMIT_FN,
-                    scripts::COMMIT_MANY
-                )),
-                release: Script::new(scripts::RELEASE),
-                sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
-            },
+            scripts: Scripts::new(),
         })
+    }
+
+    /// A store on a connection the application already has (a `redis` 1.x
+    /// [`ConnectionManager`]), with every
+    /// key starting with `prefix` ([`DEFAULT_PREFIX`] is what
+    /// [`connect`](Self::connect) uses). Nothing is sent until the first
+    /// call; the manager's own reconnection and timeouts apply (the
+    /// `connect` constructors set 3 retries, a 5 s connection timeout and a
+    /// 10 s response timeout). Its `Debug` names no address, as the manager
+    /// does not tell it.
+    ///
+    /// ```no_run
+    /// # async fn run() -> redis::RedisResult<()> {
+    /// use alm_webhooks::store::{RedisStore, redis::DEFAULT_PREFIX};
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let manager = redis::aio::ConnectionManager::new(client).await?;
+    /// // The application keeps using `manager` too: clones share it.
+    /// let store = RedisStore::from_manager(manager.clone(), DEFAULT_PREFIX);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            conn,
+            addr: "(a connection the application opened)".to_owned(),
+            prefix: prefix.to_owned(),
+            scripts: Scripts::new(),
+        }
     }
 
     /// The prefix every key of this store starts with.
