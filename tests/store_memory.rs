@@ -18,10 +18,12 @@ async fn expires_by_itself_without_sweep() {
     use std::time::Duration;
 
     use alm_webhooks::store::{Claim, Commit, DedupKey, Store};
-    use time::OffsetDateTime;
+    use std::time::SystemTime;
 
     let store = MemoryStore::new();
-    let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_750_000_000 + s).unwrap();
+    let at = |s: i64| {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000 + s).unwrap())
+    };
     let lease = Duration::from_secs(30);
     for (wave, now, until) in [(0, 0, 10), (1, 20, 1_000)] {
         for n in 0..5_000 {

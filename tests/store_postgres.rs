@@ -21,7 +21,7 @@ use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,
 };
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PREFIX: &str = "alm_test_";
@@ -92,7 +92,7 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         self.inner.claim(key, lease, now)
     }
@@ -106,7 +106,7 @@ impl Store for TestStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
         self.inner.claim_and_load(key, state, lease, now)
     }
@@ -115,7 +115,7 @@ impl Store for TestStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
         self.inner.claim_many(requests, lease, now)
     }
@@ -139,7 +139,7 @@ impl Store for TestStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.renew(key, token, lease, now)
     }
@@ -152,7 +152,7 @@ impl Store for TestStore {
         self.inner.release(key, token)
     }
 
-    fn sweep(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send {
+    fn sweep(&self, now: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.inner.sweep(now)
     }
 }
@@ -335,7 +335,7 @@ fn state_key() -> StateKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_account_ids_round_trip() {
     let Some(store) = factory().await else { return };
-    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let lease = Duration::from_secs(30);
     for account in [u64::MAX, u64::MAX - 1, 1 << 63, i64::MAX as u64] {
         let key = DedupKey {
@@ -349,8 +349,8 @@ async fn large_account_ids_round_trip() {
             key: &key,
             token,
             update: None,
-            remember_until: now + time::Duration::hours(1),
-            state_until: now + time::Duration::hours(1),
+            remember_until: now + Duration::from_secs(3600),
+            state_until: now + Duration::from_secs(3600),
         };
         assert_eq!(
             store.commit(commit).await.unwrap(),
@@ -431,7 +431,7 @@ async fn dropped_claims_leave_no_open_transaction() {
         .await
         .unwrap();
     let store = TestStore { inner };
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     for n in 0..200 {
         let key = DedupKey {
             account_id: alm_webhooks::AccountId(1),
@@ -598,7 +598,7 @@ async fn lost_races_are_tried_again() {
            FOR EACH ROW EXECUTE FUNCTION \"{schema}\".flaky();"
     ))
     .await;
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     let lease = Duration::from_secs(30);
     let (k, sk) = (
         DedupKey {

@@ -20,8 +20,8 @@ use alm_webhooks::store::{
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
+use std::time::SystemTime;
 use support::redis_keys::purge;
-use time::OffsetDateTime;
 
 fn url() -> String {
     std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
@@ -78,7 +78,7 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.inner.claim(key, lease, now).await
     }
@@ -90,7 +90,7 @@ impl Store for TestStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.inner.claim_and_load(key, state, lease, now).await
     }
@@ -98,7 +98,7 @@ impl Store for TestStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.inner.claim_many(requests, lease, now).await
     }
@@ -113,14 +113,14 @@ impl Store for TestStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.inner.renew(key, token, lease, now).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.inner.sweep(now).await
     }
 }
@@ -228,7 +228,7 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
     let (Some(s1), Some(s2)) = (connect(&p1).await, connect(&p2).await) else {
         return;
     };
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let (lease, short) = (Duration::from_secs(30), Duration::from_millis(300));
     for id in ["*", "a:b", "1:a", "{x}", "a\nb", "ü"] {
         for account in [1, 12] {
@@ -324,7 +324,7 @@ async fn ttls_follow_the_callers_clock_with_grace() {
         return;
     };
     let mut con = raw().await;
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let k = key(1, "a");
     let redis_key = format!("{prefix}ev:1:61");
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
@@ -377,7 +377,7 @@ async fn redis_errors_become_store_errors() {
         return;
     };
     let mut con = raw().await;
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let sk = learner_state_key();
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}ev:1:61"))
