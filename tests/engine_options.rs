@@ -164,7 +164,7 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
         };
         let claim = engine
             .store()
-            .claim(&key, Duration::from_secs(60), clock.now())
+            .claim(&key, Duration::from_secs(60), clock.now().into())
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "held elsewhere");

@@ -21,7 +21,6 @@ use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,
 };
-use std::time::SystemTime;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PREFIX: &str = "alm_test_";

@@ -180,6 +180,8 @@ pub enum CommitOutcome {
 /// (PostgreSQL's `clock_timestamp()`, Redis's `TIME`), so that replicas
 /// whose clocks disagree never both hold an event; a store on one host
 /// (memory, SQLite) uses `now`.
+///
+#[doc = include_str!("skeleton.md")]
 pub trait Store: Send + Sync + 'static {
     /// Claims an event for `lease`, unless it is decided or in flight.
     fn claim(
