@@ -6,6 +6,9 @@
 pub mod adapters;
 pub mod admin;
 pub mod auth;
+#[cfg(feature = "store-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
+pub mod conformance;
 pub mod detect;
 pub mod engine;
 mod envelope;

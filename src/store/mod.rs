@@ -21,9 +21,6 @@
 mod any;
 mod arc;
 mod boxed;
-#[cfg(feature = "store-conformance")]
-#[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
-pub mod conformance;
 mod dedup;
 mod error;
 mod many;

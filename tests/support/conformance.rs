@@ -1,5 +1,5 @@
 //! The store conformance suite, as shipped in the crate
-//! (`alm_webhooks::store::conformance`, feature `store-conformance`), run on
+//! (`alm_webhooks::conformance::store`, feature `store-conformance`), run on
 //! this crate's stores, plus a check of our own: a delivery costs a
 //! constant number of store calls.
 //!

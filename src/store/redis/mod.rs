@@ -79,11 +79,13 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
+use ::redis::{Client, RedisError};
 
 mod codec;
 mod many;
 mod scripts;
+
+use scripts::Scripts;
 
 use super::lease_millis as duration_millis;
 use super::{
@@ -91,7 +93,7 @@ use super::{
     unix_millis,
 };
 use crate::rules::StateKey;
-use codec::{bad_data, commit_outcome, parse_state, redis_error};
+use codec::{bad_data, commit_outcome, glob_escape, hex, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub const DEFAULT_PREFIX: &str = "alm-webhooks:";
@@ -114,31 +116,6 @@ pub struct RedisStore {
     scripts: Scripts,
 }
 
-#[derive(Clone)]
-struct Scripts {
-    claim: Script,
-    claim_many: Script,
-    commit: Script,
-    commit_many: Script,
-    renew: Script,
-    release: Script,
-    sweep: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
-            claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
-            renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
-            commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
-            commit_many: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT_MANY)),
-            release: Script::new(scripts::RELEASE),
-            sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
-        }
-    }
-}
-
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
@@ -146,27 +123,6 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// Escapes the glob characters of `text` for `SCAN … MATCH`.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Opens a connection manager to `url` with the crate's retries and

@@ -172,7 +172,7 @@ macro_rules! shared_store_conformance {
 }
 
 /// One `#[tokio::test]` per conformance check of
-/// [`store::conformance`](crate::store::conformance), for the store
+/// [`conformance::store`](crate::conformance::store), for the store
 /// `$factory` (an async expression giving `Option<S>`) makes.
 #[macro_export]
 macro_rules! store_conformance {
@@ -208,7 +208,7 @@ macro_rules! store_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 if let Some(store) = $factory.await {
-                    $crate::store::conformance::$name(store).await;
+                    $crate::conformance::store::$name(store).await;
                 }
             }
         )*
