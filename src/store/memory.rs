@@ -1,22 +1,4 @@
-//! The in-memory store: the default, for tests and single-process receivers.
-//!
-//! **State is lost on restart**, and two processes each keep their own: use
-//! a shared store (PostgreSQL, Redis) for several replicas, or a durable one
-//! to survive restarts.
-//!
-//! It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
-//! hot path) and compact: a remembered event id costs a 128-bit fingerprint
-//! of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
-//! seeds) and a 32-bit expiry, 24 bytes in the table plus
-//! the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
-//! id). Two different ids collide with probability about n²/2¹²⁹.
-//!
-//! **It expires by itself.** Each shard drops its expired entries (by the
-//! `now` of the claims it sees) once the claims since its last clean-up
-//! reach half its size (at least 64): a clean-up costs time in proportion
-//! to the shard, paid for by as many claims, so each claim costs O(1)
-//! amortised and the store holds about the events of one dedup window,
-//! even if [`Store::sweep`] is never called.
+//! The in-memory store ([`MemoryStore`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -106,7 +88,25 @@ impl Shard {
     }
 }
 
-/// The in-memory store. See the [module docs](self).
+/// The in-memory store: the default, for tests and single-process receivers.
+///
+/// **State is lost on restart**, and two processes each keep their own: use
+/// a shared store (PostgreSQL, Redis) for several replicas, or a durable one
+/// to survive restarts.
+///
+/// It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
+/// hot path) and compact: a remembered event id costs a 128-bit fingerprint
+/// of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
+/// seeds) and a 32-bit expiry, 24 bytes in the table plus
+/// the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
+/// id). Two different ids collide with probability about n²/2¹²⁹.
+///
+/// **It expires by itself.** Each shard drops its expired entries (by the
+/// `now` of the claims it sees) once the claims since its last clean-up
+/// reach half its size (at least 64): a clean-up costs time in proportion
+/// to the shard, paid for by as many claims, so each claim costs O(1)
+/// amortised and the store holds about the events of one dedup window,
+/// even if [`Store::sweep`] is never called.
 ///
 /// ```
 /// use alm_webhooks::store::MemoryStore;

@@ -24,7 +24,7 @@ mod boxed;
 mod dedup;
 mod error;
 mod many;
-pub mod memory;
+mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
