@@ -78,8 +78,10 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
         (loaded.version, &loaded.state),
         (0, &EntityState::default())
     );
-    let mut next = EntityState::default();
-    next.newest_millis = Some(5);
+    let next = EntityState {
+        newest_millis: Some(5),
+        ..EntityState::default()
+    };
     let (a, b) = (key(1, "a"), key(1, "b"));
     let ta = claimed(store.claim(&a, LEASE, at(T0)).await.unwrap());
     let tb = claimed(store.claim(&b, LEASE, at(T0)).await.unwrap());
@@ -138,8 +140,10 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
         (loaded.version, &loaded.state),
         (0, &EntityState::default())
     );
-    let mut next = EntityState::default();
-    next.newest_millis = Some(9);
+    let next = EntityState {
+        newest_millis: Some(9),
+        ..EntityState::default()
+    };
     let c = Commit {
         key: &a,
         token: ta,
@@ -183,10 +187,14 @@ pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
     for k in [&a, &b, &c, &d] {
         tokens.push(claimed(store.claim(k, LEASE, at(T0)).await.unwrap()));
     }
-    let mut first = EntityState::default();
-    first.newest_millis = Some(1);
-    let mut second = EntityState::default();
-    second.newest_millis = Some(2);
+    let first = EntityState {
+        newest_millis: Some(1),
+        ..EntityState::default()
+    };
+    let second = EntityState {
+        newest_millis: Some(2),
+        ..EntityState::default()
+    };
     let with = |k, token, expected_version, state| Commit {
         key: k,
         token,

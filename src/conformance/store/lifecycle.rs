@@ -126,8 +126,10 @@ pub async fn sweep_removes_expired_entries<S: Store>(store: S) {
 pub async fn state_outlives_the_dedup_window<S: Store>(store: S) {
     let k = key(1, "kept-state");
     let sk = state_key(21);
-    let mut next = EntityState::default();
-    next.newest_millis = Some(7);
+    let next = EntityState {
+        newest_millis: Some(7),
+        ..EntityState::default()
+    };
     let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
     let c = Commit {
         key: &k,

@@ -21,9 +21,10 @@ fn answer((claim, loaded): (Claim, Versioned)) -> Answer {
 }
 
 fn newest(millis: i64) -> EntityState {
-    let mut state = EntityState::default();
-    state.newest_millis = Some(millis);
-    state
+    EntityState {
+        newest_millis: Some(millis),
+        ..EntityState::default()
+    }
 }
 
 /// In `account`: "d" decided (writing state `s` at version 1), "f" held by
