@@ -1,4 +1,5 @@
-//! The store conformance suite on the in-memory store.
+//! The store conformance suite on the in-memory store, directly and as a
+//! store of one's own behind `AnyStore::Custom` (through `DynStore`).
 
 mod support;
 
@@ -9,6 +10,18 @@ async fn memory() -> Option<MemoryStore> {
 }
 
 store_conformance!(memory());
+
+/// The same suite through `AnyStore::from_store`: every call goes through
+/// the boxed `DynStore` mirror.
+mod as_a_custom_any_store {
+    use alm_webhooks::store::{AnyStore, MemoryStore};
+
+    async fn custom() -> Option<AnyStore> {
+        Some(AnyStore::from_store(MemoryStore::new()))
+    }
+
+    crate::store_conformance!(custom());
+}
 
 /// A user who never calls `sweep` does not leak: events decided in one
 /// window are gone once the claims of the next window have paid for the

@@ -816,3 +816,58 @@ async fn any_store_migrates_only_when_asked() {
     drop(store);
     drop_schema(&schema).await;
 }
+
+/// `from_pool`: a store on the application's own pool works on migrated
+/// tables (it sees the decisions of a store that connected itself), and
+/// refuses a schema without them: it does not migrate.
+#[tokio::test]
+async fn from_pool_uses_the_applications_pool_and_does_not_migrate() {
+    let Some(inner) = connect(&unique_schema()).await else {
+        return;
+    };
+    let connected = TestStore { inner };
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(url());
+    let pool = config
+        .create_pool(
+            Some(deadpool_postgres::Runtime::Tokio1),
+            tokio_postgres::NoTls,
+        )
+        .unwrap();
+    let store = PostgresStore::from_pool(pool.clone(), connected.inner.schema())
+        .await
+        .unwrap();
+    let engine = Engine::builder(store).build();
+    let e = support::envelope(
+        1,
+        &[support::learner(
+            "pool-1",
+            "COURSE_ENROLLMENT",
+            1,
+            1,
+            "course:1_2",
+        )],
+    );
+    assert_eq!(support::decisions(&engine, &e).await, [Decision::Processed]);
+    let k = DedupKey::for_event(alm_webhooks::AccountId(1), e.parsed().next().unwrap());
+    assert_eq!(
+        connected
+            .inner
+            .claim(&k, Duration::from_secs(30), SystemTime::now())
+            .await
+            .unwrap(),
+        Claim::AlreadyDecided
+    );
+
+    let missing = format!("{}_missing", unique_schema());
+    let error = PostgresStore::from_pool(pool.clone(), &missing)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("migrate"), "{error}");
+    let client = pool.get().await.unwrap();
+    let created = client
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&missing])
+        .await
+        .unwrap();
+    assert!(created.is_none(), "from_pool created schema {missing}");
+}

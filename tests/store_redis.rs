@@ -11,7 +11,7 @@ mod support;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
@@ -20,7 +20,6 @@ use alm_webhooks::store::{
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
-use std::time::SystemTime;
 use support::redis_keys::purge;
 
 fn url() -> String {
@@ -436,4 +435,42 @@ async fn redis_errors_become_store_errors() {
         store.claim(&k, Duration::from_secs(30), t0).await.unwrap(),
         Claim::InFlight
     );
+}
+
+/// `from_manager`: a store on a connection the application opened keys
+/// exactly as one that connected itself (they see each other's claims),
+/// and its `Debug` names no URL.
+#[tokio::test]
+async fn from_manager_uses_the_applications_connection() {
+    let prefix = unique_prefix();
+    let Some(connected) = connect(&prefix).await else {
+        return;
+    };
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let client = redis::Client::open(url()).unwrap();
+    let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let store = RedisStore::from_manager(manager, &prefix);
+    assert_eq!(store.prefix(), prefix);
+    let (k, lease, now) = (
+        key(1, "from-manager"),
+        Duration::from_secs(30),
+        SystemTime::now(),
+    );
+    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+        panic!("the first claim wins");
+    };
+    assert_eq!(
+        connected.claim(&k, lease, now).await.unwrap(),
+        Claim::InFlight
+    );
+    store.release(&k, token).await.unwrap();
+    assert!(matches!(
+        connected.claim(&k, lease, now).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("redis://"), "{debug}");
 }
