@@ -31,14 +31,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use alm_webhooks::engine::{Decision, StateKey, rules};
+use alm_webhooks::rules::{self, Decision, StateKey};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK,
     StateUpdate, Store, StoreError, Versioned,
 };
 use alm_webhooks::{Engine, Envelope};
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 const LEASE: Duration = Duration::from_secs(60);
 const WINDOW: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -80,7 +80,7 @@ impl<S: Store> Store for Counted<S> {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.count();
         self.inner.claim(key, lease, now).await
@@ -96,7 +96,7 @@ impl<S: Store> Store for Counted<S> {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.count();
         self.inner.claim_and_load(key, state, lease, now).await
@@ -106,7 +106,7 @@ impl<S: Store> Store for Counted<S> {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.count();
         self.inner.claim_many(requests, lease, now).await
@@ -127,7 +127,7 @@ impl<S: Store> Store for Counted<S> {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.count();
         self.inner.renew(key, token, lease, now).await
@@ -138,7 +138,7 @@ impl<S: Store> Store for Counted<S> {
         self.inner.release(key, token).await
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.count();
         self.inner.sweep(now).await
     }
@@ -159,7 +159,7 @@ async fn through_engine(engine: &Engine<Counted<AnyStore>>, envelope: Envelope) 
 /// and the handler per event, one `commit_many`.
 async fn set_based<S: Store>(store: &S, envelope: &Envelope) -> Duration {
     let started = Instant::now();
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     let events: Vec<_> = envelope.parsed().collect();
     let keys: Vec<DedupKey> = events
         .iter()

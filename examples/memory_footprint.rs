@@ -7,7 +7,7 @@
 
 use alm_webhooks::store::{DedupKey, MemoryStore};
 use alm_webhooks::{AccountId, EventId};
-use time::{Duration, OffsetDateTime};
+use std::time::{Duration, SystemTime};
 
 /// Resident set size in bytes.
 fn resident_bytes() -> Option<u64> {
@@ -27,7 +27,7 @@ fn main() {
         }
         return;
     };
-    let until = OffsetDateTime::now_utc() + Duration::days(8);
+    let until = SystemTime::now() + Duration::from_secs(8 * 24 * 3600);
     let before = resident_bytes().unwrap_or(0);
     let store = MemoryStore::new();
     for n in 0..count {

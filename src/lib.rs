@@ -7,6 +7,9 @@
 pub mod adapters;
 pub mod admin;
 pub mod auth;
+#[cfg(feature = "store-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
+pub mod conformance;
 pub mod detect;
 pub mod endpoint;
 pub mod engine;
@@ -16,12 +19,14 @@ pub mod event;
 pub mod guides;
 mod ids;
 pub mod inbox;
+mod key_text;
 mod lo_type;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
 mod receiver;
+pub mod rules;
 mod secret;
 pub mod store;
 mod timestamp;
@@ -50,7 +55,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use auth::{AuthError, Authentication};
 pub use endpoint::{Answer, Endpoint};
-pub use engine::{Decision, DeliveryReport, Engine, IgnoreReason};
+pub use engine::{DeliveryReport, Engine};
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};
@@ -59,5 +64,6 @@ pub use ids::{
 };
 pub use name::{EventFamily, EventName};
 pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
+pub use rules::{Decision, IgnoreReason};
 pub use secret::{ExposeSecret, Secret};
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

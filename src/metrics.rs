@@ -38,7 +38,7 @@
 
 use std::time::Duration;
 
-use crate::engine::Decision;
+use crate::rules::Decision;
 use crate::{EventFamily, EventName};
 
 /// The metric names, as exported.
@@ -416,19 +416,6 @@ pub struct InboxFigures {
     pub quarantined: u64,
     /// Age of the oldest pending delivery (zero when none).
     pub oldest_pending_age: Duration,
-}
-
-impl From<&crate::inbox::InboxStats> for InboxFigures {
-    fn from(stats: &crate::inbox::InboxStats) -> Self {
-        Self {
-            pending: stats.pending,
-            in_flight: stats.in_flight,
-            retrying: stats.retrying,
-            dead_letters: stats.dead_letters,
-            quarantined: stats.quarantined,
-            oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
-        }
-    }
 }
 
 /// Sets the inbox gauges.

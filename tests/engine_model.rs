@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use alm_webhooks::engine::{Decision, EntityState, IgnoreReason, Lifecycle, rules};
+use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason, Lifecycle};
 use alm_webhooks::store::MemoryStore;
 use alm_webhooks::{Engine, Envelope};
 use proptest::prelude::*;

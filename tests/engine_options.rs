@@ -6,7 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use alm_webhooks::engine::{Clock, Decision, Engine, IgnoreReason, ManualClock};
+use alm_webhooks::engine::{Clock, Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason};
 use alm_webhooks::store::{Claim, DedupKey, MemoryStore, Store};
 use alm_webhooks::{AccountId, Envelope, EventFamily};
 use support::{decisions as decide, envelope, learner};
@@ -161,7 +162,7 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
         };
         let claim = engine
             .store()
-            .claim(&key, Duration::from_secs(60), clock.now())
+            .claim(&key, Duration::from_secs(60), clock.now().into())
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "held elsewhere");

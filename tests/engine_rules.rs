@@ -3,7 +3,8 @@
 mod support;
 
 use alm_webhooks::Envelope;
-use alm_webhooks::engine::{Decision, Engine, IgnoreReason};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, IgnoreReason};
 use alm_webhooks::store::{MANY_CHUNK, MemoryStore};
 use support::{decisions as decide, envelope, instance, learner, lo, unknown};
 

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::engine::{Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
     Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
+use std::time::SystemTime;
 use support::{decisions as decide, envelope, learner, lo};
-use time::OffsetDateTime;
 
 use Decision::{Duplicate, Failed, Ignored, Processed};
 const STALE: Decision = Ignored(IgnoreReason::Stale);
@@ -274,12 +275,12 @@ async fn a_claim_taken_over_during_the_handler_is_busy() {
 }
 
 trait NowUtc {
-    fn now_utc(&self) -> OffsetDateTime;
+    fn now_utc(&self) -> SystemTime;
 }
 
 impl NowUtc for ManualClock {
-    fn now_utc(&self) -> OffsetDateTime {
-        alm_webhooks::engine::Clock::now(self)
+    fn now_utc(&self) -> SystemTime {
+        alm_webhooks::engine::Clock::now(self).into()
     }
 }
 
@@ -309,7 +310,7 @@ impl Store for FlakyStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.failing_claim()?;
         self.inner.claim(key, lease, now).await
@@ -324,7 +325,7 @@ impl Store for FlakyStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.failing_claim()?;
         self.inner.claim_and_load(key, state, lease, now).await
@@ -341,7 +342,7 @@ impl Store for FlakyStore {
         self.inner.release(key, token).await
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.inner.sweep(now).await
     }
 }

@@ -7,15 +7,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
     StoreErrorKind, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
+use std::time::SystemTime;
 use support::counting::Counting;
 use support::{decisions as decide, envelope, learner, unknown};
-use time::OffsetDateTime;
 
 use Decision::{Duplicate, Failed, Processed};
 
@@ -41,7 +42,7 @@ impl Store for Refusing {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         refused(self.claim_of, key)?;
         self.inner.claim(key, lease, now).await
@@ -56,7 +57,7 @@ impl Store for Refusing {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         refused(self.claim_of, key)?;
         self.inner.claim_and_load(key, state, lease, now).await
@@ -71,7 +72,7 @@ impl Store for Refusing {
         self.inner.release(key, token).await
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.inner.sweep(now).await
     }
 }
@@ -120,7 +121,7 @@ async fn a_permanent_commit_error_is_that_events_failure_and_frees_its_claim() {
         let claim = engine
             .store()
             .inner
-            .claim(&key, Duration::from_secs(60), OffsetDateTime::now_utc())
+            .claim(&key, Duration::from_secs(60), SystemTime::now())
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "commit_batch({batch})");
@@ -162,7 +163,7 @@ async fn claims_held_while_a_slow_handler_runs_are_renewed() {
         };
         let other = store
             .inner
-            .claim(&key, lease, OffsetDateTime::now_utc())
+            .claim(&key, lease, SystemTime::now())
             .await
             .unwrap();
         assert_eq!(other, Claim::InFlight, "{id}");
@@ -204,7 +205,7 @@ async fn repeats_in_one_delivery_decide_as_one_by_one() {
 /// delivery's claims before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_event_sees_what_an_attempt_in_flight_left() {
-    use alm_webhooks::engine::{IgnoreReason, rules};
+    use alm_webhooks::rules::{self, IgnoreReason};
     use alm_webhooks::store::{Commit, StateUpdate};
 
     let i = "course:1_2";
@@ -223,7 +224,7 @@ async fn a_later_event_sees_what_an_attempt_in_flight_left() {
         account_id: AccountId(1),
         event_id: "done".parse().unwrap(),
     };
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     let Claim::Claimed(token) = store
         .inner
         .claim(&key, Duration::from_secs(60), now)

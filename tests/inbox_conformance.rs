@@ -5,7 +5,7 @@
 //! skipped with a message (a failure under `CI=true`). Each check uses its
 //! own schema, key prefix or file and removes it afterwards.
 
-#![cfg(feature = "conformance")]
+#![cfg(feature = "inbox-conformance")]
 
 mod support;
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, IgnoreReason};
 use alm_webhooks::metrics::{self, DeliveryOutcome, InboxFigures, names};
+use alm_webhooks::rules::{Decision, IgnoreReason};
 use alm_webhooks::{EventFamily, EventName};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 

@@ -1,4 +1,5 @@
-//! The store conformance suite on the in-memory store.
+//! The store conformance suite on the in-memory store, directly and as a
+//! store of one's own behind `AnyStore::Custom` (through `DynStore`).
 
 mod support;
 
@@ -10,6 +11,18 @@ async fn memory() -> Option<MemoryStore> {
 
 store_conformance!(memory());
 
+/// The same suite through `AnyStore::from_store`: every call goes through
+/// the boxed `DynStore` mirror.
+mod as_a_custom_any_store {
+    use alm_webhooks::store::{AnyStore, MemoryStore};
+
+    async fn custom() -> Option<AnyStore> {
+        Some(AnyStore::from_store(MemoryStore::new()))
+    }
+
+    crate::store_conformance!(custom());
+}
+
 /// A user who never calls `sweep` does not leak: events decided in one
 /// window are gone once the claims of the next window have paid for the
 /// clean-up.
@@ -18,10 +31,12 @@ async fn expires_by_itself_without_sweep() {
     use std::time::Duration;
 
     use alm_webhooks::store::{Claim, Commit, DedupKey, Store};
-    use time::OffsetDateTime;
+    use std::time::SystemTime;
 
     let store = MemoryStore::new();
-    let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_750_000_000 + s).unwrap();
+    let at = |s: i64| {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000 + s).unwrap())
+    };
     let lease = Duration::from_secs(30);
     for (wave, now, until) in [(0, 0, 10), (1, 20, 1_000)] {
         for n in 0..5_000 {

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,
 };
-use time::OffsetDateTime;
 
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PREFIX: &str = "alm_test_";
@@ -91,7 +91,7 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         self.inner.claim(key, lease, now)
     }
@@ -105,7 +105,7 @@ impl Store for TestStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
         self.inner.claim_and_load(key, state, lease, now)
     }
@@ -114,7 +114,7 @@ impl Store for TestStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
         self.inner.claim_many(requests, lease, now)
     }
@@ -138,7 +138,7 @@ impl Store for TestStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         self.inner.renew(key, token, lease, now)
     }
@@ -151,7 +151,7 @@ impl Store for TestStore {
         self.inner.release(key, token)
     }
 
-    fn sweep(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send {
+    fn sweep(&self, now: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send {
         self.inner.sweep(now)
     }
 }
@@ -334,7 +334,7 @@ fn state_key() -> StateKey {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_account_ids_round_trip() {
     let Some(store) = factory().await else { return };
-    let now = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let lease = Duration::from_secs(30);
     for account in [u64::MAX, u64::MAX - 1, 1 << 63, i64::MAX as u64] {
         let key = DedupKey {
@@ -348,8 +348,8 @@ async fn large_account_ids_round_trip() {
             key: &key,
             token,
             update: None,
-            remember_until: now + time::Duration::hours(1),
-            state_until: now + time::Duration::hours(1),
+            remember_until: now + Duration::from_secs(3600),
+            state_until: now + Duration::from_secs(3600),
         };
         assert_eq!(
             store.commit(commit).await.unwrap(),
@@ -430,7 +430,7 @@ async fn dropped_claims_leave_no_open_transaction() {
         .await
         .unwrap();
     let store = TestStore { inner };
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     for n in 0..200 {
         let key = DedupKey {
             account_id: alm_webhooks::AccountId(1),
@@ -593,7 +593,7 @@ async fn lost_races_are_tried_again() {
            FOR EACH ROW EXECUTE FUNCTION \"{schema}\".flaky();"
     ))
     .await;
-    let now = OffsetDateTime::now_utc();
+    let now = SystemTime::now();
     let lease = Duration::from_secs(30);
     let (k, sk) = (
         DedupKey {
@@ -605,7 +605,7 @@ async fn lost_races_are_tried_again() {
     let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
         panic!("a new event is claimed");
     };
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,
@@ -808,4 +808,59 @@ async fn any_store_migrates_only_when_asked() {
         .expect("the tables are there now");
     drop(store);
     drop_schema(&schema).await;
+}
+
+/// `from_pool`: a store on the application's own pool works on migrated
+/// tables (it sees the decisions of a store that connected itself), and
+/// refuses a schema without them: it does not migrate.
+#[tokio::test]
+async fn from_pool_uses_the_applications_pool_and_does_not_migrate() {
+    let Some(inner) = connect(&unique_schema()).await else {
+        return;
+    };
+    let connected = TestStore { inner };
+    let mut config = deadpool_postgres::Config::new();
+    config.url = Some(url());
+    let pool = config
+        .create_pool(
+            Some(deadpool_postgres::Runtime::Tokio1),
+            tokio_postgres::NoTls,
+        )
+        .unwrap();
+    let store = PostgresStore::from_pool(pool.clone(), connected.inner.schema())
+        .await
+        .unwrap();
+    let engine = Engine::builder(store).build();
+    let e = support::envelope(
+        1,
+        &[support::learner(
+            "pool-1",
+            "COURSE_ENROLLMENT",
+            1,
+            1,
+            "course:1_2",
+        )],
+    );
+    assert_eq!(support::decisions(&engine, &e).await, [Decision::Processed]);
+    let k = DedupKey::for_event(alm_webhooks::AccountId(1), e.parsed().next().unwrap());
+    assert_eq!(
+        connected
+            .inner
+            .claim(&k, Duration::from_secs(30), SystemTime::now())
+            .await
+            .unwrap(),
+        Claim::AlreadyDecided
+    );
+
+    let missing = format!("{}_missing", unique_schema());
+    let error = PostgresStore::from_pool(pool.clone(), &missing)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("migrate"), "{error}");
+    let client = pool.get().await.unwrap();
+    let created = client
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&missing])
+        .await
+        .unwrap();
+    assert!(created.is_none(), "from_pool created schema {missing}");
 }

@@ -11,16 +11,16 @@ mod support;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store,
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
 use support::redis_keys::purge;
-use time::OffsetDateTime;
 
 fn url() -> String {
     std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
@@ -77,7 +77,7 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.inner.claim(key, lease, now).await
     }
@@ -89,7 +89,7 @@ impl Store for TestStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.inner.claim_and_load(key, state, lease, now).await
     }
@@ -97,7 +97,7 @@ impl Store for TestStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.inner.claim_many(requests, lease, now).await
     }
@@ -112,14 +112,14 @@ impl Store for TestStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.inner.renew(key, token, lease, now).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.inner.sweep(now).await
     }
 }
@@ -227,7 +227,7 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
     let (Some(s1), Some(s2)) = (connect(&p1).await, connect(&p2).await) else {
         return;
     };
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let (lease, short) = (Duration::from_secs(30), Duration::from_millis(300));
     for id in ["*", "a:b", "1:a", "{x}", "a\nb", "ü"] {
         for account in [1, 12] {
@@ -323,7 +323,7 @@ async fn ttls_follow_the_callers_clock_with_grace() {
         return;
     };
     let mut con = raw().await;
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let k = key(1, "a");
     let redis_key = format!("{prefix}ev:1:61");
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
@@ -336,7 +336,7 @@ async fn ttls_follow_the_callers_clock_with_grace() {
         .unwrap();
     assert!((80_000..=90_000).contains(&pttl), "claim ttl {pttl}");
     let sk = learner_state_key();
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,
@@ -376,7 +376,7 @@ async fn redis_errors_become_store_errors() {
         return;
     };
     let mut con = raw().await;
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let sk = learner_state_key();
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}ev:1:61"))
@@ -408,7 +408,7 @@ async fn redis_errors_become_store_errors() {
     let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
         panic!("not claimed");
     };
-    let state = alm_webhooks::engine::EntityState::default();
+    let state = alm_webhooks::rules::EntityState::default();
     let commit = Commit {
         key: &k,
         token,
@@ -435,4 +435,42 @@ async fn redis_errors_become_store_errors() {
         store.claim(&k, Duration::from_secs(30), t0).await.unwrap(),
         Claim::InFlight
     );
+}
+
+/// `from_manager`: a store on a connection the application opened keys
+/// exactly as one that connected itself (they see each other's claims),
+/// and its `Debug` names no URL.
+#[tokio::test]
+async fn from_manager_uses_the_applications_connection() {
+    let prefix = unique_prefix();
+    let Some(connected) = connect(&prefix).await else {
+        return;
+    };
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let client = redis::Client::open(url()).unwrap();
+    let manager = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let store = RedisStore::from_manager(manager, &prefix);
+    assert_eq!(store.prefix(), prefix);
+    let (k, lease, now) = (
+        key(1, "from-manager"),
+        Duration::from_secs(30),
+        SystemTime::now(),
+    );
+    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+        panic!("the first claim wins");
+    };
+    assert_eq!(
+        connected.claim(&k, lease, now).await.unwrap(),
+        Claim::InFlight
+    );
+    store.release(&k, token).await.unwrap();
+    assert!(matches!(
+        connected.claim(&k, lease, now).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("redis://"), "{debug}");
 }

@@ -14,13 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, IgnoreReason, ManualClock, StateKey};
+use alm_webhooks::engine::{Engine, ManualClock};
+use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope, EventId};
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 /// A database path no other test, run or process uses; the files are
 /// deleted when this is dropped.
@@ -62,7 +63,7 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.inner.claim(key, lease, now).await
     }
@@ -74,7 +75,7 @@ impl Store for TestStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.inner.claim_and_load(key, state, lease, now).await
     }
@@ -82,7 +83,7 @@ impl Store for TestStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.inner.claim_many(requests, lease, now).await
     }
@@ -97,14 +98,14 @@ impl Store for TestStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.inner.renew(key, token, lease, now).await
     }
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.inner.sweep(now).await
     }
 }
@@ -257,7 +258,7 @@ async fn two_connections_on_one_file_run_each_handler_exactly_once() {
 #[tokio::test]
 async fn large_account_ids_and_odd_event_ids_stay_apart() {
     let store = SqliteStore::open_in_memory().unwrap();
-    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(T0).unwrap());
     let lease = Duration::from_secs(30);
     for account in [0, 1, i64::MAX as u64, i64::MAX as u64 + 1, u64::MAX] {
         for id in ["a", "'; DROP TABLE alm_events; --", "a\0b", "ü"] {
@@ -341,7 +342,7 @@ async fn sqlite_errors_become_store_errors() {
 async fn a_held_write_lock_is_waited_for() {
     let db = TempDb::new();
     let store = SqliteStore::open(db.path()).unwrap();
-    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(T0).unwrap());
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let path = db.path().to_owned();
     let holder = std::thread::spawn(move || {
@@ -368,7 +369,7 @@ async fn a_held_write_lock_is_waited_for() {
 #[test]
 fn works_without_a_tokio_runtime() {
     let store = SqliteStore::open_in_memory().unwrap();
-    let t0 = OffsetDateTime::from_unix_timestamp(T0).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(T0).unwrap());
     let claim = block_on_inline(store.claim(&key(1, "a"), Duration::from_secs(30), t0));
     assert!(matches!(claim.unwrap(), Claim::Claimed(_)));
 }
@@ -389,7 +390,7 @@ fn block_on_inline<F: std::future::Future>(f: F) -> F::Output {
 async fn sweep_goes_through_the_expiry_indexes_in_steps() {
     let db = TempDb::new();
     let store = SqliteStore::open(db.path()).unwrap();
-    let t0 = OffsetDateTime::from_unix_timestamp(1_750_000_000).unwrap();
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let keys: Vec<DedupKey> = (0..2_500).map(|n| key(1, &format!("e{n}"))).collect();
     let requests: Vec<ClaimRequest<'_>> = keys
         .iter()

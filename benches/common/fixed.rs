@@ -123,14 +123,14 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 /// Until when prefilled ids are remembered: later than anything the engine
 /// writes for a measured delivery (its dedup window, its rule state's
 /// retention), so that a sweep at [`forget_after`] keeps exactly them.
-fn prefill_until() -> time::OffsetDateTime {
-    time::macros::datetime!(2100-01-01 0:00 UTC)
+fn prefill_until() -> std::time::SystemTime {
+    time::macros::datetime!(2100-01-01 0:00 UTC).into()
 }
 
 /// A sweep at this time forgets what measured deliveries wrote, and keeps
 /// the prefilled ids.
-fn forget_after() -> time::OffsetDateTime {
-    time::macros::datetime!(2099-01-01 0:00 UTC)
+fn forget_after() -> std::time::SystemTime {
+    time::macros::datetime!(2099-01-01 0:00 UTC).into()
 }
 
 impl Ours {

@@ -41,7 +41,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, DeliveryReport, EventOutcome};
+use alm_webhooks::engine::{DeliveryReport, EventOutcome};
+use alm_webhooks::rules::Decision;
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
     Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,

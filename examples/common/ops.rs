@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use alm_webhooks::AccountId;
-use alm_webhooks::engine::StateKey;
 use alm_webhooks::inbox::Inbox;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::Store;
 use http::StatusCode;
 use serde_json::{Value, json};

@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 
-use super::decision::Decision;
 use super::failure::EventFailure;
-use super::rules::{EntityState, StateKey};
+use crate::rules::Decision;
+use crate::rules::{EntityState, StateKey};
 use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
 use crate::{Event, EventError, EventFamily, EventId};
 
@@ -90,8 +90,8 @@ impl Pending {
             key: &self.key,
             token: self.token,
             update,
-            remember_until,
-            state_until,
+            remember_until: remember_until.into(),
+            state_until: state_until.into(),
         }
     }
 

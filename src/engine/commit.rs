@@ -10,11 +10,13 @@ use tokio::time::Instant;
 
 use super::Engine;
 use super::batch::{Batch, Pending, Settled};
-use super::decision::Decision;
+use super::counters::counted;
 use super::failure::EventFailure;
-use super::flow::{Others, counted};
+use super::flow::Others;
+use crate::Event;
+use crate::rules::Decision;
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
-use crate::{BoxError, Event};
+use crate::BoxError;
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -224,7 +226,9 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
-                let claimed = inner.store.claim_and_load(key, state, inner.lease, now);
+                let claimed = inner
+                    .store
+                    .claim_and_load(key, state, inner.lease, now.into());
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

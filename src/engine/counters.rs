@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::decision::{Decision, IgnoreReason};
+use crate::rules::{Decision, IgnoreReason};
 
 /// Live counters, shared by every delivery an engine processes.
 #[derive(Debug, Default)]
@@ -101,4 +101,17 @@ impl CounterSnapshot {
             + self.ignored_progress_after_completion
             + self.ignored_stale
     }
+}
+
+/// Counts a store call and whether it failed (feature `metrics`), and
+/// passes its result on.
+pub(super) fn counted<T>(
+    op: &'static str,
+    result: Result<T, crate::store::StoreError>,
+) -> Result<T, crate::store::StoreError> {
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_store_call(op, result.is_err());
+    #[cfg(not(feature = "metrics"))]
+    let _ = op;
+    result
 }

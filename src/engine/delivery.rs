@@ -7,11 +7,11 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use super::batch::{Batch, Final, Step};
-use super::decision::Decision;
-use super::flow::counted;
+use super::counters::counted;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};
+use crate::rules::Decision;
 use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
 
@@ -200,7 +200,10 @@ impl<S: Store> Engine<S> {
                 return Ok(());
             }
             let inner = &*self.inner;
-            let claimed = inner.store.claim_many(&requests, inner.lease, now).await;
+            let claimed = inner
+                .store
+                .claim_many(&requests, inner.lease, now.into())
+                .await;
             match counted("claim_many", claimed) {
                 Ok(answers) => answers,
                 Err(error) if !error.is_transient() => return Ok(()),

@@ -9,12 +9,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::batch::{Batch, Final, Pending, Step};
-use super::decision::Decision;
+use super::counters::counted;
 use super::delivery::{Item, Prepared};
 use super::failure::EventFailure;
 use super::renew::Held;
-use super::rules::{self, EntityState, StateKey};
 use super::{Engine, Facts};
+use crate::rules::{self, Decision, EntityState, StateKey};
 use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, BoxError, Event};
 
@@ -282,7 +282,7 @@ impl<S: Store> Engine<S> {
                 "claim",
                 inner
                     .store
-                    .claim_and_load(key, state, inner.lease, now)
+                    .claim_and_load(key, state, inner.lease, now.into())
                     .await,
             )?;
             match claim {
@@ -303,14 +303,4 @@ impl<S: Store> Engine<S> {
             now = inner.clock.now();
         }
     }
-}
-
-/// Counts a store call and whether it failed (feature `metrics`), and
-/// passes its result on.
-pub(super) fn counted<T>(op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
-    #[cfg(feature = "metrics")]
-    crate::metrics::record_store_call(op, result.is_err());
-    #[cfg(not(feature = "metrics"))]
-    let _ = op;
-    result
 }

@@ -20,7 +20,7 @@
 //!    running. The wait is one budget per delivery
 //!    ([`EngineBuilder::in_flight_wait`]): once it is spent, every
 //!    further event held elsewhere is busy at once.
-//! 4. The entity's state is read with the claim and [`rules::decide_facts`]
+//! 4. The entity's state is read with the claim and [`rules::decide_facts`](crate::rules::decide_facts)
 //!    says processed or ignored (a time more than
 //!    [`EngineBuilder::future_skew`] ahead counts as now). An ignored event
 //!    is recorded as decided, so a redelivery of it is a duplicate; its
@@ -93,7 +93,7 @@
 //! the same record committed in between, which ALM's per-account ordering
 //! makes rare), the event is decided again on the new state; if its handler
 //! already ran, the handler does not run again and its effect is folded
-//! into the new state with [`rules::apply`]. If a handler outlived its
+//! into the new state with [`rules::apply`](crate::rules::apply). If a handler outlived its
 //! lease and its claim is gone, the event is claimed again: already decided
 //! elsewhere, it is a duplicate; claimed, the handler's outcome is
 //! committed; in flight elsewhere, it is busy.
@@ -104,14 +104,11 @@ mod catch;
 mod clock;
 mod commit;
 mod counters;
-mod decision;
 mod delivery;
 mod failure;
 mod flow;
-mod keys;
 mod renew;
 mod report;
-pub mod rules;
 mod spans;
 
 use std::collections::HashMap;
@@ -122,11 +119,12 @@ use std::time::Duration;
 pub use builder::EngineBuilder;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
-pub use decision::{Decision, IgnoreReason};
 pub use failure::EventFailure;
 pub use report::{DeliveryReport, EventOutcome};
-pub use rules::{EntityState, Lifecycle, StateKey};
 
+#[cfg(doc)]
+use crate::rules::Decision;
+use crate::rules::StateKey;
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
@@ -147,7 +145,7 @@ pub const DEFAULT_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
 /// The engine. Cheap to clone (shared state); one per application.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, engine::{Decision, Engine}};
+/// use alm_webhooks::{Decision, Envelope, engine::Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -261,7 +259,7 @@ impl<S: Store> Engine<S> {
     ///
     /// The store's error.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
-        self.inner.store.sweep(self.inner.clock.now()).await
+        self.inner.store.sweep(self.inner.clock.now().into()).await
     }
 
     /// The family the engine gives an event: its name's, or the one

@@ -13,11 +13,12 @@ use tokio::time::Instant;
 use super::Engine;
 use super::batch::Pending;
 use super::catch::run;
+use super::counters::counted;
 use super::delivery::Item;
 use super::failure::EventFailure;
-use super::flow::counted;
+use crate::Event;
 use crate::store::{ClaimToken, DedupKey, Store};
-use crate::{BoxError, Event};
+use crate::BoxError;
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not
@@ -88,7 +89,7 @@ impl<S: Store> Engine<S> {
         let inner = &*self.inner;
         let renewal = inner
             .store
-            .renew_many(&claims, inner.lease, inner.clock.now())
+            .renew_many(&claims, inner.lease, inner.clock.now().into())
             .await;
         if let Err(_error) = counted("renew", renewal) {
             #[cfg(feature = "tracing")]

@@ -3,8 +3,8 @@
 
 use http::StatusCode;
 
-use super::decision::Decision;
 use super::failure::EventFailure;
+use crate::rules::Decision;
 use crate::{EventError, EventId, EventName};
 
 /// What happened to one event of a delivery.

@@ -128,8 +128,8 @@ macro_rules! delegate_kept {
 }
 
 mod any;
-#[cfg(feature = "conformance")]
-#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+#[cfg(feature = "inbox-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
 pub mod conformance;
 pub mod memory;
 #[cfg(feature = "postgres")]

@@ -36,6 +36,21 @@ pub struct InboxStats {
     pub oldest_pending_age: Option<Duration>,
 }
 
+/// The figures the metrics gauges show (feature `metrics`).
+#[cfg(feature = "metrics")]
+impl From<&InboxStats> for crate::metrics::InboxFigures {
+    fn from(stats: &InboxStats) -> Self {
+        crate::metrics::InboxFigures {
+            pending: stats.pending,
+            in_flight: stats.in_flight,
+            retrying: stats.retrying,
+            dead_letters: stats.dead_letters,
+            quarantined: stats.quarantined,
+            oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
+        }
+    }
+}
+
 impl InboxStats {
     /// Stats from their parts, as a backend counts them.
     ///

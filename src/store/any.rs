@@ -2,15 +2,14 @@
 //! environment (`ALM_STORE=memory`, `postgres://…`, `redis://…`,
 //! `sqlite:…`).
 
-use std::time::Duration;
-
-use time::OffsetDateTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
+    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, DynStore, MemoryStore, Store,
     StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 /// One of the stores this build has, picked by [`AnyStore::from_url`].
 #[derive(Debug)]
@@ -30,9 +29,31 @@ pub enum AnyStore {
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     Sqlite(super::SqliteStore),
+    /// A store of your own (any [`Store`] + `Debug`), through its
+    /// object-safe mirror [`DynStore`]; see [`AnyStore::from_store`].
+    Custom(Arc<dyn DynStore>),
 }
 
 impl AnyStore {
+    /// Wraps a store of your own, so that a receiver that picks its store
+    /// at run time can pick yours too. Each call then costs one boxed
+    /// future.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Engine, store::{AnyStore, MemoryStore}};
+    /// // Any `Store` will do: yours, or one of this crate's.
+    /// let store = AnyStore::from_store(MemoryStore::new());
+    /// assert!(matches!(store, AnyStore::Custom(_)));
+    /// let engine = Engine::builder(store).build();
+    /// assert_eq!(engine.sweep().await.unwrap(), 0);
+    /// # }
+    /// ```
+    pub fn from_store<S: Store + std::fmt::Debug>(store: S) -> Self {
+        Self::Custom(Arc::new(store))
+    }
+
     /// Opens the store a URL names: `memory` (or an empty string) for the
     /// in-memory store; with the `postgres` feature, `postgres://…` (a
     /// `schema=` query parameter names the schema; `migrate=true` runs
@@ -146,8 +167,9 @@ fn supported() -> Vec<&'static str> {
 }
 
 macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
+    ($self:ident, $store:ident => $call:expr; $boxed:ident($($arg:expr),*)) => {
         match $self {
+            AnyStore::Custom($store) => $store.$boxed($($arg),*).await,
             AnyStore::Memory($store) => $call.await,
             #[cfg(feature = "postgres")]
             AnyStore::Postgres($store) => $call.await,
@@ -164,13 +186,13 @@ impl Store for AnyStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        delegate!(self, s => s.claim(key, lease, now))
+        delegate!(self, s => s.claim(key, lease, now); claim_boxed(key, lease, now))
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        delegate!(self, s => s.load(key))
+        delegate!(self, s => s.load(key); load_boxed(key))
     }
 
     async fn claim_and_load(
@@ -178,26 +200,26 @@ impl Store for AnyStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        delegate!(self, s => s.claim_and_load(key, state, lease, now))
+        delegate!(self, s => s.claim_and_load(key, state, lease, now); claim_and_load_boxed(key, state, lease, now))
     }
 
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        delegate!(self, s => s.claim_many(requests, lease, now))
+        delegate!(self, s => s.claim_many(requests, lease, now); claim_many_boxed(requests, lease, now))
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        delegate!(self, s => s.commit(commit))
+        delegate!(self, s => s.commit(commit); commit_boxed(commit))
     }
 
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        delegate!(self, s => s.commit_many(commits))
+        delegate!(self, s => s.commit_many(commits); commit_many_boxed(commits))
     }
 
     async fn renew(
@@ -205,26 +227,26 @@ impl Store for AnyStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
-        delegate!(self, s => s.renew(key, token, lease, now))
+        delegate!(self, s => s.renew(key, token, lease, now); renew_boxed(key, token, lease, now))
     }
 
     async fn renew_many(
         &self,
         claims: &[(&DedupKey, ClaimToken)],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
-        delegate!(self, s => s.renew_many(claims, lease, now))
+        delegate!(self, s => s.renew_many(claims, lease, now); renew_many_boxed(claims, lease, now))
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        delegate!(self, s => s.release(key, token))
+        delegate!(self, s => s.release(key, token); release_boxed(key, token))
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
-        delegate!(self, s => s.sweep(now))
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
+        delegate!(self, s => s.sweep(now); sweep_boxed(now))
     }
 }
 

@@ -2,14 +2,12 @@
 //! configuration) on one store.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use time::OffsetDateTime;
+use std::time::{Duration, SystemTime};
 
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 /// Every call goes to the shared store.
 ///
@@ -25,7 +23,7 @@ impl<S: Store> Store for Arc<S> {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         S::claim(self, key, lease, now).await
     }
@@ -39,7 +37,7 @@ impl<S: Store> Store for Arc<S> {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         S::claim_and_load(self, key, state, lease, now).await
     }
@@ -48,7 +46,7 @@ impl<S: Store> Store for Arc<S> {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         S::claim_many(self, requests, lease, now).await
     }
@@ -66,7 +64,7 @@ impl<S: Store> Store for Arc<S> {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         S::renew(self, key, token, lease, now).await
     }
@@ -75,7 +73,7 @@ impl<S: Store> Store for Arc<S> {
         &self,
         claims: &[(&DedupKey, ClaimToken)],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
         S::renew_many(self, claims, lease, now).await
     }
@@ -84,7 +82,7 @@ impl<S: Store> Store for Arc<S> {
         S::release(self, key, token).await
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         S::sweep(self, now).await
     }
 }

@@ -2,7 +2,7 @@
 //! takes, and how many events a store sends at once.
 
 use super::DedupKey;
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 /// The most events a store sends in one statement or script; a longer
 /// slice goes out in chunks of this size (one round trip each).

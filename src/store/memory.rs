@@ -1,34 +1,14 @@
-//! The in-memory store: the default, for tests and single-process receivers.
-//!
-//! **State is lost on restart**, and two processes each keep their own: use
-//! a shared store (PostgreSQL, Redis) for several replicas, or a durable one
-//! to survive restarts.
-//!
-//! It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
-//! hot path) and compact: a remembered event id costs a 128-bit fingerprint
-//! of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
-//! seeds) and a 32-bit expiry, 24 bytes in the table plus
-//! the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
-//! id). Two different ids collide with probability about n²/2¹²⁹.
-//!
-//! **It expires by itself.** Each shard drops its expired entries (by the
-//! `now` of the claims it sees) once the claims since its last clean-up
-//! reach half its size (at least 64): a clean-up costs time in proportion
-//! to the shard, paid for by as many claims, so each claim costs O(1)
-//! amortised and the store holds about the events of one dedup window,
-//! even if [`Store::sweep`] is never called.
+//! The in-memory store ([`MemoryStore`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
-
-use time::OffsetDateTime;
+use std::time::{Duration, SystemTime};
 
 use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 
 const SHARDS: usize = 64;
 
@@ -89,7 +69,7 @@ impl Shard {
     }
 
     /// Drops what expired by `now`; returns how many entries went.
-    fn remove_expired(&mut self, now: OffsetDateTime) -> usize {
+    fn remove_expired(&mut self, now: SystemTime) -> usize {
         let (now_s, now_ms) = (unix_seconds_u32(now), unix_millis(now));
         let before = self.len();
         self.decided.retain(|_, until| *until > now_s);
@@ -100,7 +80,7 @@ impl Shard {
     }
 
     /// Counts a claim, and cleans up once enough claims paid for it.
-    fn count_claim(&mut self, now: OffsetDateTime) {
+    fn count_claim(&mut self, now: SystemTime) {
         self.claims += 1;
         if self.claims >= MIN_CLAIMS_BETWEEN_CLEANUPS.max(self.len() / 2) {
             self.remove_expired(now);
@@ -108,7 +88,25 @@ impl Shard {
     }
 }
 
-/// The in-memory store. See the [module docs](self).
+/// The in-memory store: the default, for tests and single-process receivers.
+///
+/// **State is lost on restart**, and two processes each keep their own: use
+/// a shared store (PostgreSQL, Redis) for several replicas, or a durable one
+/// to survive restarts.
+///
+/// It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
+/// hot path) and compact: a remembered event id costs a 128-bit fingerprint
+/// of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
+/// seeds) and a 32-bit expiry, 24 bytes in the table plus
+/// the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
+/// id). Two different ids collide with probability about n²/2¹²⁹.
+///
+/// **It expires by itself.** Each shard drops its expired entries (by the
+/// `now` of the claims it sees) once the claims since its last clean-up
+/// reach half its size (at least 64): a clean-up costs time in proportion
+/// to the shard, paid for by as many claims, so each claim costs O(1)
+/// amortised and the store holds about the events of one dedup window,
+/// even if [`Store::sweep`] is never called.
 ///
 /// ```
 /// use alm_webhooks::store::MemoryStore;
@@ -138,13 +136,11 @@ impl Default for MemoryStore {
     }
 }
 
-fn unix_seconds_u32(t: OffsetDateTime) -> u32 {
-    u32::try_from(t.unix_timestamp().max(0)).unwrap_or(u32::MAX)
+fn unix_seconds_u32(t: SystemTime) -> u32 {
+    u32::try_from(super::unix_millis(t).max(0) / 1000).unwrap_or(u32::MAX)
 }
 
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    t.unix_timestamp() * 1000 + i64::from(t.millisecond())
-}
+use super::unix_millis;
 
 impl MemoryStore {
     /// An empty store.
@@ -182,7 +178,7 @@ impl MemoryStore {
 
     /// Records an event as decided without going through a claim, as a
     /// bulk load would (used to measure memory, or to seed a store).
-    pub fn remember(&self, key: &DedupKey, until: OffsetDateTime) {
+    pub fn remember(&self, key: &DedupKey, until: SystemTime) {
         let k = self.event_key(key);
         lock(self.shard(k))
             .decided
@@ -234,7 +230,7 @@ impl Store for MemoryStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));
@@ -296,7 +292,7 @@ impl Store for MemoryStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));
@@ -317,7 +313,7 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let mut removed = 0u64;
         for shard in self.shards.iter() {
             removed += lock(shard).remove_expired(now) as u64;

@@ -15,15 +15,16 @@
 //!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
 //!   blocking deliveries.
 //!
-//! The rules themselves live in [`crate::engine::rules`]; stores only load
+//! The rules themselves live in [`crate::rules`]; stores only load
 //! and swap state.
 
 mod any;
 mod arc;
+mod boxed;
+mod dedup;
 mod error;
-mod keys;
 mod many;
-pub mod memory;
+mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -35,12 +36,9 @@ pub mod redis;
 pub mod sqlite;
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use time::OffsetDateTime;
-
-use crate::engine::{EntityState, StateKey};
-use crate::{AccountId, EventId};
+use crate::rules::{EntityState, StateKey};
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -48,19 +46,31 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
+pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 #[cfg_attr(
     not(any(feature = "redis", feature = "postgres")),
     allow(unused_imports)
 )]
 pub(crate) use any::take_param;
+pub use boxed::{BoxFuture, DynStore};
+pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
-pub use keys::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+
+/// A time in milliseconds since the Unix epoch (negative before it),
+/// saturated at `i64`'s bounds: how the stores that keep times as numbers
+/// (memory, SQLite, Redis) store the `SystemTime`s of the trait.
+pub(crate) fn unix_millis(t: SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
 
 /// A lease in milliseconds, at most about a century: what the shared stores
 /// add to their own clock, so the sum stays a valid time.
@@ -68,15 +78,6 @@ pub use postgres::PostgresStore;
 pub(crate) fn lease_millis(lease: Duration) -> i64 {
     const CENTURY_MS: i64 = 100 * 365 * 24 * 3600 * 1000;
     i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
-}
-
-/// The deduplication key: (`accountId`, `eventId`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DedupKey {
-    /// The account.
-    pub account_id: AccountId,
-    /// The event.
-    pub event_id: EventId,
 }
 
 /// Proof of a claim; required to commit or release it.
@@ -142,11 +143,11 @@ pub struct Commit<'a> {
     /// The entity's new state, if the event changes one.
     pub update: Option<StateUpdate<'a>>,
     /// Until when the decided event is remembered (now + dedup window).
-    pub remember_until: OffsetDateTime,
+    pub remember_until: SystemTime,
     /// Until when the entity's state written by `update` is kept (now + the
     /// engine's state retention, at least `remember_until`): rule state
     /// outlives the dedup window. Unused without an `update`.
-    pub state_until: OffsetDateTime,
+    pub state_until: SystemTime,
 }
 
 /// The answer to a commit.
@@ -164,19 +165,27 @@ pub enum CommitOutcome {
 /// The storage behind the engine. Implementations must make `claim` and
 /// `commit` atomic with respect to every other caller that shares the store.
 ///
+/// **Times are [`SystemTime`]s**: the standard library's, so a store needs
+/// no date crate (and the trait names no foreign type), and it can turn
+/// one into what its database keeps, milliseconds since the epoch here
+/// (`duration_since(UNIX_EPOCH)`; times before the epoch do not occur) or
+/// a `TIMESTAMPTZ` (`tokio-postgres` takes a `SystemTime` as it is).
+///
 /// **Whose clock.** Dedup windows follow the caller's clock (the `now` and
 /// `remember_until` the engine passes). A store shared by several hosts
 /// keeps leases on its own clock instead, ignoring `now` for them
 /// (PostgreSQL's `clock_timestamp()`, Redis's `TIME`), so that replicas
 /// whose clocks disagree never both hold an event; a store on one host
 /// (memory, SQLite) uses `now`.
+///
+#[doc = include_str!("skeleton.md")]
 pub trait Store: Send + Sync + 'static {
     /// Claims an event for `lease`, unless it is decided or in flight.
     fn claim(
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
     /// Reads an entity's state (the default state at version 0 if none).
@@ -195,7 +204,7 @@ pub trait Store: Send + Sync + 'static {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
         async move {
             let claim = self.claim(key, lease, now).await?;
@@ -239,7 +248,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
         async move {
             let mut answers = Vec::with_capacity(requests.len());
@@ -325,7 +334,7 @@ pub trait Store: Send + Sync + 'static {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
         let _ = (key, token, lease, now);
         async { Err(StoreError::new("this store cannot renew a claim")) }
@@ -343,7 +352,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         claims: &[(&DedupKey, ClaimToken)],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
         async move {
             let mut answers = Vec::with_capacity(claims.len());
@@ -364,7 +373,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes decided events and states that expired before `now`; returns
     /// how many entries went.
-    fn sweep(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn sweep(&self, now: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use alm_webhooks::engine::{Decision, Engine, StateKey};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 use super::{envelope, learner, unknown};
 
@@ -43,7 +44,7 @@ impl<S: Store> Store for Counting<S> {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.count("claim");
         self.inner.claim(key, lease, now).await
@@ -59,7 +60,7 @@ impl<S: Store> Store for Counting<S> {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.count("claim_and_load");
         self.inner.claim_and_load(key, state, lease, now).await
@@ -69,7 +70,7 @@ impl<S: Store> Store for Counting<S> {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.count("claim_many");
         self.inner.claim_many(requests, lease, now).await
@@ -90,7 +91,7 @@ impl<S: Store> Store for Counting<S> {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.count("renew");
         self.inner.renew(key, token, lease, now).await
@@ -100,7 +101,7 @@ impl<S: Store> Store for Counting<S> {
         &self,
         claims: &[(&DedupKey, ClaimToken)],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
         self.count("renew_many");
         self.inner.renew_many(claims, lease, now).await
@@ -111,7 +112,7 @@ impl<S: Store> Store for Counting<S> {
         self.inner.release(key, token).await
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.count("sweep");
         self.inner.sweep(now).await
     }

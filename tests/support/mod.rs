@@ -11,7 +11,8 @@ pub mod services;
 pub mod signing;
 
 use alm_webhooks::Envelope;
-use alm_webhooks::engine::{Decision, Engine};
+use alm_webhooks::engine::Engine;
+use alm_webhooks::rules::Decision;
 use alm_webhooks::store::Store;
 
 /// The decisions for one delivery, with a handler that always succeeds.

@@ -1,5 +1,5 @@
 //! The contract every [`Inbox`] keeps, as checks to run against your own
-//! implementation (feature `conformance`): the crate runs them against the
+//! implementation (feature `inbox-conformance`): the crate runs them against the
 //! memory inbox and, behind their features, SQLite, PostgreSQL and Redis.
 //!
 //! [`inbox_conformance!(factory)`](crate::inbox_conformance) expands to one

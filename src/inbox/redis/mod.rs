@@ -26,6 +26,8 @@
 mod scripts;
 mod stored;
 
+use scripts::Scripts;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -61,22 +63,6 @@ pub struct RedisInbox {
     addr: String,
     prefix: String,
     scripts: std::sync::Arc<Scripts>,
-}
-
-#[derive(Clone)]
-struct Scripts {
-    append: Script,
-    take: Script,
-    renew: Script,
-    complete: Script,
-    retry: Script,
-    release: Script,
-    quarantine: Script,
-    list: Script,
-    discard: Script,
-    replay: Script,
-    requeue: Script,
-    stats: Script,
 }
 
 impl fmt::Debug for RedisInbox {
@@ -121,20 +107,7 @@ impl RedisInbox {
             conn,
             addr,
             prefix: format!("{prefix}inbox:"),
-            scripts: std::sync::Arc::new(Scripts {
-                append: Script::new(&scripts::append()),
-                take: Script::new(scripts::TAKE),
-                renew: Script::new(&scripts::renew()),
-                complete: Script::new(&scripts::complete()),
-                retry: Script::new(&scripts::retry()),
-                release: Script::new(&scripts::release()),
-                quarantine: Script::new(scripts::QUARANTINE),
-                list: Script::new(scripts::LIST),
-                discard: Script::new(scripts::DISCARD),
-                replay: Script::new(&scripts::replay()),
-                requeue: Script::new(&scripts::requeue()),
-                stats: Script::new(scripts::STATS),
-            }),
+            scripts: std::sync::Arc::new(Scripts::new()),
         })
     }
 

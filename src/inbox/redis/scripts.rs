@@ -3,6 +3,45 @@
 //! the key prefix (ending in `inbox:`); times are Unix milliseconds from the
 //! caller's clock.
 
+use ::redis::Script;
+
+/// The inbox's scripts, loaded once per connection.
+#[derive(Clone)]
+pub(super) struct Scripts {
+    pub(super) append: Script,
+    pub(super) take: Script,
+    pub(super) renew: Script,
+    pub(super) complete: Script,
+    pub(super) retry: Script,
+    pub(super) release: Script,
+    pub(super) quarantine: Script,
+    pub(super) list: Script,
+    pub(super) discard: Script,
+    pub(super) replay: Script,
+    pub(super) requeue: Script,
+    pub(super) stats: Script,
+}
+
+impl Scripts {
+    /// Every script of the inbox.
+    pub(super) fn new() -> Self {
+        Self {
+            append: Script::new(&append()),
+            take: Script::new(TAKE),
+            renew: Script::new(&renew()),
+            complete: Script::new(&complete()),
+            retry: Script::new(&retry()),
+            release: Script::new(&release()),
+            quarantine: Script::new(QUARANTINE),
+            list: Script::new(LIST),
+            discard: Script::new(DISCARD),
+            replay: Script::new(&replay()),
+            requeue: Script::new(&requeue()),
+            stats: Script::new(STATS),
+        }
+    }
+}
+
 /// Appends a delivery to its account's list; an account whose list was empty
 /// becomes ready. Shared by the scripts that append.
 const APPEND_FN: &str = r"

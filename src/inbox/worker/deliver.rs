@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::super::{Inbox, NewDeadLetter, NewQuarantined, Taken};
 use super::{Progress, Workers};
-use crate::engine::{Decision, StateKey};
+use crate::rules::{Decision, StateKey};
 use crate::store::{Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventError};
 

@@ -2,14 +2,13 @@
 //! a slice of runs in one round trip.
 
 use std::borrow::Cow;
+use std::time::SystemTime;
 
 use futures_util::future::join_all;
-use time::OffsetDateTime;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::store::keys::{stored_event_id, stored_state_key};
 use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
 
 impl PostgresStore {
@@ -20,7 +19,7 @@ impl PostgresStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: std::time::Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         let client = self.client().await?;
         let statement = client
@@ -180,7 +179,7 @@ impl<'a> ClaimInput<'a> {
             accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
             events: run
                 .iter()
-                .map(|&i| stored_event_id(requests[i].key))
+                .map(|&i| requests[i].key.storage_key().1)
                 .collect(),
             tokens: claim_tokens
                 .iter()
@@ -188,7 +187,7 @@ impl<'a> ClaimInput<'a> {
                 .collect(),
             states: run
                 .iter()
-                .map(|&i| requests[i].state.map(stored_state_key))
+                .map(|&i| requests[i].state.map(crate::rules::StateKey::storage_key))
                 .collect(),
             claim_tokens,
         }
@@ -200,10 +199,10 @@ struct CommitInput<'a> {
     accounts: Vec<i64>,
     events: Vec<Cow<'a, str>>,
     tokens: Vec<Vec<u8>>,
-    until: Vec<OffsetDateTime>,
-    state_until: Vec<OffsetDateTime>,
+    until: Vec<SystemTime>,
+    state_until: Vec<SystemTime>,
     state_keys: Vec<Option<String>>,
-    states: Vec<Option<Json<&'a crate::engine::EntityState>>>,
+    states: Vec<Option<Json<&'a crate::rules::EntityState>>>,
     expected: Vec<Option<i64>>,
 }
 
@@ -220,7 +219,7 @@ impl<'a> CommitInput<'a> {
             .map_err(|e| pg_error("commit: version out of range", e))?;
         Ok(Self {
             accounts: commits.iter().map(|c| account(c.key)).collect(),
-            events: commits.iter().map(|c| stored_event_id(c.key)).collect(),
+            events: commits.iter().map(|c| c.key.storage_key().1).collect(),
             tokens: commits
                 .iter()
                 .map(|c| c.token.0.to_be_bytes().to_vec())
@@ -229,7 +228,7 @@ impl<'a> CommitInput<'a> {
             state_until: commits.iter().map(|c| c.state_until).collect(),
             state_keys: commits
                 .iter()
-                .map(|c| c.update.map(|u| stored_state_key(u.key)))
+                .map(|c| c.update.map(|u| u.key.storage_key()))
                 .collect(),
             states: commits
                 .iter()

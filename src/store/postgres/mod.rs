@@ -88,11 +88,10 @@
 //! `i64::MAX` are stored as negative numbers, consistently, and stay distinct.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
-use time::OffsetDateTime;
 use tokio_postgres::types::Json;
 
 mod many;
@@ -107,13 +106,12 @@ use one::commit_on;
 pub use setup::{MIGRATION_SQL, POOL_WAIT_TIMEOUT};
 use sql::Sql;
 
-use super::keys::{stored_event_id, stored_state_key};
 use super::lease_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
 };
-use crate::engine::{EntityState, StateKey};
+use crate::rules::{EntityState, StateKey};
 
 /// Rows deleted by one statement of [`Store::sweep`], so that a sweep never
 /// holds many row locks for long.
@@ -235,7 +233,7 @@ impl Store for PostgresStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
@@ -247,7 +245,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| pg_error("cannot prepare the load", e))?;
         let row = client
-            .query_opt(&load, &[&stored_state_key(key)])
+            .query_opt(&load, &[&key.storage_key()])
             .await
             .map_err(|e| pg_error("load failed", e))?;
         match row {
@@ -262,7 +260,7 @@ impl Store for PostgresStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         retrying(|| self.claim_one(key, state, lease, now)).await
     }
@@ -292,7 +290,7 @@ impl Store for PostgresStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         retrying(|| self.claim_runs(requests, lease, now)).await
     }
@@ -303,7 +301,7 @@ impl Store for PostgresStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        _now: OffsetDateTime,
+        _now: SystemTime,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let renew = client
@@ -316,7 +314,7 @@ impl Store for PostgresStore {
                 &renew,
                 &[
                     &account(key),
-                    &stored_event_id(key),
+                    &key.storage_key().1,
                     &&bytes[..],
                     &lease_millis(lease),
                 ],
@@ -336,14 +334,14 @@ impl Store for PostgresStore {
         client
             .execute(
                 &release,
-                &[&account(key), &stored_event_id(key), &&bytes[..]],
+                &[&account(key), &key.storage_key().1, &&bytes[..]],
             )
             .await
             .map_err(|e| pg_error("release failed", e))?;
         Ok(())
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let client = self.client().await?;
         let mut removed = 0;
         for sql in [&self.sql.sweep_events, &self.sql.sweep_states] {

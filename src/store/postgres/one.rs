@@ -1,15 +1,13 @@
 //! One claim and one commit, each one statement.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::GenericClient;
-use time::OffsetDateTime;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::engine::StateKey;
-use crate::store::keys::{stored_event_id, stored_state_key};
+use crate::rules::StateKey;
 use crate::store::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
 
 impl PostgresStore {
@@ -20,16 +18,16 @@ impl PostgresStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&self.sql.claim_and_load)
             .await
             .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let (account, event) = (account(key), stored_event_id(key));
+        let (account, event) = (account(key), key.storage_key().1);
         let lease_ms = lease_millis(lease);
-        let state_key = state.map(stored_state_key);
+        let state_key = state.map(StateKey::storage_key);
         // A row deleted (released, swept) or inserted by another claim
         // after this statement's snapshot: try again, a few times.
         for _ in 0..3 {
@@ -109,7 +107,7 @@ pub(super) async fn commit_on(
     commit: &Commit<'_>,
 ) -> Result<CommitOutcome, StoreError> {
     let account = account(commit.key);
-    let event = stored_event_id(commit.key);
+    let event = commit.key.storage_key().1;
     let bytes = commit.token.0.to_be_bytes();
     let token = &bytes[..];
     let until = commit.remember_until;
@@ -126,7 +124,7 @@ pub(super) async fn commit_on(
     };
     let expected = i64::try_from(update.expected_version)
         .map_err(|e| pg_error("commit: version out of range", e))?;
-    let state_key = stored_state_key(update.key);
+    let state_key = update.key.storage_key();
     let state = Json(update.state);
     let state_until = commit.state_until;
     let params: [&(dyn ToSql + Sync); 8] = [

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::hash::Hash;
 use std::ops::Range;
 
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 use crate::store::{ClaimRequest, Commit, DedupKey, MANY_CHUNK};
 
 /// Cuts `0..len` into consecutive ranges of at most [`MANY_CHUNK`] items in

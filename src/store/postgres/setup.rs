@@ -127,6 +127,73 @@ impl PostgresStore {
         Ok(store)
     }
 
+    /// A store on a connection pool the application already has (a
+    /// `deadpool-postgres` 0.14 [`Pool`]), with the
+    /// tables in `schema` (`"public"` is what [`connect`](Self::connect)
+    /// uses). Like `connect`, it checks that the tables are there and
+    /// readable; it does **not** create them: run
+    /// [`migrate`](Self::migrate) (or `sql/postgres.sql`) first. It also
+    /// checks that the pool's connections run at PostgreSQL's default
+    /// isolation level, `READ COMMITTED`, which the store's statements are
+    /// written for (`connect` sets it on its own connections). The pool's
+    /// size and timeouts are the application's: a pool that waits long
+    /// for a free connection makes deliveries wait as long (`connect`
+    /// waits at most [`POOL_WAIT_TIMEOUT`]).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use alm_webhooks::store::PostgresStore;
+    /// use deadpool_postgres::{Config, Runtime};
+    /// use tokio_postgres::NoTls;
+    ///
+    /// let mut config = Config::new();
+    /// config.url = Some("postgres://alm@db.internal/app".to_owned());
+    /// let pool = config.create_pool(Some(Runtime::Tokio1), NoTls)?;
+    /// // The application keeps using `pool` too: clones share it.
+    /// let store = PostgresStore::from_pool(pool.clone(), "public").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when `schema` is not a valid name, no connection
+    /// can be had from the pool, the tables are missing or unreadable, or
+    /// the connections do not run at `READ COMMITTED`.
+    pub async fn from_pool(pool: Pool, schema: &str) -> Result<Self, StoreError> {
+        if !valid_schema(schema) {
+            return Err(StoreError::new(format!(
+                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*, at most 63 bytes)"
+            )));
+        }
+        let store = Self {
+            pool,
+            schema: schema.to_owned(),
+            sql: Sql::new(schema),
+            target: "(a pool the application opened)".to_owned(),
+        };
+        store.check_tables("").await?;
+        let client = store
+            .pool
+            .get()
+            .await
+            .map_err(|e| pg_error("cannot get a connection from the pool", e))?;
+        let row = client
+            .query_one("SHOW default_transaction_isolation", &[])
+            .await
+            .map_err(|e| pg_error("cannot read the isolation level", e))?;
+        let level: String = row.get(0);
+        if level != "read committed" {
+            return Err(StoreError::new(format!(
+                "postgres: the pool's connections run at {level:?}; the store needs \
+                 \"read committed\" (set default_transaction_isolation on the role, the \
+                 database or the pool's connection options)"
+            )));
+        }
+        Ok(store)
+    }
+
     /// Creates the schema (unless `public`) and the store's tables and
     /// indexes in it if they are missing: `sql/postgres.sql`
     /// ([`MIGRATION_SQL`]), in one transaction. Idempotent, and safe when

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::engine::EntityState;
+use crate::rules::EntityState;
 use crate::store::{CommitOutcome, StoreError, StoreErrorKind, Versioned};
 
 pub(super) fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
@@ -64,4 +64,26 @@ pub(super) fn parse_state(stored: Option<String>) -> Result<Versioned, StoreErro
         state: stored.s,
         version: stored.v,
     })
+}
+
+/// Lower-case hex of `bytes`.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Escapes the glob characters of `text` for `SCAN … MATCH`.
+pub(super) fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -1,9 +1,7 @@
 //! The set-based operations: a chunk of claims or commits in one script, a
 //! slice of chunks in one pipeline (one round trip).
 
-use std::time::Duration;
-
-use time::OffsetDateTime;
+use std::time::{Duration, SystemTime};
 
 use super::{
     GRACE_MS, RedisStore, commit_outcome, duration_millis, parse_state, redis_error, unix_millis,
@@ -20,7 +18,7 @@ impl RedisStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         if requests.is_empty() {
             return Ok(Vec::new());

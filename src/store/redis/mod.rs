@@ -76,23 +76,24 @@
 //! logs.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
-use time::OffsetDateTime;
+use ::redis::{Client, RedisError};
 
 mod codec;
 mod many;
 mod scripts;
 
-use super::keys::{stored_event_id, stored_state_key};
+use scripts::Scripts;
+
 use super::lease_millis as duration_millis;
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    unix_millis,
 };
-use crate::engine::StateKey;
-use codec::{bad_data, commit_outcome, parse_state, redis_error};
+use crate::rules::StateKey;
+use codec::{bad_data, commit_outcome, glob_escape, hex, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub const DEFAULT_PREFIX: &str = "alm-webhooks:";
@@ -115,17 +116,6 @@ pub struct RedisStore {
     scripts: Scripts,
 }
 
-#[derive(Clone)]
-struct Scripts {
-    claim: Script,
-    claim_many: Script,
-    commit: Script,
-    commit_many: Script,
-    renew: Script,
-    release: Script,
-    sweep: Script,
-}
-
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
@@ -133,31 +123,6 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// Escapes the glob characters of `text` for `SCAN … MATCH`.
-fn glob_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Opens a connection manager to `url` with the crate's retries and
@@ -220,20 +185,37 @@ impl RedisStore {
             conn,
             addr,
             prefix: prefix.to_owned(),
-            scripts: Scripts {
-                claim: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM)),
-                claim_many: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::CLAIM_MANY)),
-                renew: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::RENEW)),
-                commit: Script::new(&format!("{}{}", scripts::COMMIT_FN, scripts::COMMIT)),
-                commit_many: Script::new(&format!(
-                    "{}{}",
-                    scripts::COMMIT_FN,
-                    scripts::COMMIT_MANY
-                )),
-                release: Script::new(scripts::RELEASE),
-                sweep: Script::new(&format!("{}{}", scripts::SERVER_NOW, scripts::SWEEP)),
-            },
+            scripts: Scripts::new(),
         })
+    }
+
+    /// A store on a connection the application already has (a `redis` 1.x
+    /// [`ConnectionManager`]), with every
+    /// key starting with `prefix` ([`DEFAULT_PREFIX`] is what
+    /// [`connect`](Self::connect) uses). Nothing is sent until the first
+    /// call; the manager's own reconnection and timeouts apply (the
+    /// `connect` constructors set 3 retries, a 5 s connection timeout and a
+    /// 10 s response timeout). Its `Debug` names no address, as the manager
+    /// does not tell it.
+    ///
+    /// ```no_run
+    /// # async fn run() -> redis::RedisResult<()> {
+    /// use alm_webhooks::store::{RedisStore, redis::DEFAULT_PREFIX};
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let manager = redis::aio::ConnectionManager::new(client).await?;
+    /// // The application keeps using `manager` too: clones share it.
+    /// let store = RedisStore::from_manager(manager.clone(), DEFAULT_PREFIX);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            conn,
+            addr: "(a connection the application opened)".to_owned(),
+            prefix: prefix.to_owned(),
+            scripts: Scripts::new(),
+        }
     }
 
     /// The prefix every key of this store starts with.
@@ -272,12 +254,12 @@ impl RedisStore {
             "{}ev:{}:{}",
             self.prefix,
             key.account_id.get(),
-            hex(stored_event_id(key).as_bytes())
+            hex(key.storage_key().1.as_bytes())
         )
     }
 
     fn state_key(&self, key: &StateKey) -> String {
-        format!("{}st:{}", self.prefix, stored_state_key(key))
+        format!("{}st:{}", self.prefix, key.storage_key())
     }
 
     /// Deletes the keys matching `pattern` that are expired by `now_ms`.
@@ -320,7 +302,7 @@ impl Store for RedisStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
@@ -341,7 +323,7 @@ impl Store for RedisStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let token = ClaimToken::random();
         let now_ms = unix_millis(now);
@@ -393,7 +375,7 @@ impl Store for RedisStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.claim_chunks(requests, lease, now).await
     }
@@ -404,7 +386,7 @@ impl Store for RedisStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        _now: OffsetDateTime,
+        _now: SystemTime,
     ) -> Result<bool, StoreError> {
         let lease_ms = duration_millis(lease);
         let mut conn = self.conn.clone();
@@ -434,7 +416,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
         let prefix = glob_escape(&self.prefix);
         let events = self.sweep_pattern(&format!("{prefix}ev:*"), now_ms).await?;

@@ -4,6 +4,35 @@
 //! so replicas whose clocks disagree never see one claim as live and
 //! expired at once. Dedup windows are kept on the caller's clock.
 
+use ::redis::Script;
+
+/// The store's scripts, loaded once per connection.
+#[derive(Clone)]
+pub(super) struct Scripts {
+    pub(super) claim: Script,
+    pub(super) claim_many: Script,
+    pub(super) commit: Script,
+    pub(super) commit_many: Script,
+    pub(super) renew: Script,
+    pub(super) release: Script,
+    pub(super) sweep: Script,
+}
+
+impl Scripts {
+    /// Every script of the store.
+    pub(super) fn new() -> Self {
+        Self {
+            claim: Script::new(&format!("{}{}", SERVER_NOW, CLAIM)),
+            claim_many: Script::new(&format!("{}{}", SERVER_NOW, CLAIM_MANY)),
+            renew: Script::new(&format!("{}{}", SERVER_NOW, RENEW)),
+            commit: Script::new(&format!("{}{}", COMMIT_FN, COMMIT)),
+            commit_many: Script::new(&format!("{}{}", COMMIT_FN, COMMIT_MANY)),
+            release: Script::new(RELEASE),
+            sweep: Script::new(&format!("{}{}", SERVER_NOW, SWEEP)),
+        }
+    }
+}
+
 /// The server's clock in Unix milliseconds, for the scripts below.
 pub(super) const SERVER_NOW: &str = "
 local function server_now()

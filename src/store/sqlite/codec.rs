@@ -1,8 +1,7 @@
 //! What the store makes of SQLite's rows and errors.
 
 use super::{account, rows, token_bytes, unix_millis};
-use crate::engine::EntityState;
-use crate::store::keys::{stored_event_id, stored_state_key};
+use crate::rules::EntityState;
 use crate::store::{Commit, StoreError, StoreErrorKind, Versioned};
 
 pub(super) fn sqlite_error(what: &str, e: rusqlite::Error) -> StoreError {
@@ -59,13 +58,13 @@ pub(super) fn commit_row(commit: &Commit<'_>) -> Result<rows::CommitRow, StoreEr
                 .map_err(|e| bad_data("cannot serialize the state", e))?;
             let expected = i64::try_from(u.expected_version)
                 .map_err(|e| bad_data("expected version out of range", e))?;
-            Some((stored_state_key(u.key), expected, json))
+            Some((u.key.storage_key(), expected, json))
         }
         None => None,
     };
     Ok(rows::CommitRow {
         account: account(commit.key),
-        event: stored_event_id(commit.key).into_owned(),
+        event: commit.key.storage_key().1.into_owned(),
         token: token_bytes(commit.token),
         until: unix_millis(commit.remember_until),
         state_until: unix_millis(commit.state_until),

@@ -71,19 +71,18 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use time::OffsetDateTime;
 
 mod codec;
 mod rows;
 
-use super::keys::{stored_event_id, stored_state_key};
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    unix_millis,
 };
-use crate::engine::StateKey;
+use crate::rules::StateKey;
 use codec::{commit_row, sqlite_error, versioned};
 
 /// How long an operation waits for another connection's write lock.
@@ -151,10 +150,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", path)
             .finish_non_exhaustive()
     }
-}
-
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn duration_millis(d: Duration) -> i64 {
@@ -269,13 +264,13 @@ impl Store for SqliteStore {
         &self,
         key: &DedupKey,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Claim, StoreError> {
         Ok(self.claim_and_load(key, None, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let state_key = stored_state_key(key);
+        let state_key = key.storage_key();
         let row = self
             .run("load", move |conn| rows::load(conn, &state_key))
             .await?;
@@ -288,7 +283,7 @@ impl Store for SqliteStore {
         key: &DedupKey,
         state: Option<&StateKey>,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let request = ClaimRequest { key, state };
         let mut answers = self.claim_many(&[request], lease, now).await?;
@@ -302,7 +297,7 @@ impl Store for SqliteStore {
         &self,
         requests: &[ClaimRequest<'_>],
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         if requests.is_empty() {
             return Ok(Vec::new());
@@ -313,11 +308,11 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| rows::ClaimRow {
                 account: account(r.key),
-                event: stored_event_id(r.key).into_owned(),
+                event: r.key.storage_key().1.into_owned(),
                 token: ClaimToken::random(),
                 lease_until,
                 now_ms,
-                state_key: r.state.map(stored_state_key),
+                state_key: r.state.map(StateKey::storage_key),
             })
             .collect();
         let answers = self
@@ -371,9 +366,9 @@ impl Store for SqliteStore {
         key: &DedupKey,
         token: ClaimToken,
         lease: Duration,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
         let until = unix_millis(now).saturating_add(duration_millis(lease));
         self.run("renew", move |conn| {
@@ -388,7 +383,7 @@ impl Store for SqliteStore {
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        let (account, event) = (account(key), stored_event_id(key).into_owned());
+        let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
         self.run("release", move |conn| {
             conn.execute(
@@ -403,7 +398,7 @@ impl Store for SqliteStore {
 
     /// In steps of at most 1,000 rows, each its own transaction (and its
     /// own turn at the connection), found through the expiry indexes.
-    async fn sweep(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
         let now_ms = unix_millis(now);
         let mut removed = 0u64;
         for step in SWEEP_STEPS {

@@ -1,14 +1,11 @@
-//! The keys the engine reads and writes: an event's dedup key and the
-//! entity whose rule state it reads and advances.
+//! The entity whose rule state an event reads and advances.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
 
-use crate::store::DedupKey;
-use crate::{
-    AccountId, Event, EventFamily, EventId, EventName, LoId, LoInstanceId, Subject, UserId,
-};
+use crate::{AccountId, Event, EventFamily, LoId, LoInstanceId, Subject, UserId};
 
 /// The entity whose state an event reads and advances.
 ///
@@ -55,7 +52,7 @@ impl StateKey {
     /// no state (unknown events).
     ///
     /// ```
-    /// use alm_webhooks::{AccountId, Envelope, engine::StateKey};
+    /// use alm_webhooks::{AccountId, Envelope, rules::StateKey};
     /// let body = br#"{"accountId":1,"events":[
     ///   {"eventId":"a","eventName":"LEARNING_PATH_ENROLLMENT","timestamp":1,
     ///    "data":{"userId":7,"loId":"learningProgram:1","loInstanceId":"learningProgram:1_2"}},
@@ -174,6 +171,56 @@ impl StateKey {
         }))
     }
 
+    /// The stable form a store keys this entity's state on:
+    /// `learner/{accountId}/{userId}/{loInstanceId}`, `lo/{accountId}/{loId}`,
+    /// `instance/{accountId}/{loInstanceId}` or
+    /// `stats/{accountId}/{loInstanceId}` (canonical ids), through
+    /// [`store::storage_key`](crate::store::storage_key), so a text over
+    /// [`MAX_PLAIN_KEY_BYTES`](crate::store::MAX_PLAIN_KEY_BYTES) bytes is
+    /// stored under its digest. Every store of this crate that keys on text
+    /// uses it (PostgreSQL's `state_key`, SQLite's, Redis's `st:` keys);
+    /// it never changes, so states stored by an earlier version stay
+    /// reachable. [`Display`](fmt::Display) is for people and may change.
+    ///
+    /// ```
+    /// use alm_webhooks::{AccountId, LoInstanceId, UserId, rules::StateKey};
+    /// let key = StateKey::Learner {
+    ///     account_id: AccountId(1234),
+    ///     user_id: UserId(7),
+    ///     lo_instance_id: "course:1_2".parse::<LoInstanceId>().unwrap(),
+    /// };
+    /// assert_eq!(key.storage_key(), "learner/1234/7/course:1_2");
+    /// ```
+    pub fn storage_key(&self) -> String {
+        let text = match self {
+            Self::Learner {
+                account_id,
+                user_id,
+                lo_instance_id,
+            } => format!(
+                "learner/{}/{}/{}",
+                account_id.get(),
+                user_id.get(),
+                lo_instance_id.as_str()
+            ),
+            Self::LearningObject { account_id, lo_id } => {
+                format!("lo/{}/{}", account_id.get(), lo_id.as_str())
+            }
+            Self::Instance {
+                account_id,
+                lo_instance_id,
+            } => format!("instance/{}/{}", account_id.get(), lo_instance_id.as_str()),
+            Self::InstanceStats {
+                account_id,
+                lo_instance_id,
+            } => format!("stats/{}/{}", account_id.get(), lo_instance_id.as_str()),
+        };
+        match crate::key_text::storage_key(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(digested) => digested,
+        }
+    }
+
     /// The account the entity belongs to.
     pub fn account_id(&self) -> AccountId {
         match self {
@@ -185,8 +232,9 @@ impl StateKey {
     }
 }
 
-/// A stable text form, used by stores as the key: `learner/1234/7/course:1_2`,
+/// A text form for people (logs, messages): `learner/1234/7/course:1_2`,
 /// `lo/1234/course:1`, `instance/1234/course:1_2`, `stats/1234/course:1_2`.
+/// Stores key on [`StateKey::storage_key`] instead.
 impl fmt::Display for StateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -208,48 +256,44 @@ impl fmt::Display for StateKey {
     }
 }
 
-/// The first character of a dedup key that holds an event's name: the ASCII
-/// unit separator, which no id ALM generates contains.
-const NAMED: char = '\u{1f}';
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl DedupKey {
-    /// The key under which `event` is deduplicated in `account_id`.
-    ///
-    /// For an event this crate knows, (`accountId`, `eventId`). For an event
-    /// whose name it does not know, the name is part of the key: the results
-    /// of asynchronous API calls (`RESPONSE:ASYNCAPI_USERGROUP_USER_ADDED`)
-    /// carry the **caller's** id, and two different results may reuse one.
-    /// The stored `event_id` is then `"\u{1f}<length of the name>:<name><eventId>"`,
-    /// which is unambiguous.
-    ///
-    /// ```
-    /// use alm_webhooks::{AccountId, Envelope, store::DedupKey};
-    /// let body = br#"{"accountId":1,"events":[
-    ///   {"eventId":"sync-1","eventName":"RESPONSE:ASYNCAPI_USERGROUP_USER_ADDED","data":{}},
-    ///   {"eventId":"sync-1","eventName":"RESPONSE:ASYNCAPI_USERGROUP_USER_REMOVED","data":{}}]}"#;
-    /// let envelope = Envelope::from_slice(body).unwrap();
-    /// let keys: Vec<_> = envelope.parsed().map(|e| DedupKey::for_event(AccountId(1), e)).collect();
-    /// assert_ne!(keys[0], keys[1]);
-    /// assert_eq!(keys[0].event_id.as_str(), "\u{1f}38:RESPONSE:ASYNCAPI_USERGROUP_USER_ADDEDsync-1");
-    /// ```
-    pub fn for_event(account_id: AccountId, event: &Event) -> Self {
-        let event_id = match &event.event_name {
-            EventName::Unknown(name) => {
-                let id = format!("{NAMED}{}:{name}{}", name.len(), event.event_id);
-                id.parse::<EventId>()
-                    .unwrap_or_else(|_| event.event_id.clone())
-            }
-            _ => event.event_id.clone(),
+    /// The stored forms are pinned: changing one would make every state
+    /// stored before unreachable.
+    #[test]
+    fn storage_keys_keep_their_format() {
+        let instance: LoInstanceId = "learningProgram:12_34".parse().unwrap();
+        let learner = StateKey::Learner {
+            account_id: AccountId(1234),
+            user_id: UserId(7),
+            lo_instance_id: instance.canonical(),
         };
-        Self {
-            account_id,
-            event_id,
-        }
-    }
-
-    /// Whether the key holds the event's name besides its id (an unknown
-    /// event's key, see [`DedupKey::for_event`]).
-    pub(crate) fn is_named(&self) -> bool {
-        self.event_id.as_str().starts_with(NAMED)
+        assert_eq!(
+            learner.storage_key(),
+            "learner/1234/7/learningProgram:12_34"
+        );
+        let lo = StateKey::LearningObject {
+            account_id: AccountId(1),
+            lo_id: "course:9".parse().unwrap(),
+        };
+        assert_eq!(lo.storage_key(), "lo/1/course:9");
+        let stats = StateKey::InstanceStats {
+            account_id: AccountId(u64::MAX),
+            lo_instance_id: "course:1_2".parse().unwrap(),
+        };
+        assert_eq!(stats.storage_key(), "stats/18446744073709551615/course:1_2");
+        let long = StateKey::Instance {
+            account_id: AccountId(5),
+            lo_instance_id: format!("course:1_{}", "9".repeat(300)).parse().unwrap(),
+        };
+        assert_eq!(
+            long.storage_key(),
+            format!(
+                "instance/5/course:1_{}…sha256:534b6a4bf6d5f1364861bd9d193e3c413369cafa9545f08fc9c74a9c0f313d6f",
+                "9".repeat(44)
+            )
+        );
     }
 }

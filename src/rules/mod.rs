@@ -7,7 +7,7 @@
 //! completion and completion-rollback families (with their `_BATCH` twins);
 //! its progress event is `LEARNER_PROGRESS`. An event's time `t` is its
 //! `timestamp`; the engine takes a time more than
-//! [`EngineBuilder::future_skew`](super::EngineBuilder::future_skew) ahead
+//! [`EngineBuilder::future_skew`](crate::engine::EngineBuilder::future_skew) ahead
 //! of its clock as "now" before the rules see it.
 //!
 //! The state remembers `newest` (the newest time of a lifecycle event
@@ -53,7 +53,7 @@
 //! Learning-object events are keyed by `loId`, instance events by
 //! `loInstanceId`, and `CI_STATS` by `loInstanceId` on its own. Events whose
 //! names the crate does not know have no state, unless
-//! [`EngineBuilder::event_family`](super::EngineBuilder::event_family) puts
+//! [`EngineBuilder::event_family`](crate::engine::EngineBuilder::event_family) puts
 //! them in a family: then they follow that family's row.
 //!
 //! # Orders that still depend on arrival
@@ -74,65 +74,15 @@
 //! even one that is newer than a rollback or re-enrollment still on its
 //! way.
 
-use serde::{Deserialize, Serialize};
+mod decision;
+mod keys;
+mod state;
 
-use super::decision::{Decision, IgnoreReason};
-pub use super::keys::StateKey;
+pub use decision::{Decision, IgnoreReason};
+pub use keys::StateKey;
+pub use state::{EntityState, Lifecycle};
+
 use crate::{Event, EventFamily};
-
-/// Where a learner's record stands, from its latest processed lifecycle event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Lifecycle {
-    /// Latest: an enrollment.
-    Enrolled,
-    /// Latest: an unenrollment.
-    Unenrolled,
-    /// Latest: a completion.
-    Completed,
-    /// Latest: a completion rollback (the record is open again).
-    CompletionRolledBack,
-}
-
-/// What the rules remember about one entity (a learner record, a learning
-/// object, an instance, or an instance's statistics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct EntityState {
-    /// The newest applied event time, in milliseconds since the Unix epoch
-    /// (lifecycle events only, for learner records).
-    pub newest_millis: Option<i64>,
-    /// The record's latest processed lifecycle event.
-    pub lifecycle: Option<Lifecycle>,
-    /// Whether a `LEARNER_PROGRESS` not older than `newest_millis` was
-    /// processed since the record's latest lifecycle event (its
-    /// enrollment, unenrollment, completion or rollback): while it is, rule
-    /// 1 ignores enrollments. (Stored under its former name,
-    /// `progress_since_unenrollment`, too.)
-    #[serde(alias = "progress_since_unenrollment")]
-    pub progress_since_lifecycle: bool,
-    /// The newest time of those `LEARNER_PROGRESS` events, in milliseconds
-    /// (`None` in states stored before it was kept: rule 1 then ignores
-    /// every enrollment while `progress_since_lifecycle` is set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest_progress_millis: Option<i64>,
-}
-
-impl EntityState {
-    /// A learner record's status as the rules see it: the latest processed
-    /// lifecycle event, or [`Lifecycle::Enrolled`] when progress newer than
-    /// it was processed on a record with no lifecycle event or an
-    /// unenrolled one (progress implies an enrollment, which rule 1 drops).
-    pub fn learner_status(&self) -> Option<Lifecycle> {
-        match self.lifecycle {
-            None | Some(Lifecycle::Unenrolled) if self.progress_since_lifecycle => {
-                Some(Lifecycle::Enrolled)
-            }
-            other => other,
-        }
-    }
-}
 
 /// Decides an event against its entity's state, with the event's own
 /// family and `timestamp` (an event without a time is decided as at the
@@ -143,7 +93,7 @@ impl EntityState {
 ///
 /// ```
 /// use alm_webhooks::Envelope;
-/// use alm_webhooks::engine::{Decision, EntityState, IgnoreReason, rules};
+/// use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason};
 ///
 /// let body = br#"{"accountId":1,"events":[
 ///   {"eventId":"p","eventName":"LEARNER_PROGRESS","timestamp":20,
@@ -166,7 +116,7 @@ pub fn decide(state: &EntityState, event: &Event) -> (Decision, EntityState) {
 ///
 /// ```
 /// use alm_webhooks::EventFamily;
-/// use alm_webhooks::engine::{Decision, EntityState, IgnoreReason, rules};
+/// use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason};
 /// let (_, completed) = rules::decide_facts(&EntityState::default(), EventFamily::Completion, 2_000);
 /// let (decision, _) = rules::decide_facts(&completed, EventFamily::LearnerProgress, 3_000);
 /// assert_eq!(decision, Decision::Ignored(IgnoreReason::ProgressAfterCompletion));

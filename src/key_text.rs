@@ -1,5 +1,6 @@
 //! The stored form of an id: what a database keys on, for any `eventId` or
-//! `loInstanceId` ALM may send.
+//! `loInstanceId` ALM may send. A leaf module: the rules' and the store's
+//! key types both build their [`storage_key`]s with it.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -61,29 +62,6 @@ pub fn storage_key(text: &str) -> Cow<'_, str> {
         let _ = write!(out, "{byte:02x}");
     }
     Cow::Owned(out)
-}
-
-/// An event's id as stored.
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "redis", feature = "sqlite")),
-    allow(dead_code)
-)]
-pub(crate) fn stored_event_id(key: &super::DedupKey) -> Cow<'_, str> {
-    storage_key(key.event_id.as_str())
-}
-
-/// A state key as stored: its [`Display`](std::fmt::Display) form
-/// (`learner/1234/7/course:1_2`), through [`storage_key`].
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "redis", feature = "sqlite")),
-    allow(dead_code)
-)]
-pub(crate) fn stored_state_key(key: &crate::engine::StateKey) -> String {
-    let text = key.to_string();
-    match storage_key(&text) {
-        Cow::Borrowed(_) => text,
-        Cow::Owned(digested) => digested,
-    }
 }
 
 #[cfg(test)]
