@@ -127,7 +127,7 @@ async fn a_handler_error_is_500_and_reports_its_source_chain() {
     let outcome = &answer.report().unwrap().outcomes[0];
     assert_eq!(outcome.decision, Decision::Failed);
     assert_eq!(
-        outcome.error.as_deref(),
+        outcome.error_message(),
         Some("the CRM refused the learner: connection reset by peer")
     );
     assert!(!answer.is_acknowledged());
@@ -177,7 +177,7 @@ async fn inbox_mode_accepts_at_once_and_workers_run_the_handler() {
         .inbox(
             Arc::clone(&inbox),
             WorkerOptions::new()
-                .count(2)
+                .with_count(2)
                 .with_poll_interval(Duration::from_millis(5)),
         )
         .handler(move |event| {
@@ -449,7 +449,7 @@ mod outage {
         let url = format!("redis://127.0.0.1:{}/?prefix={prefix}", proxy.port);
         let inbox = Arc::new(AnyInbox::from_url(&url).await.expect("Redis answers"));
         let endpoint = Endpoint::builder(Authentication::None)
-            .inbox(inbox, WorkerOptions::new().count(1))
+            .inbox(inbox, WorkerOptions::new().with_count(1))
             .handler(|_event| async { Ok(()) })
             .build()
             .unwrap();

@@ -3,7 +3,7 @@
 //! fields kept through a round trip; both spellings of a learning program;
 //! the handler's error chain in the report.
 
-use alm_webhooks::engine::{Decision, Engine};
+use alm_webhooks::{Decision, engine::Engine};
 use alm_webhooks::{AccountId, Envelope, EventData, LoKind, LoType, ProgramSpelling, UserId};
 use serde_json::{Value, json};
 

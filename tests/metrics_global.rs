@@ -4,7 +4,7 @@
 //! and the global one gets them again afterwards.
 #![cfg(feature = "metrics")]
 
-use alm_webhooks::engine::Decision;
+use alm_webhooks::Decision;
 use alm_webhooks::metrics::{self, names};
 use alm_webhooks::{EventFamily, EventName};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};

@@ -34,9 +34,11 @@ impl App {
         let Some(token) = &self.queue.config.admin_token else {
             return (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned());
         };
-        let api = AdminApi::new(Arc::clone(&self.queue.inbox), token.clone())
-            .counting(&self.engine)
-            .waking(self.queue.pool.waker());
+        let mut api =
+            AdminApi::new(Arc::clone(&self.queue.inbox), token.clone()).counting(&self.engine);
+        if let Some(waker) = self.queue.pool.waker() {
+            api = api.waking(waker);
+        }
         let below = path.strip_prefix("/admin").unwrap_or(path);
         let response = api.handle(method, below, headers).await;
         let status = response.status();

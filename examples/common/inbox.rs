@@ -259,9 +259,9 @@ impl Queue {
                 .map_err(|e| format!("ALM_INBOX: {e}"))?,
         );
         let workers = WorkerOptions::new()
-            .count(config.workers)
-            .lease(lease)
-            .retry(config.retry)
+            .with_count(config.workers)
+            .with_lease(lease)
+            .with_retry(config.retry)
             .with_observer(move |progress| sink.progress(progress));
         let pool = endpoint
             .inbox(Arc::clone(&inbox), workers)

@@ -23,10 +23,10 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 /// use alm_webhooks::inbox::{Progress, RetryPolicy};
 ///
 /// let options = WorkerOptions::new()
-///     .count(8)
-///     .lease(Duration::from_secs(120))
+///     .with_count(8)
+///     .with_lease(Duration::from_secs(120))
 ///     .with_retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
-///     .observe(|progress| {
+///     .with_observer(|progress| {
 ///         if let Progress::DeadLettered { letter } = progress {
 ///             eprintln!("dead letter: {}", letter.error);
 ///         }
@@ -70,7 +70,7 @@ impl WorkerOptions {
     /// [`Workers::with_count`].
     ///
     /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new().count(2);
+    /// let options = alm_webhooks::endpoint::WorkerOptions::new().with_count(2);
     /// # let _ = options;
     /// ```
     #[must_use]
@@ -83,7 +83,7 @@ impl WorkerOptions {
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .lease(std::time::Duration::from_secs(30));
+    ///     .with_lease(std::time::Duration::from_secs(30));
     /// # let _ = options;
     /// ```
     #[must_use]
@@ -123,7 +123,7 @@ impl WorkerOptions {
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .observe(|progress| eprintln!("{progress:?}"));
+    ///     .with_observer(|progress| eprintln!("{progress:?}"));
     /// # let _ = options;
     /// ```
     #[must_use]
@@ -274,7 +274,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// use alm_webhooks::{Authentication, Endpoint};
     ///
     /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new().count(2))
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new().with_count(2))
     ///     .handler(|_event| async { Ok(()) })
     ///     .build()
     ///     .unwrap();

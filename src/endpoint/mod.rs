@@ -368,6 +368,24 @@ impl Endpoint {
         }
     }
 
+    /// A handle that wakes the inbox's workers (after a replay, say), for
+    /// [`crate::admin::AdminApi::waking`]; `None` without an inbox.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.waker().is_none(), "inline mode without an inbox");
+    /// # }
+    /// ```
+    pub fn waker(&self) -> Option<crate::inbox::PoolWaker> {
+        self.pool.as_ref().map(|pool| pool.waker())
+    }
+
     /// Stops the inbox's workers: none takes new work, deliveries in hand
     /// are finished within `grace`, and what is unfinished stays in the
     /// inbox for the next start. Returns `true` if everything in hand

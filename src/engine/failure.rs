@@ -17,7 +17,7 @@ use crate::BoxError;
 /// returned.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, engine::{Decision, Engine}};
+/// use alm_webhooks::{Envelope, Decision, engine::Engine};
 ///
 /// #[derive(Debug)]
 /// struct CrmDown;

@@ -287,7 +287,7 @@ impl<S: Store> Engine<S> {
     /// handler is caught and is a failure too.
     ///
     /// ```
-    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, engine::{Decision, Engine}};
+    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, Decision, engine::Engine};
     ///
     /// async fn handle(event: Event) -> Result<(), BoxError> {
     ///     match &event.data {

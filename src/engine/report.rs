@@ -10,7 +10,7 @@ use crate::{EventError, EventId, EventName};
 /// What happened to one event of a delivery.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, engine::{Decision, Engine}};
+/// use alm_webhooks::{Envelope, Decision, engine::Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -69,7 +69,7 @@ impl EventOutcome {
 /// the status to answer ALM with.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, engine::{Decision, Engine}};
+/// use alm_webhooks::{Envelope, Decision, engine::Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -10,7 +10,7 @@ use std::fmt;
 /// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
 ///
 /// ```
-/// use alm_webhooks::engine::{Decision, IgnoreReason};
+/// use alm_webhooks::{Decision, IgnoreReason};
 ///
 /// fn log(decision: Decision) -> String {
 ///     match decision {

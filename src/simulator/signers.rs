@@ -1,4 +1,4 @@
-//! Ready-made [`Signer`](super::Signer)s for each of ALM's authentication methods.
+//! Ready-made [`Signer`]s for each of ALM's authentication methods.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
