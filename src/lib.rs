@@ -20,7 +20,6 @@ pub mod guides;
 mod ids;
 pub mod inbox;
 mod key_text;
-mod lo_type;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;

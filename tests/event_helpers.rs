@@ -3,8 +3,8 @@
 //! fields kept through a round trip; both spellings of a learning program;
 //! the handler's error chain in the report.
 
-use alm_webhooks::{Decision, engine::Engine};
 use alm_webhooks::{AccountId, Envelope, EventData, LoKind, LoType, ProgramSpelling, UserId};
+use alm_webhooks::{Decision, engine::Engine};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -127,7 +127,10 @@ impl WorkerOptions {
     /// # let _ = options;
     /// ```
     #[must_use]
-    pub fn with_observer(mut self, observer: impl Fn(Progress<'_>) + Send + Sync + 'static) -> Self {
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
+    ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }

@@ -13,10 +13,10 @@ use super::batch::{Batch, Pending, Settled};
 use super::counters::counted;
 use super::failure::EventFailure;
 use super::flow::Others;
+use crate::BoxError;
 use crate::Event;
 use crate::rules::Decision;
 use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
-use crate::BoxError;
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);

@@ -16,9 +16,9 @@ use super::catch::run;
 use super::counters::counted;
 use super::delivery::Item;
 use super::failure::EventFailure;
+use crate::BoxError;
 use crate::Event;
 use crate::store::{ClaimToken, DedupKey, Store};
-use crate::BoxError;
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use crate::IdError;
+use super::IdError;
 
 /// The kind of learning object (`loType`).
 ///

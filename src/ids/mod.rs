@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use crate::lo_type::{LoKind, LoType, ProgramSpelling};
+mod lo_type;
+
+pub use lo_type::{LoKind, LoType, ProgramSpelling};
 
 /// Why a string is not a valid identifier of the named kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
