@@ -186,7 +186,7 @@ impl StandardWebhooksAuth {
     /// # }
     /// use std::time::Duration;
     /// let auth = StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
-    ///     .tolerance(Duration::from_secs(10));
+    ///     .with_tolerance(Duration::from_secs(10));
     /// let h = headers("m", 1000, &auth.sign("m", 1000, b"{}"));
     /// let at = |s| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
     /// assert!(auth.verify_at(&h, b"{}", at(1010)).is_ok());

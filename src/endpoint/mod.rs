@@ -215,7 +215,7 @@ impl Endpoint {
     /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// let outcome = &answer.report().unwrap().outcomes[0];
     /// assert_eq!(outcome.decision, Decision::Failed);
-    /// assert_eq!(outcome.error.as_deref(), Some("the CRM is down"));
+    /// assert_eq!(outcome.error_message(), Some("the CRM is down"));
     /// # }
     /// ```
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Answer {

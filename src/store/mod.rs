@@ -48,11 +48,8 @@ pub use self::redis::RedisStore;
 pub use self::sqlite::SqliteStore;
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
-#[cfg_attr(
-    not(any(feature = "redis", feature = "postgres")),
-    allow(unused_imports)
-)]
-pub(crate) use any::take_param;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) use any::{take_param, take_params};
 pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
@@ -87,17 +84,7 @@ pub struct ClaimToken(pub u128);
 impl ClaimToken {
     /// A fresh token that no other claim holds (random, 128 bits).
     pub fn random() -> Self {
-        use std::hash::{BuildHasher, Hasher};
-        let half = || {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos()),
-            );
-            h.finish()
-        };
-        Self((u128::from(half()) << 64) | u128::from(half()))
+        Self(u128::from_le_bytes(crate::secret::random_bytes::<16>()))
     }
 }
 

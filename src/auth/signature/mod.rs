@@ -277,7 +277,7 @@ impl SignatureAuth {
     /// use std::time::Duration;
     /// let auth = SignatureAuth::new("k")
     ///     .with_timestamp_header(http::HeaderName::from_static("x-ts"))
-    ///     .tolerance(Duration::from_secs(60));
+    ///     .with_tolerance(Duration::from_secs(60));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert("x-ts", "1000".parse().unwrap());
     /// headers.insert("x-alm-signature", auth.sign(b"{}").parse().unwrap());

@@ -21,36 +21,29 @@ pub(super) struct TlsSettings {
 /// Removes `sslmode` and `sslrootcert` from `url` (either form: a URL's
 /// query, or `key=value` words), returning the rest and the settings.
 pub(super) fn split_tls(url: &str) -> (String, TlsSettings) {
+    if url.contains("://") {
+        let (rest, mut values) = crate::store::take_params(url, &["sslmode", "sslrootcert"]);
+        let root_cert = values.pop().flatten();
+        let mode = values.pop().flatten();
+        return (rest, TlsSettings { mode, root_cert });
+    }
+    // libpq's `key=value` words: not a URL.
     let mut settings = TlsSettings::default();
-    let mut take = |pair: &str| match pair.split_once('=') {
-        Some(("sslmode", v)) => {
-            settings.mode = Some(v.to_owned());
-            false
-        }
-        Some(("sslrootcert", v)) => {
-            settings.root_cert = Some(v.to_owned());
-            false
-        }
-        _ => true,
-    };
-    let rest = if url.contains("://") {
-        match url.split_once('?') {
-            Some((base, query)) => {
-                let kept: Vec<&str> = query.split('&').filter(|p| take(p)).collect();
-                if kept.is_empty() {
-                    base.to_owned()
-                } else {
-                    format!("{base}?{}", kept.join("&"))
-                }
+    let rest = url
+        .split_whitespace()
+        .filter(|word| match word.split_once('=') {
+            Some(("sslmode", v)) => {
+                settings.mode = Some(v.to_owned());
+                false
             }
-            None => url.to_owned(),
-        }
-    } else {
-        url.split_whitespace()
-            .filter(|p| take(p))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+            Some(("sslrootcert", v)) => {
+                settings.root_cert = Some(v.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     (rest, settings)
 }
 

@@ -68,12 +68,7 @@ pub(super) fn parse_state(stored: Option<String>) -> Result<Versioned, StoreErro
 
 /// Lower-case hex of `bytes`.
 pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    base16ct::lower::encode_string(bytes)
 }
 
 /// Escapes the glob characters of `text` for `SCAN … MATCH`.
