@@ -181,6 +181,27 @@ pub enum EndpointError {
 /// `S` and `I` are the engine's store and the inbox; they change with
 /// [`engine`](EndpointBuilder::engine) and [`inbox`](EndpointBuilder::inbox),
 /// in any order, and are gone once built: every endpoint is one type.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::{Authentication, Endpoint, Engine};
+/// use alm_webhooks::auth::BasicAuth;
+///
+/// let endpoint = Endpoint::builder(Authentication::Basic(BasicAuth::new("alm", "s3cret")))
+///     .max_body_bytes(1 << 20)
+///     .engine(Engine::in_memory())
+///     .handler(|event| async move {
+///         println!("{} {}", event.event_name, event.event_id);
+///         Ok(())
+///     })
+///     .build()
+///     .unwrap();
+/// // No credentials: 401, and the body is never parsed.
+/// let answer = endpoint.handle(&http::HeaderMap::new(), b"{}").await;
+/// assert_eq!(answer.status(), http::StatusCode::UNAUTHORIZED);
+/// # }
+/// ```
 pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     receiver: Receiver,
     engine: Engine<S>,

@@ -11,6 +11,18 @@ use crate::store::Store;
 use crate::{EventFamily, EventName};
 
 /// Configures an [`Engine`]; start with [`Engine::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use alm_webhooks::Engine;
+/// use alm_webhooks::store::MemoryStore;
+///
+/// let engine = Engine::builder(MemoryStore::new())
+///     .dedup_window(Duration::from_secs(8 * 24 * 3600)) // ALM retries for 7 days
+///     .lease(Duration::from_secs(60))
+///     .build();
+/// assert_eq!(engine.counters().processed, 0);
+/// ```
 #[derive(Debug)]
 pub struct EngineBuilder<S> {
     pub(super) store: S,

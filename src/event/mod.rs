@@ -87,6 +87,28 @@ pub struct Event {
 }
 
 /// The `data` of an event, one variant per [`EventFamily`].
+///
+/// ```
+/// use alm_webhooks::{Envelope, EventData};
+///
+/// let body = br#"{"accountId":1234,"events":[{"eventId":"e1","eventName":"LEARNER_PROGRESS",
+///   "timestamp":1725524713,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2",
+///   "loType":"course","progressPercent":40}}]}"#;
+/// let envelope = Envelope::from_slice(body).unwrap();
+/// let event = envelope.events[0].as_ref().unwrap();
+/// let line = match &event.data {
+///     EventData::Enrollment(e) => format!("{} enrolled in {}", e.user_id, e.lo_instance_id),
+///     EventData::LearnerProgress(p) => format!(
+///         "{} at {}%",
+///         p.user_id,
+///         p.progress_percent.map_or(0.0, |p| p.get())
+///     ),
+///     EventData::Completion(c) => format!("{} completed {}", c.user_id, c.lo_instance_id),
+///     // Newer and unknown events: let them through.
+///     _ => format!("{} not handled", event.event_name),
+/// };
+/// assert_eq!(line, "7 at 40%");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventData {

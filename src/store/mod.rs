@@ -34,6 +34,8 @@ pub mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod url_params;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -48,8 +50,6 @@ pub use self::redis::RedisStore;
 pub use self::sqlite::SqliteStore;
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
-#[cfg(any(feature = "redis", feature = "postgres"))]
-pub(crate) use any::{take_param, take_params};
 pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
@@ -58,6 +58,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) use url_params::take_param;
 
 /// A time in milliseconds since the Unix epoch (negative before it),
 /// saturated at `i64`'s bounds: how the stores that keep times as numbers

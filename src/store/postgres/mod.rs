@@ -128,6 +128,22 @@ const DECIDED: i16 = 1;
 ///
 /// Its `Debug` shows the host, port, database and schema, never the user's
 /// password.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), alm_webhooks::store::StoreError> {
+/// use alm_webhooks::Engine;
+/// use alm_webhooks::store::PostgresStore;
+///
+/// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
+/// // Once, at deploy time, with a role that may create tables:
+/// PostgresStore::migrate(url, "public").await?;
+/// // In every replica:
+/// let engine = Engine::builder(PostgresStore::connect(url).await?).build();
+/// # let _ = engine;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,

@@ -22,7 +22,8 @@ pub(super) struct TlsSettings {
 /// query, or `key=value` words), returning the rest and the settings.
 pub(super) fn split_tls(url: &str) -> (String, TlsSettings) {
     if url.contains("://") {
-        let (rest, mut values) = crate::store::take_params(url, &["sslmode", "sslrootcert"]);
+        let (rest, mut values) =
+            crate::store::url_params::take_params(url, &["sslmode", "sslrootcert"]);
         let root_cert = values.pop().flatten();
         let mode = values.pop().flatten();
         return (rest, TlsSettings { mode, root_cert });

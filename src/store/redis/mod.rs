@@ -107,6 +107,19 @@ const SWEEP_BATCH: usize = 500;
 /// The Redis store. See the [module docs](self).
 ///
 /// Cloning is cheap and shares the connection.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), alm_webhooks::store::StoreError> {
+/// use alm_webhooks::Engine;
+/// use alm_webhooks::store::RedisStore;
+///
+/// let store = RedisStore::connect_with_prefix("redis://cache.internal:6379/0", "alm:prod:").await?;
+/// let engine = Engine::builder(store).build();
+/// # let _ = engine;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,

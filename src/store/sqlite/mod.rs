@@ -133,6 +133,19 @@ const SWEEP_STEPS: [&str; 3] = [
 /// The SQLite store. See the [module docs](self).
 ///
 /// Cloning is cheap and shares the connection.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), alm_webhooks::store::StoreError> {
+/// use alm_webhooks::Engine;
+/// use alm_webhooks::store::SqliteStore;
+///
+/// // A file survives restarts; `open_in_memory` is for tests.
+/// let engine = Engine::builder(SqliteStore::open_in_memory()?).build();
+/// assert_eq!(engine.counters().processed, 0);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
