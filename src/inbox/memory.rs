@@ -1,9 +1,4 @@
 //! The in-memory inbox: for tests, the demo and single-process receivers
-//! that accept losing what is not processed when the process stops.
-//!
-//! **Not durable**: a delivery acknowledged and not yet processed is lost
-//! with the process, and ALM does not send it again (it was acknowledged).
-//! Use SQLite, PostgreSQL or Redis for anything that matters.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -18,7 +13,12 @@ use super::{
 };
 use crate::AccountId;
 
-/// The in-memory inbox. See the [module docs](self).
+/// The in-memory inbox: for tests, the demo and single-process receivers
+/// that accept losing what is not processed when the process stops.
+///
+/// **Not durable**: a delivery acknowledged and not yet processed is lost
+/// with the process, and ALM does not send it again (it was acknowledged).
+/// Use SQLite, PostgreSQL or Redis for anything that matters.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -131,17 +131,17 @@ mod any;
 #[cfg(feature = "inbox-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
 pub mod conformance;
-pub mod memory;
+mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub mod postgres;
+mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub mod redis;
+mod redis;
 mod retry;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub mod sqlite;
+mod sqlite;
 mod status;
 mod types;
 mod worker;

@@ -1,35 +1,4 @@
 //! The inbox on PostgreSQL: shared by every replica of a receiver, durable
-//! once committed.
-//!
-//! Three tables in the inbox's schema, created if missing under the same
-//! advisory lock as the store's (they may share a schema with
-//! [`PostgresStore`](crate::store::PostgresStore)):
-//!
-//! ```sql
-//! CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-//!     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
-//!     lease_token BYTEA, lease_until TIMESTAMPTZ);
-//! CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
-//! CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
-//!     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
-//! CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-//!     error TEXT, received_at TIMESTAMPTZ);
-//! ```
-//!
-//! **Durability**: an append is one `INSERT` committed before it returns
-//! (one round trip; as durable as the server's `synchronous_commit`).
-//!
-//! **Taking** is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
-//! LOCKED)`: the oldest delivery that is its account's head (the account's
-//! lowest id, found for every account by a recursive walk of the
-//! `(account_id, id)` index, so a take costs one index probe per account
-//! however long the backlog) and is neither leased nor waiting for a retry.
-//! Two takers never get the same delivery, and an account's next delivery
-//! is not handed out while its head exists. Deliveries of one account appended
-//! at the same moment by two connections could commit out of id order; ALM
-//! never does that (it waits for each acknowledgement).
-//!
-//! Account ids are stored bit-cast to `BIGINT`, as in the store.
 
 mod kept;
 mod rows;
@@ -50,7 +19,39 @@ use crate::store::postgres::redact::{describe, scrubbed};
 use crate::store::postgres::sql::valid_schema;
 use rows::column_u64;
 
-/// The inbox on PostgreSQL. See the [module docs](self). Clones share the
+/// The inbox on PostgreSQL: shared by every replica of a receiver, durable
+/// once committed.
+///
+/// Three tables in the inbox's schema, created if missing under the same
+/// advisory lock as the store's (they may share a schema with
+/// [`PostgresStore`](crate::store::PostgresStore)):
+///
+/// ```sql
+/// CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+///     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
+///     lease_token BYTEA, lease_until TIMESTAMPTZ);
+/// CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
+/// CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
+///     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
+/// CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+///     error TEXT, received_at TIMESTAMPTZ);
+/// ```
+///
+/// **Durability**: an append is one `INSERT` committed before it returns
+/// (one round trip; as durable as the server's `synchronous_commit`).
+///
+/// **Taking** is one `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+/// LOCKED)`: the oldest delivery that is its account's head (the account's
+/// lowest id, found for every account by a recursive walk of the
+/// `(account_id, id)` index, so a take costs one index probe per account
+/// however long the backlog) and is neither leased nor waiting for a retry.
+/// Two takers never get the same delivery, and an account's next delivery
+/// is not handed out while its head exists. Deliveries of one account appended
+/// at the same moment by two connections could commit out of id order; ALM
+/// never does that (it waits for each acknowledgement).
+///
+/// Account ids are stored bit-cast to `BIGINT`, as in the store.
+/// Clones share the
 /// pool; `Debug` shows the host, port, database and schema, never a
 /// password.
 ///

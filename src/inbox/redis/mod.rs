@@ -1,27 +1,4 @@
 //! The inbox on Redis: shared by every replica of a receiver.
-//!
-//! Every operation is one Lua script (one round trip, atomic). Keys start
-//! with the prefix followed by `inbox:` (so an inbox and a
-//! [`RedisStore`](crate::store::RedisStore) can share a prefix):
-//!
-//! - `d:{id}`: a hash per delivery (account, body, received time, attempts,
-//!   last error, retry time, lease token and end); `seq` numbers them.
-//! - `a:{accountId}`: a list per account, its deliveries in order.
-//! - `ready`, `leased`, `retrying`: sorted sets of accounts whose head may be
-//!   taken (by head id), is leased (by lease end), waits for a retry (by
-//!   retry time). Taking moves due accounts back to `ready` and pops the
-//!   oldest, so one account's deliveries go out one at a time, in order.
-//! - `received`: every delivery by time received (counts and the oldest).
-//! - `dl`, `dl:{n}`: dead letters (JSON); `q`, `q:{n}`: quarantined bodies.
-//!
-//! **Durability** is Redis's own: an append is acknowledged once Redis has
-//! it in memory. Only with `appendonly yes` (and `appendfsync always`, or
-//! `everysec` to risk one second) does it survive a restart of Redis or of
-//! its machine; without persistence a restart loses every delivery not yet
-//! processed, which ALM will not send again. Keys never expire: completed
-//! deliveries are deleted, and dead letters and quarantined bodies stay
-//! until discarded or replayed. The scripts name keys the caller did not
-//! declare, so the inbox needs one Redis (not a cluster).
 
 mod scripts;
 mod stored;
@@ -43,7 +20,31 @@ use super::{
 use crate::AccountId;
 use stored::{StoredLetter, account, dead_letter, quarantined};
 
-/// The inbox on Redis. See the [module docs](self). Clones share the
+/// The inbox on Redis: shared by every replica of a receiver.
+///
+/// Every operation is one Lua script (one round trip, atomic). Keys start
+/// with the prefix followed by `inbox:` (so an inbox and a
+/// [`RedisStore`](crate::store::RedisStore) can share a prefix):
+///
+/// - `d:{id}`: a hash per delivery (account, body, received time, attempts,
+///   last error, retry time, lease token and end); `seq` numbers them.
+/// - `a:{accountId}`: a list per account, its deliveries in order.
+/// - `ready`, `leased`, `retrying`: sorted sets of accounts whose head may be
+///   taken (by head id), is leased (by lease end), waits for a retry (by
+///   retry time). Taking moves due accounts back to `ready` and pops the
+///   oldest, so one account's deliveries go out one at a time, in order.
+/// - `received`: every delivery by time received (counts and the oldest).
+/// - `dl`, `dl:{n}`: dead letters (JSON); `q`, `q:{n}`: quarantined bodies.
+///
+/// **Durability** is Redis's own: an append is acknowledged once Redis has
+/// it in memory. Only with `appendonly yes` (and `appendfsync always`, or
+/// `everysec` to risk one second) does it survive a restart of Redis or of
+/// its machine; without persistence a restart loses every delivery not yet
+/// processed, which ALM will not send again. Keys never expire: completed
+/// deliveries are deleted, and dead letters and quarantined bodies stay
+/// until discarded or replayed. The scripts name keys the caller did not
+/// declare, so the inbox needs one Redis (not a cluster).
+/// Clones share the
 /// connection; `Debug` shows the address and prefix, never a password.
 ///
 /// ```no_run

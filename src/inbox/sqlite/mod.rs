@@ -1,25 +1,4 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
-//! not lose an acknowledged delivery when it stops or crashes.
-//!
-//! Three tables, created if missing (they may share a file with
-//! [`SqliteStore`](crate::store::SqliteStore)):
-//!
-//! ```sql
-//! CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
-//!     body BLOB, received_ms INTEGER, attempts INTEGER, last_error TEXT,
-//!     not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
-//! CREATE TABLE alm_dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
-//!     event_id TEXT, event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at_ms INTEGER);
-//! CREATE TABLE alm_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
-//!     body BLOB, error TEXT, received_ms INTEGER);
-//! ```
-//!
-//! **Durability**: WAL journaling with `synchronous=FULL`, so an appended
-//! delivery is on disk when [`Inbox::append`] returns: it survives a crash
-//! of the process and of the machine. Every operation is one statement or
-//! one `BEGIN IMMEDIATE` transaction, run on tokio's blocking pool; another
-//! process's write lock is waited for up to 5 s. Account ids are stored
-//! bit-cast to `INTEGER`, times as Unix milliseconds.
 
 mod kept;
 
@@ -95,7 +74,29 @@ RETURNING id, account_id, body, received_ms, attempts, last_error";
 const DEAD_LETTER_COLUMNS: &str =
     "id, account_id, event_id, event_name, event, error, attempts, at_ms";
 
-/// The SQLite inbox. See the [module docs](self). Clones share the
+/// The inbox in an embedded SQLite file: for a single receiver that must
+/// not lose an acknowledged delivery when it stops or crashes.
+///
+/// Three tables, created if missing (they may share a file with
+/// [`SqliteStore`](crate::store::SqliteStore)):
+///
+/// ```sql
+/// CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
+///     body BLOB, received_ms INTEGER, attempts INTEGER, last_error TEXT,
+///     not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
+/// CREATE TABLE alm_dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
+///     event_id TEXT, event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at_ms INTEGER);
+/// CREATE TABLE alm_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
+///     body BLOB, error TEXT, received_ms INTEGER);
+/// ```
+///
+/// **Durability**: WAL journaling with `synchronous=FULL`, so an appended
+/// delivery is on disk when [`Inbox::append`] returns: it survives a crash
+/// of the process and of the machine. Every operation is one statement or
+/// one `BEGIN IMMEDIATE` transaction, run on tokio's blocking pool; another
+/// process's write lock is waited for up to 5 s. Account ids are stored
+/// bit-cast to `INTEGER`, times as Unix milliseconds.
+/// Clones share the
 /// connection.
 ///
 /// ```

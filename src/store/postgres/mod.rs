@@ -1,91 +1,4 @@
 //! The PostgreSQL store: one store shared by every replica of a receiver,
-//! durable across restarts.
-//!
-//! Enable it with the `postgres` feature. It keeps a connection pool
-//! (`deadpool-postgres` over `tokio-postgres`; a call waits at most
-//! [`POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
-//! schema.
-//!
-//! **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
-//! connection string as with libpq: `sslmode=require` encrypts (and
-//! verifies the server's chain only if `sslrootcert` is given),
-//! `verify-ca` verifies the chain, `verify-full` also the host name;
-//! `sslrootcert=/path/ca.pem` makes that file the only trusted root (else
-//! the system's roots). `prefer` tries TLS and falls back; without
-//! `sslmode` (or `disable`) the connection is plain TCP.
-//!
-//! **Setting up.** [`PostgresStore::migrate`] creates the tables
-//! (`sql/postgres.sql`, shipped as [`MIGRATION_SQL`]), idempotently, under
-//! an advisory lock: run it once at deployment, as a role that may create
-//! tables. [`PostgresStore::connect`] only checks that the tables are there,
-//! so the receiver's role needs no more than `USAGE` on the schema and
-//! `SELECT, INSERT, UPDATE, DELETE` on the tables, and replicas that start
-//! together take no lock.
-//!
-//! ```sql
-//! CREATE TABLE alm_events (
-//!     account_id BIGINT      NOT NULL,  -- the u64 account id, bit-cast (see below)
-//!     event_id   TEXT        NOT NULL,  -- the eventId's storage_key()
-//!     status     SMALLINT    NOT NULL,  -- 0 claimed, 1 decided
-//!     token      BYTEA,                 -- the claim token (16 bytes), NULL once decided
-//!     expires_at TIMESTAMPTZ NOT NULL,  -- lease end (claimed) or end of the dedup window (decided)
-//!     PRIMARY KEY (account_id, event_id)
-//! );
-//! CREATE INDEX alm_events_expires_at ON alm_events (expires_at);
-//! CREATE TABLE alm_states (
-//!     state_key  TEXT        PRIMARY KEY, -- storage_key() of StateKey's Display, e.g. learner/1234/7/course:1_2
-//!     version    BIGINT      NOT NULL,
-//!     state      JSONB       NOT NULL,    -- EntityState as JSON
-//!     expires_at TIMESTAMPTZ NOT NULL
-//! );
-//! CREATE INDEX alm_states_expires_at ON alm_states (expires_at);
-//! ```
-//!
-//! **Transactions** run at `READ COMMITTED` (set on every connection,
-//! whatever the database's default): a version check that finds a row
-//! changed by a concurrent commit re-reads it and refuses. Rows are locked
-//! in key order, so two set-based calls that share events or states wait
-//! for each other instead of deadlocking; a call that still fails with a
-//! serialization failure or a deadlock (`40001`, `40P01`) is tried again, a
-//! few times, as a whole (it wrote nothing).
-//!
-//! **Atomicity.** A claim is one statement: it reads the event's row and,
-//! only if the row is missing or expired (an expired lease, or a decided
-//! event past its window), runs an `INSERT … ON CONFLICT DO UPDATE … WHERE`
-//! that takes it over only when it has expired, so two concurrent claims can
-//! never both win; the same statement reads the entity's state
-//! ([`Store::claim_and_load`]). A duplicate's claim writes nothing. A commit
-//! is one statement too: it locks the event row if the caller's token still
-//! holds, writes the state only at the expected version (an `INSERT … ON
-//! CONFLICT DO NOTHING` for version 0, an `UPDATE … WHERE version =
-//! expected` after that), and marks the event decided only if the state was
-//! written; otherwise it writes nothing. [`Store::claim_many`] and
-//! [`Store::commit_many`] do the same for a whole slice in one statement
-//! (arrays and `unnest`; one statement per run of distinct rows, a second
-//! run only when an event or a state repeats), sent in one round trip.
-//!
-//! **Speed.** The engine claims a delivery with the set-based calls: a
-//! whole delivery costs two round trips (one to claim, one to commit, one
-//! transaction and one WAL flush), one for a redelivery (see
-//! `BENCHMARKS.md`: about 160 ms for 5,000 new events on a local server,
-//! 30 ms for their redelivery). One by one
-//! ([`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)`(1)`),
-//! a new event costs two round trips: its claim (a lease, so its
-//! transaction does not wait for the WAL flush; the next durable commit
-//! flushes it anyway) and its commit, which does wait for the flush (2.2 s
-//! for the same delivery); a redelivered duplicate one round trip.
-//!
-//! **Leases are on the database's clock** (`clock_timestamp()`): a claim's
-//! lease ends `lease` after the server's now, so replicas whose clocks
-//! disagree never both hold an event; the `now` passed to
-//! [`Store::claim`] and [`Store::renew`] is not used for leases. **Dedup
-//! windows are on the caller's clock**: a decided event is remembered
-//! until the `remember_until` the engine computed, compared with the
-//! engine's `now`, so a test clock drives them.
-//!
-//! **Account ids** are `u64`; PostgreSQL has no unsigned 64-bit integer, so
-//! they are stored as `BIGINT` by a bit-for-bit cast (`id as i64`): ids above
-//! `i64::MAX` are stored as negative numbers, consistently, and stay distinct.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -103,7 +16,6 @@ pub(crate) mod sql;
 mod tls;
 
 use one::commit_on;
-pub use setup::{MIGRATION_SQL, POOL_WAIT_TIMEOUT};
 use sql::Sql;
 
 use super::lease_millis;
@@ -122,7 +34,95 @@ const CLAIMED: i16 = 0;
 /// Row status: a decided event.
 const DECIDED: i16 = 1;
 
-/// The store on PostgreSQL. See the [module docs](self).
+/// The PostgreSQL store: one store shared by every replica of a receiver,
+/// durable across restarts.
+///
+/// Enable it with the `postgres` feature. It keeps a connection pool
+/// (`deadpool-postgres` over `tokio-postgres`; a call waits at most
+/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
+/// schema.
+///
+/// **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
+/// connection string as with libpq: `sslmode=require` encrypts (and
+/// verifies the server's chain only if `sslrootcert` is given),
+/// `verify-ca` verifies the chain, `verify-full` also the host name;
+/// `sslrootcert=/path/ca.pem` makes that file the only trusted root (else
+/// the system's roots). `prefer` tries TLS and falls back; without
+/// `sslmode` (or `disable`) the connection is plain TCP.
+///
+/// **Setting up.** [`PostgresStore::migrate`] creates the tables
+/// (`sql/postgres.sql`, shipped as [`PostgresStore::MIGRATION_SQL`]), idempotently, under
+/// an advisory lock: run it once at deployment, as a role that may create
+/// tables. [`PostgresStore::connect`] only checks that the tables are there,
+/// so the receiver's role needs no more than `USAGE` on the schema and
+/// `SELECT, INSERT, UPDATE, DELETE` on the tables, and replicas that start
+/// together take no lock.
+///
+/// ```sql
+/// CREATE TABLE alm_events (
+///     account_id BIGINT      NOT NULL,  -- the u64 account id, bit-cast (see below)
+///     event_id   TEXT        NOT NULL,  -- the eventId's storage_key()
+///     status     SMALLINT    NOT NULL,  -- 0 claimed, 1 decided
+///     token      BYTEA,                 -- the claim token (16 bytes), NULL once decided
+///     expires_at TIMESTAMPTZ NOT NULL,  -- lease end (claimed) or end of the dedup window (decided)
+///     PRIMARY KEY (account_id, event_id)
+/// );
+/// CREATE INDEX alm_events_expires_at ON alm_events (expires_at);
+/// CREATE TABLE alm_states (
+///     state_key  TEXT        PRIMARY KEY, -- storage_key() of StateKey's Display, e.g. learner/1234/7/course:1_2
+///     version    BIGINT      NOT NULL,
+///     state      JSONB       NOT NULL,    -- EntityState as JSON
+///     expires_at TIMESTAMPTZ NOT NULL
+/// );
+/// CREATE INDEX alm_states_expires_at ON alm_states (expires_at);
+/// ```
+///
+/// **Transactions** run at `READ COMMITTED` (set on every connection,
+/// whatever the database's default): a version check that finds a row
+/// changed by a concurrent commit re-reads it and refuses. Rows are locked
+/// in key order, so two set-based calls that share events or states wait
+/// for each other instead of deadlocking; a call that still fails with a
+/// serialization failure or a deadlock (`40001`, `40P01`) is tried again, a
+/// few times, as a whole (it wrote nothing).
+///
+/// **Atomicity.** A claim is one statement: it reads the event's row and,
+/// only if the row is missing or expired (an expired lease, or a decided
+/// event past its window), runs an `INSERT … ON CONFLICT DO UPDATE … WHERE`
+/// that takes it over only when it has expired, so two concurrent claims can
+/// never both win; the same statement reads the entity's state
+/// ([`Store::claim_and_load`]). A duplicate's claim writes nothing. A commit
+/// is one statement too: it locks the event row if the caller's token still
+/// holds, writes the state only at the expected version (an `INSERT … ON
+/// CONFLICT DO NOTHING` for version 0, an `UPDATE … WHERE version =
+/// expected` after that), and marks the event decided only if the state was
+/// written; otherwise it writes nothing. [`Store::claim_many`] and
+/// [`Store::commit_many`] do the same for a whole slice in one statement
+/// (arrays and `unnest`; one statement per run of distinct rows, a second
+/// run only when an event or a state repeats), sent in one round trip.
+///
+/// **Speed.** The engine claims a delivery with the set-based calls: a
+/// whole delivery costs two round trips (one to claim, one to commit, one
+/// transaction and one WAL flush), one for a redelivery (see
+/// `BENCHMARKS.md`: about 160 ms for 5,000 new events on a local server,
+/// 30 ms for their redelivery). One by one
+/// ([`EngineBuilder::commit_batch`](crate::engine::EngineBuilder::commit_batch)`(1)`),
+/// a new event costs two round trips: its claim (a lease, so its
+/// transaction does not wait for the WAL flush; the next durable commit
+/// flushes it anyway) and its commit, which does wait for the flush (2.2 s
+/// for the same delivery); a redelivered duplicate one round trip.
+///
+/// **Leases are on the database's clock** (`clock_timestamp()`): a claim's
+/// lease ends `lease` after the server's now, so replicas whose clocks
+/// disagree never both hold an event; the `now` passed to
+/// [`Store::claim`] and [`Store::renew`] is not used for leases. **Dedup
+/// windows are on the caller's clock**: a decided event is remembered
+/// until the `remember_until` the engine computed, compared with the
+/// engine's `now`, so a test clock drives them.
+///
+/// **Account ids** are `u64`; PostgreSQL has no unsigned 64-bit integer, so
+/// they are stored as `BIGINT` by a bit-for-bit cast (`id as i64`): ids above
+/// `i64::MAX` are stored as negative numbers, consistently, and stay distinct.
+///
 ///
 /// Cloning it is cheap and shares the pool.
 ///

@@ -23,10 +23,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a call waits for a free connection of the pool before it fails
 /// (transient, so the delivery is answered `503`): well inside ALM's 5 s.
-pub const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The tables' SQL, as shipped in `sql/postgres.sql`.
-pub const MIGRATION_SQL: &str = include_str!("../../../sql/postgres.sql");
+pub(crate) const MIGRATION_SQL: &str = include_str!("../../../sql/postgres.sql");
 
 fn parse(url: &str, schema: &str) -> Result<(tokio_postgres::Config, Tls), StoreError> {
     if !valid_schema(schema) {
@@ -55,6 +55,25 @@ fn parse(url: &str, schema: &str) -> Result<(tokio_postgres::Config, Tls), Store
 }
 
 impl PostgresStore {
+    /// How long a call waits for a free connection of the pool before it
+    /// fails (transient, so the delivery is answered `503`): 2 s, well
+    /// inside ALM's 5 s.
+    ///
+    /// ```
+    /// # #[cfg(feature = "postgres")]
+    /// assert!(alm_webhooks::store::PostgresStore::POOL_WAIT_TIMEOUT.as_secs() < 5);
+    /// ```
+    pub const POOL_WAIT_TIMEOUT: Duration = POOL_WAIT_TIMEOUT;
+
+    /// The tables' SQL, as shipped in `sql/postgres.sql`, for your own
+    /// migration tool ([`PostgresStore::migrate`] runs it for you).
+    ///
+    /// ```
+    /// # #[cfg(feature = "postgres")]
+    /// assert!(alm_webhooks::store::PostgresStore::MIGRATION_SQL.contains("CREATE TABLE"));
+    /// ```
+    pub const MIGRATION_SQL: &'static str = MIGRATION_SQL;
+
     /// Connects to the database at `url` (e.g.
     /// `postgres://user:password@host:5432/db`, or the `key=value` form),
     /// with the tables in the `public` schema, and checks that they are
@@ -138,7 +157,7 @@ impl PostgresStore {
     /// written for (`connect` sets it on its own connections). The pool's
     /// size and timeouts are the application's: a pool that waits long
     /// for a free connection makes deliveries wait as long (`connect`
-    /// waits at most [`POOL_WAIT_TIMEOUT`]).
+    /// waits at most [`PostgresStore::POOL_WAIT_TIMEOUT`]).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -196,7 +215,7 @@ impl PostgresStore {
 
     /// Creates the schema (unless `public`) and the store's tables and
     /// indexes in it if they are missing: `sql/postgres.sql`
-    /// ([`MIGRATION_SQL`]), in one transaction. Idempotent, and safe when
+    /// ([`PostgresStore::MIGRATION_SQL`]), in one transaction. Idempotent, and safe when
     /// several processes run it at once (they take turns on an advisory
     /// lock). Run it at deployment, as a role that may create tables.
     ///

@@ -1,79 +1,4 @@
 //! A shared store on Redis, for several replicas of a receiver.
-//!
-//! Every replica that connects with the same URL and prefix shares one dedup
-//! history and one set of rule states. `claim`, `commit` and `release` are
-//! each a single Lua script, so they are atomic with respect to every other
-//! caller of the same Redis.
-//!
-//! # Key layout
-//!
-//! Every key starts with the prefix (default `"alm-webhooks:"`):
-//!
-//! - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
-//!   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
-//!   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
-//!   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
-//!   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
-//!   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
-//! - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,
-//!   the entity's state as JSON with its version and expiry. The state key's
-//!   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`), in its
-//!   [stored form](super::storage_key), is used after the `st:` namespace.
-//!
-//! # Whose clock
-//!
-//! **Leases are on Redis's clock** (`TIME`, read inside each script): a
-//! claim's lease ends `lease` after the server's now, and is live until
-//! then whatever the callers' clocks say, so two replicas whose clocks
-//! disagree by seconds or minutes never both hold an event. The `now`
-//! passed to [`Store::claim`] and [`Store::renew`] is not used for leases.
-//!
-//! **Dedup windows are on the caller's clock**: a decided event's window
-//! end is the `remember_until` the engine computed, compared in Lua
-//! against the caller's `now`, so an engine with a test clock gets the same
-//! dedup answers as from [`MemoryStore`](super::MemoryStore).
-//! (Times are compared in milliseconds here; the memory store keeps decided
-//! events to the second, so the two can differ within the last second of a
-//! window.)
-//!
-//! Each key also carries a real Redis TTL, only to collect garbage: the
-//! lease, or the window end minus the claim's `now` (the caller's clock),
-//! plus a minute of grace, at least one second. As long as the clock
-//! passed to the store advances at least as fast as real time (the system
-//! clock does), Redis only ever drops a key that is already expired by that
-//! clock. A test clock that stands still sees entries vanish after their
-//! length in real time.
-//!
-//! [`Store::sweep`] is therefore optional here: Redis drops expired keys on
-//! its own. `sweep(now)` scans the prefix's keys (`SCAN`, in batches) and
-//! deletes those expired (decided events by `now`, claims by the server's
-//! clock) that Redis has not dropped yet (because
-//! their TTL includes the grace, or the caller's clock runs ahead of real
-//! time); it returns how many it deleted, not counting those Redis dropped.
-//! Its cost grows with the number of keys, so run it rarely if at all.
-//!
-//! # Durability
-//!
-//! What Redis forgets, the store forgets. With `appendonly no` (and no RDB
-//! snapshots), a Redis restart loses the dedup history and the rule states:
-//! an event ALM redelivers afterwards is processed again, and an out-of-order
-//! event may no longer be recognised as stale. For production use AOF with
-//! `appendfsync everysec` (at most about a second of decisions lost on a
-//! crash) or `appendfsync always`, and a replica with failover only if you
-//! accept that acknowledged writes not yet replicated can be lost.
-//!
-//! # Redis Cluster is not supported
-//!
-//! The store talks to one Redis server (a primary, which may have replicas
-//! and Sentinel failover) over a single connection; it does not follow a
-//! cluster's `MOVED` redirections, so it does not work against Redis
-//! Cluster. Shard by running one Redis per group of accounts instead.
-//!
-//! # Secrets
-//!
-//! The URL may carry a password. It never appears in a [`StoreError`], in
-//! this type's [`Debug`](std::fmt::Debug) output (host and port only) or in
-//! logs.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -96,7 +21,7 @@ use crate::rules::StateKey;
 use codec::{bad_data, commit_outcome, glob_escape, hex, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
-pub const DEFAULT_PREFIX: &str = "alm-webhooks:";
+pub(crate) const DEFAULT_PREFIX: &str = "alm-webhooks:";
 
 /// Added to every garbage-collection TTL, in milliseconds.
 const GRACE_MS: i64 = 60_000;
@@ -104,7 +29,83 @@ const GRACE_MS: i64 = 60_000;
 /// How many keys one `SCAN` step of [`Store::sweep`] asks for.
 const SWEEP_BATCH: usize = 500;
 
-/// The Redis store. See the [module docs](self).
+/// A shared store on Redis, for several replicas of a receiver.
+///
+/// Every replica that connects with the same URL and prefix shares one dedup
+/// history and one set of rule states. `claim`, `commit` and `release` are
+/// each a single Lua script, so they are atomic with respect to every other
+/// caller of the same Redis.
+///
+/// # Key layout
+///
+/// Every key starts with the prefix (default `"alm-webhooks:"`):
+///
+/// - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
+///   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
+///   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
+///   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
+///   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
+///   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
+/// - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,
+///   the entity's state as JSON with its version and expiry. The state key's
+///   [`Display`](std::fmt::Display) form (`learner/1234/7/course:1_2`), in its
+///   [stored form](super::storage_key), is used after the `st:` namespace.
+///
+/// # Whose clock
+///
+/// **Leases are on Redis's clock** (`TIME`, read inside each script): a
+/// claim's lease ends `lease` after the server's now, and is live until
+/// then whatever the callers' clocks say, so two replicas whose clocks
+/// disagree by seconds or minutes never both hold an event. The `now`
+/// passed to [`Store::claim`] and [`Store::renew`] is not used for leases.
+///
+/// **Dedup windows are on the caller's clock**: a decided event's window
+/// end is the `remember_until` the engine computed, compared in Lua
+/// against the caller's `now`, so an engine with a test clock gets the same
+/// dedup answers as from [`MemoryStore`](super::MemoryStore).
+/// (Times are compared in milliseconds here; the memory store keeps decided
+/// events to the second, so the two can differ within the last second of a
+/// window.)
+///
+/// Each key also carries a real Redis TTL, only to collect garbage: the
+/// lease, or the window end minus the claim's `now` (the caller's clock),
+/// plus a minute of grace, at least one second. As long as the clock
+/// passed to the store advances at least as fast as real time (the system
+/// clock does), Redis only ever drops a key that is already expired by that
+/// clock. A test clock that stands still sees entries vanish after their
+/// length in real time.
+///
+/// [`Store::sweep`] is therefore optional here: Redis drops expired keys on
+/// its own. `sweep(now)` scans the prefix's keys (`SCAN`, in batches) and
+/// deletes those expired (decided events by `now`, claims by the server's
+/// clock) that Redis has not dropped yet (because
+/// their TTL includes the grace, or the caller's clock runs ahead of real
+/// time); it returns how many it deleted, not counting those Redis dropped.
+/// Its cost grows with the number of keys, so run it rarely if at all.
+///
+/// # Durability
+///
+/// What Redis forgets, the store forgets. With `appendonly no` (and no RDB
+/// snapshots), a Redis restart loses the dedup history and the rule states:
+/// an event ALM redelivers afterwards is processed again, and an out-of-order
+/// event may no longer be recognised as stale. For production use AOF with
+/// `appendfsync everysec` (at most about a second of decisions lost on a
+/// crash) or `appendfsync always`, and a replica with failover only if you
+/// accept that acknowledged writes not yet replicated can be lost.
+///
+/// # Redis Cluster is not supported
+///
+/// The store talks to one Redis server (a primary, which may have replicas
+/// and Sentinel failover) over a single connection; it does not follow a
+/// cluster's `MOVED` redirections, so it does not work against Redis
+/// Cluster. Shard by running one Redis per group of accounts instead.
+///
+/// # Secrets
+///
+/// The URL may carry a password. It never appears in a [`StoreError`], in
+/// this type's [`Debug`](std::fmt::Debug) output (host and port only) or in
+/// logs.
+///
 ///
 /// Cloning is cheap and shares the connection.
 ///
@@ -157,7 +158,15 @@ pub(crate) async fn open_manager(
 }
 
 impl RedisStore {
-    /// Connects to Redis at `url` with the [default prefix](DEFAULT_PREFIX).
+    /// The key prefix [`RedisStore::connect`] uses: `alm-webhooks:`.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis")]
+    /// assert_eq!(alm_webhooks::store::RedisStore::DEFAULT_PREFIX, "alm-webhooks:");
+    /// ```
+    pub const DEFAULT_PREFIX: &'static str = DEFAULT_PREFIX;
+
+    /// Connects to Redis at `url` with the [default prefix](RedisStore::DEFAULT_PREFIX).
     ///
     /// The URL is the `redis` crate's: `redis://[:password@]host[:port][/db]`,
     /// `rediss://` for TLS (if the `redis` crate is built with a TLS feature),
@@ -204,7 +213,7 @@ impl RedisStore {
 
     /// A store on a connection the application already has (a `redis` 1.x
     /// [`ConnectionManager`]), with every
-    /// key starting with `prefix` ([`DEFAULT_PREFIX`] is what
+    /// key starting with `prefix` ([`RedisStore::DEFAULT_PREFIX`] is what
     /// [`connect`](Self::connect) uses). Nothing is sent until the first
     /// call; the manager's own reconnection and timeouts apply (the
     /// `connect` constructors set 3 retries, a 5 s connection timeout and a
@@ -213,11 +222,11 @@ impl RedisStore {
     ///
     /// ```no_run
     /// # async fn run() -> redis::RedisResult<()> {
-    /// use alm_webhooks::store::{RedisStore, redis::DEFAULT_PREFIX};
+    /// use alm_webhooks::store::RedisStore;
     /// let client = redis::Client::open("redis://127.0.0.1/")?;
     /// let manager = redis::aio::ConnectionManager::new(client).await?;
     /// // The application keeps using `manager` too: clones share it.
-    /// let store = RedisStore::from_manager(manager.clone(), DEFAULT_PREFIX);
+    /// let store = RedisStore::from_manager(manager.clone(), RedisStore::DEFAULT_PREFIX);
     /// # let _ = store;
     /// # Ok(())
     /// # }

@@ -1,72 +1,4 @@
 //! A durable store in an embedded SQLite database file.
-//!
-//! For a **single receiver that must survive restarts without running a
-//! database server**: the dedup history and the rule states are kept in one
-//! file, so an event ALM redelivers after a restart is still recognised as a
-//! duplicate, and an out-of-order event as stale.
-//!
-//! It is **not** for several processes on a network file system (NFS, SMB,
-//! cloud volumes shared between hosts): SQLite's locking is unreliable there
-//! and WAL mode needs shared memory on one host. Several processes on the
-//! same host may open the same local file (each claim and commit is a
-//! transaction taking SQLite's write lock), but replicas on several hosts
-//! need a shared store such as [`RedisStore`](super::RedisStore).
-//!
-//! # Schema
-//!
-//! [`SqliteStore::open`] creates the tables if they are missing:
-//!
-//! ```sql
-//! CREATE TABLE alm_events (
-//!     account_id INTEGER, event_id TEXT,  -- the eventId's storage_key()
-//!     status INTEGER,             -- 0: claimed, 1: decided
-//!     token BLOB,                 -- a claim's token, 16 bytes big-endian
-//!     lease_until_ms INTEGER,     -- a claim's lease end
-//!     remember_until_ms INTEGER,  -- a decided event's window end
-//!     PRIMARY KEY (account_id, event_id)) WITHOUT ROWID;
-//! CREATE TABLE alm_states (
-//!     state_key TEXT PRIMARY KEY, -- storage_key() of the StateKey's Display form
-//!     version INTEGER,
-//!     state TEXT,                 -- the EntityState as JSON
-//!     expires_ms INTEGER);
-//! ```
-//!
-//! The account id (a `u64`) is stored bit-cast to SQLite's signed 64-bit
-//! `INTEGER` (ids above `i64::MAX` read as negative numbers in the file);
-//! the store always converts the same way, so every id keeps its own row.
-//! Times are Unix milliseconds.
-//!
-//! # Whose clock
-//!
-//! The store decides with the `now` it is given, never with SQLite's clock,
-//! leases included (every process that opens the file runs on one host,
-//! with one clock), so an engine with a test clock gets the same answers as from
-//! [`MemoryStore`](super::MemoryStore). Times are compared in milliseconds
-//! (the memory store keeps decided events to the second, so the two can
-//! differ within the last second of a window). Nothing expires on its own:
-//! run [`Store::sweep`] now and then to keep the file small. The expiry
-//! columns are indexed, and a sweep deletes in steps of 1,000 rows, each
-//! its own transaction, so it never holds the write lock for long.
-//!
-//! # Durability
-//!
-//! The database uses WAL journaling with `synchronous=NORMAL`. A crash of
-//! the process loses nothing that was committed. A power failure or OS crash
-//! can lose the last transactions before the WAL was synced to disk (at a
-//! checkpoint), never corrupt the file: the events decided in those last
-//! moments may be processed again when ALM redelivers them. A `:memory:`
-//! database ([`SqliteStore::open_in_memory`]) is lost when the store is
-//! dropped.
-//!
-//! # Blocking
-//!
-//! The store holds one connection behind a mutex. Every operation is a short
-//! transaction (`BEGIN IMMEDIATE` for claims, commits and sweeps) run on
-//! tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so a
-//! slow disk or a lock held by another process (waited for up to 5 seconds,
-//! then a [`StoreError`]) does not stall the async workers. Polled outside
-//! a tokio runtime, an operation runs inline instead (it takes microseconds
-//! unless another connection holds the write lock).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -130,7 +62,76 @@ const SWEEP_STEPS: [&str; 3] = [
      (SELECT rowid FROM alm_states WHERE expires_ms <= ?1 LIMIT ?2)",
 ];
 
-/// The SQLite store. See the [module docs](self).
+/// A durable store in an embedded SQLite database file.
+///
+/// For a **single receiver that must survive restarts without running a
+/// database server**: the dedup history and the rule states are kept in one
+/// file, so an event ALM redelivers after a restart is still recognised as a
+/// duplicate, and an out-of-order event as stale.
+///
+/// It is **not** for several processes on a network file system (NFS, SMB,
+/// cloud volumes shared between hosts): SQLite's locking is unreliable there
+/// and WAL mode needs shared memory on one host. Several processes on the
+/// same host may open the same local file (each claim and commit is a
+/// transaction taking SQLite's write lock), but replicas on several hosts
+/// need a shared store such as [`RedisStore`](super::RedisStore).
+///
+/// # Schema
+///
+/// [`SqliteStore::open`] creates the tables if they are missing:
+///
+/// ```sql
+/// CREATE TABLE alm_events (
+///     account_id INTEGER, event_id TEXT,  -- the eventId's storage_key()
+///     status INTEGER,             -- 0: claimed, 1: decided
+///     token BLOB,                 -- a claim's token, 16 bytes big-endian
+///     lease_until_ms INTEGER,     -- a claim's lease end
+///     remember_until_ms INTEGER,  -- a decided event's window end
+///     PRIMARY KEY (account_id, event_id)) WITHOUT ROWID;
+/// CREATE TABLE alm_states (
+///     state_key TEXT PRIMARY KEY, -- storage_key() of the StateKey's Display form
+///     version INTEGER,
+///     state TEXT,                 -- the EntityState as JSON
+///     expires_ms INTEGER);
+/// ```
+///
+/// The account id (a `u64`) is stored bit-cast to SQLite's signed 64-bit
+/// `INTEGER` (ids above `i64::MAX` read as negative numbers in the file);
+/// the store always converts the same way, so every id keeps its own row.
+/// Times are Unix milliseconds.
+///
+/// # Whose clock
+///
+/// The store decides with the `now` it is given, never with SQLite's clock,
+/// leases included (every process that opens the file runs on one host,
+/// with one clock), so an engine with a test clock gets the same answers as from
+/// [`MemoryStore`](super::MemoryStore). Times are compared in milliseconds
+/// (the memory store keeps decided events to the second, so the two can
+/// differ within the last second of a window). Nothing expires on its own:
+/// run [`Store::sweep`] now and then to keep the file small. The expiry
+/// columns are indexed, and a sweep deletes in steps of 1,000 rows, each
+/// its own transaction, so it never holds the write lock for long.
+///
+/// # Durability
+///
+/// The database uses WAL journaling with `synchronous=NORMAL`. A crash of
+/// the process loses nothing that was committed. A power failure or OS crash
+/// can lose the last transactions before the WAL was synced to disk (at a
+/// checkpoint), never corrupt the file: the events decided in those last
+/// moments may be processed again when ALM redelivers them. A `:memory:`
+/// database ([`SqliteStore::open_in_memory`]) is lost when the store is
+/// dropped.
+///
+/// # Blocking
+///
+/// The store holds one connection behind a mutex. Every operation is a short
+/// transaction (`BEGIN IMMEDIATE` for claims, commits and sweeps) run on
+/// tokio's blocking thread pool ([`tokio::task::spawn_blocking`]), so a
+/// slow disk or a lock held by another process (waited for up to 5 seconds,
+/// then a [`StoreError`]) does not stall the async workers. Polled outside
+/// a tokio runtime, an operation runs inline instead (it takes microseconds
+/// unless another connection holds the write lock).
+///
 ///
 /// Cloning is cheap and shares the connection.
 ///
