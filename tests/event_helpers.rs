@@ -324,9 +324,12 @@ fn account_id_on_the_slow_path_too() {
     assert_eq!(envelope.parsed().next().unwrap().account_id, AccountId(77));
 }
 
-/// Adds fields this crate does not know to every event's `data`.
+/// Adds fields this crate does not know to every event and its `data`.
 fn with_unknown_fields(mut original: Value) -> Value {
     for event in original["events"].as_array_mut().unwrap() {
+        let object = event.as_object_mut().unwrap();
+        object.insert("region".into(), json!("eu-1"));
+        object.insert("trace".into(), json!({"hops": [1, 2], "ok": true}));
         if let Some(data) = event.get_mut("data").and_then(Value::as_object_mut) {
             data.insert("seatsLeft".into(), json!(3));
             data.insert("newThing".into(), json!({"a": [1, 2.5, null], "b": "é"}));
@@ -361,6 +364,13 @@ fn unknown_fields_round_trip_on_every_sample() {
                 other => panic!("{}: {other:?}", path.display()),
             };
             assert_eq!(other["seatsLeft"], json!(3), "{}", path.display());
+            assert_eq!(event.other["region"], json!("eu-1"), "{}", path.display());
+            assert_eq!(
+                event.other["trace"]["hops"],
+                json!([1, 2]),
+                "{}",
+                path.display()
+            );
             assert_eq!(other["newThing"]["b"], json!("é"), "{}", path.display());
         }
         assert_eq!(
@@ -379,10 +389,16 @@ fn unknown_fields_round_trip_on_every_sample() {
 
 #[test]
 fn a_repeated_unknown_field_is_refused_like_a_known_one() {
-    let body = br#"{"accountId":1,"events":[{"eventId":"a","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1,"data":{"loId":"course:1","x":1,"x":2}},{"eventId":"b","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1,"data":{"loId":"course:1","loId":"course:2"}}]}"#;
+    let body = br#"{"accountId":1,"events":[{"eventId":"a","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1,"data":{"loId":"course:1","x":1,"x":2}},{"eventId":"b","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1,"data":{"loId":"course:1","loId":"course:2"}},{"eventId":"c","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1,"region":"a","region":"b","data":{"loId":"course:1"}}]}"#;
     let envelope = Envelope::from_slice(body).unwrap();
     let errors: Vec<_> = envelope.errors().collect();
-    assert_eq!(errors.len(), 2);
+    assert_eq!(errors.len(), 3);
+    assert_eq!(errors[2].field, "region");
+    assert!(
+        errors[2].message.contains("duplicate field `region`"),
+        "{}",
+        errors[2].message
+    );
     assert_eq!(errors[1].field, "data");
     assert!(
         errors[1].message.contains("duplicate field `loId`"),

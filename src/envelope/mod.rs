@@ -305,12 +305,17 @@ fn parse_event(
             event.account_id = account_id;
             event
         })
-        .map_err(|_| Box::new(diagnose_event(index, raw, cursor)))
+        .map_err(|fast| Box::new(diagnose_event(index, raw, cursor, &fast)))
 }
 
 /// Finds what is wrong with an event the fast path refused. Runs only for
 /// bad events, so it may parse field by field.
-fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> EventError {
+fn diagnose_event(
+    index: usize,
+    raw: &RawValue,
+    cursor: &mut Cursor<'_>,
+    fast: &serde_json::Error,
+) -> EventError {
     let base = cursor.locate(raw.get());
     let mut error = EventError {
         index,
@@ -379,6 +384,14 @@ fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Even
         return error;
     };
     let (path, e) = data_error(&name, data);
+    if path.is_empty() && e.to_string() == INVALID_DATA {
+        // `data` is fine on its own: the fault is elsewhere in the event,
+        // such as a field this crate does not know, sent twice.
+        error.message = message_of(fast);
+        error.field = duplicate_field(&error.message).unwrap_or_default();
+        error.set_position(base, raw.get(), fast);
+        return error;
+    }
     error.field = if path.is_empty() || path == "." {
         "data".to_owned()
     } else {
@@ -392,6 +405,15 @@ fn diagnose_event(index: usize, raw: &RawValue, cursor: &mut Cursor<'_>) -> Even
 
 type Checker = fn(&RawValue) -> Result<(), serde_json::Error>;
 
+/// What [`data_error`] says when `data` parses on its own.
+const INVALID_DATA: &str = "invalid data";
+
+/// The name in serde's "duplicate field `name`".
+fn duplicate_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("duplicate field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
 fn check<T: for<'de> Deserialize<'de>>(raw: &RawValue) -> Result<(), serde_json::Error> {
     serde_json::from_str::<T>(raw.get()).map(drop)
 }
@@ -401,7 +423,7 @@ fn data_error(name: &EventName, data: &RawValue) -> (String, serde_json::Error) 
     fn with_path<T: for<'de> Deserialize<'de>>(data: &RawValue) -> (String, serde_json::Error) {
         let mut de = serde_json::Deserializer::from_str(data.get());
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(_) => (String::new(), serde::de::Error::custom("invalid data")),
+            Ok(_) => (String::new(), serde::de::Error::custom(INVALID_DATA)),
             Err(e) => (e.path().to_string(), e.into_inner()),
         }
     }
@@ -416,7 +438,7 @@ fn data_error(name: &EventName, data: &RawValue) -> (String, serde_json::Error) 
         EventFamily::InstanceStats => with_path::<InstanceStats>(data),
         EventFamily::Unknown => match Event::parse_data(name, Some(data)) {
             Err(e) => (String::new(), e),
-            Ok(_) => (String::new(), serde::de::Error::custom("invalid data")),
+            Ok(_) => (String::new(), serde::de::Error::custom(INVALID_DATA)),
         },
     }
 }

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::{
@@ -28,7 +28,8 @@ enum Field {
     Timestamp,
     EventInfo,
     Data,
-    Other,
+    /// A field this crate does not know, kept with its name.
+    Other(String),
 }
 
 impl<'de> Deserialize<'de> for Field {
@@ -46,7 +47,7 @@ impl<'de> Deserialize<'de> for Field {
                     "timestamp" => Field::Timestamp,
                     "eventInfo" => Field::EventInfo,
                     "data" => Field::Data,
-                    _ => Field::Other,
+                    other => Field::Other(other.to_owned()),
                 })
             }
         }
@@ -116,6 +117,7 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut event_info: Option<Option<String>> = None;
         let mut data: Option<EventData> = None;
         let mut raw_data: Option<&'de RawValue> = None;
+        let mut other = serde_json::Map::new();
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::EventId => {
@@ -144,8 +146,12 @@ impl<'de> Visitor<'de> for EventVisitor {
                         None => raw_data = map.next_value::<Option<&'de RawValue>>()?,
                     }
                 }
-                Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                Field::Other(name) => {
+                    if other.contains_key(&name) {
+                        return Err(de::Error::custom(format_args!("duplicate field `{name}`")));
+                    }
+                    let value = map.next_value()?;
+                    other.insert(name, value);
                 }
             }
         }
@@ -172,6 +178,7 @@ impl<'de> Visitor<'de> for EventVisitor {
             timestamp,
             event_info: event_info.flatten(),
             data,
+            other,
         }))
     }
 }

@@ -84,6 +84,21 @@ pub struct Event {
     pub event_info: Option<String>,
     /// The event's data, typed by its family.
     pub data: EventData,
+    /// The event's fields this crate does not know (beside `eventId`,
+    /// `eventName`, `timestamp`, `eventInfo` and `data`), kept as sent so
+    /// that serializing the event gives back what ALM sent.
+    ///
+    /// ```
+    /// use alm_webhooks::Envelope;
+    ///
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"NEW_THING",
+    ///   "region":"eu-1"}]}"#;
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// let event = envelope.events[0].as_ref().unwrap();
+    /// assert_eq!(event.other["region"], "eu-1");
+    /// assert_eq!(serde_json::to_value(event).unwrap()["region"], "eu-1");
+    /// ```
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The `data` of an event, one variant per [`EventFamily`].
@@ -278,7 +293,8 @@ impl Serialize for Event {
         let len = 2
             + usize::from(self.timestamp.is_some())
             + usize::from(self.event_info.is_some())
-            + usize::from(has_data);
+            + usize::from(has_data)
+            + self.other.len();
         let mut map = serializer.serialize_map(Some(len))?;
         map.serialize_entry("eventId", &self.event_id)?;
         map.serialize_entry("eventName", &self.event_name)?;
@@ -290,6 +306,9 @@ impl Serialize for Event {
         }
         if has_data {
             map.serialize_entry("data", &self.data)?;
+        }
+        for (name, value) in &self.other {
+            map.serialize_entry(name, value)?;
         }
         map.end()
     }
