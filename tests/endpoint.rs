@@ -686,3 +686,42 @@ fn debug_never_shows_the_secret() {
     assert!(shown.contains("Endpoint"), "{shown}");
     assert!(!shown.contains(SECRET), "{shown}");
 }
+
+/// `sweep_every` sweeps the engine's store in the background, and stops
+/// when the endpoint is dropped; without a runtime, `build` says so.
+#[tokio::test]
+async fn the_endpoint_sweeps_the_store_until_it_is_dropped() {
+    use alm_webhooks::Engine;
+    use alm_webhooks::store::MemoryStore;
+    use support::counting::Counting;
+
+    let store = Arc::new(Counting::new(MemoryStore::new()));
+    let endpoint = Endpoint::builder(Authentication::None)
+        .engine(Engine::builder(Arc::clone(&store)).build())
+        .sweep_every(Duration::from_millis(20))
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap();
+    let answer = endpoint
+        .handle(&HeaderMap::new(), &body(1, &[draft("swept")]))
+        .await;
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sweeps = store.take().get("sweep").copied().unwrap_or(0);
+    assert!(sweeps >= 2, "{sweeps} sweeps in 300 ms at one per 20 ms");
+    drop(endpoint);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.take();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(store.take().get("sweep"), None, "no sweep after the drop");
+}
+
+#[test]
+fn a_sweep_needs_a_runtime() {
+    let error = Endpoint::builder(Authentication::None)
+        .sweep_every(Duration::from_secs(3600))
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap_err();
+    assert_eq!(error, EndpointError::NoRuntime);
+}

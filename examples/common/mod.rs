@@ -135,7 +135,7 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the receiver, connects the store and starts the hourly sweep.
+    /// Builds the receiver and connects the store; the endpoint sweeps it hourly.
     /// Decisions are printed on stdout.
     pub async fn new(config: Config) -> Result<Arc<Self>, String> {
         Self::build(config, None).await
@@ -161,16 +161,6 @@ impl App {
             .lease(config.lease)
             .commit_batch(config.commit_batch)
             .build();
-        let sweeper = engine.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                every.tick().await;
-                if let Err(e) = sweeper.sweep().await {
-                    eprintln!("sweep failed: {e}");
-                }
-            }
-        });
         let sink = journal.map_or(inbox::Sink::Stdout, inbox::Sink::Journal);
         let fail = Arc::new(inbox::FailKnob::new(&config.inbox));
         let views: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
@@ -191,6 +181,7 @@ impl App {
             Endpoint::builder(config.auth)
                 .max_body_bytes(config.max_body_bytes)
                 .engine(engine.clone())
+                .sweep_every(Duration::from_secs(3600))
                 .handler(handler),
             sink.clone(),
         )

@@ -7,154 +7,12 @@ use std::time::Duration;
 
 use super::door::Parts;
 use super::handler::{self, Handler};
+use super::options::WorkerOptions;
+use super::sweeper::Sweeper;
 use super::{Endpoint, Mode, OnMalformed};
-use crate::inbox::{Inbox, MemoryInbox, Progress, RetryPolicy, Workers};
+use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
-
-type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
-
-/// How the inbox's workers run: how many, their lease, their retries, and
-/// who hears of what they do. Given to [`EndpointBuilder::inbox`].
-///
-/// ```
-/// use std::time::Duration;
-/// use alm_webhooks::endpoint::WorkerOptions;
-/// use alm_webhooks::inbox::{Progress, RetryPolicy};
-///
-/// let options = WorkerOptions::new()
-///     .with_count(8)
-///     .with_lease(Duration::from_secs(120))
-///     .with_retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
-///     .with_observer(|progress| {
-///         if let Progress::DeadLettered { letter } = progress {
-///             eprintln!("dead letter: {}", letter.error);
-///         }
-///     });
-/// # let _ = options;
-/// ```
-#[derive(Clone, Default)]
-pub struct WorkerOptions {
-    count: Option<usize>,
-    lease: Option<Duration>,
-    poll: Option<Duration>,
-    retry: Option<RetryPolicy>,
-    observer: Option<Observer>,
-}
-
-impl fmt::Debug for WorkerOptions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerOptions")
-            .field("count", &self.count)
-            .field("lease", &self.lease)
-            .field("poll", &self.poll)
-            .field("retry", &self.retry)
-            .field("observer", &self.observer.is_some())
-            .finish()
-    }
-}
-
-impl WorkerOptions {
-    /// The defaults of [`Workers`]: 4 workers, a 60 s lease, the default
-    /// [`RetryPolicy`], an idle poll every 50 ms, no observer.
-    ///
-    /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new();
-    /// # let _ = options;
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// How many deliveries this process works on at once (at least 1); see
-    /// [`Workers::with_count`].
-    ///
-    /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new().with_count(2);
-    /// # let _ = options;
-    /// ```
-    #[must_use]
-    pub fn with_count(mut self, workers: usize) -> Self {
-        self.count = Some(workers);
-        self
-    }
-
-    /// A delivery's lease; see [`Workers::with_lease`].
-    ///
-    /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .with_lease(std::time::Duration::from_secs(30));
-    /// # let _ = options;
-    /// ```
-    #[must_use]
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = Some(lease);
-        self
-    }
-
-    /// How often an idle worker looks at the inbox; see
-    /// [`Workers::with_poll_interval`].
-    ///
-    /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .with_poll_interval(std::time::Duration::from_millis(10));
-    /// # let _ = options;
-    /// ```
-    #[must_use]
-    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = Some(poll);
-        self
-    }
-
-    /// Attempts and backoff of a failing handler; see [`Workers::with_retry`].
-    ///
-    /// ```
-    /// use alm_webhooks::inbox::RetryPolicy;
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new().with_retry(RetryPolicy::default());
-    /// # let _ = options;
-    /// ```
-    #[must_use]
-    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
-    }
-
-    /// Called for everything the workers do; see [`Workers::with_observer`].
-    ///
-    /// ```
-    /// let options = alm_webhooks::endpoint::WorkerOptions::new()
-    ///     .with_observer(|progress| eprintln!("{progress:?}"));
-    /// # let _ = options;
-    /// ```
-    #[must_use]
-    pub fn with_observer(
-        mut self,
-        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.observer = Some(Arc::new(observer));
-        self
-    }
-
-    /// `workers` with these options applied.
-    fn apply<S: Store, I: Inbox>(self, mut workers: Workers<S, I>) -> Workers<S, I> {
-        if let Some(count) = self.count {
-            workers = workers.with_count(count);
-        }
-        if let Some(lease) = self.lease {
-            workers = workers.with_lease(lease);
-        }
-        if let Some(poll) = self.poll {
-            workers = workers.with_poll_interval(poll);
-        }
-        if let Some(retry) = self.retry {
-            workers = workers.with_retry(retry);
-        }
-        if let Some(observer) = self.observer {
-            workers = workers.with_observer(move |progress| observer(progress));
-        }
-        workers
-    }
-}
 
 /// Why [`EndpointBuilder::build`] refused the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,9 +28,9 @@ pub enum EndpointError {
     /// the bodies in.
     #[error("OnMalformed::Quarantine needs an inbox: call EndpointBuilder::inbox")]
     QuarantineWithoutInbox,
-    /// An inbox's workers must start on a tokio runtime, and `build` was
-    /// called outside one.
-    #[error("the inbox's workers need a tokio runtime: call build inside one")]
+    /// An inbox's workers (or the sweep) must start on a tokio runtime,
+    /// and `build` was called outside one.
+    #[error("the inbox's workers and the sweep need a tokio runtime: call build inside one")]
     NoRuntime,
 }
 
@@ -209,6 +67,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     handler: Option<Handler>,
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
+    sweep_every: Option<Duration>,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -220,6 +79,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("handler", &self.handler.is_some())
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
+            .field("sweep_every", &self.sweep_every)
             .finish()
     }
 }
@@ -233,6 +93,7 @@ impl EndpointBuilder {
             handler: None,
             mode: None,
             on_malformed: None,
+            sweep_every: None,
         }
     }
 }
@@ -279,6 +140,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             handler: self.handler,
             mode: self.mode,
             on_malformed: self.on_malformed,
+            sweep_every: self.sweep_every,
         }
     }
 
@@ -317,6 +179,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             handler: self.handler,
             mode: self.mode,
             on_malformed: self.on_malformed,
+            sweep_every: self.sweep_every,
         }
     }
 
@@ -386,6 +249,35 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.on_malformed = Some(on_malformed);
         self
     }
+
+    /// Sweeps the engine's store every `interval` (hourly is plenty) from
+    /// a background task that ends with the endpoint: the decided events
+    /// past their dedup window and the rule state past its retention are
+    /// removed. PostgreSQL, SQLite and Redis keep them until a sweep (Redis
+    /// keys also expire by themselves); the memory store needs none. Off by
+    /// default; needs a tokio runtime at [`build`](EndpointBuilder::build).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use alm_webhooks::store::SqliteStore;
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(Engine::builder(SqliteStore::open_in_memory()?).build())
+    ///     .sweep_every(Duration::from_secs(3600))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// # let _ = endpoint;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn sweep_every(mut self, interval: Duration) -> Self {
+        self.sweep_every = Some(interval);
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -397,7 +289,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     ///
     /// An [`EndpointError`] naming what is missing: the handler, the inbox
     /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, or the
-    /// tokio runtime the workers need.
+    /// tokio runtime the workers and the sweep need.
     ///
     /// ```
     /// use alm_webhooks::endpoint::EndpointError;
@@ -422,12 +314,16 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         if !has_inbox && on_malformed == OnMalformed::Quarantine {
             return Err(EndpointError::QuarantineWithoutInbox);
         }
+        let needs_runtime = self.inbox.is_some() || self.sweep_every.is_some();
+        if needs_runtime && tokio::runtime::Handle::try_current().is_err() {
+            return Err(EndpointError::NoRuntime);
+        }
+        let sweeper = self
+            .sweep_every
+            .map(|interval| Sweeper::start(self.engine.clone(), interval));
         let (inbox, pool) = match self.inbox {
             None => (None, None),
             Some((inbox, options)) => {
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(EndpointError::NoRuntime);
-                }
                 let workers = options.apply(Workers::new(self.engine.clone(), Arc::clone(&inbox)));
                 let worker_handler = Arc::clone(&handler);
                 let pool = workers.start(move |event| worker_handler(event));
@@ -444,6 +340,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             }),
             handler,
             pool,
+            sweeper,
         })
     }
 }

@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+mod account;
 #[cfg(feature = "actix")]
 mod actix;
 mod answer;
@@ -33,6 +34,8 @@ mod axum;
 mod builder;
 mod door;
 mod handler;
+mod options;
+mod sweeper;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,7 +48,8 @@ use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
 use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
 pub use answer::Answer;
-pub use builder::{EndpointBuilder, EndpointError, WorkerOptions};
+pub use builder::{EndpointBuilder, EndpointError};
+pub use options::WorkerOptions;
 
 use door::Door;
 use handler::Handler;
@@ -122,6 +126,8 @@ pub struct Endpoint {
     door: Arc<dyn Door>,
     handler: Handler,
     pool: Option<WorkerPool>,
+    /// The background sweep, if asked for; stops with the endpoint.
+    sweeper: Option<sweeper::Sweeper>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -131,6 +137,7 @@ impl fmt::Debug for Endpoint {
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("workers", &self.pool.is_some())
+            .field("sweeping", &self.sweeper.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -325,7 +332,7 @@ impl Endpoint {
     }
 
     async fn quarantine(&self, body: &[u8], error: String, now: OffsetDateTime) -> Answer {
-        let account_id = account_of(body);
+        let account_id = account::account_of(body);
         let kept = NewQuarantined {
             account_id,
             body,
@@ -409,38 +416,5 @@ impl Endpoint {
             Some(pool) => pool.shutdown(grace).await,
             None => true,
         }
-    }
-}
-
-/// The `accountId` of a body that is not an envelope, when it can be read:
-/// the digits after the first `"accountId":`, even if the JSON around them
-/// is broken.
-fn account_of(body: &[u8]) -> Option<AccountId> {
-    const KEY: &[u8] = b"\"accountId\"";
-    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let rest = &body[at..];
-    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
-    let rest = rest.strip_prefix(b":")?;
-    let rest = &rest[rest.iter().position(|b| !b.is_ascii_whitespace())?..];
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits])
-        .ok()?
-        .parse()
-        .ok()
-        .map(AccountId)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_account_of_a_broken_body_is_read_when_it_can_be() {
-        assert_eq!(
-            account_of(br#"{"accountId": 42, "events": [,]}"#),
-            Some(AccountId(42))
-        );
-        assert_eq!(account_of(br#"{"accountId":"x"}"#), None);
-        assert_eq!(account_of(b"nothing"), None);
     }
 }

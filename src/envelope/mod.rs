@@ -17,7 +17,7 @@ use crate::error::{EventError, ParseError};
 use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 use position::Cursor;
-use wording::{is_trailing_comma, kind_of, message_of};
+use wording::{INVALID_DATA, duplicate_field, is_trailing_comma, kind_of, message_of};
 
 /// A delivery from ALM: the account and its events.
 ///
@@ -404,15 +404,6 @@ fn diagnose_event(
 }
 
 type Checker = fn(&RawValue) -> Result<(), serde_json::Error>;
-
-/// What [`data_error`] says when `data` parses on its own.
-const INVALID_DATA: &str = "invalid data";
-
-/// The name in serde's "duplicate field `name`".
-fn duplicate_field(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("duplicate field `")?;
-    Some(rest[..rest.find('`')?].to_owned())
-}
 
 fn check<T: for<'de> Deserialize<'de>>(raw: &RawValue) -> Result<(), serde_json::Error> {
     serde_json::from_str::<T>(raw.get()).map(drop)

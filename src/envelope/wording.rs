@@ -42,3 +42,12 @@ pub(super) fn kind_of(raw: &RawValue) -> &'static str {
         _ => "a number",
     }
 }
+
+/// What `data_error` says when `data` parses on its own.
+pub(super) const INVALID_DATA: &str = "invalid data";
+
+/// The name in serde's "duplicate field `name`".
+pub(super) fn duplicate_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("duplicate field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
