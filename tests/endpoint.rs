@@ -130,6 +130,9 @@ async fn a_handler_error_is_500_and_reports_its_source_chain() {
         outcome.error_message(),
         Some("the CRM refused the learner: connection reset by peer")
     );
+    // The handler's own error is kept, not only its text.
+    let failure = outcome.error.as_ref().unwrap();
+    assert!(failure.downcast_ref::<CrmRefused>().is_some());
     assert!(!answer.is_acknowledged());
 }
 

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use super::handler::{BoxFuture, Handler};
+use super::handler::Handler;
 use crate::inbox::{DeliveryId, Inbox, InboxError, NewDelivery, NewQuarantined, QuarantineId};
+use crate::store::BoxFuture;
 use crate::store::{Store, StoreError};
 use crate::{DeliveryReport, Engine, Envelope};
 
