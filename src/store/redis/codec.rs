@@ -66,11 +66,6 @@ pub(super) fn parse_state(stored: Option<String>) -> Result<Versioned, StoreErro
     })
 }
 
-/// Lower-case hex of `bytes`.
-pub(super) fn hex(bytes: &[u8]) -> String {
-    base16ct::lower::encode_string(bytes)
-}
-
 /// Escapes the glob characters of `text` for `SCAN … MATCH`.
 pub(super) fn glob_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -18,7 +18,7 @@ use super::{
     unix_millis,
 };
 use crate::rules::StateKey;
-use codec::{bad_data, commit_outcome, glob_escape, hex, parse_state, redis_error};
+use codec::{bad_data, commit_outcome, glob_escape, parse_state, redis_error};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub(crate) const DEFAULT_PREFIX: &str = "alm-webhooks:";
@@ -276,7 +276,7 @@ impl RedisStore {
             "{}ev:{}:{}",
             self.prefix,
             key.account_id.get(),
-            hex(key.storage_key().1.as_bytes())
+            base16ct::lower::encode_string(key.storage_key().1.as_bytes())
         )
     }
 
