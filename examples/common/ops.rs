@@ -32,37 +32,27 @@ pub const METRICS_OFF: &str = r#"{"error":"built without the metrics feature"}"#
 /// How long a readiness check waits for the store or the inbox.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The Prometheus recorder, installed once per process.
-#[cfg(feature = "metrics")]
+/// The Prometheus recorder, installed once per process, with the crate's
+/// buckets and counters at zero (`alm_webhooks::metrics::install_prometheus`).
+#[cfg(feature = "prometheus")]
 fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     use std::sync::OnceLock;
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
+            alm_webhooks::metrics::install_prometheus()
                 .map_err(|e| eprintln!("metrics: no Prometheus recorder: {e}"))
-                .ok()?;
-            alm_webhooks::metrics::describe();
-            Some(handle)
+                .ok()
         })
         .as_ref()
 }
 
-/// Installs the Prometheus recorder (with the `metrics` feature) and keeps
-/// its histograms trimmed; call once at start, inside the runtime.
+/// Installs the Prometheus recorder (with the `prometheus` feature); call
+/// once at start.
 pub fn start_metrics() {
-    #[cfg(feature = "metrics")]
-    if let Some(handle) = prometheus() {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                handle.run_upkeep();
-            }
-        });
-    }
+    #[cfg(feature = "prometheus")]
+    let _ = prometheus();
 }
 
 /// What a check's failure says in the `/readyz` body.
@@ -125,7 +115,7 @@ impl App {
     /// `GET /metrics`: the Prometheus text format, or `None` (answer 404)
     /// when built without the `metrics` feature.
     pub async fn metrics_text(&self) -> Option<String> {
-        #[cfg(feature = "metrics")]
+        #[cfg(feature = "prometheus")]
         {
             let handle = prometheus()?;
             let now = OffsetDateTime::now_utc();
@@ -136,7 +126,7 @@ impl App {
             }
             Some(handle.render())
         }
-        #[cfg(not(feature = "metrics"))]
+        #[cfg(not(feature = "prometheus"))]
         None
     }
 }
