@@ -452,6 +452,7 @@ mod outage {
         let url = format!("redis://127.0.0.1:{}/?prefix={prefix}", proxy.port);
         let inbox = Arc::new(AnyInbox::from_url(&url).await.expect("Redis answers"));
         let endpoint = Endpoint::builder(Authentication::None)
+            .engine(Engine::in_memory())
             .inbox(inbox, WorkerOptions::new().with_count(1))
             .handler(|_event| async { Ok(()) })
             .build()
@@ -727,4 +728,29 @@ fn a_sweep_needs_a_runtime() {
         .build()
         .unwrap_err();
     assert_eq!(error, EndpointError::NoRuntime);
+}
+
+/// A durable inbox without a store would pair with the in-memory engine:
+/// after a restart the inbox's redeliveries would be processed again.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_durable_inbox_without_a_store_is_refused_naming_what_to_add() {
+    let inbox = Arc::new(alm_webhooks::inbox::SqliteInbox::open_in_memory().unwrap());
+    let error = Endpoint::builder(Authentication::None)
+        .inbox(Arc::clone(&inbox), WorkerOptions::new())
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap_err();
+    assert_eq!(error, EndpointError::DurableInboxWithoutStore);
+    assert!(
+        error.to_string().contains("EndpointBuilder::engine"),
+        "{error}"
+    );
+    // The memory inbox keeps the in-memory default (tests and the demo).
+    let endpoint = Endpoint::builder(Authentication::None)
+        .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap();
+    endpoint.shutdown(Duration::from_millis(200)).await;
 }

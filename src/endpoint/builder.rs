@@ -32,6 +32,16 @@ pub enum EndpointError {
     /// and `build` was called outside one.
     #[error("the inbox's workers and the sweep need a tokio runtime: call build inside one")]
     NoRuntime,
+    /// A durable inbox (SQLite, PostgreSQL, Redis) without
+    /// [`EndpointBuilder::engine`]: the engine's default keeps dedup and
+    /// rule state in memory, so after a restart the inbox's redeliveries
+    /// would be processed again and the rules would forget.
+    #[error(
+        "a durable inbox needs a durable engine: call EndpointBuilder::engine with a store \
+         on the same database (Engine::builder(PostgresStore/SqliteStore/RedisStore…)), or \
+         with Engine::in_memory() to keep decisions in memory on purpose"
+    )]
+    DurableInboxWithoutStore,
 }
 
 /// Configures an [`Endpoint`]; made by [`Endpoint::builder`].
@@ -68,6 +78,8 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
     sweep_every: Option<Duration>,
+    /// Whether [`EndpointBuilder::engine`] was called.
+    engine_chosen: bool,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -94,6 +106,7 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            engine_chosen: false,
         }
     }
 }
@@ -119,7 +132,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     }
 
     /// The engine that decides each event (default:
-    /// [`Engine::in_memory`], which forgets everything at exit).
+    /// [`Engine::in_memory`], which forgets everything at exit; with a
+    /// durable inbox, [`build`](EndpointBuilder::build) refuses the default:
+    /// give an engine on a durable store).
     ///
     /// ```
     /// use alm_webhooks::{Authentication, Endpoint, Engine};
@@ -141,6 +156,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: true,
         }
     }
 
@@ -180,6 +196,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: self.engine_chosen,
         }
     }
 
@@ -288,14 +305,43 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # Errors
     ///
     /// An [`EndpointError`] naming what is missing: the handler, the inbox
-    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, or the
-    /// tokio runtime the workers and the sweep need.
+    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, the
+    /// tokio runtime the workers and the sweep need, or the durable engine
+    /// a durable inbox needs.
     ///
     /// ```
     /// use alm_webhooks::endpoint::EndpointError;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let error = Endpoint::builder(Authentication::None).build().unwrap_err();
     /// assert_eq!(error, EndpointError::MissingHandler);
+    /// ```
+    ///
+    /// A durable inbox with the engine's in-memory default is refused:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::endpoint::{EndpointError, WorkerOptions};
+    /// use alm_webhooks::inbox::SqliteInbox;
+    /// use alm_webhooks::store::SqliteStore;
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    ///
+    /// let inbox = Arc::new(SqliteInbox::open_in_memory()?);
+    /// let refused = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::clone(&inbox), WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build();
+    /// assert_eq!(refused.unwrap_err(), EndpointError::DurableInboxWithoutStore);
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(Engine::builder(SqliteStore::open_in_memory()?).build())
+    ///     .inbox(inbox, WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn build(self) -> Result<Endpoint, EndpointError> {
         let handler = self.handler.ok_or(EndpointError::MissingHandler)?;
@@ -313,6 +359,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         }
         if !has_inbox && on_malformed == OnMalformed::Quarantine {
             return Err(EndpointError::QuarantineWithoutInbox);
+        }
+        let durable_inbox = self.inbox.as_ref().is_some_and(|(i, _)| i.is_durable());
+        if durable_inbox && !self.engine_chosen {
+            return Err(EndpointError::DurableInboxWithoutStore);
         }
         let needs_runtime = self.inbox.is_some() || self.sweep_every.is_some();
         if needs_runtime && tokio::runtime::Handle::try_current().is_err() {

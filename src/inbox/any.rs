@@ -128,6 +128,10 @@ macro_rules! delegate {
 }
 
 impl Inbox for AnyInbox {
+    fn is_durable(&self) -> bool {
+        !matches!(self, Self::Memory(_))
+    }
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         delegate!(self, i => i.append(delivery))
     }

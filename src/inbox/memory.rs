@@ -138,6 +138,10 @@ impl State {
 }
 
 impl Inbox for MemoryInbox {
+    fn is_durable(&self) -> bool {
+        false
+    }
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         Ok(self.lock().push(
             delivery.account_id,

@@ -338,4 +338,17 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<InboxStats, InboxError>> + Send;
+
+    /// Whether what is appended outlives the process (`true` by default;
+    /// [`MemoryInbox`] says `false`). An [`Endpoint`](crate::Endpoint)
+    /// refuses to pair a durable inbox with the engine's in-memory default,
+    /// which would forget after a restart what the inbox remembers.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox};
+    /// assert!(!MemoryInbox::new().is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }
