@@ -168,10 +168,19 @@ impl Inbox for AnyInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        delegate!(self, i => i.retry_later(id, token, not_before, attempts, error))
+        delegate!(self, i => i.retry_later(id, token, not_before, error))
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.postpone(id, token, not_before, error))
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {

@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter, NewDelivery, Taken,
+    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
+    NewDelivery, Taken,
 };
 use crate::AccountId;
 use crate::store::postgres::redact::{describe, scrubbed};
@@ -28,14 +30,21 @@ use rows::column_u64;
 ///
 /// ```sql
 /// CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-///     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
-///     lease_token BYTEA, lease_until TIMESTAMPTZ);
+///     received_at TIMESTAMPTZ, attempts INTEGER, abandoned INTEGER, last_error BYTEA,
+///     not_before TIMESTAMPTZ, lease_token BYTEA, lease_until TIMESTAMPTZ);
 /// CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
-/// CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
-///     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
+/// CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id BYTEA,
+///     event_name BYTEA, event BYTEA, error BYTEA, attempts INTEGER, at TIMESTAMPTZ);
 /// CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-///     error TEXT, received_at TIMESTAMPTZ);
+///     error BYTEA, received_at TIMESTAMPTZ);
 /// ```
+///
+/// Texts (errors, a dead letter's `eventId`, `eventName` and JSON) are
+/// kept as their UTF-8 bytes, so a NUL is kept too; tables of an earlier
+/// version (`TEXT` columns, no `abandoned`) are brought up to date when
+/// the inbox connects. **Leases run on the server's clock**
+/// (`clock_timestamp()`): processes whose clocks disagree never hold one
+/// delivery at once.
 ///
 /// **Durability**: an append is one `INSERT` committed before it returns
 /// (one round trip; as durable as the server's `synchronous_commit`).
@@ -91,11 +100,9 @@ fn token_bytes(token: LeaseToken) -> Vec<u8> {
     token.0.to_be_bytes().to_vec()
 }
 
-fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
-    time::Duration::try_from(d)
-        .ok()
-        .and_then(|d| now.checked_add(d))
-        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+/// A lease's length in milliseconds, for the server's clock.
+fn lease_millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 impl PostgresInbox {
@@ -293,6 +300,30 @@ impl PostgresInbox {
     }
 }
 
+impl PostgresInbox {
+    /// Ends the lease `token` holds ([`rows::give_back`]).
+    async fn give_back(
+        &self,
+        what: &str,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: Option<OffsetDateTime>,
+        error: Option<&str>,
+        uncount: i32,
+    ) -> Result<bool, InboxError> {
+        let sql = rows::give_back(&self.t("alm_inbox"));
+        let error = error.map(str::as_bytes);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &(id.0 as i64),
+            &token_bytes(token),
+            &not_before,
+            &error,
+            &uncount,
+        ];
+        Ok(self.execute(what, &sql, &params).await? == 1)
+    }
+}
+
 impl Inbox for PostgresInbox {
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let sql = format!(
@@ -318,45 +349,32 @@ impl Inbox for PostgresInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        let inbox = self.t("alm_inbox");
-        let sql = format!(
-            "WITH RECURSIVE heads AS (
-                 (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
-                 UNION ALL
-                 SELECT n.account_id, n.id FROM heads h, LATERAL (
-                     SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
-                     ORDER BY i.account_id, i.id LIMIT 1) n)
-             UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
-             WHERE d.id = (
-                 SELECT c.id FROM {inbox} c
-                 WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
-                   AND (c.lease_until IS NULL OR c.lease_until <= $1)
-                   AND (c.not_before IS NULL OR c.not_before <= $1)
-                 ORDER BY c.id LIMIT 1
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.last_error"
-        );
+        let sql = rows::take(&self.t("alm_inbox"));
         let token = LeaseToken::random();
-        let rows = self
-            .query(
-                "take",
-                &sql,
-                &[&now, &token_bytes(token), &later(now, lease)],
-            )
-            .await?;
+        let note = LEASE_RAN_OUT.as_bytes();
+        let params: [&(dyn ToSql + Sync); 4] =
+            [&now, &token_bytes(token), &lease_millis(lease), &note];
+        let rows = self.query("take", &sql, &params).await?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
         let get = |e| pg_error("unexpected inbox row", e);
-        Ok(Some(Taken::new(
-            DeliveryId(column_u64(row, 0)?),
-            token,
-            AccountId(column_u64(row, 1)?),
-            row.try_get(2).map_err(get)?,
-            row.try_get(3).map_err(get)?,
-            u32::try_from(row.try_get::<_, i32>(4).map_err(get)?).unwrap_or(0),
-            row.try_get(5).map_err(get)?,
-        )))
+        let count = |i| {
+            row.try_get::<_, i32>(i)
+                .map(|n| u32::try_from(n).unwrap_or(0))
+        };
+        Ok(Some(
+            Taken::new(
+                DeliveryId(column_u64(row, 0)?),
+                token,
+                AccountId(column_u64(row, 1)?),
+                row.try_get(2).map_err(get)?,
+                row.try_get(3).map_err(get)?,
+                count(4).map_err(get)?,
+                rows::column_text(row, 6)?,
+            )
+            .with_abandoned(count(5).map_err(get)?),
+        ))
     }
 
     async fn renew(
@@ -364,20 +382,16 @@ impl Inbox for PostgresInbox {
         id: DeliveryId,
         token: LeaseToken,
         lease: Duration,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> Result<bool, InboxError> {
         let sql = format!(
-            "UPDATE {} SET lease_until = $3 WHERE id = $1 AND lease_token = $2",
+            "UPDATE {} SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
+             WHERE id = $1 AND lease_token = $2",
             self.t("alm_inbox")
         );
-        let n = self
-            .execute(
-                "renew",
-                &sql,
-                &[&(id.0 as i64), &token_bytes(token), &later(now, lease)],
-            )
-            .await?;
-        Ok(n == 1)
+        let params: [&(dyn ToSql + Sync); 3] =
+            [&(id.0 as i64), &token_bytes(token), &lease_millis(lease)];
+        Ok(self.execute("renew", &sql, &params).await? == 1)
     }
 
     async fn complete(
@@ -406,40 +420,25 @@ impl Inbox for PostgresInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        let sql = format!(
-            "UPDATE {} SET lease_token = NULL, lease_until = NULL, not_before = $3, \
-             attempts = $4, last_error = $5 WHERE id = $1 AND lease_token = $2",
-            self.t("alm_inbox")
-        );
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        let n = self
-            .execute(
-                "retry",
-                &sql,
-                &[
-                    &(id.0 as i64),
-                    &token_bytes(token),
-                    &not_before,
-                    &attempts,
-                    &error,
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        self.give_back("retry", id, token, Some(not_before), Some(error), 0)
+            .await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        self.give_back("postpone", id, token, Some(not_before), Some(error), 1)
+            .await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        let sql = format!(
-            "UPDATE {} SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
-            self.t("alm_inbox")
-        );
-        let n = self
-            .execute("release", &sql, &[&(id.0 as i64), &token_bytes(token)])
-            .await?;
-        Ok(n == 1)
+        self.give_back("release", id, token, None, None, 1).await
     }
 
     delegate_kept!();

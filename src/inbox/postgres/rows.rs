@@ -8,7 +8,10 @@ use crate::inbox::{
     DeadLetter, DeadLetterId, InboxError, NewDeadLetter, QuarantineId, Quarantined,
 };
 
-/// The statements that create the schema (unless `public`) and the tables.
+/// The statements that create the schema (unless `public`) and the tables,
+/// and bring tables of an earlier version up to date: the `abandoned`
+/// column, and texts kept as UTF-8 `BYTEA` (PostgreSQL's `TEXT` cannot
+/// hold NUL, which a malformed event's `eventId` may).
 pub(super) fn create(s: &str) -> String {
     let create_schema = if s == "public" {
         String::new()
@@ -23,7 +26,8 @@ pub(super) fn create(s: &str) -> String {
             body BYTEA NOT NULL,
             received_at TIMESTAMPTZ NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
+            abandoned INTEGER NOT NULL DEFAULT 0,
+            last_error BYTEA,
             not_before TIMESTAMPTZ,
             lease_token BYTEA,
             lease_until TIMESTAMPTZ);
@@ -31,18 +35,31 @@ pub(super) fn create(s: &str) -> String {
         CREATE TABLE IF NOT EXISTS \"{s}\".alm_dead_letters (
             id BIGSERIAL PRIMARY KEY,
             account_id BIGINT NOT NULL,
-            event_id TEXT,
-            event_name TEXT,
-            event TEXT NOT NULL,
-            error TEXT NOT NULL,
+            event_id BYTEA,
+            event_name BYTEA,
+            event BYTEA NOT NULL,
+            error BYTEA NOT NULL,
             attempts INTEGER NOT NULL,
             at TIMESTAMPTZ NOT NULL);
         CREATE TABLE IF NOT EXISTS \"{s}\".alm_quarantine (
             id BIGSERIAL PRIMARY KEY,
             account_id BIGINT,
             body BYTEA NOT NULL,
-            error TEXT NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL);"
+            error BYTEA NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL);
+        ALTER TABLE \"{s}\".alm_inbox ADD COLUMN IF NOT EXISTS abandoned INTEGER NOT NULL DEFAULT 0;
+        DO $$ DECLARE c record; BEGIN
+          FOR c IN SELECT table_name, column_name FROM information_schema.columns
+            WHERE table_schema = '{s}' AND data_type = 'text' AND (
+              (table_name = 'alm_dead_letters'
+                 AND column_name IN ('event_id', 'event_name', 'event', 'error'))
+              OR (table_name = 'alm_quarantine' AND column_name = 'error')
+              OR (table_name = 'alm_inbox' AND column_name = 'last_error'))
+          LOOP
+            EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I TYPE BYTEA USING convert_to(%I, ''UTF8'')',
+                           '{s}', c.table_name, c.column_name, c.column_name);
+          END LOOP;
+        END $$;"
     )
 }
 
@@ -52,16 +69,28 @@ pub(super) fn column_u64(row: &Row, column: usize) -> Result<u64, InboxError> {
         .map_err(|e| pg_error("unexpected row", e))
 }
 
+/// A text kept as UTF-8 bytes, or `NULL`.
+pub(super) fn column_text(row: &Row, column: usize) -> Result<Option<String>, InboxError> {
+    row.try_get::<_, Option<Vec<u8>>>(column)
+        .map_err(|e| pg_error("unexpected row", e))?
+        .map(|bytes| String::from_utf8(bytes).map_err(|e| pg_error("a kept text is not UTF-8", e)))
+        .transpose()
+}
+
+fn required_text(row: &Row, column: usize) -> Result<String, InboxError> {
+    column_text(row, column)?.ok_or_else(|| InboxError::new("postgres: unexpected NULL"))
+}
+
 pub(super) fn dead_letter(row: &Row) -> Result<DeadLetter, InboxError> {
     let get = |e| pg_error("unexpected dead letter row", e);
     Ok(DeadLetter::new(
         DeadLetterId(column_u64(row, 0)?),
         NewDeadLetter {
             account_id: AccountId(column_u64(row, 1)?),
-            event_id: row.try_get(2).map_err(get)?,
-            event_name: row.try_get(3).map_err(get)?,
-            event: row.try_get(4).map_err(get)?,
-            error: row.try_get(5).map_err(get)?,
+            event_id: column_text(row, 2)?,
+            event_name: column_text(row, 3)?,
+            event: required_text(row, 4)?,
+            error: required_text(row, 5)?,
             attempts: u32::try_from(row.try_get::<_, i32>(6).map_err(get)?).unwrap_or(0),
             at: row.try_get(7).map_err(get)?,
         },
@@ -76,7 +105,7 @@ pub(super) fn quarantined(row: &Row) -> Result<Quarantined, InboxError> {
             .map_err(get)?
             .map(|a| AccountId(a as u64)),
         row.try_get(2).map_err(get)?,
-        row.try_get(3).map_err(get)?,
+        required_text(row, 3)?,
         row.try_get(4).map_err(get)?,
     ))
 }
@@ -84,3 +113,53 @@ pub(super) fn quarantined(row: &Row) -> Result<Quarantined, InboxError> {
 pub(super) const DEAD_LETTER_COLUMNS: &str =
     "id, account_id, event_id, event_name, event, error, attempts, at";
 pub(super) const QUARANTINE_COLUMNS: &str = "id, account_id, body, error, received_at";
+
+/// Whether PostgreSQL refused a value for good: a data exception (class
+/// 22, such as a NUL in a text) or a program limit (class 54, such as a
+/// row too large). Trying again gives the same answer.
+pub(super) fn refused(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("54"))
+}
+
+/// The statement that takes the oldest head of `inbox` that is neither
+/// leased (on the server's clock) nor waiting (`not_before` against the
+/// caller's `$1`), under token `$2` for `$3` milliseconds of the server's
+/// clock, counting the attempt; a lease that ran out (a token still
+/// there) counts as an abandoned attempt and records `$4` as the last
+/// error.
+pub(super) fn take(inbox: &str) -> String {
+    format!(
+        "WITH RECURSIVE heads AS (
+             (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
+             UNION ALL
+             SELECT n.account_id, n.id FROM heads h, LATERAL (
+                 SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
+                 ORDER BY i.account_id, i.id LIMIT 1) n)
+         UPDATE {inbox} d SET lease_token = $2,
+             lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond',
+             not_before = NULL,
+             attempts = d.attempts + 1,
+             abandoned = d.abandoned + CASE WHEN d.lease_token IS NULL THEN 0 ELSE 1 END,
+             last_error = CASE WHEN d.lease_token IS NULL THEN d.last_error ELSE $4 END
+         WHERE d.id = (
+             SELECT c.id FROM {inbox} c
+             WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
+               AND (c.lease_until IS NULL OR c.lease_until <= clock_timestamp())
+               AND (c.not_before IS NULL OR c.not_before <= $1)
+             ORDER BY c.id LIMIT 1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.abandoned, d.last_error"
+    )
+}
+
+/// The statement that ends the lease `$2` holds on delivery `$1` of
+/// `inbox`: waiting until `$3` (or not), with `$4` as the last error (or
+/// the one it had), and `$5` attempts taken back.
+pub(super) fn give_back(inbox: &str) -> String {
+    format!(
+        "UPDATE {inbox} SET lease_token = NULL, lease_until = NULL, not_before = $3, \
+         last_error = coalesce($4, last_error), attempts = greatest(attempts - $5, 0) \
+         WHERE id = $1 AND lease_token = $2"
+    )
+}

@@ -1,6 +1,7 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
 
 mod kept;
+mod sql;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,63 +14,11 @@ use time::OffsetDateTime;
 
 use super::types::{duration_millis, from_millis, unix_millis};
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS alm_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    received_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    not_before_ms INTEGER,
-    lease_token BLOB,
-    lease_until_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS alm_inbox_account ON alm_inbox (account_id, id);
-CREATE TABLE IF NOT EXISTS alm_dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER NOT NULL,
-    event_id TEXT,
-    event_name TEXT,
-    event TEXT NOT NULL,
-    error TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alm_quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER,
-    body BLOB NOT NULL,
-    error TEXT NOT NULL,
-    received_ms INTEGER NOT NULL
-);
-";
-
-/// Takes the oldest account head that is neither leased nor waiting. The
-/// heads are found by walking the `(account_id, id)` index one account at a
-/// time, so a take costs one probe per account however long the backlog.
-const TAKE: &str = "
-UPDATE alm_inbox SET lease_token = ?2, lease_until_ms = ?3, not_before_ms = NULL
-WHERE id = (
-    WITH RECURSIVE accounts(a) AS (
-        SELECT min(account_id) FROM alm_inbox
-        UNION ALL
-        SELECT (SELECT min(account_id) FROM alm_inbox WHERE account_id > a)
-        FROM accounts WHERE a IS NOT NULL),
-    heads(id) AS (
-        SELECT (SELECT min(id) FROM alm_inbox WHERE account_id = a)
-        FROM accounts WHERE a IS NOT NULL)
-    SELECT d.id FROM alm_inbox d
-    WHERE d.id IN (SELECT id FROM heads)
-      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
-      AND (d.not_before_ms IS NULL OR d.not_before_ms <= ?1)
-    ORDER BY d.id LIMIT 1)
-RETURNING id, account_id, body, received_ms, attempts, last_error";
+use sql::{GIVE_BACK, SCHEMA, TAKE};
 
 const DEAD_LETTER_COLUMNS: &str =
     "id, account_id, event_id, event_name, event, error, attempts, at_ms";
@@ -188,6 +137,17 @@ impl SqliteInbox {
             .map_err(|e| sqlite_error("cannot set synchronous", e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| sqlite_error("cannot create the inbox tables", e))?;
+        let has_abandoned: bool = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('alm_inbox') WHERE name = 'abandoned'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )
+            .map_err(|e| sqlite_error("cannot read the inbox table's columns", e))?;
+        if !has_abandoned {
+            conn.execute_batch(sql::ADD_ABANDONED)
+                .map_err(|e| sqlite_error("cannot add the abandoned column", e))?;
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
@@ -289,16 +249,22 @@ impl Inbox for SqliteInbox {
         let until = now_ms.saturating_add(duration_millis(lease));
         let token = LeaseToken::random();
         self.run("take", move |conn| {
-            conn.query_row(TAKE, params![now_ms, token_bytes(token), until], |r| {
+            let params = params![now_ms, token_bytes(token), until, LEASE_RAN_OUT];
+            conn.query_row(TAKE, params, |r| {
+                let count = |i| {
+                    r.get::<_, i64>(i)
+                        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                };
                 Ok(Taken::new(
                     DeliveryId(r.get::<_, i64>(0)? as u64),
                     token,
                     AccountId(r.get::<_, i64>(1)? as u64),
                     r.get(2)?,
                     from_millis(r.get(3)?),
-                    u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
-                    r.get(5)?,
-                ))
+                    count(4)?,
+                    r.get(6)?,
+                )
+                .with_abandoned(count(5)?))
             })
             .optional()
         })
@@ -365,34 +331,30 @@ impl Inbox for SqliteInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        self.update_held(
-            "retry",
-            "UPDATE alm_inbox SET lease_token = NULL, lease_until_ms = NULL, not_before_ms = ?3, \
-             attempts = ?4, last_error = ?5 WHERE id = ?1 AND lease_token = ?2",
-            id,
-            token,
-            vec![
-                Value::Integer(unix_millis(not_before)),
-                Value::Integer(i64::from(attempts)),
-                Value::Text(error.to_owned()),
-            ],
-        )
-        .await
+        let (at, error) = (unix_millis(not_before), error.to_owned());
+        let more = vec![Value::Integer(at), Value::Text(error), Value::Integer(0)];
+        self.update_held("retry", GIVE_BACK, id, token, more).await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let (at, error) = (unix_millis(not_before), error.to_owned());
+        let more = vec![Value::Integer(at), Value::Text(error), Value::Integer(1)];
+        self.update_held("postpone", GIVE_BACK, id, token, more)
+            .await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        self.update_held(
-            "release",
-            "UPDATE alm_inbox SET lease_token = NULL, lease_until_ms = NULL \
-             WHERE id = ?1 AND lease_token = ?2",
-            id,
-            token,
-            Vec::new(),
-        )
-        .await
+        let more = vec![Value::Null, Value::Null, Value::Integer(1)];
+        self.update_held("release", GIVE_BACK, id, token, more)
+            .await
     }
 
     delegate_kept!();

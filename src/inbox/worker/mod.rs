@@ -11,8 +11,6 @@ use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use deliver::Ended;
-
 use super::{Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
 use crate::engine::EventOutcome;
 use crate::store::Store;
@@ -35,7 +33,8 @@ pub enum Progress<'a> {
         /// Which attempt (1-based).
         attempt: u32,
     },
-    /// An event was given up on and kept as a dead letter.
+    /// An event was given up on and kept as a dead letter (reported once
+    /// the inbox recorded it, so once per event).
     DeadLettered {
         /// What was kept.
         letter: &'a NewDeadLetter,
@@ -48,8 +47,9 @@ pub enum Progress<'a> {
         /// Why it is not an envelope.
         error: &'a str,
     },
-    /// The inbox or the store failed; the delivery is tried again later
-    /// without counting an attempt.
+    /// The inbox or the store failed; the delivery is
+    /// [postponed](Inbox::postpone): tried again later without counting
+    /// an attempt.
     Unavailable {
         /// What failed.
         error: &'a (dyn std::error::Error + 'static),
@@ -304,32 +304,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
-        let attempt = taken.attempts.saturating_add(1);
-        let ended = match self.process(&taken, attempt, handler).await {
-            Ok(Ended::Complete(letters)) => {
-                for letter in &letters {
-                    self.report(Progress::DeadLettered { letter });
-                }
-                self.inbox.complete(taken.id, taken.token, &letters).await
-            }
-            Ok(Ended::Retry(error)) => {
-                let not_before = OffsetDateTime::now_utc() + self.retry.backoff(attempt);
-                self.inbox
-                    .retry_later(taken.id, taken.token, not_before, attempt, &error)
-                    .await
-            }
-            Err(e) => {
-                // Not the handler's fault: try again after the first
-                // backoff, without counting an attempt.
-                self.report(Progress::Unavailable { error: &e });
-                let not_before = OffsetDateTime::now_utc() + self.retry.backoff(1);
-                let error = e.to_string();
-                self.inbox
-                    .retry_later(taken.id, taken.token, not_before, taken.attempts, &error)
-                    .await
-            }
-        };
-        if let Err(e) = ended {
+        let processed = self.attempt(&taken, handler).await;
+        if let Err(e) = self.conclude(&taken, processed).await {
             // The lease runs out and the delivery is taken again; the
             // engine's dedup keeps what was decided.
             self.report(Progress::Unavailable { error: &e });
