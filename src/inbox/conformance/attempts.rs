@@ -271,7 +271,10 @@ pub async fn workers_keep_a_nul_in_a_dead_letter<I: Inbox>(f: Fixture<I>) {
     );
     let letter = &inbox.dead_letters(10).await.unwrap()[0].letter;
     assert_eq!(letter.event, bad, "the event as sent");
-    if let Some(id) = &letter.event_id {
-        assert_eq!(id, "nul\0id", "the exact eventId");
-    }
+    assert_eq!(
+        letter.event_id.as_deref(),
+        Some("nul\0id"),
+        "the exact eventId"
+    );
+    assert!(letter.error.contains("userId"), "{}", letter.error);
 }
