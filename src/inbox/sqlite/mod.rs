@@ -31,8 +31,8 @@ const DEAD_LETTER_COLUMNS: &str =
 ///
 /// ```sql
 /// CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
-///     body BLOB, received_ms INTEGER, attempts INTEGER, last_error TEXT,
-///     not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
+///     body BLOB, received_ms INTEGER, attempts INTEGER, abandoned INTEGER,
+///     last_error TEXT, not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
 /// CREATE TABLE alm_dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
 ///     event_id TEXT, event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at_ms INTEGER);
 /// CREATE TABLE alm_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
@@ -44,9 +44,10 @@ const DEAD_LETTER_COLUMNS: &str =
 /// of the process and of the machine. Every operation is one statement or
 /// one `BEGIN IMMEDIATE` transaction, run on tokio's blocking pool; another
 /// process's write lock is waited for up to 5 s. Account ids are stored
-/// bit-cast to `INTEGER`, times as Unix milliseconds.
-/// Clones share the
-/// connection.
+/// bit-cast to `INTEGER`, times as Unix milliseconds; texts are bound with
+/// their length, so a NUL is kept. A table of an earlier version gets its
+/// `abandoned` column when the inbox opens. Leases run on the `now` the
+/// caller passes (one process, one clock). Clones share the connection.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
