@@ -155,12 +155,19 @@ async fn a_delivery_whose_dead_letters_are_refused_for_good_is_quarantined_not_r
     let seen = run(&inbox).await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(
-        seen[0].starts_with("quarantined: its dead letters cannot be kept: inbox unavailable: invalid byte sequence"),
+        seen[0].starts_with(
+            "quarantined: its dead letters cannot be kept: inbox unavailable: invalid byte sequence"
+        ),
         "{seen:?}"
     );
     let stats = inbox.stats(OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!(
-        (stats.pending, stats.in_flight, stats.retrying, stats.quarantined),
+        (
+            stats.pending,
+            stats.in_flight,
+            stats.retrying,
+            stats.quarantined
+        ),
         (0, 0, 0, 1),
         "the account goes on: {stats:?}"
     );
@@ -171,7 +178,7 @@ async fn a_delivery_whose_dead_letters_are_refused_for_good_is_quarantined_not_r
 
 #[tokio::test]
 async fn a_refusal_that_may_pass_leaves_the_delivery_for_the_next_attempt_and_reports_no_dead_letter()
-{
+ {
     let inbox = Arc::new(Refusing {
         inner: MemoryInbox::new(),
         permanent: false,

@@ -269,8 +269,9 @@ pub trait Inbox: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<Taken>, InboxError>> + Send;
 
-    /// Extends a lease the caller still holds; `false` if it holds it no
-    /// longer.
+    /// Extends a lease the caller still holds by `lease` from now (the
+    /// backend's clock on PostgreSQL and Redis, `now` on the others);
+    /// `false` if it holds it no longer.
     fn renew(
         &self,
         id: DeliveryId,

@@ -434,6 +434,13 @@ pub(crate) fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A lease in whole milliseconds, at most about 95 years (so a server's
+/// clock plus it never overflows).
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn lease_millis(d: Duration) -> i64 {
+    duration_millis(d).min(3_000_000_000_000)
+}
+
 /// The age of something received at `then`, seen at `now` (zero if later).
 pub(crate) fn age(now: OffsetDateTime, then: OffsetDateTime) -> Duration {
     Duration::try_from(now - then).unwrap_or(Duration::ZERO)

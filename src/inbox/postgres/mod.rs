@@ -102,7 +102,7 @@ fn token_bytes(token: LeaseToken) -> Vec<u8> {
 
 /// A lease's length in milliseconds, for the server's clock.
 fn lease_millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    crate::inbox::types::lease_millis(d) as f64
 }
 
 impl PostgresInbox {

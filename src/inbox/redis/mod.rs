@@ -12,7 +12,7 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
 use time::OffsetDateTime;
 
-use super::types::{duration_millis, from_millis, unix_millis};
+use super::types::{from_millis, lease_millis, unix_millis};
 use super::{
     DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
     NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
@@ -214,7 +214,7 @@ impl Inbox for RedisInbox {
                 &[
                     &unix_millis(now),
                     &token_text(token),
-                    &duration_millis(lease),
+                    &lease_millis(lease),
                     &LEASE_RAN_OUT,
                 ],
             )
@@ -241,7 +241,7 @@ impl Inbox for RedisInbox {
         lease: Duration,
         _now: OffsetDateTime,
     ) -> Result<bool, InboxError> {
-        let lease = duration_millis(lease);
+        let lease = lease_millis(lease);
         self.held("renew", &self.scripts.renew, id, token, &[&lease])
             .await
     }

@@ -82,8 +82,12 @@ impl fmt::Debug for SqliteInbox {
     }
 }
 
+/// SQLite's error; permanent when SQLite refused a value for good (a
+/// string or blob too big), so trying again cannot help.
 fn sqlite_error(what: &str, e: rusqlite::Error) -> InboxError {
-    InboxError::with_source(format!("sqlite: {what}"), e)
+    let too_big = e.sqlite_error_code() == Some(rusqlite::ErrorCode::TooBig);
+    let error = InboxError::with_source(format!("sqlite: {what}"), e);
+    if too_big { error.permanent() } else { error }
 }
 
 fn token_bytes(token: LeaseToken) -> [u8; 16] {
