@@ -168,7 +168,10 @@ pub use types::{
     DeadLetter, DeadLetterId, DeliveryId, LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined,
     QuarantineId, Quarantined, Taken, replay_body,
 };
-pub use worker::{PoolWaker, Progress, WorkerPool, Workers};
+pub use worker::{
+    DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
+    Workers,
+};
 
 /// Where deliveries wait between their acknowledgement and their processing.
 /// See the [module docs](self) for the guarantees every implementation
