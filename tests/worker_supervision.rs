@@ -5,7 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDelivery, Progress, RetryPolicy, Workers};
+use alm_webhooks::inbox::{
+    DeadLetter, DeadLetterId, DeliveryId, GIVE_BACK_BOUND, Inbox, InboxError, InboxStats,
+    LeaseToken, MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined, Progress, QuarantineId,
+    Quarantined, RetryPolicy, Taken, Workers,
+};
 use alm_webhooks::{AccountId, BoxError, Engine, Event};
 use time::OffsetDateTime;
 
@@ -256,4 +260,178 @@ async fn a_hung_handler_times_out_and_the_account_goes_on() {
     assert_eq!(letters[0].letter.error, "handler timed out after 200 ms");
     assert_eq!(letters[0].letter.attempts, 2);
     assert!(pool.shutdown(Duration::from_secs(1)).await);
+}
+
+/// An inbox whose `take` can be made to hang or panic.
+#[derive(Debug, Default)]
+struct Faulty {
+    inner: MemoryInbox,
+    /// 0: works; 1: `take` never answers; 2: `take` panics.
+    take: std::sync::atomic::AtomicU8,
+}
+
+impl Inbox for Faulty {
+    async fn append(&self, d: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
+        self.inner.append(d).await
+    }
+    async fn take(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Option<Taken>, InboxError> {
+        match self.take.load(Ordering::SeqCst) {
+            1 => std::future::pending().await,
+            2 => panic!("a custom inbox panics in take"),
+            _ => self.inner.take(lease, now).await,
+        }
+    }
+    async fn renew(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        lease: Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool, InboxError> {
+        self.inner.renew(id, token, lease, now).await
+    }
+    async fn complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        letters: &[NewDeadLetter],
+    ) -> Result<bool, InboxError> {
+        self.inner.complete(id, token, letters).await
+    }
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        attempts: u32,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        self.inner
+            .retry_later(id, token, not_before, attempts, error)
+            .await
+    }
+    async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
+        self.inner.release(id, token).await
+    }
+    async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {
+        self.inner.quarantine(body).await
+    }
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        self.inner.dead_letters(limit).await
+    }
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
+        self.inner.dead_letter(id).await
+    }
+    async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<bool, InboxError> {
+        self.inner.discard_dead_letter(id).await
+    }
+    async fn replay_dead_letter(
+        &self,
+        id: DeadLetterId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        self.inner.replay_dead_letter(id, now).await
+    }
+    async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        self.inner.quarantined(limit).await
+    }
+    async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
+        self.inner.quarantined_body(id).await
+    }
+    async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
+        self.inner.discard_quarantined(id).await
+    }
+    async fn requeue_quarantined(
+        &self,
+        id: QuarantineId,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeliveryId>, InboxError> {
+        self.inner.requeue_quarantined(id, account_id, now).await
+    }
+    async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
+        self.inner.stats(now).await
+    }
+}
+
+/// A `take` that never answers does not hold shutdown past its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_abandons_a_take_that_never_answers() {
+    let inbox = Arc::new(Faulty::default());
+    inbox.take.store(1, Ordering::SeqCst);
+    let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
+        .with_count(3)
+        .start(|_event: Event| async { Ok(()) });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let clean = pool.shutdown(Duration::from_millis(300)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(300) + GIVE_BACK_BOUND,
+        "returned within its bound: {took:?}"
+    );
+    assert!(!clean, "the takes did not finish within the grace");
+}
+
+/// A custom inbox whose `take` panics: the workers are restarted, each
+/// restart reported, and the pool is unhealthy past its restart limit;
+/// once `take` works again, deliveries are processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_that_keeps_panicking_is_unhealthy() {
+    let inbox = Arc::new(Faulty::default());
+    inbox.take.store(2, Ordering::SeqCst);
+    let reported = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&reported);
+    let calls = Calls::default();
+    let handler = {
+        let calls = calls.clone();
+        move |event: Event| {
+            let calls = calls.clone();
+            async move {
+                calls.push(event.event_id.as_str());
+                Ok(())
+            }
+        }
+    };
+    let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
+        .with_count(2)
+        .with_poll_interval(Duration::from_millis(5))
+        .with_restart_limit(3, Duration::from_secs(60))
+        .with_observer(move |progress| {
+            if let Progress::Panicked {
+                account_id,
+                delivery,
+            } = progress
+            {
+                assert_eq!((account_id, delivery), (None, None), "no delivery in hand");
+                seen.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .start(handler);
+    assert!(pool.healthy());
+    assert!(
+        eventually(Duration::from_secs(5), || !pool.healthy()).await,
+        "more than 3 restarts in the window"
+    );
+    assert!(pool.restarts() > 3);
+    assert!(reported.load(Ordering::SeqCst) > 3);
+    inbox.take.store(0, Ordering::SeqCst);
+    append(
+        &inbox.inner,
+        9,
+        &[learner("fine", "COURSE_ENROLLMENT", T0, 7)],
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || calls.count("fine") == 1).await,
+        "the restarted workers take work again"
+    );
+    assert!(
+        !pool.shutdown(Duration::from_secs(1)).await,
+        "workers panicked"
+    );
 }

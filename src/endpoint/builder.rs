@@ -14,6 +14,15 @@ use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
 
+/// How long the handlers of one delivery may run in inline mode, by
+/// default ([`EndpointBuilder::inline_budget`]): well inside the 5 s after
+/// which ALM hangs up, leaving time for the store's two round trips.
+///
+/// ```
+/// assert_eq!(alm_webhooks::endpoint::DEFAULT_INLINE_BUDGET.as_secs(), 4);
+/// ```
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(4);
+
 /// Why [`EndpointBuilder::build`] refused the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -68,6 +77,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
     sweep_every: Option<Duration>,
+    inline_budget: Duration,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -80,6 +90,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
+            .field("inline_budget", &self.inline_budget)
             .finish()
     }
 }
@@ -94,6 +105,7 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            inline_budget: DEFAULT_INLINE_BUDGET,
         }
     }
 }
@@ -141,6 +153,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            inline_budget: self.inline_budget,
         }
     }
 
@@ -180,6 +193,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            inline_budget: self.inline_budget,
         }
     }
 
@@ -278,6 +292,39 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.sweep_every = Some(interval);
         self
     }
+
+    /// Inline mode: how long the handlers of one delivery may run, together,
+    /// counted from when the request came in (default
+    /// [`DEFAULT_INLINE_BUDGET`], 4 s; ALM hangs up after 5 s). A handler
+    /// still running when the budget is spent is cancelled and its event
+    /// fails with [`HandlerTimedOut`](crate::inbox::HandlerTimedOut): the
+    /// answer is a `500` and ALM sends the delivery again (the events
+    /// already processed are duplicates then). The inbox's workers use
+    /// [`WorkerOptions::with_handler_timeout`] instead.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inline_budget(Duration::from_millis(100))
+    ///     .handler(|_event| std::future::pending())
+    ///     .build()
+    ///     .unwrap();
+    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let answer = endpoint.handle(&http::HeaderMap::new(), body).await;
+    /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// let error = answer.report().unwrap().outcomes[0].error_message().unwrap();
+    /// assert!(error.starts_with("handler timed out after"), "{error}");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn inline_budget(mut self, budget: Duration) -> Self {
+        self.inline_budget = budget;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -339,6 +386,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 inbox,
             }),
             handler,
+            inline_budget: self.inline_budget,
             pool,
             sweeper,
         })

@@ -168,6 +168,7 @@ pub use types::{
     DeadLetter, DeadLetterId, DeliveryId, LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined,
     QuarantineId, Quarantined, Taken, replay_body,
 };
+pub(crate) use worker::bounded;
 pub use worker::{
     DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
     Workers,

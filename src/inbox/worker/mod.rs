@@ -16,8 +16,8 @@ use deliver::{Ended, Trail};
 use pool::RestartLimit;
 
 pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
+pub(crate) use timeout::bounded;
 pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
-pub(crate) use timeout::{bounded, seconds};
 
 use super::{DeliveryId, Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
 use crate::engine::EventOutcome;

@@ -63,7 +63,7 @@ impl HandlerTimedOut {
 }
 
 /// `30 s`, or `250 ms` when not whole seconds.
-pub(crate) fn seconds(duration: Duration) -> String {
+fn seconds(duration: Duration) -> String {
     if duration.subsec_millis() == 0 {
         format!("{} s", duration.as_secs())
     } else {
