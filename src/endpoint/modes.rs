@@ -1,7 +1,7 @@
 //! Where an [`Endpoint`](super::Endpoint) runs the handler, and what it does with a
 //! malformed body.
 
-/// Where an [`Endpoint`] runs the handler.
+/// Where an [`Endpoint`](super::Endpoint) runs the handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Mode {
@@ -16,7 +16,7 @@ pub enum Mode {
     Inline,
 }
 
-/// What an [`Endpoint`] does with a body that passed authentication but is
+/// What an [`Endpoint`](super::Endpoint) does with a body that passed authentication but is
 /// not an envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

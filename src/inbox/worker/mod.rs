@@ -77,6 +77,14 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
 /// Configures and starts workers. See the [module docs](super).
 ///
+/// Nothing a delivery does stops its account for good: a handler that does
+/// not return within the [handler timeout](Workers::with_handler_timeout)
+/// (30 s) is a failed attempt, and a panic anywhere in a worker (the
+/// handler, the observer, a custom [`Store`] or [`Inbox`]) is caught, reported
+/// ([`Progress::Panicked`]) and a failed attempt too, the worker going on
+/// ([`WorkerPool`]). After the last attempt the delivery's undecided events
+/// are dead letters that say why.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -242,7 +250,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
     /// Takes one delivery, if one may be processed now, and processes it to
     /// its end (completed, or given back for a retry). `false` when there
-    /// was none. For tests, benchmarks and callers that drive their own loop.
+    /// was none. For tests, benchmarks and callers that drive their own loop:
+    /// the handler timeout applies, but a panic outside the handler reaches
+    /// the caller (the workers of [`Workers::start`] catch theirs).
     ///
     /// # Errors
     ///

@@ -200,6 +200,22 @@ impl WorkerPool {
     ///
     /// Returns `true` if everything in hand finished within `grace` and no
     /// worker ever panicked ([`WorkerPool::restarts`] is 0).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// use alm_webhooks::inbox::{GIVE_BACK_BOUND, MemoryInbox, Workers};
+    /// use alm_webhooks::Engine;
+    ///
+    /// let pool = Workers::new(Engine::in_memory(), Arc::new(MemoryInbox::new()))
+    ///     .start(|_event| async { Ok(()) });
+    /// let started = Instant::now();
+    /// assert!(pool.shutdown(Duration::from_secs(5)).await, "nothing in hand");
+    /// assert!(started.elapsed() < Duration::from_secs(5) + GIVE_BACK_BOUND);
+    /// # }
+    /// ```
     pub async fn shutdown(&self, grace: Duration) -> bool {
         let _ = self.phase.send(Phase::Stopping);
         let mut tasks: Vec<_> =
