@@ -243,7 +243,7 @@ async fn a_hung_handler_times_out_and_the_account_goes_on() {
     };
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
         .with_count(2)
-        .with_lease(Duration::from_millis(90))
+        .with_lease(Duration::from_secs(1))
         .with_poll_interval(Duration::from_millis(5))
         .with_retry(quick_retries(2))
         .with_handler_timeout(Duration::from_millis(200))
