@@ -30,7 +30,9 @@ use time::OffsetDateTime;
 use super::{Inbox, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
 use crate::AccountId;
 
-pub use workers::workers_retry_dead_letter_and_replay;
+pub use workers::{
+    workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
+};
 
 /// One learner event in ALM's shape.
 pub(super) fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {
@@ -419,7 +421,8 @@ macro_rules! inbox_conformance {
             quarantine_keeps_the_bytes_and_requeues_them,
             stats_count_every_kind,
             concurrent_takers_never_share_a_delivery_or_an_account,
-            workers_retry_dead_letter_and_replay
+            workers_retry_dead_letter_and_replay,
+            workers_outlive_a_hung_handler_and_a_panic
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {
