@@ -435,3 +435,29 @@ async fn a_pool_that_keeps_panicking_is_unhealthy() {
         "workers panicked"
     );
 }
+
+/// An observer that panics on everything it hears still cannot keep a
+/// delivery from its end: after the last attempt it is a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_that_always_panics_cannot_loop_a_delivery() {
+    let inbox = Arc::new(MemoryInbox::new());
+    append(&inbox, 1, &[learner("e1", "COURSE_ENROLLMENT", T0, 7)]).await;
+    let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
+        .with_count(1)
+        .with_poll_interval(Duration::from_millis(5))
+        .with_retry(quick_retries(2))
+        .with_observer(|progress| panic!("the observer panics on {progress:?}"))
+        .start(|_event: Event| async { Err(BoxError::from("fails")) });
+    let mut letters = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while letters.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        letters = inbox.dead_letters(10).await.unwrap();
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].letter.attempts, 2);
+    let stats = inbox.stats(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((stats.pending, stats.in_flight, stats.retrying), (0, 0, 0));
+    assert_eq!(pool.restarts(), 2, "one per attempt");
+    assert!(!pool.shutdown(Duration::from_secs(1)).await);
+}

@@ -194,13 +194,14 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
     /// A panic on a delivery is a failed attempt: it is given back for a
     /// retry, or, on the last attempt, completed with its undecided events
-    /// as dead letters.
+    /// as dead letters. An observer that panics again here is ignored, so
+    /// the delivery is given back whatever it does.
     async fn give_back_panicked(&self, taken: &Taken, trail: &Trail) {
         let attempt = taken.attempts.saturating_add(1);
         let given_back = if self.retry.is_last(attempt) {
             let letters = panicked_letters(taken, trail, attempt);
             for letter in &letters {
-                self.report(Progress::DeadLettered { letter });
+                self.report_caught(Progress::DeadLettered { letter });
             }
             self.inbox.complete(taken.id, taken.token, &letters).await
         } else {
@@ -210,8 +211,13 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 .await
         };
         if let Err(e) = given_back {
-            self.report(Progress::Unavailable { error: &e });
+            self.report_caught(Progress::Unavailable { error: &e });
         }
+    }
+
+    /// Reports `progress`, ignoring a panic of the observer.
+    fn report_caught(&self, progress: Progress<'_>) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.report(progress)));
     }
 
     /// Reports a caught panic (logged with the `tracing` feature); an
@@ -224,12 +230,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             delivery = delivery.map(|d| d.0),
             "a worker panicked: restarted; the delivery in hand is a failed attempt"
         );
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            self.report(Progress::Panicked {
-                account_id,
-                delivery,
-            });
-        }));
+        self.report_caught(Progress::Panicked {
+            account_id,
+            delivery,
+        });
     }
 }
 
