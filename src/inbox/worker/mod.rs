@@ -25,7 +25,8 @@ use crate::store::Store;
 use crate::{AccountId, BoxError, Engine, Event};
 
 /// What the workers report as they go: one call per decision, failed
-/// attempt, dead letter and quarantined body, in the order they happen.
+/// attempt, dead letter, quarantined body and caught panic, in the order
+/// they happen.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Progress<'a> {
