@@ -235,6 +235,13 @@ async fn record(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    if fail.aborts(event.event_id.as_str()) {
+        eprintln!("handler asked to abort on {}", event.event_id);
+        std::process::abort();
+    }
+    if fail.hangs(event.event_id.as_str()) {
+        std::future::pending::<()>().await;
+    }
     if fail.fails(event.event_id.as_str()) {
         return Err(format!("handler asked to fail on {}", event.event_id).into());
     }

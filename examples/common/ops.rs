@@ -4,8 +4,9 @@
 //!
 //! - `GET /healthz`: `200 {"status":"up"}` while the process serves
 //! - `GET /readyz`: `200 {"status":"ready"}` when the store and the inbox
-//!   answer (each within 2 s), else `503 {"status":"unavailable",
-//!   "store":…,"inbox":…}` naming what failed
+//!   answer (each within 2 s) and the inbox's workers keep alive
+//!   (`Endpoint::ready`), else `503 {"status":"unavailable",
+//!   "store":…,"inbox":…,"workers":…}` naming what failed
 //! - `GET /metrics`: the Prometheus text format of the crate's metrics
 //!   (built with the `metrics` feature; `404` otherwise), the inbox gauges
 //!   refreshed from the inbox's counts at each scrape
@@ -70,7 +71,8 @@ impl App {
         (StatusCode::OK, json!({"status": "up"}).to_string())
     }
 
-    /// `GET /readyz`: whether the store and the inbox answer.
+    /// `GET /readyz`: whether the store and the inbox answer and the
+    /// workers keep alive.
     pub async fn readyz(&self) -> (StatusCode, String) {
         // A read of a record no event names: it exists in no store.
         let probe = StateKey::LearningObject {
@@ -100,15 +102,22 @@ impl App {
             tokio::time::timeout(CHECK_TIMEOUT, inbox),
         );
         let (store, inbox) = (failure(store), failure(inbox));
-        if store.is_none() && inbox.is_none() {
+        let workers = (!self.endpoint().ready())
+            .then(|| "stopped, or panicking more often than their restart limit".to_owned());
+        if store.is_none() && inbox.is_none() && workers.is_none() {
             return (StatusCode::OK, json!({"status": "ready"}).to_string());
         }
         let reason = |f: Option<String>| f.map_or(Value::from("ok"), Value::from);
-        eprintln!("readyz: store {store:?}, inbox {inbox:?}");
+        eprintln!("readyz: store {store:?}, inbox {inbox:?}, workers {workers:?}");
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "store": reason(store), "inbox": reason(inbox)})
-                .to_string(),
+            json!({
+                "status": "unavailable",
+                "store": reason(store),
+                "inbox": reason(inbox),
+                "workers": reason(workers),
+            })
+            .to_string(),
         )
     }
 

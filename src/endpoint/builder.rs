@@ -14,6 +14,15 @@ use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
 
+/// How long the handlers of one delivery may run in inline mode, by
+/// default ([`EndpointBuilder::inline_budget`]): well inside the 5 s after
+/// which ALM hangs up, leaving time for the store's two round trips.
+///
+/// ```
+/// assert_eq!(alm_webhooks::endpoint::DEFAULT_INLINE_BUDGET.as_secs(), 4);
+/// ```
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(4);
+
 /// Why [`EndpointBuilder::build`] refused the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -80,6 +89,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     sweep_every: Option<Duration>,
     /// Whether [`EndpointBuilder::engine`] was called.
     engine_chosen: bool,
+    inline_budget: Duration,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -92,6 +102,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
+            .field("inline_budget", &self.inline_budget)
             .finish()
     }
 }
@@ -107,6 +118,7 @@ impl EndpointBuilder {
             on_malformed: None,
             sweep_every: None,
             engine_chosen: false,
+            inline_budget: DEFAULT_INLINE_BUDGET,
         }
     }
 }
@@ -157,6 +169,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
             engine_chosen: true,
+            inline_budget: self.inline_budget,
         }
     }
 
@@ -197,6 +210,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
             engine_chosen: self.engine_chosen,
+            inline_budget: self.inline_budget,
         }
     }
 
@@ -295,6 +309,39 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.sweep_every = Some(interval);
         self
     }
+
+    /// Inline mode: how long the handlers of one delivery may run, together,
+    /// counted from when the request came in (default
+    /// [`DEFAULT_INLINE_BUDGET`], 4 s; ALM hangs up after 5 s). A handler
+    /// still running when the budget is spent is cancelled and its event
+    /// fails with [`HandlerTimedOut`](crate::inbox::HandlerTimedOut): the
+    /// answer is a `500` and ALM sends the delivery again (the events
+    /// already processed are duplicates then). The inbox's workers use
+    /// [`WorkerOptions::with_handler_timeout`] instead.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inline_budget(Duration::from_millis(100))
+    ///     .handler(|_event| std::future::pending())
+    ///     .build()
+    ///     .unwrap();
+    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let answer = endpoint.handle(&http::HeaderMap::new(), body).await;
+    /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// let error = answer.report().unwrap().outcomes[0].error_message().unwrap();
+    /// assert!(error.starts_with("handler timed out after"), "{error}");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn inline_budget(mut self, budget: Duration) -> Self {
+        self.inline_budget = budget;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -389,6 +436,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 inbox,
             }),
             handler,
+            inline_budget: self.inline_budget,
             pool,
             sweeper,
         })

@@ -34,6 +34,7 @@ mod axum;
 mod builder;
 mod door;
 mod handler;
+mod modes;
 mod options;
 mod sweeper;
 
@@ -48,35 +49,12 @@ use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
 use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
 pub use answer::Answer;
-pub use builder::{EndpointBuilder, EndpointError};
+pub use builder::{DEFAULT_INLINE_BUDGET, EndpointBuilder, EndpointError};
+pub use modes::{Mode, OnMalformed};
 pub use options::WorkerOptions;
 
 use door::Door;
 use handler::Handler;
-
-/// Where an [`Endpoint`] runs the handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mode {
-    /// Append each delivery to the inbox and answer `202` at once; workers
-    /// run the handler behind (ALM's 5 s do not constrain the handler).
-    Inbox,
-    /// Run the handler inside the request, and answer with the decisions'
-    /// status: every event must be handled within ALM's 5 s.
-    Inline,
-}
-
-/// What an [`Endpoint`] does with a body that passed authentication but is
-/// not an envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OnMalformed {
-    /// Keep it in the inbox's quarantine (exact bytes, error, time) and
-    /// answer `202`, so the account's later deliveries are not held back.
-    Quarantine,
-    /// Answer `400`: ALM retries it for 7 days, holding the account back.
-    Refuse,
-}
 
 /// One webhook endpoint: built once from configuration
 /// ([`Endpoint::builder`]), then [`Endpoint::handle`] for every request.
@@ -125,6 +103,8 @@ pub struct Endpoint {
     on_malformed: OnMalformed,
     door: Arc<dyn Door>,
     handler: Handler,
+    /// Inline: the time the handlers of one delivery share.
+    inline_budget: Duration,
     pool: Option<WorkerPool>,
     /// The background sweep, if asked for; stops with the endpoint.
     sweeper: Option<sweeper::Sweeper>,
@@ -136,6 +116,7 @@ impl fmt::Debug for Endpoint {
             .field("receiver", &self.receiver)
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
+            .field("inline_budget", &self.inline_budget)
             .field("workers", &self.pool.is_some())
             .field("sweeping", &self.sweeper.is_some())
             .finish_non_exhaustive()
@@ -258,7 +239,7 @@ impl Endpoint {
         body: &[u8],
         started: Instant,
     ) -> Answer {
-        let answer = self.answer(headers, body).await;
+        let answer = self.answer(headers, body, started).await;
         Self::count(&answer, started);
         answer
     }
@@ -278,7 +259,7 @@ impl Endpoint {
         let _ = (answer, started);
     }
 
-    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8], started: Instant) -> Answer {
         let now = OffsetDateTime::now_utc();
         let envelope = match self.receiver.receive_at(headers, body, now) {
             Ok(envelope) => envelope,
@@ -288,14 +269,18 @@ impl Endpoint {
             Err(rejection) => return Answer::Refused(rejection),
         };
         match self.mode {
-            Mode::Inline => self.process(envelope).await,
+            Mode::Inline => self.process(envelope, started).await,
             Mode::Inbox => self.append(envelope.account_id, body, now).await,
         }
     }
 
-    async fn process(&self, envelope: Envelope) -> Answer {
+    /// Decides the delivery inline, its handlers within the budget counted
+    /// from when the request came in.
+    async fn process(&self, envelope: Envelope, started: Instant) -> Answer {
         let account_id = envelope.account_id;
-        match self.door.process(envelope, Arc::clone(&self.handler)).await {
+        let started = tokio::time::Instant::from_std(started);
+        let handler = handler::within_budget(&self.handler, self.inline_budget, started);
+        match self.door.process(envelope, handler).await {
             Ok(report) => Answer::Processed { account_id, report },
             Err(e) => {
                 #[cfg(feature = "tracing")]
@@ -393,10 +378,40 @@ impl Endpoint {
         self.pool.as_ref().map(|pool| pool.waker())
     }
 
+    /// Whether the endpoint can do its work: its inbox's workers are running
+    /// and keep alive ([`WorkerPool::healthy`]: `false` after
+    /// [`shutdown`](Endpoint::shutdown), or while the workers panic more
+    /// often than their restart limit). Always `true` without an inbox.
+    /// What a readiness check (`/readyz`) asks, beside the store and the
+    /// inbox answering.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.ready());
+    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert!(!endpoint.ready());
+    /// # }
+    /// ```
+    pub fn ready(&self) -> bool {
+        self.pool.as_ref().is_none_or(WorkerPool::healthy)
+    }
+
     /// Stops the inbox's workers: none takes new work, deliveries in hand
     /// are finished within `grace`, and what is unfinished stays in the
-    /// inbox for the next start. Returns `true` if everything in hand
-    /// finished (and always without an inbox). See [`WorkerPool::shutdown`].
+    /// inbox for the next start; it returns within `grace` +
+    /// [`GIVE_BACK_BOUND`](crate::inbox::GIVE_BACK_BOUND). Returns `true` if
+    /// everything in hand finished and no worker panicked (and always
+    /// without an inbox). See [`WorkerPool::shutdown`].
     /// Dropping the endpoint without it leaves the workers running until
     /// the runtime ends.
     ///

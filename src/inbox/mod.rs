@@ -194,7 +194,11 @@ pub use types::{
     DeadLetter, DeadLetterId, DeliveryId, LEASE_RAN_OUT, LeaseToken, NewDeadLetter, NewDelivery,
     NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
 };
-pub use worker::{PoolWaker, Progress, WorkerPool, Workers};
+pub(crate) use worker::bounded;
+pub use worker::{
+    DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
+    Workers,
+};
 
 /// Where deliveries wait between their acknowledgement and their processing.
 /// See the [module docs](self) for the guarantees every implementation

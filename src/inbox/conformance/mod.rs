@@ -36,7 +36,9 @@ pub use attempts::{
     dead_letters_and_quarantine_keep_any_text, workers_dead_letter_what_the_process_kept_dying_on,
     workers_keep_a_nul_in_a_dead_letter,
 };
-pub use workers::workers_retry_dead_letter_and_replay;
+pub use workers::{
+    workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
+};
 
 /// One learner event in ALM's shape.
 pub(super) fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {
@@ -396,7 +398,8 @@ macro_rules! inbox_conformance {
             abandoned_attempts_are_counted_at_take,
             dead_letters_and_quarantine_keep_any_text,
             workers_dead_letter_what_the_process_kept_dying_on,
-            workers_keep_a_nul_in_a_dead_letter
+            workers_keep_a_nul_in_a_dead_letter,
+            workers_outlive_a_hung_handler_and_a_panic
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -4,12 +4,14 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::super::{Inbox, InboxError, NewDeadLetter, NewQuarantined, Taken};
+use super::timeout::{HandlerTimedOut, bounded};
 use super::{Progress, Workers};
 use crate::rules::{Decision, StateKey};
 use crate::store::{Store, StoreError};
@@ -26,6 +28,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         &self,
         taken: &Taken,
         handler: &H,
+        trail: &Trail,
     ) -> Result<Ended, StoreError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
@@ -33,14 +36,14 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     {
         let attempt = taken.attempts.max(1);
         if attempt <= self.retry.max_attempts.max(1) {
-            return self.process(taken, attempt, handler).await;
+            return self.process(taken, attempt, handler, trail).await;
         }
         let reason = given_up(taken);
         let fail = move |_event: Event| {
             let reason = reason.clone();
             async move { Err::<(), BoxError>(reason.into()) }
         };
-        self.process(taken, attempt - 1, &fail).await
+        self.process(taken, attempt - 1, &fail, trail).await
     }
 
     /// Tells the inbox how a delivery's run ended: completed (its dead
@@ -96,15 +99,18 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    /// Runs a delivery's events through the engine. Before the last attempt,
-    /// an event whose handler failed holds back the later events of the same
-    /// record (they are decided on the next attempt); on the last attempt it
-    /// is dead-lettered and the record goes on.
+    /// Runs a delivery's events through the engine, one event per record
+    /// in each chunk. Before the last attempt, an event whose handler failed
+    /// holds back the later events of the same record (they are decided on
+    /// the next attempt); on the last attempt it is dead-lettered and the
+    /// record's later events go on, decided in later chunks against what
+    /// was processed. What is decided for good goes on `trail` as it is.
     pub(super) async fn process<H, Fut>(
         &self,
         taken: &Taken,
         attempt: u32,
         handler: &H,
+        trail: &Trail,
     ) -> Result<Ended, StoreError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
@@ -135,7 +141,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {
             // A chunk holds at most one event per record, so a failure can
-            // hold back the record's later events before they are decided.
+            // hold back the record's later events before they are decided
+            // (and, on the last attempt, so they are decided after it, not
+            // deferred behind it by the engine).
             let mut chunk = Vec::new();
             let mut keys = HashSet::new();
             while let Some(item) = rest.peek() {
@@ -144,7 +152,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                         rest.next();
                         continue;
                     }
-                    Some(key) if !last && !keys.insert(key.clone()) => break,
+                    Some(key) if !keys.insert(key.clone()) => break,
                     _ => chunk.push(rest.next().expect("peeked")),
                 }
             }
@@ -154,10 +162,15 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 account_id,
                 events: chunk.into_iter().map(|i| i.event).collect(),
             };
-            let report = self.engine.process(envelope, handler).await?;
+            let limit = self.handler_timeout;
+            let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
+            let report = self.engine.process(envelope, bounded).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
+                if outcome.decision.is_final() && outcome.decision != Decision::Malformed {
+                    trail.decided_at(index);
+                }
                 let again = attempt > 1
                     && matches!(outcome.decision, Decision::Duplicate | Decision::Malformed);
                 if !again {
@@ -202,7 +215,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
         let mut letters = rejected;
         if !failed.is_empty() {
-            let raw = raw_events(&taken.body);
+            let raw = raw_events(&taken.body).unwrap_or_default();
             for (index, event_id, event_name, error) in failed {
                 letters.push(NewDeadLetter {
                     account_id,
@@ -309,11 +322,35 @@ fn rejected_letter(
     }
 }
 
-/// Each event's JSON exactly as sent (empty if the body does not parse).
-fn raw_events(body: &[u8]) -> Vec<Box<RawValue>> {
+/// Each event's JSON exactly as sent (`None` if the body does not parse).
+pub(super) fn raw_events(body: &[u8]) -> Option<Vec<Box<RawValue>>> {
     #[derive(Deserialize)]
     struct Raw {
         events: Vec<Box<RawValue>>,
     }
-    serde_json::from_slice::<Raw>(body).map_or_else(|_| Vec::new(), |raw| raw.events)
+    serde_json::from_slice::<Raw>(body)
+        .ok()
+        .map(|raw| raw.events)
+}
+
+/// Which events of a delivery (by position) were decided for good so far:
+/// what a panic in the middle of it leaves behind.
+#[derive(Debug, Default)]
+pub(super) struct Trail(Mutex<Vec<usize>>);
+
+impl Trail {
+    fn decided_at(&self, index: usize) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(index);
+    }
+
+    /// The positions decided for good.
+    pub(super) fn decided(&self) -> Vec<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
