@@ -573,3 +573,93 @@ fn a_handler_that_aborts_takes_the_process_down_and_the_work_survives() {
         }
     }
 }
+
+/// A handler that aborts the process every time (issue 22, sequence 2):
+/// each crash is an attempt, counted when the delivery is taken; after the
+/// last one the event is dead-lettered saying how many times the process
+/// died, and the account's next delivery is processed. Before, attempts
+/// were only counted by a retry, so the delivery was taken again after
+/// every restart, forever.
+#[test]
+fn a_handler_that_always_aborts_is_dead_lettered_after_the_last_attempt() {
+    let name = RECEIVERS[0];
+    let file = std::env::temp_dir().join(format!(
+        "alm-inbox-abort-always-{}-{name}.db",
+        std::process::id()
+    ));
+    let url = format!("sqlite:{}", file.display());
+    let env = inbox_env(&[
+        ("ALM_STORE", url.as_str()),
+        ("ALM_LEASE_SECS", "1"),
+        ("ALM_MAX_ATTEMPTS", "3"),
+        ("ALM_HANDLER_ABORT_ON", "crash"),
+    ]);
+    let crash = envelope(
+        6,
+        &[learner_event(
+            "crash",
+            "COURSE_ENROLLMENT",
+            1725600000,
+            7,
+            "course:1_2",
+        )],
+    );
+    let next = envelope(
+        6,
+        &[learner_event(
+            "after",
+            "COURSE_ENROLLMENT",
+            1725600001,
+            8,
+            "course:1_2",
+        )],
+    );
+    let mut posted = false;
+    let mut crashes = 0;
+    let survivor = loop {
+        let mut r = start(name, &env);
+        if !posted {
+            assert_eq!(signed_post(r.addr, &crash).0, 202);
+            posted = true;
+        }
+        // Either the handler aborts the process again, or the attempts are
+        // spent and the receiver lives on.
+        let started = Instant::now();
+        let died = loop {
+            if r.child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(6) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !died {
+            break r;
+        }
+        crashes += 1;
+        assert!(crashes <= 3, "{name}: the process died {crashes} times");
+    };
+    assert_eq!(crashes, 3, "{name}: one crash per attempt");
+    // The account goes on.
+    assert_eq!(signed_post(survivor.addr, &next).0, 202);
+    // The crashed attempts printed nothing; the given-up attempt prints
+    // its failure and the dead letter, as any last attempt does.
+    let lines = wait_for_lines(&survivor, 3);
+    assert_eq!(
+        decisions(&lines),
+        [
+            ("crash".into(), "failed".into()),
+            ("crash".into(), "dead_lettered".into()),
+            ("after".into(), "processed".into())
+        ],
+        "{name}: {lines:?}"
+    );
+    let (_, letters) = admin(survivor.addr, "GET", "/admin/dead-letters");
+    let error = letters[0]["error"].as_str().unwrap();
+    assert!(error.contains("died or hung 3 times"), "{name}: {error}");
+    drop(survivor);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
