@@ -68,6 +68,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
     sweep_every: Option<Duration>,
+    append_timeout: Duration,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -94,6 +95,7 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            append_timeout: Endpoint::APPEND_TIMEOUT,
         }
     }
 }
@@ -141,6 +143,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -180,6 +183,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -278,6 +282,38 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.sweep_every = Some(interval);
         self
     }
+
+    /// How long the endpoint waits for the inbox to keep a delivery (an
+    /// append, or a malformed body put in quarantine) before it answers
+    /// `503`: [`Endpoint::APPEND_TIMEOUT`] (2 s) unless set. ALM gives up
+    /// on an answer after 5 s and sends the delivery again; an inbox that
+    /// hangs (a network that drops packets) must not hold the request
+    /// until then. The inbox's own calls have their own, longer bounds
+    /// (see [`PostgresInbox::CALL_TIMEOUT`](crate::inbox::PostgresInbox::CALL_TIMEOUT)
+    /// with the `postgres` feature).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::{MemoryInbox, WorkerOptions};
+    /// use alm_webhooks::{Authentication, Endpoint};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    ///     .append_timeout(Duration::from_millis(1500))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// # endpoint.shutdown(Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn append_timeout(mut self, timeout: Duration) -> Self {
+        self.append_timeout = timeout;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -341,6 +377,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             handler,
             pool,
             sweeper,
+            append_timeout: self.append_timeout,
         })
     }
 }

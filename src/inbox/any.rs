@@ -47,9 +47,9 @@ pub enum AnyInbox {
 impl AnyInbox {
     /// Opens the inbox a URL names, with the same URLs as
     /// [`AnyStore::from_url`](crate::store::AnyStore::from_url): `memory`,
-    /// `postgres://…` (`schema=` puts the tables in that schema; the
-    /// inbox creates its tables when it connects, and ignores the store's
-    /// `migrate=true`),
+    /// `postgres://…` (`schema=` puts the tables in that schema;
+    /// `migrate=true` runs [`PostgresInbox::migrate`](super::PostgresInbox::migrate)
+    /// first, else the tables must exist),
     /// `redis://…` (`prefix=` prefixes the keys), `sqlite:path`. An inbox and
     /// a store may share one URL: their tables and keys do not collide.
     ///
@@ -74,9 +74,10 @@ impl AnyInbox {
             "postgres" | "postgresql" => {
                 let (url, schema) = crate::store::take_param(url, "schema");
                 let schema = schema.unwrap_or_else(|| "public".to_owned());
-                // The store's `migrate=true` (a URL shared with the store):
-                // the inbox creates its own tables when it connects.
-                let (url, _) = crate::store::take_param(&url, "migrate");
+                let (url, migrate) = crate::store::take_param(&url, "migrate");
+                if migrate.as_deref() == Some("true") {
+                    super::PostgresInbox::migrate(&url, &schema).await?;
+                }
                 Ok(Self::Postgres(
                     super::PostgresInbox::connect_with_schema(&url, &schema).await?,
                 ))

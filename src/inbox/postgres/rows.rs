@@ -8,44 +8,6 @@ use crate::inbox::{
     DeadLetter, DeadLetterId, InboxError, NewDeadLetter, QuarantineId, Quarantined,
 };
 
-/// The statements that create the schema (unless `public`) and the tables.
-pub(super) fn create(s: &str) -> String {
-    let create_schema = if s == "public" {
-        String::new()
-    } else {
-        format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";")
-    };
-    format!(
-        "{create_schema}
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_inbox (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT NOT NULL,
-            body BYTEA NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
-            not_before TIMESTAMPTZ,
-            lease_token BYTEA,
-            lease_until TIMESTAMPTZ);
-        CREATE INDEX IF NOT EXISTS alm_inbox_account ON \"{s}\".alm_inbox (account_id, id);
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_dead_letters (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT NOT NULL,
-            event_id TEXT,
-            event_name TEXT,
-            event TEXT NOT NULL,
-            error TEXT NOT NULL,
-            attempts INTEGER NOT NULL,
-            at TIMESTAMPTZ NOT NULL);
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_quarantine (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT,
-            body BYTEA NOT NULL,
-            error TEXT NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL);"
-    )
-}
-
 pub(super) fn column_u64(row: &Row, column: usize) -> Result<u64, InboxError> {
     row.try_get::<_, i64>(column)
         .map(|v| v as u64)

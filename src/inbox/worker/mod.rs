@@ -2,6 +2,7 @@
 //! through the engine, with retries, dead letters and a bounded shutdown.
 
 mod deliver;
+mod stop;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -424,24 +425,19 @@ impl WorkerPool {
     /// finished within `grace`, and those still unfinished then are given
     /// back to the inbox untouched (their handlers are cancelled; the
     /// engine's claims on their events run out with the engine's lease).
-    /// Returns `true` if everything in hand finished within `grace`.
+    /// Giving back takes at most 1 s more: a worker still waiting on the
+    /// inbox then (an inbox that stopped answering) is stopped where it
+    /// is, and its delivery is taken again once its lease runs out. So it
+    /// returns within `grace` + 1 s. Returns `true` if everything in hand
+    /// finished within `grace`.
     pub async fn shutdown(&self, grace: Duration) -> bool {
         let _ = self.phase.send(Phase::Stopping);
-        let tasks: Vec<_> =
+        let mut tasks: Vec<_> =
             std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut tasks = tasks;
-        let finished = tokio::time::timeout(grace, async {
-            for task in &mut tasks {
-                let _ = task.await;
-            }
-        })
-        .await
-        .is_ok();
+        let finished = stop::join_within(&mut tasks, grace).await;
         if !finished {
             let _ = self.phase.send(Phase::Abandon);
-            for task in tasks {
-                let _ = task.await;
-            }
+            stop::give_back(tasks).await;
         }
         finished
     }
