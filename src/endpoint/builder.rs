@@ -297,7 +297,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use alm_webhooks::inbox::{MemoryInbox, WorkerOptions};
+    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     ///
     /// let endpoint = Endpoint::builder(Authentication::None)

@@ -19,16 +19,16 @@ fn from_store(e: StoreError) -> InboxError {
 }
 
 impl PostgresInbox {
-    /// The bound on one call to the inbox, by default: 6 s (a pooled
+    /// The bound on one call to the inbox, by default: 4 s (a pooled
     /// connection, which it waits at most 2 s for, and every statement of
-    /// the call). The server's `statement_timeout` is 5 s and its
+    /// the call). The server's `statement_timeout` is 3 s and its
     /// `lock_timeout` 2 s unless the URL's `options` set them, as for
     /// [`PostgresStore`](crate::store::PostgresStore). The endpoint bounds an
     /// append more tightly still
     /// ([`EndpointBuilder::append_timeout`](crate::endpoint::EndpointBuilder::append_timeout)).
     ///
     /// ```
-    /// assert_eq!(alm_webhooks::inbox::PostgresInbox::CALL_TIMEOUT.as_secs(), 6);
+    /// assert_eq!(alm_webhooks::inbox::PostgresInbox::CALL_TIMEOUT.as_secs(), 4);
     /// ```
     pub const CALL_TIMEOUT: Duration = CALL_TIMEOUT;
 

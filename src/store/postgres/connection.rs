@@ -29,7 +29,7 @@ pub(crate) const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The server-side bound on one statement (`statement_timeout`), unless
 /// the URL's `options` set one.
-pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The server-side bound on waiting for a row or table lock
 /// (`lock_timeout`), unless the URL's `options` set one.
@@ -38,7 +38,7 @@ pub(crate) const LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// The client-side bound on one call (a pooled connection, and the
 /// statements the call sends): the network can fail in ways no server
 /// setting sees (packets dropped, a peer that stopped answering).
-pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(6);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How long an idle connection waits before its first TCP keepalive probe,
 /// unless the URL's `keepalives_idle` says.
@@ -295,7 +295,7 @@ mod tests {
         assert_eq!(s.config.get_keepalives_idle(), KEEPALIVES_IDLE);
         assert_eq!(s.config.get_keepalives_retries(), Some(KEEPALIVES_RETRIES));
         let options = s.config.get_options().unwrap();
-        assert!(options.contains("-c statement_timeout=5000"), "{options}");
+        assert!(options.contains("-c statement_timeout=3000"), "{options}");
         assert!(options.contains("-c lock_timeout=2000"), "{options}");
         assert_eq!(s.target, "h:5432/db");
     }
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(s.config.get_keepalives_idle(), Duration::from_secs(60));
         let options = s.config.get_options().unwrap();
         assert!(options.contains("statement_timeout=9000"), "{options}");
-        assert!(!options.contains("statement_timeout=5000"), "{options}");
+        assert!(!options.contains("statement_timeout=3000"), "{options}");
         assert!(options.contains("lock_timeout=2000"), "{options}");
     }
 }

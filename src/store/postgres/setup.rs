@@ -24,15 +24,17 @@ impl PostgresStore {
     pub const POOL_WAIT_TIMEOUT: Duration = connection::POOL_WAIT_TIMEOUT;
 
     /// The bound on one call to the store, by default (a pooled connection
-    /// and every statement the call sends): 6 s, one more than the
+    /// and every statement the call sends): 4 s, one more than the
     /// server's `statement_timeout`, so a server that answers reports its
     /// own error first, and a network that stopped answering (packets
-    /// dropped, no reset) fails the call as transient instead of hanging.
+    /// dropped, no reset) fails the call as transient instead of hanging,
+    /// early enough that an inline delivery is answered `503` before ALM's
+    /// 5 s run out.
     /// [`with_call_timeout`](Self::with_call_timeout) changes it.
     ///
     /// ```
     /// # #[cfg(feature = "postgres")]
-    /// assert_eq!(alm_webhooks::store::PostgresStore::CALL_TIMEOUT.as_secs(), 6);
+    /// assert_eq!(alm_webhooks::store::PostgresStore::CALL_TIMEOUT.as_secs(), 4);
     /// ```
     pub const CALL_TIMEOUT: Duration = CALL_TIMEOUT;
 
@@ -114,7 +116,7 @@ impl PostgresStore {
     /// The same store with every call bounded by `timeout` instead of
     /// [`PostgresStore::CALL_TIMEOUT`]. A call that runs out fails with a
     /// transient [`StoreError`] (the delivery is answered `503`). Keep it
-    /// above the server's `statement_timeout` (5 s unless the URL's
+    /// above the server's `statement_timeout` (3 s unless the URL's
     /// `options` set one), so the server's own error comes first.
     ///
     /// ```no_run
