@@ -41,8 +41,9 @@ const DECIDED: i16 = 1;
 ///
 /// Enable it with the `postgres` feature. It keeps a connection pool
 /// (`deadpool-postgres` over `tokio-postgres`; a call waits at most
-/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
-/// schema.
+/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection, and every
+/// call is bounded: see [Timeouts](PostgresStore::connect#timeouts)) and
+/// two tables in its schema (beside the inbox's three).
 ///
 /// **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
 /// connection string as with libpq: `sslmode=require` encrypts (and

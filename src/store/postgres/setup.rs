@@ -53,7 +53,31 @@ impl PostgresStore {
     /// there. It creates nothing: run [`migrate`](Self::migrate) once
     /// first (or `sql/postgres.sql`), as a role that may create tables; the
     /// receiver's role needs only `USAGE` on the schema and `SELECT`,
-    /// `INSERT`, `UPDATE`, `DELETE` on the two tables.
+    /// `INSERT`, `UPDATE`, `DELETE` on the tables.
+    ///
+    /// # Timeouts
+    ///
+    /// Every wait has a bound, so a database or a network that stops
+    /// answering (packets dropped, no reset) fails a call as transient
+    /// (`503`, ALM redelivers) instead of hanging it. The same for
+    /// [`PostgresInbox`](crate::inbox::PostgresInbox), which reads the same
+    /// URL. A parameter in the URL wins over the default:
+    ///
+    /// | what | default | change it with |
+    /// |---|---|---|
+    /// | opening a connection (TCP, TLS, start-up) | 5 s | `connect_timeout=` (seconds) |
+    /// | waiting for a free connection of the pool (16) | 2 s | [`from_pool`](Self::from_pool) with your pool |
+    /// | one statement, on the server | 3 s | `options=-c statement_timeout=…` (ms) |
+    /// | waiting for a row lock, on the server | 2 s | `options=-c lock_timeout=…` (ms) |
+    /// | one call, on the client | 4 s | [`with_call_timeout`](Self::with_call_timeout) |
+    /// | TCP keepalive: idle, interval, probes | 15 s, 5 s, 3 | `keepalives_idle=`, `keepalives_interval=` (seconds), `keepalives_retries=`, `keepalives=0` |
+    /// | unacknowledged data (`TCP_USER_TIMEOUT`, Linux) | 10 s | `tcp_user_timeout=` (**seconds**, unlike libpq's milliseconds) |
+    ///
+    /// The call bound is what ends a call on a black-holed network: the
+    /// kernel may go on accepting what is sent (a stopped proxy, a
+    /// half-open connection) long after the server stopped answering.
+    /// [`migrate`](Self::migrate) gets minutes (`statement_timeout` 10 min)
+    /// rather than seconds.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
