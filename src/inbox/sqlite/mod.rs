@@ -79,7 +79,8 @@ const DEAD_LETTER_COLUMNS: &str =
 /// not lose an acknowledged delivery when it stops or crashes.
 ///
 /// Three tables, created if missing (they may share a file with
-/// [`SqliteStore`](crate::store::SqliteStore)):
+/// [`SqliteStore`](crate::store::SqliteStore), or its very connection:
+/// [`SqliteInbox::from_store`]):
 ///
 /// ```sql
 /// CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,

@@ -94,6 +94,18 @@ const SWEEP_BATCH: usize = 500;
 /// crash) or `appendfsync always`, and a replica with failover only if you
 /// accept that acknowledged writes not yet replicated can be lost.
 ///
+/// # Timeouts
+///
+/// A connection attempt takes at most [`RedisStore::CONNECTION_TIMEOUT`]
+/// (2 s) and a call waits at most [`RedisStore::RESPONSE_TIMEOUT`] (3 s)
+/// for its answer, so a Redis that stops answering (a network that drops
+/// packets) fails calls as transient (`503`) instead of hanging them; the
+/// connection is reopened in the background. Other values: build the
+/// manager from [`RedisStore::manager_config`] and use
+/// [`RedisStore::from_manager`]. [`RedisInbox`](crate::inbox::RedisInbox)
+/// uses the same settings, or the store's manager itself
+/// ([`RedisStore::manager`]).
+///
 /// # Redis Cluster is not supported
 ///
 /// The store talks to one Redis server (a primary, which may have replicas
