@@ -42,7 +42,7 @@ const DECIDED: i16 = 1;
 /// Enable it with the `postgres` feature. It keeps a connection pool
 /// (`deadpool-postgres` over `tokio-postgres`; a call waits at most
 /// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection, and every
-/// call is bounded: see [Timeouts](PostgresStore::connect#timeouts)) and
+/// call is bounded: see the timeouts of [`PostgresStore::connect`]) and
 /// two tables in its schema (beside the inbox's three).
 ///
 /// **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
