@@ -6,7 +6,7 @@
 //! - `ALM_MODE` = `inbox` (default: acknowledge once appended, process
 //!   behind) | `inline` (process inside the request, as before the inbox)
 //! - `ALM_INBOX` = `memory` | `sqlite:PATH` | `postgres://…` | `redis://…`
-//!   (default: the same as `ALM_STORE`)
+//!   (default: beside the store, on its pool or connection)
 //! - `ALM_WORKERS` (default 4), `ALM_MAX_ATTEMPTS` (default 10),
 //!   `ALM_RETRY_BASE_MS` (default 1000), `ALM_RETRY_MAX_MS` (default
 //!   300000); the lease is `ALM_LEASE_SECS`
@@ -296,17 +296,18 @@ impl Queue {
     /// API replays; the inbox keeps quarantined bodies).
     pub(super) async fn start(
         config: InboxConfig,
-        store_url: &str,
+        store: &AnyStore,
         lease: Duration,
         endpoint: EndpointBuilder<AnyStore>,
         sink: Sink,
     ) -> Result<Self, String> {
-        let url = config.url.clone().unwrap_or_else(|| store_url.to_owned());
-        let inbox = Arc::new(
-            AnyInbox::from_url(&url)
-                .await
-                .map_err(|e| format!("ALM_INBOX: {e}"))?,
-        );
+        // Without ALM_INBOX, the inbox shares the store's pool (or
+        // connection), in the same database.
+        let inbox = match &config.url {
+            Some(url) => AnyInbox::from_url(url).await,
+            None => AnyInbox::from_store(store).await,
+        };
+        let inbox = Arc::new(inbox.map_err(|e| format!("ALM_INBOX: {e}"))?);
         let workers = WorkerOptions::new()
             .with_count(config.workers)
             .with_lease(lease)

@@ -178,7 +178,7 @@ impl App {
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
         let queue = inbox::Queue::start(
             config.inbox,
-            &config.store_url,
+            engine.store(),
             config.lease,
             Endpoint::builder(config.auth)
                 .max_body_bytes(config.max_body_bytes)

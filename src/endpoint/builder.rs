@@ -90,6 +90,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     /// Whether [`EndpointBuilder::engine`] was called.
     engine_chosen: bool,
     inline_budget: Duration,
+    append_timeout: Duration,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -119,6 +120,7 @@ impl EndpointBuilder {
             sweep_every: None,
             engine_chosen: false,
             inline_budget: DEFAULT_INLINE_BUDGET,
+            append_timeout: Endpoint::APPEND_TIMEOUT,
         }
     }
 }
@@ -170,6 +172,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             sweep_every: self.sweep_every,
             engine_chosen: true,
             inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -211,6 +214,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             sweep_every: self.sweep_every,
             engine_chosen: self.engine_chosen,
             inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -342,6 +346,39 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.inline_budget = budget;
         self
     }
+
+    /// How long the endpoint waits for the inbox to keep a delivery (an
+    /// append, or a malformed body put in quarantine) before it answers
+    /// `503`: [`Endpoint::APPEND_TIMEOUT`] (2 s) unless set. ALM gives up
+    /// on an answer after 5 s and sends the delivery again; an inbox that
+    /// hangs (a network that drops packets) must not hold the request
+    /// until then. The inbox's own calls have their own, longer bounds
+    /// (see [`PostgresInbox::CALL_TIMEOUT`](crate::inbox::PostgresInbox::CALL_TIMEOUT)
+    /// with the `postgres` feature).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    ///     .append_timeout(Duration::from_millis(1500))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// # endpoint.shutdown(Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn append_timeout(mut self, timeout: Duration) -> Self {
+        self.append_timeout = timeout;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -439,6 +476,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             inline_budget: self.inline_budget,
             pool,
             sweeper,
+            append_timeout: self.append_timeout,
         })
     }
 }

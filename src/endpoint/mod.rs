@@ -108,6 +108,8 @@ pub struct Endpoint {
     pool: Option<WorkerPool>,
     /// The background sweep, if asked for; stops with the endpoint.
     sweeper: Option<sweeper::Sweeper>,
+    /// The bound on keeping a delivery in the inbox.
+    append_timeout: Duration,
 }
 
 impl fmt::Debug for Endpoint {
@@ -124,6 +126,15 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// How long the endpoint waits, by default, for the inbox to keep a
+    /// delivery before it answers `503`: 2 s, well inside the 5 s ALM
+    /// waits for an answer. See [`EndpointBuilder::append_timeout`].
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::Endpoint::APPEND_TIMEOUT.as_secs(), 2);
+    /// ```
+    pub const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// Starts configuring an endpoint that authenticates with `auth`.
     ///
     /// ```
@@ -300,7 +311,7 @@ impl Endpoint {
         let Some(appended) = self.door.append(delivery) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
-        match appended.await {
+        match self.bounded(appended).await {
             Ok(delivery) => {
                 self.wake();
                 Answer::Accepted {
@@ -316,6 +327,19 @@ impl Endpoint {
         }
     }
 
+    /// `call` to the inbox, failing once the append timeout is over.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, InboxError>>,
+    ) -> Result<T, InboxError> {
+        let limit = self.append_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(InboxError::new(format!(
+                "the inbox did not keep the delivery within {limit:?}"
+            )))
+        })
+    }
+
     async fn quarantine(&self, body: &[u8], error: String, now: OffsetDateTime) -> Answer {
         let account_id = account::account_of(body);
         let kept = NewQuarantined {
@@ -328,7 +352,7 @@ impl Endpoint {
         let Some(kept) = self.door.quarantine(kept) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
-        match kept.await {
+        match self.bounded(kept).await {
             Ok(id) => Answer::Quarantined {
                 account_id,
                 id,

@@ -2,47 +2,49 @@
 
 mod kept;
 mod rows;
+mod setup;
 
 use std::fmt;
-use std::str::FromStr;
+use std::future::Future;
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Pool};
 use time::OffsetDateTime;
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
 use super::{
     DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
     NewDelivery, Taken,
 };
 use crate::AccountId;
-use crate::store::postgres::redact::{describe, scrubbed};
-use crate::store::postgres::sql::valid_schema;
+use crate::store::postgres::connection::bounded;
 use rows::column_u64;
 
 /// The inbox on PostgreSQL: shared by every replica of a receiver, durable
 /// once committed.
 ///
-/// Three tables in the inbox's schema, created if missing under the same
-/// advisory lock as the store's (they may share a schema with
-/// [`PostgresStore`](crate::store::PostgresStore)):
+/// Three tables in the inbox's schema, created with the store's by one
+/// migration, `sql/postgres.sql` ([`PostgresInbox::migrate`] or
+/// [`PostgresStore::migrate`](crate::store::PostgresStore::migrate), run
+/// once as a role that may create tables); [`PostgresInbox::connect`] only
+/// checks that they are there, so the receiver's role needs no DDL right:
 ///
 /// ```sql
-/// CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+/// CREATE TABLE alm_inbox (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT, body BYTEA,
 ///     received_at TIMESTAMPTZ, attempts INTEGER, abandoned INTEGER, last_error BYTEA,
 ///     not_before TIMESTAMPTZ, lease_token BYTEA, lease_until TIMESTAMPTZ);
 /// CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
-/// CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id BYTEA,
-///     event_name BYTEA, event BYTEA, error BYTEA, attempts INTEGER, at TIMESTAMPTZ);
-/// CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
+/// CREATE TABLE alm_dead_letters (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT,
+///     event_id BYTEA, event_name BYTEA, event BYTEA, error BYTEA, attempts INTEGER, at TIMESTAMPTZ);
+/// CREATE TABLE alm_quarantine (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT, body BYTEA,
 ///     error BYTEA, received_at TIMESTAMPTZ);
 /// ```
 ///
 /// Texts (errors, a dead letter's `eventId`, `eventName` and JSON) are
 /// kept as their UTF-8 bytes, so a NUL is kept too; tables of an earlier
-/// version (`TEXT` columns, no `abandoned`) are brought up to date when
-/// the inbox connects. **Leases run on the server's clock**
+/// version (`TEXT` columns, no `abandoned`) are brought up to date by the
+/// migration. **Leases run on the server's clock**
 /// (`clock_timestamp()`): processes whose clocks disagree never hold one
 /// delivery at once.
 ///
@@ -59,6 +61,14 @@ use rows::column_u64;
 /// at the same moment by two connections could commit out of id order; ALM
 /// never does that (it waits for each acknowledgement).
 ///
+/// **Connections** are the store's: the same connection string (TLS by
+/// `sslmode` and `sslrootcert`; see
+/// [`PostgresStore`](crate::store::PostgresStore) for the timeouts and
+/// keepalives it sets), and the store and the inbox can share one pool
+/// ([`PostgresInbox::from_pool`] with
+/// [`PostgresStore::pool`](crate::store::PostgresStore::pool)). Every
+/// call is bounded ([`PostgresInbox::CALL_TIMEOUT`]).
+///
 /// Account ids are stored bit-cast to `BIGINT`, as in the store.
 /// Clones share the
 /// pool; `Debug` shows the host, port, database and schema, never a
@@ -69,8 +79,10 @@ use rows::column_u64;
 /// # async fn main() {
 /// use alm_webhooks::inbox::{Inbox, PostgresInbox};
 ///
-/// // Creates its tables in the schema if they are missing.
-/// let inbox = PostgresInbox::connect_with_schema("postgres://alm@db.internal/alm", "alm").await.unwrap();
+/// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
+/// // Once, at deployment, as a role that may create tables:
+/// PostgresInbox::migrate("postgres://owner@db.internal/alm?sslmode=verify-full", "alm").await.unwrap();
+/// let inbox = PostgresInbox::connect_with_schema(url, "alm").await.unwrap();
 /// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
 /// println!("{} pending, {} dead letters", stats.pending, stats.dead_letters);
 /// println!("{inbox:?}"); // never a password
@@ -81,6 +93,8 @@ pub struct PostgresInbox {
     pool: Pool,
     schema: String,
     target: String,
+    /// The bound on one call.
+    timeout: Duration,
 }
 
 impl fmt::Debug for PostgresInbox {
@@ -106,107 +120,21 @@ fn lease_millis(d: Duration) -> f64 {
 }
 
 impl PostgresInbox {
-    /// Connects to `url` and creates the tables in `schema` if missing.
-    /// `schema` must match `[a-z_][a-z0-9_]*`.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] when the URL does not parse, the database cannot be
-    /// reached or the tables cannot be created; never with the password.
-    ///
-    /// ```no_run
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::inbox::PostgresInbox;
-    /// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
-    /// let inbox = PostgresInbox::connect_with_schema(url, "alm").await.unwrap();
-    /// # let _ = inbox;
-    /// # }
-    /// ```
-    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, InboxError> {
-        if !valid_schema(schema) {
-            return Err(InboxError::new(format!(
-                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*)"
-            )));
-        }
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        let target = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .build()
-            .map_err(|e| pg_error("cannot build the connection pool", e))?;
-        let inbox = Self {
-            pool,
-            schema: schema.to_owned(),
-            target,
-        };
-        let mut client = inbox.pool.get().await.map_err(|e| {
-            pg_error(
-                &format!("cannot connect to {}", inbox.target),
-                scrubbed(&e, url),
-            )
-        })?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error("cannot begin the schema transaction", e))?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
-            &[&inbox.schema],
-        )
-        .await
-        .map_err(|e| pg_error("cannot take the schema lock", e))?;
-        tx.batch_execute(&rows::create(&inbox.schema))
-            .await
-            .map_err(|e| pg_error("cannot create the inbox tables", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("cannot commit the schema", e))?;
-        Ok(inbox)
-    }
-
-    /// Drops the inbox's three tables (for tests that give each run its own
-    /// schema, with [`PostgresStore::drop_schema`](crate::store::PostgresStore::drop_schema)
-    /// for the rest).
-    ///
-    /// # Errors
-    ///
-    /// The database's error.
-    ///
-    /// ```no_run
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::inbox::PostgresInbox;
-    /// let inbox = PostgresInbox::connect_with_schema("postgres://postgres@127.0.0.1/test", "alm_doc").await.unwrap();
-    /// inbox.drop_tables().await.unwrap();
-    /// # }
-    /// ```
-    pub async fn drop_tables(&self) -> Result<(), InboxError> {
-        let s = &self.schema;
-        self.client()
-            .await?
-            .batch_execute(&format!(
-                "DROP TABLE IF EXISTS \"{s}\".alm_inbox, \"{s}\".alm_dead_letters, \
-                 \"{s}\".alm_quarantine"
-            ))
-            .await
-            .map_err(|e| pg_error("cannot drop the inbox tables", e))
-    }
-
     /// A table's qualified name.
     fn t(&self, table: &str) -> String {
         format!("\"{}\".{table}", self.schema)
+    }
+
+    /// Runs `call`, failing when it takes longer than the inbox's bound.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, InboxError>>,
+    ) -> Result<T, InboxError> {
+        bounded(self.timeout, call, |e| {
+            pg_error(&format!("{what} timed out on {}", self.target), e)
+        })
+        .await
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
@@ -238,11 +166,14 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, InboxError> {
-        let (client, statement) = self.prepared(what, sql).await?;
-        client
-            .execute(&statement, params)
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))
+        self.bounded(what, async {
+            let (client, statement) = self.prepared(what, sql).await?;
+            client
+                .execute(&statement, params)
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))
+        })
+        .await
     }
 
     /// Runs one query (prepared and cached); its rows.
@@ -252,11 +183,14 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, InboxError> {
-        let (client, statement) = self.prepared(what, sql).await?;
-        client
-            .query(&statement, params)
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))
+        self.bounded(what, async {
+            let (client, statement) = self.prepared(what, sql).await?;
+            client
+                .query(&statement, params)
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))
+        })
+        .await
     }
 
     /// Deletes one row with `delete` (which returns the account and body
@@ -269,34 +203,37 @@ impl PostgresInbox {
         now: OffsetDateTime,
         delivery_of: impl FnOnce(&Row) -> Result<(u64, Vec<u8>), InboxError>,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
-        let Some(row) = tx
-            .query_opt(delete, &[&id])
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?
-        else {
-            return Ok(None);
+        let moving = async {
+            let mut client = self.client().await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
+            let Some(row) = tx
+                .query_opt(delete, &[&id])
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?
+            else {
+                return Ok(None);
+            };
+            let (account, body) = delivery_of(&row)?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+                        self.t("alm_inbox")
+                    ),
+                    &[&(account as i64), &body, &now],
+                )
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+            let new = column_u64(&row, 0)?;
+            tx.commit()
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+            Ok(Some(DeliveryId(new)))
         };
-        let (account, body) = delivery_of(&row)?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
-                    self.t("alm_inbox")
-                ),
-                &[&(account as i64), &body, &now],
-            )
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
-        let new = column_u64(&row, 0)?;
-        tx.commit()
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
-        Ok(Some(DeliveryId(new)))
+        self.bounded(what, moving).await
     }
 }
 
@@ -411,8 +348,8 @@ impl Inbox for PostgresInbox {
                 .await?
                 == 1);
         }
-        self.complete_keeping(&delete, delivery, token, dead_letters)
-            .await
+        let keeping = self.complete_keeping(&delete, delivery, token, dead_letters);
+        self.bounded("complete", keeping).await
     }
 
     async fn retry_later(

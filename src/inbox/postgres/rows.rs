@@ -8,61 +8,6 @@ use crate::inbox::{
     DeadLetter, DeadLetterId, InboxError, NewDeadLetter, QuarantineId, Quarantined,
 };
 
-/// The statements that create the schema (unless `public`) and the tables,
-/// and bring tables of an earlier version up to date: the `abandoned`
-/// column, and texts kept as UTF-8 `BYTEA` (PostgreSQL's `TEXT` cannot
-/// hold NUL, which a malformed event's `eventId` may).
-pub(super) fn create(s: &str) -> String {
-    let create_schema = if s == "public" {
-        String::new()
-    } else {
-        format!("CREATE SCHEMA IF NOT EXISTS \"{s}\";")
-    };
-    format!(
-        "{create_schema}
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_inbox (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT NOT NULL,
-            body BYTEA NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL,
-            attempts INTEGER NOT NULL DEFAULT 0,
-            abandoned INTEGER NOT NULL DEFAULT 0,
-            last_error BYTEA,
-            not_before TIMESTAMPTZ,
-            lease_token BYTEA,
-            lease_until TIMESTAMPTZ);
-        CREATE INDEX IF NOT EXISTS alm_inbox_account ON \"{s}\".alm_inbox (account_id, id);
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_dead_letters (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT NOT NULL,
-            event_id BYTEA,
-            event_name BYTEA,
-            event BYTEA NOT NULL,
-            error BYTEA NOT NULL,
-            attempts INTEGER NOT NULL,
-            at TIMESTAMPTZ NOT NULL);
-        CREATE TABLE IF NOT EXISTS \"{s}\".alm_quarantine (
-            id BIGSERIAL PRIMARY KEY,
-            account_id BIGINT,
-            body BYTEA NOT NULL,
-            error BYTEA NOT NULL,
-            received_at TIMESTAMPTZ NOT NULL);
-        ALTER TABLE \"{s}\".alm_inbox ADD COLUMN IF NOT EXISTS abandoned INTEGER NOT NULL DEFAULT 0;
-        DO $$ DECLARE c record; BEGIN
-          FOR c IN SELECT table_name, column_name FROM information_schema.columns
-            WHERE table_schema = '{s}' AND data_type = 'text' AND (
-              (table_name = 'alm_dead_letters'
-                 AND column_name IN ('event_id', 'event_name', 'event', 'error'))
-              OR (table_name = 'alm_quarantine' AND column_name = 'error')
-              OR (table_name = 'alm_inbox' AND column_name = 'last_error'))
-          LOOP
-            EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I TYPE BYTEA USING convert_to(%I, ''UTF8'')',
-                           '{s}', c.table_name, c.column_name, c.column_name);
-          END LOOP;
-        END $$;"
-    )
-}
-
 pub(super) fn column_u64(row: &Row, column: usize) -> Result<u64, InboxError> {
     row.try_get::<_, i64>(column)
         .map(|v| v as u64)

@@ -88,6 +88,11 @@ fn token_text(token: LeaseToken) -> String {
 
 impl RedisInbox {
     /// Connects to Redis at `url`, with every key under `{prefix}inbox:`.
+    /// The connection is the store's kind
+    /// ([`RedisStore::connect`](crate::store::RedisStore::connect)): it
+    /// reconnects on its own, an attempt to connect takes at most 2 s, and
+    /// a call waits at most 3 s for its answer (then fails: an append is
+    /// answered `503`).
     ///
     /// # Errors
     ///
@@ -113,6 +118,35 @@ impl RedisInbox {
             prefix: format!("{prefix}inbox:"),
             scripts: std::sync::Arc::new(Scripts::new()),
         })
+    }
+
+    /// The inbox on a connection the application already has, such as the
+    /// store's ([`RedisStore::manager`](crate::store::RedisStore::manager)),
+    /// so the store and the inbox share one connection; keys under
+    /// `{prefix}inbox:` (the store's prefix will do: their keys do not
+    /// collide). Nothing is sent until the first call; the manager's
+    /// timeouts apply (those of [`connect_with_prefix`](Self::connect_with_prefix)
+    /// are [`RedisStore::manager_config`](crate::store::RedisStore::manager_config)'s:
+    /// a 3 s response timeout).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use alm_webhooks::inbox::RedisInbox;
+    /// use alm_webhooks::store::RedisStore;
+    ///
+    /// let store = RedisStore::connect_with_prefix("redis://redis.internal:6379/", "alm:").await?;
+    /// let inbox = RedisInbox::from_manager(store.manager().clone(), store.prefix());
+    /// assert_eq!(inbox.prefix(), "alm:inbox:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            conn,
+            addr: "(a connection the application opened)".to_owned(),
+            prefix: format!("{prefix}inbox:"),
+            scripts: std::sync::Arc::new(Scripts::new()),
+        }
     }
 
     /// The prefix every key of this inbox starts with (ends in `inbox:`).

@@ -1,10 +1,11 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
 
 mod kept;
+mod open;
 mod sql;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,7 +28,8 @@ const DEAD_LETTER_COLUMNS: &str =
 /// not lose an acknowledged delivery when it stops or crashes.
 ///
 /// Three tables, created if missing (they may share a file with
-/// [`SqliteStore`](crate::store::SqliteStore)):
+/// [`SqliteStore`](crate::store::SqliteStore), or its very connection:
+/// [`SqliteInbox::from_store`]):
 ///
 /// ```sql
 /// CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
@@ -95,70 +97,6 @@ fn token_bytes(token: LeaseToken) -> [u8; 16] {
 }
 
 impl SqliteInbox {
-    /// Opens (creating if missing) the database file at `path`.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] if the file cannot be opened or its tables created.
-    ///
-    /// ```
-    /// use alm_webhooks::inbox::SqliteInbox;
-    /// let path = std::env::temp_dir().join(format!("alm-inbox-open-{}.db", std::process::id()));
-    /// let inbox = SqliteInbox::open(&path).unwrap();
-    /// drop(inbox);
-    /// assert!(SqliteInbox::open(&path).is_ok(), "opened again, tables kept");
-    /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
-    /// assert!(SqliteInbox::open("/nonexistent-dir/inbox.db").is_err());
-    /// ```
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, InboxError> {
-        let path = path.as_ref();
-        let conn = Connection::open(path)
-            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))?;
-        Self::setup(conn, Some(path.to_owned()))
-    }
-
-    /// A private in-memory database, for tests: nothing survives the inbox.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] if SQLite cannot allocate it.
-    ///
-    /// ```
-    /// let inbox = alm_webhooks::inbox::SqliteInbox::open_in_memory().unwrap();
-    /// # let _ = inbox;
-    /// ```
-    pub fn open_in_memory() -> Result<Self, InboxError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
-        Self::setup(conn, None)
-    }
-
-    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Self, InboxError> {
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| sqlite_error("cannot set the busy timeout", e))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(|e| sqlite_error("cannot switch to WAL", e))?;
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(|e| sqlite_error("cannot set synchronous", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| sqlite_error("cannot create the inbox tables", e))?;
-        let has_abandoned: bool = conn
-            .query_row(
-                "SELECT count(*) FROM pragma_table_info('alm_inbox') WHERE name = 'abandoned'",
-                [],
-                |r| r.get::<_, i64>(0).map(|n| n > 0),
-            )
-            .map_err(|e| sqlite_error("cannot read the inbox table's columns", e))?;
-        if !has_abandoned {
-            conn.execute_batch(sql::ADD_ABANDONED)
-                .map_err(|e| sqlite_error("cannot add the abandoned column", e))?;
-        }
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
-    }
-
     /// Runs `f` with the connection on the blocking pool.
     async fn run<T, F>(&self, what: &'static str, f: F) -> Result<T, InboxError>
     where
