@@ -5,6 +5,9 @@
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
+#[cfg(feature = "alm-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
+pub mod alm_api;
 pub mod admin;
 pub mod auth;
 #[cfg(feature = "store-conformance")]
