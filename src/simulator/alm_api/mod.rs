@@ -34,7 +34,6 @@ use truth::Truth;
 /// # let _ = options;
 /// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct DoubleOptions {
     /// Requests allowed per `window` on `/users` and `/learningObjects`
     /// (ALM: 500).
@@ -77,7 +76,9 @@ pub struct DoubleCounts {
     pub max_in_window: usize,
     /// `429` answers given (over the limit or injected).
     pub answered_429: usize,
-    /// Requests that arrived while an announced `Retry-After` was running.
+    /// Requests that arrived while an announced `Retry-After` was running
+    /// (more than 100 ms after it was announced: one already on its way
+    /// then is not counted).
     pub ignored_retry_after: usize,
     /// Token refreshes answered.
     pub token_refreshes: usize,
@@ -93,6 +94,7 @@ pub(crate) struct State {
     pub(crate) arrivals: Vec<Instant>,
     pub(crate) counts: DoubleCounts,
     pub(crate) inject_429: Vec<u64>,
+    pub(crate) hold_since: Option<Instant>,
     pub(crate) hold_until: Option<Instant>,
     pub(crate) tokens: Vec<(String, Instant)>,
     pub(crate) jobs: Vec<routes::JobState>,

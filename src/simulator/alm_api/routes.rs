@@ -17,6 +17,9 @@ pub(crate) struct JobState {
     csv: Option<String>,
 }
 
+/// How long after a `429` a request may still arrive that was sent before it.
+const RETRY_AFTER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 const JSON_API: &str = "application/vnd.api+json";
 
 fn document(status: u16, body: Value) -> Response {
@@ -93,7 +96,11 @@ fn refresh(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Response 
 /// Counts the request; a `429` when injected or over the limit.
 fn rate_limit(state: &mut State, options: &DoubleOptions, now: Instant) -> Option<Response> {
     state.counts.limited_requests += 1;
-    if state.hold_until.is_some_and(|until| now < until) {
+    // A request already on its way when the `429` went out is not one
+    // that ignored it: only those arriving past a grace are counted.
+    if state.hold_since.is_some_and(|since| now.duration_since(since) > RETRY_AFTER_GRACE)
+        && state.hold_until.is_some_and(|until| now < until)
+    {
         state.counts.ignored_retry_after += 1;
     }
     state.arrivals.push(now);
@@ -110,6 +117,7 @@ fn rate_limit(state: &mut State, options: &DoubleOptions, now: Instant) -> Optio
     };
     let retry_after = retry_after?;
     state.counts.answered_429 += 1;
+    state.hold_since = Some(now);
     state.hold_until = Some(now + std::time::Duration::from_secs(retry_after));
     let mut response = error(429, "Too many requests");
     response.headers.push(("retry-after", retry_after.to_string()));
