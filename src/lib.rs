@@ -5,10 +5,10 @@
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
+pub mod admin;
 #[cfg(feature = "alm-api")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
 pub mod alm_api;
-pub mod admin;
 pub mod auth;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]

@@ -55,11 +55,17 @@ fn the_reference_enrollment_example_parses_with_its_placeholder_relationships() 
     assert_eq!(e.state.as_deref(), Some("ENROLLED"));
     assert_eq!(e.progress_percent, Some(47));
     assert_eq!(e.has_passed, Some(true));
-    assert_eq!(e.date_completed.as_ref().unwrap().to_string(), "2025-03-15T14:30:00Z");
+    assert_eq!(
+        e.date_completed.as_ref().unwrap().to_string(),
+        "2025-03-15T14:30:00Z"
+    );
     // "data": "example-data" is not a resource identifier: no id, no error.
     assert_eq!(e.user_id, None);
     assert_eq!(e.lo_instance_id, None);
-    assert_eq!(next.as_deref(), Some("https://learningmanager.adobe.com/example"));
+    assert_eq!(
+        next.as_deref(),
+        Some("https://learningmanager.adobe.com/example")
+    );
 }
 
 #[test]
@@ -68,8 +74,12 @@ fn the_reference_job_parses_and_both_status_spellings_are_read() {
     assert_eq!(job.id, "5127384");
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.job_type.as_deref(), Some("learnerTranscriptExport"));
-    assert_eq!(job.download_url.as_deref(), Some("https://learningmanager.adobe.com/example/report.csv"));
-    let older = br#"{"data":{"id":"1","type":"job","attributes":{"status":{"code":"PENDING"},"url":"u"}}}"#;
+    assert_eq!(
+        job.download_url.as_deref(),
+        Some("https://learningmanager.adobe.com/example/report.csv")
+    );
+    let older =
+        br#"{"data":{"id":"1","type":"job","attributes":{"status":{"code":"PENDING"},"url":"u"}}}"#;
     let older = Job::from_document(older).unwrap();
     assert_eq!(older.status, JobStatus::Running("PENDING".into()));
     assert_eq!(older.download_url.as_deref(), Some("u"));
@@ -86,7 +96,9 @@ async fn fixture_server(seen: Arc<Mutex<Vec<String>>>) -> String {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
                 loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { return };
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -111,7 +123,8 @@ async fn fixture_server(seen: Arc<Mutex<Vec<String>>>) -> String {
                     .map(|l| l[14..].trim().to_owned())
                     .unwrap_or_default();
                 seen.lock().unwrap().push(format!("{line} | {auth}"));
-                let (status, body): (u16, &[u8]) = if line.starts_with("POST /oauth/token/refresh") {
+                let (status, body): (u16, &[u8]) = if line.starts_with("POST /oauth/token/refresh")
+                {
                     (200, TOKEN)
                 } else if auth != "oauth 4e8e1025da6457cd4d0597b6fe1ac5af" {
                     (401, ERROR)
@@ -138,7 +151,13 @@ async fn fixture_server(seen: Arc<Mutex<Vec<String>>>) -> String {
 async fn the_client_reads_the_reference_documents_over_http() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let base = fixture_server(Arc::clone(&seen)).await;
-    let api = AlmApi::new(ApiConfig::new(&base, "app", "client-secret-xyz", "refresh-xyz")).unwrap();
+    let api = AlmApi::new(ApiConfig::new(
+        &base,
+        "app",
+        "client-secret-xyz",
+        "refresh-xyz",
+    ))
+    .unwrap();
     let wait = WhenOverBudget::Wait(Duration::from_secs(5));
 
     let user = api.user(UserId(20919106), wait).await.unwrap();
@@ -150,10 +169,20 @@ async fn the_client_reads_the_reference_documents_over_http() {
     // The reference's error document on a 400: a Status error, no body quoted.
     let other: LoId = "course:1".parse().unwrap();
     let error = api.learning_object(&other, wait).await.unwrap_err();
-    assert!(matches!(error, ApiError::Status { status: 400, .. }), "{error:?}");
+    assert!(
+        matches!(error, ApiError::Status { status: 400, .. }),
+        "{error:?}"
+    );
 
     let seen = seen.lock().unwrap().clone();
     assert!(seen[0].starts_with("POST /oauth/token/refresh"), "{seen:?}");
-    assert_eq!(seen.iter().filter(|l| l.starts_with("POST /oauth")).count(), 1, "one refresh: {seen:?}");
-    assert!(seen[1].ends_with("| oauth 4e8e1025da6457cd4d0597b6fe1ac5af"), "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("POST /oauth")).count(),
+        1,
+        "one refresh: {seen:?}"
+    );
+    assert!(
+        seen[1].ends_with("| oauth 4e8e1025da6457cd4d0597b6fe1ac5af"),
+        "{seen:?}"
+    );
 }

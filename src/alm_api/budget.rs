@@ -59,7 +59,11 @@ impl std::fmt::Debug for Budget {
 /// most `requests` (GCRA allows `burst + window / period` in a window).
 pub(crate) fn quota(requests: u32, window: Duration) -> Quota {
     let requests = requests.max(1);
-    let burst = if requests == 1 { 1 } else { (requests / 5).clamp(1, requests - 1) };
+    let burst = if requests == 1 {
+        1
+    } else {
+        (requests / 5).clamp(1, requests - 1)
+    };
     let spread = (requests - burst).max(1);
     let period = window / spread;
     Quota::with_period(period.max(Duration::from_nanos(1)))
@@ -164,7 +168,8 @@ mod tests {
             let quota = quota(requests, Duration::from_secs(window));
             let burst = quota.burst_size().get();
             let in_window = burst as f64
-                + Duration::from_secs(window).as_secs_f64() / quota.replenish_interval().as_secs_f64();
+                + Duration::from_secs(window).as_secs_f64()
+                    / quota.replenish_interval().as_secs_f64();
             assert!(
                 in_window <= requests as f64 + 1.0,
                 "{requests}/{window}s: burst {burst} + refills = {in_window}"
@@ -180,21 +185,40 @@ mod tests {
     async fn fail_refuses_at_once_and_wait_waits() {
         let budget = Budget::new(2, Duration::from_millis(400));
         budget.acquire("users", WhenOverBudget::Fail).await.unwrap();
-        let refused = budget.acquire("users", WhenOverBudget::Fail).await.unwrap_err();
-        assert!(matches!(refused, ApiError::OverBudget { .. }), "{refused:?}");
+        let refused = budget
+            .acquire("users", WhenOverBudget::Fail)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ApiError::OverBudget { .. }),
+            "{refused:?}"
+        );
         let started = Instant::now();
-        budget.acquire("users", WhenOverBudget::Wait(Duration::from_secs(2))).await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+        budget
+            .acquire("users", WhenOverBudget::Wait(Duration::from_secs(2)))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test]
     async fn retry_after_holds_every_request_back() {
         let budget = Budget::new(100, Duration::from_secs(1));
         budget.hold_for(Duration::from_millis(300));
-        let refused = budget.acquire("users", WhenOverBudget::Fail).await.unwrap_err();
+        let refused = budget
+            .acquire("users", WhenOverBudget::Fail)
+            .await
+            .unwrap_err();
         assert!(refused.retry_after().unwrap() <= Duration::from_millis(300));
         let started = Instant::now();
-        budget.acquire("users", WhenOverBudget::Wait(Duration::from_secs(1))).await.unwrap();
+        budget
+            .acquire("users", WhenOverBudget::Wait(Duration::from_secs(1)))
+            .await
+            .unwrap();
         assert!(started.elapsed() >= Duration::from_millis(250));
     }
 }

@@ -55,7 +55,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for AlmApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AlmApi").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("AlmApi")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +113,9 @@ impl AlmApi {
     pub async fn user(&self, id: UserId, when: WhenOverBudget) -> Result<User, ApiError> {
         let url = self.api_url(&format!("users/{}", id.0));
         lookup(&self.inner.users, id, async {
-            let body = self.get("users", &url, when, &format!("user {}", id.0)).await?;
+            let body = self
+                .get("users", &url, when, &format!("user {}", id.0))
+                .await?;
             User::from_document(&body).map_err(|e| ApiError::decode("users", e))
         })
         .await
@@ -126,7 +130,14 @@ impl AlmApi {
     ) -> Result<LearningObject, ApiError> {
         let url = self.api_url(&format!("learningObjects/{}", segment(id.as_str())));
         lookup(&self.inner.learning_objects, id.clone(), async {
-            let body = self.get("learningObjects", &url, when, &format!("learning object {id}")).await?;
+            let body = self
+                .get(
+                    "learningObjects",
+                    &url,
+                    when,
+                    &format!("learning object {id}"),
+                )
+                .await?;
             LearningObject::from_document(&body).map_err(|e| ApiError::decode("learningObjects", e))
         })
         .await
@@ -144,7 +155,9 @@ impl AlmApi {
             segment(id.as_str())
         ));
         lookup(&self.inner.instances, id.clone(), async {
-            let body = self.get("learningObjects", &url, when, &format!("instance {id}")).await?;
+            let body = self
+                .get("learningObjects", &url, when, &format!("instance {id}"))
+                .await?;
             LoInstance::from_document(&body).map_err(|e| ApiError::decode("learningObjects", e))
         })
         .await
@@ -163,7 +176,9 @@ impl AlmApi {
             let mut next = Some(first);
             let mut pages = 0;
             while let Some(url) = next.take() {
-                let body = self.get("enrollments", &url, when, &format!("user {}", user.0)).await?;
+                let body = self
+                    .get("enrollments", &url, when, &format!("user {}", user.0))
+                    .await?;
                 let (page, link) = Enrollment::from_list_document(&body)
                     .map_err(|e| ApiError::decode("enrollments", e))?;
                 all.extend(page);
@@ -189,7 +204,15 @@ impl AlmApi {
     }
 
     pub(crate) fn same_host(&self, url: &str) -> bool {
-        let host = |u: &str| url::Url::parse(u).ok().map(|u| (u.scheme().to_owned(), u.host_str().map(str::to_owned), u.port_or_known_default()));
+        let host = |u: &str| {
+            url::Url::parse(u).ok().map(|u| {
+                (
+                    u.scheme().to_owned(),
+                    u.host_str().map(str::to_owned),
+                    u.port_or_known_default(),
+                )
+            })
+        };
         host(url).is_some_and(|h| Some(h) == host(&self.inner.config.base))
     }
 
@@ -201,7 +224,8 @@ impl AlmApi {
         when: WhenOverBudget,
         what: &str,
     ) -> Result<Vec<u8>, ApiError> {
-        self.send(endpoint, when, true, what, |http| http.get(url)).await
+        self.send(endpoint, when, true, what, |http| http.get(url))
+            .await
     }
 
     /// Sends a request: budget (when `budgeted`) and `Retry-After` gate,
@@ -238,7 +262,10 @@ impl AlmApi {
             let status = response.status().as_u16();
             match status {
                 200..=299 => {
-                    let body = response.bytes().await.map_err(|e| ApiError::transport(endpoint, e))?;
+                    let body = response
+                        .bytes()
+                        .await
+                        .map_err(|e| ApiError::transport(endpoint, e))?;
                     metrics::request(endpoint, "ok");
                     return Ok(body.to_vec());
                 }
@@ -253,7 +280,9 @@ impl AlmApi {
                 }
                 404 => {
                     metrics::request(endpoint, "not_found");
-                    return Err(ApiError::NotFound { what: what.to_owned() });
+                    return Err(ApiError::NotFound {
+                        what: what.to_owned(),
+                    });
                 }
                 429 => {
                     metrics::request(endpoint, "rate_limited");
@@ -276,7 +305,10 @@ impl AlmApi {
 /// ALM's `Retry-After`: seconds (the form ALM sends) or an HTTP date;
 /// 60 s when absent or unreadable.
 pub(crate) fn retry_after(headers: &http::HeaderMap) -> Duration {
-    let Some(value) = headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Duration::from_secs(60);
     };
     if let Ok(seconds) = value.trim().parse::<u64>() {
@@ -285,7 +317,9 @@ pub(crate) fn retry_after(headers: &http::HeaderMap) -> Duration {
     time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822)
         .ok()
         .map(|at| {
-            let seconds = (at - time::OffsetDateTime::now_utc()).whole_seconds().max(0);
+            let seconds = (at - time::OffsetDateTime::now_utc())
+                .whole_seconds()
+                .max(0);
             Duration::from_secs(seconds as u64)
         })
         .unwrap_or(Duration::from_secs(60))
@@ -305,7 +339,7 @@ where
         .entry(key)
         .or_try_insert_with(fetch)
         .await
-        .map_err(|shared| Arc::unwrap_or_clone(shared))?;
+        .map_err(Arc::unwrap_or_clone)?;
     metrics::cache(!entry.is_fresh());
     Ok(entry.into_value())
 }

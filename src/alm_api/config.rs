@@ -178,12 +178,15 @@ impl ApiConfig {
 
     pub(crate) fn validate(&self) -> Result<(), ApiError> {
         if self.budget == 0 || self.budget_window.is_zero() {
-            return Err(ApiError::Config("the budget must allow at least one request".into()));
+            return Err(ApiError::Config(
+                "the budget must allow at least one request".into(),
+            ));
         }
         if !(self.base.starts_with("https://") || self.base.starts_with("http://")) {
             return Err(ApiError::Config("the base must be an http(s) URL".into()));
         }
-        url::Url::parse(&self.base).map_err(|_| ApiError::Config("the base is not a URL".into()))?;
+        url::Url::parse(&self.base)
+            .map_err(|_| ApiError::Config("the base is not a URL".into()))?;
         Ok(())
     }
 }

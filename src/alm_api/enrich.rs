@@ -52,7 +52,8 @@ impl Event {
     /// The learning object the event names (`None` for `CI_STATS` and
     /// unknown events).
     pub async fn learning_object(&self, api: &AlmApi) -> Result<Option<LearningObject>, ApiError> {
-        self.learning_object_with(api, api.config().when_over_budget).await
+        self.learning_object_with(api, api.config().when_over_budget)
+            .await
     }
 
     /// [`learning_object`](Self::learning_object), choosing what to do
@@ -71,7 +72,10 @@ impl Event {
     /// The instance the event names (`None` for learning-object events).
     pub async fn lo_instance(&self, api: &AlmApi) -> Result<Option<LoInstance>, ApiError> {
         match self.lo_instance_id() {
-            Some(id) => api.lo_instance(id, api.config().when_over_budget).await.map(Some),
+            Some(id) => api
+                .lo_instance(id, api.config().when_over_budget)
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }

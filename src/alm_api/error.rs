@@ -105,12 +105,24 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn transport(endpoint: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Transport { endpoint, source: Arc::new(error) }
+    pub(crate) fn transport(
+        endpoint: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Transport {
+            endpoint,
+            source: Arc::new(error),
+        }
     }
 
-    pub(crate) fn decode(endpoint: &'static str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Decode { endpoint, source: Arc::new(error) }
+    pub(crate) fn decode(
+        endpoint: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Decode {
+            endpoint,
+            source: Arc::new(error),
+        }
     }
 }
 

@@ -90,12 +90,19 @@ impl Job {
     pub fn from_document(body: &[u8]) -> Result<Self, serde_json::Error> {
         let document: Document = serde_json::from_slice(body)?;
         let attributes = &document.data.attributes;
-        let text = |name: &str| attributes.get(name).and_then(Value::as_str).map(str::to_owned);
+        let text = |name: &str| {
+            attributes
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         let status_word = match attributes.get("status") {
             Some(Value::String(word)) => word.clone(),
-            Some(Value::Object(object)) => {
-                object.get("code").and_then(Value::as_str).unwrap_or_default().to_owned()
-            }
+            Some(Value::Object(object)) => object
+                .get("code")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             _ => String::new(),
         };
         let status = match status_word.to_ascii_lowercase().as_str() {
@@ -136,11 +143,17 @@ impl AlmApi {
         .to_string();
         let url = self.api_url("jobs");
         let answer = self
-            .send("jobs", WhenOverBudget::Wait(Duration::from_secs(300)), false, "jobs", |http| {
-                http.post(&url)
-                    .header(http::header::CONTENT_TYPE, super::client::JSON_API)
-                    .body(body.clone())
-            })
+            .send(
+                "jobs",
+                WhenOverBudget::Wait(Duration::from_secs(300)),
+                false,
+                "jobs",
+                |http| {
+                    http.post(&url)
+                        .header(http::header::CONTENT_TYPE, super::client::JSON_API)
+                        .body(body.clone())
+                },
+            )
             .await?;
         Job::from_document(&answer).map_err(|e| ApiError::decode("jobs", e))
     }
@@ -150,9 +163,13 @@ impl AlmApi {
         let url = self.api_url(&format!("jobs/{}", super::client::segment(id)));
         let what = format!("job {id}");
         let answer = self
-            .send("jobs", WhenOverBudget::Wait(Duration::from_secs(300)), false, &what, |http| {
-                http.get(&url)
-            })
+            .send(
+                "jobs",
+                WhenOverBudget::Wait(Duration::from_secs(300)),
+                false,
+                &what,
+                |http| http.get(&url),
+            )
             .await?;
         Job::from_document(&answer).map_err(|e| ApiError::decode("jobs", e))
     }
@@ -162,7 +179,10 @@ impl AlmApi {
     /// needs none, and must not receive it).
     pub async fn download_report(&self, job: &Job) -> Result<String, ApiError> {
         let Some(link) = job.download_url.as_deref() else {
-            return Err(ApiError::Job { job_id: job.id.clone(), state: "has no download link" });
+            return Err(ApiError::Job {
+                job_id: job.id.clone(),
+                state: "has no download link",
+            });
         };
         let link = if link.starts_with('/') {
             format!("{}{link}", self.inner.config.base)
@@ -171,9 +191,13 @@ impl AlmApi {
         };
         let bytes = if self.same_host(&link) {
             let what = format!("report of job {}", job.id);
-            self.send("jobs", WhenOverBudget::Wait(Duration::from_secs(300)), false, &what, |http| {
-                http.get(&link)
-            })
+            self.send(
+                "jobs",
+                WhenOverBudget::Wait(Duration::from_secs(300)),
+                false,
+                &what,
+                |http| http.get(&link),
+            )
             .await?
         } else {
             let response = self
@@ -184,9 +208,16 @@ impl AlmApi {
                 .await
                 .map_err(|e| ApiError::transport("jobs", e.without_url()))?;
             if !response.status().is_success() {
-                return Err(ApiError::Status { status: response.status().as_u16(), endpoint: "jobs" });
+                return Err(ApiError::Status {
+                    status: response.status().as_u16(),
+                    endpoint: "jobs",
+                });
             }
-            response.bytes().await.map_err(|e| ApiError::transport("jobs", e.without_url()))?.to_vec()
+            response
+                .bytes()
+                .await
+                .map_err(|e| ApiError::transport("jobs", e.without_url()))?
+                .to_vec()
         };
         String::from_utf8(bytes).map_err(|e| ApiError::decode("jobs", e))
     }
@@ -207,10 +238,16 @@ impl AlmApi {
             match job.status {
                 JobStatus::Completed => return self.download_report(&job).await,
                 JobStatus::Failed => {
-                    return Err(ApiError::Job { job_id: job.id, state: "failed" });
+                    return Err(ApiError::Job {
+                        job_id: job.id,
+                        state: "failed",
+                    });
                 }
                 JobStatus::Running(_) if started.elapsed() + poll_every > deadline => {
-                    return Err(ApiError::Job { job_id: job.id, state: "did not finish in time" });
+                    return Err(ApiError::Job {
+                        job_id: job.id,
+                        state: "did not finish in time",
+                    });
                 }
                 JobStatus::Running(_) => {
                     tokio::time::sleep(poll_every).await;

@@ -64,9 +64,7 @@ mod token;
 
 pub use budget::WhenOverBudget;
 pub use client::AlmApi;
-pub use config::{
-    ALM_REQUESTS_PER_HOUR, ApiConfig, DEFAULT_BASE, DEFAULT_BUDGET_PER_HOUR,
-};
+pub use config::{ALM_REQUESTS_PER_HOUR, ApiConfig, DEFAULT_BASE, DEFAULT_BUDGET_PER_HOUR};
 pub use error::ApiError;
 pub use jobs::{Job, JobStatus, ReportKind};
 pub use model::{Enrollment, LearningObject, LoInstance, User};

@@ -61,11 +61,16 @@ pub(crate) struct Resource {
 
 impl Resource {
     fn text(&self, name: &str) -> Option<String> {
-        self.attributes.get(name).and_then(Value::as_str).map(str::to_owned)
+        self.attributes
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     }
 
     fn time(&self, name: &str) -> Option<Timestamp> {
-        self.attributes.get(name).and_then(|v| serde_json::from_value(v.clone()).ok())
+        self.attributes
+            .get(name)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     /// The ids a relationship points at (`{"data": {…}}` or `{"data": […]}`).
@@ -247,7 +252,10 @@ impl LoInstance {
             id: resource.id.parse().map_err(serde::de::Error::custom)?,
             name: localized_name(resource),
             state: resource.text("state"),
-            is_default: resource.attributes.get("isDefault").and_then(Value::as_bool),
+            is_default: resource
+                .attributes
+                .get("isDefault")
+                .and_then(Value::as_bool),
             start_date: resource.time("startDate"),
             attributes: resource.attributes.clone(),
         })
@@ -270,15 +278,25 @@ impl Enrollment {
                 .map(|p| p.min(100) as u8),
             date_enrolled: resource.time("dateEnrolled"),
             date_started: resource.time("dateStarted"),
-            date_completed: resource.time("completedOn").or_else(|| resource.time("completionDate")),
-            has_passed: resource.attributes.get("hasPassed").and_then(Value::as_bool),
+            date_completed: resource
+                .time("completedOn")
+                .or_else(|| resource.time("completionDate")),
+            has_passed: resource
+                .attributes
+                .get("hasPassed")
+                .and_then(Value::as_bool),
         }
     }
 
     /// Parses one page of `GET /users/{id}/enrollments`; the second value
     /// is the `links.next` URL when there is another page.
-    pub fn from_list_document(body: &[u8]) -> Result<(Vec<Self>, Option<String>), serde_json::Error> {
+    pub fn from_list_document(
+        body: &[u8],
+    ) -> Result<(Vec<Self>, Option<String>), serde_json::Error> {
         let document: ListDocument = serde_json::from_slice(body)?;
-        Ok((document.data.iter().map(Self::from_resource).collect(), document.links.next))
+        Ok((
+            document.data.iter().map(Self::from_resource).collect(),
+            document.links.next,
+        ))
     }
 }

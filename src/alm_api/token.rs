@@ -46,7 +46,9 @@ pub(crate) struct Tokens {
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tokens").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Tokens")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,12 +72,15 @@ impl Tokens {
     /// time: concurrent callers wait for it and share its result.
     pub(crate) async fn header(&self, http: &reqwest::Client) -> Result<HeaderValue, ApiError> {
         let mut state = self.state.lock().await;
-        let fresh = state.1.as_ref().is_some_and(|current| {
-            Instant::now() + self.margin < current.expires_at
-        });
+        let fresh = state
+            .1
+            .as_ref()
+            .is_some_and(|current| Instant::now() + self.margin < current.expires_at);
         if !fresh {
             let answer = self.refresh(http, &state.0).await?;
-            let lifetime = answer.expires_in.map_or(DEFAULT_LIFETIME, Duration::from_secs);
+            let lifetime = answer
+                .expires_in
+                .map_or(DEFAULT_LIFETIME, Duration::from_secs);
             if let Some(rotated) = answer.refresh_token {
                 state.0 = rotated;
             }
@@ -108,7 +113,10 @@ impl Tokens {
             .finish();
         let response = http
             .post(&self.url)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(form)
             .send()
             .await
@@ -123,9 +131,15 @@ impl Tokens {
         }
         if !response.status().is_success() {
             metrics::token_refresh("error");
-            return Err(ApiError::Status { status, endpoint: "token" });
+            return Err(ApiError::Status {
+                status,
+                endpoint: "token",
+            });
         }
-        let body = response.bytes().await.map_err(|e| ApiError::transport("token", e.without_url()))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::transport("token", e.without_url()))?;
         // The body holds the tokens: its parse error must not quote it.
         let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
             metrics::token_refresh("error");

@@ -209,7 +209,11 @@ pub fn deliveries(
 /// assert_eq!(sent.len() + dropped.len(), 10_000);
 /// assert!((50..150).contains(&dropped.len()), "about 1 %: {}", dropped.len());
 /// ```
-pub fn drop_share(events: Vec<EventJson>, share: f64, seed: u64) -> (Vec<EventJson>, Vec<EventJson>) {
+pub fn drop_share(
+    events: Vec<EventJson>,
+    share: f64,
+    seed: u64,
+) -> (Vec<EventJson>, Vec<EventJson>) {
     let threshold = (share.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
     let mut sent = Vec::with_capacity(events.len());
     let mut dropped = Vec::new();

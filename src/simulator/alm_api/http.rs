@@ -64,7 +64,9 @@ async fn read(socket: &mut TcpStream) -> Option<Request> {
         buffer.extend_from_slice(&chunk[..n]);
         if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buffer[..end]).to_string();
-            let length = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let length = header(&head, "content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             break (end + 4, length);
         }
     };
@@ -96,6 +98,8 @@ async fn read(socket: &mut TcpStream) -> Option<Request> {
 fn header(head: &str, name: &str) -> Option<String> {
     head.lines().skip(1).find_map(|line| {
         let (key, value) = line.split_once(':')?;
-        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
     })
 }

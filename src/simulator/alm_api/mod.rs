@@ -132,7 +132,11 @@ impl AlmApiDouble {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = (Arc::clone(&state), options.clone(), format!("http://{addr}"));
+        let shared = (
+            Arc::clone(&state),
+            options.clone(),
+            format!("http://{addr}"),
+        );
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 let (state, options, base) = shared.clone();
@@ -142,7 +146,12 @@ impl AlmApiDouble {
                 }));
             }
         });
-        Ok(Self { addr, options, state, task })
+        Ok(Self {
+            addr,
+            options,
+            state,
+            task,
+        })
     }
 
     /// The base URL to give the client (`ApiConfig::base`).
@@ -162,14 +171,24 @@ impl AlmApiDouble {
     }
 
     /// The ground truth's record of a learner in an instance.
-    pub fn truth(&self, user: crate::UserId, instance: &crate::LoInstanceId) -> Option<TruthRecord> {
-        self.lock().truth.records.get(&(user, instance.clone())).cloned()
+    pub fn truth(
+        &self,
+        user: crate::UserId,
+        instance: &crate::LoInstanceId,
+    ) -> Option<TruthRecord> {
+        self.lock()
+            .truth
+            .records
+            .get(&(user, instance.clone()))
+            .cloned()
     }
 
     /// The next `count` requests to the rate-limited endpoints are answered
     /// `429` with `Retry-After: retry_after_secs`, whatever the limit.
     pub fn inject_429(&self, count: usize, retry_after_secs: u64) {
-        self.lock().inject_429.extend(std::iter::repeat_n(retry_after_secs, count));
+        self.lock()
+            .inject_429
+            .extend(std::iter::repeat_n(retry_after_secs, count));
     }
 
     /// What the double saw so far.

@@ -23,22 +23,48 @@ const RETRY_AFTER_GRACE: std::time::Duration = std::time::Duration::from_millis(
 const JSON_API: &str = "application/vnd.api+json";
 
 fn document(status: u16, body: Value) -> Response {
-    Response { status, headers: Vec::new(), content_type: JSON_API, body: body.to_string().into_bytes() }
+    Response {
+        status,
+        headers: Vec::new(),
+        content_type: JSON_API,
+        body: body.to_string().into_bytes(),
+    }
 }
 
 fn error(status: u16, title: &str) -> Response {
     // The error shape of the API reference's examples.
-    document(status, json!({"status": status.to_string(), "title": title}))
+    document(
+        status,
+        json!({"status": status.to_string(), "title": title}),
+    )
 }
 
-pub(crate) fn answer(state: &mut State, options: &DoubleOptions, base: &str, request: Request) -> Response {
+pub(crate) fn answer(
+    state: &mut State,
+    options: &DoubleOptions,
+    base: &str,
+    request: Request,
+) -> Response {
     let path = request.path.clone();
     if request.method == "POST" && path == "/oauth/token/refresh" {
         return refresh(state, options, &request.body);
     }
-    if let Some(id) = path.strip_prefix("/reports/").and_then(|p| p.strip_suffix(".csv")) {
-        return match state.jobs.iter().find(|j| j.id == id).and_then(|j| j.csv.clone()) {
-            Some(csv) => Response { status: 200, headers: Vec::new(), content_type: "text/csv", body: csv.into_bytes() },
+    if let Some(id) = path
+        .strip_prefix("/reports/")
+        .and_then(|p| p.strip_suffix(".csv"))
+    {
+        return match state
+            .jobs
+            .iter()
+            .find(|j| j.id == id)
+            .and_then(|j| j.csv.clone())
+        {
+            Some(csv) => Response {
+                status: 200,
+                headers: Vec::new(),
+                content_type: "text/csv",
+                body: csv.into_bytes(),
+            },
             None => error(404, "no such report"),
         };
     }
@@ -46,8 +72,16 @@ pub(crate) fn answer(state: &mut State, options: &DoubleOptions, base: &str, req
         return error(404, "not found");
     };
     let now = Instant::now();
-    let token = request.authorization.as_deref().and_then(|a| a.strip_prefix("oauth ")).unwrap_or("");
-    if !state.tokens.iter().any(|(t, until)| t == token && *until > now) {
+    let token = request
+        .authorization
+        .as_deref()
+        .and_then(|a| a.strip_prefix("oauth "))
+        .unwrap_or("");
+    if !state
+        .tokens
+        .iter()
+        .any(|(t, until)| t == token && *until > now)
+    {
         state.counts.unauthorized += 1;
         return error(401, "Invalid or expired access token");
     }
@@ -75,7 +109,11 @@ pub(crate) fn answer(state: &mut State, options: &DoubleOptions, base: &str, req
 
 fn refresh(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Response {
     let form: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     if field("client_id") != Some(&options.client_id)
         || field("client_secret") != Some(&options.client_secret)
         || field("refresh_token") != Some(&options.refresh_token)
@@ -84,13 +122,20 @@ fn refresh(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Response 
     }
     state.counts.token_refreshes += 1;
     let token = format!("double-access-{}", state.counts.token_refreshes);
-    state.tokens.push((token.clone(), Instant::now() + options.token_lifetime));
+    state
+        .tokens
+        .push((token.clone(), Instant::now() + options.token_lifetime));
     let answer = json!({
         "access_token": token,
         "refresh_token": options.refresh_token,
         "expires_in": options.token_lifetime.as_secs(),
     });
-    Response { status: 200, headers: Vec::new(), content_type: "application/json", body: answer.to_string().into_bytes() }
+    Response {
+        status: 200,
+        headers: Vec::new(),
+        content_type: "application/json",
+        body: answer.to_string().into_bytes(),
+    }
 }
 
 /// Counts the request; a `429` when injected or over the limit.
@@ -98,13 +143,17 @@ fn rate_limit(state: &mut State, options: &DoubleOptions, now: Instant) -> Optio
     state.counts.limited_requests += 1;
     // A request already on its way when the `429` went out is not one
     // that ignored it: only those arriving past a grace are counted.
-    if state.hold_since.is_some_and(|since| now.duration_since(since) > RETRY_AFTER_GRACE)
+    if state
+        .hold_since
+        .is_some_and(|since| now.duration_since(since) > RETRY_AFTER_GRACE)
         && state.hold_until.is_some_and(|until| now < until)
     {
         state.counts.ignored_retry_after += 1;
     }
     state.arrivals.push(now);
-    state.arrivals.retain(|at| now.duration_since(*at) < options.window);
+    state
+        .arrivals
+        .retain(|at| now.duration_since(*at) < options.window);
     state.counts.max_in_window = state.counts.max_in_window.max(state.arrivals.len());
     let retry_after = if !state.inject_429.is_empty() {
         Some(state.inject_429.remove(0))
@@ -120,30 +169,51 @@ fn rate_limit(state: &mut State, options: &DoubleOptions, now: Instant) -> Optio
     state.hold_since = Some(now);
     state.hold_until = Some(now + std::time::Duration::from_secs(retry_after));
     let mut response = error(429, "Too many requests");
-    response.headers.push(("retry-after", retry_after.to_string()));
+    response
+        .headers
+        .push(("retry-after", retry_after.to_string()));
     Some(response)
 }
 
 fn user(state: &State, id: &str) -> Response {
-    let Ok(number) = id.parse::<u64>() else { return error(404, "no such user") };
+    let Ok(number) = id.parse::<u64>() else {
+        return error(404, "no such user");
+    };
     if !state.truth.records.keys().any(|(u, _)| u.0 == number) {
         return error(404, "no such user");
     }
-    document(200, json!({"data": {"id": id, "type": "user", "attributes": {
-        "name": format!("Learner {number}"),
-        "email": format!("learner{number}@example.com"),
-        "state": "ACTIVE",
-        "userType": "Internal",
-    }}}))
+    document(
+        200,
+        json!({"data": {"id": id, "type": "user", "attributes": {
+            "name": format!("Learner {number}"),
+            "email": format!("learner{number}@example.com"),
+            "state": "ACTIVE",
+            "userType": "Internal",
+        }}}),
+    )
 }
 
 fn enrollments(state: &State, base: &str, id: &str, query: &str) -> Response {
-    let Ok(number) = id.parse::<u64>() else { return error(404, "no such user") };
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.parse::<usize>().ok());
+    let Ok(number) = id.parse::<u64>() else {
+        return error(404, "no such user");
+    };
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+    };
     let limit = param("page[limit]").unwrap_or(10).clamp(1, 100);
     let cursor = param("page[cursor]").unwrap_or(0);
-    let mine: Vec<_> = state.truth.records.iter().filter(|((u, _), _)| *u == UserId(number)).collect();
+    let mine: Vec<_> = state
+        .truth
+        .records
+        .iter()
+        .filter(|((u, _), _)| *u == UserId(number))
+        .collect();
     let page: Vec<Value> = mine.iter().skip(cursor).take(limit).map(|((user, instance), r)| json!({
         "id": format!("{}_{}", instance, user.0),
         "type": "learningObjectInstanceEnrollment",
@@ -171,7 +241,9 @@ fn enrollments(state: &State, base: &str, id: &str, query: &str) -> Response {
 }
 
 fn learning_object(state: &State, id: &str) -> Response {
-    let Ok(lo) = id.parse::<LoId>() else { return error(404, "no such learning object") };
+    let Ok(lo) = id.parse::<LoId>() else {
+        return error(404, "no such learning object");
+    };
     let Some(instances) = state.truth.learning_objects.get(&lo) else {
         return error(404, "no such learning object");
     };
@@ -179,30 +251,46 @@ fn learning_object(state: &State, id: &str) -> Response {
         .iter()
         .map(|i| json!({"id": i.to_string(), "type": "learningObjectInstance"}))
         .collect();
-    document(200, json!({"data": {"id": id, "type": "learningObject", "attributes": {
+    document(
+        200,
+        json!({"data": {"id": id, "type": "learningObject", "attributes": {
         "loType": lo.lo_type().as_str(),
         "state": "Published",
         "localizedMetadata": [{"locale": "en-US", "name": format!("Course {}", lo.number())}],
-    }, "relationships": {"instances": {"data": related}}}}))
+    }, "relationships": {"instances": {"data": related}}}}),
+    )
 }
 
 fn instance(state: &State, lo: &str, id: &str) -> Response {
     let (Ok(lo), Ok(instance)) = (lo.parse::<LoId>(), id.parse::<LoInstanceId>()) else {
         return error(404, "no such instance");
     };
-    if !state.truth.learning_objects.get(&lo).is_some_and(|list| list.contains(&instance)) {
+    if !state
+        .truth
+        .learning_objects
+        .get(&lo)
+        .is_some_and(|list| list.contains(&instance))
+    {
         return error(404, "no such instance");
     }
-    document(200, json!({"data": {"id": id, "type": "learningObjectInstance", "attributes": {
-        "state": "Active",
-        "isDefault": true,
-        "localizedMetadata": [{"locale": "en-US", "name": format!("Session {}", instance.instance_number())}],
-    }}}))
+    document(
+        200,
+        json!({"data": {"id": id, "type": "learningObjectInstance", "attributes": {
+            "state": "Active",
+            "isDefault": true,
+            "localizedMetadata": [{"locale": "en-US", "name": format!("Session {}", instance.instance_number())}],
+        }}}),
+    )
 }
 
 fn create_job(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Response {
-    let Ok(request) = serde_json::from_slice::<Value>(body) else { return error(400, "not JSON") };
-    let Some(job_type) = request.pointer("/data/attributes/jobType").and_then(Value::as_str) else {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return error(400, "not JSON");
+    };
+    let Some(job_type) = request
+        .pointer("/data/attributes/jobType")
+        .and_then(Value::as_str)
+    else {
         return error(400, "jobType is missing");
     };
     state.counts.jobs_created += 1;
@@ -221,7 +309,9 @@ fn create_job(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Respon
 
 fn job(state: &mut State, base: &str, id: &str) -> Response {
     let csv = state.truth.csv();
-    let Some(job) = state.jobs.iter_mut().find(|j| j.id == id) else { return error(404, "no such job") };
+    let Some(job) = state.jobs.iter_mut().find(|j| j.id == id) else {
+        return error(404, "no such job");
+    };
     let mut attributes = json!({"jobType": job.job_type, "status": "InProgress"});
     if Instant::now() >= job.ready_at {
         // The report is what ALM knows when the job completes.
@@ -229,5 +319,8 @@ fn job(state: &mut State, base: &str, id: &str) -> Response {
         attributes["status"] = json!("Completed");
         attributes["downloadUrl"] = json!(format!("{base}/reports/{}.csv", job.id));
     }
-    document(200, json!({"data": {"id": job.id, "type": "job", "attributes": attributes}}))
+    document(
+        200,
+        json!({"data": {"id": job.id, "type": "job", "attributes": attributes}}),
+    )
 }

@@ -33,7 +33,9 @@ pub(crate) struct Truth {
 impl Truth {
     /// Applies an envelope's learner events in order.
     pub(crate) fn apply(&mut self, body: &[u8]) {
-        let Ok(envelope) = Envelope::from_slice(body) else { return };
+        let Ok(envelope) = Envelope::from_slice(body) else {
+            return;
+        };
         for event in envelope.parsed() {
             let when = event.timestamp.as_ref().map(ToString::to_string);
             if let Some(instance) = event.lo_instance_id() {
@@ -42,7 +44,8 @@ impl Truth {
                     instances.push(instance.clone());
                 }
             }
-            let (Some(user), Some(instance)) = (event.user_id(), event.lo_instance_id().cloned()) else {
+            let (Some(user), Some(instance)) = (event.user_id(), event.lo_instance_id().cloned())
+            else {
                 continue;
             };
             let key = (user, instance);
@@ -56,27 +59,43 @@ impl Truth {
             };
             match &event.data {
                 EventData::Enrollment(d) => {
-                    let record = self.records.entry(key).or_insert_with(|| fresh(d.lo_id.clone()));
-                    record.date_enrolled = d.date_enrolled.as_ref().map(ToString::to_string).or(when);
+                    let record = self
+                        .records
+                        .entry(key)
+                        .or_insert_with(|| fresh(d.lo_id.clone()));
+                    record.date_enrolled =
+                        d.date_enrolled.as_ref().map(ToString::to_string).or(when);
                 }
                 EventData::CompletionRollback(d) => {
-                    let record = self.records.entry(key).or_insert_with(|| fresh(d.lo_id.clone()));
+                    let record = self
+                        .records
+                        .entry(key)
+                        .or_insert_with(|| fresh(d.lo_id.clone()));
                     record.state = "ENROLLED";
                     record.date_completed = None;
                 }
                 EventData::LearnerProgress(d) => {
-                    let record = self.records.entry(key).or_insert_with(|| fresh(d.lo_id.clone()));
+                    let record = self
+                        .records
+                        .entry(key)
+                        .or_insert_with(|| fresh(d.lo_id.clone()));
                     if record.state != "COMPLETED" {
                         record.state = "STARTED";
-                        record.progress_percent = d.progress_percent.map_or(0, |p| p.get().clamp(0.0, 100.0) as u8);
+                        record.progress_percent = d
+                            .progress_percent
+                            .map_or(0, |p| p.get().clamp(0.0, 100.0) as u8);
                         record.date_started = record.date_started.take().or(when);
                     }
                 }
                 EventData::Completion(d) => {
-                    let record = self.records.entry(key).or_insert_with(|| fresh(d.lo_id.clone()));
+                    let record = self
+                        .records
+                        .entry(key)
+                        .or_insert_with(|| fresh(d.lo_id.clone()));
                     record.state = "COMPLETED";
                     record.progress_percent = 100;
-                    record.date_completed = d.date_completed.as_ref().map(ToString::to_string).or(when);
+                    record.date_completed =
+                        d.date_completed.as_ref().map(ToString::to_string).or(when);
                 }
                 EventData::Unenrollment(_) => {
                     self.records.remove(&key);
