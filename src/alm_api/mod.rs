@@ -60,6 +60,7 @@ mod error;
 mod jobs;
 pub mod metrics;
 mod model;
+pub mod reconcile;
 mod token;
 
 pub use budget::WhenOverBudget;
