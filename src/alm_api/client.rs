@@ -110,6 +110,18 @@ impl AlmApi {
 
     /// `GET /primeapi/v2/users/{id}`, from the cache when it has it.
     /// Concurrent lookups of one user share one request.
+    ///
+    /// ```no_run
+    /// # async fn run(api: alm_webhooks::alm_api::AlmApi) {
+    /// use alm_webhooks::UserId;
+    /// use alm_webhooks::alm_api::{ApiError, WhenOverBudget};
+    /// match api.user(UserId(20919106), WhenOverBudget::Fail).await {
+    ///     Ok(user) => println!("{:?} <{:?}>", user.name, user.email),
+    ///     Err(ApiError::OverBudget { retry_after }) => println!("later: {retry_after:?}"),
+    ///     Err(other) => println!("{other}"),
+    /// }
+    /// # }
+    /// ```
     pub async fn user(&self, id: UserId, when: WhenOverBudget) -> Result<User, ApiError> {
         let url = self.api_url(&format!("users/{}", id.0));
         lookup(&self.inner.users, id, async {

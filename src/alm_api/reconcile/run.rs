@@ -161,6 +161,27 @@ fn repair(difference: &Difference, now: &Timestamp) -> Option<Value> {
 /// Compares one account's learner table with ALM: in bulk through a
 /// report job (at most `max_reports_per_day`, default 1), or for one
 /// learner through their enrollments, within the API budget.
+///
+/// ```no_run
+/// # async fn run<T: alm_webhooks::alm_api::reconcile::LearnerTable>(
+/// #     api: alm_webhooks::alm_api::AlmApi, table: T,
+/// #     engine: alm_webhooks::engine::Engine<alm_webhooks::store::MemoryStore>,
+/// # ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// use std::time::Duration;
+/// use alm_webhooks::{AccountId, Timestamp};
+/// use alm_webhooks::alm_api::reconcile::Reconciler;
+/// let reconciler = Reconciler::new(api, table, AccountId(1234));
+/// let (from, to) = (Timestamp::from_epoch(1_725_000_000)?, Timestamp::from_epoch(1_725_604_800)?);
+/// let found = reconciler.bulk(from, to, Duration::from_secs(30), Duration::from_secs(3600)).await?;
+/// for difference in &found.differences {
+///     println!("{} in {}: {:?}", difference.user_id, difference.lo_instance_id, difference.kind);
+/// }
+/// // Repair mode: the repairs go through the engine, like any event.
+/// if let Some(repairs) = found.repair_envelope() {
+///     engine.process(repairs, |event| async move { Ok(()) }).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Reconciler<T> {
     api: AlmApi,
