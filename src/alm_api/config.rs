@@ -63,7 +63,8 @@ pub struct ApiConfig {
     /// The bound of every request (default 30 s).
     pub request_timeout: Duration,
     /// The access token is renewed this long before it expires (default
-    /// 1 hour; ALM's tokens live 7 days).
+    /// 1 hour; ALM's tokens live 7 days), or halfway through its life when
+    /// it lives less than twice this.
     pub refresh_margin: Duration,
     /// How often a request is tried when ALM answers `429` and the caller
     /// chose to wait (default 3). Every try takes a token from the budget.

@@ -32,7 +32,9 @@ struct Answer {
 
 struct Current {
     access: SecretString,
-    expires_at: Instant,
+    /// When to renew: `margin` before expiry, or halfway through a
+    /// lifetime shorter than twice the margin.
+    renew_at: Instant,
 }
 
 /// Holds the refresh token and the current access token of one account.
@@ -75,7 +77,7 @@ impl Tokens {
         let fresh = state
             .1
             .as_ref()
-            .is_some_and(|current| Instant::now() + self.margin < current.expires_at);
+            .is_some_and(|current| Instant::now() < current.renew_at);
         if !fresh {
             let answer = self.refresh(http, &state.0).await?;
             let lifetime = answer
@@ -86,7 +88,7 @@ impl Tokens {
             }
             state.1 = Some(Current {
                 access: answer.access_token,
-                expires_at: Instant::now() + lifetime,
+                renew_at: Instant::now() + lifetime - self.margin.min(lifetime / 2),
             });
         }
         let access = &state.1.as_ref().expect("set above").access;
