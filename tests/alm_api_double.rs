@@ -190,6 +190,46 @@ async fn injected_429s_are_waited_out_and_the_budget_still_holds() {
 }
 
 #[tokio::test]
+async fn one_lookup_waits_out_retry_after_before_trying_again() {
+    let double = AlmApiDouble::start(DoubleOptions::default()).await.unwrap();
+    seed(&double, 2);
+    let api = AlmApi::new(config(&double)).unwrap();
+    api.user(UserId(1), wait(5)).await.unwrap(); // the token, out of the way
+    double.inject_429(1, 1);
+    let started = Instant::now();
+    let user = api.user(UserId(2), wait(5)).await.unwrap();
+    assert_eq!(user.id, UserId(2));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited Retry-After: {:?}",
+        started.elapsed()
+    );
+    let counts = double.counts();
+    assert_eq!(
+        (counts.limited_requests, counts.answered_429),
+        (3, 1),
+        "{counts:?}"
+    );
+    // A caller that does not wait gets the 429 as an error, and the
+    // account's next lookup is held back too.
+    double.inject_429(1, 2);
+    let error = api.user(UserId(1), WhenOverBudget::Fail).await;
+    assert!(error.is_ok(), "cached: no request");
+    api.clear_cache();
+    let error = api.user(UserId(1), WhenOverBudget::Fail).await.unwrap_err();
+    assert!(
+        matches!(error, ApiError::RateLimited { retry_after } if retry_after == Duration::from_secs(2)),
+        "{error:?}"
+    );
+    let held = api.user(UserId(2), WhenOverBudget::Fail).await.unwrap_err();
+    assert!(
+        matches!(held, ApiError::OverBudget { .. }),
+        "held back by Retry-After: {held:?}"
+    );
+    assert_eq!(double.counts().limited_requests, 4);
+}
+
+#[tokio::test]
 async fn over_budget_fails_at_once_when_the_caller_says_so() {
     let double = AlmApiDouble::start(DoubleOptions::default()).await.unwrap();
     seed(&double, 5);

@@ -16,6 +16,8 @@ pub(crate) struct Request {
     pub(crate) query: String,
     pub(crate) authorization: Option<String>,
     pub(crate) body: Vec<u8>,
+    /// When its connection was accepted (every request has its own).
+    pub(crate) accepted_at: std::time::Instant,
 }
 
 /// An answer: status, extra headers, content type and body.
@@ -31,9 +33,11 @@ const READ_BOUND: Duration = Duration::from_secs(10);
 const MAX_REQUEST: usize = 1 << 20;
 
 pub(crate) async fn serve(mut socket: TcpStream, answer: impl FnOnce(Request) -> Response) {
-    let Ok(Some(request)) = tokio::time::timeout(READ_BOUND, read(&mut socket)).await else {
+    let accepted_at = std::time::Instant::now();
+    let Ok(Some(mut request)) = tokio::time::timeout(READ_BOUND, read(&mut socket)).await else {
         return;
     };
+    request.accepted_at = accepted_at;
     let response = answer(request);
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -92,6 +96,7 @@ async fn read(socket: &mut TcpStream) -> Option<Request> {
         query: query.to_owned(),
         authorization: header(&head, "authorization"),
         body: buffer[head_end..head_end + length].to_vec(),
+        accepted_at: std::time::Instant::now(),
     })
 }
 

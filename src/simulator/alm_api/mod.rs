@@ -76,9 +76,10 @@ pub struct DoubleCounts {
     pub max_in_window: usize,
     /// `429` answers given (over the limit or injected).
     pub answered_429: usize,
-    /// Requests that arrived while an announced `Retry-After` was running
-    /// (more than 100 ms after it was announced: one already on its way
-    /// then is not counted).
+    /// Requests that arrived while an announced `Retry-After` was running,
+    /// on a connection opened more than 50 ms after it was announced (one
+    /// already on its way then is not counted; the double closes every
+    /// connection, so each request opens its own).
     pub ignored_retry_after: usize,
     /// Token refreshes answered.
     pub token_refreshes: usize,

@@ -17,8 +17,8 @@ pub(crate) struct JobState {
     csv: Option<String>,
 }
 
-/// How long after a `429` a request may still arrive that was sent before it.
-const RETRY_AFTER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+/// How long a `429` takes to reach the client and close its gate.
+const IN_FLIGHT: std::time::Duration = std::time::Duration::from_millis(50);
 
 const JSON_API: &str = "application/vnd.api+json";
 
@@ -88,7 +88,7 @@ pub(crate) fn answer(
     let segments: Vec<&str> = api.split('/').collect();
     let limited = matches!(segments.first(), Some(&"users") | Some(&"learningObjects"));
     if limited {
-        if let Some(refusal) = rate_limit(state, options, now) {
+        if let Some(refusal) = rate_limit(state, options, now, request.accepted_at) {
             return refusal;
         }
     }
@@ -139,13 +139,19 @@ fn refresh(state: &mut State, options: &DoubleOptions, body: &[u8]) -> Response 
 }
 
 /// Counts the request; a `429` when injected or over the limit.
-fn rate_limit(state: &mut State, options: &DoubleOptions, now: Instant) -> Option<Response> {
+fn rate_limit(
+    state: &mut State,
+    options: &DoubleOptions,
+    now: Instant,
+    accepted_at: Instant,
+) -> Option<Response> {
     state.counts.limited_requests += 1;
-    // A request already on its way when the `429` went out is not one
-    // that ignored it: only those arriving past a grace are counted.
+    // A request already on its way when the `429` went out (its
+    // connection open before, or opened while the answer was still
+    // travelling to the client) did not ignore it.
     if state
         .hold_since
-        .is_some_and(|since| now.duration_since(since) > RETRY_AFTER_GRACE)
+        .is_some_and(|since| accepted_at > since + IN_FLIGHT)
         && state.hold_until.is_some_and(|until| now < until)
     {
         state.counts.ignored_retry_after += 1;
