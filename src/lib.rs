@@ -6,6 +6,9 @@
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
 pub mod admin;
+#[cfg(feature = "alm-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
+pub mod alm_api;
 pub mod auth;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
