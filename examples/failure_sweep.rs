@@ -17,7 +17,8 @@
 //! (the sweep's own `redis-server`, on its own port, killed and restarted),
 //! `store-cut` and `store-blackhole` (the store reached through
 //! `latency-proxy`, killed and restarted, or stopped with `SIGSTOP` for 6 s
-//! then `SIGCONT`), `handler-hang`, `handler-panic`, `handler-abort` (two
+//! then `SIGCONT`; or through the sweep's own forwarder, which does the
+//! same), `handler-hang`, `handler-panic`, `handler-abort` (two
 //! events whose handler never returns, panics, or aborts the process, every
 //! time) and `clock-skew` (two receivers 30 s ahead and 30 s behind).
 //!
@@ -31,8 +32,8 @@
 //! `--drain-timeout S` (how long the inbox gets to drain once the faults
 //! stop; default 20), `--postgres URL` (default `ALM_TEST_POSTGRES_URL` or
 //! `postgres://postgres@127.0.0.1:5432/test`), `--latency-proxy PATH`
-//! (default `SWEEP_LATENCY_PROXY`; without it the proxy faults are
-//! skipped), `--seed N`.
+//! (default `SWEEP_LATENCY_PROXY`; without it the sweep forwards the store
+//! itself, see `failure_sweep/proxy.rs`), `--seed N`.
 //!
 //! It prints one markdown table, and exits 1 when an invariant is broken:
 //! events lost, order violations, accounts stalled, or more handler runs
@@ -46,6 +47,8 @@ mod faults;
 mod ledger;
 #[path = "failure_sweep/procs.rs"]
 mod procs;
+#[path = "failure_sweep/proxy.rs"]
+mod proxy;
 #[path = "failure_sweep/receiver.rs"]
 mod receiver;
 #[path = "failure_sweep/run.rs"]
@@ -198,7 +201,11 @@ async fn sweep(o: Options) -> i32 {
                 fault.name(),
                 row.skipped.clone().unwrap_or_else(|| {
                     let broken = row.violations();
-                    if broken.is_empty() { "ok".into() } else { broken.join(", ") }
+                    if broken.is_empty() {
+                        "ok".into()
+                    } else {
+                        broken.join(", ")
+                    }
                 })
             );
             rows.push(row);

@@ -19,6 +19,9 @@ pub(crate) struct Row {
     /// Distinct events the handler ran for (acknowledged or not).
     pub(crate) processed: usize,
     pub(crate) dead_lettered: usize,
+    /// Dead letters of events whose handler was not made to fail: an event
+    /// the handler would have processed, given up on.
+    pub(crate) wrongly_dead: usize,
     /// Acknowledged, never run, not dead-lettered, and its account no
     /// longer held by the inbox.
     pub(crate) lost: usize,
@@ -45,6 +48,9 @@ impl Row {
         let mut broken = Vec::new();
         if self.lost > 0 {
             broken.push(format!("{} lost", self.lost));
+        }
+        if self.wrongly_dead > 0 {
+            broken.push(format!("{} wrongly dead-lettered", self.wrongly_dead));
         }
         if self.order_violations > 0 {
             broken.push(format!("{} out of order", self.order_violations));
@@ -73,6 +79,8 @@ pub(crate) struct Gathered<'a> {
     pub(crate) decisions: &'a HashMap<String, (String, String)>,
     /// Accounts the inbox still holds a delivery of.
     pub(crate) held: &'a BTreeSet<u64>,
+    /// The events whose handler the fault makes fail (hang, panic, abort).
+    pub(crate) targets: &'a [String],
 }
 
 /// Fills the counts of `row` from what was gathered.
@@ -85,13 +93,15 @@ pub(crate) fn count(row: &mut Row, g: &Gathered<'_>) {
     row.processed = runs.len();
     row.extra_runs = runs.values().map(|n| n - 1).sum();
     row.dead_lettered = g.dead.len();
+    row.wrongly_dead = g.dead.keys().filter(|id| !g.targets.contains(id)).count();
     for reason in g.dead.values() {
         let short: String = reason.chars().take(90).collect();
         *row.reasons.entry(short).or_default() += 1;
     }
     row.order_violations = order_violations(g.runs);
     let processes: HashSet<i32> = g.runs.iter().map(|r| r.pid).collect();
-    row.notes.push(format!("handler ran in {} processes", processes.len()));
+    row.notes
+        .push(format!("handler ran in {} processes", processes.len()));
     row.stalled = g.held.len();
     let mut lost_decisions: BTreeMap<String, usize> = BTreeMap::new();
     for id in g.acknowledged {
@@ -106,7 +116,9 @@ pub(crate) fn count(row: &mut Row, g: &Gathered<'_>) {
         let last = g
             .decisions
             .get(id)
-            .map_or("no decision printed".to_owned(), |(d, r)| format!("{d}: {r}"));
+            .map_or("no decision printed".to_owned(), |(d, r)| {
+                format!("{d}: {r}")
+            });
         *lost_decisions.entry(last).or_default() += 1;
     }
     for (last, n) in lost_decisions {
@@ -153,7 +165,7 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| backend | fault | acknowledged | processed | dead-lettered | lost | extra runs / deaths | order violations | stalled accounts | drain after recovery | verdict |"
+        "| backend | fault | acknowledged | processed | dead-lettered (wrongly) | lost | extra runs / deaths | order violations | stalled accounts | drain after recovery | verdict |"
     );
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for r in rows {
@@ -165,9 +177,9 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
             );
             continue;
         }
-        let drain = r
-            .drain
-            .map_or("not drained".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+        let drain = r.drain.map_or("not drained".to_owned(), |d| {
+            format!("{:.1} s", d.as_secs_f64())
+        });
         let broken = r.violations();
         let verdict = if broken.is_empty() {
             "ok".to_owned()
@@ -176,12 +188,13 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {drain} | {verdict} |",
+            "| {} | {} | {} | {} | {} ({}) | {} | {} / {} | {} | {} | {drain} | {verdict} |",
             r.backend,
             r.fault,
             r.acknowledged,
             r.processed,
             r.dead_lettered,
+            r.wrongly_dead,
             r.lost,
             r.extra_runs,
             r.deaths,
@@ -190,7 +203,10 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
         );
     }
     let _ = writeln!(out, "\n{events_per_run} events sent per run.");
-    for r in rows.iter().filter(|r| !r.reasons.is_empty() || !r.notes.is_empty()) {
+    for r in rows
+        .iter()
+        .filter(|r| !r.reasons.is_empty() || !r.notes.is_empty())
+    {
         let _ = writeln!(out, "\n{} / {}:", r.backend, r.fault);
         for (reason, n) in &r.reasons {
             let _ = writeln!(out, "- dead letter ×{n}: {reason}");

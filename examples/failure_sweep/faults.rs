@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::ledger::Ledger;
-use super::procs::{Helper, Receiver, signal};
+use super::procs::{Helper, Receiver};
+use super::proxy::Proxy;
 use super::traffic::Rng;
 
 /// A durable backend.
@@ -48,11 +49,11 @@ pub(crate) enum Fault {
     /// The sweep's Redis server killed (`-9`) and restarted every ~1 s
     /// (`appendfsync always`, so an acknowledged write survives).
     RedisRestart,
-    /// The latency-proxy in front of the store killed (connections reset)
-    /// and restarted every ~1 s.
+    /// The proxy in front of the store killed (connections cut) and
+    /// restarted every ~1 s.
     StoreCut,
-    /// The latency-proxy in front of the store stopped (`SIGSTOP`) for 6 s,
-    /// past ALM's 5 s, then continued: packets black-holed, no reset.
+    /// The proxy in front of the store stopped (`SIGSTOP`) for 6 s, past
+    /// ALM's 5 s, then continued: packets black-holed, no reset.
     StoreBlackhole,
     /// The handler never returns for two events.
     HandlerHang,
@@ -134,7 +135,7 @@ impl Fault {
 pub(crate) struct Targets<'a> {
     pub(crate) receivers: &'a [Receiver],
     pub(crate) redis: Option<&'a mut Helper>,
-    pub(crate) proxy: Option<&'a mut Helper>,
+    pub(crate) proxy: Option<&'a mut Proxy>,
     pub(crate) ledger: &'a Ledger,
     /// The receivers' PostgreSQL `application_name`.
     pub(crate) application_name: &'a str,
@@ -150,7 +151,12 @@ pub(crate) struct Injected {
 
 /// Injects one round of `fault` (called again and again while the sender
 /// runs); returns how long to wait before the next round.
-pub(crate) async fn inject(fault: Fault, t: &mut Targets<'_>, rng: &mut Rng, done: &mut Injected) -> Duration {
+pub(crate) async fn inject(
+    fault: Fault,
+    t: &mut Targets<'_>,
+    rng: &mut Rng,
+    done: &mut Injected,
+) -> Duration {
     let jitter = Duration::from_millis(200 + rng.below(400));
     match fault {
         Fault::Kill => {
@@ -174,7 +180,7 @@ pub(crate) async fn inject(fault: Fault, t: &mut Targets<'_>, rng: &mut Rng, don
         }
         Fault::StoreCut => {
             if let Some(proxy) = t.proxy.as_deref_mut() {
-                match proxy.crash_and_restart(Duration::from_millis(300)).await {
+                match proxy.cut(Duration::from_millis(300)).await {
                     Ok(()) => done.actions += 1,
                     Err(e) => done.errors.push(e),
                 }
@@ -182,11 +188,8 @@ pub(crate) async fn inject(fault: Fault, t: &mut Targets<'_>, rng: &mut Rng, don
             return jitter * 2;
         }
         Fault::StoreBlackhole => {
-            let pid = t.proxy.as_deref().and_then(Helper::pid);
-            if let (0, Some(pid)) = (done.actions, pid) {
-                signal(pid, "STOP");
-                tokio::time::sleep(Duration::from_secs(6)).await;
-                signal(pid, "CONT");
+            if let (0, Some(proxy)) = (done.actions, t.proxy.as_deref_mut()) {
+                proxy.blackhole(Duration::from_secs(6)).await;
                 done.actions += 1;
             }
         }

@@ -159,7 +159,11 @@ pub(crate) struct Helper {
 
 impl Helper {
     /// Starts `program args` and waits for it to listen on `port`.
-    pub(crate) async fn start(program: PathBuf, args: Vec<String>, port: u16) -> Result<Self, String> {
+    pub(crate) async fn start(
+        program: PathBuf,
+        args: Vec<String>,
+        port: u16,
+    ) -> Result<Self, String> {
         let mut helper = Self {
             program,
             args,

@@ -40,7 +40,9 @@ fn env(name: &str) -> Result<String, String> {
 fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
     match std::env::var(name) {
         Err(_) => Ok(default),
-        Ok(v) => v.parse().map_err(|_| format!("{name}={v:?} is not a number")),
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}={v:?} is not a number")),
     }
 }
 

@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::count::{Gathered, Row, count};
 use super::faults::{Backend, Fault, Injected, Targets, inject};
 use super::ledger::Ledger;
-use super::procs::{Decisions, Helper, Receiver, free_port, wait_listening};
+use super::procs::{Decisions, Helper, Receiver, wait_listening};
+use super::proxy::Proxy;
 use super::traffic::{self, Rng, position};
 
 /// The receivers' lease: short, so a killed process's deliveries come back
@@ -80,21 +81,35 @@ fn skipped(backend: Backend, fault: Fault, why: impl Into<String>) -> Row {
     }
 }
 
-/// Dead-lettered event id → reason.
+/// Dead-lettered event id → reason (tried a few times: the store may be
+/// restarting).
 async fn dead_letters(inbox: &AnyInbox) -> HashMap<String, String> {
-    match inbox.dead_letters(1_000_000).await {
-        Ok(letters) => letters
-            .into_iter()
-            .map(|d| {
-                let id = d.letter.event_id.unwrap_or_else(|| "(no id)".into());
-                (id, d.letter.error)
-            })
-            .collect(),
-        Err(e) => {
-            eprintln!("sweep: dead letters: {e}");
-            HashMap::new()
+    let mut error = None;
+    for _ in 0..10 {
+        match inbox.dead_letters(1_000_000).await {
+            Ok(letters) => {
+                return letters
+                    .into_iter()
+                    .map(|d| {
+                        let id = d.letter.event_id.unwrap_or_else(|| "(no id)".into());
+                        (id, d.letter.error)
+                    })
+                    .collect();
+            }
+            Err(e) => error = Some(e),
         }
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    if let Some(e) = error {
+        eprintln!("sweep: dead letters: {e}");
+    }
+    HashMap::new()
+}
+
+/// How many deliveries the inbox holds (pending, in flight, retrying).
+async fn holds(inbox: &AnyInbox) -> Option<u64> {
+    let s = inbox.stats(OffsetDateTime::now_utc()).await.ok()?;
+    Some(s.pending + s.in_flight + s.retrying)
 }
 
 /// Accounts whose delivery the inbox still holds: taken (and left leased)
@@ -122,23 +137,25 @@ async fn held(inbox: &AnyInbox) -> BTreeSet<u64> {
 
 /// Runs `backend` under `fault` with `events` events.
 pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut Setup) -> Row {
-    let run = format!("{}_{}_{}", setup.stamp, backend.name(), fault.name().replace('-', "_"));
+    let run = format!(
+        "{}_{}_{}",
+        setup.stamp,
+        backend.name(),
+        fault.name().replace('-', "_")
+    );
     if backend == Backend::Redis && setup.redis.is_none() {
         return skipped(backend, fault, "redis-server did not start");
     }
     let (direct, mut receivers_url, target) = urls(backend, setup, &run);
     let mut proxy = None;
     if fault.needs_proxy() {
-        let Some(program) = setup.proxy.clone() else {
-            return skipped(backend, fault, "no latency-proxy (--latency-proxy)");
-        };
-        let port = free_port();
-        let args = vec![port.to_string(), target.to_string(), "0".into()];
-        match Helper::start(program, args, port).await {
-            Ok(helper) => proxy = Some(helper),
+        match Proxy::start(setup.proxy.clone(), target).await {
+            Ok(started) => {
+                receivers_url = with_port(&receivers_url, started.port());
+                proxy = Some(started);
+            }
             Err(e) => return skipped(backend, fault, e),
         }
-        receivers_url = with_port(&receivers_url, port);
     }
     if backend == Backend::Postgres {
         let (base, schema) = (&setup.postgres, format!("alm_sweep_{run}"));
@@ -153,7 +170,12 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
     let mut rng = Rng::new(setup.seed ^ (run.len() as u64) << 32 ^ fault as u64);
     let per_account = (events / setup.accounts).max(2);
     let plans: Vec<(u64, traffic::Plan)> = (1..=setup.accounts)
-        .map(|a| (1000 + a, traffic::plan(&run, 1000 + a, per_account, &mut rng)))
+        .map(|a| {
+            (
+                1000 + a,
+                traffic::plan(&run, 1000 + a, per_account, &mut rng),
+            )
+        })
         .collect();
     // The handler faults' events: an enrollment halfway through each of
     // the first two accounts.
@@ -202,7 +224,9 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             ledger: &setup.ledger,
             application_name: &application_name,
         };
-        while !sender.is_finished() {
+        // Faults while the events flow, for `spread`; then they stop.
+        let window = Instant::now() + setup.spread;
+        while !sender.is_finished() && Instant::now() < window {
             let wait = inject(fault, &mut targets, &mut rng, &mut injected).await;
             let until = Instant::now() + wait;
             while Instant::now() < until && !sender.is_finished() {
@@ -210,19 +234,20 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             }
         }
     }
-    let sent = sender.await.unwrap_or_default();
     // The faults have stopped: everything acknowledged must now drain.
     let recovered = Instant::now();
+    let sent = sender.await.unwrap_or_default();
     let mut drain = None;
     while recovered.elapsed() < setup.drain {
         let runs = setup.ledger.runs(&run).await.unwrap_or_default();
         let dead = dead_letters(&inbox).await;
         let handled: HashSet<&str> = runs.iter().map(|r| r.event_id.as_str()).collect();
-        if sent
+        let accounted = sent
             .acknowledged
             .iter()
-            .all(|id| handled.contains(id.as_str()) || dead.contains_key(id))
-        {
+            .all(|id| handled.contains(id.as_str()) || dead.contains_key(id));
+        // Drained: every effect recorded, and the inbox empty.
+        if accounted && holds(&inbox).await == Some(0) {
             drain = Some(recovered.elapsed());
             break;
         }
@@ -257,6 +282,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             dead: &dead,
             decisions: &decisions,
             held: &held,
+            targets: &targets,
         },
     );
     if deaths > injected.kills {
@@ -267,13 +293,15 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
         ));
     }
     if injected.actions > 0 {
-        row.notes.push(format!("fault actions: {}", injected.actions));
+        row.notes
+            .push(format!("fault actions: {}", injected.actions));
     }
     for e in injected.errors.iter().take(3) {
         row.notes.push(format!("fault error: {e}"));
     }
     if sent.abandoned > 0 {
-        row.notes.push(format!("{} deliveries never acknowledged", sent.abandoned));
+        row.notes
+            .push(format!("{} deliveries never acknowledged", sent.abandoned));
     }
     if let Ok(s) = stats {
         if s.pending + s.in_flight + s.retrying > 0 {

@@ -90,7 +90,13 @@ pub(crate) fn plan(run: &str, account: u64, events: u64, rng: &mut Rng) -> Plan 
                 "COURSE_COMPLETED"
             };
             let timestamp = 1_725_600_000 + seq as i64;
-            json.push(learner_event(&id, name, timestamp, seq / 2 + 1, "course:1_1"));
+            json.push(learner_event(
+                &id,
+                name,
+                timestamp,
+                seq / 2 + 1,
+                "course:1_1",
+            ));
             ids.push(id);
         }
         deliveries.push((ids, envelope(account, &json)));
