@@ -22,7 +22,7 @@ type Control = watch::Sender<(u64, bool)>;
 /// A proxy in front of the store.
 #[derive(Debug)]
 pub(crate) enum Proxy {
-    External(Helper),
+    External(Box<Helper>),
     Builtin {
         port: u16,
         control: Control,
@@ -36,7 +36,9 @@ impl Proxy {
         let port = free_port();
         if let Some(program) = program {
             let args = vec![port.to_string(), target.to_string(), "0".into()];
-            return Helper::start(program, args, port).await.map(Self::External);
+            return Helper::start(program, args, port)
+                .await
+                .map(|h| Self::External(Box::new(h)));
         }
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await

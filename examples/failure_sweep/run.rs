@@ -167,7 +167,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
         Ok(inbox) => inbox,
         Err(e) => return skipped(backend, fault, format!("inbox: {e}")),
     };
-    let mut rng = Rng::new(setup.seed ^ (run.len() as u64) << 32 ^ fault as u64);
+    let mut rng = Rng::new(setup.seed ^ ((backend as u64) << 8) ^ (fault as u64));
     let per_account = (events / setup.accounts).max(2);
     let plans: Vec<(u64, traffic::Plan)> = (1..=setup.accounts)
         .map(|a| {
@@ -179,7 +179,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
         .collect();
     // The handler faults' events: an enrollment halfway through each of
     // the first two accounts.
-    let middle = per_account / 2 & !1;
+    let middle = (per_account / 2) & !1;
     let targets: Vec<String> = plans
         .iter()
         .take(2)
