@@ -42,7 +42,10 @@ impl Backend {
 pub(crate) enum Fault {
     /// No fault: the control run.
     None,
-    /// `kill -9` of a receiver every 200–600 ms, restarted 100 ms later.
+    /// `kill -9` of a receiver every 200–600 ms, restarted 100 ms later:
+    /// half the kills at a random point, the others mid-handler (the
+    /// process whose handler has just written its effect, before the
+    /// delivery is committed).
     Kill,
     /// `pg_terminate_backend` of the receivers' connections every 200–600 ms.
     PgTerminate,
@@ -137,6 +140,8 @@ pub(crate) struct Targets<'a> {
     pub(crate) redis: Option<&'a mut Helper>,
     pub(crate) proxy: Option<&'a mut Proxy>,
     pub(crate) ledger: &'a Ledger,
+    /// The run's name in the ledger.
+    pub(crate) run: &'a str,
     /// The receivers' PostgreSQL `application_name`.
     pub(crate) application_name: &'a str,
 }
@@ -147,6 +152,23 @@ pub(crate) struct Injected {
     pub(crate) kills: usize,
     pub(crate) actions: usize,
     pub(crate) errors: Vec<String>,
+}
+
+/// The receiver whose handler writes an effect next (within 300 ms): it
+/// rests 2 ms after the effect, then commits.
+async fn mid_handler<'r>(t: &Targets<'r>) -> Option<&'r Receiver> {
+    let before = t.ledger.newest(t.run).await.ok()?.map_or(0, |(id, _)| id);
+    let deadline = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some((id, pid))) = t.ledger.newest(t.run).await {
+            if id > before {
+                let pid = u32::try_from(pid).ok()?;
+                return t.receivers.iter().find(|r| r.pid() == pid);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
 }
 
 /// Injects one round of `fault` (called again and again while the sender
@@ -160,8 +182,13 @@ pub(crate) async fn inject(
     let jitter = Duration::from_millis(200 + rng.below(400));
     match fault {
         Fault::Kill => {
-            let index = rng.below(t.receivers.len() as u64) as usize;
-            if t.receivers[index].kill() {
+            let victim = if rng.below(2) == 0 {
+                let index = rng.below(t.receivers.len() as u64) as usize;
+                t.receivers.get(index)
+            } else {
+                mid_handler(t).await
+            };
+            if victim.is_some_and(Receiver::kill) {
                 done.kills += 1;
             }
         }

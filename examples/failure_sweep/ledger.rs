@@ -109,6 +109,14 @@ impl Ledger {
             .collect())
     }
 
+    /// The newest run of `run`: (row id, process id).
+    pub(crate) async fn newest(&self, run: &str) -> Result<Option<(i64, i32)>, String> {
+        let sql = format!("SELECT id, pid FROM {TABLE} WHERE run = $1 ORDER BY id DESC LIMIT 1");
+        let client = self.client().await?;
+        let row = bounded("read", client.query_opt(&sql, &[&run])).await?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
     /// Removes `run`'s rows.
     pub(crate) async fn forget(&self, run: &str) -> Result<(), String> {
         let sql = format!("DELETE FROM {TABLE} WHERE run = $1");

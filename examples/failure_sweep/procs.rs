@@ -61,6 +61,8 @@ fn spawn(env: &[(String, String)]) -> std::io::Result<Child> {
     let mut command = Command::new(exe);
     command
         .arg("receive")
+        // A panicking handler is one of the faults: its message is enough.
+        .env("RUST_BACKTRACE", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -110,6 +112,11 @@ impl Receiver {
             deaths,
             task,
         }
+    }
+
+    /// The running process's id (0 between a death and the restart).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid.load(Ordering::SeqCst)
     }
 
     /// `kill -9` of the running process, if one runs; whether one did.

@@ -222,6 +222,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             redis: setup.redis.as_mut(),
             proxy: proxy.as_mut(),
             ledger: &setup.ledger,
+            run: &run,
             application_name: &application_name,
         };
         // Faults while the events flow, for `spread`; then they stop.
