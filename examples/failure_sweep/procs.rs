@@ -64,7 +64,8 @@ fn spawn(env: &[(String, String)]) -> std::io::Result<Child> {
         // A panicking handler is one of the faults: its message is enough.
         .env("RUST_BACKTRACE", "0")
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        // Closed when the sweep exits, however it exits: the receiver ends.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);

@@ -11,7 +11,8 @@
 //!   offset as the inbox sees it, see `skew.rs`)
 //!
 //! Every decision and dead letter the workers report is printed to stdout
-//! as one JSON line (`eventId`, `decision`, `reason`).
+//! as one JSON line (`eventId`, `decision`, `reason`). It exits when its
+//! stdin closes (the sweep holds the other end).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -149,6 +150,13 @@ pub(crate) async fn run() -> Result<(), String> {
             async move { endpoint.handle_axum(request).await }
         }),
     );
+    // The sweep holds our stdin: when it is gone, so are we.
+    std::thread::spawn(|| {
+        use std::io::Read;
+        let mut buffer = [0u8; 64];
+        while matches!(std::io::stdin().read(&mut buffer), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
     eprintln!("receiver {} listening on {listen}", std::process::id());
     axum::serve(listener, app).await.map_err(|e| e.to_string())
 }

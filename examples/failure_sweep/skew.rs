@@ -2,9 +2,9 @@
 //! of (or behind) the machine's, as a replica with a drifting clock would.
 //! Every `now` the workers pass in (taking, renewing, retrying) is moved by
 //! the offset; the backend's own clock is not touched. An inbox whose leases
-//! run on the backend's clock is unaffected by it; one whose leases run on
-//! each process's clock lets a process ahead of the others take deliveries
-//! that are still leased.
+//! run on the backend's clock (PostgreSQL, Redis) is unaffected by it; one
+//! whose leases ran on each process's clock would let a process ahead of
+//! the others take deliveries that are still leased.
 
 use std::time::Duration;
 
@@ -78,13 +78,21 @@ impl Inbox for Skewed {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
         let not_before = self.moved(not_before);
-        self.inner
-            .retry_later(id, token, not_before, attempts, error)
-            .await
+        self.inner.retry_later(id, token, not_before, error).await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let not_before = self.moved(not_before);
+        self.inner.postpone(id, token, not_before, error).await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
@@ -140,5 +148,9 @@ impl Inbox for Skewed {
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.inner.stats(self.moved(now)).await
+    }
+
+    fn is_durable(&self) -> bool {
+        self.inner.is_durable()
     }
 }
