@@ -35,7 +35,8 @@
 //! (default `SWEEP_LATENCY_PROXY`; without it the sweep forwards the store
 //! itself, see `failure_sweep/proxy.rs`), `--seed N`.
 //!
-//! It prints one markdown table, and exits 1 when an invariant is broken:
+//! Unix only (signals, `kill`, `redis-server`). It prints one markdown
+//! table, and exits 1 when an invariant is broken:
 //! events lost, order violations, accounts stalled, or more handler runs
 //! beyond the first than processes died.
 
@@ -225,6 +226,22 @@ async fn sweep(o: Options) -> i32 {
     }
 }
 
+/// Ctrl-C or `SIGTERM`.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::args().nth(1).as_deref() == Some("receive") {
@@ -235,7 +252,12 @@ async fn main() {
         return;
     }
     let code = match options() {
-        Ok(o) => sweep(o).await,
+        // Interrupted, the sweep is dropped: its Redis server, proxy and
+        // receivers are killed with it.
+        Ok(o) => tokio::select! {
+            code = sweep(o) => code,
+            () = interrupted() => 130,
+        },
         Err(e) => {
             eprintln!("failure_sweep: {e}");
             2

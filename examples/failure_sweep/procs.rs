@@ -97,7 +97,10 @@ impl Receiver {
                     if let Some(stdout) = child.stdout.take() {
                         tokio::spawn(read_lines(stdout, Arc::clone(&decisions)));
                     }
+                    // `wait` would close it: held here until the exit.
+                    let stdin = child.stdin.take();
                     let _ = child.wait().await;
+                    drop(stdin);
                     pid.store(0, Ordering::SeqCst);
                     if !stopping.load(Ordering::SeqCst) {
                         deaths.fetch_add(1, Ordering::SeqCst);
