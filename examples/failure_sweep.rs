@@ -154,6 +154,15 @@ async fn redis_server(dir: &std::path::Path) -> Result<Helper, String> {
     Helper::start(PathBuf::from("redis-server"), args, port).await
 }
 
+/// A directory removed when dropped (also when the sweep is interrupted).
+struct Removed(PathBuf);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 async fn sweep(o: Options) -> i32 {
     let ledger = Ledger::new(&o.postgres);
     if let Err(e) = ledger.create().await {
@@ -167,9 +176,9 @@ async fn sweep(o: Options) -> i32 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() % 1_000_000)
     );
-    let redis_dir = std::env::temp_dir().join(format!("alm-sweep-redis-{stamp}"));
+    let redis_dir = Removed(std::env::temp_dir().join(format!("alm-sweep-redis-{stamp}")));
     let redis = if o.backends.contains(&Backend::Redis) {
-        match redis_server(&redis_dir).await {
+        match redis_server(&redis_dir.0).await {
             Ok(redis) => Some(redis),
             Err(e) => {
                 eprintln!("sweep: {e}");
@@ -215,7 +224,6 @@ async fn sweep(o: Options) -> i32 {
     if let Some(redis) = setup.redis.take() {
         redis.stop().await;
     }
-    let _ = std::fs::remove_dir_all(&redis_dir);
     println!("{}", count::table(&rows, per_run));
     let broken = rows.iter().filter(|r| !r.violations().is_empty()).count();
     if broken > 0 {
