@@ -36,11 +36,9 @@ use support::services::reachable;
 // - handler-panic, every backend: the panicking event is dead-lettered as
 //   it should be, and 2 later events of its record with the placeholder
 //   "still in flight in another attempt after the wait" (sequence 8).
-// None lost an acknowledged event or broke the order. Once the fixes are
-// merged, give the sweep's receiver a handler timeout of a few seconds
-// (`failure_sweep/receiver.rs`, `WorkerOptions`): with a 30 s default and
-// 4 attempts the hanging events are dead-lettered only after the drain
-// timeout.
+// None lost an acknowledged event or broke the order. (Measured before
+// the `worker` branch's handler timeout was merged; the sweep's receivers
+// now use a 2 s handler timeout.)
 fn failure_sweep_holds_every_invariant() {
     let postgres = std::env::var("ALM_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());

@@ -4,7 +4,10 @@
 //! Environment (set by the sweep):
 //! - `SWEEP_LISTEN` (`127.0.0.1:PORT`), `SWEEP_STORE` (the store's and the
 //!   inbox's URL), `SWEEP_LEDGER` (a `postgres://` URL), `SWEEP_RUN`
-//! - `SWEEP_WORKERS`, `SWEEP_MAX_ATTEMPTS`, `SWEEP_LEASE_MS`
+//! - `SWEEP_WORKERS`, `SWEEP_MAX_ATTEMPTS`, `SWEEP_LEASE_MS`,
+//!   `SWEEP_HANDLER_TIMEOUT_MS` (default 2000: the handler's own work takes
+//!   a few milliseconds, and a hanging event must be given up on within the
+//!   sweep's drain timeout)
 //! - knobs: `SWEEP_HANG_ON`, `SWEEP_PANIC_ON`, `SWEEP_ABORT_ON`
 //!   (comma-separated event ids whose handler never returns, panics, or
 //!   aborts the process), `SWEEP_CLOCK_OFFSET_SECS` (this process's clock
@@ -109,6 +112,10 @@ pub(crate) async fn run() -> Result<(), String> {
         .with_count(number("SWEEP_WORKERS", 4)?)
         .with_lease(Duration::from_millis(number("SWEEP_LEASE_MS", 5000)?))
         .with_poll_interval(Duration::from_millis(10))
+        .with_handler_timeout(Duration::from_millis(number(
+            "SWEEP_HANDLER_TIMEOUT_MS",
+            2000,
+        )?))
         .with_retry(RetryPolicy {
             max_attempts: number("SWEEP_MAX_ATTEMPTS", 4)?,
             base: Duration::from_millis(50),
