@@ -36,9 +36,11 @@ use support::services::reachable;
 // - handler-panic, every backend: the panicking event is dead-lettered as
 //   it should be, and 2 later events of its record with the placeholder
 //   "still in flight in another attempt after the wait" (sequence 8).
-// None lost an acknowledged event or broke the order. (Measured before
-// the `worker` branch's handler timeout was merged; the sweep's receivers
-// now use a 2 s handler timeout.)
+// None lost an acknowledged event or broke the order.
+// After the `worker` merge (a52ac0d; the sweep's receivers use a 2 s handler
+// timeout) handler-hang, handler-panic and pg-terminate hold; kill and
+// handler-abort still fail on every backend (accounts held behind a dead
+// process's claims: issue 22, "one owner").
 fn failure_sweep_holds_every_invariant() {
     let postgres = std::env::var("ALM_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
