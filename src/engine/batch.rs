@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::failure::EventFailure;
 use crate::rules::Decision;
 use crate::rules::{EntityState, StateKey};
-use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
+use crate::store::{ClaimOwner, Commit, DedupKey, StateUpdate, Versioned};
 use crate::{Event, EventError, EventFamily, EventId};
 
 /// A decision that needs no commit (or could not be made).
@@ -49,7 +49,7 @@ pub(super) struct Pending {
     pub(super) key: DedupKey,
     /// The id as sent, when the key holds the name too (unknown events).
     pub(super) sent_id: Option<EventId>,
-    pub(super) token: ClaimToken,
+    pub(super) token: ClaimOwner,
     pub(super) state_key: Option<StateKey>,
     /// The state the decision was made on.
     pub(super) loaded: Versioned,
@@ -112,6 +112,8 @@ pub(super) struct Settled {
 /// A delivery's decisions awaiting their commit, and what the delivery
 /// has learnt so far.
 pub(super) struct Batch {
+    /// Who the delivery's claims are held by.
+    pub(super) owner: ClaimOwner,
     pub(super) pending: Vec<Pending>,
     /// Decisions made final by the last flush.
     pub(super) settled: Vec<Settled>,
@@ -132,9 +134,11 @@ pub(super) struct Batch {
     pub(super) renewed: tokio::time::Instant,
 }
 
-impl Default for Batch {
-    fn default() -> Self {
+impl Batch {
+    /// A delivery's batch, its claims held by `owner`.
+    pub(super) fn new(owner: ClaimOwner) -> Self {
         Self {
+            owner,
             pending: Vec::new(),
             settled: Vec::new(),
             reported: 0,
@@ -144,9 +148,7 @@ impl Default for Batch {
             renewed: tokio::time::Instant::now(),
         }
     }
-}
 
-impl Batch {
     /// Remembers the state `pending`'s decision leads to, for the later
     /// events of its entity in the chunk: the next state one version up
     /// when the decision writes it, else the state as read.

@@ -16,7 +16,7 @@ use super::flow::Others;
 use crate::BoxError;
 use crate::Event;
 use crate::rules::Decision;
-use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -129,11 +129,13 @@ impl<S: Store> Engine<S> {
         let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
-                self.commit_alone(pending, Again::State, handler).await?
+                self.commit_alone(pending, Again::State, batch.owner, handler)
+                    .await?
             }
             Ok(CommitOutcome::LeaseLost) => {
                 let decided = pending.decision;
-                match self.commit_alone(pending, Again::Claim, handler).await? {
+                let again = self.commit_alone(pending, Again::Claim, batch.owner, handler);
+                match again.await? {
                     // Written by the failed set-based call.
                     (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
                     other => other,
@@ -172,6 +174,7 @@ impl<S: Store> Engine<S> {
         &self,
         mut pending: Pending,
         mut again: Again,
+        owner: ClaimOwner,
         handler: &mut F,
     ) -> Result<(Decision, Option<EventFailure>, Pending), StoreError>
     where
@@ -185,7 +188,7 @@ impl<S: Store> Engine<S> {
                 reclaims += 1;
             }
             match self
-                .attempt(&mut pending, &mut event, again, handler, reclaims)
+                .attempt(&mut pending, &mut event, (again, owner), handler, reclaims)
                 .await
             {
                 Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
@@ -208,7 +211,7 @@ impl<S: Store> Engine<S> {
         &self,
         pending: &mut Pending,
         event: &mut Option<Event>,
-        again: Again,
+        (again, owner): (Again, ClaimOwner),
         handler: &mut F,
         reclaims: usize,
     ) -> Result<Result<(Decision, Option<EventFailure>), Again>, StoreError>
@@ -226,9 +229,10 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
-                let claimed = inner
-                    .store
-                    .claim_and_load(key, state, inner.lease, now.into());
+                let claimed =
+                    inner
+                        .store
+                        .claim_and_load(key, state, owner, inner.lease, now.into());
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

@@ -12,7 +12,7 @@ use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};
 use crate::rules::Decision;
-use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
+use crate::store::{Claim, ClaimOwner, ClaimRequest, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
 
 /// One event of a chunk, ready to be decided.
@@ -38,7 +38,7 @@ pub(super) enum Item {
 
 impl Item {
     /// The claim this item holds, not yet decided.
-    pub(super) fn held(&self) -> Option<(&DedupKey, crate::store::ClaimToken)> {
+    pub(super) fn held(&self) -> Option<(&DedupKey, ClaimOwner)> {
         match self {
             Self::Event(p) => match p.answer {
                 Some((Claim::Claimed(token), _)) => Some((&p.key, token)),
@@ -55,6 +55,7 @@ impl<S: Store> Engine<S> {
         &self,
         events: Vec<Result<Event, Box<EventError>>>,
         account_id: AccountId,
+        owner: ClaimOwner,
         handler: &mut F,
     ) -> Result<DeliveryReport, StoreError>
     where
@@ -65,7 +66,7 @@ impl<S: Store> Engine<S> {
         let mut report = DeliveryReport {
             outcomes: Vec::with_capacity(events.len()),
         };
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(owner);
         let mut spans = EventSpans::default();
         let mut items = events.into_iter().enumerate();
         loop {
@@ -202,7 +203,7 @@ impl<S: Store> Engine<S> {
             let inner = &*self.inner;
             let claimed = inner
                 .store
-                .claim_many(&requests, inner.lease, now.into())
+                .claim_many(&requests, batch.owner, inner.lease, now.into())
                 .await;
             match counted("claim_many", claimed) {
                 Ok(answers) => answers,
@@ -224,8 +225,9 @@ impl<S: Store> Engine<S> {
     /// Before a store error leaves [`Engine::process`]: commits the
     /// decisions whose handlers ran (a failed batch commit is tried once
     /// more), so that the redelivery runs again only the event that met the
-    /// error, and releases the claims of the chunk's events not decided yet,
-    /// so that the redelivery finds them free. Returns the error.
+    /// error, and releases the claims of the chunk's events not decided yet
+    /// (and of the decisions that could not be committed), so that the
+    /// redelivery finds them free. Returns the error.
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
@@ -244,6 +246,14 @@ impl<S: Store> Engine<S> {
                 pending = batch.pending.len(),
                 "decisions not committed before a store error: ALM's redelivery runs their handlers again"
             );
+            // Their claims go too, so that any attempt finds them free (a
+            // later attempt of the same holder would take them over anyway).
+            for pending in std::mem::take(&mut batch.pending) {
+                let _ = counted(
+                    "release",
+                    self.inner.store.release(&pending.key, pending.token).await,
+                );
+            }
         }
         for (key, token) in rest.iter().flatten().filter_map(Item::held) {
             // Best effort: a claim not released ends with its lease.

@@ -125,7 +125,7 @@ pub use report::{DeliveryReport, EventOutcome};
 #[cfg(doc)]
 use crate::rules::Decision;
 use crate::rules::StateKey;
-use crate::store::{MemoryStore, Store, StoreError};
+use crate::store::{ClaimOwner, MemoryStore, Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
@@ -336,6 +336,48 @@ impl<S: Store> Engine<S> {
     pub async fn process<F, Fut>(
         &self,
         envelope: Envelope,
+        handler: F,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
+        self.process_as(ClaimOwner::random(), envelope, handler)
+            .await
+    }
+
+    /// [`Engine::process`], with the delivery's claims held by `owner`: a
+    /// delivery taken again (from an inbox, after a failed commit, a crash
+    /// or a shutdown) passes the same [`holder`](ClaimOwner::holder) on
+    /// every attempt and a fresh [`lease`](ClaimOwner::lease) on each, so
+    /// that an attempt takes the claims an earlier one left behind over at
+    /// once (instead of finding its own events in flight) and the earlier
+    /// attempt can no longer commit. The inbox's workers pass a stable hash
+    /// of the delivery's id as holder and the take's lease token as lease.
+    ///
+    /// ```
+    /// use alm_webhooks::{Decision, Envelope, engine::Engine, store::ClaimOwner};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let engine = Engine::in_memory();
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let delivery = 42; // the inbox's id of this delivery
+    /// let owner = ClaimOwner::new(delivery, ClaimOwner::random().lease);
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// let report = engine.process_as(owner, envelope, |_| async { Ok(()) }).await.unwrap();
+    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::process`].
+    pub async fn process_as<F, Fut>(
+        &self,
+        owner: ClaimOwner,
+        envelope: Envelope,
         mut handler: F,
     ) -> Result<DeliveryReport, StoreError>
     where
@@ -343,7 +385,7 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let (account_id, count) = (envelope.account_id, envelope.events.len());
-        let delivery = self.process_chunks(envelope.events, account_id, &mut handler);
+        let delivery = self.process_chunks(envelope.events, account_id, owner, &mut handler);
         spans::in_delivery(account_id, count, delivery).await
     }
 

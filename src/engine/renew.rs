@@ -18,14 +18,14 @@ use super::delivery::Item;
 use super::failure::EventFailure;
 use crate::BoxError;
 use crate::Event;
-use crate::store::{ClaimToken, DedupKey, Store};
+use crate::store::{ClaimOwner, DedupKey, Store};
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not
 /// decided yet.
 pub(super) struct Held<'a> {
     pub(super) pending: &'a [Pending],
-    pub(super) current: (&'a DedupKey, ClaimToken),
+    pub(super) current: (&'a DedupKey, ClaimOwner),
     pub(super) rest: &'a [Option<Item>],
 }
 
@@ -79,7 +79,7 @@ impl<S: Store> Engine<S> {
     /// claims it again); a store error too (the next renewal, or the
     /// commit, meets the store again).
     async fn renew_held(&self, held: &Held<'_>, renewed: &mut Instant) {
-        let claims: Vec<(&DedupKey, ClaimToken)> = held
+        let claims: Vec<(&DedupKey, ClaimOwner)> = held
             .pending
             .iter()
             .map(|p| (&p.key, p.token))

@@ -4,12 +4,15 @@
 //! A store gives three guarantees, within one process or across many:
 //!
 //! - **One claim at a time.** [`Store::claim`] hands an event to exactly one
-//!   caller until that caller commits, releases, or its lease expires.
-//! - **Token-checked commit.** [`Store::commit`] marks the event decided and
-//!   swaps the entity's state in one atomic step, only if the claim token is
-//!   still the current one (a holder whose lease expired and was re-claimed
-//!   cannot commit over the newer claim) and only if the state's version is
-//!   the one the decision was made on.
+//!   owner until that owner commits, releases, or its lease expires; a
+//!   later attempt of the same delivery (the same
+//!   [holder](ClaimOwner::holder)) takes its own leftover claim over at once.
+//! - **Owner-checked commit.** [`Store::commit`] marks the event decided and
+//!   swaps the entity's state in one atomic step, only if the claim's
+//!   [`ClaimOwner`] is still the current one (an attempt whose lease expired
+//!   and was re-claimed, or that a retry took over, cannot commit over the
+//!   newer claim) and only if the state's version is the one the decision
+//!   was made on.
 //! - **Expiry.** Decided events are remembered for the dedup window and then
 //!   forgotten; entity states are kept until their own, later expiry
 //!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
@@ -53,6 +56,7 @@ pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
+pub(crate) use many::Chains;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -79,7 +83,13 @@ pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
-/// Proof of a claim; required to commit or release it.
+/// A random 128-bit value, drawn from the operating system's generator:
+/// what [`ClaimOwner::random`] draws its two halves with.
+///
+/// ```
+/// use alm_webhooks::store::ClaimToken;
+/// assert_ne!(ClaimToken::random(), ClaimToken::random());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClaimToken(pub u128);
 
@@ -90,15 +100,95 @@ impl ClaimToken {
     }
 }
 
+/// Who holds a claim: the proof a caller claims with, and then commits,
+/// renews and releases with. It has two halves:
+///
+/// - **`holder`**: the same for every attempt of one delivery. A claim
+///   whose live lease is held by the same `holder` under another `lease`
+///   is this delivery's own, left behind by an earlier attempt (a commit
+///   that failed, a crash, a shutdown): a new claim takes it over at once
+///   instead of waiting for its lease to end.
+/// - **`lease`**: fresh for each attempt. The attempt it replaces is
+///   fenced: its commits are [`CommitOutcome::LeaseLost`], its renewals
+///   `false`, its releases do nothing.
+///
+/// A claim held by another `holder` stays [`Claim::InFlight`] while its
+/// lease is live; a claim held by this very owner (the same `holder` and
+/// `lease`: the same event twice in one attempt) is [`Claim::InFlight`]
+/// too. [`Engine::process`](crate::engine::Engine::process) draws a fresh
+/// owner for each call ([`ClaimOwner::random`]);
+/// [`Engine::process_as`](crate::engine::Engine::process_as) takes one,
+/// which the inbox's workers build from the delivery they took: a stable
+/// hash of its [`DeliveryId`](crate::inbox::DeliveryId) as `holder`, the
+/// take's [`LeaseToken`](crate::inbox::LeaseToken) as `lease`.
+///
+/// **Stored form**: 32 bytes, `holder` then `lease`, each big-endian
+/// ([`ClaimOwner::to_bytes`]); Redis keeps them as 64 lower-case hex
+/// digits.
+///
+/// ```
+/// use alm_webhooks::store::ClaimOwner;
+/// let first = ClaimOwner::new(7, 1);
+/// let retry = ClaimOwner::new(7, 2);
+/// assert!(first.same_holder(retry) && first != retry);
+/// assert_eq!(&first.to_bytes()[..16], &7u128.to_be_bytes());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClaimOwner {
+    /// The same for every attempt of one delivery.
+    pub holder: u128,
+    /// Fresh for each attempt.
+    pub lease: u128,
+}
+
+impl ClaimOwner {
+    /// An owner: `holder` names the delivery (the same for each of its
+    /// attempts), `lease` the attempt (fresh each time).
+    pub fn new(holder: u128, lease: u128) -> Self {
+        Self { holder, lease }
+    }
+
+    /// A fresh owner that shares nothing with any other: a holder of one
+    /// attempt.
+    ///
+    /// ```
+    /// use alm_webhooks::store::ClaimOwner;
+    /// assert!(!ClaimOwner::random().same_holder(ClaimOwner::random()));
+    /// ```
+    pub fn random() -> Self {
+        Self::new(ClaimToken::random().0, ClaimToken::random().0)
+    }
+
+    /// Whether `other` is an attempt of the same holder.
+    pub fn same_holder(self, other: Self) -> bool {
+        self.holder == other.holder
+    }
+
+    /// The stored form: `holder` then `lease`, 16 bytes each, big-endian.
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        bytes[..16].copy_from_slice(&self.holder.to_be_bytes());
+        bytes[16..].copy_from_slice(&self.lease.to_be_bytes());
+        bytes
+    }
+
+    /// The stored form as 64 lower-case hex digits (Redis).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn to_hex(self) -> String {
+        format!("{:032x}{:032x}", self.holder, self.lease)
+    }
+}
+
 /// The answer to a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The caller holds the event until it commits, releases, or the lease
-    /// ends.
-    Claimed(ClaimToken),
+    /// The caller holds the event, as the owner it claimed with, until it
+    /// commits, releases, or the lease ends.
+    Claimed(ClaimOwner),
     /// The event was already decided within the dedup window.
     AlreadyDecided,
-    /// Another caller holds a live claim.
+    /// Another holder (or this very owner, earlier in the same call) holds
+    /// a live claim.
     InFlight,
 }
 
@@ -128,7 +218,7 @@ pub struct Commit<'a> {
     /// The event being decided.
     pub key: &'a DedupKey,
     /// The claim that allows it.
-    pub token: ClaimToken,
+    pub token: ClaimOwner,
     /// The entity's new state, if the event changes one.
     pub update: Option<StateUpdate<'a>>,
     /// Until when the decided event is remembered (now + dedup window).
@@ -169,10 +259,14 @@ pub enum CommitOutcome {
 ///
 #[doc = include_str!("skeleton.md")]
 pub trait Store: Send + Sync + 'static {
-    /// Claims an event for `lease`, unless it is decided or in flight.
+    /// Claims an event for `owner`, for `lease`, unless it is decided or in
+    /// flight. A live claim of the same [holder](ClaimOwner::holder) under
+    /// another lease is taken over at once (the earlier attempt is fenced);
+    /// one of another holder, or of this very owner, is in flight.
     fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
@@ -192,11 +286,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
         async move {
-            let claim = self.claim(key, lease, now).await?;
+            let claim = self.claim(key, owner, lease, now).await?;
             let loaded = match (claim, state) {
                 (Claim::Claimed(_), Some(state)) => self.load(state).await?,
                 _ => Versioned::default(),
@@ -236,6 +331,7 @@ pub trait Store: Send + Sync + 'static {
     fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
@@ -243,7 +339,7 @@ pub trait Store: Send + Sync + 'static {
             let mut answers = Vec::with_capacity(requests.len());
             for request in requests {
                 match self
-                    .claim_and_load(request.key, request.state, lease, now)
+                    .claim_and_load(request.key, request.state, owner, lease, now)
                     .await
                 {
                     Ok(answer) => answers.push(answer),
@@ -289,18 +385,38 @@ pub trait Store: Send + Sync + 'static {
     ///   one call, at `expected_version` v and then v + 1, ends at version
     ///   v + 2; a second update still at v is [`CommitOutcome::StateChanged`]
     ///   and writes nothing.
-    /// - A commit that is refused writes nothing and does not stop the
+    /// - **The rest of a chain**: a commit that updates a state an earlier
+    ///   commit of the call updated (or tried to) is a link of that
+    ///   state's chain, decided after the earlier links on the view they
+    ///   lead to. It is made only if the state's current version was
+    ///   written by this call; otherwise (the chain's first update was
+    ///   refused, and the version it expects, if there, was written by
+    ///   someone else) it is [`CommitOutcome::StateChanged`] and writes
+    ///   nothing. So a refused link refuses the rest of its chain, and the
+    ///   engine decides them again on the state it finds, instead of
+    ///   writing over another delivery's commit.
+    /// - Any other refused commit writes nothing and does not stop the
     ///   others.
     ///
-    /// The default implementation calls [`Store::commit`] for each.
+    /// The default implementation calls [`Store::commit`] for each, and
+    /// refuses the rest of a broken chain itself.
     fn commit_many(
         &self,
         commits: &[Commit<'_>],
     ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
         async move {
             let mut outcomes = Vec::with_capacity(commits.len());
+            let mut chains = Chains::default();
             for commit in commits {
-                outcomes.push(self.commit(*commit).await?);
+                let state = commit.update.map(|u| u.key);
+                let outcome = match state {
+                    Some(k) if !chains.may_write(&k) => CommitOutcome::StateChanged,
+                    _ => self.commit(*commit).await?,
+                };
+                if let Some(k) = state {
+                    chains.note(k, outcome);
+                }
+                outcomes.push(outcome);
             }
             Ok(outcomes)
         }
@@ -321,7 +437,7 @@ pub trait Store: Send + Sync + 'static {
     fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
@@ -339,7 +455,7 @@ pub trait Store: Send + Sync + 'static {
     /// round trip per chunk.
     fn renew_many(
         &self,
-        claims: &[(&DedupKey, ClaimToken)],
+        claims: &[(&DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
@@ -357,7 +473,7 @@ pub trait Store: Send + Sync + 'static {
     fn release(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes decided events and states that expired before `now`; returns
