@@ -49,14 +49,12 @@
 //!
 //! - a later event of an entity decided earlier in the chunk is decided on
 //!   the state that decision leads to (its commit expects the version one
-//!   up, as [`Store::commit_many`] documents). A limit: if another
-//!   delivery commits to the same record, once, between this chunk's
-//!   claims and its commit, the earlier commit is refused (and decided
-//!   again on the state found) but the later one finds the version it
-//!   expects and is written on the chunk's view, losing the other
-//!   delivery's change to the rule state. Concurrent deliveries for one
-//!   record are what ALM's per-account ordering makes rare; two or more
-//!   such commits make the later one refused and decided again too;
+//!   up, as [`Store::commit_many`] documents). If another delivery
+//!   commits to the same record between this chunk's claims and its
+//!   commit, the chain's first commit is refused, and so is the rest of
+//!   the chain (the store writes a later link only after one the call
+//!   wrote): each is decided again on the state found, so nothing is
+//!   written over the other delivery's change;
 //! - an event held elsewhere (or this delivery's own repeat of an
 //!   `eventId`) is claimed again alone, after the chunk's decisions so far
 //!   are committed, within the delivery's wait budget: only those cost more
@@ -67,7 +65,9 @@
 //! committed: if the process dies in between, their claims expire with the
 //! lease and ALM's redelivery processes those events again (at-least-once,
 //! as after a crash between one handler and its commit, for up to a chunk
-//! of events). A transient store error commits the decisions whose
+//! of events). A delivery processed again with [`Engine::process_as`] and
+//! the same holder (from an inbox) does not wait for that lease: it takes
+//! its own leftover claims over at once. A transient store error commits the decisions whose
 //! handlers ran before it leaves [`Engine::process`], and releases the
 //! chunk's other claims, so that the redelivery runs again only the event
 //! that met the error. A permanent one ([`StoreError::is_transient`] is
