@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
-    AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MemoryStore,
-    Store, StoreError, Versioned,
+    AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
+    StoreError, Versioned,
 };
 use support::{envelope, learner, lo};
 
@@ -161,12 +161,13 @@ fn decisions(report: &alm_webhooks::engine::DeliveryReport) -> Vec<Decision> {
 /// Runs `check` on a runtime of its own, then drops the services' purges
 /// outside it (they block on a runtime of their own).
 fn on_every_store<F: AsyncFnMut(String, AnyStore)>(mut check: F) {
+    // Declared first, dropped last: after the runtime, even on a panic.
+    let mut purges = Vec::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let mut purges = Vec::new();
     runtime.block_on(async {
         for (name, store, purge) in stores().await {
             purges.extend(purge);
@@ -263,9 +264,15 @@ fn the_attempt_taken_over_cannot_commit() {
         };
         let (lease, now) = (Duration::from_secs(60), SystemTime::now());
         let old = ClaimOwner::new(5, 1);
-        assert_eq!(store.claim(&k, old, lease, now).await.unwrap(), Claim::Claimed(old));
+        assert_eq!(
+            store.claim(&k, old, lease, now).await.unwrap(),
+            Claim::Claimed(old)
+        );
         let new = ClaimOwner::new(5, 2);
-        assert_eq!(store.claim(&k, new, lease, now).await.unwrap(), Claim::Claimed(new));
+        assert_eq!(
+            store.claim(&k, new, lease, now).await.unwrap(),
+            Claim::Claimed(new)
+        );
         let until = now + Duration::from_secs(3600);
         let commit = |token| Commit {
             key: &k,
