@@ -352,8 +352,9 @@ impl<S: Store> Engine<S> {
     /// every attempt and a fresh [`lease`](ClaimOwner::lease) on each, so
     /// that an attempt takes the claims an earlier one left behind over at
     /// once (instead of finding its own events in flight) and the earlier
-    /// attempt can no longer commit. The inbox's workers pass a stable hash
-    /// of the delivery's id as holder and the take's lease token as lease.
+    /// attempt can no longer commit. The inbox's workers pass
+    /// [`ClaimOwner::for_delivery`] (a stable hash of the delivery's id as
+    /// holder, the take's lease token as lease).
     ///
     /// ```
     /// use alm_webhooks::{Decision, Envelope, engine::Engine, store::ClaimOwner};
@@ -363,8 +364,8 @@ impl<S: Store> Engine<S> {
     /// let engine = Engine::in_memory();
     /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
     ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
-    /// let delivery = 42; // the inbox's id of this delivery
-    /// let owner = ClaimOwner::new(delivery, ClaimOwner::random().lease);
+    /// let delivery = 42; // the queue's id of this delivery
+    /// let owner = ClaimOwner::for_delivery(delivery, ClaimOwner::random().lease);
     /// let envelope = Envelope::from_slice(body).unwrap();
     /// let report = engine.process_as(owner, envelope, |_| async { Ok(()) }).await.unwrap();
     /// assert_eq!(report.outcomes[0].decision, Decision::Processed);

@@ -118,9 +118,10 @@ impl ClaimToken {
 /// too. [`Engine::process`](crate::engine::Engine::process) draws a fresh
 /// owner for each call ([`ClaimOwner::random`]);
 /// [`Engine::process_as`](crate::engine::Engine::process_as) takes one,
-/// which the inbox's workers build from the delivery they took: a stable
-/// hash of its [`DeliveryId`](crate::inbox::DeliveryId) as `holder`, the
-/// take's [`LeaseToken`](crate::inbox::LeaseToken) as `lease`.
+/// which the inbox's workers build from the delivery they took
+/// ([`ClaimOwner::for_delivery`]): a stable hash of its
+/// [`DeliveryId`](crate::inbox::DeliveryId) as `holder`, the take's
+/// [`LeaseToken`](crate::inbox::LeaseToken) as `lease`.
 ///
 /// **Stored form**: 32 bytes, `holder` then `lease`, each big-endian
 /// ([`ClaimOwner::to_bytes`]); Redis keeps them as 64 lower-case hex
@@ -146,6 +147,31 @@ impl ClaimOwner {
     /// attempts), `lease` the attempt (fresh each time).
     pub fn new(holder: u128, lease: u128) -> Self {
         Self { holder, lease }
+    }
+
+    /// The owner of one attempt of an inbox delivery: the holder is a
+    /// stable hash of the delivery's id (the first 16 bytes of SHA-256 of
+    /// a fixed label and the id, big-endian), the same on every attempt
+    /// and every host; `lease` is the attempt's own (the inbox lease token
+    /// of the take). The inbox's workers call it; a queue of your own can
+    /// too, with its message id.
+    ///
+    /// ```
+    /// use alm_webhooks::store::ClaimOwner;
+    /// let first = ClaimOwner::for_delivery(42, 1);
+    /// let retry = ClaimOwner::for_delivery(42, 2);
+    /// assert!(first.same_holder(retry));
+    /// assert!(!first.same_holder(ClaimOwner::for_delivery(43, 1)));
+    /// ```
+    pub fn for_delivery(delivery: u64, lease: u128) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"alm-webhooks inbox delivery\0")
+            .chain_update(delivery.to_be_bytes())
+            .finalize();
+        let mut holder = [0u8; 16];
+        holder.copy_from_slice(&digest[..16]);
+        Self::new(u128::from_be_bytes(holder), lease)
     }
 
     /// A fresh owner that shares nothing with any other: a holder of one

@@ -72,7 +72,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 account_id,
                 events: chunk.into_iter().map(|i| i.event).collect(),
             };
-            let report = self.engine.process(envelope, handler).await?;
+            let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
+            let report = self.engine.process_as(owner, envelope, handler).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
