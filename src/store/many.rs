@@ -1,10 +1,7 @@
 //! Set-based operations: what [`Store::claim_many`](super::Store::claim_many)
 //! takes, and how many events a store sends at once.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-
-use super::{CommitOutcome, DedupKey};
+use super::DedupKey;
 use crate::rules::StateKey;
 
 /// The most events a store sends in one statement or script; a longer
@@ -29,37 +26,4 @@ pub struct ClaimRequest<'a> {
     pub key: &'a DedupKey,
     /// Its entity, or `None` for an event without state.
     pub state: Option<&'a StateKey>,
-}
-
-/// The chains of one [`Store::commit_many`](super::Store::commit_many)
-/// call: for each state an earlier commit of the call updated (or tried
-/// to), whether its current version was written by the call. A later
-/// update of that state is made only if it was.
-#[derive(Debug)]
-pub(crate) struct Chains<K> {
-    written: HashMap<K, bool, foldhash::fast::RandomState>,
-}
-
-impl<K> Default for Chains<K> {
-    fn default() -> Self {
-        Self {
-            written: HashMap::default(),
-        }
-    }
-}
-
-impl<K: Hash + Eq> Chains<K> {
-    /// Whether an update of `state` may be tried: the first of the call,
-    /// or a link after one the call wrote.
-    pub(crate) fn may_write(&self, state: &K) -> bool {
-        self.written.get(state).copied().unwrap_or(true)
-    }
-
-    /// Notes the outcome of an update of `state` (a refusal leaves the
-    /// state as it was).
-    pub(crate) fn note(&mut self, state: K, outcome: CommitOutcome) {
-        let wrote = outcome == CommitOutcome::Committed;
-        let known = self.written.entry(state).or_insert(false);
-        *known |= wrote;
-    }
 }

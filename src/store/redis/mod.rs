@@ -246,32 +246,6 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// The commit script, ready to run for `commit`.
-    fn commit_invocation(
-        &self,
-        commit: &Commit<'_>,
-    ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
-        let state_json = commit
-            .update
-            .map(|u| serde_json::to_string(u.state))
-            .transpose()
-            .map_err(|e| bad_data("cannot serialize the state", e))?;
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        invocation
-            .key(self.event_key(commit.key))
-            .arg(commit.token.to_hex())
-            .arg(unix_millis(commit.remember_until))
-            .arg(GRACE_MS);
-        if let (Some(update), Some(json)) = (commit.update, state_json) {
-            invocation
-                .key(self.state_key(update.key))
-                .arg(update.expected_version)
-                .arg(json)
-                .arg(unix_millis(commit.state_until));
-        }
-        Ok(invocation)
-    }
-
     fn event_key(&self, key: &DedupKey) -> String {
         format!(
             "{}ev:{}:{}",

@@ -12,8 +12,8 @@ mod rows;
 mod sql;
 
 use super::{
-    Chains, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError,
-    Versioned, unix_millis,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    unix_millis,
 };
 use crate::rules::StateKey;
 use codec::{commit_row, sqlite_error, versioned};
@@ -329,18 +329,24 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.run("commit", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // The rest of a chain is written only after a link the call
-            // wrote.
-            let mut chains = Chains::default();
-            let mut outcomes = Vec::with_capacity(rows.len());
-            for row in &rows {
+            // States whose chain broke: updated (tried) by the call, their
+            // current version not written by it. Usually empty.
+            let mut broken: Vec<&str> = Vec::new();
+            let mut outcomes: Vec<CommitOutcome> = Vec::with_capacity(rows.len());
+            for (at, row) in rows.iter().enumerate() {
                 let state = row.update.as_ref().map(|(key, _, _)| key.as_str());
                 let outcome = match state {
-                    Some(key) if !chains.may_write(&key) => CommitOutcome::StateChanged,
+                    Some(key) if broken.contains(&key) => CommitOutcome::StateChanged,
                     _ => rows::commit(&tx, row)?,
                 };
-                if let Some(key) = state {
-                    chains.note(key, outcome);
+                if let Some(key) = state.filter(|_| outcome != CommitOutcome::Committed) {
+                    let written = rows[..at].iter().zip(&outcomes).any(|(r, o)| {
+                        *o == CommitOutcome::Committed
+                            && r.update.as_ref().is_some_and(|(k, _, _)| k == key)
+                    });
+                    if !written && !broken.contains(&key) {
+                        broken.push(key);
+                    }
                 }
                 outcomes.push(outcome);
             }
