@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::batch::{Batch, Final, Step};
 use super::counters::counted;
+use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
 use super::{Engine, Facts};
@@ -50,7 +51,8 @@ impl Item {
 }
 
 impl<S: Store> Engine<S> {
-    /// [`Engine::process`]: the delivery in chunks.
+    /// [`Engine::process`]: the delivery in chunks. Dropped before it ends
+    /// (cancelled), it releases the claims it still holds, best effort.
     pub(super) async fn process_chunks<F, Fut>(
         &self,
         events: Vec<Result<Event, Box<EventError>>>,
@@ -62,16 +64,36 @@ impl<S: Store> Engine<S> {
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
+        let mut holding = Holding::new(self.clone(), Batch::new(owner));
+        let result = self
+            .run_chunks(events, account_id, handler, &mut holding)
+            .await;
+        holding.finish();
+        result
+    }
+
+    /// [`Engine::process_chunks`], with the delivery's claims in `holding`.
+    async fn run_chunks<F, Fut>(
+        &self,
+        events: Vec<Result<Event, Box<EventError>>>,
+        account_id: AccountId,
+        handler: &mut F,
+        holding: &mut Holding<S>,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
         let chunk_len = self.inner.commit_batch;
         let mut report = DeliveryReport {
             outcomes: Vec::with_capacity(events.len()),
         };
-        let mut batch = Batch::new(owner);
+        let (batch, chunk) = holding.parts();
         let mut spans = EventSpans::default();
         let mut items = events.into_iter().enumerate();
         loop {
             let now = self.inner.clock.now();
-            let mut chunk: Vec<Option<Item>> = items
+            *chunk = items
                 .by_ref()
                 .take(chunk_len)
                 .map(|(index, item)| Some(self.prepare(index, account_id, item, now)))
@@ -81,8 +103,8 @@ impl<S: Store> Engine<S> {
             }
             batch.states.clear();
             if chunk_len > 1 {
-                if let Err(error) = self.claim_chunk(&mut chunk, &batch, now).await {
-                    return Err(self.fail(&mut batch, &mut [], handler, error).await);
+                if let Err(error) = self.claim_chunk(chunk, batch, now).await {
+                    return Err(self.fail(batch, &mut [], handler, error).await);
                 }
             }
             for at in 0..chunk.len() {
@@ -99,29 +121,29 @@ impl<S: Store> Engine<S> {
                         let id = Some(&prepared.event.event_id);
                         spans.open(index, account_id, id, Some(&event_name));
                         let rest = &chunk[at + 1..];
-                        let decided = self.decide_one(*prepared, handler, &mut batch, rest);
+                        let decided = self.decide_one(*prepared, handler, batch, rest);
                         match spans.within(index, decided).await {
                             Ok(step) => (index, Some(event_name), step),
                             Err(error) => {
                                 let rest = &mut chunk[at + 1..];
-                                return Err(self.fail(&mut batch, rest, handler, error).await);
+                                return Err(self.fail(batch, rest, handler, error).await);
                             }
                         }
                     }
                 };
                 report.outcomes.push(outcome(index, event_name, step));
                 if batch.pending.len() >= chunk_len {
-                    if let Err(error) = self.flush(&mut batch, handler).await {
+                    if let Err(error) = self.flush(batch, handler).await {
                         let rest = &mut chunk[at + 1..];
-                        return Err(self.fail(&mut batch, rest, handler, error).await);
+                        return Err(self.fail(batch, rest, handler, error).await);
                     }
                 }
-                self.settle(&mut batch, &mut report, &mut spans);
+                self.settle(batch, &mut report, &mut spans);
             }
-            if let Err(error) = self.flush(&mut batch, handler).await {
-                return Err(self.fail(&mut batch, &mut [], handler, error).await);
+            if let Err(error) = self.flush(batch, handler).await {
+                return Err(self.fail(batch, &mut [], handler, error).await);
             }
-            self.settle(&mut batch, &mut report, &mut spans);
+            self.settle(batch, &mut report, &mut spans);
         }
         Ok(report)
     }

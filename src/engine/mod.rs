@@ -107,6 +107,7 @@ mod counters;
 mod delivery;
 mod failure;
 mod flow;
+mod holding;
 mod renew;
 mod report;
 mod spans;
