@@ -6,49 +6,15 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use super::batch::{Batch, Final, Step};
+use super::Engine;
+use super::batch::{Batch, Final, Item, Prepared, Step};
 use super::counters::counted;
 use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
-use super::{Engine, Facts};
 use crate::rules::Decision;
-use crate::store::{Claim, ClaimOwner, ClaimRequest, DedupKey, Store, StoreError, Versioned};
+use crate::store::{ClaimOwner, ClaimRequest, DedupKey, Store, StoreError};
 use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
-
-/// One event of a chunk, ready to be decided.
-pub(super) struct Prepared {
-    pub(super) index: usize,
-    pub(super) account_id: AccountId,
-    pub(super) event: Event,
-    pub(super) facts: Facts,
-    pub(super) key: DedupKey,
-    /// The id as sent, when the key holds the name too (unknown events).
-    pub(super) sent_id: Option<EventId>,
-    /// What the chunk's `claim_many` answered for it; `None` when it was
-    /// not claimed with the chunk (its entity was already held back, or
-    /// the engine claims one event at a time).
-    pub(super) answer: Option<(Claim, Versioned)>,
-}
-
-/// One item of a chunk: an event to decide, or one decided already.
-pub(super) enum Item {
-    Event(Box<Prepared>),
-    Final(usize, Option<EventName>, Final),
-}
-
-impl Item {
-    /// The claim this item holds, not yet decided.
-    pub(super) fn held(&self) -> Option<(&DedupKey, ClaimOwner)> {
-        match self {
-            Self::Event(p) => match p.answer {
-                Some((Claim::Claimed(token), _)) => Some((&p.key, token)),
-                _ => None,
-            },
-            Self::Final(..) => None,
-        }
-    }
-}
 
 impl<S: Store> Engine<S> {
     /// [`Engine::process`]: the delivery in chunks. Dropped before it ends

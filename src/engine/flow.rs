@@ -8,9 +8,8 @@ use time::OffsetDateTime;
 
 use tokio::time::Instant;
 
-use super::batch::{Batch, Final, Pending, Step};
+use super::batch::{Batch, Final, Item, Pending, Prepared, Step};
 use super::counters::counted;
-use super::delivery::{Item, Prepared};
 use super::failure::EventFailure;
 use super::renew::Held;
 use super::{Engine, Facts};

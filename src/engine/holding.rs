@@ -4,8 +4,7 @@
 //! anyway; this frees them for everyone else too.
 
 use super::Engine;
-use super::batch::Batch;
-use super::delivery::Item;
+use super::batch::{Batch, Item};
 use crate::store::{ClaimOwner, DedupKey, Store};
 
 /// A delivery's batch and current chunk, with what to release if it is

@@ -15,10 +15,9 @@ use std::task::Poll;
 use tokio::time::Instant;
 
 use super::Engine;
-use super::batch::Pending;
+use super::batch::{Item, Pending};
 use super::catch::run;
 use super::counters::counted;
-use super::delivery::Item;
 use super::failure::EventFailure;
 use crate::BoxError;
 use crate::Event;
