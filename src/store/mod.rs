@@ -214,11 +214,16 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// What the engine can rely on:
     ///
+    /// - **One owner for the call**: every event is claimed for `owner`;
+    ///   an event whose live claim is held by the same
+    ///   [holder](ClaimOwner::holder) under another lease (an earlier
+    ///   attempt of the delivery) is taken over, as by [`Store::claim`].
     /// - **The same event twice** in one call: the first occurrence is
     ///   answered as a lone claim would be; a later one sees the claim the
-    ///   first made, so it is [`Claim::InFlight`] (the lease is live) and
-    ///   reads no state. A caller recognises its own repeat by comparing
-    ///   keys: no other caller can hold a claim this call just won.
+    ///   first made (this very owner's), so it is [`Claim::InFlight`] (the
+    ///   lease is live) and reads no state. A caller recognises its own
+    ///   repeat by comparing keys: no other caller can hold a claim this
+    ///   call just won.
     /// - **The same state twice**: every winner reads the state as it was
     ///   before the call (claims do not write states), with its version.
     /// - Each claim is atomic on its own; the call as a whole is not a
@@ -280,7 +285,8 @@ pub trait Store: Send + Sync + 'static {
     /// decisions in one round trip and one transaction (PostgreSQL, SQLite)
     /// or one script (Redis).
     ///
-    /// What the engine can rely on, exactly as one commit after another:
+    /// What the engine can rely on, as one commit after another (but for
+    /// the rest of a broken chain, below):
     ///
     /// - **The same event twice**: the first commit decides it; a later one
     ///   finds no claim to commit, [`CommitOutcome::LeaseLost`], and writes

@@ -362,7 +362,9 @@ impl Store for RedisStore {
 
     /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
     /// commits, the chunks in one pipeline (the script loaded first, in the
-    /// same pipeline, so a restarted server has it).
+    /// same pipeline, so a restarted server has it). The rest of a broken
+    /// chain is refused within a chunk: a chain that spans two chunks
+    /// starts afresh in the second (its version check still holds).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.commit_chunks(commits).await
     }
