@@ -129,13 +129,11 @@ impl<S: Store> Engine<S> {
         let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
-                self.commit_alone(pending, Again::State, batch.owner, handler)
-                    .await?
+                self.commit_alone(pending, Again::State, handler).await?
             }
             Ok(CommitOutcome::LeaseLost) => {
                 let decided = pending.decision;
-                let again = self.commit_alone(pending, Again::Claim, batch.owner, handler);
-                match again.await? {
+                match self.commit_alone(pending, Again::Claim, handler).await? {
                     // Written by the failed set-based call.
                     (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
                     other => other,
@@ -174,7 +172,6 @@ impl<S: Store> Engine<S> {
         &self,
         mut pending: Pending,
         mut again: Again,
-        owner: ClaimOwner,
         handler: &mut F,
     ) -> Result<(Decision, Option<EventFailure>, Pending), StoreError>
     where
@@ -188,7 +185,7 @@ impl<S: Store> Engine<S> {
                 reclaims += 1;
             }
             match self
-                .attempt(&mut pending, &mut event, (again, owner), handler, reclaims)
+                .attempt(&mut pending, &mut event, again, handler, reclaims)
                 .await
             {
                 Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
@@ -211,7 +208,7 @@ impl<S: Store> Engine<S> {
         &self,
         pending: &mut Pending,
         event: &mut Option<Event>,
-        (again, owner): (Again, ClaimOwner),
+        again: Again,
         handler: &mut F,
         reclaims: usize,
     ) -> Result<Result<(Decision, Option<EventFailure>), Again>, StoreError>
@@ -229,6 +226,10 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
+                // As a stranger (a holder of its own): a claim lost to a
+                // later attempt of the same delivery is never taken back
+                // from it, only claimed again once free.
+                let owner = ClaimOwner::random();
                 let claimed =
                     inner
                         .store

@@ -94,7 +94,8 @@
 //! makes rare), the event is decided again on the new state; if its handler
 //! already ran, the handler does not run again and its effect is folded
 //! into the new state with [`rules::apply`](crate::rules::apply). If a handler outlived its
-//! lease and its claim is gone, the event is claimed again: already decided
+//! lease and its claim is gone, the event is claimed again (as a stranger:
+//! never taken back from a later attempt of the same delivery): already decided
 //! elsewhere, it is a duplicate; claimed, the handler's outcome is
 //! committed; in flight elsewhere, it is busy.
 
