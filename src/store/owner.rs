@@ -4,8 +4,8 @@
 #[cfg(doc)]
 use super::{Claim, CommitOutcome};
 
-/// A random 128-bit value, drawn from the operating system's generator:
-/// what [`ClaimOwner::random`] draws its two halves with.
+/// A random 128-bit value, drawn from the operating system's generator
+/// (as [`ClaimOwner::random`] draws its two halves).
 ///
 /// ```
 /// use alm_webhooks::store::ClaimToken;
@@ -103,7 +103,14 @@ impl ClaimOwner {
     /// assert!(!ClaimOwner::random().same_holder(ClaimOwner::random()));
     /// ```
     pub fn random() -> Self {
-        Self::new(ClaimToken::random().0, ClaimToken::random().0)
+        // One draw from the operating system for both halves.
+        let bytes = crate::secret::random_bytes::<32>();
+        let half = |range: std::ops::Range<usize>| {
+            let mut half = [0u8; 16];
+            half.copy_from_slice(&bytes[range]);
+            u128::from_le_bytes(half)
+        };
+        Self::new(half(0..16), half(16..32))
     }
 
     /// Whether `other` is an attempt of the same holder.
