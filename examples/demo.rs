@@ -44,7 +44,7 @@ async fn main() {
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: 1,
+        commit_batch: None,
         inbox: common::inbox::InboxConfig {
             mode: common::inbox::Mode::Inline,
             on_malformed: common::inbox::OnMalformed::Refuse,
@@ -256,7 +256,7 @@ async fn inbox_mode() {
         handler_delay: Duration::from_millis(100),
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: 1,
+        commit_batch: None,
         inbox: InboxConfig {
             retry: alm_webhooks::inbox::RetryPolicy {
                 max_attempts: 3,

@@ -13,8 +13,8 @@
 //!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
 //!   the event over (default 60; make it longer than your slowest handler)
-//! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default
-//!   1; a few hundred makes bulk deliveries much faster on PostgreSQL)
+//! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default:
+//!   the library's, the whole delivery; 1 commits each event on its own)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
 //! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
@@ -58,7 +58,8 @@ pub struct Config {
     pub handler_delay: Duration,
     pub panic_on: HashSet<String>,
     pub lease: Duration,
-    pub commit_batch: usize,
+    /// `None`: the library's default.
+    pub commit_batch: Option<usize>,
     pub inbox: inbox::InboxConfig,
 }
 
@@ -98,10 +99,10 @@ impl Config {
             })?),
         };
         let commit_batch = match var("ALM_COMMIT_BATCH") {
-            None => 1,
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            None => None,
+            Some(v) => Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("ALM_COMMIT_BATCH={v:?} is not a positive number of events")
-            })?,
+            })?),
         };
         let panic_on = var("ALM_HANDLER_PANIC_ON")
             .map(|v| v.split(',').map(str::to_owned).collect())
@@ -157,10 +158,11 @@ impl App {
             .await
             .map_err(|e| format!("ALM_STORE: {e}"))?;
         ops::start_metrics();
-        let engine = Engine::builder(store)
-            .lease(config.lease)
-            .commit_batch(config.commit_batch)
-            .build();
+        let mut engine = Engine::builder(store).lease(config.lease);
+        if let Some(events) = config.commit_batch {
+            engine = engine.commit_batch(events);
+        }
+        let engine = engine.build();
         let sink = journal.map_or(inbox::Sink::Stdout, inbox::Sink::Journal);
         let fail = Arc::new(inbox::FailKnob::new(&config.inbox));
         let views: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
@@ -176,7 +178,7 @@ impl App {
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
         let queue = inbox::Queue::start(
             config.inbox,
-            &config.store_url,
+            engine.store(),
             config.lease,
             Endpoint::builder(config.auth)
                 .max_body_bytes(config.max_body_bytes)
@@ -232,6 +234,13 @@ async fn record(
 ) -> Result<(), BoxError> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if fail.aborts(event.event_id.as_str()) {
+        eprintln!("handler asked to abort on {}", event.event_id);
+        std::process::abort();
+    }
+    if fail.hangs(event.event_id.as_str()) {
+        std::future::pending::<()>().await;
     }
     if fail.fails(event.event_id.as_str()) {
         return Err(format!("handler asked to fail on {}", event.event_id).into());

@@ -14,6 +14,15 @@ use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
 
+/// How long the handlers of one delivery may run in inline mode, by
+/// default ([`EndpointBuilder::inline_budget`]): well inside the 5 s after
+/// which ALM hangs up, leaving time for the store's two round trips.
+///
+/// ```
+/// assert_eq!(alm_webhooks::endpoint::DEFAULT_INLINE_BUDGET.as_secs(), 4);
+/// ```
+pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(4);
+
 /// Why [`EndpointBuilder::build`] refused the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -32,6 +41,16 @@ pub enum EndpointError {
     /// and `build` was called outside one.
     #[error("the inbox's workers and the sweep need a tokio runtime: call build inside one")]
     NoRuntime,
+    /// A durable inbox (SQLite, PostgreSQL, Redis) without
+    /// [`EndpointBuilder::engine`]: the engine's default keeps dedup and
+    /// rule state in memory, so after a restart the inbox's redeliveries
+    /// would be processed again and the rules would forget.
+    #[error(
+        "a durable inbox needs a durable engine: call EndpointBuilder::engine with a store \
+         on the same database (Engine::builder(PostgresStore/SqliteStore/RedisStore…)), or \
+         with Engine::in_memory() to keep decisions in memory on purpose"
+    )]
+    DurableInboxWithoutStore,
 }
 
 /// Configures an [`Endpoint`]; made by [`Endpoint::builder`].
@@ -68,6 +87,10 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
     sweep_every: Option<Duration>,
+    /// Whether [`EndpointBuilder::engine`] was called.
+    engine_chosen: bool,
+    inline_budget: Duration,
+    append_timeout: Duration,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -80,6 +103,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
+            .field("inline_budget", &self.inline_budget)
             .finish()
     }
 }
@@ -94,6 +118,9 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            engine_chosen: false,
+            inline_budget: DEFAULT_INLINE_BUDGET,
+            append_timeout: Endpoint::APPEND_TIMEOUT,
         }
     }
 }
@@ -119,7 +146,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     }
 
     /// The engine that decides each event (default:
-    /// [`Engine::in_memory`], which forgets everything at exit).
+    /// [`Engine::in_memory`], which forgets everything at exit; with a
+    /// durable inbox, [`build`](EndpointBuilder::build) refuses the default:
+    /// give an engine on a durable store).
     ///
     /// ```
     /// use alm_webhooks::{Authentication, Endpoint, Engine};
@@ -141,6 +170,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: true,
+            inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -180,6 +212,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: self.engine_chosen,
+            inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
         }
     }
 
@@ -278,6 +313,72 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.sweep_every = Some(interval);
         self
     }
+
+    /// Inline mode: how long the handlers of one delivery may run, together,
+    /// counted from when the request came in (default
+    /// [`DEFAULT_INLINE_BUDGET`], 4 s; ALM hangs up after 5 s). A handler
+    /// still running when the budget is spent is cancelled and its event
+    /// fails with [`HandlerTimedOut`](crate::inbox::HandlerTimedOut): the
+    /// answer is a `500` and ALM sends the delivery again (the events
+    /// already processed are duplicates then). The inbox's workers use
+    /// [`WorkerOptions::with_handler_timeout`] instead.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inline_budget(Duration::from_millis(100))
+    ///     .handler(|_event| std::future::pending())
+    ///     .build()
+    ///     .unwrap();
+    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let answer = endpoint.handle(&http::HeaderMap::new(), body).await;
+    /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// let error = answer.report().unwrap().outcomes[0].error_message().unwrap();
+    /// assert!(error.starts_with("handler timed out after"), "{error}");
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn inline_budget(mut self, budget: Duration) -> Self {
+        self.inline_budget = budget;
+        self
+    }
+
+    /// How long the endpoint waits for the inbox to keep a delivery (an
+    /// append, or a malformed body put in quarantine) before it answers
+    /// `503`: [`Endpoint::APPEND_TIMEOUT`] (2 s) unless set. ALM gives up
+    /// on an answer after 5 s and sends the delivery again; an inbox that
+    /// hangs (a network that drops packets) must not hold the request
+    /// until then. The inbox's own calls have their own, longer bounds
+    /// (see [`PostgresInbox::CALL_TIMEOUT`](crate::inbox::PostgresInbox::CALL_TIMEOUT)
+    /// with the `postgres` feature).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    ///     .append_timeout(Duration::from_millis(1500))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// # endpoint.shutdown(Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn append_timeout(mut self, timeout: Duration) -> Self {
+        self.append_timeout = timeout;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -288,14 +389,43 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # Errors
     ///
     /// An [`EndpointError`] naming what is missing: the handler, the inbox
-    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, or the
-    /// tokio runtime the workers and the sweep need.
+    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, the
+    /// tokio runtime the workers and the sweep need, or the durable engine
+    /// a durable inbox needs.
     ///
     /// ```
     /// use alm_webhooks::endpoint::EndpointError;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let error = Endpoint::builder(Authentication::None).build().unwrap_err();
     /// assert_eq!(error, EndpointError::MissingHandler);
+    /// ```
+    ///
+    /// A durable inbox with the engine's in-memory default is refused:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::endpoint::{EndpointError, WorkerOptions};
+    /// use alm_webhooks::inbox::SqliteInbox;
+    /// use alm_webhooks::store::SqliteStore;
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    ///
+    /// let inbox = Arc::new(SqliteInbox::open_in_memory()?);
+    /// let refused = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::clone(&inbox), WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build();
+    /// assert_eq!(refused.unwrap_err(), EndpointError::DurableInboxWithoutStore);
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(Engine::builder(SqliteStore::open_in_memory()?).build())
+    ///     .inbox(inbox, WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn build(self) -> Result<Endpoint, EndpointError> {
         let handler = self.handler.ok_or(EndpointError::MissingHandler)?;
@@ -313,6 +443,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         }
         if !has_inbox && on_malformed == OnMalformed::Quarantine {
             return Err(EndpointError::QuarantineWithoutInbox);
+        }
+        let durable_inbox = self.inbox.as_ref().is_some_and(|(i, _)| i.is_durable());
+        if durable_inbox && !self.engine_chosen {
+            return Err(EndpointError::DurableInboxWithoutStore);
         }
         let needs_runtime = self.inbox.is_some() || self.sweep_every.is_some();
         if needs_runtime && tokio::runtime::Handle::try_current().is_err() {
@@ -339,8 +473,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 inbox,
             }),
             handler,
+            inline_budget: self.inline_budget,
             pool,
             sweeper,
+            append_timeout: self.append_timeout,
         })
     }
 }

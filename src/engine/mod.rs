@@ -119,6 +119,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::EngineBuilder;
+pub(crate) use catch::CatchUnwind;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;

@@ -37,7 +37,7 @@ pub(crate) mod postgres;
 pub(crate) mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-mod sqlite;
+pub(crate) mod sqlite;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod url_params;
 

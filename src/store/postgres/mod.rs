@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Json;
 
+pub(crate) mod connection;
 mod many;
 mod one;
 pub(crate) mod redact;
@@ -15,6 +16,7 @@ mod setup;
 pub(crate) mod sql;
 mod tls;
 
+use connection::bounded;
 use one::commit_on;
 use sql::Sql;
 
@@ -39,8 +41,9 @@ const DECIDED: i16 = 1;
 ///
 /// Enable it with the `postgres` feature. It keeps a connection pool
 /// (`deadpool-postgres` over `tokio-postgres`; a call waits at most
-/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
-/// schema.
+/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection, and every
+/// call is bounded: see the timeouts of [`PostgresStore::connect`]) and
+/// two tables in its schema (beside the inbox's three).
 ///
 /// **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
 /// connection string as with libpq: `sslmode=require` encrypts (and
@@ -150,6 +153,8 @@ pub struct PostgresStore {
     schema: String,
     target: String,
     sql: Sql,
+    /// The bound on one call.
+    timeout: Duration,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -183,20 +188,25 @@ fn lost_a_race(e: &StoreError) -> bool {
 }
 
 /// Runs `call` again, up to [`ATTEMPTS`] times in all, while it loses a
-/// race. Every call retried this way is one transaction that writes
-/// nothing when it fails.
-async fn retrying<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+/// race, each attempt bounded by `limit`. Every call retried this way is
+/// one transaction that writes nothing when it fails.
+async fn retrying<T, F, Fut>(limit: Duration, mut call: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let mut attempt = 1;
     loop {
-        match call().await {
+        match bounded(limit, call(), timed_out).await {
             Err(e) if attempt < ATTEMPTS && lost_a_race(&e) => attempt += 1,
             answer => return answer,
         }
     }
+}
+
+/// The error of a call that ran out of time: transient.
+fn timed_out(e: connection::TimedOut) -> StoreError {
+    pg_error("the call timed out", e)
 }
 
 fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -256,19 +266,26 @@ impl Store for PostgresStore {
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let client = self.client().await?;
-        let load = client
-            .prepare_cached(&self.sql.load)
-            .await
-            .map_err(|e| pg_error("cannot prepare the load", e))?;
-        let row = client
-            .query_opt(&load, &[&key.storage_key()])
-            .await
-            .map_err(|e| pg_error("load failed", e))?;
-        match row {
-            Some(row) => versioned(row.try_get(0), row.try_get(1)),
-            None => Ok(Versioned::default()),
-        }
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let load = client
+                    .prepare_cached(&self.sql.load)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the load", e))?;
+                let row = client
+                    .query_opt(&load, &[&key.storage_key()])
+                    .await
+                    .map_err(|e| pg_error("load failed", e))?;
+                match row {
+                    Some(row) => versioned(row.try_get(0), row.try_get(1)),
+                    None => Ok(Versioned::default()),
+                }
+            },
+            timed_out,
+        )
+        .await
     }
 
     /// One statement: the claim, the row's earlier status, and the state.
@@ -280,12 +297,15 @@ impl Store for PostgresStore {
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        retrying(|| self.claim_one(key, state, owner, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_one(key, state, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement, atomic on its own.
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        retrying(|| async {
+        retrying(self.timeout, || async {
             let client = self.client().await?;
             let statements = self.commit_statements(&client).await?;
             commit_on(&client, &statements, &commit).await
@@ -299,7 +319,7 @@ impl Store for PostgresStore {
     /// leaves the others be, and the transaction's single commit waits for
     /// one WAL flush instead of one per event.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        retrying(|| self.commit_runs(commits)).await
+        retrying(self.timeout, || self.commit_runs(commits)).await
     }
 
     /// One round trip: one statement per run of distinct events (one run
@@ -311,7 +331,10 @@ impl Store for PostgresStore {
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        retrying(|| self.claim_runs(requests, owner, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_runs(requests, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement; the lease ends `lease` after the database's clock.
@@ -322,25 +345,32 @@ impl Store for PostgresStore {
         lease: Duration,
         _now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let renew = client
-            .prepare_cached(&self.sql.renew)
-            .await
-            .map_err(|e| pg_error("cannot prepare the renewal", e))?;
-        let bytes = token.to_bytes();
-        let rows = client
-            .execute(
-                &renew,
-                &[
-                    &account(key),
-                    &key.storage_key().1,
-                    &&bytes[..],
-                    &lease_millis(lease),
-                ],
-            )
-            .await
-            .map_err(|e| pg_error("renew failed", e))?;
-        Ok(rows == 1)
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let renew = client
+                    .prepare_cached(&self.sql.renew)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the renewal", e))?;
+                let bytes = token.to_bytes();
+                let rows = client
+                    .execute(
+                        &renew,
+                        &[
+                            &account(key),
+                            &key.storage_key().1,
+                            &&bytes[..],
+                            &lease_millis(lease),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| pg_error("renew failed", e))?;
+                Ok(rows == 1)
+            },
+            timed_out,
+        )
+        .await
     }
 
     /// One statement per chunk of [`MANY_CHUNK`](crate::store::MANY_CHUNK)
@@ -351,39 +381,53 @@ impl Store for PostgresStore {
         lease: Duration,
         _now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
-        retrying(|| self.renew_chunks(claims, lease)).await
+        retrying(self.timeout, || self.renew_chunks(claims, lease)).await
     }
 
     async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let release = client
-            .prepare_cached(&self.sql.release)
-            .await
-            .map_err(|e| pg_error("cannot prepare the release", e))?;
-        let bytes = token.to_bytes();
-        client
-            .execute(
-                &release,
-                &[&account(key), &key.storage_key().1, &&bytes[..]],
-            )
-            .await
-            .map_err(|e| pg_error("release failed", e))?;
-        Ok(())
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let release = client
+                    .prepare_cached(&self.sql.release)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the release", e))?;
+                let bytes = token.to_bytes();
+                client
+                    .execute(
+                        &release,
+                        &[&account(key), &key.storage_key().1, &&bytes[..]],
+                    )
+                    .await
+                    .map_err(|e| pg_error("release failed", e))?;
+                Ok(())
+            },
+            timed_out,
+        )
+        .await
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let client = bounded(self.timeout, self.client(), timed_out).await?;
         let mut removed = 0;
         for sql in [&self.sql.sweep_events, &self.sql.sweep_states] {
-            let statement = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| pg_error("cannot prepare the sweep", e))?;
-            loop {
-                let rows = client
-                    .execute(&statement, &[&now, &SWEEP_BATCH])
+            let prepare = async {
+                client
+                    .prepare_cached(sql)
                     .await
-                    .map_err(|e| pg_error("sweep failed", e))?;
+                    .map_err(|e| pg_error("cannot prepare the sweep", e))
+            };
+            let statement = bounded(self.timeout, prepare, timed_out).await?;
+            loop {
+                // Each batch is bounded: a sweep may run many.
+                let batch = async {
+                    client
+                        .execute(&statement, &[&now, &SWEEP_BATCH])
+                        .await
+                        .map_err(|e| pg_error("sweep failed", e))
+                };
+                let rows = bounded(self.timeout, batch, timed_out).await?;
                 removed += rows;
                 if rows < SWEEP_BATCH as u64 {
                     break;

@@ -3,14 +3,15 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError};
+use ::redis::aio::ConnectionManager;
 
 mod codec;
 mod many;
 mod scripts;
+mod setup;
 
 use scripts::Scripts;
+pub(crate) use setup::open_manager;
 
 use super::lease_millis as duration_millis;
 use super::{
@@ -94,6 +95,18 @@ const SWEEP_BATCH: usize = 500;
 /// crash) or `appendfsync always`, and a replica with failover only if you
 /// accept that acknowledged writes not yet replicated can be lost.
 ///
+/// # Timeouts
+///
+/// A connection attempt takes at most [`RedisStore::CONNECTION_TIMEOUT`]
+/// (2 s) and a call waits at most [`RedisStore::RESPONSE_TIMEOUT`] (3 s)
+/// for its answer, so a Redis that stops answering (a network that drops
+/// packets) fails calls as transient (`503`) instead of hanging them; the
+/// connection is reopened in the background. Other values: build the
+/// manager from [`RedisStore::manager_config`] and use
+/// [`RedisStore::from_manager`]. [`RedisInbox`](crate::inbox::RedisInbox)
+/// uses the same settings, or the store's manager itself
+/// ([`RedisStore::manager`]).
+///
 /// # Redis Cluster is not supported
 ///
 /// The store talks to one Redis server (a primary, which may have replicas
@@ -140,112 +153,7 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// Opens a connection manager to `url` with the crate's retries and
-/// timeouts (shared by the store and the inbox), and the server's address
-/// for messages (never a password). On failure: what failed, and why.
-pub(crate) async fn open_manager(
-    url: &str,
-) -> Result<(ConnectionManager, String), (String, RedisError)> {
-    let client = Client::open(url).map_err(|e| ("invalid URL".to_owned(), e))?;
-    let addr = client.get_connection_info().addr().to_string();
-    let config = ConnectionManagerConfig::new()
-        .set_number_of_retries(3)
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(Duration::from_secs(10)));
-    let conn = ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| (format!("cannot connect to {addr}"), e))?;
-    Ok((conn, addr))
-}
-
 impl RedisStore {
-    /// The key prefix [`RedisStore::connect`] uses: `alm-webhooks:`.
-    ///
-    /// ```
-    /// # #[cfg(feature = "redis")]
-    /// assert_eq!(alm_webhooks::store::RedisStore::DEFAULT_PREFIX, "alm-webhooks:");
-    /// ```
-    pub const DEFAULT_PREFIX: &'static str = DEFAULT_PREFIX;
-
-    /// Connects to Redis at `url` with the [default prefix](RedisStore::DEFAULT_PREFIX).
-    ///
-    /// The URL is the `redis` crate's: `redis://[:password@]host[:port][/db]`,
-    /// `rediss://` for TLS (if the `redis` crate is built with a TLS feature),
-    /// `redis+unix:///path`. The connection reconnects on its own; a call
-    /// made while Redis is down fails with a [`StoreError`] (answered `503`).
-    ///
-    /// ```no_run
-    /// use alm_webhooks::Engine;
-    /// use alm_webhooks::store::RedisStore;
-    ///
-    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
-    /// let store = RedisStore::connect("redis://:password@redis.internal:6379/").await?;
-    /// let engine = Engine::builder(store).build();
-    /// # let _ = engine;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_prefix(url, DEFAULT_PREFIX).await
-    }
-
-    /// Connects, with every key starting with `prefix` (several receivers, or
-    /// tests, can share one Redis with different prefixes).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
-    /// use alm_webhooks::store::RedisStore;
-    /// let store = RedisStore::connect_with_prefix("redis://127.0.0.1/", "{crm-sync}:").await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let (conn, addr) = open_manager(url)
-            .await
-            .map_err(|(what, e)| redis_error(&what, e))?;
-        Ok(Self {
-            conn,
-            addr,
-            prefix: prefix.to_owned(),
-            scripts: Scripts::new(),
-        })
-    }
-
-    /// A store on a connection the application already has (a `redis` 1.x
-    /// [`ConnectionManager`]), with every
-    /// key starting with `prefix` ([`RedisStore::DEFAULT_PREFIX`] is what
-    /// [`connect`](Self::connect) uses). Nothing is sent until the first
-    /// call; the manager's own reconnection and timeouts apply (the
-    /// `connect` constructors set 3 retries, a 5 s connection timeout and a
-    /// 10 s response timeout). Its `Debug` names no address, as the manager
-    /// does not tell it.
-    ///
-    /// ```no_run
-    /// # async fn run() -> redis::RedisResult<()> {
-    /// use alm_webhooks::store::RedisStore;
-    /// let client = redis::Client::open("redis://127.0.0.1/")?;
-    /// let manager = redis::aio::ConnectionManager::new(client).await?;
-    /// // The application keeps using `manager` too: clones share it.
-    /// let store = RedisStore::from_manager(manager.clone(), RedisStore::DEFAULT_PREFIX);
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
-        Self {
-            conn,
-            addr: "(a connection the application opened)".to_owned(),
-            prefix: prefix.to_owned(),
-            scripts: Scripts::new(),
-        }
-    }
-
-    /// The prefix every key of this store starts with.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     fn event_key(&self, key: &DedupKey) -> String {
         format!(
             "{}ev:{}:{}",

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
+pub(crate) mod open;
 mod rows;
 mod sql;
 
@@ -18,9 +19,6 @@ use super::{
 use crate::rules::StateKey;
 use codec::{commit_row, sqlite_error, versioned};
 use sql::{RENEW, SCHEMA, STATUS_CLAIMED, STATUS_DECIDED, SWEEP_CHUNK, SWEEP_STEPS};
-
-/// How long an operation waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A durable store in an embedded SQLite database file.
 ///
@@ -161,9 +159,8 @@ impl SqliteStore {
     /// SQLite database, or its tables cannot be created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let conn = Connection::open(path)
-            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))?;
-        Self::setup(conn, Some(path.to_owned()))
+        Self::setup(Some(path))
+            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))
     }
 
     /// A fresh database in memory, private to this store (and its clones):
@@ -180,9 +177,7 @@ impl SqliteStore {
     ///
     /// A [`StoreError`] if SQLite cannot allocate the database.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
-        Self::setup(conn, None)
+        Self::setup(None).map_err(|e| sqlite_error("cannot open an in-memory database", e))
     }
 
     /// The database file, or `None` for an in-memory database.
@@ -190,21 +185,18 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
-        // The busy timeout first: another connection may be creating the
-        // tables or switching to WAL at the same moment.
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sqlite_error("cannot set the busy timeout", e))?;
-        // In memory, the journal mode stays "memory"; the answer is ignored.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(|e| sqlite_error("cannot switch to WAL", e))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL;")
-            .map_err(|e| sqlite_error("cannot set synchronous", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| sqlite_error("cannot create the tables", e))?;
+    /// The store's connection, for an inbox that shares it
+    /// (`SqliteInbox::from_store`).
+    pub(crate) fn connection(&self) -> Arc<Mutex<Connection>> {
+        Arc::clone(&self.conn)
+    }
+
+    fn setup(path: Option<&Path>) -> rusqlite::Result<Self> {
+        let conn = open::connection(path, open::Sync::Normal)?;
+        conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            path,
+            path: path.map(Path::to_owned),
         })
     }
 
