@@ -166,7 +166,12 @@ async fn black_hole<S: Store, I: Inbox + 'static>(
     assert!(took < ANSWER_503_WITHIN, "{name}: 503 after {took:?}");
 
     let key = key();
-    let claim = store.claim(&key, Duration::from_secs(30), now);
+    let claim = store.claim(
+        &key,
+        alm_webhooks::store::ClaimOwner::random(),
+        Duration::from_secs(30),
+        now,
+    );
     let (claimed, took) = timed("a store call", claim).await;
     eprintln!("{name}: black-holed store call failed in {took:?}");
     let error = claimed.expect_err("no answer from the store");
@@ -183,7 +188,12 @@ async fn black_hole<S: Store, I: Inbox + 'static>(
     proxy.signal("-CONT");
     let deadline = Instant::now() + Duration::from_secs(20);
     let token = loop {
-        let claim = store.claim(&key, Duration::from_secs(30), SystemTime::now());
+        let claim = store.claim(
+            &key,
+            alm_webhooks::store::ClaimOwner::random(),
+            Duration::from_secs(30),
+            SystemTime::now(),
+        );
         match timed("a store call after recovery", claim).await.0 {
             Ok(claim) => break claim,
             Err(e) if Instant::now() < deadline => {

@@ -16,7 +16,7 @@ use super::flow::Others;
 use crate::BoxError;
 use crate::Event;
 use crate::rules::Decision;
-use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -226,9 +226,14 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
-                let claimed = inner
-                    .store
-                    .claim_and_load(key, state, inner.lease, now.into());
+                // As a stranger (a holder of its own): a claim lost to a
+                // later attempt of the same delivery is never taken back
+                // from it, only claimed again once free.
+                let owner = ClaimOwner::random();
+                let claimed =
+                    inner
+                        .store
+                        .claim_and_load(key, state, owner, inner.lease, now.into());
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

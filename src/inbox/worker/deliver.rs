@@ -164,7 +164,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             };
             let limit = self.handler_timeout;
             let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
-            let report = self.engine.process(envelope, bounded).await?;
+            let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
+            let report = self.engine.process_as(owner, envelope, bounded).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;

@@ -22,7 +22,7 @@ use sql::Sql;
 
 use super::lease_millis;
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError,
     StoreErrorKind, Versioned,
 };
 use crate::rules::{EntityState, StateKey};
@@ -258,10 +258,11 @@ impl Store for PostgresStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+        Ok(self.claim_and_load(key, None, owner, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -292,10 +293,14 @@ impl Store for PostgresStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        retrying(self.timeout, || self.claim_one(key, state, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_one(key, state, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement, atomic on its own.
@@ -322,17 +327,21 @@ impl Store for PostgresStore {
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        retrying(self.timeout, || self.claim_runs(requests, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_runs(requests, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement; the lease ends `lease` after the database's clock.
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         _now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -344,7 +353,7 @@ impl Store for PostgresStore {
                     .prepare_cached(&self.sql.renew)
                     .await
                     .map_err(|e| pg_error("cannot prepare the renewal", e))?;
-                let bytes = token.0.to_be_bytes();
+                let bytes = token.to_bytes();
                 let rows = client
                     .execute(
                         &renew,
@@ -364,7 +373,18 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    /// One statement per chunk of [`MANY_CHUNK`](crate::store::MANY_CHUNK)
+    /// claims, all sent together: one round trip.
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+        _now: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        retrying(self.timeout, || self.renew_chunks(claims, lease)).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         bounded(
             self.timeout,
             async {
@@ -373,7 +393,7 @@ impl Store for PostgresStore {
                     .prepare_cached(&self.sql.release)
                     .await
                     .map_err(|e| pg_error("cannot prepare the release", e))?;
-                let bytes = token.0.to_be_bytes();
+                let bytes = token.to_bytes();
                 client
                     .execute(
                         &release,

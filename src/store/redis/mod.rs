@@ -15,7 +15,7 @@ pub(crate) use setup::open_manager;
 
 use super::lease_millis as duration_millis;
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
     unix_millis,
 };
 use crate::rules::StateKey;
@@ -42,8 +42,9 @@ const SWEEP_BATCH: usize = 500;
 /// Every key starts with the prefix (default `"alm-webhooks:"`):
 ///
 /// - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
-///   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
-///   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
+///   `status` (`claimed` or `decided`), and for a claim `token` (its
+///   [`ClaimOwner`](super::ClaimOwner): 64 hex digits, the holder's 32 then
+///   the lease's), `lease_until_ms` and `claimed_at_ms`, for a decided event
 ///   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
 ///   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
 ///   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
@@ -153,32 +154,6 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// The commit script, ready to run for `commit`.
-    fn commit_invocation(
-        &self,
-        commit: &Commit<'_>,
-    ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
-        let state_json = commit
-            .update
-            .map(|u| serde_json::to_string(u.state))
-            .transpose()
-            .map_err(|e| bad_data("cannot serialize the state", e))?;
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        invocation
-            .key(self.event_key(commit.key))
-            .arg(format!("{:032x}", commit.token.0))
-            .arg(unix_millis(commit.remember_until))
-            .arg(GRACE_MS);
-        if let (Some(update), Some(json)) = (commit.update, state_json) {
-            invocation
-                .key(self.state_key(update.key))
-                .arg(update.expected_version)
-                .arg(json)
-                .arg(unix_millis(commit.state_until));
-        }
-        Ok(invocation)
-    }
-
     fn event_key(&self, key: &DedupKey) -> String {
         format!(
             "{}ev:{}:{}",
@@ -231,10 +206,11 @@ impl Store for RedisStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+        Ok(self.claim_and_load(key, None, owner, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -252,10 +228,10 @@ impl Store for RedisStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        let token = ClaimToken::random();
         let now_ms = unix_millis(now);
         let lease_ms = duration_millis(lease);
         let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
@@ -266,14 +242,14 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let (answer, stored): (i64, Option<String>) = invocation
             .arg(now_ms)
-            .arg(format!("{:032x}", token.0))
+            .arg(owner.to_hex())
             .arg(lease_ms)
             .arg(ttl_ms)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("claim failed", e))?;
         match answer {
-            0 => Ok((Claim::Claimed(token), parse_state(stored)?)),
+            0 => Ok((Claim::Claimed(owner), parse_state(stored)?)),
             1 => Ok((Claim::AlreadyDecided, Versioned::default())),
             2 => Ok((Claim::InFlight, Versioned::default())),
             other => Err(StoreError::new(format!(
@@ -294,7 +270,9 @@ impl Store for RedisStore {
 
     /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
     /// commits, the chunks in one pipeline (the script loaded first, in the
-    /// same pipeline, so a restarted server has it).
+    /// same pipeline, so a restarted server has it). The rest of a broken
+    /// chain is refused within a chunk: a chain that spans two chunks
+    /// starts afresh in the second (its version check still holds).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.commit_chunks(commits).await
     }
@@ -304,17 +282,18 @@ impl Store for RedisStore {
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        self.claim_chunks(requests, lease, now).await
+        self.claim_chunks(requests, owner, lease, now).await
     }
 
     /// One script; the lease ends `lease` after the server's clock.
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         _now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -324,7 +303,7 @@ impl Store for RedisStore {
             .scripts
             .renew
             .key(self.event_key(key))
-            .arg(format!("{:032x}", token.0))
+            .arg(token.to_hex())
             .arg(lease_ms)
             .arg(lease_ms.saturating_add(GRACE_MS).max(1000))
             .invoke_async(&mut conn)
@@ -333,13 +312,24 @@ impl Store for RedisStore {
         Ok(renewed == 1)
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// claims, the chunks in one pipeline.
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+        _now: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.renew_chunks(claims, lease).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self
             .scripts
             .release
             .key(self.event_key(key))
-            .arg(format!("{:032x}", token.0))
+            .arg(token.to_hex())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("release failed", e))?;
