@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use alm_webhooks::endpoint::Guard;
+
 use super::App;
 
 /// The router's state: the shared [`App`].
@@ -11,7 +13,11 @@ pub struct AppState(pub Arc<App>);
 
 /// `POST /webhooks` (other methods get 405 from axum), the operator's
 /// endpoints (`/healthz`, `/readyz`, `/metrics`) and the admin API.
-pub fn router(app: Arc<App>) -> axum::Router {
+///
+/// `POST /webhooks` is behind the library's guard (credentials checked
+/// before the body, read timeouts, caps; see `guard_env.rs`), outside the
+/// capture, so only what passed the header checks is captured.
+pub fn router(app: Arc<App>, guard: &Guard) -> axum::Router {
     let routes = axum::Router::new().route(
         "/webhooks",
         axum::routing::post(super::axum_inbox::webhooks),
@@ -23,6 +29,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         )),
         None => routes,
     };
+    let routes = routes.layer(guard.layer());
     routes
         .route("/healthz", axum::routing::get(super::axum_inbox::healthz))
         .route("/readyz", axum::routing::get(super::axum_inbox::readyz))
@@ -35,8 +42,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .with_state(AppState(app))
 }
 
-/// Binds `listen` and serves until the process ends; returns the bound
-/// address once listening.
+/// Binds `listen` and serves until the process ends, with the guard's
+/// header read timeout and connection cap; returns the bound address once
+/// listening.
 pub async fn serve(
     app: Arc<App>,
     listen: std::net::SocketAddr,
@@ -45,10 +53,8 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(app)).await {
-            eprintln!("error: server stopped: {e}");
-        }
-    });
+    let guard = app.guard.guard(app.endpoint().receiver());
+    let router = router(app, &guard);
+    tokio::spawn(async move { guard.serve(listener, router).await });
     Ok(addr)
 }

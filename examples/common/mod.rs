@@ -20,6 +20,7 @@
 //! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
 //!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
 //! - `/healthz`, `/readyz` and `/metrics` (no authentication): see `ops.rs`
+//! - the front door's bounds (`ALM_READ_TIMEOUT_MS`, …): see `guard_env.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
@@ -33,6 +34,7 @@ pub mod axum_app;
 #[cfg(feature = "axum")]
 pub mod axum_inbox;
 pub mod capture;
+pub mod guard_env;
 pub mod inbox;
 pub mod ops;
 
@@ -60,6 +62,7 @@ pub struct Config {
     pub lease: Duration,
     pub commit_batch: usize,
     pub inbox: inbox::InboxConfig,
+    pub guard: guard_env::GuardConfig,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -116,6 +119,7 @@ impl Config {
             lease,
             commit_batch,
             inbox: inbox::InboxConfig::from_env()?,
+            guard: guard_env::GuardConfig::from_env()?,
         })
     }
 }
@@ -132,6 +136,8 @@ pub struct App {
     pub queue: inbox::Queue,
     /// Where raw deliveries are written, when capturing.
     pub capture: Option<Arc<capture::Capture>>,
+    /// The front door's bounds.
+    pub guard: guard_env::GuardConfig,
 }
 
 impl App {
@@ -174,6 +180,7 @@ impl App {
             }
         };
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
+        let guard = config.guard;
         let queue = inbox::Queue::start(
             config.inbox,
             &config.store_url,
@@ -192,6 +199,7 @@ impl App {
             sink,
             queue,
             capture,
+            guard,
         }))
     }
 
@@ -201,8 +209,10 @@ impl App {
     }
 
     /// Prints what an answer decided (one JSON line per decided event, or
-    /// one for a quarantined body) and logs a refusal or an outage on
-    /// stderr.
+    /// one for a quarantined body) and logs an outage on stderr. Refusals
+    /// are not logged one by one (a flood of them would flood the log):
+    /// the axum receiver's guard summarises them (the actix receiver, which
+    /// has no guard, still logs each one).
     pub fn report(&self, answer: &Answer) {
         match answer {
             Answer::Processed { account_id, report } => {
@@ -213,7 +223,6 @@ impl App {
             } => self
                 .sink
                 .emit([inbox::quarantined_line(*account_id, error)]),
-            Answer::Refused(rejection) => eprintln!("{rejection}"),
             Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
             Answer::InboxUnavailable(e) => eprintln!("{e}"),
             _ => {}

@@ -33,6 +33,8 @@ mod answer;
 mod axum;
 mod builder;
 mod door;
+#[cfg(feature = "axum")]
+mod guard;
 mod handler;
 mod options;
 mod sweeper;
@@ -49,6 +51,13 @@ use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
 pub use answer::Answer;
 pub use builder::{EndpointBuilder, EndpointError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
+    GuardService, RefusalSummary,
+};
 pub use options::WorkerOptions;
 
 use door::Door;
