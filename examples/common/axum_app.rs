@@ -18,18 +18,16 @@ pub struct AppState(pub Arc<App>);
 /// before the body, read timeouts, caps; see `guard_env.rs`), outside the
 /// capture, so only what passed the header checks is captured.
 pub fn router(app: Arc<App>, guard: &Guard) -> axum::Router {
-    let routes = axum::Router::new().route(
-        "/webhooks",
-        axum::routing::post(super::axum_inbox::webhooks),
-    );
-    let routes = match app.capture.clone() {
-        Some(capture) => routes.layer(axum::middleware::from_fn_with_state(
+    let webhooks = axum::routing::post(super::axum_inbox::webhooks);
+    let webhooks = match app.capture.clone() {
+        Some(capture) => webhooks.route_layer(axum::middleware::from_fn_with_state(
             capture,
             super::capture::axum_layer,
         )),
-        None => routes,
+        None => webhooks,
     };
-    let routes = routes.layer(guard.layer());
+    // On POST only: other methods still get 405.
+    let routes = axum::Router::new().route("/webhooks", webhooks.route_layer(guard.layer()));
     routes
         .route("/healthz", axum::routing::get(super::axum_inbox::healthz))
         .route("/readyz", axum::routing::get(super::axum_inbox::readyz))

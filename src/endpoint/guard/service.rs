@@ -132,15 +132,17 @@ where
         return shared.refuse(Refusal::Busy);
     };
     let (parts, body) = request.into_parts();
+    // The size first, as the receiver does: over the limit is `413`
+    // whatever the credentials.
+    if shared.receiver.check_declared_length(&parts.headers).is_err() {
+        return shared.refuse(Refusal::TooLarge);
+    }
     let auth = shared.receiver.authentication();
     if auth
         .verify_headers_at(&parts.headers, OffsetDateTime::now_utc())
         .is_err()
     {
         return shared.refuse(Refusal::Unauthorized);
-    }
-    if shared.receiver.check_declared_length(&parts.headers).is_err() {
-        return shared.refuse(Refusal::TooLarge);
     }
     let mut held = Held::none(&shared.budget);
     let limit = shared.receiver.max_body_bytes();
