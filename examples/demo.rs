@@ -45,6 +45,7 @@ async fn main() {
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
         commit_batch: 1,
+        guard: Default::default(),
         inbox: common::inbox::InboxConfig {
             mode: common::inbox::Mode::Inline,
             on_malformed: common::inbox::OnMalformed::Refuse,
@@ -257,6 +258,7 @@ async fn inbox_mode() {
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
         commit_batch: 1,
+        guard: Default::default(),
         inbox: InboxConfig {
             retry: alm_webhooks::inbox::RetryPolicy {
                 max_attempts: 3,

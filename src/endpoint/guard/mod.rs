@@ -15,11 +15,14 @@
 //! | headers received within | [`DEFAULT_READ_TIMEOUT`] (10 s) | connection closed |
 //! | body received within (from the end of the headers) | [`DEFAULT_READ_TIMEOUT`] | `408`, connection closed |
 //! | requests in progress | [`DEFAULT_MAX_CONCURRENT_REQUESTS`] (256) | `503` + `Retry-After` |
-//! | body bytes buffered at once, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
+//! | body bytes buffered at once beyond each body's first 64 KiB, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
 //! | open connections ([`Guard::serve`]) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
 //!
 //! ALM waits 5 s for an answer, so the 10 s read timeout never cuts a real
-//! delivery short.
+//! delivery short. Each body's first 64 KiB are bounded by the request cap
+//! rather than the byte budget (256 × 64 KiB = 16 MiB), so clients that
+//! hold large bodies open cannot keep ordinary deliveries out: by default
+//! the guard buffers at most 48 MiB of bodies at once.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -71,8 +74,9 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// before the next is answered `503`: 256.
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
 
-/// Body bytes buffered at once, all requests together, before a request
-/// is answered `503`: 32 MiB (four bodies at the 8 MiB limit).
+/// Body bytes buffered at once beyond each body's first 64 KiB, all
+/// requests together, before a request is answered `503`: 32 MiB (four
+/// bodies at the 8 MiB limit).
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
 
 /// Open connections [`Guard::serve`] holds at once: 1024.
@@ -189,8 +193,9 @@ impl Guard {
         self
     }
 
-    /// Body bytes buffered at once by all requests together; a request
-    /// that would go over is answered `503` with `Retry-After`. Keep it at
+    /// Body bytes buffered at once by all requests together, beyond each
+    /// body's first 64 KiB (which the request cap bounds); a request that
+    /// would go over is answered `503` with `Retry-After`. Keep it at
     /// least the receiver's body limit, or the largest bodies never fit.
     ///
     /// ```

@@ -7,7 +7,14 @@ use http_body_util::BodyExt;
 use super::budget::Held;
 use super::summary::Refusal;
 
-/// Reads `body` whole, holding what it buffers against the budget:
+/// The first bytes of every body, not held against the shared budget: the
+/// cap on requests in progress bounds them (256 × 64 KiB = 16 MiB by
+/// default), so a few large bodies held by stalled clients cannot keep
+/// ordinary deliveries (a few KiB) out.
+pub(super) const UNCHARGED_BYTES: usize = 64 * 1024;
+
+/// Reads `body` whole, holding what it buffers beyond
+/// [`UNCHARGED_BYTES`] against the budget:
 /// `TooLarge` past `limit`, `Busy` when the budget has no room, `Malformed`
 /// when the body breaks off or ends before its `Content-Length`. The caller
 /// bounds the time.
@@ -22,7 +29,7 @@ pub(super) async fn read_body(
     if let Some(declared) = declared {
         // Declared within the limit (checked before): hold it at once, so
         // a request that cannot fit is refused before it is read.
-        if !held.grow_to(declared) {
+        if !held.grow_to(declared.saturating_sub(UNCHARGED_BYTES)) {
             return Err(Refusal::Busy);
         }
         buffer.reserve_exact(declared);
@@ -38,7 +45,7 @@ pub(super) async fn read_body(
         }
         if length > buffer.capacity() {
             let capacity = length.max(buffer.capacity() * 2).min(limit);
-            if !held.grow_to(capacity) {
+            if !held.grow_to(capacity.saturating_sub(UNCHARGED_BYTES)) {
                 return Err(Refusal::Busy);
             }
             buffer.reserve_exact(capacity - buffer.len());
