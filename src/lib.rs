@@ -15,6 +15,7 @@ pub mod endpoint;
 pub mod engine;
 mod envelope;
 mod error;
+mod event_count;
 pub mod event;
 pub mod guides;
 mod ids;
@@ -62,7 +63,7 @@ pub use ids::{
     AccountId, EventId, IdError, LoId, LoInstanceId, LoKind, LoType, ProgramSpelling, UserId,
 };
 pub use name::{EventFamily, EventName};
-pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
+pub use receiver::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_DELIVERY, Receiver, Rejection};
 pub use rules::{Decision, IgnoreReason};
 pub use secret::{ExposeSecret, Secret};
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

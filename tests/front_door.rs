@@ -22,6 +22,7 @@ struct Receiver {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Receiver {
@@ -39,7 +40,7 @@ impl Receiver {
             .env("ALM_LISTEN", "127.0.0.1:0")
             .env("ALM_AUTH", "signature")
             .env("ALM_SIGNING_SECRET", SECRET)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
@@ -57,6 +58,14 @@ impl Receiver {
                 sink.lock().unwrap().push(line);
             }
         });
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&out);
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         let addr = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("the receiver says where it listens")
@@ -66,6 +75,7 @@ impl Receiver {
             child,
             addr,
             stderr: lines,
+            stdout: out,
         }
     }
 
@@ -300,5 +310,33 @@ fn refused_requests_are_summarised_not_logged_one_by_one() {
     assert!(
         lines.iter().any(|l| l.contains("50 unauthorized")),
         "{lines:?}"
+    );
+}
+
+#[test]
+fn a_million_events_in_one_delivery_are_quarantined_whole_once() {
+    let r = Receiver::start(&[]);
+    let body = format!(
+        r#"{{"accountId":7,"events":[{}]}}"#,
+        vec!["1"; 1_000_000].join(",")
+    );
+    let signature = SignatureAuth::new(SECRET).sign(body.as_bytes());
+    let mut stream = r.connect();
+    stream
+        .write_all(head(body.len(), &[("x-alm-signature", signature)]).as_bytes())
+        .unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let (response, took) = read_all(&mut stream);
+    assert_eq!(status(&response), 202, "{response}");
+    assert!(response.contains("quarantined"), "{response}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = r.stdout.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1, "one line, not one per event: {:?}", &lines[..lines.len().min(3)]);
+    assert!(
+        lines[0].contains(r#""decision":"quarantined""#)
+            && lines[0].contains("more than 50000 events in one delivery"),
+        "{}",
+        lines[0]
     );
 }

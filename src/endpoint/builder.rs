@@ -118,6 +118,27 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self
     }
 
+    /// The most events one delivery may carry (default
+    /// [`DEFAULT_MAX_EVENTS_PER_DELIVERY`](crate::DEFAULT_MAX_EVENTS_PER_DELIVERY),
+    /// 50,000); a delivery with more is malformed as a whole: quarantined
+    /// once ([`OnMalformed::Quarantine`](super::OnMalformed::Quarantine))
+    /// or refused, never split into dead letters.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .max_events_per_delivery(10_000)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.receiver().max_events_per_delivery(), 10_000);
+    /// ```
+    #[must_use]
+    pub fn max_events_per_delivery(mut self, max: usize) -> Self {
+        self.receiver = self.receiver.with_max_events_per_delivery(max);
+        self
+    }
+
     /// The engine that decides each event (default:
     /// [`Engine::in_memory`], which forgets everything at exit).
     ///
