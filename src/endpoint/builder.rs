@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::door::Parts;
 use super::handler::{self, Handler};
+use super::kept::KeptLimits;
 use super::options::WorkerOptions;
 use super::sweeper::Sweeper;
 use super::{Endpoint, Mode, OnMalformed};
@@ -68,6 +69,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     mode: Option<Mode>,
     on_malformed: Option<OnMalformed>,
     sweep_every: Option<Duration>,
+    kept: KeptLimits,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -80,6 +82,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
+            .field("kept", &self.kept)
             .finish()
     }
 }
@@ -94,6 +97,7 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            kept: KeptLimits::default(),
         }
     }
 }
@@ -162,6 +166,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            kept: self.kept,
         }
     }
 
@@ -201,6 +206,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            kept: self.kept,
         }
     }
 
@@ -299,6 +305,26 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.sweep_every = Some(interval);
         self
     }
+
+    /// The caps on dead letters and quarantined bodies the inbox keeps
+    /// (default [`KeptLimits::new`]): at a cap, new deliveries are
+    /// answered `503` until a person replays or discards what is kept.
+    ///
+    /// ```
+    /// use alm_webhooks::endpoint::KeptLimits;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .kept_limits(KeptLimits::new().with_max_dead_letters(1_000))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = endpoint;
+    /// ```
+    #[must_use]
+    pub fn kept_limits(mut self, limits: KeptLimits) -> Self {
+        self.kept = limits;
+        self
+    }
 }
 
 impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
@@ -362,6 +388,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             handler,
             pool,
             sweeper,
+            kept: super::kept::Kept::new(self.kept),
         })
     }
 }

@@ -36,6 +36,7 @@ mod door;
 #[cfg(feature = "axum")]
 mod guard;
 mod handler;
+mod kept;
 mod options;
 mod sweeper;
 
@@ -58,6 +59,7 @@ pub use guard::{
     DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
     GuardService, RefusalSummary,
 };
+pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
 pub use options::WorkerOptions;
 
 use door::Door;
@@ -137,6 +139,8 @@ pub struct Endpoint {
     pool: Option<WorkerPool>,
     /// The background sweep, if asked for; stops with the endpoint.
     sweeper: Option<sweeper::Sweeper>,
+    /// The caps on dead letters and quarantined bodies.
+    kept: kept::Kept,
 }
 
 impl fmt::Debug for Endpoint {
@@ -320,6 +324,9 @@ impl Endpoint {
             body,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `Mode::Inbox` without an inbox.
         let Some(appended) = self.door.append(delivery) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
@@ -348,6 +355,9 @@ impl Endpoint {
             error: &error,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `OnMalformed::Quarantine` without an inbox.
         let Some(kept) = self.door.quarantine(kept) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
