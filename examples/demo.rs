@@ -248,7 +248,7 @@ async fn main() {
 
 /// The inbox mode: acknowledge at once, process behind, keep what fails.
 async fn inbox_mode() {
-    let token = "demo-admin-token";
+    let token = "demo-admin-token-0123456789abcdef";
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
         auth: Authentication::Signature(SignatureAuth::new(SECRET)),

@@ -340,3 +340,17 @@ fn a_million_events_in_one_delivery_are_quarantined_whole_once() {
         lines[0]
     );
 }
+
+#[test]
+fn a_short_admin_token_stops_the_receiver_at_start() {
+    let output = Command::new(example("axum_receiver"))
+        .env("ALM_LISTEN", "127.0.0.1:0")
+        .env("ALM_AUTH", "signature")
+        .env("ALM_SIGNING_SECRET", SECRET)
+        .env("ALM_ADMIN_TOKEN", "t")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ALM_ADMIN_TOKEN") && stderr.contains("at least 32"), "{stderr}");
+}

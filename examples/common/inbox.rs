@@ -125,7 +125,9 @@ impl InboxConfig {
                 max: Duration::from_millis(max.max(base)),
             },
             on_malformed,
-            admin_token: var("ALM_ADMIN_TOKEN").map(AdminToken::new),
+            admin_token: var("ALM_ADMIN_TOKEN")
+                .map(|t| AdminToken::parse(&t).map_err(|e| format!("ALM_ADMIN_TOKEN: {e}")))
+                .transpose()?,
             fail_on: var("ALM_HANDLER_FAIL_ON")
                 .map(|v| v.split(',').map(str::to_owned).collect())
                 .unwrap_or_default(),
