@@ -354,3 +354,20 @@ fn a_short_admin_token_stops_the_receiver_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ALM_ADMIN_TOKEN") && stderr.contains("at least 32"), "{stderr}");
 }
+
+#[test]
+fn a_timestamp_header_outside_the_signed_content_stops_the_receiver_at_start() {
+    let output = Command::new(example("axum_receiver"))
+        .env("ALM_LISTEN", "127.0.0.1:0")
+        .env("ALM_AUTH", "signature")
+        .env("ALM_SIGNING_SECRET", SECRET)
+        .env("ALM_TIMESTAMP_HEADER", "x-alm-timestamp")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ALM_TIMESTAMP_HEADER") && stderr.contains("not in the signed content"),
+        "{stderr}"
+    );
+}
