@@ -30,6 +30,7 @@ pub mod rules;
 mod secret;
 pub mod store;
 mod timestamp;
+mod url_scheme;
 
 #[cfg(feature = "simulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]

@@ -371,3 +371,20 @@ fn a_timestamp_header_outside_the_signed_content_stops_the_receiver_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_libpq_password_in_the_store_or_inbox_setting_is_never_printed() {
+    for var in ["ALM_STORE", "ALM_INBOX"] {
+        let output = Command::new(example("axum_receiver"))
+            .env("ALM_LISTEN", "127.0.0.1:0")
+            .env("ALM_AUTH", "signature")
+            .env("ALM_SIGNING_SECRET", SECRET)
+            .env(var, "host=db.internal password=hunter2 user=alm")
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(var), "{var}: {stderr}");
+        assert!(!stderr.contains("hunter2") && !stderr.contains("db.internal"), "{var}: {stderr}");
+    }
+}
