@@ -388,3 +388,47 @@ fn a_libpq_password_in_the_store_or_inbox_setting_is_never_printed() {
         assert!(!stderr.contains("hunter2") && !stderr.contains("db.internal"), "{var}: {stderr}");
     }
 }
+
+#[test]
+fn captures_keep_only_authenticated_requests_redacted_and_capped() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("front-door-capture-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = Receiver::start(&[
+        ("ALM_AUTH", "basic"),
+        ("ALM_BASIC_USER", "alm"),
+        ("ALM_BASIC_PASSWORD", "hunter2"),
+        ("ALM_CAPTURE_DIR", dir.to_str().unwrap()),
+        ("ALM_CAPTURE_MAX_FILES", "2"),
+    ]);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the capture folder is private");
+    let body = br#"{"accountId":7,"events":[]}"#;
+    let send = |password: &str| {
+        let auth = BasicAuth::header_value("alm", password);
+        let mut stream = r.connect();
+        stream
+            .write_all(head(body.len(), &[("authorization", auth.to_str().unwrap().into())]).as_bytes())
+            .unwrap();
+        stream.write_all(body).unwrap();
+        status(&read_all(&mut stream).0)
+    };
+    for _ in 0..10 {
+        assert_eq!(send("wrong"), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(send("hunter2"), 202);
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "only authenticated requests, at most 2: {files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert!(text.contains("authorization: [REDACTED]"), "{text}");
+        let credentials = BasicAuth::header_value("alm", "hunter2");
+        assert!(!text.contains(&credentials.to_str().unwrap()[6..]), "{text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
