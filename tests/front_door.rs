@@ -432,3 +432,21 @@ fn captures_keep_only_authenticated_requests_redacted_and_capped() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn parse_errors_describe_the_json_and_never_copy_its_values() {
+    let r = Receiver::start(&[("ALM_ON_MALFORMED", "refuse")]);
+    let value = format!("jane.doe@example.com {}", "x".repeat(1024 * 1024));
+    let body = format!(r#"{{"accountId":"{value}","events":[]}}"#);
+    let signature = SignatureAuth::new(SECRET).sign(body.as_bytes());
+    let mut stream = r.connect();
+    stream
+        .write_all(head(body.len(), &[("x-alm-signature", signature)]).as_bytes())
+        .unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    let (response, _) = read_all(&mut stream);
+    assert_eq!(status(&response), 400, "{}", &response[..response.len().min(300)]);
+    assert!(response.len() < 1_000, "a {} byte answer", response.len());
+    assert!(!response.contains("jane.doe"), "{response}");
+    assert!(response.contains("accountId"), "{response}");
+}
