@@ -119,7 +119,13 @@ fn deliverer(addr: SocketAddr, id: usize, until: Instant) -> (Vec<Duration>, u64
         n += 1;
         let body = envelope(
             1234,
-            &[learner_event(&format!("slow-{id}-{n}"), "COURSE_ENROLLMENT", 1725600000, n, "course:1_2")],
+            &[learner_event(
+                &format!("slow-{id}-{n}"),
+                "COURSE_ENROLLMENT",
+                1725600000,
+                n,
+                "course:1_2",
+            )],
         );
         let head = format!(
             "POST /webhooks HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-alm-signature: {}\r\n\r\n",
@@ -163,10 +169,12 @@ async fn main() {
         inbox: Default::default(),
     };
     let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = App::with_journal(config, journal).await.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2);
-    });
+    let app = App::with_journal(config, journal)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        });
     let addr = common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
         .await
         .expect("a port");
@@ -205,7 +213,9 @@ async fn main() {
             .unwrap_or_default()
     };
     let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!("{senders} slow unauthenticated senders for {seconds} s (a third each: dribbling 8 MiB bodies, 8 MiB bodies stalled before their last byte, half-sent headers), 4 authenticated clients");
+    println!(
+        "{senders} slow unauthenticated senders for {seconds} s (a third each: dribbling 8 MiB bodies, 8 MiB bodies stalled before their last byte, half-sent headers), 4 authenticated clients"
+    );
     println!(
         "resident memory: idle {:.1} MB, peak {:.1} MB, peak above idle {:.1} MB",
         mb(idle),
@@ -220,7 +230,10 @@ async fn main() {
         pct(0.99),
         all.last().copied().unwrap_or_default()
     );
-    println!("slow connections cut by the server: {}", cut.load(Ordering::Relaxed));
+    println!(
+        "slow connections cut by the server: {}",
+        cut.load(Ordering::Relaxed)
+    );
     drop(attackers);
     std::process::exit(0);
 }

@@ -94,7 +94,10 @@ mod tests {
         assert!(!events_over(&body(100), 100));
         assert!(events_over(&body(101), 100));
         assert!(events_over(&body(1_000_000), 100));
-        assert!(!events_over(&body(101), 1_000), "short bodies skip the pass");
+        assert!(
+            !events_over(&body(101), 1_000),
+            "short bodies skip the pass"
+        );
     }
 
     #[test]
@@ -102,7 +105,13 @@ mod tests {
         let long = format!("[{}]", vec!["1"; 500].join(","));
         assert!(!events_over(long.as_bytes(), 10));
         let broken = format!(r#"{{"events":[{},"#, vec!["1"; 500].join(","));
-        assert!(!events_over(broken.as_bytes(), 1_000), "truncated before the cap");
-        assert!(events_over(broken.as_bytes(), 10), "over the cap before the fault");
+        assert!(
+            !events_over(broken.as_bytes(), 1_000),
+            "truncated before the cap"
+        );
+        assert!(
+            events_over(broken.as_bytes(), 10),
+            "over the cap before the fault"
+        );
     }
 }

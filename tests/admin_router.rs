@@ -166,14 +166,25 @@ async fn dead_letters_are_listed_and_replayed() {
     assert_eq!(letters[0]["accountId"], 7);
     assert_eq!(letters[0]["attempts"], 3);
     assert_eq!(letters[0]["error"], "the handler failed: ledger down");
-    assert!(letters[0]["preview"].as_str().unwrap().contains("ev-admin-1"));
-    assert!(letters[0].get("event").is_none(), "a listing carries a preview only");
+    assert!(
+        letters[0]["preview"]
+            .as_str()
+            .unwrap()
+            .contains("ev-admin-1")
+    );
+    assert!(
+        letters[0].get("event").is_none(),
+        "a listing carries a preview only"
+    );
     let id = letters[0]["id"].as_u64().unwrap();
     let path = format!("/ops/alm/dead-letters/{id}");
     let (status, _, one) = call(addr, "GET", &path, Some(TOKEN)).await;
     assert_eq!(status, 200);
     let one: Value = serde_json::from_str(&one).unwrap();
-    assert_eq!(one["event"]["eventId"], "ev-admin-1", "the whole event by id");
+    assert_eq!(
+        one["event"]["eventId"], "ev-admin-1",
+        "the whole event by id"
+    );
 
     let (status, _, figures) = call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await;
     assert_eq!(status, 200);
@@ -278,7 +289,11 @@ async fn listings_carry_previews_and_every_answer_security_headers() {
         .unwrap();
     let (status, _, body) = call(addr, "GET", "/ops/alm/quarantine", Some(TOKEN)).await;
     assert_eq!(status, 200);
-    assert!(body.len() < 4_000, "a listing of 2 MB bodies took {} bytes", body.len());
+    assert!(
+        body.len() < 4_000,
+        "a listing of 2 MB bodies took {} bytes",
+        body.len()
+    );
     let list: Value = serde_json::from_str(&body).unwrap();
     let last = list.as_array().unwrap().last().unwrap();
     assert_eq!(last["bytes"], big.len());
@@ -287,7 +302,10 @@ async fn listings_carry_previews_and_every_answer_security_headers() {
     let response = reqwest_like(addr, "/ops/alm/inbox", Some(TOKEN)).await;
     for page in [response, reqwest_like(addr, "/ops/alm", None).await] {
         let lower = page.to_ascii_lowercase();
-        assert!(lower.contains("content-security-policy: default-src 'none'"), "{page}");
+        assert!(
+            lower.contains("content-security-policy: default-src 'none'"),
+            "{page}"
+        );
         assert!(lower.contains("frame-ancestors 'none'"), "{page}");
         assert!(lower.contains("x-content-type-options: nosniff"), "{page}");
         assert!(lower.contains("cache-control: no-store"), "{page}");
@@ -299,20 +317,34 @@ async fn failed_tokens_are_rate_limited() {
     let (addr, _inbox) = serve().await;
     let mut statuses = Vec::new();
     for _ in 0..25 {
-        statuses.push(call(addr, "GET", "/ops/alm/inbox", Some("a wrong guess")).await.0);
+        statuses.push(
+            call(addr, "GET", "/ops/alm/inbox", Some("a wrong guess"))
+                .await
+                .0,
+        );
     }
     assert_eq!(&statuses[..20], &[401; 20]);
     assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
     // Even the right token waits for the window to pass.
-    assert_eq!(call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0, 429);
+    assert_eq!(
+        call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0,
+        429
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-    assert_eq!(call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0, 200);
+    assert_eq!(
+        call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0,
+        200
+    );
 }
 
 #[test]
 fn a_short_admin_token_is_refused() {
     assert!(alm_webhooks::admin::AdminToken::parse("t").is_err());
-    assert!(alm_webhooks::admin::AdminToken::parse(TOKEN).is_err(), "{} characters", TOKEN.len());
+    assert!(
+        alm_webhooks::admin::AdminToken::parse(TOKEN).is_err(),
+        "{} characters",
+        TOKEN.len()
+    );
 }
 
 /// The raw response (head and body) to a GET.

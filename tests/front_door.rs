@@ -147,7 +147,10 @@ fn basic_auth_with_wrong_credentials_is_refused_before_the_body() {
     ]);
     let mut stream = r.connect();
     let wrong = BasicAuth::header_value("alm", "wrong password");
-    let head = head(1_000_000, &[("authorization", wrong.to_str().unwrap().into())]);
+    let head = head(
+        1_000_000,
+        &[("authorization", wrong.to_str().unwrap().into())],
+    );
     stream.write_all(head.as_bytes()).unwrap();
     // Not one byte of the body is sent: the answer must not wait for it.
     let (response, took) = read_all(&mut stream);
@@ -164,7 +167,10 @@ fn basic_auth_with_wrong_credentials_is_refused_before_the_body() {
 #[test]
 fn a_missing_or_malformed_signature_is_refused_before_the_body() {
     let r = Receiver::start(&[]);
-    for headers in [vec![], vec![("x-alm-signature", "not-a-signature".to_owned())]] {
+    for headers in [
+        vec![],
+        vec![("x-alm-signature", "not-a-signature".to_owned())],
+    ] {
         let mut stream = r.connect();
         stream
             .write_all(head(1_000_000, &headers).as_bytes())
@@ -332,7 +338,12 @@ fn a_million_events_in_one_delivery_are_quarantined_whole_once() {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     std::thread::sleep(Duration::from_millis(500));
     let lines = r.stdout.lock().unwrap().clone();
-    assert_eq!(lines.len(), 1, "one line, not one per event: {:?}", &lines[..lines.len().min(3)]);
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line, not one per event: {:?}",
+        &lines[..lines.len().min(3)]
+    );
     assert!(
         lines[0].contains(r#""decision":"quarantined""#)
             && lines[0].contains("more than 50000 events in one delivery"),
@@ -352,7 +363,10 @@ fn a_short_admin_token_stops_the_receiver_at_start() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("ALM_ADMIN_TOKEN") && stderr.contains("at least 32"), "{stderr}");
+    assert!(
+        stderr.contains("ALM_ADMIN_TOKEN") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -385,7 +399,10 @@ fn a_libpq_password_in_the_store_or_inbox_setting_is_never_printed() {
         assert_eq!(output.status.code(), Some(2), "{var}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(var), "{var}: {stderr}");
-        assert!(!stderr.contains("hunter2") && !stderr.contains("db.internal"), "{var}: {stderr}");
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("db.internal"),
+            "{var}: {stderr}"
+        );
     }
 }
 
@@ -408,7 +425,13 @@ fn captures_keep_only_authenticated_requests_redacted_and_capped() {
         let auth = BasicAuth::header_value("alm", password);
         let mut stream = r.connect();
         stream
-            .write_all(head(body.len(), &[("authorization", auth.to_str().unwrap().into())]).as_bytes())
+            .write_all(
+                head(
+                    body.len(),
+                    &[("authorization", auth.to_str().unwrap().into())],
+                )
+                .as_bytes(),
+            )
             .unwrap();
         stream.write_all(body).unwrap();
         status(&read_all(&mut stream).0)
@@ -423,12 +446,19 @@ fn captures_keep_only_authenticated_requests_redacted_and_capped() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 2, "only authenticated requests, at most 2: {files:?}");
+    assert_eq!(
+        files.len(),
+        2,
+        "only authenticated requests, at most 2: {files:?}"
+    );
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         assert!(text.contains("authorization: [REDACTED]"), "{text}");
         let credentials = BasicAuth::header_value("alm", "hunter2");
-        assert!(!text.contains(&credentials.to_str().unwrap()[6..]), "{text}");
+        assert!(
+            !text.contains(&credentials.to_str().unwrap()[6..]),
+            "{text}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -445,7 +475,12 @@ fn parse_errors_describe_the_json_and_never_copy_its_values() {
         .unwrap();
     stream.write_all(body.as_bytes()).unwrap();
     let (response, _) = read_all(&mut stream);
-    assert_eq!(status(&response), 400, "{}", &response[..response.len().min(300)]);
+    assert_eq!(
+        status(&response),
+        400,
+        "{}",
+        &response[..response.len().min(300)]
+    );
     assert!(response.len() < 1_000, "a {} byte answer", response.len());
     assert!(!response.contains("jane.doe"), "{response}");
     assert!(response.contains("accountId"), "{response}");

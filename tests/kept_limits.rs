@@ -19,7 +19,9 @@ async fn past_the_quarantine_cap_deliveries_are_answered_503() {
         .unwrap();
     let headers = http::HeaderMap::new();
     for n in 0..2 {
-        let answer = endpoint.handle(&headers, format!("not json {n}").as_bytes()).await;
+        let answer = endpoint
+            .handle(&headers, format!("not json {n}").as_bytes())
+            .await;
         assert!(matches!(answer, Answer::Quarantined { .. }), "{answer:?}");
     }
     let answer = endpoint.handle(&headers, b"not json 3").await;

@@ -34,7 +34,12 @@ pub struct Capture {
 }
 
 /// Header values never written to a capture.
-const REDACTED: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
+const REDACTED: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
 
 impl Capture {
     /// Reads `ALM_CAPTURE_DIR` (created if absent) and warns on stderr
@@ -53,11 +58,8 @@ impl Capture {
             .map_err(|e| format!("ALM_CAPTURE_DIR={}: {e}", dir.display()))?;
         // An existing folder is made private too.
         #[cfg(unix)]
-        std::fs::set_permissions(
-            &dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .map_err(|e| format!("ALM_CAPTURE_DIR={}: {e}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| format!("ALM_CAPTURE_DIR={}: {e}", dir.display()))?;
         let number = |name: &str, default: u64| match super::var(name) {
             None => Ok(default),
             Some(v) => v
@@ -214,7 +216,10 @@ pub async fn axum_layer(
     let line = request_line(parts.method.as_str(), target, parts.version);
     let headers = parts.headers.clone();
     let response = next
-        .run(axum::extract::Request::from_parts(parts, bytes.clone().into()))
+        .run(axum::extract::Request::from_parts(
+            parts,
+            bytes.clone().into(),
+        ))
         .await;
     // Only what passed authentication is kept.
     if response.status() != http::StatusCode::UNAUTHORIZED {

@@ -324,7 +324,10 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if status != StatusCode::NO_CONTENT {
         response
             .headers_mut()

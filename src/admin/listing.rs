@@ -41,8 +41,8 @@ pub(super) fn letter_summary(d: &DeadLetter) -> Value {
 /// One dead letter whole: its event as JSON (as text if it is not).
 pub(super) fn letter_full(d: &DeadLetter) -> Value {
     let l = &d.letter;
-    let event = serde_json::from_str::<Value>(&l.event)
-        .unwrap_or_else(|_| Value::String(l.event.clone()));
+    let event =
+        serde_json::from_str::<Value>(&l.event).unwrap_or_else(|_| Value::String(l.event.clone()));
     json!({
         "id": d.id.get(),
         "accountId": l.account_id.get(),

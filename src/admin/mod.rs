@@ -52,10 +52,10 @@ mod policy;
 mod token;
 
 pub use api::AdminApi;
-pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum::router;
+pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 
 /// The admin page, as served at `…/admin` (`Content-Type: text/html;
 /// charset=utf-8`).

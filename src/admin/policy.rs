@@ -17,7 +17,10 @@ fn between<'a>(page: &'a str, open: &str, close: &str) -> &'a str {
 }
 
 fn hash(text: &str) -> String {
-    format!("'sha256-{}'", STANDARD.encode(Sha256::digest(text.as_bytes())))
+    format!(
+        "'sha256-{}'",
+        STANDARD.encode(Sha256::digest(text.as_bytes()))
+    )
 }
 
 /// The policy, computed once from [`PAGE_HTML`](super::PAGE_HTML).

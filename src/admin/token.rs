@@ -158,15 +158,24 @@ mod tests {
 
     fn bearer(token: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         headers
     }
 
     #[test]
     fn admits_the_token_only_and_limits_guesses() {
         let token = AdminToken::new("0123456789abcdef0123456789abcdef");
-        assert_eq!(token.check(&bearer("0123456789abcdef0123456789abcdef")), Check::Admitted);
-        assert_eq!(token.check(&bearer("0123456789abcdef0123456789abcde")), Check::Refused);
+        assert_eq!(
+            token.check(&bearer("0123456789abcdef0123456789abcdef")),
+            Check::Admitted
+        );
+        assert_eq!(
+            token.check(&bearer("0123456789abcdef0123456789abcde")),
+            Check::Refused
+        );
         for _ in 1..MAX_FAILURES {
             assert_eq!(token.check(&bearer("guess")), Check::Refused);
         }

@@ -157,7 +157,11 @@ impl Authentication {
     /// headers.insert("x-alm-signature", "ab".repeat(32).parse().unwrap());
     /// assert!(auth.verify_headers_at(&headers, now).is_ok(), "well formed: the body decides");
     /// ```
-    pub fn verify_headers_at(&self, headers: &HeaderMap, now: OffsetDateTime) -> Result<(), AuthError> {
+    pub fn verify_headers_at(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
         match self {
             Self::None => Ok(()),
             Self::Basic(basic) => basic.verify(headers),

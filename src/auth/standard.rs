@@ -350,7 +350,13 @@ impl StandardWebhooksAuth {
         if candidates.is_empty() && ed25519_candidates.is_empty() {
             return Err(AuthError::Malformed("webhook-signature"));
         }
-        Ok((id, timestamp_text, timestamp, candidates, ed25519_candidates))
+        Ok((
+            id,
+            timestamp_text,
+            timestamp,
+            candidates,
+            ed25519_candidates,
+        ))
     }
 }
 

@@ -62,7 +62,10 @@ fn without_values(text: &str) -> String {
             c => out.push(c),
         }
         if out.chars().count() > MESSAGE_CHARS {
-            let end = out.char_indices().nth(MESSAGE_CHARS).map_or(out.len(), |(i, _)| i);
+            let end = out
+                .char_indices()
+                .nth(MESSAGE_CHARS)
+                .map_or(out.len(), |(i, _)| i);
             out.truncate(end);
             out.push('…');
             break;
@@ -122,9 +125,15 @@ mod tests {
             without_values(r#"invalid type: string "a \"quoted\" one", expected u64"#),
             "invalid type: string, expected u64"
         );
-        assert_eq!(without_values("missing field `eventId`"), "missing field `eventId`");
+        assert_eq!(
+            without_values("missing field `eventId`"),
+            "missing field `eventId`"
+        );
         let long = format!("unknown variant `{}`", "x".repeat(1_000));
-        assert_eq!(without_values(&long).len(), "unknown variant ``".len() + 64 + "…".len());
+        assert_eq!(
+            without_values(&long).len(),
+            "unknown variant ``".len() + 64 + "…".len()
+        );
         assert!(without_values(&"y".repeat(10_000)).chars().count() <= 301);
     }
 }

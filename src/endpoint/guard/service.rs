@@ -43,7 +43,10 @@ pub struct GuardLayer {
 impl std::fmt::Debug for GuardLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardLayer")
-            .field("requests_available", &self.shared.requests.available_permits())
+            .field(
+                "requests_available",
+                &self.shared.requests.available_permits(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -134,7 +137,11 @@ where
     let (parts, body) = request.into_parts();
     // The size first, as the receiver does: over the limit is `413`
     // whatever the credentials.
-    if shared.receiver.check_declared_length(&parts.headers).is_err() {
+    if shared
+        .receiver
+        .check_declared_length(&parts.headers)
+        .is_err()
+    {
         return shared.refuse(Refusal::TooLarge);
     }
     let auth = shared.receiver.authentication();
