@@ -45,8 +45,7 @@ fn without_values(text: &str) -> String {
             }
             '`' => {
                 out.push('`');
-                let mut kept = 0;
-                for c in chars.by_ref() {
+                for (kept, c) in chars.by_ref().enumerate() {
                     if c == '`' {
                         break;
                     }
@@ -55,7 +54,6 @@ fn without_values(text: &str) -> String {
                     } else if kept == QUOTED_CHARS {
                         out.push('…');
                     }
-                    kept += 1;
                 }
                 out.push('`');
             }
