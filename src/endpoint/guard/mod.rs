@@ -1,55 +1,5 @@
 //! The guard in front of an endpoint on the open internet (feature
-//! `axum`): a tower [`Layer`](tower::Layer) that refuses what it can from
-//! the headers alone, reads the body within a deadline and a shared byte
-//! budget, caps the requests in progress, and reports refusals once per
-//! interval; and [`Guard::serve`], a server with a header read timeout and
-//! a cap on connections.
-//!
-//! Anyone can reach `POST /webhooks`, with or without credentials. Without
-//! the guard, a client that sends a large body slowly holds memory and a
-//! connection for as long as it likes. With it:
-//!
-//! | bound | default | answer |
-//! |---|---|---|
-//! | credentials (Basic), a signature header that is missing or unreadable, a signed timestamp out of tolerance | checked before the body | `401` (Basic: with `WWW-Authenticate`) |
-//! | headers received within | [`DEFAULT_READ_TIMEOUT`] (10 s) | connection closed |
-//! | body received within (from the end of the headers) | [`DEFAULT_READ_TIMEOUT`] | `408`, connection closed |
-//! | requests in progress | [`DEFAULT_MAX_CONCURRENT_REQUESTS`] (256) | `503` + `Retry-After` |
-//! | body bytes buffered at once beyond each body's first 64 KiB, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
-//! | open connections ([`Guard::serve`]) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
-//!
-//! ALM waits 5 s for an answer, so the 10 s read timeout never cuts a real
-//! delivery short. Each body's first 64 KiB are bounded by the request cap
-//! rather than the byte budget (256 × 64 KiB = 16 MiB), so clients that
-//! hold large bodies open cannot keep ordinary deliveries out: by default
-//! the guard buffers at most 48 MiB of bodies at once.
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use alm_webhooks::endpoint::Guard;
-//! use alm_webhooks::{Answer, Authentication, Endpoint};
-//! use axum::extract::{Request, State};
-//!
-//! async fn webhooks(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Answer {
-//!     endpoint.handle_axum(request).await
-//! }
-//!
-//! # async fn run() {
-//! let auth = alm_webhooks::auth::BasicAuth::new("alm", "s3cret");
-//! let endpoint = Endpoint::builder(Authentication::Basic(auth))
-//!     .handler(|_event| async { Ok(()) })
-//!     .build()
-//!     .unwrap();
-//! let guard = Guard::new(endpoint.receiver())
-//!     .with_summary(|summary| eprintln!("{summary}"));
-//! let app = axum::Router::new()
-//!     .route("/webhooks", axum::routing::post(webhooks))
-//!     .layer(guard.layer())
-//!     .with_state(Arc::new(endpoint));
-//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
-//! guard.serve(listener, app).await;
-//! # }
-//! ```
+//! `axum`): see [`Guard`].
 
 mod budget;
 mod read;
@@ -89,8 +39,57 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// The bounds of the front door, built once from the [`Receiver`] it
-/// guards (its authentication and body limit); see the [module
-/// docs](self) for what each bound does.
+/// guards (its authentication and body limit): a tower layer
+/// ([`Guard::layer`]) for the webhook route and a server with a header
+/// read timeout ([`Guard::serve`]).
+///
+/// Anyone can reach `POST /webhooks`, with or without credentials. Without
+/// the guard, a client that sends a large body slowly holds memory and a
+/// connection for as long as it likes. With it:
+///
+/// | bound | default | answer |
+/// |---|---|---|
+/// | credentials (Basic), a signature header that is missing or unreadable, a signed timestamp out of tolerance | checked before the body | `401` (Basic: with `WWW-Authenticate`) |
+/// | headers received within | [`DEFAULT_READ_TIMEOUT`] (10 s) | connection closed |
+/// | body received within (from the end of the headers) | [`DEFAULT_READ_TIMEOUT`] | `408`, connection closed |
+/// | requests in progress | [`DEFAULT_MAX_CONCURRENT_REQUESTS`] (256) | `503` + `Retry-After` |
+/// | body bytes buffered at once beyond each body's first 64 KiB, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
+/// | open connections ([`Guard::serve`]) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
+///
+/// ALM waits 5 s for an answer, so the 10 s read timeout never cuts a real
+/// delivery short. Each body's first 64 KiB are bounded by the request cap
+/// rather than the byte budget (256 × 64 KiB = 16 MiB), so clients that
+/// hold large bodies open cannot keep ordinary deliveries out: by default
+/// the guard buffers at most 48 MiB of bodies at once.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use alm_webhooks::endpoint::Guard;
+/// use alm_webhooks::{Answer, Authentication, Endpoint};
+/// use axum::extract::{Request, State};
+///
+/// async fn webhooks(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Answer {
+///     endpoint.handle_axum(request).await
+/// }
+///
+/// # async fn run() {
+/// let auth = alm_webhooks::auth::BasicAuth::new("alm", "s3cret");
+/// let endpoint = Endpoint::builder(Authentication::Basic(auth))
+///     .handler(|_event| async { Ok(()) })
+///     .build()
+///     .unwrap();
+/// let guard = Guard::new(endpoint.receiver())
+///     .with_summary(|summary| eprintln!("{summary}"));
+/// let app = axum::Router::new()
+///     .route("/webhooks", axum::routing::post(webhooks))
+///     .layer(guard.layer())
+///     .with_state(Arc::new(endpoint));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+/// guard.serve(listener, app).await;
+/// # }
+/// ```
+///
+/// Configured:
 ///
 /// ```
 /// use std::time::Duration;
