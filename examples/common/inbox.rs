@@ -49,7 +49,8 @@ pub enum OnMalformed {
 }
 
 /// The inbox part of the configuration.
-#[derive(Debug, Clone)]
+/// The inbox's configuration; its `Debug` shows the URL's scheme only.
+#[derive(Clone)]
 pub struct InboxConfig {
     pub mode: Mode,
     /// `None`: the store's URL.
@@ -60,6 +61,19 @@ pub struct InboxConfig {
     pub admin_token: Option<AdminToken>,
     pub fail_on: HashSet<String>,
     pub fail_times: Option<u32>,
+}
+
+impl std::fmt::Debug for InboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxConfig")
+            .field("mode", &self.mode)
+            .field("url", &self.url.as_deref().map(super::url_scheme))
+            .field("workers", &self.workers)
+            .field("retry", &self.retry)
+            .field("on_malformed", &self.on_malformed)
+            .field("admin_token", &self.admin_token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for InboxConfig {

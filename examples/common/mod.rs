@@ -50,8 +50,25 @@ use alm_webhooks::{
     Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,
 };
 
-/// The receiver's configuration, read once at start.
-#[derive(Debug)]
+/// The scheme of a store or inbox URL (`postgres`, `redis`…), for logs and
+/// `Debug`: the URL itself may hold a password.
+pub fn url_scheme(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            scheme
+        }
+        _ if url == "memory" => "memory",
+        _ => "(not a URL)",
+    }
+}
+
+/// The receiver's configuration, read once at start. Its `Debug` shows the
+/// store's scheme only.
 pub struct Config {
     pub listen: SocketAddr,
     pub auth: Authentication,
@@ -63,6 +80,22 @@ pub struct Config {
     pub commit_batch: usize,
     pub inbox: inbox::InboxConfig,
     pub guard: guard_env::GuardConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("auth", &self.auth)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("store", &url_scheme(&self.store_url))
+            .field("handler_delay", &self.handler_delay)
+            .field("lease", &self.lease)
+            .field("commit_batch", &self.commit_batch)
+            .field("inbox", &self.inbox)
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
 }
 
 fn var(name: &str) -> Option<String> {
