@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum_core::body::Body;
 use axum_core::extract::Request;
@@ -131,8 +131,9 @@ async fn guarded<S>(shared: &Shared, inner: S, request: Request) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
+    let started = Instant::now();
     let Ok(_place) = Arc::clone(&shared.requests).try_acquire_owned() else {
-        return shared.refuse(Refusal::Busy);
+        return shared.refuse(Refusal::Busy, started);
     };
     let (parts, body) = request.into_parts();
     // The size first, as the receiver does: over the limit is `413`
@@ -142,21 +143,21 @@ where
         .check_declared_length(&parts.headers)
         .is_err()
     {
-        return shared.refuse(Refusal::TooLarge);
+        return shared.refuse(Refusal::TooLarge, started);
     }
     let auth = shared.receiver.authentication();
     if auth
         .verify_headers_at(&parts.headers, OffsetDateTime::now_utc())
         .is_err()
     {
-        return shared.refuse(Refusal::Unauthorized);
+        return shared.refuse(Refusal::Unauthorized, started);
     }
     let mut held = Held::none(&shared.budget);
     let limit = shared.receiver.max_body_bytes();
     let read = read_body(body, &parts.headers, limit, &mut held);
     let bytes = match tokio::time::timeout(shared.read_timeout, read).await {
-        Err(_elapsed) => return shared.refuse(Refusal::TimedOut),
-        Ok(Err(refusal)) => return shared.refuse(refusal),
+        Err(_elapsed) => return shared.refuse(Refusal::TimedOut, started),
+        Ok(Err(refusal)) => return shared.refuse(refusal, started),
         Ok(Ok(bytes)) => bytes,
     };
     let request = Request::from_parts(parts, Body::from(bytes));
@@ -175,10 +176,25 @@ where
 }
 
 impl Shared {
-    /// Counts a refusal and answers it; the connection is closed after
-    /// the answer, as the body may be unread.
-    fn refuse(&self, refusal: Refusal) -> Response {
+    /// Counts a refusal (in the summary, and with the `metrics` feature in
+    /// `alm_webhooks_deliveries_total`: a `503` as `unavailable`, a `408`
+    /// as `malformed`) and answers it; the connection is closed after the
+    /// answer, as the body may be unread.
+    fn refuse(&self, refusal: Refusal, started: Instant) -> Response {
         self.tally.count(refusal);
+        #[cfg(feature = "metrics")]
+        {
+            use crate::metrics::DeliveryOutcome;
+            let outcome = match refusal {
+                Refusal::Unauthorized => DeliveryOutcome::Unauthorized,
+                Refusal::TooLarge => DeliveryOutcome::TooLarge,
+                Refusal::Malformed | Refusal::TimedOut => DeliveryOutcome::Malformed,
+                Refusal::Busy => DeliveryOutcome::Unavailable,
+            };
+            crate::metrics::record_delivery(outcome, started.elapsed());
+        }
+        #[cfg(not(feature = "metrics"))]
+        let _ = started;
         let (status, body) = match refusal {
             Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY.to_owned()),
             Refusal::TooLarge => {
