@@ -157,6 +157,7 @@ async fn main() {
             panic_on: HashSet::new(),
             lease: alm_webhooks::engine::DEFAULT_LEASE,
             commit_batch: None,
+            guard: Default::default(),
             inbox: common::inbox::InboxConfig {
                 mode,
                 ..Default::default()

@@ -13,7 +13,7 @@ use serde_json::Value;
 use support::process::{decisions, request_to, signed_post, start, wait_for_lines};
 
 const RECEIVERS: [&str; 2] = ["axum_receiver", "actix_receiver"];
-const TOKEN: &str = "admin-test-token";
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
 
 /// The receiver's default mode, with the admin API and quick retries.
 fn inbox_env<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -197,7 +197,10 @@ fn an_exhausted_event_is_dead_lettered_and_replayed() {
         assert_eq!(letter["eventId"], "doomed", "{name}");
         assert_eq!(letter["eventName"], "COURSE_COMPLETED", "{name}");
         assert_eq!(letter["attempts"], 3, "{name}");
-        assert_eq!(letter["event"], doomed, "{name}: the event as sent");
+        let id = letter["id"].as_u64().unwrap();
+        let (status, whole) = admin(r.addr, "GET", &format!("/admin/dead-letters/{id}"));
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(whole["event"], doomed, "{name}: the event as sent");
         let stats = admin_until(r.addr, "/admin/inbox", |s| s["dead_letters"] == 1);
         assert_eq!(stats["pending"], 0, "{name}: {stats}");
 
@@ -242,8 +245,10 @@ fn a_malformed_body_is_quarantined_listed_and_discarded() {
         let (status, list) = admin(r.addr, "GET", "/admin/quarantine");
         assert_eq!(status, 200, "{name}");
         assert_eq!(list[0]["bytes"], bad.len(), "{name}");
-        assert_eq!(list[0]["body"], std::str::from_utf8(bad).unwrap(), "{name}");
         let id = list[0]["id"].as_u64().unwrap();
+        let (status, whole) = admin(r.addr, "GET", &format!("/admin/quarantine/{id}"));
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(whole["body"], std::str::from_utf8(bad).unwrap(), "{name}");
         // It still does not parse: 422, and it stays.
         let (status, error) = admin(r.addr, "POST", &format!("/admin/quarantine/{id}/replay"));
         assert_eq!(status, 422, "{name}");

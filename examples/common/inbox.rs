@@ -54,7 +54,8 @@ pub enum OnMalformed {
 }
 
 /// The inbox part of the configuration.
-#[derive(Debug, Clone)]
+/// The inbox's configuration; its `Debug` shows the URL's scheme only.
+#[derive(Clone)]
 pub struct InboxConfig {
     pub mode: Mode,
     /// `None`: the store's URL.
@@ -68,6 +69,19 @@ pub struct InboxConfig {
     pub hang_on: HashSet<String>,
     pub abort_on: HashSet<String>,
     pub handler_timeout: Duration,
+}
+
+impl std::fmt::Debug for InboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxConfig")
+            .field("mode", &self.mode)
+            .field("url", &self.url.as_deref().map(super::url_scheme))
+            .field("workers", &self.workers)
+            .field("retry", &self.retry)
+            .field("on_malformed", &self.on_malformed)
+            .field("admin_token", &self.admin_token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for InboxConfig {
@@ -136,7 +150,9 @@ impl InboxConfig {
                 max: Duration::from_millis(max.max(base)),
             },
             on_malformed,
-            admin_token: var("ALM_ADMIN_TOKEN").map(AdminToken::new),
+            admin_token: var("ALM_ADMIN_TOKEN")
+                .map(|t| AdminToken::parse(&t).map_err(|e| format!("ALM_ADMIN_TOKEN: {e}")))
+                .transpose()?,
             fail_on: ids("ALM_HANDLER_FAIL_ON"),
             fail_times,
             hang_on: ids("ALM_HANDLER_HANG_ON"),

@@ -20,6 +20,7 @@
 //! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
 //!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
 //! - `/healthz`, `/readyz` and `/metrics` (no authentication): see `ops.rs`
+//! - the front door's bounds (`ALM_READ_TIMEOUT_MS`, …): see `guard_env.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
@@ -33,6 +34,7 @@ pub mod axum_app;
 #[cfg(feature = "axum")]
 pub mod axum_inbox;
 pub mod capture;
+pub mod guard_env;
 pub mod inbox;
 pub mod ops;
 
@@ -48,8 +50,25 @@ use alm_webhooks::{
     Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,
 };
 
-/// The receiver's configuration, read once at start.
-#[derive(Debug)]
+/// The scheme of a store or inbox URL (`postgres`, `redis`…), for logs and
+/// `Debug`: the URL itself may hold a password.
+pub fn url_scheme(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            scheme
+        }
+        _ if url == "memory" => "memory",
+        _ => "(not a URL)",
+    }
+}
+
+/// The receiver's configuration, read once at start. Its `Debug` shows the
+/// store's scheme only.
 pub struct Config {
     pub listen: SocketAddr,
     pub auth: Authentication,
@@ -61,6 +80,23 @@ pub struct Config {
     /// `None`: the library's default.
     pub commit_batch: Option<usize>,
     pub inbox: inbox::InboxConfig,
+    pub guard: guard_env::GuardConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("auth", &self.auth)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("store", &url_scheme(&self.store_url))
+            .field("handler_delay", &self.handler_delay)
+            .field("lease", &self.lease)
+            .field("commit_batch", &self.commit_batch)
+            .field("inbox", &self.inbox)
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -117,6 +153,7 @@ impl Config {
             lease,
             commit_batch,
             inbox: inbox::InboxConfig::from_env()?,
+            guard: guard_env::GuardConfig::from_env()?,
         })
     }
 }
@@ -133,6 +170,8 @@ pub struct App {
     pub queue: inbox::Queue,
     /// Where raw deliveries are written, when capturing.
     pub capture: Option<Arc<capture::Capture>>,
+    /// The front door's bounds.
+    pub guard: guard_env::GuardConfig,
 }
 
 impl App {
@@ -176,6 +215,7 @@ impl App {
             }
         };
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
+        let guard = config.guard;
         let queue = inbox::Queue::start(
             config.inbox,
             engine.store(),
@@ -194,6 +234,7 @@ impl App {
             sink,
             queue,
             capture,
+            guard,
         }))
     }
 
@@ -203,8 +244,10 @@ impl App {
     }
 
     /// Prints what an answer decided (one JSON line per decided event, or
-    /// one for a quarantined body) and logs a refusal or an outage on
-    /// stderr.
+    /// one for a quarantined body) and logs an outage on stderr. Refusals
+    /// are not logged one by one (a flood of them would flood the log):
+    /// the axum receiver's guard summarises them (the actix receiver, which
+    /// has no guard, still logs each one).
     pub fn report(&self, answer: &Answer) {
         match answer {
             Answer::Processed { account_id, report } => {
@@ -215,7 +258,6 @@ impl App {
             } => self
                 .sink
                 .emit([inbox::quarantined_line(*account_id, error)]),
-            Answer::Refused(rejection) => eprintln!("{rejection}"),
             Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
             Answer::InboxUnavailable(e) => eprintln!("{e}"),
             _ => {}

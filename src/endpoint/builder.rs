@@ -6,52 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::door::Parts;
+use super::error::EndpointError;
 use super::handler::{self, Handler};
+use super::kept::KeptLimits;
+use super::modes::DEFAULT_INLINE_BUDGET;
 use super::options::WorkerOptions;
 use super::sweeper::Sweeper;
 use super::{Endpoint, Mode, OnMalformed};
 use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
-
-/// How long the handlers of one delivery may run in inline mode, by
-/// default ([`EndpointBuilder::inline_budget`]): well inside the 5 s after
-/// which ALM hangs up, leaving time for the store's two round trips.
-///
-/// ```
-/// assert_eq!(alm_webhooks::endpoint::DEFAULT_INLINE_BUDGET.as_secs(), 4);
-/// ```
-pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(4);
-
-/// Why [`EndpointBuilder::build`] refused the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EndpointError {
-    /// No [`EndpointBuilder::handler`] was given.
-    #[error("the endpoint has no handler: call EndpointBuilder::handler")]
-    MissingHandler,
-    /// [`Mode::Inbox`] was asked for without [`EndpointBuilder::inbox`].
-    #[error("Mode::Inbox needs an inbox: call EndpointBuilder::inbox")]
-    InboxModeWithoutInbox,
-    /// [`OnMalformed::Quarantine`] was asked for without an inbox to keep
-    /// the bodies in.
-    #[error("OnMalformed::Quarantine needs an inbox: call EndpointBuilder::inbox")]
-    QuarantineWithoutInbox,
-    /// An inbox's workers (or the sweep) must start on a tokio runtime,
-    /// and `build` was called outside one.
-    #[error("the inbox's workers and the sweep need a tokio runtime: call build inside one")]
-    NoRuntime,
-    /// A durable inbox (SQLite, PostgreSQL, Redis) without
-    /// [`EndpointBuilder::engine`]: the engine's default keeps dedup and
-    /// rule state in memory, so after a restart the inbox's redeliveries
-    /// would be processed again and the rules would forget.
-    #[error(
-        "a durable inbox needs a durable engine: call EndpointBuilder::engine with a store \
-         on the same database (Engine::builder(PostgresStore/SqliteStore/RedisStore…)), or \
-         with Engine::in_memory() to keep decisions in memory on purpose"
-    )]
-    DurableInboxWithoutStore,
-}
 
 /// Configures an [`Endpoint`]; made by [`Endpoint::builder`].
 ///
@@ -80,17 +44,18 @@ pub enum EndpointError {
 /// # }
 /// ```
 pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
-    receiver: Receiver,
-    engine: Engine<S>,
-    inbox: Option<(Arc<I>, WorkerOptions)>,
-    handler: Option<Handler>,
-    mode: Option<Mode>,
-    on_malformed: Option<OnMalformed>,
-    sweep_every: Option<Duration>,
+    pub(super) receiver: Receiver,
+    pub(super) engine: Engine<S>,
+    pub(super) inbox: Option<(Arc<I>, WorkerOptions)>,
+    pub(super) handler: Option<Handler>,
+    pub(super) mode: Option<Mode>,
+    pub(super) on_malformed: Option<OnMalformed>,
+    pub(super) sweep_every: Option<Duration>,
     /// Whether [`EndpointBuilder::engine`] was called.
-    engine_chosen: bool,
-    inline_budget: Duration,
-    append_timeout: Duration,
+    pub(super) engine_chosen: bool,
+    pub(super) inline_budget: Duration,
+    pub(super) append_timeout: Duration,
+    pub(super) kept: KeptLimits,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -104,6 +69,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
             .field("inline_budget", &self.inline_budget)
+            .field("kept", &self.kept)
             .finish()
     }
 }
@@ -121,6 +87,7 @@ impl EndpointBuilder {
             engine_chosen: false,
             inline_budget: DEFAULT_INLINE_BUDGET,
             append_timeout: Endpoint::APPEND_TIMEOUT,
+            kept: KeptLimits::default(),
         }
     }
 }
@@ -173,6 +140,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             engine_chosen: true,
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
+            kept: self.kept,
         }
     }
 
@@ -215,6 +183,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             engine_chosen: self.engine_chosen,
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
+            kept: self.kept,
         }
     }
 
@@ -311,72 +280,6 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     #[must_use]
     pub fn sweep_every(mut self, interval: Duration) -> Self {
         self.sweep_every = Some(interval);
-        self
-    }
-
-    /// Inline mode: how long the handlers of one delivery may run, together,
-    /// counted from when the request came in (default
-    /// [`DEFAULT_INLINE_BUDGET`], 4 s; ALM hangs up after 5 s). A handler
-    /// still running when the budget is spent is cancelled and its event
-    /// fails with [`HandlerTimedOut`](crate::inbox::HandlerTimedOut): the
-    /// answer is a `500` and ALM sends the delivery again (the events
-    /// already processed are duplicates then). The inbox's workers use
-    /// [`WorkerOptions::with_handler_timeout`] instead.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::time::Duration;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .inline_budget(Duration::from_millis(100))
-    ///     .handler(|_event| std::future::pending())
-    ///     .build()
-    ///     .unwrap();
-    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
-    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
-    /// let answer = endpoint.handle(&http::HeaderMap::new(), body).await;
-    /// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
-    /// let error = answer.report().unwrap().outcomes[0].error_message().unwrap();
-    /// assert!(error.starts_with("handler timed out after"), "{error}");
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn inline_budget(mut self, budget: Duration) -> Self {
-        self.inline_budget = budget;
-        self
-    }
-
-    /// How long the endpoint waits for the inbox to keep a delivery (an
-    /// append, or a malformed body put in quarantine) before it answers
-    /// `503`: [`Endpoint::APPEND_TIMEOUT`] (2 s) unless set. ALM gives up
-    /// on an answer after 5 s and sends the delivery again; an inbox that
-    /// hangs (a network that drops packets) must not hold the request
-    /// until then. The inbox's own calls have their own, longer bounds
-    /// (see [`PostgresInbox::CALL_TIMEOUT`](crate::inbox::PostgresInbox::CALL_TIMEOUT)
-    /// with the `postgres` feature).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    /// use alm_webhooks::endpoint::WorkerOptions;
-    /// use alm_webhooks::inbox::MemoryInbox;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    ///
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
-    ///     .append_timeout(Duration::from_millis(1500))
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()?;
-    /// # endpoint.shutdown(Duration::from_secs(1)).await;
-    /// # Ok(())
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn append_timeout(mut self, timeout: Duration) -> Self {
-        self.append_timeout = timeout;
         self
     }
 }
@@ -477,6 +380,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             pool,
             sweeper,
             append_timeout: self.append_timeout,
+            kept: super::kept::Kept::new(self.kept),
         })
     }
 }

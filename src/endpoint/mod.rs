@@ -31,12 +31,18 @@ mod actix;
 mod answer;
 #[cfg(feature = "axum")]
 mod axum;
+mod bounds;
 mod builder;
 mod door;
+mod error;
+#[cfg(feature = "axum")]
+mod guard;
 mod handler;
+mod kept;
 mod modes;
 mod options;
 mod sweeper;
+mod workers;
 
 use std::fmt;
 use std::sync::Arc;
@@ -49,8 +55,17 @@ use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
 use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
 pub use answer::Answer;
-pub use builder::{DEFAULT_INLINE_BUDGET, EndpointBuilder, EndpointError};
-pub use modes::{Mode, OnMalformed};
+pub use builder::EndpointBuilder;
+pub use error::EndpointError;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
+    GuardService, RefusalSummary,
+};
+pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
+pub use modes::{DEFAULT_INLINE_BUDGET, Mode, OnMalformed};
 pub use options::WorkerOptions;
 
 use door::Door;
@@ -110,6 +125,8 @@ pub struct Endpoint {
     sweeper: Option<sweeper::Sweeper>,
     /// The bound on keeping a delivery in the inbox.
     append_timeout: Duration,
+    /// The caps on dead letters and quarantined bodies.
+    kept: kept::Kept,
 }
 
 impl fmt::Debug for Endpoint {
@@ -307,6 +324,9 @@ impl Endpoint {
             body,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `Mode::Inbox` without an inbox.
         let Some(appended) = self.door.append(delivery) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
@@ -348,6 +368,9 @@ impl Endpoint {
             error: &error,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `OnMalformed::Quarantine` without an inbox.
         let Some(kept) = self.door.quarantine(kept) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
@@ -363,97 +386,6 @@ impl Endpoint {
                 tracing::warn!(error = %e, "inbox unavailable: answering 503");
                 Answer::InboxUnavailable(e)
             }
-        }
-    }
-
-    /// Wakes an idle worker, so a delivery appended to the inbox by other
-    /// means (a replayed dead letter, a requeued quarantined body) is taken
-    /// at once. Does nothing without an inbox; `handle` wakes by itself.
-    ///
-    /// ```
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// endpoint.wake(); // no inbox here: nothing to wake
-    /// ```
-    pub fn wake(&self) {
-        if let Some(pool) = &self.pool {
-            pool.wake();
-        }
-    }
-
-    /// A handle that wakes the inbox's workers (after a replay, say), for
-    /// [`crate::admin::AdminApi::waking`]; `None` without an inbox.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.waker().is_none(), "inline mode without an inbox");
-    /// # }
-    /// ```
-    pub fn waker(&self) -> Option<crate::inbox::PoolWaker> {
-        self.pool.as_ref().map(|pool| pool.waker())
-    }
-
-    /// Whether the endpoint can do its work: its inbox's workers are running
-    /// and keep alive ([`WorkerPool::healthy`]: `false` after
-    /// [`shutdown`](Endpoint::shutdown), or while the workers panic more
-    /// often than their restart limit). Always `true` without an inbox.
-    /// What a readiness check (`/readyz`) asks, beside the store and the
-    /// inbox answering.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
-    /// use alm_webhooks::inbox::MemoryInbox;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.ready());
-    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
-    /// assert!(!endpoint.ready());
-    /// # }
-    /// ```
-    pub fn ready(&self) -> bool {
-        self.pool.as_ref().is_none_or(WorkerPool::healthy)
-    }
-
-    /// Stops the inbox's workers: none takes new work, deliveries in hand
-    /// are finished within `grace`, and what is unfinished stays in the
-    /// inbox for the next start; it returns within `grace` +
-    /// [`GIVE_BACK_BOUND`](crate::inbox::GIVE_BACK_BOUND). Returns `true` if
-    /// everything in hand finished and no worker panicked (and always
-    /// without an inbox). See [`WorkerPool::shutdown`].
-    /// Dropping the endpoint without it leaves the workers running until
-    /// the runtime ends.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.shutdown(std::time::Duration::from_secs(1)).await);
-    /// # }
-    /// ```
-    pub async fn shutdown(&self, grace: Duration) -> bool {
-        match &self.pool {
-            Some(pool) => pool.shutdown(grace).await,
-            None => true,
         }
     }
 }

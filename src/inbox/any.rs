@@ -103,7 +103,8 @@ impl AnyInbox {
                 Ok(Self::Sqlite(inbox))
             }
             other => Err(InboxError::new(format!(
-                "unsupported inbox `{other}`: this build supports memory{}",
+                "unsupported inbox `{}`: this build supports memory{}",
+                crate::url_scheme::shown(other),
                 if cfg!(feature = "sqlite") {
                     ", sqlite:"
                 } else {

@@ -133,7 +133,8 @@ impl AnyStore {
                 Ok(Self::Sqlite(store))
             }
             other => Err(StoreError::new(format!(
-                "unsupported store `{other}`: this build supports {}",
+                "unsupported store `{}`: this build supports {}",
+                crate::url_scheme::shown(other),
                 supported().join(", ")
             ))),
         }
