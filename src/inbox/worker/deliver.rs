@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::super::{Inbox, InboxError, NewDeadLetter, NewQuarantined, Taken};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::super::{Inbox, InboxError, LEASE_RAN_OUT, NewDeadLetter, NewQuarantined, Taken};
 use super::timeout::{HandlerTimedOut, bounded};
 use super::{Progress, Workers};
 use crate::rules::{Decision, StateKey};
@@ -18,12 +20,18 @@ use crate::store::{Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventError};
 
 impl<S: Store, I: Inbox> Workers<S, I> {
-    /// Runs a taken delivery: through `handler`, or, when its attempts are
-    /// spent (earlier attempts were abandoned past the last one: the
-    /// process died or hung while handling it), through a handler that
-    /// fails at once with the reason, on the last attempt, so that the
-    /// events that would run the handler are dead-lettered and the rest are
-    /// decided as usual.
+    /// Runs a taken delivery through `handler`.
+    ///
+    /// After a crash (an earlier attempt was abandoned: the process died or
+    /// hung while handling it), one event at a time: each decision is
+    /// committed before the next handler runs, so the event the process
+    /// dies on is the first one left undecided and the others are not run
+    /// again. When the attempts are spent (past the last one because
+    /// attempts were abandoned) and the attempt before also died running
+    /// one event at a time, that first undecided event is dead-lettered
+    /// with the reason ("the process died or hung N times while handling
+    /// it") and the rest of the delivery goes on with `handler`, as on a
+    /// last attempt.
     pub(super) async fn attempt<H, Fut>(
         &self,
         taken: &Taken,
@@ -35,15 +43,32 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let attempt = taken.attempts.max(1);
-        if attempt <= self.retry.max_attempts.max(1) {
-            return self.process(taken, attempt, handler, trail).await;
+        let max = self.retry.max_attempts.max(1);
+        let isolate = taken.abandoned > 0;
+        if attempt <= max {
+            return self.process(taken, attempt, handler, trail, isolate).await;
+        }
+        let died_isolated =
+            taken.abandoned >= 2 && taken.last_error.as_deref() == Some(LEASE_RAN_OUT);
+        if !died_isolated {
+            // The only crash was the last attempt's, running a whole chunk:
+            // find the event it dies on, one at a time.
+            return self.process(taken, max, handler, trail, true).await;
         }
         let reason = given_up(taken);
-        let fail = move |_event: Event| {
+        let first = AtomicBool::new(true);
+        let first = &first;
+        let guarded = move |event: Event| {
+            let fail = first.swap(false, Ordering::Relaxed);
             let reason = reason.clone();
-            async move { Err::<(), BoxError>(reason.into()) }
+            async move {
+                if fail {
+                    return Err::<(), BoxError>(reason.into());
+                }
+                handler(event).await
+            }
         };
-        self.process(taken, attempt - 1, &fail, trail).await
+        self.process(taken, max, &guarded, trail, true).await
     }
 
     /// Tells the inbox how a delivery's run ended: completed (its dead
@@ -105,12 +130,15 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// the next attempt); on the last attempt it is dead-lettered and the
     /// record's later events go on, decided in later chunks against what
     /// was processed. What is decided for good goes on `trail` as it is.
+    /// With `isolate`, each chunk is one event (committed before the next
+    /// handler runs).
     pub(super) async fn process<H, Fut>(
         &self,
         taken: &Taken,
         attempt: u32,
         handler: &H,
         trail: &Trail,
+        isolate: bool,
     ) -> Result<Ended, StoreError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
@@ -147,6 +175,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             let mut chunk = Vec::new();
             let mut keys = HashSet::new();
             while let Some(item) = rest.peek() {
+                if isolate && !chunk.is_empty() {
+                    break;
+                }
                 match &item.key {
                     Some(key) if blocked.contains(key) => {
                         rest.next();
