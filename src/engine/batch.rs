@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::failure::EventFailure;
 use crate::rules::Decision;
 use crate::rules::{EntityState, StateKey};
-use crate::store::{ClaimToken, Commit, DedupKey, StateUpdate, Versioned};
+use crate::store::{ClaimToken, Commit, Decided, DedupKey, StateUpdate, Versioned};
 use crate::{Event, EventError, EventFamily, EventId};
 
 /// A decision that needs no commit (or could not be made).
@@ -64,6 +64,8 @@ pub(super) struct Pending {
     /// are decided again if their claim has to be taken again). Boxed, to
     /// keep `Pending` small as it moves through the batch.
     pub(super) event: Option<Box<Event>>,
+    /// A copy of the event for the store's commit hooks, when it has any.
+    pub(super) copy: Option<Box<Event>>,
 }
 
 impl Pending {
@@ -96,6 +98,15 @@ impl Pending {
     }
 
     /// The event's id as sent.
+    /// The event as the store's commit hooks see it.
+    pub(super) fn decided(&self) -> Option<Decided<'_>> {
+        let event = self.copy.as_deref()?;
+        Some(Decided {
+            event,
+            decision: self.decision,
+        })
+    }
+
     pub(super) fn into_event_id(self) -> EventId {
         self.sent_id.unwrap_or(self.key.event_id)
     }

@@ -53,9 +53,12 @@
 mod event;
 mod merge;
 mod record;
+mod stored;
 #[cfg(test)]
 mod tests;
 
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
 pub use merge::merge;
 pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
+pub use stored::{CSV_HEADER, TranscriptCsv};
+pub(crate) use stored::{parse_utc, utc_text};

@@ -23,6 +23,7 @@ mod arc;
 mod boxed;
 mod dedup;
 mod error;
+mod hooks;
 mod many;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -53,6 +54,7 @@ pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
+pub use hooks::Decided;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -304,6 +306,26 @@ pub trait Store: Send + Sync + 'static {
             }
             Ok(outcomes)
         }
+    }
+
+    /// Whether this store runs commit hooks (a learner projection, hooks of
+    /// your own), so that the engine passes the decided events to
+    /// [`Store::commit_decided`]. `false` unless a store says otherwise.
+    fn wants_decided(&self) -> bool {
+        false
+    }
+
+    /// [`Store::commit_many`], with the event each commit decides (`None`
+    /// where there is none to pass on): a store that runs commit hooks runs
+    /// them on the events whose commit succeeds, in the same atomic step
+    /// (see [`Decided`]). By default the events are not used.
+    fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<Decided<'_>>],
+    ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
+        let _ = decided;
+        self.commit_many(commits)
     }
 
     /// Extends a claim this caller holds, so that a handler or a commit
