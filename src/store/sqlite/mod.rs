@@ -8,7 +8,12 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
+mod hooks;
+mod projection;
 mod rows;
+
+pub use hooks::SqliteHook;
+pub use projection::LearnerChanges;
 
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
@@ -152,6 +157,8 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The file, or `None` for an in-memory database.
     path: Option<PathBuf>,
+    /// The commit hooks, in order.
+    hooks: hooks::Hooks,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -245,6 +252,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            hooks: Arc::new([]),
         })
     }
 
@@ -356,6 +364,19 @@ impl Store for SqliteStore {
     /// One transaction for the whole slice (one write lock, one WAL
     /// append), the commits one after another.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.commit_decided(commits, &[]).await
+    }
+
+    fn wants_decided(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        let (hooks, decided) = (Arc::clone(&self.hooks), hooks::owned(decided));
         if commits.is_empty() {
             return Ok(Vec::new());
         }
@@ -369,10 +390,14 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|row| rows::commit(&tx, row))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
+            if let Err(failed) = hooks::run(&tx, &hooks, &decided, &outcomes) {
+                return Ok(Err(failed)); // `tx` rolls back as it drops
+            }
             tx.commit()?;
-            Ok(outcomes)
+            Ok(Ok(outcomes))
         })
-        .await
+        .await?
+        .map_err(hooks::failed)
     }
 
     async fn renew(
