@@ -49,10 +49,6 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{LearnerChanges, SqliteHook, SqliteStore};
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-#[doc(no_inline)]
-pub use rusqlite;
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};
@@ -64,6 +60,10 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+#[doc(no_inline)]
+pub use rusqlite;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use url_params::take_param;
 

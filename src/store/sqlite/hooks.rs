@@ -120,6 +120,7 @@ impl SqliteStore {
     /// When SQLite refuses them.
     pub async fn run_sql(&self, sql: &str) -> Result<(), crate::store::StoreError> {
         let sql = sql.to_owned();
-        self.run("run_sql", move |conn| conn.execute_batch(&sql)).await
+        self.run("run_sql", move |conn| conn.execute_batch(&sql))
+            .await
     }
 }

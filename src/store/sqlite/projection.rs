@@ -48,7 +48,10 @@ struct Projection;
 impl super::SqliteHook for Projection {
     fn on_commit(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
         let now = OffsetDateTime::now_utc();
-        for fact in decided.iter().filter_map(|d| LearnerEvent::from_event(d.event)) {
+        for fact in decided
+            .iter()
+            .filter_map(|d| LearnerEvent::from_event(d.event))
+        {
             let key = params![
                 fact.account_id.get() as i64,
                 fact.user_id.get() as i64,
@@ -124,7 +127,14 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<Decoded> {
 
 fn decoded(rows: Vec<Decoded>) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
     rows.into_iter()
-        .map(|r| r.map_err(|e| StoreError::with_source("sqlite: a learner record does not decode", std::io::Error::other(e))))
+        .map(|r| {
+            r.map_err(|e| {
+                StoreError::with_source(
+                    "sqlite: a learner record does not decode",
+                    std::io::Error::other(e),
+                )
+            })
+        })
         .collect()
 }
 
@@ -189,9 +199,17 @@ impl SqliteStore {
         user: UserId,
         lo_instance: &LoInstanceId,
     ) -> Result<Option<LearnerRecord>, StoreError> {
-        let args = (account.get() as i64, user.get() as i64, lo_instance.canonical().to_string());
+        let args = (
+            account.get() as i64,
+            user.get() as i64,
+            lo_instance.canonical().to_string(),
+        );
         let filter = "account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3";
-        Ok(self.learner_query(filter, args).await?.pop().map(|(_, r)| r))
+        Ok(self
+            .learner_query(filter, args)
+            .await?
+            .pop()
+            .map(|(_, r)| r))
     }
 
     /// Every record of a learner, by instance id.
@@ -261,23 +279,27 @@ impl SqliteStore {
         out: W,
     ) -> Result<(W, u64), StoreError> {
         let path = self.path.clone();
-        let export = move |conn: &rusqlite::Connection| -> rusqlite::Result<Result<(W, u64), BoxError>> {
-            let sql = format!("SELECT {COLUMNS} FROM alm_learner_records ORDER BY account_id, user_id, lo_instance_id");
-            let mut statement = conn.prepare(&sql)?;
-            let mut rows = statement.query([])?;
-            let mut csv = match TranscriptCsv::new(out) {
-                Ok(csv) => csv,
-                Err(e) => return Ok(Err(e.into())),
-            };
-            while let Some(row) = rows.next()? {
-                let written = decode(row)?.and_then(|(_, r)| csv.write(&r).map_err(BoxError::from));
-                if let Err(e) = written {
-                    return Ok(Err(e));
+        let export =
+            move |conn: &rusqlite::Connection| -> rusqlite::Result<Result<(W, u64), BoxError>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM alm_learner_records ORDER BY account_id, user_id, lo_instance_id"
+                );
+                let mut statement = conn.prepare(&sql)?;
+                let mut rows = statement.query([])?;
+                let mut csv = match TranscriptCsv::new(out) {
+                    Ok(csv) => csv,
+                    Err(e) => return Ok(Err(e.into())),
+                };
+                while let Some(row) = rows.next()? {
+                    let written =
+                        decode(row)?.and_then(|(_, r)| csv.write(&r).map_err(BoxError::from));
+                    if let Err(e) = written {
+                        return Ok(Err(e));
+                    }
                 }
-            }
-            let n = csv.rows();
-            Ok(csv.finish().map(|w| (w, n)).map_err(BoxError::from))
-        };
+                let n = csv.rows();
+                Ok(csv.finish().map(|w| (w, n)).map_err(BoxError::from))
+            };
         let result = match path {
             Some(path) => {
                 let job = move || {
@@ -295,6 +317,8 @@ impl SqliteStore {
             }
             None => self.run("export", move |conn| export(conn)).await?,
         };
-        result.map_err(|e| StoreError::with_source("sqlite: the export failed", std::io::Error::other(e)))
+        result.map_err(|e| {
+            StoreError::with_source("sqlite: the export failed", std::io::Error::other(e))
+        })
     }
 }
