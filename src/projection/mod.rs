@@ -60,5 +60,5 @@ mod tests;
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
 pub use merge::merge;
 pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
-pub use stored::{CSV_HEADER, TranscriptCsv};
+pub use stored::{CSV_HEADER, LearnerChanges, TranscriptCsv};
 pub(crate) use stored::{parse_utc, utc_text};

@@ -148,3 +148,24 @@ impl<W: Write> TranscriptCsv<W> {
         self.writer.into_inner().map_err(|e| e.into_error())
     }
 }
+
+/// Records changed after a cursor, and the cursor to ask from next: a page
+/// of a change feed (`learner_changes_since` on each store).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LearnerChanges {
+    /// The records, in the order they last changed (each once, as it is
+    /// now).
+    pub records: Vec<LearnerRecord>,
+    /// The cursor after the last of them (the one given if none changed).
+    pub cursor: u64,
+}
+
+impl LearnerChanges {
+    /// A page from rows of (sequence number, record), in sequence order.
+    pub(crate) fn from_rows(rows: Vec<(u64, LearnerRecord)>, cursor: u64) -> Self {
+        let cursor = rows.last().map_or(cursor, |(seq, _)| *seq);
+        let records = rows.into_iter().map(|(_, r)| r).collect();
+        Self { records, cursor }
+    }
+}

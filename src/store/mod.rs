@@ -48,7 +48,7 @@ use crate::rules::{EntityState, StateKey};
 pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use self::sqlite::{LearnerChanges, SqliteHook, SqliteStore};
+pub use self::sqlite::{SqliteHook, SqliteStore};
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};
@@ -59,7 +59,7 @@ pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresHook, PostgresStore};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[doc(no_inline)]

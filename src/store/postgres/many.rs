@@ -195,7 +195,7 @@ impl<'a> ClaimInput<'a> {
 }
 
 /// One run of commits as the statement's arrays.
-struct CommitInput<'a> {
+pub(super) struct CommitInput<'a> {
     accounts: Vec<i64>,
     events: Vec<Cow<'a, str>>,
     tokens: Vec<Vec<u8>>,
@@ -207,7 +207,7 @@ struct CommitInput<'a> {
 }
 
 impl<'a> CommitInput<'a> {
-    fn new(commits: &'a [Commit<'a>]) -> Result<Self, StoreError> {
+    pub(super) fn new(commits: &'a [Commit<'a>]) -> Result<Self, StoreError> {
         let expected = commits
             .iter()
             .map(|c| {
@@ -236,5 +236,19 @@ impl<'a> CommitInput<'a> {
                 .collect(),
             expected,
         })
+    }
+
+    /// The statement's parameters, in order.
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.accounts,
+            &self.events,
+            &self.tokens,
+            &self.until,
+            &self.state_keys,
+            &self.states,
+            &self.expected,
+            &self.state_until,
+        ]
     }
 }

@@ -7,14 +7,17 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Json;
 
+mod hooks;
 mod many;
 mod one;
+mod projection;
 pub(crate) mod redact;
 mod runs;
 mod setup;
 pub(crate) mod sql;
 mod tls;
 
+pub use hooks::PostgresHook;
 use one::commit_on;
 use sql::Sql;
 
@@ -150,6 +153,8 @@ pub struct PostgresStore {
     schema: String,
     target: String,
     sql: Sql,
+    /// The commit hooks, in order.
+    hooks: hooks::Hooks,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -298,6 +303,22 @@ impl Store for PostgresStore {
     /// one WAL flush instead of one per event.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         retrying(|| self.commit_runs(commits)).await
+    }
+
+    fn wants_decided(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
+    /// [`Store::commit_many`], and the hooks in the same transaction.
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if self.hooks.is_empty() {
+            return self.commit_many(commits).await;
+        }
+        retrying(|| self.commit_hooked(commits, decided)).await
     }
 
     /// One round trip: one statement per run of distinct events (one run

@@ -140,6 +140,7 @@ impl PostgresStore {
             pool,
             schema: schema.to_owned(),
             sql: Sql::new(schema),
+            hooks: std::sync::Arc::new([]),
             target,
         };
         store.check_tables(url).await?;
@@ -190,6 +191,7 @@ impl PostgresStore {
             pool,
             schema: schema.to_owned(),
             sql: Sql::new(schema),
+            hooks: std::sync::Arc::new([]),
             target: "(a pool the application opened)".to_owned(),
         };
         store.check_tables("").await?;

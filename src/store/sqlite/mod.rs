@@ -13,7 +13,6 @@ mod projection;
 mod rows;
 
 pub use hooks::SqliteHook;
-pub use projection::LearnerChanges;
 
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,

@@ -8,7 +8,9 @@ use time::OffsetDateTime;
 
 use super::SqliteStore;
 use super::codec::sqlite_error;
-use crate::projection::{self, LearnerEvent, LearnerRecord, TranscriptCsv, parse_utc, utc_text};
+use crate::projection::{
+    self, LearnerChanges, LearnerEvent, LearnerRecord, TranscriptCsv, parse_utc, utc_text,
+};
 use crate::store::{Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
 
@@ -138,16 +140,6 @@ fn decoded(rows: Vec<Decoded>) -> Result<Vec<(u64, LearnerRecord)>, StoreError> 
         .collect()
 }
 
-/// Records changed after a cursor, and the cursor to ask from next.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct LearnerChanges {
-    /// The records, in the order they changed (each once, as it is now).
-    pub records: Vec<LearnerRecord>,
-    /// The cursor after the last of them (the one given if none changed).
-    pub cursor: u64,
-}
-
 impl SqliteStore {
     /// Keeps the learner projection (table `alm_learner_records`, created
     /// if missing) in the transaction of every commit: see
@@ -260,9 +252,7 @@ impl SqliteStore {
         let args = (cursor as i64, limit, String::new());
         let filter = "seq > ?1 AND ?3 = '' ORDER BY seq LIMIT ?2";
         let rows = self.learner_query(filter, args).await?;
-        let cursor = rows.last().map_or(cursor, |(seq, _)| *seq);
-        let records = rows.into_iter().map(|(_, r)| r).collect();
-        Ok(LearnerChanges { records, cursor })
+        Ok(LearnerChanges::from_rows(rows, cursor))
     }
 
     /// Writes every learner record as CSV ([`TranscriptCsv`]) into `out`,

@@ -1,0 +1,332 @@
+//! The learner projection on PostgreSQL: table `alm_learner_records`
+//! (created by [`PostgresStore::migrate`]), kept by a commit hook in the
+//! commit's transaction, and its reads.
+
+use std::collections::BTreeMap;
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use time::OffsetDateTime;
+use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::{Row, Transaction};
+
+use super::{PostgresHook, PostgresStore, pg_error};
+use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord};
+use crate::store::{BoxFuture, Decided, StoreError};
+use crate::{AccountId, BoxError, LoInstanceId, UserId};
+
+const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state::text, updated_at, seq";
+
+/// The commit hook that keeps `alm_learner_records`.
+#[derive(Debug, Clone)]
+struct Projection {
+    table: String,
+    sequence: String,
+}
+
+impl PostgresHook for Projection {
+    fn on_commit<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        decided: &'a [Decided<'_>],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(self.apply(tx, decided))
+    }
+}
+
+impl Projection {
+    async fn apply(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
+        // By record, in key order: concurrent commits lock records in one
+        // order, so they never deadlock.
+        let mut records: BTreeMap<(u64, u64, String), Vec<LearnerEvent>> = BTreeMap::new();
+        for fact in decided
+            .iter()
+            .filter_map(|d| LearnerEvent::from_event(d.event))
+        {
+            let key = (
+                fact.account_id.get(),
+                fact.user_id.get(),
+                fact.lo_instance_id.to_string(),
+            );
+            records.entry(key).or_default().push(fact);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let lock = tx
+            .prepare("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+            .await?;
+        let read = tx
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM {} WHERE account_id = $1 AND user_id = $2 AND lo_instance_id = $3",
+                self.table
+            ))
+            .await?;
+        let write = tx.prepare(&self.upsert()).await?;
+        let now = OffsetDateTime::now_utc();
+        for ((account, user, instance), facts) in records {
+            let (account, user) = (account as i64, user as i64);
+            tx.execute(
+                &lock,
+                &[&format!("alm_learner/{account}/{user}/{instance}")],
+            )
+            .await?;
+            let mut row = match tx.query_opt(&read, &[&account, &user, &instance]).await? {
+                Some(row) => Some(decode(&row)?.1),
+                None => None,
+            };
+            for fact in &facts {
+                row = Some(projection::merge(row.as_ref(), fact, now));
+            }
+            if let Some(r) = row {
+                let params: [&(dyn ToSql + Sync); 17] = [
+                    &account,
+                    &user,
+                    &instance,
+                    &r.lo_id.as_str(),
+                    &r.lo_type.as_str(),
+                    &r.status.as_str(),
+                    &r.progress_percent,
+                    &r.date_enrolled,
+                    &r.date_started,
+                    &r.date_completed,
+                    &r.has_passed,
+                    &r.enrollment_source.as_ref().map(|s| s.as_str()),
+                    &r.last_event_id.as_str(),
+                    &r.last_event_name.as_str(),
+                    &r.last_event_time,
+                    &r.updated_at,
+                    &Json(serde_json::from_str::<serde_json::Value>(
+                        &r.summary_json(),
+                    )?),
+                ];
+                tx.execute(&write, &params).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn upsert(&self) -> String {
+        let table = &self.table;
+        let sequence = &self.sequence;
+        let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
+                       date_completed, has_passed, enrollment_source, last_event_id, \
+                       last_event_name, last_event_time, updated_at, seq, merge_state";
+        let set: Vec<String> = columns
+            .split(", ")
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             nextval('{sequence}'), $17) ON CONFLICT (account_id, user_id, lo_instance_id) \
+             DO UPDATE SET {}",
+            set.join(", ")
+        )
+    }
+}
+
+/// A row of [`COLUMNS`] as its sequence number and record.
+fn decode(row: &Row) -> Result<(u64, LearnerRecord), BoxError> {
+    let account: i64 = row.try_get(0)?;
+    let user: i64 = row.try_get(1)?;
+    let instance: String = row.try_get(2)?;
+    let summary: String = row.try_get(3)?;
+    let updated_at: OffsetDateTime = row.try_get(4)?;
+    let seq: i64 = row.try_get(5)?;
+    let record = LearnerRecord::from_stored(
+        AccountId(account as u64),
+        UserId(user as u64),
+        instance.parse()?,
+        &summary,
+        updated_at,
+    )?;
+    Ok((seq as u64, record))
+}
+
+fn undecodable(e: BoxError) -> StoreError {
+    StoreError::with_source(
+        "postgres: a learner record does not decode",
+        std::io::Error::other(e),
+    )
+}
+
+impl PostgresStore {
+    fn learner_table(&self) -> String {
+        format!("\"{}\".alm_learner_records", self.schema)
+    }
+
+    /// Keeps the learner projection (table `alm_learner_records`, created
+    /// by [`PostgresStore::migrate`]) in the transaction of every commit:
+    /// see [`crate::projection`] for what each column holds.
+    ///
+    /// # Errors
+    ///
+    /// When the table is missing (run [`PostgresStore::migrate`]) or the
+    /// database fails.
+    pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
+        let client = self.client().await?;
+        client
+            .batch_execute(&format!("SELECT 1 FROM {} LIMIT 0", self.learner_table()))
+            .await
+            .map_err(|e| {
+                pg_error(
+                    "alm_learner_records is missing (run PostgresStore::migrate)",
+                    e,
+                )
+            })?;
+        drop(client);
+        let hook = Projection {
+            table: self.learner_table(),
+            sequence: format!("\"{}\".alm_learner_records_seq_source", self.schema),
+        };
+        Ok(self.with_hook(hook))
+    }
+
+    async fn learner_query(
+        &self,
+        filter: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE {filter}",
+            self.learner_table()
+        );
+        let rows = client
+            .query(&sql, params)
+            .await
+            .map_err(|e| pg_error("cannot read learner records", e))?;
+        rows.iter()
+            .map(|r| decode(r).map_err(undecodable))
+            .collect()
+    }
+
+    /// The record of a learner in an instance (either spelling of a
+    /// learning path), if any event of it was decided.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_record(
+        &self,
+        account: AccountId,
+        user: UserId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Option<LearnerRecord>, StoreError> {
+        let (a, u, i) = (
+            account.get() as i64,
+            user.get() as i64,
+            lo_instance.canonical().to_string(),
+        );
+        let filter = "account_id = $1 AND user_id = $2 AND lo_instance_id = $3";
+        Ok(self
+            .learner_query(filter, &[&a, &u, &i])
+            .await?
+            .pop()
+            .map(|(_, r)| r))
+    }
+
+    /// Every record of a learner, by instance id.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_records_of_user(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let (a, u) = (account.get() as i64, user.get() as i64);
+        let filter = "account_id = $1 AND user_id = $2 ORDER BY lo_instance_id";
+        let rows = self.learner_query(filter, &[&a, &u]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every record of an instance, by user id.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_records_of_instance(
+        &self,
+        account: AccountId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let (a, i) = (account.get() as i64, lo_instance.canonical().to_string());
+        let filter = "account_id = $1 AND lo_instance_id = $2 ORDER BY user_id";
+        let rows = self.learner_query(filter, &[&a, &i]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Up to `limit` records changed after `cursor` (0 for all), oldest
+    /// change first. On PostgreSQL the cursor comes from a sequence, and a
+    /// transaction that took a lower number can commit after one that
+    /// took a higher: a feed that must not miss a change re-reads a margin
+    /// behind its cursor (the rows are idempotent to apply).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_changes_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<LearnerChanges, StoreError> {
+        let (c, l) = (cursor as i64, i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self
+            .learner_query("seq > $1 ORDER BY seq LIMIT $2", &[&c, &l])
+            .await?;
+        Ok(LearnerChanges::from_rows(rows, cursor))
+    }
+
+    /// Every learner record, streamed from the database in key order (a
+    /// server-side cursor: nothing is collected), for the CSV export
+    /// ([`crate::projection::TranscriptCsv`]).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails; each item, when a row does not decode.
+    pub async fn learner_records_stream(
+        &self,
+    ) -> Result<impl Stream<Item = Result<LearnerRecord, StoreError>> + Send + 'static, StoreError>
+    {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} ORDER BY account_id, user_id, lo_instance_id",
+            self.learner_table()
+        );
+        let none: [&(dyn ToSql + Sync); 0] = [];
+        let rows = client
+            .query_raw(&sql, none)
+            .await
+            .map_err(|e| pg_error("cannot export learner records", e))?;
+        Ok(rows
+            .map_err(|e| pg_error("the export failed", e))
+            .map(move |row| {
+                let _connection = &client;
+                row.and_then(|r| decode(&r).map(|(_, r)| r).map_err(undecodable))
+            }))
+    }
+
+    /// Writes every learner record as CSV
+    /// ([`TranscriptCsv`](crate::projection::TranscriptCsv)) into `out`, row by
+    /// row, and gives `out` back with the number of rows.
+    ///
+    /// # Errors
+    ///
+    /// When the database or `out` fails.
+    pub async fn export_learner_csv<W: std::io::Write + Send>(
+        &self,
+        out: W,
+    ) -> Result<(W, u64), StoreError> {
+        let io = |e: std::io::Error| StoreError::with_source("postgres: the export failed", e);
+        let mut csv = projection::TranscriptCsv::new(out).map_err(io)?;
+        let rows = self.learner_records_stream().await?;
+        futures_util::pin_mut!(rows);
+        while let Some(record) = rows.next().await {
+            csv.write(&record?).map_err(io)?;
+        }
+        let n = csv.rows();
+        Ok((csv.finish().map_err(io)?, n))
+    }
+}
