@@ -1,5 +1,7 @@
 //! The in-memory store ([`MemoryStore`]).
 
+mod learners;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -119,6 +121,8 @@ pub struct MemoryStore {
     /// Claim tokens: this store's random id, then a counter.
     token_base: u64,
     next_token: AtomicU64,
+    /// The learner projection, when on.
+    learners: Option<Mutex<learners::Learners>>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -167,6 +171,7 @@ impl MemoryStore {
             ],
             token_base: (ClaimToken::random().0 >> 64) as u64,
             next_token: AtomicU64::new(1),
+            learners: None,
         }
     }
 
@@ -280,11 +285,30 @@ impl Store for MemoryStore {
                 } else {
                     (&mut *high, &mut *low)
                 };
-                apply_commit(events, Some(states), ek, update, &commit)
+                apply_commit(events, Some(states), ek, update, &commit, || {})
             }
-            _ => apply_commit(&mut lock(&self.shards[ei]), None, ek, update, &commit),
+            _ => apply_commit(
+                &mut lock(&self.shards[ei]),
+                None,
+                ek,
+                update,
+                &commit,
+                || {},
+            ),
         };
         Ok(outcome)
+    }
+
+    fn wants_decided(&self) -> bool {
+        self.learners.is_some()
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        Ok(self.commit_projected(commits, decided))
     }
 
     async fn renew(
@@ -330,6 +354,7 @@ fn apply_commit(
     ek: Key,
     update: Option<(Key, super::StateUpdate<'_>)>,
     commit: &Commit<'_>,
+    then: impl FnOnce(),
 ) -> CommitOutcome {
     if events.in_flight.get(&ek).map(|&(t, _)| t) != Some(commit.token) {
         return CommitOutcome::LeaseLost;
@@ -352,5 +377,6 @@ fn apply_commit(
     }
     events.in_flight.remove(&ek);
     events.decided.insert(ek, until);
+    then(); // under the commit's locks
     CommitOutcome::Committed
 }
