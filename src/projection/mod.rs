@@ -54,6 +54,7 @@ mod event;
 mod merge;
 mod record;
 mod stored;
+mod summary;
 #[cfg(test)]
 mod tests;
 

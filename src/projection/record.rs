@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use super::event::EventKey;
-use super::merge::Summary;
+use super::summary::Summary;
 use crate::event::EnrollmentSource;
 use crate::{AccountId, EventId, EventName, LoId, LoInstanceId, LoType, UserId};
 

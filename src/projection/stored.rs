@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use time::macros::format_description;
 
-use super::merge::Summary;
 use super::record::LearnerRecord;
+use super::summary::Summary;
 use crate::{AccountId, LoInstanceId, UserId};
 
 /// RFC 3339, UTC, milliseconds: fixed width, so text order is time order.

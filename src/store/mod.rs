@@ -48,7 +48,10 @@ use crate::rules::{EntityState, StateKey};
 pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use self::sqlite::{SqliteHook, SqliteStore};
+pub use self::sqlite::SqliteStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::hooks::SqliteHook;
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};

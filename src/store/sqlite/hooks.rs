@@ -64,8 +64,24 @@ pub(super) fn owned(decided: &[Option<Decided<'_>>]) -> Owned {
         .collect()
 }
 
+/// Runs every hook on the events whose commit succeeded, then commits
+/// `tx`; if a hook fails, `tx` rolls back (as it drops) and the hook's
+/// error is the answer.
+pub(super) fn run_and_commit(
+    tx: Transaction<'_>,
+    hooks: &Hooks,
+    events: &Owned,
+    outcomes: Vec<CommitOutcome>,
+) -> rusqlite::Result<Result<Vec<CommitOutcome>, BoxError>> {
+    if let Err(failed) = run(&tx, hooks, events, &outcomes) {
+        return Ok(Err(failed));
+    }
+    tx.commit()?;
+    Ok(Ok(outcomes))
+}
+
 /// Runs every hook on the events whose commit succeeded.
-pub(super) fn run(
+fn run(
     tx: &Transaction<'_>,
     hooks: &Hooks,
     events: &Owned,

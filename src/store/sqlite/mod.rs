@@ -8,18 +8,16 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
-mod hooks;
+pub(super) mod hooks;
 mod projection;
 mod rows;
-
-pub use hooks::SqliteHook;
 
 use super::{
     Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
     unix_millis,
 };
 use crate::rules::StateKey;
-use codec::{commit_row, sqlite_error, versioned};
+use codec::{commit_row, duration_millis, sqlite_error, versioned};
 
 /// How long an operation waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -156,7 +154,6 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The file, or `None` for an in-memory database.
     path: Option<PathBuf>,
-    /// The commit hooks, in order.
     hooks: hooks::Hooks,
 }
 
@@ -170,10 +167,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", path)
             .finish_non_exhaustive()
     }
-}
-
-fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The account id as stored: the `u64` bit-cast to `i64`.
@@ -389,11 +382,7 @@ impl Store for SqliteStore {
                 .iter()
                 .map(|row| rows::commit(&tx, row))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            if let Err(failed) = hooks::run(&tx, &hooks, &decided, &outcomes) {
-                return Ok(Err(failed)); // `tx` rolls back as it drops
-            }
-            tx.commit()?;
-            Ok(Ok(outcomes))
+            hooks::run_and_commit(tx, &hooks, &decided, outcomes)
         })
         .await?
         .map_err(hooks::failed)

@@ -47,7 +47,7 @@ const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated
 #[derive(Debug, Clone, Copy)]
 struct Projection;
 
-impl super::SqliteHook for Projection {
+impl super::hooks::SqliteHook for Projection {
     fn on_commit(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
         let now = OffsetDateTime::now_utc();
         for fact in decided
