@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use time::OffsetDateTime;
-use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Transaction};
 
 use super::{PostgresHook, PostgresStore, pg_error};
@@ -34,74 +34,108 @@ impl PostgresHook for Projection {
 }
 
 impl Projection {
+    /// Three statements whatever the number of records: lock them (in key
+    /// order, so concurrent commits never deadlock), read them, write
+    /// them back merged.
     async fn apply(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
-        // By record, in key order: concurrent commits lock records in one
-        // order, so they never deadlock.
-        let mut records: BTreeMap<(u64, u64, String), Vec<LearnerEvent>> = BTreeMap::new();
+        let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
         for fact in decided
             .iter()
             .filter_map(|d| LearnerEvent::from_event(d.event))
         {
-            let key = (
-                fact.account_id.get(),
-                fact.user_id.get(),
-                fact.lo_instance_id.to_string(),
-            );
-            records.entry(key).or_default().push(fact);
+            let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
+            records
+                .entry((a, u, fact.lo_instance_id.to_string()))
+                .or_default()
+                .push(fact);
         }
         if records.is_empty() {
             return Ok(());
         }
-        let lock = tx
-            .prepare("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
-            .await?;
-        let read = tx
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM {} WHERE account_id = $1 AND user_id = $2 AND lo_instance_id = $3",
-                self.table
-            ))
-            .await?;
-        let write = tx.prepare(&self.upsert()).await?;
-        let now = OffsetDateTime::now_utc();
-        for ((account, user, instance), facts) in records {
-            let (account, user) = (account as i64, user as i64);
-            tx.execute(
-                &lock,
-                &[&format!("alm_learner/{account}/{user}/{instance}")],
-            )
-            .await?;
-            let mut row = match tx.query_opt(&read, &[&account, &user, &instance]).await? {
-                Some(row) => Some(decode(&row)?.1),
-                None => None,
-            };
-            for fact in &facts {
-                row = Some(projection::merge(row.as_ref(), fact, now));
-            }
-            if let Some(r) = row {
-                let params: [&(dyn ToSql + Sync); 17] = [
-                    &account,
-                    &user,
-                    &instance,
-                    &r.lo_id.as_str(),
-                    &r.lo_type.as_str(),
-                    &r.status.as_str(),
-                    &r.progress_percent,
-                    &r.date_enrolled,
-                    &r.date_started,
-                    &r.date_completed,
-                    &r.has_passed,
-                    &r.enrollment_source.as_ref().map(|s| s.as_str()),
-                    &r.last_event_id.as_str(),
-                    &r.last_event_name.as_str(),
-                    &r.last_event_time,
-                    &r.updated_at,
-                    &Json(serde_json::from_str::<serde_json::Value>(
-                        &r.summary_json(),
-                    )?),
-                ];
-                tx.execute(&write, &params).await?;
-            }
+        let table = &self.table;
+        let read_sql = format!(
+            "SELECT {COLUMNS} FROM {table} JOIN unnest($1::bigint[], $2::bigint[], $3::text[]) \
+             AS k(a, u, i) ON account_id = k.a AND user_id = k.u AND lo_instance_id = k.i"
+        );
+        let write_sql = self.upsert();
+        let (lock, read, write) = tokio::try_join!(
+            tx.prepare(
+                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS locked"
+            ),
+            tx.prepare(&read_sql),
+            tx.prepare(&write_sql),
+        )?;
+        let locks: Vec<String> = records
+            .keys()
+            .map(|(a, u, i)| format!("alm_learner/{a}/{u}/{i}"))
+            .collect();
+        tx.query(&lock, &[&locks]).await?;
+        let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
+        let users: Vec<i64> = records.keys().map(|k| k.1).collect();
+        let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
+        let mut rows: BTreeMap<(i64, i64, String), LearnerRecord> = BTreeMap::new();
+        for row in tx.query(&read, &[&accounts, &users, &instances]).await? {
+            let (_, record) = decode(&row)?;
+            let key = (
+                record.account_id.get() as i64,
+                record.user_id.get() as i64,
+                record.lo_instance_id.to_string(),
+            );
+            rows.insert(key, record);
         }
+        let now = OffsetDateTime::now_utc();
+        let merged: Vec<LearnerRecord> = records
+            .iter()
+            .filter_map(|(key, facts)| {
+                let mut row = rows.remove(key);
+                for fact in facts {
+                    row = Some(projection::merge(row.as_ref(), fact, now));
+                }
+                row
+            })
+            .collect();
+        let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
+            merged.iter().map(f).collect()
+        };
+        let time =
+            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
+                merged.iter().map(f).collect()
+            };
+        let lo_ids = column(&|r| Some(r.lo_id.to_string()));
+        let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
+        let statuses = column(&|r| Some(r.status.as_str().to_owned()));
+        let percents: Vec<f64> = merged.iter().map(|r| r.progress_percent).collect();
+        let enrolled = time(&|r| r.date_enrolled);
+        let started = time(&|r| r.date_started);
+        let completed = time(&|r| r.date_completed);
+        let passed: Vec<Option<bool>> = merged.iter().map(|r| r.has_passed).collect();
+        let sources = column(&|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()));
+        let last_ids = column(&|r| Some(r.last_event_id.to_string()));
+        let last_names = column(&|r| Some(r.last_event_name.to_string()));
+        let last_times = time(&|r| Some(r.last_event_time));
+        let updated = time(&|r| Some(r.updated_at));
+        let states = column(&|r| Some(r.summary_json()));
+        let params: [&(dyn ToSql + Sync); 17] = [
+            &accounts,
+            &users,
+            &instances,
+            &lo_ids,
+            &lo_types,
+            &statuses,
+            &percents,
+            &enrolled,
+            &started,
+            &completed,
+            &passed,
+            &sources,
+            &last_ids,
+            &last_names,
+            &last_times,
+            &updated,
+            &states,
+        ];
+        tx.execute(&write, &params).await?;
         Ok(())
     }
 
@@ -116,10 +150,14 @@ impl Projection {
             .map(|c| format!("{c} = EXCLUDED.{c}"))
             .collect();
         format!(
-            "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             nextval('{sequence}'), $17) ON CONFLICT (account_id, user_id, lo_instance_id) \
-             DO UPDATE SET {}",
+            "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
+             SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
+             nextval('{sequence}'), ms::jsonb FROM unnest($1::bigint[], $2::bigint[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
+             $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
+             $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
+             AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms) \
+             ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
             set.join(", ")
         )
     }
