@@ -51,6 +51,19 @@ async fn drain<S: Store>(store: S, run: &str) -> f64 {
     EVENTS as f64 / start.elapsed().as_secs_f64()
 }
 
+/// A hook that writes nothing: what the hooked transaction costs alone.
+struct Noop;
+
+impl alm_webhooks::store::PostgresHook for Noop {
+    fn on_commit<'a>(
+        &'a self,
+        _: &'a tokio_postgres::Transaction<'_>,
+        _: &'a [alm_webhooks::store::Decided<'_>],
+    ) -> alm_webhooks::store::BoxFuture<'a, Result<(), alm_webhooks::BoxError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 fn temp(name: &str) -> std::path::PathBuf {
     let random = ClaimToken::random().0 as u64;
     std::env::temp_dir().join(format!("alm-cost-{name}-{random:016x}.db"))
@@ -96,6 +109,8 @@ async fn cost_of_the_projection() {
         .await
         .unwrap();
     let off = drain(store.clone(), "p-off").await;
+    let noop = drain(store.clone().with_hook(Noop), "p-noop").await;
+    println!("postgres: {noop:.0} events/s with a hook that does nothing");
     let projected = store.clone().with_learner_projection().await.unwrap();
     let on = drain(projected, "p-on").await;
     println!(
