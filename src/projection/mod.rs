@@ -45,6 +45,13 @@
 //! `loInstanceId`). Two copies of one `eventId` are one event (the engine
 //! decides an id once).
 //!
+//! The merge takes each `eventId` once, as the engine decides it once: if
+//! two different events share an id (ALM's samples show real-time and
+//! `_BATCH` twins doing so), the one decided first is merged and the other
+//! is a duplicate.
+//!
+//! Rows are never swept: a record stays after its events' dedup window.
+//!
 //! Events whose names this crate does not know (including those put in a
 //! family with
 //! [`EngineBuilder::event_family`](crate::engine::EngineBuilder::event_family))

@@ -67,6 +67,10 @@ pub use postgres::{PostgresHook, PostgresStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 #[doc(no_inline)]
 pub use rusqlite;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[doc(no_inline)]
+pub use tokio_postgres;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use url_params::take_param;
 
