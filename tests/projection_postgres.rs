@@ -109,6 +109,34 @@ async fn every_history_converges_to_the_merge_of_its_set() {
     store.drop_schema().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_at_once_converge_too() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let store = store.with_learner_projection().await.unwrap();
+    let (one, two) = (
+        Engine::builder(store.clone()).build(),
+        Engine::builder(store.clone()).build(),
+    );
+    let mut rng = learners::Rng::new(learners::seed());
+    // Few records, many events each: commits of one record meet.
+    let histories: Vec<_> = (0..40).map(|h| learners::history(&mut rng, h)).collect();
+    learners::deliver_concurrently([&one, &two], &histories, &mut rng).await;
+    for history in &histories {
+        let (account, user) = learners::user(history);
+        let instance: alm_webhooks::LoInstanceId =
+            learners::instance(history.user, false).parse().unwrap();
+        let actual = store
+            .learner_record(account, user, &instance)
+            .await
+            .unwrap();
+        learners::assert_same(actual, &learners::expected(history), history);
+    }
+    store.drop_schema().await.unwrap();
+}
+
 fn envelope(events: &[&str]) -> Envelope {
     let body = format!(r#"{{"accountId":1,"events":[{}]}}"#, events.join(","));
     Envelope::from_slice(body.as_bytes()).unwrap()

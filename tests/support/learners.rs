@@ -214,3 +214,39 @@ pub fn assert_same(actual: Option<LearnerRecord>, expected: &LearnerRecord, hist
 pub fn user(h: &History) -> (AccountId, UserId) {
     (AccountId(ACCOUNT), UserId(h.user))
 }
+
+/// Delivers every history's deliveries through two engines at once (each
+/// delivery to one of them, at random), so that events of one record are
+/// committed concurrently; a delivery not acknowledged (an event in flight
+/// on the other engine) is delivered again, as ALM would.
+pub async fn deliver_concurrently<S: Store>(
+    engines: [&Engine<S>; 2],
+    histories: &[History],
+    rng: &mut Rng,
+) {
+    let mut queues: [Vec<&String>; 2] = [Vec::new(), Vec::new()];
+    for history in histories {
+        for body in &history.deliveries {
+            queues[rng.below(2) as usize].push(body);
+        }
+    }
+    let run = |engine: &'static str, queue: Vec<&String>, e: &Engine<S>| {
+        let e = e.clone();
+        let queue: Vec<String> = queue.into_iter().cloned().collect();
+        async move {
+            for body in queue {
+                loop {
+                    let envelope = Envelope::from_slice(body.as_bytes()).unwrap();
+                    let report = e.process(envelope, |_| async { Ok(()) }).await;
+                    match report {
+                        Ok(r) if r.is_acknowledged() => break,
+                        Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                        Err(error) => panic!("{engine}: {error}"),
+                    }
+                }
+            }
+        }
+    };
+    let [a, b] = queues;
+    tokio::join!(run("first", a, engines[0]), run("second", b, engines[1]));
+}
