@@ -61,6 +61,6 @@ CREATE TABLE IF NOT EXISTS alm_learner_records (
     merge_state       JSONB            NOT NULL, -- the winning event of each field
     PRIMARY KEY (account_id, user_id, lo_instance_id)
 );
-CREATE INDEX IF NOT EXISTS alm_learner_records_instance ON alm_learner_records (account_id, lo_instance_id);
+CREATE INDEX IF NOT EXISTS alm_learner_records_instance ON alm_learner_records (account_id, lo_instance_id, user_id);
 CREATE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
 CREATE SEQUENCE IF NOT EXISTS alm_learner_records_seq_source;

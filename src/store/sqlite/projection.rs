@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS alm_learner_records (
     PRIMARY KEY (account_id, user_id, lo_instance_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS alm_learner_records_instance
-    ON alm_learner_records (account_id, lo_instance_id);
+    ON alm_learner_records (account_id, lo_instance_id, user_id);
 CREATE UNIQUE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
 ";
 
