@@ -3,7 +3,8 @@
 
 use std::io::Write;
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use time::OffsetDateTime;
 
 use super::SqliteStore;
@@ -106,6 +107,11 @@ fn write(tx: &Transaction<'_>, r: &LearnerRecord) -> rusqlite::Result<()> {
     .map(drop)
 }
 
+/// An id as stored: the `u64` bit-cast to `i64`.
+fn id(value: u64) -> Value {
+    Value::Integer(value as i64)
+}
+
 type Decoded = Result<(u64, LearnerRecord), BoxError>;
 
 /// A row of [`COLUMNS`] as its record (and its sequence number).
@@ -166,13 +172,13 @@ impl SqliteStore {
     async fn learner_query(
         &self,
         filter: &'static str,
-        args: (i64, i64, String),
+        args: Vec<Value>,
     ) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
         let rows = self
             .run("learner records", move |conn| {
                 let sql = format!("SELECT {COLUMNS} FROM alm_learner_records WHERE {filter}");
                 let mut statement = conn.prepare_cached(&sql)?;
-                let rows = statement.query_map(params![args.0, args.1, args.2], decode)?;
+                let rows = statement.query_map(params_from_iter(args), decode)?;
                 rows.collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
@@ -191,11 +197,8 @@ impl SqliteStore {
         user: UserId,
         lo_instance: &LoInstanceId,
     ) -> Result<Option<LearnerRecord>, StoreError> {
-        let args = (
-            account.get() as i64,
-            user.get() as i64,
-            lo_instance.canonical().to_string(),
-        );
+        let instance = Value::Text(lo_instance.canonical().to_string());
+        let args = vec![id(account.get()), id(user.get()), instance];
         let filter = "account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3";
         Ok(self
             .learner_query(filter, args)
@@ -214,8 +217,8 @@ impl SqliteStore {
         account: AccountId,
         user: UserId,
     ) -> Result<Vec<LearnerRecord>, StoreError> {
-        let args = (account.get() as i64, user.get() as i64, String::new());
-        let filter = "account_id = ?1 AND user_id = ?2 AND ?3 = '' ORDER BY lo_instance_id";
+        let args = vec![id(account.get()), id(user.get())];
+        let filter = "account_id = ?1 AND user_id = ?2 ORDER BY lo_instance_id";
         let rows = self.learner_query(filter, args).await?;
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     }
@@ -230,8 +233,9 @@ impl SqliteStore {
         account: AccountId,
         lo_instance: &LoInstanceId,
     ) -> Result<Vec<LearnerRecord>, StoreError> {
-        let args = (account.get() as i64, 0, lo_instance.canonical().to_string());
-        let filter = "account_id = ?1 AND ?2 = 0 AND lo_instance_id = ?3 ORDER BY user_id";
+        let instance = Value::Text(lo_instance.canonical().to_string());
+        let args = vec![id(account.get()), instance];
+        let filter = "account_id = ?1 AND lo_instance_id = ?2 ORDER BY user_id";
         let rows = self.learner_query(filter, args).await?;
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     }
@@ -249,8 +253,8 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<LearnerChanges, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let args = (cursor as i64, limit, String::new());
-        let filter = "seq > ?1 AND ?3 = '' ORDER BY seq LIMIT ?2";
+        let args = vec![id(cursor), Value::Integer(limit)];
+        let filter = "seq > ?1 ORDER BY seq LIMIT ?2";
         let rows = self.learner_query(filter, args).await?;
         Ok(LearnerChanges::from_rows(rows, cursor))
     }
