@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use alm_webhooks::rules::{self, Decision, StateKey};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::{
-    AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK,
+    AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MANY_CHUNK,
     StateUpdate, Store, StoreError, Versioned,
 };
 use alm_webhooks::{Engine, Envelope};
@@ -79,11 +79,12 @@ impl<S: Store> Store for Counted<S> {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.count();
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -95,21 +96,25 @@ impl<S: Store> Store for Counted<S> {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.count();
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
 
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.count();
-        self.inner.claim_many(requests, lease, now).await
+        self.inner.claim_many(requests, owner, lease, now).await
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -125,7 +130,7 @@ impl<S: Store> Store for Counted<S> {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -133,7 +138,7 @@ impl<S: Store> Store for Counted<S> {
         self.inner.renew(key, token, lease, now).await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.count();
         self.inner.release(key, token).await
     }
@@ -181,7 +186,7 @@ async fn set_based<S: Store>(store: &S, envelope: &Envelope) -> Duration {
         })
         .collect();
     let answers = store
-        .claim_many(&requests, LEASE, now)
+        .claim_many(&requests, ClaimOwner::random(), LEASE, now)
         .await
         .expect("the store answers");
     let mut decided = Vec::new();

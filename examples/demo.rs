@@ -44,7 +44,8 @@ async fn main() {
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: 1,
+        commit_batch: None,
+        guard: Default::default(),
         inbox: common::inbox::InboxConfig {
             mode: common::inbox::Mode::Inline,
             on_malformed: common::inbox::OnMalformed::Refuse,
@@ -247,7 +248,7 @@ async fn main() {
 
 /// The inbox mode: acknowledge at once, process behind, keep what fails.
 async fn inbox_mode() {
-    let token = "demo-admin-token";
+    let token = "demo-admin-token-0123456789abcdef";
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
         auth: Authentication::Signature(SignatureAuth::new(SECRET)),
@@ -256,7 +257,8 @@ async fn inbox_mode() {
         handler_delay: Duration::from_millis(100),
         panic_on: HashSet::new(),
         lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: 1,
+        commit_batch: None,
+        guard: Default::default(),
         inbox: InboxConfig {
             retry: alm_webhooks::inbox::RetryPolicy {
                 max_attempts: 3,

@@ -2,8 +2,11 @@
 //!
 //! ```sh
 //! cargo run --example detect_signature -- --secret-file SECRET.json --capture FILE [--capture FILE …]
-//! cargo run --example detect_signature -- --secret VALUE --capture CAPTURE_DIR
+//! ALM_SIGNING_SECRET=VALUE cargo run --example detect_signature -- --capture CAPTURE_DIR
 //! ```
+//!
+//! The secret comes from a file or from the environment, never from the
+//! command line (where `ps` shows it to every user of the machine).
 //!
 //! A capture is a raw HTTP/1.1 request, as the example receivers write them
 //! with `ALM_CAPTURE_DIR`; a folder stands for every `*.http` file in it.
@@ -11,8 +14,8 @@
 //!
 //! On a match: one JSON object on stdout (`header`, `algorithm`, `encoding`,
 //! `prefix`, `signed`, `key`, `env`), exit 0. `env` is what the receivers
-//! need, with `ALM_SECRET_FILE` when the secret came from a file; with
-//! `--secret`, give the same value as `ALM_SIGNING_SECRET`. No match: the
+//! need, with `ALM_SECRET_FILE` when the secret came from a file, else
+//! the same `ALM_SIGNING_SECRET`. No match: the
 //! headers tried and why each failed on stderr, exit 1. Bad arguments or
 //! unreadable files: exit 2. The secret is never printed.
 
@@ -29,14 +32,18 @@ struct Args {
 }
 
 fn usage() -> String {
-    "usage: detect_signature (--secret-file FILE [--secret-field NAME] | --secret VALUE) \
+    "usage: [ALM_SIGNING_SECRET=…] detect_signature [--secret-file FILE [--secret-field NAME]] \
      --capture FILE_OR_DIR [--capture …]"
         .to_owned()
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
-    let (mut secret, mut file, mut field, mut captures) = (None, None, None, Vec::new());
+    let secret = std::env::var("ALM_SIGNING_SECRET")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret::from);
+    let (mut file, mut field, mut captures) = (None, None, Vec::new());
     while let Some(flag) = args.next() {
         let flag = flag.to_string_lossy().into_owned();
         let mut value = || {
@@ -44,7 +51,13 @@ fn parse_args() -> Result<Args, String> {
                 .ok_or_else(|| format!("{flag} needs a value\n{}", usage()))
         };
         match flag.as_str() {
-            "--secret" => secret = Some(Secret::from(value()?.to_string_lossy().into_owned())),
+            "--secret" => {
+                return Err(
+                    "--secret would show the secret to every user of this machine (ps): \
+                     set ALM_SIGNING_SECRET or give --secret-file"
+                        .to_owned(),
+                );
+            }
             "--secret-file" => file = Some(PathBuf::from(value()?)),
             "--secret-field" => field = Some(value()?.to_string_lossy().into_owned()),
             "--capture" => captures.push(PathBuf::from(value()?)),
@@ -56,7 +69,9 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!("no --capture given\n{}", usage()));
     }
     let (secret, secret_file) = match (secret, file) {
-        (Some(_), Some(_)) => return Err("give --secret or --secret-file, not both".to_owned()),
+        (Some(_), Some(_)) => {
+            return Err("set ALM_SIGNING_SECRET or give --secret-file, not both".to_owned());
+        }
         (None, None) => return Err(format!("no secret given\n{}", usage())),
         (Some(secret), None) => (secret, None),
         (None, Some(path)) => {

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo run --release --example inbox_bench --features simulator,postgres,redis,sqlite -- \
-//!     memory sqlite:/tmp/inbox-bench.db postgres://postgres@127.0.0.1:5432/test \
+//!     memory sqlite:/tmp/inbox-bench.db "postgres://postgres@127.0.0.1:5432/test?migrate=true" \
 //!     redis://127.0.0.1:6379/
 //! ```
 //!

@@ -156,7 +156,8 @@ async fn main() {
             handler_delay: Duration::ZERO,
             panic_on: HashSet::new(),
             lease: alm_webhooks::engine::DEFAULT_LEASE,
-            commit_batch: 1,
+            commit_batch: None,
+            guard: Default::default(),
             inbox: common::inbox::InboxConfig {
                 mode,
                 ..Default::default()

@@ -6,6 +6,9 @@
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod adapters;
 pub mod admin;
+#[cfg(feature = "alm-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
+pub mod alm_api;
 pub mod auth;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
@@ -16,6 +19,7 @@ pub mod engine;
 mod envelope;
 mod error;
 pub mod event;
+mod event_count;
 pub mod guides;
 mod ids;
 pub mod inbox;
@@ -30,6 +34,7 @@ pub mod rules;
 mod secret;
 pub mod store;
 mod timestamp;
+mod url_scheme;
 
 #[cfg(feature = "simulator")]
 #[cfg_attr(docsrs, doc(cfg(feature = "simulator")))]
@@ -63,7 +68,7 @@ pub use ids::{
     AccountId, EventId, IdError, LoId, LoInstanceId, LoKind, LoType, ProgramSpelling, UserId,
 };
 pub use name::{EventFamily, EventName};
-pub use receiver::{DEFAULT_MAX_BODY_BYTES, Receiver, Rejection};
+pub use receiver::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_DELIVERY, Receiver, Rejection};
 pub use rules::{Decision, IgnoreReason};
 pub use secret::{ExposeSecret, Secret};
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

@@ -11,6 +11,13 @@ use crate::{Envelope, ParseError};
 /// The default body size limit: 8 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
+/// The default cap on events in one delivery: 50,000, well above ALM's
+/// bulk deliveries (thousands of events). A delivery with more is not an
+/// envelope the receiver accepts ([`ParseError::InvalidField`] on
+/// `events`): refused whole, or quarantined whole, once, by an
+/// [`Endpoint`](crate::Endpoint) that quarantines.
+pub const DEFAULT_MAX_EVENTS_PER_DELIVERY: usize = 50_000;
+
 /// Checks and parses deliveries: configured once, used for every request.
 ///
 /// [`Receiver::receive`] does, in this order: the size check, authentication
@@ -40,6 +47,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct Receiver {
     auth: Authentication,
     max_body_bytes: usize,
+    max_events: usize,
 }
 
 impl Receiver {
@@ -48,7 +56,31 @@ impl Receiver {
         Self {
             auth,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_events: DEFAULT_MAX_EVENTS_PER_DELIVERY,
         }
+    }
+
+    /// Sets the most events one delivery may carry (default
+    /// [`DEFAULT_MAX_EVENTS_PER_DELIVERY`]); a delivery with more is
+    /// refused whole before any event is parsed.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Receiver};
+    /// let receiver = Receiver::new(Authentication::None).with_max_events_per_delivery(2);
+    /// let body = br#"{"accountId":7,"events":[1,2,3,4,5,6,7,8,9,10]}"#;
+    /// let err = receiver.receive(&http::HeaderMap::new(), body).unwrap_err();
+    /// assert_eq!(err.to_string(), "delivery refused: field `events`: more than 2 events in one delivery");
+    /// assert_eq!(receiver.max_events_per_delivery(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_max_events_per_delivery(mut self, max: usize) -> Self {
+        self.max_events = max;
+        self
+    }
+
+    /// The most events one delivery may carry.
+    pub fn max_events_per_delivery(&self) -> usize {
+        self.max_events
     }
 
     /// Sets the largest body accepted, in bytes.
@@ -141,6 +173,12 @@ impl Receiver {
         self.auth
             .verify_at(headers, body, now)
             .map_err(Rejection::Unauthorized)?;
+        if crate::event_count::events_over(body, self.max_events) {
+            return Err(Rejection::BadRequest(ParseError::InvalidField {
+                field: "events",
+                message: format!("more than {} events in one delivery", self.max_events),
+            }));
+        }
         Envelope::from_slice(body).map_err(Rejection::BadRequest)
     }
 

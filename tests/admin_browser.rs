@@ -20,7 +20,7 @@ use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use fantoccini::{ClientBuilder, Locator};
 use support::process::{request_to, signed_post, start};
 
-const TOKEN: &str = "browser-test-token";
+const TOKEN: &str = "browser-test-token-0123456789abcdef";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 

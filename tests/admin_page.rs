@@ -31,6 +31,8 @@ fn the_page_calls_the_admin_api_relative_to_itself() {
 fn the_page_writes_data_as_text_never_as_html() {
     // Event data and bodies come from outside: they go through textContent.
     assert!(!PAGE_HTML.contains("innerHTML"));
-    assert!(PAGE_HTML.contains("pre.textContent = pretty(d.event)"));
-    assert!(PAGE_HTML.contains("pre.textContent = q.body"));
+    assert!(PAGE_HTML.contains("pre.textContent = d.preview"));
+    assert!(PAGE_HTML.contains("pre.textContent = q.preview"));
+    // The whole event or body, fetched by id on demand, as text too.
+    assert!(PAGE_HTML.contains("pre.textContent = text(await api(\"GET\", kind + \"/\""));
 }

@@ -166,8 +166,25 @@ async fn dead_letters_are_listed_and_replayed() {
     assert_eq!(letters[0]["accountId"], 7);
     assert_eq!(letters[0]["attempts"], 3);
     assert_eq!(letters[0]["error"], "the handler failed: ledger down");
-    assert_eq!(letters[0]["event"]["eventId"], "ev-admin-1");
+    assert!(
+        letters[0]["preview"]
+            .as_str()
+            .unwrap()
+            .contains("ev-admin-1")
+    );
+    assert!(
+        letters[0].get("event").is_none(),
+        "a listing carries a preview only"
+    );
     let id = letters[0]["id"].as_u64().unwrap();
+    let path = format!("/ops/alm/dead-letters/{id}");
+    let (status, _, one) = call(addr, "GET", &path, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(
+        one["event"]["eventId"], "ev-admin-1",
+        "the whole event by id"
+    );
 
     let (status, _, figures) = call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await;
     assert_eq!(status, 200);
@@ -219,9 +236,14 @@ async fn quarantined_bodies_are_listed_refused_while_invalid_and_discarded() {
     let (status, _, body) = call(addr, "GET", "/ops/alm/quarantine", Some(TOKEN)).await;
     assert_eq!(status, 200);
     let list: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(list[0]["body"], "{not json");
+    assert_eq!(list[0]["preview"], "{not json");
     assert_eq!(list[0]["bytes"], 9);
     let id = list[0]["id"].as_u64().unwrap();
+    let path = format!("/ops/alm/quarantine/{id}");
+    let (status, _, one) = call(addr, "GET", &path, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(one["body"], "{not json", "the whole body by id");
     let (status, _, body) = call(
         addr,
         "POST",
@@ -249,4 +271,90 @@ async fn quarantined_bodies_are_listed_refused_while_invalid_and_discarded() {
     );
     let (status, _, _) = call(addr, "GET", "/ops/alm/no-such-call", Some(TOKEN)).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn listings_carry_previews_and_every_answer_security_headers() {
+    let (addr, inbox) = serve().await;
+    // A large quarantined body: the listing must not carry it.
+    let big = format!("{{\"accountId\":7,\"x\":\"{}\"", "a".repeat(2_000_000));
+    inbox
+        .quarantine(NewQuarantined {
+            account_id: Some(alm_webhooks::AccountId(7)),
+            body: big.as_bytes(),
+            error: "not an envelope",
+            received_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    let (status, _, body) = call(addr, "GET", "/ops/alm/quarantine", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.len() < 4_000,
+        "a listing of 2 MB bodies took {} bytes",
+        body.len()
+    );
+    let list: Value = serde_json::from_str(&body).unwrap();
+    let last = list.as_array().unwrap().last().unwrap();
+    assert_eq!(last["bytes"], big.len());
+    assert!(last["preview"].as_str().unwrap().ends_with('…'));
+
+    let response = reqwest_like(addr, "/ops/alm/inbox", Some(TOKEN)).await;
+    for page in [response, reqwest_like(addr, "/ops/alm", None).await] {
+        let lower = page.to_ascii_lowercase();
+        assert!(
+            lower.contains("content-security-policy: default-src 'none'"),
+            "{page}"
+        );
+        assert!(lower.contains("frame-ancestors 'none'"), "{page}");
+        assert!(lower.contains("x-content-type-options: nosniff"), "{page}");
+        assert!(lower.contains("cache-control: no-store"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn failed_tokens_are_rate_limited() {
+    let (addr, _inbox) = serve().await;
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(
+            call(addr, "GET", "/ops/alm/inbox", Some("a wrong guess"))
+                .await
+                .0,
+        );
+    }
+    assert_eq!(&statuses[..20], &[401; 20]);
+    assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Even the right token waits for the window to pass.
+    assert_eq!(
+        call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0,
+        429
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        call(addr, "GET", "/ops/alm/inbox", Some(TOKEN)).await.0,
+        200
+    );
+}
+
+#[test]
+fn a_short_admin_token_is_refused() {
+    assert!(alm_webhooks::admin::AdminToken::parse("t").is_err());
+    assert!(
+        alm_webhooks::admin::AdminToken::parse(TOKEN).is_err(),
+        "{} characters",
+        TOKEN.len()
+    );
+}
+
+/// The raw response (head and body) to a GET.
+async fn reqwest_like(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{auth}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
 }

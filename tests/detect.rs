@@ -287,11 +287,32 @@ fn cases() -> Vec<Case> {
     cases
 }
 
+/// Runs `detect_signature`; a `--secret VALUE` pair is passed as
+/// `ALM_SIGNING_SECRET`, never on the command line.
 fn run_detect(args: &[&str]) -> Output {
-    Command::new(example("detect_signature"))
-        .args(args)
+    let mut command = Command::new(example("detect_signature"));
+    command.env_remove("ALM_SIGNING_SECRET");
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if *arg == "--secret" {
+            command.env("ALM_SIGNING_SECRET", args.next().expect("a value"));
+        } else {
+            command.arg(arg);
+        }
+    }
+    command.output().expect("detect_signature runs")
+}
+
+#[test]
+fn the_secret_is_never_taken_from_the_command_line() {
+    let out = Command::new(example("detect_signature"))
+        .args(["--secret", "s3cret-on-argv", "--capture", "nowhere.http"])
         .output()
-        .expect("detect_signature runs")
+        .expect("detect_signature runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ALM_SIGNING_SECRET"), "{stderr}");
+    assert!(!stderr.contains("s3cret-on-argv"), "{stderr}");
 }
 
 struct TempDir(PathBuf);

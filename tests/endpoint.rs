@@ -211,6 +211,115 @@ async fn inbox_mode_accepts_at_once_and_workers_run_the_handler() {
     assert!(endpoint.shutdown(Duration::from_secs(5)).await);
 }
 
+/// Inline, a handler that never returns is cancelled when the delivery's
+/// budget is spent: the answer is a 500 (ALM sends it again) and says the
+/// handler timed out; the redelivery processes what is left.
+#[tokio::test]
+async fn inline_a_hung_handler_is_500_within_the_budget() {
+    let hang = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (seen, mut ran) = mpsc::unbounded_channel::<String>();
+    let endpoint = {
+        let hang = Arc::clone(&hang);
+        Endpoint::builder(auth())
+            .inline_budget(Duration::from_millis(200))
+            .handler(move |event| {
+                let (hang, seen) = (Arc::clone(&hang), seen.clone());
+                async move {
+                    if event.event_id.as_str() == "e2"
+                        && hang.load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        std::future::pending::<()>().await;
+                    }
+                    seen.send(event.event_id.to_string())?;
+                    Ok(())
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let body = body(7, &[draft("e1"), draft("e2")]);
+    let started = std::time::Instant::now();
+    let answer = endpoint.handle(&signed(&body), &body).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let outcomes = &answer.report().unwrap().outcomes;
+    assert_eq!(outcomes[0].decision, Decision::Processed);
+    assert_eq!(outcomes[1].decision, Decision::Failed);
+    let error = outcomes[1].error.as_ref().unwrap();
+    assert!(
+        error.message().starts_with("handler timed out after"),
+        "{error}"
+    );
+    assert!(
+        error
+            .message()
+            .ends_with("(the rest of the delivery's 200 ms budget)")
+    );
+    assert!(
+        error
+            .downcast_ref::<alm_webhooks::inbox::HandlerTimedOut>()
+            .is_some()
+    );
+    assert_eq!(ran.recv().await.as_deref(), Some("e1"));
+
+    hang.store(false, std::sync::atomic::Ordering::SeqCst);
+    let answer = endpoint.handle(&signed(&body), &body).await;
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let decisions: Vec<_> = answer
+        .report()
+        .unwrap()
+        .outcomes
+        .iter()
+        .map(|o| o.decision)
+        .collect();
+    assert_eq!(decisions, [Decision::Duplicate, Decision::Processed]);
+    assert_eq!(ran.recv().await.as_deref(), Some("e2"));
+}
+
+/// The endpoint is ready while its workers keep alive, and not once they
+/// are stopped or keep panicking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_the_workers_health() {
+    let inbox = Arc::new(MemoryInbox::new());
+    let endpoint = Endpoint::builder(auth())
+        .inbox(
+            Arc::clone(&inbox),
+            WorkerOptions::new()
+                .with_count(1)
+                .with_poll_interval(Duration::from_millis(5))
+                .with_restart_limit(1, Duration::from_secs(60))
+                .with_observer(|progress| {
+                    if let Progress::Decided { .. } = progress {
+                        panic!("an observer that cannot take a decision");
+                    }
+                }),
+        )
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap();
+    assert!(endpoint.ready());
+    for n in 0..3 {
+        let body = body(n, &[draft(&format!("e{n}"))]);
+        assert_eq!(
+            endpoint.handle(&signed(&body), &body).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while endpoint.ready() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!endpoint.ready(), "more panics than the restart limit");
+    assert!(
+        !endpoint.shutdown(Duration::from_secs(1)).await,
+        "workers panicked"
+    );
+}
+
 #[tokio::test]
 async fn a_malformed_body_is_quarantined_with_its_account_or_refused() {
     let inbox = Arc::new(MemoryInbox::new());
@@ -452,6 +561,7 @@ mod outage {
         let url = format!("redis://127.0.0.1:{}/?prefix={prefix}", proxy.port);
         let inbox = Arc::new(AnyInbox::from_url(&url).await.expect("Redis answers"));
         let endpoint = Endpoint::builder(Authentication::None)
+            .engine(Engine::in_memory())
             .inbox(inbox, WorkerOptions::new().with_count(1))
             .handler(|_event| async { Ok(()) })
             .build()
@@ -727,4 +837,29 @@ fn a_sweep_needs_a_runtime() {
         .build()
         .unwrap_err();
     assert_eq!(error, EndpointError::NoRuntime);
+}
+
+/// A durable inbox without a store would pair with the in-memory engine:
+/// after a restart the inbox's redeliveries would be processed again.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_durable_inbox_without_a_store_is_refused_naming_what_to_add() {
+    let inbox = Arc::new(alm_webhooks::inbox::SqliteInbox::open_in_memory().unwrap());
+    let error = Endpoint::builder(Authentication::None)
+        .inbox(Arc::clone(&inbox), WorkerOptions::new())
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap_err();
+    assert_eq!(error, EndpointError::DurableInboxWithoutStore);
+    assert!(
+        error.to_string().contains("EndpointBuilder::engine"),
+        "{error}"
+    );
+    // The memory inbox keeps the in-memory default (tests and the demo).
+    let endpoint = Endpoint::builder(Authentication::None)
+        .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+        .handler(|_event| async { Ok(()) })
+        .build()
+        .unwrap();
+    endpoint.shutdown(Duration::from_millis(200)).await;
 }

@@ -158,6 +158,9 @@ struct Record {
     completed: bool,
     /// The newest progress since the latest lifecycle event.
     progress: Option<i64>,
+    /// The newest progress ever processed (rule 4: progress never goes
+    /// back).
+    last_progress: Option<i64>,
 }
 
 impl Model {
@@ -208,9 +211,13 @@ impl Model {
                 if rec.completed {
                     return Decision::Ignored(IgnoreReason::ProgressAfterCompletion);
                 }
+                if rec.last_progress.is_some_and(|p| e.ts < p) {
+                    return Decision::Ignored(IgnoreReason::OlderProgress);
+                }
                 if fails {
                     return Decision::Failed;
                 }
+                rec.last_progress = Some(rec.last_progress.map_or(e.ts, |p| p.max(e.ts)));
                 if !stale(rec.newest) {
                     rec.progress = Some(rec.progress.map_or(e.ts, |p| p.max(e.ts)));
                 }

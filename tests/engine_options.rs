@@ -162,7 +162,12 @@ async fn the_wait_for_events_in_flight_is_one_budget_per_delivery() {
         };
         let claim = engine
             .store()
-            .claim(&key, Duration::from_secs(60), clock.now().into())
+            .claim(
+                &key,
+                alm_webhooks::store::ClaimOwner::random(),
+                Duration::from_secs(60),
+                clock.now().into(),
+            )
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "held elsewhere");

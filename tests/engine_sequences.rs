@@ -11,7 +11,7 @@ use std::time::Duration;
 use alm_webhooks::engine::{Engine, ManualClock};
 use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
+    Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
     Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
@@ -189,7 +189,12 @@ async fn a_later_event_of_a_record_waits_for_its_busy_predecessor() {
     // Another attempt holds the enrollment.
     let held = engine
         .store()
-        .claim(&key, Duration::from_secs(60), clock.now_utc())
+        .claim(
+            &key,
+            ClaimOwner::random(),
+            Duration::from_secs(60),
+            clock.now_utc(),
+        )
         .await
         .unwrap();
     assert!(matches!(held, Claim::Claimed(_)));
@@ -260,7 +265,12 @@ async fn a_claim_taken_over_during_the_handler_is_busy() {
                     };
                     let claim = other
                         .store()
-                        .claim(&key, Duration::from_secs(60), clock.now_utc())
+                        .claim(
+                            &key,
+                            ClaimOwner::random(),
+                            Duration::from_secs(60),
+                            clock.now_utc(),
+                        )
                         .await
                         .unwrap();
                     assert!(matches!(claim, Claim::Claimed(_)));
@@ -309,11 +319,12 @@ impl Store for FlakyStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.failing_claim()?;
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -324,11 +335,14 @@ impl Store for FlakyStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.failing_claim()?;
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -338,7 +352,7 @@ impl Store for FlakyStore {
         self.inner.commit(commit).await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimToken, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
+    Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
     StoreErrorKind, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
@@ -41,11 +41,12 @@ impl Store for Refusing {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
         refused(self.claim_of, key)?;
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -56,11 +57,14 @@ impl Store for Refusing {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         refused(self.claim_of, key)?;
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -68,7 +72,7 @@ impl Store for Refusing {
         self.inner.commit(commit).await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
 
@@ -121,7 +125,12 @@ async fn a_permanent_commit_error_is_that_events_failure_and_frees_its_claim() {
         let claim = engine
             .store()
             .inner
-            .claim(&key, Duration::from_secs(60), SystemTime::now())
+            .claim(
+                &key,
+                ClaimOwner::random(),
+                Duration::from_secs(60),
+                SystemTime::now(),
+            )
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "commit_batch({batch})");
@@ -163,7 +172,7 @@ async fn claims_held_while_a_slow_handler_runs_are_renewed() {
         };
         let other = store
             .inner
-            .claim(&key, lease, SystemTime::now())
+            .claim(&key, ClaimOwner::random(), lease, SystemTime::now())
             .await
             .unwrap();
         assert_eq!(other, Claim::InFlight, "{id}");
@@ -227,7 +236,7 @@ async fn a_later_event_sees_what_an_attempt_in_flight_left() {
     let now = SystemTime::now();
     let Claim::Claimed(token) = store
         .inner
-        .claim(&key, Duration::from_secs(60), now)
+        .claim(&key, ClaimOwner::random(), Duration::from_secs(60), now)
         .await
         .unwrap()
     else {

@@ -101,7 +101,12 @@ mod postgres {
     async fn postgres() -> Option<Fixture<PostgresInbox>> {
         let token = alm_webhooks::inbox::LeaseToken::random().0 as u64;
         let schema = format!("alm_inbox_test_{token:016x}");
-        match PostgresInbox::connect_with_schema(&url(), &schema).await {
+        let migrated = PostgresInbox::migrate(&url(), &schema).await;
+        let connected = match migrated {
+            Ok(()) => PostgresInbox::connect_with_schema(&url(), &schema).await,
+            Err(e) => Err(e),
+        };
+        match connected {
             Ok(inbox) => Some(Fixture {
                 inbox: Arc::new(inbox),
                 cleanup: Some(Box::new(DropSchema(schema))),

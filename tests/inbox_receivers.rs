@@ -13,7 +13,7 @@ use serde_json::Value;
 use support::process::{decisions, request_to, signed_post, start, wait_for_lines};
 
 const RECEIVERS: [&str; 2] = ["axum_receiver", "actix_receiver"];
-const TOKEN: &str = "admin-test-token";
+const TOKEN: &str = "admin-test-token-0123456789abcdef";
 
 /// The receiver's default mode, with the admin API and quick retries.
 fn inbox_env<'a>(more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
@@ -197,7 +197,10 @@ fn an_exhausted_event_is_dead_lettered_and_replayed() {
         assert_eq!(letter["eventId"], "doomed", "{name}");
         assert_eq!(letter["eventName"], "COURSE_COMPLETED", "{name}");
         assert_eq!(letter["attempts"], 3, "{name}");
-        assert_eq!(letter["event"], doomed, "{name}: the event as sent");
+        let id = letter["id"].as_u64().unwrap();
+        let (status, whole) = admin(r.addr, "GET", &format!("/admin/dead-letters/{id}"));
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(whole["event"], doomed, "{name}: the event as sent");
         let stats = admin_until(r.addr, "/admin/inbox", |s| s["dead_letters"] == 1);
         assert_eq!(stats["pending"], 0, "{name}: {stats}");
 
@@ -242,8 +245,10 @@ fn a_malformed_body_is_quarantined_listed_and_discarded() {
         let (status, list) = admin(r.addr, "GET", "/admin/quarantine");
         assert_eq!(status, 200, "{name}");
         assert_eq!(list[0]["bytes"], bad.len(), "{name}");
-        assert_eq!(list[0]["body"], std::str::from_utf8(bad).unwrap(), "{name}");
         let id = list[0]["id"].as_u64().unwrap();
+        let (status, whole) = admin(r.addr, "GET", &format!("/admin/quarantine/{id}"));
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(whole["body"], std::str::from_utf8(bad).unwrap(), "{name}");
         // It still does not parse: 422, and it stays.
         let (status, error) = admin(r.addr, "POST", &format!("/admin/quarantine/{id}/replay"));
         assert_eq!(status, 422, "{name}");
@@ -455,5 +460,211 @@ fn a_bad_inbox_configuration_stops_at_start_with_a_message() {
             assert!(stderr.contains(var), "{name} {var}: {stderr}");
             assert!(output.stdout.is_empty(), "{name} {var}");
         }
+    }
+}
+
+#[test]
+fn a_hung_handler_times_out_and_the_account_goes_on() {
+    for name in RECEIVERS {
+        let r = start(
+            name,
+            &inbox_env(&[
+                ("ALM_HANDLER_HANG_ON", "stuck"),
+                ("ALM_HANDLER_TIMEOUT_MS", "200"),
+                ("ALM_MAX_ATTEMPTS", "2"),
+            ]),
+        );
+        let record = "course:1_2";
+        let stuck = envelope(
+            5,
+            &[learner_event(
+                "stuck",
+                "COURSE_ENROLLMENT",
+                1725600000,
+                7,
+                record,
+            )],
+        );
+        let next = envelope(
+            5,
+            &[learner_event(
+                "next",
+                "COURSE_COMPLETED",
+                1725600100,
+                7,
+                record,
+            )],
+        );
+        assert_eq!(signed_post(r.addr, &stuck).0, 202, "{name}");
+        assert_eq!(signed_post(r.addr, &next).0, 202, "{name}");
+        let lines = wait_for_lines(&r, 4);
+        let d = decisions(&lines);
+        assert_eq!(
+            d,
+            [
+                ("stuck".into(), "failed".into()),
+                ("stuck".into(), "failed".into()),
+                ("stuck".into(), "dead_lettered".into()),
+                ("next".into(), "processed".into()),
+            ],
+            "{name}: {lines:?}"
+        );
+        assert_eq!(
+            lines[2]["reason"], "handler timed out after 200 ms",
+            "{name}: {lines:?}"
+        );
+        let (_, letters) = admin(r.addr, "GET", "/admin/dead-letters");
+        assert!(
+            letters[0]["error"].as_str().unwrap().contains("timed out"),
+            "{name}: {letters}"
+        );
+    }
+}
+
+#[test]
+fn a_handler_that_aborts_takes_the_process_down_and_the_work_survives() {
+    for name in RECEIVERS {
+        let file =
+            std::env::temp_dir().join(format!("alm-inbox-abort-{}-{name}.db", std::process::id()));
+        let url = format!("sqlite:{}", file.display());
+        let env = inbox_env(&[("ALM_STORE", url.as_str()), ("ALM_LEASE_SECS", "1")]);
+        let mut aborting = env.clone();
+        aborting.push(("ALM_HANDLER_ABORT_ON", "crash"));
+        let mut r = start(name, &aborting);
+        let body = envelope(
+            6,
+            &[learner_event(
+                "crash",
+                "COURSE_ENROLLMENT",
+                1725600000,
+                7,
+                "course:1_2",
+            )],
+        );
+        assert_eq!(
+            signed_post(r.addr, &body).0,
+            202,
+            "{name}: acknowledged first"
+        );
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = r.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name}: the handler did not abort the process"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(6), "{name}: SIGABRT, {status:?}");
+        }
+        assert!(!status.success(), "{name}");
+        // Without the knob, the next start processes the delivery kept in
+        // the inbox once the dead process's lease has run out.
+        let again = start(name, &env);
+        let lines = wait_for_lines(&again, 1);
+        assert_eq!(
+            decisions(&lines),
+            [("crash".into(), "processed".into())],
+            "{name}: {lines:?}"
+        );
+        drop(again);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+}
+
+/// A handler that aborts the process every time (issue 22, sequence 2):
+/// each crash is an attempt, counted when the delivery is taken; after the
+/// last one the event is dead-lettered saying how many times the process
+/// died, and the account's next delivery is processed. Before, attempts
+/// were only counted by a retry, so the delivery was taken again after
+/// every restart, forever.
+#[test]
+fn a_handler_that_always_aborts_is_dead_lettered_after_the_last_attempt() {
+    let name = RECEIVERS[0];
+    let file = std::env::temp_dir().join(format!(
+        "alm-inbox-abort-always-{}-{name}.db",
+        std::process::id()
+    ));
+    let url = format!("sqlite:{}", file.display());
+    let env = inbox_env(&[
+        ("ALM_STORE", url.as_str()),
+        ("ALM_LEASE_SECS", "1"),
+        ("ALM_MAX_ATTEMPTS", "3"),
+        ("ALM_HANDLER_ABORT_ON", "crash"),
+    ]);
+    let crash = envelope(
+        6,
+        &[learner_event(
+            "crash",
+            "COURSE_ENROLLMENT",
+            1725600000,
+            7,
+            "course:1_2",
+        )],
+    );
+    let next = envelope(
+        6,
+        &[learner_event(
+            "after",
+            "COURSE_ENROLLMENT",
+            1725600001,
+            8,
+            "course:1_2",
+        )],
+    );
+    let mut posted = false;
+    let mut crashes = 0;
+    let survivor = loop {
+        let mut r = start(name, &env);
+        if !posted {
+            assert_eq!(signed_post(r.addr, &crash).0, 202);
+            posted = true;
+        }
+        // Either the handler aborts the process again, or the attempts are
+        // spent and the receiver lives on.
+        let started = Instant::now();
+        let died = loop {
+            if r.child.try_wait().unwrap().is_some() {
+                break true;
+            }
+            if started.elapsed() > Duration::from_secs(6) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if !died {
+            break r;
+        }
+        crashes += 1;
+        assert!(crashes <= 3, "{name}: the process died {crashes} times");
+    };
+    assert_eq!(crashes, 3, "{name}: one crash per attempt");
+    // The account goes on.
+    assert_eq!(signed_post(survivor.addr, &next).0, 202);
+    // The crashed attempts printed nothing; the given-up attempt prints
+    // its failure and the dead letter, as any last attempt does.
+    let lines = wait_for_lines(&survivor, 3);
+    assert_eq!(
+        decisions(&lines),
+        [
+            ("crash".into(), "failed".into()),
+            ("crash".into(), "dead_lettered".into()),
+            ("after".into(), "processed".into())
+        ],
+        "{name}: {lines:?}"
+    );
+    let (_, letters) = admin(survivor.addr, "GET", "/admin/dead-letters");
+    let error = letters[0]["error"].as_str().unwrap();
+    assert!(error.contains("died or hung 3 times"), "{name}: {error}");
+    drop(survivor);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
 }

@@ -101,8 +101,9 @@ fn bad_events_in_a_batch_of_1000_do_not_touch_the_others() {
     );
     assert_eq!(errors[0].message, "missing field `eventId`");
     assert_eq!(errors[1].event_name, Some(EventName::CourseEnrollment));
+    // The kind, never the value the sender wrote.
     assert!(
-        errors[1].message.contains("invalid type: string \"x\""),
+        errors[1].message.contains("invalid type: string,") && !errors[1].message.contains("\"x\""),
         "{}",
         errors[1].message
     );
@@ -328,7 +329,11 @@ fn fast_and_isolating_paths_agree() {
     let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
     let mut events = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue; // alm_api/: the API's documents, not webhook deliveries
+        }
+        let text = std::fs::read_to_string(path).unwrap();
         if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
             events.push(value["events"][0].to_string());
         }

@@ -44,7 +44,16 @@ async fn expires_by_itself_without_sweep() {
                 account_id: alm_webhooks::AccountId(1),
                 event_id: format!("w{wave}-{n}").parse().unwrap(),
             };
-            let Claim::Claimed(token) = store.claim(&key, lease, at(now)).await.unwrap() else {
+            let Claim::Claimed(token) = store
+                .claim(
+                    &key,
+                    alm_webhooks::store::ClaimOwner::random(),
+                    lease,
+                    at(now),
+                )
+                .await
+                .unwrap()
+            else {
                 panic!("a new event is claimed");
             };
             let commit = Commit {

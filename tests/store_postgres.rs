@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,
 };
 
@@ -38,7 +38,7 @@ fn unix_now() -> u64 {
 fn unique_schema() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let random = ClaimToken::random().0 as u32;
+    let random = ClaimOwner::random().lease as u32;
     format!(
         "{PREFIX}{}_{}_{n}_{random:08x}",
         unix_now(),
@@ -90,10 +90,11 @@ impl Store for TestStore {
     fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
-        self.inner.claim(key, lease, now)
+        self.inner.claim(key, owner, lease, now)
     }
 
     fn load(&self, key: &StateKey) -> impl Future<Output = Result<Versioned, StoreError>> + Send {
@@ -104,19 +105,21 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
-        self.inner.claim_and_load(key, state, lease, now)
+        self.inner.claim_and_load(key, state, owner, lease, now)
     }
 
     fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
-        self.inner.claim_many(requests, lease, now)
+        self.inner.claim_many(requests, owner, lease, now)
     }
 
     fn commit(
@@ -136,7 +139,7 @@ impl Store for TestStore {
     fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
@@ -146,7 +149,7 @@ impl Store for TestStore {
     fn release(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.inner.release(key, token)
     }
@@ -341,7 +344,11 @@ async fn large_account_ids_round_trip() {
             account_id: alm_webhooks::AccountId(account),
             event_id: "x".parse().unwrap(),
         };
-        let Claim::Claimed(token) = store.claim(&key, lease, now).await.unwrap() else {
+        let Claim::Claimed(token) = store
+            .claim(&key, ClaimOwner::random(), lease, now)
+            .await
+            .unwrap()
+        else {
             panic!("account {account} collided with another");
         };
         let commit = Commit {
@@ -356,7 +363,10 @@ async fn large_account_ids_round_trip() {
             CommitOutcome::Committed
         );
         assert_eq!(
-            store.claim(&key, lease, now).await.unwrap(),
+            store
+                .claim(&key, ClaimOwner::random(), lease, now)
+                .await
+                .unwrap(),
             Claim::AlreadyDecided
         );
     }
@@ -438,7 +448,11 @@ async fn dropped_claims_leave_no_open_transaction() {
         };
         // Cancel at every stage: before, during and after the round trip.
         let wait = Duration::from_micros(n * 10);
-        let _ = tokio::time::timeout(wait, store.claim(&key, Duration::from_secs(30), now)).await;
+        let _ = tokio::time::timeout(
+            wait,
+            store.claim(&key, ClaimOwner::random(), Duration::from_secs(30), now),
+        )
+        .await;
     }
     for n in 0..20 {
         let key = DedupKey {
@@ -446,7 +460,7 @@ async fn dropped_claims_leave_no_open_transaction() {
             event_id: format!("after-{n}").parse().unwrap(),
         };
         let claim = store
-            .claim(&key, Duration::from_secs(30), now)
+            .claim(&key, ClaimOwner::random(), Duration::from_secs(30), now)
             .await
             .unwrap();
         assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
@@ -528,7 +542,7 @@ fn url_as(user: &str) -> String {
 async fn a_dml_only_role_processes_deliveries() {
     let Some(owner) = factory().await else { return };
     let schema = owner.inner.schema().to_owned();
-    let role = format!("alm_dml_{:08x}", ClaimToken::random().0 as u32);
+    let role = format!("alm_dml_{:08x}", ClaimOwner::random().lease as u32);
     as_owner(&format!(
         "CREATE ROLE {role} LOGIN; \
          GRANT USAGE ON SCHEMA \"{schema}\" TO {role}; \
@@ -602,7 +616,11 @@ async fn lost_races_are_tried_again() {
         },
         state_key(),
     );
-    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+    let Claim::Claimed(token) = store
+        .claim(&k, ClaimOwner::random(), lease, now)
+        .await
+        .unwrap()
+    else {
         panic!("a new event is claimed");
     };
     let state = alm_webhooks::rules::EntityState::default();
@@ -641,7 +659,11 @@ async fn lost_races_are_tried_again() {
     );
     let sk2 =
         StateKey::for_event(alm_webhooks::AccountId(1), other.parsed().next().unwrap()).unwrap();
-    let Claim::Claimed(token) = store.claim(&k2, lease, now).await.unwrap() else {
+    let Claim::Claimed(token) = store
+        .claim(&k2, ClaimOwner::random(), lease, now)
+        .await
+        .unwrap()
+    else {
         panic!("a new event is claimed");
     };
     let commit = Commit {
@@ -668,7 +690,13 @@ async fn lost_races_are_tried_again() {
         .get(0);
     assert_eq!(calls, 103, "three attempts");
     // Nothing was written: the claim still holds.
-    assert_eq!(store.claim(&k2, lease, now).await.unwrap(), Claim::InFlight);
+    assert_eq!(
+        store
+            .claim(&k2, ClaimOwner::random(), lease, now)
+            .await
+            .unwrap(),
+        Claim::InFlight
+    );
 }
 
 /// The URL with another host and extra query parameters.
@@ -710,7 +738,7 @@ async fn tls_connections_verify_the_server() {
         eprintln!("skipped: the server has no TLS (ssl = {ssl}) or its certificate is unreadable");
         return;
     }
-    let app = format!("alm_tls_{:08x}", ClaimToken::random().0 as u32);
+    let app = format!("alm_tls_{:08x}", ClaimOwner::random().lease as u32);
     let schema = unique_schema();
     let good = url_with(
         "localhost",
@@ -846,7 +874,12 @@ async fn from_pool_uses_the_applications_pool_and_does_not_migrate() {
     assert_eq!(
         connected
             .inner
-            .claim(&k, Duration::from_secs(30), SystemTime::now())
+            .claim(
+                &k,
+                ClaimOwner::random(),
+                Duration::from_secs(30),
+                SystemTime::now()
+            )
             .await
             .unwrap(),
         Claim::AlreadyDecided

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, RedisStore, Store,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, RedisStore, Store,
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, EventId};
@@ -30,7 +30,7 @@ fn url() -> String {
 fn unique_prefix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let random = ClaimToken::random().0 as u64;
+    let random = ClaimOwner::random().lease as u64;
     format!("alm-test:{}:{n}:{random:016x}:", std::process::id())
 }
 
@@ -76,10 +76,11 @@ impl Store for TestStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         self.inner.load(key).await
@@ -88,18 +89,22 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        self.inner.claim_many(requests, lease, now).await
+        self.inner.claim_many(requests, owner, lease, now).await
     }
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         self.inner.commit(commit).await
@@ -110,13 +115,13 @@ impl Store for TestStore {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.inner.renew(key, token, lease, now).await
     }
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
     async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -233,11 +238,14 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
         for account in [1, 12] {
             let k = key(account, id);
             assert!(
-                matches!(s1.claim(&k, short, t0).await.unwrap(), Claim::Claimed(_)),
+                matches!(
+                    s1.claim(&k, ClaimOwner::random(), short, t0).await.unwrap(),
+                    Claim::Claimed(_)
+                ),
                 "{account}/{id:?}"
             );
             assert!(matches!(
-                s2.claim(&k, lease, t0).await.unwrap(),
+                s2.claim(&k, ClaimOwner::random(), lease, t0).await.unwrap(),
                 Claim::Claimed(_)
             ));
         }
@@ -246,7 +254,9 @@ async fn odd_event_ids_and_prefixes_stay_apart() {
     tokio::time::sleep(short + Duration::from_millis(200)).await;
     assert_eq!(s1.sweep(t0 + Duration::from_secs(31)).await.unwrap(), 12);
     assert_eq!(
-        s2.claim(&key(1, "*"), lease, t0).await.unwrap(),
+        s2.claim(&key(1, "*"), ClaimOwner::random(), lease, t0)
+            .await
+            .unwrap(),
         Claim::InFlight
     );
 }
@@ -326,7 +336,11 @@ async fn ttls_follow_the_callers_clock_with_grace() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let k = key(1, "a");
     let redis_key = format!("{prefix}ev:1:61");
-    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+    let Claim::Claimed(token) = store
+        .claim(&k, ClaimOwner::random(), Duration::from_secs(30), t0)
+        .await
+        .unwrap()
+    else {
         panic!("not claimed");
     };
     let pttl: i64 = redis::cmd("PTTL")
@@ -391,13 +405,18 @@ async fn redis_errors_become_store_errors() {
         .await
         .unwrap();
     let e = store
-        .claim(&key(1, "a"), Duration::from_secs(30), t0)
+        .claim(
+            &key(1, "a"),
+            ClaimOwner::random(),
+            Duration::from_secs(30),
+            t0,
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("redis: claim failed"), "{e}");
     assert!(!e.is_transient(), "a key of the wrong type stays so: {e:?}");
     let e = store
-        .release(&key(1, "a"), ClaimToken(1))
+        .release(&key(1, "a"), ClaimOwner::new(1, 1))
         .await
         .unwrap_err();
     assert!(e.to_string().contains("redis: release failed"), "{e}");
@@ -405,7 +424,11 @@ async fn redis_errors_become_store_errors() {
     assert!(e.to_string().contains("malformed"), "{e}");
     assert!(!e.is_transient(), "{e:?}");
     let k = key(1, "b");
-    let Claim::Claimed(token) = store.claim(&k, Duration::from_secs(30), t0).await.unwrap() else {
+    let Claim::Claimed(token) = store
+        .claim(&k, ClaimOwner::random(), Duration::from_secs(30), t0)
+        .await
+        .unwrap()
+    else {
         panic!("not claimed");
     };
     let state = alm_webhooks::rules::EntityState::default();
@@ -432,7 +455,10 @@ async fn redis_errors_become_store_errors() {
     assert_eq!(e.status(), http::StatusCode::SERVICE_UNAVAILABLE);
     // Nothing was written: the claim still holds.
     assert_eq!(
-        store.claim(&k, Duration::from_secs(30), t0).await.unwrap(),
+        store
+            .claim(&k, ClaimOwner::random(), Duration::from_secs(30), t0)
+            .await
+            .unwrap(),
         Claim::InFlight
     );
 }
@@ -459,16 +485,26 @@ async fn from_manager_uses_the_applications_connection() {
         Duration::from_secs(30),
         SystemTime::now(),
     );
-    let Claim::Claimed(token) = store.claim(&k, lease, now).await.unwrap() else {
+    let Claim::Claimed(token) = store
+        .claim(&k, ClaimOwner::random(), lease, now)
+        .await
+        .unwrap()
+    else {
         panic!("the first claim wins");
     };
     assert_eq!(
-        connected.claim(&k, lease, now).await.unwrap(),
+        connected
+            .claim(&k, ClaimOwner::random(), lease, now)
+            .await
+            .unwrap(),
         Claim::InFlight
     );
     store.release(&k, token).await.unwrap();
     assert!(matches!(
-        connected.claim(&k, lease, now).await.unwrap(),
+        connected
+            .claim(&k, ClaimOwner::random(), lease, now)
+            .await
+            .unwrap(),
         Claim::Claimed(_)
     ));
     let debug = format!("{store:?}");

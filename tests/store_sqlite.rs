@@ -17,7 +17,7 @@ use std::time::Duration;
 use alm_webhooks::engine::{Engine, ManualClock};
 use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
 use alm_webhooks::store::{
-    AnyStore, Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
+    AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope, EventId};
@@ -31,7 +31,7 @@ impl TempDb {
     fn new() -> Self {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let random = ClaimToken::random().0 as u64;
+        let random = ClaimOwner::random().lease as u64;
         let name = format!("alm-test-{}-{n}-{random:016x}.db", std::process::id());
         Self(std::env::temp_dir().join(name))
     }
@@ -62,10 +62,11 @@ impl Store for TestStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
         self.inner.load(key).await
@@ -74,18 +75,22 @@ impl Store for TestStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        self.inner.claim_many(requests, lease, now).await
+        self.inner.claim_many(requests, owner, lease, now).await
     }
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
         self.inner.commit(commit).await
@@ -96,13 +101,13 @@ impl Store for TestStore {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
         self.inner.renew(key, token, lease, now).await
     }
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.inner.release(key, token).await
     }
     async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
@@ -264,13 +269,22 @@ async fn large_account_ids_and_odd_event_ids_stay_apart() {
         for id in ["a", "'; DROP TABLE alm_events; --", "a\0b", "ü"] {
             let k = key(account, id);
             assert!(
-                matches!(store.claim(&k, lease, t0).await.unwrap(), Claim::Claimed(_)),
+                matches!(
+                    store
+                        .claim(&k, ClaimOwner::random(), lease, t0)
+                        .await
+                        .unwrap(),
+                    Claim::Claimed(_)
+                ),
                 "{account}/{id:?}"
             );
         }
     }
     assert_eq!(
-        store.claim(&key(u64::MAX, "a"), lease, t0).await.unwrap(),
+        store
+            .claim(&key(u64::MAX, "a"), ClaimOwner::random(), lease, t0)
+            .await
+            .unwrap(),
         Claim::InFlight
     );
     assert_eq!(store.sweep(t0 + lease).await.unwrap(), 20);
@@ -357,7 +371,12 @@ async fn a_held_write_lock_is_waited_for() {
     locked_rx.recv().unwrap();
     let started = std::time::Instant::now();
     let claim = store
-        .claim(&key(1, "a"), Duration::from_secs(30), t0)
+        .claim(
+            &key(1, "a"),
+            ClaimOwner::random(),
+            Duration::from_secs(30),
+            t0,
+        )
         .await
         .unwrap();
     assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
@@ -370,7 +389,12 @@ async fn a_held_write_lock_is_waited_for() {
 fn works_without_a_tokio_runtime() {
     let store = SqliteStore::open_in_memory().unwrap();
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(T0).unwrap());
-    let claim = block_on_inline(store.claim(&key(1, "a"), Duration::from_secs(30), t0));
+    let claim = block_on_inline(store.claim(
+        &key(1, "a"),
+        ClaimOwner::random(),
+        Duration::from_secs(30),
+        t0,
+    ));
     assert!(matches!(claim.unwrap(), Claim::Claimed(_)));
 }
 
@@ -397,7 +421,7 @@ async fn sweep_goes_through_the_expiry_indexes_in_steps() {
         .map(|key| ClaimRequest { key, state: None })
         .collect();
     let answers = store
-        .claim_many(&requests, Duration::from_secs(30), t0)
+        .claim_many(&requests, ClaimOwner::random(), Duration::from_secs(30), t0)
         .await
         .unwrap();
     // Half decided (window ends at t0 + 10 s), half left as claims (lease

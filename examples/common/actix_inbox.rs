@@ -30,6 +30,9 @@ pub async fn webhooks(
 ) -> Answer {
     let answer = app.endpoint().handle_actix(&request, payload).await;
     app.report(&answer);
+    if let Answer::Refused(rejection) = &answer {
+        eprintln!("{rejection}");
+    }
     answer
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use alm_webhooks::endpoint::Guard;
+
 use super::App;
 
 /// The router's state: the shared [`App`].
@@ -11,18 +13,21 @@ pub struct AppState(pub Arc<App>);
 
 /// `POST /webhooks` (other methods get 405 from axum), the operator's
 /// endpoints (`/healthz`, `/readyz`, `/metrics`) and the admin API.
-pub fn router(app: Arc<App>) -> axum::Router {
-    let routes = axum::Router::new().route(
-        "/webhooks",
-        axum::routing::post(super::axum_inbox::webhooks),
-    );
-    let routes = match app.capture.clone() {
-        Some(capture) => routes.layer(axum::middleware::from_fn_with_state(
+///
+/// `POST /webhooks` is behind the library's guard (credentials checked
+/// before the body, read timeouts, caps; see `guard_env.rs`), outside the
+/// capture, so only what passed the header checks is captured.
+pub fn router(app: Arc<App>, guard: &Guard) -> axum::Router {
+    let webhooks = axum::routing::post(super::axum_inbox::webhooks);
+    let webhooks = match app.capture.clone() {
+        Some(capture) => webhooks.route_layer(axum::middleware::from_fn_with_state(
             capture,
             super::capture::axum_layer,
         )),
-        None => routes,
+        None => webhooks,
     };
+    // On POST only: other methods still get 405.
+    let routes = axum::Router::new().route("/webhooks", webhooks.route_layer(guard.layer()));
     routes
         .route("/healthz", axum::routing::get(super::axum_inbox::healthz))
         .route("/readyz", axum::routing::get(super::axum_inbox::readyz))
@@ -35,8 +40,9 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .with_state(AppState(app))
 }
 
-/// Binds `listen` and serves until the process ends; returns the bound
-/// address once listening.
+/// Binds `listen` and serves until the process ends, with the guard's
+/// header read timeout and connection cap; returns the bound address once
+/// listening.
 pub async fn serve(
     app: Arc<App>,
     listen: std::net::SocketAddr,
@@ -45,10 +51,8 @@ pub async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(app)).await {
-            eprintln!("error: server stopped: {e}");
-        }
-    });
+    let guard = app.guard.guard(app.endpoint().receiver());
+    let router = router(app, &guard);
+    tokio::spawn(async move { guard.serve(listener, router).await });
     Ok(addr)
 }

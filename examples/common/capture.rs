@@ -1,6 +1,10 @@
-//! `ALM_CAPTURE_DIR`: every delivery written to a file as the raw HTTP/1.1
-//! request (request line, headers, an empty line, the body bytes), for
-//! `detect_signature` to find how ALM signs.
+//! `ALM_CAPTURE_DIR`: every authenticated delivery (one not answered `401`)
+//! written to a file as the raw HTTP/1.1 request (request line, headers,
+//! an empty line, the body bytes), for `detect_signature` to find how ALM
+//! signs. The `Authorization` (and cookie) values are written as
+//! `[REDACTED]`; the folder is made private (0700), each file 0600; at most
+//! `ALM_CAPTURE_MAX_FILES` files (default 100) and `ALM_CAPTURE_MAX_BYTES`
+//! bytes (default 64 MiB) are written, then capture stops with a warning.
 //!
 //! The request line and headers are as the server parsed them (names in
 //! lower case, values byte for byte); a chunked body is written back as one
@@ -9,7 +13,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use alm_webhooks::Rejection;
 
@@ -21,7 +25,21 @@ pub struct Capture {
     /// the receiver's `413` without being captured.
     limit: usize,
     count: AtomicU64,
+    /// Bytes written so far.
+    written: AtomicU64,
+    max_files: u64,
+    max_bytes: u64,
+    /// The caps were reached (and said so once).
+    full: AtomicBool,
 }
+
+/// Header values never written to a capture.
+const REDACTED: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
 
 impl Capture {
     /// Reads `ALM_CAPTURE_DIR` (created if absent) and warns on stderr
@@ -31,10 +49,29 @@ impl Capture {
             return Ok(None);
         };
         let dir = PathBuf::from(dir);
-        std::fs::create_dir_all(&dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&dir)
             .map_err(|e| format!("ALM_CAPTURE_DIR={}: {e}", dir.display()))?;
+        // An existing folder is made private too.
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| format!("ALM_CAPTURE_DIR={}: {e}", dir.display()))?;
+        let number = |name: &str, default: u64| match super::var(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}={v:?} is not a positive number")),
+        };
+        let max_files = number("ALM_CAPTURE_MAX_FILES", 100)?;
+        let max_bytes = number("ALM_CAPTURE_MAX_BYTES", 64 * 1024 * 1024)?;
         eprintln!(
-            "warning: ALM_CAPTURE_DIR={}: every delivery is written there in full. Captures \
+            "warning: ALM_CAPTURE_DIR={}: every authenticated delivery is written there in full. Captures \
              hold signatures made with your secret (a forger can replay them) and learners' \
              data: keep the folder private and delete it once the signature is set up.",
             dir.display()
@@ -43,6 +80,10 @@ impl Capture {
             dir,
             limit,
             count: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            max_files,
+            max_bytes,
+            full: AtomicBool::new(false),
         }))
     }
 
@@ -60,7 +101,20 @@ impl Capture {
         headers: impl Iterator<Item = (&'h str, &'h [u8])>,
         body: &[u8],
     ) -> std::io::Result<PathBuf> {
+        let headers = headers.map(|(name, value)| {
+            let secret = REDACTED.iter().any(|r| name.eq_ignore_ascii_case(r));
+            (name, if secret { &b"[REDACTED]"[..] } else { value })
+        });
         let bytes = raw_request(request_line, headers, body);
+        let size = bytes.len() as u64;
+        let over_bytes = self.written.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes;
+        let over_files = self.count.load(Ordering::Relaxed) >= self.max_files;
+        if over_bytes || over_files {
+            self.written.fetch_sub(size, Ordering::Relaxed);
+            return Err(std::io::Error::other(
+                "the capture caps are reached (ALM_CAPTURE_MAX_FILES, ALM_CAPTURE_MAX_BYTES)",
+            ));
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -85,11 +139,17 @@ impl Capture {
         headers: impl Iterator<Item = (&'h str, &'h [u8])>,
         body: &[u8],
     ) {
+        if self.full.load(Ordering::Relaxed) {
+            return;
+        }
         if let Err(e) = self.write(request_line, headers, body) {
-            eprintln!(
-                "warning: capture not written to {}: {e}",
-                self.dir.display()
-            );
+            // Said once: a flood must not become a flood of lines.
+            if !self.full.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "warning: capture stopped, nothing more written to {}: {e}",
+                    self.dir.display()
+                );
+            }
         }
     }
 }
@@ -153,16 +213,23 @@ pub async fn axum_layer(
         return (parts.status, parts.headers, body).into_response();
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    capture.write_or_warn(
-        &request_line(parts.method.as_str(), target, parts.version),
-        parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_bytes())),
-        &bytes,
-    );
-    next.run(axum::extract::Request::from_parts(parts, bytes.into()))
-        .await
+    let line = request_line(parts.method.as_str(), target, parts.version);
+    let headers = parts.headers.clone();
+    let response = next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            bytes.clone().into(),
+        ))
+        .await;
+    // Only what passed authentication is kept.
+    if response.status() != http::StatusCode::UNAUTHORIZED {
+        capture.write_or_warn(
+            &line,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+            &bytes,
+        );
+    }
+    response
 }
 
 /// The actix-web middleware: reads the payload, captures, and puts it back.
@@ -199,14 +266,20 @@ pub async fn actix_layer(
             _ => http::Version::HTTP_11,
         },
     );
-    capture.write_or_warn(
-        &line,
-        request
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_bytes())),
-        &bytes,
-    );
-    request.set_payload(actix_web::dev::Payload::from(bytes));
-    next.call(request).await.map(|r| r.map_into_boxed_body())
+    let headers: Vec<(String, Vec<u8>)> = request
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    request.set_payload(actix_web::dev::Payload::from(bytes.clone()));
+    let response = next.call(request).await.map(|r| r.map_into_boxed_body())?;
+    // Only what passed authentication is kept.
+    if response.status() != actix_web::http::StatusCode::UNAUTHORIZED {
+        capture.write_or_warn(
+            &line,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            &bytes,
+        );
+    }
+    Ok(response)
 }

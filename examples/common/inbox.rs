@@ -6,16 +6,21 @@
 //! - `ALM_MODE` = `inbox` (default: acknowledge once appended, process
 //!   behind) | `inline` (process inside the request, as before the inbox)
 //! - `ALM_INBOX` = `memory` | `sqlite:PATH` | `postgres://…` | `redis://…`
-//!   (default: the same as `ALM_STORE`)
+//!   (default: beside the store, on its pool or connection)
 //! - `ALM_WORKERS` (default 4), `ALM_MAX_ATTEMPTS` (default 10),
 //!   `ALM_RETRY_BASE_MS` (default 1000), `ALM_RETRY_MAX_MS` (default
 //!   300000); the lease is `ALM_LEASE_SECS`
+//! - `ALM_HANDLER_TIMEOUT_MS`: how long a worker's handler may run on one
+//!   event before the attempt fails "timed out" (default: the library's
+//!   `DEFAULT_HANDLER_TIMEOUT`, 30000)
 //! - `ALM_ON_MALFORMED` = `quarantine` (default, both modes: keep the body,
 //!   answer 202) | `refuse` (answer 400)
 //! - `ALM_ADMIN_TOKEN`: enables the admin API (see `admin.rs`)
 //! - test knobs: `ALM_HANDLER_FAIL_ON` (comma-separated event ids whose
 //!   handler returns an error), `ALM_HANDLER_FAIL_TIMES` (with it: those ids
-//!   fail only their first N calls in this process)
+//!   fail only their first N calls in this process), `ALM_HANDLER_HANG_ON`
+//!   (ids whose handler never returns), `ALM_HANDLER_ABORT_ON` (ids whose
+//!   handler aborts the process, as `std::process::abort` does)
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alm_webhooks::endpoint::{self, EndpointBuilder, WorkerOptions};
-use alm_webhooks::inbox::{AnyInbox, Progress, RetryPolicy};
+use alm_webhooks::inbox::{AnyInbox, DEFAULT_HANDLER_TIMEOUT, Progress, RetryPolicy};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{AccountId, Endpoint};
 
@@ -49,7 +54,8 @@ pub enum OnMalformed {
 }
 
 /// The inbox part of the configuration.
-#[derive(Debug, Clone)]
+/// The inbox's configuration; its `Debug` shows the URL's scheme only.
+#[derive(Clone)]
 pub struct InboxConfig {
     pub mode: Mode,
     /// `None`: the store's URL.
@@ -60,6 +66,22 @@ pub struct InboxConfig {
     pub admin_token: Option<AdminToken>,
     pub fail_on: HashSet<String>,
     pub fail_times: Option<u32>,
+    pub hang_on: HashSet<String>,
+    pub abort_on: HashSet<String>,
+    pub handler_timeout: Duration,
+}
+
+impl std::fmt::Debug for InboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxConfig")
+            .field("mode", &self.mode)
+            .field("url", &self.url.as_deref().map(super::url_scheme))
+            .field("workers", &self.workers)
+            .field("retry", &self.retry)
+            .field("on_malformed", &self.on_malformed)
+            .field("admin_token", &self.admin_token)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for InboxConfig {
@@ -73,6 +95,9 @@ impl Default for InboxConfig {
             admin_token: None,
             fail_on: HashSet::new(),
             fail_times: None,
+            hang_on: HashSet::new(),
+            abort_on: HashSet::new(),
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
         }
     }
 }
@@ -125,21 +150,38 @@ impl InboxConfig {
                 max: Duration::from_millis(max.max(base)),
             },
             on_malformed,
-            admin_token: var("ALM_ADMIN_TOKEN").map(AdminToken::new),
-            fail_on: var("ALM_HANDLER_FAIL_ON")
-                .map(|v| v.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            admin_token: var("ALM_ADMIN_TOKEN")
+                .map(|t| AdminToken::parse(&t).map_err(|e| format!("ALM_ADMIN_TOKEN: {e}")))
+                .transpose()?,
+            fail_on: ids("ALM_HANDLER_FAIL_ON"),
             fail_times,
+            hang_on: ids("ALM_HANDLER_HANG_ON"),
+            abort_on: ids("ALM_HANDLER_ABORT_ON"),
+            handler_timeout: Duration::from_millis(number(
+                "ALM_HANDLER_TIMEOUT_MS",
+                u64::try_from(DEFAULT_HANDLER_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                "number of milliseconds",
+            )?),
         })
     }
 }
 
-/// The `ALM_HANDLER_FAIL_ON` / `ALM_HANDLER_FAIL_TIMES` knob.
+/// A comma-separated list of event ids (none when unset).
+fn ids(name: &str) -> HashSet<String> {
+    var(name)
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The `ALM_HANDLER_FAIL_ON` / `ALM_HANDLER_FAIL_TIMES`,
+/// `ALM_HANDLER_HANG_ON` and `ALM_HANDLER_ABORT_ON` knobs.
 #[derive(Debug, Default)]
 pub struct FailKnob {
     ids: HashSet<String>,
     times: Option<u32>,
     calls: Mutex<HashMap<String, u32>>,
+    hang_on: HashSet<String>,
+    abort_on: HashSet<String>,
 }
 
 impl FailKnob {
@@ -148,7 +190,19 @@ impl FailKnob {
             ids: config.fail_on.clone(),
             times: config.fail_times,
             calls: Mutex::default(),
+            hang_on: config.hang_on.clone(),
+            abort_on: config.abort_on.clone(),
         }
+    }
+
+    /// Whether the handler for `event_id` must never return.
+    pub fn hangs(&self, event_id: &str) -> bool {
+        self.hang_on.contains(event_id)
+    }
+
+    /// Whether the handler for `event_id` must abort the process.
+    pub fn aborts(&self, event_id: &str) -> bool {
+        self.abort_on.contains(event_id)
     }
 
     /// Whether this call of the handler for `event_id` must fail.
@@ -214,6 +268,17 @@ impl Sink {
                 eprintln!("inbox worker: {error}");
                 return;
             }
+            Progress::Panicked {
+                account_id,
+                delivery,
+            } => {
+                eprintln!(
+                    "inbox worker panicked (account {:?}, delivery {:?}): restarted",
+                    account_id.map(AccountId::get),
+                    delivery.map(|d| d.0)
+                );
+                return;
+            }
             _ => return,
         };
         self.emit([line]);
@@ -247,21 +312,23 @@ impl Queue {
     /// API replays; the inbox keeps quarantined bodies).
     pub(super) async fn start(
         config: InboxConfig,
-        store_url: &str,
+        store: &AnyStore,
         lease: Duration,
         endpoint: EndpointBuilder<AnyStore>,
         sink: Sink,
     ) -> Result<Self, String> {
-        let url = config.url.clone().unwrap_or_else(|| store_url.to_owned());
-        let inbox = Arc::new(
-            AnyInbox::from_url(&url)
-                .await
-                .map_err(|e| format!("ALM_INBOX: {e}"))?,
-        );
+        // Without ALM_INBOX, the inbox shares the store's pool (or
+        // connection), in the same database.
+        let inbox = match &config.url {
+            Some(url) => AnyInbox::from_url(url).await,
+            None => AnyInbox::from_store(store).await,
+        };
+        let inbox = Arc::new(inbox.map_err(|e| format!("ALM_INBOX: {e}"))?);
         let workers = WorkerOptions::new()
             .with_count(config.workers)
             .with_lease(lease)
             .with_retry(config.retry)
+            .with_handler_timeout(config.handler_timeout)
             .with_observer(move |progress| sink.progress(progress));
         let pool = endpoint
             .inbox(Arc::clone(&inbox), workers)
@@ -288,7 +355,9 @@ impl App {
     /// inbox for the next start.
     pub async fn shutdown(&self, grace: Duration) {
         if !self.endpoint().shutdown(grace).await {
-            eprintln!("shutdown: unfinished deliveries were given back to the inbox");
+            eprintln!(
+                "shutdown: unfinished deliveries were given back to the inbox, or a worker panicked"
+            );
         }
     }
 }

@@ -15,13 +15,14 @@
 //!   `projection.rs`
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
 //!   the event over (default 60; make it longer than your slowest handler)
-//! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default
-//!   1; a few hundred makes bulk deliveries much faster on PostgreSQL)
+//! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default:
+//!   the library's, the whole delivery; 1 commits each event on its own)
 //! - test knobs: `ALM_HANDLER_DELAY_MS` (a slow handler),
 //!   `ALM_HANDLER_PANIC_ON` (comma-separated event ids whose handler panics)
 //! - the inbox mode's variables (`ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`, …):
 //!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
 //! - `/healthz`, `/readyz` and `/metrics` (no authentication): see `ops.rs`
+//! - the front door's bounds (`ALM_READ_TIMEOUT_MS`, …): see `guard_env.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
@@ -35,6 +36,7 @@ pub mod axum_app;
 #[cfg(feature = "axum")]
 pub mod axum_inbox;
 pub mod capture;
+pub mod guard_env;
 pub mod inbox;
 pub mod ops;
 pub mod projection;
@@ -51,8 +53,25 @@ use alm_webhooks::{
     Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,
 };
 
-/// The receiver's configuration, read once at start.
-#[derive(Debug)]
+/// The scheme of a store or inbox URL (`postgres`, `redis`…), for logs and
+/// `Debug`: the URL itself may hold a password.
+pub fn url_scheme(url: &str) -> &str {
+    match url.split_once(':') {
+        Some((scheme, _))
+            if !scheme.is_empty()
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'+') =>
+        {
+            scheme
+        }
+        _ if url == "memory" => "memory",
+        _ => "(not a URL)",
+    }
+}
+
+/// The receiver's configuration, read once at start. Its `Debug` shows the
+/// store's scheme only.
 pub struct Config {
     pub listen: SocketAddr,
     pub auth: Authentication,
@@ -61,8 +80,26 @@ pub struct Config {
     pub handler_delay: Duration,
     pub panic_on: HashSet<String>,
     pub lease: Duration,
-    pub commit_batch: usize,
+    /// `None`: the library's default.
+    pub commit_batch: Option<usize>,
     pub inbox: inbox::InboxConfig,
+    pub guard: guard_env::GuardConfig,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("auth", &self.auth)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("store", &url_scheme(&self.store_url))
+            .field("handler_delay", &self.handler_delay)
+            .field("lease", &self.lease)
+            .field("commit_batch", &self.commit_batch)
+            .field("inbox", &self.inbox)
+            .field("guard", &self.guard)
+            .finish_non_exhaustive()
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -101,10 +138,10 @@ impl Config {
             })?),
         };
         let commit_batch = match var("ALM_COMMIT_BATCH") {
-            None => 1,
-            Some(v) => v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            None => None,
+            Some(v) => Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("ALM_COMMIT_BATCH={v:?} is not a positive number of events")
-            })?,
+            })?),
         };
         let panic_on = var("ALM_HANDLER_PANIC_ON")
             .map(|v| v.split(',').map(str::to_owned).collect())
@@ -119,6 +156,7 @@ impl Config {
             lease,
             commit_batch,
             inbox: inbox::InboxConfig::from_env()?,
+            guard: guard_env::GuardConfig::from_env()?,
         })
     }
 }
@@ -135,6 +173,8 @@ pub struct App {
     pub queue: inbox::Queue,
     /// Where raw deliveries are written, when capturing.
     pub capture: Option<Arc<capture::Capture>>,
+    /// The front door's bounds.
+    pub guard: guard_env::GuardConfig,
 }
 
 impl App {
@@ -161,10 +201,11 @@ impl App {
             .map_err(|e| format!("ALM_STORE: {e}"))?;
         let store = projection::apply(store).await?;
         ops::start_metrics();
-        let engine = Engine::builder(store)
-            .lease(config.lease)
-            .commit_batch(config.commit_batch)
-            .build();
+        let mut engine = Engine::builder(store).lease(config.lease);
+        if let Some(events) = config.commit_batch {
+            engine = engine.commit_batch(events);
+        }
+        let engine = engine.build();
         let sink = journal.map_or(inbox::Sink::Stdout, inbox::Sink::Journal);
         let fail = Arc::new(inbox::FailKnob::new(&config.inbox));
         let views: Arc<Mutex<BTreeMap<String, Vec<String>>>> = Arc::default();
@@ -178,9 +219,10 @@ impl App {
             }
         };
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
+        let guard = config.guard;
         let queue = inbox::Queue::start(
             config.inbox,
-            &config.store_url,
+            engine.store(),
             config.lease,
             Endpoint::builder(config.auth)
                 .max_body_bytes(config.max_body_bytes)
@@ -196,6 +238,7 @@ impl App {
             sink,
             queue,
             capture,
+            guard,
         }))
     }
 
@@ -205,8 +248,10 @@ impl App {
     }
 
     /// Prints what an answer decided (one JSON line per decided event, or
-    /// one for a quarantined body) and logs a refusal or an outage on
-    /// stderr.
+    /// one for a quarantined body) and logs an outage on stderr. Refusals
+    /// are not logged one by one (a flood of them would flood the log):
+    /// the axum receiver's guard summarises them (the actix receiver, which
+    /// has no guard, still logs each one).
     pub fn report(&self, answer: &Answer) {
         match answer {
             Answer::Processed { account_id, report } => {
@@ -217,7 +262,6 @@ impl App {
             } => self
                 .sink
                 .emit([inbox::quarantined_line(*account_id, error)]),
-            Answer::Refused(rejection) => eprintln!("{rejection}"),
             Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
             Answer::InboxUnavailable(e) => eprintln!("{e}"),
             _ => {}
@@ -236,6 +280,13 @@ async fn record(
 ) -> Result<(), BoxError> {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    if fail.aborts(event.event_id.as_str()) {
+        eprintln!("handler asked to abort on {}", event.event_id);
+        std::process::abort();
+    }
+    if fail.hangs(event.event_id.as_str()) {
+        std::future::pending::<()>().await;
     }
     if fail.fails(event.event_id.as_str()) {
         return Err(format!("handler asked to fail on {}", event.event_id).into());

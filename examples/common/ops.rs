@@ -4,8 +4,9 @@
 //!
 //! - `GET /healthz`: `200 {"status":"up"}` while the process serves
 //! - `GET /readyz`: `200 {"status":"ready"}` when the store and the inbox
-//!   answer (each within 2 s), else `503 {"status":"unavailable",
-//!   "store":…,"inbox":…}` naming what failed
+//!   answer (each within 2 s) and the inbox's workers keep alive
+//!   (`Endpoint::ready`), else `503 {"status":"unavailable",
+//!   "store":…,"inbox":…,"workers":…}` naming what failed
 //! - `GET /metrics`: the Prometheus text format of the crate's metrics
 //!   (built with the `metrics` feature; `404` otherwise), the inbox gauges
 //!   refreshed from the inbox's counts at each scrape
@@ -32,37 +33,27 @@ pub const METRICS_OFF: &str = r#"{"error":"built without the metrics feature"}"#
 /// How long a readiness check waits for the store or the inbox.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The Prometheus recorder, installed once per process.
-#[cfg(feature = "metrics")]
+/// The Prometheus recorder, installed once per process, with the crate's
+/// buckets and counters at zero (`alm_webhooks::metrics::install_prometheus`).
+#[cfg(feature = "prometheus")]
 fn prometheus() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     use std::sync::OnceLock;
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-                .install_recorder()
+            alm_webhooks::metrics::install_prometheus()
                 .map_err(|e| eprintln!("metrics: no Prometheus recorder: {e}"))
-                .ok()?;
-            alm_webhooks::metrics::describe();
-            Some(handle)
+                .ok()
         })
         .as_ref()
 }
 
-/// Installs the Prometheus recorder (with the `metrics` feature) and keeps
-/// its histograms trimmed; call once at start, inside the runtime.
+/// Installs the Prometheus recorder (with the `prometheus` feature); call
+/// once at start.
 pub fn start_metrics() {
-    #[cfg(feature = "metrics")]
-    if let Some(handle) = prometheus() {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                every.tick().await;
-                handle.run_upkeep();
-            }
-        });
-    }
+    #[cfg(feature = "prometheus")]
+    let _ = prometheus();
 }
 
 /// What a check's failure says in the `/readyz` body.
@@ -80,7 +71,8 @@ impl App {
         (StatusCode::OK, json!({"status": "up"}).to_string())
     }
 
-    /// `GET /readyz`: whether the store and the inbox answer.
+    /// `GET /readyz`: whether the store and the inbox answer and the
+    /// workers keep alive.
     pub async fn readyz(&self) -> (StatusCode, String) {
         // A read of a record no event names: it exists in no store.
         let probe = StateKey::LearningObject {
@@ -110,22 +102,29 @@ impl App {
             tokio::time::timeout(CHECK_TIMEOUT, inbox),
         );
         let (store, inbox) = (failure(store), failure(inbox));
-        if store.is_none() && inbox.is_none() {
+        let workers = (!self.endpoint().ready())
+            .then(|| "stopped, or panicking more often than their restart limit".to_owned());
+        if store.is_none() && inbox.is_none() && workers.is_none() {
             return (StatusCode::OK, json!({"status": "ready"}).to_string());
         }
         let reason = |f: Option<String>| f.map_or(Value::from("ok"), Value::from);
-        eprintln!("readyz: store {store:?}, inbox {inbox:?}");
+        eprintln!("readyz: store {store:?}, inbox {inbox:?}, workers {workers:?}");
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "store": reason(store), "inbox": reason(inbox)})
-                .to_string(),
+            json!({
+                "status": "unavailable",
+                "store": reason(store),
+                "inbox": reason(inbox),
+                "workers": reason(workers),
+            })
+            .to_string(),
         )
     }
 
     /// `GET /metrics`: the Prometheus text format, or `None` (answer 404)
     /// when built without the `metrics` feature.
     pub async fn metrics_text(&self) -> Option<String> {
-        #[cfg(feature = "metrics")]
+        #[cfg(feature = "prometheus")]
         {
             let handle = prometheus()?;
             let now = OffsetDateTime::now_utc();
@@ -136,7 +135,7 @@ impl App {
             }
             Some(handle.render())
         }
-        #[cfg(not(feature = "metrics"))]
+        #[cfg(not(feature = "prometheus"))]
         None
     }
 }

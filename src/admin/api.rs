@@ -5,56 +5,16 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::listing;
+use super::token::{AdminToken, Check};
 use crate::Envelope;
 use crate::engine::{CounterSnapshot, Engine};
 use crate::inbox::{DeadLetterId, Inbox, InboxError, PoolWaker, QuarantineId};
 
-/// At most this many entries in a listing.
-const LIMIT: usize = 1000;
 /// The one body of every refused call, whatever was wrong with the token.
 const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
-
-/// The admin token the API's callers must send as `Authorization: Bearer
-/// TOKEN`. Its `Debug` never shows it; it is compared in constant time.
-///
-/// ```
-/// use alm_webhooks::admin::AdminToken;
-///
-/// let token = AdminToken::new("s3cret-admin-token");
-/// assert_eq!(format!("{token:?}"), "AdminToken([REDACTED])");
-/// ```
-#[derive(Clone)]
-pub struct AdminToken(Arc<[u8]>);
-
-impl AdminToken {
-    /// A token from its text (for instance the `ALM_ADMIN_TOKEN`
-    /// environment variable). Choose a long random one.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into().into_bytes().into())
-    }
-
-    /// Whether the request's `Authorization: Bearer …` carries the token,
-    /// compared in constant time. An empty token admits nobody.
-    fn admits(&self, headers: &HeaderMap) -> bool {
-        let Some(given) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        else {
-            return false;
-        };
-        !self.0.is_empty() && bool::from(given.ct_eq(&self.0))
-    }
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken([REDACTED])")
-    }
-}
 
 /// Where the decision counts come from (an engine's
 /// [`counters`](Engine::counters)).
@@ -173,22 +133,39 @@ impl<I: Inbox> AdminApi<I> {
                 method_not_allowed()
             };
         }
-        if !self.token.admits(headers) {
-            let mut response = respond(
-                StatusCode::UNAUTHORIZED,
-                "application/json",
-                UNAUTHORIZED.as_bytes().to_vec(),
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
+        match self.token.check(headers) {
+            Check::Admitted => {}
+            Check::Refused => {
+                let mut response = respond(
+                    StatusCode::UNAUTHORIZED,
+                    "application/json",
+                    UNAUTHORIZED.as_bytes().to_vec(),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return response;
+            }
+            Check::TooMany => {
+                let mut response = answer(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    json!({"error": "too many failed attempts, retry later"}),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            }
         }
         let parts: Vec<&str> = path.split('/').collect();
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["inbox"]) => self.stats().await,
             ("GET", ["decisions"]) => Ok(self.decision_counts()),
             ("GET", ["dead-letters"]) => self.dead_letters().await,
+            ("GET", ["dead-letters", id]) => match id.parse() {
+                Ok(id) => self.dead_letter(id).await,
+                Err(_) => Ok(not_found()),
+            },
             ("POST", ["dead-letters", id, "replay"]) => match id.parse() {
                 Ok(id) => self.replay_dead_letter(id).await,
                 Err(_) => Ok(not_found()),
@@ -198,6 +175,10 @@ impl<I: Inbox> AdminApi<I> {
                 Err(_) => Ok(not_found()),
             },
             ("GET", ["quarantine"]) => self.quarantined().await,
+            ("GET", ["quarantine", id]) => match id.parse() {
+                Ok(id) => self.quarantined_one(id).await,
+                Err(_) => Ok(not_found()),
+            },
             ("POST", ["quarantine", id, "replay"]) => match id.parse() {
                 Ok(id) => self.replay_quarantined(id).await,
                 Err(_) => Ok(not_found()),
@@ -247,25 +228,16 @@ impl<I: Inbox> AdminApi<I> {
     }
 
     async fn dead_letters(&self) -> Result<Response<Vec<u8>>, InboxError> {
-        let letters = self.inbox.dead_letters(LIMIT).await?;
-        let list: Vec<Value> = letters
-            .iter()
-            .map(|d| {
-                let l = &d.letter;
-                let event = serde_json::from_str::<Value>(&l.event)
-                    .unwrap_or_else(|_| Value::String(l.event.clone()));
-                json!({
-                    "id": d.id.get(),
-                    "accountId": l.account_id.get(),
-                    "eventId": l.event_id,
-                    "eventName": l.event_name,
-                    "attempts": l.attempts,
-                    "error": l.error,
-                    "event": event,
-                })
-            })
-            .collect();
+        let letters = self.inbox.dead_letters(listing::PAGE).await?;
+        let list = letters.iter().map(listing::letter_summary).collect();
         Ok(answer(StatusCode::OK, Value::Array(list)))
+    }
+
+    async fn dead_letter(&self, id: DeadLetterId) -> Result<Response<Vec<u8>>, InboxError> {
+        Ok(match self.inbox.dead_letter(id).await? {
+            Some(letter) => answer(StatusCode::OK, listing::letter_full(&letter)),
+            None => not_found(),
+        })
     }
 
     async fn replay_dead_letter(&self, id: DeadLetterId) -> Result<Response<Vec<u8>>, InboxError> {
@@ -288,21 +260,16 @@ impl<I: Inbox> AdminApi<I> {
     }
 
     async fn quarantined(&self) -> Result<Response<Vec<u8>>, InboxError> {
-        let bodies = self.inbox.quarantined(LIMIT).await?;
-        let list: Vec<Value> = bodies
-            .iter()
-            .map(|q| {
-                json!({
-                    "id": q.id.get(),
-                    "accountId": q.account_id.map(|a| a.get()),
-                    "receivedAt": q.received_at.format(&Rfc3339).unwrap_or_default(),
-                    "bytes": q.body.len(),
-                    "body": String::from_utf8_lossy(&q.body),
-                    "error": q.error,
-                })
-            })
-            .collect();
+        let bodies = self.inbox.quarantined(listing::PAGE).await?;
+        let list = bodies.iter().map(listing::quarantined_summary).collect();
         Ok(answer(StatusCode::OK, Value::Array(list)))
+    }
+
+    async fn quarantined_one(&self, id: QuarantineId) -> Result<Response<Vec<u8>>, InboxError> {
+        Ok(match self.inbox.quarantined_body(id).await? {
+            Some(kept) => answer(StatusCode::OK, listing::quarantined_full(&kept)),
+            None => not_found(),
+        })
     }
 
     async fn replay_quarantined(&self, id: QuarantineId) -> Result<Response<Vec<u8>>, InboxError> {
@@ -343,9 +310,24 @@ impl<I: Inbox> AdminApi<I> {
     }
 }
 
+/// Every answer, the page's and the API's, with headers that keep it out
+/// of frames, caches and content sniffing, and run only the page's own
+/// script and styles.
 fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Vec<u8>> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, super::policy::csp());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     if status != StatusCode::NO_CONTENT {
         response
             .headers_mut()

@@ -12,12 +12,14 @@
 //! |---|---|
 //! | `GET …/admin/inbox` | `{"pending", "in_flight", "retrying", "dead_letters", "quarantined", "oldest_pending_age_ms"}` |
 //! | `GET …/admin/decisions` | `{"processed": n, "duplicate": n, …}`: decisions counted since start |
-//! | `GET …/admin/dead-letters` | `[{"id", "accountId", "eventId", "eventName", "attempts", "error", "event"}]` |
+//! | `GET …/admin/dead-letters` | `[{"id", "accountId", "eventId", "eventName", "attempts", "error", "bytes", "preview"}]`: the oldest 100, error cut at 500 characters, event at 200 |
+//! | `GET …/admin/dead-letters/{id}` | `{"id", "accountId", "eventId", "eventName", "attempts", "error", "event"}`, whole |
 //! | `POST …/admin/dead-letters/{id}/replay`, `DELETE …/admin/dead-letters/{id}` | `202`, `204` |
-//! | `GET …/admin/quarantine` | `[{"id", "receivedAt", "bytes", "body", "error"}]` |
+//! | `GET …/admin/quarantine` | `[{"id", "accountId", "receivedAt", "bytes", "preview", "error"}]`: the oldest 100, body cut at 200 characters |
+//! | `GET …/admin/quarantine/{id}` | `{"id", "accountId", "receivedAt", "bytes", "body", "error"}`, whole |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
 //!
-//! An unknown id is `404`; listings return at most 1,000 entries; an inbox
+//! An unknown id is `404`; an inbox
 //! that cannot answer is `503` (`{"error":"inbox unavailable"}`, the cause
 //! only in the `tracing` log).
 //!
@@ -28,7 +30,13 @@
 //! of your own (and behind your own guards).
 //!
 //! Keep these endpoints off the public internet (see `SECURITY.md`): the
-//! token guards them, but they show learners' data.
+//! token guards them, but they show learners' data. Every answer carries a
+//! `Content-Security-Policy` (the page's own script only, `frame-ancestors
+//! 'none'`), `X-Content-Type-Options: nosniff` and `Cache-Control:
+//! no-store`; a missing or wrong token is `401` with `WWW-Authenticate:
+//! Bearer`, and past 20 failures in a second, `429` without a look at the
+//! token. Read a configured token with [`AdminToken::parse`] (at least 32
+//! characters).
 //!
 //! ```
 //! let page = alm_webhooks::admin::PAGE_HTML;
@@ -39,11 +47,15 @@
 mod api;
 #[cfg(feature = "axum")]
 mod axum;
+mod listing;
+mod policy;
+mod token;
 
-pub use api::{AdminApi, AdminToken};
+pub use api::AdminApi;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum::router;
+pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 
 /// The admin page, as served at `…/admin` (`Content-Type: text/html;
 /// charset=utf-8`).

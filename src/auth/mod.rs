@@ -133,6 +133,44 @@ impl Authentication {
     }
 }
 
+impl Authentication {
+    /// The checks that need only the headers, so a front door can refuse
+    /// before it reads (and buffers) the body: Basic credentials in full;
+    /// for signatures, that the signature header is there and readable,
+    /// the signed headers are present and a configured timestamp is within
+    /// the tolerance. Passing is not authentication: the body is checked
+    /// by [`Authentication::verify_at`] once read.
+    ///
+    /// # Errors
+    ///
+    /// As [`Authentication::verify_at`], except
+    /// [`AuthError::SignatureMismatch`], which needs the body.
+    ///
+    /// ```
+    /// use alm_webhooks::Authentication;
+    /// use alm_webhooks::auth::{AuthError, SignatureAuth};
+    ///
+    /// let auth = Authentication::Signature(SignatureAuth::new("secret"));
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let mut headers = http::HeaderMap::new();
+    /// assert_eq!(auth.verify_headers_at(&headers, now), Err(AuthError::MissingHeader("signature")));
+    /// headers.insert("x-alm-signature", "ab".repeat(32).parse().unwrap());
+    /// assert!(auth.verify_headers_at(&headers, now).is_ok(), "well formed: the body decides");
+    /// ```
+    pub fn verify_headers_at(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        match self {
+            Self::None => Ok(()),
+            Self::Basic(basic) => basic.verify(headers),
+            Self::Signature(signature) => signature.verify_headers_at(headers, now),
+            Self::StandardWebhooks(standard) => standard.verify_headers_at(headers, now),
+        }
+    }
+}
+
 /// Why authentication failed. For server-side logs only: it never contains
 /// a header value, a credential, a signature or a secret.
 ///

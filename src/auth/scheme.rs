@@ -147,6 +147,11 @@ pub enum SchemeKeyError {
     /// The key is not an ed25519 public key.
     #[error(transparent)]
     PublicKey(InvalidPublicKey),
+    /// The timestamp header is checked but not signed: anyone could send
+    /// an old signature with a fresh time, so the check would bound
+    /// nothing.
+    #[error("the timestamp header `{0}` is not in the signed content: add `{{{0}}}` to it")]
+    UnsignedTimestamp(HeaderName),
 }
 
 /// A signature scheme: where the signature is, how it is made and written,
@@ -254,6 +259,7 @@ impl SignatureScheme {
     /// assert!(auth.verify(&headers, b"{}").is_ok());
     /// ```
     pub fn auth(&self, secret: &Secret) -> Result<SignatureAuth, SchemeKeyError> {
+        self.check_timestamp_signed()?;
         let key = self
             .key
             .decode(secret)
@@ -345,6 +351,37 @@ impl SignatureScheme {
         if let Some(v) = var("ALM_SECRET_ENCODING") {
             scheme.key = v.parse().map_err(|e| format!("ALM_SECRET_ENCODING: {e}"))?;
         }
+        scheme
+            .check_timestamp_signed()
+            .map_err(|e| format!("ALM_TIMESTAMP_HEADER: {e} (ALM_SIGNED_CONTENT)"))?;
         Ok(scheme)
+    }
+
+    /// Refuses a timestamp header that the signature does not cover: the
+    /// check would bound nothing (a signature made a month ago passes with
+    /// a fresh time).
+    ///
+    /// ```
+    /// use alm_webhooks::auth::SignatureScheme;
+    /// let env = |name: &str| match name {
+    ///     "ALM_TIMESTAMP_HEADER" => Some("x-ts".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let err = SignatureScheme::from_env(env).unwrap_err();
+    /// assert!(err.contains("`x-ts` is not in the signed content"), "{err}");
+    /// let signed = |name: &str| match name {
+    ///     "ALM_TIMESTAMP_HEADER" => Some("x-ts".to_owned()),
+    ///     "ALM_SIGNED_CONTENT" => Some("{x-ts}.{body}".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert!(SignatureScheme::from_env(signed).is_ok());
+    /// ```
+    fn check_timestamp_signed(&self) -> Result<(), SchemeKeyError> {
+        match &self.timestamp_header {
+            Some(header) if !self.signed.header_names().any(|h| h == header) => {
+                Err(SchemeKeyError::UnsignedTimestamp(header.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -289,22 +289,8 @@ impl StandardWebhooksAuth {
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<(), AuthError> {
-        let id = single(headers, "webhook-id")?;
-        let timestamp_text = single(headers, "webhook-timestamp")?;
-        let timestamp: i64 = timestamp_text
-            .parse()
-            .ok()
-            .filter(|t: &i64| *t >= 0 && timestamp_text.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or(AuthError::Malformed("webhook-timestamp"))?;
-        let signatures = single(headers, "webhook-signature")?;
-        let distance = (i128::from(now.unix_timestamp()) - i128::from(timestamp)).unsigned_abs();
-        if distance > u128::from(self.tolerance.as_secs()) {
-            return Err(AuthError::TimestampOutOfTolerance);
-        }
-        let (candidates, ed25519_candidates) = parse_signatures(signatures);
-        if candidates.is_empty() && ed25519_candidates.is_empty() {
-            return Err(AuthError::Malformed("webhook-signature"));
-        }
+        let (id, timestamp_text, timestamp, candidates, ed25519_candidates) =
+            self.read_headers(headers, now)?;
         // The signed content carries the timestamp as the sender formats it
         // (no leading zeros); the header text is that, unless it was padded.
         let canonical;
@@ -325,6 +311,52 @@ impl StandardWebhooksAuth {
         } else {
             Err(AuthError::SignatureMismatch)
         }
+    }
+}
+
+impl StandardWebhooksAuth {
+    /// The checks that need only the headers (all three present, the
+    /// timestamp within the tolerance, at least one readable signature),
+    /// for a front door that refuses before reading the body.
+    pub(crate) fn verify_headers_at(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        self.read_headers(headers, now).map(drop)
+    }
+
+    /// The id, the timestamp (as sent and as a number) and the candidate
+    /// signatures, once the timestamp is within the tolerance.
+    #[allow(clippy::type_complexity)]
+    fn read_headers<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<(&'h str, &'h str, i64, Candidates, Vec<Signature>), AuthError> {
+        let id = single(headers, "webhook-id")?;
+        let timestamp_text = single(headers, "webhook-timestamp")?;
+        let timestamp: i64 = timestamp_text
+            .parse()
+            .ok()
+            .filter(|t: &i64| *t >= 0 && timestamp_text.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or(AuthError::Malformed("webhook-timestamp"))?;
+        let signatures = single(headers, "webhook-signature")?;
+        let distance = (i128::from(now.unix_timestamp()) - i128::from(timestamp)).unsigned_abs();
+        if distance > u128::from(self.tolerance.as_secs()) {
+            return Err(AuthError::TimestampOutOfTolerance);
+        }
+        let (candidates, ed25519_candidates) = parse_signatures(signatures);
+        if candidates.is_empty() && ed25519_candidates.is_empty() {
+            return Err(AuthError::Malformed("webhook-signature"));
+        }
+        Ok((
+            id,
+            timestamp_text,
+            timestamp,
+            candidates,
+            ed25519_candidates,
+        ))
     }
 }
 

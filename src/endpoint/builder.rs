@@ -6,33 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::door::Parts;
+use super::error::EndpointError;
 use super::handler::{self, Handler};
+use super::kept::KeptLimits;
+use super::modes::DEFAULT_INLINE_BUDGET;
 use super::options::WorkerOptions;
 use super::sweeper::Sweeper;
 use super::{Endpoint, Mode, OnMalformed};
 use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
 use crate::{Authentication, BoxError, Engine, Event, Receiver};
-
-/// Why [`EndpointBuilder::build`] refused the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EndpointError {
-    /// No [`EndpointBuilder::handler`] was given.
-    #[error("the endpoint has no handler: call EndpointBuilder::handler")]
-    MissingHandler,
-    /// [`Mode::Inbox`] was asked for without [`EndpointBuilder::inbox`].
-    #[error("Mode::Inbox needs an inbox: call EndpointBuilder::inbox")]
-    InboxModeWithoutInbox,
-    /// [`OnMalformed::Quarantine`] was asked for without an inbox to keep
-    /// the bodies in.
-    #[error("OnMalformed::Quarantine needs an inbox: call EndpointBuilder::inbox")]
-    QuarantineWithoutInbox,
-    /// An inbox's workers (or the sweep) must start on a tokio runtime,
-    /// and `build` was called outside one.
-    #[error("the inbox's workers and the sweep need a tokio runtime: call build inside one")]
-    NoRuntime,
-}
 
 /// Configures an [`Endpoint`]; made by [`Endpoint::builder`].
 ///
@@ -61,13 +44,18 @@ pub enum EndpointError {
 /// # }
 /// ```
 pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
-    receiver: Receiver,
-    engine: Engine<S>,
-    inbox: Option<(Arc<I>, WorkerOptions)>,
-    handler: Option<Handler>,
-    mode: Option<Mode>,
-    on_malformed: Option<OnMalformed>,
-    sweep_every: Option<Duration>,
+    pub(super) receiver: Receiver,
+    pub(super) engine: Engine<S>,
+    pub(super) inbox: Option<(Arc<I>, WorkerOptions)>,
+    pub(super) handler: Option<Handler>,
+    pub(super) mode: Option<Mode>,
+    pub(super) on_malformed: Option<OnMalformed>,
+    pub(super) sweep_every: Option<Duration>,
+    /// Whether [`EndpointBuilder::engine`] was called.
+    pub(super) engine_chosen: bool,
+    pub(super) inline_budget: Duration,
+    pub(super) append_timeout: Duration,
+    pub(super) kept: KeptLimits,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -80,6 +68,8 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
             .field("sweep_every", &self.sweep_every)
+            .field("inline_budget", &self.inline_budget)
+            .field("kept", &self.kept)
             .finish()
     }
 }
@@ -94,6 +84,10 @@ impl EndpointBuilder {
             mode: None,
             on_malformed: None,
             sweep_every: None,
+            engine_chosen: false,
+            inline_budget: DEFAULT_INLINE_BUDGET,
+            append_timeout: Endpoint::APPEND_TIMEOUT,
+            kept: KeptLimits::default(),
         }
     }
 }
@@ -119,7 +113,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     }
 
     /// The engine that decides each event (default:
-    /// [`Engine::in_memory`], which forgets everything at exit).
+    /// [`Engine::in_memory`], which forgets everything at exit; with a
+    /// durable inbox, [`build`](EndpointBuilder::build) refuses the default:
+    /// give an engine on a durable store).
     ///
     /// ```
     /// use alm_webhooks::{Authentication, Endpoint, Engine};
@@ -141,6 +137,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: true,
+            inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
+            kept: self.kept,
         }
     }
 
@@ -180,6 +180,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             mode: self.mode,
             on_malformed: self.on_malformed,
             sweep_every: self.sweep_every,
+            engine_chosen: self.engine_chosen,
+            inline_budget: self.inline_budget,
+            append_timeout: self.append_timeout,
+            kept: self.kept,
         }
     }
 
@@ -288,14 +292,43 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # Errors
     ///
     /// An [`EndpointError`] naming what is missing: the handler, the inbox
-    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, or the
-    /// tokio runtime the workers and the sweep need.
+    /// that [`Mode::Inbox`] or [`OnMalformed::Quarantine`] needs, the
+    /// tokio runtime the workers and the sweep need, or the durable engine
+    /// a durable inbox needs.
     ///
     /// ```
     /// use alm_webhooks::endpoint::EndpointError;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let error = Endpoint::builder(Authentication::None).build().unwrap_err();
     /// assert_eq!(error, EndpointError::MissingHandler);
+    /// ```
+    ///
+    /// A durable inbox with the engine's in-memory default is refused:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::endpoint::{EndpointError, WorkerOptions};
+    /// use alm_webhooks::inbox::SqliteInbox;
+    /// use alm_webhooks::store::SqliteStore;
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    ///
+    /// let inbox = Arc::new(SqliteInbox::open_in_memory()?);
+    /// let refused = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::clone(&inbox), WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build();
+    /// assert_eq!(refused.unwrap_err(), EndpointError::DurableInboxWithoutStore);
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(Engine::builder(SqliteStore::open_in_memory()?).build())
+    ///     .inbox(inbox, WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn build(self) -> Result<Endpoint, EndpointError> {
         let handler = self.handler.ok_or(EndpointError::MissingHandler)?;
@@ -313,6 +346,10 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         }
         if !has_inbox && on_malformed == OnMalformed::Quarantine {
             return Err(EndpointError::QuarantineWithoutInbox);
+        }
+        let durable_inbox = self.inbox.as_ref().is_some_and(|(i, _)| i.is_durable());
+        if durable_inbox && !self.engine_chosen {
+            return Err(EndpointError::DurableInboxWithoutStore);
         }
         let needs_runtime = self.inbox.is_some() || self.sweep_every.is_some();
         if needs_runtime && tokio::runtime::Handle::try_current().is_err() {
@@ -339,8 +376,11 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 inbox,
             }),
             handler,
+            inline_budget: self.inline_budget,
             pool,
             sweeper,
+            append_timeout: self.append_timeout,
+            kept: super::kept::Kept::new(self.kept),
         })
     }
 }

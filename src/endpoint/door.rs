@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use super::handler::Handler;
-use crate::inbox::{DeliveryId, Inbox, InboxError, NewDelivery, NewQuarantined, QuarantineId};
+use crate::inbox::{
+    DeliveryId, Inbox, InboxError, InboxStats, NewDelivery, NewQuarantined, QuarantineId,
+};
 use crate::store::BoxFuture;
 use crate::store::{Store, StoreError};
 use crate::{DeliveryReport, Engine, Envelope};
@@ -31,6 +33,12 @@ pub(super) trait Door: Send + Sync {
         &'a self,
         body: NewQuarantined<'a>,
     ) -> Option<BoxFuture<'a, Result<QuarantineId, InboxError>>>;
+
+    /// What the inbox holds, when there is one.
+    fn stats(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>>;
 }
 
 /// The engine and, when configured, the inbox.
@@ -62,5 +70,13 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
     ) -> Option<BoxFuture<'a, Result<QuarantineId, InboxError>>> {
         let inbox = self.inbox.as_ref()?;
         Some(Box::pin(inbox.quarantine(body)))
+    }
+
+    fn stats(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>> {
+        let inbox = self.inbox.as_ref()?;
+        Some(Box::pin(inbox.stats(now)))
     }
 }

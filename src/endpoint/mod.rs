@@ -31,11 +31,18 @@ mod actix;
 mod answer;
 #[cfg(feature = "axum")]
 mod axum;
+mod bounds;
 mod builder;
 mod door;
+mod error;
+#[cfg(feature = "axum")]
+mod guard;
 mod handler;
+mod kept;
+mod modes;
 mod options;
 mod sweeper;
+mod workers;
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,35 +55,21 @@ use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
 use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
 pub use answer::Answer;
-pub use builder::{EndpointBuilder, EndpointError};
+pub use builder::EndpointBuilder;
+pub use error::EndpointError;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
+    GuardService, RefusalSummary,
+};
+pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
+pub use modes::{DEFAULT_INLINE_BUDGET, Mode, OnMalformed};
 pub use options::WorkerOptions;
 
 use door::Door;
 use handler::Handler;
-
-/// Where an [`Endpoint`] runs the handler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mode {
-    /// Append each delivery to the inbox and answer `202` at once; workers
-    /// run the handler behind (ALM's 5 s do not constrain the handler).
-    Inbox,
-    /// Run the handler inside the request, and answer with the decisions'
-    /// status: every event must be handled within ALM's 5 s.
-    Inline,
-}
-
-/// What an [`Endpoint`] does with a body that passed authentication but is
-/// not an envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OnMalformed {
-    /// Keep it in the inbox's quarantine (exact bytes, error, time) and
-    /// answer `202`, so the account's later deliveries are not held back.
-    Quarantine,
-    /// Answer `400`: ALM retries it for 7 days, holding the account back.
-    Refuse,
-}
 
 /// One webhook endpoint: built once from configuration
 /// ([`Endpoint::builder`]), then [`Endpoint::handle`] for every request.
@@ -125,9 +118,15 @@ pub struct Endpoint {
     on_malformed: OnMalformed,
     door: Arc<dyn Door>,
     handler: Handler,
+    /// Inline: the time the handlers of one delivery share.
+    inline_budget: Duration,
     pool: Option<WorkerPool>,
     /// The background sweep, if asked for; stops with the endpoint.
     sweeper: Option<sweeper::Sweeper>,
+    /// The bound on keeping a delivery in the inbox.
+    append_timeout: Duration,
+    /// The caps on dead letters and quarantined bodies.
+    kept: kept::Kept,
 }
 
 impl fmt::Debug for Endpoint {
@@ -136,6 +135,7 @@ impl fmt::Debug for Endpoint {
             .field("receiver", &self.receiver)
             .field("mode", &self.mode)
             .field("on_malformed", &self.on_malformed)
+            .field("inline_budget", &self.inline_budget)
             .field("workers", &self.pool.is_some())
             .field("sweeping", &self.sweeper.is_some())
             .finish_non_exhaustive()
@@ -143,6 +143,15 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// How long the endpoint waits, by default, for the inbox to keep a
+    /// delivery before it answers `503`: 2 s, well inside the 5 s ALM
+    /// waits for an answer. See [`EndpointBuilder::append_timeout`].
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::Endpoint::APPEND_TIMEOUT.as_secs(), 2);
+    /// ```
+    pub const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// Starts configuring an endpoint that authenticates with `auth`.
     ///
     /// ```
@@ -258,7 +267,7 @@ impl Endpoint {
         body: &[u8],
         started: Instant,
     ) -> Answer {
-        let answer = self.answer(headers, body).await;
+        let answer = self.answer(headers, body, started).await;
         Self::count(&answer, started);
         answer
     }
@@ -278,7 +287,7 @@ impl Endpoint {
         let _ = (answer, started);
     }
 
-    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8], started: Instant) -> Answer {
         let now = OffsetDateTime::now_utc();
         let envelope = match self.receiver.receive_at(headers, body, now) {
             Ok(envelope) => envelope,
@@ -288,14 +297,18 @@ impl Endpoint {
             Err(rejection) => return Answer::Refused(rejection),
         };
         match self.mode {
-            Mode::Inline => self.process(envelope).await,
+            Mode::Inline => self.process(envelope, started).await,
             Mode::Inbox => self.append(envelope.account_id, body, now).await,
         }
     }
 
-    async fn process(&self, envelope: Envelope) -> Answer {
+    /// Decides the delivery inline, its handlers within the budget counted
+    /// from when the request came in.
+    async fn process(&self, envelope: Envelope, started: Instant) -> Answer {
         let account_id = envelope.account_id;
-        match self.door.process(envelope, Arc::clone(&self.handler)).await {
+        let started = tokio::time::Instant::from_std(started);
+        let handler = handler::within_budget(&self.handler, self.inline_budget, started);
+        match self.door.process(envelope, handler).await {
             Ok(report) => Answer::Processed { account_id, report },
             Err(e) => {
                 #[cfg(feature = "tracing")]
@@ -311,11 +324,14 @@ impl Endpoint {
             body,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `Mode::Inbox` without an inbox.
         let Some(appended) = self.door.append(delivery) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
-        match appended.await {
+        match self.bounded(appended).await {
             Ok(delivery) => {
                 self.wake();
                 Answer::Accepted {
@@ -331,6 +347,19 @@ impl Endpoint {
         }
     }
 
+    /// `call` to the inbox, failing once the append timeout is over.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, InboxError>>,
+    ) -> Result<T, InboxError> {
+        let limit = self.append_timeout;
+        tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(InboxError::new(format!(
+                "the inbox did not keep the delivery within {limit:?}"
+            )))
+        })
+    }
+
     async fn quarantine(&self, body: &[u8], error: String, now: OffsetDateTime) -> Answer {
         let account_id = account::account_of(body);
         let kept = NewQuarantined {
@@ -339,11 +368,14 @@ impl Endpoint {
             error: &error,
             received_at: now,
         };
+        if let Some(full) = self.kept.full(&*self.door).await {
+            return Answer::InboxUnavailable(full);
+        }
         // `build` refuses `OnMalformed::Quarantine` without an inbox.
         let Some(kept) = self.door.quarantine(kept) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
-        match kept.await {
+        match self.bounded(kept).await {
             Ok(id) => Answer::Quarantined {
                 account_id,
                 id,
@@ -354,67 +386,6 @@ impl Endpoint {
                 tracing::warn!(error = %e, "inbox unavailable: answering 503");
                 Answer::InboxUnavailable(e)
             }
-        }
-    }
-
-    /// Wakes an idle worker, so a delivery appended to the inbox by other
-    /// means (a replayed dead letter, a requeued quarantined body) is taken
-    /// at once. Does nothing without an inbox; `handle` wakes by itself.
-    ///
-    /// ```
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// endpoint.wake(); // no inbox here: nothing to wake
-    /// ```
-    pub fn wake(&self) {
-        if let Some(pool) = &self.pool {
-            pool.wake();
-        }
-    }
-
-    /// A handle that wakes the inbox's workers (after a replay, say), for
-    /// [`crate::admin::AdminApi::waking`]; `None` without an inbox.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.waker().is_none(), "inline mode without an inbox");
-    /// # }
-    /// ```
-    pub fn waker(&self) -> Option<crate::inbox::PoolWaker> {
-        self.pool.as_ref().map(|pool| pool.waker())
-    }
-
-    /// Stops the inbox's workers: none takes new work, deliveries in hand
-    /// are finished within `grace`, and what is unfinished stays in the
-    /// inbox for the next start. Returns `true` if everything in hand
-    /// finished (and always without an inbox). See [`WorkerPool::shutdown`].
-    /// Dropping the endpoint without it leaves the workers running until
-    /// the runtime ends.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.shutdown(std::time::Duration::from_secs(1)).await);
-    /// # }
-    /// ```
-    pub async fn shutdown(&self, grace: Duration) -> bool {
-        match &self.pool {
-            Some(pool) => pool.shutdown(grace).await,
-            None => true,
         }
     }
 }

@@ -9,8 +9,9 @@ use crate::store::Store;
 
 type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
-/// How the inbox's workers run: how many, their lease, their retries, and
-/// who hears of what they do. Given to [`EndpointBuilder::inbox`](super::EndpointBuilder::inbox).
+/// How the inbox's workers run: how many, their lease, their retries, how
+/// long a handler may run, how often they may panic, and who hears of what
+/// they do. Given to [`EndpointBuilder::inbox`](super::EndpointBuilder::inbox).
 ///
 /// ```
 /// use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct WorkerOptions {
     lease: Option<Duration>,
     poll: Option<Duration>,
     retry: Option<RetryPolicy>,
+    handler_timeout: Option<Duration>,
+    restart_limit: Option<(usize, Duration)>,
     observer: Option<Observer>,
 }
 
@@ -44,6 +47,8 @@ impl fmt::Debug for WorkerOptions {
             .field("lease", &self.lease)
             .field("poll", &self.poll)
             .field("retry", &self.retry)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("restart_limit", &self.restart_limit)
             .field("observer", &self.observer.is_some())
             .finish()
     }
@@ -51,7 +56,9 @@ impl fmt::Debug for WorkerOptions {
 
 impl WorkerOptions {
     /// The defaults of [`Workers`]: 4 workers, a 60 s lease, the default
-    /// [`RetryPolicy`], an idle poll every 50 ms, no observer.
+    /// [`RetryPolicy`], an idle poll every 50 ms, a handler timeout of
+    /// [`DEFAULT_HANDLER_TIMEOUT`](crate::inbox::DEFAULT_HANDLER_TIMEOUT)
+    /// (30 s), healthy up to 10 restarts within 60 s, no observer.
     ///
     /// ```
     /// let options = alm_webhooks::endpoint::WorkerOptions::new();
@@ -114,6 +121,35 @@ impl WorkerOptions {
         self
     }
 
+    /// How long a handler may run on one event; see
+    /// [`Workers::with_handler_timeout`].
+    ///
+    /// ```
+    /// let options = alm_webhooks::endpoint::WorkerOptions::new()
+    ///     .with_handler_timeout(std::time::Duration::from_secs(10));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_handler_timeout(mut self, limit: Duration) -> Self {
+        self.handler_timeout = Some(limit);
+        self
+    }
+
+    /// How often the workers may panic within `window` while the pool (and
+    /// [`Endpoint::ready`](super::Endpoint::ready)) stays healthy; see
+    /// [`Workers::with_restart_limit`].
+    ///
+    /// ```
+    /// let options = alm_webhooks::endpoint::WorkerOptions::new()
+    ///     .with_restart_limit(5, std::time::Duration::from_secs(60));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_restart_limit(mut self, restarts: usize, window: Duration) -> Self {
+        self.restart_limit = Some((restarts, window));
+        self
+    }
+
     /// Called for everything the workers do; see [`Workers::with_observer`].
     ///
     /// ```
@@ -143,6 +179,12 @@ impl WorkerOptions {
         }
         if let Some(retry) = self.retry {
             workers = workers.with_retry(retry);
+        }
+        if let Some(limit) = self.handler_timeout {
+            workers = workers.with_handler_timeout(limit);
+        }
+        if let Some((restarts, window)) = self.restart_limit {
+            workers = workers.with_restart_limit(restarts, window);
         }
         if let Some(observer) = self.observer {
             workers = workers.with_observer(move |progress| observer(progress));

@@ -1,15 +1,17 @@
-//! A delivery's decisions on their way to the store: pending ones (decided,
-//! not committed yet), settled ones, and the delivery's bookkeeping.
+//! A delivery's events and decisions on their way to the store: events of
+//! a chunk to decide, pending decisions (decided, not committed yet),
+//! settled ones, and the delivery's bookkeeping.
 
 use std::collections::{HashMap, HashSet};
 
 use time::OffsetDateTime;
 
+use super::Facts;
 use super::failure::EventFailure;
 use crate::rules::Decision;
 use crate::rules::{EntityState, StateKey};
-use crate::store::{ClaimToken, Commit, Decided, DedupKey, StateUpdate, Versioned};
-use crate::{Event, EventError, EventFamily, EventId};
+use crate::store::{Claim, ClaimOwner, Commit, Decided, DedupKey, StateUpdate, Versioned};
+use crate::{AccountId, Event, EventError, EventFamily, EventId, EventName};
 
 /// A decision that needs no commit (or could not be made).
 #[derive(Debug)]
@@ -49,7 +51,7 @@ pub(super) struct Pending {
     pub(super) key: DedupKey,
     /// The id as sent, when the key holds the name too (unknown events).
     pub(super) sent_id: Option<EventId>,
-    pub(super) token: ClaimToken,
+    pub(super) token: ClaimOwner,
     pub(super) state_key: Option<StateKey>,
     /// The state the decision was made on.
     pub(super) loaded: Versioned,
@@ -97,7 +99,6 @@ impl Pending {
         }
     }
 
-    /// The event's id as sent.
     /// The event as the store's commit hooks see it.
     pub(super) fn decided(&self) -> Option<Decided<'_>> {
         let event = self.copy.as_deref()?;
@@ -107,6 +108,7 @@ impl Pending {
         })
     }
 
+    /// The event's id as sent.
     pub(super) fn into_event_id(self) -> EventId {
         self.sent_id.unwrap_or(self.key.event_id)
     }
@@ -123,6 +125,8 @@ pub(super) struct Settled {
 /// A delivery's decisions awaiting their commit, and what the delivery
 /// has learnt so far.
 pub(super) struct Batch {
+    /// Who the delivery's claims are held by.
+    pub(super) owner: ClaimOwner,
     pub(super) pending: Vec<Pending>,
     /// Decisions made final by the last flush.
     pub(super) settled: Vec<Settled>,
@@ -143,9 +147,11 @@ pub(super) struct Batch {
     pub(super) renewed: tokio::time::Instant,
 }
 
-impl Default for Batch {
-    fn default() -> Self {
+impl Batch {
+    /// A delivery's batch, its claims held by `owner`.
+    pub(super) fn new(owner: ClaimOwner) -> Self {
         Self {
+            owner,
             pending: Vec::new(),
             settled: Vec::new(),
             reported: 0,
@@ -155,9 +161,7 @@ impl Default for Batch {
             renewed: tokio::time::Instant::now(),
         }
     }
-}
 
-impl Batch {
     /// Remembers the state `pending`'s decision leads to, for the later
     /// events of its entity in the chunk: the next state one version up
     /// when the decision writes it, else the state as read.
@@ -191,6 +195,40 @@ impl Batch {
             if !self.held_back.contains(key) {
                 self.held_back.insert(key.clone());
             }
+        }
+    }
+}
+
+/// One event of a chunk, ready to be decided.
+pub(super) struct Prepared {
+    pub(super) index: usize,
+    pub(super) account_id: AccountId,
+    pub(super) event: Event,
+    pub(super) facts: Facts,
+    pub(super) key: DedupKey,
+    /// The id as sent, when the key holds the name too (unknown events).
+    pub(super) sent_id: Option<EventId>,
+    /// What the chunk's `claim_many` answered for it; `None` when it was
+    /// not claimed with the chunk (its entity was already held back, or
+    /// the engine claims one event at a time).
+    pub(super) answer: Option<(Claim, Versioned)>,
+}
+
+/// One item of a chunk: an event to decide, or one decided already.
+pub(super) enum Item {
+    Event(Box<Prepared>),
+    Final(usize, Option<EventName>, Final),
+}
+
+impl Item {
+    /// The claim this item holds, not yet decided.
+    pub(super) fn held(&self) -> Option<(&DedupKey, ClaimOwner)> {
+        match self {
+            Self::Event(p) => match p.answer {
+                Some((Claim::Claimed(token), _)) => Some((&p.key, token)),
+                _ => None,
+            },
+            Self::Final(..) => None,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::flow::Others;
 use crate::BoxError;
 use crate::Event;
 use crate::rules::Decision;
-use crate::store::{Claim, Commit, CommitOutcome, Store, StoreError};
+use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.
 type Expiries = (OffsetDateTime, OffsetDateTime);
@@ -118,8 +118,6 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Settles a pending decision from its commit's outcome. A permanent
-    /// store error is the event's failure.
     /// Commits one event, with its copy for the store's commit hooks.
     async fn commit_one(
         &self,
@@ -138,6 +136,8 @@ impl<S: Store> Engine<S> {
             .ok_or_else(|| StoreError::new("a commit went unanswered"))
     }
 
+    /// Settles a pending decision from its commit's outcome. A permanent
+    /// store error is the event's failure.
     async fn conclude<F, Fut>(
         &self,
         pending: Pending,
@@ -251,9 +251,14 @@ impl<S: Store> Engine<S> {
             Again::Claim => {
                 let (key, state, now) =
                     (&pending.key, pending.state_key.as_ref(), inner.clock.now());
-                let claimed = inner
-                    .store
-                    .claim_and_load(key, state, inner.lease, now.into());
+                // As a stranger (a holder of its own): a claim lost to a
+                // later attempt of the same delivery is never taken back
+                // from it, only claimed again once free.
+                let owner = ClaimOwner::random();
+                let claimed =
+                    inner
+                        .store
+                        .claim_and_load(key, state, owner, inner.lease, now.into());
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     enrollment_after_progress: AtomicU64,
     progress_after_completion: AtomicU64,
     stale: AtomicU64,
+    older_progress: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
     busy: AtomicU64,
@@ -31,6 +32,7 @@ impl Counters {
                 &self.progress_after_completion
             }
             Decision::Ignored(IgnoreReason::Stale) => &self.stale,
+            Decision::Ignored(IgnoreReason::OlderProgress) => &self.older_progress,
             Decision::Malformed => &self.rejected,
             Decision::Failed => &self.failed,
             Decision::InFlight => &self.busy,
@@ -53,6 +55,7 @@ impl Counters {
             ignored_enrollment_after_progress: get(&self.enrollment_after_progress),
             ignored_progress_after_completion: get(&self.progress_after_completion),
             ignored_stale: get(&self.stale),
+            ignored_older_progress: get(&self.older_progress),
             rejected: get(&self.rejected),
             failed: get(&self.failed),
             busy: get(&self.busy),
@@ -78,6 +81,8 @@ pub struct CounterSnapshot {
     pub ignored_progress_after_completion: u64,
     /// Ignored by rule 3.
     pub ignored_stale: u64,
+    /// Ignored by rule 4 (a progress older than one processed).
+    pub ignored_older_progress: u64,
     /// Did not parse.
     pub rejected: u64,
     /// Handler failed (not recorded; ALM will redeliver).
@@ -100,6 +105,7 @@ impl CounterSnapshot {
         self.ignored_enrollment_after_progress
             + self.ignored_progress_after_completion
             + self.ignored_stale
+            + self.ignored_older_progress
     }
 }
 

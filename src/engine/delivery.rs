@@ -6,56 +6,45 @@ use std::future::Future;
 
 use time::OffsetDateTime;
 
-use super::batch::{Batch, Final, Step};
+use super::Engine;
+use super::batch::{Batch, Final, Item, Prepared, Step};
 use super::counters::counted;
+use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
-use super::{Engine, Facts};
 use crate::rules::Decision;
-use crate::store::{Claim, ClaimRequest, DedupKey, Store, StoreError, Versioned};
+use crate::store::{ClaimOwner, ClaimRequest, DedupKey, Store, StoreError};
 use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
 
-/// One event of a chunk, ready to be decided.
-pub(super) struct Prepared {
-    pub(super) index: usize,
-    pub(super) account_id: AccountId,
-    pub(super) event: Event,
-    pub(super) facts: Facts,
-    pub(super) key: DedupKey,
-    /// The id as sent, when the key holds the name too (unknown events).
-    pub(super) sent_id: Option<EventId>,
-    /// What the chunk's `claim_many` answered for it; `None` when it was
-    /// not claimed with the chunk (its entity was already held back, or
-    /// the engine claims one event at a time).
-    pub(super) answer: Option<(Claim, Versioned)>,
-}
-
-/// One item of a chunk: an event to decide, or one decided already.
-pub(super) enum Item {
-    Event(Box<Prepared>),
-    Final(usize, Option<EventName>, Final),
-}
-
-impl Item {
-    /// The claim this item holds, not yet decided.
-    pub(super) fn held(&self) -> Option<(&DedupKey, crate::store::ClaimToken)> {
-        match self {
-            Self::Event(p) => match p.answer {
-                Some((Claim::Claimed(token), _)) => Some((&p.key, token)),
-                _ => None,
-            },
-            Self::Final(..) => None,
-        }
-    }
-}
-
 impl<S: Store> Engine<S> {
-    /// [`Engine::process`]: the delivery in chunks.
+    /// [`Engine::process`]: the delivery in chunks. Dropped before it ends
+    /// (cancelled), it releases the claims it still holds, best effort.
     pub(super) async fn process_chunks<F, Fut>(
         &self,
         events: Vec<Result<Event, Box<EventError>>>,
         account_id: AccountId,
+        owner: ClaimOwner,
         handler: &mut F,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
+        let mut holding = Holding::new(self.clone(), Batch::new(owner));
+        let result = self
+            .run_chunks(events, account_id, handler, &mut holding)
+            .await;
+        holding.finish();
+        result
+    }
+
+    /// [`Engine::process_chunks`], with the delivery's claims in `holding`.
+    async fn run_chunks<F, Fut>(
+        &self,
+        events: Vec<Result<Event, Box<EventError>>>,
+        account_id: AccountId,
+        handler: &mut F,
+        holding: &mut Holding<S>,
     ) -> Result<DeliveryReport, StoreError>
     where
         F: FnMut(Event) -> Fut,
@@ -65,12 +54,12 @@ impl<S: Store> Engine<S> {
         let mut report = DeliveryReport {
             outcomes: Vec::with_capacity(events.len()),
         };
-        let mut batch = Batch::default();
+        let (batch, chunk) = holding.parts();
         let mut spans = EventSpans::default();
         let mut items = events.into_iter().enumerate();
         loop {
             let now = self.inner.clock.now();
-            let mut chunk: Vec<Option<Item>> = items
+            *chunk = items
                 .by_ref()
                 .take(chunk_len)
                 .map(|(index, item)| Some(self.prepare(index, account_id, item, now)))
@@ -80,8 +69,8 @@ impl<S: Store> Engine<S> {
             }
             batch.states.clear();
             if chunk_len > 1 {
-                if let Err(error) = self.claim_chunk(&mut chunk, &batch, now).await {
-                    return Err(self.fail(&mut batch, &mut [], handler, error).await);
+                if let Err(error) = self.claim_chunk(chunk, batch, now).await {
+                    return Err(self.fail(batch, &mut [], handler, error).await);
                 }
             }
             for at in 0..chunk.len() {
@@ -98,29 +87,29 @@ impl<S: Store> Engine<S> {
                         let id = Some(&prepared.event.event_id);
                         spans.open(index, account_id, id, Some(&event_name));
                         let rest = &chunk[at + 1..];
-                        let decided = self.decide_one(*prepared, handler, &mut batch, rest);
+                        let decided = self.decide_one(*prepared, handler, batch, rest);
                         match spans.within(index, decided).await {
                             Ok(step) => (index, Some(event_name), step),
                             Err(error) => {
                                 let rest = &mut chunk[at + 1..];
-                                return Err(self.fail(&mut batch, rest, handler, error).await);
+                                return Err(self.fail(batch, rest, handler, error).await);
                             }
                         }
                     }
                 };
                 report.outcomes.push(outcome(index, event_name, step));
                 if batch.pending.len() >= chunk_len {
-                    if let Err(error) = self.flush(&mut batch, handler).await {
+                    if let Err(error) = self.flush(batch, handler).await {
                         let rest = &mut chunk[at + 1..];
-                        return Err(self.fail(&mut batch, rest, handler, error).await);
+                        return Err(self.fail(batch, rest, handler, error).await);
                     }
                 }
-                self.settle(&mut batch, &mut report, &mut spans);
+                self.settle(batch, &mut report, &mut spans);
             }
-            if let Err(error) = self.flush(&mut batch, handler).await {
-                return Err(self.fail(&mut batch, &mut [], handler, error).await);
+            if let Err(error) = self.flush(batch, handler).await {
+                return Err(self.fail(batch, &mut [], handler, error).await);
             }
-            self.settle(&mut batch, &mut report, &mut spans);
+            self.settle(batch, &mut report, &mut spans);
         }
         Ok(report)
     }
@@ -202,7 +191,7 @@ impl<S: Store> Engine<S> {
             let inner = &*self.inner;
             let claimed = inner
                 .store
-                .claim_many(&requests, inner.lease, now.into())
+                .claim_many(&requests, batch.owner, inner.lease, now.into())
                 .await;
             match counted("claim_many", claimed) {
                 Ok(answers) => answers,
@@ -224,8 +213,9 @@ impl<S: Store> Engine<S> {
     /// Before a store error leaves [`Engine::process`]: commits the
     /// decisions whose handlers ran (a failed batch commit is tried once
     /// more), so that the redelivery runs again only the event that met the
-    /// error, and releases the claims of the chunk's events not decided yet,
-    /// so that the redelivery finds them free. Returns the error.
+    /// error, and releases the claims of the chunk's events not decided yet
+    /// (and of the decisions that could not be committed), so that the
+    /// redelivery finds them free. Returns the error.
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
@@ -244,6 +234,14 @@ impl<S: Store> Engine<S> {
                 pending = batch.pending.len(),
                 "decisions not committed before a store error: ALM's redelivery runs their handlers again"
             );
+            // Their claims go too, so that any attempt finds them free (a
+            // later attempt of the same holder would take them over anyway).
+            for pending in std::mem::take(&mut batch.pending) {
+                let _ = counted(
+                    "release",
+                    self.inner.store.release(&pending.key, pending.token).await,
+                );
+            }
         }
         for (key, token) in rest.iter().flatten().filter_map(Item::held) {
             // Best effort: a claim not released ends with its lease.

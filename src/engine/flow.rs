@@ -8,14 +8,13 @@ use time::OffsetDateTime;
 
 use tokio::time::Instant;
 
-use super::batch::{Batch, Final, Pending, Step};
+use super::batch::{Batch, Final, Item, Pending, Prepared, Step};
 use super::counters::counted;
-use super::delivery::{Item, Prepared};
 use super::failure::EventFailure;
 use super::renew::Held;
 use super::{Engine, Facts};
 use crate::rules::{self, Decision, EntityState, StateKey};
-use crate::store::{Claim, ClaimToken, DedupKey, Store, StoreError, Versioned};
+use crate::store::{Claim, ClaimOwner, DedupKey, Store, StoreError, Versioned};
 use crate::{AccountId, BoxError, Event};
 
 /// How often an in-flight event is looked at again while waiting.
@@ -24,7 +23,7 @@ const POLL: Duration = Duration::from_millis(25);
 /// The outcome of claiming an event.
 enum Claimed {
     /// The claim, and the state as it was read with it.
-    Token(ClaimToken, Versioned),
+    Token(ClaimOwner, Versioned),
     Duplicate,
     /// Still in flight elsewhere once the delivery's wait is spent.
     Busy,
@@ -199,7 +198,7 @@ impl<S: Store> Engine<S> {
     pub(super) async fn release(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> Result<(), StoreError> {
         match counted("release", self.inner.store.release(key, token).await) {
             Err(error) if error.is_transient() => Err(error),
@@ -286,7 +285,7 @@ impl<S: Store> Engine<S> {
                 "claim",
                 inner
                     .store
-                    .claim_and_load(key, state, inner.lease, now.into())
+                    .claim_and_load(key, state, batch.owner, inner.lease, now.into())
                     .await,
             )?;
             match claim {

@@ -49,14 +49,12 @@
 //!
 //! - a later event of an entity decided earlier in the chunk is decided on
 //!   the state that decision leads to (its commit expects the version one
-//!   up, as [`Store::commit_many`] documents). A limit: if another
-//!   delivery commits to the same record, once, between this chunk's
-//!   claims and its commit, the earlier commit is refused (and decided
-//!   again on the state found) but the later one finds the version it
-//!   expects and is written on the chunk's view, losing the other
-//!   delivery's change to the rule state. Concurrent deliveries for one
-//!   record are what ALM's per-account ordering makes rare; two or more
-//!   such commits make the later one refused and decided again too;
+//!   up, as [`Store::commit_many`] documents). If another delivery
+//!   commits to the same record between this chunk's claims and its
+//!   commit, the chain's first commit is refused, and so is the rest of
+//!   the chain (the store writes a later link only after one the call
+//!   wrote): each is decided again on the state found, so nothing is
+//!   written over the other delivery's change;
 //! - an event held elsewhere (or this delivery's own repeat of an
 //!   `eventId`) is claimed again alone, after the chunk's decisions so far
 //!   are committed, within the delivery's wait budget: only those cost more
@@ -67,7 +65,9 @@
 //! committed: if the process dies in between, their claims expire with the
 //! lease and ALM's redelivery processes those events again (at-least-once,
 //! as after a crash between one handler and its commit, for up to a chunk
-//! of events). A transient store error commits the decisions whose
+//! of events). A delivery processed again with [`Engine::process_as`] and
+//! the same holder (from an inbox) does not wait for that lease: it takes
+//! its own leftover claims over at once. A transient store error commits the decisions whose
 //! handlers ran before it leaves [`Engine::process`], and releases the
 //! chunk's other claims, so that the redelivery runs again only the event
 //! that met the error. A permanent one ([`StoreError::is_transient`] is
@@ -94,7 +94,8 @@
 //! makes rare), the event is decided again on the new state; if its handler
 //! already ran, the handler does not run again and its effect is folded
 //! into the new state with [`rules::apply`](crate::rules::apply). If a handler outlived its
-//! lease and its claim is gone, the event is claimed again: already decided
+//! lease and its claim is gone, the event is claimed again (as a stranger:
+//! never taken back from a later attempt of the same delivery): already decided
 //! elsewhere, it is a duplicate; claimed, the handler's outcome is
 //! committed; in flight elsewhere, it is busy.
 
@@ -107,6 +108,7 @@ mod counters;
 mod delivery;
 mod failure;
 mod flow;
+mod holding;
 mod renew;
 mod report;
 mod spans;
@@ -117,6 +119,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::EngineBuilder;
+pub(crate) use catch::CatchUnwind;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
@@ -125,7 +128,7 @@ pub use report::{DeliveryReport, EventOutcome};
 #[cfg(doc)]
 use crate::rules::Decision;
 use crate::rules::StateKey;
-use crate::store::{MemoryStore, Store, StoreError};
+use crate::store::{ClaimOwner, MemoryStore, Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
 use counters::Counters;
 
@@ -336,6 +339,49 @@ impl<S: Store> Engine<S> {
     pub async fn process<F, Fut>(
         &self,
         envelope: Envelope,
+        handler: F,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
+        self.process_as(ClaimOwner::random(), envelope, handler)
+            .await
+    }
+
+    /// [`Engine::process`], with the delivery's claims held by `owner`: a
+    /// delivery taken again (from an inbox, after a failed commit, a crash
+    /// or a shutdown) passes the same [`holder`](ClaimOwner::holder) on
+    /// every attempt and a fresh [`lease`](ClaimOwner::lease) on each, so
+    /// that an attempt takes the claims an earlier one left behind over at
+    /// once (instead of finding its own events in flight) and the earlier
+    /// attempt can no longer commit. The inbox's workers pass
+    /// [`ClaimOwner::for_delivery`] (a stable hash of the delivery's id as
+    /// holder, the take's lease token as lease).
+    ///
+    /// ```
+    /// use alm_webhooks::{Decision, Envelope, engine::Engine, store::ClaimOwner};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let engine = Engine::in_memory();
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
+    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
+    /// let delivery = 42; // the queue's id of this delivery
+    /// let owner = ClaimOwner::for_delivery(delivery, ClaimOwner::random().lease);
+    /// let envelope = Envelope::from_slice(body).unwrap();
+    /// let report = engine.process_as(owner, envelope, |_| async { Ok(()) }).await.unwrap();
+    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::process`].
+    pub async fn process_as<F, Fut>(
+        &self,
+        owner: ClaimOwner,
+        envelope: Envelope,
         mut handler: F,
     ) -> Result<DeliveryReport, StoreError>
     where
@@ -343,7 +389,7 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let (account_id, count) = (envelope.account_id, envelope.events.len());
-        let delivery = self.process_chunks(envelope.events, account_id, &mut handler);
+        let delivery = self.process_chunks(envelope.events, account_id, owner, &mut handler);
         spans::in_delivery(account_id, count, delivery).await
     }
 

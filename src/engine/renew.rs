@@ -1,31 +1,34 @@
 //! Keeping a chunk's claims while its handlers run: every third of the
-//! lease, the claims still held are renewed ([`Store::renew_many`]), before
-//! a handler and while a slow one runs, so that no claim expires under a
-//! handler however long the chunk's handlers take together.
+//! lease, the claims still held are renewed ([`Store::renew_many`]: one
+//! round trip per chunk on the shared stores), before a handler and while
+//! a slow one runs, so that no claim expires under a handler however long
+//! the chunk's handlers take together. A renewal under way when a handler
+//! finishes is finished before the next handler starts, never started
+//! again from scratch.
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use tokio::time::Instant;
 
 use super::Engine;
-use super::batch::Pending;
+use super::batch::{Item, Pending};
 use super::catch::run;
 use super::counters::counted;
-use super::delivery::Item;
 use super::failure::EventFailure;
 use crate::BoxError;
 use crate::Event;
-use crate::store::{ClaimToken, DedupKey, Store};
+use crate::store::{ClaimOwner, DedupKey, Store};
 
 /// The claims a delivery holds while a handler runs: the decisions waiting
 /// for their commit, the event being decided, and the chunk's events not
 /// decided yet.
 pub(super) struct Held<'a> {
     pub(super) pending: &'a [Pending],
-    pub(super) current: (&'a DedupKey, ClaimToken),
+    pub(super) current: (&'a DedupKey, ClaimOwner),
     pub(super) rest: &'a [Option<Item>],
 }
 
@@ -47,17 +50,28 @@ impl<S: Store> Engine<S> {
         if Instant::now() >= *renewed + self.renew_every() {
             self.renew_held(held, renewed).await;
         }
+        let renewing = AtomicBool::new(false);
         let mut handled = pin!(run(handler, event));
-        let mut keep = pin!(self.keep_alive(held, renewed));
+        let mut keep = pin!(self.keep_alive(held, renewed, &renewing));
         // The handler first: one that finishes at once arms no timer.
-        poll_fn(|cx| match handled.as_mut().poll(cx) {
+        let failure = poll_fn(|cx| match handled.as_mut().poll(cx) {
             Poll::Ready(failure) => Poll::Ready(failure),
             Poll::Pending => match keep.as_mut().poll(cx) {
                 Poll::Ready(never) => match never {},
                 Poll::Pending => Poll::Pending,
             },
         })
-        .await
+        .await;
+        // A renewal under way is finished, not dropped: the next handler
+        // would otherwise start it again from scratch, and under handlers
+        // shorter than a renewal the claims would never be renewed.
+        poll_fn(|cx| match keep.as_mut().poll(cx) {
+            Poll::Ready(never) => match never {},
+            Poll::Pending if renewing.load(Ordering::Relaxed) => Poll::Pending,
+            Poll::Pending => Poll::Ready(()),
+        })
+        .await;
+        failure
     }
 
     /// How often held claims are renewed: a third of the lease, so that a
@@ -66,11 +80,19 @@ impl<S: Store> Engine<S> {
         self.inner.lease / 3
     }
 
-    /// Renews the held claims every third of the lease, for ever.
-    async fn keep_alive(&self, held: &Held<'_>, renewed: &mut Instant) -> Infallible {
+    /// Renews the held claims every third of the lease, for ever;
+    /// `renewing` is set while a renewal is under way.
+    async fn keep_alive(
+        &self,
+        held: &Held<'_>,
+        renewed: &mut Instant,
+        renewing: &AtomicBool,
+    ) -> Infallible {
         loop {
             tokio::time::sleep_until(*renewed + self.renew_every()).await;
+            renewing.store(true, Ordering::Relaxed);
             self.renew_held(held, renewed).await;
+            renewing.store(false, Ordering::Relaxed);
         }
     }
 
@@ -79,7 +101,7 @@ impl<S: Store> Engine<S> {
     /// claims it again); a store error too (the next renewal, or the
     /// commit, meets the store again).
     async fn renew_held(&self, held: &Held<'_>, renewed: &mut Instant) {
-        let claims: Vec<(&DedupKey, ClaimToken)> = held
+        let claims: Vec<(&DedupKey, ClaimOwner)> = held
             .pending
             .iter()
             .map(|p| (&p.key, p.token))

@@ -3,16 +3,73 @@
 
 use serde_json::value::RawValue;
 
-/// serde_json's message without its " at line L column C" suffix.
+/// serde_json's message without its " at line L column C" suffix, and
+/// without the body's values: a quoted string (`invalid type: string
+/// "…"`) is dropped, a backquoted name or number cut at 64 characters,
+/// the whole at 300. Errors go to logs and answers: they describe the
+/// JSON kind and position, never copy what the sender wrote.
 pub(super) fn message_of(e: &serde_json::Error) -> String {
     let text = e.to_string();
-    if e.line() == 0 {
-        return text;
+    let text = match text.rfind(" at line ") {
+        Some(at) if e.line() != 0 => &text[..at],
+        _ => &text[..],
+    };
+    without_values(text)
+}
+
+/// The longest backquoted text kept, and the longest message.
+const QUOTED_CHARS: usize = 64;
+const MESSAGE_CHARS: usize = 300;
+
+/// `text` with `"…"` strings removed (with the space before them) and
+/// `` `…` `` cut at [`QUOTED_CHARS`], then cut at [`MESSAGE_CHARS`].
+fn without_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MESSAGE_CHARS + 4));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                // serde writes strings as Rust debug text: `\"` inside.
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+            }
+            '`' => {
+                out.push('`');
+                for (kept, c) in chars.by_ref().enumerate() {
+                    if c == '`' {
+                        break;
+                    }
+                    if kept < QUOTED_CHARS {
+                        out.push(c);
+                    } else if kept == QUOTED_CHARS {
+                        out.push('…');
+                    }
+                }
+                out.push('`');
+            }
+            c => out.push(c),
+        }
+        if out.chars().count() > MESSAGE_CHARS {
+            let end = out
+                .char_indices()
+                .nth(MESSAGE_CHARS)
+                .map_or(out.len(), |(i, _)| i);
+            out.truncate(end);
+            out.push('…');
+            break;
+        }
     }
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
+    out
 }
 
 /// Whether the syntax error at (line, column) is a `}` or `]` right after a
@@ -50,4 +107,31 @@ pub(super) const INVALID_DATA: &str = "invalid data";
 pub(super) fn duplicate_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("duplicate field `")?;
     Some(rest[..rest.find('`')?].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn values_are_dropped_and_names_cut() {
+        assert_eq!(
+            without_values(r#"invalid type: string "jane@example.com", expected u64"#),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(
+            without_values(r#"invalid type: string "a \"quoted\" one", expected u64"#),
+            "invalid type: string, expected u64"
+        );
+        assert_eq!(
+            without_values("missing field `eventId`"),
+            "missing field `eventId`"
+        );
+        let long = format!("unknown variant `{}`", "x".repeat(1_000));
+        assert_eq!(
+            without_values(&long).len(),
+            "unknown variant ``".len() + 64 + "…".len()
+        );
+        assert!(without_values(&"y".repeat(10_000)).chars().count() <= 301);
+    }
 }

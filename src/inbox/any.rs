@@ -47,9 +47,9 @@ pub enum AnyInbox {
 impl AnyInbox {
     /// Opens the inbox a URL names, with the same URLs as
     /// [`AnyStore::from_url`](crate::store::AnyStore::from_url): `memory`,
-    /// `postgres://…` (`schema=` puts the tables in that schema; the
-    /// inbox creates its tables when it connects, and ignores the store's
-    /// `migrate=true`),
+    /// `postgres://…` (`schema=` puts the tables in that schema;
+    /// `migrate=true` runs [`PostgresInbox::migrate`](super::PostgresInbox::migrate)
+    /// first, else the tables must exist),
     /// `redis://…` (`prefix=` prefixes the keys), `sqlite:path`. An inbox and
     /// a store may share one URL: their tables and keys do not collide.
     ///
@@ -74,9 +74,10 @@ impl AnyInbox {
             "postgres" | "postgresql" => {
                 let (url, schema) = crate::store::take_param(url, "schema");
                 let schema = schema.unwrap_or_else(|| "public".to_owned());
-                // The store's `migrate=true` (a URL shared with the store):
-                // the inbox creates its own tables when it connects.
-                let (url, _) = crate::store::take_param(&url, "migrate");
+                let (url, migrate) = crate::store::take_param(&url, "migrate");
+                if migrate.as_deref() == Some("true") {
+                    super::PostgresInbox::migrate(&url, &schema).await?;
+                }
                 Ok(Self::Postgres(
                     super::PostgresInbox::connect_with_schema(&url, &schema).await?,
                 ))
@@ -102,13 +103,63 @@ impl AnyInbox {
                 Ok(Self::Sqlite(inbox))
             }
             other => Err(InboxError::new(format!(
-                "unsupported inbox `{other}`: this build supports memory{}",
+                "unsupported inbox `{}`: this build supports memory{}",
+                crate::url_scheme::shown(other),
                 if cfg!(feature = "sqlite") {
                     ", sqlite:"
                 } else {
                     ""
                 },
             ))),
+        }
+    }
+}
+
+impl AnyInbox {
+    /// The inbox beside a store, on the store's own connections: a
+    /// PostgreSQL store's pool ([`PostgresInbox::from_pool`](super::PostgresInbox::from_pool),
+    /// same schema), a Redis store's connection manager
+    /// ([`RedisInbox::from_manager`](super::RedisInbox::from_manager),
+    /// same prefix), a SQLite store's connection
+    /// ([`SqliteInbox::from_store`](super::SqliteInbox::from_store)); a
+    /// memory inbox beside the memory store. One pool per process instead
+    /// of one per component.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::AnyInbox;
+    /// use alm_webhooks::store::AnyStore;
+    ///
+    /// let store = AnyStore::from_url("memory").await.unwrap();
+    /// let inbox = AnyInbox::from_store(&store).await.unwrap();
+    /// assert!(matches!(inbox, AnyInbox::Memory(_)));
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`InboxError`] when the inbox's tables are missing (PostgreSQL:
+    /// migrate first) or cannot be created (SQLite), or for a custom
+    /// store, which has no connection to share.
+    pub async fn from_store(store: &crate::store::AnyStore) -> Result<Self, InboxError> {
+        use crate::store::AnyStore;
+        match store {
+            AnyStore::Memory(_) => Ok(Self::Memory(MemoryInbox::new())),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(store) => Ok(Self::Postgres(
+                super::PostgresInbox::from_pool(store.pool().clone(), store.schema()).await?,
+            )),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(store) => Ok(Self::Redis(super::RedisInbox::from_manager(
+                store.manager().clone(),
+                store.prefix(),
+            ))),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(store) => Ok(Self::Sqlite(super::SqliteInbox::from_store(store)?)),
+            AnyStore::Custom(_) => Err(InboxError::new(
+                "a custom store has no connection to share: open the inbox with AnyInbox::from_url",
+            )),
         }
     }
 }
@@ -128,6 +179,10 @@ macro_rules! delegate {
 }
 
 impl Inbox for AnyInbox {
+    fn is_durable(&self) -> bool {
+        !matches!(self, Self::Memory(_))
+    }
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         delegate!(self, i => i.append(delivery))
     }
@@ -164,10 +219,19 @@ impl Inbox for AnyInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        delegate!(self, i => i.retry_later(id, token, not_before, attempts, error))
+        delegate!(self, i => i.retry_later(id, token, not_before, error))
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.postpone(id, token, not_before, error))
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {

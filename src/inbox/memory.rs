@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use super::types::age;
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
 };
 use crate::AccountId;
 
@@ -57,6 +57,7 @@ struct Delivery {
     body: Vec<u8>,
     received_at: OffsetDateTime,
     attempts: u32,
+    abandoned: u32,
     last_error: Option<String>,
     not_before: Option<OffsetDateTime>,
     lease: Option<(LeaseToken, OffsetDateTime)>,
@@ -109,6 +110,7 @@ impl State {
                 body,
                 received_at: at,
                 attempts: 0,
+                abandoned: 0,
                 last_error: None,
                 not_before: None,
                 lease: None,
@@ -125,6 +127,28 @@ impl State {
             .filter(|d| d.lease.is_some_and(|(t, _)| t == token))
     }
 
+    /// Ends the lease `token` holds: waiting until `not_before`, with
+    /// `error` as the last error, and `uncount` attempts taken back.
+    fn give_back(
+        &mut self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: Option<OffsetDateTime>,
+        error: Option<&str>,
+        uncount: u32,
+    ) -> bool {
+        let Some(d) = self.held(id, token) else {
+            return false;
+        };
+        d.lease = None;
+        d.not_before = not_before;
+        d.attempts = d.attempts.saturating_sub(uncount);
+        if let Some(error) = error {
+            d.last_error = Some(error.to_owned());
+        }
+        true
+    }
+
     fn remove(&mut self, id: u64) {
         if let Some(d) = self.deliveries.remove(&id) {
             if let Some(queue) = self.accounts.get_mut(&d.account_id) {
@@ -138,6 +162,10 @@ impl State {
 }
 
 impl Inbox for MemoryInbox {
+    fn is_durable(&self) -> bool {
+        false
+    }
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         Ok(self.lock().push(
             delivery.account_id,
@@ -168,18 +196,27 @@ impl Inbox for MemoryInbox {
             return Ok(None);
         };
         let delivery = state.deliveries.get_mut(&id).expect("a head is a delivery");
+        if delivery.lease.is_some() {
+            // The previous lease ran out with no word from its worker.
+            delivery.abandoned = delivery.abandoned.saturating_add(1);
+            delivery.last_error = Some(LEASE_RAN_OUT.to_owned());
+        }
+        delivery.attempts = delivery.attempts.saturating_add(1);
         let token = LeaseToken::random();
         delivery.lease = Some((token, now + lease));
         delivery.not_before = None;
-        Ok(Some(Taken::new(
-            DeliveryId(id),
-            token,
-            delivery.account_id,
-            delivery.body.clone(),
-            delivery.received_at,
-            delivery.attempts,
-            delivery.last_error.clone(),
-        )))
+        Ok(Some(
+            Taken::new(
+                DeliveryId(id),
+                token,
+                delivery.account_id,
+                delivery.body.clone(),
+                delivery.received_at,
+                delivery.attempts,
+                delivery.last_error.clone(),
+            )
+            .with_abandoned(delivery.abandoned),
+        ))
     }
 
     async fn renew(
@@ -221,29 +258,27 @@ impl Inbox for MemoryInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        Ok(match self.lock().held(id, token) {
-            Some(d) => {
-                d.lease = None;
-                d.not_before = Some(not_before);
-                d.attempts = attempts;
-                d.last_error = Some(error.to_owned());
-                true
-            }
-            None => false,
-        })
+        Ok(self
+            .lock()
+            .give_back(id, token, Some(not_before), Some(error), 0))
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        Ok(self
+            .lock()
+            .give_back(id, token, Some(not_before), Some(error), 1))
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        Ok(match self.lock().held(id, token) {
-            Some(d) => {
-                d.lease = None;
-                true
-            }
-            None => false,
-        })
+        Ok(self.lock().give_back(id, token, None, None, 1))
     }
 
     async fn quarantine(&self, body: NewQuarantined<'_>) -> Result<QuarantineId, InboxError> {

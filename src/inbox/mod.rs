@@ -17,8 +17,14 @@
 //!   an account's deliveries is leased or waiting for a retry, the account's
 //!   later deliveries wait. Different accounts are handed out in parallel.
 //! - **Leases.** A taken delivery is the taker's until it completes,
-//!   retries, releases it or its lease runs out; then it can be taken again
-//!   (a worker that died loses nothing).
+//!   retries, postpones or releases it, or its lease runs out; then it can
+//!   be taken again (a worker that died loses nothing).
+//! - **Attempts are counted when a delivery is taken**, so an attempt whose
+//!   process died or hung counts too: [`Taken::attempts`] is this
+//!   attempt's number and [`Taken::abandoned`] how many earlier attempts
+//!   ended with their lease running out with no word from their worker.
+//!   [`Inbox::postpone`] and [`Inbox::release`] give a delivery back
+//!   without counting the attempt (what failed was not the handler).
 //! - **Dead letters and quarantine.** An event a handler kept failing on is
 //!   kept as a [`DeadLetter`] (its JSON as sent, the error, the attempts); a
 //!   body that passed authentication but is not an envelope is kept as
@@ -37,8 +43,15 @@
 //! [`RetryPolicy::longest_wait`] (511 s with the defaults). After the last
 //! attempt the failed events are dead-lettered and the rest of the delivery
 //! goes on as if they had been ignored. Events the engine rejected as
-//! malformed are dead-lettered too. A store or inbox failure is retried
-//! without counting an attempt. [`WorkerPool::shutdown`] stops taking work
+//! malformed are dead-lettered too. A store or inbox failure, or an event
+//! still in flight under another owner, is [postponed](Inbox::postpone)
+//! without counting an attempt. A delivery taken after its last attempt
+//! because earlier attempts were abandoned (the process died or hung while
+//! handling it) does not run the handler again: its undecided events are
+//! dead-lettered with that reason ("the process died or hung 3 times while
+//! handling it"), and the account goes on. A delivery whose dead letters
+//! cannot be kept at all (the inbox refuses them for good) is quarantined
+//! whole, with the reason, rather than taken again forever. [`WorkerPool::shutdown`] stops taking work
 //! and finishes or gives back what is in hand within a bound.
 //!
 //! # Durable, per backend
@@ -50,8 +63,21 @@
 //! | `PostgresInbox` (`postgres`) | committed (PostgreSQL's own `synchronous_commit` applies) |
 //! | `RedisInbox` (`redis`) | only as far as the server's persistence is configured (`appendonly yes` with `appendfsync always` to survive a power cut; without persistence a restart of Redis loses the inbox) |
 //!
-//! Every time compared or stored is the `now` the caller passes, never the
-//! backend's clock.
+//! # Whose clock
+//!
+//! A lease runs on the clock of the server that holds it: PostgreSQL's
+//! (`clock_timestamp()`) and Redis's (`TIME`), so processes whose clocks
+//! disagree never hold one delivery at once. [`MemoryInbox`] and
+//! `SqliteInbox` (one process, one clock) use the `now` the caller passes.
+//! Every other time (received, retry not before, dead-lettered at, the
+//! stats' ages) is the caller's `now`.
+//!
+//! # What a dead letter and a quarantined body keep
+//!
+//! Exactly what they were given, on every backend: a quarantined body's
+//! bytes (any, invalid UTF-8 and NUL included), a dead letter's text (its
+//! `eventId`, `eventName`, JSON and error, NUL included). PostgreSQL keeps
+//! those texts as UTF-8 in `BYTEA` columns (its `TEXT` cannot hold NUL).
 
 /// The [`Inbox`] methods about what an inbox keeps for a person (dead
 /// letters, quarantined bodies), delegated to inherent `kept_…` methods of
@@ -165,10 +191,14 @@ pub use retry::RetryPolicy;
 pub use sqlite::SqliteInbox;
 pub use status::{InboxError, InboxStats};
 pub use types::{
-    DeadLetter, DeadLetterId, DeliveryId, LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined,
-    QuarantineId, Quarantined, Taken, replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, LEASE_RAN_OUT, LeaseToken, NewDeadLetter, NewDelivery,
+    NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
 };
-pub use worker::{PoolWaker, Progress, WorkerPool, Workers};
+pub(crate) use worker::bounded;
+pub use worker::{
+    DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
+    Workers,
+};
 
 /// Where deliveries wait between their acknowledgement and their processing.
 /// See the [module docs](self) for the guarantees every implementation
@@ -188,11 +218,15 @@ pub use worker::{PoolWaker, Progress, WorkerPool, Workers};
 ///
 /// // The front door: one write, then `202`.
 /// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
-/// // A worker: take under a lease; a failed attempt gives it back for later.
+/// // A worker: take under a lease (attempt 1); a failed attempt gives it back for later.
 /// let taken = inbox.take(lease, now).await.unwrap().unwrap();
-/// assert!(inbox.retry_later(taken.id, taken.token, now, 1, "CRM timed out").await.unwrap());
+/// assert_eq!(taken.attempts, 1);
+/// assert!(inbox.retry_later(taken.id, taken.token, now, "CRM timed out").await.unwrap());
+/// // The store was down: not the handler's fault, the attempt is not counted.
+/// let second = inbox.take(lease, now).await.unwrap().unwrap();
+/// assert!(inbox.postpone(second.id, second.token, now, "store unavailable").await.unwrap());
 /// let again = inbox.take(lease, now).await.unwrap().unwrap();
-/// assert_eq!((again.attempts, again.last_error.as_deref()), (1, Some("CRM timed out")));
+/// assert_eq!((again.attempts, again.last_error.as_deref()), (2, Some("store unavailable")));
 /// // Given up: complete it, keeping the failed event as a dead letter.
 /// let letter = NewDeadLetter {
 ///     account_id: AccountId(7),
@@ -225,14 +259,23 @@ pub trait Inbox: Send + Sync + 'static {
     /// Takes the next delivery that may be processed now, under a `lease`:
     /// the oldest head of an account whose head is neither leased (a live
     /// lease) nor waiting for a retry. `None` when there is none.
+    ///
+    /// Atomically with the take, it **counts the attempt**
+    /// ([`Taken::attempts`] is this attempt's number, 1 the first time),
+    /// and if the delivery's previous lease ran out with no word from its
+    /// worker it counts that attempt as abandoned ([`Taken::abandoned`])
+    /// and records [`LEASE_RAN_OUT`] as the last error. The lease runs on
+    /// the backend's clock where it has one shared by every process
+    /// (PostgreSQL, Redis; see [whose clock](self#whose-clock)).
     fn take(
         &self,
         lease: Duration,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<Taken>, InboxError>> + Send;
 
-    /// Extends a lease the caller still holds; `false` if it holds it no
-    /// longer.
+    /// Extends a lease the caller still holds by `lease` from now (the
+    /// backend's clock on PostgreSQL and Redis, `now` on the others);
+    /// `false` if it holds it no longer.
     fn renew(
         &self,
         id: DeliveryId,
@@ -251,8 +294,9 @@ pub trait Inbox: Send + Sync + 'static {
         dead_letters: &[NewDeadLetter],
     ) -> impl Future<Output = Result<bool, InboxError>> + Send;
 
-    /// Gives a delivery back to be tried again not before `not_before`,
-    /// recording how many attempts were made and the last error; the
+    /// Gives a delivery back after a failed attempt (the handler's
+    /// failure), to be tried again not before `not_before`, recording the
+    /// error; the attempt stays counted (it was counted by the take). The
     /// account's later deliveries keep waiting behind it. `false` if the
     /// caller no longer holds the lease.
     fn retry_later(
@@ -260,11 +304,23 @@ pub trait Inbox: Send + Sync + 'static {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> impl Future<Output = Result<bool, InboxError>> + Send;
 
-    /// Gives a delivery back untouched (no attempt counted), to be taken
+    /// Gives a delivery back **without counting the attempt**, to be tried
+    /// again not before `not_before`, recording `error` as the last error: for what is not the
+    /// handler's fault (the store or the inbox was unavailable, an event
+    /// is in flight under another owner). `false` if the caller no longer
+    /// holds the lease.
+    fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send;
+
+    /// Gives a delivery back **without counting the attempt**, to be taken
     /// again at once: what a worker does when it shuts down mid-delivery.
     fn release(
         &self,
@@ -338,4 +394,17 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<InboxStats, InboxError>> + Send;
+
+    /// Whether what is appended outlives the process (`true` by default;
+    /// [`MemoryInbox`] says `false`). An [`Endpoint`](crate::Endpoint)
+    /// refuses to pair a durable inbox with the engine's in-memory default,
+    /// which would forget after a restart what the inbox remembers.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox};
+    /// assert!(!MemoryInbox::new().is_durable());
+    /// ```
+    fn is_durable(&self) -> bool {
+        true
+    }
 }

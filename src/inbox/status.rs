@@ -99,6 +99,7 @@ pub struct InboxError {
     message: String,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    permanent: bool,
 }
 
 impl InboxError {
@@ -114,6 +115,7 @@ impl InboxError {
         Self {
             message: message.into(),
             source: None,
+            permanent: false,
         }
     }
 
@@ -132,7 +134,31 @@ impl InboxError {
         Self {
             message: message.into(),
             source: Some(Box::new(source)),
+            permanent: false,
         }
+    }
+
+    /// The same error, marked permanent: the backend refused what it was
+    /// given (a value it cannot store, a row too large), so trying again
+    /// gives the same answer. A worker that cannot complete a delivery for
+    /// such a reason quarantines it rather than taking it again forever.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxError;
+    /// let err = InboxError::new("the dead letter cannot be stored").permanent();
+    /// assert!(err.is_permanent());
+    /// assert!(!InboxError::new("connection reset").is_permanent());
+    /// ```
+    #[must_use]
+    pub fn permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+
+    /// Whether trying again cannot help (see [`InboxError::permanent`]);
+    /// `false` for an unavailable or timed-out backend.
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
     }
 
     /// The HTTP status this means: `503 Service Unavailable`.

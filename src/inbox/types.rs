@@ -111,7 +111,8 @@ pub struct NewDelivery<'a> {
 /// let body = br#"{"accountId":7,"events":[]}"#;
 /// let id = inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
 /// let taken: Taken = inbox.take(Duration::from_secs(30), now).await.unwrap().unwrap();
-/// assert_eq!((taken.id, taken.account_id, taken.attempts), (id, AccountId(7), 0));
+/// // The take counted this attempt: the first is attempt 1.
+/// assert_eq!((taken.id, taken.account_id, taken.attempts, taken.abandoned), (id, AccountId(7), 1, 0));
 /// // Its Debug shows the body's length, not the body.
 /// assert!(format!("{taken:?}").contains(&format!("bytes: {}", body.len())));
 /// # }
@@ -129,11 +130,29 @@ pub struct Taken {
     pub body: Vec<u8>,
     /// When it was received.
     pub received_at: OffsetDateTime,
-    /// Attempts already made and given up (0 the first time).
+    /// This attempt's number, counted by the take (1 the first time):
+    /// attempts given back with [`Inbox::retry_later`](super::Inbox::retry_later)
+    /// and attempts whose lease ran out count; those given back with
+    /// [`Inbox::postpone`](super::Inbox::postpone) or
+    /// [`Inbox::release`](super::Inbox::release) do not.
     pub attempts: u32,
-    /// The last attempt's error, if one failed.
+    /// How many earlier attempts ended with their lease running out with no
+    /// word from their worker (no complete, retry, postpone or release):
+    /// the process died (abort, out of memory, `kill -9`) or hung.
+    pub abandoned: u32,
+    /// The last attempt's error, if one failed; [`LEASE_RAN_OUT`] when the
+    /// last attempt was abandoned.
     pub last_error: Option<String>,
 }
+
+/// The `last_error` a take records when the previous attempt's lease ran
+/// out with no word from its worker.
+///
+/// ```
+/// assert!(alm_webhooks::inbox::LEASE_RAN_OUT.contains("the process died or hung"));
+/// ```
+pub const LEASE_RAN_OUT: &str =
+    "the lease ran out with no word from its worker: the process died or hung";
 
 impl Taken {
     /// A taken delivery, as a backend reads it.
@@ -143,8 +162,8 @@ impl Taken {
     /// use alm_webhooks::inbox::{DeliveryId, LeaseToken, Taken};
     /// let now = time::OffsetDateTime::now_utc();
     /// // How a backend of your own hands out a delivery.
-    /// let taken = Taken::new(DeliveryId(1), LeaseToken::random(), AccountId(7), b"{}".to_vec(), now, 0, None);
-    /// assert_eq!((taken.id, taken.attempts), (DeliveryId(1), 0));
+    /// let taken = Taken::new(DeliveryId(1), LeaseToken::random(), AccountId(7), b"{}".to_vec(), now, 1, None);
+    /// assert_eq!((taken.id, taken.attempts, taken.abandoned), (DeliveryId(1), 1, 0));
     /// ```
     pub fn new(
         id: DeliveryId,
@@ -162,8 +181,26 @@ impl Taken {
             body,
             received_at,
             attempts,
+            abandoned: 0,
             last_error,
         }
+    }
+
+    /// The same, with how many earlier attempts were abandoned (their lease
+    /// ran out with no word from their worker).
+    ///
+    /// ```
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{DeliveryId, LEASE_RAN_OUT, LeaseToken, Taken};
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let taken = Taken::new(DeliveryId(1), LeaseToken::random(), AccountId(7), b"{}".to_vec(), now, 3, Some(LEASE_RAN_OUT.into()))
+    ///     .with_abandoned(2);
+    /// assert_eq!((taken.attempts, taken.abandoned), (3, 2));
+    /// ```
+    #[must_use]
+    pub fn with_abandoned(mut self, abandoned: u32) -> Self {
+        self.abandoned = abandoned;
+        self
     }
 }
 
@@ -176,6 +213,7 @@ impl fmt::Debug for Taken {
             .field("bytes", &self.body.len())
             .field("received_at", &self.received_at)
             .field("attempts", &self.attempts)
+            .field("abandoned", &self.abandoned)
             .field("last_error", &self.last_error)
             .finish_non_exhaustive()
     }
@@ -202,7 +240,8 @@ impl fmt::Debug for Taken {
 pub struct NewDeadLetter {
     /// Its account.
     pub account_id: AccountId,
-    /// Its `eventId`, when it had a valid one.
+    /// Its `eventId`, when it had one (any text, NUL included: every
+    /// backend keeps the exact text).
     pub event_id: Option<String>,
     /// Its `eventName`, when it had a valid one.
     pub event_name: Option<String>,
@@ -393,6 +432,13 @@ pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
 #[cfg_attr(not(any(feature = "sqlite", feature = "redis")), allow(dead_code))]
 pub(crate) fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A lease in whole milliseconds, at most about 95 years (so a server's
+/// clock plus it never overflows).
+#[cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
+pub(crate) fn lease_millis(d: Duration) -> i64 {
+    duration_millis(d).min(3_000_000_000_000)
 }
 
 /// The age of something received at `then`, seen at `now` (zero if later).

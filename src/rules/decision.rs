@@ -99,16 +99,21 @@ pub enum IgnoreReason {
     /// Rule 3: the event is strictly older than the newest one already
     /// applied to the same entity.
     Stale,
+    /// Rule 4: a `LEARNER_PROGRESS` strictly older (by `timestamp`) than
+    /// one already processed for the record, so the record's progress
+    /// would go back (a delayed or replayed progress, say 40 % after 60 %).
+    OlderProgress,
 }
 
 impl IgnoreReason {
     /// A short machine-readable code: `enrollment_after_progress`,
-    /// `progress_after_completion`, `stale`.
+    /// `progress_after_completion`, `stale`, `older_progress`.
     pub fn code(self) -> &'static str {
         match self {
             Self::EnrollmentAfterProgress => "enrollment_after_progress",
             Self::ProgressAfterCompletion => "progress_after_completion",
             Self::Stale => "stale",
+            Self::OlderProgress => "older_progress",
         }
     }
 }
@@ -123,6 +128,9 @@ impl fmt::Display for IgnoreReason {
                 "learner progress after completion (rule 2: completion means 100 %)"
             }
             Self::Stale => "older than the newest event applied to the same entity (rule 3)",
+            Self::OlderProgress => {
+                "learner progress older than one already processed for the record (rule 4: progress never goes back)"
+            }
         })
     }
 }

@@ -12,16 +12,19 @@
 //!
 //! The state remembers `newest` (the newest time of a lifecycle event
 //! processed, or of any event for other entities), `lifecycle` (the
-//! latest lifecycle event processed) and `progress` (the newest time of a
+//! latest lifecycle event processed), `progress` (the newest time of a
 //! `LEARNER_PROGRESS` not older than `newest` processed since the latest
-//! lifecycle event, if any).
+//! lifecycle event, if any) and `last_progress` (the newest time of any
+//! `LEARNER_PROGRESS` processed for the record, kept across lifecycle
+//! events).
 //!
 //! | event | ignored when | reason | if processed, the state becomes |
 //! |---|---|---|---|
 //! | enrollment | `progress` is set and `t <= progress` | rule 1, [`IgnoreReason::EnrollmentAfterProgress`] | if `t >= newest`: `newest = t`, `lifecycle = Enrolled`, `progress` cleared |
 //! | enrollment | `t < newest` | rule 3, [`IgnoreReason::Stale`] | |
 //! | unenrollment, completion, completion rollback | `t < newest` | rule 3, [`IgnoreReason::Stale`] | if `t >= newest`: `newest = t`, `lifecycle` = the event's, `progress` cleared |
-//! | `LEARNER_PROGRESS` | `lifecycle` is `Completed` | rule 2, [`IgnoreReason::ProgressAfterCompletion`] | if `t >= newest` (or no `newest`): `progress = max(progress, t)`; never stale |
+//! | `LEARNER_PROGRESS` | `lifecycle` is `Completed` | rule 2, [`IgnoreReason::ProgressAfterCompletion`] | `last_progress = max(last_progress, t)`; if `t >= newest` (or no `newest`): `progress = max(progress, t)`; never stale |
+//! | `LEARNER_PROGRESS` | `t < last_progress` | rule 4, [`IgnoreReason::OlderProgress`] | |
 //! | learning object, instance, `CI_STATS` | `t < newest` of that entity | rule 3, [`IgnoreReason::Stale`] | `newest = t` |
 //! | unknown | never | | no state: only deduplicated |
 //!
@@ -43,8 +46,13 @@
 //!   overtaken by progress and by the real-time re-enrollment would leave
 //!   the record unenrolled.)
 //! - **Progress from before a lifecycle event** (delayed, as ALM allows, up
-//!   to 15 minutes) is processed unless the record is completed, but does not
-//!   set `progress`: it says nothing about an enrollment that came after it.
+//!   to 15 minutes) is processed unless the record is completed (rule 3
+//!   does not apply to progress), but does not set `progress`: it says
+//!   nothing about an enrollment that came after it.
+//! - **Progress never goes back** (rule 4): a `LEARNER_PROGRESS` older than
+//!   one already processed for the record (a delayed one, or a dead letter
+//!   replayed after a newer progress) is ignored, so a handler never sees a
+//!   record's progress drop from 60 % to 40 %. Equal times are processed.
 //! - **A record's status** ([`EntityState::learner_status`]) is `Enrolled`
 //!   when `progress` is set on an unenrolled record or one with no lifecycle
 //!   event yet (progress implies an enrollment, which rule 1 drops), and
@@ -123,13 +131,19 @@ pub fn decide(state: &EntityState, event: &Event) -> (Decision, EntityState) {
 /// // A newer enrollment reopens the record.
 /// let (decision, enrolled) = rules::decide_facts(&completed, EventFamily::Enrollment, 9_000);
 /// assert_eq!(decision, Decision::Processed);
-/// assert_eq!(rules::decide_facts(&enrolled, EventFamily::LearnerProgress, 9_500).0, Decision::Processed);
+/// let (_, at_60) = rules::decide_facts(&enrolled, EventFamily::LearnerProgress, 9_500);
+/// // Progress never goes back: an older one is ignored.
+/// let (decision, _) = rules::decide_facts(&at_60, EventFamily::LearnerProgress, 9_200);
+/// assert_eq!(decision, Decision::Ignored(IgnoreReason::OlderProgress));
 /// ```
 pub fn decide_facts(state: &EntityState, family: EventFamily, at: i64) -> (Decision, EntityState) {
     let stale = state.newest_millis.is_some_and(|newest| at < newest);
     let reason = match family {
         EventFamily::LearnerProgress if state.lifecycle == Some(Lifecycle::Completed) => {
             Some(IgnoreReason::ProgressAfterCompletion)
+        }
+        EventFamily::LearnerProgress if state.last_progress_millis.is_some_and(|p| at < p) => {
+            Some(IgnoreReason::OlderProgress)
         }
         EventFamily::Enrollment
             if state.progress_since_lifecycle
@@ -169,6 +183,9 @@ pub fn apply(state: &EntityState, event: &Event) -> EntityState {
 pub(crate) fn apply_facts(state: &EntityState, family: EventFamily, at: i64) -> EntityState {
     let not_older = state.newest_millis.is_none_or(|newest| at >= newest);
     let mut next = state.clone();
+    if family == EventFamily::LearnerProgress {
+        next.last_progress_millis = Some(state.last_progress_millis.map_or(at, |p| p.max(at)));
+    }
     match family {
         EventFamily::LearnerProgress if not_older => {
             next.progress_since_lifecycle = true;

@@ -39,6 +39,12 @@ pub struct EntityState {
     /// every enrollment while `progress_since_lifecycle` is set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_progress_millis: Option<i64>,
+    /// The newest time of every `LEARNER_PROGRESS` processed for the
+    /// record, in milliseconds, kept across lifecycle events: rule 4
+    /// ignores a progress older than it. (`None` in states stored before
+    /// it was kept, and until the record's first progress.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_progress_millis: Option<i64>,
 }
 
 impl EntityState {

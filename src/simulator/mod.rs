@@ -9,6 +9,7 @@
 //! acknowledged (or given up on). [`scenario`] builds envelopes and injects
 //! duplicates, reordering and dropped connections.
 
+pub mod alm_api;
 pub mod scenario;
 pub mod signers;
 mod types;

@@ -193,3 +193,41 @@ pub fn deliveries(
     }
     out
 }
+
+/// Drops a share of the events before they are sent, as ALM does when it
+/// loses events ("if events are produced faster than they are consumed,
+/// some events may be lost"): returns `(sent, dropped)`. The choice is a
+/// pure function of `seed` and each event's position, so a run repeats.
+///
+/// Give every event, sent or dropped, to
+/// [`AlmApiDouble::record_sent`](super::alm_api::AlmApiDouble::record_sent):
+/// ALM knows what it lost.
+///
+/// ```
+/// use alm_webhooks::simulator::scenario::{bulk_enrollments, drop_share};
+/// let (sent, dropped) = drop_share(bulk_enrollments("e", 10_000, 0), 0.01, 7);
+/// assert_eq!(sent.len() + dropped.len(), 10_000);
+/// assert!((50..150).contains(&dropped.len()), "about 1 %: {}", dropped.len());
+/// ```
+pub fn drop_share(
+    events: Vec<EventJson>,
+    share: f64,
+    seed: u64,
+) -> (Vec<EventJson>, Vec<EventJson>) {
+    let threshold = (share.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
+    let mut sent = Vec::with_capacity(events.len());
+    let mut dropped = Vec::new();
+    for (index, event) in events.into_iter().enumerate() {
+        // splitmix64: a well-spread 64-bit value per (seed, index).
+        let mut z = seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        if share > 0.0 && z <= threshold {
+            dropped.push(event);
+        } else {
+            sent.push(event);
+        }
+    }
+    (sent, dropped)
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, DynStore, MemoryStore, Store,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, DynStore, MemoryStore, Store,
     StoreError, Versioned,
 };
 use crate::rules::StateKey;
@@ -133,7 +133,8 @@ impl AnyStore {
                 Ok(Self::Sqlite(store))
             }
             other => Err(StoreError::new(format!(
-                "unsupported store `{other}`: this build supports {}",
+                "unsupported store `{}`: this build supports {}",
+                crate::url_scheme::shown(other),
                 supported().join(", ")
             ))),
         }
@@ -173,10 +174,11 @@ impl Store for AnyStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        delegate!(self, s => s.claim(key, lease, now); claim_boxed(key, lease, now))
+        delegate!(self, s => s.claim(key, owner, lease, now); claim_boxed(key, owner, lease, now))
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -187,19 +189,21 @@ impl Store for AnyStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        delegate!(self, s => s.claim_and_load(key, state, lease, now); claim_and_load_boxed(key, state, lease, now))
+        delegate!(self, s => s.claim_and_load(key, state, owner, lease, now); claim_and_load_boxed(key, state, owner, lease, now))
     }
 
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        delegate!(self, s => s.claim_many(requests, lease, now); claim_many_boxed(requests, lease, now))
+        delegate!(self, s => s.claim_many(requests, owner, lease, now); claim_many_boxed(requests, owner, lease, now))
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -234,7 +238,7 @@ impl Store for AnyStore {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -243,14 +247,14 @@ impl Store for AnyStore {
 
     async fn renew_many(
         &self,
-        claims: &[(&DedupKey, ClaimToken)],
+        claims: &[(&DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
         delegate!(self, s => s.renew_many(claims, lease, now); renew_many_boxed(claims, lease, now))
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         delegate!(self, s => s.release(key, token); release_boxed(key, token))
     }
 

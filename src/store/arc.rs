@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use crate::rules::StateKey;
 
@@ -22,10 +22,11 @@ impl<S: Store> Store for Arc<S> {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        S::claim(self, key, lease, now).await
+        S::claim(self, key, owner, lease, now).await
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -36,19 +37,21 @@ impl<S: Store> Store for Arc<S> {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        S::claim_and_load(self, key, state, lease, now).await
+        S::claim_and_load(self, key, state, owner, lease, now).await
     }
 
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        S::claim_many(self, requests, lease, now).await
+        S::claim_many(self, requests, owner, lease, now).await
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -74,7 +77,7 @@ impl<S: Store> Store for Arc<S> {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -83,14 +86,14 @@ impl<S: Store> Store for Arc<S> {
 
     async fn renew_many(
         &self,
-        claims: &[(&DedupKey, ClaimToken)],
+        claims: &[(&DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
         S::renew_many(self, claims, lease, now).await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         S::release(self, key, token).await
     }
 

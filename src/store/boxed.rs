@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use crate::rules::StateKey;
 
@@ -33,6 +33,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn claim_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
@@ -45,6 +46,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
         &'a self,
         key: &'a DedupKey,
         state: Option<&'a StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<(Claim, Versioned), StoreError>>;
@@ -53,6 +55,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn claim_many_boxed<'a>(
         &'a self,
         requests: &'a [ClaimRequest<'a>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<(Claim, Versioned)>, StoreError>>;
@@ -83,7 +86,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn renew_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
@@ -91,7 +94,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     /// [`Store::renew_many`].
     fn renew_many_boxed<'a>(
         &'a self,
-        claims: &'a [(&'a DedupKey, ClaimToken)],
+        claims: &'a [(&'a DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>>;
@@ -100,7 +103,7 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn release_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// [`Store::sweep`].
@@ -111,10 +114,11 @@ impl<S: Store + fmt::Debug> DynStore for S {
     fn claim_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
-        Box::pin(self.claim(key, lease, now))
+        Box::pin(self.claim(key, owner, lease, now))
     }
 
     fn load_boxed<'a>(&'a self, key: &'a StateKey) -> BoxFuture<'a, Result<Versioned, StoreError>> {
@@ -125,19 +129,21 @@ impl<S: Store + fmt::Debug> DynStore for S {
         &'a self,
         key: &'a DedupKey,
         state: Option<&'a StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<(Claim, Versioned), StoreError>> {
-        Box::pin(self.claim_and_load(key, state, lease, now))
+        Box::pin(self.claim_and_load(key, state, owner, lease, now))
     }
 
     fn claim_many_boxed<'a>(
         &'a self,
         requests: &'a [ClaimRequest<'a>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<(Claim, Versioned)>, StoreError>> {
-        Box::pin(self.claim_many(requests, lease, now))
+        Box::pin(self.claim_many(requests, owner, lease, now))
     }
 
     fn wants_decided_boxed(&self) -> bool {
@@ -169,7 +175,7 @@ impl<S: Store + fmt::Debug> DynStore for S {
     fn renew_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
@@ -178,7 +184,7 @@ impl<S: Store + fmt::Debug> DynStore for S {
 
     fn renew_many_boxed<'a>(
         &'a self,
-        claims: &'a [(&'a DedupKey, ClaimToken)],
+        claims: &'a [(&'a DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<bool>, StoreError>> {
@@ -188,7 +194,7 @@ impl<S: Store + fmt::Debug> DynStore for S {
     fn release_boxed<'a>(
         &'a self,
         key: &'a DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.release(key, token))
     }

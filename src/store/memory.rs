@@ -5,11 +5,10 @@ mod learners;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+use super::{Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
 use crate::rules::StateKey;
 
 const SHARDS: usize = 64;
@@ -57,8 +56,8 @@ type Table<V> = HashMap<Key, V, BuildHasherDefault<PassThrough>>;
 struct Shard {
     /// Decided events: key → expiry in Unix seconds.
     decided: Table<u32>,
-    /// Live claims: key → (token, lease end in Unix milliseconds).
-    in_flight: Table<(ClaimToken, i64)>,
+    /// Live claims: key → (owner, lease end in Unix milliseconds).
+    in_flight: Table<(ClaimOwner, i64)>,
     /// Entity states: key → (state, expiry in Unix seconds).
     states: Table<(Versioned, u32)>,
     /// Claims since the last clean-up.
@@ -118,9 +117,6 @@ impl Shard {
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
     hashers: [foldhash::quality::RandomState; 2],
-    /// Claim tokens: this store's random id, then a counter.
-    token_base: u64,
-    next_token: AtomicU64,
     /// The learner projection, when on.
     learners: Option<Mutex<learners::Learners>>,
 }
@@ -169,8 +165,6 @@ impl MemoryStore {
                 foldhash::quality::RandomState::default(),
                 foldhash::quality::RandomState::default(),
             ],
-            token_base: (ClaimToken::random().0 >> 64) as u64,
-            next_token: AtomicU64::new(1),
             learners: None,
         }
     }
@@ -234,6 +228,7 @@ impl Store for MemoryStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
@@ -245,20 +240,19 @@ impl Store for MemoryStore {
             return Ok(Claim::AlreadyDecided);
         }
         let now_ms = unix_millis(now);
-        if shard
-            .in_flight
-            .get(&k)
-            .is_some_and(|&(_, end)| end > now_ms)
-        {
-            return Ok(Claim::InFlight);
+        if let Some(&(held, end)) = shard.in_flight.get(&k) {
+            // A live claim: another holder's (or this owner's own, the same
+            // event twice) is in flight; the same holder's under another
+            // lease is an earlier attempt's, taken over.
+            if end > now_ms && (held == owner || !held.same_holder(owner)) {
+                return Ok(Claim::InFlight);
+            }
         }
-        let count = self.next_token.fetch_add(1, Ordering::Relaxed);
-        let token = ClaimToken((u128::from(self.token_base) << 64) | u128::from(count));
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         shard
             .in_flight
-            .insert(k, (token, now_ms.saturating_add(lease_ms)));
-        Ok(Claim::Claimed(token))
+            .insert(k, (owner, now_ms.saturating_add(lease_ms)));
+        Ok(Claim::Claimed(owner))
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -314,7 +308,7 @@ impl Store for MemoryStore {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -328,7 +322,7 @@ impl Store for MemoryStore {
         Ok(true)
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         let k = self.event_key(key);
         let mut shard = lock(self.shard(k));
         if shard.in_flight.get(&k).map(|&(t, _)| t) == Some(token) {

@@ -4,12 +4,15 @@
 //! A store gives three guarantees, within one process or across many:
 //!
 //! - **One claim at a time.** [`Store::claim`] hands an event to exactly one
-//!   caller until that caller commits, releases, or its lease expires.
-//! - **Token-checked commit.** [`Store::commit`] marks the event decided and
-//!   swaps the entity's state in one atomic step, only if the claim token is
-//!   still the current one (a holder whose lease expired and was re-claimed
-//!   cannot commit over the newer claim) and only if the state's version is
-//!   the one the decision was made on.
+//!   owner until that owner commits, releases, or its lease expires; a
+//!   later attempt of the same delivery (the same
+//!   [holder](ClaimOwner::holder)) takes its own leftover claim over at once.
+//! - **Owner-checked commit.** [`Store::commit`] marks the event decided and
+//!   swaps the entity's state in one atomic step, only if the claim's
+//!   [`ClaimOwner`] is still the current one (an attempt whose lease expired
+//!   and was re-claimed, or that a retry took over, cannot commit over the
+//!   newer claim) and only if the state's version is the one the decision
+//!   was made on.
 //! - **Expiry.** Decided events are remembered for the dedup window and then
 //!   forgotten; entity states are kept until their own, later expiry
 //!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
@@ -26,6 +29,7 @@ mod error;
 mod hooks;
 mod many;
 mod memory;
+mod owner;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub(crate) mod postgres;
@@ -34,7 +38,7 @@ pub(crate) mod postgres;
 pub(crate) mod redis;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-mod sqlite;
+pub(crate) mod sqlite;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 mod url_params;
 
@@ -60,6 +64,7 @@ pub use error::{StoreError, StoreErrorKind};
 pub use hooks::Decided;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
+pub use owner::{ClaimOwner, ClaimToken};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresHook, PostgresStore};
@@ -92,26 +97,16 @@ pub(crate) fn lease_millis(lease: Duration) -> i64 {
     i64::try_from(lease.as_millis()).map_or(CENTURY_MS, |ms| ms.min(CENTURY_MS))
 }
 
-/// Proof of a claim; required to commit or release it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClaimToken(pub u128);
-
-impl ClaimToken {
-    /// A fresh token that no other claim holds (random, 128 bits).
-    pub fn random() -> Self {
-        Self(u128::from_le_bytes(crate::secret::random_bytes::<16>()))
-    }
-}
-
 /// The answer to a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// The caller holds the event until it commits, releases, or the lease
-    /// ends.
-    Claimed(ClaimToken),
+    /// The caller holds the event, as the owner it claimed with, until it
+    /// commits, releases, or the lease ends.
+    Claimed(ClaimOwner),
     /// The event was already decided within the dedup window.
     AlreadyDecided,
-    /// Another caller holds a live claim.
+    /// Another holder (or this very owner, earlier in the same call) holds
+    /// a live claim.
     InFlight,
 }
 
@@ -141,7 +136,7 @@ pub struct Commit<'a> {
     /// The event being decided.
     pub key: &'a DedupKey,
     /// The claim that allows it.
-    pub token: ClaimToken,
+    pub token: ClaimOwner,
     /// The entity's new state, if the event changes one.
     pub update: Option<StateUpdate<'a>>,
     /// Until when the decided event is remembered (now + dedup window).
@@ -182,10 +177,14 @@ pub enum CommitOutcome {
 ///
 #[doc = include_str!("skeleton.md")]
 pub trait Store: Send + Sync + 'static {
-    /// Claims an event for `lease`, unless it is decided or in flight.
+    /// Claims an event for `owner`, for `lease`, unless it is decided or in
+    /// flight. A live claim of the same [holder](ClaimOwner::holder) under
+    /// another lease is taken over at once (the earlier attempt is fenced);
+    /// one of another holder, or of this very owner, is in flight.
     fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
@@ -205,11 +204,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<(Claim, Versioned), StoreError>> + Send {
         async move {
-            let claim = self.claim(key, lease, now).await?;
+            let claim = self.claim(key, owner, lease, now).await?;
             let loaded = match (claim, state) {
                 (Claim::Claimed(_), Some(state)) => self.load(state).await?,
                 _ => Versioned::default(),
@@ -227,11 +227,16 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// What the engine can rely on:
     ///
+    /// - **One owner for the call**: every event is claimed for `owner`;
+    ///   an event whose live claim is held by the same
+    ///   [holder](ClaimOwner::holder) under another lease (an earlier
+    ///   attempt of the delivery) is taken over, as by [`Store::claim`].
     /// - **The same event twice** in one call: the first occurrence is
     ///   answered as a lone claim would be; a later one sees the claim the
-    ///   first made, so it is [`Claim::InFlight`] (the lease is live) and
-    ///   reads no state. A caller recognises its own repeat by comparing
-    ///   keys: no other caller can hold a claim this call just won.
+    ///   first made (this very owner's), so it is [`Claim::InFlight`] (the
+    ///   lease is live) and reads no state. A caller recognises its own
+    ///   repeat by comparing keys: no other caller can hold a claim this
+    ///   call just won.
     /// - **The same state twice**: every winner reads the state as it was
     ///   before the call (claims do not write states), with its version.
     /// - Each claim is atomic on its own; the call as a whole is not a
@@ -249,6 +254,7 @@ pub trait Store: Send + Sync + 'static {
     fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<(Claim, Versioned)>, StoreError>> + Send {
@@ -256,7 +262,7 @@ pub trait Store: Send + Sync + 'static {
             let mut answers = Vec::with_capacity(requests.len());
             for request in requests {
                 match self
-                    .claim_and_load(request.key, request.state, lease, now)
+                    .claim_and_load(request.key, request.state, owner, lease, now)
                     .await
                 {
                     Ok(answer) => answers.push(answer),
@@ -292,7 +298,8 @@ pub trait Store: Send + Sync + 'static {
     /// decisions in one round trip and one transaction (PostgreSQL, SQLite)
     /// or one script (Redis).
     ///
-    /// What the engine can rely on, exactly as one commit after another:
+    /// What the engine can rely on, as one commit after another (but for
+    /// the rest of a broken chain, below):
     ///
     /// - **The same event twice**: the first commit decides it; a later one
     ///   finds no claim to commit, [`CommitOutcome::LeaseLost`], and writes
@@ -302,18 +309,45 @@ pub trait Store: Send + Sync + 'static {
     ///   one call, at `expected_version` v and then v + 1, ends at version
     ///   v + 2; a second update still at v is [`CommitOutcome::StateChanged`]
     ///   and writes nothing.
-    /// - A commit that is refused writes nothing and does not stop the
+    /// - **The rest of a chain**: a commit that updates a state an earlier
+    ///   commit of the call updated (or tried to) is a link of that
+    ///   state's chain, decided after the earlier links on the view they
+    ///   lead to. It is made only if the state's current version was
+    ///   written by this call; otherwise (the chain's first update was
+    ///   refused, and the version it expects, if there, was written by
+    ///   someone else) it is [`CommitOutcome::StateChanged`] and writes
+    ///   nothing. So a refused link refuses the rest of its chain, and the
+    ///   engine decides them again on the state it finds, instead of
+    ///   writing over another delivery's commit.
+    /// - Any other refused commit writes nothing and does not stop the
     ///   others.
     ///
-    /// The default implementation calls [`Store::commit`] for each.
+    /// The default implementation calls [`Store::commit`] for each, and
+    /// refuses the rest of a broken chain itself.
     fn commit_many(
         &self,
         commits: &[Commit<'_>],
     ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
         async move {
             let mut outcomes = Vec::with_capacity(commits.len());
-            for commit in commits {
-                outcomes.push(self.commit(*commit).await?);
+            // States whose chain broke: updated (tried) by the call, their
+            // current version not written by it. Usually empty.
+            let mut broken: Vec<&StateKey> = Vec::new();
+            for (at, commit) in commits.iter().enumerate() {
+                let state = commit.update.map(|u| u.key);
+                let outcome = match state {
+                    Some(k) if broken.contains(&k) => CommitOutcome::StateChanged,
+                    _ => self.commit(*commit).await?,
+                };
+                if let Some(k) = state.filter(|_| outcome != CommitOutcome::Committed) {
+                    let written = commits[..at].iter().zip(&outcomes).any(|(c, o)| {
+                        *o == CommitOutcome::Committed && c.update.is_some_and(|u| u.key == k)
+                    });
+                    if !written && !broken.contains(&k) {
+                        broken.push(k);
+                    }
+                }
+                outcomes.push(outcome);
             }
             Ok(outcomes)
         }
@@ -354,7 +388,7 @@ pub trait Store: Send + Sync + 'static {
     fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send {
@@ -372,7 +406,7 @@ pub trait Store: Send + Sync + 'static {
     /// round trip per chunk.
     fn renew_many(
         &self,
-        claims: &[(&DedupKey, ClaimToken)],
+        claims: &[(&DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
@@ -390,7 +424,7 @@ pub trait Store: Send + Sync + 'static {
     fn release(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Removes decided events and states that expired before `now`; returns

@@ -8,7 +8,7 @@ use std::time::Duration;
 use alm_webhooks::engine::Engine;
 use alm_webhooks::rules::{Decision, StateKey};
 use alm_webhooks::store::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use std::time::SystemTime;
 
@@ -43,11 +43,12 @@ impl<S: Store> Store for Counting<S> {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
         self.count("claim");
-        self.inner.claim(key, lease, now).await
+        self.inner.claim(key, owner, lease, now).await
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -59,21 +60,25 @@ impl<S: Store> Store for Counting<S> {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         self.count("claim_and_load");
-        self.inner.claim_and_load(key, state, lease, now).await
+        self.inner
+            .claim_and_load(key, state, owner, lease, now)
+            .await
     }
 
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
         self.count("claim_many");
-        self.inner.claim_many(requests, lease, now).await
+        self.inner.claim_many(requests, owner, lease, now).await
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
@@ -89,7 +94,7 @@ impl<S: Store> Store for Counting<S> {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -99,7 +104,7 @@ impl<S: Store> Store for Counting<S> {
 
     async fn renew_many(
         &self,
-        claims: &[(&DedupKey, ClaimToken)],
+        claims: &[(&DedupKey, ClaimOwner)],
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<bool>, StoreError> {
@@ -107,7 +112,7 @@ impl<S: Store> Store for Counting<S> {
         self.inner.renew_many(claims, lease, now).await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         self.count("release");
         self.inner.release(key, token).await
     }

@@ -79,6 +79,23 @@ impl SignatureAuth {
         }
     }
 
+    /// The checks that need only the headers, for a front door that
+    /// refuses before reading the body: the signature header is present
+    /// and holds a candidate of the right length, the signed headers are
+    /// there, and the timestamp (when one is configured) is within the
+    /// tolerance. Passing says nothing about the signature itself.
+    pub(crate) fn verify_headers_at(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<(), AuthError> {
+        self.candidates(headers)?;
+        if let Some(header) = &self.timestamp {
+            self.check_time(headers, header, now)?;
+        }
+        self.signed.pieces(headers, b"").map(drop)
+    }
+
     fn check_time(
         &self,
         headers: &HeaderMap,

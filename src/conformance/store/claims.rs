@@ -7,25 +7,46 @@ use crate::store::{CommitOutcome, StateUpdate};
 /// A claimed event, committed, is [`Claim::AlreadyDecided`] afterwards.
 pub async fn claim_commit_then_duplicate<S: Store>(store: S) {
     let k = key(1, "a");
-    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     assert_eq!(
         store.commit(commit(&k, t, T0 + 100)).await.unwrap(),
         CommitOutcome::Committed
     );
     assert_eq!(
-        store.claim(&k, LEASE, at(T0 + 1)).await.unwrap(),
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 1))
+            .await
+            .unwrap(),
         Claim::AlreadyDecided
     );
     // Another account, same id: independent.
-    claimed(store.claim(&key(2, "a"), LEASE, at(T0)).await.unwrap());
+    claimed(
+        store
+            .claim(&key(2, "a"), ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
 }
 
 /// A live claim makes every other claim [`Claim::InFlight`].
 pub async fn live_claim_blocks_others<S: Store>(store: S) {
     let k = key(1, "a");
-    claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     assert_eq!(
-        store.claim(&k, LEASE, at(T0 + 29)).await.unwrap(),
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 29))
+            .await
+            .unwrap(),
         Claim::InFlight
     );
 }
@@ -33,16 +54,29 @@ pub async fn live_claim_blocks_others<S: Store>(store: S) {
 /// A claim whose lease ended is taken over, and its old holder's commit is [`CommitOutcome::LeaseLost`].
 pub async fn expired_lease_can_be_taken_over_and_old_holder_cannot_commit<S: Store>(store: S) {
     let k = key(1, "a");
-    let old = claimed(store.claim(&k, SHORT, at(T0)).await.unwrap());
+    let old = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), SHORT, at(T0))
+            .await
+            .unwrap(),
+    );
     outlive_short_lease().await;
-    let new = claimed(store.claim(&k, LEASE, at(T0 + 31)).await.unwrap());
+    let new = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 31))
+            .await
+            .unwrap(),
+    );
     assert_ne!(old, new);
     assert_eq!(
         store.commit(commit(&k, old, T0 + 100)).await.unwrap(),
         CommitOutcome::LeaseLost
     );
     assert_eq!(
-        store.claim(&k, LEASE, at(T0 + 32)).await.unwrap(),
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 32))
+            .await
+            .unwrap(),
         Claim::InFlight,
         "the old commit wrote nothing"
     );
@@ -55,13 +89,26 @@ pub async fn expired_lease_can_be_taken_over_and_old_holder_cannot_commit<S: Sto
 /// A released claim can be claimed again at once; releasing it again does nothing.
 pub async fn release_lets_the_event_be_claimed_again<S: Store>(store: S) {
     let k = key(1, "a");
-    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     store.release(&k, t).await.unwrap();
-    let t2 = claimed(store.claim(&k, LEASE, at(T0 + 1)).await.unwrap());
+    let t2 = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 1))
+            .await
+            .unwrap(),
+    );
     // Releasing a stale token does nothing.
     store.release(&k, t).await.unwrap();
     assert_eq!(
-        store.claim(&k, LEASE, at(T0 + 2)).await.unwrap(),
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 2))
+            .await
+            .unwrap(),
         Claim::InFlight
     );
     assert_eq!(
@@ -83,8 +130,18 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
         ..EntityState::default()
     };
     let (a, b) = (key(1, "a"), key(1, "b"));
-    let ta = claimed(store.claim(&a, LEASE, at(T0)).await.unwrap());
-    let tb = claimed(store.claim(&b, LEASE, at(T0)).await.unwrap());
+    let ta = claimed(
+        store
+            .claim(&a, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
+    let tb = claimed(
+        store
+            .claim(&b, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     let update = |v| {
         Some(StateUpdate {
             key: &sk,
@@ -110,7 +167,10 @@ pub async fn state_commit_is_versioned_and_atomic<S: Store>(store: S) {
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::StateChanged);
     assert_eq!(
-        store.claim(&b, LEASE, at(T0 + 1)).await.unwrap(),
+        store
+            .claim(&b, ClaimOwner::random(), LEASE, at(T0 + 1))
+            .await
+            .unwrap(),
         Claim::InFlight
     );
     let loaded = store.load(&sk).await.unwrap();
@@ -132,7 +192,7 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
     let (a, b) = (key(1, "a"), key(1, "b"));
     // A fresh entity: claimed, at version 0.
     let (claim, loaded) = store
-        .claim_and_load(&a, Some(&sk), LEASE, at(T0))
+        .claim_and_load(&a, Some(&sk), ClaimOwner::random(), LEASE, at(T0))
         .await
         .unwrap();
     let ta = claimed(claim);
@@ -158,7 +218,7 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
     // The next event of the entity reads what the first one wrote.
     let (claim, loaded) = store
-        .claim_and_load(&b, Some(&sk), LEASE, at(T0 + 1))
+        .claim_and_load(&b, Some(&sk), ClaimOwner::random(), LEASE, at(T0 + 1))
         .await
         .unwrap();
     claimed(claim);
@@ -166,13 +226,13 @@ pub async fn claim_and_load_reads_the_state_for_the_winner_only<S: Store>(store:
     // A lost claim reads nothing: decided, in flight, or no state asked.
     for (k, expected) in [(&a, Claim::AlreadyDecided), (&b, Claim::InFlight)] {
         let (claim, loaded) = store
-            .claim_and_load(k, Some(&sk), LEASE, at(T0 + 2))
+            .claim_and_load(k, Some(&sk), ClaimOwner::random(), LEASE, at(T0 + 2))
             .await
             .unwrap();
         assert_eq!((claim, loaded.version), (expected, 0), "{k:?}");
     }
     let (claim, loaded) = store
-        .claim_and_load(&key(1, "c"), None, LEASE, at(T0 + 2))
+        .claim_and_load(&key(1, "c"), None, ClaimOwner::random(), LEASE, at(T0 + 2))
         .await
         .unwrap();
     claimed(claim);
@@ -185,7 +245,12 @@ pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
     let (a, b, c, d) = (key(1, "a"), key(1, "b"), key(1, "c"), key(1, "d"));
     let mut tokens = Vec::new();
     for k in [&a, &b, &c, &d] {
-        tokens.push(claimed(store.claim(k, LEASE, at(T0)).await.unwrap()));
+        tokens.push(claimed(
+            store
+                .claim(k, ClaimOwner::random(), LEASE, at(T0))
+                .await
+                .unwrap(),
+        ));
     }
     let first = EntityState {
         newest_millis: Some(1),
@@ -206,7 +271,7 @@ pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
         remember_until: at(T0 + 100),
         state_until: at(T0 + 100),
     };
-    let wrong_token = ClaimToken(tokens[1].0 ^ 1);
+    let wrong_token = ClaimOwner::new(tokens[1].holder, tokens[1].lease ^ 1);
     let commits = [
         with(&a, tokens[0], 0, &first),
         // Not this caller's claim: nothing written.
@@ -234,7 +299,10 @@ pub async fn commit_many_commits_each_on_its_own<S: Store>(store: S) {
         (&d, Claim::AlreadyDecided),
     ] {
         assert_eq!(
-            store.claim(k, LEASE, at(T0 + 1)).await.unwrap(),
+            store
+                .claim(k, ClaimOwner::random(), LEASE, at(T0 + 1))
+                .await
+                .unwrap(),
             expected,
             "{k:?}"
         );

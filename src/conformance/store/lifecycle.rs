@@ -87,34 +87,52 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
 /// A decided event is forgotten at its `remember_until`, not before.
 pub async fn decided_events_expire_after_the_window<S: Store>(store: S) {
     let k = key(1, "a");
-    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     store.commit(commit(&k, t, T0 + 100)).await.unwrap();
     assert_eq!(
-        store.claim(&k, LEASE, at(T0 + 99)).await.unwrap(),
-        Claim::AlreadyDecided
-    );
-    claimed(store.claim(&k, LEASE, at(T0 + 100)).await.unwrap());
-}
-
-/// [`Store::sweep`] removes what expired and keeps the rest.
-pub async fn sweep_removes_expired_entries<S: Store>(store: S) {
-    for (i, until) in [(0, T0 + 10), (1, T0 + 10), (2, T0 + 1000)] {
-        let k = key(1, &format!("e{i}"));
-        let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
-        store.commit(commit(&k, t, until)).await.unwrap();
-    }
-    let removed = store.sweep(at(T0 + 11)).await.unwrap();
-    assert!(removed >= 2, "removed {removed}");
-    assert_eq!(
         store
-            .claim(&key(1, "e2"), LEASE, at(T0 + 12))
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 99))
             .await
             .unwrap(),
         Claim::AlreadyDecided
     );
     claimed(
         store
-            .claim(&key(1, "e0"), LEASE, at(T0 + 12))
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 100))
+            .await
+            .unwrap(),
+    );
+}
+
+/// [`Store::sweep`] removes what expired and keeps the rest.
+pub async fn sweep_removes_expired_entries<S: Store>(store: S) {
+    for (i, until) in [(0, T0 + 10), (1, T0 + 10), (2, T0 + 1000)] {
+        let k = key(1, &format!("e{i}"));
+        let t = claimed(
+            store
+                .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+                .await
+                .unwrap(),
+        );
+        store.commit(commit(&k, t, until)).await.unwrap();
+    }
+    let removed = store.sweep(at(T0 + 11)).await.unwrap();
+    assert!(removed >= 2, "removed {removed}");
+    assert_eq!(
+        store
+            .claim(&key(1, "e2"), ClaimOwner::random(), LEASE, at(T0 + 12))
+            .await
+            .unwrap(),
+        Claim::AlreadyDecided
+    );
+    claimed(
+        store
+            .claim(&key(1, "e0"), ClaimOwner::random(), LEASE, at(T0 + 12))
             .await
             .unwrap(),
     );
@@ -130,7 +148,12 @@ pub async fn state_outlives_the_dedup_window<S: Store>(store: S) {
         newest_millis: Some(7),
         ..EntityState::default()
     };
-    let t = claimed(store.claim(&k, LEASE, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     let c = Commit {
         key: &k,
         token: t,
@@ -144,7 +167,12 @@ pub async fn state_outlives_the_dedup_window<S: Store>(store: S) {
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
     store.sweep(at(T0 + 200)).await.unwrap();
-    claimed(store.claim(&k, LEASE, at(T0 + 200)).await.unwrap());
+    claimed(
+        store
+            .claim(&k, ClaimOwner::random(), LEASE, at(T0 + 200))
+            .await
+            .unwrap(),
+    );
     let loaded = store.load(&sk).await.unwrap();
     assert_eq!((loaded.version, loaded.state.newest_millis), (1, Some(7)));
     store.sweep(at(T0 + 10_001)).await.unwrap();
@@ -158,7 +186,12 @@ pub async fn concurrent_claims_have_one_winner<S: Store>(store: S) {
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (store, k) = (Arc::clone(&store), k.clone());
-            tokio::spawn(async move { store.claim(&k, LEASE, at(T0)).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .claim(&k, ClaimOwner::random(), LEASE, at(T0))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut won = 0;
@@ -260,7 +293,7 @@ pub async fn crashed_holder_lease_expires_and_redelivery_processes<S: Store>(sto
     claimed(
         engine
             .store()
-            .claim(&k, lease, clock.now_for_test())
+            .claim(&k, ClaimOwner::random(), lease, clock.now_for_test())
             .await
             .unwrap(),
     );

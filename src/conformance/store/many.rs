@@ -35,7 +35,12 @@ async fn claim_scene<S: Store>(store: &S, account: u64) {
         key(account, "f"),
         state_key_in(account, 1),
     );
-    let t = claimed(store.claim(&d, LEASE, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&d, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
     let state = newest(5);
     let c = Commit {
         key: &d,
@@ -49,7 +54,12 @@ async fn claim_scene<S: Store>(store: &S, account: u64) {
         state_until: at(T0 + 100),
     };
     assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Committed);
-    claimed(store.claim(&f, LEASE, at(T0)).await.unwrap());
+    claimed(
+        store
+            .claim(&f, ClaimOwner::random(), LEASE, at(T0))
+            .await
+            .unwrap(),
+    );
 }
 
 /// `claim_many` answers what `claim_and_load` one by one answers, on the
@@ -69,7 +79,7 @@ pub async fn claim_many_answers_as_one_by_one<S: Store>(store: S) {
             .collect();
         let answers = if set_based {
             store
-                .claim_many(&requests, LEASE, at(T0 + 1))
+                .claim_many(&requests, ClaimOwner::random(), LEASE, at(T0 + 1))
                 .await
                 .unwrap()
         } else {
@@ -77,7 +87,7 @@ pub async fn claim_many_answers_as_one_by_one<S: Store>(store: S) {
             for r in &requests {
                 answers.push(
                     store
-                        .claim_and_load(r.key, r.state, LEASE, at(T0 + 1))
+                        .claim_and_load(r.key, r.state, ClaimOwner::random(), LEASE, at(T0 + 1))
                         .await
                         .unwrap(),
                 );
@@ -108,7 +118,7 @@ pub async fn claim_many_answers_as_one_by_one<S: Store>(store: S) {
     assert_eq!(results[0], results[1], "one by one, then set-based");
     assert!(
         store
-            .claim_many(&[], LEASE, at(T0))
+            .claim_many(&[], ClaimOwner::random(), LEASE, at(T0))
             .await
             .unwrap()
             .is_empty()
@@ -125,10 +135,15 @@ pub async fn commit_many_answers_as_one_by_one<S: Store>(store: S) {
         let keys = ["a", "b", "c", "d", "e"].map(|id| key(account, id));
         let mut tokens = Vec::new();
         for k in &keys {
-            tokens.push(claimed(store.claim(k, LEASE, at(T0)).await.unwrap()));
+            tokens.push(claimed(
+                store
+                    .claim(k, ClaimOwner::random(), LEASE, at(T0))
+                    .await
+                    .unwrap(),
+            ));
         }
         let (one, two, three) = (newest(1), newest(2), newest(3));
-        let with = |i: usize, token: ClaimToken, expected_version, state| Commit {
+        let with = |i: usize, token: ClaimOwner, expected_version, state| Commit {
             key: &keys[i],
             token,
             update: Some(StateUpdate {
@@ -145,7 +160,11 @@ pub async fn commit_many_answers_as_one_by_one<S: Store>(store: S) {
             with(1, tokens[1], 1, &two),
             with(2, tokens[2], 1, &three),
             commit(&keys[3], tokens[3], T0 + 100),
-            commit(&keys[4], ClaimToken(tokens[4].0 ^ 1), T0 + 100),
+            commit(
+                &keys[4],
+                ClaimOwner::new(tokens[4].holder, tokens[4].lease ^ 1),
+                T0 + 100,
+            ),
         ];
         let outcomes = if set_based {
             store.commit_many(&commits).await.unwrap()
@@ -159,7 +178,12 @@ pub async fn commit_many_answers_as_one_by_one<S: Store>(store: S) {
         let loaded = store.load(&s).await.unwrap();
         let mut claims = Vec::new();
         for k in &keys {
-            claims.push(store.claim(k, LEASE, at(T0 + 1)).await.unwrap());
+            claims.push(
+                store
+                    .claim(k, ClaimOwner::random(), LEASE, at(T0 + 1))
+                    .await
+                    .unwrap(),
+            );
         }
         results.push((outcomes, loaded, claims));
     }
@@ -204,7 +228,10 @@ pub async fn set_based_operations_span_chunks<S: Store>(store: S) {
             state: Some(state),
         })
         .collect();
-    let answers = store.claim_many(&requests, LEASE, at(T0)).await.unwrap();
+    let answers = store
+        .claim_many(&requests, ClaimOwner::random(), LEASE, at(T0))
+        .await
+        .unwrap();
     assert_eq!(answers.len(), n);
     let next = newest(7);
     let commits: Vec<Commit<'_>> = answers
@@ -228,7 +255,7 @@ pub async fn set_based_operations_span_chunks<S: Store>(store: S) {
     let outcomes = store.commit_many(&commits).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed));
     let again = store
-        .claim_many(&requests, LEASE, at(T0 + 1))
+        .claim_many(&requests, ClaimOwner::random(), LEASE, at(T0 + 1))
         .await
         .unwrap();
     assert!(again.iter().all(|(c, _)| *c == Claim::AlreadyDecided));
@@ -295,17 +322,25 @@ pub async fn ids_of_any_length_and_content_are_processed<S: Store>(store: S) {
 /// holder whose expired claim was taken over.
 pub async fn renew_keeps_a_claim_past_its_lease<S: Store>(store: S) {
     let (a, b) = (key(1, "a"), key(1, "b"));
-    let t = claimed(store.claim(&a, SHORT, at(T0)).await.unwrap());
+    let t = claimed(
+        store
+            .claim(&a, ClaimOwner::random(), SHORT, at(T0))
+            .await
+            .unwrap(),
+    );
     assert!(store.renew(&a, t, LEASE, at(T0)).await.unwrap());
     assert!(
         !store
-            .renew(&a, ClaimToken(t.0 ^ 1), LEASE, at(T0))
+            .renew(&a, ClaimOwner::new(t.holder, t.lease ^ 1), LEASE, at(T0))
             .await
             .unwrap()
     );
     outlive_short_lease().await;
     assert_eq!(
-        store.claim(&a, LEASE, at(T0 + 1)).await.unwrap(),
+        store
+            .claim(&a, ClaimOwner::random(), LEASE, at(T0 + 1))
+            .await
+            .unwrap(),
         Claim::InFlight,
         "renewed: still held"
     );
@@ -315,9 +350,19 @@ pub async fn renew_keeps_a_claim_past_its_lease<S: Store>(store: S) {
     );
     assert!(!store.renew(&a, t, LEASE, at(T0 + 1)).await.unwrap());
     // An expired claim that another caller took over is not renewed.
-    let old = claimed(store.claim(&b, SHORT, at(T0)).await.unwrap());
+    let old = claimed(
+        store
+            .claim(&b, ClaimOwner::random(), SHORT, at(T0))
+            .await
+            .unwrap(),
+    );
     outlive_short_lease().await;
-    let new = claimed(store.claim(&b, LEASE, at(T0 + 31)).await.unwrap());
+    let new = claimed(
+        store
+            .claim(&b, ClaimOwner::random(), LEASE, at(T0 + 31))
+            .await
+            .unwrap(),
+    );
     assert!(!store.renew(&b, old, LEASE, at(T0 + 31)).await.unwrap());
     assert!(store.renew(&b, new, LEASE, at(T0 + 31)).await.unwrap());
 }

@@ -29,17 +29,19 @@
 mod claims;
 mod lifecycle;
 mod many;
+mod owners;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{Clock, Engine, ManualClock};
 use crate::rules::{Decision, StateKey};
-use crate::store::{Claim, ClaimToken, Commit, DedupKey, Store};
+use crate::store::{Claim, ClaimOwner, Commit, DedupKey, Store};
 use crate::{AccountId, Envelope};
 
 pub use claims::*;
 pub use lifecycle::*;
 pub use many::*;
+pub use owners::*;
 
 const T0: i64 = 1_750_000_000;
 const LEASE: Duration = Duration::from_secs(30);
@@ -81,14 +83,14 @@ fn state_key_in(account: u64, user: u64) -> StateKey {
     StateKey::for_event(AccountId(account), e.parsed().next().unwrap()).unwrap()
 }
 
-fn claimed(c: Claim) -> ClaimToken {
+fn claimed(c: Claim) -> ClaimOwner {
     match c {
         Claim::Claimed(t) => t,
         other => panic!("expected a claim, got {other:?}"),
     }
 }
 
-fn commit(key: &DedupKey, token: ClaimToken, until: i64) -> Commit<'_> {
+fn commit(key: &DedupKey, token: ClaimOwner, until: i64) -> Commit<'_> {
     Commit {
         key,
         token,
@@ -200,7 +202,11 @@ macro_rules! store_conformance {
             window_expiry_with_the_engine_clock,
             concurrent_deliveries_run_each_handler_once,
             batched_commits_keep_handler_failures_apart,
-            batched_concurrent_deliveries_run_each_handler_once
+            batched_concurrent_deliveries_run_each_handler_once,
+            same_holder_takes_its_claim_over_and_fences_the_old_lease,
+            claim_many_takes_over_the_same_holders_claims,
+            commit_many_refuses_the_rest_of_a_broken_chain,
+            batched_chain_keeps_another_deliverys_commit
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -23,14 +23,22 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod attempts;
 mod workers;
 
 use time::OffsetDateTime;
 
-use super::{Inbox, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
+use super::{Inbox, LEASE_RAN_OUT, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
 use crate::AccountId;
 
-pub use workers::workers_retry_dead_letter_and_replay;
+pub use attempts::{
+    a_retry_waits_and_holds_its_account_back, abandoned_attempts_are_counted_at_take,
+    dead_letters_and_quarantine_keep_any_text, workers_dead_letter_what_the_process_kept_dying_on,
+    workers_keep_a_nul_in_a_dead_letter,
+};
+pub use workers::{
+    workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
+};
 
 /// One learner event in ALM's shape.
 pub(super) fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) -> String {
@@ -41,7 +49,7 @@ pub(super) fn learner(id: &str, name: &str, ts: i64, user: u64, instance: &str) 
 }
 
 pub(super) const T0: i64 = 1_750_000_000;
-const LEASE: Duration = Duration::from_secs(30);
+pub(super) const LEASE: Duration = Duration::from_secs(30);
 
 /// An inbox under test and whatever cleans its backend up when dropped
 /// (a schema to drop, keys to delete, a file to remove).
@@ -53,11 +61,16 @@ pub struct Fixture<I> {
     pub cleanup: Option<Box<dyn Send + Sync>>,
 }
 
-fn at(seconds: i64) -> OffsetDateTime {
+/// Now, for checks whose leases may run on the backend's clock.
+pub(super) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+pub(super) fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(seconds).unwrap()
 }
 
-fn delivery(account: u64, body: &[u8], t: i64) -> NewDelivery<'_> {
+pub(super) fn delivery(account: u64, body: &[u8], t: i64) -> NewDelivery<'_> {
     NewDelivery {
         account_id: AccountId(account),
         body,
@@ -91,7 +104,11 @@ pub async fn append_take_complete_keeps_the_exact_bytes<I: Inbox>(f: Fixture<I>)
     assert_eq!(taken.body, body);
     assert_eq!(taken.account_id, AccountId(7));
     assert_eq!(taken.received_at, at(T0));
-    assert_eq!((taken.attempts, taken.last_error.as_deref()), (0, None));
+    assert_eq!(
+        (taken.attempts, taken.abandoned, taken.last_error.as_deref()),
+        (1, 0, None),
+        "the take counted the first attempt"
+    );
     assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
     assert!(inbox.take(LEASE, at(T0 + 100)).await.unwrap().is_none());
     assert!(
@@ -122,87 +139,45 @@ pub async fn one_account_in_order_one_at_a_time_others_in_parallel<I: Inbox>(f: 
     assert!(inbox.complete(a2, third.token, &[]).await.unwrap());
 }
 
-/// A lease can be renewed; once it runs out the delivery is taken again, and the old holder can no longer complete, renew, release or retry it.
+/// A lease can be renewed; once it runs out the delivery is taken again, counted as an abandoned attempt, and the old holder can no longer complete, renew, release, postpone or retry it. Leases may run on the backend's clock, so this check waits in real time.
 pub async fn an_expired_lease_is_taken_again_and_the_old_holder_is_refused<I: Inbox>(
     f: Fixture<I>,
 ) {
     let inbox = &f.inbox;
+    let lease = Duration::from_secs(2);
     let id = inbox.append(delivery(1, b"x", T0)).await.unwrap();
-    let old = inbox
-        .take(Duration::from_secs(10), at(T0))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(inbox.take(LEASE, at(T0 + 5)).await.unwrap().is_none());
+    let old = inbox.take(lease, now()).await.unwrap().unwrap();
+    assert!(inbox.take(LEASE, now()).await.unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(inbox.renew(id, old.token, lease, now()).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1400)).await;
     assert!(
-        inbox
-            .renew(id, old.token, Duration::from_secs(10), at(T0 + 5))
-            .await
-            .unwrap()
+        inbox.take(LEASE, now()).await.unwrap().is_none(),
+        "renewed for 2 s at 1 s, so still leased at 2.4 s"
     );
-    assert!(
-        inbox.take(LEASE, at(T0 + 12)).await.unwrap().is_none(),
-        "renewed until T0+15"
-    );
-    let new = inbox.take(LEASE, at(T0 + 16)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let new = inbox.take(LEASE, now()).await.unwrap().unwrap();
     assert_eq!(new.id, id);
     assert_ne!(new.token, old.token);
+    assert_eq!(
+        (new.attempts, new.abandoned, new.last_error.as_deref()),
+        (2, 1, Some(LEASE_RAN_OUT)),
+        "the attempt whose lease ran out is counted, as abandoned"
+    );
     assert!(
         !inbox
             .complete(id, old.token, &[letter(1, "x")])
             .await
             .unwrap()
     );
-    assert!(
-        !inbox
-            .renew(id, old.token, LEASE, at(T0 + 16))
-            .await
-            .unwrap()
-    );
+    assert!(!inbox.renew(id, old.token, LEASE, now()).await.unwrap());
     assert!(!inbox.release(id, old.token).await.unwrap());
-    assert!(
-        !inbox
-            .retry_later(id, old.token, at(T0 + 20), 1, "x")
-            .await
-            .unwrap()
-    );
+    assert!(!inbox.retry_later(id, old.token, now(), "x").await.unwrap());
+    assert!(!inbox.postpone(id, old.token, now(), "x").await.unwrap());
     assert!(inbox.complete(id, new.token, &[]).await.unwrap());
     assert!(
         inbox.dead_letters(10).await.unwrap().is_empty(),
         "the refused complete wrote nothing"
-    );
-}
-
-/// A delivery given back for a retry waits until its time, with its attempts and error, and holds its account's later deliveries back; a release counts no attempt.
-pub async fn a_retry_waits_and_holds_its_account_back<I: Inbox>(f: Fixture<I>) {
-    let inbox = &f.inbox;
-    let a1 = inbox.append(delivery(1, b"a1", T0)).await.unwrap();
-    inbox.append(delivery(1, b"a2", T0)).await.unwrap();
-    let taken = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
-    assert!(
-        inbox
-            .retry_later(a1, taken.token, at(T0 + 60), 1, "CRM down")
-            .await
-            .unwrap()
-    );
-    assert!(
-        inbox.take(LEASE, at(T0 + 1)).await.unwrap().is_none(),
-        "neither a1 (not yet) nor a2 (behind a1)"
-    );
-    let stats = inbox.stats(at(T0 + 1)).await.unwrap();
-    assert_eq!((stats.pending, stats.in_flight, stats.retrying), (1, 0, 1));
-    let again = inbox.take(LEASE, at(T0 + 61)).await.unwrap().unwrap();
-    assert_eq!(again.id, a1);
-    assert_eq!(
-        (again.attempts, again.last_error.as_deref()),
-        (1, Some("CRM down"))
-    );
-    assert!(inbox.release(a1, again.token).await.unwrap());
-    let released = inbox.take(LEASE, at(T0 + 61)).await.unwrap().unwrap();
-    assert_eq!(
-        (released.id, released.attempts),
-        (a1, 1),
-        "a release counts no attempt"
     );
 }
 
@@ -318,7 +293,7 @@ pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
     let two = inbox.take(LEASE, at(T0 + 10)).await.unwrap().unwrap();
     assert!(
         inbox
-            .retry_later(two.id, two.token, at(T0 + 100), 1, "x")
+            .retry_later(two.id, two.token, at(T0 + 100), "x")
             .await
             .unwrap()
     );
@@ -419,7 +394,12 @@ macro_rules! inbox_conformance {
             quarantine_keeps_the_bytes_and_requeues_them,
             stats_count_every_kind,
             concurrent_takers_never_share_a_delivery_or_an_account,
-            workers_retry_dead_letter_and_replay
+            workers_retry_dead_letter_and_replay,
+            abandoned_attempts_are_counted_at_take,
+            dead_letters_and_quarantine_keep_any_text,
+            workers_dead_letter_what_the_process_kept_dying_on,
+            workers_keep_a_nul_in_a_dead_letter,
+            workers_outlive_a_hung_handler_and_a_panic
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{Fixture, T0, learner};
-use crate::inbox::{Inbox, NewDelivery, RetryPolicy, Workers};
+use crate::inbox::{Inbox, NewDelivery, Progress, RetryPolicy, Workers};
 use crate::{AccountId, BoxError, Engine, Event};
 
 fn body(account: u64, events: &[String]) -> Vec<u8> {
@@ -171,4 +171,125 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
         3,
         "{log:?}"
     );
+}
+
+/// Workers over the inbox, against a handler that never returns and an
+/// observer that panics: each is a failed attempt, kept as a dead letter
+/// that says why after the last one, and the account's later delivery is
+/// processed; the pool stays healthy and its shutdown keeps its bound.
+pub async fn workers_outlive_a_hung_handler_and_a_panic<I: Inbox>(f: Fixture<I>) {
+    let inbox = Arc::clone(&f.inbox);
+    let record = "course:1_2";
+    let deliveries = [
+        body(31, &[learner("hangs", "COURSE_ENROLLMENT", T0, 7, record)]),
+        body(
+            31,
+            &[learner("after", "COURSE_COMPLETED", T0 + 5, 7, record)],
+        ),
+        body(
+            32,
+            &[learner("watched", "COURSE_ENROLLMENT", T0, 7, record)],
+        ),
+    ];
+    for (account, b) in [31, 31, 32].into_iter().zip(&deliveries) {
+        let now = OffsetDateTime::now_utc();
+        let delivery = NewDelivery {
+            account_id: AccountId(account),
+            body: b,
+            received_at: now,
+        };
+        inbox.append(delivery).await.unwrap();
+    }
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler = {
+        let calls = Arc::clone(&calls);
+        move |event: Event| {
+            let calls = Arc::clone(&calls);
+            async move {
+                let id = event.event_id.as_str().to_owned();
+                calls.lock().unwrap().push(id.clone());
+                match id.as_str() {
+                    "hangs" => std::future::pending().await,
+                    "watched" => Err(BoxError::from("watched fails")),
+                    _ => Ok(()),
+                }
+            }
+        }
+    };
+    let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
+        .with_count(2)
+        .with_lease(Duration::from_secs(2))
+        .with_poll_interval(Duration::from_millis(5))
+        .with_handler_timeout(Duration::from_millis(200))
+        .with_retry(RetryPolicy {
+            max_attempts: 2,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(10),
+        })
+        .with_observer(|progress| {
+            if let Progress::Decided { outcome, .. } = progress {
+                if outcome.event_id.as_ref().map(|id| id.as_str()) == Some("watched") {
+                    panic!("the observer panics on watched");
+                }
+            }
+        })
+        .start(handler);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let done = || {
+        let calls = calls.lock().unwrap();
+        calls.iter().any(|c| c == "after") && calls.iter().filter(|c| *c == "watched").count() == 2
+    };
+    while !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(done(), "{:?}", calls.lock().unwrap());
+    let mut letters = Vec::new();
+    while std::time::Instant::now() < deadline && letters.len() < 2 {
+        letters = inbox.dead_letters(10).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut kept: Vec<_> = letters
+        .iter()
+        .map(|l| {
+            let letter = &l.letter;
+            (
+                letter.event_id.clone().unwrap(),
+                letter.error.clone(),
+                letter.attempts,
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            ("hangs".into(), "handler timed out after 200 ms".into(), 2),
+            (
+                "watched".into(),
+                "a worker panicked while handling the delivery (2 attempts)".into(),
+                2
+            ),
+        ]
+    );
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "hangs").count(),
+        2,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| *c == "after").count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(pool.healthy());
+    assert_eq!(pool.restarts(), 2, "one per attempt on watched");
+    let started = std::time::Instant::now();
+    assert!(
+        !pool.shutdown(Duration::from_secs(1)).await,
+        "a worker panicked"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1) + crate::inbox::GIVE_BACK_BOUND);
+    let stats = inbox.stats(OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((stats.pending, stats.in_flight, stats.retrying), (0, 0, 0));
 }

@@ -3,7 +3,10 @@
 use deadpool_postgres::GenericClient;
 use time::OffsetDateTime;
 
-use super::rows::{DEAD_LETTER_COLUMNS, QUARANTINE_COLUMNS, column_u64, dead_letter, quarantined};
+use super::rows::{
+    DEAD_LETTER_COLUMNS, QUARANTINE_COLUMNS, column_text, column_u64, dead_letter, quarantined,
+    refused,
+};
 use super::{PostgresInbox, pg_error};
 use crate::AccountId;
 use crate::inbox::{
@@ -26,7 +29,12 @@ impl PostgresInbox {
             .query(
                 "quarantine",
                 &sql,
-                &[&account, &body.body, &body.error, &body.received_at],
+                &[
+                    &account,
+                    &body.body,
+                    &body.error.as_bytes(),
+                    &body.received_at,
+                ],
             )
             .await?;
         let row = rows
@@ -88,9 +96,7 @@ impl PostgresInbox {
         );
         self.move_to_inbox("replay a dead letter", &delete, id.0 as i64, now, |row| {
             let account = column_u64(row, 0)?;
-            let event: String = row
-                .try_get(1)
-                .map_err(|e| pg_error("unexpected dead letter row", e))?;
+            let event = column_text(row, 1)?.unwrap_or_default();
             Ok((account, replay_body(AccountId(account), &event)))
         })
         .await
@@ -195,16 +201,20 @@ impl PostgresInbox {
                 &insert,
                 &[
                     &(l.account_id.get() as i64),
-                    &l.event_id,
-                    &l.event_name,
-                    &l.event,
-                    &l.error,
+                    &l.event_id.as_deref().map(str::as_bytes),
+                    &l.event_name.as_deref().map(str::as_bytes),
+                    &l.event.as_bytes(),
+                    &l.error.as_bytes(),
                     &attempts,
                     &l.at,
                 ],
             )
             .await
-            .map_err(|e| pg_error("keeping a dead letter failed", e))?;
+            .map_err(|e| {
+                let permanent = refused(&e);
+                let error = pg_error("keeping a dead letter failed", e);
+                if permanent { error.permanent() } else { error }
+            })?;
         }
         tx.commit()
             .await
@@ -215,8 +225,8 @@ impl PostgresInbox {
     pub(super) async fn kept_stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         let sql = format!(
             "SELECT count(*),
-                    count(*) FILTER (WHERE lease_until > $1),
-                    count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= $1)
+                    count(*) FILTER (WHERE lease_until > clock_timestamp()),
+                    count(*) FILTER (WHERE (lease_until IS NULL OR lease_until <= clock_timestamp())
                                        AND not_before > $1),
                     min(received_at),
                     (SELECT count(*) FROM {}),

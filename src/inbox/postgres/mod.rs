@@ -2,40 +2,51 @@
 
 mod kept;
 mod rows;
+mod setup;
 
 use std::fmt;
-use std::str::FromStr;
+use std::future::Future;
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Pool};
 use time::OffsetDateTime;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::{
-    DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter, NewDelivery, Taken,
+    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
+    NewDelivery, Taken,
 };
 use crate::AccountId;
-use crate::store::postgres::redact::{describe, scrubbed};
-use crate::store::postgres::sql::valid_schema;
+use crate::store::postgres::connection::bounded;
 use rows::column_u64;
 
 /// The inbox on PostgreSQL: shared by every replica of a receiver, durable
 /// once committed.
 ///
-/// Three tables in the inbox's schema, created if missing under the same
-/// advisory lock as the store's (they may share a schema with
-/// [`PostgresStore`](crate::store::PostgresStore)):
+/// Three tables in the inbox's schema, created with the store's by one
+/// migration, `sql/postgres.sql` ([`PostgresInbox::migrate`] or
+/// [`PostgresStore::migrate`](crate::store::PostgresStore::migrate), run
+/// once as a role that may create tables); [`PostgresInbox::connect`] only
+/// checks that they are there, so the receiver's role needs no DDL right:
 ///
 /// ```sql
-/// CREATE TABLE alm_inbox (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-///     received_at TIMESTAMPTZ, attempts INTEGER, last_error TEXT, not_before TIMESTAMPTZ,
-///     lease_token BYTEA, lease_until TIMESTAMPTZ);
+/// CREATE TABLE alm_inbox (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT, body BYTEA,
+///     received_at TIMESTAMPTZ, attempts INTEGER, abandoned INTEGER, last_error BYTEA,
+///     not_before TIMESTAMPTZ, lease_token BYTEA, lease_until TIMESTAMPTZ);
 /// CREATE INDEX alm_inbox_account ON alm_inbox (account_id, id);
-/// CREATE TABLE alm_dead_letters (id BIGSERIAL PRIMARY KEY, account_id BIGINT, event_id TEXT,
-///     event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at TIMESTAMPTZ);
-/// CREATE TABLE alm_quarantine (id BIGSERIAL PRIMARY KEY, account_id BIGINT, body BYTEA,
-///     error TEXT, received_at TIMESTAMPTZ);
+/// CREATE TABLE alm_dead_letters (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT,
+///     event_id BYTEA, event_name BYTEA, event BYTEA, error BYTEA, attempts INTEGER, at TIMESTAMPTZ);
+/// CREATE TABLE alm_quarantine (id BIGINT IDENTITY PRIMARY KEY, account_id BIGINT, body BYTEA,
+///     error BYTEA, received_at TIMESTAMPTZ);
 /// ```
+///
+/// Texts (errors, a dead letter's `eventId`, `eventName` and JSON) are
+/// kept as their UTF-8 bytes, so a NUL is kept too; tables of an earlier
+/// version (`TEXT` columns, no `abandoned`) are brought up to date by the
+/// migration. **Leases run on the server's clock**
+/// (`clock_timestamp()`): processes whose clocks disagree never hold one
+/// delivery at once.
 ///
 /// **Durability**: an append is one `INSERT` committed before it returns
 /// (one round trip; as durable as the server's `synchronous_commit`).
@@ -50,6 +61,14 @@ use rows::column_u64;
 /// at the same moment by two connections could commit out of id order; ALM
 /// never does that (it waits for each acknowledgement).
 ///
+/// **Connections** are the store's: the same connection string (TLS by
+/// `sslmode` and `sslrootcert`; see
+/// [`PostgresStore`](crate::store::PostgresStore) for the timeouts and
+/// keepalives it sets), and the store and the inbox can share one pool
+/// ([`PostgresInbox::from_pool`] with
+/// [`PostgresStore::pool`](crate::store::PostgresStore::pool)). Every
+/// call is bounded ([`PostgresInbox::CALL_TIMEOUT`]).
+///
 /// Account ids are stored bit-cast to `BIGINT`, as in the store.
 /// Clones share the
 /// pool; `Debug` shows the host, port, database and schema, never a
@@ -60,8 +79,10 @@ use rows::column_u64;
 /// # async fn main() {
 /// use alm_webhooks::inbox::{Inbox, PostgresInbox};
 ///
-/// // Creates its tables in the schema if they are missing.
-/// let inbox = PostgresInbox::connect_with_schema("postgres://alm@db.internal/alm", "alm").await.unwrap();
+/// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
+/// // Once, at deployment, as a role that may create tables:
+/// PostgresInbox::migrate("postgres://owner@db.internal/alm?sslmode=verify-full", "alm").await.unwrap();
+/// let inbox = PostgresInbox::connect_with_schema(url, "alm").await.unwrap();
 /// let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
 /// println!("{} pending, {} dead letters", stats.pending, stats.dead_letters);
 /// println!("{inbox:?}"); // never a password
@@ -72,6 +93,8 @@ pub struct PostgresInbox {
     pool: Pool,
     schema: String,
     target: String,
+    /// The bound on one call.
+    timeout: Duration,
 }
 
 impl fmt::Debug for PostgresInbox {
@@ -91,115 +114,27 @@ fn token_bytes(token: LeaseToken) -> Vec<u8> {
     token.0.to_be_bytes().to_vec()
 }
 
-fn later(now: OffsetDateTime, d: Duration) -> OffsetDateTime {
-    time::Duration::try_from(d)
-        .ok()
-        .and_then(|d| now.checked_add(d))
-        .unwrap_or(time::macros::datetime!(9999-12-31 23:59:59 UTC))
+/// A lease's length in milliseconds, for the server's clock.
+fn lease_millis(d: Duration) -> f64 {
+    crate::inbox::types::lease_millis(d) as f64
 }
 
 impl PostgresInbox {
-    /// Connects to `url` and creates the tables in `schema` if missing.
-    /// `schema` must match `[a-z_][a-z0-9_]*`.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] when the URL does not parse, the database cannot be
-    /// reached or the tables cannot be created; never with the password.
-    ///
-    /// ```no_run
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::inbox::PostgresInbox;
-    /// let url = "postgres://alm@db.internal/alm?sslmode=verify-full";
-    /// let inbox = PostgresInbox::connect_with_schema(url, "alm").await.unwrap();
-    /// # let _ = inbox;
-    /// # }
-    /// ```
-    pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, InboxError> {
-        if !valid_schema(schema) {
-            return Err(InboxError::new(format!(
-                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*)"
-            )));
-        }
-        let mut config = tokio_postgres::Config::from_str(url)
-            .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        let target = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(16)
-            .build()
-            .map_err(|e| pg_error("cannot build the connection pool", e))?;
-        let inbox = Self {
-            pool,
-            schema: schema.to_owned(),
-            target,
-        };
-        let mut client = inbox.pool.get().await.map_err(|e| {
-            pg_error(
-                &format!("cannot connect to {}", inbox.target),
-                scrubbed(&e, url),
-            )
-        })?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error("cannot begin the schema transaction", e))?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
-            &[&inbox.schema],
-        )
-        .await
-        .map_err(|e| pg_error("cannot take the schema lock", e))?;
-        tx.batch_execute(&rows::create(&inbox.schema))
-            .await
-            .map_err(|e| pg_error("cannot create the inbox tables", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("cannot commit the schema", e))?;
-        Ok(inbox)
-    }
-
-    /// Drops the inbox's three tables (for tests that give each run its own
-    /// schema, with [`PostgresStore::drop_schema`](crate::store::PostgresStore::drop_schema)
-    /// for the rest).
-    ///
-    /// # Errors
-    ///
-    /// The database's error.
-    ///
-    /// ```no_run
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use alm_webhooks::inbox::PostgresInbox;
-    /// let inbox = PostgresInbox::connect_with_schema("postgres://postgres@127.0.0.1/test", "alm_doc").await.unwrap();
-    /// inbox.drop_tables().await.unwrap();
-    /// # }
-    /// ```
-    pub async fn drop_tables(&self) -> Result<(), InboxError> {
-        let s = &self.schema;
-        self.client()
-            .await?
-            .batch_execute(&format!(
-                "DROP TABLE IF EXISTS \"{s}\".alm_inbox, \"{s}\".alm_dead_letters, \
-                 \"{s}\".alm_quarantine"
-            ))
-            .await
-            .map_err(|e| pg_error("cannot drop the inbox tables", e))
-    }
-
     /// A table's qualified name.
     fn t(&self, table: &str) -> String {
         format!("\"{}\".{table}", self.schema)
+    }
+
+    /// Runs `call`, failing when it takes longer than the inbox's bound.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        call: impl Future<Output = Result<T, InboxError>>,
+    ) -> Result<T, InboxError> {
+        bounded(self.timeout, call, |e| {
+            pg_error(&format!("{what} timed out on {}", self.target), e)
+        })
+        .await
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, InboxError> {
@@ -231,11 +166,14 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, InboxError> {
-        let (client, statement) = self.prepared(what, sql).await?;
-        client
-            .execute(&statement, params)
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))
+        self.bounded(what, async {
+            let (client, statement) = self.prepared(what, sql).await?;
+            client
+                .execute(&statement, params)
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))
+        })
+        .await
     }
 
     /// Runs one query (prepared and cached); its rows.
@@ -245,11 +183,14 @@ impl PostgresInbox {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, InboxError> {
-        let (client, statement) = self.prepared(what, sql).await?;
-        client
-            .query(&statement, params)
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))
+        self.bounded(what, async {
+            let (client, statement) = self.prepared(what, sql).await?;
+            client
+                .query(&statement, params)
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))
+        })
+        .await
     }
 
     /// Deletes one row with `delete` (which returns the account and body
@@ -262,34 +203,61 @@ impl PostgresInbox {
         now: OffsetDateTime,
         delivery_of: impl FnOnce(&Row) -> Result<(u64, Vec<u8>), InboxError>,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
-        let Some(row) = tx
-            .query_opt(delete, &[&id])
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?
-        else {
-            return Ok(None);
+        let moving = async {
+            let mut client = self.client().await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(|e| pg_error(&format!("cannot begin {what}"), e))?;
+            let Some(row) = tx
+                .query_opt(delete, &[&id])
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?
+            else {
+                return Ok(None);
+            };
+            let (account, body) = delivery_of(&row)?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
+                        self.t("alm_inbox")
+                    ),
+                    &[&(account as i64), &body, &now],
+                )
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+            let new = column_u64(&row, 0)?;
+            tx.commit()
+                .await
+                .map_err(|e| pg_error(&format!("{what} failed"), e))?;
+            Ok(Some(DeliveryId(new)))
         };
-        let (account, body) = delivery_of(&row)?;
-        let row = tx
-            .query_one(
-                &format!(
-                    "INSERT INTO {} (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id",
-                    self.t("alm_inbox")
-                ),
-                &[&(account as i64), &body, &now],
-            )
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
-        let new = column_u64(&row, 0)?;
-        tx.commit()
-            .await
-            .map_err(|e| pg_error(&format!("{what} failed"), e))?;
-        Ok(Some(DeliveryId(new)))
+        self.bounded(what, moving).await
+    }
+}
+
+impl PostgresInbox {
+    /// Ends the lease `token` holds ([`rows::give_back`]).
+    async fn give_back(
+        &self,
+        what: &str,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: Option<OffsetDateTime>,
+        error: Option<&str>,
+        uncount: i32,
+    ) -> Result<bool, InboxError> {
+        let sql = rows::give_back(&self.t("alm_inbox"));
+        let error = error.map(str::as_bytes);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &(id.0 as i64),
+            &token_bytes(token),
+            &not_before,
+            &error,
+            &uncount,
+        ];
+        Ok(self.execute(what, &sql, &params).await? == 1)
     }
 }
 
@@ -318,45 +286,32 @@ impl Inbox for PostgresInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        let inbox = self.t("alm_inbox");
-        let sql = format!(
-            "WITH RECURSIVE heads AS (
-                 (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
-                 UNION ALL
-                 SELECT n.account_id, n.id FROM heads h, LATERAL (
-                     SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
-                     ORDER BY i.account_id, i.id LIMIT 1) n)
-             UPDATE {inbox} d SET lease_token = $2, lease_until = $3, not_before = NULL
-             WHERE d.id = (
-                 SELECT c.id FROM {inbox} c
-                 WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
-                   AND (c.lease_until IS NULL OR c.lease_until <= $1)
-                   AND (c.not_before IS NULL OR c.not_before <= $1)
-                 ORDER BY c.id LIMIT 1
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.last_error"
-        );
+        let sql = rows::take(&self.t("alm_inbox"));
         let token = LeaseToken::random();
-        let rows = self
-            .query(
-                "take",
-                &sql,
-                &[&now, &token_bytes(token), &later(now, lease)],
-            )
-            .await?;
+        let note = LEASE_RAN_OUT.as_bytes();
+        let params: [&(dyn ToSql + Sync); 4] =
+            [&now, &token_bytes(token), &lease_millis(lease), &note];
+        let rows = self.query("take", &sql, &params).await?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
         let get = |e| pg_error("unexpected inbox row", e);
-        Ok(Some(Taken::new(
-            DeliveryId(column_u64(row, 0)?),
-            token,
-            AccountId(column_u64(row, 1)?),
-            row.try_get(2).map_err(get)?,
-            row.try_get(3).map_err(get)?,
-            u32::try_from(row.try_get::<_, i32>(4).map_err(get)?).unwrap_or(0),
-            row.try_get(5).map_err(get)?,
-        )))
+        let count = |i| {
+            row.try_get::<_, i32>(i)
+                .map(|n| u32::try_from(n).unwrap_or(0))
+        };
+        Ok(Some(
+            Taken::new(
+                DeliveryId(column_u64(row, 0)?),
+                token,
+                AccountId(column_u64(row, 1)?),
+                row.try_get(2).map_err(get)?,
+                row.try_get(3).map_err(get)?,
+                count(4).map_err(get)?,
+                rows::column_text(row, 6)?,
+            )
+            .with_abandoned(count(5).map_err(get)?),
+        ))
     }
 
     async fn renew(
@@ -364,20 +319,16 @@ impl Inbox for PostgresInbox {
         id: DeliveryId,
         token: LeaseToken,
         lease: Duration,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> Result<bool, InboxError> {
         let sql = format!(
-            "UPDATE {} SET lease_until = $3 WHERE id = $1 AND lease_token = $2",
+            "UPDATE {} SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond' \
+             WHERE id = $1 AND lease_token = $2",
             self.t("alm_inbox")
         );
-        let n = self
-            .execute(
-                "renew",
-                &sql,
-                &[&(id.0 as i64), &token_bytes(token), &later(now, lease)],
-            )
-            .await?;
-        Ok(n == 1)
+        let params: [&(dyn ToSql + Sync); 3] =
+            [&(id.0 as i64), &token_bytes(token), &lease_millis(lease)];
+        Ok(self.execute("renew", &sql, &params).await? == 1)
     }
 
     async fn complete(
@@ -397,8 +348,8 @@ impl Inbox for PostgresInbox {
                 .await?
                 == 1);
         }
-        self.complete_keeping(&delete, delivery, token, dead_letters)
-            .await
+        let keeping = self.complete_keeping(&delete, delivery, token, dead_letters);
+        self.bounded("complete", keeping).await
     }
 
     async fn retry_later(
@@ -406,40 +357,25 @@ impl Inbox for PostgresInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        let sql = format!(
-            "UPDATE {} SET lease_token = NULL, lease_until = NULL, not_before = $3, \
-             attempts = $4, last_error = $5 WHERE id = $1 AND lease_token = $2",
-            self.t("alm_inbox")
-        );
-        let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-        let n = self
-            .execute(
-                "retry",
-                &sql,
-                &[
-                    &(id.0 as i64),
-                    &token_bytes(token),
-                    &not_before,
-                    &attempts,
-                    &error,
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        self.give_back("retry", id, token, Some(not_before), Some(error), 0)
+            .await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        self.give_back("postpone", id, token, Some(not_before), Some(error), 1)
+            .await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        let sql = format!(
-            "UPDATE {} SET lease_token = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
-            self.t("alm_inbox")
-        );
-        let n = self
-            .execute("release", &sql, &[&(id.0 as i64), &token_bytes(token)])
-            .await?;
-        Ok(n == 1)
+        self.give_back("release", id, token, None, None, 1).await
     }
 
     delegate_kept!();

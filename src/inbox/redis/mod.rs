@@ -12,22 +12,25 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
 use time::OffsetDateTime;
 
-use super::types::{duration_millis, from_millis, unix_millis};
+use super::types::{from_millis, lease_millis, unix_millis};
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 use stored::{StoredLetter, account, dead_letter, quarantined};
 
 /// The inbox on Redis: shared by every replica of a receiver.
 ///
-/// Every operation is one Lua script (one round trip, atomic). Keys start
+/// Every operation is one Lua script (one round trip, atomic). **Leases run
+/// on Redis's clock** (`TIME`, read inside the scripts): processes whose
+/// clocks disagree never hold one delivery at once. Keys start
 /// with the prefix followed by `inbox:` (so an inbox and a
 /// [`RedisStore`](crate::store::RedisStore) can share a prefix):
 ///
 /// - `d:{id}`: a hash per delivery (account, body, received time, attempts,
-///   last error, retry time, lease token and end); `seq` numbers them.
+///   abandoned attempts, last error, retry time, lease token and end);
+///   `seq` numbers them.
 /// - `a:{accountId}`: a list per account, its deliveries in order.
 /// - `ready`, `leased`, `retrying`: sorted sets of accounts whose head may be
 ///   taken (by head id), is leased (by lease end), waits for a retry (by
@@ -85,6 +88,11 @@ fn token_text(token: LeaseToken) -> String {
 
 impl RedisInbox {
     /// Connects to Redis at `url`, with every key under `{prefix}inbox:`.
+    /// The connection is the store's kind
+    /// ([`RedisStore::connect`](crate::store::RedisStore::connect)): it
+    /// reconnects on its own, an attempt to connect takes at most 2 s, and
+    /// a call waits at most 3 s for its answer (then fails: an append is
+    /// answered `503`).
     ///
     /// # Errors
     ///
@@ -110,6 +118,35 @@ impl RedisInbox {
             prefix: format!("{prefix}inbox:"),
             scripts: std::sync::Arc::new(Scripts::new()),
         })
+    }
+
+    /// The inbox on a connection the application already has, such as the
+    /// store's ([`RedisStore::manager`](crate::store::RedisStore::manager)),
+    /// so the store and the inbox share one connection; keys under
+    /// `{prefix}inbox:` (the store's prefix will do: their keys do not
+    /// collide). Nothing is sent until the first call; the manager's
+    /// timeouts apply (those of [`connect_with_prefix`](Self::connect_with_prefix)
+    /// are [`RedisStore::manager_config`](crate::store::RedisStore::manager_config)'s:
+    /// a 3 s response timeout).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use alm_webhooks::inbox::RedisInbox;
+    /// use alm_webhooks::store::RedisStore;
+    ///
+    /// let store = RedisStore::connect_with_prefix("redis://redis.internal:6379/", "alm:").await?;
+    /// let inbox = RedisInbox::from_manager(store.manager().clone(), store.prefix());
+    /// assert_eq!(inbox.prefix(), "alm:inbox:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            conn,
+            addr: "(a connection the application opened)".to_owned(),
+            prefix: format!("{prefix}inbox:"),
+            scripts: std::sync::Arc::new(Scripts::new()),
+        }
     }
 
     /// The prefix every key of this inbox starts with (ends in `inbox:`).
@@ -202,21 +239,21 @@ impl Inbox for RedisInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        let now_ms = unix_millis(now);
         let token = LeaseToken::random();
-        type Row = (u64, String, Vec<u8>, i64, u32, Option<String>);
+        type Row = (u64, String, Vec<u8>, i64, u32, u32, Option<String>);
         let row: Option<Row> = self
             .call(
                 "take",
                 &self.scripts.take,
                 &[
-                    &now_ms,
+                    &unix_millis(now),
                     &token_text(token),
-                    &now_ms.saturating_add(duration_millis(lease)),
+                    &lease_millis(lease),
+                    &LEASE_RAN_OUT,
                 ],
             )
             .await?;
-        row.map(|(id, acct, body, at, attempts, error)| {
+        row.map(|(id, acct, body, at, attempts, abandoned, error)| {
             Ok(Taken::new(
                 DeliveryId(id),
                 token,
@@ -225,7 +262,8 @@ impl Inbox for RedisInbox {
                 from_millis(at),
                 attempts,
                 error,
-            ))
+            )
+            .with_abandoned(abandoned))
         })
         .transpose()
     }
@@ -235,10 +273,10 @@ impl Inbox for RedisInbox {
         id: DeliveryId,
         token: LeaseToken,
         lease: Duration,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> Result<bool, InboxError> {
-        let until = unix_millis(now).saturating_add(duration_millis(lease));
-        self.held("renew", &self.scripts.renew, id, token, &[&until])
+        let lease = lease_millis(lease);
+        self.held("renew", &self.scripts.renew, id, token, &[&lease])
             .await
     }
 
@@ -273,22 +311,29 @@ impl Inbox for RedisInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
         let not_before = unix_millis(not_before);
-        self.held(
-            "retry",
-            &self.scripts.retry,
-            id,
-            token,
-            &[&not_before, &attempts, &error],
-        )
-        .await
+        let more: [&dyn ToArg; 3] = [&0, &not_before, &error];
+        self.held("retry", &self.scripts.give_back, id, token, &more)
+            .await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let not_before = unix_millis(not_before);
+        let more: [&dyn ToArg; 3] = [&1, &not_before, &error];
+        self.held("postpone", &self.scripts.give_back, id, token, &more)
+            .await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        self.held("release", &self.scripts.release, id, token, &[])
+        self.held("release", &self.scripts.give_back, id, token, &[&1])
             .await
     }
 

@@ -1,7 +1,8 @@
 //! The inbox's Lua scripts: each operation is one script, so it is atomic
 //! with respect to every other client of the same Redis. `ARGV[1]` is always
-//! the key prefix (ending in `inbox:`); times are Unix milliseconds from the
-//! caller's clock.
+//! the key prefix (ending in `inbox:`); times are Unix milliseconds. Leases
+//! run on the server's clock (`TIME`, read inside the script); every other
+//! time (received, retry not before) is the caller's.
 
 use ::redis::Script;
 
@@ -12,8 +13,7 @@ pub(super) struct Scripts {
     pub(super) take: Script,
     pub(super) renew: Script,
     pub(super) complete: Script,
-    pub(super) retry: Script,
-    pub(super) release: Script,
+    pub(super) give_back: Script,
     pub(super) quarantine: Script,
     pub(super) list: Script,
     pub(super) discard: Script,
@@ -27,11 +27,10 @@ impl Scripts {
     pub(super) fn new() -> Self {
         Self {
             append: Script::new(&append()),
-            take: Script::new(TAKE),
+            take: Script::new(&format!("{SERVER_NOW}{TAKE}")),
             renew: Script::new(&renew()),
             complete: Script::new(&complete()),
-            retry: Script::new(&retry()),
-            release: Script::new(&release()),
+            give_back: Script::new(&give_back()),
             quarantine: Script::new(QUARANTINE),
             list: Script::new(LIST),
             discard: Script::new(DISCARD),
@@ -85,13 +84,24 @@ pub(super) fn append() -> String {
     format!("{APPEND_FN} return append(ARGV[1], ARGV[2], ARGV[3], ARGV[4])")
 }
 
-/// ARGV: prefix, now_ms, token, lease_until_ms. Returns false, or
-/// {id, account, body, received_ms, attempts, last_error or false}.
+/// The server's clock in Unix milliseconds, for the lease scripts.
+const SERVER_NOW: &str = "
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+/// ARGV: prefix, now_ms (the caller's, for retries), token, lease_ms, the
+/// note for an abandoned attempt. Counts the attempt; a lease that ran out
+/// (a token still there) counts as an abandoned attempt (`x`) and records
+/// the note as the last error. Returns false, or {id, account, body,
+/// received_ms, attempts, abandoned, last_error or false}.
 pub(super) const TAKE: &str = r"
-local p, now = ARGV[1], tonumber(ARGV[2])
-for _, set in ipairs({'retrying', 'leased'}) do
-  for _, account in ipairs(redis.call('ZRANGEBYSCORE', p .. set, '-inf', now)) do
-    redis.call('ZREM', p .. set, account)
+local p, now, clock = ARGV[1], tonumber(ARGV[2]), server_now()
+for _, due in ipairs({{'retrying', now}, {'leased', clock}}) do
+  for _, account in ipairs(redis.call('ZRANGEBYSCORE', p .. due[1], '-inf', due[2])) do
+    redis.call('ZREM', p .. due[1], account)
     local head = redis.call('LINDEX', p .. 'a:' .. account, 0)
     if head then redis.call('ZADD', p .. 'ready', head, account) end
   end
@@ -102,23 +112,31 @@ local account = first[1]
 local id = redis.call('LINDEX', p .. 'a:' .. account, 0)
 if not id then return false end
 local key = p .. 'd:' .. id
-redis.call('HSET', key, 't', ARGV[3], 'l', ARGV[4])
+local d = redis.call('HMGET', key, 'a', 'b', 'r', 'n', 'e', 't', 'x')
+local attempts, abandoned, err = (tonumber(d[4]) or 0) + 1, tonumber(d[7]) or 0, d[5]
+if d[6] then
+  abandoned, err = abandoned + 1, ARGV[5]
+  redis.call('HSET', key, 'x', abandoned, 'e', err)
+end
+local lease_until = string.format('%d', clock + tonumber(ARGV[4]))
+redis.call('HSET', key, 't', ARGV[3], 'l', lease_until, 'n', attempts)
 redis.call('HDEL', key, 'nb')
-redis.call('ZADD', p .. 'leased', ARGV[4], account)
-local d = redis.call('HMGET', key, 'a', 'b', 'r', 'n', 'e')
-return {tonumber(id), d[1], d[2], tonumber(d[3]), tonumber(d[4]), d[5]}
+redis.call('ZADD', p .. 'leased', lease_until, account)
+return {tonumber(id), d[1], d[2], tonumber(d[3]), attempts, abandoned, err}
 ";
 
-/// ARGV: prefix, id, token, lease_until_ms. Returns 1 if renewed.
+/// ARGV: prefix, id, token, lease_ms (on the server's clock). Returns 1 if
+/// renewed.
 pub(super) fn renew() -> String {
     format!(
-        "{HELD_FN}
+        "{HELD_FN}{SERVER_NOW}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local account = redis.call('HGET', p .. 'd:' .. id, 'a')
-redis.call('HSET', p .. 'd:' .. id, 'l', ARGV[4])
+local lease_until = string.format('%d', server_now() + tonumber(ARGV[4]))
+redis.call('HSET', p .. 'd:' .. id, 'l', lease_until)
 redis.call('ZREM', p .. 'ready', account)
-redis.call('ZADD', p .. 'leased', ARGV[4], account)
+redis.call('ZADD', p .. 'leased', lease_until, account)
 return 1"
     )
 }
@@ -140,35 +158,28 @@ return 1"
     )
 }
 
-/// ARGV: prefix, id, token, not_before_ms, attempts, error. Returns 1 if
-/// the delivery now waits for its retry.
-pub(super) fn retry() -> String {
+/// ARGV: prefix, id, token, attempts to take back, then optionally
+/// not_before_ms and error. Ends the lease: with a retry time the delivery
+/// waits for it, with the error as its last error; without, it is ready
+/// at once. Returns 1 if given back.
+pub(super) fn give_back() -> String {
     format!(
         "{HELD_FN}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local key = p .. 'd:' .. id
 local account = redis.call('HGET', key, 'a')
+local attempts = (tonumber(redis.call('HGET', key, 'n')) or 0) - tonumber(ARGV[4])
 redis.call('HDEL', key, 't', 'l')
-redis.call('HSET', key, 'nb', ARGV[4], 'n', ARGV[5], 'e', ARGV[6])
+redis.call('HSET', key, 'n', math.max(attempts, 0))
 redis.call('ZREM', p .. 'leased', account)
-redis.call('ZREM', p .. 'ready', account)
-redis.call('ZADD', p .. 'retrying', ARGV[4], account)
-return 1"
-    )
-}
-
-/// ARGV: prefix, id, token. Returns 1 if released.
-pub(super) fn release() -> String {
-    format!(
-        "{HELD_FN}
-local p, id = ARGV[1], ARGV[2]
-if not held(p, id, ARGV[3]) then return 0 end
-local key = p .. 'd:' .. id
-local account = redis.call('HGET', key, 'a')
-redis.call('HDEL', key, 't', 'l')
-redis.call('ZREM', p .. 'leased', account)
-redis.call('ZADD', p .. 'ready', id, account)
+if #ARGV >= 6 then
+  redis.call('HSET', key, 'nb', ARGV[5], 'e', ARGV[6])
+  redis.call('ZREM', p .. 'ready', account)
+  redis.call('ZADD', p .. 'retrying', ARGV[5], account)
+else
+  redis.call('ZADD', p .. 'ready', id, account)
+end
 return 1"
     )
 }
@@ -245,14 +256,17 @@ return append(p, ARGV[3], body, ARGV[4])"
     )
 }
 
-/// ARGV: prefix, now_ms. Returns {total, in_flight, retrying,
+/// ARGV: prefix, now_ms (the caller's; leases on the server's clock).
+/// Returns {total, in_flight, retrying,
 /// oldest_received_ms or false, dead_letters, quarantined}.
 pub(super) const STATS: &str = r"
 local p, now = ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local clock = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local oldest = redis.call('ZRANGE', p .. 'received', 0, 0, 'WITHSCORES')
 return {
   redis.call('ZCARD', p .. 'received'),
-  redis.call('ZCOUNT', p .. 'leased', '(' .. now, '+inf'),
+  redis.call('ZCOUNT', p .. 'leased', '(' .. clock, '+inf'),
   redis.call('ZCOUNT', p .. 'retrying', '(' .. now, '+inf'),
   oldest[2] and tonumber(oldest[2]) or false,
   redis.call('ZCARD', p .. 'dl'),

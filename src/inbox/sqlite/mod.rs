@@ -1,9 +1,11 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
 
 mod kept;
+mod open;
+mod sql;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,63 +15,11 @@ use time::OffsetDateTime;
 
 use super::types::{duration_millis, from_millis, unix_millis};
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, NewDeadLetter,
-    NewDelivery, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS alm_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    received_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    not_before_ms INTEGER,
-    lease_token BLOB,
-    lease_until_ms INTEGER
-);
-CREATE INDEX IF NOT EXISTS alm_inbox_account ON alm_inbox (account_id, id);
-CREATE TABLE IF NOT EXISTS alm_dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER NOT NULL,
-    event_id TEXT,
-    event_name TEXT,
-    event TEXT NOT NULL,
-    error TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    at_ms INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alm_quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    account_id INTEGER,
-    body BLOB NOT NULL,
-    error TEXT NOT NULL,
-    received_ms INTEGER NOT NULL
-);
-";
-
-/// Takes the oldest account head that is neither leased nor waiting. The
-/// heads are found by walking the `(account_id, id)` index one account at a
-/// time, so a take costs one probe per account however long the backlog.
-const TAKE: &str = "
-UPDATE alm_inbox SET lease_token = ?2, lease_until_ms = ?3, not_before_ms = NULL
-WHERE id = (
-    WITH RECURSIVE accounts(a) AS (
-        SELECT min(account_id) FROM alm_inbox
-        UNION ALL
-        SELECT (SELECT min(account_id) FROM alm_inbox WHERE account_id > a)
-        FROM accounts WHERE a IS NOT NULL),
-    heads(id) AS (
-        SELECT (SELECT min(id) FROM alm_inbox WHERE account_id = a)
-        FROM accounts WHERE a IS NOT NULL)
-    SELECT d.id FROM alm_inbox d
-    WHERE d.id IN (SELECT id FROM heads)
-      AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
-      AND (d.not_before_ms IS NULL OR d.not_before_ms <= ?1)
-    ORDER BY d.id LIMIT 1)
-RETURNING id, account_id, body, received_ms, attempts, last_error";
+use sql::{GIVE_BACK, SCHEMA, TAKE};
 
 const DEAD_LETTER_COLUMNS: &str =
     "id, account_id, event_id, event_name, event, error, attempts, at_ms";
@@ -78,12 +28,13 @@ const DEAD_LETTER_COLUMNS: &str =
 /// not lose an acknowledged delivery when it stops or crashes.
 ///
 /// Three tables, created if missing (they may share a file with
-/// [`SqliteStore`](crate::store::SqliteStore)):
+/// [`SqliteStore`](crate::store::SqliteStore), or its very connection:
+/// [`SqliteInbox::from_store`]):
 ///
 /// ```sql
 /// CREATE TABLE alm_inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
-///     body BLOB, received_ms INTEGER, attempts INTEGER, last_error TEXT,
-///     not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
+///     body BLOB, received_ms INTEGER, attempts INTEGER, abandoned INTEGER,
+///     last_error TEXT, not_before_ms INTEGER, lease_token BLOB, lease_until_ms INTEGER);
 /// CREATE TABLE alm_dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
 ///     event_id TEXT, event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at_ms INTEGER);
 /// CREATE TABLE alm_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
@@ -95,9 +46,10 @@ const DEAD_LETTER_COLUMNS: &str =
 /// of the process and of the machine. Every operation is one statement or
 /// one `BEGIN IMMEDIATE` transaction, run on tokio's blocking pool; another
 /// process's write lock is waited for up to 5 s. Account ids are stored
-/// bit-cast to `INTEGER`, times as Unix milliseconds.
-/// Clones share the
-/// connection.
+/// bit-cast to `INTEGER`, times as Unix milliseconds; texts are bound with
+/// their length, so a NUL is kept. A table of an earlier version gets its
+/// `abandoned` column when the inbox opens. Leases run on the `now` the
+/// caller passes (one process, one clock). Clones share the connection.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -132,8 +84,12 @@ impl fmt::Debug for SqliteInbox {
     }
 }
 
+/// SQLite's error; permanent when SQLite refused a value for good (a
+/// string or blob too big), so trying again cannot help.
 fn sqlite_error(what: &str, e: rusqlite::Error) -> InboxError {
-    InboxError::with_source(format!("sqlite: {what}"), e)
+    let too_big = e.sqlite_error_code() == Some(rusqlite::ErrorCode::TooBig);
+    let error = InboxError::with_source(format!("sqlite: {what}"), e);
+    if too_big { error.permanent() } else { error }
 }
 
 fn token_bytes(token: LeaseToken) -> [u8; 16] {
@@ -141,59 +97,6 @@ fn token_bytes(token: LeaseToken) -> [u8; 16] {
 }
 
 impl SqliteInbox {
-    /// Opens (creating if missing) the database file at `path`.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] if the file cannot be opened or its tables created.
-    ///
-    /// ```
-    /// use alm_webhooks::inbox::SqliteInbox;
-    /// let path = std::env::temp_dir().join(format!("alm-inbox-open-{}.db", std::process::id()));
-    /// let inbox = SqliteInbox::open(&path).unwrap();
-    /// drop(inbox);
-    /// assert!(SqliteInbox::open(&path).is_ok(), "opened again, tables kept");
-    /// # for suffix in ["", "-wal", "-shm"] { let _ = std::fs::remove_file(format!("{}{suffix}", path.display())); }
-    /// assert!(SqliteInbox::open("/nonexistent-dir/inbox.db").is_err());
-    /// ```
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, InboxError> {
-        let path = path.as_ref();
-        let conn = Connection::open(path)
-            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))?;
-        Self::setup(conn, Some(path.to_owned()))
-    }
-
-    /// A private in-memory database, for tests: nothing survives the inbox.
-    ///
-    /// # Errors
-    ///
-    /// An [`InboxError`] if SQLite cannot allocate it.
-    ///
-    /// ```
-    /// let inbox = alm_webhooks::inbox::SqliteInbox::open_in_memory().unwrap();
-    /// # let _ = inbox;
-    /// ```
-    pub fn open_in_memory() -> Result<Self, InboxError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
-        Self::setup(conn, None)
-    }
-
-    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Self, InboxError> {
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| sqlite_error("cannot set the busy timeout", e))?;
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(|e| sqlite_error("cannot switch to WAL", e))?;
-        conn.execute_batch("PRAGMA synchronous = FULL;")
-            .map_err(|e| sqlite_error("cannot set synchronous", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| sqlite_error("cannot create the inbox tables", e))?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-        })
-    }
-
     /// Runs `f` with the connection on the blocking pool.
     async fn run<T, F>(&self, what: &'static str, f: F) -> Result<T, InboxError>
     where
@@ -289,16 +192,22 @@ impl Inbox for SqliteInbox {
         let until = now_ms.saturating_add(duration_millis(lease));
         let token = LeaseToken::random();
         self.run("take", move |conn| {
-            conn.query_row(TAKE, params![now_ms, token_bytes(token), until], |r| {
+            let params = params![now_ms, token_bytes(token), until, LEASE_RAN_OUT];
+            conn.query_row(TAKE, params, |r| {
+                let count = |i| {
+                    r.get::<_, i64>(i)
+                        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                };
                 Ok(Taken::new(
                     DeliveryId(r.get::<_, i64>(0)? as u64),
                     token,
                     AccountId(r.get::<_, i64>(1)? as u64),
                     r.get(2)?,
                     from_millis(r.get(3)?),
-                    u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
-                    r.get(5)?,
-                ))
+                    count(4)?,
+                    r.get(6)?,
+                )
+                .with_abandoned(count(5)?))
             })
             .optional()
         })
@@ -365,34 +274,30 @@ impl Inbox for SqliteInbox {
         id: DeliveryId,
         token: LeaseToken,
         not_before: OffsetDateTime,
-        attempts: u32,
         error: &str,
     ) -> Result<bool, InboxError> {
-        self.update_held(
-            "retry",
-            "UPDATE alm_inbox SET lease_token = NULL, lease_until_ms = NULL, not_before_ms = ?3, \
-             attempts = ?4, last_error = ?5 WHERE id = ?1 AND lease_token = ?2",
-            id,
-            token,
-            vec![
-                Value::Integer(unix_millis(not_before)),
-                Value::Integer(i64::from(attempts)),
-                Value::Text(error.to_owned()),
-            ],
-        )
-        .await
+        let (at, error) = (unix_millis(not_before), error.to_owned());
+        let more = vec![Value::Integer(at), Value::Text(error), Value::Integer(0)];
+        self.update_held("retry", GIVE_BACK, id, token, more).await
+    }
+
+    async fn postpone(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        not_before: OffsetDateTime,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let (at, error) = (unix_millis(not_before), error.to_owned());
+        let more = vec![Value::Integer(at), Value::Text(error), Value::Integer(1)];
+        self.update_held("postpone", GIVE_BACK, id, token, more)
+            .await
     }
 
     async fn release(&self, id: DeliveryId, token: LeaseToken) -> Result<bool, InboxError> {
-        self.update_held(
-            "release",
-            "UPDATE alm_inbox SET lease_token = NULL, lease_until_ms = NULL \
-             WHERE id = ?1 AND lease_token = ?2",
-            id,
-            token,
-            Vec::new(),
-        )
-        .await
+        let more = vec![Value::Null, Value::Null, Value::Integer(1)];
+        self.update_held("release", GIVE_BACK, id, token, more)
+            .await
     }
 
     delegate_kept!();

@@ -1,29 +1,116 @@
 //! One delivery's run through the engine: the chunks that keep a record's
-//! later events behind a failed one, and what the run ends in.
+//! later events behind a failed one, what the run ends in, and how the
+//! inbox is told.
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::super::{Inbox, NewDeadLetter, NewQuarantined, Taken};
+use super::super::{Inbox, InboxError, NewDeadLetter, NewQuarantined, Taken};
+use super::timeout::{HandlerTimedOut, bounded};
 use super::{Progress, Workers};
 use crate::rules::{Decision, StateKey};
 use crate::store::{Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventError};
 
 impl<S: Store, I: Inbox> Workers<S, I> {
-    /// Runs a delivery's events through the engine. Before the last attempt,
-    /// an event whose handler failed holds back the later events of the same
-    /// record (they are decided on the next attempt); on the last attempt it
-    /// is dead-lettered and the record goes on.
+    /// Runs a taken delivery: through `handler`, or, when its attempts are
+    /// spent (earlier attempts were abandoned past the last one: the
+    /// process died or hung while handling it), through a handler that
+    /// fails at once with the reason, on the last attempt, so that the
+    /// events that would run the handler are dead-lettered and the rest are
+    /// decided as usual.
+    pub(super) async fn attempt<H, Fut>(
+        &self,
+        taken: &Taken,
+        handler: &H,
+        trail: &Trail,
+    ) -> Result<Ended, StoreError>
+    where
+        H: Fn(Event) -> Fut + Send + Sync,
+        Fut: Future<Output = Result<(), BoxError>> + Send,
+    {
+        let attempt = taken.attempts.max(1);
+        if attempt <= self.retry.max_attempts.max(1) {
+            return self.process(taken, attempt, handler, trail).await;
+        }
+        let reason = given_up(taken);
+        let fail = move |_event: Event| {
+            let reason = reason.clone();
+            async move { Err::<(), BoxError>(reason.into()) }
+        };
+        self.process(taken, attempt - 1, &fail, trail).await
+    }
+
+    /// Tells the inbox how a delivery's run ended: completed (its dead
+    /// letters reported once kept), given back for a counted retry, or
+    /// postponed without counting the attempt (the store or the inbox
+    /// failed, or events are in flight under another owner).
+    pub(super) async fn conclude(
+        &self,
+        taken: &Taken,
+        processed: Result<Ended, StoreError>,
+    ) -> Result<bool, InboxError> {
+        let (id, token) = (taken.id, taken.token);
+        let now = OffsetDateTime::now_utc();
+        match processed {
+            Ok(Ended::Complete(letters)) => self.complete(taken, &letters).await,
+            Ok(Ended::Retry(error)) => {
+                let not_before = now + self.retry.backoff(taken.attempts.max(1));
+                self.inbox.retry_later(id, token, not_before, &error).await
+            }
+            Ok(Ended::Postpone(error)) => {
+                let not_before = now + self.retry.backoff(1);
+                self.inbox.postpone(id, token, not_before, &error).await
+            }
+            Err(e) => {
+                self.report(Progress::Unavailable { error: &e });
+                let not_before = now + self.retry.backoff(1);
+                self.inbox
+                    .postpone(id, token, not_before, &e.to_string())
+                    .await
+            }
+        }
+    }
+
+    /// Completes a delivery, keeping its dead letters, and reports them
+    /// once kept. If the inbox refuses them for good, the delivery is
+    /// quarantined whole, with the reason, and completed without them.
+    async fn complete(&self, taken: &Taken, letters: &[NewDeadLetter]) -> Result<bool, InboxError> {
+        match self.inbox.complete(taken.id, taken.token, letters).await {
+            Ok(true) => {
+                for letter in letters {
+                    self.report(Progress::DeadLettered { letter });
+                }
+                Ok(true)
+            }
+            Err(e) if e.is_permanent() => {
+                let reason = format!("its dead letters cannot be kept: {}", chain(&e));
+                self.quarantine(taken, &reason)
+                    .await
+                    .map_err(|e| InboxError::with_source("cannot quarantine the delivery", e))?;
+                self.inbox.complete(taken.id, taken.token, &[]).await
+            }
+            other => other,
+        }
+    }
+
+    /// Runs a delivery's events through the engine, one event per record
+    /// in each chunk. Before the last attempt, an event whose handler failed
+    /// holds back the later events of the same record (they are decided on
+    /// the next attempt); on the last attempt it is dead-lettered and the
+    /// record's later events go on, decided in later chunks against what
+    /// was processed. What is decided for good goes on `trail` as it is.
     pub(super) async fn process<H, Fut>(
         &self,
         taken: &Taken,
         attempt: u32,
         handler: &H,
+        trail: &Trail,
     ) -> Result<Ended, StoreError>
     where
         H: Fn(Event) -> Fut + Send + Sync,
@@ -50,10 +137,13 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
         let mut failed: Vec<(usize, Option<String>, Option<String>, String)> = Vec::new();
         let mut blocked: HashSet<StateKey> = HashSet::new();
+        let mut handler_failed = false;
         let mut rest = items.into_iter().peekable();
         while rest.peek().is_some() {
             // A chunk holds at most one event per record, so a failure can
-            // hold back the record's later events before they are decided.
+            // hold back the record's later events before they are decided
+            // (and, on the last attempt, so they are decided after it, not
+            // deferred behind it by the engine).
             let mut chunk = Vec::new();
             let mut keys = HashSet::new();
             while let Some(item) = rest.peek() {
@@ -62,7 +152,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                         rest.next();
                         continue;
                     }
-                    Some(key) if !last && !keys.insert(key.clone()) => break,
+                    Some(key) if !keys.insert(key.clone()) => break,
                     _ => chunk.push(rest.next().expect("peeked")),
                 }
             }
@@ -72,10 +162,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 account_id,
                 events: chunk.into_iter().map(|i| i.event).collect(),
             };
-            let report = self.engine.process(envelope, handler).await?;
+            let limit = self.handler_timeout;
+            let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
+            let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
+            let report = self.engine.process_as(owner, envelope, bounded).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
+                if outcome.decision.is_final() && outcome.decision != Decision::Malformed {
+                    trail.decided_at(index);
+                }
                 let again = attempt > 1
                     && matches!(outcome.decision, Decision::Duplicate | Decision::Malformed);
                 if !again {
@@ -86,6 +182,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                     });
                 }
                 if !outcome.decision.is_final() {
+                    handler_failed |= !matches!(outcome.decision, Decision::InFlight);
                     if let Some(key) = key.filter(|_| !last) {
                         blocked.insert(key);
                     }
@@ -107,12 +204,19 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         if !last {
             if let Some((_, id, _, error)) = failed.first() {
                 let id = id.as_deref().unwrap_or("?");
-                return Ok(Ended::Retry(format!("event {id}: {error}")));
+                let error = format!("event {id}: {error}");
+                // Only events in flight under another owner: not the
+                // handler's fault, the attempt is not counted.
+                return Ok(if handler_failed {
+                    Ended::Retry(error)
+                } else {
+                    Ended::Postpone(error)
+                });
             }
         }
         let mut letters = rejected;
         if !failed.is_empty() {
-            let raw = raw_events(&taken.body);
+            let raw = raw_events(&taken.body).unwrap_or_default();
             for (index, event_id, event_name, error) in failed {
                 letters.push(NewDeadLetter {
                     account_id,
@@ -166,6 +270,40 @@ pub(super) enum Ended {
     Complete(Vec<NewDeadLetter>),
     /// An event failed before the last attempt: try again later.
     Retry(String),
+    /// Only events in flight under another owner held it back: try again
+    /// later without counting the attempt.
+    Postpone(String),
+}
+
+/// Why a delivery taken after its last attempt is given up.
+fn given_up(taken: &Taken) -> String {
+    let made = taken.attempts.saturating_sub(1);
+    match taken.abandoned {
+        0 => format!(
+            "given up after {made} attempts: {}",
+            taken.last_error.as_deref().unwrap_or("no error recorded")
+        ),
+        1 => format!(
+            "the process died or hung once while handling it (its lease ran out \
+             with no word from its worker); given up after {made} attempts"
+        ),
+        n => format!(
+            "the process died or hung {n} times while handling it (its lease ran out \
+             with no word from its worker); given up after {made} attempts"
+        ),
+    }
+}
+
+/// An error and its sources, joined with `: `.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 fn rejected_letter(
@@ -185,11 +323,35 @@ fn rejected_letter(
     }
 }
 
-/// Each event's JSON exactly as sent (empty if the body does not parse).
-fn raw_events(body: &[u8]) -> Vec<Box<RawValue>> {
+/// Each event's JSON exactly as sent (`None` if the body does not parse).
+pub(super) fn raw_events(body: &[u8]) -> Option<Vec<Box<RawValue>>> {
     #[derive(Deserialize)]
     struct Raw {
         events: Vec<Box<RawValue>>,
     }
-    serde_json::from_slice::<Raw>(body).map_or_else(|_| Vec::new(), |raw| raw.events)
+    serde_json::from_slice::<Raw>(body)
+        .ok()
+        .map(|raw| raw.events)
+}
+
+/// Which events of a delivery (by position) were decided for good so far:
+/// what a panic in the middle of it leaves behind.
+#[derive(Debug, Default)]
+pub(super) struct Trail(Mutex<Vec<usize>>);
+
+impl Trail {
+    fn decided_at(&self, index: usize) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(index);
+    }
+
+    /// The positions decided for good.
+    pub(super) fn decided(&self) -> Vec<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }

@@ -2,24 +2,31 @@
 //! through the engine, with retries, dead letters and a bounded shutdown.
 
 mod deliver;
+mod pool;
+mod supervise;
+mod timeout;
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
 
-use deliver::Ended;
+use deliver::Trail;
+use pool::RestartLimit;
 
-use super::{Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
+pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
+pub(crate) use timeout::bounded;
+pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
+
+use super::{DeliveryId, Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
 use crate::engine::EventOutcome;
 use crate::store::Store;
 use crate::{AccountId, BoxError, Engine, Event};
 
 /// What the workers report as they go: one call per decision, failed
-/// attempt, dead letter and quarantined body, in the order they happen.
+/// attempt, dead letter, quarantined body and caught panic, in the order
+/// they happen.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Progress<'a> {
@@ -35,7 +42,8 @@ pub enum Progress<'a> {
         /// Which attempt (1-based).
         attempt: u32,
     },
-    /// An event was given up on and kept as a dead letter.
+    /// An event was given up on and kept as a dead letter (reported once
+    /// the inbox recorded it, so once per event).
     DeadLettered {
         /// What was kept.
         letter: &'a NewDeadLetter,
@@ -48,17 +56,37 @@ pub enum Progress<'a> {
         /// Why it is not an envelope.
         error: &'a str,
     },
-    /// The inbox or the store failed; the delivery is tried again later
-    /// without counting an attempt.
+    /// The inbox or the store failed; the delivery is
+    /// [postponed](Inbox::postpone): tried again later without counting
+    /// an attempt.
     Unavailable {
         /// What failed.
         error: &'a (dyn std::error::Error + 'static),
+    },
+    /// A worker panicked (in the handler's closure, the observer, the
+    /// store or the inbox) and went on: the delivery in hand, if any, is a
+    /// failed attempt (dead-lettered after the last one). The panic's
+    /// message is not kept here (it may hold anything); Rust's panic hook
+    /// has printed it.
+    Panicked {
+        /// The account of the delivery in hand, if there was one.
+        account_id: Option<AccountId>,
+        /// The delivery in hand, if there was one.
+        delivery: Option<DeliveryId>,
     },
 }
 
 type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
 /// Configures and starts workers. See the [module docs](super).
+///
+/// Nothing a delivery does stops its account for good: a handler that does
+/// not return within the [handler timeout](Workers::with_handler_timeout)
+/// (30 s) is a failed attempt, and a panic anywhere in a worker (the
+/// handler, the observer, a custom [`Store`] or [`Inbox`]) is caught, reported
+/// ([`Progress::Panicked`]) and a failed attempt too, the worker going on
+/// ([`WorkerPool`]). After the last attempt the delivery's undecided events
+/// are dead letters that say why.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -91,6 +119,8 @@ pub struct Workers<S: Store, I: Inbox> {
     lease: Duration,
     poll: Duration,
     retry: RetryPolicy,
+    handler_timeout: Duration,
+    restart_limit: RestartLimit,
     observer: Option<Observer>,
 }
 
@@ -102,13 +132,17 @@ impl<S: Store + std::fmt::Debug, I: Inbox + std::fmt::Debug> std::fmt::Debug for
             .field("lease", &self.lease)
             .field("poll", &self.poll)
             .field("retry", &self.retry)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("restart_limit", &self.restart_limit)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: Store, I: Inbox> Workers<S, I> {
     /// Workers for `engine` on `inbox`: 4 of them, a 60 s lease, the
-    /// default [`RetryPolicy`], an idle poll every 50 ms.
+    /// default [`RetryPolicy`], an idle poll every 50 ms, a handler timeout
+    /// of [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts
+    /// within 60 s.
     pub fn new(engine: Engine<S>, inbox: Arc<I>) -> Self {
         Self {
             engine,
@@ -117,6 +151,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             lease: crate::engine::DEFAULT_LEASE,
             poll: Duration::from_millis(50),
             retry: RetryPolicy::default(),
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
+            restart_limit: RestartLimit::default(),
             observer: None,
         }
     }
@@ -154,6 +190,50 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         self
     }
 
+    /// How long a handler may run on one event (default
+    /// [`DEFAULT_HANDLER_TIMEOUT`], 30 s; at least 1 ms). One that does not
+    /// return within it is cancelled and the attempt fails with
+    /// [`HandlerTimedOut`] ("handler timed out after 30 s"): the event is
+    /// tried again, and dead-lettered with that error after the last
+    /// attempt, so a hung handler never holds its account for good. The
+    /// delivery's lease is renewed only while its handlers are within
+    /// their time.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
+    /// let workers = Workers::new(Engine::in_memory(), Arc::new(MemoryInbox::new()))
+    ///     .with_handler_timeout(Duration::from_secs(10));
+    /// # let _ = workers;
+    /// ```
+    #[must_use]
+    pub fn with_handler_timeout(mut self, limit: Duration) -> Self {
+        self.handler_timeout = limit.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the workers may panic (and be restarted) within `window`
+    /// while the pool stays [healthy](WorkerPool::healthy) (default 10
+    /// within 60 s; `restarts` at least 1).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
+    /// let workers = Workers::new(Engine::in_memory(), Arc::new(MemoryInbox::new()))
+    ///     .with_restart_limit(3, Duration::from_secs(60));
+    /// # let _ = workers;
+    /// ```
+    #[must_use]
+    pub fn with_restart_limit(mut self, restarts: usize, window: Duration) -> Self {
+        self.restart_limit = RestartLimit {
+            restarts: restarts.max(1),
+            window,
+        };
+        self
+    }
+
     /// Called for everything the workers do ([`Progress`]), from the worker
     /// tasks: keep it quick.
     #[must_use]
@@ -171,111 +251,11 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    /// Starts the workers on the current tokio runtime, each running
-    /// `handler` for the events to process. With the `metrics` feature the
-    /// pool also sets the inbox gauges (`alm_webhooks_inbox_pending`, …)
-    /// from the inbox's counts every 5 s while it runs.
-    pub fn start<H, Fut>(self, handler: H) -> WorkerPool
-    where
-        H: Fn(Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
-    {
-        let (phase, watcher) = watch::channel(Phase::Running);
-        let wake = Arc::new(Notify::new());
-        let count = self.count;
-        let shared = Arc::new((self, handler));
-        let tasks = (0..count)
-            .map(|_| {
-                let (shared, watcher, wake) =
-                    (Arc::clone(&shared), watcher.clone(), Arc::clone(&wake));
-                tokio::spawn(async move {
-                    let (workers, handler) = &*shared;
-                    workers.work(handler, watcher, &wake).await;
-                })
-            })
-            .collect::<Vec<_>>();
-        #[cfg(feature = "metrics")]
-        let tasks = {
-            let mut tasks = tasks;
-            tasks.push(tokio::spawn(gauges(Arc::clone(&shared.0.inbox), watcher)));
-            tasks
-        };
-        WorkerPool {
-            phase,
-            wake,
-            tasks: Mutex::new(tasks),
-        }
-    }
-
-    async fn work<H, Fut>(&self, handler: &H, mut phase: watch::Receiver<Phase>, wake: &Notify)
-    where
-        H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), BoxError>> + Send,
-    {
-        // An idle worker looks again after `poll`, then less and less often
-        // (up to 16 × `poll`, at most 1 s unless `poll` is longer), so idle
-        // receivers do not keep a shared database busy; a wake, or work,
-        // brings it back to `poll`.
-        let longest = self.poll.max((self.poll * 16).min(Duration::from_secs(1)));
-        let mut idle = self.poll;
-        while *phase.borrow() == Phase::Running {
-            match self.inbox.take(self.lease, OffsetDateTime::now_utc()).await {
-                Ok(Some(taken)) => {
-                    idle = self.poll;
-                    self.hold(taken, handler, &mut phase).await;
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(idle) => idle = (idle * 2).min(longest),
-                        () = wake.notified() => idle = self.poll,
-                        _ = phase.changed() => {}
-                    }
-                }
-                Err(e) => {
-                    self.report(Progress::Unavailable { error: &e });
-                    tokio::select! {
-                        () = tokio::time::sleep(self.poll.max(Duration::from_millis(200))) => {}
-                        _ = phase.changed() => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Works on a taken delivery while renewing its lease; gives it back
-    /// untouched if the pool is told to abandon its work.
-    async fn hold<H, Fut>(&self, taken: Taken, handler: &H, phase: &mut watch::Receiver<Phase>)
-    where
-        H: Fn(Event) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<(), BoxError>> + Send,
-    {
-        let (id, token) = (taken.id, taken.token);
-        let heartbeat = async {
-            loop {
-                tokio::time::sleep(self.lease / 3).await;
-                let _ = self
-                    .inbox
-                    .renew(id, token, self.lease, OffsetDateTime::now_utc())
-                    .await;
-            }
-        };
-        let abandon = async {
-            let _ = phase.wait_for(|p| *p == Phase::Abandon).await.map(drop);
-        };
-        tokio::select! {
-            () = self.finish(taken, handler) => {}
-            () = heartbeat => {}
-            () = abandon => {
-                if let Err(e) = self.inbox.release(id, token).await {
-                    self.report(Progress::Unavailable { error: &e });
-                }
-            }
-        }
-    }
-
     /// Takes one delivery, if one may be processed now, and processes it to
     /// its end (completed, or given back for a retry). `false` when there
-    /// was none. For tests, benchmarks and callers that drive their own loop.
+    /// was none. For tests, benchmarks and callers that drive their own loop:
+    /// the handler timeout applies, but a panic outside the handler reaches
+    /// the caller (the workers of [`Workers::start`] catch theirs).
     ///
     /// # Errors
     ///
@@ -291,7 +271,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             .await?
         {
             Some(taken) => {
-                self.finish(taken, handler).await;
+                self.finish(&taken, handler, &Trail::default()).await;
                 Ok(true)
             }
             None => Ok(false),
@@ -299,37 +279,13 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     }
 
     /// Processes a taken delivery and tells the inbox how it ended.
-    async fn finish<H, Fut>(&self, taken: Taken, handler: &H)
+    async fn finish<H, Fut>(&self, taken: &Taken, handler: &H, trail: &Trail)
     where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
-        let attempt = taken.attempts.saturating_add(1);
-        let ended = match self.process(&taken, attempt, handler).await {
-            Ok(Ended::Complete(letters)) => {
-                for letter in &letters {
-                    self.report(Progress::DeadLettered { letter });
-                }
-                self.inbox.complete(taken.id, taken.token, &letters).await
-            }
-            Ok(Ended::Retry(error)) => {
-                let not_before = OffsetDateTime::now_utc() + self.retry.backoff(attempt);
-                self.inbox
-                    .retry_later(taken.id, taken.token, not_before, attempt, &error)
-                    .await
-            }
-            Err(e) => {
-                // Not the handler's fault: try again after the first
-                // backoff, without counting an attempt.
-                self.report(Progress::Unavailable { error: &e });
-                let not_before = OffsetDateTime::now_utc() + self.retry.backoff(1);
-                let error = e.to_string();
-                self.inbox
-                    .retry_later(taken.id, taken.token, not_before, taken.attempts, &error)
-                    .await
-            }
-        };
-        if let Err(e) = ended {
+        let processed = self.attempt(taken, handler, trail).await;
+        if let Err(e) = self.conclude(taken, processed).await {
             // The lease runs out and the delivery is taken again; the
             // engine's dedup keeps what was decided.
             self.report(Progress::Unavailable { error: &e });
@@ -345,7 +301,7 @@ const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 /// until the pool stops (a dropped pool leaves it running, like the
 /// workers); a failed count leaves them as they were.
 #[cfg(feature = "metrics")]
-async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: watch::Receiver<Phase>) {
+async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: tokio::sync::watch::Receiver<pool::Phase>) {
     let mut every = tokio::time::interval(GAUGE_REFRESH);
     let mut watching = true;
     loop {
@@ -353,96 +309,11 @@ async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: watch::Receiver<Phase>) {
             _ = every.tick() => {}
             changed = phase.changed(), if watching => watching = changed.is_ok(),
         }
-        if *phase.borrow() != Phase::Running {
+        if *phase.borrow() != pool::Phase::Running {
             return;
         }
         if let Ok(stats) = inbox.stats(OffsetDateTime::now_utc()).await {
             crate::metrics::set_inbox(&(&stats).into());
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Running,
-    /// Take no more work; finish what is in hand.
-    Stopping,
-    /// Give back what is in hand.
-    Abandon,
-}
-
-/// Wakes an idle worker of a [`WorkerPool`]: see [`WorkerPool::waker`].
-#[derive(Debug, Clone)]
-pub struct PoolWaker(Arc<Notify>);
-
-impl PoolWaker {
-    /// Wakes an idle worker, so that a delivery just appended is taken at
-    /// once rather than at the next poll.
-    pub fn wake(&self) {
-        self.0.notify_one();
-    }
-}
-
-/// Running workers. Dropping the pool leaves them running; call
-/// [`WorkerPool::shutdown`] to stop them.
-#[derive(Debug)]
-pub struct WorkerPool {
-    phase: watch::Sender<Phase>,
-    wake: Arc<Notify>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl WorkerPool {
-    /// Wakes an idle worker: call it after appending a delivery, so it is
-    /// taken at once rather than at the next poll.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// A handle that wakes an idle worker as [`WorkerPool::wake`] does, for
-    /// code that appends deliveries without holding the pool (such as the
-    /// [admin API](crate::admin::AdminApi::waking)).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::sync::Arc;
-    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
-    ///
-    /// let inbox = Arc::new(MemoryInbox::new());
-    /// let pool = Workers::new(Engine::in_memory(), inbox)
-    ///     .start(|_event| async { Ok(()) });
-    /// let waker = pool.waker();
-    /// waker.wake();
-    /// # }
-    /// ```
-    pub fn waker(&self) -> PoolWaker {
-        PoolWaker(Arc::clone(&self.wake))
-    }
-
-    /// Stops the workers: none takes new work; deliveries in hand are
-    /// finished within `grace`, and those still unfinished then are given
-    /// back to the inbox untouched (their handlers are cancelled; the
-    /// engine's claims on their events run out with the engine's lease).
-    /// Returns `true` if everything in hand finished within `grace`.
-    pub async fn shutdown(&self, grace: Duration) -> bool {
-        let _ = self.phase.send(Phase::Stopping);
-        let tasks: Vec<_> =
-            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut tasks = tasks;
-        let finished = tokio::time::timeout(grace, async {
-            for task in &mut tasks {
-                let _ = task.await;
-            }
-        })
-        .await
-        .is_ok();
-        if !finished {
-            let _ = self.phase.send(Phase::Abandon);
-            for task in tasks {
-                let _ = task.await;
-            }
-        }
-        finished
     }
 }

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::{MemoryStore, apply_commit, lock};
 use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord, TranscriptCsv};
+use crate::store::many::chained;
 use crate::store::{Commit, CommitOutcome, Decided, StoreError};
 use crate::{AccountId, LoInstanceId, UserId};
 
@@ -65,24 +66,27 @@ impl MemoryStore {
     }
 
     /// Each commit as [`Store::commit`](crate::store::Store::commit), with
-    /// its event merged into the projection under the commit's locks.
+    /// its event merged into the projection under the commit's locks when
+    /// it is made; the rest of a broken chain refused as
+    /// [`Store::commit_many`](crate::store::Store::commit_many) does.
     pub(super) fn commit_projected(
         &self,
         commits: &[Commit<'_>],
         decided: &[Option<Decided<'_>>],
     ) -> Vec<CommitOutcome> {
-        commits
-            .iter()
-            .enumerate()
-            .map(|(i, commit)| {
-                let merge = || {
-                    if let (Some(Some(d)), Some(mut learners)) = (decided.get(i), self.learners()) {
-                        learners.merge(d);
-                    }
-                };
-                self.commit_locked(commit, merge)
-            })
-            .collect()
+        let states: Vec<_> = commits.iter().map(|c| c.update.map(|u| u.key)).collect();
+        let made = chained(&states, |at| {
+            let merge = || {
+                if let (Some(Some(d)), Some(mut learners)) = (decided.get(at), self.learners()) {
+                    learners.merge(d);
+                }
+            };
+            Ok::<_, std::convert::Infallible>(self.commit_locked(&commits[at], merge))
+        });
+        match made {
+            Ok(outcomes) => outcomes,
+            Err(never) => match never {},
+        }
     }
 
     /// [`Store::commit`](crate::store::Store::commit), running `then` under

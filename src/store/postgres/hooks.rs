@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use tokio_postgres::Transaction;
 
-use super::many::CommitInput;
+use super::many::{CommitInput, chained, commit_outcomes};
 use super::runs::commit_runs;
 use super::{PostgresStore, pg_error};
 use crate::BoxError;
@@ -85,9 +85,11 @@ impl PostgresStore {
             .prepare_cached(&self.sql.commit_many)
             .await
             .map_err(|e| pg_error("cannot prepare the commit", e))?;
-        let inputs = commit_runs(commits)
+        let runs = commit_runs(commits);
+        let chained = chained(commits, runs.len());
+        let inputs = runs
             .into_iter()
-            .map(|run| CommitInput::new(&commits[run]))
+            .map(|run| CommitInput::new(&commits[run.clone()], &chained[run]))
             .collect::<Result<Vec<_>, _>>()?;
         let tx = client
             .build_transaction()
@@ -99,26 +101,9 @@ impl PostgresStore {
             let (tx, statement) = (&tx, &statement);
             async move { tx.query(statement, &input.params()).await }
         });
-        let mut outcomes = Vec::with_capacity(commits.len());
-        for rows in join_all(queries).await {
-            for row in rows.map_err(|e| pg_error("commit failed", e))? {
-                let bad = |e| pg_error("commit read a bad row", e);
-                let held: bool = row.try_get(0).map_err(bad)?;
-                let done: bool = row.try_get(1).map_err(bad)?;
-                outcomes.push(match (held, done) {
-                    (false, _) => CommitOutcome::LeaseLost,
-                    (true, false) => CommitOutcome::StateChanged,
-                    (true, true) => CommitOutcome::Committed,
-                });
-            }
-        }
-        if outcomes.len() != commits.len() {
-            return Err(StoreError::new(format!(
-                "postgres: commit answered {} rows for {} commits",
-                outcomes.len(),
-                commits.len()
-            )));
-        }
+        // A refused commit (lease lost, state changed, the rest of a broken
+        // chain) wrote nothing: its event is not given to the hooks.
+        let outcomes = commit_outcomes(join_all(queries).await, commits.len())?;
         let committed: Vec<Decided<'_>> = decided
             .iter()
             .zip(&outcomes)

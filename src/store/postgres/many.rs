@@ -9,7 +9,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::runs::{claim_runs, commit_runs};
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::store::{Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, StoreError, Versioned};
+use crate::store::{Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, StoreError, Versioned};
 
 impl PostgresStore {
     /// [`Store::claim_many`](crate::store::Store::claim_many): each run in
@@ -18,6 +18,7 @@ impl PostgresStore {
     pub(super) async fn claim_runs(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: std::time::Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
@@ -27,6 +28,8 @@ impl PostgresStore {
             .await
             .map_err(|e| pg_error("cannot prepare the claim", e))?;
         let lease_ms = lease_millis(lease);
+        let token = owner.to_bytes();
+        let token = &token[..];
         let mut answers: Vec<Option<(Claim, Versioned)>> = vec![None; requests.len()];
         // Rows deleted (released, swept) or inserted by another claim after
         // the statement's snapshot are neither won nor seen: those events
@@ -48,7 +51,7 @@ impl PostgresStore {
                 let params: [&(dyn ToSql + Sync); 6] = [
                     &input.accounts,
                     &input.events,
-                    &input.tokens,
+                    &token,
                     &lease_ms,
                     &now,
                     &input.states,
@@ -64,10 +67,10 @@ impl PostgresStore {
             );
             begun.map_err(|e| pg_error("claim failed to begin", e))?;
             let mut again = Vec::new();
-            for ((run, input), rows) in todo.iter().zip(&inputs).zip(results) {
+            for (run, rows) in todo.iter().zip(results) {
                 let rows = rows.map_err(|e| pg_error("claim failed", e))?;
                 let mut retry = Vec::new();
-                for ((&index, token), row) in run.iter().zip(&input.claim_tokens).zip(rows) {
+                for (&index, row) in run.iter().zip(rows) {
                     let bad = |e| pg_error("claim read a bad row", e);
                     let won: bool = row.try_get(0).map_err(bad)?;
                     if won {
@@ -75,7 +78,7 @@ impl PostgresStore {
                             Some(version) => versioned(Ok(version), row.try_get(3))?,
                             None => Versioned::default(),
                         };
-                        answers[index] = Some((Claim::Claimed(*token), loaded));
+                        answers[index] = Some((Claim::Claimed(owner), loaded));
                     } else if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
                         let claim = if status == DECIDED {
                             Claim::AlreadyDecided
@@ -113,24 +116,16 @@ impl PostgresStore {
             .prepare_cached(&self.sql.commit_many)
             .await
             .map_err(|e| pg_error("cannot prepare the commit", e))?;
-        let inputs = commit_runs(commits)
+        let runs = commit_runs(commits);
+        let chained = chained(commits, runs.len());
+        let inputs = runs
             .into_iter()
-            .map(|run| CommitInput::new(&commits[run]))
+            .map(|run| CommitInput::new(&commits[run.clone()], &chained[run]))
             .collect::<Result<Vec<_>, _>>()?;
         let queries = inputs.iter().map(|input| {
-            let params: [&(dyn ToSql + Sync); 8] = [
-                &input.accounts,
-                &input.events,
-                &input.tokens,
-                &input.until,
-                &input.state_keys,
-                &input.states,
-                &input.expected,
-                &input.state_until,
-            ];
             let client = &client;
             let statement = &statement;
-            async move { client.query(statement, &params).await }
+            async move { client.query(statement, &input.params()).await }
         });
         let (begun, results, ended) = tokio::join!(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
@@ -138,58 +133,59 @@ impl PostgresStore {
             client.batch_execute("COMMIT"),
         );
         begun.map_err(|e| pg_error("commit failed to begin", e))?;
-        let mut outcomes = Vec::with_capacity(commits.len());
-        for rows in results {
-            for row in rows.map_err(|e| pg_error("commit failed", e))? {
-                let bad = |e| pg_error("commit read a bad row", e);
-                let held: bool = row.try_get(0).map_err(bad)?;
-                let done: bool = row.try_get(1).map_err(bad)?;
-                outcomes.push(match (held, done) {
-                    (false, _) => CommitOutcome::LeaseLost,
-                    (true, false) => CommitOutcome::StateChanged,
-                    (true, true) => CommitOutcome::Committed,
-                });
-            }
-        }
+        let outcomes = commit_outcomes(results, commits.len());
         ended.map_err(|e| pg_error("commit failed", e))?;
-        if outcomes.len() != commits.len() {
-            return Err(StoreError::new(format!(
-                "postgres: commit answered {} rows for {} commits",
-                outcomes.len(),
-                commits.len()
-            )));
-        }
-        Ok(outcomes)
+        outcomes
     }
+}
+
+/// The commits' outcomes from the answers of their runs' statements
+/// ([`Sql::commit_many`](super::sql::Sql)), one per commit, in order.
+pub(super) fn commit_outcomes(
+    results: Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>,
+    commits: usize,
+) -> Result<Vec<CommitOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(commits);
+    for rows in results {
+        for row in rows.map_err(|e| pg_error("commit failed", e))? {
+            let bad = |e| pg_error("commit read a bad row", e);
+            let held: bool = row.try_get(0).map_err(bad)?;
+            let done: bool = row.try_get(1).map_err(bad)?;
+            outcomes.push(match (held, done) {
+                (false, _) => CommitOutcome::LeaseLost,
+                (true, false) => CommitOutcome::StateChanged,
+                (true, true) => CommitOutcome::Committed,
+            });
+        }
+    }
+    if outcomes.len() != commits {
+        return Err(StoreError::new(format!(
+            "postgres: commit answered {} rows for {commits} commits",
+            outcomes.len(),
+        )));
+    }
+    Ok(outcomes)
 }
 
 /// One run of claims as the statement's arrays.
 struct ClaimInput<'a> {
     accounts: Vec<i64>,
     events: Vec<Cow<'a, str>>,
-    claim_tokens: Vec<ClaimToken>,
-    tokens: Vec<Vec<u8>>,
     states: Vec<Option<String>>,
 }
 
 impl<'a> ClaimInput<'a> {
     fn new(requests: &'a [ClaimRequest<'_>], run: &[usize]) -> Self {
-        let claim_tokens: Vec<ClaimToken> = run.iter().map(|_| ClaimToken::random()).collect();
         Self {
             accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
             events: run
                 .iter()
                 .map(|&i| requests[i].key.storage_key().1)
                 .collect(),
-            tokens: claim_tokens
-                .iter()
-                .map(|t| t.0.to_be_bytes().to_vec())
-                .collect(),
             states: run
                 .iter()
                 .map(|&i| requests[i].state.map(crate::rules::StateKey::storage_key))
                 .collect(),
-            claim_tokens,
         }
     }
 }
@@ -204,10 +200,11 @@ pub(super) struct CommitInput<'a> {
     state_keys: Vec<Option<String>>,
     states: Vec<Option<Json<&'a crate::rules::EntityState>>>,
     expected: Vec<Option<i64>>,
+    chained: &'a [bool],
 }
 
 impl<'a> CommitInput<'a> {
-    pub(super) fn new(commits: &'a [Commit<'a>]) -> Result<Self, StoreError> {
+    pub(super) fn new(commits: &'a [Commit<'a>], chained: &'a [bool]) -> Result<Self, StoreError> {
         let expected = commits
             .iter()
             .map(|c| {
@@ -222,7 +219,7 @@ impl<'a> CommitInput<'a> {
             events: commits.iter().map(|c| c.key.storage_key().1).collect(),
             tokens: commits
                 .iter()
-                .map(|c| c.token.0.to_be_bytes().to_vec())
+                .map(|c| c.token.to_bytes().to_vec())
                 .collect(),
             until: commits.iter().map(|c| c.remember_until).collect(),
             state_until: commits.iter().map(|c| c.state_until).collect(),
@@ -235,11 +232,12 @@ impl<'a> CommitInput<'a> {
                 .map(|c| c.update.map(|u| Json(u.state)))
                 .collect(),
             expected,
+            chained,
         })
     }
 
     /// The statement's parameters, in order.
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 8] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 9] {
         [
             &self.accounts,
             &self.events,
@@ -249,6 +247,88 @@ impl<'a> CommitInput<'a> {
             &self.states,
             &self.expected,
             &self.state_until,
+            &self.chained,
         ]
+    }
+}
+
+/// For each commit, whether an earlier commit of the slice updates the
+/// same state (then in an earlier run): the rest of a chain, written only
+/// if the chain's earlier update was.
+pub(super) fn chained(commits: &[Commit<'_>], runs: usize) -> Vec<bool> {
+    if runs < 2 {
+        return vec![false; commits.len()];
+    }
+    let mut seen = std::collections::HashSet::new();
+    commits
+        .iter()
+        .map(|c| c.update.is_some_and(|u| !seen.insert(u.key)))
+        .collect()
+}
+
+/// [`Store::renew_many`](crate::store::Store::renew_many)'s arrays for one
+/// chunk, and the claims it renewed.
+struct RenewInput<'a> {
+    accounts: Vec<i64>,
+    pub(super) events: Vec<Cow<'a, str>>,
+    pub(super) tokens: Vec<Vec<u8>>,
+}
+
+impl PostgresStore {
+    /// [`Store::renew_many`](crate::store::Store::renew_many): one
+    /// statement per chunk, all sent together.
+    pub(super) async fn renew_chunks(
+        &self,
+        claims: &[(&crate::store::DedupKey, ClaimOwner)],
+        lease: std::time::Duration,
+    ) -> Result<Vec<bool>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&self.sql.renew_many)
+            .await
+            .map_err(|e| pg_error("cannot prepare the renewal", e))?;
+        let lease_ms = lease_millis(lease);
+        let inputs: Vec<RenewInput<'_>> = claims
+            .chunks(crate::store::MANY_CHUNK)
+            .map(|chunk| RenewInput {
+                accounts: chunk.iter().map(|(k, _)| account(k)).collect(),
+                events: chunk.iter().map(|(k, _)| k.storage_key().1).collect(),
+                tokens: chunk.iter().map(|(_, t)| t.to_bytes().to_vec()).collect(),
+            })
+            .collect();
+        let queries = inputs.iter().map(|input| {
+            let params: [&(dyn ToSql + Sync); 4] =
+                [&input.accounts, &input.events, &input.tokens, &lease_ms];
+            let client = &client;
+            let statement = &statement;
+            async move { client.query(statement, &params).await }
+        });
+        let mut renewed = std::collections::HashSet::new();
+        for rows in join_all(queries).await {
+            for row in rows.map_err(|e| pg_error("renew failed", e))? {
+                let bad = |e| pg_error("renew read a bad row", e);
+                let account: i64 = row.try_get(0).map_err(bad)?;
+                let event: String = row.try_get(1).map_err(bad)?;
+                let token: Vec<u8> = row.try_get(2).map_err(bad)?;
+                renewed.insert((account, event, token));
+            }
+        }
+        Ok(inputs
+            .into_iter()
+            .flat_map(|input| {
+                let RenewInput {
+                    accounts,
+                    events,
+                    tokens,
+                } = input;
+                accounts.into_iter().zip(events).zip(tokens)
+            })
+            .map(|((account, event), token)| {
+                renewed.contains(&(account, event.into_owned(), token))
+            })
+            .collect())
     }
 }

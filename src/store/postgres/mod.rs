@@ -7,6 +7,8 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Json;
 
+pub(crate) mod connection;
+mod errors;
 mod hooks;
 mod many;
 mod one;
@@ -17,14 +19,15 @@ mod setup;
 pub(crate) mod sql;
 mod tls;
 
+use connection::bounded;
+use errors::{ATTEMPTS, lost_a_race, pg_error};
 pub use hooks::PostgresHook;
 use one::commit_on;
 use sql::Sql;
 
 use super::lease_millis;
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError,
-    StoreErrorKind, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use crate::rules::{EntityState, StateKey};
 
@@ -42,8 +45,9 @@ const DECIDED: i16 = 1;
 ///
 /// Enable it with the `postgres` feature. It keeps a connection pool
 /// (`deadpool-postgres` over `tokio-postgres`; a call waits at most
-/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection) and two tables in its
-/// schema.
+/// [`PostgresStore::POOL_WAIT_TIMEOUT`] for a free connection, and every
+/// call is bounded: see the timeouts of [`PostgresStore::connect`]) and
+/// two tables in its schema (beside the inbox's three).
 ///
 /// **TLS** (`native-tls`, the system's OpenSSL on Linux) is set in the
 /// connection string as with libpq: `sslmode=require` encrypts (and
@@ -153,6 +157,8 @@ pub struct PostgresStore {
     schema: String,
     target: String,
     sql: Sql,
+    /// The bound on one call.
+    timeout: Duration,
     /// The commit hooks, in order.
     hooks: hooks::Hooks,
 }
@@ -166,73 +172,26 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-/// How many times in all a call that lost a race (`40001`, `40P01`) runs.
-const ATTEMPTS: usize = 3;
-
-/// Whether the error is a serialization failure or a deadlock: the
-/// transaction was rolled back, and running it again can succeed.
-fn lost_a_race(e: &StoreError) -> bool {
-    use tokio_postgres::error::SqlState;
-    let mut cause = std::error::Error::source(e);
-    while let Some(error) = cause {
-        if let Some(code) = error
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::code)
-        {
-            return *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED;
-        }
-        cause = error.source();
-    }
-    false
-}
-
 /// Runs `call` again, up to [`ATTEMPTS`] times in all, while it loses a
-/// race. Every call retried this way is one transaction that writes
-/// nothing when it fails.
-async fn retrying<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+/// race, each attempt bounded by `limit`. Every call retried this way is
+/// one transaction that writes nothing when it fails.
+async fn retrying<T, F, Fut>(limit: Duration, mut call: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let mut attempt = 1;
     loop {
-        match call().await {
+        match bounded(limit, call(), timed_out).await {
             Err(e) if attempt < ATTEMPTS && lost_a_race(&e) => attempt += 1,
             answer => return answer,
         }
     }
 }
 
-fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    let kind = kind_of(&error);
-    StoreError::with_source(format!("postgres: {what}"), error).with_kind(kind)
-}
-
-/// Whether an error (or one of its causes) is about the data itself: a
-/// SQLSTATE of class 22 (data exception, e.g. a NUL byte in text), 23
-/// (integrity constraint) or 54 (program limit, e.g. an index row too
-/// large), a state that does not serialize or parse, a number out of range.
-/// Everything else (no connection, a timeout, a pool wait, 40001, 40P01,
-/// 57P01, a missing table or right that an operator can fix) is transient.
-fn kind_of(error: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if let Some(code) = error
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::code)
-        {
-            return match code.code().get(..2) {
-                Some("22" | "23" | "54") => StoreErrorKind::Permanent,
-                _ => StoreErrorKind::Transient,
-            };
-        }
-        if error.is::<serde_json::Error>() || error.is::<std::num::TryFromIntError>() {
-            return StoreErrorKind::Permanent;
-        }
-        cause = error.source();
-    }
-    StoreErrorKind::Transient
+/// The error of a call that ran out of time: transient.
+fn timed_out(e: connection::TimedOut) -> StoreError {
+    pg_error("the call timed out", e)
 }
 
 fn account(key: &DedupKey) -> i64 {
@@ -253,26 +212,34 @@ impl Store for PostgresStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+        Ok(self.claim_and_load(key, None, owner, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
-        let client = self.client().await?;
-        let load = client
-            .prepare_cached(&self.sql.load)
-            .await
-            .map_err(|e| pg_error("cannot prepare the load", e))?;
-        let row = client
-            .query_opt(&load, &[&key.storage_key()])
-            .await
-            .map_err(|e| pg_error("load failed", e))?;
-        match row {
-            Some(row) => versioned(row.try_get(0), row.try_get(1)),
-            None => Ok(Versioned::default()),
-        }
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let load = client
+                    .prepare_cached(&self.sql.load)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the load", e))?;
+                let row = client
+                    .query_opt(&load, &[&key.storage_key()])
+                    .await
+                    .map_err(|e| pg_error("load failed", e))?;
+                match row {
+                    Some(row) => versioned(row.try_get(0), row.try_get(1)),
+                    None => Ok(Versioned::default()),
+                }
+            },
+            timed_out,
+        )
+        .await
     }
 
     /// One statement: the claim, the row's earlier status, and the state.
@@ -280,15 +247,19 @@ impl Store for PostgresStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        retrying(|| self.claim_one(key, state, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_one(key, state, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement, atomic on its own.
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        retrying(|| async {
+        retrying(self.timeout, || async {
             let client = self.client().await?;
             let statements = self.commit_statements(&client).await?;
             commit_on(&client, &statements, &commit).await
@@ -302,7 +273,7 @@ impl Store for PostgresStore {
     /// leaves the others be, and the transaction's single commit waits for
     /// one WAL flush instead of one per event.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
-        retrying(|| self.commit_runs(commits)).await
+        retrying(self.timeout, || self.commit_runs(commits)).await
     }
 
     fn wants_decided(&self) -> bool {
@@ -318,7 +289,7 @@ impl Store for PostgresStore {
         if self.hooks.is_empty() {
             return self.commit_many(commits).await;
         }
-        retrying(|| self.commit_hooked(commits, decided)).await
+        retrying(self.timeout, || self.commit_hooked(commits, decided)).await
     }
 
     /// One round trip: one statement per run of distinct events (one run
@@ -326,71 +297,107 @@ impl Store for PostgresStore {
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        retrying(|| self.claim_runs(requests, lease, now)).await
+        retrying(self.timeout, || {
+            self.claim_runs(requests, owner, lease, now)
+        })
+        .await
     }
 
     /// One statement; the lease ends `lease` after the database's clock.
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         _now: SystemTime,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let renew = client
-            .prepare_cached(&self.sql.renew)
-            .await
-            .map_err(|e| pg_error("cannot prepare the renewal", e))?;
-        let bytes = token.0.to_be_bytes();
-        let rows = client
-            .execute(
-                &renew,
-                &[
-                    &account(key),
-                    &key.storage_key().1,
-                    &&bytes[..],
-                    &lease_millis(lease),
-                ],
-            )
-            .await
-            .map_err(|e| pg_error("renew failed", e))?;
-        Ok(rows == 1)
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let renew = client
+                    .prepare_cached(&self.sql.renew)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the renewal", e))?;
+                let bytes = token.to_bytes();
+                let rows = client
+                    .execute(
+                        &renew,
+                        &[
+                            &account(key),
+                            &key.storage_key().1,
+                            &&bytes[..],
+                            &lease_millis(lease),
+                        ],
+                    )
+                    .await
+                    .map_err(|e| pg_error("renew failed", e))?;
+                Ok(rows == 1)
+            },
+            timed_out,
+        )
+        .await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        let release = client
-            .prepare_cached(&self.sql.release)
-            .await
-            .map_err(|e| pg_error("cannot prepare the release", e))?;
-        let bytes = token.0.to_be_bytes();
-        client
-            .execute(
-                &release,
-                &[&account(key), &key.storage_key().1, &&bytes[..]],
-            )
-            .await
-            .map_err(|e| pg_error("release failed", e))?;
-        Ok(())
+    /// One statement per chunk of [`MANY_CHUNK`](crate::store::MANY_CHUNK)
+    /// claims, all sent together: one round trip.
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+        _now: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        retrying(self.timeout, || self.renew_chunks(claims, lease)).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
+        bounded(
+            self.timeout,
+            async {
+                let client = self.client().await?;
+                let release = client
+                    .prepare_cached(&self.sql.release)
+                    .await
+                    .map_err(|e| pg_error("cannot prepare the release", e))?;
+                let bytes = token.to_bytes();
+                client
+                    .execute(
+                        &release,
+                        &[&account(key), &key.storage_key().1, &&bytes[..]],
+                    )
+                    .await
+                    .map_err(|e| pg_error("release failed", e))?;
+                Ok(())
+            },
+            timed_out,
+        )
+        .await
     }
 
     async fn sweep(&self, now: SystemTime) -> Result<u64, StoreError> {
-        let client = self.client().await?;
+        let client = bounded(self.timeout, self.client(), timed_out).await?;
         let mut removed = 0;
         for sql in [&self.sql.sweep_events, &self.sql.sweep_states] {
-            let statement = client
-                .prepare_cached(sql)
-                .await
-                .map_err(|e| pg_error("cannot prepare the sweep", e))?;
-            loop {
-                let rows = client
-                    .execute(&statement, &[&now, &SWEEP_BATCH])
+            let prepare = async {
+                client
+                    .prepare_cached(sql)
                     .await
-                    .map_err(|e| pg_error("sweep failed", e))?;
+                    .map_err(|e| pg_error("cannot prepare the sweep", e))
+            };
+            let statement = bounded(self.timeout, prepare, timed_out).await?;
+            loop {
+                // Each batch is bounded: a sweep may run many.
+                let batch = async {
+                    client
+                        .execute(&statement, &[&now, &SWEEP_BATCH])
+                        .await
+                        .map_err(|e| pg_error("sweep failed", e))
+                };
+                let rows = bounded(self.timeout, batch, timed_out).await?;
                 removed += rows;
                 if rows < SWEEP_BATCH as u64 {
                     break;

@@ -8,7 +8,7 @@ use tokio_postgres::types::{Json, ToSql};
 
 use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
 use crate::rules::StateKey;
-use crate::store::{Claim, ClaimToken, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
+use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
 
 impl PostgresStore {
     /// [`Store::claim_and_load`], once: one statement, the claim, the
@@ -17,6 +17,7 @@ impl PostgresStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
@@ -30,9 +31,8 @@ impl PostgresStore {
         let state_key = state.map(StateKey::storage_key);
         // A row deleted (released, swept) or inserted by another claim
         // after this statement's snapshot: try again, a few times.
+        let bytes = owner.to_bytes();
         for _ in 0..3 {
-            let token = ClaimToken::random();
-            let bytes = token.0.to_be_bytes();
             // A claim is a lease, not a decision: it need not wait for the
             // WAL flush (losing it in a database crash only frees the event;
             // the next durable commit flushes it anyway). So it runs in a
@@ -59,7 +59,7 @@ impl PostgresStore {
                     Some(version) => versioned(Ok(version), row.try_get(3))?,
                     None => Versioned::default(),
                 };
-                return Ok((Claim::Claimed(token), loaded));
+                return Ok((Claim::Claimed(owner), loaded));
             }
             if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
                 let claim = if status == DECIDED {
@@ -108,7 +108,7 @@ pub(super) async fn commit_on(
 ) -> Result<CommitOutcome, StoreError> {
     let account = account(commit.key);
     let event = commit.key.storage_key().1;
-    let bytes = commit.token.0.to_be_bytes();
+    let bytes = commit.token.to_bytes();
     let token = &bytes[..];
     let until = commit.remember_until;
     let Some(update) = commit.update else {

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Transaction};
 
-use super::{PostgresHook, PostgresStore, pg_error};
+use super::connection::bounded;
+use super::{PostgresHook, PostgresStore, pg_error, timed_out};
 use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord};
 use crate::store::{BoxFuture, Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
@@ -205,17 +206,19 @@ impl PostgresStore {
     /// When the table is missing (run [`PostgresStore::migrate`]) or the
     /// database fails.
     pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
-        let client = self.client().await?;
-        client
-            .batch_execute(&format!("SELECT 1 FROM {} LIMIT 0", self.learner_table()))
-            .await
-            .map_err(|e| {
-                pg_error(
-                    "alm_learner_records is missing (run PostgresStore::migrate)",
-                    e,
-                )
-            })?;
-        drop(client);
+        let check = async {
+            let client = self.client().await?;
+            client
+                .batch_execute(&format!("SELECT 1 FROM {} LIMIT 0", self.learner_table()))
+                .await
+                .map_err(|e| {
+                    pg_error(
+                        "alm_learner_records is missing (run PostgresStore::migrate)",
+                        e,
+                    )
+                })
+        };
+        bounded(self.timeout, check, timed_out).await?;
         let hook = Projection {
             table: self.learner_table(),
             sequence: format!("\"{}\".alm_learner_records_seq_source", self.schema),
@@ -228,15 +231,18 @@ impl PostgresStore {
         filter: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
-        let client = self.client().await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM {} WHERE {filter}",
             self.learner_table()
         );
-        let rows = client
-            .query(&sql, params)
-            .await
-            .map_err(|e| pg_error("cannot read learner records", e))?;
+        let read = async {
+            let client = self.client().await?;
+            client
+                .query(&sql, params)
+                .await
+                .map_err(|e| pg_error("cannot read learner records", e))
+        };
+        let rows = bounded(self.timeout, read, timed_out).await?;
         rows.iter()
             .map(|r| decode(r).map_err(undecodable))
             .collect()
@@ -324,6 +330,13 @@ impl PostgresStore {
     /// server-side cursor: nothing is collected), for the CSV export
     /// ([`crate::projection::TranscriptCsv`]).
     ///
+    /// The export runs on a connection of its own, taken out of the pool
+    /// (and closed when the stream ends), without the server's
+    /// `statement_timeout`: an export may take longer than one call.
+    /// Instead, each row must arrive within the store's call timeout
+    /// ([`PostgresStore::with_call_timeout`]), else the stream ends with a
+    /// transient error.
+    ///
     /// # Errors
     ///
     /// When the database fails; each item, when a row does not decode.
@@ -331,22 +344,41 @@ impl PostgresStore {
         &self,
     ) -> Result<impl Stream<Item = Result<LearnerRecord, StoreError>> + Send + 'static, StoreError>
     {
-        let client = self.client().await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM {} ORDER BY account_id, user_id, lo_instance_id",
             self.learner_table()
         );
-        let none: [&(dyn ToSql + Sync); 0] = [];
-        let rows = client
-            .query_raw(&sql, none)
-            .await
-            .map_err(|e| pg_error("cannot export learner records", e))?;
-        Ok(rows
-            .map_err(|e| pg_error("the export failed", e))
-            .map(move |row| {
-                let _connection = &client;
-                row.and_then(|r| decode(&r).map(|(_, r)| r).map_err(undecodable))
-            }))
+        let start = async {
+            let client = deadpool_postgres::Object::take(self.client().await?);
+            client
+                .batch_execute("SET statement_timeout = 0")
+                .await
+                .map_err(|e| pg_error("cannot start the export", e))?;
+            let none: [&(dyn ToSql + Sync); 0] = [];
+            let rows = client
+                .query_raw(&sql, none)
+                .await
+                .map_err(|e| pg_error("cannot export learner records", e))?;
+            Ok::<_, StoreError>((client, Box::pin(rows)))
+        };
+        let (client, rows) = bounded(self.timeout, start, timed_out).await?;
+        let limit = self.timeout;
+        // The connection lives as long as the stream; after an error, the
+        // stream ends (and the connection closes).
+        Ok(futures_util::stream::unfold(
+            Some((client, rows)),
+            move |open| async move {
+                let (client, mut rows) = open?;
+                let row = match tokio::time::timeout(limit, rows.next()).await {
+                    Ok(None) => return None,
+                    Ok(Some(row)) => row.map_err(|e| pg_error("the export failed", e)),
+                    Err(_) => Err(timed_out(super::connection::TimedOut(limit))),
+                };
+                let item = row.and_then(|r| decode(&r).map(|(_, r)| r).map_err(undecodable));
+                let next = item.is_ok().then_some((client, rows));
+                Some((item, next))
+            },
+        ))
     }
 
     /// Writes every learner record as CSV

@@ -2,57 +2,15 @@
 //! separate steps, so the role a receiver runs as needs no DDL rights and
 //! replicas starting take no locks.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::Pool;
 
-use super::redact::{describe, scrubbed};
-use super::sql::{Sql, valid_schema};
-use super::tls::{Tls, split_tls};
+use super::connection::{self, CALL_TIMEOUT, bounded, check_schema};
+use super::redact::scrubbed;
+use super::sql::Sql;
 use super::{PostgresStore, pg_error};
 use crate::store::StoreError;
-
-/// The pool's size: at most this many connections per store.
-const POOL_SIZE: usize = 16;
-
-/// How long to wait for a connection when the URL does not say
-/// (`connect_timeout`).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long a call waits for a free connection of the pool before it fails
-/// (transient, so the delivery is answered `503`): well inside ALM's 5 s.
-pub(crate) const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The tables' SQL, as shipped in `sql/postgres.sql`.
-pub(crate) const MIGRATION_SQL: &str = include_str!("../../../sql/postgres.sql");
-
-fn parse(url: &str, schema: &str) -> Result<(tokio_postgres::Config, Tls), StoreError> {
-    if !valid_schema(schema) {
-        return Err(StoreError::new(format!(
-            "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*, at most 63 bytes)"
-        )));
-    }
-    let (rest, tls) = split_tls(url);
-    let (ssl_mode, tls) = tls.connector()?;
-    let mut config = tokio_postgres::Config::from_str(&rest)
-        .map_err(|e| pg_error("cannot parse the connection string", scrubbed(&e, url)))?;
-    config.ssl_mode(ssl_mode);
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("alm-webhooks");
-    }
-    // Every statement and transaction of the store is written for READ
-    // COMMITTED (a version check re-reads a row another transaction
-    // changed): set it whatever the database's default.
-    let options = config.get_options().unwrap_or_default();
-    let options = format!("{options} -c default_transaction_isolation=read\\ committed");
-    config.options(options.trim_start());
-    Ok((config, tls))
-}
 
 impl PostgresStore {
     /// How long a call waits for a free connection of the pool before it
@@ -63,7 +21,22 @@ impl PostgresStore {
     /// # #[cfg(feature = "postgres")]
     /// assert!(alm_webhooks::store::PostgresStore::POOL_WAIT_TIMEOUT.as_secs() < 5);
     /// ```
-    pub const POOL_WAIT_TIMEOUT: Duration = POOL_WAIT_TIMEOUT;
+    pub const POOL_WAIT_TIMEOUT: Duration = connection::POOL_WAIT_TIMEOUT;
+
+    /// The bound on one call to the store, by default (a pooled connection
+    /// and every statement the call sends): 4 s, one more than the
+    /// server's `statement_timeout`, so a server that answers reports its
+    /// own error first, and a network that stopped answering (packets
+    /// dropped, no reset) fails the call as transient instead of hanging,
+    /// early enough that an inline delivery is answered `503` before ALM's
+    /// 5 s run out.
+    /// [`with_call_timeout`](Self::with_call_timeout) changes it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "postgres")]
+    /// assert_eq!(alm_webhooks::store::PostgresStore::CALL_TIMEOUT.as_secs(), 4);
+    /// ```
+    pub const CALL_TIMEOUT: Duration = CALL_TIMEOUT;
 
     /// The tables' SQL, as shipped in `sql/postgres.sql`, for your own
     /// migration tool ([`PostgresStore::migrate`] runs it for you).
@@ -72,7 +45,7 @@ impl PostgresStore {
     /// # #[cfg(feature = "postgres")]
     /// assert!(alm_webhooks::store::PostgresStore::MIGRATION_SQL.contains("CREATE TABLE"));
     /// ```
-    pub const MIGRATION_SQL: &'static str = MIGRATION_SQL;
+    pub const MIGRATION_SQL: &'static str = connection::MIGRATION_SQL;
 
     /// Connects to the database at `url` (e.g.
     /// `postgres://user:password@host:5432/db`, or the `key=value` form),
@@ -80,7 +53,31 @@ impl PostgresStore {
     /// there. It creates nothing: run [`migrate`](Self::migrate) once
     /// first (or `sql/postgres.sql`), as a role that may create tables; the
     /// receiver's role needs only `USAGE` on the schema and `SELECT`,
-    /// `INSERT`, `UPDATE`, `DELETE` on the two tables.
+    /// `INSERT`, `UPDATE`, `DELETE` on the tables.
+    ///
+    /// # Timeouts
+    ///
+    /// Every wait has a bound, so a database or a network that stops
+    /// answering (packets dropped, no reset) fails a call as transient
+    /// (`503`, ALM redelivers) instead of hanging it. The same for
+    /// [`PostgresInbox`](crate::inbox::PostgresInbox), which reads the same
+    /// URL. A parameter in the URL wins over the default:
+    ///
+    /// | what | default | change it with |
+    /// |---|---|---|
+    /// | opening a connection (TCP, TLS, start-up) | 5 s | `connect_timeout=` (seconds) |
+    /// | waiting for a free connection of the pool (16) | 2 s | [`from_pool`](Self::from_pool) with your pool |
+    /// | one statement, on the server | 3 s | `options=-c statement_timeout=…` (ms) |
+    /// | waiting for a row lock, on the server | 2 s | `options=-c lock_timeout=…` (ms) |
+    /// | one call, on the client | 4 s | [`with_call_timeout`](Self::with_call_timeout) |
+    /// | TCP keepalive: idle, interval, probes | 15 s, 5 s, 3 | `keepalives_idle=`, `keepalives_interval=` (seconds), `keepalives_retries=`, `keepalives=0` |
+    /// | unacknowledged data (`TCP_USER_TIMEOUT`, Linux) | 10 s | `tcp_user_timeout=` (**seconds**, unlike libpq's milliseconds) |
+    ///
+    /// The call bound is what ends a call on a black-holed network: the
+    /// kernel may go on accepting what is sent (a stopped proxy, a
+    /// half-open connection) long after the server stopped answering.
+    /// [`migrate`](Self::migrate) gets minutes (`statement_timeout` 10 min)
+    /// rather than seconds.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
@@ -121,30 +118,68 @@ impl PostgresStore {
     ///
     /// As [`connect`](Self::connect), and when `schema` is not a valid name.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        let (config, tls) = parse(url, schema)?;
-        let target = describe(&config);
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match tls {
-            Tls::Off => Manager::from_config(config, NoTls, manager_config),
-            Tls::On(tls) => Manager::from_config(config, tls, manager_config),
-        };
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| pg_error("cannot build the connection pool", e))?;
-        let store = Self {
+        check_schema(schema)?;
+        let settings = connection::settings(url)?;
+        let target = settings.target.clone();
+        let store = Self::on(connection::pool(settings)?, schema, target);
+        store.check_tables(url).await?;
+        Ok(store)
+    }
+
+    /// The store on `pool`, checking nothing.
+    fn on(pool: Pool, schema: &str, target: String) -> Self {
+        Self {
             pool,
             schema: schema.to_owned(),
             sql: Sql::new(schema),
             hooks: std::sync::Arc::new([]),
             target,
-        };
-        store.check_tables(url).await?;
-        Ok(store)
+            timeout: CALL_TIMEOUT,
+        }
+    }
+
+    /// The same store with every call bounded by `timeout` instead of
+    /// [`PostgresStore::CALL_TIMEOUT`]. A call that runs out fails with a
+    /// transient [`StoreError`] (the delivery is answered `503`). Keep it
+    /// above the server's `statement_timeout` (3 s unless the URL's
+    /// `options` set one), so the server's own error comes first.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
+    /// use std::time::Duration;
+    /// use alm_webhooks::store::PostgresStore;
+    ///
+    /// let url = "postgres://alm@db.internal/app?options=-c%20statement_timeout%3D2000";
+    /// let store = PostgresStore::connect(url).await?.with_call_timeout(Duration::from_secs(3));
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The store's connection pool, to share with the inbox
+    /// ([`PostgresInbox::from_pool`](crate::inbox::PostgresInbox::from_pool))
+    /// or the application: one pool for the process instead of one per
+    /// component. Clones of a `Pool` share it.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use alm_webhooks::inbox::PostgresInbox;
+    /// use alm_webhooks::store::PostgresStore;
+    ///
+    /// let url = "postgres://alm@db.internal/app?sslmode=verify-full";
+    /// let store = PostgresStore::connect(url).await?;
+    /// let inbox = PostgresInbox::from_pool(store.pool().clone(), store.schema()).await?;
+    /// # let _ = inbox;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// A store on a connection pool the application already has (a
@@ -182,41 +217,16 @@ impl PostgresStore {
     /// can be had from the pool, the tables are missing or unreadable, or
     /// the connections do not run at `READ COMMITTED`.
     pub async fn from_pool(pool: Pool, schema: &str) -> Result<Self, StoreError> {
-        if !valid_schema(schema) {
-            return Err(StoreError::new(format!(
-                "postgres: invalid schema name {schema:?} (expected [a-z_][a-z0-9_]*, at most 63 bytes)"
-            )));
-        }
-        let store = Self {
-            pool,
-            schema: schema.to_owned(),
-            sql: Sql::new(schema),
-            hooks: std::sync::Arc::new([]),
-            target: "(a pool the application opened)".to_owned(),
-        };
+        check_schema(schema)?;
+        let store = Self::on(pool, schema, "(a pool the application opened)".to_owned());
         store.check_tables("").await?;
-        let client = store
-            .pool
-            .get()
-            .await
-            .map_err(|e| pg_error("cannot get a connection from the pool", e))?;
-        let row = client
-            .query_one("SHOW default_transaction_isolation", &[])
-            .await
-            .map_err(|e| pg_error("cannot read the isolation level", e))?;
-        let level: String = row.get(0);
-        if level != "read committed" {
-            return Err(StoreError::new(format!(
-                "postgres: the pool's connections run at {level:?}; the store needs \
-                 \"read committed\" (set default_transaction_isolation on the role, the \
-                 database or the pool's connection options)"
-            )));
-        }
+        connection::check_isolation(&store.pool).await?;
         Ok(store)
     }
 
-    /// Creates the schema (unless `public`) and the store's tables and
-    /// indexes in it if they are missing: `sql/postgres.sql`
+    /// Creates the schema (unless `public`) and every table and index the
+    /// crate owns in it if they are missing (the store's and the
+    /// [`PostgresInbox`](crate::inbox::PostgresInbox)'s): `sql/postgres.sql`
     /// ([`PostgresStore::MIGRATION_SQL`]), in one transaction. Idempotent, and safe when
     /// several processes run it at once (they take turns on an advisory
     /// lock). Run it at deployment, as a role that may create tables.
@@ -234,53 +244,7 @@ impl PostgresStore {
     /// A [`StoreError`] when the URL or schema is invalid, the database
     /// cannot be reached, or the role may not create the tables.
     pub async fn migrate(url: &str, schema: &str) -> Result<(), StoreError> {
-        let (config, tls) = parse(url, schema)?;
-        let target = describe(&config);
-        let cannot = |e: tokio_postgres::Error| {
-            pg_error(&format!("cannot connect to {target}"), scrubbed(&e, url))
-        };
-        let (mut client, connection) = match tls {
-            Tls::Off => {
-                let (client, connection) = config.connect(NoTls).await.map_err(cannot)?;
-                (client, tokio::spawn(async move { drop(connection.await) }))
-            }
-            Tls::On(tls) => {
-                let (client, connection) = config.connect(tls).await.map_err(cannot)?;
-                (client, tokio::spawn(async move { drop(connection.await) }))
-            }
-        };
-        let result = async {
-            let tx = client
-                .transaction()
-                .await
-                .map_err(|e| pg_error("cannot begin the migration", e))?;
-            // `IF NOT EXISTS` alone can still fail on a race in the
-            // catalogs, so migrations run one at a time.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('alm_webhooks'), hashtext($1))",
-                &[&schema],
-            )
-            .await
-            .map_err(|e| pg_error("cannot take the migration lock", e))?;
-            if schema != "public" {
-                tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-                    .await
-                    .map_err(|e| pg_error("cannot create the schema", e))?;
-            }
-            tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\""))
-                .await
-                .map_err(|e| pg_error("cannot select the schema", e))?;
-            tx.batch_execute(MIGRATION_SQL)
-                .await
-                .map_err(|e| pg_error("cannot create the tables", e))?;
-            tx.commit()
-                .await
-                .map_err(|e| pg_error("cannot commit the migration", e))
-        }
-        .await;
-        drop(client);
-        let _ = connection.await;
-        result
+        connection::migrate(url, schema).await
     }
 
     /// The schema the tables are in.
@@ -298,35 +262,47 @@ impl PostgresStore {
         if self.schema == "public" {
             return Err(StoreError::new("postgres: refusing to drop schema public"));
         }
-        let client = self.client().await?;
-        client
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-                self.schema
-            ))
-            .await
-            .map_err(|e| pg_error("cannot drop the schema", e))
+        let drop = async {
+            let client = self.client().await?;
+            client
+                .batch_execute(&format!(
+                    "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                    self.schema
+                ))
+                .await
+                .map_err(|e| pg_error("cannot drop the schema", e))
+        };
+        bounded(self.timeout, drop, |e| {
+            pg_error("cannot drop the schema", e)
+        })
+        .await
     }
 
     /// Reads no row, but every column the store uses: fails when a table or
     /// column is missing or the role may not read it.
     async fn check_tables(&self, url: &str) -> Result<(), StoreError> {
-        let client = self.pool.get().await.map_err(|e| {
-            pg_error(
-                &format!("cannot connect to {}", self.target),
-                scrubbed(&e, url),
-            )
-        })?;
-        client.batch_execute(&self.sql.check).await.map_err(|e| {
-            pg_error(
-                &format!(
-                    "the tables in schema {} are missing or unreadable: run \
+        let check = async {
+            let client = self.pool.get().await.map_err(|e| {
+                pg_error(
+                    &format!("cannot connect to {}", self.target),
+                    scrubbed(&e, url),
+                )
+            })?;
+            client.batch_execute(&self.sql.check).await.map_err(|e| {
+                pg_error(
+                    &format!(
+                        "the tables in schema {} are missing or unreadable: run \
                          PostgresStore::migrate (or sql/postgres.sql) first, and grant the role \
                          USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on its tables",
-                    self.schema
-                ),
-                e,
-            )
+                        self.schema
+                    ),
+                    e,
+                )
+            })
+        };
+        bounded(self.timeout, check, |e| {
+            pg_error(&format!("cannot connect to {}", self.target), e)
         })
+        .await
     }
 }

@@ -8,6 +8,7 @@ use super::{CLAIMED, DECIDED};
 pub(super) struct Sql {
     pub(super) claim_and_load: String,
     pub(super) renew: String,
+    pub(super) renew_many: String,
     pub(super) claim_many: String,
     pub(super) commit_many: String,
     pub(super) load: String,
@@ -26,6 +27,7 @@ impl Sql {
         let events = format!("\"{schema}\".alm_events");
         let states = format!("\"{schema}\".alm_states");
         let (live_x, live_e) = (live("x"), live("e"));
+        let (mine_x, mine_e) = (mine("x"), mine("e"));
         Self {
             // One statement: the row as it was (what a lost claim means);
             // the claim, attempted only when that row is missing or expired
@@ -37,18 +39,25 @@ impl Sql {
                 "UPDATE {events} SET expires_at = {LEASE_END} \
                  WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
             ),
+            renew_many: format!(
+                "UPDATE {events} e SET expires_at = {LEASE_END} \
+                 FROM unnest($1::bigint[], $2::text[], $3::bytea[]) AS i(account_id, event_id, token) \
+                 WHERE e.account_id = i.account_id AND e.event_id = i.event_id \
+                   AND e.status = {CLAIMED} AND e.token = i.token \
+                 RETURNING e.account_id, e.event_id, e.token"
+            ),
             claim_and_load: format!(
                 "WITH existing AS (\
-                   SELECT status, expires_at FROM {events} \
+                   SELECT status, expires_at, token FROM {events} \
                    WHERE account_id = $1 AND event_id = $2), \
                  claimed AS (\
                    INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
                    SELECT $1, $2, {CLAIMED}, $3, {LEASE_END} \
-                   WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE {live_x}) \
+                   WHERE NOT EXISTS (SELECT 1 FROM existing x WHERE {live_x} AND NOT {mine_x}) \
                    ON CONFLICT (account_id, event_id) DO UPDATE \
                    SET status = {CLAIMED}, token = EXCLUDED.token, \
                        expires_at = EXCLUDED.expires_at \
-                   WHERE NOT ({live_e}) \
+                   WHERE NOT ({live_e}) OR {mine_e} \
                    RETURNING e.token) \
                  SELECT EXISTS (SELECT 1 FROM claimed), (SELECT status FROM existing), \
                    s.version, s.state \
@@ -120,28 +129,29 @@ fn commit_with_state(events: &str, write_state: &str) -> String {
 }
 
 /// [`Sql::claim_and_load`] for a whole run of events (no event twice) in
-/// one statement. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 lease
+/// one statement. Parameters: $1 accounts, $2 event ids, $3 the owner, $4 lease
 /// in milliseconds, $5 now, $6 state keys (NULL: none). One row per event, in input
 /// order: (won, earlier status, state version, state). The inserts go in
 /// key order, so two overlapping claims lock rows in the same order.
 fn claim_many(events: &str, states: &str) -> String {
     let (live_x, live_e) = (live("x"), live("e"));
+    let (mine_x, mine_e) = (mine("x"), mine("e"));
     format!(
         "WITH input AS (\
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $6::text[]) \
-             WITH ORDINALITY AS i(account_id, event_id, token, state_key, ord)), \
+           SELECT * FROM unnest($1::bigint[], $2::text[], $6::text[]) \
+             WITH ORDINALITY AS i(account_id, event_id, state_key, ord)), \
          existing AS (\
-           SELECT i.ord, x.status, {live_x} AS live FROM input i \
+           SELECT i.ord, x.status, {live_x} AND NOT {mine_x} AS live FROM input i \
            JOIN {events} x ON x.account_id = i.account_id AND x.event_id = i.event_id), \
          claimed AS (\
            INSERT INTO {events} AS e (account_id, event_id, status, token, expires_at) \
-           SELECT i.account_id, i.event_id, {CLAIMED}, i.token, {LEASE_END} \
+           SELECT i.account_id, i.event_id, {CLAIMED}, $3::bytea, {LEASE_END} \
            FROM input i LEFT JOIN existing x ON x.ord = i.ord \
            WHERE x.live IS NOT TRUE \
            ORDER BY i.account_id, i.event_id \
            ON CONFLICT (account_id, event_id) DO UPDATE \
            SET status = {CLAIMED}, token = EXCLUDED.token, expires_at = EXCLUDED.expires_at \
-           WHERE NOT ({live_e}) \
+           WHERE NOT ({live_e}) OR {mine_e} \
            RETURNING e.account_id, e.event_id) \
          SELECT c.event_id IS NOT NULL, x.status, s.version, s.state \
          FROM input i \
@@ -159,15 +169,19 @@ fn claim_many(events: &str, states: &str) -> String {
 /// an event is marked decided only if it has no state or its state was
 /// written. Parameters: $1 accounts, $2 event ids, $3 tokens, $4 ends of the
 /// window, $5 state keys (NULL: no state), $6 states, $7 expected versions,
-/// $8 the states' expiries.
+/// $8 the states' expiries, $9 whether an earlier run of the same
+/// transaction updated the state (a chain): such an update is made only if
+/// that earlier update was (the state row was last written by this
+/// transaction, `xmin`), so a chain whose commit was refused writes nothing
+/// over the version another delivery wrote.
 /// One row per commit, in input order: (token held, done).
 fn commit_many(events: &str, states: &str) -> String {
     format!(
         "WITH input AS (\
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::timestamptz[], \
-             $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[]) \
+             $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[], $9::bool[]) \
              WITH ORDINALITY AS i(account_id, event_id, token, until, state_key, state, expected, \
-               state_until, ord)), \
+               state_until, chained, ord)), \
          ev AS (\
            SELECT i.ord FROM input i JOIN {events} e \
              ON e.account_id = i.account_id AND e.event_id = i.event_id \
@@ -186,6 +200,7 @@ fn commit_many(events: &str, states: &str) -> String {
              expires_at = h.state_until \
            FROM held h \
            WHERE s.state_key = h.state_key AND h.expected > 0 AND s.version = h.expected \
+             AND (NOT h.chained OR s.xmin = pg_current_xact_id()::xid) \
            RETURNING s.state_key), \
          done AS (\
            UPDATE {events} e SET status = {DECIDED}, token = NULL, expires_at = h.until \
@@ -211,6 +226,16 @@ const LEASE_END: &str = "clock_timestamp() + $4::bigint * interval '1 millisecon
 fn live(row: &str) -> String {
     format!(
         "{row}.expires_at > CASE WHEN {row}.status = {CLAIMED} THEN clock_timestamp() ELSE $5 END"
+    )
+}
+
+/// Whether the event row `row` is a live claim's of the same holder as
+/// `$3` under another lease: an earlier attempt's, which the claim takes
+/// over. (A token is the holder's 16 bytes, then the lease's.)
+fn mine(row: &str) -> String {
+    format!(
+        "({row}.status = {CLAIMED} AND {row}.token <> $3::bytea \
+         AND substring({row}.token from 1 for 16) = substring($3::bytea from 1 for 16))"
     )
 }
 

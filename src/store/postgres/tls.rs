@@ -49,7 +49,7 @@ pub(super) fn split_tls(url: &str) -> (String, TlsSettings) {
 }
 
 /// How to connect: without TLS, or with this connector.
-pub(super) enum Tls {
+pub(crate) enum Tls {
     Off,
     On(MakeTlsConnector),
 }

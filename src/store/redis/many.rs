@@ -7,7 +7,8 @@ use super::{
     GRACE_MS, RedisStore, commit_outcome, duration_millis, parse_state, redis_error, unix_millis,
 };
 use crate::store::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, MANY_CHUNK, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MANY_CHUNK, StoreError,
+    Versioned,
 };
 
 impl RedisStore {
@@ -17,6 +18,7 @@ impl RedisStore {
     pub(super) async fn claim_chunks(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
@@ -26,19 +28,18 @@ impl RedisStore {
         let now_ms = unix_millis(now);
         let lease_ms = duration_millis(lease);
         let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
-        let tokens: Vec<ClaimToken> = requests.iter().map(|_| ClaimToken::random()).collect();
+        let token = owner.to_hex();
         let mut pipe = ::redis::pipe();
         pipe.load_script(&self.scripts.claim_many).ignore();
         let mut invocations = Vec::new();
-        for (chunk, tokens) in requests.chunks(MANY_CHUNK).zip(tokens.chunks(MANY_CHUNK)) {
+        for chunk in requests.chunks(MANY_CHUNK) {
             let mut invocation = self.scripts.claim_many.prepare_invoke();
-            invocation.arg(now_ms).arg(lease_ms).arg(ttl_ms);
+            invocation.arg(now_ms).arg(lease_ms).arg(ttl_ms).arg(&token);
             for request in chunk {
                 invocation.key(self.event_key(request.key));
             }
             let mut states = chunk.len();
-            for (request, token) in chunk.iter().zip(tokens) {
-                invocation.arg(format!("{:032x}", token.0));
+            for request in chunk {
                 match request.state {
                     Some(state) => {
                         invocation.key(self.state_key(state));
@@ -66,12 +67,11 @@ impl RedisStore {
                 return Err(StoreError::new("redis: claim script answered unevenly"));
             }
             for (code, stored) in codes.into_iter().zip(states) {
-                let token = tokens.get(out.len()).copied();
-                out.push(match (code, token) {
-                    (0, Some(token)) => (Claim::Claimed(token), parse_state(stored)?),
-                    (1, _) => (Claim::AlreadyDecided, Versioned::default()),
-                    (2, _) => (Claim::InFlight, Versioned::default()),
-                    (other, _) => {
+                out.push(match code {
+                    0 => (Claim::Claimed(owner), parse_state(stored)?),
+                    1 => (Claim::AlreadyDecided, Versioned::default()),
+                    2 => (Claim::InFlight, Versioned::default()),
+                    other => {
                         return Err(StoreError::new(format!(
                             "redis: claim script answered {other}"
                         )));
@@ -112,7 +112,7 @@ impl RedisStore {
             let mut states = chunk.len();
             for commit in chunk {
                 invocation
-                    .arg(format!("{:032x}", commit.token.0))
+                    .arg(commit.token.to_hex())
                     .arg(unix_millis(commit.remember_until));
                 match commit.update {
                     Some(update) => {
@@ -154,5 +154,73 @@ impl RedisStore {
             )));
         }
         Ok(outcomes)
+    }
+
+    /// [`Store::renew_many`](crate::store::Store::renew_many): one script
+    /// per chunk, every chunk in one pipeline.
+    pub(super) async fn renew_chunks(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+    ) -> Result<Vec<bool>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_ms = duration_millis(lease);
+        let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(&self.scripts.renew_many).ignore();
+        let mut invocations = Vec::new();
+        for chunk in claims.chunks(MANY_CHUNK) {
+            let mut invocation = self.scripts.renew_many.prepare_invoke();
+            invocation.arg(lease_ms).arg(ttl_ms);
+            for (key, token) in chunk {
+                invocation.key(self.event_key(key)).arg(token.to_hex());
+            }
+            invocations.push(invocation);
+        }
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<Vec<i64>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("renew failed", e))?;
+        let renewed: Vec<bool> = answers.into_iter().flatten().map(|a| a == 1).collect();
+        if renewed.len() != claims.len() {
+            return Err(StoreError::new(format!(
+                "redis: renew answered {} claims of {}",
+                renewed.len(),
+                claims.len()
+            )));
+        }
+        Ok(renewed)
+    }
+
+    /// The commit script, ready to run for `commit`.
+    pub(super) fn commit_invocation(
+        &self,
+        commit: &Commit<'_>,
+    ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
+        let state_json = commit
+            .update
+            .map(|u| serde_json::to_string(u.state))
+            .transpose()
+            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        invocation
+            .key(self.event_key(commit.key))
+            .arg(commit.token.to_hex())
+            .arg(unix_millis(commit.remember_until))
+            .arg(GRACE_MS);
+        if let (Some(update), Some(json)) = (commit.update, state_json) {
+            invocation
+                .key(self.state_key(update.key))
+                .arg(update.expected_version)
+                .arg(json)
+                .arg(unix_millis(commit.state_until));
+        }
+        Ok(invocation)
     }
 }

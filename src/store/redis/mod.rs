@@ -3,18 +3,19 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError};
+use ::redis::aio::ConnectionManager;
 
 mod codec;
 mod many;
 mod scripts;
+mod setup;
 
 use scripts::Scripts;
+pub(crate) use setup::open_manager;
 
 use super::lease_millis as duration_millis;
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
     unix_millis,
 };
 use crate::rules::StateKey;
@@ -41,8 +42,9 @@ const SWEEP_BATCH: usize = 500;
 /// Every key starts with the prefix (default `"alm-webhooks:"`):
 ///
 /// - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
-///   `status` (`claimed` or `decided`), and for a claim `token` (32 hex
-///   digits), `lease_until_ms` and `claimed_at_ms`, for a decided event
+///   `status` (`claimed` or `decided`), and for a claim `token` (its
+///   [`ClaimOwner`](super::ClaimOwner): 64 hex digits, the holder's 32 then
+///   the lease's), `lease_until_ms` and `claimed_at_ms`, for a decided event
 ///   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
 ///   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
 ///   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
@@ -93,6 +95,18 @@ const SWEEP_BATCH: usize = 500;
 /// crash) or `appendfsync always`, and a replica with failover only if you
 /// accept that acknowledged writes not yet replicated can be lost.
 ///
+/// # Timeouts
+///
+/// A connection attempt takes at most [`RedisStore::CONNECTION_TIMEOUT`]
+/// (2 s) and a call waits at most [`RedisStore::RESPONSE_TIMEOUT`] (3 s)
+/// for its answer, so a Redis that stops answering (a network that drops
+/// packets) fails calls as transient (`503`) instead of hanging them; the
+/// connection is reopened in the background. Other values: build the
+/// manager from [`RedisStore::manager_config`] and use
+/// [`RedisStore::from_manager`]. [`RedisInbox`](crate::inbox::RedisInbox)
+/// uses the same settings, or the store's manager itself
+/// ([`RedisStore::manager`]).
+///
 /// # Redis Cluster is not supported
 ///
 /// The store talks to one Redis server (a primary, which may have replicas
@@ -139,138 +153,7 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// Opens a connection manager to `url` with the crate's retries and
-/// timeouts (shared by the store and the inbox), and the server's address
-/// for messages (never a password). On failure: what failed, and why.
-pub(crate) async fn open_manager(
-    url: &str,
-) -> Result<(ConnectionManager, String), (String, RedisError)> {
-    let client = Client::open(url).map_err(|e| ("invalid URL".to_owned(), e))?;
-    let addr = client.get_connection_info().addr().to_string();
-    let config = ConnectionManagerConfig::new()
-        .set_number_of_retries(3)
-        .set_connection_timeout(Some(Duration::from_secs(5)))
-        .set_response_timeout(Some(Duration::from_secs(10)));
-    let conn = ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| (format!("cannot connect to {addr}"), e))?;
-    Ok((conn, addr))
-}
-
 impl RedisStore {
-    /// The key prefix [`RedisStore::connect`] uses: `alm-webhooks:`.
-    ///
-    /// ```
-    /// # #[cfg(feature = "redis")]
-    /// assert_eq!(alm_webhooks::store::RedisStore::DEFAULT_PREFIX, "alm-webhooks:");
-    /// ```
-    pub const DEFAULT_PREFIX: &'static str = DEFAULT_PREFIX;
-
-    /// Connects to Redis at `url` with the [default prefix](RedisStore::DEFAULT_PREFIX).
-    ///
-    /// The URL is the `redis` crate's: `redis://[:password@]host[:port][/db]`,
-    /// `rediss://` for TLS (if the `redis` crate is built with a TLS feature),
-    /// `redis+unix:///path`. The connection reconnects on its own; a call
-    /// made while Redis is down fails with a [`StoreError`] (answered `503`).
-    ///
-    /// ```no_run
-    /// use alm_webhooks::Engine;
-    /// use alm_webhooks::store::RedisStore;
-    ///
-    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
-    /// let store = RedisStore::connect("redis://:password@redis.internal:6379/").await?;
-    /// let engine = Engine::builder(store).build();
-    /// # let _ = engine;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_prefix(url, DEFAULT_PREFIX).await
-    }
-
-    /// Connects, with every key starting with `prefix` (several receivers, or
-    /// tests, can share one Redis with different prefixes).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
-    /// use alm_webhooks::store::RedisStore;
-    /// let store = RedisStore::connect_with_prefix("redis://127.0.0.1/", "{crm-sync}:").await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect_with_prefix(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let (conn, addr) = open_manager(url)
-            .await
-            .map_err(|(what, e)| redis_error(&what, e))?;
-        Ok(Self {
-            conn,
-            addr,
-            prefix: prefix.to_owned(),
-            scripts: Scripts::new(),
-        })
-    }
-
-    /// A store on a connection the application already has (a `redis` 1.x
-    /// [`ConnectionManager`]), with every
-    /// key starting with `prefix` ([`RedisStore::DEFAULT_PREFIX`] is what
-    /// [`connect`](Self::connect) uses). Nothing is sent until the first
-    /// call; the manager's own reconnection and timeouts apply (the
-    /// `connect` constructors set 3 retries, a 5 s connection timeout and a
-    /// 10 s response timeout). Its `Debug` names no address, as the manager
-    /// does not tell it.
-    ///
-    /// ```no_run
-    /// # async fn run() -> redis::RedisResult<()> {
-    /// use alm_webhooks::store::RedisStore;
-    /// let client = redis::Client::open("redis://127.0.0.1/")?;
-    /// let manager = redis::aio::ConnectionManager::new(client).await?;
-    /// // The application keeps using `manager` too: clones share it.
-    /// let store = RedisStore::from_manager(manager.clone(), RedisStore::DEFAULT_PREFIX);
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn from_manager(conn: ConnectionManager, prefix: &str) -> Self {
-        Self {
-            conn,
-            addr: "(a connection the application opened)".to_owned(),
-            prefix: prefix.to_owned(),
-            scripts: Scripts::new(),
-        }
-    }
-
-    /// The prefix every key of this store starts with.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// The commit script, ready to run for `commit`.
-    fn commit_invocation(
-        &self,
-        commit: &Commit<'_>,
-    ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
-        let state_json = commit
-            .update
-            .map(|u| serde_json::to_string(u.state))
-            .transpose()
-            .map_err(|e| bad_data("cannot serialize the state", e))?;
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        invocation
-            .key(self.event_key(commit.key))
-            .arg(format!("{:032x}", commit.token.0))
-            .arg(unix_millis(commit.remember_until))
-            .arg(GRACE_MS);
-        if let (Some(update), Some(json)) = (commit.update, state_json) {
-            invocation
-                .key(self.state_key(update.key))
-                .arg(update.expected_version)
-                .arg(json)
-                .arg(unix_millis(commit.state_until));
-        }
-        Ok(invocation)
-    }
-
     fn event_key(&self, key: &DedupKey) -> String {
         format!(
             "{}ev:{}:{}",
@@ -323,10 +206,11 @@ impl Store for RedisStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+        Ok(self.claim_and_load(key, None, owner, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -344,10 +228,10 @@ impl Store for RedisStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
-        let token = ClaimToken::random();
         let now_ms = unix_millis(now);
         let lease_ms = duration_millis(lease);
         let ttl_ms = lease_ms.saturating_add(GRACE_MS).max(1000);
@@ -358,14 +242,14 @@ impl Store for RedisStore {
         let mut conn = self.conn.clone();
         let (answer, stored): (i64, Option<String>) = invocation
             .arg(now_ms)
-            .arg(format!("{:032x}", token.0))
+            .arg(owner.to_hex())
             .arg(lease_ms)
             .arg(ttl_ms)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("claim failed", e))?;
         match answer {
-            0 => Ok((Claim::Claimed(token), parse_state(stored)?)),
+            0 => Ok((Claim::Claimed(owner), parse_state(stored)?)),
             1 => Ok((Claim::AlreadyDecided, Versioned::default())),
             2 => Ok((Claim::InFlight, Versioned::default())),
             other => Err(StoreError::new(format!(
@@ -386,7 +270,9 @@ impl Store for RedisStore {
 
     /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
     /// commits, the chunks in one pipeline (the script loaded first, in the
-    /// same pipeline, so a restarted server has it).
+    /// same pipeline, so a restarted server has it). The rest of a broken
+    /// chain is refused within a chunk: a chain that spans two chunks
+    /// starts afresh in the second (its version check still holds).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.commit_chunks(commits).await
     }
@@ -396,17 +282,18 @@ impl Store for RedisStore {
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        self.claim_chunks(requests, lease, now).await
+        self.claim_chunks(requests, owner, lease, now).await
     }
 
     /// One script; the lease ends `lease` after the server's clock.
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         _now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -416,7 +303,7 @@ impl Store for RedisStore {
             .scripts
             .renew
             .key(self.event_key(key))
-            .arg(format!("{:032x}", token.0))
+            .arg(token.to_hex())
             .arg(lease_ms)
             .arg(lease_ms.saturating_add(GRACE_MS).max(1000))
             .invoke_async(&mut conn)
@@ -425,13 +312,24 @@ impl Store for RedisStore {
         Ok(renewed == 1)
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
+    /// claims, the chunks in one pipeline.
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+        _now: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.renew_chunks(claims, lease).await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: i64 = self
             .scripts
             .release
             .key(self.event_key(key))
-            .arg(format!("{:032x}", token.0))
+            .arg(token.to_hex())
             .invoke_async(&mut conn)
             .await
             .map_err(|e| redis_error("release failed", e))?;

@@ -14,6 +14,7 @@ pub(super) struct Scripts {
     pub(super) commit: Script,
     pub(super) commit_many: Script,
     pub(super) renew: Script,
+    pub(super) renew_many: Script,
     pub(super) release: Script,
     pub(super) sweep: Script,
 }
@@ -22,9 +23,10 @@ impl Scripts {
     /// Every script of the store.
     pub(super) fn new() -> Self {
         Self {
-            claim: Script::new(&format!("{}{}", SERVER_NOW, CLAIM)),
-            claim_many: Script::new(&format!("{}{}", SERVER_NOW, CLAIM_MANY)),
+            claim: Script::new(&format!("{SERVER_NOW}{BLOCKS_FN}{CLAIM}")),
+            claim_many: Script::new(&format!("{SERVER_NOW}{BLOCKS_FN}{CLAIM_MANY}")),
             renew: Script::new(&format!("{}{}", SERVER_NOW, RENEW)),
+            renew_many: Script::new(&format!("{}{}", SERVER_NOW, RENEW_MANY)),
             commit: Script::new(&format!("{}{}", COMMIT_FN, COMMIT)),
             commit_many: Script::new(&format!("{}{}", COMMIT_FN, COMMIT_MANY)),
             release: Script::new(RELEASE),
@@ -41,15 +43,28 @@ local function server_now()
 end
 ";
 
+/// Whether a live claim held under `held` blocks a claim by `token`: it
+/// does unless it is the same holder's (the first 32 hex digits) under
+/// another lease, an earlier attempt's, which the claim takes over.
+const BLOCKS_FN: &str = r"
+local function blocks(held, token)
+  held = held or ''
+  return held == token or string.sub(held, 1, 32) ~= string.sub(token, 1, 32)
+end
+";
+
 /// Claims an event and, when won, reads a state with it. KEYS: event[,
-/// state]. ARGV: now_ms (the caller's), token, lease_ms, ttl_ms. Returns
-/// {0, state or nil} (claimed), {1, nil} (decided), {2, nil} (in flight).
+/// state]. ARGV: now_ms (the caller's), token (the owner), lease_ms,
+/// ttl_ms. Returns {0, state or nil} (claimed), {1, nil} (decided), {2,
+/// nil} (in flight).
 pub(super) const CLAIM: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms')
+local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms', 'token')
 local now = tonumber(ARGV[1])
 local server = server_now()
 if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then return {2, false} end
+if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server and blocks(h[4], ARGV[2]) then
+  return {2, false}
+end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
   'lease_until_ms', string.format('%d', server + tonumber(ARGV[3])), 'claimed_at_ms', ARGV[1])
@@ -96,46 +111,58 @@ end
 pub(super) const COMMIT: &str =
     "return commit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])";
 
-/// Commits many, one after another, as [`COMMIT`] each. KEYS: the events,
-/// then the states. ARGV: grace_ms, then six per commit: token,
+/// Commits many, one after another, as [`COMMIT`] each; a later update
+/// of a state an earlier commit of the script updated (or tried to) is
+/// made only if the script wrote the state's current version (1, state
+/// changed, otherwise: the rest of a broken chain). KEYS: the events, then
+/// the states. ARGV: grace_ms, then six per commit: token,
 /// remember_until_ms, the state's index in KEYS (0: none), expected
 /// version, state JSON, state_until_ms. Returns one answer per commit.
 pub(super) const COMMIT_MANY: &str = r"
 local grace = ARGV[1]
 local answers = {}
+local written = {}
 for i = 1, (#ARGV - 1) / 6 do
   local a = 1 + (i - 1) * 6
   local si = tonumber(ARGV[a + 3])
   local st = nil
   if si > 0 then st = KEYS[si] end
-  answers[i] = commit(KEYS[i], st, ARGV[a + 1], ARGV[a + 2], grace, ARGV[a + 4], ARGV[a + 5],
-    ARGV[a + 6])
+  if st and written[st] == false then
+    answers[i] = 1
+  else
+    answers[i] = commit(KEYS[i], st, ARGV[a + 1], ARGV[a + 2], grace, ARGV[a + 4], ARGV[a + 5],
+      ARGV[a + 6])
+  end
+  if st then written[st] = (written[st] == true) or answers[i] == 0 end
 end
 return answers
 ";
 
-/// Claims many, one after another, as [`CLAIM`] each. KEYS: the events,
-/// then the states. ARGV: now_ms, lease_ms, ttl_ms, then two per
-/// event: token, the state's index in KEYS (0: none). Returns {codes,
-/// states}: per event 0 (claimed, with its state or nil), 1 (decided), 2
-/// (in flight).
+/// Claims many, one after another, as [`CLAIM`] each, for one owner.
+/// KEYS: the events, then the states. ARGV: now_ms, lease_ms, ttl_ms,
+/// token (the owner), then one per event: the state's index in KEYS (0:
+/// none). Returns {codes, states}: per event 0 (claimed, with its state or
+/// nil), 1 (decided), 2 (in flight).
 pub(super) const CLAIM_MANY: &str = r"
 local now = tonumber(ARGV[1])
 local server = server_now()
 local lease_until = string.format('%d', server + tonumber(ARGV[2]))
+local token = ARGV[4]
 local codes, states = {}, {}
-for i = 1, (#ARGV - 3) / 2 do
+for i = 1, #ARGV - 4 do
   local key = KEYS[i]
-  local si = tonumber(ARGV[3 + 2 * i])
-  local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
+  local si = tonumber(ARGV[4 + i])
+  local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms', 'token')
   local code = 0
   if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then code = 1
-  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > server then code = 2 end
+  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > server and blocks(h[4], token) then
+    code = 2
+  end
   codes[i] = code
   states[i] = false
   if code == 0 then
     redis.call('DEL', key)
-    redis.call('HSET', key, 'status', 'claimed', 'token', ARGV[2 + 2 * i],
+    redis.call('HSET', key, 'status', 'claimed', 'token', token,
       'lease_until_ms', lease_until, 'claimed_at_ms', ARGV[1])
     redis.call('PEXPIRE', key, ARGV[3])
     if si > 0 then states[i] = redis.call('GET', KEYS[si]) end
@@ -153,6 +180,25 @@ if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_until_ms', string.format('%d', server_now() + tonumber(ARGV[2])))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
+";
+
+/// Renews many held claims, each as [`RENEW`]. KEYS: the events. ARGV:
+/// lease_ms, ttl_ms, then one token per event. Returns 1 (renewed) or 0
+/// (not held) per event.
+pub(super) const RENEW_MANY: &str = r"
+local lease_until = string.format('%d', server_now() + tonumber(ARGV[1]))
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local h = redis.call('HMGET', key, 'status', 'token')
+  if h[1] == 'claimed' and h[2] == ARGV[2 + i] then
+    redis.call('HSET', key, 'lease_until_ms', lease_until)
+    redis.call('PEXPIRE', key, ARGV[2])
+    answers[i] = 1
+  else
+    answers[i] = 0
+  end
+end
+return answers
 ";
 
 /// Releases a claim. KEYS: event. ARGV: token.

@@ -9,60 +9,19 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
 pub(super) mod hooks;
+pub(crate) mod open;
 mod projection;
 mod rows;
+mod sql;
 
+use super::many::chained;
 use super::{
-    Claim, ClaimRequest, ClaimToken, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
     unix_millis,
 };
 use crate::rules::StateKey;
 use codec::{commit_row, duration_millis, sqlite_error, versioned};
-
-/// How long an operation waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-const STATUS_CLAIMED: i64 = 0;
-const STATUS_DECIDED: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS alm_events (
-    account_id INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    token BLOB,
-    lease_until_ms INTEGER,
-    remember_until_ms INTEGER,
-    PRIMARY KEY (account_id, event_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS alm_states (
-    state_key TEXT PRIMARY KEY NOT NULL,
-    version INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    expires_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alm_events_remember_until ON alm_events (remember_until_ms);
-CREATE INDEX IF NOT EXISTS alm_events_lease_until ON alm_events (lease_until_ms);
-CREATE INDEX IF NOT EXISTS alm_states_expires ON alm_states (expires_ms);
-";
-
-/// The most rows one step of [`Store::sweep`] deletes: each step is its own
-/// short transaction, so claims and commits get the write lock between
-/// steps.
-const SWEEP_CHUNK: i64 = 1_000;
-
-/// The sweep's steps: decided events past their window (only decided rows
-/// have `remember_until_ms`), claims past their lease (only claims have
-/// `lease_until_ms`), states past their expiry. Each finds its rows through
-/// its index. Parameters: now, chunk size.
-const SWEEP_STEPS: [&str; 3] = [
-    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
-     (SELECT account_id, event_id FROM alm_events WHERE remember_until_ms <= ?1 LIMIT ?2)",
-    "DELETE FROM alm_events WHERE (account_id, event_id) IN \
-     (SELECT account_id, event_id FROM alm_events WHERE lease_until_ms <= ?1 LIMIT ?2)",
-    "DELETE FROM alm_states WHERE rowid IN \
-     (SELECT rowid FROM alm_states WHERE expires_ms <= ?1 LIMIT ?2)",
-];
+use sql::{RENEW, SCHEMA, STATUS_CLAIMED, STATUS_DECIDED, SWEEP_CHUNK, SWEEP_STEPS};
 
 /// A durable store in an embedded SQLite database file.
 ///
@@ -86,7 +45,7 @@ const SWEEP_STEPS: [&str; 3] = [
 /// CREATE TABLE alm_events (
 ///     account_id INTEGER, event_id TEXT,  -- the eventId's storage_key()
 ///     status INTEGER,             -- 0: claimed, 1: decided
-///     token BLOB,                 -- a claim's token, 16 bytes big-endian
+///     token BLOB,                 -- a claim's ClaimOwner: holder, lease (32 bytes)
 ///     lease_until_ms INTEGER,     -- a claim's lease end
 ///     remember_until_ms INTEGER,  -- a decided event's window end
 ///     PRIMARY KEY (account_id, event_id)) WITHOUT ROWID;
@@ -174,8 +133,8 @@ fn account(key: &DedupKey) -> i64 {
     key.account_id.get() as i64
 }
 
-fn token_bytes(token: ClaimToken) -> [u8; 16] {
-    token.0.to_be_bytes()
+fn token_bytes(token: ClaimOwner) -> [u8; 32] {
+    token.to_bytes()
 }
 
 impl SqliteStore {
@@ -200,9 +159,8 @@ impl SqliteStore {
     /// SQLite database, or its tables cannot be created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let conn = Connection::open(path)
-            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))?;
-        Self::setup(conn, Some(path.to_owned()))
+        Self::setup(Some(path))
+            .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))
     }
 
     /// A fresh database in memory, private to this store (and its clones):
@@ -219,9 +177,7 @@ impl SqliteStore {
     ///
     /// A [`StoreError`] if SQLite cannot allocate the database.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory()
-            .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
-        Self::setup(conn, None)
+        Self::setup(None).map_err(|e| sqlite_error("cannot open an in-memory database", e))
     }
 
     /// The database file, or `None` for an in-memory database.
@@ -229,21 +185,18 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    fn setup(conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
-        // The busy timeout first: another connection may be creating the
-        // tables or switching to WAL at the same moment.
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sqlite_error("cannot set the busy timeout", e))?;
-        // In memory, the journal mode stays "memory"; the answer is ignored.
-        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-            .map_err(|e| sqlite_error("cannot switch to WAL", e))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL;")
-            .map_err(|e| sqlite_error("cannot set synchronous", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| sqlite_error("cannot create the tables", e))?;
+    /// The store's connection, for an inbox that shares it
+    /// (`SqliteInbox::from_store`).
+    pub(crate) fn connection(&self) -> Arc<Mutex<Connection>> {
+        Arc::clone(&self.conn)
+    }
+
+    fn setup(path: Option<&Path>) -> rusqlite::Result<Self> {
+        let conn = open::connection(path, open::Sync::Normal)?;
+        conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
-            path,
+            path: path.map(Path::to_owned),
             hooks: Arc::new([]),
         })
     }
@@ -277,10 +230,11 @@ impl Store for SqliteStore {
     async fn claim(
         &self,
         key: &DedupKey,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
-        Ok(self.claim_and_load(key, None, lease, now).await?.0)
+        Ok(self.claim_and_load(key, None, owner, lease, now).await?.0)
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -296,11 +250,12 @@ impl Store for SqliteStore {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<(Claim, Versioned), StoreError> {
         let request = ClaimRequest { key, state };
-        let mut answers = self.claim_many(&[request], lease, now).await?;
+        let mut answers = self.claim_many(&[request], owner, lease, now).await?;
         answers
             .pop()
             .ok_or_else(|| StoreError::new("sqlite: a claim went unanswered"))
@@ -310,6 +265,7 @@ impl Store for SqliteStore {
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
@@ -323,7 +279,7 @@ impl Store for SqliteStore {
             .map(|r| rows::ClaimRow {
                 account: account(r.key),
                 event: r.key.storage_key().1.into_owned(),
-                token: ClaimToken::random(),
+                token: owner,
                 lease_until,
                 now_ms,
                 state_key: r.state.map(StateKey::storage_key),
@@ -354,7 +310,8 @@ impl Store for SqliteStore {
     }
 
     /// One transaction for the whole slice (one write lock, one WAL
-    /// append), the commits one after another.
+    /// append), the commits one after another; the rest of a broken chain
+    /// is refused without a statement.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.commit_decided(commits, &[]).await
     }
@@ -378,10 +335,11 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.run("commit", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let outcomes = rows
+            let states: Vec<Option<&str>> = rows
                 .iter()
-                .map(|row| rows::commit(&tx, row))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .map(|row| row.update.as_ref().map(|(key, _, _)| key.as_str()))
+                .collect();
+            let outcomes = chained(&states, |at| rows::commit(&tx, &rows[at]))?;
             hooks::run_and_commit(tx, &hooks, &decided, outcomes)
         })
         .await?
@@ -391,7 +349,7 @@ impl Store for SqliteStore {
     async fn renew(
         &self,
         key: &DedupKey,
-        token: ClaimToken,
+        token: ClaimOwner,
         lease: Duration,
         now: SystemTime,
     ) -> Result<bool, StoreError> {
@@ -399,17 +357,48 @@ impl Store for SqliteStore {
         let token = token_bytes(token);
         let until = unix_millis(now).saturating_add(duration_millis(lease));
         self.run("renew", move |conn| {
-            conn.execute(
-                "UPDATE alm_events SET lease_until_ms = ?5 WHERE account_id = ?1 \
-                 AND event_id = ?2 AND status = ?3 AND token = ?4",
-                params![account, event, STATUS_CLAIMED, &token[..], until],
-            )
-            .map(|rows| rows == 1)
+            conn.prepare_cached(RENEW)?
+                .execute(params![account, event, STATUS_CLAIMED, &token[..], until])
+                .map(|rows| rows == 1)
         })
         .await
     }
 
-    async fn release(&self, key: &DedupKey, token: ClaimToken) -> Result<(), StoreError> {
+    /// One transaction for the whole slice (one write lock).
+    async fn renew_many(
+        &self,
+        claims: &[(&DedupKey, ClaimOwner)],
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let until = unix_millis(now).saturating_add(duration_millis(lease));
+        let rows: Vec<(i64, String, [u8; 32])> = claims
+            .iter()
+            .map(|(key, token)| {
+                let event = key.storage_key().1.into_owned();
+                (account(key), event, token_bytes(*token))
+            })
+            .collect();
+        self.run("renew", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut answers = Vec::with_capacity(rows.len());
+            {
+                let mut renew = tx.prepare_cached(RENEW)?;
+                for (account, event, token) in &rows {
+                    let params = params![account, event, STATUS_CLAIMED, &token[..], until];
+                    answers.push(renew.execute(params)? == 1);
+                }
+            }
+            tx.commit()?;
+            Ok(answers)
+        })
+        .await
+    }
+
+    async fn release(&self, key: &DedupKey, token: ClaimOwner) -> Result<(), StoreError> {
         let (account, event) = (account(key), key.storage_key().1.into_owned());
         let token = token_bytes(token);
         self.run("release", move |conn| {

@@ -301,7 +301,7 @@ impl SqliteStore {
                         &path,
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                     )?;
-                    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+                    conn.busy_timeout(super::open::BUSY_TIMEOUT)?;
                     export(&conn)
                 };
                 tokio::task::spawn_blocking(job)

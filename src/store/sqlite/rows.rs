@@ -4,14 +4,14 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{STATUS_CLAIMED, STATUS_DECIDED};
-use crate::store::{Claim, ClaimToken, CommitOutcome};
+use crate::store::{Claim, ClaimOwner, CommitOutcome};
 
-/// A claim, ready to run: the event, the token it would get, the lease end
+/// A claim, ready to run: the event, the owner claiming it, the lease end
 /// and `now` (Unix milliseconds), and the state to read when it is won.
 pub(super) struct ClaimRow {
     pub(super) account: i64,
     pub(super) event: String,
-    pub(super) token: ClaimToken,
+    pub(super) token: ClaimOwner,
     pub(super) lease_until: i64,
     pub(super) now_ms: i64,
     pub(super) state_key: Option<String>,
@@ -21,7 +21,7 @@ pub(super) struct ClaimRow {
 pub(super) struct CommitRow {
     pub(super) account: i64,
     pub(super) event: String,
-    pub(super) token: [u8; 16],
+    pub(super) token: [u8; 32],
     pub(super) until: i64,
     /// Until when the state written by `update` is kept.
     pub(super) state_until: i64,
@@ -34,21 +34,28 @@ pub(super) fn claim(
     tx: &Transaction<'_>,
     row: &ClaimRow,
 ) -> rusqlite::Result<(Claim, Option<(i64, String)>)> {
-    let existing: Option<(i64, Option<i64>, Option<i64>)> = tx
+    type Existing = (i64, Option<i64>, Option<i64>, Option<Vec<u8>>);
+    let existing: Option<Existing> = tx
         .prepare_cached(
-            "SELECT status, lease_until_ms, remember_until_ms FROM alm_events \
+            "SELECT status, lease_until_ms, remember_until_ms, token FROM alm_events \
              WHERE account_id = ?1 AND event_id = ?2",
         )?
         .query_row(params![row.account, row.event], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .optional()?;
+    let bytes = row.token.to_bytes();
     match existing {
-        Some((STATUS_DECIDED, _, Some(until))) if until > row.now_ms => {
+        Some((STATUS_DECIDED, _, Some(until), _)) if until > row.now_ms => {
             return Ok((Claim::AlreadyDecided, None));
         }
-        Some((STATUS_CLAIMED, Some(end), _)) if end > row.now_ms => {
-            return Ok((Claim::InFlight, None));
+        // A live claim is in flight, unless it is an earlier attempt's of
+        // the same holder (same first 16 bytes, another lease): taken over.
+        Some((STATUS_CLAIMED, Some(end), _, held)) if end > row.now_ms => {
+            let held = held.unwrap_or_default();
+            if held == bytes || held.get(..16) != Some(&bytes[..16]) {
+                return Ok((Claim::InFlight, None));
+            }
         }
         _ => {}
     }
@@ -61,7 +68,7 @@ pub(super) fn claim(
         row.account,
         row.event,
         STATUS_CLAIMED,
-        &row.token.0.to_be_bytes()[..],
+        &bytes[..],
         row.lease_until
     ])?;
     let state = match &row.state_key {

@@ -26,6 +26,16 @@
 //! `deploy/prometheus/alerts.yml` holds alerting rules over these names and
 //! `deploy/grafana/alm-webhooks.json` a dashboard; both use nothing else.
 //!
+//! **For the rules to read them**, the exporter must render the histograms
+//! as histograms (with `_bucket` series: the rules and the dashboard take
+//! quantiles of them; `metrics-exporter-prometheus` renders a histogram it
+//! has no buckets for as a summary) and the counters the rules read must
+//! exist before their first increment ([`start_at_zero`]).
+//! [`install_prometheus`] (feature `prometheus`) does both in one call, with
+//! the boundaries of [`buckets`]; an application with another exporter
+//! uses [`buckets::ALL`] and calls [`describe`] and [`start_at_zero`]
+//! itself.
+//!
 //! ```
 //! use alm_webhooks::metrics::{self, DeliveryOutcome};
 //! use std::time::Duration;
@@ -36,7 +46,16 @@
 //! metrics::record_delivery(DeliveryOutcome::Accepted, Duration::from_millis(3));
 //! ```
 
+mod handles;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+mod prometheus;
+
 use std::time::Duration;
+
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub use prometheus::{PrometheusError, UPKEEP_EVERY, install_prometheus, prometheus_builder};
 
 use crate::rules::Decision;
 use crate::{EventFamily, EventName};
@@ -88,6 +107,55 @@ pub mod names {
         STORE_ERRORS_TOTAL,
     ];
 }
+
+/// The bucket boundaries (upper bounds, in seconds) of each histogram the
+/// crate records: give them to the exporter so that the histograms are
+/// exported with `_bucket` series ([`install_prometheus`] does).
+///
+/// ```
+/// use alm_webhooks::metrics::{buckets, names};
+/// // The lag alert fires above 15 minutes: a bucket ends exactly there.
+/// assert!(buckets::EVENT_LAG_SECONDS.contains(&900.0));
+/// assert!(buckets::ALL.iter().any(|(name, _)| *name == names::ACK_SECONDS));
+/// ```
+pub mod buckets {
+    use super::names;
+
+    /// `alm_webhooks_ack_seconds`: from 1 ms to ALM's 5 s hang-up and past it.
+    pub const ACK_SECONDS: &[f64] = &[
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    /// `alm_webhooks_handler_seconds`: from 1 ms to the 5-minute longest
+    /// retry backoff.
+    pub const HANDLER_SECONDS: &[f64] = &[
+        0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+    ];
+    /// `alm_webhooks_event_lag_seconds`: from a second to ALM's 7-day
+    /// retention; 900 s is `LEARNER_PROGRESS`'s documented delay, which the
+    /// lag alert compares with.
+    pub const EVENT_LAG_SECONDS: &[f64] = &[
+        1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 21_600.0, 86_400.0, 604_800.0,
+    ];
+
+    /// Every histogram with its boundaries.
+    pub const ALL: &[(&str, &[f64])] = &[
+        (names::ACK_SECONDS, ACK_SECONDS),
+        (names::HANDLER_SECONDS, HANDLER_SECONDS),
+        (names::EVENT_LAG_SECONDS, EVENT_LAG_SECONDS),
+    ];
+}
+
+/// The `op` label values of the store counters: one per store call the
+/// engine makes.
+pub const STORE_OPS: &[&str] = &[
+    "claim",
+    "claim_many",
+    "commit",
+    "commit_many",
+    "load",
+    "release",
+    "renew",
+];
 
 /// How a delivery was answered: the `outcome` label of
 /// `alm_webhooks_deliveries_total`.
@@ -197,6 +265,64 @@ pub fn describe() {
     );
 }
 
+/// Creates, at zero, every counter series the shipped alert rules and
+/// dashboard read, so that a rule over a rate (`alm_webhooks_store_errors_total`,
+/// the duplicate and stale ratios, authentication failures) has a series
+/// to read on a healthy receiver, before the first error. Call it once,
+/// after installing the exporter ([`install_prometheus`] does).
+///
+/// ```
+/// # let recorder = metrics_util::debugging::DebuggingRecorder::new();
+/// # let snapshotter = recorder.snapshotter();
+/// # metrics::with_local_recorder(&recorder, || {
+/// alm_webhooks::metrics::start_at_zero();
+/// # });
+/// # let names: Vec<String> = snapshotter.snapshot().into_vec().into_iter()
+/// #     .map(|(key, ..)| key.key().name().to_owned()).collect();
+/// # assert!(names.iter().any(|n| n == "alm_webhooks_store_errors_total"));
+/// ```
+pub fn start_at_zero() {
+    use crate::rules::IgnoreReason;
+    use DeliveryOutcome::*;
+    for outcome in [
+        Accepted,
+        Unauthorized,
+        Malformed,
+        Quarantined,
+        TooLarge,
+        Unavailable,
+    ] {
+        handles::counter(names::DELIVERIES_TOTAL, [("outcome", outcome.as_str())], 0);
+    }
+    let decisions = [
+        Decision::Processed,
+        Decision::Duplicate,
+        Decision::Ignored(IgnoreReason::EnrollmentAfterProgress),
+        Decision::Ignored(IgnoreReason::ProgressAfterCompletion),
+        Decision::Ignored(IgnoreReason::Stale),
+        Decision::Malformed,
+        Decision::Failed,
+        Decision::InFlight,
+        Decision::Deferred,
+    ];
+    for decision in decisions {
+        let reason = match decision {
+            Decision::Ignored(reason) => reason.code(),
+            _ => "",
+        };
+        let labels = [
+            ("decision", decision.as_str()),
+            ("reason", reason),
+            ("event", "unknown"),
+        ];
+        handles::counter(names::EVENTS_TOTAL, labels, 0);
+    }
+    for op in STORE_OPS {
+        handles::counter(names::STORE_ROUND_TRIPS_TOTAL, [("op", op)], 0);
+        handles::counter(names::STORE_ERRORS_TOTAL, [("op", op)], 0);
+    }
+}
+
 /// Counts one answered delivery and how long its answer took.
 pub fn record_delivery(outcome: DeliveryOutcome, took: Duration) {
     handles::counter(names::DELIVERIES_TOTAL, [("outcome", outcome.as_str())], 1);
@@ -235,169 +361,6 @@ pub fn record_store_call(op: &'static str, failed: bool) {
     handles::counter(names::STORE_ROUND_TRIPS_TOTAL, [("op", op)], 1);
     if failed {
         handles::counter(names::STORE_ERRORS_TOTAL, [("op", op)], 1);
-    }
-}
-
-/// The recorder's handles of the series recorded on this thread, so that a
-/// record costs a table lookup and an atomic add rather than the recorder's
-/// registry lookup (its key built, hashed and compared under a lock): that
-/// lookup cost a Prometheus recorder about 80 ns per call, 13–30 % of the
-/// pipeline (see `BENCHMARKS.md`).
-///
-/// Handles are kept only for the global recorder (`metrics::set_global_recorder`):
-/// it is installed once and lives as long as the process, so the handles it
-/// gave stay its own. A local recorder (`metrics::with_local_recorder`, as
-/// tests use) is asked at every record, with a key built once per thread:
-/// another local recorder may later stand at the same address, and handles
-/// kept from the first would send its records astray. The global recorder
-/// is recognised by its address, read once from a thread that has no local
-/// recorder. Handles are taken only for the series actually recorded (a
-/// series appears in the recorder at its first record, as with the
-/// `metrics` macros).
-mod handles {
-    use std::cell::RefCell;
-    use std::collections::{HashMap, HashSet};
-    use std::sync::OnceLock;
-
-    use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
-
-    /// A series: the metric name and up to three label values, each by the
-    /// address and length of its `'static` text. The same text at another
-    /// address is another slot of the same series (the recorder gives the
-    /// same handle), so a slot never mixes two series.
-    type Slot = [(usize, usize); 4];
-
-    /// What the `metrics` macros pass as metadata.
-    static METADATA: Metadata<'static> =
-        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
-
-    #[derive(Default)]
-    struct Table {
-        /// The global recorder's handles, once it is known.
-        counters: HashMap<Slot, Counter, foldhash::fast::FixedState>,
-        histograms: HashMap<Slot, Histogram, foldhash::fast::FixedState>,
-        /// Keys, whatever the recorder (they do not depend on it).
-        keys: HashMap<Slot, Key, foldhash::fast::FixedState>,
-        /// Addresses of recorders found not to be the global one while no
-        /// global recorder was known (so they are not looked at again).
-        local: HashSet<usize, foldhash::fast::FixedState>,
-    }
-
-    thread_local! {
-        static TABLE: RefCell<Table> = RefCell::new(Table::default());
-    }
-
-    /// The global recorder's address, once one is installed (a global
-    /// recorder cannot be replaced).
-    static GLOBAL: OnceLock<usize> = OnceLock::new();
-
-    fn address(recorder: &dyn Recorder) -> Option<usize> {
-        // A recorder without state has no address of its own.
-        (std::mem::size_of_val(recorder) != 0)
-            .then(|| std::ptr::from_ref(recorder).cast::<()>() as usize)
-    }
-
-    /// Whether the recorder at `address` is the global one: asked of a
-    /// fresh thread (which has no local recorder) until one is installed.
-    fn is_global(table: &mut Table, address: usize) -> bool {
-        if let Some(global) = GLOBAL.get() {
-            return *global == address;
-        }
-        if table.local.contains(&address) {
-            return false;
-        }
-        let seen = std::thread::spawn(|| metrics::with_recorder(self::address))
-            .join()
-            .ok()
-            .flatten();
-        if let Some(global) = seen {
-            let _ = GLOBAL.set(global);
-        }
-        if seen == Some(address) {
-            true
-        } else {
-            table.local.insert(address);
-            false
-        }
-    }
-
-    fn slot<const N: usize>(
-        name: &'static str,
-        labels: &[(&'static str, &'static str); N],
-    ) -> Slot {
-        let mut slot = [(name.as_ptr() as usize, name.len()), (0, 0), (0, 0), (0, 0)];
-        for (i, (_, value)) in labels.iter().take(3).enumerate() {
-            slot[i + 1] = (value.as_ptr() as usize, value.len());
-        }
-        slot
-    }
-
-    fn key<const N: usize>(name: &'static str, labels: &[(&'static str, &'static str); N]) -> Key {
-        let labels: Vec<Label> = labels
-            .iter()
-            .map(|(k, v)| Label::from_static_parts(k, v))
-            .collect();
-        Key::from_parts(name, labels)
-    }
-
-    /// Runs `f` with the table and whether the handles it keeps are those
-    /// of `recorder` (the global recorder's).
-    fn with_table<T>(recorder: &dyn Recorder, f: impl FnOnce(&mut Table, bool) -> T) -> T {
-        TABLE.with(|table| {
-            let mut table = table.borrow_mut();
-            let keep = address(recorder).is_some_and(|at| is_global(&mut table, at));
-            f(&mut table, keep)
-        })
-    }
-
-    /// Adds `n` to the counter `name{labels}`.
-    pub(super) fn counter<const N: usize>(
-        name: &'static str,
-        labels: [(&'static str, &'static str); N],
-        n: u64,
-    ) {
-        metrics::with_recorder(|recorder| {
-            with_table(recorder, |table, keep| {
-                let slot = slot(name, &labels);
-                if keep {
-                    if let Some(counter) = table.counters.get(&slot) {
-                        counter.increment(n);
-                        return;
-                    }
-                }
-                let key = table.keys.entry(slot).or_insert_with(|| key(name, &labels));
-                let counter = recorder.register_counter(key, &METADATA);
-                counter.increment(n);
-                if keep {
-                    table.counters.insert(slot, counter);
-                }
-            });
-        });
-    }
-
-    /// Records `value` in the histogram `name{labels}`.
-    pub(super) fn histogram<const N: usize>(
-        name: &'static str,
-        labels: [(&'static str, &'static str); N],
-        value: f64,
-    ) {
-        metrics::with_recorder(|recorder| {
-            with_table(recorder, |table, keep| {
-                let slot = slot(name, &labels);
-                if keep {
-                    if let Some(histogram) = table.histograms.get(&slot) {
-                        histogram.record(value);
-                        return;
-                    }
-                }
-                let key = table.keys.entry(slot).or_insert_with(|| key(name, &labels));
-                let histogram = recorder.register_histogram(key, &METADATA);
-                histogram.record(value);
-                if keep {
-                    table.histograms.insert(slot, histogram);
-                }
-            });
-        });
     }
 }
 

@@ -1,0 +1,20 @@
+//! Reconciliation: compare the learner table this crate keeps with ALM's
+//! view, and report each difference.
+//!
+//! The table is reached through [`LearnerTable`], a small read-only trait:
+//! the learner projection (issue 23) implements it; a test or an
+//! application can implement it over its own table. Repairs never write
+//! the table: they are synthetic events for the engine
+//! ([`Reconciliation::repair_envelope`]), so the rules apply to them as to
+//! any event and a newer webhook event still wins.
+
+mod diff;
+mod run;
+
+pub use diff::{
+    Difference, DifferenceKind, LearnerRecord, LearnerStatus, LearnerTable, compare,
+    parse_transcript_csv,
+};
+pub use run::{
+    ORIGIN_FIELD, ORIGIN_RECONCILIATION, ReconcileError, ReconcileMode, Reconciler, Reconciliation,
+};

@@ -1,0 +1,273 @@
+//! The guard in front of an endpoint on the open internet (feature
+//! `axum`): see [`Guard`].
+
+mod budget;
+mod read;
+mod serve;
+mod service;
+mod summary;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Receiver;
+
+pub use service::{GuardLayer, GuardService};
+pub use summary::RefusalSummary;
+
+/// How long a client may take to send a request's headers, and then its
+/// body: 10 s (ALM gives up after 5 s).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests in progress at once (reading their body or being handled)
+/// before the next is answered `503`: 256.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// Body bytes buffered at once beyond each body's first 64 KiB, all
+/// requests together, before a request is answered `503`: 32 MiB (four
+/// bodies at the 8 MiB limit).
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
+
+/// Open connections [`Guard::serve`] holds at once: 1024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The `Retry-After` of a `503`: 5 s.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// How often refused requests are summarised: once a minute at most.
+pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// The bounds of the front door, built once from the [`Receiver`] it
+/// guards (its authentication and body limit): a tower layer
+/// ([`Guard::layer`]) for the webhook route and a server with a header
+/// read timeout ([`Guard::serve`]).
+///
+/// Anyone can reach `POST /webhooks`, with or without credentials. Without
+/// the guard, a client that sends a large body slowly holds memory and a
+/// connection for as long as it likes. With it:
+///
+/// | bound | default | answer |
+/// |---|---|---|
+/// | credentials (Basic), a signature header that is missing or unreadable, a signed timestamp out of tolerance | checked before the body | `401` (Basic: with `WWW-Authenticate`) |
+/// | headers received within | [`DEFAULT_READ_TIMEOUT`] (10 s) | connection closed |
+/// | body received within (from the end of the headers) | [`DEFAULT_READ_TIMEOUT`] | `408`, connection closed |
+/// | requests in progress | [`DEFAULT_MAX_CONCURRENT_REQUESTS`] (256) | `503` + `Retry-After` |
+/// | body bytes buffered at once beyond each body's first 64 KiB, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
+/// | open connections ([`Guard::serve`]) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
+///
+/// ALM waits 5 s for an answer, so the 10 s read timeout never cuts a real
+/// delivery short. Each body's first 64 KiB are bounded by the request cap
+/// rather than the byte budget (256 × 64 KiB = 16 MiB), so clients that
+/// hold large bodies open cannot keep ordinary deliveries out: by default
+/// the guard buffers at most 48 MiB of bodies at once.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use alm_webhooks::endpoint::Guard;
+/// use alm_webhooks::{Answer, Authentication, Endpoint};
+/// use axum::extract::{Request, State};
+///
+/// async fn webhooks(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Answer {
+///     endpoint.handle_axum(request).await
+/// }
+///
+/// # async fn run() {
+/// let auth = alm_webhooks::auth::BasicAuth::new("alm", "s3cret");
+/// let endpoint = Endpoint::builder(Authentication::Basic(auth))
+///     .handler(|_event| async { Ok(()) })
+///     .build()
+///     .unwrap();
+/// let guard = Guard::new(endpoint.receiver())
+///     .with_summary(|summary| eprintln!("{summary}"));
+/// let app = axum::Router::new()
+///     .route("/webhooks", axum::routing::post(webhooks))
+///     .layer(guard.layer())
+///     .with_state(Arc::new(endpoint));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+/// guard.serve(listener, app).await;
+/// # }
+/// ```
+///
+/// Configured:
+///
+/// ```
+/// use std::time::Duration;
+/// use alm_webhooks::endpoint::Guard;
+/// use alm_webhooks::{Authentication, Receiver};
+///
+/// let guard = Guard::new(&Receiver::new(Authentication::None))
+///     .with_read_timeout(Duration::from_secs(8))
+///     .with_max_concurrent_requests(64)
+///     .with_max_buffered_bytes(16 * 1024 * 1024);
+/// assert_eq!(guard.read_timeout(), Duration::from_secs(8));
+/// ```
+#[derive(Clone)]
+pub struct Guard {
+    receiver: Receiver,
+    read_timeout: Duration,
+    max_requests: usize,
+    max_buffered_bytes: usize,
+    max_connections: usize,
+    retry_after: Duration,
+    summary_every: Duration,
+    reporter: Option<summary::Reporter>,
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guard")
+            .field("receiver", &self.receiver)
+            .field("read_timeout", &self.read_timeout)
+            .field("max_requests", &self.max_requests)
+            .field("max_buffered_bytes", &self.max_buffered_bytes)
+            .field("max_connections", &self.max_connections)
+            .field("retry_after", &self.retry_after)
+            .field("summary_every", &self.summary_every)
+            .field("reporter", &self.reporter.is_some())
+            .finish()
+    }
+}
+
+impl Guard {
+    /// A guard for `receiver`'s authentication and body limit, with the
+    /// default bounds.
+    ///
+    /// ```
+    /// use alm_webhooks::endpoint::{DEFAULT_READ_TIMEOUT, Guard};
+    /// use alm_webhooks::{Authentication, Receiver};
+    /// let guard = Guard::new(&Receiver::new(Authentication::None));
+    /// assert_eq!(guard.read_timeout(), DEFAULT_READ_TIMEOUT);
+    /// ```
+    pub fn new(receiver: &Receiver) -> Self {
+        Self {
+            receiver: receiver.clone(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            max_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            retry_after: DEFAULT_RETRY_AFTER,
+            summary_every: DEFAULT_SUMMARY_EVERY,
+            reporter: None,
+        }
+    }
+
+    /// How long a client may take to send the headers, and then the body.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_read_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// The read timeout in force.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None));
+    /// assert_eq!(guard.read_timeout().as_secs(), 10);
+    /// ```
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// Requests in progress at once (at least 1); one more is answered
+    /// `503` with `Retry-After`.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_max_concurrent_requests(32);
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, requests: usize) -> Self {
+        self.max_requests = requests.max(1);
+        self
+    }
+
+    /// Body bytes buffered at once by all requests together, beyond each
+    /// body's first 64 KiB (which the request cap bounds); a request that
+    /// would go over is answered `503` with `Retry-After`. Keep it at
+    /// least the receiver's body limit, or the largest bodies never fit.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_max_buffered_bytes(64 * 1024 * 1024);
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_bytes = bytes;
+        self
+    }
+
+    /// Open connections [`Guard::serve`] holds at once (at least 1).
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_max_connections(512);
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// The `Retry-After` of a `503` (whole seconds, at least 1).
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_retry_after(std::time::Duration::from_secs(10));
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = after;
+        self
+    }
+
+    /// Who hears, at most once per [`Guard::with_summary_every`], how many
+    /// requests were refused and why. Without it the summary is a
+    /// `tracing` warning (feature `tracing`) or nothing. Never one line
+    /// per refused request: a flood of them must not flood the logs.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_summary(|summary| eprintln!("{summary}"));
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_summary(
+        mut self,
+        reporter: impl Fn(&RefusalSummary) + Send + Sync + 'static,
+    ) -> Self {
+        self.reporter = Some(Arc::new(reporter));
+        self
+    }
+
+    /// The interval of the refusal summary.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    ///     .with_summary_every(std::time::Duration::from_secs(10));
+    /// # let _ = guard;
+    /// ```
+    #[must_use]
+    pub fn with_summary_every(mut self, every: Duration) -> Self {
+        self.summary_every = every;
+        self
+    }
+}

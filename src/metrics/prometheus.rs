@@ -1,0 +1,87 @@
+//! The one-call Prometheus setup (feature `prometheus`): the recorder of
+//! `metrics-exporter-prometheus` with the crate's bucket boundaries, so that
+//! every histogram is exported with the `_bucket` series the shipped alert
+//! rules and dashboard take quantiles of.
+
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::buckets;
+
+/// How often the installed recorder's upkeep runs (it drains histogram
+/// samples and trims what was recorded).
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Why the Prometheus recorder could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot install the Prometheus recorder")]
+#[non_exhaustive]
+pub struct PrometheusError {
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// A [`PrometheusBuilder`] with the crate's bucket boundaries
+/// ([`buckets::ALL`]) set, for an application that adds its own settings
+/// (more buckets for its own histograms, global labels) before it installs
+/// it. Most applications call [`install_prometheus`] instead.
+///
+/// ```
+/// let builder = alm_webhooks::metrics::prometheus_builder();
+/// // Add the application's own settings, then `builder.install_recorder()`.
+/// let builder = builder.add_global_label("service", "alm-receiver");
+/// # drop(builder);
+/// ```
+pub fn prometheus_builder() -> PrometheusBuilder {
+    buckets::ALL
+        .iter()
+        .fold(PrometheusBuilder::new(), |builder, (name, bounds)| {
+            builder
+                .set_buckets_for_metric(Matcher::Full((*name).to_owned()), bounds)
+                .expect("the crate's bucket lists are not empty")
+        })
+}
+
+/// Installs the Prometheus recorder as the process's global recorder, with
+/// the crate's bucket boundaries, its metric descriptions ([`describe`](super::describe))
+/// and every counter the shipped rules read at zero ([`start_at_zero`](super::start_at_zero)),
+/// and runs its upkeep every [`UPKEEP_EVERY`] on a thread of its own. Serve
+/// [`PrometheusHandle::render`] as `GET /metrics`. Call it once, at start.
+///
+/// ```no_run
+/// let handle = alm_webhooks::metrics::install_prometheus().expect("no other recorder installed");
+/// // In the `/metrics` route:
+/// let text: String = handle.render();
+/// assert!(text.contains("alm_webhooks_deliveries_total"));
+/// ```
+///
+/// # Errors
+///
+/// When a global recorder is installed already.
+pub fn install_prometheus() -> Result<PrometheusHandle, PrometheusError> {
+    let handle = prometheus_builder()
+        .install_recorder()
+        .map_err(|e| PrometheusError {
+            source: Box::new(e),
+        })?;
+    super::describe();
+    super::start_at_zero();
+    let upkeep = handle.clone();
+    // A thread, not a task: the recorder may be installed before (or
+    // outside) the application's runtime. It sleeps between upkeeps.
+    let spawned = std::thread::Builder::new()
+        .name("alm-webhooks-prometheus-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(PrometheusError {
+            source: Box::new(e),
+        });
+    }
+    Ok(handle)
+}
