@@ -363,7 +363,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::commit_many`], with the event each commit decides (`None`
     /// where there is none to pass on): a store that runs commit hooks runs
     /// them on the events whose commit succeeds, in the same atomic step
-    /// (see [`Decided`]). By default the events are not used.
+    /// (see [`Decided`]). The commits follow every rule of
+    /// [`Store::commit_many`] (the owner check, the rest of a broken chain
+    /// refused); a refused commit's event reaches no hook. By default the
+    /// events are not used.
     fn commit_decided(
         &self,
         commits: &[Commit<'_>],
