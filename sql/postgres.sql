@@ -19,7 +19,10 @@
 -- (The inbox's ids are identity columns, which need no grant on their
 -- sequence. Inbox tables created by an older release, at connect, used
 -- BIGSERIAL: for those, also
--- `GRANT USAGE ON ALL SEQUENCES IN SCHEMA webhooks TO receiver`.)
+-- `GRANT USAGE ON ALL SEQUENCES IN SCHEMA webhooks TO receiver`. The
+-- learner projection, when on, draws its change feed's cursor from the
+-- sequence `alm_learner_records_seq_source`: then also
+-- `GRANT USAGE ON SEQUENCE webhooks.alm_learner_records_seq_source TO receiver`.)
 --
 -- `PostgresStore::connect` and `PostgresInbox::connect` then only check that
 -- these tables are there.
@@ -43,6 +46,35 @@ CREATE TABLE IF NOT EXISTS alm_states (
     expires_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alm_states_expires_at ON alm_states (expires_at);
+
+-- The learner projection (`PostgresStore::with_learner_projection`): one row
+-- per learner record, written in the transaction that commits the engine's
+-- decisions. See docs/learner-table.md for what each column holds and how
+-- to query it. Unused (and empty) unless the projection is on.
+CREATE TABLE IF NOT EXISTS alm_learner_records (
+    account_id        BIGINT           NOT NULL,
+    user_id           BIGINT           NOT NULL,
+    lo_instance_id    TEXT             NOT NULL, -- canonical: learningProgram: for both spellings
+    lo_id             TEXT             NOT NULL,
+    lo_type           TEXT             NOT NULL, -- course | learningProgram | certification | …
+    status            TEXT             NOT NULL, -- enrolled | in_progress | completed | unenrolled
+    progress_percent  DOUBLE PRECISION NOT NULL,
+    date_enrolled     TIMESTAMPTZ,
+    date_started      TIMESTAMPTZ,
+    date_completed    TIMESTAMPTZ,
+    has_passed        BOOLEAN,
+    enrollment_source TEXT,
+    last_event_id     TEXT             NOT NULL,
+    last_event_name   TEXT             NOT NULL,
+    last_event_time   TIMESTAMPTZ      NOT NULL,
+    updated_at        TIMESTAMPTZ      NOT NULL,
+    seq               BIGINT           NOT NULL, -- the change feed's cursor
+    merge_state       JSONB            NOT NULL, -- the winning event of each field
+    PRIMARY KEY (account_id, user_id, lo_instance_id)
+);
+CREATE INDEX IF NOT EXISTS alm_learner_records_instance ON alm_learner_records (account_id, lo_instance_id, user_id);
+CREATE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
+CREATE SEQUENCE IF NOT EXISTS alm_learner_records_seq_source;
 
 -- The inbox (`inbox::PostgresInbox`): one row per delivery acknowledged and
 -- not yet completed.

@@ -11,6 +11,8 @@
 //! - `ALM_CAPTURE_DIR`: write every delivery there, raw (see `capture.rs`)
 //! - `ALM_STORE` = `memory` (default), `postgres://…[?schema=…]`,
 //!   `redis://…[?prefix=…]` or `sqlite:path`, as the build's features allow
+//! - `ALM_PROJECTION` = `on` (default) | `off`: the learner table, see
+//!   `projection.rs`
 //! - `ALM_LEASE_SECS`: how long a claim holds before another attempt may take
 //!   the event over (default 60; make it longer than your slowest handler)
 //! - `ALM_COMMIT_BATCH`: decisions of a delivery committed together (default:
@@ -37,6 +39,7 @@ pub mod capture;
 pub mod guard_env;
 pub mod inbox;
 pub mod ops;
+pub mod projection;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -196,6 +199,7 @@ impl App {
         let store = AnyStore::from_url(&config.store_url)
             .await
             .map_err(|e| format!("ALM_STORE: {e}"))?;
+        let store = projection::apply(store).await?;
         ops::start_metrics();
         let mut engine = Engine::builder(store).lease(config.lease);
         if let Some(events) = config.commit_batch {

@@ -10,7 +10,7 @@ use super::Facts;
 use super::failure::EventFailure;
 use crate::rules::Decision;
 use crate::rules::{EntityState, StateKey};
-use crate::store::{Claim, ClaimOwner, Commit, DedupKey, StateUpdate, Versioned};
+use crate::store::{Claim, ClaimOwner, Commit, Decided, DedupKey, StateUpdate, Versioned};
 use crate::{AccountId, Event, EventError, EventFamily, EventId, EventName};
 
 /// A decision that needs no commit (or could not be made).
@@ -66,6 +66,8 @@ pub(super) struct Pending {
     /// are decided again if their claim has to be taken again). Boxed, to
     /// keep `Pending` small as it moves through the batch.
     pub(super) event: Option<Box<Event>>,
+    /// A copy of the event for the store's commit hooks, when it has any.
+    pub(super) copy: Option<Box<Event>>,
 }
 
 impl Pending {
@@ -95,6 +97,15 @@ impl Pending {
             remember_until: remember_until.into(),
             state_until: state_until.into(),
         }
+    }
+
+    /// The event as the store's commit hooks see it.
+    pub(super) fn decided(&self) -> Option<Decided<'_>> {
+        let event = self.copy.as_deref()?;
+        Some(Decided {
+            event,
+            decision: self.decision,
+        })
     }
 
     /// The event's id as sent.

@@ -87,6 +87,13 @@ impl<S: Store> Engine<S> {
             .map(|p| p.commit(remember_until, state_until))
             .collect();
         let together = match commits[..] {
+            _ if store.wants_decided() => {
+                let decided: Vec<_> = pending.iter().map(Pending::decided).collect();
+                counted(
+                    "commit_many",
+                    store.commit_decided(&commits, &decided).await,
+                )
+            }
             [one] => counted("commit", store.commit(one).await).map(|outcome| vec![outcome]),
             _ => counted("commit_many", store.commit_many(&commits).await),
         };
@@ -100,8 +107,8 @@ impl<S: Store> Engine<S> {
             Err(error) if commits.len() == 1 => Ok(vec![committed(Err(error), false)]),
             Err(_) => {
                 let mut each = Vec::with_capacity(commits.len());
-                for commit in commits {
-                    match counted("commit", store.commit(commit).await) {
+                for (commit, pending) in commits.into_iter().zip(pending) {
+                    match counted("commit", self.commit_one(pending, commit).await) {
                         Err(error) if error.is_transient() => return Err(error),
                         outcome => each.push(committed(outcome, true)),
                     }
@@ -109,6 +116,24 @@ impl<S: Store> Engine<S> {
                 Ok(each)
             }
         }
+    }
+
+    /// Commits one event, with its copy for the store's commit hooks.
+    async fn commit_one(
+        &self,
+        pending: &Pending,
+        commit: Commit<'_>,
+    ) -> Result<CommitOutcome, StoreError> {
+        let store = &self.inner.store;
+        if !store.wants_decided() {
+            return store.commit(commit).await;
+        }
+        let mut outcomes = store
+            .commit_decided(&[commit], &[pending.decided()])
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| StoreError::new("a commit went unanswered"))
     }
 
     /// Settles a pending decision from its commit's outcome. A permanent
@@ -253,11 +278,13 @@ impl<S: Store> Engine<S> {
         }
         let (remember_until, state_until) = self.expiries();
         let commit = pending.commit(remember_until, state_until);
-        Ok(match counted("commit", inner.store.commit(commit).await)? {
-            CommitOutcome::Committed => Ok((pending.decision, None)),
-            CommitOutcome::StateChanged => Err(Again::State),
-            CommitOutcome::LeaseLost if reclaims < RECLAIMS => Err(Again::Claim),
-            CommitOutcome::LeaseLost => Ok((Decision::InFlight, None)),
-        })
+        Ok(
+            match counted("commit", self.commit_one(pending, commit).await)? {
+                CommitOutcome::Committed => Ok((pending.decision, None)),
+                CommitOutcome::StateChanged => Err(Again::State),
+                CommitOutcome::LeaseLost if reclaims < RECLAIMS => Err(Again::Claim),
+                CommitOutcome::LeaseLost => Ok((Decision::InFlight, None)),
+            },
+        )
     }
 }

@@ -152,7 +152,11 @@ impl<S: Store> Engine<S> {
             family,
             at,
             event: None,
+            copy: None,
         };
+        if self.inner.store.wants_decided() {
+            pending.copy = Some(Box::new(event.clone()));
+        }
         let mut event = Some(event);
         let others = Others {
             pending: &batch.pending,

@@ -214,6 +214,27 @@ impl Store for AnyStore {
         delegate!(self, s => s.commit_many(commits); commit_many_boxed(commits))
     }
 
+    fn wants_decided(&self) -> bool {
+        match self {
+            AnyStore::Custom(s) => s.wants_decided_boxed(),
+            AnyStore::Memory(s) => s.wants_decided(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.wants_decided(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.wants_decided(),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.wants_decided(),
+        }
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        delegate!(self, s => s.commit_decided(commits, decided); commit_decided_boxed(commits, decided))
+    }
+
     async fn renew(
         &self,
         key: &DedupKey,

@@ -62,6 +62,18 @@ impl<S: Store> Store for Arc<S> {
         S::commit_many(self, commits).await
     }
 
+    fn wants_decided(&self) -> bool {
+        S::wants_decided(self)
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        S::commit_decided(self, commits, decided).await
+    }
+
     async fn renew(
         &self,
         key: &DedupKey,

@@ -60,6 +60,16 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<(Claim, Versioned)>, StoreError>>;
 
+    /// [`Store::wants_decided`].
+    fn wants_decided_boxed(&self) -> bool;
+
+    /// [`Store::commit_decided`].
+    fn commit_decided_boxed<'a>(
+        &'a self,
+        commits: &'a [Commit<'a>],
+        decided: &'a [Option<super::Decided<'a>>],
+    ) -> BoxFuture<'a, Result<Vec<CommitOutcome>, StoreError>>;
+
     /// [`Store::commit`].
     fn commit_boxed<'a>(
         &'a self,
@@ -134,6 +144,18 @@ impl<S: Store + fmt::Debug> DynStore for S {
         now: SystemTime,
     ) -> BoxFuture<'a, Result<Vec<(Claim, Versioned)>, StoreError>> {
         Box::pin(self.claim_many(requests, owner, lease, now))
+    }
+
+    fn wants_decided_boxed(&self) -> bool {
+        self.wants_decided()
+    }
+
+    fn commit_decided_boxed<'a>(
+        &'a self,
+        commits: &'a [Commit<'a>],
+        decided: &'a [Option<super::Decided<'a>>],
+    ) -> BoxFuture<'a, Result<Vec<CommitOutcome>, StoreError>> {
+        Box::pin(self.commit_decided(commits, decided))
     }
 
     fn commit_boxed<'a>(

@@ -1,7 +1,7 @@
 //! Set-based operations: what [`Store::claim_many`](super::Store::claim_many)
 //! takes, and how many events a store sends at once.
 
-use super::DedupKey;
+use super::{CommitOutcome, DedupKey};
 use crate::rules::StateKey;
 
 /// The most events a store sends in one statement or script; a longer
@@ -26,4 +26,40 @@ pub struct ClaimRequest<'a> {
     pub key: &'a DedupKey,
     /// Its entity, or `None` for an event without state.
     pub state: Option<&'a StateKey>,
+}
+
+/// Makes one call's commits in order, as [`Store::commit_many`](super::Store::commit_many)
+/// promises for chains: `states[i]` is the state commit `i` updates (if
+/// any), `commit(i)` makes commit `i`. A commit that updates a state whose
+/// chain broke in this call (an earlier update of it was refused, and no
+/// earlier one was made) is [`CommitOutcome::StateChanged`] without being
+/// tried. For stores that check chains in code (memory, SQLite).
+pub(crate) fn chained<K: PartialEq, E>(
+    states: &[Option<K>],
+    mut commit: impl FnMut(usize) -> Result<CommitOutcome, E>,
+) -> Result<Vec<CommitOutcome>, E> {
+    // States whose chain broke: updated (tried) by the call, their current
+    // version not written by it. Usually empty.
+    let mut broken: Vec<&K> = Vec::new();
+    let mut outcomes: Vec<CommitOutcome> = Vec::with_capacity(states.len());
+    for (at, state) in states.iter().enumerate() {
+        let outcome = match state {
+            Some(k) if broken.contains(&k) => CommitOutcome::StateChanged,
+            _ => commit(at)?,
+        };
+        if let Some(k) = state
+            .as_ref()
+            .filter(|_| outcome != CommitOutcome::Committed)
+        {
+            let written = states[..at]
+                .iter()
+                .zip(&outcomes)
+                .any(|(s, o)| *o == CommitOutcome::Committed && s.as_ref() == Some(k));
+            if !written && !broken.contains(&k) {
+                broken.push(k);
+            }
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
 }

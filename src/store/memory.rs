@@ -1,5 +1,7 @@
 //! The in-memory store ([`MemoryStore`]).
 
+mod learners;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -115,6 +117,8 @@ impl Shard {
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
     hashers: [foldhash::quality::RandomState; 2],
+    /// The learner projection, when on.
+    learners: Option<Mutex<learners::Learners>>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -161,6 +165,7 @@ impl MemoryStore {
                 foldhash::quality::RandomState::default(),
                 foldhash::quality::RandomState::default(),
             ],
+            learners: None,
         }
     }
 
@@ -274,11 +279,30 @@ impl Store for MemoryStore {
                 } else {
                     (&mut *high, &mut *low)
                 };
-                apply_commit(events, Some(states), ek, update, &commit)
+                apply_commit(events, Some(states), ek, update, &commit, || {})
             }
-            _ => apply_commit(&mut lock(&self.shards[ei]), None, ek, update, &commit),
+            _ => apply_commit(
+                &mut lock(&self.shards[ei]),
+                None,
+                ek,
+                update,
+                &commit,
+                || {},
+            ),
         };
         Ok(outcome)
+    }
+
+    fn wants_decided(&self) -> bool {
+        self.learners.is_some()
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        Ok(self.commit_projected(commits, decided))
     }
 
     async fn renew(
@@ -324,6 +348,7 @@ fn apply_commit(
     ek: Key,
     update: Option<(Key, super::StateUpdate<'_>)>,
     commit: &Commit<'_>,
+    then: impl FnOnce(),
 ) -> CommitOutcome {
     if events.in_flight.get(&ek).map(|&(t, _)| t) != Some(commit.token) {
         return CommitOutcome::LeaseLost;
@@ -346,5 +371,6 @@ fn apply_commit(
     }
     events.in_flight.remove(&ek);
     events.decided.insert(ek, until);
+    then(); // under the commit's locks
     CommitOutcome::Committed
 }

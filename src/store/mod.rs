@@ -26,6 +26,7 @@ mod arc;
 mod boxed;
 mod dedup;
 mod error;
+mod hooks;
 mod many;
 mod memory;
 mod owner;
@@ -52,17 +53,29 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::SqliteStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use self::sqlite::hooks::SqliteHook;
 pub use crate::key_text::{MAX_PLAIN_KEY_BYTES, storage_key};
 pub use any::AnyStore;
 pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
+pub use hooks::Decided;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
 pub use owner::{ClaimOwner, ClaimToken};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresHook, PostgresStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+#[doc(no_inline)]
+pub use rusqlite;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[doc(no_inline)]
+pub use tokio_postgres;
 #[cfg(any(feature = "redis", feature = "postgres"))]
 pub(crate) use url_params::take_param;
 
@@ -338,6 +351,29 @@ pub trait Store: Send + Sync + 'static {
             }
             Ok(outcomes)
         }
+    }
+
+    /// Whether this store runs commit hooks (a learner projection, hooks of
+    /// your own), so that the engine passes the decided events to
+    /// [`Store::commit_decided`]. `false` unless a store says otherwise.
+    fn wants_decided(&self) -> bool {
+        false
+    }
+
+    /// [`Store::commit_many`], with the event each commit decides (`None`
+    /// where there is none to pass on): a store that runs commit hooks runs
+    /// them on the events whose commit succeeds, in the same atomic step
+    /// (see [`Decided`]). The commits follow every rule of
+    /// [`Store::commit_many`] (the owner check, the rest of a broken chain
+    /// refused); a refused commit's event reaches no hook. By default the
+    /// events are not used.
+    fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<Decided<'_>>],
+    ) -> impl Future<Output = Result<Vec<CommitOutcome>, StoreError>> + Send {
+        let _ = decided;
+        self.commit_many(commits)
     }
 
     /// Extends a claim this caller holds, so that a handler or a commit

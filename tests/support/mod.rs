@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod counting;
+pub mod learners;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;

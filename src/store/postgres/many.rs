@@ -123,20 +123,9 @@ impl PostgresStore {
             .map(|run| CommitInput::new(&commits[run.clone()], &chained[run]))
             .collect::<Result<Vec<_>, _>>()?;
         let queries = inputs.iter().map(|input| {
-            let params: [&(dyn ToSql + Sync); 9] = [
-                &input.accounts,
-                &input.events,
-                &input.tokens,
-                &input.until,
-                &input.state_keys,
-                &input.states,
-                &input.expected,
-                &input.state_until,
-                &input.chained,
-            ];
             let client = &client;
             let statement = &statement;
-            async move { client.query(statement, &params).await }
+            async move { client.query(statement, &input.params()).await }
         });
         let (begun, results, ended) = tokio::join!(
             client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
@@ -144,29 +133,38 @@ impl PostgresStore {
             client.batch_execute("COMMIT"),
         );
         begun.map_err(|e| pg_error("commit failed to begin", e))?;
-        let mut outcomes = Vec::with_capacity(commits.len());
-        for rows in results {
-            for row in rows.map_err(|e| pg_error("commit failed", e))? {
-                let bad = |e| pg_error("commit read a bad row", e);
-                let held: bool = row.try_get(0).map_err(bad)?;
-                let done: bool = row.try_get(1).map_err(bad)?;
-                outcomes.push(match (held, done) {
-                    (false, _) => CommitOutcome::LeaseLost,
-                    (true, false) => CommitOutcome::StateChanged,
-                    (true, true) => CommitOutcome::Committed,
-                });
-            }
-        }
+        let outcomes = commit_outcomes(results, commits.len());
         ended.map_err(|e| pg_error("commit failed", e))?;
-        if outcomes.len() != commits.len() {
-            return Err(StoreError::new(format!(
-                "postgres: commit answered {} rows for {} commits",
-                outcomes.len(),
-                commits.len()
-            )));
-        }
-        Ok(outcomes)
+        outcomes
     }
+}
+
+/// The commits' outcomes from the answers of their runs' statements
+/// ([`Sql::commit_many`](super::sql::Sql)), one per commit, in order.
+pub(super) fn commit_outcomes(
+    results: Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>>,
+    commits: usize,
+) -> Result<Vec<CommitOutcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(commits);
+    for rows in results {
+        for row in rows.map_err(|e| pg_error("commit failed", e))? {
+            let bad = |e| pg_error("commit read a bad row", e);
+            let held: bool = row.try_get(0).map_err(bad)?;
+            let done: bool = row.try_get(1).map_err(bad)?;
+            outcomes.push(match (held, done) {
+                (false, _) => CommitOutcome::LeaseLost,
+                (true, false) => CommitOutcome::StateChanged,
+                (true, true) => CommitOutcome::Committed,
+            });
+        }
+    }
+    if outcomes.len() != commits {
+        return Err(StoreError::new(format!(
+            "postgres: commit answered {} rows for {commits} commits",
+            outcomes.len(),
+        )));
+    }
+    Ok(outcomes)
 }
 
 /// One run of claims as the statement's arrays.
@@ -193,7 +191,7 @@ impl<'a> ClaimInput<'a> {
 }
 
 /// One run of commits as the statement's arrays.
-struct CommitInput<'a> {
+pub(super) struct CommitInput<'a> {
     accounts: Vec<i64>,
     events: Vec<Cow<'a, str>>,
     tokens: Vec<Vec<u8>>,
@@ -206,7 +204,7 @@ struct CommitInput<'a> {
 }
 
 impl<'a> CommitInput<'a> {
-    fn new(commits: &'a [Commit<'a>], chained: &'a [bool]) -> Result<Self, StoreError> {
+    pub(super) fn new(commits: &'a [Commit<'a>], chained: &'a [bool]) -> Result<Self, StoreError> {
         let expected = commits
             .iter()
             .map(|c| {
@@ -237,12 +235,27 @@ impl<'a> CommitInput<'a> {
             chained,
         })
     }
+
+    /// The statement's parameters, in order.
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.accounts,
+            &self.events,
+            &self.tokens,
+            &self.until,
+            &self.state_keys,
+            &self.states,
+            &self.expected,
+            &self.state_until,
+            &self.chained,
+        ]
+    }
 }
 
 /// For each commit, whether an earlier commit of the slice updates the
 /// same state (then in an earlier run): the rest of a chain, written only
 /// if the chain's earlier update was.
-fn chained(commits: &[Commit<'_>], runs: usize) -> Vec<bool> {
+pub(super) fn chained(commits: &[Commit<'_>], runs: usize) -> Vec<bool> {
     if runs < 2 {
         return vec![false; commits.len()];
     }

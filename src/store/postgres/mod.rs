@@ -8,8 +8,11 @@ use deadpool_postgres::Pool;
 use tokio_postgres::types::Json;
 
 pub(crate) mod connection;
+mod errors;
+mod hooks;
 mod many;
 mod one;
+mod projection;
 pub(crate) mod redact;
 mod runs;
 mod setup;
@@ -17,13 +20,14 @@ pub(crate) mod sql;
 mod tls;
 
 use connection::bounded;
+use errors::{ATTEMPTS, lost_a_race, pg_error};
+pub use hooks::PostgresHook;
 use one::commit_on;
 use sql::Sql;
 
 use super::lease_millis;
 use super::{
-    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError,
-    StoreErrorKind, Versioned,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };
 use crate::rules::{EntityState, StateKey};
 
@@ -155,6 +159,8 @@ pub struct PostgresStore {
     sql: Sql,
     /// The bound on one call.
     timeout: Duration,
+    /// The commit hooks, in order.
+    hooks: hooks::Hooks,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -164,27 +170,6 @@ impl fmt::Debug for PostgresStore {
             .field("schema", &self.schema)
             .finish_non_exhaustive()
     }
-}
-
-/// How many times in all a call that lost a race (`40001`, `40P01`) runs.
-const ATTEMPTS: usize = 3;
-
-/// Whether the error is a serialization failure or a deadlock: the
-/// transaction was rolled back, and running it again can succeed.
-fn lost_a_race(e: &StoreError) -> bool {
-    use tokio_postgres::error::SqlState;
-    let mut cause = std::error::Error::source(e);
-    while let Some(error) = cause {
-        if let Some(code) = error
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::code)
-        {
-            return *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED;
-        }
-        cause = error.source();
-    }
-    false
 }
 
 /// Runs `call` again, up to [`ATTEMPTS`] times in all, while it loses a
@@ -207,37 +192,6 @@ where
 /// The error of a call that ran out of time: transient.
 fn timed_out(e: connection::TimedOut) -> StoreError {
     pg_error("the call timed out", e)
-}
-
-fn pg_error(what: &str, error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    let kind = kind_of(&error);
-    StoreError::with_source(format!("postgres: {what}"), error).with_kind(kind)
-}
-
-/// Whether an error (or one of its causes) is about the data itself: a
-/// SQLSTATE of class 22 (data exception, e.g. a NUL byte in text), 23
-/// (integrity constraint) or 54 (program limit, e.g. an index row too
-/// large), a state that does not serialize or parse, a number out of range.
-/// Everything else (no connection, a timeout, a pool wait, 40001, 40P01,
-/// 57P01, a missing table or right that an operator can fix) is transient.
-fn kind_of(error: &(dyn std::error::Error + 'static)) -> StoreErrorKind {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if let Some(code) = error
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::code)
-        {
-            return match code.code().get(..2) {
-                Some("22" | "23" | "54") => StoreErrorKind::Permanent,
-                _ => StoreErrorKind::Transient,
-            };
-        }
-        if error.is::<serde_json::Error>() || error.is::<std::num::TryFromIntError>() {
-            return StoreErrorKind::Permanent;
-        }
-        cause = error.source();
-    }
-    StoreErrorKind::Transient
 }
 
 fn account(key: &DedupKey) -> i64 {
@@ -320,6 +274,22 @@ impl Store for PostgresStore {
     /// one WAL flush instead of one per event.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         retrying(self.timeout, || self.commit_runs(commits)).await
+    }
+
+    fn wants_decided(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
+    /// [`Store::commit_many`], and the hooks in the same transaction.
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if self.hooks.is_empty() {
+            return self.commit_many(commits).await;
+        }
+        retrying(self.timeout, || self.commit_hooked(commits, decided)).await
     }
 
     /// One round trip: one statement per run of distinct events (one run

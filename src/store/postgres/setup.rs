@@ -132,6 +132,7 @@ impl PostgresStore {
             pool,
             schema: schema.to_owned(),
             sql: Sql::new(schema),
+            hooks: std::sync::Arc::new([]),
             target,
             timeout: CALL_TIMEOUT,
         }

@@ -4,6 +4,10 @@ use super::{account, rows, token_bytes, unix_millis};
 use crate::rules::EntityState;
 use crate::store::{Commit, StoreError, StoreErrorKind, Versioned};
 
+pub(super) fn duration_millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub(super) fn sqlite_error(what: &str, e: rusqlite::Error) -> StoreError {
     let kind = kind_of(&e);
     StoreError::with_source(format!("sqlite: {what}"), e).with_kind(kind)

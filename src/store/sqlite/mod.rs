@@ -8,16 +8,19 @@ use std::time::{Duration, SystemTime};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
+pub(super) mod hooks;
 pub(crate) mod open;
+mod projection;
 mod rows;
 mod sql;
 
+use super::many::chained;
 use super::{
     Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
     unix_millis,
 };
 use crate::rules::StateKey;
-use codec::{commit_row, sqlite_error, versioned};
+use codec::{commit_row, duration_millis, sqlite_error, versioned};
 use sql::{RENEW, SCHEMA, STATUS_CLAIMED, STATUS_DECIDED, SWEEP_CHUNK, SWEEP_STEPS};
 
 /// A durable store in an embedded SQLite database file.
@@ -110,6 +113,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The file, or `None` for an in-memory database.
     path: Option<PathBuf>,
+    hooks: hooks::Hooks,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -122,10 +126,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", path)
             .finish_non_exhaustive()
     }
-}
-
-fn duration_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The account id as stored: the `u64` bit-cast to `i64`.
@@ -197,6 +197,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.map(Path::to_owned),
+            hooks: Arc::new([]),
         })
     }
 
@@ -312,6 +313,19 @@ impl Store for SqliteStore {
     /// append), the commits one after another; the rest of a broken chain
     /// is refused without a statement.
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        self.commit_decided(commits, &[]).await
+    }
+
+    fn wants_decided(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        let (hooks, decided) = (Arc::clone(&self.hooks), hooks::owned(decided));
         if commits.is_empty() {
             return Ok(Vec::new());
         }
@@ -321,31 +335,15 @@ impl Store for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         self.run("commit", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // States whose chain broke: updated (tried) by the call, their
-            // current version not written by it. Usually empty.
-            let mut broken: Vec<&str> = Vec::new();
-            let mut outcomes: Vec<CommitOutcome> = Vec::with_capacity(rows.len());
-            for (at, row) in rows.iter().enumerate() {
-                let state = row.update.as_ref().map(|(key, _, _)| key.as_str());
-                let outcome = match state {
-                    Some(key) if broken.contains(&key) => CommitOutcome::StateChanged,
-                    _ => rows::commit(&tx, row)?,
-                };
-                if let Some(key) = state.filter(|_| outcome != CommitOutcome::Committed) {
-                    let written = rows[..at].iter().zip(&outcomes).any(|(r, o)| {
-                        *o == CommitOutcome::Committed
-                            && r.update.as_ref().is_some_and(|(k, _, _)| k == key)
-                    });
-                    if !written && !broken.contains(&key) {
-                        broken.push(key);
-                    }
-                }
-                outcomes.push(outcome);
-            }
-            tx.commit()?;
-            Ok(outcomes)
+            let states: Vec<Option<&str>> = rows
+                .iter()
+                .map(|row| row.update.as_ref().map(|(key, _, _)| key.as_str()))
+                .collect();
+            let outcomes = chained(&states, |at| rows::commit(&tx, &rows[at]))?;
+            hooks::run_and_commit(tx, &hooks, &decided, outcomes)
         })
-        .await
+        .await?
+        .map_err(hooks::failed)
     }
 
     async fn renew(

@@ -1,0 +1,405 @@
+//! The learner projection on PostgreSQL: table `alm_learner_records`
+//! (created by [`PostgresStore::migrate`]), kept by a commit hook in the
+//! commit's transaction, and its reads.
+
+use std::collections::BTreeMap;
+
+use futures_util::{Stream, StreamExt};
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
+
+use super::connection::bounded;
+use super::{PostgresHook, PostgresStore, pg_error, timed_out};
+use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord};
+use crate::store::{BoxFuture, Decided, StoreError};
+use crate::{AccountId, BoxError, LoInstanceId, UserId};
+
+const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state::text, updated_at, seq";
+
+/// The commit hook that keeps `alm_learner_records`.
+#[derive(Debug, Clone)]
+struct Projection {
+    table: String,
+    sequence: String,
+}
+
+impl PostgresHook for Projection {
+    fn on_commit<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        decided: &'a [Decided<'_>],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(self.apply(tx, decided))
+    }
+}
+
+impl Projection {
+    /// Three statements whatever the number of records: lock them (in key
+    /// order, so concurrent commits never deadlock), read them, write
+    /// them back merged.
+    async fn apply(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
+        let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
+        for fact in decided
+            .iter()
+            .filter_map(|d| LearnerEvent::from_event(d.event))
+        {
+            let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
+            records
+                .entry((a, u, fact.lo_instance_id.to_string()))
+                .or_default()
+                .push(fact);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let table = &self.table;
+        // One index lookup per record (LATERAL, kept apart by OFFSET 0): a
+        // join is planned as a scan of the table, slower as it grows.
+        let read_sql = format!(
+            "SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(a, u, i) \
+             CROSS JOIN LATERAL (SELECT {COLUMNS} FROM {table} WHERE account_id = k.a \
+             AND user_id = k.u AND lo_instance_id = k.i OFFSET 0) AS r"
+        );
+        let write_sql = self.upsert();
+        let (lock, read, write) = tokio::try_join!(
+            tx.prepare(
+                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS locked"
+            ),
+            tx.prepare(&read_sql),
+            tx.prepare(&write_sql),
+        )?;
+        let locks: Vec<String> = records
+            .keys()
+            .map(|(a, u, i)| format!("alm_learner/{a}/{u}/{i}"))
+            .collect();
+        tx.query(&lock, &[&locks]).await?;
+        let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
+        let users: Vec<i64> = records.keys().map(|k| k.1).collect();
+        let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
+        let mut rows: BTreeMap<(i64, i64, String), LearnerRecord> = BTreeMap::new();
+        for row in tx.query(&read, &[&accounts, &users, &instances]).await? {
+            let (_, record) = decode(&row)?;
+            let key = (
+                record.account_id.get() as i64,
+                record.user_id.get() as i64,
+                record.lo_instance_id.to_string(),
+            );
+            rows.insert(key, record);
+        }
+        let now = OffsetDateTime::now_utc();
+        let merged: Vec<LearnerRecord> = records
+            .iter()
+            .filter_map(|(key, facts)| {
+                let mut row = rows.remove(key);
+                for fact in facts {
+                    row = Some(projection::merge(row.as_ref(), fact, now));
+                }
+                row
+            })
+            .collect();
+        let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
+            merged.iter().map(f).collect()
+        };
+        let time =
+            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
+                merged.iter().map(f).collect()
+            };
+        let lo_ids = column(&|r| Some(r.lo_id.to_string()));
+        let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
+        let statuses = column(&|r| Some(r.status.as_str().to_owned()));
+        let percents: Vec<f64> = merged.iter().map(|r| r.progress_percent).collect();
+        let enrolled = time(&|r| r.date_enrolled);
+        let started = time(&|r| r.date_started);
+        let completed = time(&|r| r.date_completed);
+        let passed: Vec<Option<bool>> = merged.iter().map(|r| r.has_passed).collect();
+        let sources = column(&|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()));
+        let last_ids = column(&|r| Some(r.last_event_id.to_string()));
+        let last_names = column(&|r| Some(r.last_event_name.to_string()));
+        let last_times = time(&|r| Some(r.last_event_time));
+        let updated = time(&|r| Some(r.updated_at));
+        let states = column(&|r| Some(r.summary_json()));
+        let params: [&(dyn ToSql + Sync); 17] = [
+            &accounts,
+            &users,
+            &instances,
+            &lo_ids,
+            &lo_types,
+            &statuses,
+            &percents,
+            &enrolled,
+            &started,
+            &completed,
+            &passed,
+            &sources,
+            &last_ids,
+            &last_names,
+            &last_times,
+            &updated,
+            &states,
+        ];
+        tx.execute(&write, &params).await?;
+        Ok(())
+    }
+
+    fn upsert(&self) -> String {
+        let table = &self.table;
+        let sequence = &self.sequence;
+        let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
+                       date_completed, has_passed, enrollment_source, last_event_id, \
+                       last_event_name, last_event_time, updated_at, seq, merge_state";
+        let set: Vec<String> = columns
+            .split(", ")
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
+             SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
+             nextval('{sequence}'), ms::jsonb FROM unnest($1::bigint[], $2::bigint[], \
+             $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
+             $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
+             $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
+             AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms) \
+             ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
+            set.join(", ")
+        )
+    }
+}
+
+/// A row of [`COLUMNS`] as its sequence number and record.
+fn decode(row: &Row) -> Result<(u64, LearnerRecord), BoxError> {
+    let account: i64 = row.try_get(0)?;
+    let user: i64 = row.try_get(1)?;
+    let instance: String = row.try_get(2)?;
+    let summary: String = row.try_get(3)?;
+    let updated_at: OffsetDateTime = row.try_get(4)?;
+    let seq: i64 = row.try_get(5)?;
+    let record = LearnerRecord::from_stored(
+        AccountId(account as u64),
+        UserId(user as u64),
+        instance.parse()?,
+        &summary,
+        updated_at,
+    )?;
+    Ok((seq as u64, record))
+}
+
+fn undecodable(e: BoxError) -> StoreError {
+    StoreError::with_source(
+        "postgres: a learner record does not decode",
+        std::io::Error::other(e),
+    )
+}
+
+impl PostgresStore {
+    fn learner_table(&self) -> String {
+        format!("\"{}\".alm_learner_records", self.schema)
+    }
+
+    /// Keeps the learner projection (table `alm_learner_records`, created
+    /// by [`PostgresStore::migrate`]) in the transaction of every commit:
+    /// see [`crate::projection`] for what each column holds.
+    ///
+    /// # Errors
+    ///
+    /// When the table is missing (run [`PostgresStore::migrate`]) or the
+    /// database fails.
+    pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
+        let check = async {
+            let client = self.client().await?;
+            client
+                .batch_execute(&format!("SELECT 1 FROM {} LIMIT 0", self.learner_table()))
+                .await
+                .map_err(|e| {
+                    pg_error(
+                        "alm_learner_records is missing (run PostgresStore::migrate)",
+                        e,
+                    )
+                })
+        };
+        bounded(self.timeout, check, timed_out).await?;
+        let hook = Projection {
+            table: self.learner_table(),
+            sequence: format!("\"{}\".alm_learner_records_seq_source", self.schema),
+        };
+        Ok(self.with_hook(hook))
+    }
+
+    async fn learner_query(
+        &self,
+        filter: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} WHERE {filter}",
+            self.learner_table()
+        );
+        let read = async {
+            let client = self.client().await?;
+            client
+                .query(&sql, params)
+                .await
+                .map_err(|e| pg_error("cannot read learner records", e))
+        };
+        let rows = bounded(self.timeout, read, timed_out).await?;
+        rows.iter()
+            .map(|r| decode(r).map_err(undecodable))
+            .collect()
+    }
+
+    /// The record of a learner in an instance (either spelling of a
+    /// learning path), if any event of it was decided.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_record(
+        &self,
+        account: AccountId,
+        user: UserId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Option<LearnerRecord>, StoreError> {
+        let (a, u, i) = (
+            account.get() as i64,
+            user.get() as i64,
+            lo_instance.canonical().to_string(),
+        );
+        let filter = "account_id = $1 AND user_id = $2 AND lo_instance_id = $3";
+        Ok(self
+            .learner_query(filter, &[&a, &u, &i])
+            .await?
+            .pop()
+            .map(|(_, r)| r))
+    }
+
+    /// Every record of a learner, by instance id.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_records_of_user(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let (a, u) = (account.get() as i64, user.get() as i64);
+        let filter = "account_id = $1 AND user_id = $2 ORDER BY lo_instance_id";
+        let rows = self.learner_query(filter, &[&a, &u]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every record of an instance, by user id.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_records_of_instance(
+        &self,
+        account: AccountId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let (a, i) = (account.get() as i64, lo_instance.canonical().to_string());
+        let filter = "account_id = $1 AND lo_instance_id = $2 ORDER BY user_id";
+        let rows = self.learner_query(filter, &[&a, &i]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Up to `limit` records changed after `cursor` (0 for all), oldest
+    /// change first. On PostgreSQL the cursor comes from a sequence, and a
+    /// transaction that took a lower number can commit after one that
+    /// took a higher: a feed that must not miss a change re-reads a margin
+    /// behind its cursor (the rows are idempotent to apply).
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn learner_changes_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<LearnerChanges, StoreError> {
+        let (c, l) = (cursor as i64, i64::try_from(limit).unwrap_or(i64::MAX));
+        let rows = self
+            .learner_query("seq > $1 ORDER BY seq LIMIT $2", &[&c, &l])
+            .await?;
+        Ok(LearnerChanges::from_rows(rows, cursor))
+    }
+
+    /// Every learner record, streamed from the database in key order (a
+    /// server-side cursor: nothing is collected), for the CSV export
+    /// ([`crate::projection::TranscriptCsv`]).
+    ///
+    /// The export runs on a connection of its own, taken out of the pool
+    /// (and closed when the stream ends), without the server's
+    /// `statement_timeout`: an export may take longer than one call.
+    /// Instead, each row must arrive within the store's call timeout
+    /// ([`PostgresStore::with_call_timeout`]), else the stream ends with a
+    /// transient error.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails; each item, when a row does not decode.
+    pub async fn learner_records_stream(
+        &self,
+    ) -> Result<impl Stream<Item = Result<LearnerRecord, StoreError>> + Send + 'static, StoreError>
+    {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {} ORDER BY account_id, user_id, lo_instance_id",
+            self.learner_table()
+        );
+        let start = async {
+            let client = deadpool_postgres::Object::take(self.client().await?);
+            client
+                .batch_execute("SET statement_timeout = 0")
+                .await
+                .map_err(|e| pg_error("cannot start the export", e))?;
+            let none: [&(dyn ToSql + Sync); 0] = [];
+            let rows = client
+                .query_raw(&sql, none)
+                .await
+                .map_err(|e| pg_error("cannot export learner records", e))?;
+            Ok::<_, StoreError>((client, Box::pin(rows)))
+        };
+        let (client, rows) = bounded(self.timeout, start, timed_out).await?;
+        let limit = self.timeout;
+        // The connection lives as long as the stream; after an error, the
+        // stream ends (and the connection closes).
+        Ok(futures_util::stream::unfold(
+            Some((client, rows)),
+            move |open| async move {
+                let (client, mut rows) = open?;
+                let row = match tokio::time::timeout(limit, rows.next()).await {
+                    Ok(None) => return None,
+                    Ok(Some(row)) => row.map_err(|e| pg_error("the export failed", e)),
+                    Err(_) => Err(timed_out(super::connection::TimedOut(limit))),
+                };
+                let item = row.and_then(|r| decode(&r).map(|(_, r)| r).map_err(undecodable));
+                let next = item.is_ok().then_some((client, rows));
+                Some((item, next))
+            },
+        ))
+    }
+
+    /// Writes every learner record as CSV
+    /// ([`TranscriptCsv`](crate::projection::TranscriptCsv)) into `out`, row by
+    /// row, and gives `out` back with the number of rows.
+    ///
+    /// # Errors
+    ///
+    /// When the database or `out` fails.
+    pub async fn export_learner_csv<W: std::io::Write + Send>(
+        &self,
+        out: W,
+    ) -> Result<(W, u64), StoreError> {
+        let io = |e: std::io::Error| StoreError::with_source("postgres: the export failed", e);
+        let mut csv = projection::TranscriptCsv::new(out).map_err(io)?;
+        let rows = self.learner_records_stream().await?;
+        futures_util::pin_mut!(rows);
+        while let Some(record) = rows.next().await {
+            csv.write(&record?).map_err(io)?;
+        }
+        let n = csv.rows();
+        Ok((csv.finish().map_err(io)?, n))
+    }
+}

@@ -1,0 +1,318 @@
+//! The learner projection on SQLite: table `alm_learner_records`, kept by a
+//! commit hook in the commit's transaction, and its reads.
+
+use std::io::Write;
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use time::OffsetDateTime;
+
+use super::SqliteStore;
+use super::codec::sqlite_error;
+use crate::projection::{
+    self, LearnerChanges, LearnerEvent, LearnerRecord, TranscriptCsv, parse_utc, utc_text,
+};
+use crate::store::{Decided, StoreError};
+use crate::{AccountId, BoxError, LoInstanceId, UserId};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alm_learner_records (
+    account_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    lo_instance_id TEXT NOT NULL,
+    lo_id TEXT NOT NULL,
+    lo_type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress_percent REAL NOT NULL,
+    date_enrolled TEXT,
+    date_started TEXT,
+    date_completed TEXT,
+    has_passed INTEGER,
+    enrollment_source TEXT,
+    last_event_id TEXT NOT NULL,
+    last_event_name TEXT NOT NULL,
+    last_event_time TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    merge_state TEXT NOT NULL,
+    PRIMARY KEY (account_id, user_id, lo_instance_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alm_learner_records_instance
+    ON alm_learner_records (account_id, lo_instance_id, user_id);
+CREATE UNIQUE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
+";
+
+const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated_at, seq";
+
+/// The commit hook that keeps `alm_learner_records`.
+#[derive(Debug, Clone, Copy)]
+struct Projection;
+
+impl super::hooks::SqliteHook for Projection {
+    fn on_commit(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
+        let now = OffsetDateTime::now_utc();
+        for fact in decided
+            .iter()
+            .filter_map(|d| LearnerEvent::from_event(d.event))
+        {
+            let key = params![
+                fact.account_id.get() as i64,
+                fact.user_id.get() as i64,
+                fact.lo_instance_id.as_str()
+            ];
+            let row = tx
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM alm_learner_records \
+                     WHERE account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3"
+                ))?
+                .query_row(key, decode)
+                .optional()?
+                .transpose()?;
+            let merged = projection::merge(row.as_ref().map(|(_, r)| r), &fact, now);
+            write(tx, &merged)?;
+        }
+        Ok(())
+    }
+}
+
+fn write(tx: &Transaction<'_>, r: &LearnerRecord) -> rusqlite::Result<()> {
+    let time = |t: Option<OffsetDateTime>| t.map(utc_text);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO alm_learner_records (account_id, user_id, lo_instance_id, \
+         lo_id, lo_type, status, progress_percent, date_enrolled, date_started, date_completed, \
+         has_passed, enrollment_source, last_event_id, last_event_name, last_event_time, \
+         updated_at, seq, merge_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+         ?12, ?13, ?14, ?15, ?16, \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM alm_learner_records), ?17)",
+    )?
+    .execute(params![
+        r.account_id.get() as i64,
+        r.user_id.get() as i64,
+        r.lo_instance_id.as_str(),
+        r.lo_id.as_str(),
+        r.lo_type.as_str(),
+        r.status.as_str(),
+        r.progress_percent,
+        time(r.date_enrolled),
+        time(r.date_started),
+        time(r.date_completed),
+        r.has_passed,
+        r.enrollment_source.as_ref().map(|s| s.as_str()),
+        r.last_event_id.as_str(),
+        r.last_event_name.as_str(),
+        utc_text(r.last_event_time),
+        utc_text(r.updated_at),
+        r.summary_json(),
+    ])
+    .map(drop)
+}
+
+/// An id as stored: the `u64` bit-cast to `i64`.
+fn id(value: u64) -> Value {
+    Value::Integer(value as i64)
+}
+
+type Decoded = Result<(u64, LearnerRecord), BoxError>;
+
+/// A row of [`COLUMNS`] as its record (and its sequence number).
+fn decode(row: &Row<'_>) -> rusqlite::Result<Decoded> {
+    let (account, user): (i64, i64) = (row.get(0)?, row.get(1)?);
+    let instance: String = row.get(2)?;
+    let (summary, updated_at): (String, String) = (row.get(3)?, row.get(4)?);
+    let seq: i64 = row.get(5)?;
+    Ok((|| {
+        let updated_at = parse_utc(&updated_at).ok_or("updated_at is not RFC 3339")?;
+        let record = LearnerRecord::from_stored(
+            AccountId(account as u64),
+            UserId(user as u64),
+            instance.parse()?,
+            &summary,
+            updated_at,
+        )?;
+        Ok((seq as u64, record))
+    })())
+}
+
+fn decoded(rows: Vec<Decoded>) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            r.map_err(|e| {
+                StoreError::with_source(
+                    "sqlite: a learner record does not decode",
+                    std::io::Error::other(e),
+                )
+            })
+        })
+        .collect()
+}
+
+impl SqliteStore {
+    /// Keeps the learner projection (table `alm_learner_records`, created
+    /// if missing) in the transaction of every commit: see
+    /// [`crate::projection`] for what each column holds.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{AccountId, UserId, store::SqliteStore};
+    /// let store = SqliteStore::open_in_memory().unwrap().with_learner_projection().await.unwrap();
+    /// let rows = store.learner_records_of_user(AccountId(1), UserId(7)).await.unwrap();
+    /// assert!(rows.is_empty());
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the table cannot be created.
+    pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
+        self.run_sql(SCHEMA).await?;
+        Ok(self.with_hook(Projection))
+    }
+
+    async fn learner_query(
+        &self,
+        filter: &'static str,
+        args: Vec<Value>,
+    ) -> Result<Vec<(u64, LearnerRecord)>, StoreError> {
+        let rows = self
+            .run("learner records", move |conn| {
+                let sql = format!("SELECT {COLUMNS} FROM alm_learner_records WHERE {filter}");
+                let mut statement = conn.prepare_cached(&sql)?;
+                let rows = statement.query_map(params_from_iter(args), decode)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        decoded(rows)
+    }
+
+    /// The record of a learner in an instance (either spelling of a
+    /// learning path), if any event of it was decided.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub async fn learner_record(
+        &self,
+        account: AccountId,
+        user: UserId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Option<LearnerRecord>, StoreError> {
+        let instance = Value::Text(lo_instance.canonical().to_string());
+        let args = vec![id(account.get()), id(user.get()), instance];
+        let filter = "account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3";
+        Ok(self
+            .learner_query(filter, args)
+            .await?
+            .pop()
+            .map(|(_, r)| r))
+    }
+
+    /// Every record of a learner, by instance id.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub async fn learner_records_of_user(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let args = vec![id(account.get()), id(user.get())];
+        let filter = "account_id = ?1 AND user_id = ?2 ORDER BY lo_instance_id";
+        let rows = self.learner_query(filter, args).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Every record of an instance, by user id.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub async fn learner_records_of_instance(
+        &self,
+        account: AccountId,
+        lo_instance: &LoInstanceId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let instance = Value::Text(lo_instance.canonical().to_string());
+        let args = vec![id(account.get()), instance];
+        let filter = "account_id = ?1 AND lo_instance_id = ?2 ORDER BY user_id";
+        let rows = self.learner_query(filter, args).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Up to `limit` records changed after `cursor` (0 for all), oldest
+    /// change first: a change feed for incremental sync. A record changed
+    /// twice appears once, at its latest change.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub async fn learner_changes_since(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<LearnerChanges, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let args = vec![id(cursor), Value::Integer(limit)];
+        let filter = "seq > ?1 ORDER BY seq LIMIT ?2";
+        let rows = self.learner_query(filter, args).await?;
+        Ok(LearnerChanges::from_rows(rows, cursor))
+    }
+
+    /// Writes every learner record as CSV ([`TranscriptCsv`]) into `out`,
+    /// row by row (nothing is collected), and gives `out` back with the
+    /// number of rows. A database file is read through a connection of its
+    /// own (commits go on meanwhile); an in-memory one holds the store's
+    /// connection for the export.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite or `out` fails.
+    pub async fn export_learner_csv<W: Write + Send + 'static>(
+        &self,
+        out: W,
+    ) -> Result<(W, u64), StoreError> {
+        let path = self.path.clone();
+        let export =
+            move |conn: &rusqlite::Connection| -> rusqlite::Result<Result<(W, u64), BoxError>> {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM alm_learner_records ORDER BY account_id, user_id, lo_instance_id"
+                );
+                let mut statement = conn.prepare(&sql)?;
+                let mut rows = statement.query([])?;
+                let mut csv = match TranscriptCsv::new(out) {
+                    Ok(csv) => csv,
+                    Err(e) => return Ok(Err(e.into())),
+                };
+                while let Some(row) = rows.next()? {
+                    let written =
+                        decode(row)?.and_then(|(_, r)| csv.write(&r).map_err(BoxError::from));
+                    if let Err(e) = written {
+                        return Ok(Err(e));
+                    }
+                }
+                let n = csv.rows();
+                Ok(csv.finish().map(|w| (w, n)).map_err(BoxError::from))
+            };
+        let result = match path {
+            Some(path) => {
+                let job = move || {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )?;
+                    conn.busy_timeout(super::open::BUSY_TIMEOUT)?;
+                    export(&conn)
+                };
+                tokio::task::spawn_blocking(job)
+                    .await
+                    .map_err(|e| StoreError::with_source("sqlite: the export did not finish", e))?
+                    .map_err(|e| sqlite_error("export failed", e))?
+            }
+            None => self.run("export", move |conn| export(conn)).await?,
+        };
+        result.map_err(|e| {
+            StoreError::with_source("sqlite: the export failed", std::io::Error::other(e))
+        })
+    }
+}

@@ -1,0 +1,75 @@
+//! The learner projection in memory: the property test through the engine
+//! (2,000 generated histories per run), the reads and the CSV export.
+
+mod support;
+
+use alm_webhooks::engine::Engine;
+use alm_webhooks::store::MemoryStore;
+use support::learners;
+
+const HISTORIES: u64 = 2_000;
+
+#[tokio::test]
+async fn every_history_converges_to_the_merge_of_its_set() {
+    let engine = Engine::builder(MemoryStore::new().with_learner_projection()).build();
+    let mut rng = learners::Rng::new(learners::seed());
+    let histories: Vec<_> = (0..HISTORIES)
+        .map(|h| learners::history(&mut rng, h))
+        .collect();
+    learners::deliver(&engine, &histories, &mut rng).await;
+    let store = engine.store();
+    for history in &histories {
+        let (account, user) = learners::user(history);
+        let instance: alm_webhooks::LoInstanceId =
+            learners::instance(history.user, false).parse().unwrap();
+        let expected = learners::expected(history);
+        learners::assert_same(
+            store.learner_record(account, user, &instance),
+            &expected,
+            history,
+        );
+        assert_eq!(store.learner_records_of_user(account, user).len(), 1);
+        assert_eq!(
+            store.learner_records_of_instance(account, &instance).len(),
+            1
+        );
+    }
+    let all = store.learner_changes_since(0, usize::MAX);
+    assert_eq!(all.records.len(), HISTORIES as usize);
+    assert!(
+        store
+            .learner_changes_since(all.cursor, 10)
+            .records
+            .is_empty()
+    );
+    let half = store.learner_changes_since(0, 1_000);
+    assert_eq!(half.records.len(), 1_000);
+    assert_eq!(
+        store
+            .learner_changes_since(half.cursor, usize::MAX)
+            .records
+            .len(),
+        1_000
+    );
+    let (csv, rows) = store.export_learner_csv(Vec::new()).unwrap();
+    assert_eq!(rows, HISTORIES);
+    assert_eq!(
+        String::from_utf8(csv).unwrap().lines().count(),
+        HISTORIES as usize + 1
+    );
+}
+
+#[tokio::test]
+async fn without_the_projection_nothing_is_kept() {
+    let engine = Engine::builder(MemoryStore::new()).build();
+    let mut rng = learners::Rng::new(1);
+    let histories: Vec<_> = (0..3).map(|h| learners::history(&mut rng, h)).collect();
+    learners::deliver(&engine, &histories, &mut rng).await;
+    assert!(
+        engine
+            .store()
+            .learner_changes_since(0, 10)
+            .records
+            .is_empty()
+    );
+}

@@ -1,0 +1,291 @@
+//! The learner projection on PostgreSQL: the property test through the
+//! engine (200 generated histories per run: each is a few transactions on
+//! a server), the reads, the CSV export, and a user's own commit hook that
+//! holds one row per processed event across a process dropped between
+//! handler and commit and a rolled-back commit. Each test has a schema of
+//! its own (`alm_proj_…`), dropped at the end. Without a server the tests
+//! are skipped, except under `CI=true`, where they fail.
+#![cfg(feature = "postgres")]
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use alm_webhooks::engine::Engine;
+use alm_webhooks::projection::LearnerStatus;
+use alm_webhooks::store::{BoxFuture, ClaimToken, Decided, PostgresHook, PostgresStore};
+use alm_webhooks::{AccountId, BoxError, Envelope, UserId};
+use support::learners;
+use tokio_postgres::Transaction;
+
+const HISTORIES: u64 = 200;
+
+fn url() -> String {
+    std::env::var("ALM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn schema() -> String {
+    format!(
+        "alm_proj_{}_{:08x}",
+        std::process::id(),
+        ClaimToken::random().0 as u32
+    )
+}
+
+async fn connect(schema: &str) -> Option<PostgresStore> {
+    let url = url();
+    let store = match PostgresStore::migrate(&url, schema).await {
+        Ok(()) => PostgresStore::connect_with_schema(&url, schema).await,
+        Err(e) => Err(e),
+    };
+    match store {
+        Ok(store) => Some(store),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL not reachable at {url} (CI=true, so this fails): {e:?}")
+        }
+        Err(e) => {
+            eprintln!("skipped: PostgreSQL not reachable at {url}: {e}");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_history_converges_to_the_merge_of_its_set() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let store = store.with_learner_projection().await.unwrap();
+    let engine = Engine::builder(store.clone()).build();
+    let mut rng = learners::Rng::new(learners::seed());
+    let histories: Vec<_> = (0..HISTORIES)
+        .map(|h| learners::history(&mut rng, h))
+        .collect();
+    learners::deliver(&engine, &histories, &mut rng).await;
+    for history in &histories {
+        let (account, user) = learners::user(history);
+        let expected = learners::expected(history);
+        let instance: alm_webhooks::LoInstanceId =
+            learners::instance(history.user, false).parse().unwrap();
+        let actual = store
+            .learner_record(account, user, &instance)
+            .await
+            .unwrap();
+        learners::assert_same(actual, &expected, history);
+        assert_eq!(
+            store
+                .learner_records_of_user(account, user)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let of_instance = store
+            .learner_records_of_instance(account, &instance)
+            .await
+            .unwrap();
+        assert_eq!(of_instance.len(), 1);
+    }
+    let all = store.learner_changes_since(0, 10_000).await.unwrap();
+    assert_eq!(all.records.len(), HISTORIES as usize);
+    assert!(
+        store
+            .learner_changes_since(all.cursor, 10)
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    let (csv, rows) = store.export_learner_csv(Vec::new()).await.unwrap();
+    assert_eq!(rows, HISTORIES);
+    assert_eq!(
+        String::from_utf8(csv).unwrap().lines().count(),
+        HISTORIES as usize + 1
+    );
+    store.drop_schema().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_at_once_converge_too() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let store = store.with_learner_projection().await.unwrap();
+    let (one, two) = (
+        Engine::builder(store.clone()).build(),
+        Engine::builder(store.clone()).build(),
+    );
+    let mut rng = learners::Rng::new(learners::seed());
+    // Few records, many events each: commits of one record meet.
+    let histories: Vec<_> = (0..40).map(|h| learners::history(&mut rng, h)).collect();
+    learners::deliver_concurrently([&one, &two], &histories, &mut rng).await;
+    for history in &histories {
+        let (account, user) = learners::user(history);
+        let instance: alm_webhooks::LoInstanceId =
+            learners::instance(history.user, false).parse().unwrap();
+        let actual = store
+            .learner_record(account, user, &instance)
+            .await
+            .unwrap();
+        learners::assert_same(actual, &learners::expected(history), history);
+    }
+    store.drop_schema().await.unwrap();
+}
+
+fn envelope(events: &[&str]) -> Envelope {
+    let body = format!(r#"{{"accountId":1,"events":[{}]}}"#, events.join(","));
+    Envelope::from_slice(body.as_bytes()).unwrap()
+}
+
+const ENROLL: &str = r#"{"eventId":"a","eventName":"COURSE_ENROLLMENT","timestamp":10,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2"}}"#;
+const COMPLETE: &str = r#"{"eventId":"b","eventName":"COURSE_COMPLETED","timestamp":30,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","hasPassed":true}}"#;
+const PROGRESS: &str = r#"{"eventId":"c","eventName":"LEARNER_PROGRESS","timestamp":20,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":50}}"#;
+
+/// A user's hook: one row per processed event in a table of their own;
+/// fails while `failures` is above zero.
+struct Processed {
+    table: String,
+    failures: Arc<AtomicUsize>,
+}
+
+impl PostgresHook for Processed {
+    fn on_commit<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        decided: &'a [Decided<'_>],
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(async move {
+            for d in decided.iter().filter(|d| d.is_processed()) {
+                let sql = format!("INSERT INTO {} (event_id) VALUES ($1)", self.table);
+                tx.execute(&sql, &[&d.event.event_id.as_str()]).await?;
+            }
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err("the disk is full".into());
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn counts(url: &str, table: &str) -> Vec<(String, i64)> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let sql = format!("SELECT event_id, COUNT(*) FROM {table} GROUP BY event_id ORDER BY event_id");
+    client
+        .query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_failed_commit() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let table = format!("\"{schema}\".my_processed");
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE TABLE {table} (event_id TEXT NOT NULL)"))
+        .await
+        .unwrap();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let hooked = |store: PostgresStore| {
+        let hook = Processed {
+            table: table.clone(),
+            failures: Arc::clone(&failures),
+        };
+        async move {
+            store
+                .with_hook(hook)
+                .with_learner_projection()
+                .await
+                .unwrap()
+        }
+    };
+    let runs = Arc::new(AtomicUsize::new(0));
+    // 1. The process is dropped while the handler of the second event runs.
+    {
+        let engine = Engine::builder(hooked(store.clone()).await)
+            .lease(Duration::from_millis(300))
+            .build();
+        let runs = Arc::clone(&runs);
+        let handler = move |event: alm_webhooks::Event| {
+            let runs = Arc::clone(&runs);
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                if event.event_id.as_str() == "c" {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            }
+        };
+        let delivery = engine.process(envelope(&[ENROLL, PROGRESS, COMPLETE]), handler);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(500), delivery)
+                .await
+                .is_err()
+        );
+    }
+    assert!(counts(&url(), &table).await.is_empty());
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // 2. Restarted, the commit fails twice (the engine tries twice): all
+    //    rolls back.
+    failures.store(2, Ordering::SeqCst);
+    let engine = Engine::builder(hooked(store.clone()).await)
+        .lease(Duration::from_millis(300))
+        .build();
+    let handled = |_| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async { Ok(()) }
+    };
+    let first = engine
+        .process(envelope(&[ENROLL, PROGRESS, COMPLETE]), handled)
+        .await;
+    assert!(
+        !first.as_ref().is_ok_and(|r| r.is_acknowledged()),
+        "{first:?}"
+    );
+    assert!(counts(&url(), &table).await.is_empty());
+    assert_eq!(failures.load(Ordering::SeqCst), 0);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // 3. ALM delivers again, twice: one row per processed event.
+    for _ in 0..2 {
+        let report = engine
+            .process(envelope(&[ENROLL, PROGRESS, COMPLETE]), handled)
+            .await
+            .unwrap();
+        assert!(report.is_acknowledged(), "{report:?}");
+    }
+    assert_eq!(
+        counts(&url(), &table).await,
+        vec![
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 1)
+        ]
+    );
+    assert!(runs.load(Ordering::SeqCst) >= 6);
+    let record = store
+        .learner_record(AccountId(1), UserId(7), &"course:1_2".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, LearnerStatus::Completed);
+    store.drop_schema().await.unwrap();
+}
