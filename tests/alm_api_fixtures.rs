@@ -1,4 +1,4 @@
-//! The client against ALM's published examples (tests/fixtures/alm_api/,
+//! The client against ALM's published examples (tests/alm_api/,
 //! sources in SOURCES.md there): parsed directly, and served over HTTP to
 //! the whole client (token refresh, `Authorization: oauth …`, JSON:API).
 #![cfg(feature = "alm-api")]
@@ -13,13 +13,13 @@ use alm_webhooks::alm_api::{
 use alm_webhooks::{LoId, UserId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const USER: &[u8] = include_bytes!("fixtures/alm_api/user.json");
-const LO: &[u8] = include_bytes!("fixtures/alm_api/learning_object_with_instances.json");
-const INSTANCE: &[u8] = include_bytes!("fixtures/alm_api/learning_object_instance.json");
-const ENROLLMENTS: &[u8] = include_bytes!("fixtures/alm_api/enrollments_page.json");
-const JOB: &[u8] = include_bytes!("fixtures/alm_api/job_completed.json");
-const ERROR: &[u8] = include_bytes!("fixtures/alm_api/error_bad_request.json");
-const TOKEN: &[u8] = include_bytes!("fixtures/alm_api/token_refresh.json");
+const USER: &[u8] = include_bytes!("alm_api/user.json");
+const LO: &[u8] = include_bytes!("alm_api/learning_object_with_instances.json");
+const INSTANCE: &[u8] = include_bytes!("alm_api/learning_object_instance.json");
+const ENROLLMENTS: &[u8] = include_bytes!("alm_api/enrollments_page.json");
+const JOB: &[u8] = include_bytes!("alm_api/job_completed.json");
+const ERROR: &[u8] = include_bytes!("alm_api/error_bad_request.json");
+const TOKEN: &[u8] = include_bytes!("alm_api/token_refresh.json");
 
 #[test]
 fn the_reference_user_parses() {

@@ -1,7 +1,7 @@
 //! The JSON:API documents the client reads, shaped after ALM's API
 //! reference.
 //!
-//! Sources of each shape (also named in `tests/fixtures/alm_api/`):
+//! Sources of each shape (also named in `tests/alm_api/`):
 //! - a document is `{"data": …, "included": […], "links": {…}}` with
 //!   resources `{"id", "type", "attributes", "relationships"}`: the
 //!   Developer Manual, "API object models" and "Include, fields"
