@@ -121,8 +121,9 @@ impl EventFailure {
     }
 }
 
-/// `error: source: source …`.
-fn chain(error: &(dyn Error + 'static)) -> String {
+/// `error: source: source …`: one walker of an error's `source()` chain for
+/// the crate (the engine's failures, the workers' reasons).
+pub(crate) fn chain(error: &(dyn Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -123,6 +123,7 @@ pub(crate) use catch::CatchUnwind;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
+pub(crate) use failure::chain as error_chain;
 pub use report::{DeliveryReport, EventOutcome};
 
 #[cfg(doc)]

@@ -114,7 +114,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 Ok(true)
             }
             Err(e) if e.is_permanent() => {
-                let reason = format!("its dead letters cannot be kept: {}", chain(&e));
+                let reason = format!(
+                    "its dead letters cannot be kept: {}",
+                    crate::engine::error_chain(&e)
+                );
                 self.quarantine(taken, &reason)
                     .await
                     .map_err(|e| InboxError::with_source("cannot quarantine the delivery", e))?;
@@ -323,18 +326,6 @@ fn given_up(taken: &Taken) -> String {
              with no word from its worker); given up after {made} attempts"
         ),
     }
-}
-
-/// An error and its sources, joined with `: `.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 fn rejected_letter(
