@@ -28,6 +28,7 @@ mod key_text;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
+pub mod prelude;
 pub mod projection;
 mod receiver;
 pub mod rules;

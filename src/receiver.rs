@@ -52,9 +52,9 @@ pub struct Receiver {
 
 impl Receiver {
     /// A receiver with the given authentication and the default 8 MiB limit.
-    pub fn new(auth: Authentication) -> Self {
+    pub fn new(auth: impl Into<Authentication>) -> Self {
         Self {
-            auth,
+            auth: auth.into(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_events: DEFAULT_MAX_EVENTS_PER_DELIVERY,
         }

@@ -301,7 +301,7 @@ async fn ready_follows_the_workers_health() {
         .handler(|_event| async { Ok(()) })
         .build()
         .unwrap();
-    assert!(endpoint.ready());
+    assert!(endpoint.workers_healthy());
     for n in 0..3 {
         let body = body(n, &[draft(&format!("e{n}"))]);
         assert_eq!(
@@ -310,10 +310,13 @@ async fn ready_follows_the_workers_health() {
         );
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while endpoint.ready() && std::time::Instant::now() < deadline {
+    while endpoint.workers_healthy() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(!endpoint.ready(), "more panics than the restart limit");
+    assert!(
+        !endpoint.workers_healthy(),
+        "more panics than the restart limit"
+    );
     assert!(
         !endpoint.shutdown(Duration::from_secs(1)).await,
         "workers panicked"

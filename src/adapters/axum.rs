@@ -31,7 +31,6 @@ use std::sync::Arc;
 use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
 
 use crate::{Envelope, Receiver, Rejection};
 
@@ -74,25 +73,12 @@ where
     }
 }
 
-/// Reads a request's body within the receiver's limit: `413` before reading
-/// when `Content-Length` is already over it, or as soon as the body is;
-/// `400` when the body cannot be read to the length it declared.
+/// Reads a request's body within the receiver's limit (see
+/// `endpoint::service::read_body`).
 pub(crate) async fn read_body(
     receiver: &Receiver,
     headers: &http::HeaderMap,
     body: Body,
-) -> Result<impl AsRef<[u8]>, Rejection> {
-    receiver.check_declared_length(headers)?;
-    let limit = receiver.max_body_bytes();
-    // Read one byte past the limit so an oversized body is seen as such
-    // whatever Content-Length claimed.
-    let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Rejection::PayloadTooLarge { limit });
-        }
-        Err(_) => return Err(Rejection::UnreadableBody),
-    };
-    receiver.check_read_length(headers, bytes.len())?;
-    Ok(bytes)
+) -> Result<impl AsRef<[u8]> + use<>, Rejection> {
+    crate::endpoint::read_body(receiver, headers, body).await
 }

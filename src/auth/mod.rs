@@ -8,6 +8,7 @@
 
 mod basic;
 pub(crate) mod ed25519;
+mod from;
 pub(crate) mod mac;
 mod scheme;
 mod secret_encoding;

@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use actix_web::body::BoxBody;
-use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Responder, Scope, web};
 
 use super::{Answer, Endpoint};
 use crate::adapters::actix::{convert_headers, read_body};
@@ -46,11 +47,170 @@ impl Endpoint {
     pub async fn handle_actix(&self, request: &HttpRequest, payload: web::Payload) -> Answer {
         let started = Instant::now();
         let headers = convert_headers(request.headers());
-        match read_body(&self.receiver, &headers, payload).await {
+        match read_body(&self.inner.receiver, &headers, payload).await {
             Ok(bytes) => self.handle_since(&headers, &bytes, started).await,
-            Err(rejection) => Self::refuse(rejection, started),
+            Err(rejection) => self.refuse(rejection, started),
         }
     }
+}
+
+impl Endpoint {
+    /// The endpoint mounted in actix-web, in one line: a [`Scope`] at
+    /// `prefix` (`""` for the root) serving `POST` on the webhook path
+    /// ([`Endpoint::webhook_path`]), `GET /healthz`, `GET /readyz`
+    /// ([`Endpoint::ready`]), `GET /metrics` with the `prometheus` feature
+    /// (once [`install_prometheus`](crate::metrics::install_prometheus) is
+    /// called) and, with an
+    /// [`admin_token`](super::EndpointBuilder::admin_token), the admin
+    /// page at `/admin` and its API below it: what
+    /// [`Endpoint::router`](Endpoint::router) serves in axum, without the
+    /// guard (a tower layer). Keep the routes other than the webhook's off
+    /// the public internet.
+    ///
+    /// ```no_run
+    /// use actix_web::{App, HttpServer};
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::Endpoint;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let endpoint = Endpoint::builder(BasicAuth::new("alm", "s3cret"))
+    ///     .handler(|event| async move {
+    ///         println!("{} {}", event.event_name, event.event_id);
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// HttpServer::new(move || App::new().service(endpoint.actix_scope("")))
+    ///     .bind("127.0.0.1:8080")?
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    ///
+    /// ```
+    /// # #[actix_web::main]
+    /// # async fn main() {
+    /// use actix_web::{App, test};
+    /// use alm_webhooks::{Authentication, Endpoint};
+    ///
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// let app = test::init_service(App::new().service(endpoint.actix_scope("/alm"))).await;
+    /// let request = test::TestRequest::post()
+    ///     .uri("/alm/webhooks")
+    ///     .set_payload(r#"{"accountId":7,"events":[]}"#)
+    ///     .to_request();
+    /// assert_eq!(test::call_service(&app, request).await.status(), 202);
+    /// let ready = test::TestRequest::get().uri("/alm/readyz").to_request();
+    /// assert_eq!(test::call_service(&app, ready).await.status(), 200);
+    /// # }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+    pub fn actix_scope(&self, prefix: &str) -> Scope {
+        let webhook = self.clone();
+        let ready = self.clone();
+        let mut scope = web::scope(prefix)
+            .route(
+                self.webhook_path(),
+                web::post().to(move |request: HttpRequest, payload: web::Payload| {
+                    let endpoint = webhook.clone();
+                    async move { endpoint.handle_actix(&request, payload).await }
+                }),
+            )
+            .route(
+                "/healthz",
+                web::get().to(|| async { json(StatusCode::OK, r#"{"status":"up"}"#.to_owned()) }),
+            )
+            .route(
+                "/readyz",
+                web::get().to(move || {
+                    let endpoint = ready.clone();
+                    async move {
+                        let readiness = endpoint.ready().await;
+                        json(status(readiness.status()), readiness.body())
+                    }
+                }),
+            );
+        #[cfg(feature = "prometheus")]
+        {
+            let metrics = self.clone();
+            scope = scope.route(
+                "/metrics",
+                web::get().to(move || {
+                    let endpoint = metrics.clone();
+                    async move { endpoint.actix_metrics().await }
+                }),
+            );
+        }
+        if let Some(admin) = self.admin() {
+            let page = admin.clone();
+            scope = scope
+                .route(
+                    "/admin",
+                    web::route().to(move |request: HttpRequest| {
+                        let admin = page.clone();
+                        async move { actix_admin(&admin, &request, "/").await }
+                    }),
+                )
+                .route(
+                    "/admin/{rest:.*}",
+                    web::route().to(move |request: HttpRequest| {
+                        let admin = admin.clone();
+                        async move {
+                            let below = format!("/{}", request.match_info().query("rest"));
+                            actix_admin(&admin, &request, &below).await
+                        }
+                    }),
+                );
+        }
+        scope
+    }
+
+    /// `GET /metrics` of the actix scope.
+    #[cfg(feature = "prometheus")]
+    async fn actix_metrics(&self) -> HttpResponse {
+        let Some(handle) = crate::metrics::installed_prometheus() else {
+            return json(
+                StatusCode::NOT_FOUND,
+                r#"{"error":"no Prometheus recorder: call metrics::install_prometheus at start"}"#
+                    .to_owned(),
+            );
+        };
+        self.refresh_inbox_gauges().await;
+        HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(handle.render())
+    }
+}
+
+/// One admin call, `below` the scope's `/admin`.
+async fn actix_admin(
+    admin: &super::EndpointAdmin,
+    request: &HttpRequest,
+    below: &str,
+) -> HttpResponse {
+    let method =
+        http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
+    let headers = crate::adapters::actix::convert_headers(request.headers());
+    let response = admin.handle(&method, below, &headers).await;
+    let mut answer = HttpResponse::build(status(response.status()));
+    for (name, value) in response.headers() {
+        answer.insert_header((name.as_str(), value.as_bytes()));
+    }
+    answer.body(response.into_body())
+}
+
+/// An `http` 1 status as actix-web's (`http` 0.2).
+fn status(status: http::StatusCode) -> StatusCode {
+    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn json(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body)
 }
 
 /// The answer as an actix-web response: its status, `Content-Type:
@@ -68,9 +228,7 @@ impl Responder for Answer {
     type Body = BoxBody;
 
     fn respond_to(self, _request: &HttpRequest) -> HttpResponse<Self::Body> {
-        let status = actix_web::http::StatusCode::from_u16(self.status().as_u16())
-            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
+        HttpResponse::build(status(self.status()))
             .content_type("application/json")
             .body(self.body())
     }

@@ -1,13 +1,10 @@
 //! The axum side of [`Endpoint`] and [`Answer`] (feature `axum`).
 
-use std::time::Instant;
-
 use axum_core::body::Body;
 use axum_core::extract::Request;
 use axum_core::response::{IntoResponse, Response};
 
 use super::{Answer, Endpoint};
-use crate::adapters::axum::read_body;
 
 impl Endpoint {
     /// [`Endpoint::handle`] for an axum request: reads the body within the
@@ -40,15 +37,7 @@ impl Endpoint {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
     pub async fn handle_axum(&self, request: Request) -> Answer {
-        let started = Instant::now();
-        let (parts, body) = request.into_parts();
-        match read_body(&self.receiver, &parts.headers, body).await {
-            Ok(bytes) => {
-                self.handle_since(&parts.headers, bytes.as_ref(), started)
-                    .await
-            }
-            Err(rejection) => Self::refuse(rejection, started),
-        }
+        self.handle_body(request).await
     }
 }
 

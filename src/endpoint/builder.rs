@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::door::Parts;
 use super::error::EndpointError;
-use super::handler::{self, Handler};
+use super::handler::{self, Handler, HandlerResult};
 use super::kept::KeptLimits;
 use super::modes::DEFAULT_INLINE_BUDGET;
 use super::options::WorkerOptions;
@@ -56,6 +56,9 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     pub(super) inline_budget: Duration,
     pub(super) append_timeout: Duration,
     pub(super) kept: KeptLimits,
+    pub(super) on_answer: Option<super::AnswerObserver>,
+    pub(super) admin_token: Option<crate::admin::AdminToken>,
+    pub(super) webhook_path: String,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -70,6 +73,8 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
             .field("sweep_every", &self.sweep_every)
             .field("inline_budget", &self.inline_budget)
             .field("kept", &self.kept)
+            .field("on_answer", &self.on_answer.is_some())
+            .field("admin_token", &self.admin_token)
             .finish()
     }
 }
@@ -88,6 +93,9 @@ impl EndpointBuilder {
             inline_budget: DEFAULT_INLINE_BUDGET,
             append_timeout: Endpoint::APPEND_TIMEOUT,
             kept: KeptLimits::default(),
+            on_answer: None,
+            admin_token: None,
+            webhook_path: super::DEFAULT_WEBHOOK_PATH.to_owned(),
         }
     }
 }
@@ -141,6 +149,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
             kept: self.kept,
+            on_answer: self.on_answer,
+            admin_token: self.admin_token,
+            webhook_path: self.webhook_path,
         }
     }
 
@@ -184,6 +195,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
             kept: self.kept,
+            on_answer: self.on_answer,
+            admin_token: self.admin_token,
+            webhook_path: self.webhook_path,
         }
     }
 
@@ -191,7 +205,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// and returns `Result<(), BoxError>`, so `?` works on any error and its
     /// `source()` chain is reported (in one line: `"outer: cause"`). An
     /// error or a panic is a failed attempt: answered `500` inline, retried
-    /// by the workers in inbox mode.
+    /// by the workers in inbox mode. A handler with an error type of its
+    /// own goes to [`handler_with_error`](Self::handler_with_error).
     ///
     /// ```
     /// use alm_webhooks::{Authentication, Endpoint};
@@ -209,7 +224,47 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     pub fn handler<F, Fut>(mut self, handler: F) -> Self
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: HandlerResult,
+    {
+        self.handler = Some(handler::erase(move |event| {
+            let run = handler(event);
+            async move { run.await.into_result() }
+        }));
+        self
+    }
+
+    /// [`handler`](Self::handler) for a handler whose error is any `E:
+    /// Into<BoxError>`: an `anyhow::Error`, an error enum of your own, a
+    /// `String`. The error is boxed as it is (its `source()` chain kept).
+    /// A closure must name its error type (a function's signature does).
+    ///
+    /// ```
+    /// use alm_webhooks::{Endpoint, Event};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// enum CrmError {
+    ///     #[error("the CRM refused the learner")]
+    ///     Refused,
+    /// }
+    ///
+    /// async fn to_crm(event: Event) -> Result<(), CrmError> {
+    ///     println!("{} {}", event.event_name, event.event_id);
+    ///     Err(CrmError::Refused)
+    /// }
+    ///
+    /// let endpoint = Endpoint::builder(alm_webhooks::Authentication::None)
+    ///     .handler_with_error(to_crm)
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = endpoint;
+    /// ```
+    #[must_use]
+    pub fn handler_with_error<F, Fut, E>(mut self, handler: F) -> Self
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
     {
         self.handler = Some(handler::erase(handler));
         self
@@ -347,6 +402,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         if !has_inbox && on_malformed == OnMalformed::Quarantine {
             return Err(EndpointError::QuarantineWithoutInbox);
         }
+        if !has_inbox && self.admin_token.is_some() {
+            return Err(EndpointError::AdminWithoutInbox);
+        }
         let durable_inbox = self.inbox.as_ref().is_some_and(|(i, _)| i.is_durable());
         if durable_inbox && !self.engine_chosen {
             return Err(EndpointError::DurableInboxWithoutStore);
@@ -368,19 +426,24 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             }
         };
         Ok(Endpoint {
-            receiver: self.receiver,
-            mode,
-            on_malformed,
-            door: Arc::new(Parts {
-                engine: self.engine,
-                inbox,
+            inner: Arc::new(super::Inner {
+                receiver: self.receiver,
+                mode,
+                on_malformed,
+                door: Arc::new(Parts {
+                    engine: self.engine,
+                    inbox,
+                }),
+                handler,
+                inline_budget: self.inline_budget,
+                pool,
+                sweeper,
+                append_timeout: self.append_timeout,
+                kept: super::kept::Kept::new(self.kept),
+                on_answer: self.on_answer,
+                admin_token: self.admin_token,
+                webhook_path: self.webhook_path,
             }),
-            handler,
-            inline_budget: self.inline_budget,
-            pool,
-            sweeper,
-            append_timeout: self.append_timeout,
-            kept: super::kept::Kept::new(self.kept),
         })
     }
 }

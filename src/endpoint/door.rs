@@ -4,10 +4,15 @@
 
 use std::sync::Arc;
 
+use http::{HeaderMap, Method};
+
 use super::handler::Handler;
+use crate::AccountId;
+use crate::admin::{AdminApi, AdminToken};
 use crate::inbox::{
-    DeliveryId, Inbox, InboxError, InboxStats, NewDelivery, NewQuarantined, QuarantineId,
+    DeliveryId, Inbox, InboxError, InboxStats, NewDelivery, NewQuarantined, PoolWaker, QuarantineId,
 };
+use crate::rules::StateKey;
 use crate::store::BoxFuture;
 use crate::store::{Store, StoreError};
 use crate::{DeliveryReport, Engine, Envelope};
@@ -39,6 +44,32 @@ pub(super) trait Door: Send + Sync {
         &self,
         now: time::OffsetDateTime,
     ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>>;
+
+    /// One read of the engine's store: the state of a record no event
+    /// names (one indexed read on a database, through the tables the
+    /// receiver's role must be able to read).
+    fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The admin API over the inbox, the engine's counts and `waker`; `None`
+    /// without an inbox.
+    fn admin(&self, token: AdminToken, waker: Option<PoolWaker>) -> Option<AdminCall>;
+}
+
+/// The admin API without its inbox's type: method, path below the mount
+/// point, headers → response.
+pub(super) type AdminCall = Arc<
+    dyn Fn(Method, String, HeaderMap) -> BoxFuture<'static, http::Response<Vec<u8>>> + Send + Sync,
+>;
+
+/// The record [`Door::read_store`] reads: account 0, which ALM never
+/// uses, and an id no learning object has.
+fn probe() -> StateKey {
+    StateKey::LearningObject {
+        account_id: AccountId(0),
+        lo_id: "alm-webhooks:readiness-probe"
+            .parse()
+            .expect("a constant learning object id"),
+    }
 }
 
 /// The engine and, when configured, the inbox.
@@ -78,5 +109,21 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
     ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>> {
         let inbox = self.inbox.as_ref()?;
         Some(Box::pin(inbox.stats(now)))
+    }
+
+    fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.engine.store().load(&probe()).await.map(drop) })
+    }
+
+    fn admin(&self, token: AdminToken, waker: Option<PoolWaker>) -> Option<AdminCall> {
+        let inbox = Arc::clone(self.inbox.as_ref()?);
+        let mut api = AdminApi::new(inbox, token).counting(&self.engine);
+        if let Some(waker) = waker {
+            api = api.waking(waker);
+        }
+        Some(Arc::new(move |method, path, headers| {
+            let api = api.clone();
+            Box::pin(async move { api.handle(&method, &path, &headers).await })
+        }))
     }
 }

@@ -28,4 +28,8 @@ pub enum EndpointError {
          with Engine::in_memory() to keep decisions in memory on purpose"
     )]
     DurableInboxWithoutStore,
+    /// [`EndpointBuilder::admin_token`](super::EndpointBuilder::admin_token)
+    /// without an inbox: the admin API lists and replays what the inbox keeps.
+    #[error("the admin API needs an inbox: call EndpointBuilder::inbox")]
+    AdminWithoutInbox,
 }

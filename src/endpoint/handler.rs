@@ -15,15 +15,49 @@ use crate::{BoxError, Event};
 pub(super) type Handler =
     Arc<dyn Fn(Event) -> BoxFuture<'static, Result<(), BoxError>> + Send + Sync>;
 
-/// Erases `handler`'s type. Its error goes to the engine as it is, which
-/// keeps it (for `downcast_ref`) and reports it with its whole `source()`
-/// chain ([`EventFailure`](crate::engine::EventFailure)).
-pub(super) fn erase<F, Fut>(handler: F) -> Handler
+/// What a handler given to
+/// [`EndpointBuilder::handler`](super::EndpointBuilder::handler) returns:
+/// `Result<(), BoxError>`, and nothing else, so that a closure's `Ok(())`
+/// and `?` need no type annotation. A handler with an error type of its
+/// own (`anyhow::Error`, a `thiserror` enum) goes to
+/// [`EndpointBuilder::handler_with_error`](super::EndpointBuilder::handler_with_error).
+///
+/// ```
+/// use alm_webhooks::endpoint::HandlerResult;
+/// use alm_webhooks::BoxError;
+/// let result: Result<(), BoxError> = Err("the CRM is down".into());
+/// assert_eq!(result.into_result().unwrap_err().to_string(), "the CRM is down");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "an endpoint's handler must return `Result<(), BoxError>`, not `{Self}`",
+    label = "this handler's result",
+    note = "for a handler with an error type of its own (`E: Into<BoxError>`), call \
+            `EndpointBuilder::handler_with_error` instead of `handler`"
+)]
+pub trait HandlerResult: Send + 'static {
+    /// The result, its error boxed.
+    fn into_result(self) -> Result<(), BoxError>;
+}
+
+impl HandlerResult for Result<(), BoxError> {
+    fn into_result(self) -> Result<(), BoxError> {
+        self
+    }
+}
+
+/// Erases `handler`'s type. Its error goes to the engine as it is (boxed),
+/// which keeps it (for `downcast_ref`) and reports it with its whole
+/// `source()` chain ([`EventFailure`](crate::engine::EventFailure)).
+pub(super) fn erase<F, Fut, E>(handler: F) -> Handler
 where
     F: Fn(Event) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError>,
 {
-    Arc::new(move |event| Box::pin(handler(event)))
+    Arc::new(move |event| {
+        let run = handler(event);
+        Box::pin(async move { run.await.map_err(Into::into) })
+    })
 }
 
 /// `handler` bounded by what remains, at each call, of a delivery's

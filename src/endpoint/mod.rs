@@ -28,6 +28,7 @@
 mod account;
 #[cfg(feature = "actix")]
 mod actix;
+mod admin;
 mod answer;
 #[cfg(feature = "axum")]
 mod axum;
@@ -40,7 +41,13 @@ mod guard;
 mod handler;
 mod kept;
 mod modes;
+mod observe;
 mod options;
+mod ready;
+#[cfg(feature = "axum")]
+mod router;
+#[cfg(feature = "tower")]
+mod service;
 mod sweeper;
 mod workers;
 
@@ -54,6 +61,7 @@ use time::OffsetDateTime;
 use crate::inbox::{InboxError, NewDelivery, NewQuarantined, WorkerPool};
 use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 
+pub use admin::EndpointAdmin;
 pub use answer::Answer;
 pub use builder::EndpointBuilder;
 pub use error::EndpointError;
@@ -64,16 +72,24 @@ pub use guard::{
     DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
     GuardService, RefusalSummary,
 };
+pub use handler::HandlerResult;
 pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
-pub use modes::{DEFAULT_INLINE_BUDGET, Mode, OnMalformed};
+pub use modes::{DEFAULT_INLINE_BUDGET, DEFAULT_WEBHOOK_PATH, Mode, OnMalformed};
 pub use options::WorkerOptions;
+pub use ready::Readiness;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use router::Routes;
+#[cfg(feature = "axum")]
+pub(crate) use service::read_body;
 
 use door::Door;
 use handler::Handler;
 
 /// One webhook endpoint: built once from configuration
 /// ([`Endpoint::builder`]), then [`Endpoint::handle`] for every request.
-/// Share it between requests in an `Arc`.
+/// Cheap to clone (clones share everything, the workers
+/// included): clone it into each request, task or framework's state.
 ///
 /// Per request it checks the size, the authentication and the envelope
 /// (the [`Receiver`]), then either appends the exact body to the inbox
@@ -112,7 +128,15 @@ use handler::Handler;
 /// endpoint.shutdown(std::time::Duration::from_secs(5)).await;
 /// # }
 /// ```
+#[derive(Clone)]
 pub struct Endpoint {
+    /// Clones share everything: the handler, the engine, the inbox and its
+    /// workers.
+    inner: Arc<Inner>,
+}
+
+/// What every clone of an [`Endpoint`] shares.
+struct Inner {
     receiver: Receiver,
     mode: Mode,
     on_malformed: OnMalformed,
@@ -121,23 +145,34 @@ pub struct Endpoint {
     /// Inline: the time the handlers of one delivery share.
     inline_budget: Duration,
     pool: Option<WorkerPool>,
-    /// The background sweep, if asked for; stops with the endpoint.
+    /// The background sweep, if asked for; stops with the last clone.
     sweeper: Option<sweeper::Sweeper>,
     /// The bound on keeping a delivery in the inbox.
     append_timeout: Duration,
     /// The caps on dead letters and quarantined bodies.
     kept: kept::Kept,
+    /// Who hears of every answer.
+    on_answer: Option<AnswerObserver>,
+    /// Where the webhook route is mounted.
+    webhook_path: String,
+    /// The admin API's token, when [`EndpointBuilder::admin_token`] was given.
+    admin_token: Option<crate::admin::AdminToken>,
 }
+
+/// Who hears of every answer ([`EndpointBuilder::on_answer`]).
+pub(crate) type AnswerObserver = Arc<dyn Fn(&Answer) + Send + Sync>;
 
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
         f.debug_struct("Endpoint")
-            .field("receiver", &self.receiver)
-            .field("mode", &self.mode)
-            .field("on_malformed", &self.on_malformed)
-            .field("inline_budget", &self.inline_budget)
-            .field("workers", &self.pool.is_some())
-            .field("sweeping", &self.sweeper.is_some())
+            .field("receiver", &inner.receiver)
+            .field("mode", &inner.mode)
+            .field("on_malformed", &inner.on_malformed)
+            .field("inline_budget", &inner.inline_budget)
+            .field("workers", &inner.pool.is_some())
+            .field("sweeping", &inner.sweeper.is_some())
+            .field("admin", &inner.admin_token.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -152,19 +187,23 @@ impl Endpoint {
     /// ```
     pub const APPEND_TIMEOUT: Duration = Duration::from_secs(2);
 
-    /// Starts configuring an endpoint that authenticates with `auth`.
+    /// Starts configuring an endpoint that authenticates with `auth`: an
+    /// [`Authentication`], or one of its methods as it is
+    /// ([`SignatureAuth`](crate::auth::SignatureAuth),
+    /// [`BasicAuth`](crate::auth::BasicAuth),
+    /// [`StandardWebhooksAuth`](crate::auth::StandardWebhooksAuth)).
     ///
     /// ```
     /// use alm_webhooks::auth::BasicAuth;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::Basic(BasicAuth::new("alm", "s3cret")))
+    /// use alm_webhooks::Endpoint;
+    /// let endpoint = Endpoint::builder(BasicAuth::new("alm", "s3cret"))
     ///     .handler(|_event| async { Ok(()) })
     ///     .build()
     ///     .unwrap();
     /// # let _ = endpoint;
     /// ```
-    pub fn builder(auth: Authentication) -> EndpointBuilder {
-        EndpointBuilder::new(auth)
+    pub fn builder(auth: impl Into<Authentication>) -> EndpointBuilder {
+        EndpointBuilder::new(auth.into())
     }
 
     /// The size, authentication and envelope checks in force.
@@ -178,7 +217,7 @@ impl Endpoint {
     /// assert_eq!(endpoint.receiver().max_body_bytes(), alm_webhooks::DEFAULT_MAX_BODY_BYTES);
     /// ```
     pub fn receiver(&self) -> &Receiver {
-        &self.receiver
+        &self.inner.receiver
     }
 
     /// Where the handler runs.
@@ -193,7 +232,7 @@ impl Endpoint {
     /// assert_eq!(endpoint.mode(), Mode::Inline);
     /// ```
     pub fn mode(&self) -> Mode {
-        self.mode
+        self.inner.mode
     }
 
     /// What happens to a malformed body.
@@ -208,7 +247,7 @@ impl Endpoint {
     /// assert_eq!(endpoint.on_malformed(), OnMalformed::Refuse);
     /// ```
     pub fn on_malformed(&self) -> OnMalformed {
-        self.on_malformed
+        self.inner.on_malformed
     }
 
     /// Handles one request: its headers and raw body, exactly as received
@@ -268,35 +307,39 @@ impl Endpoint {
         started: Instant,
     ) -> Answer {
         let answer = self.answer(headers, body, started).await;
-        Self::count(&answer, started);
+        self.count(&answer, started);
         answer
     }
 
     /// Counts a refusal made before the body was read (by an adapter).
-    #[cfg(any(feature = "axum", feature = "actix"))]
-    pub(crate) fn refuse(rejection: Rejection, started: Instant) -> Answer {
+    #[cfg(any(feature = "tower", feature = "actix"))]
+    pub(crate) fn refuse(&self, rejection: Rejection, started: Instant) -> Answer {
         let answer = Answer::Refused(rejection);
-        Self::count(&answer, started);
+        self.count(&answer, started);
         answer
     }
 
-    fn count(answer: &Answer, started: Instant) {
+    /// Counts an answer (feature `metrics`) and tells the observer.
+    fn count(&self, answer: &Answer, started: Instant) {
         #[cfg(feature = "metrics")]
         crate::metrics::record_delivery(answer.delivery_outcome(), started.elapsed());
         #[cfg(not(feature = "metrics"))]
-        let _ = (answer, started);
+        let _ = started;
+        if let Some(observer) = &self.inner.on_answer {
+            observer(answer);
+        }
     }
 
     async fn answer(&self, headers: &HeaderMap, body: &[u8], started: Instant) -> Answer {
         let now = OffsetDateTime::now_utc();
-        let envelope = match self.receiver.receive_at(headers, body, now) {
+        let envelope = match self.inner.receiver.receive_at(headers, body, now) {
             Ok(envelope) => envelope,
-            Err(Rejection::BadRequest(e)) if self.on_malformed == OnMalformed::Quarantine => {
+            Err(Rejection::BadRequest(e)) if self.inner.on_malformed == OnMalformed::Quarantine => {
                 return self.quarantine(body, e.to_string(), now).await;
             }
             Err(rejection) => return Answer::Refused(rejection),
         };
-        match self.mode {
+        match self.inner.mode {
             Mode::Inline => self.process(envelope, started).await,
             Mode::Inbox => self.append(envelope.account_id, body, now).await,
         }
@@ -307,8 +350,9 @@ impl Endpoint {
     async fn process(&self, envelope: Envelope, started: Instant) -> Answer {
         let account_id = envelope.account_id;
         let started = tokio::time::Instant::from_std(started);
-        let handler = handler::within_budget(&self.handler, self.inline_budget, started);
-        match self.door.process(envelope, handler).await {
+        let handler =
+            handler::within_budget(&self.inner.handler, self.inner.inline_budget, started);
+        match self.inner.door.process(envelope, handler).await {
             Ok(report) => Answer::Processed { account_id, report },
             Err(e) => {
                 #[cfg(feature = "tracing")]
@@ -324,11 +368,11 @@ impl Endpoint {
             body,
             received_at: now,
         };
-        if let Some(full) = self.kept.full(&*self.door).await {
+        if let Some(full) = self.inner.kept.full(&*self.inner.door).await {
             return Answer::InboxUnavailable(full);
         }
         // `build` refuses `Mode::Inbox` without an inbox.
-        let Some(appended) = self.door.append(delivery) else {
+        let Some(appended) = self.inner.door.append(delivery) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
         match self.bounded(appended).await {
@@ -352,7 +396,7 @@ impl Endpoint {
         &self,
         call: impl std::future::Future<Output = Result<T, InboxError>>,
     ) -> Result<T, InboxError> {
-        let limit = self.append_timeout;
+        let limit = self.inner.append_timeout;
         tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
             Err(InboxError::new(format!(
                 "the inbox did not keep the delivery within {limit:?}"
@@ -368,11 +412,11 @@ impl Endpoint {
             error: &error,
             received_at: now,
         };
-        if let Some(full) = self.kept.full(&*self.door).await {
+        if let Some(full) = self.inner.kept.full(&*self.inner.door).await {
             return Answer::InboxUnavailable(full);
         }
         // `build` refuses `OnMalformed::Quarantine` without an inbox.
-        let Some(kept) = self.door.quarantine(kept) else {
+        let Some(kept) = self.inner.door.quarantine(kept) else {
             return Answer::InboxUnavailable(InboxError::new("no inbox configured"));
         };
         match self.bounded(kept).await {

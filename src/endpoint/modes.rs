@@ -38,3 +38,13 @@ pub enum OnMalformed {
 /// assert_eq!(alm_webhooks::endpoint::DEFAULT_INLINE_BUDGET.as_secs(), 4);
 /// ```
 pub const DEFAULT_INLINE_BUDGET: Duration = Duration::from_secs(4);
+
+/// The path of the webhook route in [`Endpoint::router`](super::Endpoint::router)
+/// and [`Endpoint::actix_scope`](super::Endpoint::actix_scope), unless
+/// [`EndpointBuilder::webhook_path`](super::EndpointBuilder::webhook_path)
+/// says otherwise: `/webhooks`.
+///
+/// ```
+/// assert_eq!(alm_webhooks::endpoint::DEFAULT_WEBHOOK_PATH, "/webhooks");
+/// ```
+pub const DEFAULT_WEBHOOK_PATH: &str = "/webhooks";

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::Endpoint;
-use crate::inbox::WorkerPool;
 
 impl Endpoint {
     /// Wakes an idle worker, so a delivery appended to the inbox by other
@@ -20,7 +19,7 @@ impl Endpoint {
     /// endpoint.wake(); // no inbox here: nothing to wake
     /// ```
     pub fn wake(&self) {
-        if let Some(pool) = &self.pool {
+        if let Some(pool) = &self.inner.pool {
             pool.wake();
         }
     }
@@ -40,35 +39,7 @@ impl Endpoint {
     /// # }
     /// ```
     pub fn waker(&self) -> Option<crate::inbox::PoolWaker> {
-        self.pool.as_ref().map(|pool| pool.waker())
-    }
-
-    /// Whether the endpoint can do its work: its inbox's workers are running
-    /// and keep alive ([`WorkerPool::healthy`]: `false` after
-    /// [`shutdown`](Endpoint::shutdown), or while the workers panic more
-    /// often than their restart limit). Always `true` without an inbox.
-    /// What a readiness check (`/readyz`) asks, beside the store and the
-    /// inbox answering.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
-    /// use alm_webhooks::inbox::MemoryInbox;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert!(endpoint.ready());
-    /// endpoint.shutdown(std::time::Duration::from_secs(1)).await;
-    /// assert!(!endpoint.ready());
-    /// # }
-    /// ```
-    pub fn ready(&self) -> bool {
-        self.pool.as_ref().is_none_or(WorkerPool::healthy)
+        self.inner.pool.as_ref().map(|pool| pool.waker())
     }
 
     /// Stops the inbox's workers: none takes new work, deliveries in hand
@@ -76,7 +47,7 @@ impl Endpoint {
     /// inbox for the next start; it returns within `grace` +
     /// [`GIVE_BACK_BOUND`](crate::inbox::GIVE_BACK_BOUND). Returns `true` if
     /// everything in hand finished and no worker panicked (and always
-    /// without an inbox). See [`WorkerPool::shutdown`].
+    /// without an inbox). See [`WorkerPool::shutdown`](crate::inbox::WorkerPool::shutdown).
     /// Dropping the endpoint without it leaves the workers running until
     /// the runtime ends.
     ///
@@ -92,7 +63,7 @@ impl Endpoint {
     /// # }
     /// ```
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        match &self.pool {
+        match &self.inner.pool {
             Some(pool) => pool.shutdown(grace).await,
             None => true,
         }

@@ -55,7 +55,9 @@ use std::time::Duration;
 
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
-pub use prometheus::{PrometheusError, UPKEEP_EVERY, install_prometheus, prometheus_builder};
+pub use prometheus::{
+    PrometheusError, UPKEEP_EVERY, install_prometheus, installed_prometheus, prometheus_builder,
+};
 
 use crate::rules::Decision;
 use crate::{EventFamily, EventName};

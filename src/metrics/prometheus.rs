@@ -3,6 +3,7 @@
 //! every histogram is exported with the `_bucket` series the shipped alert
 //! rules and dashboard take quantiles of.
 
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -43,11 +44,16 @@ pub fn prometheus_builder() -> PrometheusBuilder {
         })
 }
 
+/// The handle of the recorder [`install_prometheus`] installed, once it has.
+static INSTALLED: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// Installs the Prometheus recorder as the process's global recorder, with
 /// the crate's bucket boundaries, its metric descriptions ([`describe`](super::describe))
 /// and every counter the shipped rules read at zero ([`start_at_zero`](super::start_at_zero)),
 /// and runs its upkeep every [`UPKEEP_EVERY`] on a thread of its own. Serve
-/// [`PrometheusHandle::render`] as `GET /metrics`. Call it once, at start.
+/// [`PrometheusHandle::render`] as `GET /metrics`
+/// ([`Endpoint::router`](crate::Endpoint::router) does, feature `axum`).
+/// Call it once, at start; a later call returns the same handle.
 ///
 /// ```no_run
 /// let handle = alm_webhooks::metrics::install_prometheus().expect("no other recorder installed");
@@ -58,8 +64,15 @@ pub fn prometheus_builder() -> PrometheusBuilder {
 ///
 /// # Errors
 ///
-/// When a global recorder is installed already.
+/// When another global recorder is installed already.
 pub fn install_prometheus() -> Result<PrometheusHandle, PrometheusError> {
+    // One installation at a time: a second caller waits, then gets the
+    // first one's handle.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = INSTALLED.get() {
+        return Ok(handle.clone());
+    }
     let handle = prometheus_builder()
         .install_recorder()
         .map_err(|e| PrometheusError {
@@ -83,5 +96,16 @@ pub fn install_prometheus() -> Result<PrometheusHandle, PrometheusError> {
             source: Box::new(e),
         });
     }
-    Ok(handle)
+    Ok(INSTALLED.get_or_init(|| handle).clone())
+}
+
+/// The handle of the recorder [`install_prometheus`] installed, or `None`
+/// before it is called (or when another recorder was installed instead).
+///
+/// ```
+/// // Nothing installed in this program.
+/// assert!(alm_webhooks::metrics::installed_prometheus().is_none());
+/// ```
+pub fn installed_prometheus() -> Option<PrometheusHandle> {
+    INSTALLED.get().cloned()
 }

@@ -1,0 +1,130 @@
+//! The admin API over an endpoint's own inbox, engine and workers.
+
+use std::fmt;
+
+use http::{HeaderMap, Method, Response};
+
+use super::Endpoint;
+use super::door::AdminCall;
+use crate::admin::AdminToken;
+
+/// The admin API and page ([`AdminApi`](crate::admin::AdminApi)) over an
+/// endpoint's inbox, counting its engine's decisions and waking its
+/// workers after a replay, in any web framework: from [`Endpoint::admin`]
+/// or [`Endpoint::admin_with`]. Clones share it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use alm_webhooks::admin::AdminToken;
+/// use alm_webhooks::endpoint::WorkerOptions;
+/// use alm_webhooks::inbox::MemoryInbox;
+/// use alm_webhooks::{Authentication, Endpoint};
+/// use http::{HeaderMap, Method};
+///
+/// let endpoint = Endpoint::builder(Authentication::None)
+///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+///     .handler(|_event| async { Ok(()) })
+///     .build()
+///     .unwrap();
+/// let admin = endpoint.admin_with(AdminToken::new("s3cret")).unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+/// let figures = admin.handle(&Method::GET, "/inbox", &headers).await;
+/// assert_eq!(figures.status(), 200);
+/// # endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct EndpointAdmin {
+    call: AdminCall,
+}
+
+impl fmt::Debug for EndpointAdmin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointAdmin").finish_non_exhaustive()
+    }
+}
+
+impl EndpointAdmin {
+    /// Answers one request: `path` is the path below the mount point (`""`
+    /// or `/` the page, `/inbox`, `/dead-letters/{id}/replay`…; see
+    /// [`admin`](crate::admin)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use std::sync::Arc;
+    /// # use alm_webhooks::{Authentication, Endpoint, admin::AdminToken, endpoint::WorkerOptions, inbox::MemoryInbox};
+    /// # let endpoint = Endpoint::builder(Authentication::None)
+    /// #     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    /// #     .handler(|_event| async { Ok(()) }).build().unwrap();
+    /// let admin = endpoint.admin_with(AdminToken::new("s3cret")).unwrap();
+    /// let page = admin.handle(&http::Method::GET, "/", &http::HeaderMap::new()).await;
+    /// assert_eq!(page.status(), 200);
+    /// # endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # }
+    /// ```
+    pub async fn handle(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Response<Vec<u8>> {
+        (self.call)(method.clone(), path.to_owned(), headers.clone()).await
+    }
+}
+
+impl Endpoint {
+    /// The admin API with the token given to
+    /// [`EndpointBuilder::admin_token`](super::EndpointBuilder::admin_token);
+    /// `None` without one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.admin().is_none(), "no admin token given");
+    /// # }
+    /// ```
+    pub fn admin(&self) -> Option<EndpointAdmin> {
+        self.admin_with(self.inner.admin_token.clone()?)
+    }
+
+    /// The admin API for callers carrying `token`, over this endpoint's
+    /// inbox; `None` without an inbox.
+    ///
+    /// ```
+    /// use alm_webhooks::admin::AdminToken;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.admin_with(AdminToken::new("s3cret")).is_none(), "no inbox");
+    /// ```
+    pub fn admin_with(&self, token: AdminToken) -> Option<EndpointAdmin> {
+        let call = self.inner.door.admin(token, self.waker())?;
+        Some(EndpointAdmin { call })
+    }
+
+    /// Where the webhook route is mounted
+    /// ([`EndpointBuilder::webhook_path`](super::EndpointBuilder::webhook_path)).
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(endpoint.webhook_path(), "/webhooks");
+    /// ```
+    pub fn webhook_path(&self) -> &str {
+        &self.inner.webhook_path
+    }
+}
