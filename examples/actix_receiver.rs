@@ -1,6 +1,7 @@
 //! An ALM webhook receiver on actix-web, configured from the environment
 //! exactly like `axum_receiver` (see `examples/common/mod.rs`): the
-//! library's `Endpoint` answers `POST /webhooks` (`Endpoint::handle_actix`).
+//! library's `Endpoint` serves `POST /webhooks`, `/healthz`, `/readyz`,
+//! `/metrics` and the admin API as one scope (`Endpoint::actix_scope`).
 //! Run:
 //!
 //! ```sh
@@ -17,6 +18,8 @@ use common::App;
 #[actix_web::main]
 async fn main() {
     let config = common::config_or_exit();
+    // No guard in front of actix: each refusal is logged.
+    common::LOG_REFUSALS.store(true, std::sync::atomic::Ordering::Relaxed);
     let listen = config.listen;
     let app = App::new(config).await.unwrap_or_else(|e| {
         eprintln!("error: {e}");

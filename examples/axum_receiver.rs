@@ -1,6 +1,7 @@
 //! An ALM webhook receiver on axum, configured from the environment (see
-//! `examples/common/mod.rs`): the library's `Endpoint` answers `POST
-//! /webhooks` (`Endpoint::handle_axum`); `examples/common` reads the
+//! `examples/common/mod.rs`): the library's router (`Endpoint::router`)
+//! serves `POST /webhooks` behind the guard, `/healthz`, `/readyz`,
+//! `/metrics` and the admin API; `examples/common` reads the
 //! configuration and prints the decisions. Run:
 //!
 //! ```sh

@@ -5,7 +5,8 @@
 //! [`Engine`]), the authentication methods ([`SignatureAuth`],
 //! [`BasicAuth`], [`Authentication`]), what a handler takes and returns
 //! ([`Event`], [`EventName`], [`Subject`], [`BoxError`]), the admin token
-//! ([`AdminToken`]), and the stores and inboxes of the enabled features.
+//! ([`AdminToken`]), and the stores and inboxes of the enabled features
+//! ([`AnyStore`] and [`AnyInbox`] open the one a URL names).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -30,7 +31,6 @@
 pub use crate::admin::AdminToken;
 pub use crate::auth::{BasicAuth, SignatureAuth};
 pub use crate::endpoint::WorkerOptions;
-pub use crate::inbox::MemoryInbox;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::inbox::PostgresInbox;
@@ -40,7 +40,7 @@ pub use crate::inbox::RedisInbox;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::inbox::SqliteInbox;
-pub use crate::store::MemoryStore;
+pub use crate::inbox::{AnyInbox, MemoryInbox};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::store::PostgresStore;
@@ -50,4 +50,5 @@ pub use crate::store::RedisStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::store::SqliteStore;
+pub use crate::store::{AnyStore, MemoryStore};
 pub use crate::{Answer, Authentication, BoxError, Endpoint, Engine, Event, EventName, Subject};

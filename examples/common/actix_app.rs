@@ -1,4 +1,4 @@
-//! The actix-web side of the example receiver.
+//! The actix-web side of the example receiver: the library's scope.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
@@ -8,32 +8,26 @@ use actix_web::{App as ActixApp, HttpServer, web};
 use super::App;
 
 /// Binds `listen` and runs the server; returns the bound address and the
-/// running server (await it to serve).
+/// running server (await it to serve). The library's scope
+/// (`Endpoint::actix_scope`) serves `POST /webhooks`, `/healthz`,
+/// `/readyz`, `/metrics` and, with `ALM_ADMIN_TOKEN`, the admin API; the
+/// capture (`ALM_CAPTURE_DIR`) sees `POST /webhooks` only.
 pub fn server(
     app: Arc<App>,
     listen: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
     let capture = app.capture.clone().map(web::Data::from);
-    let app = web::Data::new(app);
+    let endpoint = app.endpoint().clone();
     let server = HttpServer::new(move || {
-        let mut actix_app = ActixApp::new().app_data(app.clone());
+        let mut actix_app = ActixApp::new();
         if let Some(capture) = &capture {
             actix_app = actix_app.app_data(capture.clone());
         }
-        actix_app
-            .service(
-                web::resource("/webhooks")
-                    .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
-                    .route(web::post().to(super::actix_inbox::webhooks)),
-            )
-            .route("/healthz", web::get().to(super::actix_inbox::healthz))
-            .route("/readyz", web::get().to(super::actix_inbox::readyz))
-            .route("/metrics", web::get().to(super::actix_inbox::metrics))
-            .route("/admin", web::get().to(super::actix_inbox::admin_page))
-            .route(
-                "/admin/{rest:.*}",
-                web::route().to(super::actix_inbox::admin),
-            )
+        actix_app.service(
+            endpoint
+                .actix_scope("")
+                .wrap(actix_web::middleware::from_fn(super::capture::actix_layer)),
+        )
     })
     .workers(2)
     .shutdown_timeout(5)

@@ -1,43 +1,27 @@
-//! The axum side of the example receiver: the route and its state.
+//! The axum side of the example receiver: the library's router.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
 
-use alm_webhooks::endpoint::Guard;
-
 use super::App;
 
-/// The router's state: the shared [`App`].
-#[derive(Clone, Debug)]
-pub struct AppState(pub Arc<App>);
-
-/// `POST /webhooks` (other methods get 405 from axum), the operator's
-/// endpoints (`/healthz`, `/readyz`, `/metrics`) and the admin API.
-///
-/// `POST /webhooks` is behind the library's guard (credentials checked
-/// before the body, read timeouts, caps; see `guard_env.rs`), outside the
-/// capture, so only what passed the header checks is captured.
-pub fn router(app: Arc<App>, guard: &Guard) -> axum::Router {
-    let webhooks = axum::routing::post(super::axum_inbox::webhooks);
-    let webhooks = match app.capture.clone() {
-        Some(capture) => webhooks.route_layer(axum::middleware::from_fn_with_state(
-            capture,
-            super::capture::axum_layer,
-        )),
-        None => webhooks,
+/// The library's router (`Endpoint::router`): `POST /webhooks` behind the
+/// library's guard (credentials checked before the body, read timeouts,
+/// caps; see `guard_env.rs`), `/healthz`, `/readyz`, `/metrics` and, with
+/// `ALM_ADMIN_TOKEN`, the admin API. The capture (`ALM_CAPTURE_DIR`) sits
+/// inside the guard, so only what passed the header checks is captured.
+pub fn router(app: &App, guard: alm_webhooks::endpoint::Guard) -> axum::Router {
+    let routes = app.endpoint().routes().guard(guard);
+    let routes = match app.capture.clone() {
+        Some(capture) => routes.map_webhook(move |webhook| {
+            webhook.route_layer(axum::middleware::from_fn_with_state(
+                capture,
+                super::capture::axum_layer,
+            ))
+        }),
+        None => routes,
     };
-    // On POST only: other methods still get 405.
-    let routes = axum::Router::new().route("/webhooks", webhooks.route_layer(guard.layer()));
-    routes
-        .route("/healthz", axum::routing::get(super::axum_inbox::healthz))
-        .route("/readyz", axum::routing::get(super::axum_inbox::readyz))
-        .route("/metrics", axum::routing::get(super::axum_inbox::metrics))
-        .route("/admin", axum::routing::get(super::axum_inbox::admin_page))
-        .route(
-            "/admin/{*rest}",
-            axum::routing::any(super::axum_inbox::admin),
-        )
-        .with_state(AppState(app))
+    routes.into_router()
 }
 
 /// Binds `listen` and serves until the process ends, with the guard's
@@ -52,7 +36,7 @@ pub async fn serve(
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let guard = app.guard.guard(app.endpoint().receiver());
-    let router = router(app, &guard);
+    let router = router(&app, guard.clone());
     tokio::spawn(async move { guard.serve(listener, router).await });
     Ok(addr)
 }

@@ -239,7 +239,11 @@ pub async fn actix_layer(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use actix_web::web;
-    let Some(capture) = request.app_data::<web::Data<Capture>>().cloned() else {
+    // Deliveries only: the scope's other routes pass by.
+    let delivery = request.method() == actix_web::http::Method::POST
+        && request.path() == alm_webhooks::endpoint::DEFAULT_WEBHOOK_PATH;
+    let capture = request.app_data::<web::Data<Capture>>().cloned();
+    let Some(capture) = capture.filter(|_| delivery) else {
         return next.call(request).await.map(|r| r.map_into_boxed_body());
     };
     let payload = request.extract::<web::Payload>().await?;

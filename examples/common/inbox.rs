@@ -330,6 +330,10 @@ impl Queue {
             .with_retry(config.retry)
             .with_handler_timeout(config.handler_timeout)
             .with_observer(move |progress| sink.progress(progress));
+        let endpoint = match config.admin_token.clone() {
+            Some(token) => endpoint.admin_token(token),
+            None => endpoint,
+        };
         let pool = endpoint
             .inbox(Arc::clone(&inbox), workers)
             .mode(match config.mode {

@@ -27,14 +27,10 @@
 
 #[cfg(feature = "actix")]
 pub mod actix_app;
-#[cfg(feature = "actix")]
-pub mod actix_inbox;
 pub mod admin;
 pub mod auth_env;
 #[cfg(feature = "axum")]
 pub mod axum_app;
-#[cfg(feature = "axum")]
-pub mod axum_inbox;
 pub mod capture;
 pub mod guard_env;
 pub mod inbox;
@@ -43,6 +39,7 @@ pub mod projection;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -220,6 +217,7 @@ impl App {
         };
         let capture = capture::Capture::from_env(config.max_body_bytes)?.map(Arc::new);
         let guard = config.guard;
+        let answers = sink.clone();
         let queue = inbox::Queue::start(
             config.inbox,
             engine.store(),
@@ -228,7 +226,8 @@ impl App {
                 .max_body_bytes(config.max_body_bytes)
                 .engine(engine.clone())
                 .sweep_every(Duration::from_secs(3600))
-                .handler(handler),
+                .handler(handler)
+                .on_answer(move |answer| report(&answers, answer)),
             sink.clone(),
         )
         .await?;
@@ -246,26 +245,31 @@ impl App {
     pub fn endpoint(&self) -> &Endpoint {
         &self.queue.pool
     }
+}
 
-    /// Prints what an answer decided (one JSON line per decided event, or
-    /// one for a quarantined body) and logs an outage on stderr. Refusals
-    /// are not logged one by one (a flood of them would flood the log):
-    /// the axum receiver's guard summarises them (the actix receiver, which
-    /// has no guard, still logs each one).
-    pub fn report(&self, answer: &Answer) {
-        match answer {
-            Answer::Processed { account_id, report } => {
-                self.sink.emit(decision_lines(account_id.get(), report));
-            }
-            Answer::Quarantined {
-                account_id, error, ..
-            } => self
-                .sink
-                .emit([inbox::quarantined_line(*account_id, error)]),
-            Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
-            Answer::InboxUnavailable(e) => eprintln!("{e}"),
-            _ => {}
+/// Whether each refused request is logged on stderr (the actix receiver,
+/// which has no guard to summarise them; set before [`App::new`]).
+pub static LOG_REFUSALS: AtomicBool = AtomicBool::new(false);
+
+/// Prints what an answer decided (one JSON line per decided event, or one
+/// for a quarantined body) and logs an outage on stderr. Refusals are not
+/// logged one by one (a flood of them would flood the log): the axum
+/// receiver's guard summarises them (the actix receiver, which has no
+/// guard, still logs each one: [`LOG_REFUSALS`]).
+fn report(sink: &inbox::Sink, answer: &Answer) {
+    match answer {
+        Answer::Processed { account_id, report } => {
+            sink.emit(decision_lines(account_id.get(), report));
         }
+        Answer::Quarantined {
+            account_id, error, ..
+        } => sink.emit([inbox::quarantined_line(*account_id, error)]),
+        Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
+        Answer::InboxUnavailable(e) => eprintln!("{e}"),
+        Answer::Refused(rejection) if LOG_REFUSALS.load(Ordering::Relaxed) => {
+            eprintln!("{rejection}");
+        }
+        _ => {}
     }
 }
 
