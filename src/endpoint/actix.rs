@@ -57,7 +57,7 @@ impl Endpoint {
 impl Endpoint {
     /// The endpoint mounted in actix-web, in one line: a [`Scope`] at
     /// `prefix` (`""` for the root) serving `POST` on the webhook path
-    /// ([`Endpoint::webhook_path`]), `GET /healthz`, `GET /readyz`
+    /// ([`Endpoint::webhook_path`]; another method is `405`), `GET /healthz`, `GET /readyz`
     /// ([`Endpoint::ready`]), `GET /metrics` with the `prometheus` feature
     /// (once [`install_prometheus`](crate::metrics::install_prometheus) is
     /// called) and, with an
@@ -111,14 +111,14 @@ impl Endpoint {
     pub fn actix_scope(&self, prefix: &str) -> Scope {
         let webhook = self.clone();
         let ready = self.clone();
+        // A resource, so that another method than POST is `405`.
         let mut scope = web::scope(prefix)
-            .route(
-                self.webhook_path(),
-                web::post().to(move |request: HttpRequest, payload: web::Payload| {
+            .service(web::resource(self.webhook_path()).route(web::post().to(
+                move |request: HttpRequest, payload: web::Payload| {
                     let endpoint = webhook.clone();
                     async move { endpoint.handle_actix(&request, payload).await }
-                }),
-            )
+                },
+            )))
             .route(
                 "/healthz",
                 web::get().to(|| async { json(StatusCode::OK, r#"{"status":"up"}"#.to_owned()) }),
