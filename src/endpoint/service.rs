@@ -100,7 +100,7 @@ impl Endpoint {
 ///     .unwrap();
 /// let response = endpoint.oneshot(request).await.unwrap();
 /// assert_eq!(response.status(), 202);
-/// assert_eq!(response.body(), r#"{"events":0,"decisions":{}}"#);
+/// assert_eq!(response.body(), r#"{"decisions":{},"events":0}"#);
 /// # }
 /// ```
 impl<B> Service<Request<B>> for Endpoint
