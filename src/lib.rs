@@ -10,6 +10,8 @@ pub mod admin;
 #[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
 pub mod alm_api;
 pub mod auth;
+#[cfg(feature = "tower")]
+mod body;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
 pub mod conformance;

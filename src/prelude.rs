@@ -10,7 +10,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), BoxError> {
+//! # async fn main() -> Result<(), alm_webhooks::BoxError> {
 //! use std::sync::Arc;
 //! use alm_webhooks::prelude::*;
 //!

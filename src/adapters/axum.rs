@@ -74,11 +74,11 @@ where
 }
 
 /// Reads a request's body within the receiver's limit (see
-/// `endpoint::service::read_body`).
+/// `body::read_body`).
 pub(crate) async fn read_body(
     receiver: &Receiver,
     headers: &http::HeaderMap,
     body: Body,
 ) -> Result<impl AsRef<[u8]> + use<>, Rejection> {
-    crate::endpoint::read_body(receiver, headers, body).await
+    crate::body::read_body(receiver, headers, body).await
 }

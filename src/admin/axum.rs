@@ -9,7 +9,9 @@ use http::{HeaderMap, Method, Uri};
 use super::AdminApi;
 use crate::inbox::Inbox;
 
-/// The admin page and API as a router to nest under a path of your own:
+/// The admin page and API as a router to nest under a path of your own
+/// (for an [`Endpoint`](crate::Endpoint)'s own inbox, engine and workers,
+/// [`Endpoint::admin_router`](crate::Endpoint::admin_router) is shorter):
 /// the page at the prefix itself (`GET /ops/alm`), the API below it
 /// (`GET /ops/alm/inbox`, `POST /ops/alm/dead-letters/{id}/replay`…, see
 /// the [module docs](super)). The page calls the API relative to its own

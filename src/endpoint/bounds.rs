@@ -47,7 +47,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
     ///     .inline_budget(Duration::from_millis(100))
-    ///     .handler(|_event| std::future::pending())
+    ///     .handler(|_event| async { std::future::pending::<()>().await; Ok(()) })
     ///     .build()
     ///     .unwrap();
     /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",

@@ -1,7 +1,11 @@
 //! The front door in one object: [`Endpoint`] holds the authentication, the
 //! body limit, the engine, your handler and (in inbox mode) the inbox and
 //! its workers; [`Endpoint::handle`] takes one request's headers and body
-//! and gives one [`Answer`] that knows its status and body.
+//! and gives one [`Answer`] that knows its status and body. Mount it in
+//! one line: `endpoint.router()` (axum: the webhook route behind the
+//! guard, `/healthz`, `/readyz`, `/metrics`, the admin API),
+//! `endpoint.actix_scope("")` (actix-web), or the endpoint itself as a
+//! tower `Service<http::Request<B>>` (feature `tower`).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -80,8 +84,6 @@ pub use ready::Readiness;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use router::Routes;
-#[cfg(feature = "axum")]
-pub(crate) use service::read_body;
 
 use door::Door;
 use handler::Handler;
