@@ -36,6 +36,12 @@ pub(super) type Handler =
 )]
 pub trait HandlerResult: Send + 'static {
     /// The result, its error boxed.
+    ///
+    /// ```
+    /// use alm_webhooks::endpoint::HandlerResult;
+    /// let ok: Result<(), alm_webhooks::BoxError> = Ok(());
+    /// assert!(ok.into_result().is_ok());
+    /// ```
     fn into_result(self) -> Result<(), BoxError>;
 }
 

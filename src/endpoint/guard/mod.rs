@@ -63,14 +63,8 @@ pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// the guard buffers at most 48 MiB of bodies at once.
 ///
 /// ```no_run
-/// use std::sync::Arc;
 /// use alm_webhooks::endpoint::Guard;
-/// use alm_webhooks::{Answer, Authentication, Endpoint};
-/// use axum::extract::{Request, State};
-///
-/// async fn webhooks(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Answer {
-///     endpoint.handle_axum(request).await
-/// }
+/// use alm_webhooks::{Authentication, Endpoint};
 ///
 /// # async fn run() {
 /// let auth = alm_webhooks::auth::BasicAuth::new("alm", "s3cret");
@@ -80,10 +74,9 @@ pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 ///     .unwrap();
 /// let guard = Guard::new(endpoint.receiver())
 ///     .with_summary(|summary| eprintln!("{summary}"));
-/// let app = axum::Router::new()
-///     .route("/webhooks", axum::routing::post(webhooks))
-///     .layer(guard.layer())
-///     .with_state(Arc::new(endpoint));
+/// // `router()` puts a guard with the defaults on the webhook route;
+/// // `routes().guard(…)` puts this one.
+/// let app = endpoint.routes().guard(guard.clone()).into_router();
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
 /// guard.serve(listener, app).await;
 /// # }
