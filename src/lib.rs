@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![doc = "\n## Guides\n\n[Writing handlers](guides::handlers), [choosing a mode and a store](guides::choosing), [running it in production](guides::production)."]
+#![doc = "\nIn this documentation, the guides linked above are the chapters of [`guides`]."]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(any(feature = "axum", feature = "actix"))]
