@@ -14,6 +14,11 @@ pub fn server(
     listen: std::net::SocketAddr,
 ) -> std::io::Result<(std::net::SocketAddr, actix_web::dev::Server)> {
     let capture = app.capture.clone().map(web::Data::from);
+    // The front door's guard (credentials checked before the body, the
+    // body within the read timeout, caps answered `503`), built once so
+    // every worker shares its caps.
+    let guard = app.guard.guard(app.endpoint().receiver());
+    let middleware = guard.actix();
     let app = web::Data::new(app);
     let server = HttpServer::new(move || {
         let mut actix_app = ActixApp::new().app_data(app.clone());
@@ -24,6 +29,7 @@ pub fn server(
             .service(
                 web::resource("/webhooks")
                     .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
+                    .wrap(middleware.clone())
                     .route(web::post().to(super::actix_inbox::webhooks)),
             )
             .route("/healthz", web::get().to(super::actix_inbox::healthz))
@@ -37,6 +43,10 @@ pub fn server(
     })
     .workers(2)
     .shutdown_timeout(5)
+    // Headers within the guard's read timeout (or `408` and closed), and
+    // at most its connection cap open (per worker).
+    .client_request_timeout(guard.read_timeout())
+    .max_connections(guard.max_connections())
     .bind(listen)?;
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((addr, server.run()))

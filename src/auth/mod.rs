@@ -9,6 +9,7 @@
 mod basic;
 pub(crate) mod ed25519;
 pub(crate) mod mac;
+pub(crate) mod replay;
 mod scheme;
 mod secret_encoding;
 mod secret_file;

@@ -56,6 +56,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     pub(super) inline_budget: Duration,
     pub(super) append_timeout: Duration,
     pub(super) kept: KeptLimits,
+    pub(super) max_remembered: usize,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -88,6 +89,7 @@ impl EndpointBuilder {
             inline_budget: DEFAULT_INLINE_BUDGET,
             append_timeout: Endpoint::APPEND_TIMEOUT,
             kept: KeptLimits::default(),
+            max_remembered: super::DEFAULT_MAX_REMEMBERED_DELIVERIES,
         }
     }
 }
@@ -141,6 +143,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
             kept: self.kept,
+            max_remembered: self.max_remembered,
         }
     }
 
@@ -184,6 +187,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             inline_budget: self.inline_budget,
             append_timeout: self.append_timeout,
             kept: self.kept,
+            max_remembered: self.max_remembered,
         }
     }
 
@@ -381,6 +385,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             sweeper,
             append_timeout: self.append_timeout,
             kept: super::kept::Kept::new(self.kept),
+            replays: super::replays::Replays::new(self.max_remembered),
         })
     }
 }

@@ -35,12 +35,13 @@ mod bounds;
 mod builder;
 mod door;
 mod error;
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "actix"))]
 mod guard;
 mod handler;
 mod kept;
 mod modes;
 mod options;
+mod replays;
 mod sweeper;
 mod workers;
 
@@ -57,16 +58,22 @@ use crate::{AccountId, Authentication, Envelope, Receiver, Rejection};
 pub use answer::Answer;
 pub use builder::EndpointBuilder;
 pub use error::EndpointError;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub use guard::{
     DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
-    GuardService, RefusalSummary,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, RefusalSummary,
 };
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use guard::{GuardActixService, GuardMiddleware};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{GuardLayer, GuardService};
 pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
 pub use modes::{DEFAULT_INLINE_BUDGET, Mode, OnMalformed};
 pub use options::WorkerOptions;
+pub use replays::DEFAULT_MAX_REMEMBERED_DELIVERIES;
 
 use door::Door;
 use handler::Handler;
@@ -127,6 +134,8 @@ pub struct Endpoint {
     append_timeout: Duration,
     /// The caps on dead letters and quarantined bodies.
     kept: kept::Kept,
+    /// The deliveries accepted within their timestamp's tolerance.
+    replays: replays::Replays,
 }
 
 impl fmt::Debug for Endpoint {
@@ -289,17 +298,34 @@ impl Endpoint {
 
     async fn answer(&self, headers: &HeaderMap, body: &[u8], started: Instant) -> Answer {
         let now = OffsetDateTime::now_utc();
-        let envelope = match self.receiver.receive_at(headers, body, now) {
-            Ok(envelope) => envelope,
-            Err(Rejection::BadRequest(e)) if self.on_malformed == OnMalformed::Quarantine => {
-                return self.quarantine(body, e.to_string(), now).await;
-            }
+        let received = match self.receiver.receive_at(headers, body, now) {
+            Ok(envelope) => Ok(envelope),
+            Err(Rejection::BadRequest(e)) if self.on_malformed == OnMalformed::Quarantine => Err(e),
             Err(rejection) => return Answer::Refused(rejection),
         };
-        match self.mode {
-            Mode::Inline => self.process(envelope, started).await,
-            Mode::Inbox => self.append(envelope.account_id, body, now).await,
+        // Authenticated: a replay within the tolerance is acknowledged
+        // and not kept again.
+        let replay = self.receiver.authentication().replay_key(headers, body);
+        if let Some(key) = &replay {
+            if !self.replays.first_time(key, Instant::now()) {
+                let account_id = match &received {
+                    Ok(envelope) => Some(envelope.account_id),
+                    Err(_) => account::account_of(body),
+                };
+                return Answer::Replayed { account_id };
+            }
         }
+        let answer = match received {
+            Ok(envelope) => match self.mode {
+                Mode::Inline => self.process(envelope, started).await,
+                Mode::Inbox => self.append(envelope.account_id, body, now).await,
+            },
+            Err(e) => self.quarantine(body, e.to_string(), now).await,
+        };
+        if let Some(key) = replay.filter(|_| !answer.is_acknowledged()) {
+            self.replays.forget(&key); // its redelivery must be kept
+        }
+        answer
     }
 
     /// Decides the delivery inline, its handlers within the budget counted
