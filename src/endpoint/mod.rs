@@ -70,7 +70,9 @@ pub use guard::{GuardActixService, GuardMiddleware};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::{GuardLayer, GuardService};
-pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
+pub use kept::{
+    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,
+};
 pub use modes::{DEFAULT_INLINE_BUDGET, Mode, OnMalformed};
 pub use options::WorkerOptions;
 pub use replays::DEFAULT_MAX_REMEMBERED_DELIVERIES;

@@ -388,6 +388,13 @@ impl Inbox for MemoryInbox {
             state.dead_letters.len() as u64,
             state.quarantined.len() as u64,
             oldest,
+        )
+        .with_quarantined_bytes(
+            state
+                .quarantined
+                .values()
+                .map(|q| q.body.len() as u64)
+                .sum(),
         ))
     }
 }

@@ -19,6 +19,7 @@
 //! | `alm_webhooks_inbox_retrying` | gauge | |
 //! | `alm_webhooks_dead_letters` | gauge | |
 //! | `alm_webhooks_quarantined` | gauge | |
+//! | `alm_webhooks_quarantined_bytes` | gauge | |
 //! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
@@ -82,6 +83,8 @@ pub mod names {
     pub const DEAD_LETTERS: &str = "alm_webhooks_dead_letters";
     /// Bodies kept because they were not a valid envelope.
     pub const QUARANTINED: &str = "alm_webhooks_quarantined";
+    /// The bytes of the quarantined bodies, all together.
+    pub const QUARANTINED_BYTES: &str = "alm_webhooks_quarantined_bytes";
     /// Age of the oldest delivery still pending.
     pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
         "alm_webhooks_inbox_oldest_pending_age_seconds";
@@ -377,6 +380,8 @@ pub struct InboxFigures {
     pub dead_letters: u64,
     /// Quarantined bodies kept.
     pub quarantined: u64,
+    /// Their bytes, all together.
+    pub quarantined_bytes: u64,
     /// Age of the oldest pending delivery (zero when none).
     pub oldest_pending_age: Duration,
 }
@@ -389,6 +394,7 @@ pub fn set_inbox(figures: &InboxFigures) {
     metrics::gauge!(names::INBOX_RETRYING).set(figures.retrying as f64);
     metrics::gauge!(names::DEAD_LETTERS).set(figures.dead_letters as f64);
     metrics::gauge!(names::QUARANTINED).set(figures.quarantined as f64);
+    metrics::gauge!(names::QUARANTINED_BYTES).set(figures.quarantined_bytes as f64);
     metrics::gauge!(names::INBOX_OLDEST_PENDING_AGE_SECONDS)
         .set(figures.oldest_pending_age.as_secs_f64());
 }

@@ -313,6 +313,7 @@ pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
         "{stats:?}"
     );
     assert_eq!((stats.dead_letters, stats.quarantined), (0, 1));
+    assert_eq!(stats.quarantined_bytes, 1, "the quarantined body's bytes");
     assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(10)));
     assert!(
         inbox

@@ -230,9 +230,11 @@ impl PostgresInbox {
                                        AND not_before > $1),
                     min(received_at),
                     (SELECT count(*) FROM {}),
-                    (SELECT count(*) FROM {})
+                    (SELECT count(*) FROM {}),
+                    (SELECT coalesce(sum(octet_length(body)), 0)::BIGINT FROM {})
              FROM {}",
             self.t("alm_dead_letters"),
+            self.t("alm_quarantine"),
             self.t("alm_quarantine"),
             self.t("alm_inbox")
         );
@@ -251,6 +253,7 @@ impl PostgresInbox {
             count(4)?,
             count(5)?,
             oldest.map(|t| crate::inbox::types::age(now, t)),
-        ))
+        )
+        .with_quarantined_bytes(count(6)?))
     }
 }

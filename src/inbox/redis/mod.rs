@@ -427,16 +427,9 @@ impl Inbox for RedisInbox {
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
-        let (total, in_flight, retrying, oldest, dead, quarantined): (
-            u64,
-            u64,
-            u64,
-            Option<i64>,
-            u64,
-            u64,
-        ) = self
-            .call("stats", &self.scripts.stats, &[&unix_millis(now)])
-            .await?;
+        let (total, in_flight, retrying, oldest, dead, quarantined, bytes): scripts::StatsRow =
+            self.call("stats", &self.scripts.stats, &[&unix_millis(now)])
+                .await?;
         Ok(InboxStats::new(
             total.saturating_sub(in_flight + retrying),
             in_flight,
@@ -444,6 +437,7 @@ impl Inbox for RedisInbox {
             dead,
             quarantined,
             oldest.map(|ms| super::types::age(now, from_millis(ms))),
-        ))
+        )
+        .with_quarantined_bytes(bytes))
     }
 }
