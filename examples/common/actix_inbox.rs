@@ -41,7 +41,12 @@ pub async fn admin(request: HttpRequest, app: web::Data<Arc<App>>) -> HttpRespon
     let headers = convert_headers(request.headers());
     let method =
         http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
-    let (status, body) = app.admin(&method, request.path(), &headers).await;
+    // With its query: a listing's page is `?after=ID`.
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or(request.path(), |p| p.as_str());
+    let (status, body) = app.admin(&method, path, &headers).await;
     json(status, body)
 }
 

@@ -24,7 +24,7 @@ impl App {
     }
 
     /// Answers one admin request: `path` is the request's path (from
-    /// `/admin`).
+    /// `/admin`) and query.
     pub async fn admin(
         &self,
         method: &Method,

@@ -30,7 +30,9 @@ pub async fn admin(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let (status, body) = state.0.admin(&method, uri.path(), &headers).await;
+    // With its query: a listing's page is `?after=ID`.
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let (status, body) = state.0.admin(&method, path, &headers).await;
     json(status, body)
 }
 

@@ -193,16 +193,17 @@ redis.call('ZADD', p .. 'q', n, n)
 return n
 ";
 
-/// ARGV: prefix, 'dl' or 'q', limit, or a single id as `-id`. Returns
-/// {id, entry, id, entry, …}, oldest first: a dead letter's JSON, or a
-/// quarantined body's {account, body, error, received_ms}.
+/// ARGV: prefix, 'dl' or 'q', limit (or a single id as `-id`), and the id
+/// the listing starts after. Returns {id, entry, id, entry, …}, oldest
+/// first: a dead letter's JSON, or a quarantined body's {account, body,
+/// error, received_ms}.
 pub(super) const LIST: &str = r"
-local p, kind, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local p, kind, limit, after = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ids
 if limit < 0 then
   ids = redis.call('ZRANGEBYSCORE', p .. kind, -limit, -limit)
 else
-  ids = redis.call('ZRANGE', p .. kind, 0, limit - 1)
+  ids = redis.call('ZRANGEBYSCORE', p .. kind, '(' .. after, '+inf', 'LIMIT', 0, limit)
 end
 local out = {}
 for _, n in ipairs(ids) do
