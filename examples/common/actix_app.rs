@@ -27,10 +27,14 @@ pub fn server(
         }
         actix_app
             .service(
-                web::resource("/webhooks")
-                    .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
-                    .wrap(middleware.clone())
-                    .route(web::post().to(super::actix_inbox::webhooks)),
+                // The guard outermost, on the POST route only (other
+                // methods still get actix's 405), then the capture.
+                web::resource("/webhooks").route(
+                    web::post()
+                        .to(super::actix_inbox::webhooks)
+                        .wrap(actix_web::middleware::from_fn(super::capture::actix_layer))
+                        .wrap(middleware.clone()),
+                ),
             )
             .route("/healthz", web::get().to(super::actix_inbox::healthz))
             .route("/readyz", web::get().to(super::actix_inbox::readyz))

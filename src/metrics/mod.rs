@@ -105,6 +105,7 @@ pub mod names {
         INBOX_RETRYING,
         DEAD_LETTERS,
         QUARANTINED,
+        QUARANTINED_BYTES,
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
@@ -256,6 +257,10 @@ pub fn describe() {
     describe_gauge!(INBOX_RETRYING, "Deliveries waiting for a retry.");
     describe_gauge!(DEAD_LETTERS, "Events kept after their last failed attempt.");
     describe_gauge!(QUARANTINED, "Bodies kept because they did not parse.");
+    describe_gauge!(
+        QUARANTINED_BYTES,
+        "The bytes of the quarantined bodies, all together."
+    );
     describe_gauge!(
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         Unit::Seconds,
