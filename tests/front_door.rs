@@ -598,3 +598,39 @@ fn a_replay_within_the_tolerance_is_acknowledged_and_not_kept_again() {
     );
     assert!(other.contains(r#""delivery":"#), "{other}");
 }
+
+#[test]
+fn the_example_receivers_admin_answers_keep_the_security_headers() {
+    for name in GUARDED {
+        eprintln!("-- {name}");
+        let r = Receiver::start_example(
+            name,
+            &[("ALM_ADMIN_TOKEN", "front-door-admin-token-0123456789abcdef")],
+        );
+        for (path, expected) in [("/admin", 200), ("/admin/inbox", 401)] {
+            let mut stream = r.connect();
+            let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let (response, _) = read_all(&mut stream);
+            assert_eq!(status(&response), expected, "{name} {path}: {response}");
+            let head = response.to_ascii_lowercase();
+            for header in [
+                "content-security-policy: ",
+                "frame-ancestors 'none'",
+                "x-content-type-options: nosniff",
+                "cache-control: no-store",
+            ] {
+                assert!(
+                    head.contains(header),
+                    "{name} {path}: no {header}\n{response}"
+                );
+            }
+            if expected == 401 {
+                assert!(
+                    head.contains("www-authenticate: bearer"),
+                    "{name}: {response}"
+                );
+            }
+        }
+    }
+}

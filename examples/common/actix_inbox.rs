@@ -46,21 +46,29 @@ pub async fn admin(request: HttpRequest, app: web::Data<Arc<App>>) -> HttpRespon
         .uri()
         .path_and_query()
         .map_or(request.path(), |p| p.as_str());
-    let (status, body) = app.admin(&method, path, &headers).await;
-    json(status, body)
+    actix_response(app.admin_response(&method, path, &headers).await)
 }
 
-/// `GET /admin`: the operator's page, when the admin API is on.
-pub async fn admin_page(app: web::Data<Arc<App>>) -> HttpResponse {
-    match app.admin_page() {
-        Some(page) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .body(page),
-        None => json(
-            http::StatusCode::NOT_FOUND,
-            r#"{"error":"not found"}"#.to_owned(),
-        ),
+/// `GET /admin`: the operator's page, when the admin API is on (with the
+/// library's security headers).
+pub async fn admin_page(request: HttpRequest, app: web::Data<Arc<App>>) -> HttpResponse {
+    let headers = convert_headers(request.headers());
+    actix_response(
+        app.admin_response(&http::Method::GET, "/admin", &headers)
+            .await,
+    )
+}
+
+/// The library's answer as an actix-web response, every header kept.
+fn actix_response(response: http::Response<Vec<u8>>) -> HttpResponse {
+    let (parts, body) = response.into_parts();
+    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = HttpResponse::build(status);
+    for (name, value) in &parts.headers {
+        out.append_header((name.as_str(), value.as_bytes()));
     }
+    out.body(body)
 }
 
 /// `GET /healthz`.

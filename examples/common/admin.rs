@@ -31,8 +31,31 @@ impl App {
         path: &str,
         headers: &HeaderMap,
     ) -> (StatusCode, String) {
+        let response = self.admin_response(method, path, headers).await;
+        let status = response.status();
+        (
+            status,
+            String::from_utf8_lossy(response.body()).into_owned(),
+        )
+    }
+
+    /// The whole answer to one admin request (the page for `/admin`), with
+    /// the headers the library sets: the security headers on every answer,
+    /// `WWW-Authenticate` on a `401`, `Retry-After` on a `429`.
+    pub async fn admin_response(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> http::Response<Vec<u8>> {
         let Some(token) = &self.queue.config.admin_token else {
-            return (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned());
+            let mut response = http::Response::new(br#"{"error":"not found"}"#.to_vec());
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return response;
         };
         let mut api =
             AdminApi::new(Arc::clone(&self.queue.inbox), token.clone()).counting(&self.engine);
@@ -40,11 +63,6 @@ impl App {
             api = api.waking(waker);
         }
         let below = path.strip_prefix("/admin").unwrap_or(path);
-        let response = api.handle(method, below, headers).await;
-        let status = response.status();
-        (
-            status,
-            String::from_utf8_lossy(response.body()).into_owned(),
-        )
+        api.handle(method, below, headers).await
     }
 }

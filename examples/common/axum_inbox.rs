@@ -32,16 +32,20 @@ pub async fn admin(
 ) -> Response {
     // With its query: a listing's page is `?after=ID`.
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    let (status, body) = state.0.admin(&method, path, &headers).await;
-    json(status, body)
+    let response = state.0.admin_response(&method, path, &headers).await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-/// `GET /admin`: the operator's page, when the admin API is on.
-pub async fn admin_page(State(state): State<AppState>) -> Response {
-    match state.0.admin_page() {
-        Some(page) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response(),
-        None => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.to_owned()),
-    }
+/// `GET /admin`: the operator's page, when the admin API is on (with the
+/// library's security headers).
+pub async fn admin_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let response = state
+        .0
+        .admin_response(&Method::GET, "/admin", &headers)
+        .await;
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// `GET /healthz`.
