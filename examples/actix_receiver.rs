@@ -18,8 +18,6 @@ use common::App;
 #[actix_web::main]
 async fn main() {
     let config = common::config_or_exit();
-    // No guard in front of actix: each refusal is logged.
-    common::LOG_REFUSALS.store(true, std::sync::atomic::Ordering::Relaxed);
     let listen = config.listen;
     let app = App::new(config).await.unwrap_or_else(|e| {
         eprintln!("error: {e}");

@@ -17,8 +17,11 @@ fn the_page_calls_the_admin_api_relative_to_itself() {
     for call in [
         r#"api("GET", "inbox")"#,
         r#"api("GET", "decisions")"#,
-        r#"api("GET", "dead-letters")"#,
-        r#"api("GET", "quarantine")"#,
+        r#"api("GET", listing("dead-letters"))"#,
+        r#"api("GET", listing("quarantine"))"#,
+        // A listing's next page starts after the last id shown.
+        r#"kind + "?after=" + after[kind]"#,
+        r#"after[kind] = items[items.length - 1].id"#,
         r#"act("POST", kind + "/" + encodeURIComponent(id) + "/replay""#,
         r#"act("DELETE", kind + "/" + encodeURIComponent(id)"#,
         r#""Authorization": "Bearer " + token"#,

@@ -358,3 +358,69 @@ async fn reqwest_like(addr: std::net::SocketAddr, path: &str, token: Option<&str
     stream.read_to_end(&mut response).await.unwrap();
     String::from_utf8_lossy(&response).into_owned()
 }
+
+#[tokio::test]
+async fn listings_come_in_pages_after_an_id() {
+    let (addr, inbox) = serve().await;
+    let now = OffsetDateTime::now_utc();
+    // 150 quarantined bodies in all (one from `serve`).
+    for n in 0..149 {
+        inbox
+            .quarantine(NewQuarantined {
+                account_id: None,
+                body: format!("not json {n}").as_bytes(),
+                error: "expected value",
+                received_at: now,
+            })
+            .await
+            .unwrap();
+    }
+    let ids = |body: &str| -> Vec<u64> {
+        let list: Value = serde_json::from_str(body).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["id"].as_u64().unwrap())
+            .collect()
+    };
+    let (status, _, first) = call(addr, "GET", "/ops/alm/quarantine", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{first}");
+    let first = ids(&first);
+    assert_eq!(first.len(), 100, "a page holds 100");
+    let last = first[99];
+    let (status, _, second) = call(
+        addr,
+        "GET",
+        &format!("/ops/alm/quarantine?after={last}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let second = ids(&second);
+    assert_eq!(second.len(), 50, "the other 50");
+    assert!(second[0] > last && second.windows(2).all(|w| w[0] < w[1]));
+    let end = second[49];
+    let (status, _, rest) = call(
+        addr,
+        "GET",
+        &format!("/ops/alm/quarantine?after={end}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((status, rest.as_str()), (200, "[]"));
+    // Dead letters page the same way (`serve` keeps one).
+    let (status, _, letters) = call(addr, "GET", "/ops/alm/dead-letters", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{letters}");
+    let letter = ids(&letters)[0];
+    let (status, _, letters) = call(
+        addr,
+        "GET",
+        &format!("/ops/alm/dead-letters?after={letter}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((status, letters.as_str()), (200, "[]"));
+    let (status, _, refused) =
+        call(addr, "GET", "/ops/alm/quarantine?after=last", Some(TOKEN)).await;
+    assert_eq!(status, 400, "{refused}");
+}

@@ -17,6 +17,10 @@ use support::process::example;
 
 const SECRET: &str = "front-door-secret";
 
+/// The example receivers, both behind the library's guard (the tower
+/// layer for axum, the middleware for actix-web).
+const GUARDED: [&str; 2] = ["axum_receiver", "actix_receiver"];
+
 /// The axum receiver, with its stderr lines kept.
 struct Receiver {
     child: Child,
@@ -34,7 +38,12 @@ impl Drop for Receiver {
 
 impl Receiver {
     fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(example("axum_receiver"));
+        Self::start_example("axum_receiver", env)
+    }
+
+    /// `name`, one of [`GUARDED`].
+    fn start_example(name: &str, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(example(name));
         command
             .env("ALM_MODE", "inbox")
             .env("ALM_LISTEN", "127.0.0.1:0")
@@ -140,11 +149,21 @@ fn forged_signature() -> (&'static str, String) {
 
 #[test]
 fn basic_auth_with_wrong_credentials_is_refused_before_the_body() {
-    let r = Receiver::start(&[
-        ("ALM_AUTH", "basic"),
-        ("ALM_BASIC_USER", "alm"),
-        ("ALM_BASIC_PASSWORD", "right password"),
-    ]);
+    for name in GUARDED {
+        basic_auth_with_wrong_credentials_is_refused_before_the_body_on(name);
+    }
+}
+
+fn basic_auth_with_wrong_credentials_is_refused_before_the_body_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(
+        name,
+        &[
+            ("ALM_AUTH", "basic"),
+            ("ALM_BASIC_USER", "alm"),
+            ("ALM_BASIC_PASSWORD", "right password"),
+        ],
+    );
     let mut stream = r.connect();
     let wrong = BasicAuth::header_value("alm", "wrong password");
     let head = head(
@@ -166,7 +185,14 @@ fn basic_auth_with_wrong_credentials_is_refused_before_the_body() {
 
 #[test]
 fn a_missing_or_malformed_signature_is_refused_before_the_body() {
-    let r = Receiver::start(&[]);
+    for name in GUARDED {
+        a_missing_or_malformed_signature_is_refused_before_the_body_on(name);
+    }
+}
+
+fn a_missing_or_malformed_signature_is_refused_before_the_body_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[]);
     for headers in [
         vec![],
         vec![("x-alm-signature", "not-a-signature".to_owned())],
@@ -183,7 +209,14 @@ fn a_missing_or_malformed_signature_is_refused_before_the_body() {
 
 #[test]
 fn a_half_sent_header_is_closed_within_the_read_timeout() {
-    let r = Receiver::start(&[("ALM_READ_TIMEOUT_MS", "1000")]);
+    for name in GUARDED {
+        a_half_sent_header_is_closed_within_the_read_timeout_on(name);
+    }
+}
+
+fn a_half_sent_header_is_closed_within_the_read_timeout_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
     let mut stream = r.connect();
     stream
         .write_all(b"POST /webhooks HTTP/1.1\r\nhost: test\r\ncontent-le")
@@ -204,7 +237,14 @@ fn a_half_sent_header_is_closed_within_the_read_timeout() {
 
 #[test]
 fn a_half_sent_body_is_closed_within_the_read_timeout() {
-    let r = Receiver::start(&[("ALM_READ_TIMEOUT_MS", "1000")]);
+    for name in GUARDED {
+        a_half_sent_body_is_closed_within_the_read_timeout_on(name);
+    }
+}
+
+fn a_half_sent_body_is_closed_within_the_read_timeout_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
     let mut stream = r.connect();
     stream
         .write_all(head(1_000, &[forged_signature()]).as_bytes())
@@ -220,7 +260,14 @@ fn a_half_sent_body_is_closed_within_the_read_timeout() {
 
 #[test]
 fn over_the_concurrency_cap_the_answer_is_503_with_retry_after() {
-    let r = Receiver::start(&[("ALM_MAX_CONCURRENT_REQUESTS", "2")]);
+    for name in GUARDED {
+        over_the_concurrency_cap_the_answer_is_503_with_retry_after_on(name);
+    }
+}
+
+fn over_the_concurrency_cap_the_answer_is_503_with_retry_after_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[("ALM_MAX_CONCURRENT_REQUESTS", "2")]);
     // Two requests in progress, each stalled in its body.
     let stalled: Vec<TcpStream> = (0..2)
         .map(|_| {
@@ -263,7 +310,14 @@ fn over_the_concurrency_cap_the_answer_is_503_with_retry_after() {
 
 #[test]
 fn forty_slow_unauthenticated_senders_do_not_grow_memory() {
-    let r = Receiver::start(&[]);
+    for name in GUARDED {
+        forty_slow_unauthenticated_senders_do_not_grow_memory_on(name);
+    }
+}
+
+fn forty_slow_unauthenticated_senders_do_not_grow_memory_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[]);
     std::thread::sleep(Duration::from_millis(300));
     let idle = r.rss();
     let almost = alm_webhooks::DEFAULT_MAX_BODY_BYTES - 1;
@@ -297,7 +351,14 @@ fn forty_slow_unauthenticated_senders_do_not_grow_memory() {
 
 #[test]
 fn refused_requests_are_summarised_not_logged_one_by_one() {
-    let r = Receiver::start(&[("ALM_REFUSAL_SUMMARY_MS", "1000")]);
+    for name in GUARDED {
+        refused_requests_are_summarised_not_logged_one_by_one_on(name);
+    }
+}
+
+fn refused_requests_are_summarised_not_logged_one_by_one_on(name: &str) {
+    eprintln!("-- {name}");
+    let r = Receiver::start_example(name, &[("ALM_REFUSAL_SUMMARY_MS", "1000")]);
     std::thread::sleep(Duration::from_millis(200));
     let before = r.stderr.lock().unwrap().len();
     for _ in 0..50 {
@@ -484,4 +545,92 @@ fn parse_errors_describe_the_json_and_never_copy_its_values() {
     assert!(response.len() < 1_000, "a {} byte answer", response.len());
     assert!(!response.contains("jane.doe"), "{response}");
     assert!(response.contains("accountId"), "{response}");
+}
+
+/// Posts `body` with `headers` on a fresh connection; returns the answer.
+fn post_signed(r: &Receiver, headers: &[(&str, String)], body: &[u8]) -> String {
+    let mut stream = r.connect();
+    stream
+        .write_all(head(body.len(), headers).as_bytes())
+        .unwrap();
+    stream.write_all(body).unwrap();
+    read_all(&mut stream).0
+}
+
+#[test]
+fn a_replay_within_the_tolerance_is_acknowledged_and_not_kept_again() {
+    let r = Receiver::start(&[
+        ("ALM_SIGNED_CONTENT", "{x-alm-timestamp}.{body}"),
+        ("ALM_TIMESTAMP_HEADER", "x-alm-timestamp"),
+    ]);
+    let body = br#"{"accountId":7,"events":[]}"#;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
+    let auth = SignatureAuth::new(SECRET)
+        .with_signed_content("{x-alm-timestamp}.{body}".parse().unwrap())
+        .with_timestamp_header(http::HeaderName::from_static("x-alm-timestamp"));
+    let mut signed = http::HeaderMap::new();
+    signed.insert("x-alm-timestamp", now.parse().unwrap());
+    let signature = auth.sign_request(&signed, body).unwrap();
+    let headers = [
+        ("x-alm-timestamp", now.clone()),
+        ("x-alm-signature", signature),
+    ];
+    let first = post_signed(&r, &headers, body);
+    assert_eq!(status(&first), 202, "{first}");
+    assert!(first.contains(r#""delivery":"#), "{first}");
+    // The same signed delivery again, as an attacker who captured it
+    // would send it: acknowledged, never appended a second time.
+    for _ in 0..3 {
+        let replay = post_signed(&r, &headers, body);
+        assert_eq!(status(&replay), 202, "{replay}");
+        assert!(replay.contains(r#""replay":true"#), "{replay}");
+        assert!(!replay.contains(r#""delivery":"#), "{replay}");
+    }
+    // Another delivery (another timestamp) is appended as usual.
+    let later = (time::OffsetDateTime::now_utc().unix_timestamp() + 1).to_string();
+    let mut signed = http::HeaderMap::new();
+    signed.insert("x-alm-timestamp", later.parse().unwrap());
+    let signature = auth.sign_request(&signed, body).unwrap();
+    let other = post_signed(
+        &r,
+        &[("x-alm-timestamp", later), ("x-alm-signature", signature)],
+        body,
+    );
+    assert!(other.contains(r#""delivery":"#), "{other}");
+}
+
+#[test]
+fn the_example_receivers_admin_answers_keep_the_security_headers() {
+    for name in GUARDED {
+        eprintln!("-- {name}");
+        let r = Receiver::start_example(
+            name,
+            &[("ALM_ADMIN_TOKEN", "front-door-admin-token-0123456789abcdef")],
+        );
+        for (path, expected) in [("/admin", 200), ("/admin/inbox", 401)] {
+            let mut stream = r.connect();
+            let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).unwrap();
+            let (response, _) = read_all(&mut stream);
+            assert_eq!(status(&response), expected, "{name} {path}: {response}");
+            let head = response.to_ascii_lowercase();
+            for header in [
+                "content-security-policy: ",
+                "frame-ancestors 'none'",
+                "x-content-type-options: nosniff",
+                "cache-control: no-store",
+            ] {
+                assert!(
+                    head.contains(header),
+                    "{name} {path}: no {header}\n{response}"
+                );
+            }
+            if expected == 401 {
+                assert!(
+                    head.contains("www-authenticate: bearer"),
+                    "{name}: {response}"
+                );
+            }
+        }
+    }
 }

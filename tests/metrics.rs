@@ -144,6 +144,7 @@ fn inbox_gauges_show_the_figures() {
             retrying: 2,
             dead_letters: 4,
             quarantined: 5,
+            quarantined_bytes: 6,
             oldest_pending_age: Duration::from_secs(90),
         });
     });
@@ -157,6 +158,7 @@ fn inbox_gauges_show_the_figures() {
     assert_eq!(gauge(names::INBOX_RETRYING), 2.0);
     assert_eq!(gauge(names::DEAD_LETTERS), 4.0);
     assert_eq!(gauge(names::QUARANTINED), 5.0);
+    assert_eq!(gauge(names::QUARANTINED_BYTES), 6.0);
     assert_eq!(gauge(names::INBOX_OLDEST_PENDING_AGE_SECONDS), 90.0);
 }
 

@@ -1,6 +1,8 @@
 //! The front door's bounds from the environment (the library's defaults
 //! when unset); the axum receiver puts the library's `Guard` on `POST
-//! /webhooks` and serves with its read timeout.
+//! /webhooks` and serves with its read timeout; the actix receiver wraps
+//! the route in the same guard's middleware and gives its read timeout and
+//! connection cap to actix-web's server.
 //!
 //! - `ALM_READ_TIMEOUT_MS`: headers, then the body, within this (default
 //!   10 s)
@@ -50,7 +52,7 @@ impl GuardConfig {
 
     /// The library's guard for `receiver`, with these bounds; refusals
     /// are summarised on stderr.
-    #[cfg(feature = "axum")]
+    #[cfg(any(feature = "axum", feature = "actix"))]
     pub fn guard(&self, receiver: &alm_webhooks::Receiver) -> alm_webhooks::endpoint::Guard {
         let mut guard = alm_webhooks::endpoint::Guard::new(receiver)
             .with_summary(|summary| eprintln!("{summary}"));

@@ -39,7 +39,6 @@ pub mod projection;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -247,15 +246,10 @@ impl App {
     }
 }
 
-/// Whether each refused request is logged on stderr (the actix receiver,
-/// which has no guard to summarise them; set before [`App::new`]).
-pub static LOG_REFUSALS: AtomicBool = AtomicBool::new(false);
-
 /// Prints what an answer decided (one JSON line per decided event, or one
 /// for a quarantined body) and logs an outage on stderr. Refusals are not
-/// logged one by one (a flood of them would flood the log): the axum
-/// receiver's guard summarises them (the actix receiver, which has no
-/// guard, still logs each one: [`LOG_REFUSALS`]).
+/// logged one by one (a flood of them would flood the log): both
+/// receivers' guards summarise them.
 fn report(sink: &inbox::Sink, answer: &Answer) {
     match answer {
         Answer::Processed { account_id, report } => {
@@ -266,9 +260,6 @@ fn report(sink: &inbox::Sink, answer: &Answer) {
         } => sink.emit([inbox::quarantined_line(*account_id, error)]),
         Answer::StoreUnavailable(e) => eprintln!("store error: {e}"),
         Answer::InboxUnavailable(e) => eprintln!("{e}"),
-        Answer::Refused(rejection) if LOG_REFUSALS.load(Ordering::Relaxed) => {
-            eprintln!("{rejection}");
-        }
         _ => {}
     }
 }

@@ -27,6 +27,8 @@ type Decisions = Arc<dyn Fn() -> CounterSnapshot + Send + Sync>;
 /// Paths are those below the mount point: `""` or `/` is the page (no token
 /// needed), `/inbox`, `/decisions`, `/dead-letters`,
 /// `/dead-letters/{id}/replay`… the API (see the [module docs](super)).
+/// The listings are pages of at most 100, oldest first; pass the path
+/// with its query, and `?after=ID` (the last id of a page) gives the next.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -121,6 +123,7 @@ impl<I: Inbox> AdminApi<I> {
         path: &str,
         headers: &HeaderMap,
     ) -> Response<Vec<u8>> {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let path = path.trim_matches('/');
         if path.is_empty() {
             return if *method == Method::GET || *method == Method::HEAD {
@@ -161,7 +164,10 @@ impl<I: Inbox> AdminApi<I> {
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["inbox"]) => self.stats().await,
             ("GET", ["decisions"]) => Ok(self.decision_counts()),
-            ("GET", ["dead-letters"]) => self.dead_letters().await,
+            ("GET", ["dead-letters"]) => match listing::after(query) {
+                Ok(after) => self.dead_letters(after.map(DeadLetterId)).await,
+                Err(()) => Ok(bad_query()),
+            },
             ("GET", ["dead-letters", id]) => match id.parse() {
                 Ok(id) => self.dead_letter(id).await,
                 Err(_) => Ok(not_found()),
@@ -174,7 +180,10 @@ impl<I: Inbox> AdminApi<I> {
                 Ok(id) => self.discard_dead_letter(id).await,
                 Err(_) => Ok(not_found()),
             },
-            ("GET", ["quarantine"]) => self.quarantined().await,
+            ("GET", ["quarantine"]) => match listing::after(query) {
+                Ok(after) => self.quarantined(after.map(QuarantineId)).await,
+                Err(()) => Ok(bad_query()),
+            },
             ("GET", ["quarantine", id]) => match id.parse() {
                 Ok(id) => self.quarantined_one(id).await,
                 Err(_) => Ok(not_found()),
@@ -227,8 +236,11 @@ impl<I: Inbox> AdminApi<I> {
         ))
     }
 
-    async fn dead_letters(&self) -> Result<Response<Vec<u8>>, InboxError> {
-        let letters = self.inbox.dead_letters(listing::PAGE).await?;
+    async fn dead_letters(
+        &self,
+        after: Option<DeadLetterId>,
+    ) -> Result<Response<Vec<u8>>, InboxError> {
+        let letters = self.inbox.dead_letters_after(after, listing::PAGE).await?;
         let list = letters.iter().map(listing::letter_summary).collect();
         Ok(answer(StatusCode::OK, Value::Array(list)))
     }
@@ -259,8 +271,11 @@ impl<I: Inbox> AdminApi<I> {
         })
     }
 
-    async fn quarantined(&self) -> Result<Response<Vec<u8>>, InboxError> {
-        let bodies = self.inbox.quarantined(listing::PAGE).await?;
+    async fn quarantined(
+        &self,
+        after: Option<QuarantineId>,
+    ) -> Result<Response<Vec<u8>>, InboxError> {
+        let bodies = self.inbox.quarantined_after(after, listing::PAGE).await?;
         let list = bodies.iter().map(listing::quarantined_summary).collect();
         Ok(answer(StatusCode::OK, Value::Array(list)))
     }
@@ -338,6 +353,13 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
 
 fn answer(status: StatusCode, body: Value) -> Response<Vec<u8>> {
     respond(status, "application/json", body.to_string().into_bytes())
+}
+
+fn bad_query() -> Response<Vec<u8>> {
+    answer(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "expected ?after=ID (a number), or no query"}),
+    )
 }
 
 fn not_found() -> Response<Vec<u8>> {

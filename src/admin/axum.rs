@@ -51,7 +51,6 @@ async fn handle<I: Inbox>(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    api.handle(&method, uri.path(), &headers)
-        .await
-        .map(Body::from)
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    api.handle(&method, path, &headers).await.map(Body::from)
 }

@@ -15,6 +15,16 @@ const PREVIEW_CHARS: usize = 200;
 /// Characters of an error shown in a listing.
 const ERROR_CHARS: usize = 500;
 
+/// The `after` of a listing's query (`after=ID`, other parameters
+/// ignored): `Err` when it is not a number.
+pub(super) fn after(query: &str) -> Result<Option<u64>, ()> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="))
+        .map(|id| id.parse().map_err(|_| ()))
+        .transpose()
+}
+
 /// `text` cut at `max` characters, with `…` when cut.
 fn preview(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -86,6 +96,14 @@ pub(super) fn quarantined_full(q: &Quarantined) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_starts_after_the_id_asked() {
+        assert_eq!(after(""), Ok(None));
+        assert_eq!(after("after=42"), Ok(Some(42)));
+        assert_eq!(after("x=1&after=7"), Ok(Some(7)));
+        assert_eq!(after("after=seven"), Err(()));
+    }
 
     #[test]
     fn previews_are_cut_on_characters() {

@@ -10,6 +10,7 @@ mod basic;
 pub(crate) mod ed25519;
 mod from;
 pub(crate) mod mac;
+pub(crate) mod replay;
 mod scheme;
 mod secret_encoding;
 mod secret_file;

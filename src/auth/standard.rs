@@ -198,6 +198,11 @@ impl StandardWebhooksAuth {
         self
     }
 
+    /// How far a timestamp may be from now.
+    pub(crate) fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
     /// The `webhook-signature` value for a message: `v1,<base64>` under the
     /// first `whsec_` secret and `v1a,<base64>` under the first `whsk_` key,
     /// separated by a space, for those configured. Public keys cannot sign:

@@ -63,9 +63,11 @@ impl Endpoint {
     /// called) and, with an
     /// [`admin_token`](super::EndpointBuilder::admin_token), the admin
     /// page at `/admin` and its API below it: what
-    /// [`Endpoint::router`](Endpoint::router) serves in axum, without the
-    /// guard (a tower layer). Keep the routes other than the webhook's off
-    /// the public internet.
+    /// [`Endpoint::router`](Endpoint::router) serves in axum, the webhook
+    /// route behind the front door's [`Guard`](super::Guard) with the
+    /// library's defaults (its caps count per actix-web worker here: use
+    /// [`Endpoint::actix_scope_guarded`] to share one). Keep the routes
+    /// other than the webhook's off the public internet.
     ///
     /// ```no_run
     /// use actix_web::{App, HttpServer};
@@ -109,16 +111,55 @@ impl Endpoint {
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
     pub fn actix_scope(&self, prefix: &str) -> Scope {
+        self.actix_scope_guarded(prefix, &super::Guard::new(self.receiver()).actix())
+    }
+
+    /// [`Endpoint::actix_scope`] with the webhook route behind `guard`
+    /// ([`Guard::actix`](super::Guard::actix)) instead of one with the
+    /// library's defaults. Build it once, outside `HttpServer::new`'s
+    /// closure, so that every actix-web worker shares its caps and its
+    /// summary; give actix-web the guard's read timeout and connection cap
+    /// too ([`Guard::read_timeout`](super::Guard::read_timeout),
+    /// [`Guard::max_connections`](super::Guard::max_connections)).
+    ///
+    /// ```no_run
+    /// use actix_web::{App, HttpServer};
+    /// use alm_webhooks::auth::BasicAuth;
+    /// use alm_webhooks::endpoint::Guard;
+    /// use alm_webhooks::Endpoint;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let endpoint = Endpoint::builder(BasicAuth::new("alm", "s3cret"))
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// let guard = Guard::new(endpoint.receiver()).with_max_concurrent_requests(64);
+    /// let (timeout, connections) = (guard.read_timeout(), guard.max_connections());
+    /// let middleware = guard.actix();
+    /// HttpServer::new(move || App::new().service(endpoint.actix_scope_guarded("", &middleware)))
+    ///     .client_request_timeout(timeout)
+    ///     .max_connections(connections)
+    ///     .bind("127.0.0.1:8080")?
+    ///     .run()
+    ///     .await
+    /// # }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+    pub fn actix_scope_guarded(&self, prefix: &str, guard: &super::GuardMiddleware) -> Scope {
         let webhook = self.clone();
         let ready = self.clone();
         // A resource, so that another method than POST is `405`.
         let mut scope = web::scope(prefix)
-            .service(web::resource(self.webhook_path()).route(web::post().to(
-                move |request: HttpRequest, payload: web::Payload| {
-                    let endpoint = webhook.clone();
-                    async move { endpoint.handle_actix(&request, payload).await }
-                },
-            )))
+            .service(
+                web::resource(self.webhook_path()).route(
+                    web::post()
+                        .to(move |request: HttpRequest, payload: web::Payload| {
+                            let endpoint = webhook.clone();
+                            async move { endpoint.handle_actix(&request, payload).await }
+                        })
+                        .wrap(guard.clone()),
+                ),
+            )
             .route(
                 "/healthz",
                 web::get().to(|| async { json(StatusCode::OK, r#"{"status":"up"}"#.to_owned()) }),
@@ -159,7 +200,11 @@ impl Endpoint {
                     web::route().to(move |request: HttpRequest| {
                         let admin = admin.clone();
                         async move {
-                            let below = format!("/{}", request.match_info().query("rest"));
+                            // With its query: a listing's page is `?after=ID`.
+                            let mut below = format!("/{}", request.match_info().query("rest"));
+                            if !request.query_string().is_empty() {
+                                below = format!("{below}?{}", request.query_string());
+                            }
                             actix_admin(&admin, &request, &below).await
                         }
                     }),

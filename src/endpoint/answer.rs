@@ -77,6 +77,13 @@ pub enum Answer {
         /// Why it is not an envelope.
         error: String,
     },
+    /// A replay of a delivery accepted a moment ago, under a scheme that
+    /// signs a timestamp (still within its tolerance): acknowledged, not
+    /// kept or processed again.
+    Replayed {
+        /// Its account, when it could be read.
+        account_id: Option<AccountId>,
+    },
     /// Refused as a whole: too large, not authenticated, or (when malformed
     /// bodies are refused) not an envelope.
     Refused(Rejection),
@@ -97,7 +104,9 @@ impl Answer {
     /// ```
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Accepted { .. } | Self::Quarantined { .. } => StatusCode::ACCEPTED,
+            Self::Accepted { .. } | Self::Quarantined { .. } | Self::Replayed { .. } => {
+                StatusCode::ACCEPTED
+            }
             Self::Processed { report, .. } => report.status(),
             Self::Refused(rejection) => rejection.status(),
             Self::StoreUnavailable(_) | Self::InboxUnavailable(_) => {
@@ -123,6 +132,7 @@ impl Answer {
             Self::Quarantined { id, error, .. } => {
                 serde_json::json!({"quarantined": id.get(), "error": error}).to_string()
             }
+            Self::Replayed { .. } => r#"{"accepted":true,"replay":true}"#.to_owned(),
             Self::Refused(rejection) => rejection.body(),
             Self::StoreUnavailable(_) => r#"{"error":"store unavailable"}"#.to_owned(),
             Self::InboxUnavailable(_) => r#"{"error":"inbox unavailable"}"#.to_owned(),
@@ -151,7 +161,7 @@ impl Answer {
             Self::Accepted { account_id, .. } | Self::Processed { account_id, .. } => {
                 Some(*account_id)
             }
-            Self::Quarantined { account_id, .. } => *account_id,
+            Self::Quarantined { account_id, .. } | Self::Replayed { account_id } => *account_id,
             _ => None,
         }
     }
@@ -256,6 +266,7 @@ impl fmt::Display for Answer {
             Self::Quarantined { id, error, .. } => {
                 write!(f, "{status}: quarantined as {id}: {error}")
             }
+            Self::Replayed { .. } => write!(f, "{status}: a replay, not kept again"),
             Self::Refused(rejection) => write!(f, "{status}: {rejection}"),
             Self::StoreUnavailable(e) => write!(f, "{status}: {e}"),
             Self::InboxUnavailable(e) => write!(f, "{status}: {e}"),

@@ -116,4 +116,28 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self.kept = limits;
         self
     }
+
+    /// How many accepted deliveries are remembered against replays
+    /// (default
+    /// [`DEFAULT_MAX_REMEMBERED_DELIVERIES`](super::DEFAULT_MAX_REMEMBERED_DELIVERIES),
+    /// 100,000; `0` remembers none). Under a scheme that signs a
+    /// timestamp (Standard Webhooks, or a signature with a signed
+    /// timestamp header), a delivery accepted again within twice the
+    /// tolerance is answered `202` and neither kept nor processed again;
+    /// past the cap the oldest are forgotten first.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .max_remembered_deliveries(10_000)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = endpoint;
+    /// ```
+    #[must_use]
+    pub fn max_remembered_deliveries(mut self, max: usize) -> Self {
+        self.max_remembered = max;
+        self
+    }
 }

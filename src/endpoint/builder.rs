@@ -59,6 +59,7 @@ pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
     pub(super) on_answer: Option<super::AnswerObserver>,
     pub(super) admin_token: Option<crate::admin::AdminToken>,
     pub(super) webhook_path: String,
+    pub(super) max_remembered: usize,
 }
 
 impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilder<S, I> {
@@ -96,6 +97,7 @@ impl EndpointBuilder {
             on_answer: None,
             admin_token: None,
             webhook_path: super::DEFAULT_WEBHOOK_PATH.to_owned(),
+            max_remembered: super::DEFAULT_MAX_REMEMBERED_DELIVERIES,
         }
     }
 }
@@ -152,6 +154,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             on_answer: self.on_answer,
             admin_token: self.admin_token,
             webhook_path: self.webhook_path,
+            max_remembered: self.max_remembered,
         }
     }
 
@@ -198,6 +201,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
             on_answer: self.on_answer,
             admin_token: self.admin_token,
             webhook_path: self.webhook_path,
+            max_remembered: self.max_remembered,
         }
     }
 
@@ -443,6 +447,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 on_answer: self.on_answer,
                 admin_token: self.admin_token,
                 webhook_path: self.webhook_path,
+                replays: super::replays::Replays::new(self.max_remembered),
             }),
         })
     }

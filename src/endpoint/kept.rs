@@ -18,6 +18,11 @@ pub const DEFAULT_MAX_DEAD_LETTERS: u64 = 100_000;
 /// are answered `503`: 10,000.
 pub const DEFAULT_MAX_QUARANTINED: u64 = 10_000;
 
+/// Bytes of quarantined bodies kept, all accounts together, before new
+/// deliveries are answered `503`: 1 GiB (a body may take 8 MiB, so the
+/// count alone would let 10,000 of them take 80 GiB).
+pub const DEFAULT_MAX_QUARANTINED_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// How long the inbox's counts are trusted before they are asked again.
 const RECOUNT_EVERY: Duration = Duration::from_secs(1);
 
@@ -40,6 +45,7 @@ const COUNT_WITHIN: Duration = Duration::from_secs(2);
 pub struct KeptLimits {
     max_dead_letters: u64,
     max_quarantined: u64,
+    max_quarantined_bytes: u64,
 }
 
 impl Default for KeptLimits {
@@ -47,12 +53,14 @@ impl Default for KeptLimits {
         Self {
             max_dead_letters: DEFAULT_MAX_DEAD_LETTERS,
             max_quarantined: DEFAULT_MAX_QUARANTINED,
+            max_quarantined_bytes: DEFAULT_MAX_QUARANTINED_BYTES,
         }
     }
 }
 
 impl KeptLimits {
-    /// The defaults: [`DEFAULT_MAX_DEAD_LETTERS`], [`DEFAULT_MAX_QUARANTINED`].
+    /// The defaults: [`DEFAULT_MAX_DEAD_LETTERS`], [`DEFAULT_MAX_QUARANTINED`],
+    /// [`DEFAULT_MAX_QUARANTINED_BYTES`].
     ///
     /// ```
     /// assert_eq!(alm_webhooks::endpoint::KeptLimits::new(), Default::default());
@@ -82,6 +90,19 @@ impl KeptLimits {
     #[must_use]
     pub fn with_max_quarantined(mut self, max: u64) -> Self {
         self.max_quarantined = max;
+        self
+    }
+
+    /// The most bytes of quarantined bodies kept, all together.
+    ///
+    /// ```
+    /// let limits = alm_webhooks::endpoint::KeptLimits::new()
+    ///     .with_max_quarantined_bytes(256 * 1024 * 1024);
+    /// # let _ = limits;
+    /// ```
+    #[must_use]
+    pub fn with_max_quarantined_bytes(mut self, max: u64) -> Self {
+        self.max_quarantined_bytes = max;
         self
     }
 }
@@ -126,8 +147,17 @@ impl Kept {
                 "the inbox keeps as many quarantined bodies as allowed: requeue or discard them",
             ));
         }
-        // Well under both caps (below 90 %): trust it for a second.
-        if stats.dead_letters < dead / 10 * 9 && stats.quarantined < quarantined / 10 * 9 {
+        let bytes = self.limits.max_quarantined_bytes;
+        if stats.quarantined_bytes >= bytes {
+            return Some(InboxError::new(
+                "the inbox keeps as many quarantined bytes as allowed: requeue or discard them",
+            ));
+        }
+        // Well under every cap (below 90 %): trust it for a second.
+        if stats.dead_letters < dead / 10 * 9
+            && stats.quarantined < quarantined / 10 * 9
+            && stats.quarantined_bytes < bytes / 10 * 9
+        {
             *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         }
         None

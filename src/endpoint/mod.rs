@@ -40,7 +40,7 @@ mod bounds;
 mod builder;
 mod door;
 mod error;
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "actix"))]
 mod guard;
 mod handler;
 mod kept;
@@ -48,6 +48,7 @@ mod modes;
 mod observe;
 mod options;
 mod ready;
+mod replays;
 #[cfg(feature = "axum")]
 mod router;
 #[cfg(feature = "tower")]
@@ -69,18 +70,26 @@ pub use admin::EndpointAdmin;
 pub use answer::Answer;
 pub use builder::EndpointBuilder;
 pub use error::EndpointError;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub use guard::{
     DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, GuardLayer,
-    GuardService, RefusalSummary,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, RefusalSummary,
 };
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub use guard::{GuardActixService, GuardMiddleware};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{GuardLayer, GuardService};
 pub use handler::HandlerResult;
-pub use kept::{DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, KeptLimits};
+pub use kept::{
+    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,
+};
 pub use modes::{DEFAULT_INLINE_BUDGET, DEFAULT_WEBHOOK_PATH, Mode, OnMalformed};
 pub use options::WorkerOptions;
 pub use ready::Readiness;
+pub use replays::DEFAULT_MAX_REMEMBERED_DELIVERIES;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use router::Routes;
@@ -159,6 +168,8 @@ struct Inner {
     webhook_path: String,
     /// The admin API's token, when [`EndpointBuilder::admin_token`] was given.
     admin_token: Option<crate::admin::AdminToken>,
+    /// The deliveries accepted within their timestamp's tolerance.
+    replays: replays::Replays,
 }
 
 /// Who hears of every answer ([`EndpointBuilder::on_answer`]).
@@ -334,17 +345,40 @@ impl Endpoint {
 
     async fn answer(&self, headers: &HeaderMap, body: &[u8], started: Instant) -> Answer {
         let now = OffsetDateTime::now_utc();
-        let envelope = match self.inner.receiver.receive_at(headers, body, now) {
-            Ok(envelope) => envelope,
+        let received = match self.inner.receiver.receive_at(headers, body, now) {
+            Ok(envelope) => Ok(envelope),
             Err(Rejection::BadRequest(e)) if self.inner.on_malformed == OnMalformed::Quarantine => {
-                return self.quarantine(body, e.to_string(), now).await;
+                Err(e)
             }
             Err(rejection) => return Answer::Refused(rejection),
         };
-        match self.inner.mode {
-            Mode::Inline => self.process(envelope, started).await,
-            Mode::Inbox => self.append(envelope.account_id, body, now).await,
+        // Authenticated: a replay within the tolerance is acknowledged
+        // and not kept again.
+        let replay = self
+            .inner
+            .receiver
+            .authentication()
+            .replay_key(headers, body);
+        if let Some(key) = &replay {
+            if !self.inner.replays.first_time(key, Instant::now()) {
+                let account_id = match &received {
+                    Ok(envelope) => Some(envelope.account_id),
+                    Err(_) => account::account_of(body),
+                };
+                return Answer::Replayed { account_id };
+            }
         }
+        let answer = match received {
+            Ok(envelope) => match self.inner.mode {
+                Mode::Inline => self.process(envelope, started).await,
+                Mode::Inbox => self.append(envelope.account_id, body, now).await,
+            },
+            Err(e) => self.quarantine(body, e.to_string(), now).await,
+        };
+        if let Some(key) = replay.filter(|_| !answer.is_acknowledged()) {
+            self.inner.replays.forget(&key); // its redelivery must be kept
+        }
+        answer
     }
 
     /// Decides the delivery inline, its handlers within the budget counted

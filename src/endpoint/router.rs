@@ -248,10 +248,9 @@ async fn admin_call(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    admin
-        .handle(&method, uri.path(), &headers)
-        .await
-        .map(Body::from)
+    // With its query: a listing's page is `?after=ID`.
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    admin.handle(&method, path, &headers).await.map(Body::from)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

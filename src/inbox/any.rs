@@ -246,6 +246,14 @@ impl Inbox for AnyInbox {
         delegate!(self, i => i.dead_letters(limit))
     }
 
+    async fn dead_letters_after(
+        &self,
+        after: Option<DeadLetterId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, InboxError> {
+        delegate!(self, i => i.dead_letters_after(after, limit))
+    }
+
     async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
         delegate!(self, i => i.dead_letter(id))
     }
@@ -264,6 +272,14 @@ impl Inbox for AnyInbox {
 
     async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
         delegate!(self, i => i.quarantined(limit))
+    }
+
+    async fn quarantined_after(
+        &self,
+        after: Option<QuarantineId>,
+        limit: usize,
+    ) -> Result<Vec<Quarantined>, InboxError> {
+        delegate!(self, i => i.quarantined_after(after, limit))
     }
 
     async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {

@@ -298,10 +298,19 @@ impl Inbox for MemoryInbox {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        self.dead_letters_after(None, limit).await
+    }
+
+    async fn dead_letters_after(
+        &self,
+        after: Option<DeadLetterId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, InboxError> {
+        let from = after.map_or(0, |a| a.0.saturating_add(1));
         Ok(self
             .lock()
             .dead_letters
-            .iter()
+            .range(from..)
             .take(limit)
             .map(|(id, letter)| DeadLetter::new(DeadLetterId(*id), letter.clone()))
             .collect())
@@ -333,12 +342,21 @@ impl Inbox for MemoryInbox {
     }
 
     async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
-        Ok(self
-            .lock()
+        self.quarantined_after(None, limit).await
+    }
+
+    async fn quarantined_after(
+        &self,
+        after: Option<QuarantineId>,
+        limit: usize,
+    ) -> Result<Vec<Quarantined>, InboxError> {
+        let from = after.map_or(0, |a| a.0.saturating_add(1));
+        let state = self.lock();
+        Ok(state
             .quarantined
-            .values()
+            .range(from..)
+            .map(|(_, q)| q.clone())
             .take(limit)
-            .cloned()
             .collect())
     }
 
@@ -388,6 +406,13 @@ impl Inbox for MemoryInbox {
             state.dead_letters.len() as u64,
             state.quarantined.len() as u64,
             oldest,
+        )
+        .with_quarantined_bytes(
+            state
+                .quarantined
+                .values()
+                .map(|q| q.body.len() as u64)
+                .sum(),
         ))
     }
 }

@@ -79,80 +79,9 @@
 //! `eventId`, `eventName`, JSON and error, NUL included). PostgreSQL keeps
 //! those texts as UTF-8 in `BYTEA` columns (its `TEXT` cannot hold NUL).
 
-/// The [`Inbox`] methods about what an inbox keeps for a person (dead
-/// letters, quarantined bodies), delegated to inherent `kept_…` methods of
-/// the same names: how the SQL backends keep those in their own file.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-macro_rules! delegate_kept {
-    () => {
-        async fn quarantine(
-            &self,
-            body: $crate::inbox::NewQuarantined<'_>,
-        ) -> Result<$crate::inbox::QuarantineId, $crate::inbox::InboxError> {
-            self.kept_quarantine(body).await
-        }
-
-        async fn dead_letters(
-            &self,
-            limit: usize,
-        ) -> Result<Vec<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
-            self.kept_dead_letters(limit).await
-        }
-
-        async fn dead_letter(
-            &self,
-            id: $crate::inbox::DeadLetterId,
-        ) -> Result<Option<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
-            self.kept_dead_letter(id).await
-        }
-
-        async fn discard_dead_letter(
-            &self,
-            id: $crate::inbox::DeadLetterId,
-        ) -> Result<bool, $crate::inbox::InboxError> {
-            self.kept_discard_dead_letter(id).await
-        }
-
-        async fn replay_dead_letter(
-            &self,
-            id: $crate::inbox::DeadLetterId,
-            now: time::OffsetDateTime,
-        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
-            self.kept_replay_dead_letter(id, now).await
-        }
-
-        async fn quarantined(
-            &self,
-            limit: usize,
-        ) -> Result<Vec<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
-            self.kept_quarantined(limit).await
-        }
-
-        async fn quarantined_body(
-            &self,
-            id: $crate::inbox::QuarantineId,
-        ) -> Result<Option<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
-            self.kept_quarantined_body(id).await
-        }
-
-        async fn discard_quarantined(
-            &self,
-            id: $crate::inbox::QuarantineId,
-        ) -> Result<bool, $crate::inbox::InboxError> {
-            self.kept_discard_quarantined(id).await
-        }
-
-        async fn requeue_quarantined(
-            &self,
-            id: $crate::inbox::QuarantineId,
-            account_id: $crate::AccountId,
-            now: time::OffsetDateTime,
-        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
-            self.kept_requeue_quarantined(id, account_id, now).await
-        }
-    };
-}
-
+#[macro_use]
+mod delegate;
 mod any;
 #[cfg(feature = "inbox-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
@@ -340,6 +269,28 @@ pub trait Inbox: Send + Sync + 'static {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, InboxError>> + Send;
 
+    /// The dead letters after `after` (from the first for `None`), oldest
+    /// first, at most `limit`: a page of the admin listing. The default
+    /// reads every dead letter to find the page; the crate's inboxes read
+    /// only the page.
+    fn dead_letters_after(
+        &self,
+        after: Option<DeadLetterId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, InboxError>> + Send {
+        async move {
+            let all = self
+                .dead_letters(after.map_or(limit, |_| usize::MAX))
+                .await?;
+            let after = after.map_or(0, DeadLetterId::get);
+            Ok(all
+                .into_iter()
+                .filter(|d| d.id.get() > after)
+                .take(limit)
+                .collect())
+        }
+    }
+
     /// One dead letter.
     fn dead_letter(
         &self,
@@ -366,6 +317,27 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Quarantined>, InboxError>> + Send;
+
+    /// The quarantined bodies after `after` (from the first for `None`),
+    /// oldest first, at most `limit`; the default as
+    /// [`Inbox::dead_letters_after`]'s.
+    fn quarantined_after(
+        &self,
+        after: Option<QuarantineId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Quarantined>, InboxError>> + Send {
+        async move {
+            let all = self
+                .quarantined(after.map_or(limit, |_| usize::MAX))
+                .await?;
+            let after = after.map_or(0, QuarantineId::get);
+            Ok(all
+                .into_iter()
+                .filter(|q| q.id.get() > after)
+                .take(limit)
+                .collect())
+        }
+    }
 
     /// One quarantined body.
     fn quarantined_body(

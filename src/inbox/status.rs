@@ -31,6 +31,8 @@ pub struct InboxStats {
     pub dead_letters: u64,
     /// Quarantined bodies kept.
     pub quarantined: u64,
+    /// Their bytes, all together.
+    pub quarantined_bytes: u64,
     /// How long the oldest delivery still in the inbox (pending, in flight
     /// or retrying) has waited; `None` when the inbox is empty.
     pub oldest_pending_age: Option<Duration>,
@@ -46,6 +48,7 @@ impl From<&InboxStats> for crate::metrics::InboxFigures {
             retrying: stats.retrying,
             dead_letters: stats.dead_letters,
             quarantined: stats.quarantined,
+            quarantined_bytes: stats.quarantined_bytes,
             oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
         }
     }
@@ -75,8 +78,22 @@ impl InboxStats {
             retrying,
             dead_letters,
             quarantined,
+            quarantined_bytes: 0,
             oldest_pending_age,
         }
+    }
+
+    /// The stats with the quarantined bodies' bytes, all together.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxStats;
+    /// let stats = InboxStats::new(0, 0, 0, 0, 2, None).with_quarantined_bytes(4096);
+    /// assert_eq!(stats.quarantined_bytes, 4096);
+    /// ```
+    #[must_use]
+    pub fn with_quarantined_bytes(mut self, bytes: u64) -> Self {
+        self.quarantined_bytes = bytes;
+        self
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `alm_webhooks_inbox_retrying` | gauge | |
 //! | `alm_webhooks_dead_letters` | gauge | |
 //! | `alm_webhooks_quarantined` | gauge | |
+//! | `alm_webhooks_quarantined_bytes` | gauge | |
 //! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
@@ -84,6 +85,8 @@ pub mod names {
     pub const DEAD_LETTERS: &str = "alm_webhooks_dead_letters";
     /// Bodies kept because they were not a valid envelope.
     pub const QUARANTINED: &str = "alm_webhooks_quarantined";
+    /// The bytes of the quarantined bodies, all together.
+    pub const QUARANTINED_BYTES: &str = "alm_webhooks_quarantined_bytes";
     /// Age of the oldest delivery still pending.
     pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
         "alm_webhooks_inbox_oldest_pending_age_seconds";
@@ -104,6 +107,7 @@ pub mod names {
         INBOX_RETRYING,
         DEAD_LETTERS,
         QUARANTINED,
+        QUARANTINED_BYTES,
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
@@ -256,6 +260,10 @@ pub fn describe() {
     describe_gauge!(DEAD_LETTERS, "Events kept after their last failed attempt.");
     describe_gauge!(QUARANTINED, "Bodies kept because they did not parse.");
     describe_gauge!(
+        QUARANTINED_BYTES,
+        "The bytes of the quarantined bodies, all together."
+    );
+    describe_gauge!(
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         Unit::Seconds,
         "Age of the oldest pending delivery."
@@ -379,6 +387,8 @@ pub struct InboxFigures {
     pub dead_letters: u64,
     /// Quarantined bodies kept.
     pub quarantined: u64,
+    /// Their bytes, all together.
+    pub quarantined_bytes: u64,
     /// Age of the oldest pending delivery (zero when none).
     pub oldest_pending_age: Duration,
 }
@@ -391,6 +401,7 @@ pub fn set_inbox(figures: &InboxFigures) {
     metrics::gauge!(names::INBOX_RETRYING).set(figures.retrying as f64);
     metrics::gauge!(names::DEAD_LETTERS).set(figures.dead_letters as f64);
     metrics::gauge!(names::QUARANTINED).set(figures.quarantined as f64);
+    metrics::gauge!(names::QUARANTINED_BYTES).set(figures.quarantined_bytes as f64);
     metrics::gauge!(names::INBOX_OLDEST_PENDING_AGE_SECONDS)
         .set(figures.oldest_pending_age.as_secs_f64());
 }

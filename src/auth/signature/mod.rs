@@ -291,6 +291,12 @@ impl SignatureAuth {
         self
     }
 
+    /// The signed timestamp header and its tolerance, when the signature
+    /// bounds replays in time.
+    pub(crate) fn signed_timestamp(&self) -> Option<(&HeaderName, Duration)> {
+        self.timestamp.as_ref().map(|h| (h, self.tolerance))
+    }
+
     /// Also accepts HMAC signatures made with `secret` (for rotation).
     ///
     /// ```

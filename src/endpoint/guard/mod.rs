@@ -1,9 +1,14 @@
 //! The guard in front of an endpoint on the open internet (feature
-//! `axum`): see [`Guard`].
+//! `axum` or `actix`): see [`Guard`].
 
+#[cfg(feature = "actix")]
+mod actix;
 mod budget;
+mod core;
 mod read;
+#[cfg(feature = "axum")]
 mod serve;
+#[cfg(feature = "axum")]
 mod service;
 mod summary;
 
@@ -13,6 +18,9 @@ use std::time::Duration;
 
 use crate::Receiver;
 
+#[cfg(feature = "actix")]
+pub use actix::{GuardActixService, GuardMiddleware};
+#[cfg(feature = "axum")]
 pub use service::{GuardLayer, GuardService};
 pub use summary::RefusalSummary;
 
@@ -39,9 +47,11 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// The bounds of the front door, built once from the [`Receiver`] it
-/// guards (its authentication and body limit): a tower layer
-/// ([`Guard::layer`]) for the webhook route and a server with a header
-/// read timeout ([`Guard::serve`]).
+/// guards (its authentication and body limit): for axum, a tower layer
+/// ([`Guard::layer`], a whole receiver in [`GuardLayer`]'s example) for
+/// the webhook route and a server with a header read timeout
+/// ([`Guard::serve`]); for actix-web, a middleware ([`Guard::actix`])
+/// and the server settings it names.
 ///
 /// Anyone can reach `POST /webhooks`, with or without credentials. Without
 /// the guard, a client that sends a large body slowly holds memory and a
@@ -54,7 +64,7 @@ pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// | body received within (from the end of the headers) | [`DEFAULT_READ_TIMEOUT`] | `408`, connection closed |
 /// | requests in progress | [`DEFAULT_MAX_CONCURRENT_REQUESTS`] (256) | `503` + `Retry-After` |
 /// | body bytes buffered at once beyond each body's first 64 KiB, all requests together | [`DEFAULT_MAX_BUFFERED_BYTES`] (32 MiB) | `503` + `Retry-After` |
-/// | open connections ([`Guard::serve`]) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
+/// | open connections ([`Guard::serve`]; actix-web: `HttpServer::max_connections`, per worker) | [`DEFAULT_MAX_CONNECTIONS`] (1024) | the next waits in the listen backlog |
 ///
 /// ALM waits 5 s for an answer, so the 10 s read timeout never cuts a real
 /// delivery short. Each body's first 64 KiB are bounded by the request cap
@@ -200,6 +210,19 @@ impl Guard {
     pub fn with_max_buffered_bytes(mut self, bytes: usize) -> Self {
         self.max_buffered_bytes = bytes;
         self
+    }
+
+    /// The connection cap: the open connections [`Guard::serve`] holds at
+    /// once (at least 1); for actix-web, give it to
+    /// `HttpServer::max_connections`.
+    ///
+    /// ```
+    /// # use alm_webhooks::{Authentication, Receiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None));
+    /// assert_eq!(guard.max_connections(), alm_webhooks::endpoint::DEFAULT_MAX_CONNECTIONS);
+    /// ```
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// Open connections [`Guard::serve`] holds at once (at least 1).

@@ -1,8 +1,7 @@
-//! Reading a body within the size limit and the shared byte budget.
+//! Buffering a body within the size limit and the shared byte budget,
+//! chunk by chunk, whatever the framework delivers the chunks.
 
-use axum_core::body::Body;
 use http::{HeaderMap, header};
-use http_body_util::BodyExt;
 
 use super::budget::Held;
 use super::summary::Refusal;
@@ -13,49 +12,66 @@ use super::summary::Refusal;
 /// ordinary deliveries (a few KiB) out.
 pub(super) const UNCHARGED_BYTES: usize = 64 * 1024;
 
-/// Reads `body` whole, holding what it buffers beyond
-/// [`UNCHARGED_BYTES`] against the budget:
-/// `TooLarge` past `limit`, `Busy` when the budget has no room, `Malformed`
-/// when the body breaks off or ends before its `Content-Length`. The caller
-/// bounds the time.
-pub(super) async fn read_body(
-    mut body: Body,
-    headers: &HeaderMap,
+/// A body being read, holding what it buffers beyond [`UNCHARGED_BYTES`]
+/// against the budget: `TooLarge` past the limit, `Busy` when the budget
+/// has no room, `Malformed` when it ends before its `Content-Length`. The
+/// caller bounds the time.
+pub(super) struct BodyBuffer<'a> {
+    buffer: Vec<u8>,
+    declared: Option<usize>,
     limit: usize,
-    held: &mut Held,
-) -> Result<Vec<u8>, Refusal> {
-    let declared = declared_length(headers);
-    let mut buffer = Vec::new();
-    if let Some(declared) = declared {
-        // Declared within the limit (checked before): hold it at once, so
-        // a request that cannot fit is refused before it is read.
-        if !held.grow_to(declared.saturating_sub(UNCHARGED_BYTES)) {
-            return Err(Refusal::Busy);
-        }
-        buffer.reserve_exact(declared);
-    }
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| Refusal::Malformed)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        let length = buffer.len() + data.len();
-        if length > limit {
-            return Err(Refusal::TooLarge);
-        }
-        if length > buffer.capacity() {
-            let capacity = length.max(buffer.capacity() * 2).min(limit);
-            if !held.grow_to(capacity.saturating_sub(UNCHARGED_BYTES)) {
+    held: &'a mut Held,
+}
+
+impl<'a> BodyBuffer<'a> {
+    /// Starts a body whose size was checked against `limit` already.
+    /// Declared within the limit, it is held at once, so a request that
+    /// cannot fit is refused before it is read.
+    pub(super) fn start(
+        headers: &HeaderMap,
+        limit: usize,
+        held: &'a mut Held,
+    ) -> Result<Self, Refusal> {
+        let declared = declared_length(headers);
+        let mut buffer = Vec::new();
+        if let Some(declared) = declared {
+            if !held.grow_to(declared.saturating_sub(UNCHARGED_BYTES)) {
                 return Err(Refusal::Busy);
             }
-            buffer.reserve_exact(capacity - buffer.len());
+            buffer.reserve_exact(declared);
         }
-        buffer.extend_from_slice(&data);
+        Ok(Self {
+            buffer,
+            declared,
+            limit,
+            held,
+        })
     }
-    if declared.is_some_and(|n| n != buffer.len()) {
-        return Err(Refusal::Malformed);
+
+    /// Adds a chunk.
+    pub(super) fn push(&mut self, data: &[u8]) -> Result<(), Refusal> {
+        let length = self.buffer.len() + data.len();
+        if length > self.limit {
+            return Err(Refusal::TooLarge);
+        }
+        if length > self.buffer.capacity() {
+            let capacity = length.max(self.buffer.capacity() * 2).min(self.limit);
+            if !self.held.grow_to(capacity.saturating_sub(UNCHARGED_BYTES)) {
+                return Err(Refusal::Busy);
+            }
+            self.buffer.reserve_exact(capacity - self.buffer.len());
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(())
     }
-    Ok(buffer)
+
+    /// The whole body, once it ended: as long as it said it would be.
+    pub(super) fn finish(self) -> Result<Vec<u8>, Refusal> {
+        if self.declared.is_some_and(|n| n != self.buffer.len()) {
+            return Err(Refusal::Malformed);
+        }
+        Ok(self.buffer)
+    }
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<usize> {

@@ -6,35 +6,51 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum_core::body::Body;
 use axum_core::extract::Request;
 use axum_core::response::Response;
-use http::{HeaderValue, StatusCode, header};
-use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use http::{HeaderMap, HeaderValue, header};
+use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 
 use super::Guard;
-use super::budget::{Budget, Held};
-use super::read::read_body;
-use super::summary::{Refusal, Tally};
-use crate::auth::UNAUTHORIZED_BODY;
-use crate::{Authentication, Receiver, Rejection};
-
-/// What every request through one layer shares: its caps and counts.
-struct Shared {
-    receiver: Receiver,
-    read_timeout: Duration,
-    retry_after: Duration,
-    requests: Arc<Semaphore>,
-    budget: Arc<Budget>,
-    tally: Arc<Tally>,
-}
+use super::budget::Held;
+use super::core::{Refused, Shared};
+use super::read::BodyBuffer;
+use super::summary::Refusal;
 
 /// The [`Guard`] as a tower layer, from [`Guard::layer`]: put it on the
-/// webhook route. Clones share the caps.
+/// webhook route. Clones share the caps. A whole axum receiver:
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use alm_webhooks::endpoint::Guard;
+/// use alm_webhooks::{Answer, Authentication, Endpoint};
+/// use axum::extract::{Request, State};
+///
+/// async fn webhooks(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Answer {
+///     endpoint.handle_axum(request).await
+/// }
+///
+/// # async fn run() {
+/// let auth = alm_webhooks::auth::BasicAuth::new("alm", "s3cret");
+/// let endpoint = Endpoint::builder(Authentication::Basic(auth))
+///     .handler(|_event| async { Ok(()) })
+///     .build()
+///     .unwrap();
+/// let guard = Guard::new(endpoint.receiver())
+///     .with_summary(|summary| eprintln!("{summary}"));
+/// let app = axum::Router::new()
+///     .route("/webhooks", axum::routing::post(webhooks))
+///     .layer(guard.layer())
+///     .with_state(Arc::new(endpoint));
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await.unwrap();
+/// guard.serve(listener, app).await;
+/// # }
+/// ```
+///
 #[derive(Clone)]
 pub struct GuardLayer {
     shared: Arc<Shared>,
@@ -43,10 +59,7 @@ pub struct GuardLayer {
 impl std::fmt::Debug for GuardLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardLayer")
-            .field(
-                "requests_available",
-                &self.shared.requests.available_permits(),
-            )
+            .field("requests_available", &self.shared.places_left())
             .finish_non_exhaustive()
     }
 }
@@ -67,14 +80,7 @@ impl Guard {
     /// ```
     pub fn layer(&self) -> GuardLayer {
         GuardLayer {
-            shared: Arc::new(Shared {
-                receiver: self.receiver.clone(),
-                read_timeout: self.read_timeout,
-                retry_after: self.retry_after,
-                requests: Arc::new(Semaphore::new(self.max_requests)),
-                budget: Budget::new(self.max_buffered_bytes),
-                tally: Tally::new(self.summary_every, self.reporter.clone()),
-            }),
+            shared: Arc::new(Shared::new(self)),
         }
     }
 }
@@ -132,116 +138,65 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
-    let Ok(_place) = Arc::clone(&shared.requests).try_acquire_owned() else {
-        return shared.refuse(Refusal::Busy, started);
-    };
     let (parts, body) = request.into_parts();
-    // The size first, as the receiver does: over the limit is `413`
-    // whatever the credentials.
-    if shared
-        .receiver
-        .check_declared_length(&parts.headers)
-        .is_err()
-    {
-        return shared.refuse(Refusal::TooLarge, started);
-    }
-    let auth = shared.receiver.authentication();
-    if auth
-        .verify_headers_at(&parts.headers, OffsetDateTime::now_utc())
-        .is_err()
-    {
-        return shared.refuse(Refusal::Unauthorized, started);
-    }
-    let mut held = Held::none(&shared.budget);
+    let mut admitted = match shared.admit(&parts.headers) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return response(shared.refuse(refusal, started)),
+    };
     let limit = shared.receiver.max_body_bytes();
-    let read = read_body(body, &parts.headers, limit, &mut held);
+    let read = read_body(body, &parts.headers, limit, &mut admitted.held);
     let bytes = match tokio::time::timeout(shared.read_timeout, read).await {
-        Err(_elapsed) => return shared.refuse(Refusal::TimedOut, started),
-        Ok(Err(refusal)) => return shared.refuse(refusal, started),
+        Err(_elapsed) => return response(shared.refuse(Refusal::TimedOut, started)),
+        Ok(Err(refusal)) => return response(shared.refuse(refusal, started)),
         Ok(Ok(bytes)) => bytes,
     };
     let request = Request::from_parts(parts, Body::from(bytes));
     let Ok(mut response) = inner.oneshot(request).await;
-    drop(held);
-    match response.status() {
-        StatusCode::UNAUTHORIZED => {
-            shared.tally.count(Refusal::Unauthorized);
-            challenge(auth, &mut response);
-        }
-        StatusCode::PAYLOAD_TOO_LARGE => shared.tally.count(Refusal::TooLarge),
-        StatusCode::BAD_REQUEST => shared.tally.count(Refusal::Malformed),
-        _ => {}
+    drop(admitted);
+    if let Some(challenge) = shared.answered(response.status()) {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
     }
     response
 }
 
-impl Shared {
-    /// Counts a refusal (in the summary, and with the `metrics` feature in
-    /// `alm_webhooks_deliveries_total`: a `503` as `unavailable`, a `408`
-    /// as `malformed`) and answers it; the connection is closed after the
-    /// answer, as the body may be unread.
-    fn refuse(&self, refusal: Refusal, started: Instant) -> Response {
-        self.tally.count(refusal);
-        #[cfg(feature = "metrics")]
-        {
-            use crate::metrics::DeliveryOutcome;
-            let outcome = match refusal {
-                Refusal::Unauthorized => DeliveryOutcome::Unauthorized,
-                Refusal::TooLarge => DeliveryOutcome::TooLarge,
-                Refusal::Malformed | Refusal::TimedOut => DeliveryOutcome::Malformed,
-                Refusal::Busy => DeliveryOutcome::Unavailable,
-            };
-            crate::metrics::record_delivery(outcome, started.elapsed());
-        }
-        #[cfg(not(feature = "metrics"))]
-        let _ = started;
-        let (status, body) = match refusal {
-            Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY.to_owned()),
-            Refusal::TooLarge => {
-                let rejection = Rejection::PayloadTooLarge {
-                    limit: self.receiver.max_body_bytes(),
-                };
-                (rejection.status(), rejection.body())
-            }
-            Refusal::Malformed => (
-                Rejection::UnreadableBody.status(),
-                Rejection::UnreadableBody.body(),
-            ),
-            Refusal::Busy => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"error":"busy, retry later"}"#.to_owned(),
-            ),
-            Refusal::TimedOut => (
-                StatusCode::REQUEST_TIMEOUT,
-                r#"{"error":"the request was not received in time"}"#.to_owned(),
-            ),
-        };
-        let mut response = Response::new(Body::from(body));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if refusal == Refusal::Busy {
-            let seconds = self.retry_after.as_secs().max(1);
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        if refusal == Refusal::Unauthorized {
-            challenge(self.receiver.authentication(), &mut response);
-        }
-        response
+/// Reads an axum body whole, within the limit and the budget.
+async fn read_body(
+    mut body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    held: &mut Held,
+) -> Result<Vec<u8>, Refusal> {
+    let mut buffer = BodyBuffer::start(headers, limit, held)?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Refusal::Malformed)?;
+        if let Ok(data) = frame.into_data() {
+            buffer.push(&data)?;
+        } // else trailers
     }
+    buffer.finish()
 }
 
-/// Adds `WWW-Authenticate` to a `401` under Basic authentication (RFC
-/// 9110 asks for it; clients wait for it before they send credentials).
-fn challenge(auth: &Authentication, response: &mut Response) {
-    if matches!(auth, Authentication::Basic(_)) {
-        response.headers_mut().insert(
+/// A refusal as an axum response, closing the connection.
+fn response(refused: Refused) -> Response {
+    let mut response = Response::new(Body::from(refused.body));
+    *response.status_mut() = refused.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if let Some(seconds) = refused.retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if let Some(challenge) = refused.challenge {
+        headers.insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(r#"Basic realm="alm-webhooks", charset="UTF-8""#),
+            HeaderValue::from_static(challenge),
         );
     }
+    response
 }

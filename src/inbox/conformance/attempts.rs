@@ -276,3 +276,65 @@ pub async fn workers_keep_a_nul_in_a_dead_letter<I: Inbox>(f: Fixture<I>) {
     );
     assert!(letter.error.contains("userId"), "{}", letter.error);
 }
+
+/// Dead letters and quarantined bodies are listed in pages: the entries
+/// after an id, oldest first, at most the limit asked.
+pub async fn listings_page_after_an_id<I: Inbox>(f: Fixture<I>) {
+    let inbox = &f.inbox;
+    inbox.append(delivery(1, b"1", T0)).await.unwrap();
+    let taken = inbox.take(LEASE, at(T0)).await.unwrap().unwrap();
+    let letters: Vec<NewDeadLetter> = (0..5)
+        .map(|n| NewDeadLetter {
+            account_id: AccountId(1),
+            event_id: Some(format!("e{n}")),
+            event_name: None,
+            event: format!("{n}"),
+            error: "x".to_owned(),
+            attempts: 1,
+            at: at(T0),
+        })
+        .collect();
+    assert!(
+        inbox
+            .complete(taken.id, taken.token, &letters)
+            .await
+            .unwrap()
+    );
+    for n in 0..5 {
+        let body = format!("q{n}");
+        let kept = NewQuarantined {
+            account_id: None,
+            body: body.as_bytes(),
+            error: "e",
+            received_at: at(T0),
+        };
+        inbox.quarantine(kept).await.unwrap();
+    }
+    let first = inbox.dead_letters_after(None, 2).await.unwrap();
+    let events: Vec<&str> = first.iter().map(|d| d.letter.event.as_str()).collect();
+    assert_eq!(events, ["0", "1"]);
+    let next = inbox
+        .dead_letters_after(Some(first[1].id), 2)
+        .await
+        .unwrap();
+    let events: Vec<&str> = next.iter().map(|d| d.letter.event.as_str()).collect();
+    assert_eq!(events, ["2", "3"]);
+    let rest = inbox
+        .dead_letters_after(Some(next[1].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(
+        inbox
+            .dead_letters_after(Some(rest[0].id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first = inbox.quarantined_after(None, 3).await.unwrap();
+    let bodies: Vec<&[u8]> = first.iter().map(|q| q.body.as_slice()).collect();
+    assert_eq!(bodies, [b"q0".as_slice(), b"q1", b"q2"]);
+    let next = inbox.quarantined_after(Some(first[2].id), 3).await.unwrap();
+    let bodies: Vec<&[u8]> = next.iter().map(|q| q.body.as_slice()).collect();
+    assert_eq!(bodies, [b"q3".as_slice(), b"q4"]);
+}

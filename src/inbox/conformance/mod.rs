@@ -33,8 +33,8 @@ use crate::AccountId;
 
 pub use attempts::{
     a_retry_waits_and_holds_its_account_back, abandoned_attempts_are_counted_at_take,
-    dead_letters_and_quarantine_keep_any_text, workers_dead_letter_what_the_process_kept_dying_on,
-    workers_keep_a_nul_in_a_dead_letter,
+    dead_letters_and_quarantine_keep_any_text, listings_page_after_an_id,
+    workers_dead_letter_what_the_process_kept_dying_on, workers_keep_a_nul_in_a_dead_letter,
 };
 pub use workers::{
     workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
@@ -313,6 +313,7 @@ pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
         "{stats:?}"
     );
     assert_eq!((stats.dead_letters, stats.quarantined), (0, 1));
+    assert_eq!(stats.quarantined_bytes, 1, "the quarantined body's bytes");
     assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(10)));
     assert!(
         inbox
@@ -393,6 +394,7 @@ macro_rules! inbox_conformance {
             complete_keeps_dead_letters_to_list_replay_and_discard,
             quarantine_keeps_the_bytes_and_requeues_them,
             stats_count_every_kind,
+            listings_page_after_an_id,
             concurrent_takers_never_share_a_delivery_or_an_account,
             workers_retry_dead_letter_and_replay,
             abandoned_attempts_are_counted_at_take,

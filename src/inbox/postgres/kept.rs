@@ -45,14 +45,16 @@ impl PostgresInbox {
 
     pub(super) async fn kept_dead_letters(
         &self,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, InboxError> {
         let sql = format!(
-            "SELECT {DEAD_LETTER_COLUMNS} FROM {} ORDER BY id LIMIT $1",
+            "SELECT {DEAD_LETTER_COLUMNS} FROM {} WHERE id > $2 ORDER BY id LIMIT $1",
             self.t("alm_dead_letters")
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query("list dead letters", &sql, &[&limit])
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.query("list dead letters", &sql, &[&limit, &after])
             .await?
             .iter()
             .map(dead_letter)
@@ -104,14 +106,16 @@ impl PostgresInbox {
 
     pub(super) async fn kept_quarantined(
         &self,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<Quarantined>, InboxError> {
         let sql = format!(
-            "SELECT {QUARANTINE_COLUMNS} FROM {} ORDER BY id LIMIT $1",
+            "SELECT {QUARANTINE_COLUMNS} FROM {} WHERE id > $2 ORDER BY id LIMIT $1",
             self.t("alm_quarantine")
         );
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query("list quarantined bodies", &sql, &[&limit])
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.query("list quarantined bodies", &sql, &[&limit, &after])
             .await?
             .iter()
             .map(quarantined)
@@ -230,9 +234,11 @@ impl PostgresInbox {
                                        AND not_before > $1),
                     min(received_at),
                     (SELECT count(*) FROM {}),
-                    (SELECT count(*) FROM {})
+                    (SELECT count(*) FROM {}),
+                    (SELECT coalesce(sum(octet_length(body)), 0)::BIGINT FROM {})
              FROM {}",
             self.t("alm_dead_letters"),
+            self.t("alm_quarantine"),
             self.t("alm_quarantine"),
             self.t("alm_inbox")
         );
@@ -251,6 +257,7 @@ impl PostgresInbox {
             count(4)?,
             count(5)?,
             oldest.map(|t| crate::inbox::types::age(now, t)),
-        ))
+        )
+        .with_quarantined_bytes(count(6)?))
     }
 }

@@ -8,8 +8,8 @@ use scripts::Scripts;
 use std::fmt;
 use std::time::Duration;
 
+use ::redis::Script;
 use ::redis::aio::ConnectionManager;
-use ::redis::{Script, Value};
 use time::OffsetDateTime;
 
 use super::types::{from_millis, lease_millis, unix_millis};
@@ -194,20 +194,6 @@ impl RedisInbox {
         args.extend_from_slice(more);
         Ok(self.call::<i64>(what, script, &args).await? == 1)
     }
-
-    async fn list(&self, kind: &str, limit: i64) -> Result<Vec<(u64, Value)>, InboxError> {
-        let flat: Vec<Value> = self
-            .call("list", &self.scripts.list, &[&kind, &limit])
-            .await?;
-        let mut out = Vec::with_capacity(flat.len() / 2);
-        let mut items = flat.into_iter();
-        while let (Some(id), Some(entry)) = (items.next(), items.next()) {
-            let id: u64 = ::redis::from_redis_value(id)
-                .map_err(|e| InboxError::with_source("redis: unexpected list entry", e))?;
-            out.push((id, entry));
-        }
-        Ok(out)
-    }
 }
 
 /// An argument of a script call.
@@ -357,8 +343,16 @@ impl Inbox for RedisInbox {
     }
 
     async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, InboxError> {
+        self.dead_letters_after(None, limit).await
+    }
+
+    async fn dead_letters_after(
+        &self,
+        after: Option<DeadLetterId>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.list("dl", limit)
+        self.list("dl", limit, after.map_or(0, |a| a.0))
             .await?
             .into_iter()
             .map(|(id, entry)| dead_letter(id, entry))
@@ -366,7 +360,7 @@ impl Inbox for RedisInbox {
     }
 
     async fn dead_letter(&self, id: DeadLetterId) -> Result<Option<DeadLetter>, InboxError> {
-        let found = self.list("dl", -(id.0 as i64)).await?.into_iter().next();
+        let found = self.list("dl", -(id.0 as i64), 0).await?.into_iter().next();
         found.map(|(id, entry)| dead_letter(id, entry)).transpose()
     }
 
@@ -389,8 +383,16 @@ impl Inbox for RedisInbox {
     }
 
     async fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, InboxError> {
+        self.quarantined_after(None, limit).await
+    }
+
+    async fn quarantined_after(
+        &self,
+        after: Option<QuarantineId>,
+        limit: usize,
+    ) -> Result<Vec<Quarantined>, InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.list("q", limit)
+        self.list("q", limit, after.map_or(0, |a| a.0))
             .await?
             .into_iter()
             .map(|(id, entry)| quarantined(id, entry))
@@ -398,7 +400,7 @@ impl Inbox for RedisInbox {
     }
 
     async fn quarantined_body(&self, id: QuarantineId) -> Result<Option<Quarantined>, InboxError> {
-        let found = self.list("q", -(id.0 as i64)).await?.into_iter().next();
+        let found = self.list("q", -(id.0 as i64), 0).await?.into_iter().next();
         found.map(|(id, entry)| quarantined(id, entry)).transpose()
     }
 
@@ -427,16 +429,9 @@ impl Inbox for RedisInbox {
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
-        let (total, in_flight, retrying, oldest, dead, quarantined): (
-            u64,
-            u64,
-            u64,
-            Option<i64>,
-            u64,
-            u64,
-        ) = self
-            .call("stats", &self.scripts.stats, &[&unix_millis(now)])
-            .await?;
+        let (total, in_flight, retrying, oldest, dead, quarantined, bytes): scripts::StatsRow =
+            self.call("stats", &self.scripts.stats, &[&unix_millis(now)])
+                .await?;
         Ok(InboxStats::new(
             total.saturating_sub(in_flight + retrying),
             in_flight,
@@ -444,6 +439,7 @@ impl Inbox for RedisInbox {
             dead,
             quarantined,
             oldest.map(|ms| super::types::age(now, from_millis(ms))),
-        ))
+        )
+        .with_quarantined_bytes(bytes))
     }
 }

@@ -193,16 +193,17 @@ redis.call('ZADD', p .. 'q', n, n)
 return n
 ";
 
-/// ARGV: prefix, 'dl' or 'q', limit, or a single id as `-id`. Returns
-/// {id, entry, id, entry, …}, oldest first: a dead letter's JSON, or a
-/// quarantined body's {account, body, error, received_ms}.
+/// ARGV: prefix, 'dl' or 'q', limit (or a single id as `-id`), and the id
+/// the listing starts after. Returns {id, entry, id, entry, …}, oldest
+/// first: a dead letter's JSON, or a quarantined body's {account, body,
+/// error, received_ms}.
 pub(super) const LIST: &str = r"
-local p, kind, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local p, kind, limit, after = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ids
 if limit < 0 then
   ids = redis.call('ZRANGEBYSCORE', p .. kind, -limit, -limit)
 else
-  ids = redis.call('ZRANGE', p .. kind, 0, limit - 1)
+  ids = redis.call('ZRANGEBYSCORE', p .. kind, '(' .. after, '+inf', 'LIMIT', 0, limit)
 end
 local out = {}
 for _, n in ipairs(ids) do
@@ -256,11 +257,19 @@ return append(p, ARGV[3], body, ARGV[4])"
     )
 }
 
+/// What [`STATS`] returns.
+pub(super) type StatsRow = (u64, u64, u64, Option<i64>, u64, u64, u64);
+
 /// ARGV: prefix, now_ms (the caller's; leases on the server's clock).
 /// Returns {total, in_flight, retrying,
-/// oldest_received_ms or false, dead_letters, quarantined}.
+/// oldest_received_ms or false, dead_letters, quarantined,
+/// quarantined_bytes}.
 pub(super) const STATS: &str = r"
 local p, now = ARGV[1], ARGV[2]
+local bytes = 0
+for _, n in ipairs(redis.call('ZRANGE', p .. 'q', 0, -1)) do
+  bytes = bytes + redis.call('HSTRLEN', p .. 'q:' .. n, 'b')
+end
 local t = redis.call('TIME')
 local clock = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local oldest = redis.call('ZRANGE', p .. 'received', 0, 0, 'WITHSCORES')
@@ -270,6 +279,7 @@ return {
   redis.call('ZCOUNT', p .. 'retrying', '(' .. now, '+inf'),
   oldest[2] and tonumber(oldest[2]) or false,
   redis.call('ZCARD', p .. 'dl'),
-  redis.call('ZCARD', p .. 'q')
+  redis.call('ZCARD', p .. 'q'),
+  bytes
 }
 ";

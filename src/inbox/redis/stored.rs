@@ -3,6 +3,7 @@
 use ::redis::Value;
 use serde::{Deserialize, Serialize};
 
+use super::RedisInbox;
 use crate::AccountId;
 use crate::inbox::types::from_millis;
 use crate::inbox::{
@@ -63,4 +64,27 @@ pub(super) fn quarantined(id: u64, entry: Value) -> Result<Quarantined, InboxErr
         error,
         from_millis(at),
     ))
+}
+
+impl RedisInbox {
+    /// `limit` entries of `kind` after the id `after`, or the one whose id
+    /// is `-limit`.
+    pub(super) async fn list(
+        &self,
+        kind: &str,
+        limit: i64,
+        after: u64,
+    ) -> Result<Vec<(u64, Value)>, InboxError> {
+        let flat: Vec<Value> = self
+            .call("list", &self.scripts.list, &[&kind, &limit, &after])
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut items = flat.into_iter();
+        while let (Some(id), Some(entry)) = (items.next(), items.next()) {
+            let id: u64 = ::redis::from_redis_value(id)
+                .map_err(|e| InboxError::with_source("redis: unexpected list entry", e))?;
+            out.push((id, entry));
+        }
+        Ok(out)
+    }
 }

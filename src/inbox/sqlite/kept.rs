@@ -33,14 +33,17 @@ impl SqliteInbox {
 
     pub(super) async fn kept_dead_letters(
         &self,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.run("list dead letters", move |conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {DEAD_LETTER_COLUMNS} FROM alm_dead_letters ORDER BY id LIMIT ?1"
+                "SELECT {DEAD_LETTER_COLUMNS} FROM alm_dead_letters WHERE id > ?2 \
+                 ORDER BY id LIMIT ?1"
             ))?;
-            stmt.query_map([limit], dead_letter)?.collect()
+            stmt.query_map([limit, after], dead_letter)?.collect()
         })
         .await
     }
@@ -98,15 +101,17 @@ impl SqliteInbox {
 
     pub(super) async fn kept_quarantined(
         &self,
+        after: u64,
         limit: usize,
     ) -> Result<Vec<Quarantined>, InboxError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         self.run("list quarantined bodies", move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, account_id, body, error, received_ms FROM alm_quarantine \
-                 ORDER BY id LIMIT ?1",
+                 WHERE id > ?2 ORDER BY id LIMIT ?1",
             )?;
-            stmt.query_map([limit], quarantined)?.collect()
+            stmt.query_map([limit, after], quarantined)?.collect()
         })
         .await
     }

@@ -311,7 +311,8 @@ impl Inbox for SqliteInbox {
                    coalesce(sum(coalesce(lease_until_ms <= ?1, 1) AND not_before_ms > ?1), 0), \
                    min(received_ms), \
                    (SELECT count(*) FROM alm_dead_letters), \
-                   (SELECT count(*) FROM alm_quarantine) \
+                   (SELECT count(*) FROM alm_quarantine), \
+                   (SELECT coalesce(sum(length(body)), 0) FROM alm_quarantine) \
                  FROM alm_inbox",
                 [now_ms],
                 |r| {
@@ -325,7 +326,8 @@ impl Inbox for SqliteInbox {
                         r.get::<_, i64>(4)? as u64,
                         r.get::<_, i64>(5)? as u64,
                         oldest.map(|ms| super::types::age(now, from_millis(ms))),
-                    ))
+                    )
+                    .with_quarantined_bytes(r.get::<_, i64>(6)? as u64))
                 },
             )
         })

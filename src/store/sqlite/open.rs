@@ -23,10 +23,15 @@ pub(crate) enum Sync {
 }
 
 /// Opens `path` (or a private in-memory database for `None`) with the
-/// busy timeout, WAL journaling and `sync`.
+/// busy timeout, WAL journaling and `sync`. A file it creates is readable
+/// by its owner only (0600 on Unix; SQLite gives its `-wal` and `-shm`
+/// files the database's mode): it holds learners' data.
 pub(crate) fn connection(path: Option<&Path>, sync: Sync) -> rusqlite::Result<Connection> {
     let conn = match path {
-        Some(path) => Connection::open(path)?,
+        Some(path) => {
+            create_private(path);
+            Connection::open(path)?
+        }
         None => Connection::open_in_memory()?,
     };
     // The busy timeout first: another connection may be creating the
@@ -38,10 +43,56 @@ pub(crate) fn connection(path: Option<&Path>, sync: Sync) -> rusqlite::Result<Co
     Ok(conn)
 }
 
+/// Creates `path` empty with mode 0600 if it does not exist yet (an empty
+/// file is a valid new SQLite database). Any failure is left to SQLite's
+/// own open to report, which says more; a file that exists keeps its mode,
+/// and so does a name SQLite reads specially (`:memory:`, a `file:` URI).
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let text = path.to_string_lossy();
+        if text.starts_with(':') || text.starts_with("file:") {
+            return;
+        }
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 /// Sets `synchronous` on an open connection.
 pub(crate) fn set_sync(conn: &Connection, sync: Sync) -> rusqlite::Result<()> {
     conn.execute_batch(match sync {
         Sync::Normal => "PRAGMA synchronous = NORMAL;",
         Sync::Full => "PRAGMA synchronous = FULL;",
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_new_database_and_its_journal_are_private() {
+        let dir = std::env::temp_dir().join(format!("alm-sqlite-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("new.db");
+        let conn = connection(Some(&path), Sync::Full).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+        drop(conn);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,0 +1,93 @@
+//! How the SQL backends implement the [`Inbox`](super::Inbox) methods
+//! about what they keep for a person.
+
+/// The [`Inbox`] methods about what an inbox keeps for a person (dead
+/// letters, quarantined bodies), delegated to inherent `kept_…` methods of
+/// the same names: how the SQL backends keep those in their own file.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+macro_rules! delegate_kept {
+    () => {
+        async fn quarantine(
+            &self,
+            body: $crate::inbox::NewQuarantined<'_>,
+        ) -> Result<$crate::inbox::QuarantineId, $crate::inbox::InboxError> {
+            self.kept_quarantine(body).await
+        }
+
+        async fn dead_letters(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
+            self.kept_dead_letters(0, limit).await
+        }
+
+        async fn dead_letters_after(
+            &self,
+            after: Option<$crate::inbox::DeadLetterId>,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
+            self.kept_dead_letters(after.map_or(0, |a| a.0), limit)
+                .await
+        }
+
+        async fn dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+        ) -> Result<Option<$crate::inbox::DeadLetter>, $crate::inbox::InboxError> {
+            self.kept_dead_letter(id).await
+        }
+
+        async fn discard_dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.kept_discard_dead_letter(id).await
+        }
+
+        async fn replay_dead_letter(
+            &self,
+            id: $crate::inbox::DeadLetterId,
+            now: time::OffsetDateTime,
+        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
+            self.kept_replay_dead_letter(id, now).await
+        }
+
+        async fn quarantined(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
+            self.kept_quarantined(0, limit).await
+        }
+
+        async fn quarantined_after(
+            &self,
+            after: Option<$crate::inbox::QuarantineId>,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
+            self.kept_quarantined(after.map_or(0, |a| a.0), limit).await
+        }
+
+        async fn quarantined_body(
+            &self,
+            id: $crate::inbox::QuarantineId,
+        ) -> Result<Option<$crate::inbox::Quarantined>, $crate::inbox::InboxError> {
+            self.kept_quarantined_body(id).await
+        }
+
+        async fn discard_quarantined(
+            &self,
+            id: $crate::inbox::QuarantineId,
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.kept_discard_quarantined(id).await
+        }
+
+        async fn requeue_quarantined(
+            &self,
+            id: $crate::inbox::QuarantineId,
+            account_id: $crate::AccountId,
+            now: time::OffsetDateTime,
+        ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
+            self.kept_requeue_quarantined(id, account_id, now).await
+        }
+    };
+}
