@@ -20,6 +20,7 @@ pub(crate) struct Run {
     pub(crate) pid: i32,
 }
 
+
 /// A connection to the ledger that reconnects after an error.
 #[derive(Debug)]
 pub(crate) struct Ledger {
@@ -107,6 +108,22 @@ impl Ledger {
                 pid: row.get(1),
             })
             .collect())
+    }
+
+    /// The events process `pid` ran in `run`.
+    pub(crate) async fn events_of(&self, run: &str, pid: i32) -> Result<Vec<String>, String> {
+        let sql = format!("SELECT DISTINCT event_id FROM {TABLE} WHERE run = $1 AND pid = $2");
+        let client = self.client().await?;
+        let rows = bounded("read", client.query(&sql, &[&run, &pid])).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// A query that takes a text array and answers one text column (the
+    /// store's own tables, on the same server).
+    pub(crate) async fn strings(&self, sql: &str, texts: &[String]) -> Result<Vec<String>, String> {
+        let client = self.client().await?;
+        let rows = bounded("read", client.query(sql, &[&texts])).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     /// The newest run of `run`: (row id, process id).
