@@ -146,13 +146,23 @@ fn an_innocent_delivery_beside_an_aborting_one_is_charged_one_crash_at_most() {
         "only the aborting event is given up: {letters:?}"
     );
     assert!(
-        letters[0].letter.error.contains(&format!("died or hung {max_attempts} times")),
+        letters[0]
+            .letter
+            .error
+            .contains(&format!("died or hung {max_attempts} times")),
         "{}",
         letters[0].letter.error
     );
     assert_eq!(deaths, max_attempts as usize, "one death per attempt");
-    assert_eq!(seen.crash_runs.load(Ordering::SeqCst), max_attempts as usize);
-    assert_eq!(seen.innocent_done.load(Ordering::SeqCst), 1, "processed once");
+    assert_eq!(
+        seen.crash_runs.load(Ordering::SeqCst),
+        max_attempts as usize
+    );
+    assert_eq!(
+        seen.innocent_done.load(Ordering::SeqCst),
+        1,
+        "processed once"
+    );
     assert!(
         seen.innocent_runs.load(Ordering::SeqCst) <= 2,
         "the innocent ran beside one crash at most: {} runs",

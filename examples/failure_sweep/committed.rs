@@ -68,7 +68,9 @@ impl Probe {
                     }
                 }
                 if let Some(e) = last {
-                    found.errors.push(format!("snapshot at the death of {pid}: {e}"));
+                    found
+                        .errors
+                        .push(format!("snapshot at the death of {pid}: {e}"));
                 }
             }
             found

@@ -20,7 +20,6 @@ pub(crate) struct Run {
     pub(crate) pid: i32,
 }
 
-
 /// A connection to the ledger that reconnects after an error.
 #[derive(Debug)]
 pub(crate) struct Ledger {

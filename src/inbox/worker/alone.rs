@@ -89,7 +89,9 @@ mod tests {
     async fn a_suspect_waits_for_the_ordinary_deliveries_and_holds_the_takers_back() {
         let alone = Alone::default();
         let ordinary = alone.shared().await;
-        let mut suspect = alone.suspect(alone.shared().await).expect("the first suspect");
+        let mut suspect = alone
+            .suspect(alone.shared().await)
+            .expect("the first suspect");
         assert!(
             alone.suspect(alone.shared().await).is_none(),
             "one suspect at a time"
@@ -99,7 +101,10 @@ mod tests {
         drop(ordinary);
         suspect.alone().await;
         let taker = tokio::time::timeout(Duration::from_millis(50), alone.shared()).await;
-        assert!(taker.is_err(), "no delivery is taken while the suspect runs");
+        assert!(
+            taker.is_err(),
+            "no delivery is taken while the suspect runs"
+        );
         drop(suspect);
         let _taker = alone.shared().await;
         let again = alone.suspect(alone.shared().await);

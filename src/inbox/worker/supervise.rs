@@ -103,12 +103,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    async fn work<H, Fut>(
-        &self,
-        handler: &H,
-        mut phase: watch::Receiver<Phase>,
-        pool: Pooled<'_>,
-    ) where
+    async fn work<H, Fut>(&self, handler: &H, mut phase: watch::Receiver<Phase>, pool: Pooled<'_>)
+    where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
