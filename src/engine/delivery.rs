@@ -10,7 +10,7 @@ use super::Engine;
 
 /// The pauses before the decisions that ran are committed again after a
 /// transient store error ([`Engine::process`] gives up after the last).
-const RECOMMIT_PAUSES_MS: [u64; 3] = [25, 100, 250];
+const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
 
 /// No commit is tried again once this long has passed since the error.
 const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
@@ -219,7 +219,7 @@ impl<S: Store> Engine<S> {
 
     /// Before a store error leaves [`Engine::process`]: commits the
     /// decisions whose handlers ran (a failed batch commit is tried again,
-    /// after 25, 100 and 250 ms while the store's error is transient, for
+    /// after 25, 100, 250 and 500 ms while the store's error is transient, for
     /// at most [`RECOMMIT_WITHIN`]: a pool whose connections were all cut
     /// at once, by `pg_terminate_backend` or a failover, hands out fresh
     /// ones by then, and the handlers that ran are not run again), so that
