@@ -218,14 +218,16 @@ impl<S: Store> Engine<S> {
     }
 
     /// Before a store error leaves [`Engine::process`]: commits the
-    /// decisions whose handlers ran (a failed batch commit is tried again,
-    /// after 25, 100, 250 and 500 ms while the store's error is transient, for
-    /// at most [`RECOMMIT_WITHIN`]: a pool whose connections were all cut
-    /// at once, by `pg_terminate_backend` or a failover, hands out fresh
-    /// ones by then, and the handlers that ran are not run again), so that
-    /// the redelivery runs again only the event that met the error, and releases the claims of the chunk's events not decided yet
-    /// (and of the decisions that could not be committed), so that the
-    /// redelivery finds them free. Returns the error.
+    /// decisions whose handlers ran (a failed batch commit is tried again
+    /// at once, then after 25, 100, 250 and 500 ms while the store's error
+    /// is transient, no new try once [`RECOMMIT_WITHIN`] has passed: a
+    /// pool whose connections were all cut at once, by
+    /// `pg_terminate_backend` or a failover, hands out fresh ones by then,
+    /// and the handlers that ran are not run again), so that the
+    /// redelivery runs again only the event that met the error, and
+    /// releases the claims of the chunk's events not decided yet (and of
+    /// the decisions that could not be committed), so that the redelivery
+    /// finds them free. Returns the error.
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
