@@ -2,7 +2,8 @@
 //! (SQLite, PostgreSQL, Redis), fed ALM-shaped deliveries while faults are
 //! injected, then checked: nothing acknowledged is lost, no account is
 //! stalled once the faults stop, no account's events run out of order, and
-//! a handler runs more than once only because a process died.
+//! a handler runs more than once only because a process died before its
+//! decision was committed.
 //!
 //! ```sh
 //! cargo run --release --example failure_sweep --all-features -- \
@@ -33,13 +34,23 @@
 //! stop; default 20), `--postgres URL` (default `ALM_TEST_POSTGRES_URL` or
 //! `postgres://postgres@127.0.0.1:5432/test`), `--latency-proxy PATH`
 //! (default `SWEEP_LATENCY_PROXY`; without it the sweep forwards the store
-//! itself, see `failure_sweep/proxy.rs`), `--seed N`.
+//! itself, see `failure_sweep/proxy.rs`), `--seed N`, `--workers N` and
+//! `--commit-batch N` (the receivers' workers and the engine's commit
+//! chunk; default the library's: 4 workers, set-based commits).
+//!
+//! At each receiver's death the sweep records which of the events it ran
+//! (its ledger rows) had no committed decision in the store then
+//! (`failure_sweep/committed.rs`): a death may repeat those runs, and only
+//! those, so every repeated run must be of such an event, in another
+//! process, and the extra runs may not exceed their count.
 //!
 //! Unix only (signals, `kill`, `redis-server`). It prints one markdown
 //! table, and exits 1 when an invariant is broken:
-//! events lost, order violations, accounts stalled, or more handler runs
-//! beyond the first than processes died.
+//! events lost, good events dead-lettered, order violations, accounts
+//! stalled, or a repeated handler run that no death explains.
 
+#[path = "failure_sweep/committed.rs"]
+mod committed;
 #[path = "failure_sweep/count.rs"]
 mod count;
 #[path = "failure_sweep/faults.rs"]
@@ -77,6 +88,8 @@ struct Options {
     postgres: String,
     proxy: Option<PathBuf>,
     seed: u64,
+    workers: Option<u32>,
+    commit_batch: Option<u32>,
 }
 
 fn options() -> Result<Options, String> {
@@ -91,6 +104,8 @@ fn options() -> Result<Options, String> {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
         proxy: std::env::var_os("SWEEP_LATENCY_PROXY").map(PathBuf::from),
         seed: 0x5eed,
+        workers: None,
+        commit_batch: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -104,6 +119,10 @@ fn options() -> Result<Options, String> {
             "--postgres" => o.postgres = value,
             "--latency-proxy" => o.proxy = Some(PathBuf::from(value)),
             "--seed" => o.seed = value.parse().map_err(|_| bad("a number"))?,
+            "--workers" => o.workers = Some(value.parse().map_err(|_| bad("a number"))?),
+            "--commit-batch" => {
+                o.commit_batch = Some(value.parse().map_err(|_| bad("a number"))?);
+            }
             "--backends" => {
                 o.backends = value
                     .split(',')
@@ -198,6 +217,13 @@ async fn sweep(o: Options) -> i32 {
         spread: Duration::from_secs_f64(o.seconds),
         drain: Duration::from_secs_f64(o.drain),
         seed: o.seed,
+        receiver_env: [
+            ("SWEEP_WORKERS", o.workers),
+            ("SWEEP_COMMIT_BATCH", o.commit_batch),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_string())))
+        .collect(),
     };
     let per_run = o.events / (o.faults.len() as u64).max(1);
     let mut rows = Vec::new();

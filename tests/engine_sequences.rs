@@ -296,7 +296,8 @@ impl NowUtc for ManualClock {
 
 // 4. A transient store error with `commit_batch`.
 
-/// A memory store whose `n`-th claim, or `n`-th commit, fails once.
+/// A memory store whose `n`-th claim fails once, and whose `n`-th commit
+/// fails (with the `commit_failures - 1` commits after it).
 #[derive(Debug, Default)]
 struct FlakyStore {
     inner: MemoryStore,
@@ -304,6 +305,7 @@ struct FlakyStore {
     commits: AtomicUsize,
     fail_claim: usize,
     fail_commit: usize,
+    commit_failures: usize,
 }
 
 impl FlakyStore {
@@ -346,7 +348,10 @@ impl Store for FlakyStore {
     }
 
     async fn commit(&self, commit: Commit<'_>) -> Result<CommitOutcome, StoreError> {
-        if self.commits.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_commit {
+        let n = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.fail_commit > 0
+            && (self.fail_commit..self.fail_commit + self.commit_failures.max(1)).contains(&n)
+        {
             return Err(StoreError::new("connection reset"));
         }
         self.inner.commit(commit).await
@@ -420,6 +425,22 @@ async fn a_store_error_in_a_batch_commits_what_the_handlers_did_first() {
 async fn a_failed_batch_commit_is_tried_again_before_the_error_leaves() {
     let store = FlakyStore {
         fail_commit: 2,
+        ..FlakyStore::default()
+    };
+    let (got, calls) = deliver_twice_to(store, 100).await;
+    assert_eq!(got, [Duplicate; 3]);
+    assert_eq!(calls, 3, "one handler call per event");
+}
+
+/// A pool whose connections were all cut at once (`pg_terminate_backend`)
+/// fails the commit and the next ones until it has fresh connections: the
+/// decisions whose handlers ran are committed again after short pauses,
+/// not left to the redelivery, which would run the handlers again.
+#[tokio::test]
+async fn a_commit_failing_three_times_in_a_row_is_tried_again_and_no_handler_runs_twice() {
+    let store = FlakyStore {
+        fail_commit: 1,
+        commit_failures: 3,
         ..FlakyStore::default()
     };
     let (got, calls) = deliver_twice_to(store, 100).await;

@@ -244,9 +244,10 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     }
     assert!(counts(&url(), &table).await.is_empty());
     tokio::time::sleep(Duration::from_millis(350)).await;
-    // 2. Restarted, the commit fails twice (the engine tries twice): all
-    //    rolls back.
-    failures.store(2, Ordering::SeqCst);
+    // 2. Restarted, the commit fails every time the engine tries it (six
+    //    times: once, again at once, then after 25, 100, 250 and 500 ms):
+    //    all rolls back.
+    failures.store(6, Ordering::SeqCst);
     let engine = Engine::builder(hooked(store.clone()).await)
         .lease(Duration::from_millis(300))
         .build();

@@ -210,9 +210,10 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     assert!(counts(&db).is_empty());
     tokio::time::sleep(Duration::from_millis(250)).await;
     // 2. Restarted, the commit fails (a hook that fails, as a disk that
-    //    fills; the engine tries the commit twice): the decisions and both
-    //    hooks' rows roll back.
-    let failures = Arc::new(AtomicUsize::new(2));
+    //    fills, every time the engine tries the commit: six times, once,
+    //    again at once, then after 25, 100, 250 and 500 ms): the decisions
+    //    and both hooks' rows roll back.
+    let failures = Arc::new(AtomicUsize::new(6));
     let failing = {
         let failures = Arc::clone(&failures);
         move |_: &Transaction<'_>, _: &[Decided<'_>]| -> Result<(), BoxError> {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::committed::AtDeaths;
 use super::ledger::Run;
 use super::traffic::position;
 
@@ -27,6 +28,13 @@ pub(crate) struct Row {
     pub(crate) lost: usize,
     /// Handler runs beyond the first, over all events.
     pub(crate) extra_runs: usize,
+    /// Handler runs (ledger rows) whose decision was not committed when
+    /// their process died, over every death: the runs a death may repeat.
+    pub(crate) uncommitted_at_deaths: usize,
+    /// Repeated runs not explained by a death: the event's run before
+    /// was not left uncommitted by a process that died (or was in the
+    /// same process).
+    pub(crate) unexplained_repeats: usize,
     /// Processes that died: killed by the sweep, or by themselves.
     pub(crate) deaths: usize,
     pub(crate) order_violations: usize,
@@ -58,10 +66,16 @@ impl Row {
         if self.stalled > 0 {
             broken.push(format!("{} accounts stalled", self.stalled));
         }
-        if self.extra_runs > self.deaths {
+        if self.extra_runs > self.uncommitted_at_deaths {
             broken.push(format!(
-                "{} extra runs for {} deaths",
-                self.extra_runs, self.deaths
+                "{} extra runs for {} runs uncommitted at deaths",
+                self.extra_runs, self.uncommitted_at_deaths
+            ));
+        }
+        if self.unexplained_repeats > 0 {
+            broken.push(format!(
+                "{} repeated runs without a death",
+                self.unexplained_repeats
             ));
         }
         broken
@@ -81,6 +95,8 @@ pub(crate) struct Gathered<'a> {
     pub(crate) held: &'a BTreeSet<u64>,
     /// The events whose handler the fault makes fail (hang, panic, abort).
     pub(crate) targets: &'a [String],
+    /// What each dead process left uncommitted.
+    pub(crate) at_deaths: &'a AtDeaths,
 }
 
 /// Fills the counts of `row` from what was gathered.
@@ -92,6 +108,8 @@ pub(crate) fn count(row: &mut Row, g: &Gathered<'_>) {
     }
     row.processed = runs.len();
     row.extra_runs = runs.values().map(|n| n - 1).sum();
+    row.uncommitted_at_deaths = g.at_deaths.values().map(HashSet::len).sum();
+    row.unexplained_repeats = unexplained_repeats(g.runs, g.at_deaths);
     row.dead_lettered = g.dead.len();
     row.wrongly_dead = g.dead.keys().filter(|id| !g.targets.contains(id)).count();
     for reason in g.dead.values() {
@@ -124,6 +142,24 @@ pub(crate) fn count(row: &mut Row, g: &Gathered<'_>) {
     for (last, n) in lost_decisions {
         row.notes.push(format!("lost, last decision `{last}`: {n}"));
     }
+}
+
+/// Runs of an event after its first whose run before was not in a process
+/// that died leaving it uncommitted, or was in the same process.
+fn unexplained_repeats(runs: &[Run], at_deaths: &AtDeaths) -> usize {
+    let mut previous: HashMap<&str, i32> = HashMap::new();
+    let mut unexplained = 0;
+    for run in runs {
+        if let Some(before) = previous.insert(run.event_id.as_str(), run.pid) {
+            let left = at_deaths
+                .get(&before)
+                .is_some_and(|events| events.contains(&run.event_id));
+            if before == run.pid || !left {
+                unexplained += 1;
+            }
+        }
+    }
+    unexplained
 }
 
 /// First runs that come after the first run of a later delivery of the
@@ -165,7 +201,7 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| backend | fault | acknowledged | processed | dead-lettered (wrongly) | lost | extra runs / deaths | order violations | stalled accounts | drain after recovery | verdict |"
+        "| backend | fault | acknowledged | processed | dead-lettered (wrongly) | lost | extra runs / uncommitted at deaths (deaths) | order violations | stalled accounts | drain after recovery | verdict |"
     );
     let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for r in rows {
@@ -188,7 +224,7 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} ({}) | {} | {} / {} | {} | {} | {drain} | {verdict} |",
+            "| {} | {} | {} | {} | {} ({}) | {} | {} / {} ({}) | {} | {} | {drain} | {verdict} |",
             r.backend,
             r.fault,
             r.acknowledged,
@@ -197,6 +233,7 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
             r.wrongly_dead,
             r.lost,
             r.extra_runs,
+            r.uncommitted_at_deaths,
             r.deaths,
             r.order_violations,
             r.stalled,

@@ -109,6 +109,22 @@ impl Ledger {
             .collect())
     }
 
+    /// The events process `pid` ran in `run`.
+    pub(crate) async fn events_of(&self, run: &str, pid: i32) -> Result<Vec<String>, String> {
+        let sql = format!("SELECT DISTINCT event_id FROM {TABLE} WHERE run = $1 AND pid = $2");
+        let client = self.client().await?;
+        let rows = bounded("read", client.query(&sql, &[&run, &pid])).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// A query that takes a text array and answers one text column (the
+    /// store's own tables, on the same server).
+    pub(crate) async fn strings(&self, sql: &str, texts: &[String]) -> Result<Vec<String>, String> {
+        let client = self.client().await?;
+        let rows = bounded("read", client.query(sql, &[&texts])).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// The newest run of `run`: (row id, process id).
     pub(crate) async fn newest(&self, run: &str) -> Result<Option<(i64, i32)>, String> {
         let sql = format!("SELECT id, pid FROM {TABLE} WHERE run = $1 ORDER BY id DESC LIMIT 1");

@@ -74,8 +74,13 @@ fn spawn(env: &[(String, String)]) -> std::io::Result<Child> {
 
 impl Receiver {
     /// Starts a receiver on a free port with `env`, and restarts it 100 ms
-    /// after every exit until [`Receiver::stop`].
-    pub(crate) fn start(mut env: Vec<(String, String)>, decisions: Decisions) -> Self {
+    /// after every exit until [`Receiver::stop`]; the process id of each
+    /// death goes to `died`.
+    pub(crate) fn start(
+        mut env: Vec<(String, String)>,
+        decisions: Decisions,
+        died: tokio::sync::mpsc::UnboundedSender<u32>,
+    ) -> Self {
         let port = free_port();
         env.push(("SWEEP_LISTEN".into(), format!("127.0.0.1:{port}")));
         let pid = Arc::new(AtomicU32::new(0));
@@ -93,7 +98,8 @@ impl Receiver {
                             continue;
                         }
                     };
-                    pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+                    let this = child.id().unwrap_or(0);
+                    pid.store(this, Ordering::SeqCst);
                     if let Some(stdout) = child.stdout.take() {
                         tokio::spawn(read_lines(stdout, Arc::clone(&decisions)));
                     }
@@ -104,6 +110,7 @@ impl Receiver {
                     pid.store(0, Ordering::SeqCst);
                     if !stopping.load(Ordering::SeqCst) {
                         deaths.fetch_add(1, Ordering::SeqCst);
+                        let _ = died.send(this);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }

@@ -122,8 +122,16 @@ pub(crate) async fn run() -> Result<(), String> {
             max: Duration::from_millis(500),
         })
         .with_observer(print_progress);
+    let mut engine = Engine::builder(store);
+    if let Ok(batch) = std::env::var("SWEEP_COMMIT_BATCH") {
+        let batch = batch
+            .parse()
+            .map_err(|_| format!("SWEEP_COMMIT_BATCH={batch:?} is not a number"))?;
+        engine = engine.commit_batch(batch);
+    }
+    let engine = engine.build();
     let endpoint = Endpoint::builder(Authentication::Signature(SignatureAuth::new(SECRET)))
-        .engine(Engine::builder(store).build())
+        .engine(engine)
         .inbox(inbox, workers)
         .handler(move |event: Event| {
             let (run, ledger, knobs) = (Arc::clone(&run), Arc::clone(&ledger), Arc::clone(&knobs));

@@ -10,6 +10,7 @@ use alm_webhooks::inbox::{AnyInbox, Inbox};
 use alm_webhooks::store::PostgresStore;
 use time::OffsetDateTime;
 
+use super::committed::Probe;
 use super::count::{Gathered, Row, count};
 use super::faults::{Backend, Fault, Injected, Targets, inject};
 use super::ledger::Ledger;
@@ -33,6 +34,8 @@ pub(crate) struct Setup {
     pub(crate) spread: Duration,
     pub(crate) drain: Duration,
     pub(crate) seed: u64,
+    /// Passed to the receivers as is (`SWEEP_WORKERS`, `SWEEP_COMMIT_BATCH`).
+    pub(crate) receiver_env: Vec<(String, String)>,
 }
 
 fn with_params(url: &str, params: &str) -> String {
@@ -190,6 +193,19 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
                 .cloned()
         })
         .collect();
+    let probe = match backend {
+        Backend::Postgres => Probe::Postgres {
+            schema: format!("alm_sweep_{run}"),
+        },
+        Backend::Sqlite => Probe::Sqlite {
+            path: direct.trim_start_matches("sqlite:").into(),
+        },
+        Backend::Redis => Probe::Redis {
+            url: format!("redis://127.0.0.1:{target}/"),
+            prefix: format!("alm-sweep-{run}:"),
+        },
+    };
+    let (died, snapshots) = probe.watch(&setup.postgres, &run);
     let decisions: Decisions = Arc::new(Mutex::new(HashMap::new()));
     let receivers: Vec<Receiver> = (0..backend.receivers())
         .map(|index| {
@@ -199,8 +215,9 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
                 ("SWEEP_RUN".into(), run.clone()),
                 ("SWEEP_LEASE_MS".into(), LEASE.as_millis().to_string()),
             ];
+            env.extend(setup.receiver_env.iter().cloned());
             env.extend(fault.env(index, &targets));
-            Receiver::start(env, Arc::clone(&decisions))
+            Receiver::start(env, Arc::clone(&decisions), died.clone())
         })
         .collect();
     for r in &receivers {
@@ -259,6 +276,12 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
         deaths += r.deaths.load(std::sync::atomic::Ordering::SeqCst);
         r.stop().await;
     }
+    drop(died);
+    let snapshots = tokio::time::timeout(Duration::from_secs(30), snapshots)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     if drain.is_none() {
         // Leases of the stopped processes run out first.
         tokio::time::sleep(LEASE + Duration::from_secs(1)).await;
@@ -284,8 +307,18 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             decisions: &decisions,
             held: &held,
             targets: &targets,
+            at_deaths: &snapshots.at_deaths,
         },
     );
+    if snapshots.at_deaths.len() < deaths {
+        row.notes.push(format!(
+            "{} deaths without a snapshot of what they left uncommitted",
+            deaths - snapshots.at_deaths.len()
+        ));
+    }
+    for e in snapshots.errors.iter().take(3) {
+        row.notes.push(e.clone());
+    }
     if deaths > injected.kills {
         row.notes.push(format!(
             "{} deaths not caused by the sweep (kills: {})",

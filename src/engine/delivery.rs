@@ -7,6 +7,13 @@ use std::future::Future;
 use time::OffsetDateTime;
 
 use super::Engine;
+
+/// The pauses before the decisions that ran are committed again after a
+/// transient store error ([`Engine::process`] gives up after the last).
+const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
+
+/// No commit is tried again once this long has passed since the error.
+const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 use super::batch::{Batch, Final, Item, Prepared, Step};
 use super::counters::counted;
 use super::holding::Holding;
@@ -211,11 +218,16 @@ impl<S: Store> Engine<S> {
     }
 
     /// Before a store error leaves [`Engine::process`]: commits the
-    /// decisions whose handlers ran (a failed batch commit is tried once
-    /// more), so that the redelivery runs again only the event that met the
-    /// error, and releases the claims of the chunk's events not decided yet
-    /// (and of the decisions that could not be committed), so that the
-    /// redelivery finds them free. Returns the error.
+    /// decisions whose handlers ran (a failed batch commit is tried again
+    /// at once, then after 25, 100, 250 and 500 ms while the store's error
+    /// is transient, no new try once [`RECOMMIT_WITHIN`] has passed: a
+    /// pool whose connections were all cut at once, by
+    /// `pg_terminate_backend` or a failover, hands out fresh ones by then,
+    /// and the handlers that ran are not run again), so that the
+    /// redelivery runs again only the event that met the error, and
+    /// releases the claims of the chunk's events not decided yet (and of
+    /// the decisions that could not be committed), so that the redelivery
+    /// finds them free. Returns the error.
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
@@ -227,7 +239,18 @@ impl<S: Store> Engine<S> {
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        if let Err(_again) = self.flush(batch, handler).await {
+        let started = tokio::time::Instant::now();
+        let mut flushed = self.flush(batch, handler).await;
+        for pause in RECOMMIT_PAUSES_MS {
+            match &flushed {
+                Err(again) if again.is_transient() && started.elapsed() < RECOMMIT_WITHIN => {
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    flushed = self.flush(batch, handler).await;
+                }
+                _ => break,
+            }
+        }
+        if let Err(_again) = flushed {
             #[cfg(feature = "tracing")]
             tracing::warn!(
                 error = %_again,

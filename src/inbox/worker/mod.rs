@@ -1,6 +1,7 @@
 //! Workers: take deliveries from an inbox under a lease and run them
 //! through the engine, with retries, dead letters and a bounded shutdown.
 
+mod alone;
 mod deliver;
 mod pool;
 mod supervise;
@@ -87,6 +88,18 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 /// ([`Progress::Panicked`]) and a failed attempt too, the worker going on
 /// ([`WorkerPool`]). After the last attempt the delivery's undecided events
 /// are dead letters that say why.
+///
+/// A process that dies (an abort, a `kill -9`, out of memory) takes down
+/// every delivery its workers hold, and each of them counts an abandoned
+/// attempt. So a delivery taken after an abandoned attempt ([`Taken::abandoned`])
+/// is a *suspect* and runs alone in its process: the pool's other workers
+/// finish the delivery in hand and take no other until it is done (a second
+/// suspect taken meanwhile is given back untouched). A death while a
+/// suspect runs is its own: a delivery that happened to be beside an
+/// aborting one is charged that one crash at most, never runs out its
+/// attempts on deaths it did not cause. Inside a suspect, events run one
+/// at a time, each committed before the next, so the one the process dies
+/// on is the one given up after the last attempt.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

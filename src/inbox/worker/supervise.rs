@@ -11,6 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 
+use super::alone::{Alone, Shared};
 use super::deliver::{Trail, raw_events};
 use super::pool::{Health, Phase, WorkerPool};
 use super::{Progress, Workers};
@@ -37,19 +38,26 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let (phase, watcher) = watch::channel(Phase::Running);
         let wake = Arc::new(Notify::new());
         let health = Arc::new(super::pool::Health::new(self.restart_limit));
+        let alone = Arc::new(Alone::default());
         let count = self.count;
         let shared = Arc::new((self, handler));
         let tasks = (0..count)
             .map(|_| {
-                let (shared, watcher, wake, health) = (
+                let (shared, watcher, wake, health, alone) = (
                     Arc::clone(&shared),
                     watcher.clone(),
                     Arc::clone(&wake),
                     Arc::clone(&health),
+                    Arc::clone(&alone),
                 );
                 tokio::spawn(async move {
                     let (workers, handler) = &*shared;
-                    workers.supervise(handler, watcher, &wake, &health).await;
+                    let pool = Pooled {
+                        wake: &wake,
+                        health: &health,
+                        alone: &alone,
+                    };
+                    workers.supervise(handler, watcher, pool).await;
                 })
             })
             .collect::<Vec<_>>();
@@ -76,18 +84,17 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         &self,
         handler: &H,
         mut phase: watch::Receiver<Phase>,
-        wake: &Notify,
-        health: &Health,
+        pool: Pooled<'_>,
     ) where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         loop {
-            let work = std::pin::pin!(self.work(handler, phase.clone(), wake, health));
+            let work = std::pin::pin!(self.work(handler, phase.clone(), pool));
             if CatchUnwind::new(work).await.is_ok() {
                 return;
             }
-            health.restarted();
+            pool.health.restarted();
             self.report_panic(None);
             tokio::select! {
                 () = tokio::time::sleep(self.poll.max(Duration::from_millis(100))) => {}
@@ -96,13 +103,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    async fn work<H, Fut>(
-        &self,
-        handler: &H,
-        mut phase: watch::Receiver<Phase>,
-        wake: &Notify,
-        health: &Health,
-    ) where
+    async fn work<H, Fut>(&self, handler: &H, mut phase: watch::Receiver<Phase>, pool: Pooled<'_>)
+    where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
@@ -113,6 +115,12 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let longest = self.poll.max((self.poll * 16).min(Duration::from_secs(1)));
         let mut idle = self.poll;
         while *phase.borrow() == Phase::Running {
+            // No delivery is taken while a suspect runs alone (see
+            // `alone`); the turn is waited for only while running.
+            let shared = tokio::select! {
+                shared = pool.alone.shared() => shared,
+                _ = phase.wait_for(|p| *p != Phase::Running) => return,
+            };
             // A `take` that does not answer is abandoned at shutdown (a
             // delivery it may have leased is taken again after its lease).
             let taken = tokio::select! {
@@ -122,16 +130,18 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             match taken {
                 Ok(Some(taken)) => {
                     idle = self.poll;
-                    self.hold(taken, handler, &mut phase, health).await;
+                    self.hold(taken, handler, &mut phase, pool, shared).await;
                 }
                 Ok(None) => {
+                    drop(shared);
                     tokio::select! {
                         () = tokio::time::sleep(idle) => idle = (idle * 2).min(longest),
-                        () = wake.notified() => idle = self.poll,
+                        () = pool.wake.notified() => idle = self.poll,
                         _ = phase.changed() => {}
                     }
                 }
                 Err(e) => {
+                    drop(shared);
                     self.report(Progress::Unavailable { error: &e });
                     tokio::select! {
                         () = tokio::time::sleep(self.poll.max(Duration::from_millis(200))) => {}
@@ -146,6 +156,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// untouched if the pool is told to abandon its work, and as a failed
     /// attempt if anything panics on it.
     ///
+    /// A suspect (taken after an abandoned attempt) first waits until it is
+    /// alone in the process (see `alone`), its lease renewed meanwhile; if
+    /// another suspect is in hand it is given back untouched at once.
+    ///
     /// The heartbeat runs in the same task as the handler, which is bounded
     /// by the handler timeout: the lease is renewed only while a handler
     /// is within its time (a handler that blocks its thread stops the
@@ -155,12 +169,23 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         taken: Taken,
         handler: &H,
         phase: &mut watch::Receiver<Phase>,
-        health: &Health,
+        pool: Pooled<'_>,
+        shared: Shared,
     ) where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let (id, token) = (taken.id, taken.token);
+        let (mut shared, mut suspect) = (Some(shared), None);
+        if taken.abandoned > 0 {
+            let Some(claimed) = pool.alone.suspect(shared.take().expect("held")) else {
+                if let Err(e) = self.inbox.release(id, token).await {
+                    self.report(Progress::Unavailable { error: &e });
+                }
+                return;
+            };
+            suspect = Some(claimed);
+        }
         let heartbeat = async {
             loop {
                 tokio::time::sleep(self.lease / 3).await;
@@ -174,11 +199,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             let _ = phase.wait_for(|p| *p == Phase::Abandon).await.map(drop);
         };
         let trail = Trail::default();
-        let finish = std::pin::pin!(self.finish(&taken, handler, &trail));
+        let finish = std::pin::pin!(async {
+            if let Some(suspect) = &mut suspect {
+                suspect.alone().await;
+            }
+            self.finish(&taken, handler, &trail).await;
+        });
         tokio::select! {
             finished = CatchUnwind::new(finish) => {
                 if finished.is_err() {
-                    health.restarted();
+                    pool.health.restarted();
                     self.give_back_panicked(&taken, &trail).await;
                     self.report_panic(Some(&taken));
                 }
@@ -190,6 +220,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 }
             }
         }
+        // `shared` or `suspect` is given up when this returns.
     }
 
     /// A panic on a delivery is a failed attempt: it is given back for a
@@ -239,6 +270,14 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             delivery,
         });
     }
+}
+
+/// What a pool's workers share.
+#[derive(Clone, Copy)]
+struct Pooled<'a> {
+    wake: &'a Notify,
+    health: &'a Health,
+    alone: &'a Alone,
 }
 
 /// The dead letters of a delivery whose last attempt panicked: every event
