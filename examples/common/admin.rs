@@ -2,7 +2,9 @@
 //! example's inbox, mounted under `/admin`, only when `ALM_ADMIN_TOKEN` is
 //! set (otherwise every `/admin/…` path is `404`). Every call but the page
 //! must carry `Authorization: Bearer TOKEN` (else `401`, one body for every
-//! failure). The calls and their answers: see [`alm_webhooks::admin`].
+//! failure). The calls and their answers: see [`alm_webhooks::admin`];
+//! `POST /admin/reconcile` and `GET /admin/reconcile/{id}` when
+//! reconciliation is on (`reconcile.rs`).
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
@@ -38,6 +40,10 @@ impl App {
             AdminApi::new(Arc::clone(&self.queue.inbox), token.clone()).counting(&self.engine);
         if let Some(waker) = self.queue.pool.waker() {
             api = api.waking(waker);
+        }
+        #[cfg(feature = "alm-api")]
+        if let Some(runs) = &self.reconcile {
+            api = api.reconciling(runs.clone());
         }
         let below = path.strip_prefix("/admin").unwrap_or(path);
         let response = api.handle(method, below, headers).await;
