@@ -145,7 +145,7 @@ fn reference(all: &[EventJson]) -> BTreeMap<Key, LearnerRecord> {
     for chunk in all.chunks(1000) {
         let body = envelope(ACCOUNT, chunk);
         for event in Envelope::from_slice(&body).unwrap().parsed() {
-            let fact = LearnerEvent::from_event(&event).unwrap();
+            let fact = LearnerEvent::from_event(event).unwrap();
             let key = (fact.user_id, fact.lo_instance_id.clone());
             let merged = projection::merge(rows.get(&key), &fact, now);
             rows.insert(key, merged);

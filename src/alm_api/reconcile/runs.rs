@@ -55,7 +55,8 @@ pub struct RunStatus {
     pub state: RunState,
     /// Records that differ (each counted once).
     pub found: usize,
-    /// Records whose repair events went through the engine.
+    /// Records whose repair events the feed took (an engine processed
+    /// them, or an inbox holds them for its workers).
     pub repaired: usize,
     /// Differences by kind (`missing`, `status`, `progress`,
     /// `enrollment_date`, `completion_date`, `not_in_alm`).
