@@ -4,7 +4,8 @@
 //! handler sees the synthetic event), `GET /admin/reconcile/{id}` shows it
 //! found and repaired, the day's one report job is then spent, the admin
 //! token guards both calls, and neither the client secret nor the refresh
-//! token ever reaches the receiver's output.
+//! token ever reaches the receiver's output. In `report` mode a run that
+//! `ALM_RECONCILE_EVERY` started finds without repairing.
 #![cfg(all(
     feature = "alm-api",
     feature = "axum",
@@ -188,4 +189,60 @@ fn reconciliation_is_off_by_default_and_a_bad_mode_stops_the_start() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ALM_RECONCILE"), "{stderr}");
+}
+
+#[test]
+fn report_mode_on_a_timer_finds_without_repairing() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let double = runtime
+        .block_on(AlmApiDouble::start(DoubleOptions::default()))
+        .unwrap();
+    let o = double.options().clone();
+    let base = 1_725_000_000;
+    let kept = vec![learner_event(
+        "e-9-1",
+        "COURSE_ENROLLMENT",
+        base,
+        9,
+        "course:3_1",
+    )];
+    let dropped = learner_event("e-9-2", "COURSE_COMPLETED", base + 5, 9, "course:3_1");
+    let mut all = kept.clone();
+    all.push(dropped);
+    double.record_sent(&envelope(ACCOUNT, &all));
+    let (base_url, account) = (double.base(), ACCOUNT.to_string());
+    let r = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", ""),
+            ("ALM_ADMIN_TOKEN", TOKEN),
+            ("ALM_RECONCILE", "report"),
+            ("ALM_RECONCILE_EVERY", "2s"),
+            ("ALM_API_BASE", base_url.as_str()),
+            ("ALM_API_CLIENT_ID", o.client_id.as_str()),
+            ("ALM_API_CLIENT_SECRET", o.client_secret.as_str()),
+            ("ALM_API_REFRESH_TOKEN", o.refresh_token.as_str()),
+            ("ALM_ACCOUNT_ID", account.as_str()),
+        ],
+    );
+    let (status, _) = signed_post(r.addr, &envelope(ACCOUNT, &kept));
+    assert_eq!(status, 202);
+    assert_eq!(wait_for_lines(&r, 1).len(), 1);
+    // Nobody asks: the timer starts run 1 two seconds after start.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while admin(r.addr, "GET", "/admin/reconcile/1", TOKEN).0 == 404 {
+        assert!(Instant::now() < deadline, "no run started by the timer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = finished(r.addr, "1");
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["mode"], "report", "{run}");
+    assert_eq!(
+        (run["found"].as_u64(), run["repaired"].as_u64()),
+        (Some(1), Some(0)),
+        "{run}"
+    );
+    // A dry run feeds nothing: no decision beyond the delivered one.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(r.lines.lock().unwrap().len(), 1);
 }
