@@ -5,10 +5,14 @@
 //! second receiver in the (default) inbox mode with a slow handler
 //! acknowledges in milliseconds, retries a failing event, dead-letters it,
 //! quarantines a body that is not an envelope, and replays the dead letter.
-//! It ends by itself.
+//! Built with the feature `alm-api` too, it then shows reconciliation: a
+//! completion ALM never delivered, found by a report job of the ALM API
+//! double and repaired through the engine into the learner table. It ends
+//! by itself.
 //!
 //! ```sh
 //! cargo run --example demo --features axum,simulator
+//! cargo run --example demo --features axum,simulator,alm-api   # …and reconciliation
 //! ```
 
 #[path = "common/mod.rs"]
@@ -244,6 +248,110 @@ async fn main() {
         views.get(&format!("learner {learner} @ {instance}"))
     );
     inbox_mode().await;
+    #[cfg(feature = "alm-api")]
+    reconciliation().await;
+    #[cfg(not(feature = "alm-api"))]
+    println!(
+        "\n(reconciliation, a dropped completion found and repaired: add the feature alm-api)"
+    );
+}
+
+/// Reconciliation: ALM's API double knows a completion the receiver never
+/// got; one report job finds it, and the repair goes through the engine
+/// into the learner table.
+#[cfg(feature = "alm-api")]
+async fn reconciliation() {
+    use alm_webhooks::alm_api::reconcile::Reconciler;
+    use alm_webhooks::alm_api::{AlmApi, ApiConfig};
+    use alm_webhooks::simulator::alm_api::{AlmApiDouble, DoubleOptions};
+    use alm_webhooks::store::MemoryStore;
+    use alm_webhooks::{AccountId, Engine, Envelope, Timestamp, UserId};
+
+    println!("\n== reconciliation: a completion ALM never delivered ==");
+    let double = AlmApiDouble::start(DoubleOptions::default())
+        .await
+        .expect("a loopback port");
+    let (learner, instance) = (7, "course:200_1");
+    let t = 1_725_600_000;
+    let delivered = vec![
+        learner_event("r-1", "COURSE_ENROLLMENT", t, learner, instance),
+        learner_event("r-2", "LEARNER_PROGRESS", t + 60, learner, instance),
+    ];
+    let lost = learner_event("r-3", "COURSE_COMPLETED", t + 120, learner, instance);
+    let mut everything = delivered.clone();
+    everything.push(lost);
+    // ALM knows all three; the webhook carried two.
+    double.record_sent(&scenario::envelope(ACCOUNT, &everything));
+    let engine = Engine::builder(MemoryStore::new().with_learner_projection()).build();
+    let body = scenario::envelope(ACCOUNT, &delivered);
+    let envelope = Envelope::from_slice(&body).expect("an envelope");
+    engine
+        .process(envelope, |_event| async { Ok(()) })
+        .await
+        .expect("the memory store answers");
+    let (account, user) = (AccountId(ACCOUNT), UserId(learner));
+    let instance_id = instance.parse().expect("an instance id");
+    let row = |engine: &Engine<MemoryStore>| {
+        engine
+            .store()
+            .learner_record(account, user, &instance_id)
+            .map(|r| format!("{} ({} %)", r.status.as_str(), r.progress_percent))
+    };
+    println!("  the learner table says: {:?}", row(&engine));
+
+    let o = double.options();
+    let config = ApiConfig::new(
+        double.base(),
+        &o.client_id,
+        &o.client_secret,
+        &o.refresh_token,
+    );
+    let api = AlmApi::new(config).expect("a valid configuration");
+    let reconciler = Reconciler::new(api, engine.clone(), account);
+    let from = Timestamp::from_epoch(t - 86_400).expect("a time");
+    let to = Timestamp::from_epoch(t + 86_400).expect("a time");
+    let found = match reconciler
+        .bulk(
+            from,
+            to,
+            Duration::from_millis(100),
+            Duration::from_secs(30),
+        )
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            println!("  the reconciliation failed: {e}");
+            return;
+        }
+    };
+    for d in &found.differences {
+        println!(
+            "  found by one report job: learner {} in {}: {:?}",
+            d.user_id, d.lo_instance_id, d.kind
+        );
+    }
+    if let Some(repairs) = found.repair_envelope() {
+        let report = engine
+            .process(repairs, |event| async move {
+                println!(
+                    "  the handler sees {} {} (origin: {})",
+                    event.event_name, event.event_id, event.other["origin"]
+                );
+                Ok(())
+            })
+            .await
+            .expect("the memory store answers");
+        for outcome in &report.outcomes {
+            println!("  repair decided: {}", outcome.decision.as_str());
+        }
+    }
+    println!("  the learner table now says: {:?}", row(&engine));
+    let counts = double.counts();
+    println!(
+        "  API calls: {} report job, {} budgeted requests, {} token refresh",
+        counts.jobs_created, counts.limited_requests, counts.token_refreshes
+    );
 }
 
 /// The inbox mode: acknowledge at once, process behind, keep what fails.

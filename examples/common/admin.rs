@@ -3,7 +3,8 @@
 //! `ALM_ADMIN_TOKEN` is set (otherwise every `/admin/…` path is `404`).
 //! Every call but the page must carry `Authorization: Bearer TOKEN` (else
 //! `401`, one body for every failure). The calls and their answers: see
-//! [`alm_webhooks::admin`].
+//! [`alm_webhooks::admin`]; `POST /admin/reconcile` and
+//! `GET /admin/reconcile/{id}` when reconciliation is on (`reconcile.rs`).
 #![allow(dead_code, unreachable_pub)]
 
 pub use alm_webhooks::admin::AdminToken;

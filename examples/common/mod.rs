@@ -23,6 +23,8 @@
 //!   see `inbox.rs`; the admin API (`ALM_ADMIN_TOKEN`): see `admin.rs`
 //! - `/healthz`, `/readyz` and `/metrics` (no authentication): see `ops.rs`
 //! - the front door's bounds (`ALM_READ_TIMEOUT_MS`, …): see `guard_env.rs`
+//! - reconciliation with ALM's API (`ALM_RECONCILE`, `ALM_API_…`, feature
+//!   `alm-api`): see `reconcile.rs`
 #![allow(dead_code, unreachable_pub)]
 
 #[cfg(feature = "actix")]
@@ -36,6 +38,7 @@ pub mod guard_env;
 pub mod inbox;
 pub mod ops;
 pub mod projection;
+pub mod reconcile;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -171,6 +174,9 @@ pub struct App {
     pub capture: Option<Arc<capture::Capture>>,
     /// The front door's bounds.
     pub guard: guard_env::GuardConfig,
+    /// Reconciliation runs, when `ALM_RECONCILE` is not `off`.
+    #[cfg(feature = "alm-api")]
+    pub reconcile: Option<alm_webhooks::alm_api::reconcile::ReconcileRuns>,
 }
 
 impl App {
@@ -230,6 +236,15 @@ impl App {
             sink.clone(),
         )
         .await?;
+        #[cfg(feature = "alm-api")]
+        let reconcile = reconcile::from_env(&engine, Arc::clone(&queue.inbox), queue.pool.waker())?;
+        // The library's admin API (`/admin/reconcile`) serves the runs.
+        #[cfg(feature = "alm-api")]
+        if let Some(runs) = &reconcile {
+            queue.pool.reconciling(runs.clone());
+        }
+        #[cfg(not(feature = "alm-api"))]
+        reconcile::refuse_without_feature()?;
         Ok(Arc::new(Self {
             engine,
             views,
@@ -237,6 +252,8 @@ impl App {
             queue,
             capture,
             guard,
+            #[cfg(feature = "alm-api")]
+            reconcile,
         }))
     }
 

@@ -62,6 +62,8 @@ pub struct AdminApi<I> {
     token: AdminToken,
     decisions: Option<Decisions>,
     waker: Option<PoolWaker>,
+    #[cfg(feature = "alm-api")]
+    reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
 }
 
 impl<I> Clone for AdminApi<I> {
@@ -71,6 +73,8 @@ impl<I> Clone for AdminApi<I> {
             token: self.token.clone(),
             decisions: self.decisions.clone(),
             waker: self.waker.clone(),
+            #[cfg(feature = "alm-api")]
+            reconcile: self.reconcile.clone(),
         }
     }
 }
@@ -81,7 +85,17 @@ impl<I> fmt::Debug for AdminApi<I> {
             .field("token", &self.token)
             .field("decisions", &self.decisions.is_some())
             .field("waker", &self.waker)
+            .field("reconciling", &self.has_reconcile_runs())
             .finish_non_exhaustive()
+    }
+}
+
+impl<I> AdminApi<I> {
+    fn has_reconcile_runs(&self) -> bool {
+        #[cfg(feature = "alm-api")]
+        return self.reconcile.is_some();
+        #[cfg(not(feature = "alm-api"))]
+        false
     }
 }
 
@@ -94,6 +108,8 @@ impl<I: Inbox> AdminApi<I> {
             token,
             decisions: None,
             waker: None,
+            #[cfg(feature = "alm-api")]
+            reconcile: None,
         }
     }
 
@@ -111,6 +127,17 @@ impl<I: Inbox> AdminApi<I> {
     #[must_use]
     pub fn waking(mut self, waker: PoolWaker) -> Self {
         self.waker = Some(waker);
+        self
+    }
+
+    /// `POST /reconcile` starts a run of `runs` (`202`, `{"id"}`), and
+    /// `GET /reconcile/{id}` gives its state and the differences found and
+    /// repaired (feature `alm-api`; without it, both are `404`).
+    #[cfg(feature = "alm-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
+    #[must_use]
+    pub fn reconciling(mut self, runs: crate::alm_api::reconcile::ReconcileRuns) -> Self {
+        self.reconcile = Some(runs);
         self
     }
 
@@ -196,9 +223,28 @@ impl<I: Inbox> AdminApi<I> {
                 Ok(id) => self.discard_quarantined(id).await,
                 Err(_) => Ok(not_found()),
             },
+            #[cfg(feature = "alm-api")]
+            ("POST", ["reconcile"]) | ("GET", ["reconcile", _]) => Ok(self.reconcile(&parts)),
             _ => Ok(not_found()),
         };
         result.unwrap_or_else(|e| unavailable(&e))
+    }
+
+    #[cfg(feature = "alm-api")]
+    fn reconcile(&self, parts: &[&str]) -> Response<Vec<u8>> {
+        let Some(runs) = &self.reconcile else {
+            return not_found();
+        };
+        match parts {
+            [_, id] => match id.parse().ok().and_then(|id| runs.status(id)) {
+                Some(status) => answer(StatusCode::OK, status.to_json()),
+                None => not_found(),
+            },
+            _ => answer(
+                StatusCode::ACCEPTED,
+                json!({"id": runs.start().to_string()}),
+            ),
+        }
     }
 
     fn decision_counts(&self) -> Response<Vec<u8>> {

@@ -18,6 +18,8 @@
 //! | `GET …/admin/quarantine` | `[{"id", "accountId", "receivedAt", "bytes", "preview", "error"}]`: the oldest 100, body cut at 200 characters |
 //! | `GET …/admin/quarantine/{id}` | `{"id", "accountId", "receivedAt", "bytes", "body", "error"}`, whole |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
+//! | `POST …/admin/reconcile` (feature `alm-api`, with [`AdminApi::reconciling`]) | `202`, `{"id"}`: a reconciliation run started |
+//! | `GET …/admin/reconcile/{id}` | `{"id", "mode", "state", "found", "repaired", "byKind", "error"}`: `state` is `running`, `done` or `failed` |
 //!
 //! An unknown id is `404`; an inbox
 //! that cannot answer is `503` (`{"error":"inbox unavailable"}`, the cause

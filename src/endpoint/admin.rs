@@ -109,8 +109,33 @@ impl Endpoint {
     /// assert!(endpoint.admin_with(AdminToken::new("s3cret")).is_none(), "no inbox");
     /// ```
     pub fn admin_with(&self, token: AdminToken) -> Option<EndpointAdmin> {
-        let call = self.inner.door.admin(token, self.waker())?;
+        let extras = super::door::AdminExtras {
+            #[cfg(feature = "alm-api")]
+            reconcile: self.inner.reconcile.get().cloned(),
+        };
+        let call = self.inner.door.admin(token, self.waker(), extras)?;
         Some(EndpointAdmin { call })
+    }
+
+    /// Serves reconciliation runs in this endpoint's admin API
+    /// (`POST /reconcile` starts one, `GET /reconcile/{id}` tells its state;
+    /// see [`ReconcileRuns`](crate::alm_api::reconcile::ReconcileRuns)),
+    /// from [`Endpoint::router`], [`Endpoint::admin`] and
+    /// [`Endpoint::admin_with`] alike. The runs are given once, after
+    /// [`build`](super::EndpointBuilder::build), since they feed their repairs
+    /// to this endpoint's inbox; `false` if runs were given already (the
+    /// first stay).
+    ///
+    /// ```no_run
+    /// # async fn run(endpoint: alm_webhooks::Endpoint,
+    /// #              runs: alm_webhooks::alm_api::reconcile::ReconcileRuns) {
+    /// assert!(endpoint.reconciling(runs));
+    /// # }
+    /// ```
+    #[cfg(feature = "alm-api")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
+    pub fn reconciling(&self, runs: crate::alm_api::reconcile::ReconcileRuns) -> bool {
+        self.inner.reconcile.set(runs).is_ok()
     }
 
     /// Where the webhook route is mounted

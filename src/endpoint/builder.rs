@@ -448,6 +448,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 admin_token: self.admin_token,
                 webhook_path: self.webhook_path,
                 replays: super::replays::Replays::new(self.max_remembered),
+                #[cfg(feature = "alm-api")]
+                reconcile: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -52,7 +52,20 @@ pub(super) trait Door: Send + Sync {
 
     /// The admin API over the inbox, the engine's counts and `waker`; `None`
     /// without an inbox.
-    fn admin(&self, token: AdminToken, waker: Option<PoolWaker>) -> Option<AdminCall>;
+    fn admin(
+        &self,
+        token: AdminToken,
+        waker: Option<PoolWaker>,
+        extras: AdminExtras,
+    ) -> Option<AdminCall>;
+}
+
+/// What the admin API serves beyond the inbox's own calls.
+#[derive(Default)]
+pub(super) struct AdminExtras {
+    /// `POST /reconcile`, `GET /reconcile/{id}` ([`Endpoint::reconciling`](super::Endpoint::reconciling)).
+    #[cfg(feature = "alm-api")]
+    pub(super) reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
 }
 
 /// The admin API without its inbox's type: method, path below the mount
@@ -115,12 +128,23 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         Box::pin(async move { self.engine.store().load(&probe()).await.map(drop) })
     }
 
-    fn admin(&self, token: AdminToken, waker: Option<PoolWaker>) -> Option<AdminCall> {
+    fn admin(
+        &self,
+        token: AdminToken,
+        waker: Option<PoolWaker>,
+        extras: AdminExtras,
+    ) -> Option<AdminCall> {
         let inbox = Arc::clone(self.inbox.as_ref()?);
         let mut api = AdminApi::new(inbox, token).counting(&self.engine);
         if let Some(waker) = waker {
             api = api.waking(waker);
         }
+        #[cfg(feature = "alm-api")]
+        if let Some(runs) = extras.reconcile {
+            api = api.reconciling(runs);
+        }
+        #[cfg(not(feature = "alm-api"))]
+        let AdminExtras {} = extras;
         Some(Arc::new(move |method, path, headers| {
             let api = api.clone();
             Box::pin(async move { api.handle(&method, &path, &headers).await })

@@ -170,6 +170,9 @@ struct Inner {
     admin_token: Option<crate::admin::AdminToken>,
     /// The deliveries accepted within their timestamp's tolerance.
     replays: replays::Replays,
+    /// The reconciliation runs the admin API serves ([`Endpoint::reconciling`]).
+    #[cfg(feature = "alm-api")]
+    reconcile: std::sync::OnceLock<crate::alm_api::reconcile::ReconcileRuns>,
 }
 
 /// Who hears of every answer ([`EndpointBuilder::on_answer`]).

@@ -18,6 +18,8 @@ pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
     pub lines: Arc<Mutex<Vec<Value>>>,
+    /// Every line it wrote on stderr so far.
+    pub stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Running {
@@ -62,8 +64,11 @@ pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
     let mut child = command.spawn().expect("the receiver starts");
     let stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
     let (tx, rx) = std::sync::mpsc::channel();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let error_sink = Arc::clone(&errors);
     std::thread::spawn(move || {
         for line in stderr.lines().map_while(Result::ok) {
+            error_sink.lock().unwrap().push(line.clone());
             if let Some(rest) = line.strip_prefix("listening on http://") {
                 let _ = tx.send(rest.trim_end_matches("/webhooks").to_owned());
             }
@@ -86,6 +91,7 @@ pub fn start(name: &str, env: &[(&str, &str)]) -> Running {
         child,
         addr: addr.parse().expect("an address"),
         lines,
+        stderr: errors,
     }
 }
 

@@ -82,6 +82,20 @@ pub trait LearnerTable: Send + Sync {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Vec<LearnerRecord>, BoxError>> + Send;
+
+    /// Every record of one learner of `account` (a targeted check); by
+    /// default, [`learner_records`](Self::learner_records) filtered.
+    fn learner_records_of_user(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<LearnerRecord>, BoxError>> + Send {
+        async move {
+            let mut records = self.learner_records(account).await?;
+            records.retain(|r| r.user_id == user);
+            Ok(records)
+        }
+    }
 }
 
 /// What differs for one record.
@@ -109,6 +123,10 @@ pub enum DifferenceKind {
     },
     /// The completion date differs (both completed).
     CompletionDate,
+    /// ALM has an enrollment date the table lacks or has otherwise (a
+    /// dropped enrollment whose later events arrived). Reported beside the
+    /// record's other difference, if any.
+    EnrollmentDate,
 }
 
 /// One difference, with ALM's record when ALM has one.
@@ -168,7 +186,13 @@ pub fn compare(table: &[LearnerRecord], alm: &[LearnerRecord]) -> Vec<Difference
             }
             Some(_) => None,
         };
-        if let Some(kind) = kind {
+        let enrolled_differs = table
+            .get(&(*user_id, lo_instance_id.clone()))
+            .is_some_and(|ours| {
+                theirs.date_enrolled.is_some() && ours.date_enrolled != theirs.date_enrolled
+            });
+        let enrolled = enrolled_differs.then_some(DifferenceKind::EnrollmentDate);
+        for kind in kind.into_iter().chain(enrolled) {
             found.push(Difference {
                 user_id: *user_id,
                 lo_instance_id: lo_instance_id.clone(),

@@ -86,16 +86,18 @@ impl Reconciliation {
     /// The synthetic events that repair what can be repaired: a completion,
     /// an enrollment or a progress event as ALM would have sent it, dated
     /// with ALM's own date (so a newer webhook event still wins), with an
-    /// `eventId` starting `reconcile-` and [`ORIGIN_FIELD`] set.
-    /// Differences where the table is *ahead* of ALM, [`NotInAlm`] and
-    /// completion dates are reported, not repaired.
+    /// `eventId` starting `reconcile-` and [`ORIGIN_FIELD`] set. A
+    /// missing record or a differing enrollment date also gets the
+    /// enrollment, dated with ALM's `dateEnrolled`. Differences where the
+    /// table is *ahead* of ALM, [`NotInAlm`] and completion dates are
+    /// reported, not repaired.
     ///
     /// [`NotInAlm`]: DifferenceKind::NotInAlm
     pub fn repair_events(&self) -> Vec<Value> {
         let now = Timestamp::from_instant_seconds(time::OffsetDateTime::now_utc());
         self.differences
             .iter()
-            .filter_map(|d| repair(d, &now))
+            .flat_map(|d| repair(d, &now))
             .collect()
     }
 
@@ -112,17 +114,35 @@ impl Reconciliation {
     }
 }
 
-fn repair(difference: &Difference, now: &Timestamp) -> Option<Value> {
-    let alm = difference.alm.as_ref()?;
-    let behind = match &difference.kind {
+fn repair(difference: &Difference, now: &Timestamp) -> Vec<Value> {
+    let Some(alm) = difference.alm.as_ref() else {
+        return Vec::new();
+    };
+    let status = match &difference.kind {
         DifferenceKind::Missing => true,
         DifferenceKind::Status { table, alm } => table < alm,
         DifferenceKind::Progress { table, alm } => alm.unwrap_or(0) > table.unwrap_or(0),
         _ => false,
     };
-    if !behind {
-        return None;
+    // A missing record gets its enrollment too (when ALM dates it), as
+    // does a record whose enrollment date differs.
+    let enrollment = match difference.kind {
+        DifferenceKind::Missing => alm.status != LearnerStatus::Enrolled,
+        DifferenceKind::EnrollmentDate => true,
+        _ => false,
+    } && alm.date_enrolled.is_some();
+    let mut events = Vec::new();
+    if enrollment {
+        events.push(synthetic(alm, LearnerStatus::Enrolled, now));
     }
+    if status {
+        events.push(synthetic(alm, alm.status, now));
+    }
+    events
+}
+
+/// The event ALM would have sent for `alm` being at `status`.
+fn synthetic(alm: &LearnerRecord, status: LearnerStatus, now: &Timestamp) -> Value {
     let family = match alm.lo_id.as_str().split(':').next().unwrap_or_default() {
         "learningProgram" | "learning_program" => "LEARNING_PATH",
         "certification" => "CERTIFICATION",
@@ -133,7 +153,7 @@ fn repair(difference: &Difference, now: &Timestamp) -> Option<Value> {
         "loId": alm.lo_id.as_str(),
         "loInstanceId": alm.lo_instance_id.as_str(),
     });
-    let (name, at) = match alm.status {
+    let (name, at) = match status {
         LearnerStatus::Completed => {
             let at = alm.date_completed.clone().unwrap_or_else(|| now.clone());
             data["dateCompleted"] = json!(at);
@@ -149,13 +169,13 @@ fn repair(difference: &Difference, now: &Timestamp) -> Option<Value> {
             ("LEARNER_PROGRESS".to_owned(), now.clone())
         }
     };
-    Some(json!({
+    json!({
         "eventId": format!("reconcile-{}-{}-{}-{}", alm.user_id.0, alm.lo_instance_id, name, at.unix_millis()),
         "eventName": name,
         "timestamp": at,
         "data": data,
         ORIGIN_FIELD: ORIGIN_RECONCILIATION,
-    }))
+    })
 }
 
 /// Compares one account's learner table with ALM: in bulk through a
@@ -283,14 +303,11 @@ impl<T: LearnerTable> Reconciler<T> {
                 Some(record)
             })
             .collect();
-        let table: Vec<_> = self
+        let table = self
             .table
-            .learner_records(self.account)
+            .learner_records_of_user(self.account, user)
             .await
-            .map_err(ReconcileError::Table)?
-            .into_iter()
-            .filter(|r| r.user_id == user)
-            .collect();
+            .map_err(ReconcileError::Table)?;
         Ok(Reconciliation {
             account: self.account,
             differences: compare(&table, &alm),

@@ -151,6 +151,23 @@ impl MemoryStore {
         self.learners_where(|(a, _, i)| *a == account && *i == instance)
     }
 
+    /// Every record of an account, by user id then instance id.
+    ///
+    /// ```
+    /// use alm_webhooks::{AccountId, store::MemoryStore};
+    /// let store = MemoryStore::new().with_learner_projection();
+    /// assert!(store.learner_records_of_account(AccountId(1)).is_empty());
+    /// ```
+    pub fn learner_records_of_account(&self, account: AccountId) -> Vec<LearnerRecord> {
+        self.learners_where(|(a, _, _)| *a == account)
+    }
+
+    /// Whether it keeps the learner projection
+    /// ([`with_learner_projection`](Self::with_learner_projection)).
+    pub(crate) fn keeps_learner_projection(&self) -> bool {
+        self.learners.is_some()
+    }
+
     /// Up to `limit` records changed after `cursor` (0 for all), oldest
     /// change first.
     pub fn learner_changes_since(&self, cursor: u64, limit: usize) -> LearnerChanges {

@@ -305,6 +305,21 @@ impl PostgresStore {
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// Every record of an account, by user id then instance id.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails (or the table is missing).
+    pub async fn learner_records_of_account(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let a = account.get() as i64;
+        let filter = "account_id = $1 ORDER BY user_id, lo_instance_id";
+        let rows = self.learner_query(filter, &[&a]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Up to `limit` records changed after `cursor` (0 for all), oldest
     /// change first. On PostgreSQL the cursor comes from a sequence, and a
     /// transaction that took a lower number can commit after one that

@@ -240,6 +240,20 @@ impl SqliteStore {
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// Every record of an account, by user id then instance id.
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails (or the store keeps no learner projection).
+    pub async fn learner_records_of_account(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<LearnerRecord>, StoreError> {
+        let filter = "account_id = ?1 ORDER BY user_id, lo_instance_id";
+        let rows = self.learner_query(filter, vec![id(account.get())]).await?;
+        Ok(rows.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Up to `limit` records changed after `cursor` (0 for all), oldest
     /// change first: a change feed for incremental sync. A record changed
     /// twice appears once, at its latest change.
