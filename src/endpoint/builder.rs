@@ -274,45 +274,6 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self
     }
 
-    /// Where events are processed: [`Mode::Inbox`] (the default with an
-    /// inbox) or [`Mode::Inline`] (the default without one).
-    ///
-    /// ```
-    /// use alm_webhooks::endpoint::Mode;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .mode(Mode::Inline)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(endpoint.mode(), Mode::Inline);
-    /// ```
-    #[must_use]
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = Some(mode);
-        self
-    }
-
-    /// What to do with an authenticated body that is not an envelope:
-    /// [`OnMalformed::Quarantine`] (the default with an inbox) or
-    /// [`OnMalformed::Refuse`] (`400`, the default without one).
-    ///
-    /// ```
-    /// use alm_webhooks::endpoint::OnMalformed;
-    /// use alm_webhooks::{Authentication, Endpoint};
-    /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .on_malformed(OnMalformed::Refuse)
-    ///     .handler(|_event| async { Ok(()) })
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(endpoint.on_malformed(), OnMalformed::Refuse);
-    /// ```
-    #[must_use]
-    pub fn on_malformed(mut self, on_malformed: OnMalformed) -> Self {
-        self.on_malformed = Some(on_malformed);
-        self
-    }
-
     /// Sweeps the engine's store every `interval` (hourly is plenty) from
     /// a background task that ends with the endpoint: the decided events
     /// past their dedup window and the rule state past its retention are

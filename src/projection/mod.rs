@@ -68,5 +68,8 @@ mod tests;
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
 pub use merge::merge;
 pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
+#[cfg(feature = "sqlite")]
+pub(crate) use stored::parse_utc;
+#[cfg(any(feature = "sqlite", feature = "alm-api"))]
+pub(crate) use stored::utc_text;
 pub use stored::{CSV_HEADER, LearnerChanges, TranscriptCsv};
-pub(crate) use stored::{parse_utc, utc_text};

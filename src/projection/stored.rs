@@ -23,17 +23,20 @@ pub(crate) fn utc_text(t: OffsetDateTime) -> String {
 }
 
 /// Parses [`utc_text`] (or any RFC 3339 time).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn parse_utc(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
 impl LearnerRecord {
     /// The summary the row is rebuilt from, as JSON.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn summary_json(&self) -> String {
         serde_json::to_string(&self.summary).unwrap_or_default()
     }
 
     /// The row a stored summary describes.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn from_stored(
         account_id: AccountId,
         user_id: UserId,

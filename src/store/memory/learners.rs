@@ -164,6 +164,7 @@ impl MemoryStore {
 
     /// Whether it keeps the learner projection
     /// ([`with_learner_projection`](Self::with_learner_projection)).
+    #[cfg_attr(not(feature = "alm-api"), allow(dead_code))]
     pub(crate) fn keeps_learner_projection(&self) -> bool {
         self.learners.is_some()
     }
