@@ -74,40 +74,36 @@ impl LearnerTable for MemoryStore {
     }
 }
 
-/// The SQLite store's projection (table `alm_learner_records`).
+/// `LearnerTable` for a SQL store's projection (table
+/// `alm_learner_records`), through its own indexed reads.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! sql_learner_table {
+    ($store:ty) => {
+        impl LearnerTable for $store {
+            async fn learner_records(
+                &self,
+                account: AccountId,
+            ) -> Result<Vec<LearnerRecord>, BoxError> {
+                Ok(records(self.learner_records_of_account(account).await?))
+            }
+
+            async fn learner_records_of_user(
+                &self,
+                account: AccountId,
+                user: UserId,
+            ) -> Result<Vec<LearnerRecord>, BoxError> {
+                Ok(records(
+                    <$store>::learner_records_of_user(self, account, user).await?,
+                ))
+            }
+        }
+    };
+}
+
 #[cfg(feature = "sqlite")]
-impl LearnerTable for crate::store::SqliteStore {
-    async fn learner_records(&self, account: AccountId) -> Result<Vec<LearnerRecord>, BoxError> {
-        Ok(records(self.learner_records_of_account(account).await?))
-    }
-
-    async fn learner_records_of_user(
-        &self,
-        account: AccountId,
-        user: UserId,
-    ) -> Result<Vec<LearnerRecord>, BoxError> {
-        let rows = crate::store::SqliteStore::learner_records_of_user(self, account, user).await?;
-        Ok(records(rows))
-    }
-}
-
-/// The PostgreSQL store's projection (table `alm_learner_records`).
+sql_learner_table!(crate::store::SqliteStore);
 #[cfg(feature = "postgres")]
-impl LearnerTable for crate::store::PostgresStore {
-    async fn learner_records(&self, account: AccountId) -> Result<Vec<LearnerRecord>, BoxError> {
-        Ok(records(self.learner_records_of_account(account).await?))
-    }
-
-    async fn learner_records_of_user(
-        &self,
-        account: AccountId,
-        user: UserId,
-    ) -> Result<Vec<LearnerRecord>, BoxError> {
-        let rows =
-            crate::store::PostgresStore::learner_records_of_user(self, account, user).await?;
-        Ok(records(rows))
-    }
-}
+sql_learner_table!(crate::store::PostgresStore);
 
 /// A table shared with the engine that writes it
 /// (`Engine::builder(Arc::clone(&store))`).
