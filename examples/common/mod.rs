@@ -174,9 +174,6 @@ pub struct App {
     pub capture: Option<Arc<capture::Capture>>,
     /// The front door's bounds.
     pub guard: guard_env::GuardConfig,
-    /// Reconciliation runs, when `ALM_RECONCILE` is not `off`.
-    #[cfg(feature = "alm-api")]
-    pub reconcile: Option<alm_webhooks::alm_api::reconcile::ReconcileRuns>,
 }
 
 impl App {
@@ -236,12 +233,14 @@ impl App {
             sink.clone(),
         )
         .await?;
+        // Reconciliation runs, when `ALM_RECONCILE` is not `off`: the
+        // endpoint keeps them, and its admin API (`/admin/reconcile`)
+        // serves them.
         #[cfg(feature = "alm-api")]
-        let reconcile = reconcile::from_env(&engine, Arc::clone(&queue.inbox), queue.pool.waker())?;
-        // The library's admin API (`/admin/reconcile`) serves the runs.
-        #[cfg(feature = "alm-api")]
-        if let Some(runs) = &reconcile {
-            queue.pool.reconciling(runs.clone());
+        if let Some(runs) =
+            reconcile::from_env(&engine, Arc::clone(&queue.inbox), queue.pool.waker())?
+        {
+            queue.pool.reconciling(runs);
         }
         #[cfg(not(feature = "alm-api"))]
         reconcile::refuse_without_feature()?;
@@ -252,8 +251,6 @@ impl App {
             queue,
             capture,
             guard,
-            #[cfg(feature = "alm-api")]
-            reconcile,
         }))
     }
 
