@@ -109,6 +109,7 @@ mod delivery;
 mod failure;
 mod flow;
 mod holding;
+mod pool;
 mod renew;
 mod report;
 mod spans;
@@ -188,6 +189,8 @@ struct Inner<S> {
     /// Families given to unknown names.
     families: HashMap<Box<str>, EventFamily>,
     counters: Counters,
+    /// Delivery buffers kept between deliveries.
+    pool: pool::Pool,
 }
 
 impl<S> Clone for Engine<S> {
