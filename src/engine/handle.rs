@@ -9,7 +9,7 @@ use super::*;
 /// The engine. Cheap to clone (shared state); one per application.
 ///
 /// ```
-/// use alm_webhooks::{Decision, Envelope, engine::Engine};
+/// use alm_webhooks::{Decision, Envelope, Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -151,7 +151,7 @@ impl<S: Store> Engine<S> {
     /// handler is caught and is a failure too.
     ///
     /// ```
-    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, Decision, engine::Engine};
+    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, Decision, Engine};
     ///
     /// async fn handle(event: Event) -> Result<(), BoxError> {
     ///     match &event.data {
@@ -221,7 +221,7 @@ impl<S: Store> Engine<S> {
     /// holder, the take's lease token as lease).
     ///
     /// ```
-    /// use alm_webhooks::{Decision, Envelope, engine::Engine, store::ClaimOwner};
+    /// use alm_webhooks::{Decision, Envelope, Engine, store::ClaimOwner};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {

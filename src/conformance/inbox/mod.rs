@@ -381,7 +381,7 @@ pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f:
     assert_eq!(seen.len(), 6);
 }
 
-/// One `#[tokio::test]` per check of [`inbox::conformance`](crate::conformance::inbox),
+/// One `#[tokio::test]` per check of [`conformance::inbox`](crate::conformance::inbox),
 /// on the inbox `$factory` gives.
 #[macro_export]
 macro_rules! inbox_conformance {
