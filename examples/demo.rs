@@ -47,7 +47,7 @@ async fn main() {
         store_url: "memory".into(),
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
+        lease: alm_webhooks::engine::DEFAULT_CLAIM_LEASE,
         commit_batch: None,
         guard: Default::default(),
         inbox: common::inbox::InboxConfig {
@@ -364,7 +364,7 @@ async fn inbox_mode() {
         store_url: "memory".into(),
         handler_delay: Duration::from_millis(100),
         panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
+        lease: alm_webhooks::engine::DEFAULT_CLAIM_LEASE,
         commit_batch: None,
         guard: Default::default(),
         inbox: InboxConfig {

@@ -155,7 +155,7 @@ async fn main() {
             store_url: store_url.clone(),
             handler_delay: Duration::ZERO,
             panic_on: HashSet::new(),
-            lease: alm_webhooks::engine::DEFAULT_LEASE,
+            lease: alm_webhooks::engine::DEFAULT_CLAIM_LEASE,
             commit_batch: None,
             guard: Default::default(),
             inbox: common::inbox::InboxConfig {

@@ -163,7 +163,7 @@ async fn main() {
         store_url: "memory".into(),
         handler_delay: Duration::ZERO,
         panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
+        lease: alm_webhooks::engine::DEFAULT_CLAIM_LEASE,
         commit_batch: None,
         guard: Default::default(),
         inbox: Default::default(),

@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
 use alm_webhooks::store::{MemoryStore, Store};
-use alm_webhooks::{Decision, Envelope, engine::Engine};
+use alm_webhooks::{Decision, Engine, Envelope};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]

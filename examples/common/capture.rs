@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use alm_webhooks::Rejection;
+use alm_webhooks::DeliveryRejection;
 
 /// Where deliveries are captured.
 #[derive(Debug)]
@@ -206,7 +206,7 @@ pub async fn axum_layer(
     use axum::response::IntoResponse;
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, capture.limit).await else {
-        let rejection = Rejection::PayloadTooLarge {
+        let rejection = DeliveryRejection::PayloadTooLarge {
             limit: capture.limit,
         };
         let (parts, body) = rejection.to_response().into_parts();
@@ -248,7 +248,7 @@ pub async fn actix_layer(
     };
     let payload = request.extract::<web::Payload>().await?;
     let Ok(Ok(bytes)) = payload.to_bytes_limited(capture.limit).await else {
-        let (parts, body) = Rejection::PayloadTooLarge {
+        let (parts, body) = DeliveryRejection::PayloadTooLarge {
             limit: capture.limit,
         }
         .to_response()

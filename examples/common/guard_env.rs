@@ -53,7 +53,10 @@ impl GuardConfig {
     /// The library's guard for `receiver`, with these bounds; refusals
     /// are summarised on stderr.
     #[cfg(any(feature = "axum", feature = "actix"))]
-    pub fn guard(&self, receiver: &alm_webhooks::Receiver) -> alm_webhooks::endpoint::Guard {
+    pub fn guard(
+        &self,
+        receiver: &alm_webhooks::DeliveryReceiver,
+    ) -> alm_webhooks::endpoint::Guard {
         let mut guard = alm_webhooks::endpoint::Guard::new(receiver)
             .with_summary(|summary| eprintln!("{summary}"));
         if let Some(timeout) = self.read_timeout {

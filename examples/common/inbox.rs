@@ -27,7 +27,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::endpoint::{self, EndpointBuilder, WorkerOptions};
+use alm_webhooks::endpoint::{self, EndpointBuilder};
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{AnyInbox, DEFAULT_HANDLER_TIMEOUT, Progress, RetryPolicy};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{AccountId, Endpoint};
@@ -326,7 +327,7 @@ impl Queue {
         let inbox = Arc::new(inbox.map_err(|e| format!("ALM_INBOX: {e}"))?);
         let workers = WorkerOptions::new()
             .with_count(config.workers)
-            .with_lease(lease)
+            .with_delivery_lease(lease)
             .with_retry(config.retry)
             .with_handler_timeout(config.handler_timeout)
             .with_observer(move |progress| sink.progress(progress));

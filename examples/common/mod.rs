@@ -45,8 +45,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{DeliveryReport, EventOutcome};
-use alm_webhooks::rules::Decision;
+use alm_webhooks::Decision;
+use alm_webhooks::DeliveryReport;
+use alm_webhooks::engine::EventOutcome;
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{
     Answer, Authentication, BoxError, DEFAULT_MAX_BODY_BYTES, Endpoint, Engine, Event, Subject,
@@ -131,7 +132,7 @@ impl Config {
             ),
         };
         let lease = match var("ALM_LEASE_SECS") {
-            None => alm_webhooks::engine::DEFAULT_LEASE,
+            None => alm_webhooks::engine::DEFAULT_CLAIM_LEASE,
             Some(v) => Duration::from_secs(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                 format!("ALM_LEASE_SECS={v:?} is not a positive number of seconds")
             })?),
@@ -200,7 +201,7 @@ impl App {
             .map_err(|e| format!("ALM_STORE: {e}"))?;
         let store = projection::apply(store).await?;
         ops::start_metrics();
-        let mut engine = Engine::builder(store).lease(config.lease);
+        let mut engine = Engine::builder(store).claim_lease(config.lease);
         if let Some(events) = config.commit_batch {
             engine = engine.commit_batch(events);
         }

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::Facts;
 use super::failure::EventFailure;
-use crate::rules::Decision;
+use crate::Decision;
 use crate::rules::{EntityState, StateKey};
 use crate::store::{
     Claim, ClaimOwner, ClaimRequest, Commit, Decided, DedupKey, StateUpdate, Versioned,
