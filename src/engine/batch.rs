@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use super::Facts;
 use super::failure::EventFailure;
+use super::tally::Tally;
 use crate::Decision;
 use crate::rules::{EntityState, StateKey};
 use crate::store::{
@@ -147,6 +147,8 @@ pub(super) struct Batch {
     pub(super) requests: Vec<ClaimRequest<'static>>,
     /// The allocation a flush's [`Commit`]s are built in.
     pub(super) commits: Vec<Commit<'static>>,
+    /// The delivery's metrics, recorded when it ends.
+    pub(super) tally: Tally,
 }
 
 /// `spare`'s allocation, emptied, for values of another lifetime: the
@@ -187,6 +189,7 @@ impl Batch {
             renewed: tokio::time::Instant::now(),
             requests: Vec::new(),
             commits: Vec::new(),
+            tally: Tally::default(),
         }
     }
 
@@ -218,6 +221,7 @@ impl Batch {
             self.states.capacity() / 2,
             self.requests.capacity(),
             self.commits.capacity(),
+            self.tally.capacity(),
         ]
         .into_iter()
         .max()
@@ -259,6 +263,19 @@ impl Batch {
             }
         }
     }
+}
+
+/// What the rules need of one event: its entity, family and time.
+pub(crate) struct Facts {
+    pub(crate) state_key: Option<StateKey>,
+    pub(crate) family: EventFamily,
+    /// Milliseconds since the epoch, at most now + the skew.
+    pub(crate) at: i64,
+    /// Whether the event's own time was too far ahead (`at` is now).
+    pub(crate) future: bool,
+    /// Now minus the event's own time, in milliseconds (`None` for an
+    /// event without rules): what `alm_webhooks_event_lag_seconds` records.
+    pub(crate) lag_ms: Option<i64>,
 }
 
 /// One event of a chunk, ready to be decided.

@@ -199,7 +199,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// Settles a pending decision from its commit's outcome. A permanent
-    /// store error is the event's failure.
+    /// store error is the event's failure. (A decision taken again is
+    /// boxed: it is rare, and its future, inline, would make every
+    /// delivery's future, moved at each await, larger.)
     async fn conclude<F, Fut>(
         &self,
         pending: Pending,
@@ -216,11 +218,11 @@ impl<S: Store> Engine<S> {
         let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
-                self.commit_alone(pending, Again::State, handler).await?
+                Box::pin(self.commit_alone(pending, Again::State, handler)).await?
             }
             Ok(CommitOutcome::LeaseLost) => {
                 let decided = pending.decision;
-                match self.commit_alone(pending, Again::Claim, handler).await? {
+                match Box::pin(self.commit_alone(pending, Again::Claim, handler)).await? {
                     // Written by the failed set-based call.
                     (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
                     other => other,

@@ -66,19 +66,21 @@ impl<S: Store> Engine<S> {
         loop {
             let now = self.inner.clock.now();
             chunk.clear();
-            chunk.extend(
-                items
-                    .by_ref()
-                    .take(chunk_len)
-                    .map(|(index, item)| Some(self.prepare(index, account_id, item, now))),
-            );
+            let tally = &mut batch.tally;
+            chunk.extend(items.by_ref().take(chunk_len).map(|(index, item)| {
+                let item = self.prepare(index, account_id, item, now);
+                if let Item::Event(p) = &item {
+                    tally.lag(p.facts.family, p.facts.lag_ms);
+                }
+                Some(item)
+            }));
             if chunk.is_empty() {
                 break;
             }
             batch.states.clear();
             if chunk_len > 1 {
                 if let Err(error) = self.claim_chunk(chunk, batch, now).await {
-                    return Err(self.fail(batch, &mut [], handler, error).await);
+                    return Err(Box::pin(self.fail(batch, &mut [], handler, error)).await);
                 }
             }
             for at in 0..chunk.len() {
@@ -100,7 +102,7 @@ impl<S: Store> Engine<S> {
                             Ok(step) => (index, Some(event_name), step),
                             Err(error) => {
                                 let rest = &mut chunk[at + 1..];
-                                return Err(self.fail(batch, rest, handler, error).await);
+                                return Err(Box::pin(self.fail(batch, rest, handler, error)).await);
                             }
                         }
                     }
@@ -109,13 +111,13 @@ impl<S: Store> Engine<S> {
                 if batch.pending.len() >= chunk_len {
                     if let Err(error) = self.flush(batch, handler).await {
                         let rest = &mut chunk[at + 1..];
-                        return Err(self.fail(batch, rest, handler, error).await);
+                        return Err(Box::pin(self.fail(batch, rest, handler, error)).await);
                     }
                 }
                 self.settle(batch, &mut report, spans);
             }
             if let Err(error) = self.flush(batch, handler).await {
-                return Err(self.fail(batch, &mut [], handler, error).await);
+                return Err(Box::pin(self.fail(batch, &mut [], handler, error)).await);
             }
             self.settle(batch, &mut report, spans);
         }
@@ -236,6 +238,9 @@ impl<S: Store> Engine<S> {
     /// releases the claims of the chunk's events not decided yet (and of
     /// the decisions that could not be committed), so that the redelivery
     /// finds them free. Returns the error.
+    ///
+    /// Boxed where it is awaited: an error path, kept out of the
+    /// delivery's future (which every await moves).
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
@@ -294,8 +299,9 @@ impl<S: Store> Engine<S> {
         while batch.reported < report.outcomes.len() && batch.reported < unsettled {
             let outcome = &report.outcomes[batch.reported];
             self.inner.counters.record(outcome.decision);
-            #[cfg(feature = "metrics")]
-            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
+            batch
+                .tally
+                .event(outcome.decision, outcome.event_name.as_ref());
             spans.decided(outcome.index, outcome.event_id.as_ref(), outcome.decision);
             #[cfg(feature = "tracing")]
             tracing::debug!(

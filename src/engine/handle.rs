@@ -82,16 +82,6 @@ impl Engine<MemoryStore> {
     }
 }
 
-/// What the rules need of one event: its entity, family and time.
-pub(crate) struct Facts {
-    pub(crate) state_key: Option<StateKey>,
-    pub(crate) family: EventFamily,
-    /// Milliseconds since the epoch, at most now + the skew.
-    pub(crate) at: i64,
-    /// Whether the event's own time was too far ahead (`at` is now).
-    pub(crate) future: bool,
-}
-
 impl<S: Store> Engine<S> {
     /// Starts configuring an engine on `store`.
     pub fn builder(store: S) -> EngineBuilder<S> {
@@ -275,6 +265,7 @@ impl<S: Store> Engine<S> {
                 family,
                 at: 0,
                 future: false,
+                lag_ms: None,
             });
         }
         let state_key = if event.data.is_unknown() {
@@ -291,15 +282,13 @@ impl<S: Store> Engine<S> {
         };
         let at = timestamp.unix_millis();
         let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
-        #[cfg(feature = "metrics")]
-        #[allow(clippy::cast_precision_loss)] // lags far below 2^52 ms
-        crate::metrics::record_event_lag(family, (now_ms - at) as f64 / 1000.0);
         let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
         Ok(Facts {
             state_key,
             family,
             at: if future { now_ms } else { at },
             future,
+            lag_ms: Some(now_ms - at),
         })
     }
 }

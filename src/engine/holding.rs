@@ -1,8 +1,9 @@
 //! What a delivery holds while it runs, released (best effort) if its
 //! future is dropped before it ends: a handler timeout, a shutdown, a
 //! client gone. A later attempt of the same holder takes such claims over
-//! anyway; this frees them for everyone else too. Its buffers go back to
-//! the engine's pool either way.
+//! anyway; this frees them for everyone else too. Either way, the
+//! delivery's metrics are recorded and its buffers go back to the
+//! engine's pool.
 
 use super::Engine;
 use super::batch::{Batch, Item};
@@ -43,12 +44,13 @@ impl<S: Store> Holding<S> {
 
 impl<S: Store> Drop for Holding<S> {
     fn drop(&mut self) {
-        let Some(buffers) = self.buffers.take() else {
+        let Some(mut buffers) = self.buffers.take() else {
             return;
         };
         if !self.finished {
             release_held(&self.engine, &buffers);
         }
+        buffers.batch.tally.record();
         self.engine.inner.pool.give(buffers);
     }
 }

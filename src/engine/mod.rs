@@ -114,6 +114,7 @@ mod pool;
 mod renew;
 pub(crate) mod report;
 mod spans;
+mod tally;
 
 use std::time::Duration;
 
@@ -123,7 +124,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
 pub(crate) use failure::chain as error_chain;
-pub(crate) use handle::{Engine, Facts, Inner};
+pub(crate) use batch::Facts;
+pub(crate) use handle::{Engine, Inner};
 pub(crate) use report::DeliveryReport;
 pub use report::EventOutcome;
 
