@@ -118,13 +118,13 @@ mod tally;
 
 use std::time::Duration;
 
+pub(crate) use batch::Facts;
 pub use builder::EngineBuilder;
 pub(crate) use catch::CatchUnwind;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
 pub(crate) use failure::chain as error_chain;
-pub(crate) use batch::Facts;
 pub(crate) use handle::{Engine, Inner};
 pub(crate) use report::DeliveryReport;
 pub use report::EventOutcome;
