@@ -12,6 +12,9 @@ pub mod alm_api;
 pub mod auth;
 #[cfg(feature = "tower")]
 mod body;
+#[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
+pub mod config;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
 pub mod conformance;

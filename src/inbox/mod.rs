@@ -125,8 +125,8 @@ pub use types::{
 };
 pub(crate) use worker::bounded;
 pub use worker::{
-    DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
-    Workers,
+    DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker,
+    Progress, WorkerPool, Workers,
 };
 
 /// Where deliveries wait between their acknowledgement and their processing.

@@ -20,6 +20,14 @@ pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
 pub(crate) use timeout::bounded;
 pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
 
+/// How many deliveries a process's workers take at once, by default
+/// ([`Workers::with_count`]): 4.
+///
+/// ```
+/// assert_eq!(alm_webhooks::inbox::DEFAULT_WORKERS, 4);
+/// ```
+pub const DEFAULT_WORKERS: usize = 4;
+
 use super::{DeliveryId, Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
 use crate::engine::EventOutcome;
 use crate::store::Store;
@@ -160,7 +168,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         Self {
             engine,
             inbox,
-            count: 4,
+            count: DEFAULT_WORKERS,
             lease: crate::engine::DEFAULT_LEASE,
             poll: Duration::from_millis(50),
             retry: RetryPolicy::default(),
