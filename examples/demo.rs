@@ -11,8 +11,8 @@
 //! by itself.
 //!
 //! ```sh
-//! cargo run --example demo --features axum,simulator,alm-api   # the README's
-//! cargo run --example demo --features axum,simulator           # without reconciliation
+//! cargo run --example demo --features axum,simulator,alm-api,env   # the README's
+//! cargo run --example demo --features axum,simulator,env         # without reconciliation
 //! ```
 
 #[path = "common/mod.rs"]

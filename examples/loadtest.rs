@@ -5,7 +5,7 @@
 //! earlier contents).
 //!
 //! ```sh
-//! cargo run --release --example loadtest --features axum,simulator -- [SECONDS] [CONNECTIONS] [STORE_URL]
+//! cargo run --release --example loadtest --features axum,simulator,env -- [SECONDS] [CONNECTIONS] [STORE_URL]
 //! ```
 //!
 //! Prints requests per second and p50/p99 latency for each server, and the

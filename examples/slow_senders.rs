@@ -5,7 +5,7 @@
 //! memory above idle and the authenticated deliveries' latency.
 //!
 //! ```sh
-//! cargo run --release --example slow_senders --features axum,simulator -- [SENDERS] [SECONDS]
+//! cargo run --release --example slow_senders --features axum,simulator,env -- [SENDERS] [SECONDS]
 //! ```
 //!
 //! Defaults: 100 slow senders, 20 s. A third send a forged (well formed)

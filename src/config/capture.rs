@@ -9,7 +9,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(any(feature = "axum", feature = "actix"))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ConfigError;
 use super::vars::Vars;
@@ -104,6 +106,7 @@ pub struct Capture {
     max_files: u64,
     max_bytes: u64,
     /// The caps were reached (and said so once).
+    #[cfg(any(feature = "axum", feature = "actix"))]
     full: AtomicBool,
 }
 
@@ -130,6 +133,7 @@ impl Capture {
             written: AtomicU64::new(0),
             max_files: config.max_files,
             max_bytes: config.max_bytes,
+            #[cfg(any(feature = "axum", feature = "actix"))]
             full: AtomicBool::new(false),
         })
     }
@@ -147,8 +151,18 @@ impl Capture {
         &self.dir
     }
 
-    /// The largest body captured (the endpoint's limit).
-    pub(super) fn limit(&self) -> usize {
+    /// The largest body captured: the endpoint's limit
+    /// (`ALM_MAX_BODY_BYTES`); a larger one is answered `413` uncaptured.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("alm-capture-limit-{}", std::process::id()));
+    /// # let config = alm_webhooks::config::Config::from_vars([
+    /// #     ("ALM_CAPTURE_DIR", dir.to_str().unwrap()), ("ALM_MAX_BODY_BYTES", "4096")]).unwrap();
+    /// let capture = config.capture().unwrap().unwrap();
+    /// assert_eq!(capture.limit(), 4096);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn limit(&self) -> usize {
         self.limit
     }
 
