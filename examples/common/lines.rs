@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use alm_webhooks::engine::EventOutcome;
 use alm_webhooks::inbox::Progress;
-use alm_webhooks::rules::Decision;
-use alm_webhooks::{AccountId, Answer};
+
+use alm_webhooks::{AccountId, Answer, Decision};
 
 /// Where decision lines go: stdout (the receivers) or a journal (the demo).
 pub type Sink = Arc<dyn Fn(String) + Send + Sync>;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Capture;
-use crate::Rejection;
+use crate::DeliveryRejection;
 
 /// `METHOD TARGET VERSION`.
 fn request_line(method: &str, target: &str, version: http::Version) -> String {
@@ -26,7 +26,7 @@ pub(super) async fn axum_layer(
     use axum::response::IntoResponse;
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, capture.limit()).await else {
-        let rejection = Rejection::PayloadTooLarge {
+        let rejection = DeliveryRejection::PayloadTooLarge {
             limit: capture.limit(),
         };
         let (parts, body) = rejection.to_response().into_parts();
@@ -97,7 +97,7 @@ pub async fn capture_actix(
     let capture: Arc<Capture> = capture.into_inner();
     let payload = request.extract::<web::Payload>().await?;
     let Ok(Ok(bytes)) = payload.to_bytes_limited(capture.limit()).await else {
-        let (parts, body) = Rejection::PayloadTooLarge {
+        let (parts, body) = DeliveryRejection::PayloadTooLarge {
             limit: capture.limit(),
         }
         .to_response()

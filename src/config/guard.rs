@@ -68,7 +68,7 @@ impl GuardConfig {
 
     /// The guard of `receiver` with these bounds.
     #[cfg(any(feature = "axum", feature = "actix"))]
-    pub(super) fn guard(&self, receiver: &crate::Receiver) -> crate::endpoint::Guard {
+    pub(super) fn guard(&self, receiver: &crate::DeliveryReceiver) -> crate::endpoint::Guard {
         crate::endpoint::Guard::new(receiver)
             .with_read_timeout(self.read_timeout)
             .with_max_concurrent_requests(self.max_concurrent_requests)

@@ -12,9 +12,11 @@ use super::ConfigError;
 use super::vars::{Vars, scheme};
 use crate::endpoint::{
     DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,
-    Mode, OnMalformed, WorkerOptions,
+    Mode, OnMalformed,
 };
-use crate::inbox::{AnyInbox, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy};
+use crate::inbox::{
+    AnyInbox, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy, WorkerOptions,
+};
 use crate::store::AnyStore;
 
 /// Where deliveries wait, and how the workers take them. Its `Debug`
@@ -125,7 +127,7 @@ impl InboxConfig {
     pub(super) fn worker_options(&self, lease: Duration) -> WorkerOptions {
         WorkerOptions::new()
             .with_count(self.workers)
-            .with_lease(lease)
+            .with_delivery_lease(lease)
             .with_retry(self.retry)
             .with_handler_timeout(self.handler_timeout)
     }

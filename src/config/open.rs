@@ -6,8 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Capture, Config, ConfigError, DEFAULT_SWEEP_EVERY};
-use crate::endpoint::{EndpointBuilder, HandlerResult, WorkerOptions};
-use crate::inbox::AnyInbox;
+use crate::endpoint::{EndpointBuilder, HandlerResult};
+use crate::inbox::{AnyInbox, WorkerOptions};
 use crate::store::AnyStore;
 use crate::{Endpoint, Engine, Event};
 

@@ -32,7 +32,7 @@ pub struct StoreConfig {
     pub projection: bool,
     /// `ALM_LEASE_SECS`: the engine's claim lease, and the inbox
     /// workers' delivery lease (default
-    /// [`DEFAULT_LEASE`](crate::engine::DEFAULT_LEASE)).
+    /// [`DEFAULT_CLAIM_LEASE`](crate::engine::DEFAULT_CLAIM_LEASE)).
     pub lease: Duration,
     /// `ALM_COMMIT_BATCH`: events per commit (default `None`, the
     /// engine's: the whole delivery).
@@ -58,7 +58,7 @@ impl StoreConfig {
                 .string("ALM_STORE")
                 .unwrap_or_else(|| "memory".to_owned()),
             projection: vars.choice("ALM_PROJECTION", true, &[("on", true), ("off", false)])?,
-            lease: lease.map_or(crate::engine::DEFAULT_LEASE, Duration::from_secs),
+            lease: lease.map_or(crate::engine::DEFAULT_CLAIM_LEASE, Duration::from_secs),
             commit_batch: vars.positive_opt("ALM_COMMIT_BATCH", "number of events")?,
         })
     }
@@ -79,7 +79,7 @@ impl StoreConfig {
         } else {
             store
         };
-        let mut engine = Engine::builder(store).lease(self.lease);
+        let mut engine = Engine::builder(store).claim_lease(self.lease);
         if let Some(events) = self.commit_batch {
             engine = engine.commit_batch(events);
         }

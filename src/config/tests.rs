@@ -20,7 +20,7 @@ fn no_variable_gives_every_default() {
     assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
     assert_eq!(config.store.url, "memory");
     assert!(config.store.projection);
-    assert_eq!(config.store.lease, crate::engine::DEFAULT_LEASE);
+    assert_eq!(config.store.lease, crate::engine::DEFAULT_CLAIM_LEASE);
     assert_eq!(config.store.commit_batch, None);
     assert_eq!(config.inbox.mode, Mode::Inbox);
     assert_eq!(config.inbox.url, None);

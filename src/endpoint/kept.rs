@@ -144,13 +144,13 @@ impl Kept {
         }
         if stats.quarantined >= quarantined {
             return Some(InboxError::new(
-                "the inbox keeps as many quarantined bodies as allowed: requeue or discard them",
+                "the inbox keeps as many quarantined bodies as allowed: replay or discard them",
             ));
         }
         let bytes = self.limits.max_quarantined_bytes;
         if stats.quarantined_bytes >= bytes {
             return Some(InboxError::new(
-                "the inbox keeps as many quarantined bytes as allowed: requeue or discard them",
+                "the inbox keeps as many quarantined bytes as allowed: replay or discard them",
             ));
         }
         // Well under every cap (below 90 %): trust it for a second.

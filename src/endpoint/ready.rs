@@ -129,7 +129,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -191,7 +191,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -218,7 +218,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -238,7 +238,7 @@ impl Endpoint {
         };
         match tokio::time::timeout(Self::READY_TIMEOUT, stats).await {
             Ok(Ok(stats)) => {
-                crate::metrics::set_inbox(&(&stats).into());
+                stats.set_gauges();
                 true
             }
             #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
