@@ -67,7 +67,7 @@ impl Config {
     /// use alm_webhooks::config::Config;
     /// let config = Config::from_vars([("ALM_WORKERS", "2")]).unwrap();
     /// let options = config.worker_options().with_observer(|progress| eprintln!("{progress:?}"));
-    /// assert!(format!("{options:?}").contains("count: Some(2)"));
+    /// assert!(format!("{options:?}").contains("count: 2"));
     /// ```
     pub fn worker_options(&self) -> WorkerOptions {
         self.inbox.worker_options(self.store.lease)
