@@ -10,7 +10,6 @@ mod timeout;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -219,7 +218,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
 /// How often a running pool refreshes the inbox gauges (feature `metrics`).
 #[cfg(feature = "metrics")]
-const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+const GAUGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sets the inbox gauges from the inbox's counts every [`GAUGE_REFRESH`]
 /// until the pool stops (a dropped pool leaves it running, like the
