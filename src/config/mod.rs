@@ -172,7 +172,7 @@ impl Config {
             let Some(name) = name.to_str().filter(|n| n.starts_with("ALM_")) else {
                 continue;
             };
-            let Some(name) = ALL.iter().find(|known| **known == name) else {
+            let Some(name) = VARIABLES.iter().find(|known| **known == name) else {
                 continue;
             };
             let value = value
@@ -273,9 +273,9 @@ impl Config {
 /// [`guides::environment`](crate::guides::environment).
 ///
 /// ```
-/// assert!(alm_webhooks::config::ALL.contains(&"ALM_STORE"));
+/// assert!(alm_webhooks::config::VARIABLES.contains(&"ALM_STORE"));
 /// ```
-pub const ALL: &[&str] = &[
+pub const VARIABLES: &[&str] = &[
     "ALM_LISTEN",
     "ALM_AUTH",
     "ALM_BASIC_USER",
