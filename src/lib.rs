@@ -12,6 +12,9 @@ pub mod alm_api;
 pub mod auth;
 #[cfg(feature = "tower")]
 mod body;
+#[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
+pub mod config;
 #[cfg(any(feature = "store-conformance", feature = "inbox-conformance"))]
 #[cfg_attr(
     docsrs,

@@ -2,7 +2,7 @@
 //! checked before the body, read timeouts on headers and bodies, a cap on
 //! concurrent requests and on bytes buffered, and one summary line for
 //! refused requests instead of one per request.
-#![cfg(feature = "axum")]
+#![cfg(all(feature = "axum", feature = "env"))]
 
 mod support;
 

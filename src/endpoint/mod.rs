@@ -43,6 +43,7 @@ mod door;
 mod error;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod guard;
+mod guard_defaults;
 mod handler;
 mod kept;
 mod modes;
@@ -73,16 +74,17 @@ pub use builder::EndpointBuilder;
 pub use error::EndpointError;
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
-pub use guard::{
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, RefusalSummary,
-};
+pub use guard::{Guard, RefusalSummary};
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use guard::{GuardActixService, GuardMiddleware};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::{GuardLayer, GuardService};
+pub use guard_defaults::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY,
+};
 pub use handler::HandlerResult;
 pub use kept::{
     DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,

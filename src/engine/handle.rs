@@ -133,7 +133,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Decides every event of `envelope`, running `handler` for those to
-    /// process, in order. See the [module docs](self).
+    /// process, in order. See the [engine module](crate::engine).
     ///
     /// The handler gets each event to process by value (`|event| async move
     /// { … }`), so its future can own it and be `Send`, and returns

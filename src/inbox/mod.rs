@@ -122,8 +122,8 @@ pub use types::{
 };
 pub(crate) use worker::bounded;
 pub use worker::{
-    DEFAULT_DELIVERY_LEASE, DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker,
-    Progress, WorkerOptions, WorkerPool, Workers,
+    DEFAULT_DELIVERY_LEASE, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, GIVE_BACK_BOUND,
+    HandlerTimedOut, PoolWaker, Progress, WorkerOptions, WorkerPool, Workers,
 };
 
 /// Where deliveries wait between their acknowledgement and their processing.

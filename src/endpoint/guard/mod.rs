@@ -16,6 +16,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY,
+};
 use crate::DeliveryReceiver;
 
 #[cfg(feature = "actix")]
@@ -23,28 +27,6 @@ pub use actix::{GuardActixService, GuardMiddleware};
 #[cfg(feature = "axum")]
 pub use service::{GuardLayer, GuardService};
 pub use summary::RefusalSummary;
-
-/// How long a client may take to send a request's headers, and then its
-/// body: 10 s (ALM gives up after 5 s).
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Requests in progress at once (reading their body or being handled)
-/// before the next is answered `503`: 256.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
-
-/// Body bytes buffered at once beyond each body's first 64 KiB, all
-/// requests together, before a request is answered `503`: 32 MiB (four
-/// bodies at the 8 MiB limit).
-pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
-
-/// Open connections [`Guard::serve`] holds at once: 1024.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// The `Retry-After` of a `503`: 5 s.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// How often refused requests are summarised: once a minute at most.
-pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// The bounds of the front door, built once from the [`DeliveryReceiver`] it
 /// guards (its authentication and body limit): for axum, a tower layer

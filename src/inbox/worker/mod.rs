@@ -10,13 +10,12 @@ mod timeout;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use deliver::Trail;
 
-pub use options::{DEFAULT_DELIVERY_LEASE, WorkerOptions};
+pub use options::{DEFAULT_DELIVERY_LEASE, DEFAULT_WORKERS, WorkerOptions};
 pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
 pub(crate) use timeout::bounded;
 pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
@@ -81,7 +80,7 @@ pub enum Progress<'a> {
 /// Configures and starts workers. See the [module docs](super).
 ///
 /// Nothing a delivery does stops its account for good: a handler that does
-/// not return within the [handler timeout](Workers::with_handler_timeout)
+/// not return within the [handler timeout](WorkerOptions::with_handler_timeout)
 /// (30 s) is a failed attempt, and a panic anywhere in a worker (the
 /// handler, the observer, a custom [`Store`] or [`Inbox`]) is caught, reported
 /// ([`Progress::Panicked`]) and a failed attempt too, the worker going on
@@ -142,7 +141,7 @@ impl<S: Store + std::fmt::Debug, I: Inbox + std::fmt::Debug> std::fmt::Debug for
 impl<S: Store, I: Inbox> Workers<S, I> {
     /// Workers for `engine` on `inbox`, with the default
     /// [`WorkerOptions`]: 4 of them, a 60 s delivery lease, the default
-    /// [`RetryPolicy`], an idle poll every 50 ms, a handler timeout of
+    /// [`RetryPolicy`](super::RetryPolicy), an idle poll every 50 ms, a handler timeout of
     /// [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts within
     /// 60 s.
     pub fn new(engine: Engine<S>, inbox: Arc<I>) -> Self {
@@ -219,7 +218,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
 /// How often a running pool refreshes the inbox gauges (feature `metrics`).
 #[cfg(feature = "metrics")]
-const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+const GAUGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sets the inbox gauges from the inbox's counts every [`GAUGE_REFRESH`]
 /// until the pool stops (a dropped pool leaves it running, like the

@@ -14,6 +14,14 @@ pub(super) type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 /// is worked on.
 pub const DEFAULT_DELIVERY_LEASE: Duration = Duration::from_secs(60);
 
+/// How many deliveries a process's workers take at once, by default
+/// ([`WorkerOptions::with_count`]): 4.
+///
+/// ```
+/// assert_eq!(alm_webhooks::inbox::DEFAULT_WORKERS, 4);
+/// ```
+pub const DEFAULT_WORKERS: usize = 4;
+
 /// How the inbox's workers run: how many, their delivery lease, their
 /// retries, how long a handler may run, how often they may panic, and who
 /// hears of what they do. Given to [`Workers::with_options`](super::Workers::with_options),
@@ -49,7 +57,7 @@ pub struct WorkerOptions {
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            count: 4,
+            count: DEFAULT_WORKERS,
             lease: DEFAULT_DELIVERY_LEASE,
             poll: Duration::from_millis(50),
             retry: RetryPolicy::default(),
@@ -75,7 +83,7 @@ impl fmt::Debug for WorkerOptions {
 }
 
 impl WorkerOptions {
-    /// The defaults: 4 workers, a [`DEFAULT_DELIVERY_LEASE`] of 60 s, the
+    /// The defaults: [`DEFAULT_WORKERS`] (4) workers, a [`DEFAULT_DELIVERY_LEASE`] of 60 s, the
     /// default [`RetryPolicy`], an idle poll every 50 ms, a handler timeout
     /// of [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts
     /// within 60 s, no observer.
