@@ -146,6 +146,7 @@ fn inbox_gauges_show_the_figures() {
             quarantined: 5,
             quarantined_bytes: 6,
             oldest_pending_age: Duration::from_secs(90),
+            fullest_account_ratio: 0.5,
         });
     });
     let all = snapshot(&snapshotter);
@@ -160,6 +161,7 @@ fn inbox_gauges_show_the_figures() {
     assert_eq!(gauge(names::QUARANTINED), 5.0);
     assert_eq!(gauge(names::QUARANTINED_BYTES), 6.0);
     assert_eq!(gauge(names::INBOX_OLDEST_PENDING_AGE_SECONDS), 90.0);
+    assert_eq!(gauge(names::KEPT_FULLEST_ACCOUNT_RATIO), 0.5);
 }
 
 #[test]

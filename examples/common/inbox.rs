@@ -16,6 +16,10 @@
 //! - `ALM_ON_MALFORMED` = `quarantine` (default, both modes: keep the body,
 //!   answer 202) | `refuse` (answer 400)
 //! - `ALM_ADMIN_TOKEN`: enables the admin API (see `admin.rs`)
+//! - the caps on what the inbox keeps (default: the library's `KeptLimits`):
+//!   `ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`, `ALM_MAX_QUARANTINED_BYTES`
+//!   in all, and `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`,
+//!   `ALM_MAX_QUARANTINED_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`
 //! - test knobs: `ALM_HANDLER_FAIL_ON` (comma-separated event ids whose
 //!   handler returns an error), `ALM_HANDLER_FAIL_TIMES` (with it: those ids
 //!   fail only their first N calls in this process), `ALM_HANDLER_HANG_ON`
@@ -69,6 +73,7 @@ pub struct InboxConfig {
     pub hang_on: HashSet<String>,
     pub abort_on: HashSet<String>,
     pub handler_timeout: Duration,
+    pub kept: endpoint::KeptLimits,
 }
 
 impl std::fmt::Debug for InboxConfig {
@@ -80,6 +85,7 @@ impl std::fmt::Debug for InboxConfig {
             .field("retry", &self.retry)
             .field("on_malformed", &self.on_malformed)
             .field("admin_token", &self.admin_token)
+            .field("kept", &self.kept)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +104,7 @@ impl Default for InboxConfig {
             hang_on: HashSet::new(),
             abort_on: HashSet::new(),
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
+            kept: endpoint::KeptLimits::new(),
         }
     }
 }
@@ -162,8 +169,48 @@ impl InboxConfig {
                 u64::try_from(DEFAULT_HANDLER_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
                 "number of milliseconds",
             )?),
+            kept: kept_limits()?,
         })
     }
+}
+
+/// The caps on what the inbox keeps: the library's, each one the
+/// environment sets replaced.
+fn kept_limits() -> Result<endpoint::KeptLimits, String> {
+    type Set = fn(endpoint::KeptLimits, u64) -> endpoint::KeptLimits;
+    let caps: [(&str, Set); 6] = [
+        (
+            "ALM_MAX_DEAD_LETTERS",
+            endpoint::KeptLimits::with_max_dead_letters,
+        ),
+        (
+            "ALM_MAX_QUARANTINED",
+            endpoint::KeptLimits::with_max_quarantined,
+        ),
+        (
+            "ALM_MAX_QUARANTINED_BYTES",
+            endpoint::KeptLimits::with_max_quarantined_bytes,
+        ),
+        (
+            "ALM_MAX_DEAD_LETTERS_PER_ACCOUNT",
+            endpoint::KeptLimits::with_max_dead_letters_per_account,
+        ),
+        (
+            "ALM_MAX_QUARANTINED_PER_ACCOUNT",
+            endpoint::KeptLimits::with_max_quarantined_per_account,
+        ),
+        (
+            "ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT",
+            endpoint::KeptLimits::with_max_quarantined_bytes_per_account,
+        ),
+    ];
+    let mut limits = endpoint::KeptLimits::new();
+    for (name, set) in caps {
+        if var(name).is_some() {
+            limits = set(limits, number(name, 1, "number")?);
+        }
+    }
+    Ok(limits)
 }
 
 /// A comma-separated list of event ids (none when unset).
@@ -344,6 +391,7 @@ impl Queue {
                 OnMalformed::Quarantine => endpoint::OnMalformed::Quarantine,
                 OnMalformed::Refuse => endpoint::OnMalformed::Refuse,
             })
+            .kept_limits(config.kept)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {

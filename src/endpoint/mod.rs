@@ -85,7 +85,9 @@ pub use guard::{GuardActixService, GuardMiddleware};
 pub use guard::{GuardLayer, GuardService};
 pub use handler::HandlerResult;
 pub use kept::{
-    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,
+    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT, DEFAULT_MAX_QUARANTINED,
+    DEFAULT_MAX_QUARANTINED_BYTES, DEFAULT_MAX_QUARANTINED_BYTES_PER_ACCOUNT,
+    DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, RETRY_AFTER_WHEN_FULL,
 };
 pub use modes::{DEFAULT_INLINE_BUDGET, DEFAULT_WEBHOOK_PATH, Mode, OnMalformed};
 pub use options::WorkerOptions;

@@ -1,5 +1,5 @@
-//! What an inbox holds ([`InboxStats`]) and why it could not answer
-//! ([`InboxError`]).
+//! What an inbox holds ([`InboxStats`], [`KeptCounts`]) and why it could
+//! not answer ([`InboxError`]).
 
 use std::time::Duration;
 
@@ -38,6 +38,87 @@ pub struct InboxStats {
     pub oldest_pending_age: Option<Duration>,
 }
 
+/// What an inbox keeps of one account for a person: its dead letters and
+/// its quarantined bodies ([`Inbox::kept_of`](super::Inbox::kept_of)), or,
+/// from [`Inbox::most_kept_of_one_account`](super::Inbox::most_kept_of_one_account),
+/// the most any one account keeps of each.
+/// A quarantined body whose `accountId` could not be read belongs to no
+/// account: it counts only in the inbox's totals.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, KeptCounts, MemoryInbox, NewQuarantined};
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let kept = |account_id, body| NewQuarantined { account_id, body, error: "no events", received_at: now };
+/// inbox.quarantine(kept(Some(AccountId(7)), b"{\"accountId\":7}")).await.unwrap();
+/// inbox.quarantine(kept(None, b"not json")).await.unwrap();
+/// assert_eq!(inbox.kept_of(AccountId(7)).await.unwrap(), KeptCounts::new(0, 1, 15));
+/// assert_eq!(inbox.kept_of(AccountId(8)).await.unwrap(), KeptCounts::default());
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeptCounts {
+    /// Dead letters kept.
+    pub dead_letters: u64,
+    /// Quarantined bodies kept.
+    pub quarantined: u64,
+    /// Their bytes, all together.
+    pub quarantined_bytes: u64,
+}
+
+impl KeptCounts {
+    /// Counts from their parts, as a backend counts them.
+    ///
+    /// ```
+    /// let counts = alm_webhooks::inbox::KeptCounts::new(2, 1, 4096);
+    /// assert_eq!((counts.dead_letters, counts.quarantined, counts.quarantined_bytes), (2, 1, 4096));
+    /// ```
+    pub fn new(dead_letters: u64, quarantined: u64, quarantined_bytes: u64) -> Self {
+        Self {
+            dead_letters,
+            quarantined,
+            quarantined_bytes,
+        }
+    }
+
+    /// Each count, the larger of the two.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// let most = KeptCounts::new(5, 0, 10).most(KeptCounts::new(1, 2, 3));
+    /// assert_eq!(most, KeptCounts::new(5, 2, 10));
+    /// ```
+    #[must_use]
+    pub fn most(self, other: Self) -> Self {
+        Self {
+            dead_letters: self.dead_letters.max(other.dead_letters),
+            quarantined: self.quarantined.max(other.quarantined),
+            quarantined_bytes: self.quarantined_bytes.max(other.quarantined_bytes),
+        }
+    }
+
+    /// The largest share of a cap these counts take: 1 at a cap (a cap of
+    /// zero is always reached), 0.8 at 80 % of one.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// let caps = KeptCounts::new(10, 4, 1_000);
+    /// assert_eq!(KeptCounts::new(5, 3, 100).share_of(caps), 0.75);
+    /// assert_eq!(KeptCounts::default().share_of(KeptCounts::new(0, 1, 1)), 1.0);
+    /// ```
+    #[allow(clippy::cast_precision_loss)] // a share, not a count
+    pub fn share_of(self, caps: Self) -> f64 {
+        let one = |n: u64, cap: u64| if cap == 0 { 1.0 } else { n as f64 / cap as f64 };
+        one(self.dead_letters, caps.dead_letters)
+            .max(one(self.quarantined, caps.quarantined))
+            .max(one(self.quarantined_bytes, caps.quarantined_bytes))
+    }
+}
+
 /// The figures the metrics gauges show (feature `metrics`).
 #[cfg(feature = "metrics")]
 impl From<&InboxStats> for crate::metrics::InboxFigures {
@@ -50,6 +131,8 @@ impl From<&InboxStats> for crate::metrics::InboxFigures {
             quarantined: stats.quarantined,
             quarantined_bytes: stats.quarantined_bytes,
             oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
+            // The inbox does not know the caps: the endpoint sets it.
+            fullest_account_ratio: 0.0,
         }
     }
 }
@@ -117,6 +200,7 @@ pub struct InboxError {
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     permanent: bool,
+    retry_after: Option<Duration>,
 }
 
 impl InboxError {
@@ -133,6 +217,7 @@ impl InboxError {
             message: message.into(),
             source: None,
             permanent: false,
+            retry_after: None,
         }
     }
 
@@ -152,6 +237,7 @@ impl InboxError {
             message: message.into(),
             source: Some(Box::new(source)),
             permanent: false,
+            retry_after: None,
         }
     }
 
@@ -176,6 +262,35 @@ impl InboxError {
     /// `false` for an unavailable or timed-out backend.
     pub fn is_permanent(&self) -> bool {
         self.permanent
+    }
+
+    /// The same error, telling the sender to try again after `wait`: the
+    /// answer's `Retry-After` ([`Answer::into_http`](crate::Answer::into_http)
+    /// and the adapters send it). What the endpoint gives when the inbox
+    /// keeps as much as its caps allow ([`KeptLimits`](crate::endpoint::KeptLimits)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::InboxError;
+    /// let err = InboxError::new("full").with_retry_after(Duration::from_secs(60));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    /// assert_eq!(InboxError::new("down").retry_after(), None);
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the sender should wait before trying again, when the
+    /// error says ([`InboxError::with_retry_after`]).
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxError;
+    /// assert_eq!(InboxError::new("connection reset").retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The HTTP status this means: `503 Service Unavailable`.

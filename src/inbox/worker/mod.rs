@@ -135,6 +135,9 @@ pub struct Workers<S: Store, I: Inbox> {
     handler_timeout: Duration,
     restart_limit: RestartLimit,
     observer: Option<Observer>,
+    /// The per-account caps the gauges compare the fullest account with
+    /// (the endpoint's; none for workers on their own).
+    kept_caps: Option<super::KeptCounts>,
 }
 
 impl<S: Store + std::fmt::Debug, I: Inbox + std::fmt::Debug> std::fmt::Debug for Workers<S, I> {
@@ -167,7 +170,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             restart_limit: RestartLimit::default(),
             observer: None,
+            kept_caps: None,
         }
+    }
+
+    /// The per-account caps the `alm_webhooks_kept_fullest_account_ratio`
+    /// gauge is a share of (the endpoint's [`KeptLimits`](crate::endpoint::KeptLimits)).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn with_kept_caps(mut self, caps: super::KeptCounts) -> Self {
+        self.kept_caps = Some(caps);
+        self
     }
 
     /// How many deliveries this process works on at once (at least 1).
@@ -314,7 +326,11 @@ const GAUGE_REFRESH: Duration = Duration::from_secs(5);
 /// until the pool stops (a dropped pool leaves it running, like the
 /// workers); a failed count leaves them as they were.
 #[cfg(feature = "metrics")]
-async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: tokio::sync::watch::Receiver<pool::Phase>) {
+async fn gauges<I: Inbox>(
+    inbox: Arc<I>,
+    kept_caps: Option<super::KeptCounts>,
+    mut phase: tokio::sync::watch::Receiver<pool::Phase>,
+) {
     let mut every = tokio::time::interval(GAUGE_REFRESH);
     let mut watching = true;
     loop {
@@ -326,7 +342,14 @@ async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: tokio::sync::watch::Receiver
             return;
         }
         if let Ok(stats) = inbox.stats(OffsetDateTime::now_utc()).await {
-            crate::metrics::set_inbox(&(&stats).into());
+            let mut figures = crate::metrics::InboxFigures::from(&stats);
+            if let Some(caps) = kept_caps {
+                match inbox.most_kept_of_one_account().await {
+                    Ok(most) => figures.fullest_account_ratio = most.share_of(caps),
+                    Err(_) => continue, // leave the gauges as they were
+                }
+            }
+            crate::metrics::set_inbox(&figures);
         }
     }
 }
