@@ -1,11 +1,11 @@
-//! An ALM webhook receiver on axum, configured from the environment (see
-//! `examples/common/mod.rs`): the library's router (`Endpoint::router`)
-//! serves `POST /webhooks` behind the guard, `/healthz`, `/readyz`,
-//! `/metrics` and the admin API; `examples/common` reads the
-//! configuration and prints the decisions. Run:
+//! An ALM webhook receiver on axum, configured from the environment by
+//! the library's `Config` (every variable and its default:
+//! `docs/environment.md`); the library's router serves `POST /webhooks`
+//! behind the guard, `/healthz`, `/readyz`, `/metrics` and the admin API.
+//! Run:
 //!
 //! ```sh
-//! ALM_AUTH=signature ALM_SIGNING_SECRET=s3cret cargo run --example axum_receiver --features axum
+//! ALM_AUTH=signature ALM_SIGNING_SECRET=s3cret cargo run --example axum_receiver --features axum,env
 //! ```
 //!
 //! `POST /webhooks` answers 202 once the delivery is in the inbox (the
@@ -21,17 +21,12 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-
-use common::App;
-
 #[tokio::main]
 async fn main() {
-    let config = common::config_or_exit();
-    let listen = config.listen;
+    let (config, knobs) = common::config_or_exit();
     let started = async {
-        let app = App::new(config).await?;
-        let addr = common::axum_app::serve(Arc::clone(&app), listen).await?;
+        let app = common::App::new(config, knobs).await?;
+        let addr = common::serve::axum(&app).await?;
         Ok::<_, String>((app, addr))
     };
     let app = match started.await {
@@ -44,7 +39,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    common::inbox::terminated().await;
-    app.shutdown(common::inbox::SHUTDOWN_GRACE).await;
+    common::serve::terminated().await;
+    app.shutdown(common::SHUTDOWN_GRACE).await;
     std::process::exit(0);
 }

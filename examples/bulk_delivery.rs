@@ -31,7 +31,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use alm_webhooks::rules::{self, Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::rules::{self, StateKey};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MANY_CHUNK,
@@ -264,7 +265,7 @@ async fn main() {
             calls: AtomicU64::new(0),
         };
         let engine = Engine::builder(store)
-            .lease(LEASE)
+            .claim_lease(LEASE)
             .dedup_window(WINDOW)
             .commit_batch(commit_batch)
             .build();

@@ -11,8 +11,8 @@
 //! by itself.
 //!
 //! ```sh
-//! cargo run --example demo --features axum,simulator,alm-api   # the README's
-//! cargo run --example demo --features axum,simulator           # without reconciliation
+//! cargo run --example demo --features axum,simulator,alm-api,env   # the README's
+//! cargo run --example demo --features axum,simulator,env         # without reconciliation
 //! ```
 
 #[path = "common/mod.rs"]
@@ -22,13 +22,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alm_webhooks::Authentication;
+use alm_webhooks::admin::AdminToken;
 use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::config::Config;
+use alm_webhooks::endpoint::{Mode, OnMalformed};
 use alm_webhooks::simulator::scenario::{self, Faults, learner_event};
 use alm_webhooks::simulator::{Backoff, Delivery, Simulator, signers};
-use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
-use common::admin::AdminToken;
-use common::inbox::InboxConfig;
-use common::{App, Config};
+use common::{App, Knobs};
 use serde_json::{Value, json};
 
 const SECRET: &str = "demo-signing-secret";
@@ -40,30 +41,16 @@ fn step(title: &str, events: Vec<Value>) -> (String, Vec<u8>) {
 
 #[tokio::main]
 async fn main() {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("a loopback address"),
-        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        store_url: "memory".into(),
-        handler_delay: Duration::ZERO,
-        panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: None,
-        guard: Default::default(),
-        inbox: common::inbox::InboxConfig {
-            mode: common::inbox::Mode::Inline,
-            on_malformed: common::inbox::OnMalformed::Refuse,
-            ..Default::default()
-        },
-    };
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().expect("a loopback address");
+    config.auth = Authentication::Signature(SignatureAuth::new(SECRET));
+    config.inbox.mode = Mode::Inline;
+    config.inbox.on_malformed = OnMalformed::Refuse;
     let journal = Arc::new(Mutex::new(Vec::new()));
-    let app = App::with_journal(config, Arc::clone(&journal))
+    let app = App::with_journal(config, Knobs::default(), Arc::clone(&journal))
         .await
         .expect("the memory store opens");
-    let addr =
-        common::axum_app::serve(Arc::clone(&app), "127.0.0.1:0".parse().expect("an address"))
-            .await
-            .expect("a loopback port");
+    let addr = common::serve::axum(&app).await.expect("a loopback port");
     let url = format!("http://{addr}/webhooks");
     eprintln!("receiver listening on {url} (in-memory store, HMAC-SHA256 signatures)\n");
 
@@ -357,36 +344,26 @@ async fn reconciliation() {
 /// The inbox mode: acknowledge at once, process behind, keep what fails.
 async fn inbox_mode() {
     let token = "demo-admin-token-0123456789abcdef";
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("a loopback address"),
-        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        store_url: "memory".into(),
-        handler_delay: Duration::from_millis(100),
-        panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: None,
-        guard: Default::default(),
-        inbox: InboxConfig {
-            retry: alm_webhooks::inbox::RetryPolicy {
-                max_attempts: 3,
-                base: Duration::from_millis(100),
-                max: Duration::from_millis(400),
-            },
-            admin_token: Some(AdminToken::new(token.to_owned())),
-            fail_on: HashSet::from(["crm-down".to_owned()]),
-            fail_times: Some(3),
-            ..InboxConfig::default()
-        },
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().expect("a loopback address");
+    config.auth = Authentication::Signature(SignatureAuth::new(SECRET));
+    config.inbox.retry = alm_webhooks::inbox::RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+    };
+    config.admin_token = Some(AdminToken::new(token.to_owned()));
+    let knobs = Knobs {
+        delay: Duration::from_millis(100),
+        fail_on: HashSet::from(["crm-down".to_owned()]),
+        fail_times: Some(3),
+        ..Knobs::default()
     };
     let journal = Arc::new(Mutex::new(Vec::new()));
-    let app = App::with_journal(config, Arc::clone(&journal))
+    let app = App::with_journal(config, knobs, Arc::clone(&journal))
         .await
         .expect("the memory inbox opens");
-    let addr =
-        common::axum_app::serve(Arc::clone(&app), "127.0.0.1:0".parse().expect("an address"))
-            .await
-            .expect("a loopback port");
+    let addr = common::serve::axum(&app).await.expect("a loopback port");
     let sim = Simulator::new(&format!("http://{addr}/webhooks"))
         .expect("a valid URL")
         .with_signer(signers::signature(SignatureAuth::new(SECRET)))
@@ -435,7 +412,7 @@ async fn inbox_mode() {
     );
     let get = |path: &'static str| {
         let (app, headers) = (Arc::clone(&app), headers.clone());
-        async move { app.admin(&http::Method::GET, path, &headers).await.1 }
+        async move { admin(&app, &http::Method::GET, path, &headers).await.1 }
     };
     let idle = |stats: String| {
         let v: Value = serde_json::from_str(&stats).unwrap_or_default();
@@ -455,7 +432,7 @@ async fn inbox_mode() {
     );
     if let Some(id) = letters[0]["id"].as_u64() {
         let path = format!("/admin/dead-letters/{id}/replay");
-        let (status, body) = app.admin(&http::Method::POST, &path, &headers).await;
+        let (status, body) = admin(&app, &http::Method::POST, &path, &headers).await;
         println!("POST {path} → {status} {body} (the CRM is back)");
     }
     // The replay is appended; wait for the workers to take and finish it.
@@ -487,4 +464,23 @@ fn shorten(text: &str, width: usize) -> String {
     } else {
         format!("{}…", text.chars().take(width - 1).collect::<String>())
     }
+}
+
+/// One admin request without HTTP; `path` starts with `/admin`.
+async fn admin(
+    app: &App,
+    method: &http::Method,
+    path: &str,
+    headers: &http::HeaderMap,
+) -> (http::StatusCode, String) {
+    let Some(admin) = app.endpoint.admin() else {
+        return (
+            http::StatusCode::NOT_FOUND,
+            r#"{"error":"not found"}"#.to_owned(),
+        );
+    };
+    let below = path.strip_prefix("/admin").unwrap_or(path);
+    let response = admin.handle(method, below, headers).await;
+    let body = String::from_utf8_lossy(response.body()).into_owned();
+    (response.status(), body)
 }

@@ -25,7 +25,7 @@ use alm_webhooks::auth::SignatureAuth;
 use alm_webhooks::inbox::{AnyInbox, Inbox, NewDelivery, Workers};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::AnyStore;
-use alm_webhooks::{Authentication, Engine, Event, Receiver};
+use alm_webhooks::{Authentication, DeliveryReceiver, Engine, Event};
 use time::OffsetDateTime;
 
 const SECRET: &str = "bench-secret";
@@ -60,7 +60,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// p50 and p99 of `reps` acknowledgements of an `events`-event delivery.
 async fn acknowledgements(
     inbox: &AnyInbox,
-    receiver: &Receiver,
+    receiver: &DeliveryReceiver,
     run: &str,
     events: u64,
     reps: usize,
@@ -127,8 +127,11 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
         .build();
     let started = Instant::now();
     let pool = Workers::new(engine, Arc::clone(&inbox))
-        .with_count(env("BENCH_WORKERS", 4))
-        .with_poll_interval(Duration::from_millis(1))
+        .with_options(
+            alm_webhooks::inbox::WorkerOptions::new()
+                .with_count(env("BENCH_WORKERS", 4))
+                .with_poll_interval(Duration::from_millis(1)),
+        )
         .start(|_event: Event| async { Ok(()) });
     loop {
         let stats = inbox.stats(OffsetDateTime::now_utc()).await.expect("stats");
@@ -149,7 +152,7 @@ async fn main() {
         urls.push("memory".to_owned());
     }
     let reps = env("BENCH_ACKS", 500);
-    let receiver = Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET)))
+    let receiver = DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new(SECRET)))
         .with_max_body_bytes(64 * 1024 * 1024);
     let run = format!(
         "bench{}",

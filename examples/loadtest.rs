@@ -5,7 +5,7 @@
 //! earlier contents).
 //!
 //! ```sh
-//! cargo run --release --example loadtest --features axum,simulator -- [SECONDS] [CONNECTIONS] [STORE_URL]
+//! cargo run --release --example loadtest --features axum,simulator,env -- [SECONDS] [CONNECTIONS] [STORE_URL]
 //! ```
 //!
 //! Prints requests per second and p50/p99 latency for each server, and the
@@ -15,17 +15,18 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use alm_webhooks::Authentication;
 use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::config::Config;
+use alm_webhooks::endpoint::Mode;
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
-use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
-use common::{App, Config};
+use common::{App, Knobs};
 
 const SECRET: &str = "loadtest-secret";
 
@@ -147,37 +148,25 @@ async fn main() {
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let connections: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
     let store_url = args.next().unwrap_or_else(|| "memory".into());
-    let start = |mode: common::inbox::Mode| {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            auth: Authentication::Signature(SignatureAuth::new(SECRET)),
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            store_url: store_url.clone(),
-            handler_delay: Duration::ZERO,
-            panic_on: HashSet::new(),
-            lease: alm_webhooks::engine::DEFAULT_LEASE,
-            commit_batch: None,
-            guard: Default::default(),
-            inbox: common::inbox::InboxConfig {
-                mode,
-                ..Default::default()
-            },
-        };
+    let start = |mode: Mode| {
+        let mut config = Config::default();
+        config.listen = "127.0.0.1:0".parse().expect("an address");
+        config.auth = Authentication::Signature(SignatureAuth::new(SECRET));
+        config.store.url = store_url.clone();
+        config.inbox.mode = mode;
         async move {
             let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
-            let app = App::with_journal(config, journal)
+            let app = App::with_journal(config, Knobs::default(), journal)
                 .await
                 .unwrap_or_else(|e| {
                     eprintln!("error: {e}");
                     std::process::exit(2);
                 });
-            common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
-                .await
-                .expect("a port")
+            common::serve::axum(&app).await.expect("a port")
         }
     };
-    let sdk = start(common::inbox::Mode::Inline).await;
-    let inbox = start(common::inbox::Mode::Inbox).await;
+    let sdk = start(Mode::Inline).await;
+    let inbox = start(Mode::Inbox).await;
     let bare_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a port");

@@ -1,5 +1,5 @@
 //! The README's first receiver: ALM webhooks into PostgreSQL over TLS, with
-//! dedup that survives restarts, health, readiness and `/metrics`, in 20
+//! dedup that survives restarts, health, readiness and `/metrics`, in 17
 //! lines (`tests/newcomer.rs` runs the same code against a real server).
 //!
 //! ```sh
@@ -7,17 +7,14 @@
 //! ALM_SIGNING_SECRET=s3cret cargo run --example newcomer --features axum,postgres,prometheus
 //! ```
 use alm_webhooks::prelude::*;
-use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     alm_webhooks::metrics::install_prometheus()?;
     let url = std::env::var("DATABASE_URL")?; // postgres://…?sslmode=require&migrate=true
-    let store = AnyStore::from_url(&url).await?;
-    let inbox = Arc::new(AnyInbox::from_store(&store).await?);
     let endpoint = Endpoint::builder(SignatureAuth::new(std::env::var("ALM_SIGNING_SECRET")?))
-        .engine(Engine::builder(store).build())
-        .inbox(inbox, WorkerOptions::new())
+        .storage(&url, WorkerOptions::new()) // store and inbox, one pool
+        .await?
         .handler(|event| async move {
             println!("{} {}", event.event_name, event.event_id);
             Ok(())

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alm_webhooks::Engine;
 use alm_webhooks::alm_api::reconcile::{LearnerRecord, LearnerStatus, LearnerTable, Reconciler};
 use alm_webhooks::alm_api::{AlmApi, ApiConfig};
-use alm_webhooks::engine::Engine;
 use alm_webhooks::simulator::alm_api::{AlmApiDouble, DoubleOptions};
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::store::MemoryStore;

@@ -5,7 +5,7 @@
 //! memory above idle and the authenticated deliveries' latency.
 //!
 //! ```sh
-//! cargo run --release --example slow_senders --features axum,simulator -- [SENDERS] [SECONDS]
+//! cargo run --release --example slow_senders --features axum,simulator,env -- [SENDERS] [SECONDS]
 //! ```
 //!
 //! Defaults: 100 slow senders, 20 s. A third send a forged (well formed)
@@ -18,7 +18,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -26,9 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use alm_webhooks::auth::SignatureAuth;
+use alm_webhooks::config::Config;
 use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use alm_webhooks::{Authentication, DEFAULT_MAX_BODY_BYTES};
-use common::{App, Config};
+use common::{App, Knobs};
 
 const SECRET: &str = "slow-senders-secret";
 
@@ -156,28 +156,17 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let senders: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("an address"),
-        auth: Authentication::Signature(SignatureAuth::new(SECRET)),
-        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-        store_url: "memory".into(),
-        handler_delay: Duration::ZERO,
-        panic_on: HashSet::new(),
-        lease: alm_webhooks::engine::DEFAULT_LEASE,
-        commit_batch: None,
-        guard: Default::default(),
-        inbox: Default::default(),
-    };
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().expect("an address");
+    config.auth = Authentication::Signature(SignatureAuth::new(SECRET));
     let journal = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = App::with_journal(config, journal)
+    let app = App::with_journal(config, Knobs::default(), journal)
         .await
         .unwrap_or_else(|e| {
             eprintln!("error: {e}");
             std::process::exit(2);
         });
-    let addr = common::axum_app::serve(app, "127.0.0.1:0".parse().expect("an address"))
-        .await
-        .expect("a port");
+    let addr = common::serve::axum(&app).await.expect("a port");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = rss();
     let stop = Arc::new(AtomicBool::new(false));

@@ -5,16 +5,16 @@
 use http::HeaderMap;
 use http_body_util::{BodyExt, Limited};
 
-use crate::{BoxError, Receiver, Rejection};
+use crate::{BoxError, DeliveryReceiver, DeliveryRejection};
 
 /// Reads a request's body within the receiver's limit: `413` before reading
 /// when `Content-Length` is already over it, or as soon as the body is;
 /// `400` when the body cannot be read to the length it declared.
 pub(crate) async fn read_body<B>(
-    receiver: &Receiver,
+    receiver: &DeliveryReceiver,
     headers: &HeaderMap,
     body: B,
-) -> Result<impl AsRef<[u8]> + use<B>, Rejection>
+) -> Result<impl AsRef<[u8]> + use<B>, DeliveryRejection>
 where
     B: http_body::Body,
     B::Error: Into<BoxError>,
@@ -26,9 +26,9 @@ where
     let bytes = match Limited::new(body, limit.saturating_add(1)).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Rejection::PayloadTooLarge { limit });
+            return Err(DeliveryRejection::PayloadTooLarge { limit });
         }
-        Err(_) => return Err(Rejection::UnreadableBody),
+        Err(_) => return Err(DeliveryRejection::UnreadableBody),
     };
     receiver.check_read_length(headers, bytes.len())?;
     Ok(bytes)

@@ -12,8 +12,14 @@ pub mod alm_api;
 pub mod auth;
 #[cfg(feature = "tower")]
 mod body;
-#[cfg(feature = "store-conformance")]
-#[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
+#[cfg(feature = "env")]
+#[cfg_attr(docsrs, doc(cfg(feature = "env")))]
+pub mod config;
+#[cfg(any(feature = "store-conformance", feature = "inbox-conformance"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "store-conformance", feature = "inbox-conformance")))
+)]
 pub mod conformance;
 pub mod detect;
 pub mod endpoint;
@@ -63,7 +69,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub use auth::{AuthError, Authentication};
 pub use endpoint::{Answer, Endpoint};
-pub use engine::{DeliveryReport, Engine};
+pub use engine::handle::Engine;
+pub use engine::report::DeliveryReport;
 pub use envelope::Envelope;
 pub use error::{EventError, ParseError};
 pub use event::{Event, EventData, RawData, Subject};
@@ -71,7 +78,9 @@ pub use ids::{
     AccountId, EventId, IdError, LoId, LoInstanceId, LoKind, LoType, ProgramSpelling, UserId,
 };
 pub use name::{EventFamily, EventName};
-pub use receiver::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_DELIVERY, Receiver, Rejection};
-pub use rules::{Decision, IgnoreReason};
+pub use receiver::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_DELIVERY, DeliveryReceiver, DeliveryRejection,
+};
+pub use rules::decision::{Decision, IgnoreReason};
 pub use secret::{ExposeSecret, Secret};
 pub use timestamp::{MILLIS_THRESHOLD, TimeError, TimeFormat, Timestamp};

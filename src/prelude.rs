@@ -30,7 +30,6 @@
 
 pub use crate::admin::AdminToken;
 pub use crate::auth::{BasicAuth, SignatureAuth};
-pub use crate::endpoint::WorkerOptions;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use crate::inbox::PostgresInbox;
@@ -40,6 +39,7 @@ pub use crate::inbox::RedisInbox;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use crate::inbox::SqliteInbox;
+pub use crate::inbox::WorkerOptions;
 pub use crate::inbox::{AnyInbox, MemoryInbox};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

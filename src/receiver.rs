@@ -20,17 +20,17 @@ pub const DEFAULT_MAX_EVENTS_PER_DELIVERY: usize = 50_000;
 
 /// Checks and parses deliveries: configured once, used for every request.
 ///
-/// [`Receiver::receive`] does, in this order: the size check, authentication
+/// [`DeliveryReceiver::receive`] does, in this order: the size check, authentication
 /// on the raw bytes, then parsing. A body that fails authentication is never
 /// parsed.
 ///
 /// ```
-/// use alm_webhooks::{Authentication, Receiver};
+/// use alm_webhooks::{Authentication, DeliveryReceiver};
 /// use alm_webhooks::auth::SignatureAuth;
 /// use http::HeaderMap;
 ///
 /// let auth = SignatureAuth::new("my signing secret");
-/// let receiver = Receiver::new(Authentication::Signature(auth.clone()));
+/// let receiver = DeliveryReceiver::new(Authentication::Signature(auth.clone()));
 ///
 /// let body = br#"{"accountId":1234,"events":[]}"#;
 /// let mut headers = HeaderMap::new();
@@ -44,13 +44,13 @@ pub const DEFAULT_MAX_EVENTS_PER_DELIVERY: usize = 50_000;
 /// assert_eq!(rejection.status(), http::StatusCode::UNAUTHORIZED);
 /// ```
 #[derive(Debug, Clone)]
-pub struct Receiver {
+pub struct DeliveryReceiver {
     auth: Authentication,
     max_body_bytes: usize,
     max_events: usize,
 }
 
-impl Receiver {
+impl DeliveryReceiver {
     /// A receiver with the given authentication and the default 8 MiB limit.
     pub fn new(auth: impl Into<Authentication>) -> Self {
         Self {
@@ -65,8 +65,8 @@ impl Receiver {
     /// refused whole before any event is parsed.
     ///
     /// ```
-    /// use alm_webhooks::{Authentication, Receiver};
-    /// let receiver = Receiver::new(Authentication::None).with_max_events_per_delivery(2);
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let receiver = DeliveryReceiver::new(Authentication::None).with_max_events_per_delivery(2);
     /// let body = br#"{"accountId":7,"events":[1,2,3,4,5,6,7,8,9,10]}"#;
     /// let err = receiver.receive(&http::HeaderMap::new(), body).unwrap_err();
     /// assert_eq!(err.to_string(), "delivery refused: field `events`: more than 2 events in one delivery");
@@ -104,16 +104,16 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// A [`Rejection`] that knows its HTTP status: 413 over the size limit,
+    /// A [`DeliveryRejection`] that knows its HTTP status: 413 over the size limit,
     /// 401 for any authentication failure, 400 for a body that is not an
     /// envelope. Problems inside single events are not rejections; they are
     /// reported in [`Envelope::events`].
     ///
     /// ```
     /// use alm_webhooks::auth::BasicAuth;
-    /// use alm_webhooks::{Authentication, Receiver};
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
     ///
-    /// let receiver = Receiver::new(Authentication::Basic(BasicAuth::new("alm", "pw")));
+    /// let receiver = DeliveryReceiver::new(Authentication::Basic(BasicAuth::new("alm", "pw")));
     /// let mut headers = http::HeaderMap::new();
     /// headers.insert(http::header::AUTHORIZATION, BasicAuth::header_value("alm", "pw"));
     /// let envelope = receiver.receive(&headers, br#"{"accountId":1,"events":[]}"#).unwrap();
@@ -121,25 +121,25 @@ impl Receiver {
     /// // Each refusal knows its status.
     /// assert_eq!(receiver.receive(&headers, b"[]").unwrap_err().status(), 400);
     /// assert_eq!(receiver.receive(&http::HeaderMap::new(), b"{}").unwrap_err().status(), 401);
-    /// let small = Receiver::new(Authentication::None).with_max_body_bytes(8);
+    /// let small = DeliveryReceiver::new(Authentication::None).with_max_body_bytes(8);
     /// assert_eq!(small.receive(&headers, &[b' '; 9]).unwrap_err().status(), 413);
     /// ```
-    pub fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, Rejection> {
+    pub fn receive(&self, headers: &HeaderMap, body: &[u8]) -> Result<Envelope, DeliveryRejection> {
         self.receive_at(headers, body, OffsetDateTime::now_utc())
     }
 
-    /// [`Receiver::receive`] with "now" given, for the timestamp tolerance of
+    /// [`DeliveryReceiver::receive`] with "now" given, for the timestamp tolerance of
     /// Standard Webhooks signatures.
     ///
     /// # Errors
     ///
-    /// As [`Receiver::receive`].
+    /// As [`DeliveryReceiver::receive`].
     pub fn receive_at(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: OffsetDateTime,
-    ) -> Result<Envelope, Rejection> {
+    ) -> Result<Envelope, DeliveryRejection> {
         let result = self.check_and_parse(headers, body, now);
         #[cfg(feature = "tracing")]
         match &result {
@@ -163,34 +163,34 @@ impl Receiver {
         headers: &HeaderMap,
         body: &[u8],
         now: OffsetDateTime,
-    ) -> Result<Envelope, Rejection> {
+    ) -> Result<Envelope, DeliveryRejection> {
         self.check_declared_length(headers)?;
         if body.len() > self.max_body_bytes {
-            return Err(Rejection::PayloadTooLarge {
+            return Err(DeliveryRejection::PayloadTooLarge {
                 limit: self.max_body_bytes,
             });
         }
         self.auth
             .verify_at(headers, body, now)
-            .map_err(Rejection::Unauthorized)?;
+            .map_err(DeliveryRejection::Unauthorized)?;
         if crate::event_count::events_over(body, self.max_events) {
-            return Err(Rejection::BadRequest(ParseError::InvalidField {
+            return Err(DeliveryRejection::BadRequest(ParseError::InvalidField {
                 field: "events",
                 message: format!("more than {} events in one delivery", self.max_events),
             }));
         }
-        Envelope::from_slice(body).map_err(Rejection::BadRequest)
+        Envelope::from_slice(body).map_err(DeliveryRejection::BadRequest)
     }
 
-    /// [`Receiver::receive`] over an [`http::Request`].
+    /// [`DeliveryReceiver::receive`] over an [`http::Request`].
     ///
     /// # Errors
     ///
-    /// As [`Receiver::receive`].
+    /// As [`DeliveryReceiver::receive`].
     pub fn receive_request<B: AsRef<[u8]>>(
         &self,
         request: &Request<B>,
-    ) -> Result<Envelope, Rejection> {
+    ) -> Result<Envelope, DeliveryRejection> {
         self.receive(request.headers(), request.body().as_ref())
     }
 
@@ -200,10 +200,14 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`Rejection::UnreadableBody`].
-    pub fn check_read_length(&self, headers: &HeaderMap, read: usize) -> Result<(), Rejection> {
+    /// [`DeliveryRejection::UnreadableBody`].
+    pub fn check_read_length(
+        &self,
+        headers: &HeaderMap,
+        read: usize,
+    ) -> Result<(), DeliveryRejection> {
         match declared_length(headers) {
-            Some(n) if n != read as u64 => Err(Rejection::UnreadableBody),
+            Some(n) if n != read as u64 => Err(DeliveryRejection::UnreadableBody),
             _ => Ok(()),
         }
     }
@@ -211,14 +215,14 @@ impl Receiver {
     /// Refuses a request whose `Content-Length` already exceeds the limit, so
     /// an adapter can answer 413 before reading the body. A missing or
     /// unreadable `Content-Length` passes: the body's real size is checked
-    /// again in [`Receiver::receive`].
+    /// again in [`DeliveryReceiver::receive`].
     ///
     /// # Errors
     ///
-    /// [`Rejection::PayloadTooLarge`].
-    pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+    /// [`DeliveryRejection::PayloadTooLarge`].
+    pub fn check_declared_length(&self, headers: &HeaderMap) -> Result<(), DeliveryRejection> {
         match declared_length(headers) {
-            Some(n) if n > self.max_body_bytes as u64 => Err(Rejection::PayloadTooLarge {
+            Some(n) if n > self.max_body_bytes as u64 => Err(DeliveryRejection::PayloadTooLarge {
                 limit: self.max_body_bytes,
             }),
             _ => Ok(()),
@@ -236,7 +240,7 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 /// Why a delivery was refused as a whole, with the HTTP answer it calls for.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Rejection {
+pub enum DeliveryRejection {
     /// The body is larger than the configured limit: `413`.
     PayloadTooLarge {
         /// The limit in bytes.
@@ -252,7 +256,7 @@ pub enum Rejection {
     UnreadableBody,
 }
 
-impl Rejection {
+impl DeliveryRejection {
     /// The HTTP status to answer with.
     pub fn status(&self) -> StatusCode {
         match self {
@@ -280,7 +284,7 @@ impl Rejection {
     }
 
     /// The whole HTTP response: status, `Content-Type: application/json` and
-    /// [`Rejection::body`].
+    /// [`DeliveryRejection::body`].
     pub fn to_response(&self) -> Response<String> {
         let mut response = Response::new(self.body());
         *response.status_mut() = self.status();
@@ -292,7 +296,7 @@ impl Rejection {
     }
 }
 
-impl fmt::Display for Rejection {
+impl fmt::Display for DeliveryRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::PayloadTooLarge { limit } => {
@@ -305,7 +309,7 @@ impl fmt::Display for Rejection {
     }
 }
 
-impl std::error::Error for Rejection {
+impl std::error::Error for DeliveryRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::PayloadTooLarge { .. } | Self::UnreadableBody => None,

@@ -7,7 +7,7 @@
 //! them). Without them the test says it is skipped; under `CI=true` that is a
 //! failure. `ALM_UPDATE_SCREENSHOT=1` writes the page's screenshot to
 //! `docs/admin-page.png` (the README shows it).
-#![cfg(all(feature = "axum", feature = "simulator"))]
+#![cfg(all(feature = "axum", feature = "simulator", feature = "env"))]
 
 mod support;
 

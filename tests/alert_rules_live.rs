@@ -9,7 +9,7 @@
 //! The Prometheus server is Debian's `prometheus` package (installed by
 //! `.ci/run`); without it the second test says it was skipped, and fails
 //! under `CI=true`.
-#![cfg(all(feature = "prometheus", feature = "axum"))]
+#![cfg(all(feature = "prometheus", feature = "axum", feature = "env"))]
 
 mod support;
 

@@ -10,7 +10,8 @@
     feature = "alm-api",
     feature = "axum",
     feature = "actix",
-    feature = "simulator"
+    feature = "simulator",
+    feature = "env"
 ))]
 
 mod support;

@@ -16,12 +16,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alm_webhooks::Engine;
 use alm_webhooks::alm_api::reconcile::{
     DifferenceKind, LearnerStatus as AlmStatus, LearnerTable, ORIGIN_FIELD, ReconcileError,
     Reconciler,
 };
 use alm_webhooks::alm_api::{AlmApi, ApiConfig, WhenOverBudget};
-use alm_webhooks::engine::Engine;
 use alm_webhooks::projection::{self, LearnerEvent, LearnerRecord, LearnerStatus};
 use alm_webhooks::simulator::alm_api::{AlmApiDouble, DoubleOptions};
 use alm_webhooks::simulator::scenario::{EventJson, drop_share, envelope};

@@ -1,7 +1,7 @@
 //! The example receivers with `ALM_AUTH=standard` and several keys in
 //! `ALM_SIGNING_SECRET`: a `whsec_` secret (`v1`) and `whpk_` public keys
 //! (`v1a`), for rotation.
-#![cfg(all(feature = "axum", feature = "actix"))]
+#![cfg(all(feature = "axum", feature = "actix", feature = "env"))]
 
 mod support;
 

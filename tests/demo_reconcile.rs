@@ -1,7 +1,12 @@
 //! The demo, as users run it (built with `alm-api`): it ends by showing a
 //! completion ALM never delivered, found by one report job of the ALM API
 //! double and repaired through the engine into the learner table.
-#![cfg(all(feature = "alm-api", feature = "axum", feature = "simulator"))]
+#![cfg(all(
+    feature = "alm-api",
+    feature = "axum",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

@@ -4,7 +4,7 @@
 //! accepts a fresh delivery signed the same way and refuses a forged one.
 //! The signing here is the test's own (the `hmac`, `sha1`, `sha2` and
 //! `ed25519-dalek` crates), not the crate's.
-#![cfg(all(feature = "axum", feature = "actix"))]
+#![cfg(all(feature = "axum", feature = "actix", feature = "env"))]
 
 mod support;
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alm_webhooks::auth::{SignatureAuth, UNAUTHORIZED_BODY};
-use alm_webhooks::endpoint::{EndpointError, Mode, OnMalformed, WorkerOptions};
+use alm_webhooks::endpoint::{EndpointError, Mode, OnMalformed};
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{Inbox, MemoryInbox, Progress};
-use alm_webhooks::{AccountId, Answer, Authentication, Decision, Endpoint, Rejection};
+use alm_webhooks::{AccountId, Answer, Authentication, Decision, DeliveryRejection, Endpoint};
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -149,7 +150,7 @@ async fn refusals_are_401_400_and_413_with_their_bodies() {
     assert_eq!(answer.body(), UNAUTHORIZED_BODY);
     assert!(matches!(
         answer.rejection(),
-        Some(Rejection::Unauthorized(_))
+        Some(DeliveryRejection::Unauthorized(_))
     ));
 
     let broken = br#"{"accountId":7,"events":[,]}"#;

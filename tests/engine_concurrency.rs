@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::Decision;
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
 use alm_webhooks::store::MemoryStore;
 use support::{envelope, unknown};
 

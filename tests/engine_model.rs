@@ -6,8 +6,9 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason, Lifecycle};
+use alm_webhooks::rules::{self, EntityState, Lifecycle};
 use alm_webhooks::store::MemoryStore;
+use alm_webhooks::{Decision, IgnoreReason};
 use alm_webhooks::{Engine, Envelope};
 use proptest::prelude::*;
 use support::{envelope, instance, learner, lo, unknown};

@@ -6,10 +6,11 @@ mod support;
 
 use std::time::Duration;
 
-use alm_webhooks::engine::{Clock, Engine, ManualClock};
-use alm_webhooks::rules::{Decision, IgnoreReason};
+use alm_webhooks::Engine;
+use alm_webhooks::engine::{Clock, ManualClock};
 use alm_webhooks::store::{Claim, DedupKey, MemoryStore, Store};
 use alm_webhooks::{AccountId, Envelope, EventFamily};
+use alm_webhooks::{Decision, IgnoreReason};
 use support::{decisions as decide, envelope, learner};
 
 use Decision::{Malformed, Processed};

@@ -2,10 +2,10 @@
 
 mod support;
 
+use alm_webhooks::Engine;
 use alm_webhooks::Envelope;
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, IgnoreReason};
 use alm_webhooks::store::{MANY_CHUNK, MemoryStore};
+use alm_webhooks::{Decision, IgnoreReason};
 use support::{decisions as decide, envelope, instance, learner, lo, unknown};
 
 const I: &str = "course:1_2";

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Engine, ManualClock};
-use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
+use alm_webhooks::Engine;
+use alm_webhooks::engine::ManualClock;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, MANY_CHUNK, MemoryStore, Store, StoreError,
     Versioned,
 };
 use alm_webhooks::{AccountId, Envelope};
+use alm_webhooks::{Decision, IgnoreReason};
 use std::time::SystemTime;
 use support::{decisions as decide, envelope, learner, lo};
 

@@ -7,8 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
     StoreErrorKind, Versioned,
@@ -144,7 +145,9 @@ async fn a_permanent_commit_error_is_that_events_failure_and_frees_its_claim() {
 async fn claims_held_while_a_slow_handler_runs_are_renewed() {
     let lease = Duration::from_millis(900);
     let store = Arc::new(Counting::new(MemoryStore::new()));
-    let engine = Engine::builder(Arc::clone(&store)).lease(lease).build();
+    let engine = Engine::builder(Arc::clone(&store))
+        .claim_lease(lease)
+        .build();
     let events = [
         learner("slow", "COURSE_ENROLLMENT", 100, 1, "course:1_2"),
         learner("next", "COURSE_ENROLLMENT", 100, 2, "course:1_2"),
@@ -214,7 +217,8 @@ async fn repeats_in_one_delivery_decide_as_one_by_one() {
 /// delivery's claims before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_later_event_sees_what_an_attempt_in_flight_left() {
-    use alm_webhooks::rules::{self, IgnoreReason};
+    use alm_webhooks::IgnoreReason;
+    use alm_webhooks::rules;
     use alm_webhooks::store::{Commit, StateUpdate};
 
     let i = "course:1_2";

@@ -4,7 +4,7 @@
 //! the handler's error chain in the report.
 
 use alm_webhooks::{AccountId, Envelope, EventData, LoKind, LoType, ProgramSpelling, UserId};
-use alm_webhooks::{Decision, engine::Engine};
+use alm_webhooks::{Decision, Engine};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Vec<u8> {

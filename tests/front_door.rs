@@ -2,7 +2,7 @@
 //! checked before the body, read timeouts on headers and bodies, a cap on
 //! concurrent requests and on bytes buffered, and one summary line for
 //! refused requests instead of one per request.
-#![cfg(feature = "axum")]
+#![cfg(all(feature = "axum", feature = "env"))]
 
 mod support;
 
@@ -22,21 +22,21 @@ const SECRET: &str = "front-door-secret";
 const GUARDED: [&str; 2] = ["axum_receiver", "actix_receiver"];
 
 /// The axum receiver, with its stderr lines kept.
-struct Receiver {
+struct DeliveryReceiver {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
     stdout: Arc<Mutex<Vec<String>>>,
 }
 
-impl Drop for Receiver {
+impl Drop for DeliveryReceiver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Receiver {
+impl DeliveryReceiver {
     fn start(env: &[(&str, &str)]) -> Self {
         Self::start_example("axum_receiver", env)
     }
@@ -156,7 +156,7 @@ fn basic_auth_with_wrong_credentials_is_refused_before_the_body() {
 
 fn basic_auth_with_wrong_credentials_is_refused_before_the_body_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(
+    let r = DeliveryReceiver::start_example(
         name,
         &[
             ("ALM_AUTH", "basic"),
@@ -192,7 +192,7 @@ fn a_missing_or_malformed_signature_is_refused_before_the_body() {
 
 fn a_missing_or_malformed_signature_is_refused_before_the_body_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[]);
+    let r = DeliveryReceiver::start_example(name, &[]);
     for headers in [
         vec![],
         vec![("x-alm-signature", "not-a-signature".to_owned())],
@@ -216,7 +216,7 @@ fn a_half_sent_header_is_closed_within_the_read_timeout() {
 
 fn a_half_sent_header_is_closed_within_the_read_timeout_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
+    let r = DeliveryReceiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
     let mut stream = r.connect();
     stream
         .write_all(b"POST /webhooks HTTP/1.1\r\nhost: test\r\ncontent-le")
@@ -244,7 +244,7 @@ fn a_half_sent_body_is_closed_within_the_read_timeout() {
 
 fn a_half_sent_body_is_closed_within_the_read_timeout_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
+    let r = DeliveryReceiver::start_example(name, &[("ALM_READ_TIMEOUT_MS", "1000")]);
     let mut stream = r.connect();
     stream
         .write_all(head(1_000, &[forged_signature()]).as_bytes())
@@ -267,7 +267,7 @@ fn over_the_concurrency_cap_the_answer_is_503_with_retry_after() {
 
 fn over_the_concurrency_cap_the_answer_is_503_with_retry_after_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[("ALM_MAX_CONCURRENT_REQUESTS", "2")]);
+    let r = DeliveryReceiver::start_example(name, &[("ALM_MAX_CONCURRENT_REQUESTS", "2")]);
     // Two requests in progress, each stalled in its body.
     let stalled: Vec<TcpStream> = (0..2)
         .map(|_| {
@@ -317,7 +317,7 @@ fn forty_slow_unauthenticated_senders_do_not_grow_memory() {
 
 fn forty_slow_unauthenticated_senders_do_not_grow_memory_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[]);
+    let r = DeliveryReceiver::start_example(name, &[]);
     std::thread::sleep(Duration::from_millis(300));
     let idle = r.rss();
     let almost = alm_webhooks::DEFAULT_MAX_BODY_BYTES - 1;
@@ -358,7 +358,7 @@ fn refused_requests_are_summarised_not_logged_one_by_one() {
 
 fn refused_requests_are_summarised_not_logged_one_by_one_on(name: &str) {
     eprintln!("-- {name}");
-    let r = Receiver::start_example(name, &[("ALM_REFUSAL_SUMMARY_MS", "1000")]);
+    let r = DeliveryReceiver::start_example(name, &[("ALM_REFUSAL_SUMMARY_MS", "1000")]);
     std::thread::sleep(Duration::from_millis(200));
     let before = r.stderr.lock().unwrap().len();
     for _ in 0..50 {
@@ -382,7 +382,7 @@ fn refused_requests_are_summarised_not_logged_one_by_one_on(name: &str) {
 
 #[test]
 fn a_million_events_in_one_delivery_are_quarantined_whole_once() {
-    let r = Receiver::start(&[]);
+    let r = DeliveryReceiver::start(&[]);
     let body = format!(
         r#"{{"accountId":7,"events":[{}]}}"#,
         vec!["1"; 1_000_000].join(",")
@@ -472,7 +472,7 @@ fn captures_keep_only_authenticated_requests_redacted_and_capped() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("front-door-capture-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let r = Receiver::start(&[
+    let r = DeliveryReceiver::start(&[
         ("ALM_AUTH", "basic"),
         ("ALM_BASIC_USER", "alm"),
         ("ALM_BASIC_PASSWORD", "hunter2"),
@@ -526,7 +526,7 @@ fn captures_keep_only_authenticated_requests_redacted_and_capped() {
 
 #[test]
 fn parse_errors_describe_the_json_and_never_copy_its_values() {
-    let r = Receiver::start(&[("ALM_ON_MALFORMED", "refuse")]);
+    let r = DeliveryReceiver::start(&[("ALM_ON_MALFORMED", "refuse")]);
     let value = format!("jane.doe@example.com {}", "x".repeat(1024 * 1024));
     let body = format!(r#"{{"accountId":"{value}","events":[]}}"#);
     let signature = SignatureAuth::new(SECRET).sign(body.as_bytes());
@@ -548,7 +548,7 @@ fn parse_errors_describe_the_json_and_never_copy_its_values() {
 }
 
 /// Posts `body` with `headers` on a fresh connection; returns the answer.
-fn post_signed(r: &Receiver, headers: &[(&str, String)], body: &[u8]) -> String {
+fn post_signed(r: &DeliveryReceiver, headers: &[(&str, String)], body: &[u8]) -> String {
     let mut stream = r.connect();
     stream
         .write_all(head(body.len(), headers).as_bytes())
@@ -559,7 +559,7 @@ fn post_signed(r: &Receiver, headers: &[(&str, String)], body: &[u8]) -> String 
 
 #[test]
 fn a_replay_within_the_tolerance_is_acknowledged_and_not_kept_again() {
-    let r = Receiver::start(&[
+    let r = DeliveryReceiver::start(&[
         ("ALM_SIGNED_CONTENT", "{x-alm-timestamp}.{body}"),
         ("ALM_TIMESTAMP_HEADER", "x-alm-timestamp"),
     ]);
@@ -603,7 +603,7 @@ fn a_replay_within_the_tolerance_is_acknowledged_and_not_kept_again() {
 fn the_example_receivers_admin_answers_keep_the_security_headers() {
     for name in GUARDED {
         eprintln!("-- {name}");
-        let r = Receiver::start_example(
+        let r = DeliveryReceiver::start_example(
             name,
             &[("ALM_ADMIN_TOKEN", "front-door-admin-token-0123456789abcdef")],
         );

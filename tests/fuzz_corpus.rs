@@ -3,7 +3,7 @@
 //! every input gets an answer, none panics.
 
 use alm_webhooks::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth};
-use alm_webhooks::{Authentication, Envelope, Receiver};
+use alm_webhooks::{Authentication, DeliveryReceiver, Envelope};
 use http::{HeaderMap, HeaderValue};
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
@@ -50,10 +50,10 @@ fn event_corpus() {
 #[test]
 fn header_and_receive_corpora() {
     let receivers = [
-        Receiver::new(Authentication::None),
-        Receiver::new(Authentication::Basic(BasicAuth::new("alm", "pass:word"))),
-        Receiver::new(Authentication::Signature(SignatureAuth::new("fuzz-secret"))),
-        Receiver::new(Authentication::StandardWebhooks(
+        DeliveryReceiver::new(Authentication::None),
+        DeliveryReceiver::new(Authentication::Basic(BasicAuth::new("alm", "pass:word"))),
+        DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new("fuzz-secret"))),
+        DeliveryReceiver::new(Authentication::StandardWebhooks(
             StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
         )),
     ];

@@ -1,6 +1,11 @@
 //! Hostile bodies and framing through both example receivers: the right
 //! status every time, no panic, and the receiver keeps serving.
-#![cfg(all(feature = "axum", feature = "actix", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "actix",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

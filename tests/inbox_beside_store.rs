@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alm_webhooks::endpoint::WorkerOptions;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{AnyInbox, Inbox};
 use alm_webhooks::store::{AnyStore, ClaimToken};
 use alm_webhooks::{Authentication, Endpoint, Engine};

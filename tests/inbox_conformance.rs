@@ -1,4 +1,4 @@
-//! The inbox conformance suite (`alm_webhooks::inbox::conformance`) on
+//! The inbox conformance suite (`alm_webhooks::conformance::inbox`) on
 //! every backend this build has: memory always; SQLite, PostgreSQL and
 //! Redis behind their features. PostgreSQL is at `ALM_TEST_POSTGRES_URL`
 //! and Redis at `ALM_TEST_REDIS_URL`; a service that is not reachable is
@@ -14,7 +14,7 @@ mod memory {
 
     use alm_webhooks::inbox::MemoryInbox;
 
-    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::conformance::inbox::Fixture;
     use alm_webhooks::inbox_conformance;
 
     async fn memory() -> Option<Fixture<MemoryInbox>> {
@@ -33,7 +33,7 @@ mod sqlite {
 
     use alm_webhooks::inbox::SqliteInbox;
 
-    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::conformance::inbox::Fixture;
     use alm_webhooks::inbox_conformance;
 
     /// Removes the database file and its WAL when dropped.
@@ -68,7 +68,7 @@ mod postgres {
     use alm_webhooks::inbox::PostgresInbox;
     use alm_webhooks::store::PostgresStore;
 
-    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::conformance::inbox::Fixture;
     use alm_webhooks::inbox_conformance;
 
     fn url() -> String {
@@ -131,7 +131,7 @@ mod redis {
     use alm_webhooks::inbox::RedisInbox;
 
     use crate::support::redis_keys::purge;
-    use alm_webhooks::inbox::conformance::Fixture;
+    use alm_webhooks::conformance::inbox::Fixture;
     use alm_webhooks::inbox_conformance;
 
     fn url() -> String {

@@ -9,7 +9,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alm_webhooks::endpoint::WorkerOptions;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{AnyInbox, Inbox, NewDelivery, PostgresInbox};
 use alm_webhooks::store::{ClaimToken, PostgresStore};
 use alm_webhooks::{AccountId, Authentication, Endpoint, Engine};

@@ -2,7 +2,12 @@
 //! checked over loopback against the real binaries: acknowledgement before
 //! processing, order per account, retries, dead letters, quarantine, the
 //! admin API and their replays, and `SIGTERM`.
-#![cfg(all(feature = "axum", feature = "actix", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "actix",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

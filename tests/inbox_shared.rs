@@ -4,7 +4,12 @@
 //! event once, each account in order. Runs on every backend whose service
 //! is reachable (SQLite, which cannot be shared between hosts, only in the
 //! restart test).
-#![cfg(all(feature = "axum", feature = "redis", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "redis",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

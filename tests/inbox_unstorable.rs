@@ -101,13 +101,13 @@ impl Inbox for Refusing {
     async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
         self.inner.discard_quarantined(id).await
     }
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         a: AccountId,
         n: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        self.inner.requeue_quarantined(id, a, n).await
+        self.inner.replay_quarantined(id, a, n).await
     }
     async fn stats(&self, n: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.inner.stats(n).await
@@ -130,17 +130,19 @@ async fn run(inbox: &Arc<Refusing>) -> Vec<String> {
         .unwrap();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&seen);
-    let workers = Workers::new(Engine::in_memory(), Arc::clone(inbox))
-        .with_lease(Duration::from_millis(300))
-        .with_observer(move |p| {
-            let line = match p {
-                Progress::DeadLettered { .. } => "dead_lettered".to_owned(),
-                Progress::Quarantined { error, .. } => format!("quarantined: {error}"),
-                Progress::Unavailable { .. } => "unavailable".to_owned(),
-                _ => return,
-            };
-            sink.lock().unwrap().push(line);
-        });
+    let workers = Workers::new(Engine::in_memory(), Arc::clone(inbox)).with_options(
+        alm_webhooks::inbox::WorkerOptions::new()
+            .with_delivery_lease(Duration::from_millis(300))
+            .with_observer(move |p| {
+                let line = match p {
+                    Progress::DeadLettered { .. } => "dead_lettered".to_owned(),
+                    Progress::Quarantined { error, .. } => format!("quarantined: {error}"),
+                    Progress::Unavailable { .. } => "unavailable".to_owned(),
+                    _ => return,
+                };
+                sink.lock().unwrap().push(line);
+            }),
+    );
     let handler = |_event: Event| async { Ok(()) };
     assert!(workers.run_once(&handler).await.unwrap());
     seen.lock().unwrap().clone()

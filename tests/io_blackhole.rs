@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use alm_webhooks::endpoint::WorkerOptions;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{Inbox, PostgresInbox, RedisInbox};
 use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{ClaimToken, DedupKey, PostgresStore, RedisStore, Store};

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use alm_webhooks::endpoint::{KeptLimits, WorkerOptions};
+use alm_webhooks::endpoint::KeptLimits;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{Inbox, MemoryInbox};
 use alm_webhooks::{Answer, Authentication, Endpoint};
 

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alm_webhooks::endpoint::{KeptLimits, WorkerOptions};
-use alm_webhooks::inbox::{AnyInbox, Inbox, KeptCounts};
+use alm_webhooks::endpoint::KeptLimits;
+use alm_webhooks::inbox::{AnyInbox, Inbox, KeptCounts, WorkerOptions};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{AccountId, Authentication, Endpoint, Engine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -270,13 +270,13 @@ mod defaults {
         async fn discard_quarantined(&self, i: QuarantineId) -> Result<bool, InboxError> {
             self.0.discard_quarantined(i).await
         }
-        async fn requeue_quarantined(
+        async fn replay_quarantined(
             &self,
             i: QuarantineId,
             a: AccountId,
             n: OffsetDateTime,
         ) -> Result<Option<DeliveryId>, InboxError> {
-            self.0.requeue_quarantined(i, a, n).await
+            self.0.replay_quarantined(i, a, n).await
         }
         async fn stats(&self, n: OffsetDateTime) -> Result<InboxStats, InboxError> {
             self.0.stats(n).await
@@ -285,10 +285,10 @@ mod defaults {
 
     #[tokio::test]
     async fn the_traits_defaults_count_what_is_kept_of_an_account() {
-        let fixture = conformance::Fixture {
+        let fixture = alm_webhooks::conformance::inbox::Fixture {
             inbox: std::sync::Arc::new(Defaults::default()),
             cleanup: None,
         };
-        conformance::kept_of_counts_one_account(fixture).await;
+        alm_webhooks::conformance::inbox::kept_of_counts_one_account(fixture).await;
     }
 }

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use alm_webhooks::metrics::{self, DeliveryOutcome, InboxFigures, names};
-use alm_webhooks::rules::{Decision, IgnoreReason};
+use alm_webhooks::inbox::{InboxStats, KeptCounts};
+use alm_webhooks::metrics::{self, DeliveryOutcome, names};
+use alm_webhooks::{Decision, IgnoreReason};
 use alm_webhooks::{EventFamily, EventName};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
@@ -138,16 +139,10 @@ fn inbox_gauges_show_the_figures() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     ::metrics::with_local_recorder(&recorder, || {
-        metrics::set_inbox(&InboxFigures {
-            pending: 3,
-            in_flight: 1,
-            retrying: 2,
-            dead_letters: 4,
-            quarantined: 5,
-            quarantined_bytes: 6,
-            oldest_pending_age: Duration::from_secs(90),
-            fullest_account_ratio: 0.5,
-        });
+        InboxStats::new(3, 1, 2, 4, 5, Some(Duration::from_secs(90)))
+            .with_quarantined_bytes(6)
+            .set_gauges();
+        KeptCounts::new(10, 0, 0).set_fullest_account_gauge(KeptCounts::new(20, 5, 100));
     });
     let all = snapshot(&snapshotter);
     let gauge = |name: &str| match all.iter().find(|(n, _, _)| n == name) {

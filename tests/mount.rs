@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alm_webhooks::admin::AdminToken;
-use alm_webhooks::endpoint::{EndpointError, WorkerOptions};
+use alm_webhooks::endpoint::EndpointError;
 use alm_webhooks::inbox::MemoryInbox;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::prelude::*;
 use axum::body::Body;
 use http::{Request, StatusCode};

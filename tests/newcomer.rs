@@ -34,11 +34,9 @@ async fn start(
     handled: Handled,
 ) -> Result<Endpoint, BoxError> {
     alm_webhooks::metrics::install_prometheus()?;
-    let store = AnyStore::from_url(url).await?; // postgres://…?sslmode=require&migrate=true
-    let inbox = Arc::new(AnyInbox::from_store(&store).await?);
     let endpoint = Endpoint::builder(SignatureAuth::new(secret))
-        .engine(Engine::builder(store).build())
-        .inbox(inbox, WorkerOptions::new())
+        .storage(url, WorkerOptions::new()) // postgres://…?sslmode=require&migrate=true
+        .await?
         .handler(move |event| {
             let handled = Arc::clone(&handled);
             async move {

@@ -10,7 +10,8 @@
     feature = "actix",
     feature = "redis",
     feature = "metrics",
-    feature = "simulator"
+    feature = "simulator",
+    feature = "env"
 ))]
 
 mod support;

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
     StoreError, Versioned,
@@ -154,7 +155,7 @@ mod futures_ready {
     }
 }
 
-fn decisions(report: &alm_webhooks::engine::DeliveryReport) -> Vec<Decision> {
+fn decisions(report: &alm_webhooks::DeliveryReport) -> Vec<Decision> {
     report.outcomes.iter().map(|o| o.decision).collect()
 }
 

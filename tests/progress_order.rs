@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 
 use alm_webhooks::Engine;
-use alm_webhooks::rules::{Decision, IgnoreReason};
+use alm_webhooks::{Decision, IgnoreReason};
 use support::{decisions, envelope, learner};
 
 const OLDER: Decision = Decision::Ignored(IgnoreReason::OlderProgress);

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
+use alm_webhooks::Engine;
 use alm_webhooks::Envelope;
-use alm_webhooks::engine::Engine;
 use alm_webhooks::store::{ClaimToken, PostgresStore, SqliteStore, Store};
 
 const EVENTS: usize = 20_000;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use alm_webhooks::engine::Engine;
+use alm_webhooks::Engine;
 use alm_webhooks::store::MemoryStore;
 use support::learners;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::Engine;
+use alm_webhooks::Engine;
 use alm_webhooks::projection::LearnerStatus;
 use alm_webhooks::store::{BoxFuture, ClaimToken, Decided, PostgresHook, PostgresStore};
 use alm_webhooks::{AccountId, BoxError, Envelope, UserId};
@@ -222,7 +222,7 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     // 1. The process is dropped while the handler of the second event runs.
     {
         let engine = Engine::builder(hooked(store.clone()).await)
-            .lease(Duration::from_millis(300))
+            .claim_lease(Duration::from_millis(300))
             .build();
         let runs = Arc::clone(&runs);
         let handler = move |event: alm_webhooks::Event| {
@@ -249,7 +249,7 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     //    all rolls back.
     failures.store(6, Ordering::SeqCst);
     let engine = Engine::builder(hooked(store.clone()).await)
-        .lease(Duration::from_millis(300))
+        .claim_lease(Duration::from_millis(300))
         .build();
     let handled = |_| {
         runs.fetch_add(1, Ordering::SeqCst);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use alm_webhooks::engine::Engine;
+use alm_webhooks::Engine;
 use alm_webhooks::projection::LearnerStatus;
 use alm_webhooks::store::rusqlite::{self, Transaction};
 use alm_webhooks::store::{ClaimToken, Decided, SqliteStore};
@@ -187,7 +187,7 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     //    runs: the first event's handler ran, nothing is committed.
     {
         let engine = Engine::builder(open(&db).await)
-            .lease(Duration::from_millis(200))
+            .claim_lease(Duration::from_millis(200))
             .build();
         let runs = Arc::clone(&runs);
         let handler = move |event: alm_webhooks::Event| {
@@ -226,7 +226,7 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
         }
     };
     let engine = Engine::builder(open(&db).await.with_hook(failing))
-        .lease(Duration::from_millis(200))
+        .claim_lease(Duration::from_millis(200))
         .build();
     let handled = |_| {
         runs.fetch_add(1, Ordering::SeqCst);

@@ -1,7 +1,7 @@
 //! The front door: size check, then authentication, then parsing.
 
 use alm_webhooks::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth, UNAUTHORIZED_BODY};
-use alm_webhooks::{AuthError, Authentication, ParseError, Receiver, Rejection};
+use alm_webhooks::{AuthError, Authentication, DeliveryReceiver, DeliveryRejection, ParseError};
 use http::{HeaderMap, Request, StatusCode, header};
 
 const BODY: &[u8] = br#"{"accountId":1234,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT","timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
@@ -15,7 +15,7 @@ fn signed(auth: &SignatureAuth, body: &[u8]) -> HeaderMap {
 #[test]
 fn accepts_a_signed_delivery() {
     let auth = SignatureAuth::new("k");
-    let receiver = Receiver::new(Authentication::Signature(auth.clone()));
+    let receiver = DeliveryReceiver::new(Authentication::Signature(auth.clone()));
     let envelope = receiver.receive(&signed(&auth, BODY), BODY).unwrap();
     assert_eq!(envelope.account_id.get(), 1234);
     assert_eq!(envelope.parsed().next().unwrap().event_id.as_str(), "e1");
@@ -29,7 +29,7 @@ fn accepts_a_signed_delivery() {
 #[test]
 fn authentication_comes_before_parsing() {
     let auth = SignatureAuth::new("k");
-    let receiver = Receiver::new(Authentication::Signature(auth));
+    let receiver = DeliveryReceiver::new(Authentication::Signature(auth));
     // Not JSON, not signed: 401, not 400.
     let rejection = receiver
         .receive(&HeaderMap::new(), b"not json at all")
@@ -37,7 +37,7 @@ fn authentication_comes_before_parsing() {
     assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
     assert!(matches!(
         rejection,
-        Rejection::Unauthorized(AuthError::MissingHeader(_))
+        DeliveryRejection::Unauthorized(AuthError::MissingHeader(_))
     ));
     // Signed but not an envelope: 400 with a message safe to return.
     let good = SignatureAuth::new("k");
@@ -54,7 +54,7 @@ fn authentication_comes_before_parsing() {
     );
     assert!(matches!(
         rejection,
-        Rejection::BadRequest(ParseError::InvalidField {
+        DeliveryRejection::BadRequest(ParseError::InvalidField {
             field: "accountId",
             ..
         })
@@ -63,9 +63,9 @@ fn authentication_comes_before_parsing() {
 
 #[test]
 fn every_authentication_failure_gives_the_same_answer() {
-    let basic = Receiver::new(Authentication::Basic(BasicAuth::new("u", "p")));
-    let signature = Receiver::new(Authentication::Signature(SignatureAuth::new("k")));
-    let standard = Receiver::new(Authentication::StandardWebhooks(
+    let basic = DeliveryReceiver::new(Authentication::Basic(BasicAuth::new("u", "p")));
+    let signature = DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new("k")));
+    let standard = DeliveryReceiver::new(Authentication::StandardWebhooks(
         StandardWebhooksAuth::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
     ));
     let mut wrong_basic = HeaderMap::new();
@@ -94,7 +94,7 @@ fn every_authentication_failure_gives_the_same_answer() {
 
 #[test]
 fn body_limit_exactly_at_and_one_over() {
-    let receiver = Receiver::new(Authentication::None).with_max_body_bytes(BODY.len());
+    let receiver = DeliveryReceiver::new(Authentication::None).with_max_body_bytes(BODY.len());
     assert!(receiver.receive(&HeaderMap::new(), BODY).is_ok());
     let mut over = BODY.to_vec();
     over.push(b' ');
@@ -108,8 +108,8 @@ fn body_limit_exactly_at_and_one_over() {
         )
     );
     // The size is checked before authentication: an oversized unsigned body is a 413.
-    let signed_receiver =
-        Receiver::new(Authentication::Signature(SignatureAuth::new("k"))).with_max_body_bytes(10);
+    let signed_receiver = DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new("k")))
+        .with_max_body_bytes(10);
     assert_eq!(
         signed_receiver
             .receive(&HeaderMap::new(), BODY)
@@ -118,19 +118,19 @@ fn body_limit_exactly_at_and_one_over() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
     assert_eq!(
-        Receiver::new(Authentication::None).max_body_bytes(),
+        DeliveryReceiver::new(Authentication::None).max_body_bytes(),
         8 * 1024 * 1024
     );
 }
 
 #[test]
 fn declared_length_is_checked_first_and_never_trusted() {
-    let receiver = Receiver::new(Authentication::None).with_max_body_bytes(100);
+    let receiver = DeliveryReceiver::new(Authentication::None).with_max_body_bytes(100);
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_LENGTH, "101".parse().unwrap());
     assert!(matches!(
         receiver.check_declared_length(&h),
-        Err(Rejection::PayloadTooLarge { limit: 100 })
+        Err(DeliveryRejection::PayloadTooLarge { limit: 100 })
     ));
     h.insert(header::CONTENT_LENGTH, "5".parse().unwrap());
     assert!(receiver.check_declared_length(&h).is_ok());
@@ -146,7 +146,7 @@ fn declared_length_is_checked_first_and_never_trusted() {
 
 #[test]
 fn event_errors_are_not_rejections() {
-    let receiver = Receiver::new(Authentication::None);
+    let receiver = DeliveryReceiver::new(Authentication::None);
     let body = br#"{"accountId":1,"events":[{"eventId":"bad"},{"eventId":"ok","eventName":"X","timestamp":1}]}"#;
     let envelope = receiver.receive(&HeaderMap::new(), body).unwrap();
     assert_eq!(envelope.errors().count(), 1);
@@ -155,7 +155,7 @@ fn event_errors_are_not_rejections() {
 
 #[test]
 fn rejection_display_and_source() {
-    let receiver = Receiver::new(Authentication::None);
+    let receiver = DeliveryReceiver::new(Authentication::None);
     let rejection = receiver.receive(&HeaderMap::new(), b"{").unwrap_err();
     assert_eq!(
         rejection.to_string(),

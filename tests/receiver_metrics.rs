@@ -3,7 +3,12 @@
 //! sequence of deliveries (a processed event, a duplicate, a stale event, a
 //! failure then a dead letter, a quarantined body, a 401 and a body over the
 //! limit) every metric shows the value the sequence implies.
-#![cfg(all(feature = "axum", feature = "metrics", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "metrics",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

@@ -1,6 +1,11 @@
 //! The contract of the two example receivers, checked over loopback against
 //! the real binaries (`cargo test --all-features` builds them).
-#![cfg(all(feature = "axum", feature = "actix", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "actix",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

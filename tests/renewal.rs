@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use alm_webhooks::AccountId;
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
     StoreError, Versioned,
@@ -226,7 +227,7 @@ impl Store for SlowRenewals {
 #[tokio::test(start_paused = true)]
 async fn a_renewal_under_way_is_finished_not_begun_again() {
     let engine = Engine::builder(SlowRenewals::default())
-        .lease(Duration::from_millis(300))
+        .claim_lease(Duration::from_millis(300))
         .build();
     let events: Vec<String> = (0..12)
         .map(|i| {

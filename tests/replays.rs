@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alm_webhooks::auth::StandardWebhooksAuth;
-use alm_webhooks::endpoint::{Mode, WorkerOptions};
+use alm_webhooks::endpoint::Mode;
 use alm_webhooks::inbox::MemoryInbox;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::{Answer, Authentication, Endpoint};
 use http::HeaderMap;
 

@@ -2,7 +2,7 @@
 //! `Debug`, `Display` or error chain of the crate's types.
 
 use alm_webhooks::auth::{BasicAuth, SignatureAuth, StandardWebhooksAuth};
-use alm_webhooks::{Authentication, ExposeSecret, Receiver, Secret};
+use alm_webhooks::{Authentication, DeliveryReceiver, ExposeSecret, Secret};
 use http::{HeaderMap, header};
 
 const PASSWORD: &str = "pa55-w0rd-XYZZY";
@@ -66,7 +66,10 @@ fn configurations_never_print_secrets() {
         Authentication::StandardWebhooks(standard),
     ] {
         assert_clean("Authentication", &all_formats(&auth));
-        assert_clean("Receiver", &all_formats(&Receiver::new(auth)));
+        assert_clean(
+            "DeliveryReceiver",
+            &all_formats(&DeliveryReceiver::new(auth)),
+        );
     }
     let value = BasicAuth::header_value("alm", PASSWORD);
     assert!(value.is_sensitive());
@@ -76,9 +79,9 @@ fn configurations_never_print_secrets() {
 #[test]
 fn failures_never_print_what_was_presented() {
     let receivers = [
-        Receiver::new(Authentication::Basic(BasicAuth::new("alm", "other"))),
-        Receiver::new(Authentication::Signature(SignatureAuth::new("other"))),
-        Receiver::new(Authentication::StandardWebhooks(
+        DeliveryReceiver::new(Authentication::Basic(BasicAuth::new("alm", "other"))),
+        DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new("other"))),
+        DeliveryReceiver::new(Authentication::StandardWebhooks(
             StandardWebhooksAuth::new("whsec_b3RoZXI=").unwrap(),
         )),
     ];
@@ -106,10 +109,10 @@ fn failures_never_print_what_was_presented() {
     );
     for receiver in &receivers {
         let rejection = receiver.receive(&presented, b"{}").unwrap_err();
-        assert_clean("Rejection", &error_chain(&rejection));
-        assert_clean("Rejection body", &rejection.body());
+        assert_clean("DeliveryRejection", &error_chain(&rejection));
+        assert_clean("DeliveryRejection body", &rejection.body());
         assert_clean(
-            "Rejection response",
+            "DeliveryRejection response",
             &format!("{:?}", rejection.to_response()),
         );
     }
@@ -160,9 +163,9 @@ async fn tracing_output_never_holds_secrets() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let receivers = [
-        Receiver::new(Authentication::Basic(BasicAuth::new("alm", PASSWORD))),
-        Receiver::new(Authentication::Signature(SignatureAuth::new(HMAC_SECRET))),
-        Receiver::new(Authentication::StandardWebhooks(
+        DeliveryReceiver::new(Authentication::Basic(BasicAuth::new("alm", PASSWORD))),
+        DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new(HMAC_SECRET))),
+        DeliveryReceiver::new(Authentication::StandardWebhooks(
             StandardWebhooksAuth::new(WHSEC).unwrap(),
         )),
     ];

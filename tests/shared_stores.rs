@@ -1,6 +1,11 @@
 //! Receivers sharing a store across processes: two replicas behind one batch,
 //! and a receiver killed mid-batch then redelivered to, as ALM would.
-#![cfg(all(feature = "axum", feature = "redis", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "redis",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

@@ -1,7 +1,12 @@
 //! The store going away and coming back, through a real receiver: while the
 //! store is down deliveries get 503 and nothing is recorded; once it is back,
 //! ALM's redeliveries are processed exactly once.
-#![cfg(all(feature = "axum", feature = "redis", feature = "simulator"))]
+#![cfg(all(
+    feature = "axum",
+    feature = "redis",
+    feature = "simulator",
+    feature = "env"
+))]
 
 mod support;
 

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, PostgresStore, Store,
     StoreError, Versioned,

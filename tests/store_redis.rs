@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, RedisStore, Store,
     StoreError, Versioned,

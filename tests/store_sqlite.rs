@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use alm_webhooks::engine::{Engine, ManualClock};
-use alm_webhooks::rules::{Decision, IgnoreReason, StateKey};
+use alm_webhooks::Engine;
+use alm_webhooks::engine::ManualClock;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, SqliteStore, Store,
     StoreError, Versioned,
 };
 use alm_webhooks::{AccountId, Envelope, EventId};
+use alm_webhooks::{Decision, IgnoreReason};
 use std::time::SystemTime;
 
 /// A database path no other test, run or process uses; the files are

@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use alm_webhooks::engine::Engine;
+use alm_webhooks::Engine;
 use alm_webhooks::store::MemoryStore;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

@@ -116,11 +116,14 @@ async fn a_panicking_observer_does_not_stop_the_other_accounts() {
         }
     };
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(2)
-        .with_lease(Duration::from_millis(300))
-        .with_poll_interval(Duration::from_millis(5))
-        .with_retry(quick_retries(3))
-        .with_observer(observer)
+        .with_options(
+            alm_webhooks::inbox::WorkerOptions::new()
+                .with_count(2)
+                .with_delivery_lease(Duration::from_millis(300))
+                .with_poll_interval(Duration::from_millis(5))
+                .with_retry(quick_retries(3))
+                .with_observer(observer),
+        )
         .start(handler);
     // Both workers meet boom before the other accounts arrive.
     assert!(eventually(Duration::from_secs(5), || calls.count("boom") >= 2).await);
@@ -194,11 +197,13 @@ async fn the_last_attempt_lets_the_records_later_events_go_on() {
             }
         }
     };
-    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox)).with_retry(RetryPolicy {
-        max_attempts: 2,
-        base: Duration::ZERO,
-        max: Duration::ZERO,
-    });
+    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox)).with_options(
+        alm_webhooks::inbox::WorkerOptions::new().with_retry(RetryPolicy {
+            max_attempts: 2,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        }),
+    );
     while workers.run_once(&handler).await.unwrap() {}
     assert_eq!(calls.count("doomed"), 2, "{:?}", calls.all());
     assert_eq!(calls.count("later"), 1, "{:?}", calls.all());
@@ -242,11 +247,14 @@ async fn a_hung_handler_times_out_and_the_account_goes_on() {
         }
     };
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(2)
-        .with_lease(Duration::from_secs(1))
-        .with_poll_interval(Duration::from_millis(5))
-        .with_retry(quick_retries(2))
-        .with_handler_timeout(Duration::from_millis(200))
+        .with_options(
+            alm_webhooks::inbox::WorkerOptions::new()
+                .with_count(2)
+                .with_delivery_lease(Duration::from_secs(1))
+                .with_poll_interval(Duration::from_millis(5))
+                .with_retry(quick_retries(2))
+                .with_handler_timeout(Duration::from_millis(200)),
+        )
         .start(handler);
     assert!(
         eventually(Duration::from_secs(10), || calls.count("after") == 1).await,
@@ -351,13 +359,13 @@ impl Inbox for Faulty {
     async fn discard_quarantined(&self, id: QuarantineId) -> Result<bool, InboxError> {
         self.inner.discard_quarantined(id).await
     }
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        self.inner.requeue_quarantined(id, account_id, now).await
+        self.inner.replay_quarantined(id, account_id, now).await
     }
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.inner.stats(now).await
@@ -370,7 +378,7 @@ async fn shutdown_abandons_a_take_that_never_answers() {
     let inbox = Arc::new(Faulty::default());
     inbox.take.store(1, Ordering::SeqCst);
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(3)
+        .with_options(alm_webhooks::inbox::WorkerOptions::new().with_count(3))
         .start(|_event: Event| async { Ok(()) });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
@@ -404,19 +412,22 @@ async fn a_pool_that_keeps_panicking_is_unhealthy() {
         }
     };
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(2)
-        .with_poll_interval(Duration::from_millis(5))
-        .with_restart_limit(3, Duration::from_secs(60))
-        .with_observer(move |progress| {
-            if let Progress::Panicked {
-                account_id,
-                delivery,
-            } = progress
-            {
-                assert_eq!((account_id, delivery), (None, None), "no delivery in hand");
-                seen.fetch_add(1, Ordering::SeqCst);
-            }
-        })
+        .with_options(
+            alm_webhooks::inbox::WorkerOptions::new()
+                .with_count(2)
+                .with_poll_interval(Duration::from_millis(5))
+                .with_restart_limit(3, Duration::from_secs(60))
+                .with_observer(move |progress| {
+                    if let Progress::Panicked {
+                        account_id,
+                        delivery,
+                    } = progress
+                    {
+                        assert_eq!((account_id, delivery), (None, None), "no delivery in hand");
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                }),
+        )
         .start(handler);
     assert!(pool.healthy());
     assert!(
@@ -449,10 +460,13 @@ async fn an_observer_that_always_panics_cannot_loop_a_delivery() {
     let inbox = Arc::new(MemoryInbox::new());
     append(&inbox, 1, &[learner("e1", "COURSE_ENROLLMENT", T0, 7)]).await;
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(1)
-        .with_poll_interval(Duration::from_millis(5))
-        .with_retry(quick_retries(2))
-        .with_observer(|progress| panic!("the observer panics on {progress:?}"))
+        .with_options(
+            alm_webhooks::inbox::WorkerOptions::new()
+                .with_count(1)
+                .with_poll_interval(Duration::from_millis(5))
+                .with_retry(quick_retries(2))
+                .with_observer(|progress| panic!("the observer panics on {progress:?}")),
+        )
         .start(|_event: Event| async { Err(BoxError::from("fails")) });
     let mut letters = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);

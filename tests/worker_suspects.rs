@@ -95,14 +95,17 @@ fn an_innocent_delivery_beside_an_aborting_one_is_charged_one_crash_at_most() {
         let pool = {
             let _entered = rt.enter();
             Workers::new(engine.clone(), Arc::clone(&inbox))
-                .with_count(4)
-                .with_lease(LEASE)
-                .with_poll_interval(Duration::from_millis(10))
-                .with_retry(RetryPolicy {
-                    max_attempts,
-                    base: Duration::from_millis(10),
-                    max: Duration::from_millis(10),
-                })
+                .with_options(
+                    alm_webhooks::inbox::WorkerOptions::new()
+                        .with_count(4)
+                        .with_delivery_lease(LEASE)
+                        .with_poll_interval(Duration::from_millis(10))
+                        .with_retry(RetryPolicy {
+                            max_attempts,
+                            base: Duration::from_millis(10),
+                            max: Duration::from_millis(10),
+                        }),
+                )
                 .start(handler)
         };
         // Runs until the process dies, or the inbox is empty.

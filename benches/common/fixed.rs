@@ -18,10 +18,10 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use alm_webhooks::Engine;
 use alm_webhooks::auth::SignatureAuth;
-use alm_webhooks::engine::Engine;
 use alm_webhooks::store::{DedupKey, MemoryStore, Store};
-use alm_webhooks::{AccountId, Authentication, Receiver};
+use alm_webhooks::{AccountId, Authentication, DeliveryReceiver};
 use http::HeaderMap;
 
 use super::SECRET;
@@ -108,7 +108,7 @@ impl<S: Subject> Fixed<S> {
 /// This crate: size check, HMAC, typed parse, then the engine (dedup and
 /// ordering rules) on the memory store, with a handler that does nothing.
 pub(crate) struct Ours {
-    receiver: Receiver,
+    receiver: DeliveryReceiver,
     engine: Engine<MemoryStore>,
 }
 
@@ -157,7 +157,7 @@ impl Subject for Ours {
             store.remember(&key, until);
         }
         Self {
-            receiver: Receiver::new(Authentication::Signature(SignatureAuth::new(SECRET))),
+            receiver: DeliveryReceiver::new(Authentication::Signature(SignatureAuth::new(SECRET))),
             engine: Engine::builder(store).build(),
         }
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::ledger::Ledger;
-use super::procs::{Helper, Receiver};
+use super::procs::{DeliveryReceiver, Helper};
 use super::proxy::Proxy;
 use super::traffic::Rng;
 
@@ -27,7 +27,7 @@ impl Backend {
         }
     }
 
-    /// Receiver processes sharing the inbox: SQLite's inbox is one
+    /// DeliveryReceiver processes sharing the inbox: SQLite's inbox is one
     /// process's file.
     pub(crate) fn receivers(self) -> usize {
         match self {
@@ -136,7 +136,7 @@ impl Fault {
 /// What a run's faults act on.
 #[derive(Debug)]
 pub(crate) struct Targets<'a> {
-    pub(crate) receivers: &'a [Receiver],
+    pub(crate) receivers: &'a [DeliveryReceiver],
     pub(crate) redis: Option<&'a mut Helper>,
     pub(crate) proxy: Option<&'a mut Proxy>,
     pub(crate) ledger: &'a Ledger,
@@ -156,7 +156,7 @@ pub(crate) struct Injected {
 
 /// The receiver whose handler writes an effect next (within 300 ms): it
 /// rests 2 ms after the effect, then commits.
-async fn mid_handler<'r>(t: &Targets<'r>) -> Option<&'r Receiver> {
+async fn mid_handler<'r>(t: &Targets<'r>) -> Option<&'r DeliveryReceiver> {
     let before = t.ledger.newest(t.run).await.ok()?.map_or(0, |(id, _)| id);
     let deadline = std::time::Instant::now() + Duration::from_millis(300);
     while std::time::Instant::now() < deadline {
@@ -188,7 +188,7 @@ pub(crate) async fn inject(
             } else {
                 mid_handler(t).await
             };
-            if victim.is_some_and(Receiver::kill) {
+            if victim.is_some_and(DeliveryReceiver::kill) {
                 done.kills += 1;
             }
         }

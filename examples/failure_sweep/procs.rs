@@ -47,7 +47,7 @@ pub(crate) type Decisions = Arc<Mutex<HashMap<String, (String, String)>>>;
 
 /// One receiver slot: a process kept running until the run stops it.
 #[derive(Debug)]
-pub(crate) struct Receiver {
+pub(crate) struct DeliveryReceiver {
     pub(crate) port: u16,
     pid: Arc<AtomicU32>,
     stopping: Arc<AtomicBool>,
@@ -72,9 +72,9 @@ fn spawn(env: &[(String, String)]) -> std::io::Result<Child> {
     command.spawn()
 }
 
-impl Receiver {
+impl DeliveryReceiver {
     /// Starts a receiver on a free port with `env`, and restarts it 100 ms
-    /// after every exit until [`Receiver::stop`]; the process id of each
+    /// after every exit until [`DeliveryReceiver::stop`]; the process id of each
     /// death goes to `died`.
     pub(crate) fn start(
         mut env: Vec<(String, String)>,

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alm_webhooks::auth::SignatureAuth;
-use alm_webhooks::endpoint::WorkerOptions;
+use alm_webhooks::inbox::WorkerOptions;
 use alm_webhooks::inbox::{AnyInbox, Progress, RetryPolicy};
 use alm_webhooks::store::AnyStore;
 use alm_webhooks::{Authentication, Endpoint, Engine, Event};
@@ -110,7 +110,7 @@ pub(crate) async fn run() -> Result<(), String> {
     let inbox = Arc::new(Skewed::new(inbox, number("SWEEP_CLOCK_OFFSET_SECS", 0)?));
     let workers = WorkerOptions::new()
         .with_count(number("SWEEP_WORKERS", 4)?)
-        .with_lease(Duration::from_millis(number("SWEEP_LEASE_MS", 5000)?))
+        .with_delivery_lease(Duration::from_millis(number("SWEEP_LEASE_MS", 5000)?))
         .with_poll_interval(Duration::from_millis(10))
         .with_handler_timeout(Duration::from_millis(number(
             "SWEEP_HANDLER_TIMEOUT_MS",

@@ -14,7 +14,7 @@ use super::committed::Probe;
 use super::count::{Gathered, Row, count};
 use super::faults::{Backend, Fault, Injected, Targets, inject};
 use super::ledger::Ledger;
-use super::procs::{Decisions, Helper, Receiver, wait_listening};
+use super::procs::{Decisions, DeliveryReceiver, Helper, wait_listening};
 use super::proxy::Proxy;
 use super::traffic::{self, Rng, position};
 
@@ -207,7 +207,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
     };
     let (died, snapshots) = probe.watch(&setup.postgres, &run);
     let decisions: Decisions = Arc::new(Mutex::new(HashMap::new()));
-    let receivers: Vec<Receiver> = (0..backend.receivers())
+    let receivers: Vec<DeliveryReceiver> = (0..backend.receivers())
         .map(|index| {
             let mut env: Vec<(String, String)> = vec![
                 ("SWEEP_STORE".into(), receivers_url.clone()),
@@ -217,7 +217,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             ];
             env.extend(setup.receiver_env.iter().cloned());
             env.extend(fault.env(index, &targets));
-            Receiver::start(env, Arc::clone(&decisions), died.clone())
+            DeliveryReceiver::start(env, Arc::clone(&decisions), died.clone())
         })
         .collect();
     for r in &receivers {

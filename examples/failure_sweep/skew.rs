@@ -135,14 +135,14 @@ impl Inbox for Skewed {
         self.inner.discard_quarantined(id).await
     }
 
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
         self.inner
-            .requeue_quarantined(id, account_id, self.moved(now))
+            .replay_quarantined(id, account_id, self.moved(now))
             .await
     }
 

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use actix_web::{App, HttpResponse, HttpServer, web};
-//! use alm_webhooks::{Authentication, Receiver};
+//! use alm_webhooks::{Authentication, DeliveryReceiver};
 //! use alm_webhooks::adapters::actix::AlmDelivery;
 //!
 //! async fn webhook(delivery: AlmDelivery) -> HttpResponse {
@@ -17,7 +17,7 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let receiver = web::Data::new(Receiver::new(Authentication::None));
+//! let receiver = web::Data::new(DeliveryReceiver::new(Authentication::None));
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .app_data(receiver.clone())
@@ -36,20 +36,20 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::{Envelope, Receiver, Rejection};
+use crate::{DeliveryReceiver, DeliveryRejection, Envelope};
 
-/// Extracts a delivery that passed the [`Receiver`]'s checks. The receiver is
-/// taken from the app data as `web::Data<Receiver>`.
+/// Extracts a delivery that passed the [`DeliveryReceiver`]'s checks. The receiver is
+/// taken from the app data as `web::Data<DeliveryReceiver>`.
 #[derive(Debug)]
 pub struct AlmDelivery(pub Envelope);
 
-/// The extractor's error: answers with the [`Rejection`]'s status and JSON
-/// body, or 500 when no `web::Data<Receiver>` was registered.
+/// The extractor's error: answers with the [`DeliveryRejection`]'s status and JSON
+/// body, or 500 when no `web::Data<DeliveryReceiver>` was registered.
 #[derive(Debug)]
 pub enum AlmRejection {
     /// The delivery was refused.
-    Rejected(Rejection),
-    /// The application has no `web::Data<Receiver>`: a setup mistake.
+    Rejected(DeliveryRejection),
+    /// The application has no `web::Data<DeliveryReceiver>`: a setup mistake.
     MissingReceiver,
 }
 
@@ -57,9 +57,9 @@ impl fmt::Display for AlmRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Rejected(r) => fmt::Display::fmt(r, f),
-            Self::MissingReceiver => {
-                f.write_str("no web::Data<alm_webhooks::Receiver> registered with App::app_data")
-            }
+            Self::MissingReceiver => f.write_str(
+                "no web::Data<alm_webhooks::DeliveryReceiver> registered with App::app_data",
+            ),
         }
     }
 }
@@ -105,12 +105,13 @@ impl FromRequest for AlmDelivery {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let receiver = req.app_data::<web::Data<Receiver>>().cloned();
+        let receiver = req.app_data::<web::Data<DeliveryReceiver>>().cloned();
         let headers = convert_headers(req.headers());
         let payload = web::Payload::from_request(req, payload).into_inner();
         Box::pin(async move {
             let receiver = receiver.ok_or(AlmRejection::MissingReceiver)?;
-            let payload = payload.map_err(|_| AlmRejection::Rejected(Rejection::UnreadableBody))?;
+            let payload =
+                payload.map_err(|_| AlmRejection::Rejected(DeliveryRejection::UnreadableBody))?;
             let bytes = read_body(&receiver, &headers, payload)
                 .await
                 .map_err(AlmRejection::Rejected)?;
@@ -126,16 +127,16 @@ impl FromRequest for AlmDelivery {
 /// when `Content-Length` is already over it, or as soon as the body is;
 /// `400` when the body cannot be read to the length it declared.
 pub(crate) async fn read_body(
-    receiver: &Receiver,
+    receiver: &DeliveryReceiver,
     headers: &http::HeaderMap,
     payload: web::Payload,
-) -> Result<web::Bytes, Rejection> {
+) -> Result<web::Bytes, DeliveryRejection> {
     receiver.check_declared_length(headers)?;
     let limit = receiver.max_body_bytes();
     let bytes = match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return Err(Rejection::UnreadableBody),
-        Err(_) => return Err(Rejection::PayloadTooLarge { limit }),
+        Ok(Err(_)) => return Err(DeliveryRejection::UnreadableBody),
+        Err(_) => return Err(DeliveryRejection::PayloadTooLarge { limit }),
     };
     receiver.check_read_length(headers, bytes.len())?;
     Ok(bytes)

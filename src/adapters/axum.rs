@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use alm_webhooks::{Authentication, Receiver};
+//! use alm_webhooks::{Authentication, DeliveryReceiver};
 //! use alm_webhooks::adapters::axum::AlmDelivery;
 //!
 //! async fn webhook(AlmDelivery(envelope): AlmDelivery) -> http::StatusCode {
@@ -17,7 +17,7 @@
 //! }
 //!
 //! # async fn run() {
-//! let receiver = Arc::new(Receiver::new(Authentication::None));
+//! let receiver = Arc::new(DeliveryReceiver::new(Authentication::None));
 //! let app = axum::Router::new()
 //!     .route("/webhooks", axum::routing::post(webhook))
 //!     .with_state(receiver);
@@ -32,20 +32,20 @@ use axum_core::body::Body;
 use axum_core::extract::{FromRef, FromRequest, Request};
 use axum_core::response::{IntoResponse, Response};
 
-use crate::{Envelope, Receiver, Rejection};
+use crate::{DeliveryReceiver, DeliveryRejection, Envelope};
 
-/// Extracts a delivery that passed the [`Receiver`]'s checks.
+/// Extracts a delivery that passed the [`DeliveryReceiver`]'s checks.
 ///
 /// The receiver comes from the router's state: any state `S` with
-/// `Arc<Receiver>: FromRef<S>` (an `Arc<Receiver>` itself, or a field of your
+/// `Arc<DeliveryReceiver>: FromRef<S>` (an `Arc<DeliveryReceiver>` itself, or a field of your
 /// state with a `FromRef` impl).
 #[derive(Debug)]
 pub struct AlmDelivery(pub Envelope);
 
-/// The extractor's rejection: answers with the [`Rejection`]'s status and
+/// The extractor's rejection: answers with the [`DeliveryRejection`]'s status and
 /// JSON body.
 #[derive(Debug)]
-pub struct AlmRejection(pub Rejection);
+pub struct AlmRejection(pub DeliveryRejection);
 
 impl IntoResponse for AlmRejection {
     fn into_response(self) -> Response {
@@ -55,13 +55,13 @@ impl IntoResponse for AlmRejection {
 
 impl<S> FromRequest<S> for AlmDelivery
 where
-    Arc<Receiver>: FromRef<S>,
+    Arc<DeliveryReceiver>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AlmRejection;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let receiver = Arc::<Receiver>::from_ref(state);
+        let receiver = Arc::<DeliveryReceiver>::from_ref(state);
         let (parts, body) = request.into_parts();
         let bytes = read_body(&receiver, &parts.headers, body)
             .await
@@ -76,9 +76,9 @@ where
 /// Reads a request's body within the receiver's limit (see
 /// `body::read_body`).
 pub(crate) async fn read_body(
-    receiver: &Receiver,
+    receiver: &DeliveryReceiver,
     headers: &http::HeaderMap,
     body: Body,
-) -> Result<impl AsRef<[u8]> + use<>, Rejection> {
+) -> Result<impl AsRef<[u8]> + use<>, DeliveryRejection> {
     crate::body::read_body(receiver, headers, body).await
 }

@@ -350,7 +350,7 @@ impl<I: Inbox> AdminApi<I> {
         Ok(
             match self
                 .inbox
-                .requeue_quarantined(id, envelope.account_id, now)
+                .replay_quarantined(id, envelope.account_id, now)
                 .await?
             {
                 Some(delivery) => {

@@ -1,6 +1,6 @@
 //! Each authentication method converts into [`Authentication`], so that
 //! [`Endpoint::builder`](crate::Endpoint::builder) and
-//! [`Receiver::new`](crate::Receiver::new) take it as it is.
+//! [`DeliveryReceiver::new`](crate::DeliveryReceiver::new) take it as it is.
 
 use super::{Authentication, BasicAuth, SignatureAuth, StandardWebhooksAuth};
 

@@ -5,8 +5,17 @@
 //!   [`store_conformance!`](crate::store_conformance) and
 //!   [`shared_store_conformance!`](crate::shared_store_conformance) macros.
 //!
-//! It sits above both `store` and `engine` (its checks drive a store
+//! - [`inbox`] (feature `inbox-conformance`): the contract every
+//!   [`Inbox`](crate::inbox::Inbox) keeps, with the
+//!   [`inbox_conformance!`](crate::inbox_conformance) macro.
+//!
+//! It sits above `store`, `inbox` and `engine` (its checks drive a store
 //! directly and through an [`Engine`](crate::Engine)), so neither imports
 //! it.
 
+#[cfg(feature = "inbox-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
+pub mod inbox;
+#[cfg(feature = "store-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
 pub mod store;

@@ -263,9 +263,9 @@ fn json(status: StatusCode, body: String) -> HttpResponse {
 ///
 /// ```
 /// use actix_web::Responder;
-/// use alm_webhooks::{Answer, Rejection};
+/// use alm_webhooks::{Answer, DeliveryRejection};
 /// let request = actix_web::test::TestRequest::default().to_http_request();
-/// let response = Answer::Refused(Rejection::UnreadableBody).respond_to(&request);
+/// let response = Answer::Refused(DeliveryRejection::UnreadableBody).respond_to(&request);
 /// assert_eq!(response.status().as_u16(), 400);
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]

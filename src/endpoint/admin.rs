@@ -18,7 +18,7 @@ use crate::admin::AdminToken;
 /// # async fn main() {
 /// use std::sync::Arc;
 /// use alm_webhooks::admin::AdminToken;
-/// use alm_webhooks::endpoint::WorkerOptions;
+/// use alm_webhooks::inbox::WorkerOptions;
 /// use alm_webhooks::inbox::MemoryInbox;
 /// use alm_webhooks::{Authentication, Endpoint};
 /// use http::{HeaderMap, Method};
@@ -56,7 +56,7 @@ impl EndpointAdmin {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # use std::sync::Arc;
-    /// # use alm_webhooks::{Authentication, Endpoint, admin::AdminToken, endpoint::WorkerOptions, inbox::MemoryInbox};
+    /// # use alm_webhooks::{Authentication, Endpoint, admin::AdminToken, inbox::WorkerOptions, inbox::MemoryInbox};
     /// # let endpoint = Endpoint::builder(Authentication::None)
     /// #     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
     /// #     .handler(|_event| async { Ok(()) }).build().unwrap();

@@ -8,7 +8,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::inbox::{DeliveryId, InboxError, QuarantineId};
 use crate::store::StoreError;
-use crate::{AccountId, DeliveryReport, Rejection};
+use crate::{AccountId, DeliveryRejection, DeliveryReport};
 
 /// The one outcome of a request to an [`Endpoint`](super::Endpoint): it
 /// knows its [`status`](Answer::status) and its JSON [`body`](Answer::body),
@@ -21,7 +21,7 @@ use crate::{AccountId, DeliveryReport, Rejection};
 /// | [`Accepted`](Answer::Accepted) into the inbox | `202` | `{"accepted":true,"delivery":ID}` |
 /// | [`Processed`](Answer::Processed) inline | [`DeliveryReport::status`]: `202`, `500` (a handler failed), `503` (in flight elsewhere) | `{"events":N,"decisions":{"processed":N,…}}` |
 /// | [`Quarantined`](Answer::Quarantined) malformed body | `202` | `{"error":"…","quarantined":ID}` |
-/// | [`Refused`](Answer::Refused) | `401`, `400` or `413` ([`Rejection::status`]) | [`Rejection::body`] |
+/// | [`Refused`](Answer::Refused) | `401`, `400` or `413` ([`DeliveryRejection::status`]) | [`DeliveryRejection::body`] |
 /// | [`StoreUnavailable`](Answer::StoreUnavailable) | `503` | `{"error":"store unavailable"}` |
 /// | [`InboxUnavailable`](Answer::InboxUnavailable) | `503` (with `Retry-After` at a cap on what is kept) | `{"error":"inbox unavailable"}` |
 ///
@@ -86,7 +86,7 @@ pub enum Answer {
     },
     /// Refused as a whole: too large, not authenticated, or (when malformed
     /// bodies are refused) not an envelope.
-    Refused(Rejection),
+    Refused(DeliveryRejection),
     /// Inline mode: the store failed; ALM sends the delivery again.
     StoreUnavailable(StoreError),
     /// The inbox could not take the delivery (or the quarantined body); ALM
@@ -98,8 +98,8 @@ impl Answer {
     /// The HTTP status to answer with.
     ///
     /// ```
-    /// use alm_webhooks::{Answer, Rejection};
-    /// let answer = Answer::Refused(Rejection::PayloadTooLarge { limit: 10 });
+    /// use alm_webhooks::{Answer, DeliveryRejection};
+    /// let answer = Answer::Refused(DeliveryRejection::PayloadTooLarge { limit: 10 });
     /// assert_eq!(answer.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
     /// ```
     pub fn status(&self) -> StatusCode {
@@ -142,8 +142,8 @@ impl Answer {
     /// Whether ALM may consider the delivery delivered: a `2xx` answer.
     ///
     /// ```
-    /// use alm_webhooks::{Answer, Rejection};
-    /// assert!(!Answer::Refused(Rejection::UnreadableBody).is_acknowledged());
+    /// use alm_webhooks::{Answer, DeliveryRejection};
+    /// assert!(!Answer::Refused(DeliveryRejection::UnreadableBody).is_acknowledged());
     /// ```
     pub fn is_acknowledged(&self) -> bool {
         self.status().is_success()
@@ -183,11 +183,11 @@ impl Answer {
     /// Why the delivery was refused, for [`Answer::Refused`].
     ///
     /// ```
-    /// use alm_webhooks::{Answer, Rejection};
-    /// let answer = Answer::Refused(Rejection::UnreadableBody);
-    /// assert!(matches!(answer.rejection(), Some(Rejection::UnreadableBody)));
+    /// use alm_webhooks::{Answer, DeliveryRejection};
+    /// let answer = Answer::Refused(DeliveryRejection::UnreadableBody);
+    /// assert!(matches!(answer.rejection(), Some(DeliveryRejection::UnreadableBody)));
     /// ```
-    pub fn rejection(&self) -> Option<&Rejection> {
+    pub fn rejection(&self) -> Option<&DeliveryRejection> {
         match self {
             Self::Refused(rejection) => Some(rejection),
             _ => None,
@@ -214,8 +214,8 @@ impl Answer {
     /// without its own conversion.
     ///
     /// ```
-    /// use alm_webhooks::{Answer, Rejection};
-    /// let response = Answer::Refused(Rejection::UnreadableBody).into_http();
+    /// use alm_webhooks::{Answer, DeliveryRejection};
+    /// let response = Answer::Refused(DeliveryRejection::UnreadableBody).into_http();
     /// assert_eq!(response.status(), 400);
     /// assert_eq!(response.body(), br#"{"error":"the body could not be read"}"#);
     /// ```

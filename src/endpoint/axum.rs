@@ -45,9 +45,9 @@ impl Endpoint {
 /// application/json`, its `Retry-After` if it has one, and its body.
 ///
 /// ```
-/// use alm_webhooks::{Answer, Rejection};
+/// use alm_webhooks::{Answer, DeliveryRejection};
 /// use axum::response::IntoResponse;
-/// let response = Answer::Refused(Rejection::UnreadableBody).into_response();
+/// let response = Answer::Refused(DeliveryRejection::UnreadableBody).into_response();
 /// assert_eq!(response.status(), 400);
 /// assert_eq!(response.headers()["content-type"], "application/json");
 /// ```

@@ -38,7 +38,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// fails with [`HandlerTimedOut`](crate::inbox::HandlerTimedOut): the
     /// answer is a `500` and ALM sends the delivery again (the events
     /// already processed are duplicates then). The inbox's workers use
-    /// [`WorkerOptions::with_handler_timeout`](super::WorkerOptions::with_handler_timeout) instead.
+    /// [`WorkerOptions::with_handler_timeout`](crate::inbox::WorkerOptions::with_handler_timeout) instead.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -78,7 +78,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     ///

@@ -10,12 +10,12 @@ use super::error::EndpointError;
 use super::handler::{self, Handler, HandlerResult};
 use super::kept::KeptLimits;
 use super::modes::DEFAULT_INLINE_BUDGET;
-use super::options::WorkerOptions;
 use super::sweeper::Sweeper;
 use super::{Endpoint, Mode, OnMalformed};
+use crate::inbox::WorkerOptions;
 use crate::inbox::{Inbox, MemoryInbox, Workers};
 use crate::store::{MemoryStore, Store};
-use crate::{Authentication, BoxError, Engine, Event, Receiver};
+use crate::{Authentication, BoxError, DeliveryReceiver, Engine, Event};
 
 /// Configures an [`Endpoint`]; made by [`Endpoint::builder`].
 ///
@@ -44,7 +44,7 @@ use crate::{Authentication, BoxError, Engine, Event, Receiver};
 /// # }
 /// ```
 pub struct EndpointBuilder<S: Store = MemoryStore, I: Inbox = MemoryInbox> {
-    pub(super) receiver: Receiver,
+    pub(super) receiver: DeliveryReceiver,
     pub(super) engine: Engine<S>,
     pub(super) inbox: Option<(Arc<I>, WorkerOptions)>,
     pub(super) handler: Option<Handler>,
@@ -83,7 +83,7 @@ impl<S: Store + fmt::Debug, I: Inbox + fmt::Debug> fmt::Debug for EndpointBuilde
 impl EndpointBuilder {
     pub(super) fn new(auth: Authentication) -> Self {
         Self {
-            receiver: Receiver::new(auth),
+            receiver: DeliveryReceiver::new(auth),
             engine: Engine::in_memory(),
             inbox: None,
             handler: None,
@@ -169,7 +169,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     ///
@@ -329,7 +329,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::{EndpointError, WorkerOptions};
+    /// use alm_webhooks::endpoint::EndpointError;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::SqliteInbox;
     /// use alm_webhooks::store::SqliteStore;
     /// use alm_webhooks::{Authentication, Endpoint, Engine};
@@ -384,8 +385,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         let (inbox, pool) = match self.inbox {
             None => (None, None),
             Some((inbox, options)) => {
-                let workers = options
-                    .apply(Workers::new(self.engine.clone(), Arc::clone(&inbox)))
+                let workers = Workers::new(self.engine.clone(), Arc::clone(&inbox))
+                    .with_options(options)
                     .with_kept_caps(self.kept.per_account());
                 let worker_handler = Arc::clone(&handler);
                 let pool = workers.start(move |event| worker_handler(event));

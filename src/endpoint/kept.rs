@@ -218,13 +218,12 @@ impl KeptLimits {
 /// person does about it.
 fn reached(counts: KeptCounts, caps: KeptCounts) -> Option<(&'static str, &'static str)> {
     const REPLAY: &str = "replay or discard them";
-    const REQUEUE: &str = "requeue or discard them";
     if counts.dead_letters >= caps.dead_letters {
         Some(("dead letters", REPLAY))
     } else if counts.quarantined >= caps.quarantined {
-        Some(("quarantined bodies", REQUEUE))
+        Some(("quarantined bodies", REPLAY))
     } else if counts.quarantined_bytes >= caps.quarantined_bytes {
-        Some(("quarantined bytes", REQUEUE))
+        Some(("quarantined bytes", REPLAY))
     } else {
         None
     }
@@ -357,12 +356,12 @@ impl Kept {
         None
     }
 
-    /// The fullest account's share of its caps (1 at a cap), from the
-    /// most one account keeps of each: the
-    /// `alm_webhooks_kept_fullest_account_ratio` gauge.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(super) fn fullest_account_share(&self, most: KeptCounts) -> f64 {
-        most.share_of(self.limits.per_account)
+    /// Sets the `alm_webhooks_kept_fullest_account_ratio` gauge: the
+    /// fullest account's share of its caps (1 at a cap), from the most one
+    /// account keeps of each.
+    #[cfg(feature = "metrics")]
+    pub(super) fn set_fullest_account_gauge(&self, most: KeptCounts) {
+        most.set_fullest_account_gauge(self.limits.per_account);
     }
 }
 

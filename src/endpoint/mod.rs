@@ -43,11 +43,11 @@ mod door;
 mod error;
 #[cfg(any(feature = "axum", feature = "actix"))]
 mod guard;
+mod guard_defaults;
 mod handler;
 mod kept;
 mod modes;
 mod observe;
-mod options;
 mod ready;
 mod replays;
 mod respond;
@@ -55,6 +55,7 @@ mod respond;
 mod router;
 #[cfg(feature = "tower")]
 mod service;
+mod storage;
 mod sweeper;
 mod workers;
 
@@ -65,7 +66,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, Request};
 
 use crate::inbox::WorkerPool;
-use crate::{Authentication, Receiver};
+use crate::{Authentication, DeliveryReceiver};
 
 pub use admin::EndpointAdmin;
 pub use answer::Answer;
@@ -73,16 +74,17 @@ pub use builder::EndpointBuilder;
 pub use error::EndpointError;
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
-pub use guard::{
-    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY, Guard, RefusalSummary,
-};
+pub use guard::{Guard, RefusalSummary};
 #[cfg(feature = "actix")]
 #[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub use guard::{GuardActixService, GuardMiddleware};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::{GuardLayer, GuardService};
+pub use guard_defaults::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY,
+};
 pub use handler::HandlerResult;
 pub use kept::{
     DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT, DEFAULT_MAX_QUARANTINED,
@@ -90,12 +92,12 @@ pub use kept::{
     DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, RETRY_AFTER_WHEN_FULL,
 };
 pub use modes::{DEFAULT_INLINE_BUDGET, DEFAULT_WEBHOOK_PATH, Mode, OnMalformed};
-pub use options::WorkerOptions;
 pub use ready::Readiness;
 pub use replays::DEFAULT_MAX_REMEMBERED_DELIVERIES;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use router::Routes;
+pub use storage::StorageError;
 
 use door::Door;
 use handler::Handler;
@@ -106,7 +108,7 @@ use handler::Handler;
 /// included): clone it into each request, task or framework's state.
 ///
 /// Per request it checks the size, the authentication and the envelope
-/// (the [`Receiver`]), then either appends the exact body to the inbox
+/// (the [`DeliveryReceiver`]), then either appends the exact body to the inbox
 /// (inbox mode) or decides every event through the engine, running your
 /// handler for those to process (inline mode). A malformed body is
 /// quarantined or refused ([`OnMalformed`]). With the `metrics` feature
@@ -118,7 +120,7 @@ use handler::Handler;
 /// # async fn main() {
 /// use std::sync::Arc;
 /// use alm_webhooks::auth::SignatureAuth;
-/// use alm_webhooks::endpoint::WorkerOptions;
+/// use alm_webhooks::inbox::WorkerOptions;
 /// use alm_webhooks::inbox::MemoryInbox;
 /// use alm_webhooks::{Answer, Authentication, Endpoint};
 ///
@@ -151,7 +153,7 @@ pub struct Endpoint {
 
 /// What every clone of an [`Endpoint`] shares.
 struct Inner {
-    receiver: Receiver,
+    receiver: DeliveryReceiver,
     mode: Mode,
     on_malformed: OnMalformed,
     door: Arc<dyn Door>,
@@ -235,7 +237,7 @@ impl Endpoint {
     ///     .unwrap();
     /// assert_eq!(endpoint.receiver().max_body_bytes(), alm_webhooks::DEFAULT_MAX_BODY_BYTES);
     /// ```
-    pub fn receiver(&self) -> &Receiver {
+    pub fn receiver(&self) -> &DeliveryReceiver {
         &self.inner.receiver
     }
 
@@ -270,7 +272,7 @@ impl Endpoint {
     }
 
     /// Handles one request: its headers and raw body, exactly as received
-    /// (read it within [`Receiver::max_body_bytes`]; the axum and actix
+    /// (read it within [`DeliveryReceiver::max_body_bytes`]; the axum and actix
     /// conversions do). Never fails: every outcome is an [`Answer`].
     ///
     /// ```
@@ -332,7 +334,7 @@ impl Endpoint {
 
     /// Counts a refusal made before the body was read (by an adapter).
     #[cfg(any(feature = "tower", feature = "actix"))]
-    pub(crate) fn refuse(&self, rejection: crate::Rejection, started: Instant) -> Answer {
+    pub(crate) fn refuse(&self, rejection: crate::DeliveryRejection, started: Instant) -> Answer {
         let answer = Answer::Refused(rejection);
         self.count(&answer, started);
         answer

@@ -51,7 +51,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
     /// # async fn main() {
     /// use std::sync::Arc;
     /// use alm_webhooks::admin::AdminToken;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     ///

@@ -129,7 +129,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -191,7 +191,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -219,7 +219,7 @@ impl Endpoint {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use std::sync::Arc;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     /// let endpoint = Endpoint::builder(Authentication::None)
@@ -244,9 +244,8 @@ impl Endpoint {
         let both = async { tokio::try_join!(stats, most) };
         match tokio::time::timeout(Self::READY_TIMEOUT, both).await {
             Ok(Ok((stats, most))) => {
-                let mut figures = crate::metrics::InboxFigures::from(&stats);
-                figures.fullest_account_ratio = self.inner.kept.fullest_account_share(most);
-                crate::metrics::set_inbox(&figures);
+                stats.set_gauges();
+                self.inner.kept.set_fullest_account_gauge(most);
                 true
             }
             #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::{Answer, Endpoint, Mode, OnMalformed, account, handler};
 use crate::inbox::{InboxError, NewDelivery, NewQuarantined};
-use crate::{AccountId, Envelope, Rejection};
+use crate::{AccountId, DeliveryRejection, Envelope};
 
 impl Endpoint {
     pub(super) async fn answer(
@@ -20,7 +20,9 @@ impl Endpoint {
         let now = OffsetDateTime::now_utc();
         let received = match self.inner.receiver.receive_at(headers, body, now) {
             Ok(envelope) => Ok(envelope),
-            Err(Rejection::BadRequest(e)) if self.inner.on_malformed == OnMalformed::Quarantine => {
+            Err(DeliveryRejection::BadRequest(e))
+                if self.inner.on_malformed == OnMalformed::Quarantine =>
+            {
                 Err(e)
             }
             Err(rejection) => return Answer::Refused(rejection),

@@ -214,7 +214,7 @@ impl Endpoint {
     /// # async fn main() {
     /// use std::sync::Arc;
     /// use alm_webhooks::admin::AdminToken;
-    /// use alm_webhooks::endpoint::WorkerOptions;
+    /// use alm_webhooks::inbox::WorkerOptions;
     /// use alm_webhooks::inbox::MemoryInbox;
     /// use alm_webhooks::{Authentication, Endpoint};
     ///

@@ -7,7 +7,7 @@ use super::Endpoint;
 
 impl Endpoint {
     /// Wakes an idle worker, so a delivery appended to the inbox by other
-    /// means (a replayed dead letter, a requeued quarantined body) is taken
+    /// means (a replayed dead letter, a replayed quarantined body) is taken
     /// at once. Does nothing without an inbox; `handle` wakes by itself.
     ///
     /// ```

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::Facts;
 use super::failure::EventFailure;
-use crate::rules::Decision;
+use crate::Decision;
 use crate::rules::{EntityState, StateKey};
 use crate::store::{Claim, ClaimOwner, Commit, Decided, DedupKey, StateUpdate, Versioned};
 use crate::{AccountId, Event, EventError, EventFamily, EventId, EventName};

@@ -19,7 +19,7 @@ use crate::{EventFamily, EventName};
 ///
 /// let engine = Engine::builder(MemoryStore::new())
 ///     .dedup_window(Duration::from_secs(8 * 24 * 3600)) // ALM retries for 7 days
-///     .lease(Duration::from_secs(60))
+///     .claim_lease(Duration::from_secs(60))
 ///     .build();
 /// assert_eq!(engine.counters().processed, 0);
 /// ```
@@ -92,7 +92,7 @@ impl<S: Store> EngineBuilder<S> {
     /// [`Decision::InFlight`](super::Decision::InFlight) if another attempt holds it
     /// by then).
     #[must_use]
-    pub fn lease(mut self, lease: Duration) -> Self {
+    pub fn claim_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
     }

@@ -14,8 +14,8 @@ use super::counters::counted;
 use super::failure::EventFailure;
 use super::flow::Others;
 use crate::BoxError;
+use crate::Decision;
 use crate::Event;
-use crate::rules::Decision;
 use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.

@@ -19,7 +19,7 @@ use super::counters::counted;
 use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
 use super::spans::EventSpans;
-use crate::rules::Decision;
+use crate::Decision;
 use crate::store::{ClaimOwner, ClaimRequest, DedupKey, Store, StoreError};
 use crate::{AccountId, BoxError, Event, EventError, EventId, EventName};
 

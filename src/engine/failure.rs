@@ -17,7 +17,7 @@ use crate::BoxError;
 /// returned.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, Decision, engine::Engine};
+/// use alm_webhooks::{Envelope, Decision, Engine};
 ///
 /// #[derive(Debug)]
 /// struct CrmDown;

@@ -77,7 +77,7 @@
 //!
 //! **Lease, chunk and slowest handler.** A chunk's claims are taken
 //! together, so they are held while all of the chunk's handlers run. Every
-//! third of the [lease](EngineBuilder::lease) the claims still held are
+//! third of the [lease](EngineBuilder::claim_lease) the claims still held are
 //! renewed ([`Store::renew_many`]), before a handler and while a slow one
 //! runs, so no claim expires under a handler, however long one handler or
 //! a whole chunk takes. What the lease bounds is a crash: the events of a
@@ -108,14 +108,12 @@ mod counters;
 mod delivery;
 mod failure;
 mod flow;
+pub(crate) mod handle;
 mod holding;
 mod renew;
-mod report;
+pub(crate) mod report;
 mod spans;
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use builder::EngineBuilder;
@@ -124,10 +122,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
 pub(crate) use failure::chain as error_chain;
-pub use report::{DeliveryReport, EventOutcome};
+pub(crate) use handle::{Engine, Facts, Inner};
+pub(crate) use report::DeliveryReport;
+pub use report::EventOutcome;
 
 #[cfg(doc)]
-use crate::rules::Decision;
+use crate::Decision;
 use crate::rules::StateKey;
 use crate::store::{ClaimOwner, MemoryStore, Store, StoreError};
 use crate::{AccountId, BoxError, Envelope, Event, EventFamily, EventName};
@@ -139,305 +139,9 @@ pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(8 * 24 * 3600);
 /// 400 days (a year, and more).
 pub const DEFAULT_STATE_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
 /// A claim's default lease: 60 s.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
 /// The default wait, per delivery, for events in flight elsewhere: 2 s, well
 /// inside ALM's 5 s read timeout.
 pub const DEFAULT_IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 /// How far ahead of the clock a `timestamp` may be by default: 1 day.
 pub const DEFAULT_FUTURE_SKEW: Duration = Duration::from_secs(24 * 3600);
-
-/// The engine. Cheap to clone (shared state); one per application.
-///
-/// ```
-/// use alm_webhooks::{Decision, Envelope, engine::Engine};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let engine = Engine::in_memory();
-/// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
-///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
-/// let envelope = Envelope::from_slice(body).unwrap();
-///
-/// let report = engine.process(envelope.clone(), |event| async move {
-///     println!("store {} in the CRM", event.event_id);
-///     Ok(())
-/// }).await.unwrap();
-/// assert_eq!(report.outcomes[0].decision, Decision::Processed);
-/// assert_eq!(report.status(), http::StatusCode::ACCEPTED);
-///
-/// // ALM delivers at least once: the same delivery again is a duplicate.
-/// let again = engine.process(envelope, |_| async { Ok(()) }).await.unwrap();
-/// assert_eq!(again.outcomes[0].decision, Decision::Duplicate);
-/// # }
-/// ```
-pub struct Engine<S = MemoryStore> {
-    inner: Arc<Inner<S>>,
-}
-
-struct Inner<S> {
-    store: S,
-    clock: Arc<dyn Clock>,
-    dedup_window: Duration,
-    state_retention: Duration,
-    lease: Duration,
-    in_flight_wait: Duration,
-    commit_batch: usize,
-    future_skew: Duration,
-    /// `future_skew` in milliseconds.
-    future_skew_ms: i64,
-    /// Families given to unknown names.
-    families: HashMap<Box<str>, EventFamily>,
-    counters: Counters,
-}
-
-impl<S> Clone for Engine<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for Engine<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("store", &self.inner.store)
-            .field("dedup_window", &self.inner.dedup_window)
-            .field("state_retention", &self.inner.state_retention)
-            .field("lease", &self.inner.lease)
-            .field("in_flight_wait", &self.inner.in_flight_wait)
-            .field("commit_batch", &self.inner.commit_batch)
-            .field("future_skew", &self.inner.future_skew)
-            .field("families", &self.inner.families)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Engine<MemoryStore> {
-    /// An engine on a fresh [`MemoryStore`] with the defaults.
-    pub fn in_memory() -> Self {
-        Self::builder(MemoryStore::new()).build()
-    }
-}
-
-/// What the rules need of one event: its entity, family and time.
-pub(crate) struct Facts {
-    pub(crate) state_key: Option<StateKey>,
-    pub(crate) family: EventFamily,
-    /// Milliseconds since the epoch, at most now + the skew.
-    pub(crate) at: i64,
-    /// Whether the event's own time was too far ahead (`at` is now).
-    pub(crate) future: bool,
-}
-
-impl<S: Store> Engine<S> {
-    /// Starts configuring an engine on `store`.
-    pub fn builder(store: S) -> EngineBuilder<S> {
-        EngineBuilder {
-            store,
-            clock: Arc::new(SystemClock),
-            dedup_window: DEFAULT_DEDUP_WINDOW,
-            state_retention: DEFAULT_STATE_RETENTION,
-            lease: DEFAULT_LEASE,
-            in_flight_wait: DEFAULT_IN_FLIGHT_WAIT,
-            commit_batch: usize::MAX,
-            future_skew: DEFAULT_FUTURE_SKEW,
-            families: HashMap::new(),
-        }
-    }
-
-    /// The store.
-    pub fn store(&self) -> &S {
-        &self.inner.store
-    }
-
-    /// The counters so far.
-    pub fn counters(&self) -> CounterSnapshot {
-        self.inner.counters.snapshot()
-    }
-
-    /// Removes expired entries from the store (call it now and then, e.g.
-    /// hourly, from a background task).
-    ///
-    /// # Errors
-    ///
-    /// The store's error.
-    pub async fn sweep(&self) -> Result<u64, StoreError> {
-        self.inner.store.sweep(self.inner.clock.now().into()).await
-    }
-
-    /// The family the engine gives an event: its name's, or the one
-    /// configured for an unknown name.
-    pub fn family_of(&self, name: &EventName) -> EventFamily {
-        match name {
-            EventName::Unknown(text) => self
-                .inner
-                .families
-                .get(text)
-                .copied()
-                .unwrap_or(EventFamily::Unknown),
-            known => known.family(),
-        }
-    }
-
-    /// Decides every event of `envelope`, running `handler` for those to
-    /// process, in order. See the [module docs](self).
-    ///
-    /// The handler gets each event to process by value (`|event| async move
-    /// { … }`), so its future can own it and be `Send`, and returns
-    /// `Result<(), BoxError>`: `?` converts any error, and the error is kept
-    /// (with its `source()` chain) in the event's
-    /// [`EventOutcome::error`] with [`Decision::Failed`]. A panic in the
-    /// handler is caught and is a failure too.
-    ///
-    /// ```
-    /// use alm_webhooks::{BoxError, Envelope, Event, EventData, Decision, engine::Engine};
-    ///
-    /// async fn handle(event: Event) -> Result<(), BoxError> {
-    ///     match &event.data {
-    ///         EventData::Completion(c) => {
-    ///             let score: u32 = "90".parse()?; // any error converts with `?`
-    ///             println!("account {}: {} completed {} ({score})",
-    ///                 event.account_id, c.user_id, c.lo_id);
-    ///         }
-    ///         _ => {}
-    ///     }
-    ///     Ok(())
-    /// }
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let body = br#"{"accountId":1,"events":[{"eventId":"c1","eventName":"COURSE_COMPLETED",
-    ///   "timestamp":1725519188,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
-    /// let engine = Engine::in_memory();
-    /// let report = engine.process(Envelope::from_slice(body).unwrap(), handle).await.unwrap();
-    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
-    ///
-    /// // A closure needs no type annotations either.
-    /// let body = br#"{"accountId":1,"events":[{"eventId":"c2","eventName":"COURSE_COMPLETED",
-    ///   "timestamp":1725519189,"data":{"userId":8,"loId":"course:1","loInstanceId":"course:1_2"}}]}"#;
-    /// let report = engine
-    ///     .process(Envelope::from_slice(body).unwrap(), |event| async move {
-    ///         if event.user_id().is_some() {
-    ///             return Err("CRM down".into());
-    ///         }
-    ///         Ok(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(report.outcomes[0].error_message(), Some("CRM down"));
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// A transient [`StoreError`] when the store fails; answer `503`. The
-    /// decisions whose handlers already ran are committed first (when the
-    /// store lets them be), so ALM's redelivery reports them as duplicates
-    /// and runs again only the event that met the error. A permanent store
-    /// error about one event is not an error here: it is that event's
-    /// [`Decision::Failed`].
-    pub async fn process<F, Fut>(
-        &self,
-        envelope: Envelope,
-        handler: F,
-    ) -> Result<DeliveryReport, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
-    {
-        self.process_as(ClaimOwner::random(), envelope, handler)
-            .await
-    }
-
-    /// [`Engine::process`], with the delivery's claims held by `owner`: a
-    /// delivery taken again (from an inbox, after a failed commit, a crash
-    /// or a shutdown) passes the same [`holder`](ClaimOwner::holder) on
-    /// every attempt and a fresh [`lease`](ClaimOwner::lease) on each, so
-    /// that an attempt takes the claims an earlier one left behind over at
-    /// once (instead of finding its own events in flight) and the earlier
-    /// attempt can no longer commit. The inbox's workers pass
-    /// [`ClaimOwner::for_delivery`] (a stable hash of the delivery's id as
-    /// holder, the take's lease token as lease).
-    ///
-    /// ```
-    /// use alm_webhooks::{Decision, Envelope, engine::Engine, store::ClaimOwner};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let engine = Engine::in_memory();
-    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"LEARNING_OBJECT_DRAFT",
-    ///   "timestamp":1725519188,"data":{"loId":"course:1","loType":"course"}}]}"#;
-    /// let delivery = 42; // the queue's id of this delivery
-    /// let owner = ClaimOwner::for_delivery(delivery, ClaimOwner::random().lease);
-    /// let envelope = Envelope::from_slice(body).unwrap();
-    /// let report = engine.process_as(owner, envelope, |_| async { Ok(()) }).await.unwrap();
-    /// assert_eq!(report.outcomes[0].decision, Decision::Processed);
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// As [`Engine::process`].
-    pub async fn process_as<F, Fut>(
-        &self,
-        owner: ClaimOwner,
-        envelope: Envelope,
-        mut handler: F,
-    ) -> Result<DeliveryReport, StoreError>
-    where
-        F: FnMut(Event) -> Fut,
-        Fut: Future<Output = Result<(), BoxError>>,
-    {
-        let (account_id, count) = (envelope.account_id, envelope.events.len());
-        let delivery = self.process_chunks(envelope.events, account_id, owner, &mut handler);
-        spans::in_delivery(account_id, count, delivery).await
-    }
-
-    /// The facts the rules need of `event`, decided at `now`.
-    ///
-    /// # Errors
-    ///
-    /// The field and message, when an event put in a family by
-    /// [`EngineBuilder::event_family`] lacks what the family needs.
-    fn facts(
-        &self,
-        account_id: AccountId,
-        event: &Event,
-        now: time::OffsetDateTime,
-    ) -> Result<Facts, (String, String)> {
-        let family = self.family_of(&event.event_name);
-        if family == EventFamily::Unknown {
-            return Ok(Facts {
-                state_key: None,
-                family,
-                at: 0,
-                future: false,
-            });
-        }
-        let state_key = if event.data.is_unknown() {
-            StateKey::for_raw(account_id, family, event)?
-        } else {
-            StateKey::for_event(account_id, event)
-        };
-        let Some(timestamp) = &event.timestamp else {
-            let message = format!(
-                "missing field `timestamp` (the engine is configured to treat `{}` as {family:?})",
-                event.event_name
-            );
-            return Err(("timestamp".to_owned(), message));
-        };
-        let at = timestamp.unix_millis();
-        let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
-        #[cfg(feature = "metrics")]
-        #[allow(clippy::cast_precision_loss)] // lags far below 2^52 ms
-        crate::metrics::record_event_lag(family, (now_ms - at) as f64 / 1000.0);
-        let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
-        Ok(Facts {
-            state_key,
-            family,
-            at: if future { now_ms } else { at },
-            future,
-        })
-    }
-}

@@ -4,13 +4,13 @@
 use http::StatusCode;
 
 use super::failure::EventFailure;
-use crate::rules::Decision;
+use crate::Decision;
 use crate::{EventError, EventId, EventName};
 
 /// What happened to one event of a delivery.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, Decision, engine::Engine};
+/// use alm_webhooks::{Envelope, Decision, Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -69,7 +69,7 @@ impl EventOutcome {
 /// the status to answer ALM with.
 ///
 /// ```
-/// use alm_webhooks::{Envelope, Decision, engine::Engine};
+/// use alm_webhooks::{Envelope, Decision, Engine};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

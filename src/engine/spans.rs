@@ -21,7 +21,7 @@
 
 use std::future::Future;
 
-use crate::rules::Decision;
+use crate::Decision;
 use crate::{AccountId, EventId, EventName};
 
 /// The open event spans of one delivery, by the event's index.

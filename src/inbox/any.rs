@@ -290,13 +290,13 @@ impl Inbox for AnyInbox {
         delegate!(self, i => i.discard_quarantined(id))
     }
 
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
-        delegate!(self, i => i.requeue_quarantined(id, account_id, now))
+        delegate!(self, i => i.replay_quarantined(id, account_id, now))
     }
 
     async fn kept_of(&self, account_id: AccountId) -> Result<KeptCounts, InboxError> {

@@ -95,13 +95,13 @@ macro_rules! delegate_kept {
             self.kept_most_kept_of_one_account().await
         }
 
-        async fn requeue_quarantined(
+        async fn replay_quarantined(
             &self,
             id: $crate::inbox::QuarantineId,
             account_id: $crate::AccountId,
             now: time::OffsetDateTime,
         ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
-            self.kept_requeue_quarantined(id, account_id, now).await
+            self.kept_replay_quarantined(id, account_id, now).await
         }
     };
 }

@@ -379,7 +379,7 @@ impl Inbox for MemoryInbox {
         Ok(self.lock().quarantined.remove(&id.0).is_some())
     }
 
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,

@@ -83,9 +83,6 @@
 #[macro_use]
 mod delegate;
 mod any;
-#[cfg(feature = "inbox-conformance")]
-#[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
-pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -126,8 +123,8 @@ pub use types::{
 };
 pub(crate) use worker::bounded;
 pub use worker::{
-    DEFAULT_HANDLER_TIMEOUT, GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerPool,
-    Workers,
+    DEFAULT_DELIVERY_LEASE, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, GIVE_BACK_BOUND,
+    HandlerTimedOut, PoolWaker, Progress, WorkerOptions, WorkerPool, Workers,
 };
 
 /// Where deliveries wait between their acknowledgement and their processing.
@@ -355,7 +352,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// Removes a quarantined body and appends its exact bytes as a delivery
     /// of `account_id`, atomically: the caller has checked that the body
     /// parses now. `None` if there was no such body.
-    fn requeue_quarantined(
+    fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: crate::AccountId,

@@ -117,23 +117,23 @@ impl KeptCounts {
             .max(one(self.quarantined, caps.quarantined))
             .max(one(self.quarantined_bytes, caps.quarantined_bytes))
     }
-}
 
-/// The figures the metrics gauges show (feature `metrics`).
-#[cfg(feature = "metrics")]
-impl From<&InboxStats> for crate::metrics::InboxFigures {
-    fn from(stats: &InboxStats) -> Self {
-        crate::metrics::InboxFigures {
-            pending: stats.pending,
-            in_flight: stats.in_flight,
-            retrying: stats.retrying,
-            dead_letters: stats.dead_letters,
-            quarantined: stats.quarantined,
-            quarantined_bytes: stats.quarantined_bytes,
-            oldest_pending_age: stats.oldest_pending_age.unwrap_or_default(),
-            // The inbox does not know the caps: the endpoint sets it.
-            fullest_account_ratio: 0.0,
-        }
+    /// Sets the `alm_webhooks_kept_fullest_account_ratio` gauge (feature
+    /// `metrics`) to these counts' [share](KeptCounts::share_of) of `caps`:
+    /// these being what [`Inbox::most_kept_of_one_account`](super::Inbox::most_kept_of_one_account)
+    /// gives, and `caps` the per-account caps. The endpoint's
+    /// [`refresh_inbox_gauges`](crate::Endpoint::refresh_inbox_gauges) and
+    /// its workers call it beside [`InboxStats::set_gauges`].
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// KeptCounts::new(20_000, 0, 0).set_fullest_account_gauge(KeptCounts::new(25_000, 2_500, 1 << 28));
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn set_fullest_account_gauge(&self, caps: Self) {
+        let ratio = self.share_of(caps);
+        metrics::gauge!(crate::metrics::names::KEPT_FULLEST_ACCOUNT_RATIO).set(ratio);
     }
 }
 
@@ -177,6 +177,31 @@ impl InboxStats {
     pub fn with_quarantined_bytes(mut self, bytes: u64) -> Self {
         self.quarantined_bytes = bytes;
         self
+    }
+
+    /// Sets the inbox gauges (`alm_webhooks_inbox_pending` and the others
+    /// in [`metrics`](crate::metrics)) to these stats; the workers and
+    /// `/readyz` do it on their own, so a custom inbox only needs it when it
+    /// runs without them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::InboxStats;
+    /// InboxStats::new(3, 1, 0, 2, 0, Some(Duration::from_secs(40))).set_gauges();
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+    pub fn set_gauges(&self) {
+        use crate::metrics::names;
+        metrics::gauge!(names::INBOX_PENDING).set(self.pending as f64);
+        metrics::gauge!(names::INBOX_IN_FLIGHT).set(self.in_flight as f64);
+        metrics::gauge!(names::INBOX_RETRYING).set(self.retrying as f64);
+        metrics::gauge!(names::DEAD_LETTERS).set(self.dead_letters as f64);
+        metrics::gauge!(names::QUARANTINED).set(self.quarantined as f64);
+        metrics::gauge!(names::QUARANTINED_BYTES).set(self.quarantined_bytes as f64);
+        let age = self.oldest_pending_age.unwrap_or_default();
+        metrics::gauge!(names::INBOX_OLDEST_PENDING_AGE_SECONDS).set(age.as_secs_f64());
     }
 }
 

@@ -61,7 +61,7 @@ pub use prometheus::{
     PrometheusError, UPKEEP_EVERY, install_prometheus, installed_prometheus, prometheus_builder,
 };
 
-use crate::rules::Decision;
+use crate::Decision;
 use crate::{EventFamily, EventName};
 
 /// The metric names, as exported.
@@ -207,10 +207,10 @@ impl DeliveryOutcome {
     }
 
     /// The outcome of a delivery the front door refused.
-    pub fn of_rejection(rejection: &crate::Rejection) -> Self {
+    pub fn of_rejection(rejection: &crate::DeliveryRejection) -> Self {
         match rejection {
-            crate::Rejection::PayloadTooLarge { .. } => Self::TooLarge,
-            crate::Rejection::Unauthorized(_) => Self::Unauthorized,
+            crate::DeliveryRejection::PayloadTooLarge { .. } => Self::TooLarge,
+            crate::DeliveryRejection::Unauthorized(_) => Self::Unauthorized,
             _ => Self::Malformed,
         }
     }
@@ -306,7 +306,7 @@ pub fn describe() {
 /// # assert!(names.iter().any(|n| n == "alm_webhooks_store_errors_total"));
 /// ```
 pub fn start_at_zero() {
-    use crate::rules::IgnoreReason;
+    use crate::IgnoreReason;
     use DeliveryOutcome::*;
     for outcome in [
         Accepted,
@@ -386,42 +386,4 @@ pub fn record_store_call(op: &'static str, failed: bool) {
     if failed {
         handles::counter(names::STORE_ERRORS_TOTAL, [("op", op)], 1);
     }
-}
-
-/// The inbox's figures, as its gauges show them.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct InboxFigures {
-    /// Deliveries waiting for a worker.
-    pub pending: u64,
-    /// Deliveries held by a worker.
-    pub in_flight: u64,
-    /// Deliveries waiting for a retry.
-    pub retrying: u64,
-    /// Dead letters kept.
-    pub dead_letters: u64,
-    /// Quarantined bodies kept.
-    pub quarantined: u64,
-    /// Their bytes, all together.
-    pub quarantined_bytes: u64,
-    /// Age of the oldest pending delivery (zero when none).
-    pub oldest_pending_age: Duration,
-    /// The fullest account's share of its per-account caps on what is
-    /// kept, 1 at a cap ([`KeptCounts::share_of`](crate::inbox::KeptCounts::share_of)
-    /// of [`Inbox::most_kept_of_one_account`](crate::inbox::Inbox::most_kept_of_one_account));
-    /// 0 when the caps are not known.
-    pub fullest_account_ratio: f64,
-}
-
-/// Sets the inbox gauges.
-#[allow(clippy::cast_precision_loss)] // counts far below 2^52
-pub fn set_inbox(figures: &InboxFigures) {
-    metrics::gauge!(names::INBOX_PENDING).set(figures.pending as f64);
-    metrics::gauge!(names::INBOX_IN_FLIGHT).set(figures.in_flight as f64);
-    metrics::gauge!(names::INBOX_RETRYING).set(figures.retrying as f64);
-    metrics::gauge!(names::DEAD_LETTERS).set(figures.dead_letters as f64);
-    metrics::gauge!(names::QUARANTINED).set(figures.quarantined as f64);
-    metrics::gauge!(names::QUARANTINED_BYTES).set(figures.quarantined_bytes as f64);
-    metrics::gauge!(names::KEPT_FULLEST_ACCOUNT_RATIO).set(figures.fullest_account_ratio);
-    metrics::gauge!(names::INBOX_OLDEST_PENDING_AGE_SECONDS)
-        .set(figures.oldest_pending_age.as_secs_f64());
 }

@@ -7,7 +7,7 @@ use std::fmt;
 /// `Processed`, `Duplicate`, `Ignored` and `Malformed` are final: the event is
 /// dealt with. `Failed`, `InFlight` and `Deferred` are not: the delivery must be
 /// answered with a `5xx` so that ALM sends it again (see
-/// [`DeliveryReport::status`](crate::engine::DeliveryReport::status)).
+/// [`DeliveryReport::status`](crate::DeliveryReport::status)).
 ///
 /// ```
 /// use alm_webhooks::{Decision, IgnoreReason};

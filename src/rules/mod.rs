@@ -82,11 +82,11 @@
 //! even one that is newer than a rollback or re-enrollment still on its
 //! way.
 
-mod decision;
+pub(crate) mod decision;
 mod keys;
 mod state;
 
-pub use decision::{Decision, IgnoreReason};
+pub(crate) use decision::{Decision, IgnoreReason};
 pub use keys::StateKey;
 pub use state::{EntityState, Lifecycle};
 
@@ -101,7 +101,8 @@ use crate::{Event, EventFamily};
 ///
 /// ```
 /// use alm_webhooks::Envelope;
-/// use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason};
+/// use alm_webhooks::rules::{self, EntityState};
+/// use alm_webhooks::{Decision, IgnoreReason};
 ///
 /// let body = br#"{"accountId":1,"events":[
 ///   {"eventId":"p","eventName":"LEARNER_PROGRESS","timestamp":20,
@@ -124,7 +125,8 @@ pub fn decide(state: &EntityState, event: &Event) -> (Decision, EntityState) {
 ///
 /// ```
 /// use alm_webhooks::EventFamily;
-/// use alm_webhooks::rules::{self, Decision, EntityState, IgnoreReason};
+/// use alm_webhooks::rules::{self, EntityState};
+/// use alm_webhooks::{Decision, IgnoreReason};
 /// let (_, completed) = rules::decide_facts(&EntityState::default(), EventFamily::Completion, 2_000);
 /// let (decision, _) = rules::decide_facts(&completed, EventFamily::LearnerProgress, 3_000);
 /// assert_eq!(decision, Decision::Ignored(IgnoreReason::ProgressAfterCompletion));

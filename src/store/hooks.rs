@@ -12,8 +12,8 @@
 //! External effects (a call to a CRM) cannot join a transaction: they
 //! stay in the handler, which runs before the commit, at least once.
 
+use crate::Decision;
 use crate::Event;
-use crate::rules::Decision;
 
 /// An event decided in a commit, with its decision
 /// ([`Decision::Processed`] or [`Decision::Ignored`]).

@@ -36,9 +36,9 @@ impl ClaimToken {
 /// A claim held by another `holder` stays [`Claim::InFlight`] while its
 /// lease is live; a claim held by this very owner (the same `holder` and
 /// `lease`: the same event twice in one attempt) is [`Claim::InFlight`]
-/// too. [`Engine::process`](crate::engine::Engine::process) draws a fresh
+/// too. [`Engine::process`](crate::Engine::process) draws a fresh
 /// owner for each call ([`ClaimOwner::random`]);
-/// [`Engine::process_as`](crate::engine::Engine::process_as) takes one,
+/// [`Engine::process_as`](crate::Engine::process_as) takes one,
 /// which the inbox's workers build from the delivery they took
 /// ([`ClaimOwner::for_delivery`]): a stable hash of its
 /// [`DeliveryId`](crate::inbox::DeliveryId) as `holder`, the take's

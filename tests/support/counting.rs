@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::{Decision, StateKey};
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
+use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
     Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
 };

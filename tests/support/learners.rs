@@ -4,7 +4,7 @@
 //! set (`projection::merge` is itself checked against an independent
 //! oracle in the crate's unit tests).
 
-use alm_webhooks::engine::Engine;
+use alm_webhooks::Engine;
 use alm_webhooks::projection::{self, LearnerEvent, LearnerRecord};
 use alm_webhooks::store::Store;
 use alm_webhooks::{AccountId, Envelope, UserId};

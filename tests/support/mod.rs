@@ -11,9 +11,9 @@ pub mod redis_keys;
 pub mod services;
 pub mod signing;
 
+use alm_webhooks::Decision;
+use alm_webhooks::Engine;
 use alm_webhooks::Envelope;
-use alm_webhooks::engine::Engine;
-use alm_webhooks::rules::Decision;
 use alm_webhooks::store::Store;
 
 /// The decisions for one delivery, with a handler that always succeeds.

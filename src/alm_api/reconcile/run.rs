@@ -185,7 +185,7 @@ fn synthetic(alm: &LearnerRecord, status: LearnerStatus, now: &Timestamp) -> Val
 /// ```no_run
 /// # async fn run<T: alm_webhooks::alm_api::reconcile::LearnerTable>(
 /// #     api: alm_webhooks::alm_api::AlmApi, table: T,
-/// #     engine: alm_webhooks::engine::Engine<alm_webhooks::store::MemoryStore>,
+/// #     engine: alm_webhooks::Engine<alm_webhooks::store::MemoryStore>,
 /// # ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 /// use std::time::Duration;
 /// use alm_webhooks::{AccountId, Timestamp};

@@ -161,7 +161,7 @@ const NO_TABLE: &str = "this store keeps no learner table (memory, SQLite and Po
 
 /// The projection of the store an engine writes: a reconciler over
 /// `engine.clone()` reads the table the engine keeps.
-impl<S: crate::store::Store + LearnerTable> LearnerTable for crate::engine::Engine<S> {
+impl<S: crate::store::Store + LearnerTable> LearnerTable for crate::Engine<S> {
     fn learner_records(
         &self,
         account: AccountId,

@@ -21,7 +21,7 @@ pub async fn engines_with_clocks_60_s_apart_process_once<S: Store>(store: S) {
     let build = |clock: &ManualClock| {
         Engine::builder(Arc::clone(&store))
             .clock(clock.clone())
-            .lease(Duration::from_secs(10))
+            .claim_lease(Duration::from_secs(10))
             .in_flight_wait(Duration::from_millis(100))
             .build()
     };

@@ -143,7 +143,7 @@ fn engine<S: Store>(store: S, clock: &ManualClock) -> Engine<S> {
 fn batched_engine<S: Store>(store: S, clock: &ManualClock, commit_batch: usize) -> Engine<S> {
     Engine::builder(store)
         .clock(clock.clone())
-        .lease(LEASE)
+        .claim_lease(LEASE)
         .in_flight_wait(Duration::from_millis(100))
         .dedup_window(Duration::from_secs(8 * 24 * 3600))
         .commit_batch(commit_batch)

@@ -231,7 +231,7 @@ pub async fn batched_chain_keeps_another_deliverys_commit<S: Store>(store: S) {
     assert_eq!(
         decisions(&engine, &later).await,
         [Decision::Ignored(
-            crate::rules::IgnoreReason::ProgressAfterCompletion
+            crate::IgnoreReason::ProgressAfterCompletion
         )],
         "the completion was not written over"
     );

@@ -84,8 +84,8 @@ impl Guard {
     ///
     /// ```
     /// use alm_webhooks::endpoint::Guard;
-    /// use alm_webhooks::{Authentication, Receiver};
-    /// let middleware = Guard::new(&Receiver::new(Authentication::None)).actix();
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let middleware = Guard::new(&DeliveryReceiver::new(Authentication::None)).actix();
     /// let app = actix_web::App::new().service(
     ///     actix_web::web::resource("/webhooks")
     ///         .wrap(middleware)

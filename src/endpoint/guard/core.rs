@@ -14,7 +14,7 @@ use super::Guard;
 use super::budget::{Budget, Held};
 use super::summary::{Refusal, Tally};
 use crate::auth::UNAUTHORIZED_BODY;
-use crate::{Authentication, Receiver, Rejection};
+use crate::{Authentication, DeliveryReceiver, DeliveryRejection};
 
 /// The `WWW-Authenticate` of a `401` under Basic authentication.
 pub(super) const BASIC_CHALLENGE: &str = r#"Basic realm="alm-webhooks", charset="UTF-8""#;
@@ -22,7 +22,7 @@ pub(super) const BASIC_CHALLENGE: &str = r#"Basic realm="alm-webhooks", charset=
 /// What every request through one layer (or middleware) shares: its caps
 /// and counts.
 pub(super) struct Shared {
-    pub(super) receiver: Receiver,
+    pub(super) receiver: DeliveryReceiver,
     pub(super) read_timeout: Duration,
     retry_after: Duration,
     requests: Arc<Semaphore>,
@@ -110,14 +110,14 @@ impl Shared {
         let (status, body) = match refusal {
             Refusal::Unauthorized => (StatusCode::UNAUTHORIZED, UNAUTHORIZED_BODY.to_owned()),
             Refusal::TooLarge => {
-                let rejection = Rejection::PayloadTooLarge {
+                let rejection = DeliveryRejection::PayloadTooLarge {
                     limit: self.receiver.max_body_bytes(),
                 };
                 (rejection.status(), rejection.body())
             }
             Refusal::Malformed => (
-                Rejection::UnreadableBody.status(),
-                Rejection::UnreadableBody.body(),
+                DeliveryRejection::UnreadableBody.status(),
+                DeliveryRejection::UnreadableBody.body(),
             ),
             Refusal::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,

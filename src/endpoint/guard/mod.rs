@@ -16,7 +16,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Receiver;
+use super::{
+    DEFAULT_MAX_BUFFERED_BYTES, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_SUMMARY_EVERY,
+};
+use crate::DeliveryReceiver;
 
 #[cfg(feature = "actix")]
 pub use actix::{GuardActixService, GuardMiddleware};
@@ -24,29 +28,7 @@ pub use actix::{GuardActixService, GuardMiddleware};
 pub use service::{GuardLayer, GuardService};
 pub use summary::RefusalSummary;
 
-/// How long a client may take to send a request's headers, and then its
-/// body: 10 s (ALM gives up after 5 s).
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Requests in progress at once (reading their body or being handled)
-/// before the next is answered `503`: 256.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
-
-/// Body bytes buffered at once beyond each body's first 64 KiB, all
-/// requests together, before a request is answered `503`: 32 MiB (four
-/// bodies at the 8 MiB limit).
-pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 * 1024 * 1024;
-
-/// Open connections [`Guard::serve`] holds at once: 1024.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-
-/// The `Retry-After` of a `503`: 5 s.
-pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
-
-/// How often refused requests are summarised: once a minute at most.
-pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
-
-/// The bounds of the front door, built once from the [`Receiver`] it
+/// The bounds of the front door, built once from the [`DeliveryReceiver`] it
 /// guards (its authentication and body limit): for axum, a tower layer
 /// ([`Guard::layer`], a whole receiver in [`GuardLayer`]'s example) for
 /// the webhook route and a server with a header read timeout
@@ -97,9 +79,9 @@ pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// ```
 /// use std::time::Duration;
 /// use alm_webhooks::endpoint::Guard;
-/// use alm_webhooks::{Authentication, Receiver};
+/// use alm_webhooks::{Authentication, DeliveryReceiver};
 ///
-/// let guard = Guard::new(&Receiver::new(Authentication::None))
+/// let guard = Guard::new(&DeliveryReceiver::new(Authentication::None))
 ///     .with_read_timeout(Duration::from_secs(8))
 ///     .with_max_concurrent_requests(64)
 ///     .with_max_buffered_bytes(16 * 1024 * 1024);
@@ -107,7 +89,7 @@ pub const DEFAULT_SUMMARY_EVERY: Duration = Duration::from_secs(60);
 /// ```
 #[derive(Clone)]
 pub struct Guard {
-    receiver: Receiver,
+    receiver: DeliveryReceiver,
     read_timeout: Duration,
     max_requests: usize,
     max_buffered_bytes: usize,
@@ -138,11 +120,11 @@ impl Guard {
     ///
     /// ```
     /// use alm_webhooks::endpoint::{DEFAULT_READ_TIMEOUT, Guard};
-    /// use alm_webhooks::{Authentication, Receiver};
-    /// let guard = Guard::new(&Receiver::new(Authentication::None));
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = Guard::new(&DeliveryReceiver::new(Authentication::None));
     /// assert_eq!(guard.read_timeout(), DEFAULT_READ_TIMEOUT);
     /// ```
-    pub fn new(receiver: &Receiver) -> Self {
+    pub fn new(receiver: &DeliveryReceiver) -> Self {
         Self {
             receiver: receiver.clone(),
             read_timeout: DEFAULT_READ_TIMEOUT,
@@ -158,8 +140,8 @@ impl Guard {
     /// How long a client may take to send the headers, and then the body.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_read_timeout(std::time::Duration::from_secs(5));
     /// # let _ = guard;
     /// ```
@@ -172,8 +154,8 @@ impl Guard {
     /// The read timeout in force.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None));
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None));
     /// assert_eq!(guard.read_timeout().as_secs(), 10);
     /// ```
     pub fn read_timeout(&self) -> Duration {
@@ -184,8 +166,8 @@ impl Guard {
     /// `503` with `Retry-After`.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_max_concurrent_requests(32);
     /// # let _ = guard;
     /// ```
@@ -201,8 +183,8 @@ impl Guard {
     /// least the receiver's body limit, or the largest bodies never fit.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_max_buffered_bytes(64 * 1024 * 1024);
     /// # let _ = guard;
     /// ```
@@ -217,8 +199,8 @@ impl Guard {
     /// `HttpServer::max_connections`.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None));
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None));
     /// assert_eq!(guard.max_connections(), alm_webhooks::endpoint::DEFAULT_MAX_CONNECTIONS);
     /// ```
     pub fn max_connections(&self) -> usize {
@@ -228,8 +210,8 @@ impl Guard {
     /// Open connections [`Guard::serve`] holds at once (at least 1).
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_max_connections(512);
     /// # let _ = guard;
     /// ```
@@ -242,8 +224,8 @@ impl Guard {
     /// The `Retry-After` of a `503` (whole seconds, at least 1).
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_retry_after(std::time::Duration::from_secs(10));
     /// # let _ = guard;
     /// ```
@@ -259,8 +241,8 @@ impl Guard {
     /// per refused request: a flood of them must not flood the logs.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_summary(|summary| eprintln!("{summary}"));
     /// # let _ = guard;
     /// ```
@@ -276,8 +258,8 @@ impl Guard {
     /// The interval of the refusal summary.
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
-    /// let guard = alm_webhooks::endpoint::Guard::new(&Receiver::new(Authentication::None))
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = alm_webhooks::endpoint::Guard::new(&DeliveryReceiver::new(Authentication::None))
     ///     .with_summary_every(std::time::Duration::from_secs(10));
     /// # let _ = guard;
     /// ```

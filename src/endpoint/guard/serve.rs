@@ -23,8 +23,8 @@ impl Guard {
     /// ```no_run
     /// # async fn run() {
     /// use alm_webhooks::endpoint::Guard;
-    /// use alm_webhooks::{Authentication, Receiver};
-    /// let guard = Guard::new(&Receiver::new(Authentication::None));
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
+    /// let guard = Guard::new(&DeliveryReceiver::new(Authentication::None));
     /// let app = axum::Router::new()
     ///     .route("/webhooks", axum::routing::post(|| async { "ok" }))
     ///     .layer(guard.layer());

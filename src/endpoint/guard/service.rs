@@ -70,9 +70,9 @@ impl Guard {
     /// it (clones share them).
     ///
     /// ```
-    /// # use alm_webhooks::{Authentication, Receiver};
+    /// # use alm_webhooks::{Authentication, DeliveryReceiver};
     /// use alm_webhooks::endpoint::Guard;
-    /// let layer = Guard::new(&Receiver::new(Authentication::None)).layer();
+    /// let layer = Guard::new(&DeliveryReceiver::new(Authentication::None)).layer();
     /// let app: axum::Router = axum::Router::new()
     ///     .route("/webhooks", axum::routing::post(|| async { "ok" }))
     ///     .layer(layer);

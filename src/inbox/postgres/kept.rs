@@ -148,7 +148,7 @@ impl PostgresInbox {
             == 1)
     }
 
-    pub(super) async fn kept_requeue_quarantined(
+    pub(super) async fn kept_replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,
@@ -159,7 +159,7 @@ impl PostgresInbox {
             self.t("alm_quarantine")
         );
         self.move_to_inbox(
-            "requeue a quarantined body",
+            "replay a quarantined body",
             &delete,
             id.0 as i64,
             now,

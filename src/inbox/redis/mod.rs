@@ -402,7 +402,7 @@ impl Inbox for RedisInbox {
         Ok(n == 1)
     }
 
-    async fn requeue_quarantined(
+    async fn replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,

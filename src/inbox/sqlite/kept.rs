@@ -141,14 +141,14 @@ impl SqliteInbox {
         .await
     }
 
-    pub(super) async fn kept_requeue_quarantined(
+    pub(super) async fn kept_replay_quarantined(
         &self,
         id: QuarantineId,
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
         let now_ms = unix_millis(now);
-        self.run("requeue a quarantined body", move |conn| {
+        self.run("replay a quarantined body", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let body: Option<Vec<u8>> = tx
                 .query_row(

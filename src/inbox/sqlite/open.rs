@@ -61,7 +61,7 @@ impl SqliteInbox {
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use alm_webhooks::inbox::{Inbox, SqliteInbox};
     /// use alm_webhooks::store::SqliteStore;
-    /// use alm_webhooks::{Engine, endpoint::WorkerOptions, Authentication, Endpoint};
+    /// use alm_webhooks::{Engine, inbox::WorkerOptions, Authentication, Endpoint};
     /// use std::sync::Arc;
     ///
     /// let store = SqliteStore::open_in_memory()?;

@@ -43,7 +43,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let attempt = taken.attempts.max(1);
-        let max = self.retry.max_attempts.max(1);
+        let max = self.options.retry.max_attempts.max(1);
         let isolate = taken.abandoned > 0;
         if attempt <= max {
             return self.process(taken, attempt, handler, trail, isolate).await;
@@ -85,16 +85,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         match processed {
             Ok(Ended::Complete(letters)) => self.complete(taken, &letters).await,
             Ok(Ended::Retry(error)) => {
-                let not_before = now + self.retry.backoff(taken.attempts.max(1));
+                let not_before = now + self.options.retry.backoff(taken.attempts.max(1));
                 self.inbox.retry_later(id, token, not_before, &error).await
             }
             Ok(Ended::Postpone(error)) => {
-                let not_before = now + self.retry.backoff(1);
+                let not_before = now + self.options.retry.backoff(1);
                 self.inbox.postpone(id, token, not_before, &error).await
             }
             Err(e) => {
                 self.report(Progress::Unavailable { error: &e });
-                let not_before = now + self.retry.backoff(1);
+                let not_before = now + self.options.retry.backoff(1);
                 self.inbox
                     .postpone(id, token, not_before, &e.to_string())
                     .await
@@ -152,7 +152,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             Err(e) => return self.quarantine(taken, &e.to_string()).await,
         };
         let account_id = envelope.account_id;
-        let last = self.retry.is_last(attempt);
+        let last = self.options.retry.is_last(attempt);
         let now = OffsetDateTime::now_utc();
         let mut items: Vec<Item> = Vec::with_capacity(envelope.events.len());
         let mut rejected = Vec::new();
@@ -196,7 +196,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 account_id,
                 events: chunk.into_iter().map(|i| i.event).collect(),
             };
-            let limit = self.handler_timeout;
+            let limit = self.options.handler_timeout;
             let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
             let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
             let report = self.engine.process_as(owner, envelope, bounded).await?;

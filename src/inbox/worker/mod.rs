@@ -3,24 +3,24 @@
 
 mod alone;
 mod deliver;
+mod options;
 mod pool;
 mod supervise;
 mod timeout;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use deliver::Trail;
-use pool::RestartLimit;
 
+pub use options::{DEFAULT_DELIVERY_LEASE, DEFAULT_WORKERS, WorkerOptions};
 pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
 pub(crate) use timeout::bounded;
 pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
 
-use super::{DeliveryId, Inbox, InboxError, NewDeadLetter, RetryPolicy, Taken};
+use super::{DeliveryId, Inbox, InboxError, NewDeadLetter, Taken};
 use crate::engine::EventOutcome;
 use crate::store::Store;
 use crate::{AccountId, BoxError, Engine, Event};
@@ -77,12 +77,10 @@ pub enum Progress<'a> {
     },
 }
 
-type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
-
 /// Configures and starts workers. See the [module docs](super).
 ///
 /// Nothing a delivery does stops its account for good: a handler that does
-/// not return within the [handler timeout](Workers::with_handler_timeout)
+/// not return within the [handler timeout](WorkerOptions::with_handler_timeout)
 /// (30 s) is a failed attempt, and a panic anywhere in a worker (the
 /// handler, the observer, a custom [`Store`] or [`Inbox`]) is caught, reported
 /// ([`Progress::Panicked`]) and a failed attempt too, the worker going on
@@ -128,13 +126,7 @@ type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 pub struct Workers<S: Store, I: Inbox> {
     engine: Engine<S>,
     inbox: Arc<I>,
-    count: usize,
-    lease: Duration,
-    poll: Duration,
-    retry: RetryPolicy,
-    handler_timeout: Duration,
-    restart_limit: RestartLimit,
-    observer: Option<Observer>,
+    options: WorkerOptions,
     /// The per-account caps the gauges compare the fullest account with
     /// (the endpoint's; none for workers on their own).
     kept_caps: Option<super::KeptCounts>,
@@ -144,32 +136,22 @@ impl<S: Store + std::fmt::Debug, I: Inbox + std::fmt::Debug> std::fmt::Debug for
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workers")
             .field("inbox", &self.inbox)
-            .field("count", &self.count)
-            .field("lease", &self.lease)
-            .field("poll", &self.poll)
-            .field("retry", &self.retry)
-            .field("handler_timeout", &self.handler_timeout)
-            .field("restart_limit", &self.restart_limit)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: Store, I: Inbox> Workers<S, I> {
-    /// Workers for `engine` on `inbox`: 4 of them, a 60 s lease, the
-    /// default [`RetryPolicy`], an idle poll every 50 ms, a handler timeout
-    /// of [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts
-    /// within 60 s.
+    /// Workers for `engine` on `inbox`, with the default
+    /// [`WorkerOptions`]: 4 of them, a 60 s delivery lease, the default
+    /// [`RetryPolicy`](super::RetryPolicy), an idle poll every 50 ms, a handler timeout of
+    /// [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts within
+    /// 60 s.
     pub fn new(engine: Engine<S>, inbox: Arc<I>) -> Self {
         Self {
             engine,
             inbox,
-            count: 4,
-            lease: crate::engine::DEFAULT_LEASE,
-            poll: Duration::from_millis(50),
-            retry: RetryPolicy::default(),
-            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
-            restart_limit: RestartLimit::default(),
-            observer: None,
+            options: WorkerOptions::default(),
             kept_caps: None,
         }
     }
@@ -182,96 +164,24 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         self
     }
 
-    /// How many deliveries this process works on at once (at least 1).
-    #[must_use]
-    pub fn with_count(mut self, workers: usize) -> Self {
-        self.count = workers.max(1);
-        self
-    }
-
-    /// A delivery's lease, renewed every third of it while it is worked on:
-    /// how long a delivery whose worker died waits before another takes it.
-    #[must_use]
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(30));
-        self
-    }
-
-    /// How often an idle worker looks at the inbox again, at first (default
-    /// 50 ms; it backs off to 16 times that, at most 1 s, while the inbox
-    /// stays empty, and is woken at once by [`WorkerPool::wake`]). Work
-    /// appended by another process, and a retry coming due, is seen within
-    /// that time.
-    #[must_use]
-    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
-        self.poll = poll;
-        self
-    }
-
-    /// Attempts and backoff.
-    #[must_use]
-    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// How long a handler may run on one event (default
-    /// [`DEFAULT_HANDLER_TIMEOUT`], 30 s; at least 1 ms). One that does not
-    /// return within it is cancelled and the attempt fails with
-    /// [`HandlerTimedOut`] ("handler timed out after 30 s"): the event is
-    /// tried again, and dead-lettered with that error after the last
-    /// attempt, so a hung handler never holds its account for good. The
-    /// delivery's lease is renewed only while its handlers are within
-    /// their time.
+    /// The workers with these options.
     ///
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
+    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, WorkerOptions, Workers}};
     /// let workers = Workers::new(Engine::in_memory(), Arc::new(MemoryInbox::new()))
-    ///     .with_handler_timeout(Duration::from_secs(10));
+    ///     .with_options(WorkerOptions::new().with_count(2).with_handler_timeout(Duration::from_secs(10)));
     /// # let _ = workers;
     /// ```
     #[must_use]
-    pub fn with_handler_timeout(mut self, limit: Duration) -> Self {
-        self.handler_timeout = limit.max(Duration::from_millis(1));
-        self
-    }
-
-    /// How often the workers may panic (and be restarted) within `window`
-    /// while the pool stays [healthy](WorkerPool::healthy) (default 10
-    /// within 60 s; `restarts` at least 1).
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use std::time::Duration;
-    /// use alm_webhooks::{Engine, inbox::{MemoryInbox, Workers}};
-    /// let workers = Workers::new(Engine::in_memory(), Arc::new(MemoryInbox::new()))
-    ///     .with_restart_limit(3, Duration::from_secs(60));
-    /// # let _ = workers;
-    /// ```
-    #[must_use]
-    pub fn with_restart_limit(mut self, restarts: usize, window: Duration) -> Self {
-        self.restart_limit = RestartLimit {
-            restarts: restarts.max(1),
-            window,
-        };
-        self
-    }
-
-    /// Called for everything the workers do ([`Progress`]), from the worker
-    /// tasks: keep it quick.
-    #[must_use]
-    pub fn with_observer(
-        mut self,
-        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
-    ) -> Self {
-        self.observer = Some(Arc::new(observer));
+    pub fn with_options(mut self, options: WorkerOptions) -> Self {
+        self.options = options;
         self
     }
 
     fn report(&self, progress: Progress<'_>) {
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = &self.options.observer {
             observer(progress);
         }
     }
@@ -292,7 +202,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     {
         match self
             .inbox
-            .take(self.lease, OffsetDateTime::now_utc())
+            .take(self.options.lease, OffsetDateTime::now_utc())
             .await?
         {
             Some(taken) => {
@@ -320,7 +230,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
 /// How often a running pool refreshes the inbox gauges (feature `metrics`).
 #[cfg(feature = "metrics")]
-const GAUGE_REFRESH: Duration = Duration::from_secs(5);
+const GAUGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Sets the inbox gauges from the inbox's counts every [`GAUGE_REFRESH`]
 /// until the pool stops (a dropped pool leaves it running, like the
@@ -342,14 +252,12 @@ async fn gauges<I: Inbox>(
             return;
         }
         if let Ok(stats) = inbox.stats(OffsetDateTime::now_utc()).await {
-            let mut figures = crate::metrics::InboxFigures::from(&stats);
+            stats.set_gauges();
             if let Some(caps) = kept_caps {
-                match inbox.most_kept_of_one_account().await {
-                    Ok(most) => figures.fullest_account_ratio = most.share_of(caps),
-                    Err(_) => continue, // leave the gauges as they were
+                if let Ok(most) = inbox.most_kept_of_one_account().await {
+                    most.set_fullest_account_gauge(caps);
                 }
             }
-            crate::metrics::set_inbox(&figures);
         }
     }
 }

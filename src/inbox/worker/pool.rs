@@ -25,7 +25,7 @@ pub(super) enum Phase {
 }
 
 /// How many restarts a pool may make within a window and still be healthy
-/// ([`Workers::with_restart_limit`](super::Workers::with_restart_limit)).
+/// ([`WorkerOptions::with_restart_limit`](super::WorkerOptions::with_restart_limit)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RestartLimit {
     pub(super) restarts: usize,
@@ -151,7 +151,7 @@ impl WorkerPool {
     /// Whether the pool is running and its workers keep alive: `false` once
     /// it is shut down, or while its workers panicked more often than the
     /// restart limit allows (10 times within 60 s by default,
-    /// [`Workers::with_restart_limit`](super::Workers::with_restart_limit)).
+    /// [`WorkerOptions::with_restart_limit`](super::WorkerOptions::with_restart_limit)).
     /// What a readiness check asks ([`Endpoint::ready`](crate::Endpoint::ready)).
     ///
     /// ```

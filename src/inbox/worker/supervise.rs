@@ -37,9 +37,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     {
         let (phase, watcher) = watch::channel(Phase::Running);
         let wake = Arc::new(Notify::new());
-        let health = Arc::new(super::pool::Health::new(self.restart_limit));
+        let health = Arc::new(super::pool::Health::new(self.options.restart_limit));
         let alone = Arc::new(Alone::default());
-        let count = self.count;
+        let count = self.options.count;
         let shared = Arc::new((self, handler));
         let tasks = (0..count)
             .map(|_| {
@@ -98,7 +98,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             pool.health.restarted();
             self.report_panic(None);
             tokio::select! {
-                () = tokio::time::sleep(self.poll.max(Duration::from_millis(100))) => {}
+                () = tokio::time::sleep(self.options.poll.max(Duration::from_millis(100))) => {}
                 _ = phase.wait_for(|p| *p != Phase::Running) => return,
             }
         }
@@ -113,8 +113,11 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         // (up to 16 × `poll`, at most 1 s unless `poll` is longer), so idle
         // receivers do not keep a shared database busy; a wake, or work,
         // brings it back to `poll`.
-        let longest = self.poll.max((self.poll * 16).min(Duration::from_secs(1)));
-        let mut idle = self.poll;
+        let longest = self
+            .options
+            .poll
+            .max((self.options.poll * 16).min(Duration::from_secs(1)));
+        let mut idle = self.options.poll;
         while *phase.borrow() == Phase::Running {
             // No delivery is taken while a suspect runs alone (see
             // `alone`); the turn is waited for only while running.
@@ -125,19 +128,19 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             // A `take` that does not answer is abandoned at shutdown (a
             // delivery it may have leased is taken again after its lease).
             let taken = tokio::select! {
-                taken = self.inbox.take(self.lease, OffsetDateTime::now_utc()) => taken,
+                taken = self.inbox.take(self.options.lease, OffsetDateTime::now_utc()) => taken,
                 _ = phase.wait_for(|p| *p == Phase::Abandon) => return,
             };
             match taken {
                 Ok(Some(taken)) => {
-                    idle = self.poll;
+                    idle = self.options.poll;
                     self.hold(taken, handler, &mut phase, pool, shared).await;
                 }
                 Ok(None) => {
                     drop(shared);
                     tokio::select! {
                         () = tokio::time::sleep(idle) => idle = (idle * 2).min(longest),
-                        () = pool.wake.notified() => idle = self.poll,
+                        () = pool.wake.notified() => idle = self.options.poll,
                         _ = phase.changed() => {}
                     }
                 }
@@ -145,7 +148,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                     drop(shared);
                     self.report(Progress::Unavailable { error: &e });
                     tokio::select! {
-                        () = tokio::time::sleep(self.poll.max(Duration::from_millis(200))) => {}
+                        () = tokio::time::sleep(self.options.poll.max(Duration::from_millis(200))) => {}
                         _ = phase.changed() => {}
                     }
                 }
@@ -189,10 +192,10 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
         let heartbeat = async {
             loop {
-                tokio::time::sleep(self.lease / 3).await;
+                tokio::time::sleep(self.options.lease / 3).await;
                 let _ = self
                     .inbox
-                    .renew(id, token, self.lease, OffsetDateTime::now_utc())
+                    .renew(id, token, self.options.lease, OffsetDateTime::now_utc())
                     .await;
             }
         };
@@ -231,7 +234,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     async fn give_back_panicked(&self, taken: &Taken, trail: &Trail) {
         // The take counted this attempt.
         let attempt = taken.attempts.max(1);
-        let given_back = if self.retry.is_last(attempt) {
+        let given_back = if self.options.retry.is_last(attempt) {
             let letters = panicked_letters(taken, trail, attempt);
             let kept = self.inbox.complete(taken.id, taken.token, &letters).await;
             if matches!(kept, Ok(true)) {
@@ -241,7 +244,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             }
             kept
         } else {
-            let not_before = OffsetDateTime::now_utc() + self.retry.backoff(attempt);
+            let not_before = OffsetDateTime::now_utc() + self.options.retry.backoff(attempt);
             self.inbox
                 .retry_later(taken.id, taken.token, not_before, PANICKED)
                 .await

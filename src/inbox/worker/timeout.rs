@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::BoxError;
 
 /// How long a worker lets a handler run on one event, by default
-/// ([`Workers::with_handler_timeout`](super::Workers::with_handler_timeout)).
+/// ([`WorkerOptions::with_handler_timeout`](super::WorkerOptions::with_handler_timeout)).
 ///
 /// ```
 /// assert_eq!(alm_webhooks::inbox::DEFAULT_HANDLER_TIMEOUT.as_secs(), 30);

@@ -81,7 +81,7 @@ impl PostgresStore {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
-    /// use alm_webhooks::engine::Engine;
+    /// use alm_webhooks::Engine;
     /// use alm_webhooks::store::PostgresStore;
     ///
     /// PostgresStore::migrate("postgres://owner:secret@db.internal/webhooks", "public").await?;

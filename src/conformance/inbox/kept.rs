@@ -1,5 +1,5 @@
 //! What an inbox keeps of one account: counted as it is kept, discarded,
-//! replayed and requeued.
+//! replayed and replayed.
 
 use super::{Fixture, LEASE, T0, at, delivery, letter};
 use crate::AccountId;
@@ -26,7 +26,7 @@ async fn dead_letters<I: Inbox>(inbox: &I, account: u64, letters: usize) {
 
 /// [`Inbox::kept_of`] counts one account's dead letters, quarantined bodies
 /// and their bytes (a body of no known account counts for none), through
-/// discards, replays and requeues; [`Inbox::most_kept_of_one_account`] the
+/// discards and replays; [`Inbox::most_kept_of_one_account`] the
 /// most one account keeps of each.
 pub async fn kept_of_counts_one_account<I: Inbox>(f: Fixture<I>) {
     let inbox = &*f.inbox;
@@ -101,13 +101,11 @@ pub async fn kept_of_counts_one_account<I: Inbox>(f: Fixture<I>) {
         KeptCounts::new(1, 0, 0),
         "discarded once"
     );
-    let requeued = inbox.requeue_quarantined(q7, AccountId(7), at(T0)).await;
-    assert!(requeued.unwrap().is_some());
-    let requeued = inbox
-        .requeue_quarantined(nobody, AccountId(9), at(T0))
-        .await;
-    assert!(requeued.unwrap().is_some());
-    assert_eq!(of(7).await.unwrap(), KeptCounts::new(1, 0, 0), "requeued");
+    let replayed = inbox.replay_quarantined(q7, AccountId(7), at(T0)).await;
+    assert!(replayed.unwrap().is_some());
+    let replayed = inbox.replay_quarantined(nobody, AccountId(9), at(T0)).await;
+    assert!(replayed.unwrap().is_some());
+    assert_eq!(of(7).await.unwrap(), KeptCounts::new(1, 0, 0), "replayed");
     assert_eq!(of(9).await.unwrap(), KeptCounts::default(), "never counted");
     let most = inbox.most_kept_of_one_account().await.unwrap();
     assert_eq!(most, KeptCounts::new(1, 0, 0));

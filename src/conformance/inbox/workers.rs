@@ -75,13 +75,15 @@ pub async fn workers_retry_dead_letter_and_replay<I: Inbox>(f: Fixture<I>) {
     };
     let log: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&log);
-    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_retry(RetryPolicy {
-            max_attempts: 2,
-            base: Duration::ZERO,
-            max: Duration::ZERO,
-        })
-        .with_observer(move |p| sink.lock().unwrap().push(format!("{p:?}")));
+    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox)).with_options(
+        crate::inbox::WorkerOptions::new()
+            .with_retry(RetryPolicy {
+                max_attempts: 2,
+                base: Duration::ZERO,
+                max: Duration::ZERO,
+            })
+            .with_observer(move |p| sink.lock().unwrap().push(format!("{p:?}"))),
+    );
     let mut idle = 0;
     while idle < 3 {
         if workers.run_once(&handler).await.unwrap() {
@@ -217,22 +219,25 @@ pub async fn workers_outlive_a_hung_handler_and_a_panic<I: Inbox>(f: Fixture<I>)
         }
     };
     let pool = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_count(2)
-        .with_lease(Duration::from_secs(2))
-        .with_poll_interval(Duration::from_millis(5))
-        .with_handler_timeout(Duration::from_millis(200))
-        .with_retry(RetryPolicy {
-            max_attempts: 2,
-            base: Duration::from_millis(10),
-            max: Duration::from_millis(10),
-        })
-        .with_observer(|progress| {
-            if let Progress::Decided { outcome, .. } = progress {
-                if outcome.event_id.as_ref().map(|id| id.as_str()) == Some("watched") {
-                    panic!("the observer panics on watched");
-                }
-            }
-        })
+        .with_options(
+            crate::inbox::WorkerOptions::new()
+                .with_count(2)
+                .with_delivery_lease(Duration::from_secs(2))
+                .with_poll_interval(Duration::from_millis(5))
+                .with_handler_timeout(Duration::from_millis(200))
+                .with_retry(RetryPolicy {
+                    max_attempts: 2,
+                    base: Duration::from_millis(10),
+                    max: Duration::from_millis(10),
+                })
+                .with_observer(|progress| {
+                    if let Progress::Decided { outcome, .. } = progress {
+                        if outcome.event_id.as_ref().map(|id| id.as_str()) == Some("watched") {
+                            panic!("the observer panics on watched");
+                        }
+                    }
+                }),
+        )
         .start(handler);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let done = || {

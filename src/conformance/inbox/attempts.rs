@@ -204,18 +204,20 @@ pub async fn workers_dead_letter_what_the_process_kept_dying_on<I: Inbox>(f: Fix
     };
     let reported: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = Arc::clone(&reported);
-    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox))
-        .with_retry(RetryPolicy {
-            max_attempts: 3,
-            base: Duration::ZERO,
-            max: Duration::ZERO,
-        })
-        .with_observer(move |p| {
-            if let Progress::DeadLettered { letter } = p {
-                let id = letter.event_id.clone().unwrap_or_default();
-                sink.lock().unwrap().push(id);
-            }
-        });
+    let workers = Workers::new(Engine::in_memory(), Arc::clone(&inbox)).with_options(
+        crate::inbox::WorkerOptions::new()
+            .with_retry(RetryPolicy {
+                max_attempts: 3,
+                base: Duration::ZERO,
+                max: Duration::ZERO,
+            })
+            .with_observer(move |p| {
+                if let Progress::DeadLettered { letter } = p {
+                    let id = letter.event_id.clone().unwrap_or_default();
+                    sink.lock().unwrap().push(id);
+                }
+            }),
+    );
     drain(&workers, &handler).await;
 
     // The first event left undecided is the one the process kept dying on

@@ -29,8 +29,8 @@ mod workers;
 
 use time::OffsetDateTime;
 
-use super::{Inbox, LEASE_RAN_OUT, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
 use crate::AccountId;
+use crate::inbox::{Inbox, LEASE_RAN_OUT, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
 
 pub use attempts::{
     a_retry_waits_and_holds_its_account_back, abandoned_attempts_are_counted_at_take,
@@ -223,8 +223,8 @@ pub async fn complete_keeps_dead_letters_to_list_replay_and_discard<I: Inbox>(f:
     assert!(inbox.dead_letters(10).await.unwrap().is_empty());
 }
 
-/// Quarantined bodies keep their exact bytes, can be listed, read, requeued as a delivery and discarded.
-pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I>) {
+/// Quarantined bodies keep their exact bytes, can be listed, read, replayed as a delivery and discarded.
+pub async fn quarantine_keeps_the_bytes_and_replays_them<I: Inbox>(f: Fixture<I>) {
     let inbox = &f.inbox;
     let bad = b"{\"accountId\":9,\"events\":[1,]}\xfe";
     let q1 = inbox
@@ -262,7 +262,7 @@ pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I
     );
 
     let requeued = inbox
-        .requeue_quarantined(q1, AccountId(9), at(T0 + 2))
+        .replay_quarantined(q1, AccountId(9), at(T0 + 2))
         .await
         .unwrap()
         .expect("requeued");
@@ -271,7 +271,7 @@ pub async fn quarantine_keeps_the_bytes_and_requeues_them<I: Inbox>(f: Fixture<I
     assert!(inbox.quarantined_body(q1).await.unwrap().is_none());
     assert!(
         inbox
-            .requeue_quarantined(q1, AccountId(9), at(T0 + 2))
+            .replay_quarantined(q1, AccountId(9), at(T0 + 2))
             .await
             .unwrap()
             .is_none()
@@ -383,7 +383,7 @@ pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f:
     assert_eq!(seen.len(), 6);
 }
 
-/// One `#[tokio::test]` per check of [`inbox::conformance`](crate::inbox::conformance),
+/// One `#[tokio::test]` per check of [`conformance::inbox`](crate::conformance::inbox),
 /// on the inbox `$factory` gives.
 #[macro_export]
 macro_rules! inbox_conformance {
@@ -394,7 +394,7 @@ macro_rules! inbox_conformance {
             an_expired_lease_is_taken_again_and_the_old_holder_is_refused,
             a_retry_waits_and_holds_its_account_back,
             complete_keeps_dead_letters_to_list_replay_and_discard,
-            quarantine_keeps_the_bytes_and_requeues_them,
+            quarantine_keeps_the_bytes_and_replays_them,
             stats_count_every_kind,
             kept_of_counts_one_account,
             listings_page_after_an_id,
@@ -412,7 +412,7 @@ macro_rules! inbox_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 if let Some(fixture) = $factory.await {
-                    $crate::inbox::conformance::$name(fixture).await;
+                    $crate::conformance::inbox::$name(fixture).await;
                 }
             }
         )*

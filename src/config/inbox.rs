@@ -1,0 +1,165 @@
+//! The inbox and its workers: `ALM_MODE`, `ALM_INBOX`, `ALM_WORKERS`,
+//! `ALM_MAX_ATTEMPTS`, `ALM_RETRY_BASE_MS`, `ALM_RETRY_MAX_MS`,
+//! `ALM_HANDLER_TIMEOUT_MS`, `ALM_ON_MALFORMED` and the caps on what it
+//! keeps (`ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`,
+//! `ALM_MAX_QUARANTINED_BYTES`, and per account
+//! `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_PER_ACCOUNT`,
+//! `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::ConfigError;
+use super::vars::{Vars, scheme};
+use crate::endpoint::{
+    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT, DEFAULT_MAX_QUARANTINED,
+    DEFAULT_MAX_QUARANTINED_BYTES, DEFAULT_MAX_QUARANTINED_BYTES_PER_ACCOUNT,
+    DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, Mode, OnMalformed,
+};
+use crate::inbox::{
+    AnyInbox, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy, WorkerOptions,
+};
+use crate::store::AnyStore;
+
+/// Where deliveries wait, and how the workers take them. Its `Debug`
+/// shows the inbox URL's scheme alone.
+///
+/// ```
+/// use alm_webhooks::config::Config;
+/// use alm_webhooks::endpoint::{Mode, OnMalformed};
+/// let config = Config::from_vars([("ALM_MODE", "inline"), ("ALM_WORKERS", "8")]).unwrap();
+/// assert_eq!(config.inbox.mode, Mode::Inline);
+/// assert_eq!(config.inbox.workers, 8);
+/// assert_eq!(config.inbox.on_malformed, OnMalformed::Quarantine);
+/// assert_eq!(config.inbox.url, None, "beside the store");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InboxConfig {
+    /// `ALM_MODE`: `inbox` (default: acknowledge once appended, process
+    /// behind) or `inline` (process inside the request).
+    pub mode: Mode,
+    /// `ALM_INBOX`: a URL for [`AnyInbox::from_url`]; `None` (default):
+    /// beside the store, on its pool or connection.
+    pub url: Option<String>,
+    /// `ALM_WORKERS` (default [`DEFAULT_WORKERS`]).
+    pub workers: usize,
+    /// `ALM_MAX_ATTEMPTS`, `ALM_RETRY_BASE_MS`, `ALM_RETRY_MAX_MS`
+    /// (default [`RetryPolicy::default`]).
+    pub retry: RetryPolicy,
+    /// `ALM_HANDLER_TIMEOUT_MS` (default [`DEFAULT_HANDLER_TIMEOUT`]).
+    pub handler_timeout: Duration,
+    /// `ALM_ON_MALFORMED`: `quarantine` (default) or `refuse`.
+    pub on_malformed: OnMalformed,
+    /// `ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`,
+    /// `ALM_MAX_QUARANTINED_BYTES`, `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`,
+    /// `ALM_MAX_QUARANTINED_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`
+    /// (default [`KeptLimits::default`]).
+    pub kept: KeptLimits,
+}
+
+impl fmt::Debug for InboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxConfig")
+            .field("mode", &self.mode)
+            .field("url", &self.url.as_deref().map(scheme))
+            .field("workers", &self.workers)
+            .field("retry", &self.retry)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("on_malformed", &self.on_malformed)
+            .field("kept", &self.kept)
+            .finish()
+    }
+}
+
+impl InboxConfig {
+    pub(super) fn read(vars: &Vars) -> Result<Self, ConfigError> {
+        let mode = vars.choice(
+            "ALM_MODE",
+            Mode::Inbox,
+            &[("inbox", Mode::Inbox), ("inline", Mode::Inline)],
+        )?;
+        let on_malformed = vars.choice(
+            "ALM_ON_MALFORMED",
+            OnMalformed::Quarantine,
+            &[
+                ("quarantine", OnMalformed::Quarantine),
+                ("refuse", OnMalformed::Refuse),
+            ],
+        )?;
+        let defaults = RetryPolicy::default();
+        let base = vars.millis("ALM_RETRY_BASE_MS", defaults.base)?;
+        let max = vars.millis("ALM_RETRY_MAX_MS", defaults.max)?;
+        let max_attempts = vars.positive(
+            "ALM_MAX_ATTEMPTS",
+            defaults.max_attempts,
+            "number of attempts",
+        )?;
+        let kept = KeptLimits::new()
+            .with_max_dead_letters(vars.positive(
+                "ALM_MAX_DEAD_LETTERS",
+                DEFAULT_MAX_DEAD_LETTERS,
+                "number of dead letters",
+            )?)
+            .with_max_quarantined(vars.positive(
+                "ALM_MAX_QUARANTINED",
+                DEFAULT_MAX_QUARANTINED,
+                "number of bodies",
+            )?)
+            .with_max_quarantined_bytes(vars.positive(
+                "ALM_MAX_QUARANTINED_BYTES",
+                DEFAULT_MAX_QUARANTINED_BYTES,
+                "number of bytes",
+            )?)
+            .with_max_dead_letters_per_account(vars.positive(
+                "ALM_MAX_DEAD_LETTERS_PER_ACCOUNT",
+                DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT,
+                "number of dead letters",
+            )?)
+            .with_max_quarantined_per_account(vars.positive(
+                "ALM_MAX_QUARANTINED_PER_ACCOUNT",
+                DEFAULT_MAX_QUARANTINED_PER_ACCOUNT,
+                "number of bodies",
+            )?)
+            .with_max_quarantined_bytes_per_account(vars.positive(
+                "ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT",
+                DEFAULT_MAX_QUARANTINED_BYTES_PER_ACCOUNT,
+                "number of bytes",
+            )?);
+        Ok(Self {
+            mode,
+            url: vars.string("ALM_INBOX"),
+            workers: vars.positive("ALM_WORKERS", DEFAULT_WORKERS, "number of workers")?,
+            retry: RetryPolicy {
+                max_attempts,
+                base,
+                max: max.max(base),
+            },
+            handler_timeout: vars.millis("ALM_HANDLER_TIMEOUT_MS", DEFAULT_HANDLER_TIMEOUT)?,
+            on_malformed,
+            kept,
+        })
+    }
+
+    /// The workers' options: their count, retries and handler timeout,
+    /// and `lease`.
+    pub(super) fn worker_options(&self, lease: Duration) -> WorkerOptions {
+        WorkerOptions::new()
+            .with_count(self.workers)
+            .with_delivery_lease(lease)
+            .with_retry(self.retry)
+            .with_handler_timeout(self.handler_timeout)
+    }
+
+    /// Opens the inbox: `ALM_INBOX`, or beside `store`.
+    pub(super) async fn open(&self, store: &AnyStore) -> Result<Arc<AnyInbox>, ConfigError> {
+        let inbox = match &self.url {
+            Some(url) => AnyInbox::from_url(url).await,
+            None => AnyInbox::from_store(store).await,
+        };
+        inbox
+            .map(Arc::new)
+            .map_err(|e| ConfigError::unavailable("ALM_INBOX", e))
+    }
+}

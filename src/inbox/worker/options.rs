@@ -1,0 +1,212 @@
+//! How the workers run: [`WorkerOptions`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::pool::RestartLimit;
+use super::{DEFAULT_HANDLER_TIMEOUT, Progress};
+use crate::inbox::RetryPolicy;
+
+pub(super) type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
+
+/// A delivery's lease by default: 60 s, renewed every third of it while it
+/// is worked on.
+pub const DEFAULT_DELIVERY_LEASE: Duration = Duration::from_secs(60);
+
+/// How many deliveries a process's workers take at once, by default
+/// ([`WorkerOptions::with_count`]): 4.
+///
+/// ```
+/// assert_eq!(alm_webhooks::inbox::DEFAULT_WORKERS, 4);
+/// ```
+pub const DEFAULT_WORKERS: usize = 4;
+
+/// How the inbox's workers run: how many, their delivery lease, their
+/// retries, how long a handler may run, how often they may panic, and who
+/// hears of what they do. Given to [`Workers::with_options`](super::Workers::with_options),
+/// or to [`EndpointBuilder::inbox`](crate::endpoint::EndpointBuilder::inbox)
+/// which starts the workers itself.
+///
+/// ```
+/// use std::time::Duration;
+/// use alm_webhooks::inbox::{Progress, RetryPolicy, WorkerOptions};
+///
+/// let options = WorkerOptions::new()
+///     .with_count(8)
+///     .with_delivery_lease(Duration::from_secs(120))
+///     .with_retry(RetryPolicy { max_attempts: 3, ..RetryPolicy::default() })
+///     .with_observer(|progress| {
+///         if let Progress::DeadLettered { letter } = progress {
+///             eprintln!("dead letter: {}", letter.error);
+///         }
+///     });
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct WorkerOptions {
+    pub(super) count: usize,
+    pub(super) lease: Duration,
+    pub(super) poll: Duration,
+    pub(super) retry: RetryPolicy,
+    pub(super) handler_timeout: Duration,
+    pub(super) restart_limit: RestartLimit,
+    pub(super) observer: Option<Observer>,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            count: DEFAULT_WORKERS,
+            lease: DEFAULT_DELIVERY_LEASE,
+            poll: Duration::from_millis(50),
+            retry: RetryPolicy::default(),
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
+            restart_limit: RestartLimit::default(),
+            observer: None,
+        }
+    }
+}
+
+impl fmt::Debug for WorkerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerOptions")
+            .field("count", &self.count)
+            .field("lease", &self.lease)
+            .field("poll", &self.poll)
+            .field("retry", &self.retry)
+            .field("handler_timeout", &self.handler_timeout)
+            .field("restart_limit", &self.restart_limit)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+impl WorkerOptions {
+    /// The defaults: [`DEFAULT_WORKERS`] (4) workers, a [`DEFAULT_DELIVERY_LEASE`] of 60 s, the
+    /// default [`RetryPolicy`], an idle poll every 50 ms, a handler timeout
+    /// of [`DEFAULT_HANDLER_TIMEOUT`] (30 s), healthy up to 10 restarts
+    /// within 60 s, no observer.
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new();
+    /// # let _ = options;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many deliveries this process works on at once (at least 1).
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new().with_count(2);
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_count(mut self, workers: usize) -> Self {
+        self.count = workers.max(1);
+        self
+    }
+
+    /// A delivery's lease (default [`DEFAULT_DELIVERY_LEASE`]; at least
+    /// 30 ms), renewed every third of it while it is worked on: how long a
+    /// delivery whose worker died waits before another takes it. Not the
+    /// engine's claim lease on an event
+    /// ([`EngineBuilder::claim_lease`](crate::engine::EngineBuilder::claim_lease)).
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_delivery_lease(std::time::Duration::from_secs(30));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_delivery_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How often an idle worker looks at the inbox again, at first (default
+    /// 50 ms; it backs off to 16 times that, at most 1 s, while the inbox
+    /// stays empty, and is woken at once by
+    /// [`WorkerPool::wake`](super::WorkerPool::wake)). Work appended by
+    /// another process, and a retry coming due, is seen within that time.
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_poll_interval(std::time::Duration::from_millis(10));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Attempts and backoff of a failing handler.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::{RetryPolicy, WorkerOptions};
+    /// let options = WorkerOptions::new().with_retry(RetryPolicy::default());
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long a handler may run on one event (default
+    /// [`DEFAULT_HANDLER_TIMEOUT`], 30 s; at least 1 ms). One that does not
+    /// return within it is cancelled and the attempt fails with
+    /// [`HandlerTimedOut`](super::HandlerTimedOut) ("handler timed out
+    /// after 30 s"): the event is tried again, and dead-lettered with that
+    /// error after the last attempt, so a hung handler never holds its
+    /// account for good. The delivery's lease is renewed only while its
+    /// handlers are within their time.
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_handler_timeout(std::time::Duration::from_secs(10));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_handler_timeout(mut self, limit: Duration) -> Self {
+        self.handler_timeout = limit.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the workers may panic (and be restarted) within `window`
+    /// while the pool stays [healthy](super::WorkerPool::healthy) (default
+    /// 10 within 60 s; `restarts` at least 1).
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_restart_limit(5, std::time::Duration::from_secs(60));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_restart_limit(mut self, restarts: usize, window: Duration) -> Self {
+        self.restart_limit = RestartLimit {
+            restarts: restarts.max(1),
+            window,
+        };
+        self
+    }
+
+    /// Called for everything the workers do ([`Progress`]), from the worker
+    /// tasks: keep it quick.
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_observer(|progress| eprintln!("{progress:?}"));
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(Progress<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+}
