@@ -3,14 +3,15 @@
 //! settled ones, and the delivery's bookkeeping.
 
 use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
 
-use time::OffsetDateTime;
-
-use super::Facts;
 use super::failure::EventFailure;
+use super::tally::Tally;
 use crate::Decision;
 use crate::rules::{EntityState, StateKey};
-use crate::store::{Claim, ClaimOwner, Commit, Decided, DedupKey, StateUpdate, Versioned};
+use crate::store::{
+    Claim, ClaimOwner, ClaimRequest, Commit, Decided, DedupKey, StateUpdate, Versioned,
+};
 use crate::{AccountId, Event, EventError, EventFamily, EventId, EventName};
 
 /// A decision that needs no commit (or could not be made).
@@ -77,11 +78,7 @@ impl Pending {
     /// nor its expiry. (An ignored decision read the state without writing
     /// it: if another delivery changes the state meanwhile, the outcome is
     /// the one of the ignored event decided just before that change.)
-    pub(super) fn commit(
-        &self,
-        remember_until: OffsetDateTime,
-        state_until: OffsetDateTime,
-    ) -> Commit<'_> {
+    pub(super) fn commit(&self, remember_until: SystemTime, state_until: SystemTime) -> Commit<'_> {
         let update = match self.decision {
             Decision::Processed => self.state_key.as_ref().map(|k| StateUpdate {
                 key: k,
@@ -94,8 +91,8 @@ impl Pending {
             key: &self.key,
             token: self.token,
             update,
-            remember_until: remember_until.into(),
-            state_until: state_until.into(),
+            remember_until,
+            state_until,
         }
     }
 
@@ -145,6 +142,37 @@ pub(super) struct Batch {
     pub(super) states: HashMap<StateKey, Versioned, foldhash::fast::RandomState>,
     /// When the held claims were taken or last renewed.
     pub(super) renewed: tokio::time::Instant,
+    /// The allocation a chunk's [`ClaimRequest`]s are built in, kept
+    /// between chunks and deliveries (see [`recycle`]).
+    pub(super) requests: Vec<ClaimRequest<'static>>,
+    /// The allocation a flush's [`Commit`]s are built in.
+    pub(super) commits: Vec<Commit<'static>>,
+    /// The delivery's metrics, recorded when it ends.
+    pub(super) tally: Tally,
+}
+
+/// `spare`'s allocation, emptied, for values of another lifetime: the
+/// standard library's `collect` from a vector's own `into_iter` reuses the
+/// allocation when the element types have the same size and alignment, as
+/// two lifetimes of one type do (no element is ever mapped: it is empty).
+/// This is how a buffer of borrowed values outlives the borrows; the
+/// allocation test (`tests/hot_path_allocations.rs`) checks that it holds.
+pub(super) fn recycle<'b, T: Reborrow<'b>>(mut spare: Vec<T>) -> Vec<T::As> {
+    spare.clear();
+    spare.into_iter().map(|_| unreachable!("empty")).collect()
+}
+
+/// A type with a lifetime, and the same type with the lifetime `'b`.
+pub(super) trait Reborrow<'b> {
+    type As;
+}
+
+impl<'b> Reborrow<'b> for ClaimRequest<'_> {
+    type As = ClaimRequest<'b>;
+}
+
+impl<'b> Reborrow<'b> for Commit<'_> {
+    type As = Commit<'b>;
 }
 
 impl Batch {
@@ -159,7 +187,45 @@ impl Batch {
             wait_until: None,
             states: HashMap::default(),
             renewed: tokio::time::Instant::now(),
+            requests: Vec::new(),
+            commits: Vec::new(),
+            tally: Tally::default(),
         }
+    }
+
+    /// Makes this batch (a finished delivery's, emptied by
+    /// [`Batch::clear`]) a new delivery's, its claims held by `owner`.
+    pub(super) fn restart(&mut self, owner: ClaimOwner) {
+        self.owner = owner;
+        self.reported = 0;
+        self.wait_until = None;
+        self.renewed = tokio::time::Instant::now();
+    }
+
+    /// Empties every buffer, keeping its capacity.
+    pub(super) fn clear(&mut self) {
+        self.pending.clear();
+        self.settled.clear();
+        self.held_back.clear();
+        self.states.clear();
+    }
+
+    /// How many events the buffers have room for: the largest vector's
+    /// capacity, or half a table's (a table keeps an eighth of its slots
+    /// free and doubles, so it has room for up to twice its entries).
+    pub(super) fn capacity(&self) -> usize {
+        [
+            self.pending.capacity(),
+            self.settled.capacity(),
+            self.held_back.capacity() / 2,
+            self.states.capacity() / 2,
+            self.requests.capacity(),
+            self.commits.capacity(),
+            self.tally.capacity(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
     }
 
     /// Remembers the state `pending`'s decision leads to, for the later
@@ -199,6 +265,19 @@ impl Batch {
     }
 }
 
+/// What the rules need of one event: its entity, family and time.
+pub(crate) struct Facts {
+    pub(crate) state_key: Option<StateKey>,
+    pub(crate) family: EventFamily,
+    /// Milliseconds since the epoch, at most now + the skew.
+    pub(crate) at: i64,
+    /// Whether the event's own time was too far ahead (`at` is now).
+    pub(crate) future: bool,
+    /// Now minus the event's own time, in milliseconds (`None` for an
+    /// event without rules): what `alm_webhooks_event_lag_seconds` records.
+    pub(crate) lag_ms: Option<i64>,
+}
+
 /// One event of a chunk, ready to be decided.
 pub(super) struct Prepared {
     pub(super) index: usize,
@@ -215,8 +294,11 @@ pub(super) struct Prepared {
 }
 
 /// One item of a chunk: an event to decide, or one decided already.
+/// Not boxed: the chunk's buffer is kept between deliveries, so an event
+/// costs no allocation of its own.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Item {
-    Event(Box<Prepared>),
+    Event(Prepared),
     Final(usize, Option<EventName>, Final),
 }
 

@@ -198,6 +198,7 @@ impl<S: Store> EngineBuilder<S> {
                 future_skew_ms: i64::try_from(self.future_skew.as_millis()).unwrap_or(i64::MAX),
                 families: self.families,
                 counters: Counters::default(),
+                pool: super::pool::Pool::default(),
             }),
         }
     }

@@ -4,12 +4,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::Engine;
-use super::batch::{Batch, Pending, Settled};
+use super::batch::{Batch, Pending, Settled, recycle};
 use super::counters::counted;
 use super::failure::EventFailure;
 use super::flow::Others;
@@ -19,7 +19,7 @@ use crate::Event;
 use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, Store, StoreError};
 
 /// Until when a decision is remembered, and until when its state is kept.
-type Expiries = (OffsetDateTime, OffsetDateTime);
+type Expiries = (SystemTime, SystemTime);
 
 /// How many times one event is claimed again after losing its claim before
 /// it is answered busy (each time, another attempt took it and gave it up).
@@ -32,6 +32,32 @@ struct Committed {
     /// (a store whose `commit_many` is not one transaction may have
     /// written it then: its claim is gone and the event decided).
     alone: bool,
+}
+
+/// The outcomes of a flush's commits, one per pending decision, in order.
+enum Outcomes {
+    /// The lone commit's.
+    One(Option<CommitOutcome>),
+    /// The set-based call's.
+    Together(std::vec::IntoIter<CommitOutcome>),
+    /// Each commit's (or error), made alone after the set-based call failed.
+    Each(std::vec::IntoIter<Committed>),
+}
+
+impl Iterator for Outcomes {
+    type Item = Committed;
+
+    fn next(&mut self) -> Option<Committed> {
+        let made = |outcome| Committed {
+            outcome: Ok(outcome),
+            alone: false,
+        };
+        match self {
+            Self::One(outcome) => outcome.take().map(made),
+            Self::Together(outcomes) => outcomes.next().map(made),
+            Self::Each(outcomes) => outcomes.next(),
+        }
+    }
 }
 
 /// What to do before deciding a pending event again.
@@ -49,7 +75,8 @@ impl<S: Store> Engine<S> {
     fn expiries(&self) -> Expiries {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        (now + inner.dedup_window, now + inner.state_retention)
+        let (remember, keep) = (now + inner.dedup_window, now + inner.state_retention);
+        (remember.into(), keep.into())
     }
 
     /// Commits the batch's decisions; a commit that finds the state moved or
@@ -68,52 +95,87 @@ impl<S: Store> Engine<S> {
         }
         // Taken out only once committed, so a failed commit can be tried
         // again.
-        let outcomes = self.commit_pending(&batch.pending).await?;
-        for (pending, outcome) in std::mem::take(&mut batch.pending).into_iter().zip(outcomes) {
+        let outcomes = self
+            .commit_pending(&batch.pending, &mut batch.commits)
+            .await?;
+        let mut pending = std::mem::take(&mut batch.pending);
+        for (pending, outcome) in pending.drain(..).zip(outcomes) {
+            if matches!(outcome.outcome, Ok(CommitOutcome::Committed)) {
+                // Settled as decided, as `conclude` would, without a
+                // future of its own.
+                batch.note(pending.state_key.as_ref(), pending.decision);
+                batch.settled.push(Settled {
+                    index: pending.index,
+                    decision: pending.decision,
+                    event_id: pending.into_event_id(),
+                    error: None,
+                });
+                continue;
+            }
             self.conclude(pending, outcome, batch, handler).await?;
+        }
+        if batch.pending.is_empty() {
+            // The buffer, for the next decisions.
+            batch.pending = pending;
         }
         Ok(())
     }
 
-    /// Commits pending decisions: one [`Store::commit`], or one
-    /// [`Store::commit_many`]. After a permanent error, each alone, so that
-    /// the error becomes the failure of the decision it is about. A
-    /// transient error leaves them all to be tried again.
-    async fn commit_pending(&self, pending: &[Pending]) -> Result<Vec<Committed>, StoreError> {
-        let store = &self.inner.store;
+    /// Commits pending decisions, building the commits in `spare`'s
+    /// allocation (kept there for the next flush).
+    async fn commit_pending(
+        &self,
+        pending: &[Pending],
+        spare: &mut Vec<Commit<'static>>,
+    ) -> Result<Outcomes, StoreError> {
         let (remember_until, state_until) = self.expiries();
-        let commits: Vec<Commit<'_>> = pending
-            .iter()
-            .map(|p| p.commit(remember_until, state_until))
-            .collect();
-        let together = match commits[..] {
+        let mut commits = recycle(std::mem::take(spare));
+        commits.extend(
+            pending
+                .iter()
+                .map(|p| p.commit(remember_until, state_until)),
+        );
+        let outcomes = self.commit_all(pending, &commits).await;
+        *spare = recycle(commits);
+        outcomes
+    }
+
+    /// Makes `commits` (one per pending decision): one [`Store::commit`],
+    /// or one [`Store::commit_many`]. After a permanent error, each alone,
+    /// so that the error becomes the failure of the decision it is about.
+    /// A transient error leaves them all to be tried again.
+    async fn commit_all(
+        &self,
+        pending: &[Pending],
+        commits: &[Commit<'_>],
+    ) -> Result<Outcomes, StoreError> {
+        let store = &self.inner.store;
+        let together = match commits {
             _ if store.wants_decided() => {
                 let decided: Vec<_> = pending.iter().map(Pending::decided).collect();
-                counted(
-                    "commit_many",
-                    store.commit_decided(&commits, &decided).await,
-                )
+                counted("commit_many", store.commit_decided(commits, &decided).await)
+                    .map(|o| Outcomes::Together(o.into_iter()))
             }
-            [one] => counted("commit", store.commit(one).await).map(|outcome| vec![outcome]),
-            _ => counted("commit_many", store.commit_many(&commits).await),
+            [one] => counted("commit", store.commit(*one).await).map(|o| Outcomes::One(Some(o))),
+            _ => counted("commit_many", store.commit_many(commits).await)
+                .map(|o| Outcomes::Together(o.into_iter())),
         };
         let committed = |outcome, alone| Committed { outcome, alone };
         match together {
-            Ok(outcomes) => Ok(outcomes
-                .into_iter()
-                .map(|o| committed(Ok(o), false))
-                .collect()),
+            Ok(outcomes) => Ok(outcomes),
             Err(error) if error.is_transient() => Err(error),
-            Err(error) if commits.len() == 1 => Ok(vec![committed(Err(error), false)]),
+            Err(error) if commits.len() == 1 => Ok(Outcomes::Each(
+                vec![committed(Err(error), false)].into_iter(),
+            )),
             Err(_) => {
                 let mut each = Vec::with_capacity(commits.len());
-                for (commit, pending) in commits.into_iter().zip(pending) {
-                    match counted("commit", self.commit_one(pending, commit).await) {
+                for (commit, pending) in commits.iter().zip(pending) {
+                    match counted("commit", self.commit_one(pending, *commit).await) {
                         Err(error) if error.is_transient() => return Err(error),
                         outcome => each.push(committed(outcome, true)),
                     }
                 }
-                Ok(each)
+                Ok(Outcomes::Each(each.into_iter()))
             }
         }
     }
@@ -137,7 +199,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// Settles a pending decision from its commit's outcome. A permanent
-    /// store error is the event's failure.
+    /// store error is the event's failure. (A decision taken again is
+    /// boxed: it is rare, and its future, inline, would make every
+    /// delivery's future, moved at each await, larger.)
     async fn conclude<F, Fut>(
         &self,
         pending: Pending,
@@ -154,11 +218,11 @@ impl<S: Store> Engine<S> {
         let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
-                self.commit_alone(pending, Again::State, handler).await?
+                Box::pin(self.commit_alone(pending, Again::State, handler)).await?
             }
             Ok(CommitOutcome::LeaseLost) => {
                 let decided = pending.decision;
-                match self.commit_alone(pending, Again::Claim, handler).await? {
+                match Box::pin(self.commit_alone(pending, Again::Claim, handler)).await? {
                     // Written by the failed set-based call.
                     (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
                     other => other,

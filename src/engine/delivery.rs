@@ -14,7 +14,7 @@ const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
 
 /// No commit is tried again once this long has passed since the error.
 const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
-use super::batch::{Batch, Final, Item, Prepared, Step};
+use super::batch::{Batch, Final, Item, Prepared, Step, recycle};
 use super::counters::counted;
 use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
@@ -37,7 +37,7 @@ impl<S: Store> Engine<S> {
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        let mut holding = Holding::new(self.clone(), Batch::new(owner));
+        let mut holding = Holding::new(self.clone(), owner);
         let result = self
             .run_chunks(events, account_id, handler, &mut holding)
             .await;
@@ -61,23 +61,26 @@ impl<S: Store> Engine<S> {
         let mut report = DeliveryReport {
             outcomes: Vec::with_capacity(events.len()),
         };
-        let (batch, chunk) = holding.parts();
-        let mut spans = EventSpans::default();
+        let (batch, chunk, spans) = holding.parts();
         let mut items = events.into_iter().enumerate();
         loop {
             let now = self.inner.clock.now();
-            *chunk = items
-                .by_ref()
-                .take(chunk_len)
-                .map(|(index, item)| Some(self.prepare(index, account_id, item, now)))
-                .collect();
+            chunk.clear();
+            let tally = &mut batch.tally;
+            chunk.extend(items.by_ref().take(chunk_len).map(|(index, item)| {
+                let item = self.prepare(index, account_id, item, now);
+                if let Item::Event(p) = &item {
+                    tally.lag(p.facts.family, p.facts.lag_ms);
+                }
+                Some(item)
+            }));
             if chunk.is_empty() {
                 break;
             }
             batch.states.clear();
             if chunk_len > 1 {
                 if let Err(error) = self.claim_chunk(chunk, batch, now).await {
-                    return Err(self.fail(batch, &mut [], handler, error).await);
+                    return Err(Box::pin(self.fail(batch, &mut [], handler, error)).await);
                 }
             }
             for at in 0..chunk.len() {
@@ -94,12 +97,12 @@ impl<S: Store> Engine<S> {
                         let id = Some(&prepared.event.event_id);
                         spans.open(index, account_id, id, Some(&event_name));
                         let rest = &chunk[at + 1..];
-                        let decided = self.decide_one(*prepared, handler, batch, rest);
+                        let decided = self.decide_one(prepared, handler, batch, rest);
                         match spans.within(index, decided).await {
                             Ok(step) => (index, Some(event_name), step),
                             Err(error) => {
                                 let rest = &mut chunk[at + 1..];
-                                return Err(self.fail(batch, rest, handler, error).await);
+                                return Err(Box::pin(self.fail(batch, rest, handler, error)).await);
                             }
                         }
                     }
@@ -108,15 +111,15 @@ impl<S: Store> Engine<S> {
                 if batch.pending.len() >= chunk_len {
                     if let Err(error) = self.flush(batch, handler).await {
                         let rest = &mut chunk[at + 1..];
-                        return Err(self.fail(batch, rest, handler, error).await);
+                        return Err(Box::pin(self.fail(batch, rest, handler, error)).await);
                     }
                 }
-                self.settle(batch, &mut report, &mut spans);
+                self.settle(batch, &mut report, spans);
             }
             if let Err(error) = self.flush(batch, handler).await {
-                return Err(self.fail(batch, &mut [], handler, error).await);
+                return Err(Box::pin(self.fail(batch, &mut [], handler, error)).await);
             }
-            self.settle(batch, &mut report, &mut spans);
+            self.settle(batch, &mut report, spans);
         }
         Ok(report)
     }
@@ -144,7 +147,7 @@ impl<S: Store> Engine<S> {
         match self.facts(account_id, &event, now) {
             Ok(facts) => {
                 let (key, sent_id) = Self::dedup_key(account_id, &event);
-                Item::Event(Box::new(Prepared {
+                Item::Event(Prepared {
                     index,
                     account_id,
                     event,
@@ -152,7 +155,7 @@ impl<S: Store> Engine<S> {
                     key,
                     sent_id,
                     answer: None,
-                }))
+                })
             }
             Err((field, message)) => {
                 let error = EventError::after_parsing(index, &event, &field, message);
@@ -172,34 +175,41 @@ impl<S: Store> Engine<S> {
     async fn claim_chunk(
         &self,
         chunk: &mut [Option<Item>],
-        batch: &Batch,
+        batch: &mut Batch,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let held_back = &batch.held_back;
         let wanted = |p: &Prepared| {
             p.facts
                 .state_key
                 .as_ref()
-                .is_none_or(|k| !batch.held_back.contains(k))
+                .is_none_or(|k| !held_back.contains(k))
         };
         let answers = {
-            let requests: Vec<ClaimRequest<'_>> = chunk
-                .iter()
-                .filter_map(|item| match item {
-                    Some(Item::Event(p)) if wanted(p) => Some(ClaimRequest {
-                        key: &p.key,
-                        state: p.facts.state_key.as_ref(),
-                    }),
-                    _ => None,
-                })
-                .collect();
-            if requests.is_empty() {
+            let mut requests = recycle(std::mem::take(&mut batch.requests));
+            requests.extend(chunk.iter().filter_map(|item| match item {
+                Some(Item::Event(p)) if wanted(p) => Some(ClaimRequest {
+                    key: &p.key,
+                    state: p.facts.state_key.as_ref(),
+                }),
+                _ => None,
+            }));
+            let claimed = match requests[..] {
+                [] => None,
+                _ => {
+                    let inner = &*self.inner;
+                    let store = &inner.store;
+                    Some(
+                        store
+                            .claim_many(&requests, batch.owner, inner.lease, now.into())
+                            .await,
+                    )
+                }
+            };
+            batch.requests = recycle(requests);
+            let Some(claimed) = claimed else {
                 return Ok(());
-            }
-            let inner = &*self.inner;
-            let claimed = inner
-                .store
-                .claim_many(&requests, batch.owner, inner.lease, now.into())
-                .await;
+            };
             match counted("claim_many", claimed) {
                 Ok(answers) => answers,
                 Err(error) if !error.is_transient() => return Ok(()),
@@ -228,6 +238,9 @@ impl<S: Store> Engine<S> {
     /// releases the claims of the chunk's events not decided yet (and of
     /// the decisions that could not be committed), so that the redelivery
     /// finds them free. Returns the error.
+    ///
+    /// Boxed where it is awaited: an error path, kept out of the
+    /// delivery's future (which every await moves).
     async fn fail<F, Fut>(
         &self,
         batch: &mut Batch,
@@ -286,8 +299,9 @@ impl<S: Store> Engine<S> {
         while batch.reported < report.outcomes.len() && batch.reported < unsettled {
             let outcome = &report.outcomes[batch.reported];
             self.inner.counters.record(outcome.decision);
-            #[cfg(feature = "metrics")]
-            crate::metrics::record_event(outcome.decision, outcome.event_name.as_ref());
+            batch
+                .tally
+                .event(outcome.decision, outcome.event_name.as_ref());
             spans.decided(outcome.index, outcome.event_id.as_ref(), outcome.decision);
             #[cfg(feature = "tracing")]
             tracing::debug!(

@@ -135,6 +135,7 @@ impl<S: Store> Engine<S> {
             family,
             at,
             future,
+            ..
         } = facts;
         if future {
             self.note_future_time(account_id, &event);

@@ -48,6 +48,8 @@ pub(crate) struct Inner<S> {
     /// Families given to unknown names.
     pub(super) families: HashMap<Box<str>, EventFamily>,
     pub(super) counters: Counters,
+    /// Delivery buffers kept between deliveries.
+    pub(super) pool: super::pool::Pool,
 }
 
 impl<S> Clone for Engine<S> {
@@ -78,16 +80,6 @@ impl Engine<MemoryStore> {
     pub fn in_memory() -> Self {
         Self::builder(MemoryStore::new()).build()
     }
-}
-
-/// What the rules need of one event: its entity, family and time.
-pub(crate) struct Facts {
-    pub(crate) state_key: Option<StateKey>,
-    pub(crate) family: EventFamily,
-    /// Milliseconds since the epoch, at most now + the skew.
-    pub(crate) at: i64,
-    /// Whether the event's own time was too far ahead (`at` is now).
-    pub(crate) future: bool,
 }
 
 impl<S: Store> Engine<S> {
@@ -273,6 +265,7 @@ impl<S: Store> Engine<S> {
                 family,
                 at: 0,
                 future: false,
+                lag_ms: None,
             });
         }
         let state_key = if event.data.is_unknown() {
@@ -289,15 +282,13 @@ impl<S: Store> Engine<S> {
         };
         let at = timestamp.unix_millis();
         let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
-        #[cfg(feature = "metrics")]
-        #[allow(clippy::cast_precision_loss)] // lags far below 2^52 ms
-        crate::metrics::record_event_lag(family, (now_ms - at) as f64 / 1000.0);
         let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
         Ok(Facts {
             state_key,
             family,
             at: if future { now_ms } else { at },
             future,
+            lag_ms: Some(now_ms - at),
         })
     }
 }

@@ -110,19 +110,22 @@ mod failure;
 mod flow;
 pub(crate) mod handle;
 mod holding;
+mod pool;
 mod renew;
 pub(crate) mod report;
 mod spans;
+mod tally;
 
 use std::time::Duration;
 
+pub(crate) use batch::Facts;
 pub use builder::EngineBuilder;
 pub(crate) use catch::CatchUnwind;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;
 pub(crate) use failure::chain as error_chain;
-pub(crate) use handle::{Engine, Facts, Inner};
+pub(crate) use handle::{Engine, Inner};
 pub(crate) use report::DeliveryReport;
 pub use report::EventOutcome;
 

@@ -54,23 +54,30 @@ impl<S: Store> Engine<S> {
         let mut handled = pin!(run(handler, event));
         let mut keep = pin!(self.keep_alive(held, renewed, &renewing));
         // The handler first: one that finishes at once arms no timer.
+        let mut kept = false;
         let failure = poll_fn(|cx| match handled.as_mut().poll(cx) {
             Poll::Ready(failure) => Poll::Ready(failure),
-            Poll::Pending => match keep.as_mut().poll(cx) {
-                Poll::Ready(never) => match never {},
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                kept = true;
+                match keep.as_mut().poll(cx) {
+                    Poll::Ready(never) => match never {},
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         })
         .await;
         // A renewal under way is finished, not dropped: the next handler
         // would otherwise start it again from scratch, and under handlers
-        // shorter than a renewal the claims would never be renewed.
-        poll_fn(|cx| match keep.as_mut().poll(cx) {
-            Poll::Ready(never) => match never {},
-            Poll::Pending if renewing.load(Ordering::Relaxed) => Poll::Pending,
-            Poll::Pending => Poll::Ready(()),
-        })
-        .await;
+        // shorter than a renewal the claims would never be renewed. (None
+        // is under way if the handler finished at its first poll.)
+        if kept {
+            poll_fn(|cx| match keep.as_mut().poll(cx) {
+                Poll::Ready(never) => match never {},
+                Poll::Pending if renewing.load(Ordering::Relaxed) => Poll::Pending,
+                Poll::Pending => Poll::Ready(()),
+            })
+            .await;
+        }
         failure
     }
 

@@ -42,15 +42,12 @@ macro_rules! messaging_span {
             "messaging.operation" = "process",
             "messaging.operation.name" = "process",
             "messaging.operation.type" = "process",
-            "messaging.destination.name" = account_text($account_id),
+            // Displayed (a text attribute, as OpenTelemetry wants it),
+            // without a `String` of its own per span.
+            "messaging.destination.name" = tracing::field::display($account_id.get()),
             $($field)*
         )
     };
-}
-
-#[cfg(feature = "tracing")]
-fn account_text(account_id: AccountId) -> String {
-    account_id.get().to_string()
 }
 
 /// `future` inside the delivery's span.
@@ -77,6 +74,20 @@ pub(super) fn in_delivery<F: Future>(
 }
 
 impl EventSpans {
+    /// Forgets every span (a finished delivery's), keeping the buffer.
+    pub(super) fn clear(&mut self) {
+        #[cfg(feature = "tracing")]
+        self.open.clear();
+    }
+
+    /// The buffer's capacity, in spans.
+    pub(super) fn capacity(&self) -> usize {
+        #[cfg(feature = "tracing")]
+        return self.open.capacity();
+        #[cfg(not(feature = "tracing"))]
+        0
+    }
+
     /// Opens the span of the event at `index`.
     pub(super) fn open(
         &mut self,

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -93,7 +94,9 @@ numeric_id!(
 /// ALM's ids look like UUIDs but often are not valid ones
 /// (`01234567-0458-4450-b5dd-6bc1edr4560`), and events that report results of
 /// API calls may carry a caller-chosen string, so no format is imposed beyond
-/// being non-empty.
+/// being non-empty. A clone shares the text (a reference count, no copy),
+/// as do clones of [`LoId`] and [`LoInstanceId`]: the engine keys an event
+/// and its record on them without allocating.
 ///
 /// ```
 /// use alm_webhooks::EventId;
@@ -102,7 +105,7 @@ numeric_id!(
 /// assert!("".parse::<EventId>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId(Box<str>);
+pub struct EventId(Arc<str>);
 
 impl EventId {
     /// The id as ALM sent it.
@@ -132,7 +135,7 @@ impl FromStr for EventId {
 /// assert!("1234567".parse::<LoId>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LoId(Box<str>);
+pub struct LoId(Arc<str>);
 
 impl LoId {
     /// The id as ALM sent it.
@@ -168,11 +171,12 @@ impl LoId {
     }
 }
 
-/// `learning_program:rest` → `learningProgram:rest`; anything else as is.
-fn canonical_spelling(id: &str) -> Box<str> {
+/// `learning_program:rest` → `learningProgram:rest`; anything else as is
+/// (the same text, shared: no copy).
+fn canonical_spelling(id: &Arc<str>) -> Arc<str> {
     match id.strip_prefix("learning_program:") {
         Some(rest) => format!("learningProgram:{rest}").into(),
-        None => id.into(),
+        None => Arc::clone(id),
     }
 }
 
@@ -201,7 +205,7 @@ impl FromStr for LoId {
 /// assert!("course:1234567".parse::<LoInstanceId>().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LoInstanceId(Box<str>);
+pub struct LoInstanceId(Arc<str>);
 
 impl LoInstanceId {
     /// The id as ALM sent it.

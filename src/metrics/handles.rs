@@ -132,24 +132,29 @@ pub(super) fn counter<const N: usize>(
     });
 }
 
-/// Records `value` in the histogram `name{labels}`.
+/// Records `value`, `count` times, in the histogram `name{labels}`.
 pub(super) fn histogram<const N: usize>(
     name: &'static str,
     labels: [(&'static str, &'static str); N],
     value: f64,
+    count: usize,
 ) {
+    let record = |histogram: &Histogram| match count {
+        1 => histogram.record(value),
+        _ => histogram.record_many(value, count),
+    };
     metrics::with_recorder(|recorder| {
         with_table(recorder, |table, keep| {
             let slot = slot(name, &labels);
             if keep {
                 if let Some(histogram) = table.histograms.get(&slot) {
-                    histogram.record(value);
+                    record(histogram);
                     return;
                 }
             }
             let key = table.keys.entry(slot).or_insert_with(|| key(name, &labels));
             let histogram = recorder.register_histogram(key, &METADATA);
-            histogram.record(value);
+            record(&histogram);
             if keep {
                 table.histograms.insert(slot, histogram);
             }

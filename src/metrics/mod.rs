@@ -350,11 +350,18 @@ pub fn start_at_zero() {
 /// Counts one answered delivery and how long its answer took.
 pub fn record_delivery(outcome: DeliveryOutcome, took: Duration) {
     handles::counter(names::DELIVERIES_TOTAL, [("outcome", outcome.as_str())], 1);
-    handles::histogram(names::ACK_SECONDS, [], took.as_secs_f64());
+    handles::histogram(names::ACK_SECONDS, [], took.as_secs_f64(), 1);
 }
 
 /// Counts one decided event.
 pub fn record_event(decision: Decision, name: Option<&EventName>) {
+    record_events(decision, name.map_or("unknown", event_label), 1);
+}
+
+/// Counts `count` decided events of one decision and `event` label (an
+/// [`event_label`]): the engine counts a delivery's events once per label
+/// set.
+pub(crate) fn record_events(decision: Decision, event: &'static str, count: u64) {
     let reason = match decision {
         Decision::Ignored(reason) => reason.code(),
         _ => "",
@@ -362,22 +369,28 @@ pub fn record_event(decision: Decision, name: Option<&EventName>) {
     let labels = [
         ("decision", decision.as_str()),
         ("reason", reason),
-        ("event", name.map_or("unknown", event_label)),
+        ("event", event),
     ];
-    handles::counter(names::EVENTS_TOTAL, labels, 1);
+    handles::counter(names::EVENTS_TOTAL, labels, count);
 }
 
 /// Records how long the handler ran for one event.
 pub fn record_handler(name: &EventName, took: Duration) {
     let labels = [("event", event_label(name))];
-    handles::histogram(names::HANDLER_SECONDS, labels, took.as_secs_f64());
+    handles::histogram(names::HANDLER_SECONDS, labels, took.as_secs_f64(), 1);
 }
 
 /// Records an event's lag: the decision time minus its `timestamp`, in
 /// seconds (negative for a time ahead of the receiver's clock).
 pub fn record_event_lag(family: EventFamily, seconds: f64) {
+    record_event_lags(family, seconds, 1);
+}
+
+/// Records `count` equal lags of one family (the engine records a
+/// delivery's run of equal lags at once).
+pub(crate) fn record_event_lags(family: EventFamily, seconds: f64, count: usize) {
     let labels = [("family", family_label(family))];
-    handles::histogram(names::EVENT_LAG_SECONDS, labels, seconds);
+    handles::histogram(names::EVENT_LAG_SECONDS, labels, seconds, count);
 }
 
 /// Counts one call to the store, and whether it failed.

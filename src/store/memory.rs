@@ -1,6 +1,7 @@
 //! The in-memory store ([`MemoryStore`]).
 
 mod learners;
+mod many;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -8,7 +9,9 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned};
+use super::{
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
+};
 use crate::rules::StateKey;
 
 const SHARDS: usize = 64;
@@ -96,7 +99,9 @@ impl Shard {
 /// to survive restarts.
 ///
 /// It is sharded (64 mutexes, chosen by the key's hash; no global lock on the
-/// hot path) and compact: a remembered event id costs a 128-bit fingerprint
+/// hot path): [`Store::claim_many`] and [`Store::commit_many`] hash each key
+/// once and lock each shard they touch once per call (per 256 events for a
+/// longer call), in index order. It is compact: a remembered event id costs a 128-bit fingerprint
 /// of (`accountId`, `eventId`) (two `foldhash` hashes under per-store random
 /// seeds) and a 32-bit expiry, 24 bytes in the table plus
 /// the table's own overhead (see `BENCHMARKS.md` for the measured bytes per
@@ -233,26 +238,17 @@ impl Store for MemoryStore {
         now: SystemTime,
     ) -> Result<Claim, StoreError> {
         let k = self.event_key(key);
-        let mut shard = lock(self.shard(k));
-        shard.count_claim(now);
-        let now_s = unix_seconds_u32(now);
-        if shard.decided.get(&k).is_some_and(|&until| until > now_s) {
-            return Ok(Claim::AlreadyDecided);
-        }
-        let now_ms = unix_millis(now);
-        if let Some(&(held, end)) = shard.in_flight.get(&k) {
-            // A live claim: another holder's (or this owner's own, the same
-            // event twice) is in flight; the same holder's under another
-            // lease is an earlier attempt's, taken over.
-            if end > now_ms && (held == owner || !held.same_holder(owner)) {
-                return Ok(Claim::InFlight);
-            }
-        }
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        shard
-            .in_flight
-            .insert(k, (owner, now_ms.saturating_add(lease_ms)));
-        Ok(Claim::Claimed(owner))
+        Ok(claim_in(&mut lock(self.shard(k)), k, owner, lease, now))
+    }
+
+    async fn claim_many(
+        &self,
+        requests: &[ClaimRequest<'_>],
+        owner: ClaimOwner,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
+        Ok(self.claim_set(requests, owner, lease, now))
     }
 
     async fn load(&self, key: &StateKey) -> Result<Versioned, StoreError> {
@@ -291,6 +287,10 @@ impl Store for MemoryStore {
             ),
         };
         Ok(outcome)
+    }
+
+    async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
+        Ok(self.commit_set(commits))
     }
 
     fn wants_decided(&self) -> bool {
@@ -338,6 +338,35 @@ impl Store for MemoryStore {
         }
         Ok(removed)
     }
+}
+
+/// A claim of the event keyed `k`, under the lock of its shard.
+fn claim_in(
+    shard: &mut Shard,
+    k: Key,
+    owner: ClaimOwner,
+    lease: Duration,
+    now: SystemTime,
+) -> Claim {
+    shard.count_claim(now);
+    let now_s = unix_seconds_u32(now);
+    if shard.decided.get(&k).is_some_and(|&until| until > now_s) {
+        return Claim::AlreadyDecided;
+    }
+    let now_ms = unix_millis(now);
+    if let Some(&(held, end)) = shard.in_flight.get(&k) {
+        // A live claim: another holder's (or this owner's own, the same
+        // event twice) is in flight; the same holder's under another
+        // lease is an earlier attempt's, taken over.
+        if end > now_ms && (held == owner || !held.same_holder(owner)) {
+            return Claim::InFlight;
+        }
+    }
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    shard
+        .in_flight
+        .insert(k, (owner, now_ms.saturating_add(lease_ms)));
+    Claim::Claimed(owner)
 }
 
 /// The commit itself, under the shard locks: token check, version check,
