@@ -103,6 +103,8 @@ CREATE TABLE IF NOT EXISTS alm_dead_letters (
     attempts   INTEGER     NOT NULL,
     at         TIMESTAMPTZ NOT NULL
 );
+-- What is kept of one account is counted through it (the per-account caps).
+CREATE INDEX IF NOT EXISTS alm_dead_letters_account ON alm_dead_letters (account_id);
 
 -- Bodies that will never parse, kept with their bytes and the error.
 CREATE TABLE IF NOT EXISTS alm_quarantine (
@@ -112,6 +114,7 @@ CREATE TABLE IF NOT EXISTS alm_quarantine (
     error       BYTEA       NOT NULL,  -- UTF-8 text
     received_at TIMESTAMPTZ NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alm_quarantine_account ON alm_quarantine (account_id);
 
 -- Tables of an earlier release: the `abandoned` column, and the texts above
 -- as UTF-8 `BYTEA` (rewrites those tables once).

@@ -236,7 +236,11 @@ fn prometheus(target: SocketAddr) -> Option<Prometheus> {
         eprintln!("skipped: no prometheus binary (apt-get install prometheus)");
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("alm-prometheus-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "alm-prometheus-{}-{}",
+        std::process::id(),
+        target.port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let config = format!(
         "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
@@ -392,4 +396,52 @@ fn prometheus_raises_the_shipped_alerts_from_a_real_receivers_scrape() {
         "alerts pending or firing (the store and the backlog are healthy: \
          AlmWebhooksStoreUnavailable and AlmWebhooksInboxBacklog stay quiet)"
     );
+}
+
+#[test]
+fn prometheus_raises_the_account_cap_alert_before_the_cap() {
+    // The example receiver with a small per-account cap on quarantined
+    // bytes, from its environment.
+    let running = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", "inbox"),
+            ("ALM_ON_MALFORMED", "quarantine"),
+            ("ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT", "1000"),
+        ],
+    );
+    let page = scrape(running.addr);
+    let ratio = "alm_webhooks_kept_fullest_account_ratio";
+    assert_eq!(
+        prometheus_sample(&page, ratio, &[]),
+        Some(0.0),
+        "at start:\n{page}"
+    );
+    let Some(server) = prometheus(running.addr) else {
+        return;
+    };
+    // A broken body of account 5, 850 bytes: 85 % of what it may keep.
+    let broken = |bytes: usize| {
+        let body = format!(r#"{{"accountId":5,"events":"{}"}}"#, "x".repeat(bytes - 27));
+        assert_eq!(body.len(), bytes);
+        body.into_bytes()
+    };
+    assert_eq!(signed_post(running.addr, &broken(850)).0, 202);
+    assert_eq!(
+        prometheus_sample(&scrape(running.addr), ratio, &[]),
+        Some(0.85)
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server.alerts().contains("AlmWebhooksKeptNearAccountCap") {
+        assert!(Instant::now() < deadline, "{:?}", server.alerts());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Past the cap the account is refused; another account is accepted.
+    // (Under 90 % of its caps an account's counts are trusted for a second.)
+    std::thread::sleep(Duration::from_millis(1_100));
+    assert_eq!(signed_post(running.addr, &broken(200)).0, 202);
+    std::thread::sleep(Duration::from_millis(1_100));
+    assert_eq!(signed_post(running.addr, &broken(100)).0, 503);
+    let other = br#"{"accountId":6,"events":[]}"#;
+    assert_eq!(signed_post(running.addr, other).0, 202);
 }

@@ -27,6 +27,12 @@ async fn past_the_quarantine_cap_deliveries_are_answered_503() {
     }
     let answer = endpoint.handle(&headers, b"not json 3").await;
     assert_eq!(answer.status(), 503, "{answer:?}");
+    let response = answer.into_http();
+    assert_eq!(
+        response.headers()["retry-after"],
+        "60",
+        "ALM is told to wait"
+    );
     // A good delivery too: the inbox is full of what a person must see.
     let answer = endpoint
         .handle(&headers, br#"{"accountId":7,"events":[]}"#)

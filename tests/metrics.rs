@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alm_webhooks::inbox::InboxStats;
+use alm_webhooks::inbox::{InboxStats, KeptCounts};
 use alm_webhooks::metrics::{self, DeliveryOutcome, names};
 use alm_webhooks::{Decision, IgnoreReason};
 use alm_webhooks::{EventFamily, EventName};
@@ -142,6 +142,7 @@ fn inbox_gauges_show_the_figures() {
         InboxStats::new(3, 1, 2, 4, 5, Some(Duration::from_secs(90)))
             .with_quarantined_bytes(6)
             .set_gauges();
+        KeptCounts::new(10, 0, 0).set_fullest_account_gauge(KeptCounts::new(20, 5, 100));
     });
     let all = snapshot(&snapshotter);
     let gauge = |name: &str| match all.iter().find(|(n, _, _)| n == name) {
@@ -155,6 +156,7 @@ fn inbox_gauges_show_the_figures() {
     assert_eq!(gauge(names::QUARANTINED), 5.0);
     assert_eq!(gauge(names::QUARANTINED_BYTES), 6.0);
     assert_eq!(gauge(names::INBOX_OLDEST_PENDING_AGE_SECONDS), 90.0);
+    assert_eq!(gauge(names::KEPT_FULLEST_ACCOUNT_RATIO), 0.5);
 }
 
 #[test]

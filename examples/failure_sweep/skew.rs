@@ -150,6 +150,19 @@ impl Inbox for Skewed {
         self.inner.stats(self.moved(now)).await
     }
 
+    async fn kept_of(
+        &self,
+        account_id: AccountId,
+    ) -> Result<alm_webhooks::inbox::KeptCounts, InboxError> {
+        self.inner.kept_of(account_id).await
+    }
+
+    async fn most_kept_of_one_account(
+        &self,
+    ) -> Result<alm_webhooks::inbox::KeptCounts, InboxError> {
+        self.inner.most_kept_of_one_account().await
+    }
+
     fn is_durable(&self) -> bool {
         self.inner.is_durable()
     }

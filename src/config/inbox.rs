@@ -2,7 +2,9 @@
 //! `ALM_MAX_ATTEMPTS`, `ALM_RETRY_BASE_MS`, `ALM_RETRY_MAX_MS`,
 //! `ALM_HANDLER_TIMEOUT_MS`, `ALM_ON_MALFORMED` and the caps on what it
 //! keeps (`ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`,
-//! `ALM_MAX_QUARANTINED_BYTES`).
+//! `ALM_MAX_QUARANTINED_BYTES`, and per account
+//! `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_PER_ACCOUNT`,
+//! `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,8 +13,9 @@ use std::time::Duration;
 use super::ConfigError;
 use super::vars::{Vars, scheme};
 use crate::endpoint::{
-    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_QUARANTINED, DEFAULT_MAX_QUARANTINED_BYTES, KeptLimits,
-    Mode, OnMalformed,
+    DEFAULT_MAX_DEAD_LETTERS, DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT, DEFAULT_MAX_QUARANTINED,
+    DEFAULT_MAX_QUARANTINED_BYTES, DEFAULT_MAX_QUARANTINED_BYTES_PER_ACCOUNT,
+    DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, Mode, OnMalformed,
 };
 use crate::inbox::{
     AnyInbox, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy, WorkerOptions,
@@ -50,7 +53,9 @@ pub struct InboxConfig {
     /// `ALM_ON_MALFORMED`: `quarantine` (default) or `refuse`.
     pub on_malformed: OnMalformed,
     /// `ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`,
-    /// `ALM_MAX_QUARANTINED_BYTES` (default [`KeptLimits::default`]).
+    /// `ALM_MAX_QUARANTINED_BYTES`, `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`,
+    /// `ALM_MAX_QUARANTINED_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`
+    /// (default [`KeptLimits::default`]).
     pub kept: KeptLimits,
 }
 
@@ -105,6 +110,21 @@ impl InboxConfig {
             .with_max_quarantined_bytes(vars.positive(
                 "ALM_MAX_QUARANTINED_BYTES",
                 DEFAULT_MAX_QUARANTINED_BYTES,
+                "number of bytes",
+            )?)
+            .with_max_dead_letters_per_account(vars.positive(
+                "ALM_MAX_DEAD_LETTERS_PER_ACCOUNT",
+                DEFAULT_MAX_DEAD_LETTERS_PER_ACCOUNT,
+                "number of dead letters",
+            )?)
+            .with_max_quarantined_per_account(vars.positive(
+                "ALM_MAX_QUARANTINED_PER_ACCOUNT",
+                DEFAULT_MAX_QUARANTINED_PER_ACCOUNT,
+                "number of bodies",
+            )?)
+            .with_max_quarantined_bytes_per_account(vars.positive(
+                "ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT",
+                DEFAULT_MAX_QUARANTINED_BYTES_PER_ACCOUNT,
                 "number of bytes",
             )?);
         Ok(Self {

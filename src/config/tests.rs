@@ -75,6 +75,9 @@ fn every_number_is_read() {
         ("ALM_MAX_DEAD_LETTERS", "5"),
         ("ALM_MAX_QUARANTINED", "6"),
         ("ALM_MAX_QUARANTINED_BYTES", "7"),
+        ("ALM_MAX_DEAD_LETTERS_PER_ACCOUNT", "2"),
+        ("ALM_MAX_QUARANTINED_PER_ACCOUNT", "3"),
+        ("ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT", "4"),
         ("ALM_CAPTURE_DIR", "/tmp/x"),
         ("ALM_CAPTURE_MAX_FILES", "8"),
         ("ALM_CAPTURE_MAX_BYTES", "9"),
@@ -102,7 +105,10 @@ fn every_number_is_read() {
     let kept = KeptLimits::new()
         .with_max_dead_letters(5)
         .with_max_quarantined(6)
-        .with_max_quarantined_bytes(7);
+        .with_max_quarantined_bytes(7)
+        .with_max_dead_letters_per_account(2)
+        .with_max_quarantined_per_account(3)
+        .with_max_quarantined_bytes_per_account(4);
     assert_eq!(config.inbox.kept, kept);
     assert_eq!(config.guard.read_timeout, Duration::from_millis(2500));
     assert_eq!(config.guard.max_concurrent_requests, 16);
@@ -132,6 +138,9 @@ fn a_bad_value_is_an_error_naming_its_variable() {
         ("ALM_MAX_DEAD_LETTERS", "x"),
         ("ALM_MAX_QUARANTINED", "0"),
         ("ALM_MAX_QUARANTINED_BYTES", "1e9"),
+        ("ALM_MAX_DEAD_LETTERS_PER_ACCOUNT", "0"),
+        ("ALM_MAX_QUARANTINED_PER_ACCOUNT", "some"),
+        ("ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT", "-1"),
         ("ALM_READ_TIMEOUT_MS", "0"),
         ("ALM_MAX_CONCURRENT_REQUESTS", "all"),
         ("ALM_MAX_BUFFERED_BYTES", "-5"),

@@ -259,7 +259,7 @@ fn json(status: StatusCode, body: String) -> HttpResponse {
 }
 
 /// The answer as an actix-web response: its status, `Content-Type:
-/// application/json` and its body.
+/// application/json`, its `Retry-After` if it has one, and its body.
 ///
 /// ```
 /// use actix_web::Responder;
@@ -273,8 +273,10 @@ impl Responder for Answer {
     type Body = BoxBody;
 
     fn respond_to(self, _request: &HttpRequest) -> HttpResponse<Self::Body> {
-        HttpResponse::build(status(self.status()))
-            .content_type("application/json")
-            .body(self.body())
+        let mut response = HttpResponse::build(status(self.status()));
+        if let Some(wait) = self.retry_after() {
+            response.insert_header(("retry-after", wait.as_secs().to_string()));
+        }
+        response.content_type("application/json").body(self.body())
     }
 }

@@ -23,7 +23,7 @@ use crate::{AccountId, DeliveryRejection, DeliveryReport};
 /// | [`Quarantined`](Answer::Quarantined) malformed body | `202` | `{"error":"…","quarantined":ID}` |
 /// | [`Refused`](Answer::Refused) | `401`, `400` or `413` ([`DeliveryRejection::status`]) | [`DeliveryRejection::body`] |
 /// | [`StoreUnavailable`](Answer::StoreUnavailable) | `503` | `{"error":"store unavailable"}` |
-/// | [`InboxUnavailable`](Answer::InboxUnavailable) | `503` | `{"error":"inbox unavailable"}` |
+/// | [`InboxUnavailable`](Answer::InboxUnavailable) | `503` (with `Retry-After` at a cap on what is kept) | `{"error":"inbox unavailable"}` |
 ///
 /// A `405` for another method than `POST` is the web framework's.
 /// Bodies never quote a secret, nor which authentication check failed; the
@@ -226,7 +226,34 @@ impl Answer {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(wait) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        }
         response
+    }
+
+    /// How long the sender should wait before sending again, when the
+    /// answer says (its `Retry-After`, in whole seconds): a `503` because
+    /// the inbox keeps as much as its caps allow
+    /// ([`KeptLimits`](crate::endpoint::KeptLimits)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::Answer;
+    /// use alm_webhooks::inbox::InboxError;
+    /// let full = InboxError::new("full").with_retry_after(Duration::from_secs(60));
+    /// let response = Answer::InboxUnavailable(full).into_http();
+    /// assert_eq!(response.status(), 503);
+    /// assert_eq!(response.headers()["retry-after"], "60");
+    /// assert_eq!(Answer::InboxUnavailable(InboxError::new("down")).retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::InboxUnavailable(e) => e.retry_after(),
+            _ => None,
+        }
     }
 
     /// How the `alm_webhooks_deliveries_total` counter labels this answer.

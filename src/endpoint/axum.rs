@@ -42,7 +42,7 @@ impl Endpoint {
 }
 
 /// The answer as an axum response: its status, `Content-Type:
-/// application/json` and its body.
+/// application/json`, its `Retry-After` if it has one, and its body.
 ///
 /// ```
 /// use alm_webhooks::{Answer, DeliveryRejection};

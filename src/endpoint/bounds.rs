@@ -97,15 +97,17 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         self
     }
 
-    /// The caps on dead letters and quarantined bodies the inbox keeps
-    /// (default [`KeptLimits::new`]): at a cap, new deliveries are
-    /// answered `503` until a person replays or discards what is kept.
+    /// The caps on dead letters and quarantined bodies the inbox keeps, in
+    /// all and per account (default [`KeptLimits::new`]): at a cap, new
+    /// deliveries (of the account, for its own caps) are answered `503`
+    /// with `Retry-After` until a person replays or discards what is kept.
     ///
     /// ```
     /// use alm_webhooks::endpoint::KeptLimits;
     /// use alm_webhooks::{Authentication, Endpoint};
+    /// let limits = KeptLimits::new().with_max_dead_letters(1_000).with_max_dead_letters_per_account(250);
     /// let endpoint = Endpoint::builder(Authentication::None)
-    ///     .kept_limits(KeptLimits::new().with_max_dead_letters(1_000))
+    ///     .kept_limits(limits)
     ///     .handler(|_event| async { Ok(()) })
     ///     .build()
     ///     .unwrap();

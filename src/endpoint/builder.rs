@@ -385,8 +385,9 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         let (inbox, pool) = match self.inbox {
             None => (None, None),
             Some((inbox, options)) => {
-                let workers =
-                    Workers::new(self.engine.clone(), Arc::clone(&inbox)).with_options(options);
+                let workers = Workers::new(self.engine.clone(), Arc::clone(&inbox))
+                    .with_options(options)
+                    .with_kept_caps(self.kept.per_account());
                 let worker_handler = Arc::clone(&handler);
                 let pool = workers.start(move |event| worker_handler(event));
                 (Some(inbox), Some(pool))

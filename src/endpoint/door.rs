@@ -10,7 +10,8 @@ use super::handler::Handler;
 use crate::AccountId;
 use crate::admin::{AdminApi, AdminToken};
 use crate::inbox::{
-    DeliveryId, Inbox, InboxError, InboxStats, NewDelivery, NewQuarantined, PoolWaker, QuarantineId,
+    DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, NewDelivery, NewQuarantined, PoolWaker,
+    QuarantineId,
 };
 use crate::rules::StateKey;
 use crate::store::BoxFuture;
@@ -44,6 +45,14 @@ pub(super) trait Door: Send + Sync {
         &self,
         now: time::OffsetDateTime,
     ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>>;
+
+    /// What the inbox keeps of one account, when there is an inbox.
+    fn kept_of(&self, account: AccountId) -> Option<BoxFuture<'_, Result<KeptCounts, InboxError>>>;
+
+    /// The most one account keeps of each count, when there is an inbox
+    /// (for the gauges).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn most_kept_of_one_account(&self) -> Option<BoxFuture<'_, Result<KeptCounts, InboxError>>>;
 
     /// One read of the engine's store: the state of a record no event
     /// names (one indexed read on a database, through the tables the
@@ -122,6 +131,16 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
     ) -> Option<BoxFuture<'_, Result<InboxStats, InboxError>>> {
         let inbox = self.inbox.as_ref()?;
         Some(Box::pin(inbox.stats(now)))
+    }
+
+    fn kept_of(&self, account: AccountId) -> Option<BoxFuture<'_, Result<KeptCounts, InboxError>>> {
+        let inbox = self.inbox.as_ref()?;
+        Some(Box::pin(inbox.kept_of(account)))
+    }
+
+    fn most_kept_of_one_account(&self) -> Option<BoxFuture<'_, Result<KeptCounts, InboxError>>> {
+        let inbox = self.inbox.as_ref()?;
+        Some(Box::pin(inbox.most_kept_of_one_account()))
     }
 
     fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>> {

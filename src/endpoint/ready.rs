@@ -209,7 +209,8 @@ impl Endpoint {
     }
 
     /// Sets the inbox gauges (`alm_webhooks_inbox_pending`,
-    /// `alm_webhooks_dead_letters`…) from the inbox's counts, asked within
+    /// `alm_webhooks_dead_letters`…, and the fullest account's share of its
+    /// caps, `alm_webhooks_kept_fullest_account_ratio`) from the inbox's counts, asked within
     /// [`Endpoint::READY_TIMEOUT`]: call it before each scrape (`/metrics`
     /// in [`Endpoint::router`](Endpoint::router) does). Returns whether the
     /// inbox answered; does nothing without an inbox.
@@ -233,12 +234,18 @@ impl Endpoint {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub async fn refresh_inbox_gauges(&self) -> bool {
-        let Some(stats) = self.inner.door.stats(OffsetDateTime::now_utc()) else {
+        let door = &self.inner.door;
+        let (Some(stats), Some(most)) = (
+            door.stats(OffsetDateTime::now_utc()),
+            door.most_kept_of_one_account(),
+        ) else {
             return false;
         };
-        match tokio::time::timeout(Self::READY_TIMEOUT, stats).await {
-            Ok(Ok(stats)) => {
+        let both = async { tokio::try_join!(stats, most) };
+        match tokio::time::timeout(Self::READY_TIMEOUT, both).await {
+            Ok(Ok((stats, most))) => {
                 stats.set_gauges();
+                self.inner.kept.set_fullest_account_gauge(most);
                 true
             }
             #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]

@@ -79,7 +79,8 @@ impl Endpoint {
             body,
             received_at: now,
         };
-        if let Some(full) = self.inner.kept.full(&*self.inner.door).await {
+        let full = self.inner.kept.full(&*self.inner.door, Some(account_id));
+        if let Some(full) = full.await {
             return Answer::InboxUnavailable(full);
         }
         // `build` refuses `Mode::Inbox` without an inbox.
@@ -123,7 +124,7 @@ impl Endpoint {
             error: &error,
             received_at: now,
         };
-        if let Some(full) = self.inner.kept.full(&*self.inner.door).await {
+        if let Some(full) = self.inner.kept.full(&*self.inner.door, account_id).await {
             return Answer::InboxUnavailable(full);
         }
         // `build` refuses `OnMalformed::Quarantine` without an inbox.

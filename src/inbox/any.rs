@@ -6,8 +6,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LeaseToken, MemoryInbox,
-    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LeaseToken,
+    MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 
@@ -297,6 +297,14 @@ impl Inbox for AnyInbox {
         now: OffsetDateTime,
     ) -> Result<Option<DeliveryId>, InboxError> {
         delegate!(self, i => i.replay_quarantined(id, account_id, now))
+    }
+
+    async fn kept_of(&self, account_id: AccountId) -> Result<KeptCounts, InboxError> {
+        delegate!(self, i => i.kept_of(account_id))
+    }
+
+    async fn most_kept_of_one_account(&self) -> Result<KeptCounts, InboxError> {
+        delegate!(self, i => i.most_kept_of_one_account())
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {

@@ -3,7 +3,8 @@
 
 /// The [`Inbox`] methods about what an inbox keeps for a person (dead
 /// letters, quarantined bodies), delegated to inherent `kept_…` methods of
-/// the same names: how the SQL backends keep those in their own file.
+/// the same names (`kept_of` to `kept_of_account`): how the SQL backends
+/// keep those in their own file.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 macro_rules! delegate_kept {
     () => {
@@ -79,6 +80,19 @@ macro_rules! delegate_kept {
             id: $crate::inbox::QuarantineId,
         ) -> Result<bool, $crate::inbox::InboxError> {
             self.kept_discard_quarantined(id).await
+        }
+
+        async fn kept_of(
+            &self,
+            account_id: $crate::AccountId,
+        ) -> Result<$crate::inbox::KeptCounts, $crate::inbox::InboxError> {
+            self.kept_of_account(account_id).await
+        }
+
+        async fn most_kept_of_one_account(
+            &self,
+        ) -> Result<$crate::inbox::KeptCounts, $crate::inbox::InboxError> {
+            self.kept_most_kept_of_one_account().await
         }
 
         async fn replay_quarantined(

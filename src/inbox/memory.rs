@@ -8,8 +8,9 @@ use time::OffsetDateTime;
 
 use super::types::age;
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
-    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LEASE_RAN_OUT,
+    LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    replay_body, tally,
 };
 use crate::AccountId;
 
@@ -147,6 +148,16 @@ impl State {
             d.last_error = Some(error.to_owned());
         }
         true
+    }
+
+    /// What is kept of each account.
+    fn per_account(&self) -> HashMap<AccountId, KeptCounts> {
+        tally::per_account(
+            self.dead_letters.values().map(|l| l.account_id),
+            self.quarantined
+                .values()
+                .map(|q| (q.account_id, q.body.len())),
+        )
     }
 
     fn remove(&mut self, id: u64) {
@@ -414,5 +425,14 @@ impl Inbox for MemoryInbox {
                 .map(|q| q.body.len() as u64)
                 .sum(),
         ))
+    }
+
+    async fn most_kept_of_one_account(&self) -> Result<KeptCounts, InboxError> {
+        Ok(tally::most_of_one_account(&self.lock().per_account()))
+    }
+
+    async fn kept_of(&self, account_id: AccountId) -> Result<KeptCounts, InboxError> {
+        let kept = self.lock().per_account();
+        Ok(kept.get(&account_id).copied().unwrap_or_default())
     }
 }

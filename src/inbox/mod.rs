@@ -95,6 +95,7 @@ mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
 mod status;
+mod tally;
 mod types;
 mod worker;
 
@@ -115,7 +116,7 @@ pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteInbox;
-pub use status::{InboxError, InboxStats};
+pub use status::{InboxError, InboxStats, KeptCounts};
 pub use types::{
     DeadLetter, DeadLetterId, DeliveryId, LEASE_RAN_OUT, LeaseToken, NewDeadLetter, NewDelivery,
     NewQuarantined, QuarantineId, Quarantined, Taken, replay_body,
@@ -357,6 +358,67 @@ pub trait Inbox: Send + Sync + 'static {
         account_id: crate::AccountId,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<DeliveryId>, InboxError>> + Send;
+
+    /// What the inbox keeps of one account for a person: its dead letters,
+    /// and its quarantined bodies with their bytes (a body whose
+    /// `accountId` could not be read belongs to no account). What the
+    /// endpoint compares with the per-account caps
+    /// ([`KeptLimits`](crate::endpoint::KeptLimits)) before it keeps more
+    /// of the account. The default reads every dead letter and
+    /// quarantined body; the crate's inboxes count in one round trip
+    /// (an indexed count on SQLite and PostgreSQL, counters kept by the
+    /// scripts on Redis).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewQuarantined};
+    /// let inbox = MemoryInbox::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let body = b"{\"accountId\":7,\"events\":{}}";
+    /// inbox.quarantine(NewQuarantined { account_id: Some(AccountId(7)), body, error: "events", received_at: now }).await.unwrap();
+    /// let kept = inbox.kept_of(AccountId(7)).await.unwrap();
+    /// assert_eq!((kept.dead_letters, kept.quarantined, kept.quarantined_bytes), (0, 1, 27));
+    /// # }
+    /// ```
+    fn kept_of(
+        &self,
+        account_id: crate::AccountId,
+    ) -> impl Future<Output = Result<KeptCounts, InboxError>> + Send {
+        async move {
+            let kept = tally::read_all(self).await?;
+            Ok(kept.get(&account_id).copied().unwrap_or_default())
+        }
+    }
+
+    /// For each count of [`Inbox::kept_of`], the most that any one account
+    /// keeps (each may be another account's): the fullest account, for the
+    /// `alm_webhooks_kept_fullest_account_ratio` gauge. Asked when the
+    /// gauges are refreshed, never on a delivery's path (it reads every
+    /// account's counts: a grouped count over the `account_id` indexes on
+    /// SQLite and PostgreSQL, the counters on Redis). The default reads
+    /// every dead letter and quarantined body.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{Inbox, KeptCounts, MemoryInbox, NewQuarantined};
+    /// let inbox = MemoryInbox::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// for (account, body) in [(7, &b"{\"accountId\":7"[..]), (8, b"{\"accountId\":8,"), (8, b"{")] {
+    ///     let kept = NewQuarantined { account_id: Some(AccountId(account)), body, error: "x", received_at: now };
+    ///     inbox.quarantine(kept).await.unwrap();
+    /// }
+    /// assert_eq!(inbox.most_kept_of_one_account().await.unwrap(), KeptCounts::new(0, 2, 16));
+    /// # }
+    /// ```
+    fn most_kept_of_one_account(
+        &self,
+    ) -> impl Future<Output = Result<KeptCounts, InboxError>> + Send {
+        async move { Ok(tally::most_of_one_account(&tally::read_all(self).await?)) }
+    }
 
     /// What the inbox holds now.
     fn stats(

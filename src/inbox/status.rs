@@ -1,5 +1,5 @@
-//! What an inbox holds ([`InboxStats`]) and why it could not answer
-//! ([`InboxError`]).
+//! What an inbox holds ([`InboxStats`], [`KeptCounts`]) and why it could
+//! not answer ([`InboxError`]).
 
 use std::time::Duration;
 
@@ -36,6 +36,105 @@ pub struct InboxStats {
     /// How long the oldest delivery still in the inbox (pending, in flight
     /// or retrying) has waited; `None` when the inbox is empty.
     pub oldest_pending_age: Option<Duration>,
+}
+
+/// What an inbox keeps of one account for a person: its dead letters and
+/// its quarantined bodies ([`Inbox::kept_of`](super::Inbox::kept_of)), or,
+/// from [`Inbox::most_kept_of_one_account`](super::Inbox::most_kept_of_one_account),
+/// the most any one account keeps of each.
+/// A quarantined body whose `accountId` could not be read belongs to no
+/// account: it counts only in the inbox's totals.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use alm_webhooks::AccountId;
+/// use alm_webhooks::inbox::{Inbox, KeptCounts, MemoryInbox, NewQuarantined};
+/// let inbox = MemoryInbox::new();
+/// let now = time::OffsetDateTime::now_utc();
+/// let kept = |account_id, body| NewQuarantined { account_id, body, error: "no events", received_at: now };
+/// inbox.quarantine(kept(Some(AccountId(7)), b"{\"accountId\":7}")).await.unwrap();
+/// inbox.quarantine(kept(None, b"not json")).await.unwrap();
+/// assert_eq!(inbox.kept_of(AccountId(7)).await.unwrap(), KeptCounts::new(0, 1, 15));
+/// assert_eq!(inbox.kept_of(AccountId(8)).await.unwrap(), KeptCounts::default());
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeptCounts {
+    /// Dead letters kept.
+    pub dead_letters: u64,
+    /// Quarantined bodies kept.
+    pub quarantined: u64,
+    /// Their bytes, all together.
+    pub quarantined_bytes: u64,
+}
+
+impl KeptCounts {
+    /// Counts from their parts, as a backend counts them.
+    ///
+    /// ```
+    /// let counts = alm_webhooks::inbox::KeptCounts::new(2, 1, 4096);
+    /// assert_eq!((counts.dead_letters, counts.quarantined, counts.quarantined_bytes), (2, 1, 4096));
+    /// ```
+    pub fn new(dead_letters: u64, quarantined: u64, quarantined_bytes: u64) -> Self {
+        Self {
+            dead_letters,
+            quarantined,
+            quarantined_bytes,
+        }
+    }
+
+    /// Each count, the larger of the two.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// let most = KeptCounts::new(5, 0, 10).most(KeptCounts::new(1, 2, 3));
+    /// assert_eq!(most, KeptCounts::new(5, 2, 10));
+    /// ```
+    #[must_use]
+    pub fn most(self, other: Self) -> Self {
+        Self {
+            dead_letters: self.dead_letters.max(other.dead_letters),
+            quarantined: self.quarantined.max(other.quarantined),
+            quarantined_bytes: self.quarantined_bytes.max(other.quarantined_bytes),
+        }
+    }
+
+    /// The largest share of a cap these counts take: 1 at a cap (a cap of
+    /// zero is always reached), 0.8 at 80 % of one.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// let caps = KeptCounts::new(10, 4, 1_000);
+    /// assert_eq!(KeptCounts::new(5, 3, 100).share_of(caps), 0.75);
+    /// assert_eq!(KeptCounts::default().share_of(KeptCounts::new(0, 1, 1)), 1.0);
+    /// ```
+    #[allow(clippy::cast_precision_loss)] // a share, not a count
+    pub fn share_of(self, caps: Self) -> f64 {
+        let one = |n: u64, cap: u64| if cap == 0 { 1.0 } else { n as f64 / cap as f64 };
+        one(self.dead_letters, caps.dead_letters)
+            .max(one(self.quarantined, caps.quarantined))
+            .max(one(self.quarantined_bytes, caps.quarantined_bytes))
+    }
+
+    /// Sets the `alm_webhooks_kept_fullest_account_ratio` gauge (feature
+    /// `metrics`) to these counts' [share](KeptCounts::share_of) of `caps`:
+    /// these being what [`Inbox::most_kept_of_one_account`](super::Inbox::most_kept_of_one_account)
+    /// gives, and `caps` the per-account caps. The endpoint's
+    /// [`refresh_inbox_gauges`](crate::Endpoint::refresh_inbox_gauges) and
+    /// its workers call it beside [`InboxStats::set_gauges`].
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::KeptCounts;
+    /// KeptCounts::new(20_000, 0, 0).set_fullest_account_gauge(KeptCounts::new(25_000, 2_500, 1 << 28));
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn set_fullest_account_gauge(&self, caps: Self) {
+        let ratio = self.share_of(caps);
+        metrics::gauge!(crate::metrics::names::KEPT_FULLEST_ACCOUNT_RATIO).set(ratio);
+    }
 }
 
 impl InboxStats {
@@ -126,6 +225,7 @@ pub struct InboxError {
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     permanent: bool,
+    retry_after: Option<Duration>,
 }
 
 impl InboxError {
@@ -142,6 +242,7 @@ impl InboxError {
             message: message.into(),
             source: None,
             permanent: false,
+            retry_after: None,
         }
     }
 
@@ -161,6 +262,7 @@ impl InboxError {
             message: message.into(),
             source: Some(Box::new(source)),
             permanent: false,
+            retry_after: None,
         }
     }
 
@@ -185,6 +287,35 @@ impl InboxError {
     /// `false` for an unavailable or timed-out backend.
     pub fn is_permanent(&self) -> bool {
         self.permanent
+    }
+
+    /// The same error, telling the sender to try again after `wait`: the
+    /// answer's `Retry-After` ([`Answer::into_http`](crate::Answer::into_http)
+    /// and the adapters send it). What the endpoint gives when the inbox
+    /// keeps as much as its caps allow ([`KeptLimits`](crate::endpoint::KeptLimits)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::InboxError;
+    /// let err = InboxError::new("full").with_retry_after(Duration::from_secs(60));
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(60)));
+    /// assert_eq!(InboxError::new("down").retry_after(), None);
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// How long the sender should wait before trying again, when the
+    /// error says ([`InboxError::with_retry_after`]).
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::InboxError;
+    /// assert_eq!(InboxError::new("connection reset").retry_after(), None);
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
     }
 
     /// The HTTP status this means: `503 Service Unavailable`.

@@ -20,6 +20,7 @@
 //! | `alm_webhooks_dead_letters` | gauge | |
 //! | `alm_webhooks_quarantined` | gauge | |
 //! | `alm_webhooks_quarantined_bytes` | gauge | |
+//! | `alm_webhooks_kept_fullest_account_ratio` | gauge | |
 //! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
@@ -87,6 +88,14 @@ pub mod names {
     pub const QUARANTINED: &str = "alm_webhooks_quarantined";
     /// The bytes of the quarantined bodies, all together.
     pub const QUARANTINED_BYTES: &str = "alm_webhooks_quarantined_bytes";
+    /// The fullest account's share of its caps on what is kept (1 at a
+    /// cap): one gauge, with no account label.
+    ///
+    /// ```
+    /// use alm_webhooks::metrics::names;
+    /// assert!(names::ALL.contains(&names::KEPT_FULLEST_ACCOUNT_RATIO));
+    /// ```
+    pub const KEPT_FULLEST_ACCOUNT_RATIO: &str = "alm_webhooks_kept_fullest_account_ratio";
     /// Age of the oldest delivery still pending.
     pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
         "alm_webhooks_inbox_oldest_pending_age_seconds";
@@ -108,6 +117,7 @@ pub mod names {
         DEAD_LETTERS,
         QUARANTINED,
         QUARANTINED_BYTES,
+        KEPT_FULLEST_ACCOUNT_RATIO,
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
@@ -262,6 +272,10 @@ pub fn describe() {
     describe_gauge!(
         QUARANTINED_BYTES,
         "The bytes of the quarantined bodies, all together."
+    );
+    describe_gauge!(
+        KEPT_FULLEST_ACCOUNT_RATIO,
+        "The fullest account's share of its caps on dead letters and quarantined bodies (1 at a cap)."
     );
     describe_gauge!(
         INBOX_OLDEST_PENDING_AGE_SECONDS,

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod attempts;
+mod kept;
 mod workers;
 
 use time::OffsetDateTime;
@@ -36,6 +37,7 @@ pub use attempts::{
     dead_letters_and_quarantine_keep_any_text, listings_page_after_an_id,
     workers_dead_letter_what_the_process_kept_dying_on, workers_keep_a_nul_in_a_dead_letter,
 };
+pub use kept::kept_of_counts_one_account;
 pub use workers::{
     workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
 };
@@ -394,6 +396,7 @@ macro_rules! inbox_conformance {
             complete_keeps_dead_letters_to_list_replay_and_discard,
             quarantine_keeps_the_bytes_and_replays_them,
             stats_count_every_kind,
+            kept_of_counts_one_account,
             listings_page_after_an_id,
             concurrent_takers_never_share_a_delivery_or_an_account,
             workers_retry_dead_letter_and_replay,

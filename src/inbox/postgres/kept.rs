@@ -10,8 +10,8 @@ use super::rows::{
 use super::{PostgresInbox, pg_error};
 use crate::AccountId;
 use crate::inbox::{
-    DeadLetter, DeadLetterId, DeliveryId, InboxError, InboxStats, NewDeadLetter, NewQuarantined,
-    QuarantineId, Quarantined, replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, InboxError, InboxStats, KeptCounts, NewDeadLetter,
+    NewQuarantined, QuarantineId, Quarantined, replay_body,
 };
 
 impl PostgresInbox {
@@ -260,4 +260,55 @@ impl PostgresInbox {
         )
         .with_quarantined_bytes(count(6)?))
     }
+
+    /// What is kept of one account, in one round trip through the
+    /// `account_id` indexes.
+    pub(super) async fn kept_of_account(
+        &self,
+        account_id: AccountId,
+    ) -> Result<KeptCounts, InboxError> {
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM {dl} WHERE account_id = $1),
+                    (SELECT count(*) FROM {q} WHERE account_id = $1),
+                    (SELECT coalesce(sum(octet_length(body)), 0)::BIGINT FROM {q}
+                     WHERE account_id = $1)",
+            dl = self.t("alm_dead_letters"),
+            q = self.t("alm_quarantine"),
+        );
+        let account = account_id.get() as i64;
+        let what = "count what is kept of an account";
+        kept_counts(what, &self.query(what, &sql, &[&account]).await?)
+    }
+
+    /// For each count, the most that one account keeps, in one round trip
+    /// (a grouped count over the `account_id` indexes).
+    pub(super) async fn kept_most_kept_of_one_account(&self) -> Result<KeptCounts, InboxError> {
+        let sql = format!(
+            "SELECT (SELECT coalesce(max(n), 0) FROM
+                        (SELECT count(*) AS n FROM {dl} GROUP BY account_id) AS c),
+                    (SELECT coalesce(max(n), 0) FROM
+                        (SELECT count(*) AS n FROM {q} WHERE account_id IS NOT NULL
+                         GROUP BY account_id) AS c),
+                    (SELECT coalesce(max(b), 0)::BIGINT FROM
+                        (SELECT sum(octet_length(body)) AS b FROM {q}
+                         WHERE account_id IS NOT NULL GROUP BY account_id) AS c)",
+            dl = self.t("alm_dead_letters"),
+            q = self.t("alm_quarantine"),
+        );
+        let what = "count what the fullest account keeps";
+        kept_counts(what, &self.query(what, &sql, &[]).await?)
+    }
+}
+
+/// The three counts of a [`KeptCounts`] query's one row.
+fn kept_counts(what: &str, rows: &[tokio_postgres::Row]) -> Result<KeptCounts, InboxError> {
+    let row = rows
+        .first()
+        .ok_or_else(|| InboxError::new(format!("postgres: {what} returned no row")))?;
+    let count = |i| {
+        row.try_get::<_, i64>(i)
+            .map(|n| n as u64)
+            .map_err(|e| pg_error(&format!("{what}: unexpected row"), e))
+    };
+    Ok(KeptCounts::new(count(0)?, count(1)?, count(2)?))
 }

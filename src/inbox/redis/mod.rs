@@ -14,11 +14,11 @@ use time::OffsetDateTime;
 
 use super::types::{from_millis, lease_millis, unix_millis};
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
-    NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LEASE_RAN_OUT,
+    LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
-use stored::{StoredLetter, account, dead_letter, quarantined};
+use stored::{StoredLetter, ToArg, account, dead_letter, quarantined};
 
 /// The inbox on Redis: shared by every replica of a receiver.
 ///
@@ -38,6 +38,8 @@ use stored::{StoredLetter, account, dead_letter, quarantined};
 ///   oldest, so one account's deliveries go out one at a time, in order.
 /// - `received`: every delivery by time received (counts and the oldest).
 /// - `dl`, `dl:{n}`: dead letters (JSON); `q`, `q:{n}`: quarantined bodies.
+/// - `kdl`, `kq`, `kqb`: what is kept of each account (hashes by account,
+///   kept by the scripts; `kv` marks them counted: delete it to recount).
 ///
 /// **Durability** is Redis's own: an append is acknowledged once Redis has
 /// it in memory. Only with `appendonly yes` (and `appendfsync always`, or
@@ -193,17 +195,6 @@ impl RedisInbox {
         let mut args: Vec<&dyn ToArg> = vec![&id.0, &token];
         args.extend_from_slice(more);
         Ok(self.call::<i64>(what, script, &args).await? == 1)
-    }
-}
-
-/// An argument of a script call.
-trait ToArg: Sync {
-    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>);
-}
-
-impl<T: ::redis::ToRedisArgs + Sync> ToArg for T {
-    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>) {
-        invocation.arg(self);
     }
 }
 
@@ -426,6 +417,14 @@ impl Inbox for RedisInbox {
             )
             .await?;
         Ok(new.map(DeliveryId))
+    }
+
+    async fn kept_of(&self, account_id: AccountId) -> Result<KeptCounts, InboxError> {
+        self.counts(Some(account_id)).await
+    }
+
+    async fn most_kept_of_one_account(&self) -> Result<KeptCounts, InboxError> {
+        self.counts(None).await
     }
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {

@@ -20,6 +20,8 @@ pub(super) struct Scripts {
     pub(super) replay: Script,
     pub(super) requeue: Script,
     pub(super) stats: Script,
+    pub(super) kept_of: Script,
+    pub(super) most_kept: Script,
 }
 
 impl Scripts {
@@ -31,12 +33,14 @@ impl Scripts {
             renew: Script::new(&renew()),
             complete: Script::new(&complete()),
             give_back: Script::new(&give_back()),
-            quarantine: Script::new(QUARANTINE),
+            quarantine: Script::new(&format!("{KEPT_FN}{QUARANTINE}")),
             list: Script::new(LIST),
-            discard: Script::new(DISCARD),
+            discard: Script::new(&format!("{KEPT_FN}{DISCARD}")),
             replay: Script::new(&replay()),
             requeue: Script::new(&requeue()),
             stats: Script::new(STATS),
+            kept_of: Script::new(&format!("{KEPT_FN}{KEPT_OF}")),
+            most_kept: Script::new(&format!("{KEPT_FN}{MOST_KEPT}")),
         }
     }
 }
@@ -69,6 +73,35 @@ local function remove(p, id)
   redis.call('LREM', list, 1, id)
   local head = redis.call('LINDEX', list, 0)
   if head then redis.call('ZADD', p .. 'ready', head, account) end
+end
+";
+
+/// What is kept of each account, in three hashes by account: `kdl` (dead
+/// letters), `kq` (quarantined bodies of a known account), `kqb` (their
+/// bytes). `counted()` builds them once from what is kept (an inbox
+/// written before they existed) and marks them built (`kv`); `kept()`
+/// adds to an account's counts, dropping an account that keeps nothing.
+const KEPT_FN: &str = r"
+local function kept(p, account, dl, q, qb)
+  if account == nil or account == '' or account == false then return end
+  for key, by in pairs({kdl = dl, kq = q, kqb = qb}) do
+    if by ~= 0 and redis.call('HINCRBY', p .. key, account, by) <= 0 then
+      redis.call('HDEL', p .. key, account)
+    end
+  end
+end
+local function counted(p)
+  if redis.call('EXISTS', p .. 'kv') == 1 then return end
+  redis.call('DEL', p .. 'kdl', p .. 'kq', p .. 'kqb')
+  for _, n in ipairs(redis.call('ZRANGE', p .. 'dl', 0, -1)) do
+    local json = redis.call('GET', p .. 'dl:' .. n)
+    if json then kept(p, cjson.decode(json).account, 1, 0, 0) end
+  end
+  for _, n in ipairs(redis.call('ZRANGE', p .. 'q', 0, -1)) do
+    local account = redis.call('HGET', p .. 'q:' .. n, 'a')
+    kept(p, account, 0, 1, redis.call('HSTRLEN', p .. 'q:' .. n, 'b'))
+  end
+  redis.call('SET', p .. 'kv', 1)
 end
 ";
 
@@ -145,14 +178,16 @@ return 1"
 /// Returns 1 if completed.
 pub(super) fn complete() -> String {
     format!(
-        "{HELD_FN}{REMOVE_FN}
+        "{HELD_FN}{REMOVE_FN}{KEPT_FN}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 remove(p, id)
+counted(p)
 for i = 4, #ARGV do
   local n = redis.call('INCR', p .. 'dlseq')
   redis.call('SET', p .. 'dl:' .. n, ARGV[i])
   redis.call('ZADD', p .. 'dl', n, n)
+  kept(p, cjson.decode(ARGV[i]).account, 1, 0, 0)
 end
 return 1"
     )
@@ -187,9 +222,11 @@ return 1"
 /// ARGV: prefix, account or '', body, error, received_ms. Returns the id.
 pub(super) const QUARANTINE: &str = r"
 local p = ARGV[1]
+counted(p)
 local n = redis.call('INCR', p .. 'qseq')
 redis.call('HSET', p .. 'q:' .. n, 'a', ARGV[2], 'b', ARGV[3], 'e', ARGV[4], 'r', ARGV[5])
 redis.call('ZADD', p .. 'q', n, n)
+kept(p, ARGV[2], 0, 1, string.len(ARGV[3]))
 return n
 ";
 
@@ -222,8 +259,16 @@ return out
 /// ARGV: prefix, 'dl' or 'q', id. Returns 1 if there was one to delete.
 pub(super) const DISCARD: &str = r"
 local p, kind, n = ARGV[1], ARGV[2], ARGV[3]
+counted(p)
 if redis.call('ZREM', p .. kind, n) == 0 then return 0 end
-redis.call('DEL', p .. kind .. ':' .. n)
+local key = p .. kind .. ':' .. n
+if kind == 'dl' then
+  local json = redis.call('GET', key)
+  if json then kept(p, cjson.decode(json).account, -1, 0, 0) end
+else
+  kept(p, redis.call('HGET', key, 'a'), 0, -1, -redis.call('HSTRLEN', key, 'b'))
+end
+redis.call('DEL', key)
 return 1
 ";
 
@@ -231,13 +276,15 @@ return 1
 /// false.
 pub(super) fn replay() -> String {
     format!(
-        "{APPEND_FN}
+        "{APPEND_FN}{KEPT_FN}
 local p, n = ARGV[1], ARGV[2]
+counted(p)
 local json = redis.call('GET', p .. 'dl:' .. n)
 if not json then return false end
 redis.call('DEL', p .. 'dl:' .. n)
 redis.call('ZREM', p .. 'dl', n)
 local letter = cjson.decode(json)
+kept(p, letter.account, -1, 0, 0)
 local body = '{{\"accountId\":' .. letter.account .. ',\"events\":[' .. letter.event .. ']}}'
 return append(p, letter.account, body, ARGV[3])"
     )
@@ -247,10 +294,12 @@ return append(p, letter.account, body, ARGV[3])"
 /// delivery's id, or false.
 pub(super) fn requeue() -> String {
     format!(
-        "{APPEND_FN}
+        "{APPEND_FN}{KEPT_FN}
 local p, n = ARGV[1], ARGV[2]
+counted(p)
 local body = redis.call('HGET', p .. 'q:' .. n, 'b')
 if not body then return false end
+kept(p, redis.call('HGET', p .. 'q:' .. n, 'a'), 0, -1, -string.len(body))
 redis.call('DEL', p .. 'q:' .. n)
 redis.call('ZREM', p .. 'q', n)
 return append(p, ARGV[3], body, ARGV[4])"
@@ -259,6 +308,34 @@ return append(p, ARGV[3], body, ARGV[4])"
 
 /// What [`STATS`] returns.
 pub(super) type StatsRow = (u64, u64, u64, Option<i64>, u64, u64, u64);
+
+/// ARGV: prefix, account. Returns {dead_letters, quarantined,
+/// quarantined_bytes} of the account.
+const KEPT_OF: &str = r"
+local p, account = ARGV[1], ARGV[2]
+counted(p)
+return {
+  tonumber(redis.call('HGET', p .. 'kdl', account)) or 0,
+  tonumber(redis.call('HGET', p .. 'kq', account)) or 0,
+  tonumber(redis.call('HGET', p .. 'kqb', account)) or 0
+}
+";
+
+/// ARGV: prefix. Returns, for each of {dead_letters, quarantined,
+/// quarantined_bytes}, the most one account keeps (reads every account's
+/// counters).
+const MOST_KEPT: &str = r"
+local p = ARGV[1]
+counted(p)
+local most = {}
+for i, key in ipairs({'kdl', 'kq', 'kqb'}) do
+  most[i] = 0
+  for _, v in ipairs(redis.call('HVALS', p .. key)) do
+    most[i] = math.max(most[i], tonumber(v))
+  end
+end
+return most
+";
 
 /// ARGV: prefix, now_ms (the caller's; leases on the server's clock).
 /// Returns {total, in_flight, retrying,

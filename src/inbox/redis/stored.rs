@@ -7,7 +7,7 @@ use super::RedisInbox;
 use crate::AccountId;
 use crate::inbox::types::from_millis;
 use crate::inbox::{
-    DeadLetter, DeadLetterId, InboxError, NewDeadLetter, QuarantineId, Quarantined,
+    DeadLetter, DeadLetterId, InboxError, KeptCounts, NewDeadLetter, QuarantineId, Quarantined,
 };
 
 /// A dead letter's stored form (the account as text, for Lua).
@@ -22,6 +22,17 @@ pub(super) struct StoredLetter {
     pub(super) error: String,
     pub(super) attempts: u32,
     pub(super) at_ms: i64,
+}
+
+/// An argument of a script call.
+pub(super) trait ToArg: Sync {
+    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>);
+}
+
+impl<T: ::redis::ToRedisArgs + Sync> ToArg for T {
+    fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>) {
+        invocation.arg(self);
+    }
 }
 
 pub(super) fn account(text: &str) -> Result<AccountId, InboxError> {
@@ -67,6 +78,23 @@ pub(super) fn quarantined(id: u64, entry: Value) -> Result<Quarantined, InboxErr
 }
 
 impl RedisInbox {
+    /// What is kept of `account`, or (`None`) the most one account keeps
+    /// of each: from the counters the scripts keep.
+    pub(super) async fn counts(
+        &self,
+        account: Option<AccountId>,
+    ) -> Result<KeptCounts, InboxError> {
+        let (dl, q, qb) = match account {
+            Some(a) => {
+                let account = a.get().to_string();
+                self.call("kept of", &self.scripts.kept_of, &[&account])
+                    .await?
+            }
+            None => self.call("most kept", &self.scripts.most_kept, &[]).await?,
+        };
+        Ok(KeptCounts::new(dl, q, qb))
+    }
+
     /// `limit` entries of `kind` after the id `after`, or the one whose id
     /// is `-limit`.
     pub(super) async fn list(

@@ -7,8 +7,8 @@ use super::{DEAD_LETTER_COLUMNS, SqliteInbox, dead_letter, insert_delivery, quar
 use crate::AccountId;
 use crate::inbox::types::unix_millis;
 use crate::inbox::{
-    DeadLetter, DeadLetterId, DeliveryId, InboxError, NewQuarantined, QuarantineId, Quarantined,
-    replay_body,
+    DeadLetter, DeadLetterId, DeliveryId, InboxError, KeptCounts, NewQuarantined, QuarantineId,
+    Quarantined, replay_body,
 };
 
 impl SqliteInbox {
@@ -163,6 +163,30 @@ impl SqliteInbox {
             let new = insert_delivery(&tx, account_id.get(), &body, now_ms)?;
             tx.commit()?;
             Ok(Some(DeliveryId(new)))
+        })
+        .await
+    }
+
+    pub(super) async fn kept_of_account(
+        &self,
+        account_id: AccountId,
+    ) -> Result<KeptCounts, InboxError> {
+        let account = account_id.get() as i64;
+        self.run("count what is kept of an account", move |conn| {
+            conn.query_row(super::sql::KEPT_OF, [account], |r| {
+                let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
+                Ok(KeptCounts::new(count(0)?, count(1)?, count(2)?))
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn kept_most_kept_of_one_account(&self) -> Result<KeptCounts, InboxError> {
+        self.run("count what the fullest account keeps", |conn| {
+            conn.query_row(super::sql::MOST_KEPT_OF_ONE_ACCOUNT, [], |r| {
+                let count = |i| r.get::<_, i64>(i).map(|n| n as u64);
+                Ok(KeptCounts::new(count(0)?, count(1)?, count(2)?))
+            })
         })
         .await
     }

@@ -34,7 +34,26 @@ CREATE TABLE IF NOT EXISTS alm_quarantine (
     error TEXT NOT NULL,
     received_ms INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS alm_dead_letters_account ON alm_dead_letters (account_id);
+CREATE INDEX IF NOT EXISTS alm_quarantine_account ON alm_quarantine (account_id);
 ";
+
+/// What is kept of account `?1`: dead letters, quarantined bodies, their
+/// bytes (through the `account_id` indexes).
+pub(super) const KEPT_OF: &str = "
+SELECT (SELECT count(*) FROM alm_dead_letters WHERE account_id = ?1),
+       (SELECT count(*) FROM alm_quarantine WHERE account_id = ?1),
+       (SELECT coalesce(sum(length(body)), 0) FROM alm_quarantine WHERE account_id = ?1)";
+
+/// For each count, the most that one account keeps.
+pub(super) const MOST_KEPT_OF_ONE_ACCOUNT: &str = "
+SELECT (SELECT coalesce(max(n), 0) FROM
+    (SELECT count(*) AS n FROM alm_dead_letters GROUP BY account_id)),
+(SELECT coalesce(max(n), 0) FROM
+    (SELECT count(*) AS n FROM alm_quarantine WHERE account_id IS NOT NULL GROUP BY account_id)),
+(SELECT coalesce(max(b), 0) FROM
+    (SELECT sum(length(body)) AS b FROM alm_quarantine WHERE account_id IS NOT NULL
+     GROUP BY account_id))";
 
 /// Takes the oldest account head that is neither leased nor waiting. The
 /// heads are found by walking the `(account_id, id)` index one account at a

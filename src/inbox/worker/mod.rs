@@ -127,6 +127,9 @@ pub struct Workers<S: Store, I: Inbox> {
     engine: Engine<S>,
     inbox: Arc<I>,
     options: WorkerOptions,
+    /// The per-account caps the gauges compare the fullest account with
+    /// (the endpoint's; none for workers on their own).
+    kept_caps: Option<super::KeptCounts>,
 }
 
 impl<S: Store + std::fmt::Debug, I: Inbox + std::fmt::Debug> std::fmt::Debug for Workers<S, I> {
@@ -149,7 +152,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             engine,
             inbox,
             options: WorkerOptions::default(),
+            kept_caps: None,
         }
+    }
+
+    /// The per-account caps the `alm_webhooks_kept_fullest_account_ratio`
+    /// gauge is a share of (the endpoint's [`KeptLimits`](crate::endpoint::KeptLimits)).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn with_kept_caps(mut self, caps: super::KeptCounts) -> Self {
+        self.kept_caps = Some(caps);
+        self
     }
 
     /// The workers with these options.
@@ -224,7 +236,11 @@ const GAUGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 /// until the pool stops (a dropped pool leaves it running, like the
 /// workers); a failed count leaves them as they were.
 #[cfg(feature = "metrics")]
-async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: tokio::sync::watch::Receiver<pool::Phase>) {
+async fn gauges<I: Inbox>(
+    inbox: Arc<I>,
+    kept_caps: Option<super::KeptCounts>,
+    mut phase: tokio::sync::watch::Receiver<pool::Phase>,
+) {
     let mut every = tokio::time::interval(GAUGE_REFRESH);
     let mut watching = true;
     loop {
@@ -237,6 +253,11 @@ async fn gauges<I: Inbox>(inbox: Arc<I>, mut phase: tokio::sync::watch::Receiver
         }
         if let Ok(stats) = inbox.stats(OffsetDateTime::now_utc()).await {
             stats.set_gauges();
+            if let Some(caps) = kept_caps {
+                if let Ok(most) = inbox.most_kept_of_one_account().await {
+                    most.set_fullest_account_gauge(caps);
+                }
+            }
         }
     }
 }

@@ -66,6 +66,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             let mut tasks = tasks;
             tasks.push(tokio::spawn(super::gauges(
                 Arc::clone(&shared.0.inbox),
+                shared.0.kept_caps,
                 watcher,
             )));
             tasks
