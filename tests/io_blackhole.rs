@@ -85,6 +85,37 @@ impl Proxy {
             .status()
             .expect("kill runs");
         assert!(sent.success());
+        if signal == "-STOP" {
+            self.wait_until_stopped();
+        }
+    }
+
+    /// `kill` returns once the signal is queued, not once every thread of
+    /// the proxy has stopped: under load a forwarding thread could still
+    /// pass a request and its answer. Waits (up to 5 s) until the kernel
+    /// shows every thread stopped (`T` in `/proc/PID/task/*/stat`).
+    fn wait_until_stopped(&self) {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stopped = std::fs::read_dir(&tasks).is_ok_and(|dir| {
+                dir.flatten().all(|task| {
+                    std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+                        // `pid (comm) S …`: the state follows the last `)`.
+                        stat.rsplit_once(')')
+                            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+                    })
+                })
+            });
+            if stopped {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not stop within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
