@@ -116,6 +116,15 @@ CREATE TABLE IF NOT EXISTS alm_quarantine (
 );
 CREATE INDEX IF NOT EXISTS alm_quarantine_account ON alm_quarantine (account_id);
 
+-- Accounts whose deliveries wait until resumed (one row each, `every` false),
+-- and every account (`every` true, `account_id` 0).
+CREATE TABLE IF NOT EXISTS alm_inbox_paused (
+    every      BOOLEAN     NOT NULL,
+    account_id BIGINT      NOT NULL,
+    since      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (every, account_id)
+);
+
 -- Tables of an earlier release: the `abandoned` column, and the texts above
 -- as UTF-8 `BYTEA` (rewrites those tables once).
 ALTER TABLE alm_inbox ADD COLUMN IF NOT EXISTS abandoned INTEGER NOT NULL DEFAULT 0;

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use super::{
     DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LeaseToken,
-    MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
+    MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId,
+    Quarantined, Taken,
 };
 use crate::AccountId;
 
@@ -309,5 +310,17 @@ impl Inbox for AnyInbox {
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         delegate!(self, i => i.stats(now))
+    }
+
+    async fn pause(&self, scope: PauseScope, now: OffsetDateTime) -> Result<(), InboxError> {
+        delegate!(self, i => i.pause(scope, now))
+    }
+
+    async fn resume(&self, scope: PauseScope) -> Result<bool, InboxError> {
+        delegate!(self, i => i.resume(scope))
+    }
+
+    async fn pauses(&self) -> Result<Vec<Pause>, InboxError> {
+        delegate!(self, i => i.pauses())
     }
 }

@@ -1,4 +1,4 @@
-//! How the SQL backends implement the [`Inbox`](super::Inbox) methods
+//! How the backends implement the [`Inbox`](super::Inbox) methods
 //! about what they keep for a person.
 
 /// The [`Inbox`] methods about what an inbox keeps for a person (dead
@@ -102,6 +102,33 @@ macro_rules! delegate_kept {
             now: time::OffsetDateTime,
         ) -> Result<Option<$crate::inbox::DeliveryId>, $crate::inbox::InboxError> {
             self.kept_replay_quarantined(id, account_id, now).await
+        }
+    };
+}
+
+/// The [`Inbox`] methods about pauses, delegated to inherent
+/// `pause_scope`, `resume_scope` and `pause_list` methods: how the SQL
+/// backends (and Redis) keep those in their own file.
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "redis"))]
+macro_rules! delegate_pause {
+    () => {
+        async fn pause(
+            &self,
+            scope: $crate::inbox::PauseScope,
+            now: time::OffsetDateTime,
+        ) -> Result<(), $crate::inbox::InboxError> {
+            self.pause_scope(scope, now).await
+        }
+
+        async fn resume(
+            &self,
+            scope: $crate::inbox::PauseScope,
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.resume_scope(scope).await
+        }
+
+        async fn pauses(&self) -> Result<Vec<$crate::inbox::Pause>, $crate::inbox::InboxError> {
+            self.pause_list().await
         }
     };
 }

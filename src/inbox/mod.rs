@@ -1,89 +1,11 @@
-//! The durable inbox: acknowledge a delivery in one write, process it
-//! behind the acknowledgement, and keep what cannot be used for a person to
-//! replay.
-//!
-//! ALM sends one delivery at a time per webhook, hangs up after 5 s and
-//! holds every later event of the account back until a delivery is
-//! acknowledged (see the crate's README). So the front door checks the size,
-//! the authentication and the envelope, [appends](Inbox::append) the exact
-//! body bytes with the account and the time received in **one round trip**,
-//! and only then answers `202`. [`Workers`] take deliveries from the inbox
-//! under a lease and run them through [`Engine::process`](crate::Engine::process).
-//!
-//! # What an inbox guarantees
-//!
-//! - **Order per account.** [`Inbox::take`] hands out an account's
-//!   deliveries in the order they were appended, one at a time: while one of
-//!   an account's deliveries is leased or waiting for a retry, the account's
-//!   later deliveries wait. Different accounts are handed out in parallel.
-//! - **Leases.** A taken delivery is the taker's until it completes,
-//!   retries, postpones or releases it, or its lease runs out; then it can
-//!   be taken again (a worker that died loses nothing).
-//! - **Attempts are counted when a delivery is taken**, so an attempt whose
-//!   process died or hung counts too: [`Taken::attempts`] is this
-//!   attempt's number and [`Taken::abandoned`] how many earlier attempts
-//!   ended with their lease running out with no word from their worker.
-//!   [`Inbox::postpone`] and [`Inbox::release`] give a delivery back
-//!   without counting the attempt (what failed was not the handler).
-//! - **Dead letters and quarantine.** An event a handler kept failing on is
-//!   kept as a [`DeadLetter`] (its JSON as sent, the error, the attempts); a
-//!   body that passed authentication but is not an envelope is kept as
-//!   [`Quarantined`] (the exact bytes, the error, the time). Both can be
-//!   listed, inspected, replayed and discarded.
-//!
-//! # Workers, retries, and what waits
-//!
-//! [`Workers`] (any number per process, any number of processes sharing
-//! PostgreSQL or Redis) take a delivery, parse it and run it through the
-//! engine, whose dedup makes events that already succeeded duplicates on a
-//! retry. An event whose handler fails holds back the later events of the
-//! same record within its delivery; the delivery is given back with
-//! [`Inbox::retry_later`] after the [`RetryPolicy`]'s backoff, and **the
-//! whole account's later deliveries wait behind it**, at most
-//! [`RetryPolicy::longest_wait`] (511 s with the defaults). After the last
-//! attempt the failed events are dead-lettered and the rest of the delivery
-//! goes on as if they had been ignored. Events the engine rejected as
-//! malformed are dead-lettered too. A store or inbox failure, or an event
-//! still in flight under another owner, is [postponed](Inbox::postpone)
-//! without counting an attempt. A delivery taken after its last attempt
-//! because earlier attempts were abandoned (the process died or hung while
-//! handling it) does not run the handler again: its undecided events are
-//! dead-lettered with that reason ("the process died or hung 3 times while
-//! handling it"), and the account goes on. A delivery whose dead letters
-//! cannot be kept at all (the inbox refuses them for good) is quarantined
-//! whole, with the reason, rather than taken again forever. [`WorkerPool::shutdown`] stops taking work
-//! and finishes or gives back what is in hand within a bound.
-//!
-//! # Durable, per backend
-//!
-//! | backend | "appended" means |
-//! |---|---|
-//! | [`MemoryInbox`] | kept in this process only: **not durable**, for tests and the demo |
-//! | `SqliteInbox` (`sqlite`) | committed to the WAL with `synchronous=FULL`: survives a crash of the process and of the machine |
-//! | `PostgresInbox` (`postgres`) | committed (PostgreSQL's own `synchronous_commit` applies) |
-//! | `RedisInbox` (`redis`) | only as far as the server's persistence is configured (`appendonly yes` with `appendfsync always` to survive a power cut; without persistence a restart of Redis loses the inbox) |
-//!
-//! # Whose clock
-//!
-//! A lease runs on the clock of the server that holds it: PostgreSQL's
-//! (`clock_timestamp()`) and Redis's (`TIME`), so processes whose clocks
-//! disagree never hold one delivery at once. [`MemoryInbox`] and
-//! `SqliteInbox` (one process, one clock) use the `now` the caller passes.
-//! Every other time (received, retry not before, dead-lettered at, the
-//! stats' ages) is the caller's `now`.
-//!
-//! # What a dead letter and a quarantined body keep
-//!
-//! Exactly what they were given, on every backend: a quarantined body's
-//! bytes (any, invalid UTF-8 and NUL included), a dead letter's text (its
-//! `eventId`, `eventName`, JSON and error, NUL included). PostgreSQL keeps
-//! those texts as UTF-8 in `BYTEA` columns (its `TEXT` cannot hold NUL).
+#![doc = include_str!("docs.md")]
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "redis"))]
 #[macro_use]
 mod delegate;
 mod any;
 mod memory;
+mod pause;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 mod postgres;
@@ -106,6 +28,7 @@ use time::OffsetDateTime;
 
 pub use any::AnyInbox;
 pub use memory::MemoryInbox;
+pub use pause::{Pause, PauseScope};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresInbox;
@@ -418,6 +341,65 @@ pub trait Inbox: Send + Sync + 'static {
         &self,
     ) -> impl Future<Output = Result<KeptCounts, InboxError>> + Send {
         async move { Ok(tally::most_of_one_account(&tally::read_all(self).await?)) }
+    }
+
+    /// Pauses `scope` from `now`: the paused deliveries are still appended,
+    /// and [`take`](Inbox::take) skips them, in order, until
+    /// [`resume`](Inbox::resume) (see [pausing](self#pausing-an-account)).
+    /// Pausing what is paused keeps the first pause's time. The default
+    /// refuses (an inbox of your own that keeps no pauses): a permanent
+    /// error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDelivery, PauseScope};
+    /// let inbox = MemoryInbox::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// inbox.pause(PauseScope::Account(AccountId(7)), now).await.unwrap();
+    /// let body = br#"{"accountId":7,"events":[]}"#;
+    /// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
+    /// assert!(inbox.take(Duration::from_secs(60), now).await.unwrap().is_none(), "paused");
+    /// assert!(inbox.resume(PauseScope::Account(AccountId(7))).await.unwrap());
+    /// assert!(inbox.take(Duration::from_secs(60), now).await.unwrap().is_some());
+    /// # }
+    /// ```
+    fn pause(
+        &self,
+        scope: PauseScope,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), InboxError>> + Send {
+        let _ = (scope, now);
+        async { Err(InboxError::new("this inbox cannot pause accounts").permanent()) }
+    }
+
+    /// Lifts the pause of `scope`; resuming [`PauseScope::All`] lifts every
+    /// pause, each account's too. Whether a pause was lifted. An account
+    /// resumed while every account is paused stays held by that pause.
+    /// The default: `false` (nothing is ever paused).
+    fn resume(&self, scope: PauseScope) -> impl Future<Output = Result<bool, InboxError>> + Send {
+        let _ = scope;
+        async { Ok(false) }
+    }
+
+    /// The pauses in force, [`PauseScope::All`] first, then by account.
+    /// The default: none.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::inbox::{Inbox, MemoryInbox, PauseScope};
+    /// let inbox = MemoryInbox::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// inbox.pause(PauseScope::All, now).await.unwrap();
+    /// let pauses = inbox.pauses().await.unwrap();
+    /// assert_eq!((pauses.len(), pauses[0].scope), (1, PauseScope::All));
+    /// # }
+    /// ```
+    fn pauses(&self) -> impl Future<Output = Result<Vec<Pause>, InboxError>> + Send {
+        async { Ok(Vec::new()) }
     }
 
     /// What the inbox holds now.

@@ -22,6 +22,10 @@
 //! | `alm_webhooks_quarantined_bytes` | gauge | |
 //! | `alm_webhooks_kept_fullest_account_ratio` | gauge | |
 //! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
+//! | `alm_webhooks_inbox_paused` | gauge | |
+//! | `alm_webhooks_inbox_paused_longest_seconds` | gauge | |
+//! | `alm_webhooks_rate_limit_backlog` | gauge | |
+//! | `alm_webhooks_rate_limit_wait_seconds_total` | counter | `limit`: `receiver`, `account` |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
 //!
@@ -99,6 +103,14 @@ pub mod names {
     /// Age of the oldest delivery still pending.
     pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
         "alm_webhooks_inbox_oldest_pending_age_seconds";
+    /// Pauses in force (an account, or every account).
+    pub const INBOX_PAUSED: &str = "alm_webhooks_inbox_paused";
+    /// How long the oldest pause in force has been (0 without one).
+    pub const INBOX_PAUSED_LONGEST_SECONDS: &str = "alm_webhooks_inbox_paused_longest_seconds";
+    /// Events of taken deliveries waiting for the rate limit towards the handler.
+    pub const RATE_LIMIT_BACKLOG: &str = "alm_webhooks_rate_limit_backlog";
+    /// Time events waited for the rate limit, by limit.
+    pub const RATE_LIMIT_WAIT_SECONDS_TOTAL: &str = "alm_webhooks_rate_limit_wait_seconds_total";
     /// Calls to the store, by operation.
     pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
     /// Failed calls to the store, by operation.
@@ -119,6 +131,10 @@ pub mod names {
         QUARANTINED_BYTES,
         KEPT_FULLEST_ACCOUNT_RATIO,
         INBOX_OLDEST_PENDING_AGE_SECONDS,
+        INBOX_PAUSED,
+        INBOX_PAUSED_LONGEST_SECONDS,
+        RATE_LIMIT_BACKLOG,
+        RATE_LIMIT_WAIT_SECONDS_TOTAL,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
     ];
@@ -282,6 +298,21 @@ pub fn describe() {
         Unit::Seconds,
         "Age of the oldest pending delivery."
     );
+    describe_gauge!(INBOX_PAUSED, "Pauses in force (an account, or every account).");
+    describe_gauge!(
+        INBOX_PAUSED_LONGEST_SECONDS,
+        Unit::Seconds,
+        "How long the oldest pause in force has been."
+    );
+    describe_gauge!(
+        RATE_LIMIT_BACKLOG,
+        "Events of taken deliveries waiting for the rate limit."
+    );
+    describe_counter!(
+        RATE_LIMIT_WAIT_SECONDS_TOTAL,
+        Unit::Seconds,
+        "Time events waited for the rate limit, by limit."
+    );
     describe_counter!(STORE_ROUND_TRIPS_TOTAL, "Calls to the store, by operation.");
     describe_counter!(
         STORE_ERRORS_TOTAL,
@@ -340,6 +371,9 @@ pub fn start_at_zero() {
             ("event", "unknown"),
         ];
         handles::counter(names::EVENTS_TOTAL, labels, 0);
+    }
+    for limit in ["receiver", "account"] {
+        handles::counter(names::RATE_LIMIT_WAIT_SECONDS_TOTAL, [("limit", limit)], 0);
     }
     for op in STORE_OPS {
         handles::counter(names::STORE_ROUND_TRIPS_TOTAL, [("op", op)], 0);

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 mod attempts;
 mod kept;
+mod pause;
 mod workers;
 
 use time::OffsetDateTime;
@@ -38,6 +39,10 @@ pub use attempts::{
     workers_dead_letter_what_the_process_kept_dying_on, workers_keep_a_nul_in_a_dead_letter,
 };
 pub use kept::kept_of_counts_one_account;
+pub use pause::{
+    a_paused_account_waits_in_order_and_drains_on_resume,
+    pausing_every_account_holds_all_until_resumed,
+};
 pub use workers::{
     workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
 };
@@ -404,7 +409,9 @@ macro_rules! inbox_conformance {
             dead_letters_and_quarantine_keep_any_text,
             workers_dead_letter_what_the_process_kept_dying_on,
             workers_keep_a_nul_in_a_dead_letter,
-            workers_outlive_a_hung_handler_and_a_panic
+            workers_outlive_a_hung_handler_and_a_panic,
+            a_paused_account_waits_in_order_and_drains_on_resume,
+            pausing_every_account_holds_all_until_resumed
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

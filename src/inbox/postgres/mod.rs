@@ -1,6 +1,7 @@
 //! The inbox on PostgreSQL: shared by every replica of a receiver, durable
 
 mod kept;
+mod pause;
 mod rows;
 mod setup;
 
@@ -286,7 +287,7 @@ impl Inbox for PostgresInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        let sql = rows::take(&self.t("alm_inbox"));
+        let sql = rows::take(&self.t("alm_inbox"), &self.t("alm_inbox_paused"));
         let token = LeaseToken::random();
         let note = LEASE_RAN_OUT.as_bytes();
         let params: [&(dyn ToSql + Sync); 4] =
@@ -379,6 +380,7 @@ impl Inbox for PostgresInbox {
     }
 
     delegate_kept!();
+    delegate_pause!();
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.kept_stats(now).await

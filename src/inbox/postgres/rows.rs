@@ -68,12 +68,12 @@ pub(super) fn refused(e: &tokio_postgres::Error) -> bool {
 }
 
 /// The statement that takes the oldest head of `inbox` that is neither
-/// leased (on the server's clock) nor waiting (`not_before` against the
+/// leased (on the server's clock), paused (in `paused`) nor waiting (`not_before` against the
 /// caller's `$1`), under token `$2` for `$3` milliseconds of the server's
 /// clock, counting the attempt; a lease that ran out (a token still
 /// there) counts as an abandoned attempt and records `$4` as the last
 /// error.
-pub(super) fn take(inbox: &str) -> String {
+pub(super) fn take(inbox: &str, paused: &str) -> String {
     format!(
         "WITH RECURSIVE heads AS (
              (SELECT account_id, id FROM {inbox} ORDER BY account_id, id LIMIT 1)
@@ -92,6 +92,8 @@ pub(super) fn take(inbox: &str) -> String {
              WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
                AND (c.lease_until IS NULL OR c.lease_until <= clock_timestamp())
                AND (c.not_before IS NULL OR c.not_before <= $1)
+               AND NOT EXISTS (SELECT 1 FROM {paused} p
+                               WHERE p.every OR p.account_id = c.account_id)
              ORDER BY c.id LIMIT 1
              FOR UPDATE SKIP LOCKED)
          RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.abandoned, d.last_error"

@@ -1,5 +1,6 @@
 //! The inbox on Redis: shared by every replica of a receiver.
 
+mod pause;
 mod scripts;
 mod stored;
 
@@ -36,6 +37,8 @@ use stored::{StoredLetter, ToArg, account, dead_letter, quarantined};
 ///   taken (by head id), is leased (by lease end), waits for a retry (by
 ///   retry time). Taking moves due accounts back to `ready` and pops the
 ///   oldest, so one account's deliveries go out one at a time, in order.
+/// - `paused` (a hash, account → since), `pausedall` (since), `held`
+///   (paused accounts popped from `ready`, by head id, put back on resume).
 /// - `received`: every delivery by time received (counts and the oldest).
 /// - `dl`, `dl:{n}`: dead letters (JSON); `q`, `q:{n}`: quarantined bodies.
 /// - `kdl`, `kq`, `kqb`: what is kept of each account (hashes by account,
@@ -199,6 +202,8 @@ impl RedisInbox {
 }
 
 impl Inbox for RedisInbox {
+    delegate_pause!();
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let account = delivery.account_id.get().to_string();
         let id: u64 = self

@@ -126,12 +126,15 @@ end
 ";
 
 /// ARGV: prefix, now_ms (the caller's, for retries), token, lease_ms, the
-/// note for an abandoned attempt. Counts the attempt; a lease that ran out
+/// note for an abandoned attempt. Takes nothing while every account is
+/// paused (`pausedall`); a paused account (in `paused`) popped from
+/// `ready` is parked in `held` (by head id) until resumed. Counts the attempt; a lease that ran out
 /// (a token still there) counts as an abandoned attempt (`x`) and records
 /// the note as the last error. Returns false, or {id, account, body,
 /// received_ms, attempts, abandoned, last_error or false}.
 pub(super) const TAKE: &str = r"
 local p, now, clock = ARGV[1], tonumber(ARGV[2]), server_now()
+if redis.call('EXISTS', p .. 'pausedall') == 1 then return false end
 for _, due in ipairs({{'retrying', now}, {'leased', clock}}) do
   for _, account in ipairs(redis.call('ZRANGEBYSCORE', p .. due[1], '-inf', due[2])) do
     redis.call('ZREM', p .. due[1], account)
@@ -139,9 +142,16 @@ for _, due in ipairs({{'retrying', now}, {'leased', clock}}) do
     if head then redis.call('ZADD', p .. 'ready', head, account) end
   end
 end
-local first = redis.call('ZPOPMIN', p .. 'ready')
-if #first == 0 then return false end
-local account = first[1]
+local account
+while not account do
+  local first = redis.call('ZPOPMIN', p .. 'ready')
+  if #first == 0 then return false end
+  if redis.call('HEXISTS', p .. 'paused', first[1]) == 0 then
+    account = first[1]
+  else
+    redis.call('ZADD', p .. 'held', first[2], first[1])
+  end
+end
 local id = redis.call('LINDEX', p .. 'a:' .. account, 0)
 if not id then return false end
 local key = p .. 'd:' .. id

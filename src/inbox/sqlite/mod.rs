@@ -2,6 +2,7 @@
 
 mod kept;
 mod open;
+mod pause;
 mod sql;
 
 use std::fmt;
@@ -27,7 +28,7 @@ const DEAD_LETTER_COLUMNS: &str =
 /// The inbox in an embedded SQLite file: for a single receiver that must
 /// not lose an acknowledged delivery when it stops or crashes.
 ///
-/// Three tables, created if missing (they may share a file with
+/// Four tables, created if missing (they may share a file with
 /// [`SqliteStore`](crate::store::SqliteStore), or its very connection:
 /// [`SqliteInbox::from_store`]):
 ///
@@ -39,6 +40,8 @@ const DEAD_LETTER_COLUMNS: &str =
 ///     event_id TEXT, event_name TEXT, event TEXT, error TEXT, attempts INTEGER, at_ms INTEGER);
 /// CREATE TABLE alm_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, account_id INTEGER,
 ///     body BLOB, error TEXT, received_ms INTEGER);
+/// CREATE TABLE alm_inbox_paused (every INTEGER, account_id INTEGER, since_ms INTEGER,
+///     PRIMARY KEY (every, account_id));
 /// ```
 ///
 /// **Durability**: WAL journaling with `synchronous=FULL`, so an appended
@@ -173,6 +176,8 @@ fn insert_delivery(
 }
 
 impl Inbox for SqliteInbox {
+    delegate_pause!();
+
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let (account, body) = (delivery.account_id.get(), delivery.body.to_vec());
         let at = unix_millis(delivery.received_at);

@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS alm_quarantine (
     error TEXT NOT NULL,
     received_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alm_inbox_paused (
+    every INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    since_ms INTEGER NOT NULL,
+    PRIMARY KEY (every, account_id)
+);
 CREATE INDEX IF NOT EXISTS alm_dead_letters_account ON alm_dead_letters (account_id);
 CREATE INDEX IF NOT EXISTS alm_quarantine_account ON alm_quarantine (account_id);
 ";
@@ -58,7 +64,7 @@ SELECT (SELECT coalesce(max(n), 0) FROM
 /// Takes the oldest account head that is neither leased nor waiting. The
 /// heads are found by walking the `(account_id, id)` index one account at a
 /// time, so a take costs one probe per account however long the backlog.
-/// Takes the oldest head that is neither leased nor waiting, counting the
+/// Takes the oldest head that is neither leased, waiting nor paused, counting the
 /// attempt; a lease that ran out (a token still there) counts as an
 /// abandoned attempt and records `?4` as the last error.
 pub(super) const TAKE: &str = "
@@ -79,6 +85,8 @@ WHERE id = (
     WHERE d.id IN (SELECT id FROM heads)
       AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= ?1)
       AND (d.not_before_ms IS NULL OR d.not_before_ms <= ?1)
+      AND NOT EXISTS (SELECT 1 FROM alm_inbox_paused p
+                      WHERE p.every = 1 OR p.account_id = d.account_id)
     ORDER BY d.id LIMIT 1)
 RETURNING id, account_id, body, received_ms, attempts, abandoned, last_error";
 

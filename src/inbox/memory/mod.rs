@@ -1,6 +1,5 @@
 //! The in-memory inbox: for tests, the demo and single-process receivers
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -9,10 +8,13 @@ use time::OffsetDateTime;
 use super::types::age;
 use super::{
     DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LEASE_RAN_OUT,
-    LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
-    replay_body, tally,
+    LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId,
+    Quarantined, Taken, replay_body, tally,
 };
 use crate::AccountId;
+use state::State;
+
+mod state;
 
 /// The in-memory inbox: for tests, the demo and single-process receivers
 /// that accept losing what is not processed when the process stops.
@@ -42,38 +44,6 @@ pub struct MemoryInbox {
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    next_id: u64,
-    deliveries: BTreeMap<u64, Delivery>,
-    /// Each account's deliveries, in order; the front is its head.
-    accounts: HashMap<AccountId, VecDeque<u64>>,
-    dead_letters: BTreeMap<u64, NewDeadLetter>,
-    quarantined: BTreeMap<u64, Quarantined>,
-}
-
-#[derive(Debug)]
-struct Delivery {
-    account_id: AccountId,
-    body: Vec<u8>,
-    received_at: OffsetDateTime,
-    attempts: u32,
-    abandoned: u32,
-    last_error: Option<String>,
-    not_before: Option<OffsetDateTime>,
-    lease: Option<(LeaseToken, OffsetDateTime)>,
-}
-
-impl Delivery {
-    fn leased(&self, now: OffsetDateTime) -> bool {
-        self.lease.is_some_and(|(_, until)| until > now)
-    }
-
-    fn retrying(&self, now: OffsetDateTime) -> bool {
-        self.not_before.is_some_and(|t| t > now)
-    }
-}
-
 impl MemoryInbox {
     /// An empty inbox.
     ///
@@ -93,82 +63,6 @@ impl MemoryInbox {
         // Every change is made whole under the lock, so a poisoned one is
         // consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl State {
-    fn next(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    fn push(&mut self, account_id: AccountId, body: Vec<u8>, at: OffsetDateTime) -> DeliveryId {
-        let id = self.next();
-        self.deliveries.insert(
-            id,
-            Delivery {
-                account_id,
-                body,
-                received_at: at,
-                attempts: 0,
-                abandoned: 0,
-                last_error: None,
-                not_before: None,
-                lease: None,
-            },
-        );
-        self.accounts.entry(account_id).or_default().push_back(id);
-        DeliveryId(id)
-    }
-
-    /// The delivery if `token` holds its lease.
-    fn held(&mut self, id: DeliveryId, token: LeaseToken) -> Option<&mut Delivery> {
-        self.deliveries
-            .get_mut(&id.0)
-            .filter(|d| d.lease.is_some_and(|(t, _)| t == token))
-    }
-
-    /// Ends the lease `token` holds: waiting until `not_before`, with
-    /// `error` as the last error, and `uncount` attempts taken back.
-    fn give_back(
-        &mut self,
-        id: DeliveryId,
-        token: LeaseToken,
-        not_before: Option<OffsetDateTime>,
-        error: Option<&str>,
-        uncount: u32,
-    ) -> bool {
-        let Some(d) = self.held(id, token) else {
-            return false;
-        };
-        d.lease = None;
-        d.not_before = not_before;
-        d.attempts = d.attempts.saturating_sub(uncount);
-        if let Some(error) = error {
-            d.last_error = Some(error.to_owned());
-        }
-        true
-    }
-
-    /// What is kept of each account.
-    fn per_account(&self) -> HashMap<AccountId, KeptCounts> {
-        tally::per_account(
-            self.dead_letters.values().map(|l| l.account_id),
-            self.quarantined
-                .values()
-                .map(|q| (q.account_id, q.body.len())),
-        )
-    }
-
-    fn remove(&mut self, id: u64) {
-        if let Some(d) = self.deliveries.remove(&id) {
-            if let Some(queue) = self.accounts.get_mut(&d.account_id) {
-                queue.retain(|&other| other != id);
-                if queue.is_empty() {
-                    self.accounts.remove(&d.account_id);
-                }
-            }
-        }
     }
 }
 
@@ -194,8 +88,9 @@ impl Inbox for MemoryInbox {
         let state = &mut *state;
         let head = state
             .accounts
-            .values()
-            .filter_map(|queue| queue.front().copied())
+            .iter()
+            .filter(|(account, _)| !state.paused(**account))
+            .filter_map(|(_, queue)| queue.front().copied())
             .filter(|id| {
                 state
                     .deliveries
@@ -434,5 +329,26 @@ impl Inbox for MemoryInbox {
     async fn kept_of(&self, account_id: AccountId) -> Result<KeptCounts, InboxError> {
         let kept = self.lock().per_account();
         Ok(kept.get(&account_id).copied().unwrap_or_default())
+    }
+
+    async fn pause(&self, scope: PauseScope, now: OffsetDateTime) -> Result<(), InboxError> {
+        self.lock().pauses.entry(scope).or_insert(now);
+        Ok(())
+    }
+
+    async fn resume(&self, scope: PauseScope) -> Result<bool, InboxError> {
+        let mut state = self.lock();
+        Ok(match scope {
+            PauseScope::All => {
+                let any = !state.pauses.is_empty();
+                state.pauses.clear();
+                any
+            }
+            one => state.pauses.remove(&one).is_some(),
+        })
+    }
+
+    async fn pauses(&self) -> Result<Vec<Pause>, InboxError> {
+        Ok(self.lock().pause_list())
     }
 }
