@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::listing;
+use super::respond::{answer, bad_query, method_not_allowed, not_found, respond, unavailable};
 use super::token::{AdminToken, Check};
 use crate::Envelope;
 use crate::engine::{CounterSnapshot, Engine};
@@ -58,7 +59,7 @@ type Decisions = Arc<dyn Fn() -> CounterSnapshot + Send + Sync>;
 /// # }
 /// ```
 pub struct AdminApi<I> {
-    inbox: Arc<I>,
+    pub(super) inbox: Arc<I>,
     token: AdminToken,
     decisions: Option<Decisions>,
     waker: Option<PoolWaker>,
@@ -150,6 +151,34 @@ impl<I: Inbox> AdminApi<I> {
         path: &str,
         headers: &HeaderMap,
     ) -> Response<Vec<u8>> {
+        self.handle_with_body(method, path, headers, &[]).await
+    }
+
+    /// Answers one request with its body (the bulk actions take a JSON
+    /// filter); otherwise as [`handle`](Self::handle).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::admin::{AdminApi, AdminToken};
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use http::{HeaderMap, Method};
+    /// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"));
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    /// let filter = br#"{"errorContains": "timed out"}"#;
+    /// let answer = api.handle_with_body(&Method::POST, "/dead-letters/replay", &headers, filter).await;
+    /// assert_eq!(answer.body().as_slice(), br#"{"matched":0}"#);
+    /// # }
+    /// ```
+    pub async fn handle_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let path = path.trim_matches('/');
         if path.is_empty() {
@@ -225,7 +254,7 @@ impl<I: Inbox> AdminApi<I> {
             },
             #[cfg(feature = "alm-api")]
             ("POST", ["reconcile"]) | ("GET", ["reconcile", _]) => Ok(self.reconcile(&parts)),
-            _ => Ok(not_found()),
+            (method, parts) => self.lever(method, parts, body).await,
         };
         result.unwrap_or_else(|e| unavailable(&e))
     }
@@ -258,7 +287,7 @@ impl<I: Inbox> AdminApi<I> {
         )
     }
 
-    fn wake(&self) {
+    pub(super) fn wake(&self) {
         if let Some(waker) = &self.waker {
             waker.wake();
         }
@@ -266,6 +295,11 @@ impl<I: Inbox> AdminApi<I> {
 
     async fn stats(&self) -> Result<Response<Vec<u8>>, InboxError> {
         let s = self.inbox.stats(OffsetDateTime::now_utc()).await?;
+        let pauses = self.inbox.pauses().await?;
+        let paused: Vec<u64> = pauses
+            .iter()
+            .filter_map(|p| p.scope.account_id().map(crate::AccountId::get))
+            .collect();
         let age = s
             .oldest_pending_age
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -278,6 +312,8 @@ impl<I: Inbox> AdminApi<I> {
                 "dead_letters": s.dead_letters,
                 "quarantined": s.quarantined,
                 "oldest_pending_age_ms": age,
+                "paused": paused,
+                "pausedAll": pauses.iter().any(|p| p.scope.account_id().is_none()),
             }),
         ))
     }
@@ -369,64 +405,4 @@ impl<I: Inbox> AdminApi<I> {
             not_found()
         })
     }
-}
-
-/// Every answer, the page's and the API's, with headers that keep it out
-/// of frames, caches and content sniffing, and run only the page's own
-/// script and styles.
-fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Vec<u8>> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, super::policy::csp());
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if status != StatusCode::NO_CONTENT {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    response
-}
-
-fn answer(status: StatusCode, body: Value) -> Response<Vec<u8>> {
-    respond(status, "application/json", body.to_string().into_bytes())
-}
-
-fn bad_query() -> Response<Vec<u8>> {
-    answer(
-        StatusCode::BAD_REQUEST,
-        json!({"error": "expected ?after=ID (a number), or no query"}),
-    )
-}
-
-fn not_found() -> Response<Vec<u8>> {
-    answer(StatusCode::NOT_FOUND, json!({"error": "not found"}))
-}
-
-fn method_not_allowed() -> Response<Vec<u8>> {
-    let mut response = answer(
-        StatusCode::METHOD_NOT_ALLOWED,
-        json!({"error": "method not allowed"}),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-    response
-}
-
-fn unavailable(error: &InboxError) -> Response<Vec<u8>> {
-    #[cfg(feature = "tracing")]
-    tracing::warn!(%error, "admin API: the inbox did not answer");
-    #[cfg(not(feature = "tracing"))]
-    let _ = error;
-    answer(error.status(), json!({"error": "inbox unavailable"}))
 }

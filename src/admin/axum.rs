@@ -50,7 +50,10 @@ async fn handle<I: Inbox>(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    api.handle(&method, path, &headers).await.map(Body::from)
+    api.handle_with_body(&method, path, &headers, &body)
+        .await
+        .map(Body::from)
 }

@@ -49,8 +49,10 @@
 mod api;
 #[cfg(feature = "axum")]
 mod axum;
+mod levers;
 mod listing;
 mod policy;
+mod respond;
 mod token;
 
 pub use api::AdminApi;

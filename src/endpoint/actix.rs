@@ -190,14 +190,14 @@ impl Endpoint {
             scope = scope
                 .route(
                     "/admin",
-                    web::route().to(move |request: HttpRequest| {
+                    web::route().to(move |request: HttpRequest, body: web::Bytes| {
                         let admin = page.clone();
-                        async move { actix_admin(&admin, &request, "/").await }
+                        async move { actix_admin(&admin, &request, "/", &body).await }
                     }),
                 )
                 .route(
                     "/admin/{rest:.*}",
-                    web::route().to(move |request: HttpRequest| {
+                    web::route().to(move |request: HttpRequest, body: web::Bytes| {
                         let admin = admin.clone();
                         async move {
                             // With its query: a listing's page is `?after=ID`.
@@ -205,7 +205,7 @@ impl Endpoint {
                             if !request.query_string().is_empty() {
                                 below = format!("{below}?{}", request.query_string());
                             }
-                            actix_admin(&admin, &request, &below).await
+                            actix_admin(&admin, &request, &below, &body).await
                         }
                     }),
                 );
@@ -235,11 +235,12 @@ async fn actix_admin(
     admin: &super::EndpointAdmin,
     request: &HttpRequest,
     below: &str,
+    body: &[u8],
 ) -> HttpResponse {
     let method =
         http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
     let headers = crate::adapters::actix::convert_headers(request.headers());
-    let response = admin.handle(&method, below, &headers).await;
+    let response = admin.handle_with_body(&method, below, &headers, body).await;
     let mut answer = HttpResponse::build(status(response.status()));
     for (name, value) in response.headers() {
         answer.insert_header((name.as_str(), value.as_bytes()));

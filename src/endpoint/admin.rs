@@ -72,7 +72,43 @@ impl EndpointAdmin {
         path: &str,
         headers: &HeaderMap,
     ) -> Response<Vec<u8>> {
-        (self.call)(method.clone(), path.to_owned(), headers.clone()).await
+        self.handle_with_body(method, path, headers, &[]).await
+    }
+
+    /// Answers one request that has a body (the bulk actions'
+    /// JSON filter); otherwise as [`handle`](Self::handle).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use std::sync::Arc;
+    /// # use alm_webhooks::{Authentication, Endpoint, admin::AdminToken, inbox::WorkerOptions, inbox::MemoryInbox};
+    /// # let endpoint = Endpoint::builder(Authentication::None)
+    /// #     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    /// #     .handler(|_event| async { Ok(()) }).build().unwrap();
+    /// let admin = endpoint.admin_with(AdminToken::new("s3cret")).unwrap();
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    /// let filter = br#"{"accountId": 7}"#;
+    /// let answer = admin.handle_with_body(&http::Method::POST, "/dead-letters/discard", &headers, filter).await;
+    /// assert_eq!(answer.body().as_slice(), br#"{"matched":0}"#);
+    /// # endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # }
+    /// ```
+    pub async fn handle_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        (self.call)(
+            method.clone(),
+            path.to_owned(),
+            headers.clone(),
+            body.to_vec(),
+        )
+        .await
     }
 }
 

@@ -10,8 +10,8 @@ use super::handler::Handler;
 use crate::AccountId;
 use crate::admin::{AdminApi, AdminToken};
 use crate::inbox::{
-    DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, NewDelivery, NewQuarantined, PoolWaker,
-    QuarantineId,
+    DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, NewDelivery, NewQuarantined, Pause,
+    PoolWaker, QuarantineId,
 };
 use crate::rules::StateKey;
 use crate::store::BoxFuture;
@@ -54,6 +54,10 @@ pub(super) trait Door: Send + Sync {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn most_kept_of_one_account(&self) -> Option<BoxFuture<'_, Result<KeptCounts, InboxError>>>;
 
+    /// The pauses in force, when there is an inbox (for the gauges).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    fn pauses(&self) -> Option<BoxFuture<'_, Result<Vec<Pause>, InboxError>>>;
+
     /// One read of the engine's store: the state of a record no event
     /// names (one indexed read on a database, through the tables the
     /// receiver's role must be able to read).
@@ -78,9 +82,11 @@ pub(super) struct AdminExtras {
 }
 
 /// The admin API without its inbox's type: method, path below the mount
-/// point, headers → response.
+/// point, headers, body → response.
 pub(super) type AdminCall = Arc<
-    dyn Fn(Method, String, HeaderMap) -> BoxFuture<'static, http::Response<Vec<u8>>> + Send + Sync,
+    dyn Fn(Method, String, HeaderMap, Vec<u8>) -> BoxFuture<'static, http::Response<Vec<u8>>>
+        + Send
+        + Sync,
 >;
 
 /// The record [`Door::read_store`] reads: account 0, which ALM never
@@ -143,6 +149,11 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         Some(Box::pin(inbox.most_kept_of_one_account()))
     }
 
+    fn pauses(&self) -> Option<BoxFuture<'_, Result<Vec<Pause>, InboxError>>> {
+        let inbox = self.inbox.as_ref()?;
+        Some(Box::pin(inbox.pauses()))
+    }
+
     fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move { self.engine.store().load(&probe()).await.map(drop) })
     }
@@ -164,9 +175,9 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         }
         #[cfg(not(feature = "alm-api"))]
         let AdminExtras {} = extras;
-        Some(Arc::new(move |method, path, headers| {
+        Some(Arc::new(move |method, path, headers, body| {
             let api = api.clone();
-            Box::pin(async move { api.handle(&method, &path, &headers).await })
+            Box::pin(async move { api.handle_with_body(&method, &path, &headers, &body).await })
         }))
     }
 }

@@ -235,17 +235,20 @@ impl Endpoint {
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub async fn refresh_inbox_gauges(&self) -> bool {
         let door = &self.inner.door;
-        let (Some(stats), Some(most)) = (
-            door.stats(OffsetDateTime::now_utc()),
+        let now = OffsetDateTime::now_utc();
+        let (Some(stats), Some(most), Some(pauses)) = (
+            door.stats(now),
             door.most_kept_of_one_account(),
+            door.pauses(),
         ) else {
             return false;
         };
-        let both = async { tokio::try_join!(stats, most) };
-        match tokio::time::timeout(Self::READY_TIMEOUT, both).await {
-            Ok(Ok((stats, most))) => {
+        let all = async { tokio::try_join!(stats, most, pauses) };
+        match tokio::time::timeout(Self::READY_TIMEOUT, all).await {
+            Ok(Ok((stats, most, pauses))) => {
                 stats.set_gauges();
                 self.inner.kept.set_fullest_account_gauge(most);
+                crate::inbox::set_pause_gauges(&pauses, now);
                 true
             }
             #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]

@@ -247,10 +247,14 @@ async fn admin_call(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Response {
     // With its query: a listing's page is `?after=ID`.
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    admin.handle(&method, path, &headers).await.map(Body::from)
+    admin
+        .handle_with_body(&method, path, &headers, &body)
+        .await
+        .map(Body::from)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

@@ -4,6 +4,7 @@
 #[macro_use]
 mod delegate;
 mod any;
+mod bulk;
 mod memory;
 mod pause;
 #[cfg(feature = "postgres")]
@@ -27,7 +28,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use any::AnyInbox;
+pub use bulk::{BulkAction, BulkOutcome, KeptFilter, bulk_dead_letters, bulk_quarantined};
 pub use memory::MemoryInbox;
+#[cfg(feature = "metrics")]
+pub(crate) use pause::set_gauges as set_pause_gauges;
 pub use pause::{Pause, PauseScope};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -298,7 +298,10 @@ pub fn describe() {
         Unit::Seconds,
         "Age of the oldest pending delivery."
     );
-    describe_gauge!(INBOX_PAUSED, "Pauses in force (an account, or every account).");
+    describe_gauge!(
+        INBOX_PAUSED,
+        "Pauses in force (an account, or every account)."
+    );
     describe_gauge!(
         INBOX_PAUSED_LONGEST_SECONDS,
         Unit::Seconds,

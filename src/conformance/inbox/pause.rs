@@ -74,7 +74,10 @@ pub async fn pausing_every_account_holds_all_until_resumed<I: Inbox>(f: Fixture<
     assert_eq!(take_and_complete(inbox).await, None, "still held by All");
     inbox.pause(account(4), at(T0 + 2)).await.unwrap();
     assert!(inbox.resume(PauseScope::All).await.unwrap());
-    assert!(inbox.pauses().await.unwrap().is_empty(), "every pause lifted");
+    assert!(
+        inbox.pauses().await.unwrap().is_empty(),
+        "every pause lifted"
+    );
     assert_eq!(take_and_complete(inbox).await.as_deref(), Some(&b"c1"[..]));
     assert_eq!(take_and_complete(inbox).await.as_deref(), Some(&b"d1"[..]));
     assert!(!inbox.resume(PauseScope::All).await.unwrap());

@@ -49,7 +49,12 @@ impl State {
         self.next_id
     }
 
-    pub(super) fn push(&mut self, account_id: AccountId, body: Vec<u8>, at: OffsetDateTime) -> DeliveryId {
+    pub(super) fn push(
+        &mut self,
+        account_id: AccountId,
+        body: Vec<u8>,
+        at: OffsetDateTime,
+    ) -> DeliveryId {
         let id = self.next();
         self.deliveries.insert(
             id,

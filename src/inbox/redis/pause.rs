@@ -49,7 +49,10 @@ return {redis.call('GET', p .. 'pausedall') or false, redis.call('HGETALL', p ..
 ";
 
 fn scope_arg(scope: PauseScope) -> String {
-    scope.account_id().map(|a| a.get().to_string()).unwrap_or_default()
+    scope
+        .account_id()
+        .map(|a| a.get().to_string())
+        .unwrap_or_default()
 }
 
 impl RedisInbox {
