@@ -26,19 +26,19 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver as a child process, killed on drop (with Chromium's
 /// profile directory removed).
-struct Driver(Child);
+struct Driver(Child, u16);
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(profile_dir());
+        let _ = std::fs::remove_dir_all(profile_dir(self.1));
     }
 }
 
-/// Chromium's profile directory, private to this test process.
-fn profile_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("alm-admin-browser-{}", std::process::id()))
+/// Chromium's profile directory, private to this test process and driver.
+fn profile_dir(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("alm-admin-browser-{}-{port}", std::process::id()))
 }
 
 fn free_port() -> u16 {
@@ -76,11 +76,11 @@ fn start_driver() -> (Driver, u16) {
         assert!(Instant::now() < deadline, "chromedriver did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Driver(child), port)
+    (Driver(child, port), port)
 }
 
-fn capabilities() -> serde_json::Map<String, serde_json::Value> {
-    let profile = profile_dir();
+fn capabilities(port: u16) -> serde_json::Map<String, serde_json::Value> {
+    let profile = profile_dir(port);
     let options = serde_json::json!({
         "binary": CHROMIUM,
         "args": [
@@ -155,13 +155,169 @@ async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.enforce_http(true);
     let client = ClientBuilder::new(connector)
-        .capabilities(capabilities())
+        .capabilities(capabilities(port))
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a WebDriver session");
     let result = drive(&client, addr).await;
     let _ = client.close().await;
     result.unwrap();
+}
+
+/// A WebDriver session on a fresh chromedriver.
+async fn session() -> (Driver, fantoccini::Client) {
+    let (driver, port) = start_driver();
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.enforce_http(true);
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities(port))
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    (driver, client)
+}
+
+/// Pausing an account on the page: its deliveries are acknowledged and
+/// its backlog grows on the page; resuming it on the page drains them, in
+/// the order they were acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_pauses_an_account_and_resumes_it() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[("ALM_MODE", "inbox"), ("ALM_ADMIN_TOKEN", TOKEN)],
+    );
+    let (_driver, client) = session().await;
+    let result = drive_pause(&client, &receiver).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+/// The text of the inbox figure labelled `label` (read in one script:
+/// the page draws its figures again at every refresh).
+async fn figure(client: &fantoccini::Client, label: &str) -> Result<String, String> {
+    let css = format!("#inbox [data-figure='{label}'] .value");
+    let script = "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;";
+    let value = client.execute(script, vec![serde_json::json!(css)]).await;
+    let value = value.map_err(|e| format!("the {label} figure: {e}"))?;
+    Ok(value.as_str().unwrap_or("(missing)").to_owned())
+}
+
+/// Clicks Refresh until the figure `label` reads `want` (20 s at most).
+async fn until_figure(client: &fantoccini::Client, label: &str, want: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = figure(client, label).await?;
+        if now == want {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{label} stayed {now}, expected {want}"));
+        }
+        let refresh = client.find(Locator::Id("refresh")).await;
+        refresh
+            .map_err(|e| format!("refresh: {e}"))?
+            .click()
+            .await
+            .map_err(|e| format!("refresh: {e}"))?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn drive_pause(
+    client: &fantoccini::Client,
+    receiver: &support::process::Running,
+) -> Result<(), String> {
+    let addr = receiver.addr;
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    sign_in(client, addr).await?;
+    let account = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("pause-account"));
+    account
+        .await
+        .map_err(err("the account field"))?
+        .send_keys("4343")
+        .await
+        .map_err(err("type"))?;
+    client
+        .find(Locator::Id("pause"))
+        .await
+        .map_err(err("pause"))?
+        .click()
+        .await
+        .map_err(err("pause"))?;
+    let row = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#paused tr[data-account='4343']"));
+    row.await.map_err(err("the paused account's row"))?;
+    until_figure(client, "paused", "1").await?;
+    for n in 1..=3 {
+        let id = format!("paused-{n}");
+        let event = learner_event(
+            &id,
+            "COURSE_ENROLLMENT",
+            1_750_000_000 + n,
+            77,
+            "course:9_1",
+        );
+        let (status, _) = signed_post(addr, &envelope(4343, &[event]));
+        assert_eq!(status, 202, "a paused account's delivery is acknowledged");
+    }
+    until_figure(client, "pending", "3").await?;
+    assert!(
+        receiver.lines.lock().unwrap().is_empty(),
+        "nothing handled while paused"
+    );
+    // The table is drawn again at each refresh: find the button and
+    // click it in one script, so it cannot go stale in between.
+    let click = "const b = document.querySelector(\"#paused tr[data-account='4343'] button[data-action=resume]\"); \
+                 if (b) { b.click(); return true; } return false;";
+    let clicked = client.execute(click, vec![]).await.map_err(err("resume"))?;
+    assert_eq!(clicked, serde_json::Value::Bool(true), "the resume button");
+    until_figure(client, "pending", "0").await?;
+    until_figure(client, "paused", "0").await?;
+    let lines = support::process::wait_for_lines(receiver, 3);
+    let handled: Vec<_> = support::process::decisions(&lines);
+    let expected: Vec<_> = (1..=3)
+        .map(|n| (format!("paused-{n}"), "processed".to_owned()))
+        .collect();
+    assert_eq!(handled, expected, "drained in the order acknowledged");
+    Ok(())
+}
+
+async fn sign_in(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    client
+        .goto(&format!("http://{addr}/admin"))
+        .await
+        .map_err(err("load the page"))?;
+    let token = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .map_err(err("the token field"))?;
+    token
+        .send_keys(TOKEN)
+        .await
+        .map_err(err("type the token"))?;
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .map_err(err("the sign-in button"))?
+        .click()
+        .await
+        .map_err(err("sign in"))
 }
 
 async fn drive(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {

@@ -25,6 +25,11 @@ fn the_page_calls_the_admin_api_relative_to_itself() {
         r#"act("POST", kind + "/" + encodeURIComponent(id) + "/replay""#,
         r#"act("DELETE", kind + "/" + encodeURIComponent(id)"#,
         r#""Authorization": "Bearer " + token"#,
+        // The levers: pause and resume an account (or all), bulk actions.
+        r#"act("POST", "accounts/" + account + "/pause""#,
+        r#"act("POST", "accounts/all/pause""#,
+        r#""accounts/" + encodeURIComponent(scope) + "/resume""#,
+        r#"api("POST", kind + "/" + action, filter)"#,
     ] {
         assert!(PAGE_HTML.contains(call), "the page does not make {call}");
     }

@@ -1,8 +1,9 @@
 //! The operator's admin page: one self-contained HTML page (no CDN, no build
 //! step, nothing fetched but the admin API beside it) that asks for the
 //! admin token, then shows the inbox figures, the decision counts, the dead
-//! letters and the quarantined bodies (each with its error and raw JSON), and
-//! replays or discards one with a button.
+//! letters and the quarantined bodies (each with its error and raw JSON),
+//! replays or discards one with a button, or all that match a filter, and
+//! pauses and resumes accounts.
 //!
 //! Serve [`PAGE_HTML`] at `…/admin` without authentication (it holds no
 //! data), next to the admin API it calls with `Authorization: Bearer TOKEN`,
@@ -10,7 +11,8 @@
 //!
 //! | call | answer |
 //! |---|---|
-//! | `GET …/admin/inbox` | `{"pending", "in_flight", "retrying", "dead_letters", "quarantined", "oldest_pending_age_ms"}` |
+//! | `GET …/admin/inbox` | `{"pending", "in_flight", "retrying", "dead_letters", "quarantined", "oldest_pending_age_ms", "paused": [accountId…], "pausedAll"}` |
+//! | `POST …/admin/accounts/{accountId}/pause`, `…/resume` (`all` for every account) | `204`: see [pausing](crate::inbox#pausing-an-account) |
 //! | `GET …/admin/decisions` | `{"processed": n, "duplicate": n, …}`: decisions counted since start |
 //! | `GET …/admin/dead-letters` | `[{"id", "accountId", "eventId", "eventName", "attempts", "error", "bytes", "preview"}]`: the oldest 100, error cut at 500 characters, event at 200 |
 //! | `GET …/admin/dead-letters/{id}` | `{"id", "accountId", "eventId", "eventName", "attempts", "error", "event"}`, whole |
@@ -18,6 +20,7 @@
 //! | `GET …/admin/quarantine` | `[{"id", "accountId", "receivedAt", "bytes", "preview", "error"}]`: the oldest 100, body cut at 200 characters |
 //! | `GET …/admin/quarantine/{id}` | `{"id", "accountId", "receivedAt", "bytes", "body", "error"}`, whole |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
+//! | `POST …/admin/dead-letters/replay`, `…/discard`, `POST …/admin/quarantine/replay`, `…/discard`, with a JSON filter `{"accountId"?, "eventName"?, "errorContains"?, "from"?, "to"?}` (RFC 3339 times; `{}` takes all) | `200`, `{"matched": N}` (and `"done"` when fewer were acted on: a body that still does not parse); a bad filter is `400` naming the field. A page at a time ([`bulk_dead_letters`](crate::inbox::bulk_dead_letters)) |
 //! | `POST …/admin/reconcile` (feature `alm-api`, with [`AdminApi::reconciling`]) | `202`, `{"id"}`: a reconciliation run started |
 //! | `GET …/admin/reconcile/{id}` | `{"id", "mode", "state", "found", "repaired", "byKind", "error"}`: `state` is `running`, `done` or `failed` |
 //!
