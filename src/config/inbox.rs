@@ -4,9 +4,11 @@
 //! keeps (`ALM_MAX_DEAD_LETTERS`, `ALM_MAX_QUARANTINED`,
 //! `ALM_MAX_QUARANTINED_BYTES`, and per account
 //! `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_PER_ACCOUNT`,
-//! `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`).
+//! `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`), and the rate limits towards
+//! the handler (`ALM_RATE_LIMIT`, `ALM_ACCOUNT_RATE_LIMIT`).
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +59,14 @@ pub struct InboxConfig {
     /// `ALM_MAX_QUARANTINED_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`
     /// (default [`KeptLimits::default`]).
     pub kept: KeptLimits,
+    /// `ALM_RATE_LIMIT`: events a second the handler gets at most, all
+    /// accounts together (default none;
+    /// [`WorkerOptions::with_rate_limit`]).
+    pub rate_limit: Option<NonZeroU32>,
+    /// `ALM_ACCOUNT_RATE_LIMIT`: events a second the handler gets at most
+    /// of one account (default none;
+    /// [`WorkerOptions::with_account_rate_limit`]).
+    pub account_rate_limit: Option<NonZeroU32>,
 }
 
 impl fmt::Debug for InboxConfig {
@@ -69,6 +79,8 @@ impl fmt::Debug for InboxConfig {
             .field("handler_timeout", &self.handler_timeout)
             .field("on_malformed", &self.on_malformed)
             .field("kept", &self.kept)
+            .field("rate_limit", &self.rate_limit)
+            .field("account_rate_limit", &self.account_rate_limit)
             .finish()
     }
 }
@@ -139,17 +151,30 @@ impl InboxConfig {
             handler_timeout: vars.millis("ALM_HANDLER_TIMEOUT_MS", DEFAULT_HANDLER_TIMEOUT)?,
             on_malformed,
             kept,
+            rate_limit: vars
+                .positive_opt::<u32>("ALM_RATE_LIMIT", "number of events a second")?
+                .and_then(NonZeroU32::new),
+            account_rate_limit: vars
+                .positive_opt::<u32>("ALM_ACCOUNT_RATE_LIMIT", "number of events a second")?
+                .and_then(NonZeroU32::new),
         })
     }
 
-    /// The workers' options: their count, retries and handler timeout,
-    /// and `lease`.
+    /// The workers' options: their count, retries, handler timeout and
+    /// rate limits, and `lease`.
     pub(super) fn worker_options(&self, lease: Duration) -> WorkerOptions {
-        WorkerOptions::new()
+        let mut options = WorkerOptions::new()
             .with_count(self.workers)
             .with_delivery_lease(lease)
             .with_retry(self.retry)
-            .with_handler_timeout(self.handler_timeout)
+            .with_handler_timeout(self.handler_timeout);
+        if let Some(per_second) = self.rate_limit {
+            options = options.with_rate_limit(per_second);
+        }
+        if let Some(per_second) = self.account_rate_limit {
+            options = options.with_account_rate_limit(per_second);
+        }
+        options
     }
 
     /// Opens the inbox: `ALM_INBOX`, or beside `store`.

@@ -148,6 +148,8 @@ fn a_bad_value_is_an_error_naming_its_variable() {
         ("ALM_CAPTURE_MAX_FILES", "0"),
         ("ALM_CAPTURE_MAX_BYTES", "big"),
         ("ALM_RECONCILE", "sometimes"),
+        ("ALM_RATE_LIMIT", "0"),
+        ("ALM_ACCOUNT_RATE_LIMIT", "fast"),
     ] {
         let e = error(&[(name, value)]);
         assert_eq!(e.variable(), Some(name), "{name}={value}: {e}");
@@ -308,4 +310,29 @@ fn the_environment_table_lists_every_variable() {
         }
     }
     assert!(knobs.contains("ALM_HANDLER_FAIL_ON"));
+}
+
+#[test]
+fn rate_limits_reach_the_workers() {
+    let config = Config::from_vars([("ALM_LISTEN", "127.0.0.1:0")]).unwrap();
+    assert_eq!(
+        (config.inbox.rate_limit, config.inbox.account_rate_limit),
+        (None, None)
+    );
+    let vars = [
+        ("ALM_RATE_LIMIT", "500"),
+        ("ALM_ACCOUNT_RATE_LIMIT", " 50 "),
+    ];
+    let config = Config::from_vars(vars).unwrap();
+    let options = config
+        .inbox
+        .worker_options(std::time::Duration::from_secs(60));
+    let limits = (options.rate_limit(), options.account_rate_limit());
+    assert_eq!(
+        limits,
+        (
+            std::num::NonZeroU32::new(500),
+            std::num::NonZeroU32::new(50)
+        )
+    );
 }

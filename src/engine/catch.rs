@@ -31,6 +31,21 @@ impl<F: Future> Future for CatchUnwind<'_, F> {
     }
 }
 
+tokio::task_local! {
+    /// How long the handlers of the delivery in hand waited for the
+    /// workers' rate limit so far (set by the workers around a delivery):
+    /// taken off the handler's recorded time.
+    pub(crate) static RATE_WAITED: std::cell::Cell<std::time::Duration>;
+}
+
+/// How long this task's handlers waited for the rate limit so far.
+#[cfg(feature = "metrics")]
+fn rate_waited() -> std::time::Duration {
+    RATE_WAITED
+        .try_with(std::cell::Cell::get)
+        .unwrap_or_default()
+}
+
 /// Runs the handler on one event; the failure if it fails or
 /// panics, in its future or in the closure that makes the future. With the
 /// `metrics` feature, how long it ran is recorded per event name.
@@ -40,10 +55,18 @@ where
     Fut: Future<Output = Result<(), BoxError>>,
 {
     #[cfg(feature = "metrics")]
-    let (name, started) = (event.event_name.clone(), std::time::Instant::now());
+    let (name, started, waited) = (
+        event.event_name.clone(),
+        std::time::Instant::now(),
+        rate_waited(),
+    );
     let failure = run_caught(handler, event).await;
     #[cfg(feature = "metrics")]
-    crate::metrics::record_handler(&name, started.elapsed());
+    {
+        // Not the time it waited for the rate limit: that has its own histogram.
+        let rate_limited = rate_waited().saturating_sub(waited);
+        crate::metrics::record_handler(&name, started.elapsed().saturating_sub(rate_limited));
+    }
     failure
 }
 

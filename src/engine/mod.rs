@@ -120,7 +120,7 @@ use std::time::Duration;
 
 pub(crate) use batch::Facts;
 pub use builder::EngineBuilder;
-pub(crate) use catch::CatchUnwind;
+pub(crate) use catch::{CatchUnwind, RATE_WAITED};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use counters::CounterSnapshot;
 pub use failure::EventFailure;

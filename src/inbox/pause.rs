@@ -82,12 +82,6 @@ impl Pause {
     }
 }
 
-/// The pauses, sorted: [`PauseScope::All`] first, then by account.
-pub(super) fn sorted(mut pauses: Vec<Pause>) -> Vec<Pause> {
-    pauses.sort_by_key(|p| p.scope);
-    pauses
-}
-
 /// Sets the gauges of pauses at `now`: how many accounts are paused (an
 /// [`PauseScope::All`] pause counts as one) and how long the oldest pause
 /// has been in force (0 without one).

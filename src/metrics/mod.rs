@@ -25,7 +25,7 @@
 //! | `alm_webhooks_inbox_paused` | gauge | |
 //! | `alm_webhooks_inbox_paused_longest_seconds` | gauge | |
 //! | `alm_webhooks_rate_limit_backlog` | gauge | |
-//! | `alm_webhooks_rate_limit_wait_seconds_total` | counter | `limit`: `receiver`, `account` |
+//! | `alm_webhooks_rate_limit_wait_seconds` | histogram | `limit`: `receiver`, `account` |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
 //!
@@ -109,8 +109,8 @@ pub mod names {
     pub const INBOX_PAUSED_LONGEST_SECONDS: &str = "alm_webhooks_inbox_paused_longest_seconds";
     /// Events of taken deliveries waiting for the rate limit towards the handler.
     pub const RATE_LIMIT_BACKLOG: &str = "alm_webhooks_rate_limit_backlog";
-    /// Time events waited for the rate limit, by limit.
-    pub const RATE_LIMIT_WAIT_SECONDS_TOTAL: &str = "alm_webhooks_rate_limit_wait_seconds_total";
+    /// How long an event waited for the rate limit towards the handler, by limit.
+    pub const RATE_LIMIT_WAIT_SECONDS: &str = "alm_webhooks_rate_limit_wait_seconds";
     /// Calls to the store, by operation.
     pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
     /// Failed calls to the store, by operation.
@@ -134,7 +134,7 @@ pub mod names {
         INBOX_PAUSED,
         INBOX_PAUSED_LONGEST_SECONDS,
         RATE_LIMIT_BACKLOG,
-        RATE_LIMIT_WAIT_SECONDS_TOTAL,
+        RATE_LIMIT_WAIT_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
     ];
@@ -174,6 +174,7 @@ pub mod buckets {
         (names::ACK_SECONDS, ACK_SECONDS),
         (names::HANDLER_SECONDS, HANDLER_SECONDS),
         (names::EVENT_LAG_SECONDS, EVENT_LAG_SECONDS),
+        (names::RATE_LIMIT_WAIT_SECONDS, HANDLER_SECONDS),
     ];
 }
 
@@ -312,7 +313,7 @@ pub fn describe() {
         "Events of taken deliveries waiting for the rate limit."
     );
     describe_counter!(
-        RATE_LIMIT_WAIT_SECONDS_TOTAL,
+        RATE_LIMIT_WAIT_SECONDS,
         Unit::Seconds,
         "Time events waited for the rate limit, by limit."
     );
@@ -374,9 +375,6 @@ pub fn start_at_zero() {
             ("event", "unknown"),
         ];
         handles::counter(names::EVENTS_TOTAL, labels, 0);
-    }
-    for limit in ["receiver", "account"] {
-        handles::counter(names::RATE_LIMIT_WAIT_SECONDS_TOTAL, [("limit", limit)], 0);
     }
     for op in STORE_OPS {
         handles::counter(names::STORE_ROUND_TRIPS_TOTAL, [("op", op)], 0);

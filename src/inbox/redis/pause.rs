@@ -86,6 +86,7 @@ impl RedisInbox {
                 from_millis(since),
             ));
         }
-        Ok(crate::inbox::pause::sorted(pauses))
+        pauses.sort_by_key(|p| p.scope);
+        Ok(pauses)
     }
 }

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::super::{Inbox, InboxError, LEASE_RAN_OUT, NewDeadLetter, NewQuarantined, Taken};
+use super::rate::Backlog;
 use super::timeout::{HandlerTimedOut, bounded};
 use super::{Progress, Workers};
 use crate::rules::{Decision, StateKey};
@@ -166,6 +167,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 .and_then(|e| StateKey::for_event(account_id, e));
             items.push(Item { index, key, event });
         }
+        let limits = self.options.rate.as_deref();
+        let backlog = limits.map(|limits| Backlog::new(limits, items.len()));
         let mut failed: Vec<(usize, Option<String>, Option<String>, String)> = Vec::new();
         let mut blocked: HashSet<StateKey> = HashSet::new();
         let mut handler_failed = false;
@@ -197,9 +200,18 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 events: chunk.into_iter().map(|i| i.event).collect(),
             };
             let limit = self.options.handler_timeout;
-            let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
+            let backlog = backlog.as_ref();
+            let bounded = |event| async move {
+                // The rate limit first, outside the handler's time.
+                if let Some(backlog) = backlog {
+                    backlog.pass(account_id).await;
+                }
+                bounded(handler(event), limit, HandlerTimedOut::after(limit)).await
+            };
             let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
-            let report = self.engine.process_as(owner, envelope, bounded).await?;
+            let waited = std::cell::Cell::new(std::time::Duration::ZERO);
+            let chunk = self.engine.process_as(owner, envelope, bounded);
+            let report = crate::engine::RATE_WAITED.scope(waited, chunk).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;

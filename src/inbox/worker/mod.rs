@@ -5,6 +5,7 @@ mod alone;
 mod deliver;
 mod options;
 mod pool;
+mod rate;
 mod supervise;
 mod timeout;
 

@@ -1,10 +1,12 @@
 //! How the workers run: [`WorkerOptions`].
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::pool::RestartLimit;
+use super::rate::RateLimits;
 use super::{DEFAULT_HANDLER_TIMEOUT, Progress};
 use crate::inbox::RetryPolicy;
 
@@ -52,6 +54,8 @@ pub struct WorkerOptions {
     pub(super) handler_timeout: Duration,
     pub(super) restart_limit: RestartLimit,
     pub(super) observer: Option<Observer>,
+    /// The rate limits towards the handler, shared by the pool's workers.
+    pub(super) rate: Option<Arc<RateLimits>>,
 }
 
 impl Default for WorkerOptions {
@@ -64,6 +68,7 @@ impl Default for WorkerOptions {
             handler_timeout: DEFAULT_HANDLER_TIMEOUT,
             restart_limit: RestartLimit::default(),
             observer: None,
+            rate: None,
         }
     }
 }
@@ -78,6 +83,7 @@ impl fmt::Debug for WorkerOptions {
             .field("handler_timeout", &self.handler_timeout)
             .field("restart_limit", &self.restart_limit)
             .field("observer", &self.observer.is_some())
+            .field("rate", &self.rate)
             .finish()
     }
 }
@@ -208,5 +214,65 @@ impl WorkerOptions {
     ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
+    }
+
+    /// At most `per_second` events a second reach the handler, all
+    /// accounts together (default: no limit): a token bucket (governor's
+    /// GCRA) with a burst of a tenth of a second's worth. A bulk delivery
+    /// is acknowledged at once and drains at this rate; its lease is
+    /// renewed while its events wait, and the wait is not counted in the
+    /// handler timeout nor in `alm_webhooks_handler_seconds` (it has its
+    /// own histogram, `alm_webhooks_rate_limit_wait_seconds`, and the
+    /// events still to pass show in `alm_webhooks_rate_limit_backlog`).
+    /// The options' clones share the bucket (one pool, one limit).
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_rate_limit(NonZeroU32::new(500).unwrap());
+    /// assert_eq!(options.rate_limit(), NonZeroU32::new(500));
+    /// ```
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: NonZeroU32) -> Self {
+        let account = self.account_rate_limit();
+        self.rate = Some(Arc::new(RateLimits::new(Some(per_second), account)));
+        self
+    }
+
+    /// At most `per_second` events a second of each account reach the
+    /// handler (default: no limit), as [`with_rate_limit`](Self::with_rate_limit)
+    /// for each account on its own; with both, an event waits for both.
+    ///
+    /// ```
+    /// use std::num::NonZeroU32;
+    /// let options = alm_webhooks::inbox::WorkerOptions::new()
+    ///     .with_account_rate_limit(NonZeroU32::new(50).unwrap());
+    /// assert_eq!((options.rate_limit(), options.account_rate_limit()), (None, NonZeroU32::new(50)));
+    /// ```
+    #[must_use]
+    pub fn with_account_rate_limit(mut self, per_second: NonZeroU32) -> Self {
+        let receiver = self.rate_limit();
+        self.rate = Some(Arc::new(RateLimits::new(receiver, Some(per_second))));
+        self
+    }
+
+    /// The events a second the handler gets at most, all accounts
+    /// together; `None` without a limit.
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::inbox::WorkerOptions::new().rate_limit(), None);
+    /// ```
+    pub fn rate_limit(&self) -> Option<NonZeroU32> {
+        self.rate.as_ref().and_then(|r| r.per_second())
+    }
+
+    /// The events a second the handler gets at most of one account;
+    /// `None` without a limit.
+    ///
+    /// ```
+    /// assert_eq!(alm_webhooks::inbox::WorkerOptions::new().account_rate_limit(), None);
+    /// ```
+    pub fn account_rate_limit(&self) -> Option<NonZeroU32> {
+        self.rate.as_ref().and_then(|r| r.per_account_per_second())
     }
 }
