@@ -31,10 +31,17 @@ fn manifest(path: &str) -> std::path::PathBuf {
 
 fn receiver() -> Running {
     // The example receiver's own defaults (`support::process::start` sets
-    // inline mode and refusal for older tests).
+    // inline mode and refusal for older tests), with rate limits far above
+    // what the test sends, so the rate limit's series exist (they do only
+    // where a limit is set).
     start(
         "axum_receiver",
-        &[("ALM_MODE", "inbox"), ("ALM_ON_MALFORMED", "quarantine")],
+        &[
+            ("ALM_MODE", "inbox"),
+            ("ALM_ON_MALFORMED", "quarantine"),
+            ("ALM_RATE_LIMIT", "100000"),
+            ("ALM_ACCOUNT_RATE_LIMIT", "100000"),
+        ],
     )
 }
 
