@@ -385,3 +385,56 @@ async fn redis_admin_levers() {
         admin_levers(inbox).await;
     }
 }
+
+/// A bulk replay while workers run: each replayed event fails again at
+/// once (one attempt) and is dead-lettered anew, with a higher id, while
+/// the replay is still paging. The replay takes only what was kept when it
+/// began: 2,000 matched, not the new ones again (without that bound it
+/// would chase its own tail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_replay_leaves_alone_what_is_dead_lettered_meanwhile() {
+    use alm_webhooks::inbox::{
+        BulkAction, KeptFilter, MemoryInbox, RetryPolicy, WorkerOptions, Workers, bulk_dead_letters,
+    };
+    let inbox = Arc::new(MemoryInbox::new());
+    let letters: Vec<_> = (0..2000)
+        .map(|n| {
+            let mut letter = letter(7, "COURSE_ENROLLMENT", "CRM down", 10, n);
+            letter.event = format!(
+                r#"{{"eventId":"again-{n}","eventName":"COURSE_ENROLLMENT","timestamp":1750000000,"data":{{"userId":{n},"loId":"course:9","loInstanceId":"course:9_1","progressPercent":50}}}}"#
+            );
+            letter
+        })
+        .collect();
+    keep(&*inbox, &letters).await;
+    let retry = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    let options = WorkerOptions::new()
+        .with_retry(retry)
+        .with_poll_interval(Duration::from_millis(1));
+    let pool = Workers::new(alm_webhooks::Engine::in_memory(), Arc::clone(&inbox))
+        .with_options(options)
+        .start(|_event| async { Err("CRM still down".into()) });
+    let now = OffsetDateTime::now_utc();
+    let outcome = bulk_dead_letters(&*inbox, &KeptFilter::default(), BulkAction::Replay, now)
+        .await
+        .unwrap();
+    assert_eq!((outcome.matched, outcome.done), (2000, 2000));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while inbox.stats(now).await.unwrap().dead_letters < 2000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replays were not dead-lettered again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(pool.shutdown(Duration::from_secs(5)).await);
+    let stats = inbox.stats(now).await.unwrap();
+    assert_eq!(
+        (stats.dead_letters, stats.pending),
+        (2000, 0),
+        "each dead-lettered once more"
+    );
+}
