@@ -195,6 +195,91 @@ async fn the_admin_page_pauses_an_account_and_resumes_it() {
     result.unwrap();
 }
 
+/// The dead letters' bulk form: account 4244's two dead letters replayed
+/// with one click ("Replay all matching" with the account filled in),
+/// account 4245's left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_replays_every_matching_dead_letter() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", "inbox"),
+            ("ALM_ADMIN_TOKEN", TOKEN),
+            ("ALM_MAX_ATTEMPTS", "1"),
+            ("ALM_HANDLER_FAIL_ON", "bulk-1,bulk-2,bulk-3"),
+            ("ALM_HANDLER_FAIL_TIMES", "1"),
+        ],
+    );
+    let addr = receiver.addr;
+    let event =
+        |id: &str, user| learner_event(id, "COURSE_ENROLLMENT", 1_750_000_000, user, "course:9_1");
+    let two = envelope(4244, &[event("bulk-1", 1), event("bulk-2", 2)]);
+    assert_eq!(signed_post(addr, &two).0, 202);
+    assert_eq!(
+        signed_post(addr, &envelope(4245, &[event("bulk-3", 3)])).0,
+        202
+    );
+    wait_for_dead_letters(addr, 3);
+    let (_driver, client) = session().await;
+    let result = drive_bulk(&client, addr).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+async fn drive_bulk(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    sign_in(client, addr).await?;
+    let account = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(
+            "form.bulk[data-kind='dead-letters'] input[name=accountId]",
+        ));
+    account
+        .await
+        .map_err(err("the filter's account field"))?
+        .send_keys("4244")
+        .await
+        .map_err(err("type"))?;
+    let replay = client.find(Locator::Css(
+        "form.bulk[data-kind='dead-letters'] button[data-bulk=replay]",
+    ));
+    replay
+        .await
+        .map_err(err("the bulk replay button"))?
+        .click()
+        .await
+        .map_err(err("replay"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let read = "return [document.getElementById('message').textContent, document.getElementById('dead-count').textContent];";
+        let texts = client
+            .execute(read, vec![])
+            .await
+            .map_err(err("the message"))?;
+        if texts[0] == "replay: 2 matched" && texts[1] == "(1)" {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the page shows {texts}"));
+        }
+        let refresh = client
+            .find(Locator::Id("refresh"))
+            .await
+            .map_err(err("refresh"))?;
+        refresh.click().await.map_err(err("refresh"))?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_dead_letters(addr, 1);
+    Ok(())
+}
+
 /// The text of the inbox figure labelled `label` (read in one script:
 /// the page draws its figures again at every refresh).
 async fn figure(client: &fantoccini::Client, label: &str) -> Result<String, String> {
