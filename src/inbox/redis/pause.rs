@@ -2,6 +2,8 @@
 //! `pausedall` (since), and `held`, the paused accounts the take parked
 //! (by head id), put back in `ready` when resumed.
 
+use std::sync::LazyLock;
+
 use ::redis::Script;
 use time::OffsetDateTime;
 
@@ -48,6 +50,10 @@ local p = ARGV[1]
 return {redis.call('GET', p .. 'pausedall') or false, redis.call('HGETALL', p .. 'paused')}
 ";
 
+/// The scripts, hashed once.
+static SCRIPTS: LazyLock<[Script; 3]> =
+    LazyLock::new(|| [Script::new(PAUSE), Script::new(RESUME), Script::new(LIST)]);
+
 fn scope_arg(scope: PauseScope) -> String {
     scope
         .account_id()
@@ -61,21 +67,22 @@ impl RedisInbox {
         scope: PauseScope,
         now: OffsetDateTime,
     ) -> Result<(), InboxError> {
-        let script = Script::new(PAUSE);
         let args: [&dyn super::ToArg; 2] = [&scope_arg(scope), &unix_millis(now)];
-        self.call::<i64>("pause", &script, &args).await.map(drop)
+        self.call::<i64>("pause", &SCRIPTS[0], &args)
+            .await
+            .map(drop)
     }
 
     pub(super) async fn resume_scope(&self, scope: PauseScope) -> Result<bool, InboxError> {
-        let script = Script::new(RESUME);
-        let lifted: i64 = self.call("resume", &script, &[&scope_arg(scope)]).await?;
+        let lifted: i64 = self
+            .call("resume", &SCRIPTS[1], &[&scope_arg(scope)])
+            .await?;
         Ok(lifted > 0)
     }
 
     pub(super) async fn pause_list(&self) -> Result<Vec<Pause>, InboxError> {
-        let script = Script::new(LIST);
         let (all, accounts): (Option<i64>, Vec<(String, i64)>) =
-            self.call("list pauses", &script, &[]).await?;
+            self.call("list pauses", &SCRIPTS[2], &[]).await?;
         let mut pauses: Vec<Pause> = all
             .map(|since| Pause::new(PauseScope::All, from_millis(since)))
             .into_iter()
