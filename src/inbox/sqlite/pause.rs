@@ -1,5 +1,7 @@
 //! Pauses, kept in `alm_inbox_paused`: one row per paused account
 //! (`every = 0`), and one for every account (`every = 1, account_id = 0`).
+//! A pause or a resume is on disk when it returns (`synchronous=FULL`, as
+//! an acknowledgement): an operator's decision survives a power cut.
 
 use rusqlite::params;
 use time::OffsetDateTime;
@@ -25,7 +27,7 @@ impl SqliteInbox {
     ) -> Result<(), InboxError> {
         let (every, account) = key(scope);
         let since = unix_millis(now);
-        self.run("pause", move |conn| {
+        self.run_acknowledged("pause", move |conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO alm_inbox_paused (every, account_id, since_ms) \
                  VALUES (?1, ?2, ?3)",
@@ -38,7 +40,7 @@ impl SqliteInbox {
 
     pub(super) async fn resume_scope(&self, scope: PauseScope) -> Result<bool, InboxError> {
         let (every, account) = key(scope);
-        self.run("resume", move |conn| {
+        self.run_acknowledged("resume", move |conn| {
             if every == 1 {
                 conn.execute("DELETE FROM alm_inbox_paused", [])
             } else {

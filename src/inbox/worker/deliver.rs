@@ -209,8 +209,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 bounded(handler(event), limit, HandlerTimedOut::after(limit)).await
             };
             let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
+            let within = self.options.lease;
             let waited = std::cell::Cell::new(std::time::Duration::ZERO);
-            let chunk = self.engine.process_as(owner, envelope, bounded);
+            let chunk = self.engine.process_within(owner, envelope, within, bounded);
             let report = crate::engine::RATE_WAITED.scope(waited, chunk).await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
