@@ -85,6 +85,7 @@ async fn sqlite_store_and_inbox_share_one_connection() {
             "alm_dead_letters",
             "alm_events",
             "alm_inbox",
+            "alm_inbox_paused",
             "alm_quarantine",
             "alm_states"
         ]
