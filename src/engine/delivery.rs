@@ -16,11 +16,7 @@ const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
 /// passed, while a longer window ([`Engine::process_within`]) lasts.
 const RECOMMIT_PAUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// No commit is tried again once this long has passed since the error,
-/// when the delivery is answered while its sender waits
-/// ([`Engine::process`]).
-pub(super) const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
-use super::batch::{Batch, Final, Item, Prepared, Step, recycle};
+use super::batch::{Batch, Final, Item, Prepared, RECOMMIT_WITHIN, Step, recycle};
 use super::counters::counted;
 use super::holding::Holding;
 use super::report::{DeliveryReport, EventOutcome};
