@@ -193,7 +193,7 @@ fn undecodable(e: BoxError) -> StoreError {
 }
 
 impl PostgresStore {
-    fn learner_table(&self) -> String {
+    pub(super) fn learner_table(&self) -> String {
         format!("\"{}\".alm_learner_records", self.schema)
     }
 

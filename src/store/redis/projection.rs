@@ -28,7 +28,8 @@ const EXPORT_PAGE: isize = 2_000;
 /// made into its record. KEYS: the sequence counter, the change feed, the
 /// events, then per commit its state (if any) and, if it carries a
 /// learner event, its record, the user's set of instances, the
-/// instance's set of users and the account's set of records. ARGV: grace_ms, now_ms (`updated_at`), the
+/// instance's set of users, the account's set of records and the set of
+/// accounts. ARGV: grace_ms, now_ms (`updated_at`), the
 /// number of commits, then per commit: token, remember_until_ms, the
 /// state's index in KEYS (0: none), expected version, state JSON,
 /// state_until_ms, the record's index in KEYS (0: no learner event) and,
@@ -82,6 +83,7 @@ for i = 1, n do
       redis.call('SADD', KEYS[ri + 1], instance)
       redis.call('SADD', KEYS[ri + 2], user)
       redis.call('SADD', KEYS[ri + 3], member)
+      redis.call('SADD', KEYS[ri + 4], account)
       redis.call('ZADD', feed_key, seq, member)
     end
     a = a + 2 * slots
@@ -124,8 +126,8 @@ impl RedisStore {
     /// Keeps the learner projection, merged inside the script that
     /// commits the decisions (all or nothing): see [`crate::projection`]
     /// for what each field holds. Keys, after the prefix: `lr:{account}:{user}:{hex(instance)}`
-    /// (a record: a hash), `lr-user:…`, `lr-instance:…` and `lr-account:…`
-    /// (sets, for the reads), `lr-seq` and `lr-feed` (the change feed). Records never
+    /// (a record: a hash), `lr-user:…`, `lr-instance:…`, `lr-account:…` and
+    /// `lr-accounts` (sets, for the reads), `lr-seq` and `lr-feed` (the change feed). Records never
     /// expire.
     ///
     /// ```no_run
@@ -208,7 +210,8 @@ impl RedisStore {
                     .key(self.record_key(&member))
                     .key(self.user_key(fact.account_id, fact.user_id))
                     .key(self.instance_key(fact.account_id, &fact.lo_instance_id))
-                    .key(self.account_key(fact.account_id));
+                    .key(self.account_key(fact.account_id))
+                    .key(format!("{}lr-accounts", self.prefix));
                 invocation
                     .arg(keys + 1)
                     .arg(fact.account_id.get())
@@ -216,7 +219,7 @@ impl RedisStore {
                     .arg(fact.lo_instance_id.as_str())
                     .arg(member)
                     .arg(sort_key(&fact.key));
-                keys += 4;
+                keys += 5;
                 let slots = slots_of(&fact);
                 invocation.arg(slots.len());
                 for (slot, value) in slots {
@@ -344,6 +347,18 @@ impl RedisStore {
             .flatten()
             .map(|(_, r)| r)
             .collect())
+    }
+
+    /// The accounts that have learner records, in order.
+    ///
+    /// # Errors
+    ///
+    /// When Redis fails.
+    pub async fn learner_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
+        let ids = self.members(format!("{}lr-accounts", self.prefix)).await?;
+        let mut ids: Vec<u64> = ids.iter().filter_map(|a| a.parse().ok()).collect();
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(AccountId).collect())
     }
 
     /// Every record of an account, by user id then instance id.
