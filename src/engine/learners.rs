@@ -48,6 +48,13 @@ impl<S: Store + LearnerReads> LearnerReads for Engine<S> {
         self.store().records_of_instance(account, lo_instance)
     }
 
+    fn records_of_account(
+        &self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Vec<LearnerRecord>, StoreError>> {
+        self.store().records_of_account(account)
+    }
+
     fn export_csv(
         &self,
         out: Box<dyn Write + Send>,

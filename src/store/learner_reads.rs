@@ -50,6 +50,12 @@ pub trait LearnerReads: Send + Sync {
         lo_instance: &'a LoInstanceId,
     ) -> BoxFuture<'a, Result<Vec<LearnerRecord>, StoreError>>;
 
+    /// Every record of an account, by user id then instance id.
+    fn records_of_account(
+        &self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Vec<LearnerRecord>, StoreError>>;
+
     /// The CSV export into `out`, streamed; gives `out` back with the
     /// number of rows.
     #[allow(clippy::type_complexity)]
@@ -93,6 +99,14 @@ impl LearnerReads for MemoryStore {
         Box::pin(async move { Ok(records) })
     }
 
+    fn records_of_account(
+        &self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Vec<LearnerRecord>, StoreError>> {
+        let records = self.learner_records_of_account(account);
+        Box::pin(async move { Ok(records) })
+    }
+
     fn export_csv(
         &self,
         out: Box<dyn Write + Send>,
@@ -133,6 +147,13 @@ macro_rules! shared_learner_reads {
                 lo_instance: &'a LoInstanceId,
             ) -> BoxFuture<'a, Result<Vec<LearnerRecord>, StoreError>> {
                 Box::pin(self.learner_records_of_instance(account, lo_instance))
+            }
+
+            fn records_of_account(
+                &self,
+                account: AccountId,
+            ) -> BoxFuture<'_, Result<Vec<LearnerRecord>, StoreError>> {
+                Box::pin(self.learner_records_of_account(account))
             }
 
             fn export_csv(
@@ -192,6 +213,16 @@ impl LearnerReads for super::AnyStore {
     ) -> BoxFuture<'a, Result<Vec<LearnerRecord>, StoreError>> {
         match self.learner_reads() {
             Ok(reads) => reads.records_of_instance(account, lo_instance),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+
+    fn records_of_account(
+        &self,
+        account: AccountId,
+    ) -> BoxFuture<'_, Result<Vec<LearnerRecord>, StoreError>> {
+        match self.learner_reads() {
+            Ok(reads) => reads.records_of_account(account),
             Err(e) => Box::pin(async move { Err(e) }),
         }
     }
