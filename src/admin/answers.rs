@@ -93,3 +93,31 @@ pub(super) fn unavailable_export(error: &std::io::Error) -> Response<Vec<u8>> {
         json!({"error": "learner table unavailable"}),
     )
 }
+
+/// The one body of every refused call, whatever was wrong with the token.
+const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+
+/// `401` with `WWW-Authenticate: Bearer`, one body for every refusal.
+pub(super) fn unauthorized() -> Response<Vec<u8>> {
+    let mut response = respond(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        UNAUTHORIZED.as_bytes().to_vec(),
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// `429` with `Retry-After: 1`: too many failed attempts this second.
+pub(super) fn too_many() -> Response<Vec<u8>> {
+    let mut response = answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": "too many failed attempts, retry later"}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::answers::{answer, bad_query, method_not_allowed, not_found, respond, unavailable};
-use super::answers::{unavailable_export, unavailable_table};
+use super::answers::{too_many, unauthorized, unavailable_export, unavailable_table};
 use super::body::AdminBody;
 use super::token::{AdminToken, Check};
 use super::{listing, records};
@@ -16,9 +16,6 @@ use crate::Envelope;
 use crate::engine::{CounterSnapshot, Engine};
 use crate::inbox::{DeadLetterId, Inbox, InboxError, PoolWaker, QuarantineId};
 use crate::store::LearnerReads;
-
-/// The one body of every refused call, whatever was wrong with the token.
-const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
 
 /// Where the decision counts come from (an engine's
 /// [`counters`](Engine::counters)).
@@ -235,27 +232,8 @@ impl<I: Inbox> AdminApi<I> {
     fn refused(&self, headers: &HeaderMap) -> Option<Response<Vec<u8>>> {
         match self.token.check(headers) {
             Check::Admitted => None,
-            Check::Refused => {
-                let mut response = respond(
-                    StatusCode::UNAUTHORIZED,
-                    "application/json",
-                    UNAUTHORIZED.as_bytes().to_vec(),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                Some(response)
-            }
-            Check::TooMany => {
-                let mut response = answer(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    json!({"error": "too many failed attempts, retry later"}),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                Some(response)
-            }
+            Check::Refused => Some(unauthorized()),
+            Check::TooMany => Some(too_many()),
         }
     }
 

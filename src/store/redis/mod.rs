@@ -8,6 +8,7 @@ use ::redis::aio::ConnectionManager;
 mod codec;
 mod many;
 mod projection;
+mod records;
 mod scripts;
 mod setup;
 
