@@ -2,7 +2,9 @@
 //! step, nothing fetched but the admin API beside it) that asks for the
 //! admin token, then shows the inbox figures, the decision counts, the dead
 //! letters and the quarantined bodies (each with its error and raw JSON), and
-//! replays or discards one with a button.
+//! replays or discards one with a button; with a learner table
+//! ([`AdminApi::showing_learners`]) it searches a learner's records by user
+//! id.
 //!
 //! Serve [`PAGE_HTML`] at `…/admin` without authentication (it holds no
 //! data), next to the admin API it calls with `Authorization: Bearer TOKEN`,
