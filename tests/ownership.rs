@@ -356,3 +356,86 @@ fn a_cancelled_delivery_releases_what_it_did_not_decide() {
         );
     });
 }
+
+/// A store that stays away longer than the one second a waiting sender's
+/// delivery retries its commit for (a Redis restarted while it reloads a
+/// large append-only file): an inbox's worker, which no sender waits on,
+/// commits the decisions whose handlers ran again for as long as it holds
+/// the delivery's lease, so the redelivery runs no handler a second time.
+#[test]
+fn a_worker_commits_again_while_the_store_is_away_and_runs_no_handler_twice() {
+    use alm_webhooks::inbox::{
+        Inbox, MemoryInbox, NewDelivery, RetryPolicy, WorkerOptions, Workers,
+    };
+    on_every_store(async |name, store| {
+        let store = Arc::new(Outage {
+            inner: store,
+            outage: AtomicBool::new(false),
+        });
+        let engine = Engine::builder(Arc::clone(&store))
+            .in_flight_wait(Duration::from_millis(50))
+            .build();
+        let inbox = Arc::new(MemoryInbox::new());
+        let delivery = envelope(
+            23,
+            &[
+                learner("e1", "COURSE_ENROLLMENT", 1_725_519_188, 7, "course:1_2"),
+                learner("e2", "COURSE_ENROLLMENT", 1_725_519_189, 8, "course:1_2"),
+                learner("e3", "COURSE_ENROLLMENT", 1_725_519_190, 9, "course:1_2"),
+            ],
+        );
+        let body = serde_json::to_vec(&delivery).unwrap();
+        inbox
+            .append(NewDelivery {
+                account_id: alm_webhooks::AccountId(23),
+                body: &body,
+                received_at: time::OffsetDateTime::now_utc(),
+            })
+            .await
+            .unwrap();
+        let workers = Workers::new(engine, Arc::clone(&inbox)).with_options(
+            WorkerOptions::new()
+                .with_delivery_lease(Duration::from_secs(20))
+                .with_retry(RetryPolicy {
+                    max_attempts: 10,
+                    base: Duration::from_millis(10),
+                    max: Duration::from_millis(10),
+                }),
+        );
+        let runs = Arc::new(AtomicUsize::new(0));
+        let handler = {
+            let (runs, store) = (Arc::clone(&runs), Arc::clone(&store));
+            move |_event: alm_webhooks::Event| {
+                let (runs, store) = (Arc::clone(&runs), Arc::clone(&store));
+                async move {
+                    // The store goes away for 2.5 s once the first handler ran.
+                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                        store.outage.store(true, Ordering::SeqCst);
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(2_500)).await;
+                            store.outage.store(false, Ordering::SeqCst);
+                        });
+                    }
+                    Ok::<(), alm_webhooks::BoxError>(())
+                }
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let stats = inbox.stats(time::OffsetDateTime::now_utc()).await.unwrap();
+            if stats.pending + stats.in_flight + stats.retrying == 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{name}: not drained");
+            if !workers.run_once(&handler).await.unwrap() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            3,
+            "{name}: each handler ran once, its decision committed once the store was back"
+        );
+        assert!(inbox.dead_letters(10).await.unwrap().is_empty(), "{name}");
+    });
+}

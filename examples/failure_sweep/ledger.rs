@@ -2,6 +2,7 @@
 //! one PostgreSQL table for every backend, written by the receivers'
 //! handler as its effect and read by the sweep when it counts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -20,11 +21,13 @@ pub(crate) struct Run {
     pub(crate) pid: i32,
 }
 
-/// A connection to the ledger that reconnects after an error.
+/// A connection to the ledger that reconnects after an error, shared by
+/// the receiver's workers: their statements are pipelined on it, none
+/// waits for another's round trip.
 #[derive(Debug)]
 pub(crate) struct Ledger {
     url: String,
-    client: Mutex<Option<Client>>,
+    client: Mutex<Option<Arc<Client>>>,
 }
 
 async fn bounded<T, E: std::fmt::Display>(
@@ -40,26 +43,33 @@ async fn bounded<T, E: std::fmt::Display>(
 
 impl Ledger {
     /// `url` is a `postgres://` URL; the connection names itself
-    /// `alm-sweep-ledger` so that the sweep's `pg_terminate_backend` spares it.
+    /// `alm-sweep-ledger` so that the sweep's `pg_terminate_backend` spares
+    /// it. Its commits do not wait for the WAL flush
+    /// (`synchronous_commit=off`): a committed row is visible at once and
+    /// outlives any receiver, and the sweep never stops the server itself.
     pub(crate) fn new(url: &str) -> Self {
         let sep = if url.contains('?') { '&' } else { '?' };
         Self {
-            url: format!("{url}{sep}application_name=alm-sweep-ledger"),
+            url: format!(
+                "{url}{sep}application_name=alm-sweep-ledger&options=-c%20synchronous_commit%3Doff"
+            ),
             client: Mutex::new(None),
         }
     }
 
-    async fn client(&self) -> Result<tokio::sync::MappedMutexGuard<'_, Client>, String> {
+    async fn client(&self) -> Result<Arc<Client>, String> {
         let mut slot = self.client.lock().await;
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) =
-                bounded("connect", tokio_postgres::connect(&self.url, NoTls)).await?;
-            tokio::spawn(connection);
-            *slot = Some(client);
+        match slot.as_ref() {
+            Some(client) if !client.is_closed() => Ok(Arc::clone(client)),
+            _ => {
+                let (client, connection) =
+                    bounded("connect", tokio_postgres::connect(&self.url, NoTls)).await?;
+                tokio::spawn(connection);
+                let client = Arc::new(client);
+                *slot = Some(Arc::clone(&client));
+                Ok(client)
+            }
         }
-        Ok(tokio::sync::MutexGuard::map(slot, |c| {
-            c.as_mut().expect("connected above")
-        }))
     }
 
     /// Runs a statement; an error drops the connection for the next call.
@@ -71,8 +81,10 @@ impl Ledger {
         let client = self.client().await?;
         let result = bounded("write", client.execute(sql, params)).await;
         if result.is_err() {
-            drop(client);
-            *self.client.lock().await = None;
+            let mut slot = self.client.lock().await;
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &client)) {
+                *slot = None;
+            }
         }
         result
     }

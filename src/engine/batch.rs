@@ -124,6 +124,9 @@ pub(super) struct Settled {
 pub(super) struct Batch {
     /// Who the delivery's claims are held by.
     pub(super) owner: ClaimOwner,
+    /// How long, after a transient store error, the decisions whose
+    /// handlers ran are committed again before the error is returned.
+    pub(super) recommit_within: std::time::Duration,
     pub(super) pending: Vec<Pending>,
     /// Decisions made final by the last flush.
     pub(super) settled: Vec<Settled>,
@@ -180,6 +183,7 @@ impl Batch {
     pub(super) fn new(owner: ClaimOwner) -> Self {
         Self {
             owner,
+            recommit_within: super::delivery::RECOMMIT_WITHIN,
             pending: Vec::new(),
             settled: Vec::new(),
             reported: 0,
@@ -197,6 +201,7 @@ impl Batch {
     /// [`Batch::clear`]) a new delivery's, its claims held by `owner`.
     pub(super) fn restart(&mut self, owner: ClaimOwner) {
         self.owner = owner;
+        self.recommit_within = super::delivery::RECOMMIT_WITHIN;
         self.reported = 0;
         self.wait_until = None;
         self.renewed = tokio::time::Instant::now();

@@ -12,8 +12,14 @@ use super::Engine;
 /// transient store error ([`Engine::process`] gives up after the last).
 const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
 
-/// No commit is tried again once this long has passed since the error.
-const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+/// The pause between tries once the last of [`RECOMMIT_PAUSES_MS`] has
+/// passed, while a longer window ([`Engine::process_within`]) lasts.
+const RECOMMIT_PAUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// No commit is tried again once this long has passed since the error,
+/// when the delivery is answered while its sender waits
+/// ([`Engine::process`]).
+pub(super) const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 use super::batch::{Batch, Final, Item, Prepared, Step, recycle};
 use super::counters::counted;
 use super::holding::Holding;
@@ -31,6 +37,7 @@ impl<S: Store> Engine<S> {
         events: Vec<Result<Event, Box<EventError>>>,
         account_id: AccountId,
         owner: ClaimOwner,
+        recommit_within: std::time::Duration,
         handler: &mut F,
     ) -> Result<DeliveryReport, StoreError>
     where
@@ -38,6 +45,7 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let mut holding = Holding::new(self.clone(), owner);
+        holding.parts().0.recommit_within = recommit_within;
         let result = self
             .run_chunks(events, account_id, handler, &mut holding)
             .await;
@@ -229,11 +237,14 @@ impl<S: Store> Engine<S> {
 
     /// Before a store error leaves [`Engine::process`]: commits the
     /// decisions whose handlers ran (a failed batch commit is tried again
-    /// at once, then after 25, 100, 250 and 500 ms while the store's error
-    /// is transient, no new try once [`RECOMMIT_WITHIN`] has passed: a
-    /// pool whose connections were all cut at once, by
-    /// `pg_terminate_backend` or a failover, hands out fresh ones by then,
-    /// and the handlers that ran are not run again), so that the
+    /// at once, then after 25, 100, 250 and 500 ms and every second after
+    /// that while the store's error is transient, no new try once the
+    /// delivery's window has passed: [`RECOMMIT_WITHIN`] while a sender
+    /// waits, the delivery's lease in an inbox's worker. A pool whose
+    /// connections were all cut at once, by `pg_terminate_backend` or a
+    /// failover, hands out fresh ones within a second; a Redis restarted
+    /// from its append-only file may take longer. The handlers that ran
+    /// are not run again), so that the
     /// redelivery runs again only the event that met the error, and
     /// releases the claims of the chunk's events not decided yet (and of
     /// the decisions that could not be committed), so that the redelivery
@@ -253,15 +264,20 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let started = tokio::time::Instant::now();
+        let within = batch.recommit_within;
+        let mut pauses = RECOMMIT_PAUSES_MS
+            .into_iter()
+            .map(std::time::Duration::from_millis)
+            .chain(std::iter::repeat(RECOMMIT_PAUSE_AFTER));
         let mut flushed = self.flush(batch, handler).await;
-        for pause in RECOMMIT_PAUSES_MS {
-            match &flushed {
-                Err(again) if again.is_transient() && started.elapsed() < RECOMMIT_WITHIN => {
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    flushed = self.flush(batch, handler).await;
-                }
-                _ => break,
+        while let Err(again) = &flushed {
+            let elapsed = started.elapsed();
+            if !again.is_transient() || elapsed >= within {
+                break;
             }
+            let pause = pauses.next().expect("endless");
+            tokio::time::sleep(pause.min(within - elapsed)).await;
+            flushed = self.flush(batch, handler).await;
         }
         if let Err(_again) = flushed {
             #[cfg(feature = "tracing")]

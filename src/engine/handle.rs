@@ -235,6 +235,26 @@ impl<S: Store> Engine<S> {
         &self,
         owner: ClaimOwner,
         envelope: Envelope,
+        handler: F,
+    ) -> Result<DeliveryReport, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
+        let within = super::delivery::RECOMMIT_WITHIN;
+        self.process_within(owner, envelope, within, handler).await
+    }
+
+    /// [`Engine::process_as`] for a delivery no sender waits on (an inbox's
+    /// worker): after a transient store error, the decisions whose handlers
+    /// ran are committed again for up to `recommit_within` (the delivery's
+    /// lease) instead of one second, so that a store back within it (a
+    /// Redis reloading its append-only file) runs no handler twice.
+    pub(crate) async fn process_within<F, Fut>(
+        &self,
+        owner: ClaimOwner,
+        envelope: Envelope,
+        recommit_within: std::time::Duration,
         mut handler: F,
     ) -> Result<DeliveryReport, StoreError>
     where
@@ -242,7 +262,9 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         let (account_id, count) = (envelope.account_id, envelope.events.len());
-        let delivery = self.process_chunks(envelope.events, account_id, owner, &mut handler);
+        let events = envelope.events;
+        let delivery =
+            self.process_chunks(events, account_id, owner, recommit_within, &mut handler);
         spans::in_delivery(account_id, count, delivery).await
     }
 

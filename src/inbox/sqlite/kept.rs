@@ -19,7 +19,7 @@ impl SqliteInbox {
         let account = body.account_id.map(|a| a.get() as i64);
         let (bytes, error) = (body.body.to_vec(), body.error.to_owned());
         let at = unix_millis(body.received_at);
-        self.run("quarantine", move |conn| {
+        self.run_acknowledged("quarantine", move |conn| {
             conn.query_row(
                 "INSERT INTO alm_quarantine (account_id, body, error, received_ms) \
                  VALUES (?1, ?2, ?3, ?4) RETURNING id",

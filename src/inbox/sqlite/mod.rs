@@ -19,6 +19,7 @@ use super::{
     NewDeadLetter, NewDelivery, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
+use crate::store::sqlite::open::{Sync as Flush, set_sync};
 use sql::{GIVE_BACK, SCHEMA, TAKE};
 
 const DEAD_LETTER_COLUMNS: &str =
@@ -41,9 +42,16 @@ const DEAD_LETTER_COLUMNS: &str =
 ///     body BLOB, error TEXT, received_ms INTEGER);
 /// ```
 ///
-/// **Durability**: WAL journaling with `synchronous=FULL`, so an appended
-/// delivery is on disk when [`Inbox::append`] returns: it survives a crash
-/// of the process and of the machine. Every operation is one statement or
+/// **Durability**: WAL journaling. What acknowledges a delivery (an
+/// [`Inbox::append`], a malformed body put in quarantine) commits with
+/// `synchronous=FULL`: it is on disk when the call returns and survives a
+/// crash of the process and of the machine. Everything else (a take, a
+/// completion, a retry, a replay) commits with `synchronous=NORMAL`: it
+/// survives a crash of the process; a power cut can undo the last of them,
+/// never an acknowledgement (the WAL is written in order, and the next
+/// acknowledgement's flush covers what came before it). An undone take or
+/// completion means the delivery is taken again; its events already
+/// decided are duplicates if the store kept their decisions. Every operation is one statement or
 /// one `BEGIN IMMEDIATE` transaction, run on tokio's blocking pool; another
 /// process's write lock is waited for up to 5 s. Account ids are stored
 /// bit-cast to `INTEGER`, times as Unix milliseconds; texts are bound with
@@ -97,6 +105,24 @@ fn token_bytes(token: LeaseToken) -> [u8; 16] {
 }
 
 impl SqliteInbox {
+    /// [`SqliteInbox::run`] for a write that acknowledges a delivery: with
+    /// `synchronous=FULL`, on disk when it returns (the connection runs
+    /// `NORMAL` otherwise).
+    async fn run_acknowledged<T, F>(&self, what: &'static str, f: F) -> Result<T, InboxError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.run(what, move |conn| {
+            set_sync(conn, Flush::Full)?;
+            let result = f(conn);
+            let restored = set_sync(conn, Flush::Normal);
+            let value = result?;
+            restored.map(|()| value)
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn run<T, F>(&self, what: &'static str, f: F) -> Result<T, InboxError>
     where
@@ -176,7 +202,7 @@ impl Inbox for SqliteInbox {
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let (account, body) = (delivery.account_id.get(), delivery.body.to_vec());
         let at = unix_millis(delivery.received_at);
-        self.run("append", move |conn| {
+        self.run_acknowledged("append", move |conn| {
             insert_delivery(conn, account, &body, at)
         })
         .await

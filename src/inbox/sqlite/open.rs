@@ -28,7 +28,7 @@ impl SqliteInbox {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, InboxError> {
         let path = path.as_ref();
-        let conn = open::connection(Some(path), Sync::Full)
+        let conn = open::connection(Some(path), Sync::Normal)
             .map_err(|e| sqlite_error(&format!("cannot open {}", path.display()), e))?;
         Self::setup(Arc::new(Mutex::new(conn)), Some(path.to_owned()))
     }
@@ -44,17 +44,17 @@ impl SqliteInbox {
     /// # let _ = inbox;
     /// ```
     pub fn open_in_memory() -> Result<Self, InboxError> {
-        let conn = open::connection(None, Sync::Full)
+        let conn = open::connection(None, Sync::Normal)
             .map_err(|e| sqlite_error("cannot open an in-memory database", e))?;
         Self::setup(Arc::new(Mutex::new(conn)), None)
     }
 
     /// The inbox in the store's database, on the store's own connection:
     /// one file (or one in-memory database) and one connection for both.
-    /// Creates the inbox's tables beside the store's if they are missing,
-    /// and raises the connection's `synchronous` to `FULL`, which the inbox
-    /// needs (an acknowledged delivery must survive a crash of the
-    /// machine): the store's commits then wait for the disk too.
+    /// Creates the inbox's tables beside the store's if they are missing.
+    /// The inbox's acknowledgements commit with `synchronous=FULL` (an
+    /// acknowledged delivery must survive a crash of the machine), the
+    /// rest, the store's commits among them, with the store's `NORMAL`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -80,13 +80,7 @@ impl SqliteInbox {
     ///
     /// An [`InboxError`] if the tables cannot be created.
     pub fn from_store(store: &SqliteStore) -> Result<Self, InboxError> {
-        let conn = store.connection();
-        {
-            let guard = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            open::set_sync(&guard, Sync::Full)
-                .map_err(|e| sqlite_error("cannot set synchronous", e))?;
-        }
-        Self::setup(conn, store.path().map(Path::to_owned))
+        Self::setup(store.connection(), store.path().map(Path::to_owned))
     }
 
     /// Creates the tables if they are missing.
@@ -110,5 +104,36 @@ impl SqliteInbox {
             }
         }
         Ok(Self { conn, path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(conn: &Connection) -> rusqlite::Result<i64> {
+        conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+    }
+
+    /// An acknowledgement waits for the disk (`FULL` = 2); the connection
+    /// runs `NORMAL` (1) before and after it, also when it fails.
+    #[tokio::test]
+    async fn only_acknowledgements_wait_for_the_disk() {
+        let dir = std::env::temp_dir().join(format!("alm-inbox-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inbox = SqliteInbox::open(dir.join("inbox.db")).unwrap();
+        let before = inbox.run("read", |c| synchronous(c)).await.unwrap();
+        let during = inbox
+            .run_acknowledged("read", |c| synchronous(c))
+            .await
+            .unwrap();
+        let failed = inbox
+            .run_acknowledged("fail", |c| c.execute_batch("SELECT * FROM no_such_table"))
+            .await;
+        let after = inbox.run("read", |c| synchronous(c)).await.unwrap();
+        assert_eq!((before, during, after), (1, 2, 1));
+        assert!(failed.is_err());
+        drop(inbox);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -199,7 +199,11 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             let limit = self.options.handler_timeout;
             let bounded = |event| bounded(handler(event), limit, HandlerTimedOut::after(limit));
             let owner = crate::store::ClaimOwner::for_delivery(taken.id.get(), taken.token.0);
-            let report = self.engine.process_as(owner, envelope, bounded).await?;
+            let within = self.options.lease;
+            let engine = &self.engine;
+            let report = engine
+                .process_within(owner, envelope, within, bounded)
+                .await?;
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
