@@ -146,6 +146,7 @@ impl App {
             .on_answer(move |answer| lines::answer(&answers, answer))
             .build()
             .map_err(|e| e.to_string())?;
+        config.show_learners(&opened, &endpoint);
         #[cfg(feature = "alm-api")]
         if config
             .reconcile(&opened, &endpoint)

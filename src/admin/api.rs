@@ -3,18 +3,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::listing;
+use super::answers::{answer, bad_query, method_not_allowed, not_found, respond, unavailable};
+use super::answers::{too_many, unauthorized, unavailable_export, unavailable_table};
+use super::body::AdminBody;
 use super::token::{AdminToken, Check};
+use super::{listing, records};
 use crate::Envelope;
 use crate::engine::{CounterSnapshot, Engine};
 use crate::inbox::{DeadLetterId, Inbox, InboxError, PoolWaker, QuarantineId};
-
-/// The one body of every refused call, whatever was wrong with the token.
-const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+use crate::store::LearnerReads;
 
 /// Where the decision counts come from (an engine's
 /// [`counters`](Engine::counters)).
@@ -62,6 +63,7 @@ pub struct AdminApi<I> {
     token: AdminToken,
     decisions: Option<Decisions>,
     waker: Option<PoolWaker>,
+    learners: Option<Arc<dyn LearnerReads>>,
     #[cfg(feature = "alm-api")]
     reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
 }
@@ -73,6 +75,7 @@ impl<I> Clone for AdminApi<I> {
             token: self.token.clone(),
             decisions: self.decisions.clone(),
             waker: self.waker.clone(),
+            learners: self.learners.clone(),
             #[cfg(feature = "alm-api")]
             reconcile: self.reconcile.clone(),
         }
@@ -85,6 +88,7 @@ impl<I> fmt::Debug for AdminApi<I> {
             .field("token", &self.token)
             .field("decisions", &self.decisions.is_some())
             .field("waker", &self.waker)
+            .field("learners", &self.learners.is_some())
             .field("reconciling", &self.has_reconcile_runs())
             .finish_non_exhaustive()
     }
@@ -108,6 +112,7 @@ impl<I: Inbox> AdminApi<I> {
             token,
             decisions: None,
             waker: None,
+            learners: None,
             #[cfg(feature = "alm-api")]
             reconcile: None,
         }
@@ -130,6 +135,38 @@ impl<I: Inbox> AdminApi<I> {
         self
     }
 
+    /// `GET /records?userId=U&loInstanceId=I` (either or both) answers the
+    /// matching learner records of `table` as JSON, and `GET /records.csv`
+    /// streams its CSV export (see [`respond`](Self::respond)); without
+    /// it, both are `404`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::admin::{AdminApi, AdminToken};
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use alm_webhooks::store::MemoryStore;
+    /// use http::{HeaderMap, Method};
+    ///
+    /// let table = Arc::new(MemoryStore::new().with_learner_projection());
+    /// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"))
+    ///     .showing_learners(table);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    /// let rows = api.handle(&Method::GET, "/records?userId=7", &headers).await;
+    /// assert_eq!(rows.status(), 200);
+    /// assert_eq!(rows.body(), b"[]");
+    /// let refused = api.handle(&Method::GET, "/records", &headers).await;
+    /// assert_eq!(refused.status(), 400);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn showing_learners(mut self, table: Arc<dyn LearnerReads>) -> Self {
+        self.learners = Some(table);
+        self
+    }
+
     /// `POST /reconcile` starts a run of `runs` (`202`, `{"id"}`), and
     /// `GET /reconcile/{id}` gives its state and the differences found and
     /// repaired (feature `alm-api`; without it, both are `404`).
@@ -143,17 +180,35 @@ impl<I: Inbox> AdminApi<I> {
 
     /// Answers one request: `path` is the request's path below the mount
     /// point (`/inbox` for `/ops/alm/inbox` mounted at `/ops/alm`). The body
-    /// is JSON (`application/json`), or the page (`text/html`).
+    /// is JSON (`application/json`), the page (`text/html`), or the CSV
+    /// export (`text/csv`), here collected whole: [`respond`](Self::respond)
+    /// streams it.
     pub async fn handle(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
     ) -> Response<Vec<u8>> {
+        let (parts, body) = self.respond(method, path, headers).await.into_parts();
+        match body.collect().await {
+            Ok(bytes) => Response::from_parts(parts, bytes),
+            Err(e) => unavailable_export(&e),
+        }
+    }
+
+    /// [`handle`](Self::handle), with the CSV export (`GET /records.csv`)
+    /// as a body the export writes as the client reads it
+    /// ([`AdminBody::Chunks`]); every other answer is whole.
+    pub async fn respond(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Response<AdminBody> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let path = path.trim_matches('/');
         if path.is_empty() {
-            return if *method == Method::GET || *method == Method::HEAD {
+            let page = if *method == Method::GET || *method == Method::HEAD {
                 respond(
                     StatusCode::OK,
                     "text/html; charset=utf-8",
@@ -162,31 +217,28 @@ impl<I: Inbox> AdminApi<I> {
             } else {
                 method_not_allowed()
             };
+            return page.map(AdminBody::Whole);
         }
+        if let Some(refused) = self.refused(headers) {
+            return refused.map(AdminBody::Whole);
+        }
+        match (&self.learners, method.as_str(), path) {
+            (Some(learners), "GET", "records.csv") => records::records_csv(Arc::clone(learners)),
+            _ => self.route(method, path, query).await.map(AdminBody::Whole),
+        }
+    }
+
+    /// The answer to a caller without the token; `None` for one with it.
+    fn refused(&self, headers: &HeaderMap) -> Option<Response<Vec<u8>>> {
         match self.token.check(headers) {
-            Check::Admitted => {}
-            Check::Refused => {
-                let mut response = respond(
-                    StatusCode::UNAUTHORIZED,
-                    "application/json",
-                    UNAUTHORIZED.as_bytes().to_vec(),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
-            }
-            Check::TooMany => {
-                let mut response = answer(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    json!({"error": "too many failed attempts, retry later"}),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
-            }
+            Check::Admitted => None,
+            Check::Refused => Some(unauthorized()),
+            Check::TooMany => Some(too_many()),
         }
+    }
+
+    /// An API call of a caller with the token.
+    async fn route(&self, method: &Method, path: &str, query: &str) -> Response<Vec<u8>> {
         let parts: Vec<&str> = path.split('/').collect();
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["inbox"]) => self.stats().await,
@@ -222,6 +274,13 @@ impl<I: Inbox> AdminApi<I> {
             ("DELETE", ["quarantine", id]) => match id.parse() {
                 Ok(id) => self.discard_quarantined(id).await,
                 Err(_) => Ok(not_found()),
+            },
+            ("GET", ["records"]) => match &self.learners {
+                Some(learners) => match records::records(learners.as_ref(), query).await {
+                    Ok(response) => Ok(response),
+                    Err(e) => Ok(unavailable_table(&e)),
+                },
+                None => Ok(not_found()),
             },
             #[cfg(feature = "alm-api")]
             ("POST", ["reconcile"]) | ("GET", ["reconcile", _]) => Ok(self.reconcile(&parts)),
@@ -369,64 +428,4 @@ impl<I: Inbox> AdminApi<I> {
             not_found()
         })
     }
-}
-
-/// Every answer, the page's and the API's, with headers that keep it out
-/// of frames, caches and content sniffing, and run only the page's own
-/// script and styles.
-fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response<Vec<u8>> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, super::policy::csp());
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    if status != StatusCode::NO_CONTENT {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    }
-    response
-}
-
-fn answer(status: StatusCode, body: Value) -> Response<Vec<u8>> {
-    respond(status, "application/json", body.to_string().into_bytes())
-}
-
-fn bad_query() -> Response<Vec<u8>> {
-    answer(
-        StatusCode::BAD_REQUEST,
-        json!({"error": "expected ?after=ID (a number), or no query"}),
-    )
-}
-
-fn not_found() -> Response<Vec<u8>> {
-    answer(StatusCode::NOT_FOUND, json!({"error": "not found"}))
-}
-
-fn method_not_allowed() -> Response<Vec<u8>> {
-    let mut response = answer(
-        StatusCode::METHOD_NOT_ALLOWED,
-        json!({"error": "method not allowed"}),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-    response
-}
-
-fn unavailable(error: &InboxError) -> Response<Vec<u8>> {
-    #[cfg(feature = "tracing")]
-    tracing::warn!(%error, "admin API: the inbox did not answer");
-    #[cfg(not(feature = "tracing"))]
-    let _ = error;
-    answer(error.status(), json!({"error": "inbox unavailable"}))
 }

@@ -52,5 +52,5 @@ async fn handle<I: Inbox>(
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    api.handle(&method, path, &headers).await.map(Body::from)
+    api.respond(&method, path, &headers).await.map(Body::new)
 }

@@ -2,7 +2,9 @@
 //! step, nothing fetched but the admin API beside it) that asks for the
 //! admin token, then shows the inbox figures, the decision counts, the dead
 //! letters and the quarantined bodies (each with its error and raw JSON), and
-//! replays or discards one with a button.
+//! replays or discards one with a button; with a learner table
+//! ([`AdminApi::showing_learners`]) it searches a learner's records by user
+//! id.
 //!
 //! Serve [`PAGE_HTML`] at `…/admin` without authentication (it holds no
 //! data), next to the admin API it calls with `Authorization: Bearer TOKEN`,
@@ -18,6 +20,8 @@
 //! | `GET …/admin/quarantine` | `[{"id", "accountId", "receivedAt", "bytes", "preview", "error"}]`: the oldest 100, body cut at 200 characters |
 //! | `GET …/admin/quarantine/{id}` | `{"id", "accountId", "receivedAt", "bytes", "body", "error"}`, whole |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
+//! | `GET …/admin/records?userId=U&loInstanceId=I` (with [`AdminApi::showing_learners`]) | `[{"accountId", "userId", "loId", "loInstanceId", "loType", "status", "progressPercent", "dateEnrolled", "dateStarted", "dateCompleted", "hasPassed", "enrollmentSource", "lastEventId", "lastEventName", "lastEventTime", "updatedAt"}]`: the learner records of that user, of that instance, or that one, in every account; times RFC 3339 UTC, absent values `null`; neither parameter is `400` |
+//! | `GET …/admin/records.csv` | the learner table's CSV export (`text/csv`), streamed ([`AdminApi::respond`]) |
 //! | `POST …/admin/reconcile` (feature `alm-api`, with [`AdminApi::reconciling`]) | `202`, `{"id"}`: a reconciliation run started |
 //! | `GET …/admin/reconcile/{id}` | `{"id", "mode", "state", "found", "repaired", "byKind", "error"}`: `state` is `running`, `done` or `failed` |
 //!
@@ -46,17 +50,21 @@
 //! assert!(page.contains("Dead letters"));
 //! ```
 
+mod answers;
 mod api;
 #[cfg(feature = "axum")]
 mod axum;
+mod body;
 mod listing;
 mod policy;
+mod records;
 mod token;
 
 pub use api::AdminApi;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum::router;
+pub use body::{AdminBody, AdminChunks};
 pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 
 /// The admin page, as served at `…/admin` (`Content-Type: text/html;

@@ -115,8 +115,33 @@ impl Config {
         }
     }
 
+    /// Serves the learner table the store keeps in `endpoint`'s admin API
+    /// (`GET /records`, `GET /records.csv`) when `ALM_PROJECTION` is on
+    /// (the default); returns whether it does. [`Config::endpoint`] calls
+    /// it; call it after [`Config::builder`]'s `build`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), alm_webhooks::BoxError> {
+    /// use alm_webhooks::config::Config;
+    /// let config = Config::from_vars([("ALM_AUTH", "none")])?;
+    /// let opened = config.open().await?;
+    /// let endpoint = config
+    ///     .builder(&opened, config.worker_options())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// assert!(config.show_learners(&opened, &endpoint));
+    /// # endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn show_learners(&self, opened: &Opened, endpoint: &Endpoint) -> bool {
+        self.store.projection && endpoint.showing_learners(Arc::new(opened.engine.clone()))
+    }
+
     /// The endpoint, in one call: [`Config::open`], [`Config::builder`]
-    /// with `handler`, and the reconciliation runs `ALM_RECONCILE` asks
+    /// with `handler`, the learner table in the admin API (`ALM_PROJECTION`,
+    /// [`Endpoint::showing_learners`]), and the reconciliation runs `ALM_RECONCILE` asks
     /// for (feature `alm-api`). Needs a tokio runtime (the workers run on
     /// it).
     ///
@@ -153,6 +178,7 @@ impl Config {
             .builder(&opened, self.worker_options())
             .handler(handler)
             .build()?;
+        self.show_learners(&opened, &endpoint);
         #[cfg(feature = "alm-api")]
         self.reconcile(&opened, &endpoint)?;
         Ok(endpoint)

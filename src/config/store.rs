@@ -63,11 +63,6 @@ impl StoreConfig {
         })
     }
 
-    /// Whether the store keeps the learner table when asked to.
-    pub(super) fn keeps_projection(&self) -> bool {
-        !matches!(scheme(&self.url), "redis" | "rediss")
-    }
-
     /// Opens the store, with the learner projection when asked, and builds
     /// the engine on it.
     pub(super) async fn engine(&self) -> Result<Engine<AnyStore>, ConfigError> {
@@ -87,9 +82,8 @@ impl StoreConfig {
     }
 }
 
-/// The store keeping the learner table, when it can (memory, SQLite,
-/// PostgreSQL); [`Config::warnings`](super::Config::warnings) says when
-/// it cannot.
+/// The store keeping the learner table (memory, SQLite, PostgreSQL,
+/// Redis: every store a URL names).
 async fn with_projection(store: AnyStore) -> Result<AnyStore, ConfigError> {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     let failed = |e| ConfigError::unavailable("ALM_PROJECTION", e);
@@ -101,6 +95,8 @@ async fn with_projection(store: AnyStore) -> Result<AnyStore, ConfigError> {
         AnyStore::Postgres(s) => {
             AnyStore::Postgres(s.with_learner_projection().await.map_err(failed)?)
         }
+        #[cfg(feature = "redis")]
+        AnyStore::Redis(s) => AnyStore::Redis(s.with_learner_projection()),
         other => other,
     })
 }

@@ -1,6 +1,7 @@
 //! The admin API over an endpoint's own inbox, engine and workers.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Response};
 
@@ -72,6 +73,28 @@ impl EndpointAdmin {
         path: &str,
         headers: &HeaderMap,
     ) -> Response<Vec<u8>> {
+        let response = self.respond(method, path, headers).await;
+        let (parts, body) = response.into_parts();
+        match body.collect().await {
+            Ok(bytes) => Response::from_parts(parts, bytes),
+            Err(_) => {
+                let mut failed =
+                    Response::new(br#"{"error":"learner table unavailable"}"#.to_vec());
+                *failed.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                failed
+            }
+        }
+    }
+
+    /// [`handle`](Self::handle), with the CSV export (`GET /records.csv`)
+    /// streamed as the client reads it (see
+    /// [`AdminApi::respond`](crate::admin::AdminApi::respond)).
+    pub async fn respond(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Response<crate::admin::AdminBody> {
         (self.call)(method.clone(), path.to_owned(), headers.clone()).await
     }
 }
@@ -112,9 +135,33 @@ impl Endpoint {
         let extras = super::door::AdminExtras {
             #[cfg(feature = "alm-api")]
             reconcile: self.inner.reconcile.get().cloned(),
+            learners: self.inner.learners.get().cloned(),
         };
         let call = self.inner.door.admin(token, self.waker(), extras)?;
         Some(EndpointAdmin { call })
+    }
+
+    /// Serves the learner table `table` keeps in this endpoint's admin API
+    /// (`GET /records?userId=U&loInstanceId=I`, `GET /records.csv`; see
+    /// [`admin`](crate::admin)), given once after
+    /// [`build`](super::EndpointBuilder::build); `false` if a table was
+    /// given already (the first stays).
+    /// [`Config::endpoint`](crate::config::Config::endpoint) gives the
+    /// store's when `ALM_PROJECTION` is on.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use alm_webhooks::store::MemoryStore;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let store = Arc::new(MemoryStore::new().with_learner_projection());
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.showing_learners(store));
+    /// ```
+    pub fn showing_learners(&self, table: Arc<dyn crate::store::LearnerReads>) -> bool {
+        self.inner.learners.set(table).is_ok()
     }
 
     /// Serves reconciliation runs in this endpoint's admin API

@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 
 use super::handler::Handler;
 use crate::AccountId;
-use crate::admin::{AdminApi, AdminToken};
+use crate::admin::{AdminApi, AdminBody, AdminToken};
 use crate::inbox::{
     DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, NewDelivery, NewQuarantined, PoolWaker,
     QuarantineId,
@@ -75,12 +75,16 @@ pub(super) struct AdminExtras {
     /// `POST /reconcile`, `GET /reconcile/{id}` ([`Endpoint::reconciling`](super::Endpoint::reconciling)).
     #[cfg(feature = "alm-api")]
     pub(super) reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
+    /// `GET /records`, `GET /records.csv` ([`Endpoint::showing_learners`](super::Endpoint::showing_learners)).
+    pub(super) learners: Option<Arc<dyn crate::store::LearnerReads>>,
 }
 
 /// The admin API without its inbox's type: method, path below the mount
 /// point, headers → response.
 pub(super) type AdminCall = Arc<
-    dyn Fn(Method, String, HeaderMap) -> BoxFuture<'static, http::Response<Vec<u8>>> + Send + Sync,
+    dyn Fn(Method, String, HeaderMap) -> BoxFuture<'static, http::Response<AdminBody>>
+        + Send
+        + Sync,
 >;
 
 /// The record [`Door::read_store`] reads: account 0, which ALM never
@@ -162,11 +166,12 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         if let Some(runs) = extras.reconcile {
             api = api.reconciling(runs);
         }
-        #[cfg(not(feature = "alm-api"))]
-        let AdminExtras {} = extras;
+        if let Some(learners) = extras.learners {
+            api = api.showing_learners(learners);
+        }
         Some(Arc::new(move |method, path, headers| {
             let api = api.clone();
-            Box::pin(async move { api.handle(&method, &path, &headers).await })
+            Box::pin(async move { api.respond(&method, &path, &headers).await })
         }))
     }
 }

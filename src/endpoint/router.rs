@@ -250,7 +250,7 @@ async fn admin_call(
 ) -> Response {
     // With its query: a listing's page is `?after=ID`.
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    admin.handle(&method, path, &headers).await.map(Body::from)
+    admin.respond(&method, path, &headers).await.map(Body::new)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

@@ -136,6 +136,16 @@ impl MemoryStore {
         rows.into_iter().map(|(_, r)| r.clone()).collect()
     }
 
+    /// The accounts that have learner records, in order.
+    pub fn learner_accounts(&self) -> Vec<AccountId> {
+        let Some(learners) = self.learners() else {
+            return Vec::new();
+        };
+        let accounts: std::collections::BTreeSet<AccountId> =
+            learners.rows.keys().map(|(a, _, _)| *a).collect();
+        accounts.into_iter().collect()
+    }
+
     /// Every record of a learner, by instance id.
     pub fn learner_records_of_user(&self, account: AccountId, user: UserId) -> Vec<LearnerRecord> {
         self.learners_where(|(a, u, _)| *a == account && *u == user)

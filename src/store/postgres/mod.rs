@@ -10,6 +10,7 @@ use tokio_postgres::types::Json;
 pub(crate) mod connection;
 mod errors;
 mod hooks;
+mod learner_accounts;
 mod many;
 mod one;
 mod projection;
