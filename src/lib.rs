@@ -36,6 +36,7 @@ mod key_text;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
+pub mod outbox;
 pub mod prelude;
 pub mod projection;
 mod receiver;

@@ -29,6 +29,7 @@ mod error;
 mod hooks;
 mod many;
 mod memory;
+mod outbox;
 mod owner;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -64,6 +65,7 @@ pub use error::{StoreError, StoreErrorKind};
 pub use hooks::Decided;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
+pub use outbox::{OutboxEntry, OutboxStats, OutboxStore};
 pub use owner::{ClaimOwner, ClaimToken};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -12,6 +12,7 @@ mod errors;
 mod hooks;
 mod many;
 mod one;
+mod outbox;
 mod projection;
 pub(crate) mod redact;
 mod runs;
@@ -161,6 +162,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// The commit hooks, in order.
     hooks: hooks::Hooks,
+    /// Whether the outbox hook is on.
+    outbox: bool,
 }
 
 impl fmt::Debug for PostgresStore {
