@@ -38,6 +38,7 @@ pub struct RabbitSink {
     url: String,
     exchange: String,
     target: String,
+    name: String,
     channel: Mutex<Option<(Connection, Channel)>>,
 }
 
@@ -90,8 +91,16 @@ impl RabbitSink {
             url: parsed.into(),
             exchange,
             target,
+            name: "alm-webhooks".to_owned(),
             channel: Mutex::new(None),
         })
+    }
+
+    /// The connection's name as the broker shows it (`alm-webhooks` by
+    /// default): `rabbitmqctl list_connections user_provided_name`.
+    pub fn connection_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// The routing key of an entry: `{accountId}.{family}`.
@@ -104,9 +113,12 @@ impl RabbitSink {
             SinkError::with_source(format!("amqp: {what} ({})", self.target), e)
         };
         let connect = async {
-            let conn = Connection::connect(&self.url, ConnectionProperties::default())
-                .await
-                .map_err(|e| failed("cannot connect", e))?;
+            let conn = Connection::connect(
+                &self.url,
+                ConnectionProperties::default().with_connection_name(self.name.clone().into()),
+            )
+            .await
+            .map_err(|e| failed("cannot connect", e))?;
             let channel = conn
                 .create_channel()
                 .await
