@@ -15,10 +15,18 @@ mod body;
 #[cfg(feature = "env")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub mod config;
-#[cfg(any(feature = "store-conformance", feature = "inbox-conformance"))]
+#[cfg(any(
+    feature = "store-conformance",
+    feature = "inbox-conformance",
+    feature = "sink-conformance"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "store-conformance", feature = "inbox-conformance")))
+    doc(cfg(any(
+        feature = "store-conformance",
+        feature = "inbox-conformance",
+        feature = "sink-conformance"
+    )))
 )]
 pub mod conformance;
 pub mod detect;

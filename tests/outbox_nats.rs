@@ -255,3 +255,57 @@ async fn a_server_restart_loses_nothing_and_jetstream_drops_the_republishes() {
     assert_eq!(got.len(), total(&expected), "0 duplicates, nothing lost");
     check(&got, &prefix, &expected);
 }
+
+#[cfg(feature = "sink-conformance")]
+#[tokio::test]
+async fn the_nats_sink_keeps_the_sink_contract() {
+    use alm_webhooks::conformance::sink::{self, Fixture, Received};
+    let Some(addr) = shared_server() else { return };
+    let (prefix, stream) = (
+        format!("almconf{}", unique()),
+        format!("ALMCONF_{}", unique()),
+    );
+    let sink = NatsSink::connect(&format!("nats://{addr}/{prefix}?stream={stream}"))
+        .await
+        .unwrap();
+    let (read_addr, read_stream) = (addr.clone(), stream.clone());
+    let fixture = Fixture::new(sink, move || {
+        let (addr, stream) = (read_addr.clone(), read_stream.clone());
+        async move {
+            messages(&addr, &stream)
+                .await
+                .into_iter()
+                .map(|m| Received {
+                    headers: m
+                        .headers
+                        .iter()
+                        .flat_map(|(k, vs)| {
+                            vs.iter()
+                                .map(move |v| (k.to_string(), v.as_str().to_owned()))
+                        })
+                        .collect(),
+                    body: m.payload.to_vec(),
+                    stable_id: m
+                        .headers
+                        .get(async_nats::header::NATS_MESSAGE_ID)
+                        .map(|v| v.as_str().to_owned()),
+                })
+                .collect()
+        }
+    });
+    sink::check_all(&fixture).await;
+    let js = jetstream::new(async_nats::connect(&addr).await.unwrap());
+    // JetStream dropped the re-publish: 23 + 5 messages.
+    assert_eq!(
+        js.get_stream(&stream)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages,
+        28
+    );
+    js.delete_stream(&stream).await.unwrap();
+}

@@ -207,3 +207,92 @@ async fn every_processed_event_arrives_in_order_and_a_closed_connection_loses_no
     );
     let _ = channel.exchange_delete(&exchange, Default::default()).await;
 }
+
+#[cfg(feature = "sink-conformance")]
+#[tokio::test]
+async fn the_rabbitmq_sink_keeps_the_sink_contract() {
+    use alm_webhooks::conformance::sink::{self, Fixture, Received};
+    let Some(url) = url() else { return };
+    let exchange = format!("alm-conf-{}", unique());
+    let conn = Connection::connect(&url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            &exchange,
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let queue = channel
+        .queue_declare(
+            "",
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .name()
+        .as_str()
+        .to_owned();
+    channel
+        .queue_bind(
+            &queue,
+            &exchange,
+            "#",
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let sink = RabbitSink::new(&format!("{url}?exchange={exchange}")).unwrap();
+    let kept: Arc<tokio::sync::Mutex<Vec<Received>>> = Arc::default();
+    let fixture = Fixture::new(sink, move || {
+        let (channel, queue, kept) = (channel.clone(), queue.clone(), Arc::clone(&kept));
+        async move {
+            let mut kept = kept.lock().await;
+            while let Some(got) = channel
+                .basic_get(&queue, BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
+                let m = got.delivery;
+                let mut headers: Vec<(String, String)> = m
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .map(|t| {
+                        t.inner()
+                            .keys()
+                            .map(|k| (k.as_str().to_owned(), text(t, k.as_str())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(c) = m.properties.content_type() {
+                    headers.push(("content-type".to_owned(), c.as_str().to_owned()));
+                }
+                kept.push(Received {
+                    headers,
+                    body: m.data.clone(),
+                    stable_id: m
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|i| i.as_str().to_owned()),
+                });
+            }
+            kept.clone()
+        }
+    });
+    sink::check_all(&fixture).await;
+}
