@@ -200,3 +200,23 @@ async fn postgres_outbox() {
     scenario(store.with_outbox().await.unwrap()).await;
     keep.drop_schema().await.unwrap();
 }
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_outbox() {
+    use alm_webhooks::store::{ClaimToken, RedisStore};
+    let url =
+        std::env::var("ALM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let prefix = format!(
+        "alm-test-outbox-{}-{:08x}:",
+        std::process::id(),
+        ClaimToken::random().0 as u32
+    );
+    let store = match RedisStore::connect_with_prefix(&url, &prefix).await {
+        Ok(store) => store,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("Redis: {e}"),
+        Err(e) => return eprintln!("skipped: Redis not reachable at {url}: {e}"),
+    };
+    scenario(store.with_outbox()).await;
+    support::redis_keys::purge(&url, &prefix);
+}

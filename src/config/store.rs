@@ -160,10 +160,12 @@ async fn with_outbox(store: AnyStore) -> Result<AnyStore, ConfigError> {
         AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_outbox().await.map_err(failed)?),
         #[cfg(feature = "postgres")]
         AnyStore::Postgres(s) => AnyStore::Postgres(s.with_outbox().await.map_err(failed)?),
+        #[cfg(feature = "redis")]
+        AnyStore::Redis(s) => AnyStore::Redis(s.with_outbox()),
         _ => {
             return Err(ConfigError::invalid(
                 "ALM_FORWARD",
-                "this store keeps no outbox yet (memory, sqlite:, postgres:// do)",
+                "this store keeps no outbox (memory, sqlite:, postgres://, redis:// do)",
             ));
         }
     })

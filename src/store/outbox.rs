@@ -180,8 +180,7 @@ impl OutboxStats {
 
 /// A store's outbox, as the relay reads it. Implemented by
 /// [`MemoryStore`](super::MemoryStore), `SqliteStore`, `PostgresStore` and
-/// [`AnyStore`](super::AnyStore) (each once its outbox is on: see their
-/// `with_outbox`).
+/// [`AnyStore`](super::AnyStore) `RedisStore` (each once its outbox is on: see their `with_outbox`).
 ///
 /// What a relay relies on:
 ///
@@ -278,6 +277,8 @@ impl OutboxStore for super::AnyStore {
             AnyStore::Postgres(s) => s.keeps_outbox(),
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(s) => s.keeps_outbox(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.keeps_outbox(),
             _ => false,
         }
     }
@@ -295,6 +296,8 @@ impl OutboxStore for super::AnyStore {
             AnyStore::Postgres(s) => s.lease_outbox(relay, max, lease).await,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(s) => s.lease_outbox(relay, max, lease).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.lease_outbox(relay, max, lease).await,
             _ => Ok(Vec::new()),
         }
     }
@@ -307,6 +310,8 @@ impl OutboxStore for super::AnyStore {
             AnyStore::Postgres(s) => s.mark_sent(relay, sent).await,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(s) => s.mark_sent(relay, sent).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.mark_sent(relay, sent).await,
             _ => Ok(()),
         }
     }
@@ -319,6 +324,8 @@ impl OutboxStore for super::AnyStore {
             AnyStore::Postgres(s) => s.outbox_stats().await,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(s) => s.outbox_stats().await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.outbox_stats().await,
             _ => Ok(OutboxStats::default()),
         }
     }

@@ -7,6 +7,7 @@ use ::redis::aio::ConnectionManager;
 
 mod codec;
 mod many;
+mod outbox;
 mod scripts;
 mod setup;
 
@@ -142,6 +143,8 @@ pub struct RedisStore {
     addr: String,
     prefix: String,
     scripts: Scripts,
+    /// Whether commits append to the outbox.
+    outbox: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -279,6 +282,22 @@ impl Store for RedisStore {
 
     /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)
     /// events, the chunks in one pipeline.
+    fn wants_decided(&self) -> bool {
+        self.outbox
+    }
+
+    /// [`Store::commit_many`], and the outbox's entries in the same script.
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<super::Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if !self.outbox {
+            return self.commit_many(commits).await;
+        }
+        self.commit_outboxed(commits, decided).await
+    }
+
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],

@@ -147,6 +147,7 @@ impl RedisStore {
             addr,
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
+            outbox: false,
         })
     }
 
@@ -178,6 +179,7 @@ impl RedisStore {
             addr: "(a connection the application opened)".to_owned(),
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
+            outbox: false,
         }
     }
 
