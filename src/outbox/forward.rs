@@ -34,9 +34,9 @@ pub struct AnySink {
 
 enum One {
     #[cfg(feature = "nats")]
-    Nats(super::NatsSink),
+    Nats(Box<super::NatsSink>),
     #[cfg(feature = "rabbitmq")]
-    Rabbit(super::RabbitSink),
+    Rabbit(Box<super::RabbitSink>),
 }
 
 impl std::fmt::Debug for AnySink {
@@ -99,7 +99,7 @@ async fn one(url: &str) -> Result<One, SinkError> {
 
 #[cfg(feature = "nats")]
 async fn nats(url: &str) -> Result<One, SinkError> {
-    Ok(One::Nats(super::NatsSink::connect(url).await?))
+    Ok(One::Nats(Box::new(super::NatsSink::connect(url).await?)))
 }
 
 #[cfg(not(feature = "nats"))]
@@ -111,7 +111,7 @@ async fn nats(_: &str) -> Result<One, SinkError> {
 
 #[cfg(feature = "rabbitmq")]
 fn rabbit(url: &str) -> Result<One, SinkError> {
-    Ok(One::Rabbit(super::RabbitSink::new(url)?))
+    Ok(One::Rabbit(Box::new(super::RabbitSink::new(url)?)))
 }
 
 #[cfg(not(feature = "rabbitmq"))]

@@ -220,11 +220,8 @@ impl Sink for RabbitSink {
         if sent.is_err() {
             // A fresh connection for the next attempt.
             if let Some((conn, _)) = held.take() {
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(1),
-                    conn.close(0, "reconnecting".into()),
-                )
-                .await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.close(0, "reconnecting"))
+                    .await;
             }
         }
         sent
