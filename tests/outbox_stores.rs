@@ -73,6 +73,17 @@ async fn scenario<S: Store + OutboxStore>(store: S) {
     assert_eq!(store.outbox_stats().await.unwrap().pending, 5);
     assert!(store.outbox_stats().await.unwrap().oldest.is_some());
 
+    // A relay whose batch ends inside the first account leaves the second
+    // to another relay at once.
+    let short = Duration::from_millis(300);
+    let first = store.lease_outbox("c", 1, short).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].account_id, AccountId(1));
+    let second = store.lease_outbox("d", 100, short).await.unwrap();
+    let accounts: Vec<u64> = second.iter().map(|e| e.account_id.get()).collect();
+    assert_eq!(accounts, vec![2], "account 2 was not held by relay c");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
     // A relay leases both accounts; another finds nothing to take.
     let leased = store
         .lease_outbox("a", 100, Duration::from_millis(300))

@@ -186,7 +186,7 @@ impl OutboxStore for PostgresStore {
             if accounts.is_empty() {
                 return Ok(Vec::new());
             }
-            client
+            let rows = client
                 .query(
                     &format!(
                         "SELECT o.* FROM unnest($1::bigint[]) WITH ORDINALITY AS k(a, n) \
@@ -198,7 +198,27 @@ impl OutboxStore for PostgresStore {
                     &[&accounts, &max],
                 )
                 .await
-                .map_err(|e| pg_error("cannot read the outbox", e))
+                .map_err(|e| pg_error("cannot read the outbox", e))?;
+            // Accounts leased but left out by `max`: free them at once for
+            // other relays.
+            let served: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+            let unserved: Vec<i64> = accounts
+                .into_iter()
+                .filter(|a| !served.contains(a))
+                .collect();
+            if !unserved.is_empty() {
+                client
+                    .execute(
+                        &format!(
+                            "UPDATE \"{schema}\".alm_outbox_relays SET lease_until = '-infinity' \
+                             WHERE account_id = ANY($1) AND relay = $2"
+                        ),
+                        &[&unserved, &relay],
+                    )
+                    .await
+                    .map_err(|e| pg_error("cannot release outbox leases", e))?;
+            }
+            Ok(rows)
         };
         let rows = bounded(self.timeout, read, timed_out).await?;
         rows.iter().map(entry).collect()

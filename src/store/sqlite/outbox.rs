@@ -148,10 +148,16 @@ impl OutboxStore for SqliteStore {
                     )?;
                     let mut sorted = accounts;
                     sorted.sort_unstable_by_key(|a| *a as u64);
+                    let mut release = tx.prepare_cached(
+                        "UPDATE alm_outbox_accounts SET relay = NULL, lease_until = 0 \
+                         WHERE account_id = ?1 AND relay = ?2",
+                    )?;
                     for account in sorted {
                         let left = max.saturating_sub(rows.len());
                         if left == 0 {
-                            break;
+                            // Left out by `max`: free for other relays.
+                            release.execute(params![account, relay])?;
+                            continue;
                         }
                         let got = read.query_map(params![account, left as i64], |r| {
                             Ok((
