@@ -108,6 +108,51 @@ async fn main() {
     );
     assert_eq!(store.outbox_stats().await.unwrap().pending, events as u64);
 
+    // RabbitMQ returns a message no queue takes: bind one (exclusive,
+    // gone with this process) to every key of the exchange.
+    let _consumer = match sink_url.split_once("?exchange=") {
+        Some((amqp, exchange)) if sink_url.starts_with("amqp") => {
+            use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+            use lapin::types::FieldTable;
+            let conn = lapin::Connection::connect(amqp, lapin::ConnectionProperties::default())
+                .await
+                .expect("amqp");
+            let channel = conn.create_channel().await.expect("channel");
+            let durable = ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            };
+            channel
+                .exchange_declare(
+                    exchange,
+                    lapin::ExchangeKind::Topic,
+                    durable,
+                    FieldTable::default(),
+                )
+                .await
+                .expect("exchange");
+            let exclusive = QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            };
+            let queue = channel
+                .queue_declare("", exclusive, FieldTable::default())
+                .await
+                .expect("queue");
+            channel
+                .queue_bind(
+                    queue.name().as_str(),
+                    exchange,
+                    "#",
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind");
+            Some((conn, channel))
+        }
+        _ => None,
+    };
     let sink = Arc::new(AnySink::from_urls(&sink_url).await.expect("the sink"));
     // Warm the connection (and create the stream) outside the timing.
     let warm = Relay::new(store.clone(), Arc::clone(&sink)).batch(1);
