@@ -2,7 +2,7 @@
 //!
 //! A store that keeps an outbox (`with_outbox` on
 //! [`MemoryStore`](crate::store::MemoryStore), `SqliteStore`,
-//! `PostgresStore`) writes an entry for every processed event in the
+//! `PostgresStore`, `RedisStore`) writes an entry for every processed event in the
 //! commit that decides it ([`crate::store::OutboxEntry`]); a [`Relay`]
 //! publishes the entries to a [`Sink`] in each account's decision order,
 //! waits for the broker's acknowledgement, then deletes them. ALM's
