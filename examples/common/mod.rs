@@ -159,6 +159,15 @@ impl App {
                 r.mode, r.every
             );
         }
+        // ALM_FORWARD: a relay hands every processed event to the brokers.
+        if let Some(forwarding) = config
+            .forwarding(&opened)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            eprintln!("forwarding processed events ({:?})", config.store);
+            endpoint.forwarding(forwarding);
+        }
         Ok(Arc::new(Self {
             config,
             engine: opened.engine,

@@ -298,6 +298,7 @@ pub const VARIABLES: &[&str] = &[
     "ALM_PROJECTION",
     "ALM_LEASE_SECS",
     "ALM_COMMIT_BATCH",
+    "ALM_FORWARD",
     "ALM_MODE",
     "ALM_INBOX",
     "ALM_WORKERS",

@@ -181,7 +181,37 @@ impl Config {
         self.show_learners(&opened, &endpoint);
         #[cfg(feature = "alm-api")]
         self.reconcile(&opened, &endpoint)?;
+        if let Some(forwarding) = self.forwarding(&opened).await? {
+            endpoint.forwarding(forwarding);
+        }
         Ok(endpoint)
+    }
+
+    /// Starts forwarding the store's outbox to the sinks of `ALM_FORWARD`
+    /// (`None` without it): a relay task on the current runtime, stopped
+    /// when the returned value is dropped. [`Config::endpoint`] does it and
+    /// keeps it with the endpoint ([`Endpoint::forwarding`]); call it
+    /// yourself when you build the endpoint with [`Config::builder`].
+    ///
+    /// # Errors
+    ///
+    /// When a URL of `ALM_FORWARD` is of no sink this build has or does
+    /// not parse.
+    pub async fn forwarding(
+        &self,
+        opened: &Opened,
+    ) -> Result<Option<crate::outbox::Forwarding>, ConfigError> {
+        use crate::outbox::{AnySink, Forwarding, Relay};
+        let Some(urls) = &self.store.forward else {
+            return Ok(None);
+        };
+        let sink = AnySink::from_urls(urls)
+            .await
+            .map_err(|e| ConfigError::unavailable("ALM_FORWARD", e))?;
+        Ok(Some(Forwarding::start(Relay::new(
+            opened.engine.clone(),
+            sink,
+        ))))
     }
 
     /// The capture `ALM_CAPTURE_DIR` asks for, its folder created and

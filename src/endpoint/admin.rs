@@ -185,6 +185,34 @@ impl Endpoint {
         self.inner.reconcile.set(runs).is_ok()
     }
 
+    /// Keeps a running relay ([`Forwarding`](crate::outbox::Forwarding))
+    /// for as long as the endpoint lives (it stops with the last clone):
+    /// what [`Config::endpoint`](crate::config::Config) does with
+    /// `ALM_FORWARD`. `false` if one was given already (the first stays).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    /// use alm_webhooks::outbox::{Forwarding, Relay, Sink, SinkError};
+    /// use alm_webhooks::store::{MemoryStore, OutboxEntry};
+    /// # #[derive(Debug)] struct Broker;
+    /// # impl Sink for Broker {
+    /// #     async fn publish(&self, _: &[OutboxEntry]) -> Result<(), SinkError> { Ok(()) }
+    /// # }
+    /// let engine = Engine::builder(MemoryStore::new().with_outbox()).build();
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(engine.clone())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.forwarding(Forwarding::start(Relay::new(engine, Broker))));
+    /// # }
+    /// ```
+    pub fn forwarding(&self, forwarding: crate::outbox::Forwarding) -> bool {
+        self.inner.forwarding.set(forwarding).is_ok()
+    }
+
     /// Where the webhook route is mounted
     /// ([`EndpointBuilder::webhook_path`](super::EndpointBuilder::webhook_path)).
     ///

@@ -415,6 +415,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 #[cfg(feature = "alm-api")]
                 reconcile: std::sync::OnceLock::new(),
                 learners: std::sync::OnceLock::new(),
+                forwarding: std::sync::OnceLock::new(),
             }),
         })
     }

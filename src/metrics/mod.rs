@@ -22,6 +22,8 @@
 //! | `alm_webhooks_quarantined_bytes` | gauge | |
 //! | `alm_webhooks_kept_fullest_account_ratio` | gauge | |
 //! | `alm_webhooks_inbox_oldest_pending_age_seconds` | gauge | |
+//! | `alm_webhooks_outbox_pending` | gauge | |
+//! | `alm_webhooks_outbox_oldest_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
 //!
@@ -99,6 +101,10 @@ pub mod names {
     /// Age of the oldest delivery still pending.
     pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
         "alm_webhooks_inbox_oldest_pending_age_seconds";
+    /// Processed events in the outbox not yet acknowledged by the broker.
+    pub const OUTBOX_PENDING: &str = "alm_webhooks_outbox_pending";
+    /// Age of the oldest outbox entry not yet acknowledged by the broker.
+    pub const OUTBOX_OLDEST_AGE_SECONDS: &str = "alm_webhooks_outbox_oldest_age_seconds";
     /// Calls to the store, by operation.
     pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
     /// Failed calls to the store, by operation.
@@ -119,6 +125,8 @@ pub mod names {
         QUARANTINED_BYTES,
         KEPT_FULLEST_ACCOUNT_RATIO,
         INBOX_OLDEST_PENDING_AGE_SECONDS,
+        OUTBOX_PENDING,
+        OUTBOX_OLDEST_AGE_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
     ];
@@ -281,6 +289,15 @@ pub fn describe() {
         INBOX_OLDEST_PENDING_AGE_SECONDS,
         Unit::Seconds,
         "Age of the oldest pending delivery."
+    );
+    describe_gauge!(
+        OUTBOX_PENDING,
+        "Processed events waiting for a broker's acknowledgement."
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest event waiting for a broker's acknowledgement."
     );
     describe_counter!(STORE_ROUND_TRIPS_TOTAL, "Calls to the store, by operation.");
     describe_counter!(

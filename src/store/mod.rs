@@ -30,6 +30,7 @@ mod hooks;
 mod learner_reads;
 mod many;
 mod memory;
+mod outbox;
 mod owner;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -66,6 +67,7 @@ pub use hooks::Decided;
 pub use learner_reads::LearnerReads;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
+pub use outbox::{OutboxEntry, OutboxStats, OutboxStore};
 pub use owner::{ClaimOwner, ClaimToken};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -66,8 +66,8 @@ impl MemoryStore {
     }
 
     /// Each commit as [`Store::commit`](crate::store::Store::commit), with
-    /// its event merged into the projection under the commit's locks when
-    /// it is made; the rest of a broken chain refused as
+    /// its event merged into the projection (and queued in the outbox)
+    /// under the commit's locks when it is made; the rest of a broken chain refused as
     /// [`Store::commit_many`](crate::store::Store::commit_many) does.
     pub(super) fn commit_projected(
         &self,
@@ -77,8 +77,13 @@ impl MemoryStore {
         let states: Vec<_> = commits.iter().map(|c| c.update.map(|u| u.key)).collect();
         let made = chained(&states, |at| {
             let merge = || {
-                if let (Some(Some(d)), Some(mut learners)) = (decided.get(at), self.learners()) {
-                    learners.merge(d);
+                if let Some(Some(d)) = decided.get(at) {
+                    if let Some(mut learners) = self.learners() {
+                        learners.merge(d);
+                    }
+                    if let Some(mut queue) = self.queue() {
+                        queue.push(d);
+                    }
                 }
             };
             Ok::<_, std::convert::Infallible>(self.commit_locked(&commits[at], merge))

@@ -13,6 +13,7 @@ mod hooks;
 mod learner_accounts;
 mod many;
 mod one;
+mod outbox;
 mod projection;
 pub(crate) mod redact;
 mod runs;
@@ -162,6 +163,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// The commit hooks, in order.
     hooks: hooks::Hooks,
+    /// Whether the outbox hook is on.
+    outbox: bool,
 }
 
 impl fmt::Debug for PostgresStore {

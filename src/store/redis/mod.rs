@@ -7,6 +7,7 @@ use ::redis::aio::ConnectionManager;
 
 mod codec;
 mod many;
+mod outbox;
 mod projection;
 mod records;
 mod scripts;
@@ -146,6 +147,8 @@ pub struct RedisStore {
     scripts: Scripts,
     /// Whether commits keep the learner projection.
     projection: bool,
+    /// Whether commits append to the outbox.
+    outbox: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -282,12 +285,14 @@ impl Store for RedisStore {
     }
 
     fn wants_decided(&self) -> bool {
-        self.projection
+        self.projection || self.outbox
     }
 
     /// With the learner projection: one script per chunk, as
     /// [`commit_many`](Store::commit_many), that also merges the event of
-    /// each commit it makes into its record (all or nothing).
+    /// each commit it makes into its record; with the outbox, that also
+    /// appends each processed event to its account's stream; with both,
+    /// one script does all three (all or nothing).
     async fn commit_decided(
         &self,
         commits: &[Commit<'_>],
@@ -295,6 +300,8 @@ impl Store for RedisStore {
     ) -> Result<Vec<CommitOutcome>, StoreError> {
         if self.projection {
             self.commit_projected(commits, decided).await
+        } else if self.outbox {
+            self.commit_outboxed(commits, decided).await
         } else {
             self.commit_chunks(commits).await
         }

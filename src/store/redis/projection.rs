@@ -155,15 +155,23 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let now = unix_millis(std::time::SystemTime::now());
+        // With the outbox too, the same script wrapped by its appends.
+        let script = if self.outbox {
+            &super::outbox::scripts().projected
+        } else {
+            &self.scripts.commit_projected
+        };
         let mut pipe = ::redis::pipe();
-        pipe.load_script(&self.scripts.commit_projected).ignore();
+        pipe.load_script(script).ignore();
         let mut invocations = Vec::new();
         for (c, chunk) in commits.chunks(MANY_CHUNK).enumerate() {
-            let mut invocation = self.scripts.commit_projected.prepare_invoke();
+            let mut invocation = script.prepare_invoke();
             invocation
                 .key(format!("{}lr-seq", self.prefix))
                 .key(self.feed_key());
             invocation.arg(GRACE_MS).arg(now).arg(chunk.len());
+            // The script's own arguments, counted for the outbox's.
+            let mut args = 3;
             for commit in chunk {
                 invocation.key(self.event_key(commit.key));
             }
@@ -193,8 +201,11 @@ impl RedisStore {
                     .copied()
                     .flatten()
                     .and_then(|d| LearnerEvent::from_event(d.event));
+                // Token, remembered until, and the state's four.
+                args += 6;
                 let Some(fact) = fact else {
                     invocation.arg(0);
+                    args += 1;
                     continue;
                 };
                 let member =
@@ -215,9 +226,14 @@ impl RedisStore {
                 keys += 5;
                 let slots = slots_of(&fact);
                 invocation.arg(slots.len());
+                args += 7 + 2 * slots.len();
                 for (slot, value) in slots {
                     invocation.arg(slot).arg(value);
                 }
+            }
+            if self.outbox {
+                let decided = &decided[(c * MANY_CHUNK).min(decided.len())..];
+                self.append_outbox_args(&mut invocation, chunk.len(), decided, args)?;
             }
             invocations.push(invocation);
         }

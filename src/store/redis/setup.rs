@@ -148,6 +148,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
             projection: false,
+            outbox: false,
         })
     }
 
@@ -180,6 +181,7 @@ impl RedisStore {
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
             projection: false,
+            outbox: false,
         }
     }
 
