@@ -26,6 +26,11 @@
 //! The receivers are this program again (`failure_sweep receive`, see
 //! `failure_sweep/receiver.rs`): an `Endpoint` whose handler writes one row
 //! per run to a PostgreSQL ledger (`alm_sweep_ledger`), for every backend.
+//! Their store keeps the learner projection and, on SQLite and
+//! PostgreSQL, a commit hook of a user's own (`failure_sweep/hooked.rs`):
+//! each run also checks that the hook's table holds exactly one row per
+//! processed event and that every learner record is the merge of its
+//! events, as if each had been processed once.
 //!
 //! Options: `--events N` (per backend, shared equally by its runs; default
 //! 2000), `--accounts N` (default 8), `--seconds S` (how long each run's
@@ -47,7 +52,9 @@
 //! Unix only (signals, `kill`, `redis-server`). It prints one markdown
 //! table, and exits 1 when an invariant is broken:
 //! events lost, good events dead-lettered, order violations, accounts
-//! stalled, or a repeated handler run that no death explains.
+//! stalled, a repeated handler run that no death explains, a hook row
+//! missing or repeated, or a learner record that is not the merge of its
+//! events.
 
 #[path = "failure_sweep/committed.rs"]
 mod committed;
@@ -55,6 +62,8 @@ mod committed;
 mod count;
 #[path = "failure_sweep/faults.rs"]
 mod faults;
+#[path = "failure_sweep/hooked.rs"]
+mod hooked;
 #[path = "failure_sweep/ledger.rs"]
 mod ledger;
 #[path = "failure_sweep/procs.rs"]

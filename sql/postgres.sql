@@ -76,6 +76,33 @@ CREATE INDEX IF NOT EXISTS alm_learner_records_instance ON alm_learner_records (
 CREATE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
 CREATE SEQUENCE IF NOT EXISTS alm_learner_records_seq_source;
 
+-- The outbox (`PostgresStore::with_outbox`): one row per processed event,
+-- written in the transaction that commits the engine's decisions, deleted
+-- by the relay once a broker acknowledged it. See docs/forwarding.md.
+-- Unused (and empty) unless forwarding is on.
+CREATE TABLE IF NOT EXISTS alm_outbox (
+    account_id BIGINT      NOT NULL,
+    seq        BIGINT      NOT NULL, -- the account's decision order: 1, 2, 3… without gaps
+    event_id   TEXT        NOT NULL,
+    event_name TEXT        NOT NULL,
+    event_time TIMESTAMPTZ,          -- the event's timestamp
+    body       BYTEA       NOT NULL, -- the event's JSON as ALM sent it
+    decided_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (account_id, seq)
+);
+-- Each account's next number (its row is locked by a commit until the
+-- commit ends: an account's commits are numbered in the order they are made).
+CREATE TABLE IF NOT EXISTS alm_outbox_accounts (
+    account_id BIGINT PRIMARY KEY,
+    next_seq   BIGINT NOT NULL
+);
+-- Which relay publishes an account's entries, until when (the database's clock).
+CREATE TABLE IF NOT EXISTS alm_outbox_relays (
+    account_id  BIGINT      PRIMARY KEY,
+    relay       TEXT        NOT NULL,
+    lease_until TIMESTAMPTZ NOT NULL
+);
+
 -- The inbox (`inbox::PostgresInbox`): one row per delivery acknowledged and
 -- not yet completed.
 CREATE TABLE IF NOT EXISTS alm_inbox (

@@ -11,6 +11,8 @@
 //!   retries, dead letters, what a handler error does.
 //! - [`learner_table`]: the learner table, kept in the same transaction as
 //!   the decisions.
+//! - [`forwarding`]: forwarding processed events to NATS JetStream or
+//!   RabbitMQ through a transactional outbox.
 //! - [`signatures`]: finding ALM's unpublished signature scheme from one
 //!   captured delivery.
 //! - [`operations`]: health, metrics, traces, alerts and the admin page.
@@ -35,6 +37,9 @@ pub mod handlers {}
 
 #[doc = include_str!("../docs/learner-table.md")]
 pub mod learner_table {}
+
+#[doc = include_str!("../docs/forwarding.md")]
+pub mod forwarding {}
 
 #[doc = include_str!("../docs/signatures.md")]
 pub mod signatures {}

@@ -15,10 +15,18 @@ mod body;
 #[cfg(feature = "env")]
 #[cfg_attr(docsrs, doc(cfg(feature = "env")))]
 pub mod config;
-#[cfg(any(feature = "store-conformance", feature = "inbox-conformance"))]
+#[cfg(any(
+    feature = "store-conformance",
+    feature = "inbox-conformance",
+    feature = "sink-conformance"
+))]
 #[cfg_attr(
     docsrs,
-    doc(cfg(any(feature = "store-conformance", feature = "inbox-conformance")))
+    doc(cfg(any(
+        feature = "store-conformance",
+        feature = "inbox-conformance",
+        feature = "sink-conformance"
+    )))
 )]
 pub mod conformance;
 pub mod detect;
@@ -36,6 +44,7 @@ mod key_text;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
+pub mod outbox;
 pub mod prelude;
 pub mod projection;
 mod receiver;

@@ -2,6 +2,8 @@
 //! WebDriver (chromedriver) against the axum example receiver in inbox mode.
 //! A delivery makes a dead letter; the page, after the token is entered,
 //! shows it; its Replay button replays it and the count drops to zero.
+//! The learner search shows a user's records from the learner table
+//! (`ALM_PROJECTION` on by default).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
 //! them). Without them the test says it is skipped; under `CI=true` that is a
@@ -26,19 +28,22 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver as a child process, killed on drop (with Chromium's
 /// profile directory removed).
-struct Driver(Child, u16);
+struct Driver(Child, std::path::PathBuf);
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(profile_dir(self.1));
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
-/// Chromium's profile directory, private to this test process and driver.
-fn profile_dir(port: u16) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("alm-admin-browser-{}-{port}", std::process::id()))
+/// A Chromium profile directory, private to one test (the tests of this
+/// file run at once, and two browsers cannot share a profile).
+fn profile_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::env::temp_dir().join(format!("alm-admin-browser-{}-{n}", std::process::id()))
 }
 
 fn free_port() -> u16 {
@@ -63,7 +68,7 @@ fn browser_available() -> bool {
     found
 }
 
-fn start_driver() -> (Driver, u16) {
+fn start_driver() -> (Driver, u16, std::path::PathBuf) {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -76,11 +81,11 @@ fn start_driver() -> (Driver, u16) {
         assert!(Instant::now() < deadline, "chromedriver did not listen");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Driver(child, port), port)
+    let profile = profile_dir();
+    (Driver(child, profile.clone()), port, profile)
 }
 
-fn capabilities(port: u16) -> serde_json::Map<String, serde_json::Value> {
-    let profile = profile_dir(port);
+fn capabilities(profile: &Path) -> serde_json::Map<String, serde_json::Value> {
     let options = serde_json::json!({
         "binary": CHROMIUM,
         "args": [
@@ -151,11 +156,11 @@ async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
     assert_eq!(status, 202);
     wait_for_dead_letters(addr, 1);
 
-    let (_driver, port) = start_driver();
+    let (_driver, port, profile) = start_driver();
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.enforce_http(true);
     let client = ClientBuilder::new(connector)
-        .capabilities(capabilities(port))
+        .capabilities(capabilities(&profile))
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a WebDriver session");
@@ -166,11 +171,11 @@ async fn the_admin_page_shows_a_dead_letter_and_replays_it() {
 
 /// A WebDriver session on a fresh chromedriver.
 async fn session() -> (Driver, fantoccini::Client) {
-    let (driver, port) = start_driver();
+    let (driver, port, profile) = start_driver();
     let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
     connector.enforce_http(true);
     let client = ClientBuilder::new(connector)
-        .capabilities(capabilities(port))
+        .capabilities(capabilities(&profile))
         .connect(&format!("http://127.0.0.1:{port}"))
         .await
         .expect("a WebDriver session");
@@ -485,5 +490,159 @@ async fn drive(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), Stri
         .await
         .map_err(err("message text"))?;
     assert!(message.starts_with("replayed "), "{message}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_shows_a_learners_records() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", ""),
+            ("ALM_ON_MALFORMED", ""),
+            ("ALM_ADMIN_TOKEN", TOKEN),
+        ],
+    );
+    let addr = receiver.addr;
+    let body = envelope(
+        4242,
+        &[
+            learner_event("l-1", "COURSE_ENROLLMENT", 1_750_000_000, 77, "course:9_1"),
+            learner_event("l-2", "COURSE_COMPLETED", 1_750_000_100, 77, "course:9_1"),
+            learner_event("l-3", "COURSE_ENROLLMENT", 1_750_000_200, 77, "course:8_1"),
+            learner_event("l-4", "COURSE_ENROLLMENT", 1_750_000_300, 78, "course:8_1"),
+        ],
+    );
+    assert_eq!(signed_post(addr, &body).0, 202);
+    // The inbox decides after the 202: wait until the table has them.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = request_to(
+            addr,
+            "GET",
+            "/admin/records?userId=77",
+            &[("authorization", format!("Bearer {TOKEN}"))],
+            b"",
+        );
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if list.as_array().is_some_and(|l| l.len() == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the records never came: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (_driver, port, profile) = start_driver();
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.enforce_http(true);
+    let client = ClientBuilder::new(connector)
+        .capabilities(capabilities(&profile))
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    let result = search(&client, addr).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+async fn search(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    client
+        .goto(&format!("http://{addr}/admin"))
+        .await
+        .map_err(err("load the page"))?;
+    let token = client
+        .wait()
+        .for_element(Locator::Id("token"))
+        .await
+        .map_err(err("the token field"))?;
+    token
+        .send_keys(TOKEN)
+        .await
+        .map_err(err("type the token"))?;
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .map_err(err("the sign-in button"))?
+        .click()
+        .await
+        .map_err(err("sign in"))?;
+    let user = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#learner-user"))
+        .await
+        .map_err(err("the user id field"))?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#dashboard:not([hidden])"))
+        .await
+        .map_err(err("the dashboard"))?;
+    user.send_keys("77")
+        .await
+        .map_err(err("type the user id"))?;
+    client
+        .find(Locator::Id("learner-search"))
+        .await
+        .map_err(err("the search button"))?
+        .click()
+        .await
+        .map_err(err("search"))?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#learners tr[data-instance]"))
+        .await
+        .map_err(err("a record on the page"))?;
+    let rows = client
+        .find_all(Locator::Css("#learners tr[data-instance]"))
+        .await
+        .map_err(err("the records"))?;
+    let mut texts = Vec::new();
+    for row in &rows {
+        texts.push(row.text().await.map_err(err("a row's text"))?);
+    }
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    let completed = texts.iter().find(|t| t.contains("course:9_1")).unwrap();
+    assert!(completed.contains("completed"), "{completed}");
+    assert!(completed.contains("100 %"), "{completed}");
+    assert!(completed.contains("COURSE_COMPLETED"), "{completed}");
+    let enrolled = texts.iter().find(|t| t.contains("course:8_1")).unwrap();
+    assert!(enrolled.contains("enrolled"), "{enrolled}");
+
+    // A user without records says so.
+    user.clear().await.map_err(err("clear the field"))?;
+    user.send_keys("5").await.map_err(err("type another id"))?;
+    client
+        .find(Locator::Id("learner-search"))
+        .await
+        .map_err(err("the search button"))?
+        .click()
+        .await
+        .map_err(err("search again"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client
+            .find(Locator::Id("learners"))
+            .await
+            .map_err(err("the table"))?
+            .text()
+            .await
+            .map_err(err("the table's text"))?;
+        if text.contains("no records for user 5") {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the table shows {text}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! the learner projection: a chain refused from its first link (another
 //! delivery wrote the state meanwhile), a commit by a stranger, and one by
 //! an earlier lease that a later attempt of the same holder took over, on
-//! memory, SQLite and PostgreSQL (skipped without a server, except under
+//! memory, SQLite, PostgreSQL and Redis (skipped without a server, except under
 //! `CI=true`).
 
 mod support;
@@ -221,6 +221,45 @@ async fn postgres_projects_only_commits_made() {
         .unwrap();
     let all = store.learner_changes_since(0, 10).await.unwrap();
     store.drop_schema().await.unwrap();
+    assert!(chain.is_none(), "refused: {chain:?}");
+    assert_eq!(fenced.len(), 1);
+    assert_eq!(all.records.len(), 1);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_projects_only_commits_made() {
+    use alm_webhooks::store::RedisStore;
+    let url = std::env::var("ALM_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let prefix = format!(
+        "alm-projfence-{}-{:08x}:",
+        std::process::id(),
+        ClaimOwner::random().to_bytes()[0..4]
+            .iter()
+            .fold(0u32, |n, b| n << 8 | u32::from(*b))
+    );
+    let store = match RedisStore::connect_with_prefix(&url, &prefix).await {
+        Ok(store) => store.with_learner_projection(),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("Redis not reachable at {url} (CI=true, so this fails): {e:?}")
+        }
+        Err(e) => {
+            eprintln!("skipped: Redis not reachable at {url}: {e}");
+            return;
+        }
+    };
+    refused_commits_are_not_projected(&store).await;
+    let chain = store
+        .learner_record(AccountId(1), UserId(CHAIN_USER), &instance())
+        .await
+        .unwrap();
+    let fenced = store
+        .learner_records_of_user(AccountId(1), UserId(FENCED_USER))
+        .await
+        .unwrap();
+    let all = store.learner_changes_since(0, 10).await.unwrap();
+    support::redis_keys::purge(&url, &prefix);
     assert!(chain.is_none(), "refused: {chain:?}");
     assert_eq!(fenced.len(), 1);
     assert_eq!(all.records.len(), 1);

@@ -146,6 +146,7 @@ impl App {
             .on_answer(move |answer| lines::answer(&answers, answer))
             .build()
             .map_err(|e| e.to_string())?;
+        config.show_learners(&opened, &endpoint);
         #[cfg(feature = "alm-api")]
         if config
             .reconcile(&opened, &endpoint)
@@ -157,6 +158,15 @@ impl App {
                 "reconciliation: {:?} every {:?} for account {account}",
                 r.mode, r.every
             );
+        }
+        // ALM_FORWARD: a relay hands every processed event to the brokers.
+        if let Some(forwarding) = config
+            .forwarding(&opened)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            eprintln!("forwarding processed events ({:?})", config.store);
+            endpoint.forwarding(forwarding);
         }
         Ok(Arc::new(Self {
             config,

@@ -43,6 +43,14 @@ pub(crate) struct Row {
     /// From the end of the faults to the last acknowledged event accounted
     /// for; `None` if that did not happen in time.
     pub(crate) drain: Option<Duration>,
+    /// Rows in the user's hook table (`None`: no hook on this backend).
+    pub(crate) hook_rows: Option<usize>,
+    /// Hook rows repeated, missing or of events not processed.
+    pub(crate) hook_wrong: usize,
+    /// Learner records in the projection.
+    pub(crate) learner_records: usize,
+    /// Learner records missing, extra or not the merge of their events.
+    pub(crate) learner_wrong: usize,
     /// Dead letters by reason.
     pub(crate) reasons: BTreeMap<String, usize>,
     /// Anything else worth reading (unaccounted events' last decisions,
@@ -71,6 +79,12 @@ impl Row {
                 "{} extra runs for {} runs uncommitted at deaths",
                 self.extra_runs, self.uncommitted_at_deaths
             ));
+        }
+        if self.hook_wrong > 0 {
+            broken.push(format!("{} hook rows wrong", self.hook_wrong));
+        }
+        if self.learner_wrong > 0 {
+            broken.push(format!("{} learner records wrong", self.learner_wrong));
         }
         if self.unexplained_repeats > 0 {
             broken.push(format!(
@@ -201,14 +215,14 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| backend | fault | acknowledged | processed | dead-lettered (wrongly) | lost | extra runs / uncommitted at deaths (deaths) | order violations | stalled accounts | drain after recovery | verdict |"
+        "| backend | fault | acknowledged | processed | dead-lettered (wrongly) | lost | extra runs / uncommitted at deaths (deaths) | order violations | stalled accounts | hook rows / learner records | drain after recovery | verdict |"
     );
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for r in rows {
         if let Some(why) = &r.skipped {
             let _ = writeln!(
                 out,
-                "| {} | {} | | | | | | | | | skipped: {why} |",
+                "| {} | {} | | | | | | | | | | skipped: {why} |",
                 r.backend, r.fault
             );
             continue;
@@ -224,7 +238,7 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} ({}) | {} | {} / {} ({}) | {} | {} | {drain} | {verdict} |",
+            "| {} | {} | {} | {} | {} ({}) | {} | {} / {} ({}) | {} | {} | {} / {} | {drain} | {verdict} |",
             r.backend,
             r.fault,
             r.acknowledged,
@@ -237,6 +251,8 @@ pub(crate) fn table(rows: &[Row], events_per_run: u64) -> String {
             r.deaths,
             r.order_violations,
             r.stalled,
+            r.hook_rows.map_or("-".to_owned(), |n| n.to_string()),
+            r.learner_records,
         );
     }
     let _ = writeln!(out, "\n{events_per_run} events sent per run.");

@@ -137,6 +137,14 @@ impl Ledger {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
+    /// A query without parameters that answers one text column (the
+    /// store's own tables, on the same server).
+    pub(crate) async fn texts(&self, sql: &str) -> Result<Vec<String>, String> {
+        let client = self.client().await?;
+        let rows = bounded("read", client.query(sql, &[])).await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     /// The newest run of `run`: (row id, process id).
     pub(crate) async fn newest(&self, run: &str) -> Result<Option<(i64, i32)>, String> {
         let sql = format!("SELECT id, pid FROM {TABLE} WHERE run = $1 ORDER BY id DESC LIMIT 1");

@@ -13,6 +13,9 @@
 //!   aborts the process), `SWEEP_CLOCK_OFFSET_SECS` (this process's clock
 //!   offset as the inbox sees it, see `skew.rs`)
 //!
+//! The store keeps the learner projection and, on SQLite and PostgreSQL,
+//! the user's hook of `hooked.rs`.
+//!
 //! Every decision and dead letter the workers report is printed to stdout
 //! as one JSON line (`eventId`, `decision`, `reason`). It exits when its
 //! stdin closes (the sweep holds the other end).
@@ -104,6 +107,7 @@ pub(crate) async fn run() -> Result<(), String> {
     let store = AnyStore::from_url(&store_url)
         .await
         .map_err(|e| format!("store: {e}"))?;
+    let store = super::hooked::keep(store).await?;
     let inbox = AnyInbox::from_url(&store_url)
         .await
         .map_err(|e| format!("inbox: {e}"))?;

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::committed::Probe;
 use super::count::{Gathered, Row, count};
 use super::faults::{Backend, Fault, Injected, Targets, inject};
+use super::hooked;
 use super::ledger::Ledger;
 use super::procs::{Decisions, DeliveryReceiver, Helper, wait_listening};
 use super::proxy::Proxy;
@@ -165,6 +166,13 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
         if let Err(e) = PostgresStore::migrate(base, &schema).await {
             return skipped(backend, fault, format!("migrate: {e}"));
         }
+        if let Err(e) = setup
+            .ledger
+            .admin(&hooked::postgres_table_sql(&schema))
+            .await
+        {
+            return skipped(backend, fault, format!("the hook's table: {e}"));
+        }
     }
     let inbox = match AnyInbox::from_url(&direct).await {
         Ok(inbox) => inbox,
@@ -230,6 +238,7 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
     }
     let ports: Vec<u16> = receivers.iter().map(|r| r.port).collect();
     let deadline = Instant::now() + setup.spread + Duration::from_secs(60);
+    let plans_kept = plans.clone();
     let sender = tokio::spawn(traffic::send(plans, ports, setup.spread, deadline));
     let mut injected = Injected::default();
     let application_name = format!("alm-sweep-{run}");
@@ -310,6 +319,32 @@ pub(crate) async fn run(backend: Backend, fault: Fault, events: u64, setup: &mut
             at_deaths: &snapshots.at_deaths,
         },
     );
+    let processed: HashSet<String> = runs
+        .iter()
+        .map(|r| r.event_id.clone())
+        .filter(|id| !dead.contains_key(id))
+        .collect();
+    let ignored: HashSet<String> = decisions
+        .iter()
+        .filter(|(_, (decision, _))| decision == "ignored")
+        .map(|(id, _)| id.clone())
+        .collect();
+    let schema = format!("alm_sweep_{run}");
+    let checked = hooked::check(
+        backend,
+        &direct,
+        &schema,
+        &setup.ledger,
+        &plans_kept,
+        &processed,
+        &ignored,
+    )
+    .await;
+    row.hook_rows = checked.hook_rows;
+    row.hook_wrong = checked.hook_wrong;
+    row.learner_records = checked.records;
+    row.learner_wrong = checked.records_wrong;
+    row.notes.extend(checked.notes);
     if snapshots.at_deaths.len() < deaths {
         row.notes.push(format!(
             "{} deaths without a snapshot of what they left uncommitted",

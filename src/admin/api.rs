@@ -3,19 +3,19 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::listing;
-use super::respond::{answer, bad_query, method_not_allowed, not_found, respond, unavailable};
+use super::answers::{answer, bad_query, method_not_allowed, not_found, respond, unavailable};
+use super::answers::{too_many, unauthorized, unavailable_table};
+use super::body::AdminBody;
 use super::token::{AdminToken, Check};
+use super::{listing, records};
 use crate::Envelope;
 use crate::engine::{CounterSnapshot, Engine};
 use crate::inbox::{DeadLetterId, Inbox, InboxError, PoolWaker, QuarantineId};
-
-/// The one body of every refused call, whatever was wrong with the token.
-const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+use crate::store::LearnerReads;
 
 /// Where the decision counts come from (an engine's
 /// [`counters`](Engine::counters)).
@@ -62,7 +62,8 @@ pub struct AdminApi<I> {
     pub(super) inbox: Arc<I>,
     token: AdminToken,
     decisions: Option<Decisions>,
-    waker: Option<PoolWaker>,
+    pub(super) waker: Option<PoolWaker>,
+    learners: Option<Arc<dyn LearnerReads>>,
     #[cfg(feature = "alm-api")]
     reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
 }
@@ -74,6 +75,7 @@ impl<I> Clone for AdminApi<I> {
             token: self.token.clone(),
             decisions: self.decisions.clone(),
             waker: self.waker.clone(),
+            learners: self.learners.clone(),
             #[cfg(feature = "alm-api")]
             reconcile: self.reconcile.clone(),
         }
@@ -86,6 +88,7 @@ impl<I> fmt::Debug for AdminApi<I> {
             .field("token", &self.token)
             .field("decisions", &self.decisions.is_some())
             .field("waker", &self.waker)
+            .field("learners", &self.learners.is_some())
             .field("reconciling", &self.has_reconcile_runs())
             .finish_non_exhaustive()
     }
@@ -109,6 +112,7 @@ impl<I: Inbox> AdminApi<I> {
             token,
             decisions: None,
             waker: None,
+            learners: None,
             #[cfg(feature = "alm-api")]
             reconcile: None,
         }
@@ -131,6 +135,38 @@ impl<I: Inbox> AdminApi<I> {
         self
     }
 
+    /// `GET /records?userId=U&loInstanceId=I` (either or both) answers the
+    /// matching learner records of `table` as JSON, and `GET /records.csv`
+    /// streams its CSV export (see [`respond`](Self::respond)); without
+    /// it, both are `404`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::admin::{AdminApi, AdminToken};
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use alm_webhooks::store::MemoryStore;
+    /// use http::{HeaderMap, Method};
+    ///
+    /// let table = Arc::new(MemoryStore::new().with_learner_projection());
+    /// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"))
+    ///     .showing_learners(table);
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    /// let rows = api.handle(&Method::GET, "/records?userId=7", &headers).await;
+    /// assert_eq!(rows.status(), 200);
+    /// assert_eq!(rows.body(), b"[]");
+    /// let refused = api.handle(&Method::GET, "/records", &headers).await;
+    /// assert_eq!(refused.status(), 400);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn showing_learners(mut self, table: Arc<dyn LearnerReads>) -> Self {
+        self.learners = Some(table);
+        self
+    }
+
     /// `POST /reconcile` starts a run of `runs` (`202`, `{"id"}`), and
     /// `GET /reconcile/{id}` gives its state and the differences found and
     /// repaired (feature `alm-api`; without it, both are `404`).
@@ -144,7 +180,9 @@ impl<I: Inbox> AdminApi<I> {
 
     /// Answers one request: `path` is the request's path below the mount
     /// point (`/inbox` for `/ops/alm/inbox` mounted at `/ops/alm`). The body
-    /// is JSON (`application/json`), or the page (`text/html`).
+    /// is JSON (`application/json`), the page (`text/html`), or the CSV
+    /// export (`text/csv`), here collected whole: [`respond`](Self::respond)
+    /// streams it.
     pub async fn handle(
         &self,
         method: &Method,
@@ -154,35 +192,30 @@ impl<I: Inbox> AdminApi<I> {
         self.handle_with_body(method, path, headers, &[]).await
     }
 
-    /// Answers one request with its body (the bulk actions take a JSON
-    /// filter); otherwise as [`handle`](Self::handle).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::sync::Arc;
-    /// use alm_webhooks::admin::{AdminApi, AdminToken};
-    /// use alm_webhooks::inbox::MemoryInbox;
-    /// use http::{HeaderMap, Method};
-    /// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"));
-    /// let mut headers = HeaderMap::new();
-    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
-    /// let filter = br#"{"errorContains": "timed out"}"#;
-    /// let answer = api.handle_with_body(&Method::POST, "/dead-letters/replay", &headers, filter).await;
-    /// assert_eq!(answer.body().as_slice(), br#"{"matched":0}"#);
-    /// # }
-    /// ```
-    pub async fn handle_with_body(
+    /// [`handle`](Self::handle), with the CSV export (`GET /records.csv`)
+    /// as a body the export writes as the client reads it
+    /// ([`AdminBody::Chunks`]); every other answer is whole.
+    pub async fn respond(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
-        body: &[u8],
-    ) -> Response<Vec<u8>> {
+    ) -> Response<AdminBody> {
+        self.respond_body(method, path, headers, &[]).await
+    }
+
+    /// [`respond`](Self::respond) with the request's body.
+    pub(super) async fn respond_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        request: &[u8],
+    ) -> Response<AdminBody> {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let path = path.trim_matches('/');
         if path.is_empty() {
-            return if *method == Method::GET || *method == Method::HEAD {
+            let page = if *method == Method::GET || *method == Method::HEAD {
                 respond(
                     StatusCode::OK,
                     "text/html; charset=utf-8",
@@ -191,31 +224,34 @@ impl<I: Inbox> AdminApi<I> {
             } else {
                 method_not_allowed()
             };
+            return page.map(AdminBody::Whole);
         }
+        if let Some(refused) = self.refused(headers) {
+            return refused.map(AdminBody::Whole);
+        }
+        match (&self.learners, method.as_str(), path) {
+            (Some(learners), "GET", "records.csv") => records::records_csv(Arc::clone(learners)),
+            _ => (self.route(method, path, query, request).await).map(AdminBody::Whole),
+        }
+    }
+
+    /// The answer to a caller without the token; `None` for one with it.
+    fn refused(&self, headers: &HeaderMap) -> Option<Response<Vec<u8>>> {
         match self.token.check(headers) {
-            Check::Admitted => {}
-            Check::Refused => {
-                let mut response = respond(
-                    StatusCode::UNAUTHORIZED,
-                    "application/json",
-                    UNAUTHORIZED.as_bytes().to_vec(),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                return response;
-            }
-            Check::TooMany => {
-                let mut response = answer(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    json!({"error": "too many failed attempts, retry later"}),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
-            }
+            Check::Admitted => None,
+            Check::Refused => Some(unauthorized()),
+            Check::TooMany => Some(too_many()),
         }
+    }
+
+    /// An API call of a caller with the token.
+    async fn route(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
         let parts: Vec<&str> = path.split('/').collect();
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["inbox"]) => self.stats().await,
@@ -252,6 +288,13 @@ impl<I: Inbox> AdminApi<I> {
                 Ok(id) => self.discard_quarantined(id).await,
                 Err(_) => Ok(not_found()),
             },
+            ("GET", ["records"]) => match &self.learners {
+                Some(learners) => match records::records(learners.as_ref(), query).await {
+                    Ok(response) => Ok(response),
+                    Err(e) => Ok(unavailable_table(&e)),
+                },
+                None => Ok(not_found()),
+            },
             #[cfg(feature = "alm-api")]
             ("POST", ["reconcile"]) | ("GET", ["reconcile", _]) => Ok(self.reconcile(&parts)),
             (method, parts) => self.lever(method, parts, body).await,
@@ -287,19 +330,9 @@ impl<I: Inbox> AdminApi<I> {
         )
     }
 
-    pub(super) fn wake(&self) {
-        if let Some(waker) = &self.waker {
-            waker.wake();
-        }
-    }
-
     async fn stats(&self) -> Result<Response<Vec<u8>>, InboxError> {
         let s = self.inbox.stats(OffsetDateTime::now_utc()).await?;
-        let pauses = self.inbox.pauses().await?;
-        let paused: Vec<u64> = pauses
-            .iter()
-            .filter_map(|p| p.scope.account_id().map(crate::AccountId::get))
-            .collect();
+        let (paused, paused_all) = self.paused().await?;
         let age = s
             .oldest_pending_age
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -313,7 +346,7 @@ impl<I: Inbox> AdminApi<I> {
                 "quarantined": s.quarantined,
                 "oldest_pending_age_ms": age,
                 "paused": paused,
-                "pausedAll": pauses.iter().any(|p| p.scope.account_id().is_none()),
+                "pausedAll": paused_all,
             }),
         ))
     }

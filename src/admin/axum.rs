@@ -53,7 +53,7 @@ async fn handle<I: Inbox>(
     body: axum::body::Bytes,
 ) -> Response {
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
-    api.handle_with_body(&method, path, &headers, &body)
+    api.respond_with_body(&method, path, &headers, &body)
         .await
-        .map(Body::from)
+        .map(Body::new)
 }

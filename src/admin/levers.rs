@@ -2,14 +2,16 @@
 //! account (or every account), and acting on every dead letter or
 //! quarantined body a filter matches.
 
-use http::{Response, StatusCode};
+use http::{HeaderMap, Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::AdminApi;
-use super::respond::{answer, not_found, respond};
+use super::answers::unavailable_export;
+use super::answers::{answer, not_found, respond};
+use super::body::AdminBody;
 use crate::AccountId;
 use crate::inbox::{
     BulkAction, Inbox, InboxError, KeptFilter, PauseScope, bulk_dead_letters, bulk_quarantined,
@@ -60,6 +62,73 @@ fn scope(id: &str) -> Option<PauseScope> {
 }
 
 impl<I: Inbox> AdminApi<I> {
+    /// Answers one request with its body (the bulk actions take a JSON
+    /// filter); otherwise as [`handle`](Self::handle).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::admin::{AdminApi, AdminToken};
+    /// use alm_webhooks::inbox::MemoryInbox;
+    /// use http::{HeaderMap, Method};
+    /// let api = AdminApi::new(Arc::new(MemoryInbox::new()), AdminToken::new("s3cret"));
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    /// let filter = br#"{"errorContains": "timed out"}"#;
+    /// let answer = api.handle_with_body(&Method::POST, "/dead-letters/replay", &headers, filter).await;
+    /// assert_eq!(answer.body().as_slice(), br#"{"matched":0}"#);
+    /// # }
+    /// ```
+    pub async fn handle_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<Vec<u8>> {
+        let response = self.respond_with_body(method, path, headers, body).await;
+        self.collected(response).await
+    }
+
+    /// [`respond`](Self::respond) with the request's body (the bulk
+    /// actions' JSON filter).
+    pub async fn respond_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<AdminBody> {
+        self.respond_body(method, path, headers, body).await
+    }
+
+    /// An answer, collected whole.
+    pub(super) async fn collected(&self, response: Response<AdminBody>) -> Response<Vec<u8>> {
+        let (parts, body) = response.into_parts();
+        match body.collect().await {
+            Ok(bytes) => Response::from_parts(parts, bytes),
+            Err(e) => unavailable_export(&e),
+        }
+    }
+
+    /// Wakes an idle worker, if the API was given a waker.
+    pub(super) fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
+    }
+
+    /// The paused accounts, and whether every account is paused.
+    pub(super) async fn paused(&self) -> Result<(Vec<u64>, bool), InboxError> {
+        let pauses = self.inbox.pauses().await?;
+        let accounts = pauses
+            .iter()
+            .filter_map(|p| p.scope.account_id().map(AccountId::get))
+            .collect();
+        Ok((accounts, pauses.iter().any(|p| p.scope == PauseScope::All)))
+    }
+
     /// Answers a lever's call; `404` for any other path.
     pub(super) async fn lever(
         &self,

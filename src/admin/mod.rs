@@ -2,8 +2,10 @@
 //! step, nothing fetched but the admin API beside it) that asks for the
 //! admin token, then shows the inbox figures, the decision counts, the dead
 //! letters and the quarantined bodies (each with its error and raw JSON),
-//! replays or discards one with a button, or all that match a filter, and
-//! pauses and resumes accounts.
+//! replays or discards one with a button, or all that match a filter,
+//! pauses and resumes accounts, and with a learner table
+//! ([`AdminApi::showing_learners`]) searches a learner's records by user
+//! id.
 //!
 //! Serve [`PAGE_HTML`] at `…/admin` without authentication (it holds no
 //! data), next to the admin API it calls with `Authorization: Bearer TOKEN`,
@@ -21,6 +23,8 @@
 //! | `GET …/admin/quarantine/{id}` | `{"id", "accountId", "receivedAt", "bytes", "body", "error"}`, whole |
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
 //! | `POST …/admin/dead-letters/replay`, `…/discard`, `POST …/admin/quarantine/replay`, `…/discard`, with a JSON filter `{"accountId"?, "eventName"?, "errorContains"?, "from"?, "to"?}` (RFC 3339 times; `{}` takes all) | `200`, `{"matched": N}` (and `"done"` when fewer were acted on: a body that still does not parse); a bad filter is `400` naming the field. A page at a time ([`bulk_dead_letters`](crate::inbox::bulk_dead_letters)) |
+//! | `GET …/admin/records?userId=U&loInstanceId=I` (with [`AdminApi::showing_learners`]) | `[{"accountId", "userId", "loId", "loInstanceId", "loType", "status", "progressPercent", "dateEnrolled", "dateStarted", "dateCompleted", "hasPassed", "enrollmentSource", "lastEventId", "lastEventName", "lastEventTime", "updatedAt"}]`: the learner records of that user, of that instance, or that one, in every account; times RFC 3339 UTC, absent values `null`; neither parameter is `400` |
+//! | `GET …/admin/records.csv` | the learner table's CSV export (`text/csv`), streamed ([`AdminApi::respond`]) |
 //! | `POST …/admin/reconcile` (feature `alm-api`, with [`AdminApi::reconciling`]) | `202`, `{"id"}`: a reconciliation run started |
 //! | `GET …/admin/reconcile/{id}` | `{"id", "mode", "state", "found", "repaired", "byKind", "error"}`: `state` is `running`, `done` or `failed` |
 //!
@@ -49,21 +53,28 @@
 //! assert!(page.contains("Dead letters"));
 //! ```
 
+mod answers;
 mod api;
 #[cfg(feature = "axum")]
 mod axum;
+mod body;
 mod levers;
 mod listing;
 mod policy;
-mod respond;
+mod records;
 mod token;
 
 pub use api::AdminApi;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use axum::router;
+pub use body::{AdminBody, AdminChunks};
 pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 
 /// The admin page, as served at `…/admin` (`Content-Type: text/html;
 /// charset=utf-8`).
-pub const PAGE_HTML: &str = include_str!("page.html");
+pub const PAGE_HTML: &str = concat!(
+    include_str!("page.html"),
+    include_str!("page.js"),
+    "</script>\n</body>\n</html>\n"
+);

@@ -246,7 +246,7 @@ impl Config {
     }
 
     /// What a receiver should say at start: no authentication, deliveries
-    /// captured in full, a learner table the store cannot keep.
+    /// captured in full.
     ///
     /// ```
     /// use alm_webhooks::config::Config;
@@ -260,10 +260,6 @@ impl Config {
         }
         if let Some(capture) = &self.capture {
             warnings.push(capture.warning());
-        }
-        if self.store.projection && !self.store.keeps_projection() {
-            warnings
-                .push("ALM_PROJECTION: this store does not keep the learner table yet".to_owned());
         }
         warnings
     }
@@ -302,6 +298,7 @@ pub const VARIABLES: &[&str] = &[
     "ALM_PROJECTION",
     "ALM_LEASE_SECS",
     "ALM_COMMIT_BATCH",
+    "ALM_FORWARD",
     "ALM_MODE",
     "ALM_INBOX",
     "ALM_WORKERS",

@@ -115,8 +115,33 @@ impl Config {
         }
     }
 
+    /// Serves the learner table the store keeps in `endpoint`'s admin API
+    /// (`GET /records`, `GET /records.csv`) when `ALM_PROJECTION` is on
+    /// (the default); returns whether it does. [`Config::endpoint`] calls
+    /// it; call it after [`Config::builder`]'s `build`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), alm_webhooks::BoxError> {
+    /// use alm_webhooks::config::Config;
+    /// let config = Config::from_vars([("ALM_AUTH", "none")])?;
+    /// let opened = config.open().await?;
+    /// let endpoint = config
+    ///     .builder(&opened, config.worker_options())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()?;
+    /// assert!(config.show_learners(&opened, &endpoint));
+    /// # endpoint.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn show_learners(&self, opened: &Opened, endpoint: &Endpoint) -> bool {
+        self.store.projection && endpoint.showing_learners(Arc::new(opened.engine.clone()))
+    }
+
     /// The endpoint, in one call: [`Config::open`], [`Config::builder`]
-    /// with `handler`, and the reconciliation runs `ALM_RECONCILE` asks
+    /// with `handler`, the learner table in the admin API (`ALM_PROJECTION`,
+    /// [`Endpoint::showing_learners`]), and the reconciliation runs `ALM_RECONCILE` asks
     /// for (feature `alm-api`). Needs a tokio runtime (the workers run on
     /// it).
     ///
@@ -153,9 +178,40 @@ impl Config {
             .builder(&opened, self.worker_options())
             .handler(handler)
             .build()?;
+        self.show_learners(&opened, &endpoint);
         #[cfg(feature = "alm-api")]
         self.reconcile(&opened, &endpoint)?;
+        if let Some(forwarding) = self.forwarding(&opened).await? {
+            endpoint.forwarding(forwarding);
+        }
         Ok(endpoint)
+    }
+
+    /// Starts forwarding the store's outbox to the sinks of `ALM_FORWARD`
+    /// (`None` without it): a relay task on the current runtime, stopped
+    /// when the returned value is dropped. [`Config::endpoint`] does it and
+    /// keeps it with the endpoint ([`Endpoint::forwarding`]); call it
+    /// yourself when you build the endpoint with [`Config::builder`].
+    ///
+    /// # Errors
+    ///
+    /// When a URL of `ALM_FORWARD` is of no sink this build has or does
+    /// not parse.
+    pub async fn forwarding(
+        &self,
+        opened: &Opened,
+    ) -> Result<Option<crate::outbox::Forwarding>, ConfigError> {
+        use crate::outbox::{AnySink, Forwarding, Relay};
+        let Some(urls) = &self.store.forward else {
+            return Ok(None);
+        };
+        let sink = AnySink::from_urls(urls)
+            .await
+            .map_err(|e| ConfigError::unavailable("ALM_FORWARD", e))?;
+        Ok(Some(Forwarding::start(Relay::new(
+            opened.engine.clone(),
+            sink,
+        ))))
     }
 
     /// The capture `ALM_CAPTURE_DIR` asks for, its folder created and

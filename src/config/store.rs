@@ -1,5 +1,5 @@
 //! The engine's store: `ALM_STORE`, `ALM_PROJECTION`, `ALM_LEASE_SECS`,
-//! `ALM_COMMIT_BATCH`.
+//! `ALM_COMMIT_BATCH`, and its outbox: `ALM_FORWARD`.
 
 use std::fmt;
 use std::time::Duration;
@@ -37,6 +37,12 @@ pub struct StoreConfig {
     /// `ALM_COMMIT_BATCH`: events per commit (default `None`, the
     /// engine's: the whole delivery).
     pub commit_batch: Option<usize>,
+    /// `ALM_FORWARD`: the sinks every processed event is forwarded to,
+    /// space-separated URLs (see [`AnySink`](crate::outbox::AnySink));
+    /// `None` (the default) forwards nothing. With it, the store keeps an
+    /// outbox and the endpoint runs a relay. `Debug` shows only their
+    /// schemes.
+    pub forward: Option<String>,
 }
 
 impl fmt::Debug for StoreConfig {
@@ -46,6 +52,13 @@ impl fmt::Debug for StoreConfig {
             .field("projection", &self.projection)
             .field("lease", &self.lease)
             .field("commit_batch", &self.commit_batch)
+            .field(
+                "forward",
+                &self
+                    .forward
+                    .as_deref()
+                    .map(|urls| urls.split_whitespace().map(scheme).collect::<Vec<_>>()),
+            )
             .finish()
     }
 }
@@ -60,12 +73,8 @@ impl StoreConfig {
             projection: vars.choice("ALM_PROJECTION", true, &[("on", true), ("off", false)])?,
             lease: lease.map_or(crate::engine::DEFAULT_CLAIM_LEASE, Duration::from_secs),
             commit_batch: vars.positive_opt("ALM_COMMIT_BATCH", "number of events")?,
+            forward: forward(vars)?,
         })
-    }
-
-    /// Whether the store keeps the learner table when asked to.
-    pub(super) fn keeps_projection(&self) -> bool {
-        !matches!(scheme(&self.url), "redis" | "rediss")
     }
 
     /// Opens the store, with the learner projection when asked, and builds
@@ -79,6 +88,11 @@ impl StoreConfig {
         } else {
             store
         };
+        let store = if self.forward.is_some() {
+            with_outbox(store).await?
+        } else {
+            store
+        };
         let mut engine = Engine::builder(store).claim_lease(self.lease);
         if let Some(events) = self.commit_batch {
             engine = engine.commit_batch(events);
@@ -87,9 +101,8 @@ impl StoreConfig {
     }
 }
 
-/// The store keeping the learner table, when it can (memory, SQLite,
-/// PostgreSQL); [`Config::warnings`](super::Config::warnings) says when
-/// it cannot.
+/// The store keeping the learner table (memory, SQLite, PostgreSQL,
+/// Redis: every store a URL names).
 async fn with_projection(store: AnyStore) -> Result<AnyStore, ConfigError> {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     let failed = |e| ConfigError::unavailable("ALM_PROJECTION", e);
@@ -101,6 +114,55 @@ async fn with_projection(store: AnyStore) -> Result<AnyStore, ConfigError> {
         AnyStore::Postgres(s) => {
             AnyStore::Postgres(s.with_learner_projection().await.map_err(failed)?)
         }
+        #[cfg(feature = "redis")]
+        AnyStore::Redis(s) => AnyStore::Redis(s.with_learner_projection()),
         other => other,
+    })
+}
+
+/// `ALM_FORWARD`, its schemes checked (the sinks are opened later).
+fn forward(vars: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(urls) = vars.string("ALM_FORWARD").filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    for url in urls.split_whitespace() {
+        match scheme(url) {
+            "nats" | "tls" | "amqp" | "amqps" => {}
+            "kafka" => {
+                return Err(ConfigError::invalid(
+                    "ALM_FORWARD",
+                    "kafka:// is not supported yet (nats://, amqp://)",
+                ));
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    "ALM_FORWARD",
+                    format!(
+                        "{other:?} is not a sink URL (nats://HOST:PORT/PREFIX?stream=NAME, amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Some(urls))
+}
+
+async fn with_outbox(store: AnyStore) -> Result<AnyStore, ConfigError> {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    let failed = |e| ConfigError::unavailable("ALM_FORWARD", e);
+    Ok(match store {
+        AnyStore::Memory(s) => AnyStore::Memory(s.with_outbox()),
+        #[cfg(feature = "sqlite")]
+        AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_outbox().await.map_err(failed)?),
+        #[cfg(feature = "postgres")]
+        AnyStore::Postgres(s) => AnyStore::Postgres(s.with_outbox().await.map_err(failed)?),
+        #[cfg(feature = "redis")]
+        AnyStore::Redis(s) => AnyStore::Redis(s.with_outbox()),
+        _ => {
+            return Err(ConfigError::invalid(
+                "ALM_FORWARD",
+                "this store keeps no outbox (memory, sqlite:, postgres://, redis:// do)",
+            ));
+        }
     })
 }

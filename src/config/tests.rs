@@ -276,11 +276,10 @@ fn warnings_name_what_to_look_at() {
     ])
     .unwrap();
     let warnings = config.warnings();
-    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[1].starts_with("ALM_CAPTURE_DIR=/tmp/captures"));
-    assert!(warnings[2].starts_with("ALM_PROJECTION"));
-    let off = Config::from_vars([("ALM_STORE", "redis://cache/"), ("ALM_PROJECTION", "off")]);
-    assert_eq!(off.unwrap().warnings().len(), 1);
+    // Every store keeps the learner table now (Redis too): no warning.
+    assert!(!warnings.iter().any(|w| w.contains("ALM_PROJECTION")));
 }
 
 /// The one table: every variable read is in `docs/environment.md`, and
@@ -334,5 +333,35 @@ fn rate_limits_reach_the_workers() {
             std::num::NonZeroU32::new(500),
             std::num::NonZeroU32::new(50)
         )
+    );
+}
+
+#[test]
+fn alm_forward_takes_sink_urls_and_names_itself_when_refused() {
+    let config = Config::from_vars([(
+        "ALM_FORWARD",
+        "nats://127.0.0.1:4222/alm?stream=ALM amqp://u:hunter2@mq/%2f?exchange=alm",
+    )])
+    .unwrap();
+    assert!(config.store.forward.is_some());
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("\"nats\"") && shown.contains("\"amqp\""),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("mq/"),
+        "{shown}"
+    );
+    for refused in ["kafka://broker:9092/alm", "ftp://x/y"] {
+        let e = Config::from_vars([("ALM_FORWARD", refused)]).unwrap_err();
+        assert_eq!(e.variable(), Some("ALM_FORWARD"), "{e}");
+    }
+    assert!(
+        Config::from_vars([("ALM_FORWARD", " ")])
+            .unwrap()
+            .store
+            .forward
+            .is_none()
     );
 }

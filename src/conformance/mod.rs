@@ -9,6 +9,9 @@
 //!   [`Inbox`](crate::inbox::Inbox) keeps, with the
 //!   [`inbox_conformance!`](crate::inbox_conformance) macro.
 //!
+//! - [`sink`] (feature `sink-conformance`): the contract every
+//!   [`Sink`](crate::outbox::Sink) keeps.
+//!
 //! It sits above `store`, `inbox` and `engine` (its checks drive a store
 //! directly and through an [`Engine`](crate::Engine)), so neither imports
 //! it.
@@ -16,6 +19,9 @@
 #[cfg(feature = "inbox-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox-conformance")))]
 pub mod inbox;
+#[cfg(feature = "sink-conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sink-conformance")))]
+pub mod sink;
 #[cfg(feature = "store-conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "store-conformance")))]
 pub mod store;

@@ -240,12 +240,17 @@ async fn actix_admin(
     let method =
         http::Method::from_bytes(request.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
     let headers = crate::adapters::actix::convert_headers(request.headers());
-    let response = admin.handle_with_body(&method, below, &headers, body).await;
+    let response = admin
+        .respond_with_body(&method, below, &headers, body)
+        .await;
     let mut answer = HttpResponse::build(status(response.status()));
     for (name, value) in response.headers() {
         answer.insert_header((name.as_str(), value.as_bytes()));
     }
-    answer.body(response.into_body())
+    match response.into_body() {
+        crate::admin::AdminBody::Chunks(chunks) => answer.streaming(chunks),
+        crate::admin::AdminBody::Whole(bytes) => answer.body(bytes),
+    }
 }
 
 /// An `http` 1 status as actix-web's (`http` 0.2).

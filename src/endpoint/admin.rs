@@ -1,6 +1,7 @@
 //! The admin API over an endpoint's own inbox, engine and workers.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Response};
 
@@ -102,13 +103,42 @@ impl EndpointAdmin {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Response<Vec<u8>> {
-        (self.call)(
-            method.clone(),
-            path.to_owned(),
-            headers.clone(),
-            body.to_vec(),
-        )
-        .await
+        let response = self.respond_with_body(method, path, headers, body).await;
+        let (parts, body) = response.into_parts();
+        match body.collect().await {
+            Ok(bytes) => Response::from_parts(parts, bytes),
+            Err(_) => {
+                let mut failed =
+                    Response::new(br#"{"error":"learner table unavailable"}"#.to_vec());
+                *failed.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                failed
+            }
+        }
+    }
+
+    /// [`handle`](Self::handle), with the CSV export (`GET /records.csv`)
+    /// streamed as the client reads it (see
+    /// [`AdminApi::respond`](crate::admin::AdminApi::respond)).
+    pub async fn respond(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Response<crate::admin::AdminBody> {
+        self.respond_with_body(method, path, headers, &[]).await
+    }
+
+    /// [`respond`](Self::respond) with the request's body (a bulk
+    /// action's JSON filter).
+    pub async fn respond_with_body(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response<crate::admin::AdminBody> {
+        let (method, path, headers) = (method.clone(), path.to_owned(), headers.clone());
+        (self.call)(method, path, headers, body.to_vec()).await
     }
 }
 
@@ -148,9 +178,33 @@ impl Endpoint {
         let extras = super::door::AdminExtras {
             #[cfg(feature = "alm-api")]
             reconcile: self.inner.reconcile.get().cloned(),
+            learners: self.inner.learners.get().cloned(),
         };
         let call = self.inner.door.admin(token, self.waker(), extras)?;
         Some(EndpointAdmin { call })
+    }
+
+    /// Serves the learner table `table` keeps in this endpoint's admin API
+    /// (`GET /records?userId=U&loInstanceId=I`, `GET /records.csv`; see
+    /// [`admin`](crate::admin)), given once after
+    /// [`build`](super::EndpointBuilder::build); `false` if a table was
+    /// given already (the first stays).
+    /// [`Config::endpoint`](crate::config::Config::endpoint) gives the
+    /// store's when `ALM_PROJECTION` is on.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use alm_webhooks::store::MemoryStore;
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let store = Arc::new(MemoryStore::new().with_learner_projection());
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.showing_learners(store));
+    /// ```
+    pub fn showing_learners(&self, table: Arc<dyn crate::store::LearnerReads>) -> bool {
+        self.inner.learners.set(table).is_ok()
     }
 
     /// Serves reconciliation runs in this endpoint's admin API
@@ -172,6 +226,34 @@ impl Endpoint {
     #[cfg_attr(docsrs, doc(cfg(feature = "alm-api")))]
     pub fn reconciling(&self, runs: crate::alm_api::reconcile::ReconcileRuns) -> bool {
         self.inner.reconcile.set(runs).is_ok()
+    }
+
+    /// Keeps a running relay ([`Forwarding`](crate::outbox::Forwarding))
+    /// for as long as the endpoint lives (it stops with the last clone):
+    /// what [`Config::endpoint`](crate::config::Config) does with
+    /// `ALM_FORWARD`. `false` if one was given already (the first stays).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::{Authentication, Endpoint, Engine};
+    /// use alm_webhooks::outbox::{Forwarding, Relay, Sink, SinkError};
+    /// use alm_webhooks::store::{MemoryStore, OutboxEntry};
+    /// # #[derive(Debug)] struct Broker;
+    /// # impl Sink for Broker {
+    /// #     async fn publish(&self, _: &[OutboxEntry]) -> Result<(), SinkError> { Ok(()) }
+    /// # }
+    /// let engine = Engine::builder(MemoryStore::new().with_outbox()).build();
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .engine(engine.clone())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.forwarding(Forwarding::start(Relay::new(engine, Broker))));
+    /// # }
+    /// ```
+    pub fn forwarding(&self, forwarding: crate::outbox::Forwarding) -> bool {
+        self.inner.forwarding.set(forwarding).is_ok()
     }
 
     /// Where the webhook route is mounted

@@ -414,6 +414,8 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 replays: super::replays::Replays::new(self.max_remembered),
                 #[cfg(feature = "alm-api")]
                 reconcile: std::sync::OnceLock::new(),
+                learners: std::sync::OnceLock::new(),
+                forwarding: std::sync::OnceLock::new(),
             }),
         })
     }

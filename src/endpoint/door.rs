@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 
 use super::handler::Handler;
 use crate::AccountId;
-use crate::admin::{AdminApi, AdminToken};
+use crate::admin::{AdminApi, AdminBody, AdminToken};
 use crate::inbox::{
     DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, NewDelivery, NewQuarantined, Pause,
     PoolWaker, QuarantineId,
@@ -79,12 +79,14 @@ pub(super) struct AdminExtras {
     /// `POST /reconcile`, `GET /reconcile/{id}` ([`Endpoint::reconciling`](super::Endpoint::reconciling)).
     #[cfg(feature = "alm-api")]
     pub(super) reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
+    /// `GET /records`, `GET /records.csv` ([`Endpoint::showing_learners`](super::Endpoint::showing_learners)).
+    pub(super) learners: Option<Arc<dyn crate::store::LearnerReads>>,
 }
 
 /// The admin API without its inbox's type: method, path below the mount
 /// point, headers, body → response.
 pub(super) type AdminCall = Arc<
-    dyn Fn(Method, String, HeaderMap, Vec<u8>) -> BoxFuture<'static, http::Response<Vec<u8>>>
+    dyn Fn(Method, String, HeaderMap, Vec<u8>) -> BoxFuture<'static, http::Response<AdminBody>>
         + Send
         + Sync,
 >;
@@ -173,11 +175,12 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         if let Some(runs) = extras.reconcile {
             api = api.reconciling(runs);
         }
-        #[cfg(not(feature = "alm-api"))]
-        let AdminExtras {} = extras;
+        if let Some(learners) = extras.learners {
+            api = api.showing_learners(learners);
+        }
         Some(Arc::new(move |method, path, headers, body| {
             let api = api.clone();
-            Box::pin(async move { api.handle_with_body(&method, &path, &headers, &body).await })
+            Box::pin(async move { api.respond_with_body(&method, &path, &headers, &body).await })
         }))
     }
 }

@@ -178,6 +178,10 @@ struct Inner {
     /// The reconciliation runs the admin API serves ([`Endpoint::reconciling`]).
     #[cfg(feature = "alm-api")]
     reconcile: std::sync::OnceLock<crate::alm_api::reconcile::ReconcileRuns>,
+    /// The learner table the admin API serves ([`Endpoint::showing_learners`]).
+    learners: std::sync::OnceLock<Arc<dyn crate::store::LearnerReads>>,
+    /// The relay forwarding the store's outbox ([`Endpoint::forwarding`]).
+    forwarding: std::sync::OnceLock<crate::outbox::Forwarding>,
 }
 
 /// Who hears of every answer ([`EndpointBuilder::on_answer`]).

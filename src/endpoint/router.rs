@@ -252,9 +252,9 @@ async fn admin_call(
     // With its query: a listing's page is `?after=ID`.
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     admin
-        .handle_with_body(&method, path, &headers, &body)
+        .respond_with_body(&method, path, &headers, &body)
         .await
-        .map(Body::from)
+        .map(Body::new)
 }
 
 fn json(status: StatusCode, body: String) -> Response {

@@ -119,6 +119,11 @@ pub(super) struct Settled {
     pub(super) error: Option<EventFailure>,
 }
 
+/// No commit is tried again once this long has passed since the error,
+/// when the delivery is answered while its sender waits
+/// ([`Engine::process`](super::Engine::process)).
+pub(super) const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A delivery's decisions awaiting their commit, and what the delivery
 /// has learnt so far.
 pub(super) struct Batch {
@@ -183,7 +188,7 @@ impl Batch {
     pub(super) fn new(owner: ClaimOwner) -> Self {
         Self {
             owner,
-            recommit_within: super::delivery::RECOMMIT_WITHIN,
+            recommit_within: RECOMMIT_WITHIN,
             pending: Vec::new(),
             settled: Vec::new(),
             reported: 0,
@@ -201,7 +206,7 @@ impl Batch {
     /// [`Batch::clear`]) a new delivery's, its claims held by `owner`.
     pub(super) fn restart(&mut self, owner: ClaimOwner) {
         self.owner = owner;
-        self.recommit_within = super::delivery::RECOMMIT_WITHIN;
+        self.recommit_within = RECOMMIT_WITHIN;
         self.reported = 0;
         self.wait_until = None;
         self.renewed = tokio::time::Instant::now();

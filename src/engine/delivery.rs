@@ -16,10 +16,6 @@ const RECOMMIT_PAUSES_MS: [u64; 4] = [25, 100, 250, 500];
 /// passed, while a longer window ([`Engine::process_within`]) lasts.
 const RECOMMIT_PAUSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// No commit is tried again once this long has passed since the error,
-/// when the delivery is answered while its sender waits
-/// ([`Engine::process`]).
-pub(super) const RECOMMIT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 use super::batch::{Batch, Final, Item, Prepared, Step, recycle};
 use super::counters::counted;
 use super::holding::Holding;
@@ -239,7 +235,7 @@ impl<S: Store> Engine<S> {
     /// decisions whose handlers ran (a failed batch commit is tried again
     /// at once, then after 25, 100, 250 and 500 ms and every second after
     /// that while the store's error is transient, no new try once the
-    /// delivery's window has passed: [`RECOMMIT_WITHIN`] while a sender
+    /// delivery's window has passed: [`RECOMMIT_WITHIN`](super::batch::RECOMMIT_WITHIN) while a sender
     /// waits, the delivery's lease in an inbox's worker. A pool whose
     /// connections were all cut at once, by `pg_terminate_backend` or a
     /// failover, hands out fresh ones within a second; a Redis restarted

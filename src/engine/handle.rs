@@ -241,7 +241,7 @@ impl<S: Store> Engine<S> {
         F: FnMut(Event) -> Fut,
         Fut: Future<Output = Result<(), BoxError>>,
     {
-        let within = super::delivery::RECOMMIT_WITHIN;
+        let within = super::batch::RECOMMIT_WITHIN;
         self.process_within(owner, envelope, within, handler).await
     }
 

@@ -110,6 +110,7 @@ mod failure;
 mod flow;
 pub(crate) mod handle;
 mod holding;
+mod learners;
 mod pool;
 mod renew;
 pub(crate) mod report;

@@ -26,6 +26,8 @@
 //! | `alm_webhooks_inbox_paused_longest_seconds` | gauge | |
 //! | `alm_webhooks_rate_limit_backlog` | gauge | |
 //! | `alm_webhooks_rate_limit_wait_seconds` | histogram | `limit`: `receiver`, `account` |
+//! | `alm_webhooks_outbox_pending` | gauge | |
+//! | `alm_webhooks_outbox_oldest_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
 //!
@@ -111,6 +113,10 @@ pub mod names {
     pub const RATE_LIMIT_BACKLOG: &str = "alm_webhooks_rate_limit_backlog";
     /// How long an event waited for the rate limit towards the handler, by limit.
     pub const RATE_LIMIT_WAIT_SECONDS: &str = "alm_webhooks_rate_limit_wait_seconds";
+    /// Processed events in the outbox not yet acknowledged by the broker.
+    pub const OUTBOX_PENDING: &str = "alm_webhooks_outbox_pending";
+    /// Age of the oldest outbox entry not yet acknowledged by the broker.
+    pub const OUTBOX_OLDEST_AGE_SECONDS: &str = "alm_webhooks_outbox_oldest_age_seconds";
     /// Calls to the store, by operation.
     pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
     /// Failed calls to the store, by operation.
@@ -135,6 +141,8 @@ pub mod names {
         INBOX_PAUSED_LONGEST_SECONDS,
         RATE_LIMIT_BACKLOG,
         RATE_LIMIT_WAIT_SECONDS,
+        OUTBOX_PENDING,
+        OUTBOX_OLDEST_AGE_SECONDS,
         STORE_ROUND_TRIPS_TOTAL,
         STORE_ERRORS_TOTAL,
     ];
@@ -299,23 +307,26 @@ pub fn describe() {
         Unit::Seconds,
         "Age of the oldest pending delivery."
     );
-    describe_gauge!(
-        INBOX_PAUSED,
-        "Pauses in force (an account, or every account)."
-    );
-    describe_gauge!(
-        INBOX_PAUSED_LONGEST_SECONDS,
-        Unit::Seconds,
-        "How long the oldest pause in force has been."
-    );
+    describe_gauge!(INBOX_PAUSED, "Pauses in force (an account or all).");
+    let longest = "How long the oldest pause in force has been.";
+    describe_gauge!(INBOX_PAUSED_LONGEST_SECONDS, Unit::Seconds, longest);
     describe_gauge!(
         RATE_LIMIT_BACKLOG,
-        "Events of taken deliveries waiting for the rate limit."
+        "Events in hand waiting for the rate limit."
     );
-    describe_counter!(
+    describe_histogram!(
         RATE_LIMIT_WAIT_SECONDS,
         Unit::Seconds,
-        "Time events waited for the rate limit, by limit."
+        "How long an event waited for the rate limit towards the handler (not in the handler's time)."
+    );
+    describe_gauge!(
+        OUTBOX_PENDING,
+        "Processed events waiting for a broker's acknowledgement."
+    );
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest event waiting for a broker's acknowledgement."
     );
     describe_counter!(STORE_ROUND_TRIPS_TOTAL, "Calls to the store, by operation.");
     describe_counter!(

@@ -60,6 +60,8 @@
 mod event;
 mod merge;
 mod record;
+#[cfg(feature = "redis")]
+mod slots;
 mod stored;
 mod summary;
 #[cfg(test)]
@@ -67,7 +69,11 @@ mod tests;
 
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
 pub use merge::merge;
+#[cfg(feature = "redis")]
+pub(crate) use record::from_millis;
 pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
+#[cfg(feature = "redis")]
+pub(crate) use slots::{record_from_slots, slots_of, sort_key};
 #[cfg(feature = "sqlite")]
 pub(crate) use stored::parse_utc;
 #[cfg(any(feature = "sqlite", feature = "alm-api"))]

@@ -262,3 +262,64 @@ impl Store for AnyStore {
         delegate!(self, s => s.sweep(now); sweep_boxed(now))
     }
 }
+
+/// A store picked at run time: its outbox if it keeps one (a store of your
+/// own, [`AnyStore::Custom`](AnyStore::Custom), keeps none here).
+impl super::OutboxStore for AnyStore {
+    fn keeps_outbox(&self) -> bool {
+        match self {
+            AnyStore::Memory(s) => s.keeps_outbox(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.keeps_outbox(),
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.keeps_outbox(),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.keeps_outbox(),
+            _ => false,
+        }
+    }
+
+    async fn lease_outbox(
+        &self,
+        relay: &str,
+        max: usize,
+        lease: Duration,
+    ) -> Result<Vec<super::OutboxEntry>, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.lease_outbox(relay, max, lease).await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.lease_outbox(relay, max, lease).await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.lease_outbox(relay, max, lease).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.lease_outbox(relay, max, lease).await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    async fn mark_sent(&self, relay: &str, sent: &[super::OutboxEntry]) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.mark_sent(relay, sent).await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.mark_sent(relay, sent).await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.mark_sent(relay, sent).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.mark_sent(relay, sent).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn outbox_stats(&self) -> Result<super::OutboxStats, StoreError> {
+        match self {
+            AnyStore::Memory(s) => s.outbox_stats().await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.outbox_stats().await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.outbox_stats().await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.outbox_stats().await,
+            _ => Ok(super::OutboxStats::default()),
+        }
+    }
+}

@@ -2,6 +2,7 @@
 
 mod learners;
 mod many;
+mod outbox;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -124,6 +125,8 @@ pub struct MemoryStore {
     hashers: [foldhash::quality::RandomState; 2],
     /// The learner projection, when on.
     learners: Option<Mutex<learners::Learners>>,
+    /// The outbox, when on.
+    outbox: Option<Mutex<outbox::Queue>>,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -171,6 +174,7 @@ impl MemoryStore {
                 foldhash::quality::RandomState::default(),
             ],
             learners: None,
+            outbox: None,
         }
     }
 
@@ -294,7 +298,7 @@ impl Store for MemoryStore {
     }
 
     fn wants_decided(&self) -> bool {
-        self.learners.is_some()
+        self.learners.is_some() || self.outbox.is_some()
     }
 
     async fn commit_decided(

@@ -27,8 +27,10 @@ mod boxed;
 mod dedup;
 mod error;
 mod hooks;
+mod learner_reads;
 mod many;
 mod memory;
+mod outbox;
 mod owner;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -62,8 +64,10 @@ pub use boxed::{BoxFuture, DynStore};
 pub use dedup::DedupKey;
 pub use error::{StoreError, StoreErrorKind};
 pub use hooks::Decided;
+pub use learner_reads::LearnerReads;
 pub use many::{ClaimRequest, MANY_CHUNK};
 pub use memory::MemoryStore;
+pub use outbox::{OutboxEntry, OutboxStats, OutboxStore};
 pub use owner::{ClaimOwner, ClaimToken};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

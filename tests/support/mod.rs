@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod counting;
+pub mod forwarding;
 pub mod learners;
 pub mod process;
 #[cfg(feature = "redis")]

@@ -105,6 +105,37 @@ sql_learner_table!(crate::store::SqliteStore);
 #[cfg(feature = "postgres")]
 sql_learner_table!(crate::store::PostgresStore);
 
+/// The Redis store's projection
+/// ([`RedisStore::with_learner_projection`](crate::store::RedisStore::with_learner_projection));
+/// an error if it keeps none (Redis would answer an empty table, and every
+/// record of ALM would look missing).
+#[cfg(feature = "redis")]
+impl LearnerTable for crate::store::RedisStore {
+    async fn learner_records(&self, account: AccountId) -> Result<Vec<LearnerRecord>, BoxError> {
+        if !self.keeps_learner_projection() {
+            return Err(NO_REDIS_PROJECTION.into());
+        }
+        Ok(records(self.learner_records_of_account(account).await?))
+    }
+
+    async fn learner_records_of_user(
+        &self,
+        account: AccountId,
+        user: UserId,
+    ) -> Result<Vec<LearnerRecord>, BoxError> {
+        if !self.keeps_learner_projection() {
+            return Err(NO_REDIS_PROJECTION.into());
+        }
+        Ok(records(
+            crate::store::RedisStore::learner_records_of_user(self, account, user).await?,
+        ))
+    }
+}
+
+#[cfg(feature = "redis")]
+const NO_REDIS_PROJECTION: &str =
+    "this RedisStore keeps no learner projection (with_learner_projection)";
+
 /// A table shared with the engine that writes it
 /// (`Engine::builder(Arc::clone(&store))`).
 impl<T: LearnerTable> LearnerTable for Arc<T> {
@@ -124,9 +155,8 @@ impl<T: LearnerTable> LearnerTable for Arc<T> {
     }
 }
 
-/// The store a receiver configured from a URL: memory, SQLite or
-/// PostgreSQL with the projection on; an error for the others (Redis and
-/// custom stores keep no learner table).
+/// The store a receiver configured from a URL: memory, SQLite, PostgreSQL
+/// or Redis with the projection on; an error for a custom store.
 impl LearnerTable for crate::store::AnyStore {
     async fn learner_records(&self, account: AccountId) -> Result<Vec<LearnerRecord>, BoxError> {
         use crate::store::AnyStore;
@@ -136,6 +166,8 @@ impl LearnerTable for crate::store::AnyStore {
             AnyStore::Sqlite(s) => s.learner_records(account).await,
             #[cfg(feature = "postgres")]
             AnyStore::Postgres(s) => s.learner_records(account).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => s.learner_records(account).await,
             _ => Err(NO_TABLE.into()),
         }
     }
@@ -152,12 +184,15 @@ impl LearnerTable for crate::store::AnyStore {
             AnyStore::Sqlite(s) => LearnerTable::learner_records_of_user(s, account, user).await,
             #[cfg(feature = "postgres")]
             AnyStore::Postgres(s) => LearnerTable::learner_records_of_user(s, account, user).await,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(s) => LearnerTable::learner_records_of_user(s, account, user).await,
             _ => Err(NO_TABLE.into()),
         }
     }
 }
 
-const NO_TABLE: &str = "this store keeps no learner table (memory, SQLite and PostgreSQL do)";
+const NO_TABLE: &str =
+    "this store keeps no learner table (memory, SQLite, PostgreSQL and Redis do)";
 
 /// The projection of the store an engine writes: a reconciler over
 /// `engine.clone()` reads the table the engine keeps.

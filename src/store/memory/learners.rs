@@ -66,8 +66,8 @@ impl MemoryStore {
     }
 
     /// Each commit as [`Store::commit`](crate::store::Store::commit), with
-    /// its event merged into the projection under the commit's locks when
-    /// it is made; the rest of a broken chain refused as
+    /// its event merged into the projection (and queued in the outbox)
+    /// under the commit's locks when it is made; the rest of a broken chain refused as
     /// [`Store::commit_many`](crate::store::Store::commit_many) does.
     pub(super) fn commit_projected(
         &self,
@@ -77,8 +77,13 @@ impl MemoryStore {
         let states: Vec<_> = commits.iter().map(|c| c.update.map(|u| u.key)).collect();
         let made = chained(&states, |at| {
             let merge = || {
-                if let (Some(Some(d)), Some(mut learners)) = (decided.get(at), self.learners()) {
-                    learners.merge(d);
+                if let Some(Some(d)) = decided.get(at) {
+                    if let Some(mut learners) = self.learners() {
+                        learners.merge(d);
+                    }
+                    if let Some(mut queue) = self.queue() {
+                        queue.push(d);
+                    }
                 }
             };
             Ok::<_, std::convert::Infallible>(self.commit_locked(&commits[at], merge))
@@ -134,6 +139,16 @@ impl MemoryStore {
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// The accounts that have learner records, in order.
+    pub fn learner_accounts(&self) -> Vec<AccountId> {
+        let Some(learners) = self.learners() else {
+            return Vec::new();
+        };
+        let accounts: std::collections::BTreeSet<AccountId> =
+            learners.rows.keys().map(|(a, _, _)| *a).collect();
+        accounts.into_iter().collect()
     }
 
     /// Every record of a learner, by instance id.

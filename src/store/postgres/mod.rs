@@ -10,8 +10,10 @@ use tokio_postgres::types::Json;
 pub(crate) mod connection;
 mod errors;
 mod hooks;
+mod learner_accounts;
 mod many;
 mod one;
+mod outbox;
 mod projection;
 pub(crate) mod redact;
 mod runs;
@@ -161,6 +163,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// The commit hooks, in order.
     hooks: hooks::Hooks,
+    /// Whether the outbox hook is on.
+    outbox: bool,
 }
 
 impl fmt::Debug for PostgresStore {

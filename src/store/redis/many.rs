@@ -97,14 +97,22 @@ impl RedisStore {
         &self,
         commits: &[Commit<'_>],
     ) -> Result<Vec<CommitOutcome>, StoreError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(&self.scripts.commit_many).ignore();
+        let script = &self.scripts.commit_many;
+        let invocations = self.commit_invocations(script, commits)?;
+        self.run_commits(script, &invocations, commits.len()).await
+    }
+
+    /// One invocation of `script` (the commit script, or one that begins
+    /// with it) per chunk of `commits`, with the commit script's keys and
+    /// arguments.
+    pub(super) fn commit_invocations<'s>(
+        &self,
+        script: &'s ::redis::Script,
+        commits: &[Commit<'_>],
+    ) -> Result<Vec<::redis::ScriptInvocation<'s>>, StoreError> {
         let mut invocations = Vec::new();
         for chunk in commits.chunks(MANY_CHUNK) {
-            let mut invocation = self.scripts.commit_many.prepare_invoke();
+            let mut invocation = script.prepare_invoke();
             invocation.arg(GRACE_MS);
             for commit in chunk {
                 invocation.key(self.event_key(commit.key));
@@ -133,7 +141,22 @@ impl RedisStore {
             }
             invocations.push(invocation);
         }
-        for invocation in &invocations {
+        Ok(invocations)
+    }
+
+    /// Runs commit invocations in one pipeline: one outcome per commit.
+    pub(super) async fn run_commits(
+        &self,
+        script: &::redis::Script,
+        invocations: &[::redis::ScriptInvocation<'_>],
+        commits: usize,
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits == 0 {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(script).ignore();
+        for invocation in invocations {
             pipe.invoke_script(invocation);
         }
         let mut conn = self.conn.clone();
@@ -146,11 +169,11 @@ impl RedisStore {
             .flatten()
             .map(commit_outcome)
             .collect::<Result<Vec<_>, _>>()?;
-        if outcomes.len() != commits.len() {
+        if outcomes.len() != commits {
             return Err(StoreError::new(format!(
                 "redis: commit answered {} commits of {}",
                 outcomes.len(),
-                commits.len()
+                commits
             )));
         }
         Ok(outcomes)

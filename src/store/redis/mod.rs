@@ -7,6 +7,9 @@ use ::redis::aio::ConnectionManager;
 
 mod codec;
 mod many;
+mod outbox;
+mod projection;
+mod records;
 mod scripts;
 mod setup;
 
@@ -15,8 +18,8 @@ pub(crate) use setup::open_manager;
 
 use super::lease_millis as duration_millis;
 use super::{
-    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, Store, StoreError, Versioned,
-    unix_millis,
+    Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, Decided, DedupKey, Store, StoreError,
+    Versioned, unix_millis,
 };
 use crate::rules::StateKey;
 use codec::{bad_data, commit_outcome, glob_escape, parse_state, redis_error};
@@ -142,6 +145,10 @@ pub struct RedisStore {
     addr: String,
     prefix: String,
     scripts: Scripts,
+    /// Whether commits keep the learner projection.
+    projection: bool,
+    /// Whether commits append to the outbox.
+    outbox: bool,
 }
 
 impl fmt::Debug for RedisStore {
@@ -275,6 +282,29 @@ impl Store for RedisStore {
     /// starts afresh in the second (its version check still holds).
     async fn commit_many(&self, commits: &[Commit<'_>]) -> Result<Vec<CommitOutcome>, StoreError> {
         self.commit_chunks(commits).await
+    }
+
+    fn wants_decided(&self) -> bool {
+        self.projection || self.outbox
+    }
+
+    /// With the learner projection: one script per chunk, as
+    /// [`commit_many`](Store::commit_many), that also merges the event of
+    /// each commit it makes into its record; with the outbox, that also
+    /// appends each processed event to its account's stream; with both,
+    /// one script does all three (all or nothing).
+    async fn commit_decided(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if self.projection {
+            self.commit_projected(commits, decided).await
+        } else if self.outbox {
+            self.commit_outboxed(commits, decided).await
+        } else {
+            self.commit_chunks(commits).await
+        }
     }
 
     /// One round trip: one script per chunk of [`MANY_CHUNK`](super::MANY_CHUNK)

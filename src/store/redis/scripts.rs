@@ -13,6 +13,7 @@ pub(super) struct Scripts {
     pub(super) claim_many: Script,
     pub(super) commit: Script,
     pub(super) commit_many: Script,
+    pub(super) commit_projected: Script,
     pub(super) renew: Script,
     pub(super) renew_many: Script,
     pub(super) release: Script,
@@ -29,6 +30,10 @@ impl Scripts {
             renew_many: Script::new(&format!("{}{}", SERVER_NOW, RENEW_MANY)),
             commit: Script::new(&format!("{}{}", COMMIT_FN, COMMIT)),
             commit_many: Script::new(&format!("{}{}", COMMIT_FN, COMMIT_MANY)),
+            commit_projected: Script::new(&format!(
+                "{COMMIT_FN}{}",
+                super::projection::COMMIT_PROJECTED
+            )),
             release: Script::new(RELEASE),
             sweep: Script::new(&format!("{}{}", SERVER_NOW, SWEEP)),
         }

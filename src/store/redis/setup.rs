@@ -147,6 +147,8 @@ impl RedisStore {
             addr,
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
+            projection: false,
+            outbox: false,
         })
     }
 
@@ -178,6 +180,8 @@ impl RedisStore {
             addr: "(a connection the application opened)".to_owned(),
             prefix: prefix.to_owned(),
             scripts: Scripts::new(),
+            projection: false,
+            outbox: false,
         }
     }
 

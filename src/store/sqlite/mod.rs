@@ -10,6 +10,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 mod codec;
 pub(super) mod hooks;
 pub(crate) mod open;
+mod outbox;
 mod projection;
 mod rows;
 mod sql;
@@ -114,6 +115,8 @@ pub struct SqliteStore {
     /// The file, or `None` for an in-memory database.
     path: Option<PathBuf>,
     hooks: hooks::Hooks,
+    /// Whether the outbox hook is on.
+    outbox: bool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -198,6 +201,7 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path: path.map(Path::to_owned),
             hooks: Arc::new([]),
+            outbox: false,
         })
     }
 

@@ -254,6 +254,26 @@ impl SqliteStore {
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     }
 
+    /// The accounts that have learner records, in order: one index probe
+    /// per account (a loose index scan of the primary key).
+    ///
+    /// # Errors
+    ///
+    /// When SQLite fails.
+    pub async fn learner_accounts(&self) -> Result<Vec<AccountId>, StoreError> {
+        self.run("learner accounts", |conn| {
+            let mut statement = conn.prepare_cached(
+                "WITH RECURSIVE a(id) AS (SELECT MIN(account_id) FROM alm_learner_records \
+                 UNION ALL SELECT (SELECT MIN(account_id) FROM alm_learner_records \
+                 WHERE account_id > a.id) FROM a WHERE a.id IS NOT NULL) \
+                 SELECT id FROM a WHERE id IS NOT NULL",
+            )?;
+            let ids = statement.query_map([], |r| r.get::<_, i64>(0))?;
+            ids.map(|id| id.map(|id| AccountId(id as u64))).collect()
+        })
+        .await
+    }
+
     /// Up to `limit` records changed after `cursor` (0 for all), oldest
     /// change first: a change feed for incremental sync. A record changed
     /// twice appears once, at its latest change.

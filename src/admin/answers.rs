@@ -1,5 +1,5 @@
-//! The admin API's answers: the headers every one carries, and the
-//! common refusals.
+//! The admin API's answers: the headers every answer carries, and the
+//! usual JSON bodies.
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -68,4 +68,56 @@ pub(super) fn unavailable(error: &InboxError) -> Response<Vec<u8>> {
     #[cfg(not(feature = "tracing"))]
     let _ = error;
     answer(error.status(), json!({"error": "inbox unavailable"}))
+}
+
+/// The learner table did not answer: `503`, the cause only in the log.
+pub(super) fn unavailable_table(error: &crate::store::StoreError) -> Response<Vec<u8>> {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(%error, "admin API: the learner table did not answer");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "learner table unavailable"}),
+    )
+}
+
+/// The CSV export failed before it was collected: `503`.
+pub(super) fn unavailable_export(error: &std::io::Error) -> Response<Vec<u8>> {
+    #[cfg(feature = "tracing")]
+    tracing::warn!(%error, "admin API: the CSV export failed");
+    #[cfg(not(feature = "tracing"))]
+    let _ = error;
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({"error": "learner table unavailable"}),
+    )
+}
+
+/// The one body of every refused call, whatever was wrong with the token.
+const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+
+/// `401` with `WWW-Authenticate: Bearer`, one body for every refusal.
+pub(super) fn unauthorized() -> Response<Vec<u8>> {
+    let mut response = respond(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        UNAUTHORIZED.as_bytes().to_vec(),
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// `429` with `Retry-After: 1`: too many failed attempts this second.
+pub(super) fn too_many() -> Response<Vec<u8>> {
+    let mut response = answer(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"error": "too many failed attempts, retry later"}),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }

@@ -1,0 +1,262 @@
+//! The learner projection on Redis: merged inside the commit script, so a
+//! commit's decisions and its rows are written together or not at all.
+//!
+//! Each record is a hash of *slots* (see `projection::slots`): for each
+//! field of the record's merge summary, the winning event's sort key
+//! (`k:{slot}`, bytes whose order is the merge order) and its value
+//! (`w:{slot}`, JSON). Rust computes the slots one event feeds and its
+//! sort key; the script keeps, slot by slot, the greater key. That is the
+//! whole merge (a join), so the row rebuilt from the slots is the row
+//! [`projection::merge`](crate::projection::merge) makes on the other
+//! stores, and the script stays short and set-based.
+
+use super::{GRACE_MS, RedisStore, commit_outcome, redis_error, unix_millis};
+use crate::projection::{LearnerEvent, slots_of, sort_key};
+use crate::store::{Commit, CommitOutcome, Decided, MANY_CHUNK, StoreError};
+use crate::{AccountId, LoInstanceId, UserId};
+
+/// Commits many as `COMMIT_MANY` does, and merges the event of each commit
+/// made into its record. KEYS: the sequence counter, the change feed, the
+/// events, then per commit its state (if any) and, if it carries a
+/// learner event, its record, the user's set of instances, the
+/// instance's set of users, the account's set of records and the set of
+/// accounts. ARGV: grace_ms, now_ms (`updated_at`), the
+/// number of commits, then per commit: token, remember_until_ms, the
+/// state's index in KEYS (0: none), expected version, state JSON,
+/// state_until_ms, the record's index in KEYS (0: no learner event) and,
+/// when there is one: account, user, instance, feed member, sort key, the
+/// number of slots, then (slot, value) per slot. Returns one answer per
+/// commit.
+pub(super) const COMMIT_PROJECTED: &str = r"
+local function newer(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local grace, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local seq_key, feed_key = KEYS[1], KEYS[2]
+local answers, written = {}, {}
+local a = 4
+for i = 1, n do
+  local si = tonumber(ARGV[a + 2])
+  local st = nil
+  if si > 0 then st = KEYS[si] end
+  if st and written[st] == false then
+    answers[i] = 1
+  else
+    answers[i] = commit(KEYS[2 + i], st, ARGV[a], ARGV[a + 1], grace, ARGV[a + 3], ARGV[a + 4],
+      ARGV[a + 5])
+  end
+  if st then written[st] = (written[st] == true) or answers[i] == 0 end
+  a = a + 6
+  local ri = tonumber(ARGV[a])
+  a = a + 1
+  if ri > 0 then
+    local account, user, instance, member, key = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+      ARGV[a + 4]
+    local slots = tonumber(ARGV[a + 5])
+    a = a + 6
+    if answers[i] == 0 then
+      local row = KEYS[ri]
+      for s = 0, slots - 1 do
+        local slot = ARGV[a + 2 * s]
+        local held = redis.call('HGET', row, 'k:' .. slot)
+        if not held or newer(key, held) then
+          redis.call('HSET', row, 'k:' .. slot, key, 'w:' .. slot, ARGV[a + 2 * s + 1])
+        end
+      end
+      local seq = redis.call('INCR', seq_key)
+      redis.call('HSET', row, 'account', account, 'user', user, 'instance', instance,
+        'seq', seq, 'u', now)
+      redis.call('SADD', KEYS[ri + 1], instance)
+      redis.call('SADD', KEYS[ri + 2], user)
+      redis.call('SADD', KEYS[ri + 3], member)
+      redis.call('SADD', KEYS[ri + 4], account)
+      redis.call('ZADD', feed_key, seq, member)
+    end
+    a = a + 2 * slots
+  end
+end
+return answers
+";
+
+impl RedisStore {
+    /// `{account}:{user}:{hex(instance)}`: a record's name in the change
+    /// feed, and its key after `{prefix}lr:`.
+    pub(super) fn record_member(
+        account: AccountId,
+        user: UserId,
+        instance: &LoInstanceId,
+    ) -> String {
+        let hex = base16ct::lower::encode_string(instance.as_str().as_bytes());
+        format!("{}:{}:{hex}", account.get(), user.get())
+    }
+
+    pub(super) fn record_key(&self, member: &str) -> String {
+        format!("{}lr:{member}", self.prefix)
+    }
+
+    pub(super) fn user_key(&self, account: AccountId, user: UserId) -> String {
+        format!("{}lr-user:{}:{}", self.prefix, account.get(), user.get())
+    }
+
+    pub(super) fn instance_key(&self, account: AccountId, instance: &LoInstanceId) -> String {
+        let hex = base16ct::lower::encode_string(instance.as_str().as_bytes());
+        format!("{}lr-instance:{}:{hex}", self.prefix, account.get())
+    }
+
+    pub(super) fn account_key(&self, account: AccountId) -> String {
+        format!("{}lr-account:{}", self.prefix, account.get())
+    }
+
+    pub(super) fn feed_key(&self) -> String {
+        format!("{}lr-feed", self.prefix)
+    }
+
+    /// Keeps the learner projection, merged inside the script that
+    /// commits the decisions (all or nothing): see [`crate::projection`]
+    /// for what each field holds. Keys, after the prefix: `lr:{account}:{user}:{hex(instance)}`
+    /// (a record: a hash), `lr-user:…`, `lr-instance:…`, `lr-account:…` and
+    /// `lr-accounts` (sets, for the reads), `lr-seq` and `lr-feed` (the change feed). Records never
+    /// expire.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
+    /// use alm_webhooks::{AccountId, UserId, store::RedisStore};
+    /// let store = RedisStore::connect("redis://127.0.0.1/").await?.with_learner_projection();
+    /// let rows = store.learner_records_of_user(AccountId(1), UserId(7)).await?;
+    /// # let _ = rows;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_learner_projection(mut self) -> Self {
+        self.projection = true;
+        self
+    }
+
+    /// Whether commits keep the learner projection
+    /// ([`with_learner_projection`](Self::with_learner_projection)).
+    pub fn keeps_learner_projection(&self) -> bool {
+        self.projection
+    }
+
+    /// [`Store::commit_decided`](crate::store::Store::commit_decided) with
+    /// the projection: one script per chunk, every chunk in one pipeline.
+    pub(super) async fn commit_projected(
+        &self,
+        commits: &[Commit<'_>],
+        decided: &[Option<Decided<'_>>],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
+        if commits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = unix_millis(std::time::SystemTime::now());
+        // With the outbox too, the same script wrapped by its appends.
+        let script = if self.outbox {
+            &super::outbox::scripts().projected
+        } else {
+            &self.scripts.commit_projected
+        };
+        let mut pipe = ::redis::pipe();
+        pipe.load_script(script).ignore();
+        let mut invocations = Vec::new();
+        for (c, chunk) in commits.chunks(MANY_CHUNK).enumerate() {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(format!("{}lr-seq", self.prefix))
+                .key(self.feed_key());
+            invocation.arg(GRACE_MS).arg(now).arg(chunk.len());
+            // The script's own arguments, counted for the outbox's.
+            let mut args = 3;
+            for commit in chunk {
+                invocation.key(self.event_key(commit.key));
+            }
+            let mut keys = 2 + chunk.len();
+            for (i, commit) in chunk.iter().enumerate() {
+                invocation
+                    .arg(commit.token.to_hex())
+                    .arg(unix_millis(commit.remember_until));
+                match commit.update {
+                    Some(update) => {
+                        let json = serde_json::to_string(update.state)
+                            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+                        invocation.key(self.state_key(update.key));
+                        keys += 1;
+                        invocation
+                            .arg(keys)
+                            .arg(update.expected_version)
+                            .arg(json)
+                            .arg(unix_millis(commit.state_until));
+                    }
+                    None => {
+                        invocation.arg(0).arg(0).arg("").arg(0);
+                    }
+                }
+                let fact = decided
+                    .get(c * MANY_CHUNK + i)
+                    .copied()
+                    .flatten()
+                    .and_then(|d| LearnerEvent::from_event(d.event));
+                // Token, remembered until, and the state's four.
+                args += 6;
+                let Some(fact) = fact else {
+                    invocation.arg(0);
+                    args += 1;
+                    continue;
+                };
+                let member =
+                    Self::record_member(fact.account_id, fact.user_id, &fact.lo_instance_id);
+                invocation
+                    .key(self.record_key(&member))
+                    .key(self.user_key(fact.account_id, fact.user_id))
+                    .key(self.instance_key(fact.account_id, &fact.lo_instance_id))
+                    .key(self.account_key(fact.account_id))
+                    .key(format!("{}lr-accounts", self.prefix));
+                invocation
+                    .arg(keys + 1)
+                    .arg(fact.account_id.get())
+                    .arg(fact.user_id.get())
+                    .arg(fact.lo_instance_id.as_str())
+                    .arg(member)
+                    .arg(sort_key(&fact.key));
+                keys += 5;
+                let slots = slots_of(&fact);
+                invocation.arg(slots.len());
+                args += 7 + 2 * slots.len();
+                for (slot, value) in slots {
+                    invocation.arg(slot).arg(value);
+                }
+            }
+            if self.outbox {
+                let decided = &decided[(c * MANY_CHUNK).min(decided.len())..];
+                self.append_outbox_args(&mut invocation, chunk.len(), decided, args)?;
+            }
+            invocations.push(invocation);
+        }
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<Vec<i64>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| redis_error("commit failed", e))?;
+        let outcomes = answers
+            .into_iter()
+            .flatten()
+            .map(commit_outcome)
+            .collect::<Result<Vec<_>, _>>()?;
+        if outcomes.len() != commits.len() {
+            return Err(StoreError::new(format!(
+                "redis: commit answered {} commits of {}",
+                outcomes.len(),
+                commits.len()
+            )));
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,156 @@
+//! `ALM_FORWARD` through the example receiver (axum, on PostgreSQL, inbox
+//! mode, its defaults otherwise): the receiver is killed with `kill -9`
+//! while its relay forwards to NATS JetStream, started again, and ALM's
+//! deliveries go on (with repeats of deliveries already answered). Every
+//! processed event reaches the stream, and the stream holds none twice.
+//! Without PostgreSQL or NATS the test is skipped, except under `CI=true`,
+//! where it fails. Build the example first (`cargo test --all-features`
+//! does).
+#![cfg(all(
+    feature = "nats",
+    feature = "postgres",
+    feature = "axum",
+    feature = "env"
+))]
+
+mod support;
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use support::process::{self, signed_post};
+
+fn unique() -> String {
+    format!(
+        "{}_{:08x}",
+        std::process::id(),
+        alm_webhooks::store::ClaimToken::random().0 as u32
+    )
+}
+
+fn reachable(addr: &str, what: &str) -> bool {
+    if std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok()
+    {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} is not reachable at {addr}; CI needs it");
+    }
+    eprintln!("skipped: {what} not reachable at {addr}");
+    false
+}
+
+/// One delivery of `count` new events of `account`.
+fn delivery(account: u64, n: usize, count: usize) -> (Vec<u8>, Vec<String>) {
+    let ids: Vec<String> = (0..count).map(|i| format!("k{account}-{n}-{i}")).collect();
+    let events: Vec<String> = ids
+        .iter()
+        .map(|id| format!(r#"{{"eventId":"{id}","eventName":"SOMETHING_NEW","timestamp":1725600000,"data":{{"n":{n}}}}}"#))
+        .collect();
+    let body = format!(
+        r#"{{"accountId":{account},"events":[{}]}}"#,
+        events.join(",")
+    );
+    (body.into_bytes(), ids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_forwarding_loses_nothing_and_duplicates_nothing() {
+    if !reachable("127.0.0.1:5432", "PostgreSQL") || !reachable("127.0.0.1:4222", "NATS") {
+        return;
+    }
+    let id = unique();
+    let schema = format!("alm_fwd_{id}");
+    let store = format!("postgres://postgres@127.0.0.1:5432/test?schema={schema}&migrate=true");
+    let stream = format!("ALMFWD_{id}");
+    let forward = format!("nats://127.0.0.1:4222/almfwd{id}?stream={stream}");
+    let env = [
+        ("ALM_MODE", "inbox"),
+        ("ALM_ON_MALFORMED", "quarantine"),
+        ("ALM_STORE", store.as_str()),
+        ("ALM_INBOX", store.as_str()),
+        ("ALM_FORWARD", forward.as_str()),
+        ("ALM_MAX_BODY_BYTES", "1000000"),
+    ];
+    let mut sent: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    {
+        let first = process::start("axum_receiver", &env);
+        for n in 0..60 {
+            for account in 1..=3 {
+                let (body, ids) = delivery(account, n, 10);
+                assert_eq!(signed_post(first.addr, &body).0, 202);
+                expected.extend(ids.iter().cloned());
+                sent.push((body, ids));
+            }
+        }
+        // Killed (SIGKILL) with deliveries in the inbox and entries in
+        // the outbox: the relay is forwarding.
+        drop(first);
+        let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+        let at_kill = match jetstream::new(client).get_stream(&stream).await {
+            Ok(mut s) => s.info().await.unwrap().state.messages,
+            Err(_) => 0,
+        };
+        eprintln!(
+            "{at_kill} of {} events forwarded when the receiver was killed",
+            expected.len()
+        );
+    }
+    let second = process::start("axum_receiver", &env);
+    // ALM goes on, and repeats some deliveries it got 202 for.
+    for (body, _) in sent.iter().step_by(7) {
+        assert_eq!(signed_post(second.addr, body).0, 202);
+    }
+    for n in 60..80 {
+        for account in 1..=3 {
+            let (body, ids) = delivery(account, n, 10);
+            assert_eq!(signed_post(second.addr, &body).0, 202);
+            expected.extend(ids);
+        }
+    }
+
+    let client = async_nats::connect("127.0.0.1:4222").await.unwrap();
+    let js = jetstream::new(client);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut info = loop {
+        if let Ok(mut s) = js.get_stream(&stream).await {
+            let state = s.info().await.unwrap().state.clone();
+            if state.messages >= expected.len() as u64 || Instant::now() > deadline {
+                break s;
+            }
+        }
+        assert!(Instant::now() < deadline, "the stream was not created");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // A little longer, for a late re-publish to show if there were one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let state = info.info().await.unwrap().state.clone();
+    let mut got = BTreeSet::new();
+    let mut msg_ids = HashSet::new();
+    for seq in state.first_sequence..=state.last_sequence {
+        let m = info.get_raw_message(seq).await.unwrap();
+        let event = m.headers.get("alm-event-id").unwrap().as_str().to_owned();
+        let msg_id = m
+            .headers
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .unwrap()
+            .as_str()
+            .to_owned();
+        assert!(msg_ids.insert(msg_id), "{event} twice in the stream");
+        assert!(got.insert(event.clone()), "{event} twice in the stream");
+    }
+    assert_eq!(
+        state.messages,
+        expected.len() as u64,
+        "0 duplicates, nothing lost"
+    );
+    assert_eq!(got, expected);
+    drop(second);
+    let _ = js.delete_stream(&stream).await;
+    let url = "postgres://postgres@127.0.0.1:5432/test";
+    if let Ok(store) = alm_webhooks::store::PostgresStore::connect_with_schema(url, &schema).await {
+        let _ = store.drop_schema().await;
+    }
+}
