@@ -52,7 +52,7 @@ fn alerting_rules_pass_promtool_check() {
     if let Some(output) = promtool(&["check", "rules", RULES]) {
         assert_success(&output, "promtool check rules");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(stdout.contains("SUCCESS: 11 rules found"), "{stdout}");
+        assert!(stdout.contains("SUCCESS: 12 rules found"), "{stdout}");
     }
 }
 
