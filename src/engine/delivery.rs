@@ -234,8 +234,8 @@ impl<S: Store> Engine<S> {
     /// Before a store error leaves [`Engine::process`]: commits the
     /// decisions whose handlers ran (a failed batch commit is tried again
     /// at once, then after 25, 100, 250 and 500 ms and every second after
-    /// that while the store's error is transient, no new try once the
-    /// delivery's window has passed: [`RECOMMIT_WITHIN`](super::batch::RECOMMIT_WITHIN) while a sender
+    /// that while the store's error is transient, no new try whose pause
+    /// would end past the delivery's window: [`RECOMMIT_WITHIN`](super::batch::RECOMMIT_WITHIN) while a sender
     /// waits, the delivery's lease in an inbox's worker. A pool whose
     /// connections were all cut at once, by `pg_terminate_backend` or a
     /// failover, hands out fresh ones within a second; a Redis restarted
@@ -267,12 +267,11 @@ impl<S: Store> Engine<S> {
             .chain(std::iter::repeat(RECOMMIT_PAUSE_AFTER));
         let mut flushed = self.flush(batch, handler).await;
         while let Err(again) = &flushed {
-            let elapsed = started.elapsed();
-            if !again.is_transient() || elapsed >= within {
+            let pause = pauses.next().expect("endless");
+            if !again.is_transient() || started.elapsed() + pause > within {
                 break;
             }
-            let pause = pauses.next().expect("endless");
-            tokio::time::sleep(pause.min(within - elapsed)).await;
+            tokio::time::sleep(pause).await;
             flushed = self.flush(batch, handler).await;
         }
         if let Err(_again) = flushed {

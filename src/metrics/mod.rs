@@ -3,9 +3,8 @@
 //! Prometheus, `metrics-exporter-prometheus`), and the crate records into it.
 //!
 //! Every label takes a bounded set of values: known event names (anything
-//! else is `unknown`), decision and reason codes, event families, outcome
-//! and operation names. Event ids, learner ids and account numbers are never
-//! labels.
+//! else is `unknown`), decision and reason codes, event families, outcome and
+//! operation names. Event ids, learner ids and account numbers never are.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -40,9 +39,8 @@
 //! has no buckets for as a summary) and the counters the rules read must
 //! exist before their first increment ([`start_at_zero`]).
 //! [`install_prometheus`] (feature `prometheus`) does both in one call, with
-//! the boundaries of [`buckets`]; an application with another exporter
-//! uses [`buckets::ALL`] and calls [`describe`] and [`start_at_zero`]
-//! itself.
+//! the boundaries of [`buckets`]; an application with another exporter uses
+//! [`buckets::ALL`] and calls [`describe`] and [`start_at_zero`] itself.
 //!
 //! ```
 //! use alm_webhooks::metrics::{self, DeliveryOutcome};
@@ -335,11 +333,12 @@ pub fn describe() {
     );
 }
 
-/// Creates, at zero, every counter series the shipped alert rules and
-/// dashboard read, so that a rule over a rate (`alm_webhooks_store_errors_total`,
-/// the duplicate and stale ratios, authentication failures) has a series
-/// to read on a healthy receiver, before the first error. Call it once,
-/// after installing the exporter ([`install_prometheus`] does).
+/// Creates, at zero, every counter series (and the outbox's gauges) the
+/// shipped alert rules and dashboard read, so that a rule over a rate
+/// (`alm_webhooks_store_errors_total`, the duplicate and stale ratios,
+/// authentication failures) has a series to read on a healthy receiver,
+/// before the first error. Call it once, after installing the exporter
+/// ([`install_prometheus`] does).
 ///
 /// ```
 /// # let recorder = metrics_util::debugging::DebuggingRecorder::new();
@@ -391,6 +390,9 @@ pub fn start_at_zero() {
         handles::counter(names::STORE_ROUND_TRIPS_TOTAL, [("op", op)], 0);
         handles::counter(names::STORE_ERRORS_TOTAL, [("op", op)], 0);
     }
+    // Set by the outbox's relay only: 0 before it runs, or without one.
+    metrics::gauge!(names::OUTBOX_PENDING).set(0.0);
+    metrics::gauge!(names::OUTBOX_OLDEST_AGE_SECONDS).set(0.0);
 }
 
 /// Counts one answered delivery and how long its answer took.

@@ -18,8 +18,7 @@
 //!   ([`Commit::state_until`]); [`Store::sweep`] removes both without
 //!   blocking deliveries.
 //!
-//! The rules themselves live in [`crate::rules`]; stores only load
-//! and swap state.
+//! The rules themselves live in [`crate::rules`]; stores only load and swap state.
 
 mod any;
 mod arc;

@@ -11,44 +11,11 @@ use std::time::{Duration, SystemTime};
 use ::redis::Script;
 
 use super::codec::redis_error;
-use super::scripts::{COMMIT_FN, COMMIT_MANY, SERVER_NOW};
+use super::scripts::{APPEND, APPEND_END, COMMIT_FN, COMMIT_MANY, SERVER_NOW};
 use super::{RedisStore, duration_millis};
 use crate::store::outbox::{OutboxEntry, OutboxStats, OutboxStore, from_millis, highest_sent};
 use crate::store::{Commit, CommitOutcome, Decided, StoreError};
 use crate::{AccountId, EventName};
-
-/// The commit script's head and tail (wrapped around the plain commit
-/// script, or around the learner projection's): after the commits (the
-/// commit script's own arguments, their count and the prefix popped off
-/// `ARGV` first), one stream entry per committed processed event. ARGV:
-/// the commit script's, then five per commit (account or '', event id,
-/// name, time ms or '', body), then the commit script's argument count,
-/// then the prefix.
-pub(super) const APPEND: &str = r"
-local prefix = table.remove(ARGV)
-local n = tonumber(table.remove(ARGV))
-local extra = {}
-for i = n + 1, #ARGV do extra[#extra + 1] = ARGV[i] end
-for i = #ARGV, n + 1, -1 do ARGV[i] = nil end
-local answers = (function()
-";
-
-pub(super) const APPEND_END: &str = r"
-end)()
-local now = string.format('%d', server_now())
-for i = 1, #extra / 5 do
-  local a = (i - 1) * 5
-  local account = extra[a + 1]
-  if answers[i] == 0 and account ~= '' then
-    local seq = redis.call('HINCRBY', prefix .. 'ob:seq', account, 1)
-    redis.call('XADD', prefix .. 'ob:' .. account, string.format('%d-0', seq),
-      'id', extra[a + 2], 'name', extra[a + 3], 'time', extra[a + 4], 'body', extra[a + 5],
-      'at', now)
-    redis.call('SADD', prefix .. 'ob:accounts', account)
-  end
-end
-return answers
-";
 
 /// Leases accounts and reads their oldest entries. ARGV: prefix, relay,
 /// lease_ms, max. Returns {account, entry id, fields} per entry.
@@ -109,25 +76,20 @@ end
 return {pending, oldest}
 ";
 
-pub(super) struct OutboxScripts {
+struct OutboxScripts {
     commit: Script,
-    /// The learner projection's commit script with the outbox's appends.
-    pub(super) projected: Script,
     lease: Script,
     mark: Script,
     stats: Script,
 }
 
-pub(super) fn scripts() -> &'static OutboxScripts {
+fn scripts() -> &'static OutboxScripts {
     static SCRIPTS: OnceLock<OutboxScripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| OutboxScripts {
         commit: Script::new(&format!(
             "{SERVER_NOW}{COMMIT_FN}{APPEND}{COMMIT_MANY}{APPEND_END}"
         )),
-        projected: Script::new(&format!(
-            "{SERVER_NOW}{COMMIT_FN}{APPEND}{}{APPEND_END}",
-            super::projection::COMMIT_PROJECTED
-        )),
+
         lease: Script::new(LEASE),
         mark: Script::new(MARK),
         stats: Script::new(STATS),

@@ -15,74 +15,6 @@ use crate::projection::{LearnerEvent, slots_of, sort_key};
 use crate::store::{Commit, CommitOutcome, Decided, MANY_CHUNK, StoreError};
 use crate::{AccountId, LoInstanceId, UserId};
 
-/// Commits many as `COMMIT_MANY` does, and merges the event of each commit
-/// made into its record. KEYS: the sequence counter, the change feed, the
-/// events, then per commit its state (if any) and, if it carries a
-/// learner event, its record, the user's set of instances, the
-/// instance's set of users, the account's set of records and the set of
-/// accounts. ARGV: grace_ms, now_ms (`updated_at`), the
-/// number of commits, then per commit: token, remember_until_ms, the
-/// state's index in KEYS (0: none), expected version, state JSON,
-/// state_until_ms, the record's index in KEYS (0: no learner event) and,
-/// when there is one: account, user, instance, feed member, sort key, the
-/// number of slots, then (slot, value) per slot. Returns one answer per
-/// commit.
-pub(super) const COMMIT_PROJECTED: &str = r"
-local function newer(a, b)
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
-  end
-  return #a > #b
-end
-local grace, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local seq_key, feed_key = KEYS[1], KEYS[2]
-local answers, written = {}, {}
-local a = 4
-for i = 1, n do
-  local si = tonumber(ARGV[a + 2])
-  local st = nil
-  if si > 0 then st = KEYS[si] end
-  if st and written[st] == false then
-    answers[i] = 1
-  else
-    answers[i] = commit(KEYS[2 + i], st, ARGV[a], ARGV[a + 1], grace, ARGV[a + 3], ARGV[a + 4],
-      ARGV[a + 5])
-  end
-  if st then written[st] = (written[st] == true) or answers[i] == 0 end
-  a = a + 6
-  local ri = tonumber(ARGV[a])
-  a = a + 1
-  if ri > 0 then
-    local account, user, instance, member, key = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
-      ARGV[a + 4]
-    local slots = tonumber(ARGV[a + 5])
-    a = a + 6
-    if answers[i] == 0 then
-      local row = KEYS[ri]
-      for s = 0, slots - 1 do
-        local slot = ARGV[a + 2 * s]
-        local held = redis.call('HGET', row, 'k:' .. slot)
-        if not held or newer(key, held) then
-          redis.call('HSET', row, 'k:' .. slot, key, 'w:' .. slot, ARGV[a + 2 * s + 1])
-        end
-      end
-      local seq = redis.call('INCR', seq_key)
-      redis.call('HSET', row, 'account', account, 'user', user, 'instance', instance,
-        'seq', seq, 'u', now)
-      redis.call('SADD', KEYS[ri + 1], instance)
-      redis.call('SADD', KEYS[ri + 2], user)
-      redis.call('SADD', KEYS[ri + 3], member)
-      redis.call('SADD', KEYS[ri + 4], account)
-      redis.call('ZADD', feed_key, seq, member)
-    end
-    a = a + 2 * slots
-  end
-end
-return answers
-";
-
 impl RedisStore {
     /// `{account}:{user}:{hex(instance)}`: a record's name in the change
     /// feed, and its key after `{prefix}lr:`.
@@ -157,7 +89,7 @@ impl RedisStore {
         let now = unix_millis(std::time::SystemTime::now());
         // With the outbox too, the same script wrapped by its appends.
         let script = if self.outbox {
-            &super::outbox::scripts().projected
+            &self.scripts.commit_projected_outboxed
         } else {
             &self.scripts.commit_projected
         };

@@ -14,6 +14,9 @@ pub(super) struct Scripts {
     pub(super) commit: Script,
     pub(super) commit_many: Script,
     pub(super) commit_projected: Script,
+    /// [`COMMIT_PROJECTED`] wrapped by the outbox's [`APPEND`] and
+    /// [`APPEND_END`], for a store that keeps both.
+    pub(super) commit_projected_outboxed: Script,
     pub(super) renew: Script,
     pub(super) renew_many: Script,
     pub(super) release: Script,
@@ -30,9 +33,9 @@ impl Scripts {
             renew_many: Script::new(&format!("{}{}", SERVER_NOW, RENEW_MANY)),
             commit: Script::new(&format!("{}{}", COMMIT_FN, COMMIT)),
             commit_many: Script::new(&format!("{}{}", COMMIT_FN, COMMIT_MANY)),
-            commit_projected: Script::new(&format!(
-                "{COMMIT_FN}{}",
-                super::projection::COMMIT_PROJECTED
+            commit_projected: Script::new(&format!("{COMMIT_FN}{COMMIT_PROJECTED}")),
+            commit_projected_outboxed: Script::new(&format!(
+                "{SERVER_NOW}{COMMIT_FN}{APPEND}{COMMIT_PROJECTED}{APPEND_END}"
             )),
             release: Script::new(RELEASE),
             sweep: Script::new(&format!("{}{}", SERVER_NOW, SWEEP)),
@@ -240,3 +243,104 @@ for _, key in ipairs(KEYS) do
 end
 return removed
 "#;
+
+/// Commits many as `COMMIT_MANY` does, and merges the event of each commit
+/// made into its record. KEYS: the sequence counter, the change feed, the
+/// events, then per commit its state (if any) and, if it carries a
+/// learner event, its record, the user's set of instances, the
+/// instance's set of users, the account's set of records and the set of
+/// accounts. ARGV: grace_ms, now_ms (`updated_at`), the
+/// number of commits, then per commit: token, remember_until_ms, the
+/// state's index in KEYS (0: none), expected version, state JSON,
+/// state_until_ms, the record's index in KEYS (0: no learner event) and,
+/// when there is one: account, user, instance, feed member, sort key, the
+/// number of slots, then (slot, value) per slot. Returns one answer per
+/// commit.
+pub(super) const COMMIT_PROJECTED: &str = r"
+local function newer(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local grace, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local seq_key, feed_key = KEYS[1], KEYS[2]
+local answers, written = {}, {}
+local a = 4
+for i = 1, n do
+  local si = tonumber(ARGV[a + 2])
+  local st = nil
+  if si > 0 then st = KEYS[si] end
+  if st and written[st] == false then
+    answers[i] = 1
+  else
+    answers[i] = commit(KEYS[2 + i], st, ARGV[a], ARGV[a + 1], grace, ARGV[a + 3], ARGV[a + 4],
+      ARGV[a + 5])
+  end
+  if st then written[st] = (written[st] == true) or answers[i] == 0 end
+  a = a + 6
+  local ri = tonumber(ARGV[a])
+  a = a + 1
+  if ri > 0 then
+    local account, user, instance, member, key = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3],
+      ARGV[a + 4]
+    local slots = tonumber(ARGV[a + 5])
+    a = a + 6
+    if answers[i] == 0 then
+      local row = KEYS[ri]
+      for s = 0, slots - 1 do
+        local slot = ARGV[a + 2 * s]
+        local held = redis.call('HGET', row, 'k:' .. slot)
+        if not held or newer(key, held) then
+          redis.call('HSET', row, 'k:' .. slot, key, 'w:' .. slot, ARGV[a + 2 * s + 1])
+        end
+      end
+      local seq = redis.call('INCR', seq_key)
+      redis.call('HSET', row, 'account', account, 'user', user, 'instance', instance,
+        'seq', seq, 'u', now)
+      redis.call('SADD', KEYS[ri + 1], instance)
+      redis.call('SADD', KEYS[ri + 2], user)
+      redis.call('SADD', KEYS[ri + 3], member)
+      redis.call('SADD', KEYS[ri + 4], account)
+      redis.call('ZADD', feed_key, seq, member)
+    end
+    a = a + 2 * slots
+  end
+end
+return answers
+";
+
+/// The commit script's head and tail (wrapped around the plain commit
+/// script, or around the learner projection's): after the commits (the
+/// commit script's own arguments, their count and the prefix popped off
+/// `ARGV` first), one stream entry per committed processed event. ARGV:
+/// the commit script's, then five per commit (account or '', event id,
+/// name, time ms or '', body), then the commit script's argument count,
+/// then the prefix.
+pub(super) const APPEND: &str = r"
+local prefix = table.remove(ARGV)
+local n = tonumber(table.remove(ARGV))
+local extra = {}
+for i = n + 1, #ARGV do extra[#extra + 1] = ARGV[i] end
+for i = #ARGV, n + 1, -1 do ARGV[i] = nil end
+local answers = (function()
+";
+
+pub(super) const APPEND_END: &str = r"
+end)()
+local now = string.format('%d', server_now())
+for i = 1, #extra / 5 do
+  local a = (i - 1) * 5
+  local account = extra[a + 1]
+  if answers[i] == 0 and account ~= '' then
+    local seq = redis.call('HINCRBY', prefix .. 'ob:seq', account, 1)
+    redis.call('XADD', prefix .. 'ob:' .. account, string.format('%d-0', seq),
+      'id', extra[a + 2], 'name', extra[a + 3], 'time', extra[a + 4], 'body', extra[a + 5],
+      'at', now)
+    redis.call('SADD', prefix .. 'ob:accounts', account)
+  end
+end
+return answers
+";
