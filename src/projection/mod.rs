@@ -76,6 +76,5 @@ pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
 pub(crate) use slots::{record_from_slots, slots_of, sort_key};
 #[cfg(feature = "sqlite")]
 pub(crate) use stored::parse_utc;
-#[cfg(any(feature = "sqlite", feature = "alm-api"))]
 pub(crate) use stored::utc_text;
 pub use stored::{CSV_HEADER, LearnerChanges, TranscriptCsv};

@@ -117,6 +117,7 @@ impl LearnerReads for MemoryStore {
 }
 
 /// The reads of a shared store, each its own `learner_*` method boxed.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 macro_rules! shared_learner_reads {
     ($store:ty) => {
         impl LearnerReads for $store {
