@@ -117,31 +117,44 @@ impl RedisStore {
             for commit in chunk {
                 invocation.key(self.event_key(commit.key));
             }
-            let mut states = chunk.len();
+            let mut keys = chunk.len();
             for commit in chunk {
-                invocation
-                    .arg(commit.token.to_hex())
-                    .arg(unix_millis(commit.remember_until));
-                match commit.update {
-                    Some(update) => {
-                        let json = serde_json::to_string(update.state)
-                            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
-                        invocation.key(self.state_key(update.key));
-                        states += 1;
-                        invocation
-                            .arg(states)
-                            .arg(update.expected_version)
-                            .arg(json)
-                            .arg(unix_millis(commit.state_until));
-                    }
-                    None => {
-                        invocation.arg(0).arg(0).arg("").arg(0);
-                    }
-                }
+                self.commit_args(&mut invocation, commit, &mut keys)?;
             }
             invocations.push(invocation);
         }
         Ok(invocations)
+    }
+
+    /// One commit's six arguments to a commit script (token, remembered
+    /// until, then the state's index in KEYS or 0, expected version, JSON
+    /// and kept until), and its state's key after the `keys` given so far.
+    pub(super) fn commit_args(
+        &self,
+        invocation: &mut ::redis::ScriptInvocation<'_>,
+        commit: &Commit<'_>,
+        keys: &mut usize,
+    ) -> Result<(), StoreError> {
+        invocation
+            .arg(commit.token.to_hex())
+            .arg(unix_millis(commit.remember_until));
+        match commit.update {
+            Some(update) => {
+                let json = serde_json::to_string(update.state)
+                    .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+                invocation.key(self.state_key(update.key));
+                *keys += 1;
+                invocation
+                    .arg(*keys)
+                    .arg(update.expected_version)
+                    .arg(json)
+                    .arg(unix_millis(commit.state_until));
+            }
+            None => {
+                invocation.arg(0).arg(0).arg("").arg(0);
+            }
+        }
+        Ok(())
     }
 
     /// Runs commit invocations in one pipeline: one outcome per commit.

@@ -10,7 +10,7 @@
 //! [`projection::merge`](crate::projection::merge) makes on the other
 //! stores, and the script stays short and set-based.
 
-use super::{GRACE_MS, RedisStore, commit_outcome, redis_error, unix_millis};
+use super::{GRACE_MS, RedisStore, unix_millis};
 use crate::projection::{LearnerEvent, slots_of, sort_key};
 use crate::store::{Commit, CommitOutcome, Decided, MANY_CHUNK, StoreError};
 use crate::{AccountId, LoInstanceId, UserId};
@@ -83,9 +83,6 @@ impl RedisStore {
         commits: &[Commit<'_>],
         decided: &[Option<Decided<'_>>],
     ) -> Result<Vec<CommitOutcome>, StoreError> {
-        if commits.is_empty() {
-            return Ok(Vec::new());
-        }
         let now = unix_millis(std::time::SystemTime::now());
         // With the outbox too, the same script wrapped by its appends.
         let script = if self.outbox {
@@ -93,8 +90,6 @@ impl RedisStore {
         } else {
             &self.scripts.commit_projected
         };
-        let mut pipe = ::redis::pipe();
-        pipe.load_script(script).ignore();
         let mut invocations = Vec::new();
         for (c, chunk) in commits.chunks(MANY_CHUNK).enumerate() {
             let mut invocation = script.prepare_invoke();
@@ -109,25 +104,7 @@ impl RedisStore {
             }
             let mut keys = 2 + chunk.len();
             for (i, commit) in chunk.iter().enumerate() {
-                invocation
-                    .arg(commit.token.to_hex())
-                    .arg(unix_millis(commit.remember_until));
-                match commit.update {
-                    Some(update) => {
-                        let json = serde_json::to_string(update.state)
-                            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
-                        invocation.key(self.state_key(update.key));
-                        keys += 1;
-                        invocation
-                            .arg(keys)
-                            .arg(update.expected_version)
-                            .arg(json)
-                            .arg(unix_millis(commit.state_until));
-                    }
-                    None => {
-                        invocation.arg(0).arg(0).arg("").arg(0);
-                    }
-                }
+                self.commit_args(&mut invocation, commit, &mut keys)?;
                 let fact = decided
                     .get(c * MANY_CHUNK + i)
                     .copied()
@@ -169,26 +146,6 @@ impl RedisStore {
             }
             invocations.push(invocation);
         }
-        for invocation in &invocations {
-            pipe.invoke_script(invocation);
-        }
-        let mut conn = self.conn.clone();
-        let answers: Vec<Vec<i64>> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| redis_error("commit failed", e))?;
-        let outcomes = answers
-            .into_iter()
-            .flatten()
-            .map(commit_outcome)
-            .collect::<Result<Vec<_>, _>>()?;
-        if outcomes.len() != commits.len() {
-            return Err(StoreError::new(format!(
-                "redis: commit answered {} commits of {}",
-                outcomes.len(),
-                commits.len()
-            )));
-        }
-        Ok(outcomes)
+        self.run_commits(script, &invocations, commits.len()).await
     }
 }
