@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +18,7 @@ use alm_webhooks::outbox::{Forwarding, NatsSink, Relay, Sink};
 use alm_webhooks::store::{MemoryStore, OutboxStore};
 use async_nats::jetstream;
 use support::forwarding::{Expected, deliver, total};
+use support::nats_server::OwnServer;
 
 fn unique() -> String {
     format!(
@@ -38,81 +38,6 @@ fn shared_server() -> Option<String> {
     }
     eprintln!("skipped: NATS not reachable at {addr}");
     None
-}
-
-/// A `nats-server -js` of this test's own, on a free port.
-struct OwnServer {
-    child: Option<Child>,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OwnServer {
-    fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
-        let dir = std::env::temp_dir().join(format!("alm-nats-{}", unique()));
-        let mut server = Self {
-            child: None,
-            port,
-            dir,
-        };
-        if !server.spawn() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("nats-server cannot be started; CI needs it");
-            }
-            eprintln!("skipped: no nats-server to start");
-            return None;
-        }
-        Some(server)
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else { return false };
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// Every message of `stream`, in stream order.

@@ -5,6 +5,8 @@ pub mod conformance;
 pub mod counting;
 pub mod forwarding;
 pub mod learners;
+#[cfg(feature = "nats")]
+pub mod nats_server;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;

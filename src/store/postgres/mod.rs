@@ -9,6 +9,7 @@ use tokio_postgres::types::Json;
 
 pub(crate) mod connection;
 mod errors;
+mod export;
 mod hooks;
 mod learner_accounts;
 mod many;
