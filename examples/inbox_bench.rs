@@ -16,6 +16,8 @@
 //! default 500; a tenth as many 5,000-event ones), `BENCH_DRAIN_EVENTS`
 //! (default 20,000), `BENCH_ACCOUNTS` (accounts the drain's deliveries are
 //! spread over, default 8), `BENCH_WORKERS` (default 4),
+//! `BENCH_PROJECTION` (`on`: the engine's store keeps the learner table,
+//! every drained event a record of its own; default off),
 //! `ALM_COMMIT_BATCH` (the engine's, default 100).
 
 use std::sync::Arc;
@@ -121,7 +123,13 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
             .await
             .expect("append");
     }
-    let store = AnyStore::from_url(url).await.expect("the store opens");
+    let mut store = AnyStore::from_url(url).await.expect("the store opens");
+    if std::env::var("BENCH_PROJECTION").as_deref() == Ok("on") {
+        store = store
+            .with_learner_projection()
+            .await
+            .expect("the learner table");
+    }
     let engine = Engine::builder(store)
         .commit_batch(env("ALM_COMMIT_BATCH", 100))
         .build();

@@ -84,12 +84,14 @@ impl StoreConfig {
             .await
             .map_err(|e| ConfigError::unavailable("ALM_STORE", e))?;
         let store = if self.projection {
-            with_projection(store).await?
+            let failed = |e| ConfigError::unavailable("ALM_PROJECTION", e);
+            store.with_learner_projection().await.map_err(failed)?
         } else {
             store
         };
         let store = if self.forward.is_some() {
-            with_outbox(store).await?
+            let failed = |e| ConfigError::unavailable("ALM_FORWARD", e);
+            store.with_outbox().await.map_err(failed)?
         } else {
             store
         };
@@ -99,25 +101,6 @@ impl StoreConfig {
         }
         Ok(engine.build())
     }
-}
-
-/// The store keeping the learner table (memory, SQLite, PostgreSQL,
-/// Redis: every store a URL names).
-async fn with_projection(store: AnyStore) -> Result<AnyStore, ConfigError> {
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    let failed = |e| ConfigError::unavailable("ALM_PROJECTION", e);
-    Ok(match store {
-        AnyStore::Memory(s) => AnyStore::Memory(s.with_learner_projection()),
-        #[cfg(feature = "sqlite")]
-        AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_learner_projection().await.map_err(failed)?),
-        #[cfg(feature = "postgres")]
-        AnyStore::Postgres(s) => {
-            AnyStore::Postgres(s.with_learner_projection().await.map_err(failed)?)
-        }
-        #[cfg(feature = "redis")]
-        AnyStore::Redis(s) => AnyStore::Redis(s.with_learner_projection()),
-        other => other,
-    })
 }
 
 /// `ALM_FORWARD`, its schemes checked (the sinks are opened later).
@@ -145,24 +128,4 @@ fn forward(vars: &Vars) -> Result<Option<String>, ConfigError> {
         }
     }
     Ok(Some(urls))
-}
-
-async fn with_outbox(store: AnyStore) -> Result<AnyStore, ConfigError> {
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    let failed = |e| ConfigError::unavailable("ALM_FORWARD", e);
-    Ok(match store {
-        AnyStore::Memory(s) => AnyStore::Memory(s.with_outbox()),
-        #[cfg(feature = "sqlite")]
-        AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_outbox().await.map_err(failed)?),
-        #[cfg(feature = "postgres")]
-        AnyStore::Postgres(s) => AnyStore::Postgres(s.with_outbox().await.map_err(failed)?),
-        #[cfg(feature = "redis")]
-        AnyStore::Redis(s) => AnyStore::Redis(s.with_outbox()),
-        _ => {
-            return Err(ConfigError::invalid(
-                "ALM_FORWARD",
-                "this store keeps no outbox (memory, sqlite:, postgres://, redis:// do)",
-            ));
-        }
-    })
 }

@@ -68,6 +68,75 @@ impl AnyStore {
         Self::Custom(Arc::new(store))
     }
 
+    /// Keeps the learner projection in the store's commits (see
+    /// [`crate::projection`]): each store's own `with_learner_projection`,
+    /// for a store picked at run time.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::store::AnyStore;
+    /// let store = AnyStore::from_url("memory").await.unwrap();
+    /// let store = store.with_learner_projection().await.unwrap();
+    /// # let _ = store;
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the table is missing on SQLite or PostgreSQL (run their
+    /// `migrate`) or the database fails, and for a store of your own
+    /// ([`AnyStore::from_store`]), which keeps no learner table.
+    pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
+        Ok(match self {
+            Self::Memory(s) => Self::Memory(s.with_learner_projection()),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(s) => Self::Sqlite(s.with_learner_projection().await?),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => Self::Postgres(s.with_learner_projection().await?),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => Self::Redis(s.with_learner_projection()),
+            Self::Custom(_) => {
+                return Err(StoreError::new(
+                    "a store of your own keeps no learner table",
+                ));
+            }
+        })
+    }
+
+    /// Keeps an outbox of processed events in the store's commits (see
+    /// [`crate::outbox`]): each store's own `with_outbox`, for a store
+    /// picked at run time.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use alm_webhooks::store::AnyStore;
+    /// let store = AnyStore::from_url("memory").await.unwrap().with_outbox().await.unwrap();
+    /// # let _ = store;
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the table is missing on SQLite or PostgreSQL (run their
+    /// `migrate`) or the database fails, and for a store of your own
+    /// ([`AnyStore::from_store`]), which keeps no outbox.
+    pub async fn with_outbox(self) -> Result<Self, StoreError> {
+        Ok(match self {
+            Self::Memory(s) => Self::Memory(s.with_outbox()),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(s) => Self::Sqlite(s.with_outbox().await?),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(s) => Self::Postgres(s.with_outbox().await?),
+            #[cfg(feature = "redis")]
+            Self::Redis(s) => Self::Redis(s.with_outbox()),
+            Self::Custom(_) => {
+                return Err(StoreError::new("a store of your own keeps no outbox"));
+            }
+        })
+    }
+
     /// Opens the store a URL names: `memory` (or an empty string) for the
     /// in-memory store; with the `postgres` feature, `postgres://…` (a
     /// `schema=` query parameter names the schema; `migrate=true` runs

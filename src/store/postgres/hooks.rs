@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use futures_util::future::join_all;
-use tokio_postgres::Transaction;
+use futures_util::future::{join_all, try_join_all};
+use tokio_postgres::{Statement, Transaction};
 
 use super::many::{CommitInput, chained, commit_outcomes};
 use super::runs::commit_runs;
@@ -60,6 +60,27 @@ pub trait PostgresHook: Send + Sync + 'static {
 /// The hooks a store runs, in the order they were added.
 pub(super) type Hooks = Arc<[Arc<dyn PostgresHook>]>;
 
+/// A hook of the crate's own (the learner projection, the outbox), which
+/// runs before the user's: its statements are prepared once per
+/// connection (`prepare_cached`), with the commit's own, before the
+/// transaction begins, not parsed and planned again in every commit.
+pub(super) trait OwnHook: Send + Sync + 'static {
+    /// The SQL of its statements, in the order [`OwnHook::apply`] gets
+    /// them prepared.
+    fn sql(&self) -> &[String];
+
+    /// Writes the hook's effects of `decided` through `tx`.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        statements: &'a [Statement],
+        decided: &'a [Decided<'_>],
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
+}
+
+/// The crate's own hooks, in the order they were added.
+pub(super) type OwnHooks = Arc<[Arc<dyn OwnHook>]>;
+
 impl PostgresStore {
     /// Adds a commit hook: it runs in the transaction of every commit that
     /// decides events, after the hooks added before it.
@@ -68,6 +89,19 @@ impl PostgresStore {
         hooks.push(Arc::new(hook));
         self.hooks = hooks.into();
         self
+    }
+
+    /// Adds a hook of the crate's own (see [`OwnHook`]).
+    pub(super) fn with_own_hook(mut self, hook: impl OwnHook) -> Self {
+        let mut hooks: Vec<Arc<dyn OwnHook>> = self.own_hooks.iter().cloned().collect();
+        hooks.push(Arc::new(hook));
+        self.own_hooks = hooks.into();
+        self
+    }
+
+    /// Whether any hook runs in the commits.
+    pub(super) fn hooked(&self) -> bool {
+        !self.hooks.is_empty() || !self.own_hooks.is_empty()
     }
 
     /// [`Store::commit_decided`](crate::store::Store::commit_decided) with
@@ -81,10 +115,15 @@ impl PostgresStore {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.commit_many)
-            .await
-            .map_err(|e| pg_error("cannot prepare the commit", e))?;
+        let own = self.own_hooks.iter().map(|hook| {
+            let client = &client;
+            try_join_all(hook.sql().iter().map(move |sql| client.prepare_cached(sql)))
+        });
+        let (statement, own) = tokio::try_join!(
+            client.prepare_cached(&self.sql.commit_many),
+            try_join_all(own)
+        )
+        .map_err(|e| pg_error("cannot prepare the commit", e))?;
         let runs = commit_runs(commits);
         let chained = chained(commits, runs.len());
         let inputs = runs
@@ -111,6 +150,14 @@ impl PostgresStore {
             .filter_map(|(d, _)| *d)
             .collect();
         if !committed.is_empty() {
+            for (hook, statements) in self.own_hooks.iter().zip(&own) {
+                hook.apply(&tx, statements, &committed).await.map_err(|e| {
+                    StoreError::with_source(
+                        "postgres: a commit hook failed",
+                        std::io::Error::other(e),
+                    )
+                })?;
+            }
             for hook in self.hooks.iter() {
                 hook.on_commit(&tx, &committed).await.map_err(|e| {
                     StoreError::with_source(

@@ -164,6 +164,8 @@ pub struct PostgresStore {
     timeout: Duration,
     /// The commit hooks, in order.
     hooks: hooks::Hooks,
+    /// The crate's own commit hooks (projection, outbox), before those.
+    own_hooks: hooks::OwnHooks,
     /// Whether the outbox hook is on.
     outbox: bool,
 }
@@ -282,7 +284,7 @@ impl Store for PostgresStore {
     }
 
     fn wants_decided(&self) -> bool {
-        !self.hooks.is_empty()
+        self.hooked()
     }
 
     /// [`Store::commit_many`], and the hooks in the same transaction.
@@ -291,7 +293,7 @@ impl Store for PostgresStore {
         commits: &[Commit<'_>],
         decided: &[Option<super::Decided<'_>>],
     ) -> Result<Vec<CommitOutcome>, StoreError> {
-        if self.hooks.is_empty() {
+        if !self.hooked() {
             return self.commit_many(commits).await;
         }
         retrying(self.timeout, || self.commit_hooked(commits, decided)).await

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::{Row, Statement, Transaction};
 
 use super::connection::bounded;
-use super::{PostgresHook, PostgresStore, pg_error, timed_out};
+use super::hooks::OwnHook;
+use super::{PostgresStore, pg_error, timed_out};
 use crate::store::outbox::{OutboxEntry, OutboxStats, OutboxStore, highest_sent};
 use crate::store::{BoxFuture, Decided, StoreError};
 use crate::{AccountId, BoxError};
@@ -16,77 +17,88 @@ use crate::{AccountId, BoxError};
 /// The commit hook that writes `alm_outbox`.
 #[derive(Debug, Clone)]
 struct Outbox {
-    schema: String,
+    /// Number, insert.
+    sql: [String; 2],
 }
 
-impl PostgresHook for Outbox {
-    fn on_commit<'a>(
+impl OwnHook for Outbox {
+    fn sql(&self) -> &[String] {
+        &self.sql
+    }
+
+    fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'_>,
+        statements: &'a [Statement],
         decided: &'a [Decided<'_>],
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.write(tx, decided))
+        Box::pin(write(tx, statements, decided))
     }
 }
 
 impl Outbox {
-    /// Two statements whatever the number of entries: number them (taking
-    /// each account's counter row, in account order, until the commit
-    /// ends), then insert them.
-    async fn write(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
-        let mut entries = OutboxEntry::of_processed(decided)?;
-        if entries.is_empty() {
-            return Ok(());
+    fn new(schema: &str) -> Self {
+        let number = format!(
+            "INSERT INTO \"{schema}\".alm_outbox_accounts AS a (account_id, next_seq) \
+             SELECT k, n FROM unnest($1::bigint[], $2::bigint[]) AS t(k, n) ORDER BY k \
+             ON CONFLICT (account_id) DO UPDATE SET next_seq = a.next_seq + EXCLUDED.next_seq \
+             RETURNING account_id, next_seq"
+        );
+        let insert = format!(
+            "INSERT INTO \"{schema}\".alm_outbox \
+             (account_id, seq, event_id, event_name, event_time, body) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::timestamptz[], $6::bytea[])"
+        );
+        Self {
+            sql: [number, insert],
         }
-        let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
-        for e in &entries {
-            *counts.entry(e.account_id.get() as i64).or_default() += 1;
-        }
-        let schema = &self.schema;
-        let accounts: Vec<i64> = counts.keys().copied().collect();
-        let adds: Vec<i64> = counts.values().copied().collect();
-        let numbered = tx
-            .query(
-                &format!(
-                    "INSERT INTO \"{schema}\".alm_outbox_accounts AS a (account_id, next_seq) \
-                     SELECT k, n FROM unnest($1::bigint[], $2::bigint[]) AS t(k, n) ORDER BY k \
-                     ON CONFLICT (account_id) DO UPDATE SET next_seq = a.next_seq + EXCLUDED.next_seq \
-                     RETURNING account_id, next_seq"
-                ),
-                &[&accounts, &adds],
-            )
-            .await?;
-        // The first number of each account's entries in this commit.
-        let mut next: BTreeMap<i64, i64> = BTreeMap::new();
-        for row in numbered {
-            let (account, last): (i64, i64) = (row.get(0), row.get(1));
-            next.insert(account, last - counts[&account] + 1);
-        }
-        for e in &mut entries {
-            let at = next.entry(e.account_id.get() as i64).or_default();
-            e.seq = *at as u64;
-            *at += 1;
-        }
-        let column = |f: &dyn Fn(&OutboxEntry) -> i64| entries.iter().map(f).collect::<Vec<_>>();
-        let accounts = column(&|e| e.account_id.get() as i64);
-        let seqs = column(&|e| e.seq as i64);
-        let ids: Vec<&str> = entries.iter().map(|e| e.event_id.as_str()).collect();
-        let names: Vec<&str> = entries.iter().map(|e| e.event_name.as_str()).collect();
-        let times: Vec<Option<time::OffsetDateTime>> =
-            entries.iter().map(|e| e.timestamp).collect();
-        let bodies: Vec<&[u8]> = entries.iter().map(|e| e.body.as_slice()).collect();
-        tx.execute(
-            &format!(
-                "INSERT INTO \"{schema}\".alm_outbox \
-                 (account_id, seq, event_id, event_name, event_time, body) \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-                 $5::timestamptz[], $6::bytea[])"
-            ),
-            &[&accounts, &seqs, &ids, &names, &times, &bodies],
-        )
-        .await?;
-        Ok(())
     }
+}
+
+/// Two statements whatever the number of entries: number them (taking
+/// each account's counter row, in account order, until the commit ends),
+/// then insert them.
+async fn write(
+    tx: &Transaction<'_>,
+    statements: &[Statement],
+    decided: &[Decided<'_>],
+) -> Result<(), BoxError> {
+    let [number, insert] = statements else {
+        return Err("the outbox's statements are not prepared".into());
+    };
+    let mut entries = OutboxEntry::of_processed(decided)?;
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+    for e in &entries {
+        *counts.entry(e.account_id.get() as i64).or_default() += 1;
+    }
+    let accounts: Vec<i64> = counts.keys().copied().collect();
+    let adds: Vec<i64> = counts.values().copied().collect();
+    let numbered = tx.query(number, &[&accounts, &adds]).await?;
+    // The first number of each account's entries in this commit.
+    let mut next: BTreeMap<i64, i64> = BTreeMap::new();
+    for row in numbered {
+        let (account, last): (i64, i64) = (row.get(0), row.get(1));
+        next.insert(account, last - counts[&account] + 1);
+    }
+    for e in &mut entries {
+        let at = next.entry(e.account_id.get() as i64).or_default();
+        e.seq = *at as u64;
+        *at += 1;
+    }
+    let column = |f: &dyn Fn(&OutboxEntry) -> i64| entries.iter().map(f).collect::<Vec<_>>();
+    let accounts = column(&|e| e.account_id.get() as i64);
+    let seqs = column(&|e| e.seq as i64);
+    let ids: Vec<&str> = entries.iter().map(|e| e.event_id.as_str()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.event_name.as_str()).collect();
+    let times: Vec<Option<time::OffsetDateTime>> = entries.iter().map(|e| e.timestamp).collect();
+    let bodies: Vec<&[u8]> = entries.iter().map(|e| e.body.as_slice()).collect();
+    tx.execute(insert, &[&accounts, &seqs, &ids, &names, &times, &bodies])
+        .await?;
+    Ok(())
 }
 
 fn entry(row: &Row) -> Result<OutboxEntry, StoreError> {
@@ -139,7 +151,7 @@ impl PostgresStore {
         };
         bounded(self.timeout, check, timed_out).await?;
         self.outbox = true;
-        Ok(self.with_hook(Outbox { schema }))
+        Ok(self.with_own_hook(Outbox::new(&schema)))
     }
 }
 

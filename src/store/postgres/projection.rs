@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::{Row, Statement, Transaction};
 
 use super::connection::bounded;
-use super::{PostgresHook, PostgresStore, pg_error, timed_out};
+use super::hooks::OwnHook;
+use super::{PostgresStore, pg_error, timed_out};
 use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord};
 use crate::store::{BoxFuture, Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
@@ -20,151 +21,162 @@ const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state::text, u
 /// The commit hook that keeps `alm_learner_records`.
 #[derive(Debug, Clone)]
 struct Projection {
-    table: String,
-    sequence: String,
+    /// Lock, read, write.
+    sql: [String; 3],
 }
 
-impl PostgresHook for Projection {
-    fn on_commit<'a>(
+impl OwnHook for Projection {
+    fn sql(&self) -> &[String] {
+        &self.sql
+    }
+
+    fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'_>,
+        statements: &'a [Statement],
         decided: &'a [Decided<'_>],
     ) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.apply(tx, decided))
+        Box::pin(apply(tx, statements, decided))
     }
 }
 
 impl Projection {
-    /// Three statements whatever the number of records: lock them (in key
-    /// order, so concurrent commits never deadlock), read them, write
-    /// them back merged.
-    async fn apply(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
-        let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
-        for fact in decided
-            .iter()
-            .filter_map(|d| LearnerEvent::from_event(d.event))
-        {
-            let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
-            records
-                .entry((a, u, fact.lo_instance_id.to_string()))
-                .or_default()
-                .push(fact);
-        }
-        if records.is_empty() {
-            return Ok(());
-        }
-        let table = &self.table;
+    fn new(table: &str, sequence: &str) -> Self {
         // One index lookup per record (LATERAL, kept apart by OFFSET 0): a
         // join is planned as a scan of the table, slower as it grows.
-        let read_sql = format!(
+        let lock = "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) \
+                    FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS locked";
+        let read = format!(
             "SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(a, u, i) \
              CROSS JOIN LATERAL (SELECT {COLUMNS} FROM {table} WHERE account_id = k.a \
              AND user_id = k.u AND lo_instance_id = k.i OFFSET 0) AS r"
         );
-        let write_sql = self.upsert();
-        let (lock, read, write) = tokio::try_join!(
-            tx.prepare(
-                "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) \
-                 FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS locked"
-            ),
-            tx.prepare(&read_sql),
-            tx.prepare(&write_sql),
-        )?;
-        let locks: Vec<String> = records
-            .keys()
-            .map(|(a, u, i)| format!("alm_learner/{a}/{u}/{i}"))
-            .collect();
-        tx.query(&lock, &[&locks]).await?;
-        let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
-        let users: Vec<i64> = records.keys().map(|k| k.1).collect();
-        let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
-        let mut rows: BTreeMap<(i64, i64, String), LearnerRecord> = BTreeMap::new();
-        for row in tx.query(&read, &[&accounts, &users, &instances]).await? {
-            let (_, record) = decode(&row)?;
-            let key = (
-                record.account_id.get() as i64,
-                record.user_id.get() as i64,
-                record.lo_instance_id.to_string(),
-            );
-            rows.insert(key, record);
+        Self {
+            sql: [lock.to_owned(), read, upsert(table, sequence)],
         }
-        let now = OffsetDateTime::now_utc();
-        let merged: Vec<LearnerRecord> = records
-            .iter()
-            .filter_map(|(key, facts)| {
-                let mut row = rows.remove(key);
-                for fact in facts {
-                    row = Some(projection::merge(row.as_ref(), fact, now));
-                }
-                row
-            })
-            .collect();
-        let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
+    }
+}
+
+/// Three statements whatever the number of records: lock them (in key
+/// order, so concurrent commits never deadlock) and read them, sent
+/// together (the read starts once the locks are held, so it sees every
+/// commit that held them before), then write them back merged.
+async fn apply(
+    tx: &Transaction<'_>,
+    statements: &[Statement],
+    decided: &[Decided<'_>],
+) -> Result<(), BoxError> {
+    let [lock, read, write] = statements else {
+        return Err("the projection's statements are not prepared".into());
+    };
+    let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
+    for fact in decided
+        .iter()
+        .filter_map(|d| LearnerEvent::from_event(d.event))
+    {
+        let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
+        records
+            .entry((a, u, fact.lo_instance_id.to_string()))
+            .or_default()
+            .push(fact);
+    }
+    if records.is_empty() {
+        return Ok(());
+    }
+    let locks: Vec<String> = records
+        .keys()
+        .map(|(a, u, i)| format!("alm_learner/{a}/{u}/{i}"))
+        .collect();
+    let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
+    let users: Vec<i64> = records.keys().map(|k| k.1).collect();
+    let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&locks];
+    let read_params: [&(dyn ToSql + Sync); 3] = [&accounts, &users, &instances];
+    let (_, read) = tokio::try_join!(tx.query(lock, &lock_params), tx.query(read, &read_params))?;
+    let mut rows: BTreeMap<(i64, i64, String), LearnerRecord> = BTreeMap::new();
+    for row in read {
+        let (_, record) = decode(&row)?;
+        let key = (
+            record.account_id.get() as i64,
+            record.user_id.get() as i64,
+            record.lo_instance_id.to_string(),
+        );
+        rows.insert(key, record);
+    }
+    let now = OffsetDateTime::now_utc();
+    let merged: Vec<LearnerRecord> = records
+        .iter()
+        .filter_map(|(key, facts)| {
+            let mut row = rows.remove(key);
+            for fact in facts {
+                row = Some(projection::merge(row.as_ref(), fact, now));
+            }
+            row
+        })
+        .collect();
+    let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
+        merged.iter().map(f).collect()
+    };
+    let time =
+        |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
             merged.iter().map(f).collect()
         };
-        let time =
-            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
-                merged.iter().map(f).collect()
-            };
-        let lo_ids = column(&|r| Some(r.lo_id.to_string()));
-        let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
-        let statuses = column(&|r| Some(r.status.as_str().to_owned()));
-        let percents: Vec<f64> = merged.iter().map(|r| r.progress_percent).collect();
-        let enrolled = time(&|r| r.date_enrolled);
-        let started = time(&|r| r.date_started);
-        let completed = time(&|r| r.date_completed);
-        let passed: Vec<Option<bool>> = merged.iter().map(|r| r.has_passed).collect();
-        let sources = column(&|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()));
-        let last_ids = column(&|r| Some(r.last_event_id.to_string()));
-        let last_names = column(&|r| Some(r.last_event_name.to_string()));
-        let last_times = time(&|r| Some(r.last_event_time));
-        let updated = time(&|r| Some(r.updated_at));
-        let states = column(&|r| Some(r.summary_json()));
-        let params: [&(dyn ToSql + Sync); 17] = [
-            &accounts,
-            &users,
-            &instances,
-            &lo_ids,
-            &lo_types,
-            &statuses,
-            &percents,
-            &enrolled,
-            &started,
-            &completed,
-            &passed,
-            &sources,
-            &last_ids,
-            &last_names,
-            &last_times,
-            &updated,
-            &states,
-        ];
-        tx.execute(&write, &params).await?;
-        Ok(())
-    }
+    let lo_ids = column(&|r| Some(r.lo_id.to_string()));
+    let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
+    let statuses = column(&|r| Some(r.status.as_str().to_owned()));
+    let percents: Vec<f64> = merged.iter().map(|r| r.progress_percent).collect();
+    let enrolled = time(&|r| r.date_enrolled);
+    let started = time(&|r| r.date_started);
+    let completed = time(&|r| r.date_completed);
+    let passed: Vec<Option<bool>> = merged.iter().map(|r| r.has_passed).collect();
+    let sources = column(&|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()));
+    let last_ids = column(&|r| Some(r.last_event_id.to_string()));
+    let last_names = column(&|r| Some(r.last_event_name.to_string()));
+    let last_times = time(&|r| Some(r.last_event_time));
+    let updated = time(&|r| Some(r.updated_at));
+    let states = column(&|r| Some(r.summary_json()));
+    let params: [&(dyn ToSql + Sync); 17] = [
+        &accounts,
+        &users,
+        &instances,
+        &lo_ids,
+        &lo_types,
+        &statuses,
+        &percents,
+        &enrolled,
+        &started,
+        &completed,
+        &passed,
+        &sources,
+        &last_ids,
+        &last_names,
+        &last_times,
+        &updated,
+        &states,
+    ];
+    tx.execute(write, &params).await?;
+    Ok(())
+}
 
-    fn upsert(&self) -> String {
-        let table = &self.table;
-        let sequence = &self.sequence;
-        let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
-                       date_completed, has_passed, enrollment_source, last_event_id, \
-                       last_event_name, last_event_time, updated_at, seq, merge_state";
-        let set: Vec<String> = columns
-            .split(", ")
-            .map(|c| format!("{c} = EXCLUDED.{c}"))
-            .collect();
-        format!(
-            "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
-             SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
-             nextval('{sequence}'), ms::jsonb FROM unnest($1::bigint[], $2::bigint[], \
-             $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
-             $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
-             $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
-             AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms) \
-             ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
-            set.join(", ")
-        )
-    }
+fn upsert(table: &str, sequence: &str) -> String {
+    let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
+                   date_completed, has_passed, enrollment_source, last_event_id, \
+                   last_event_name, last_event_time, updated_at, seq, merge_state";
+    let set: Vec<String> = columns
+        .split(", ")
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
+         SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
+         nextval('{sequence}'), ms::jsonb FROM unnest($1::bigint[], $2::bigint[], \
+         $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
+         $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
+         $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
+         AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms) \
+         ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
+        set.join(", ")
+    )
 }
 
 /// A row of [`COLUMNS`] as its sequence number and record.
@@ -219,11 +231,9 @@ impl PostgresStore {
                 })
         };
         bounded(self.timeout, check, timed_out).await?;
-        let hook = Projection {
-            table: self.learner_table(),
-            sequence: format!("\"{}\".alm_learner_records_seq_source", self.schema),
-        };
-        Ok(self.with_hook(hook))
+        let sequence = format!("\"{}\".alm_learner_records_seq_source", self.schema);
+        let hook = Projection::new(&self.learner_table(), &sequence);
+        Ok(self.with_own_hook(hook))
     }
 
     async fn learner_query(

@@ -133,6 +133,7 @@ impl PostgresStore {
             schema: schema.to_owned(),
             sql: Sql::new(schema),
             hooks: std::sync::Arc::new([]),
+            own_hooks: std::sync::Arc::new([]),
             outbox: false,
             target,
             timeout: CALL_TIMEOUT,
