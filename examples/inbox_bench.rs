@@ -77,10 +77,13 @@ async fn acknowledgements(
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps {
         let started = Instant::now();
-        let envelope = receiver.receive(&headers, &body).expect("a valid delivery");
+        let now = OffsetDateTime::now_utc();
+        let account_id = receiver
+            .verify_at(&headers, &body, now)
+            .expect("a valid delivery");
         inbox
             .append(NewDelivery {
-                account_id: envelope.account_id,
+                account_id,
                 body: &body,
                 received_at: OffsetDateTime::now_utc(),
             })

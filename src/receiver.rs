@@ -6,7 +6,8 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use time::OffsetDateTime;
 
 use crate::auth::{AuthError, Authentication, UNAUTHORIZED_BODY};
-use crate::{Envelope, ParseError};
+use crate::envelope::account_of_envelope;
+use crate::{AccountId, Envelope, ParseError};
 
 /// The default body size limit: 8 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -158,12 +159,67 @@ impl DeliveryReceiver {
         result
     }
 
+    /// [`DeliveryReceiver::receive_at`] without typing the events: the
+    /// same checks and the same refusals (a body is refused here exactly
+    /// when `receive_at` refuses it, with the same error), giving only the
+    /// delivery's account. This is all a front door that keeps the raw
+    /// body for later (the inbox mode) needs before its `202`; the events
+    /// are typed once, when the delivery is processed.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, DeliveryReceiver};
+    ///
+    /// let receiver = DeliveryReceiver::new(Authentication::None);
+    /// let headers = http::HeaderMap::new();
+    /// let now = time::OffsetDateTime::now_utc();
+    /// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"X"},{"eventId":3}]}"#;
+    /// assert_eq!(receiver.verify_at(&headers, body, now).unwrap().get(), 7);
+    /// assert_eq!(receiver.verify_at(&headers, b"[]", now).unwrap_err().status(), 400);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`DeliveryReceiver::receive`].
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<AccountId, DeliveryRejection> {
+        let result = self
+            .check(headers, body, now)
+            .and_then(|()| account_of_envelope(body).map_err(DeliveryRejection::BadRequest));
+        #[cfg(feature = "tracing")]
+        match &result {
+            Ok(account) => tracing::debug!(account_id = account.get(), "delivery accepted"),
+            Err(rejection) => tracing::info!(
+                status = rejection.status().as_u16(),
+                reason = %rejection,
+                headers = ?crate::auth::header_names(headers),
+                "delivery refused"
+            ),
+        }
+        result
+    }
+
     fn check_and_parse(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: OffsetDateTime,
     ) -> Result<Envelope, DeliveryRejection> {
+        self.check(headers, body, now)?;
+        Envelope::from_slice(body).map_err(DeliveryRejection::BadRequest)
+    }
+
+    /// Everything but the parse: the declared and read sizes, the
+    /// authentication, the number of events.
+    fn check(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(), DeliveryRejection> {
         self.check_declared_length(headers)?;
         if body.len() > self.max_body_bytes {
             return Err(DeliveryRejection::PayloadTooLarge {
@@ -179,7 +235,7 @@ impl DeliveryReceiver {
                 message: format!("more than {} events in one delivery", self.max_events),
             }));
         }
-        Envelope::from_slice(body).map_err(DeliveryRejection::BadRequest)
+        Ok(())
     }
 
     /// [`DeliveryReceiver::receive`] over an [`http::Request`].

@@ -10,6 +10,22 @@ use super::{Answer, Endpoint, Mode, OnMalformed, account, handler};
 use crate::inbox::{InboxError, NewDelivery, NewQuarantined};
 use crate::{AccountId, DeliveryRejection, Envelope};
 
+/// A delivery past the front door's checks: parsed (inline mode), or
+/// only its envelope's account known (inbox mode).
+enum Checked {
+    Parsed(Envelope),
+    Account(AccountId),
+}
+
+impl Checked {
+    fn account_id(&self) -> AccountId {
+        match self {
+            Self::Parsed(envelope) => envelope.account_id,
+            Self::Account(account_id) => *account_id,
+        }
+    }
+}
+
 impl Endpoint {
     pub(super) async fn answer(
         &self,
@@ -18,8 +34,15 @@ impl Endpoint {
         started: Instant,
     ) -> Answer {
         let now = OffsetDateTime::now_utc();
-        let received = match self.inner.receiver.receive_at(headers, body, now) {
-            Ok(envelope) => Ok(envelope),
+        let receiver = &self.inner.receiver;
+        // In inbox mode the events are typed once, by the worker: the
+        // `202` needs only the checks and the envelope's account.
+        let checked = match self.inner.mode {
+            Mode::Inline => receiver.receive_at(headers, body, now).map(Checked::Parsed),
+            Mode::Inbox => receiver.verify_at(headers, body, now).map(Checked::Account),
+        };
+        let received = match checked {
+            Ok(checked) => Ok(checked),
             Err(DeliveryRejection::BadRequest(e))
                 if self.inner.on_malformed == OnMalformed::Quarantine =>
             {
@@ -29,25 +52,19 @@ impl Endpoint {
         };
         // Authenticated: a replay within the tolerance is acknowledged
         // and not kept again.
-        let replay = self
-            .inner
-            .receiver
-            .authentication()
-            .replay_key(headers, body);
+        let replay = receiver.authentication().replay_key(headers, body);
         if let Some(key) = &replay {
             if !self.inner.replays.first_time(key, Instant::now()) {
                 let account_id = match &received {
-                    Ok(envelope) => Some(envelope.account_id),
+                    Ok(checked) => Some(checked.account_id()),
                     Err(_) => account::account_of(body),
                 };
                 return Answer::Replayed { account_id };
             }
         }
         let answer = match received {
-            Ok(envelope) => match self.inner.mode {
-                Mode::Inline => self.process(envelope, started).await,
-                Mode::Inbox => self.append(envelope.account_id, body, now).await,
-            },
+            Ok(Checked::Parsed(envelope)) => self.process(envelope, started).await,
+            Ok(Checked::Account(account_id)) => self.append(account_id, body, now).await,
             Err(e) => self.quarantine(body, e.to_string(), now).await,
         };
         if let Some(key) = replay.filter(|_| !answer.is_acknowledged()) {

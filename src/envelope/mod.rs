@@ -11,13 +11,15 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 mod position;
+mod shape;
 mod wording;
 
 use crate::error::{EventError, ParseError};
 use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 use position::Cursor;
-use wording::{INVALID_DATA, duplicate_field, is_trailing_comma, kind_of, message_of};
+pub(crate) use shape::account_of_envelope;
+use wording::{INVALID_DATA, duplicate_field, kind_of, message_of, syntax_error};
 
 /// A delivery from ALM: the account and its events.
 ///
@@ -277,20 +279,6 @@ fn diagnose_envelope(body: &[u8], err: &serde_json::Error) -> ParseError {
     ParseError::InvalidField {
         field: "events",
         message: message_of(err),
-    }
-}
-
-fn syntax_error(body: &[u8], err: &serde_json::Error) -> ParseError {
-    let (line, column) = (err.line(), err.column());
-    let message = if is_trailing_comma(body, line, column) {
-        "trailing comma".to_owned()
-    } else {
-        message_of(err)
-    };
-    ParseError::Syntax {
-        line,
-        column,
-        message,
     }
 }
 

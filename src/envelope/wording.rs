@@ -3,6 +3,8 @@
 
 use serde_json::value::RawValue;
 
+use crate::error::ParseError;
+
 /// serde_json's message without its " at line L column C" suffix, and
 /// without the body's values: a quoted string (`invalid type: string
 /// "…"`) is dropped, a backquoted name or number cut at 64 characters,
@@ -107,6 +109,21 @@ pub(super) const INVALID_DATA: &str = "invalid data";
 pub(super) fn duplicate_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("duplicate field `")?;
     Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// A body that is not JSON: where, and what (a trailing comma named).
+pub(super) fn syntax_error(body: &[u8], err: &serde_json::Error) -> ParseError {
+    let (line, column) = (err.line(), err.column());
+    let message = if is_trailing_comma(body, line, column) {
+        "trailing comma".to_owned()
+    } else {
+        message_of(err)
+    };
+    ParseError::Syntax {
+        line,
+        column,
+        message,
+    }
 }
 
 #[cfg(test)]
