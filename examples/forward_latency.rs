@@ -205,7 +205,7 @@ async fn main() {
         .flat_map(|s| s.join().expect("a sender"))
         .collect();
     let arrived = collector.await.expect("the subscriber");
-    let sent = sent.lock().expect("not poisoned");
+    let sent = std::mem::take(&mut *sent.lock().expect("not poisoned"));
     let latencies: Vec<Duration> = arrived
         .iter()
         .filter_map(|(id, at)| sent.get(id).map(|s| at.saturating_duration_since(*s)))
