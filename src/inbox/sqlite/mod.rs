@@ -1,5 +1,6 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
 
+mod archive;
 mod kept;
 mod open;
 mod pause;
@@ -11,13 +12,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
 
+use super::FoundEvent;
 use super::types::{duration_millis, from_millis, unix_millis};
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
-    NewDeadLetter, NewDelivery, QuarantineId, Quarantined, Taken,
+    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeadLetter, DeadLetterId,
+    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
+    NewDelivery, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 use crate::store::sqlite::open::{Sync as Flush, set_sync};
@@ -271,33 +274,44 @@ impl Inbox for SqliteInbox {
     ) -> Result<bool, InboxError> {
         let letters = dead_letters.to_vec();
         self.run("complete", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                "DELETE FROM alm_inbox WHERE id = ?1 AND lease_token = ?2",
-                params![id.0 as i64, token_bytes(token)],
-            )?;
-            if n != 1 {
-                return Ok(false);
-            }
-            for l in &letters {
-                tx.execute(
-                    "INSERT INTO alm_dead_letters (account_id, event_id, event_name, event, error, \
-                     attempts, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        l.account_id.get() as i64,
-                        l.event_id,
-                        l.event_name,
-                        l.event,
-                        l.error,
-                        i64::from(l.attempts),
-                        unix_millis(l.at)
-                    ],
-                )?;
-            }
-            tx.commit()?;
-            Ok(true)
+            archive::complete(conn, id, token, &letters, None)
         })
         .await
+    }
+
+    async fn complete_archived(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        let (letters, events) = (dead_letters.to_vec(), events.to_vec());
+        self.run("complete", move |conn| {
+            archive::complete(conn, id, token, &letters, Some(&events))
+        })
+        .await
+    }
+
+    async fn search_archive(
+        &self,
+        filter: &ArchiveFilter,
+        limit: usize,
+    ) -> Result<Vec<FoundEvent>, InboxError> {
+        self.archive_search(filter, limit).await
+    }
+
+    async fn archived(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
+        self.archive_read(filter, after, limit).await
+    }
+
+    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
+        self.archive_sweep(before, limit).await
     }
 
     async fn retry_later(
