@@ -1,5 +1,6 @@
 //! The inbox on PostgreSQL: shared by every replica of a receiver, durable
 
+mod archive;
 mod kept;
 mod pause;
 mod rows;
@@ -15,7 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
+    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeliveryId, FoundEvent, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
     NewDelivery, Taken,
 };
 use crate::AccountId;
@@ -351,6 +352,37 @@ impl Inbox for PostgresInbox {
         }
         let keeping = self.complete_keeping(&delete, delivery, token, dead_letters);
         self.bounded("complete", keeping).await
+    }
+
+    async fn complete_archived(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        self.archive_complete(id, token, dead_letters, events).await
+    }
+
+    async fn search_archive(
+        &self,
+        filter: &ArchiveFilter,
+        limit: usize,
+    ) -> Result<Vec<FoundEvent>, InboxError> {
+        self.archive_search(filter, limit).await
+    }
+
+    async fn archived(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
+        self.archive_read(filter, after, limit).await
+    }
+
+    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
+        self.archive_sweep(before, limit).await
     }
 
     async fn retry_later(
