@@ -158,10 +158,7 @@ fn where_clause(conditions: &[String]) -> String {
 }
 
 fn refs(values: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    values
-        .iter()
-        .map(|v| &**v as &(dyn ToSql + Sync))
-        .collect()
+    values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect()
 }
 
 impl PostgresInbox {
@@ -254,7 +251,9 @@ impl PostgresInbox {
             where_clause(&conditions),
             values.len()
         );
-        let rows = self.query("search the archive", &sql, &refs(&values)).await?;
+        let rows = self
+            .query("search the archive", &sql, &refs(&values))
+            .await?;
         rows.iter()
             .map(event_row)
             .collect::<Result<_, _>>()
@@ -302,7 +301,10 @@ impl PostgresInbox {
             std::collections::HashMap::new();
         for row in &rows {
             let found = event_row(row).map_err(|e| pg_error("cannot read the archive", e))?;
-            events.entry(found.delivery.0).or_default().push(found.event);
+            events
+                .entry(found.delivery.0)
+                .or_default()
+                .push(found.event);
         }
         page.iter()
             .map(|r| {

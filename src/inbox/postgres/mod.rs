@@ -16,7 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeliveryId, FoundEvent, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
+    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
     NewDelivery, Taken,
 };
 use crate::AccountId;
@@ -354,37 +354,6 @@ impl Inbox for PostgresInbox {
         self.bounded("complete", keeping).await
     }
 
-    async fn complete_archived(
-        &self,
-        id: DeliveryId,
-        token: LeaseToken,
-        dead_letters: &[NewDeadLetter],
-        events: &[ArchivedEvent],
-    ) -> Result<bool, InboxError> {
-        self.archive_complete(id, token, dead_letters, events).await
-    }
-
-    async fn search_archive(
-        &self,
-        filter: &ArchiveFilter,
-        limit: usize,
-    ) -> Result<Vec<FoundEvent>, InboxError> {
-        self.archive_search(filter, limit).await
-    }
-
-    async fn archived(
-        &self,
-        filter: &ArchiveFilter,
-        after: Option<ArchiveCursor>,
-        limit: usize,
-    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
-        self.archive_read(filter, after, limit).await
-    }
-
-    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
-        self.archive_sweep(before, limit).await
-    }
-
     async fn retry_later(
         &self,
         id: DeliveryId,
@@ -413,6 +382,7 @@ impl Inbox for PostgresInbox {
 
     delegate_kept!();
     delegate_pause!();
+    delegate_archive!();
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.kept_stats(now).await

@@ -184,6 +184,20 @@ fn where_clause(conditions: &[String]) -> String {
 }
 
 impl SqliteInbox {
+    pub(super) async fn archive_complete(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        let (letters, events) = (dead_letters.to_vec(), events.to_vec());
+        self.run("complete", move |conn| {
+            complete(conn, id, token, &letters, Some(&events))
+        })
+        .await
+    }
+
     pub(super) async fn archive_search(
         &self,
         filter: &ArchiveFilter,

@@ -15,12 +15,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
 
-use super::FoundEvent;
 use super::types::{duration_millis, from_millis, unix_millis};
 use super::{
-    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeadLetter, DeadLetterId,
-    DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken, NewDeadLetter,
-    NewDelivery, QuarantineId, Quarantined, Taken,
+    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 use crate::store::sqlite::open::{Sync as Flush, set_sync};
@@ -206,6 +204,7 @@ fn insert_delivery(
 
 impl Inbox for SqliteInbox {
     delegate_pause!();
+    delegate_archive!();
 
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let (account, body) = (delivery.account_id.get(), delivery.body.to_vec());
@@ -277,41 +276,6 @@ impl Inbox for SqliteInbox {
             archive::complete(conn, id, token, &letters, None)
         })
         .await
-    }
-
-    async fn complete_archived(
-        &self,
-        id: DeliveryId,
-        token: LeaseToken,
-        dead_letters: &[NewDeadLetter],
-        events: &[ArchivedEvent],
-    ) -> Result<bool, InboxError> {
-        let (letters, events) = (dead_letters.to_vec(), events.to_vec());
-        self.run("complete", move |conn| {
-            archive::complete(conn, id, token, &letters, Some(&events))
-        })
-        .await
-    }
-
-    async fn search_archive(
-        &self,
-        filter: &ArchiveFilter,
-        limit: usize,
-    ) -> Result<Vec<FoundEvent>, InboxError> {
-        self.archive_search(filter, limit).await
-    }
-
-    async fn archived(
-        &self,
-        filter: &ArchiveFilter,
-        after: Option<ArchiveCursor>,
-        limit: usize,
-    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
-        self.archive_read(filter, after, limit).await
-    }
-
-    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
-        self.archive_sweep(before, limit).await
     }
 
     async fn retry_later(
