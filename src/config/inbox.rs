@@ -21,7 +21,8 @@ use crate::endpoint::{
     DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, Mode, OnMalformed,
 };
 use crate::inbox::{
-    AnyInbox, DEFAULT_ARCHIVE_RETENTION, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy, WorkerOptions,
+    AnyInbox, DEFAULT_ARCHIVE_RETENTION, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy,
+    WorkerOptions,
 };
 use crate::store::AnyStore;
 
