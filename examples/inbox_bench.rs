@@ -18,7 +18,9 @@
 //! spread over, default 8), `BENCH_WORKERS` (default 4),
 //! `BENCH_PROJECTION` (`on`: the engine's store keeps the learner table,
 //! every drained event a record of its own; default off),
-//! `ALM_COMMIT_BATCH` (the engine's, default 100).
+//! `ALM_COMMIT_BATCH` (the engine's, default 100), `BENCH_ARCHIVE_DAYS`
+//! (the workers' archive retention in days, default the library's 30;
+//! `0` turns the archive off, to measure what it costs the drain).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,6 +112,14 @@ async fn empty(inbox: &AnyInbox) {
     }
 }
 
+/// `BENCH_ARCHIVE_DAYS`, or the library's default.
+fn archive_retention() -> Duration {
+    match std::env::var("BENCH_ARCHIVE_DAYS") {
+        Ok(days) => Duration::from_secs(days.parse::<u64>().expect("a number of days") * 86_400),
+        Err(_) => alm_webhooks::inbox::DEFAULT_ARCHIVE_RETENTION,
+    }
+}
+
 /// Events per second drained by `workers` workers.
 async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
     let (total, accounts) = (env("BENCH_DRAIN_EVENTS", 20_000), env("BENCH_ACCOUNTS", 8));
@@ -141,6 +151,7 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
         .with_options(
             alm_webhooks::inbox::WorkerOptions::new()
                 .with_count(env("BENCH_WORKERS", 4))
+                .with_archive(archive_retention())
                 .with_poll_interval(Duration::from_millis(1)),
         )
         .start(|_event: Event| async { Ok(()) });

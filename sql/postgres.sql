@@ -152,6 +152,41 @@ CREATE TABLE IF NOT EXISTS alm_inbox_paused (
     PRIMARY KEY (every, account_id)
 );
 
+-- The archive (`inbox::PostgresInbox`): each completed delivery's exact
+-- bytes, moved from alm_inbox by the statement that completes it, kept for
+-- ALM_ARCHIVE_DAYS (swept by the workers in bounded steps), and one row per
+-- event with what was decided, indexed for the search by event id, learner
+-- and instance (each with the time received, for a time range).
+CREATE TABLE IF NOT EXISTS alm_archive (
+    id          BIGINT      PRIMARY KEY,  -- the delivery's id in alm_inbox
+    account_id  BIGINT      NOT NULL,
+    body        BYTEA       NOT NULL,     -- the delivery's exact bytes
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alm_archive_received ON alm_archive (received_at, id);
+CREATE TABLE IF NOT EXISTS alm_archive_events (
+    archive_id     BIGINT      NOT NULL,  -- alm_archive.id
+    idx            INTEGER     NOT NULL,  -- the event's position in the delivery
+    account_id     BIGINT      NOT NULL,
+    received_at    TIMESTAMPTZ NOT NULL,
+    event_id       BYTEA,                 -- UTF-8 texts as sent (BYTEA: NUL)
+    event_name     BYTEA,
+    user_id        BIGINT,
+    lo_instance_id BYTEA,                 -- canonical spelling
+    happened_at    TIMESTAMPTZ,           -- the event's `timestamp`
+    decision       TEXT        NOT NULL,
+    reason         TEXT,
+    attempts       INTEGER     NOT NULL,
+    error          BYTEA,
+    PRIMARY KEY (archive_id, idx)
+);
+CREATE INDEX IF NOT EXISTS alm_archive_events_event_id
+    ON alm_archive_events (event_id, received_at) WHERE event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alm_archive_events_user
+    ON alm_archive_events (user_id, received_at) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alm_archive_events_instance
+    ON alm_archive_events (lo_instance_id, received_at) WHERE lo_instance_id IS NOT NULL;
+
 -- Tables of an earlier release: the `abandoned` column, and the texts above
 -- as UTF-8 `BYTEA` (rewrites those tables once).
 ALTER TABLE alm_inbox ADD COLUMN IF NOT EXISTS abandoned INTEGER NOT NULL DEFAULT 0;

@@ -646,3 +646,149 @@ async fn search(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), Str
     }
     Ok(())
 }
+
+/// The event search: the example receiver archives what its workers
+/// complete (`ALM_ARCHIVE_DAYS` by default); the page finds a learner's
+/// events with their decisions, a failed one with its reason and error,
+/// and says when nothing is archived for a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_searches_the_archive() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[
+            ("ALM_MODE", "inbox"),
+            ("ALM_ADMIN_TOKEN", TOKEN),
+            ("ALM_MAX_ATTEMPTS", "1"),
+            ("ALM_HANDLER_FAIL_ON", "arch-2"),
+            ("ALM_HANDLER_FAIL_TIMES", "1"),
+        ],
+    );
+    let addr = receiver.addr;
+    let body = envelope(
+        4246,
+        &[
+            learner_event(
+                "arch-1",
+                "COURSE_ENROLLMENT",
+                1_750_000_000,
+                91,
+                "course:9_1",
+            ),
+            learner_event(
+                "arch-2",
+                "COURSE_ENROLLMENT",
+                1_750_000_100,
+                91,
+                "course:8_1",
+            ),
+        ],
+    );
+    assert_eq!(signed_post(addr, &body).0, 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let auth = [("authorization", format!("Bearer {TOKEN}"))];
+        let (_, body) = request_to(addr, "GET", "/admin/events?userId=91", &auth, b"");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if list.as_array().is_some_and(|l| l.len() == 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never archived: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_driver, client) = session().await;
+    let result = drive_events(&client, addr).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+async fn drive_events(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    sign_in(client, addr).await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#dashboard:not([hidden])"))
+        .await
+        .map_err(err("the dashboard"))?;
+    let value = client
+        .find(Locator::Id("events-value"))
+        .await
+        .map_err(err("the search field"))?;
+    value
+        .send_keys("91")
+        .await
+        .map_err(err("type the user id"))?;
+    client
+        .find(Locator::Id("events-search"))
+        .await
+        .map_err(err("the search button"))?
+        .click()
+        .await
+        .map_err(err("search"))?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#events tr[data-event]"))
+        .await
+        .map_err(err("an event on the page"))?;
+    let rows = client
+        .find_all(Locator::Css("#events tr[data-event]"))
+        .await
+        .map_err(err("the events"))?;
+    let mut texts = Vec::new();
+    for row in &rows {
+        texts.push(row.text().await.map_err(err("a row's text"))?);
+    }
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].contains("arch-1") && texts[0].contains("processed"),
+        "{texts:?}"
+    );
+    assert!(texts[1].contains("arch-2"), "{texts:?}");
+    assert!(texts[1].contains("failed (dead_lettered)"), "{texts:?}");
+    assert!(texts[1].contains("4246"), "the account: {texts:?}");
+
+    // An event id nothing archived says so.
+    client
+        .find(Locator::Css("#events-by option[value=eventId]"))
+        .await
+        .map_err(err("the event id choice"))?
+        .click()
+        .await
+        .map_err(err("choose event id"))?;
+    value.clear().await.map_err(err("clear the field"))?;
+    value
+        .send_keys("nowhere")
+        .await
+        .map_err(err("type an id"))?;
+    client
+        .find(Locator::Id("events-search"))
+        .await
+        .map_err(err("the search button"))?
+        .click()
+        .await
+        .map_err(err("search again"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = client
+            .find(Locator::Id("events"))
+            .await
+            .map_err(err("the table"))?
+            .text()
+            .await
+            .map_err(err("the table's text"))?;
+        if text.contains("no archived events for nowhere") {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the table shows {text}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -82,6 +82,8 @@ async fn sqlite_store_and_inbox_share_one_connection() {
     assert_eq!(
         tables,
         [
+            "alm_archive",
+            "alm_archive_events",
             "alm_dead_letters",
             "alm_events",
             "alm_inbox",

@@ -256,6 +256,7 @@ impl<I: Inbox> AdminApi<I> {
         let result = match (method.as_str(), parts.as_slice()) {
             ("GET", ["inbox"]) => self.stats().await,
             ("GET", ["decisions"]) => Ok(self.decision_counts()),
+            ("GET", ["events"]) => self.events(query).await,
             ("GET", ["dead-letters"]) => match listing::after(query) {
                 Ok(after) => self.dead_letters(after.map(DeadLetterId)).await,
                 Err(()) => Ok(bad_query()),

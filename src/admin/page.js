@@ -264,6 +264,44 @@
     }
   }
 
+  // The archive's events of a learner, an event id or an instance, with
+  // their decisions (`events?userId=…&from=…&to=…`).
+  async function searchEvents() {
+    const value = $("events-value").value.trim();
+    const body = $("events");
+    body.replaceChildren();
+    if (!value) {
+      say("give a user id, an event id or an instance", "bad");
+      return;
+    }
+    let query = "events?" + $("events-by").value + "=" + encodeURIComponent(value);
+    for (const [id, name] of [["events-from", "from"], ["events-to", "to"]]) {
+      const time = $(id).value.trim();
+      if (time) query += "&" + name + "=" + encodeURIComponent(time);
+    }
+    try {
+      const found = await api("GET", query);
+      if (found.length === 0) {
+        const row = body.insertRow();
+        cell(row, "no archived events for " + value, "empty").colSpan = 7;
+        return;
+      }
+      for (const e of found) {
+        const row = body.insertRow();
+        row.dataset.event = e.eventId;
+        cell(row, e.receivedAt);
+        cell(row, e.accountId);
+        cell(row, e.eventName + "\n" + e.eventId);
+        cell(row, e.timestamp);
+        cell(row, e.decision + (e.reason ? " (" + e.reason + ")" : ""), "decision");
+        cell(row, e.attempts);
+        cell(row, e.error);
+      }
+    } catch (e) {
+      say(e.message, "bad");
+    }
+  }
+
   // A learner's records, searched by user id (`records?userId=`).
   async function searchLearner() {
     const user = $("learner-user").value.trim();
@@ -363,6 +401,7 @@
     load();
   });
   $("learner-form").addEventListener("submit", (e) => { e.preventDefault(); searchLearner(); });
+  $("events-form").addEventListener("submit", (e) => { e.preventDefault(); searchEvents(); });
   $("learner-csv").addEventListener("click", downloadCsv);
   $("refresh").onclick = () => load();
   $("logout").onclick = () => { signOut(); say(""); };

@@ -70,7 +70,7 @@ fn parse_query(query: &str) -> Result<(Option<UserId>, Option<LoInstanceId>), St
 }
 
 /// The query's `name=value` pairs, percent-decoded (`+` is a space).
-fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(super) fn url_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
     query.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(name), decode(value))

@@ -5,7 +5,8 @@
 //! `ALM_MAX_QUARANTINED_BYTES`, and per account
 //! `ALM_MAX_DEAD_LETTERS_PER_ACCOUNT`, `ALM_MAX_QUARANTINED_PER_ACCOUNT`,
 //! `ALM_MAX_QUARANTINED_BYTES_PER_ACCOUNT`), and the rate limits towards
-//! the handler (`ALM_RATE_LIMIT`, `ALM_ACCOUNT_RATE_LIMIT`).
+//! the handler (`ALM_RATE_LIMIT`, `ALM_ACCOUNT_RATE_LIMIT`), and how long
+//! the archive keeps a completed delivery (`ALM_ARCHIVE_DAYS`).
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -20,7 +21,8 @@ use crate::endpoint::{
     DEFAULT_MAX_QUARANTINED_PER_ACCOUNT, KeptLimits, Mode, OnMalformed,
 };
 use crate::inbox::{
-    AnyInbox, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy, WorkerOptions,
+    AnyInbox, DEFAULT_ARCHIVE_RETENTION, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, RetryPolicy,
+    WorkerOptions,
 };
 use crate::store::AnyStore;
 
@@ -67,6 +69,11 @@ pub struct InboxConfig {
     /// of one account (default none;
     /// [`WorkerOptions::with_account_rate_limit`]).
     pub account_rate_limit: Option<NonZeroU32>,
+    /// `ALM_ARCHIVE_DAYS`: how long the archive keeps a completed delivery,
+    /// in whole days (default [`DEFAULT_ARCHIVE_RETENTION`], 30 days; `0`
+    /// turns the archive off: [`Duration::ZERO`];
+    /// [`WorkerOptions::with_archive`]).
+    pub archive: Duration,
 }
 
 impl fmt::Debug for InboxConfig {
@@ -81,6 +88,7 @@ impl fmt::Debug for InboxConfig {
             .field("kept", &self.kept)
             .field("rate_limit", &self.rate_limit)
             .field("account_rate_limit", &self.account_rate_limit)
+            .field("archive", &self.archive)
             .finish()
     }
 }
@@ -157,6 +165,7 @@ impl InboxConfig {
             account_rate_limit: vars
                 .positive_opt::<u32>("ALM_ACCOUNT_RATE_LIMIT", "number of events a second")?
                 .and_then(NonZeroU32::new),
+            archive: archive_days(vars)?,
         })
     }
 
@@ -174,7 +183,7 @@ impl InboxConfig {
         if let Some(per_second) = self.account_rate_limit {
             options = options.with_account_rate_limit(per_second);
         }
-        options
+        options.with_archive(self.archive)
     }
 
     /// Opens the inbox: `ALM_INBOX`, or beside `store`.
@@ -187,4 +196,23 @@ impl InboxConfig {
             .map(Arc::new)
             .map_err(|e| ConfigError::unavailable("ALM_INBOX", e))
     }
+}
+
+/// `ALM_ARCHIVE_DAYS`: whole days, `0` for none (the archive off).
+fn archive_days(vars: &Vars) -> Result<Duration, ConfigError> {
+    let Some(value) = vars.get("ALM_ARCHIVE_DAYS") else {
+        return Ok(DEFAULT_ARCHIVE_RETENTION);
+    };
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|days| *days <= 36_500)
+        .map(|days| Duration::from_secs(u64::from(days) * 86_400))
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "ALM_ARCHIVE_DAYS",
+                format!("{value:?} is not a number of days from 0 to 36500"),
+            )
+        })
 }

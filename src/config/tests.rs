@@ -150,6 +150,8 @@ fn a_bad_value_is_an_error_naming_its_variable() {
         ("ALM_RECONCILE", "sometimes"),
         ("ALM_RATE_LIMIT", "0"),
         ("ALM_ACCOUNT_RATE_LIMIT", "fast"),
+        ("ALM_ARCHIVE_DAYS", "-1"),
+        ("ALM_ARCHIVE_DAYS", "a month"),
     ] {
         let e = error(&[(name, value)]);
         assert_eq!(e.variable(), Some(name), "{name}={value}: {e}");
@@ -364,4 +366,20 @@ fn alm_forward_takes_sink_urls_and_names_itself_when_refused() {
             .forward
             .is_none()
     );
+}
+
+#[test]
+fn alm_archive_days_sets_the_retention_and_zero_turns_it_off() {
+    let day = std::time::Duration::from_secs(86_400);
+    let lease = std::time::Duration::from_secs(60);
+    let config = Config::from_vars([("ALM_MODE", "inbox")]).unwrap();
+    assert_eq!(config.inbox.archive, 30 * day, "the library's default");
+    assert_eq!(
+        config.inbox.worker_options(lease).archive(),
+        Some(crate::inbox::DEFAULT_ARCHIVE_RETENTION)
+    );
+    let config = Config::from_vars([("ALM_ARCHIVE_DAYS", " 7 ")]).unwrap();
+    assert_eq!(config.inbox.worker_options(lease).archive(), Some(7 * day));
+    let config = Config::from_vars([("ALM_ARCHIVE_DAYS", "0")]).unwrap();
+    assert_eq!(config.inbox.worker_options(lease).archive(), None, "off");
 }

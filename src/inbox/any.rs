@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::FoundEvent;
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LeaseToken,
-    MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId,
-    Quarantined, Taken,
+    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeadLetter, DeadLetterId,
+    DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LeaseToken, MemoryInbox, NewDeadLetter,
+    NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
 
@@ -322,5 +323,36 @@ impl Inbox for AnyInbox {
 
     async fn pauses(&self) -> Result<Vec<Pause>, InboxError> {
         delegate!(self, i => i.pauses())
+    }
+
+    async fn complete_archived(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        delegate!(self, i => i.complete_archived(id, token, dead_letters, events))
+    }
+
+    async fn search_archive(
+        &self,
+        filter: &ArchiveFilter,
+        limit: usize,
+    ) -> Result<Vec<FoundEvent>, InboxError> {
+        delegate!(self, i => i.search_archive(filter, limit))
+    }
+
+    async fn archived(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
+        delegate!(self, i => i.archived(filter, after, limit))
+    }
+
+    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
+        delegate!(self, i => i.sweep_archive(before, limit))
     }
 }

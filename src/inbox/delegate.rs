@@ -132,3 +132,47 @@ macro_rules! delegate_pause {
         }
     };
 }
+
+/// The [`Inbox`](super::Inbox) methods about the archive, delegated to
+/// inherent `archive_complete`, `archive_search`, `archive_read` and
+/// `archive_sweep` methods: how the backends keep the archive in its own
+/// file.
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "redis"))]
+macro_rules! delegate_archive {
+    () => {
+        async fn complete_archived(
+            &self,
+            id: $crate::inbox::DeliveryId,
+            token: $crate::inbox::LeaseToken,
+            dead_letters: &[$crate::inbox::NewDeadLetter],
+            events: &[$crate::inbox::ArchivedEvent],
+        ) -> Result<bool, $crate::inbox::InboxError> {
+            self.archive_complete(id, token, dead_letters, events).await
+        }
+
+        async fn search_archive(
+            &self,
+            filter: &$crate::inbox::ArchiveFilter,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::FoundEvent>, $crate::inbox::InboxError> {
+            self.archive_search(filter, limit).await
+        }
+
+        async fn archived(
+            &self,
+            filter: &$crate::inbox::ArchiveFilter,
+            after: Option<$crate::inbox::ArchiveCursor>,
+            limit: usize,
+        ) -> Result<Vec<$crate::inbox::ArchivedDelivery>, $crate::inbox::InboxError> {
+            self.archive_read(filter, after, limit).await
+        }
+
+        async fn sweep_archive(
+            &self,
+            before: time::OffsetDateTime,
+            limit: usize,
+        ) -> Result<u64, $crate::inbox::InboxError> {
+            self.archive_sweep(before, limit).await
+        }
+    };
+}

@@ -4,6 +4,7 @@
 #[macro_use]
 mod delegate;
 mod any;
+mod archive;
 mod bulk;
 mod memory;
 mod pause;
@@ -28,6 +29,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use any::AnyInbox;
+pub use archive::{
+    ARCHIVE_SWEEP_STEP, ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent,
+    DEFAULT_ARCHIVE_RETENTION, FoundEvent,
+};
 pub use bulk::{BulkAction, BulkOutcome, KeptFilter, bulk_dead_letters, bulk_quarantined};
 pub use memory::MemoryInbox;
 #[cfg(feature = "metrics")]
@@ -54,54 +59,7 @@ pub use worker::{
     HandlerTimedOut, PoolWaker, Progress, WorkerOptions, WorkerPool, Workers,
 };
 
-/// Where deliveries wait between their acknowledgement and their processing.
-/// See the [module docs](self) for the guarantees every implementation
-/// gives, within one process or across many sharing the backend.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// use std::time::Duration;
-/// use alm_webhooks::AccountId;
-/// use alm_webhooks::inbox::{Inbox, MemoryInbox, NewDeadLetter, NewDelivery, NewQuarantined};
-///
-/// let inbox = MemoryInbox::new();
-/// let now = time::OffsetDateTime::now_utc();
-/// let lease = Duration::from_secs(60);
-/// let body = br#"{"accountId":7,"events":[{"eventId":"e1","eventName":"X"}]}"#;
-///
-/// // The front door: one write, then `202`.
-/// inbox.append(NewDelivery { account_id: AccountId(7), body, received_at: now }).await.unwrap();
-/// // A worker: take under a lease (attempt 1); a failed attempt gives it back for later.
-/// let taken = inbox.take(lease, now).await.unwrap().unwrap();
-/// assert_eq!(taken.attempts, 1);
-/// assert!(inbox.retry_later(taken.id, taken.token, now, "CRM timed out").await.unwrap());
-/// // The store was down: not the handler's fault, the attempt is not counted.
-/// let second = inbox.take(lease, now).await.unwrap().unwrap();
-/// assert!(inbox.postpone(second.id, second.token, now, "store unavailable").await.unwrap());
-/// let again = inbox.take(lease, now).await.unwrap().unwrap();
-/// assert_eq!((again.attempts, again.last_error.as_deref()), (2, Some("store unavailable")));
-/// // Given up: complete it, keeping the failed event as a dead letter.
-/// let letter = NewDeadLetter {
-///     account_id: AccountId(7),
-///     event_id: Some("e1".into()),
-///     event_name: Some("X".into()),
-///     event: r#"{"eventId":"e1","eventName":"X"}"#.into(),
-///     error: "CRM timed out".into(),
-///     attempts: 2,
-///     at: now,
-/// };
-/// assert!(inbox.complete(again.id, again.token, &[letter]).await.unwrap());
-/// // A person replays it: a new one-event delivery of the account.
-/// let dead = inbox.dead_letters(10).await.unwrap();
-/// assert!(inbox.replay_dead_letter(dead[0].id, now).await.unwrap().is_some());
-/// // A body that authenticated but is not an envelope is quarantined.
-/// let error = "expected `events`";
-/// inbox.quarantine(NewQuarantined { account_id: None, body: b"{}", error, received_at: now }).await.unwrap();
-/// let stats = inbox.stats(now).await.unwrap();
-/// assert_eq!((stats.pending, stats.dead_letters, stats.quarantined), (1, 0, 1));
-/// # }
-/// ```
+#[doc = include_str!("inbox_trait.md")]
 pub trait Inbox: Send + Sync + 'static {
     /// Appends a delivery, in one round trip; durable (as the backend is)
     /// when it returns `Ok`.
@@ -404,6 +362,57 @@ pub trait Inbox: Send + Sync + 'static {
     /// ```
     fn pauses(&self) -> impl Future<Output = Result<Vec<Pause>, InboxError>> + Send {
         async { Ok(Vec::new()) }
+    }
+
+    /// [`complete`](Inbox::complete), keeping the delivery in the archive
+    /// in the same write: its bytes, its time received and `events`, the
+    /// decisions of its events (see [the archive](self#the-archive)). The
+    /// default completes and keeps nothing (an inbox with no archive).
+    fn complete_archived(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> impl Future<Output = Result<bool, InboxError>> + Send {
+        let _ = events;
+        self.complete(id, token, dead_letters)
+    }
+
+    /// The archived events that `filter` matches, by time received, then
+    /// delivery, then position, at most `limit`. The default: none.
+    fn search_archive(
+        &self,
+        filter: &ArchiveFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<FoundEvent>, InboxError>> + Send {
+        let _ = (filter, limit);
+        async { Ok(Vec::new()) }
+    }
+
+    /// The archived deliveries that `filter` matches (one of their events
+    /// does, if it has conditions on events) after `after`, by time
+    /// received then id, at most `limit`, each with all its events: what
+    /// a replay reads, a page at a time. The default: none.
+    fn archived(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<ArchiveCursor>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ArchivedDelivery>, InboxError>> + Send {
+        let _ = (filter, after, limit);
+        async { Ok(Vec::new()) }
+    }
+
+    /// Removes at most `limit` archived deliveries received before
+    /// `before`, oldest first, with their events; how many. The default: 0.
+    fn sweep_archive(
+        &self,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> impl Future<Output = Result<u64, InboxError>> + Send {
+        let _ = (before, limit);
+        async { Ok(0) }
     }
 
     /// What the inbox holds now.

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod archive;
 mod attempts;
 mod kept;
 mod pause;
@@ -33,6 +34,9 @@ use time::OffsetDateTime;
 use crate::AccountId;
 use crate::inbox::{Inbox, LEASE_RAN_OUT, NewDeadLetter, NewDelivery, NewQuarantined, replay_body};
 
+pub use archive::{
+    the_archive_keeps_searches_reads_back_and_sweeps, workers_archive_each_decision,
+};
 pub use attempts::{
     a_retry_waits_and_holds_its_account_back, abandoned_attempts_are_counted_at_take,
     dead_letters_and_quarantine_keep_any_text, listings_page_after_an_id,
@@ -411,7 +415,9 @@ macro_rules! inbox_conformance {
             workers_keep_a_nul_in_a_dead_letter,
             workers_outlive_a_hung_handler_and_a_panic,
             a_paused_account_waits_in_order_and_drains_on_resume,
-            pausing_every_account_holds_all_until_resumed
+            pausing_every_account_holds_all_until_resumed,
+            the_archive_keeps_searches_reads_back_and_sweeps,
+            workers_archive_each_decision
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::FoundEvent;
 use super::types::age;
 use super::{
-    DeadLetter, DeadLetterId, DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LEASE_RAN_OUT,
-    LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId,
-    Quarantined, Taken, replay_body, tally,
+    ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeadLetter, DeadLetterId,
+    DeliveryId, Inbox, InboxError, InboxStats, KeptCounts, LEASE_RAN_OUT, LeaseToken,
+    NewDeadLetter, NewDelivery, NewQuarantined, Pause, PauseScope, QuarantineId, Quarantined,
+    Taken, replay_body, tally,
 };
 use crate::AccountId;
 use state::State;
 
+mod archive;
 mod state;
 
 /// The in-memory inbox: for tests, the demo and single-process receivers
@@ -57,6 +60,37 @@ impl MemoryInbox {
     /// ```
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Completes a delivery `token` holds, keeping its dead letters, and
+    /// archiving it with `events` if there are some to keep.
+    fn finish(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: Option<&[ArchivedEvent]>,
+    ) -> bool {
+        let mut state = self.lock();
+        if state.held(id, token).is_none() {
+            return false;
+        }
+        let done = state.remove(id.0).expect("a held delivery");
+        if let Some(events) = events {
+            let archived = ArchivedDelivery::new(
+                id,
+                done.account_id,
+                done.body,
+                done.received_at,
+                events.to_vec(),
+            );
+            state.archive.insert(id.0, archived);
+        }
+        for letter in dead_letters {
+            let n = state.next();
+            state.dead_letters.insert(n, letter.clone());
+        }
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -147,16 +181,38 @@ impl Inbox for MemoryInbox {
         token: LeaseToken,
         dead_letters: &[NewDeadLetter],
     ) -> Result<bool, InboxError> {
-        let mut state = self.lock();
-        if state.held(id, token).is_none() {
-            return Ok(false);
-        }
-        state.remove(id.0);
-        for letter in dead_letters {
-            let n = state.next();
-            state.dead_letters.insert(n, letter.clone());
-        }
-        Ok(true)
+        Ok(self.finish(id, token, dead_letters, None))
+    }
+
+    async fn complete_archived(
+        &self,
+        id: DeliveryId,
+        token: LeaseToken,
+        dead_letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        Ok(self.finish(id, token, dead_letters, Some(events)))
+    }
+
+    async fn search_archive(
+        &self,
+        filter: &ArchiveFilter,
+        limit: usize,
+    ) -> Result<Vec<FoundEvent>, InboxError> {
+        Ok(self.lock().search_archive(filter, limit))
+    }
+
+    async fn archived(
+        &self,
+        filter: &ArchiveFilter,
+        after: Option<ArchiveCursor>,
+        limit: usize,
+    ) -> Result<Vec<ArchivedDelivery>, InboxError> {
+        Ok(self.lock().archived(filter, after, limit))
+    }
+
+    async fn sweep_archive(&self, before: OffsetDateTime, limit: usize) -> Result<u64, InboxError> {
+        Ok(self.lock().sweep_archive(before, limit))
     }
 
     async fn retry_later(

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use time::OffsetDateTime;
 
 use super::super::{
-    DeliveryId, KeptCounts, LeaseToken, NewDeadLetter, Pause, PauseScope, Quarantined, tally,
+    ArchivedDelivery, DeliveryId, KeptCounts, LeaseToken, NewDeadLetter, Pause, PauseScope,
+    Quarantined, tally,
 };
 use crate::AccountId;
 
@@ -19,6 +20,8 @@ pub(super) struct State {
     pub(super) quarantined: BTreeMap<u64, Quarantined>,
     /// The pauses in force, by scope, with their start.
     pub(super) pauses: BTreeMap<PauseScope, OffsetDateTime>,
+    /// The archived deliveries, by delivery id.
+    pub(super) archive: BTreeMap<u64, ArchivedDelivery>,
 }
 
 #[derive(Debug)]
@@ -112,8 +115,9 @@ impl State {
         )
     }
 
-    pub(super) fn remove(&mut self, id: u64) {
-        if let Some(d) = self.deliveries.remove(&id) {
+    pub(super) fn remove(&mut self, id: u64) -> Option<Delivery> {
+        let d = self.deliveries.remove(&id)?;
+        {
             if let Some(queue) = self.accounts.get_mut(&d.account_id) {
                 queue.retain(|&other| other != id);
                 if queue.is_empty() {
@@ -121,6 +125,7 @@ impl State {
                 }
             }
         }
+        Some(d)
     }
 
     /// Whether `account`'s deliveries are held back by a pause.

@@ -194,6 +194,19 @@ impl PostgresInbox {
         if n != 1 {
             return Ok(false);
         }
+        self.keep_letters(&tx, dead_letters).await?;
+        tx.commit()
+            .await
+            .map_err(|e| pg_error("complete failed", e))?;
+        Ok(true)
+    }
+
+    /// Keeps `dead_letters` in the transaction `tx`.
+    pub(super) async fn keep_letters(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        dead_letters: &[NewDeadLetter],
+    ) -> Result<(), InboxError> {
         let insert = format!(
             "INSERT INTO {} (account_id, event_id, event_name, event, error, attempts, at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -220,10 +233,7 @@ impl PostgresInbox {
                 if permanent { error.permanent() } else { error }
             })?;
         }
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("complete failed", e))?;
-        Ok(true)
+        Ok(())
     }
 
     pub(super) async fn kept_stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {

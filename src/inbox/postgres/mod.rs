@@ -1,5 +1,6 @@
 //! The inbox on PostgreSQL: shared by every replica of a receiver, durable
 
+mod archive;
 mod kept;
 mod pause;
 mod rows;
@@ -381,6 +382,7 @@ impl Inbox for PostgresInbox {
 
     delegate_kept!();
     delegate_pause!();
+    delegate_archive!();
 
     async fn stats(&self, now: OffsetDateTime) -> Result<InboxStats, InboxError> {
         self.kept_stats(now).await

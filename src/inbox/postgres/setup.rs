@@ -181,7 +181,7 @@ impl PostgresInbox {
         &self.schema
     }
 
-    /// Drops the inbox's four tables (for tests that give each run its own
+    /// Drops the inbox's six tables (for tests that give each run its own
     /// schema, with [`PostgresStore::drop_schema`](crate::store::PostgresStore::drop_schema)
     /// for the rest).
     ///
@@ -203,7 +203,8 @@ impl PostgresInbox {
         let s = &self.schema;
         let sql = format!(
             "DROP TABLE IF EXISTS \"{s}\".alm_inbox, \"{s}\".alm_dead_letters, \
-             \"{s}\".alm_quarantine, \"{s}\".alm_inbox_paused"
+             \"{s}\".alm_quarantine, \"{s}\".alm_inbox_paused, \"{s}\".alm_archive, \
+             \"{s}\".alm_archive_events"
         );
         self.execute("drop the inbox tables", &sql, &[]).await?;
         Ok(())
@@ -229,7 +230,11 @@ impl PostgresInbox {
              SELECT id, account_id, event_id, event_name, event, error, attempts, at \
              FROM \"{s}\".alm_dead_letters LIMIT 0; \
              SELECT id, account_id, body, error, received_at FROM \"{s}\".alm_quarantine LIMIT 0; \
-             SELECT every, account_id, since FROM \"{s}\".alm_inbox_paused LIMIT 0"
+             SELECT every, account_id, since FROM \"{s}\".alm_inbox_paused LIMIT 0; \
+             SELECT id, account_id, body, received_at FROM \"{s}\".alm_archive LIMIT 0; \
+             SELECT archive_id, idx, account_id, received_at, event_id, event_name, user_id, \
+             lo_instance_id, happened_at, decision, reason, attempts, error \
+             FROM \"{s}\".alm_archive_events LIMIT 0"
         );
         let check = async {
             let client = self.pool.get().await.map_err(|e| {

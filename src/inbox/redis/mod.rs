@@ -1,5 +1,6 @@
 //! The inbox on Redis: shared by every replica of a receiver.
 
+mod archive;
 mod pause;
 mod scripts;
 mod stored;
@@ -19,7 +20,7 @@ use super::{
     LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
-use stored::{StoredLetter, ToArg, account, dead_letter, quarantined};
+use stored::{ToArg, account, dead_letter, quarantined};
 
 /// The inbox on Redis: shared by every replica of a receiver.
 ///
@@ -203,6 +204,7 @@ impl RedisInbox {
 
 impl Inbox for RedisInbox {
     delegate_pause!();
+    delegate_archive!();
 
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let account = delivery.account_id.get().to_string();
@@ -268,21 +270,7 @@ impl Inbox for RedisInbox {
         token: LeaseToken,
         dead_letters: &[NewDeadLetter],
     ) -> Result<bool, InboxError> {
-        let letters = dead_letters
-            .iter()
-            .map(|l| {
-                serde_json::to_string(&StoredLetter {
-                    account: l.account_id.get().to_string(),
-                    event_id: l.event_id.clone(),
-                    event_name: l.event_name.clone(),
-                    event: l.event.clone(),
-                    error: l.error.clone(),
-                    attempts: l.attempts,
-                    at_ms: unix_millis(l.at),
-                })
-                .map_err(|e| InboxError::with_source("redis: cannot encode a dead letter", e))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let letters = stored::encode_letters(dead_letters)?;
         let more: Vec<&dyn ToArg> = letters.iter().map(|l| l as &dyn ToArg).collect();
         self.held("complete", &self.scripts.complete, id, token, &more)
             .await

@@ -22,6 +22,8 @@ pub(super) struct Scripts {
     pub(super) stats: Script,
     pub(super) kept_of: Script,
     pub(super) most_kept: Script,
+    pub(super) complete_archived: Script,
+    pub(super) sweep_archive: Script,
 }
 
 impl Scripts {
@@ -41,6 +43,10 @@ impl Scripts {
             stats: Script::new(STATS),
             kept_of: Script::new(&format!("{KEPT_FN}{KEPT_OF}")),
             most_kept: Script::new(&format!("{KEPT_FN}{MOST_KEPT}")),
+            complete_archived: Script::new(&super::archive::complete_archived(
+                HELD_FN, REMOVE_FN, KEPT_FN,
+            )),
+            sweep_archive: Script::new(super::archive::SWEEP),
         }
     }
 }

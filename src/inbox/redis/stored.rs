@@ -116,3 +116,22 @@ impl RedisInbox {
         Ok(out)
     }
 }
+
+/// Dead letters in their stored form (JSON), for the scripts.
+pub(super) fn encode_letters(letters: &[NewDeadLetter]) -> Result<Vec<String>, InboxError> {
+    letters
+        .iter()
+        .map(|l| {
+            serde_json::to_string(&StoredLetter {
+                account: l.account_id.get().to_string(),
+                event_id: l.event_id.clone(),
+                event_name: l.event_name.clone(),
+                event: l.event.clone(),
+                error: l.error.clone(),
+                attempts: l.attempts,
+                at_ms: crate::inbox::types::unix_millis(l.at),
+            })
+            .map_err(|e| InboxError::with_source("redis: cannot encode a dead letter", e))
+        })
+        .collect()
+}

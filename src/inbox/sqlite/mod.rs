@@ -1,5 +1,6 @@
 //! The inbox in an embedded SQLite file: for a single receiver that must
 
+mod archive;
 mod kept;
 mod open;
 mod pause;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use time::OffsetDateTime;
 
 use super::types::{duration_millis, from_millis, unix_millis};
@@ -203,6 +204,7 @@ fn insert_delivery(
 
 impl Inbox for SqliteInbox {
     delegate_pause!();
+    delegate_archive!();
 
     async fn append(&self, delivery: NewDelivery<'_>) -> Result<DeliveryId, InboxError> {
         let (account, body) = (delivery.account_id.get(), delivery.body.to_vec());
@@ -271,31 +273,7 @@ impl Inbox for SqliteInbox {
     ) -> Result<bool, InboxError> {
         let letters = dead_letters.to_vec();
         self.run("complete", move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute(
-                "DELETE FROM alm_inbox WHERE id = ?1 AND lease_token = ?2",
-                params![id.0 as i64, token_bytes(token)],
-            )?;
-            if n != 1 {
-                return Ok(false);
-            }
-            for l in &letters {
-                tx.execute(
-                    "INSERT INTO alm_dead_letters (account_id, event_id, event_name, event, error, \
-                     attempts, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        l.account_id.get() as i64,
-                        l.event_id,
-                        l.event_name,
-                        l.event,
-                        l.error,
-                        i64::from(l.attempts),
-                        unix_millis(l.at)
-                    ],
-                )?;
-            }
-            tx.commit()?;
-            Ok(true)
+            archive::complete(conn, id, token, &letters, None)
         })
         .await
     }

@@ -42,6 +42,35 @@ CREATE TABLE IF NOT EXISTS alm_inbox_paused (
 );
 CREATE INDEX IF NOT EXISTS alm_dead_letters_account ON alm_dead_letters (account_id);
 CREATE INDEX IF NOT EXISTS alm_quarantine_account ON alm_quarantine (account_id);
+CREATE TABLE IF NOT EXISTS alm_archive (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    received_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alm_archive_received ON alm_archive (received_ms, id);
+CREATE TABLE IF NOT EXISTS alm_archive_events (
+    archive_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    event_id TEXT,
+    event_name TEXT,
+    user_id INTEGER,
+    lo_instance_id TEXT,
+    timestamp_ms INTEGER,
+    decision TEXT NOT NULL,
+    reason TEXT,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    PRIMARY KEY (archive_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alm_archive_events_event_id
+    ON alm_archive_events (event_id, received_ms) WHERE event_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alm_archive_events_user
+    ON alm_archive_events (user_id, received_ms) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alm_archive_events_instance
+    ON alm_archive_events (lo_instance_id, received_ms) WHERE lo_instance_id IS NOT NULL;
 ";
 
 /// What is kept of account `?1`: dead letters, quarantined bodies, their

@@ -12,7 +12,10 @@ use time::OffsetDateTime;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::super::{Inbox, InboxError, LEASE_RAN_OUT, NewDeadLetter, NewQuarantined, Taken};
+use super::super::{
+    ArchivedEvent, Inbox, InboxError, LEASE_RAN_OUT, NewDeadLetter, NewQuarantined, Taken,
+};
+use super::archiving::Decisions;
 use super::rate::Backlog;
 use super::timeout::{HandlerTimedOut, bounded};
 use super::{Progress, Workers};
@@ -84,7 +87,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let (id, token) = (taken.id, taken.token);
         let now = OffsetDateTime::now_utc();
         match processed {
-            Ok(Ended::Complete(letters)) => self.complete(taken, &letters).await,
+            Ok(Ended::Complete(letters, events)) => self.complete(taken, &letters, &events).await,
             Ok(Ended::Retry(error)) => {
                 let not_before = now + self.options.retry.backoff(taken.attempts.max(1));
                 self.inbox.retry_later(id, token, not_before, &error).await
@@ -106,8 +109,13 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// Completes a delivery, keeping its dead letters, and reports them
     /// once kept. If the inbox refuses them for good, the delivery is
     /// quarantined whole, with the reason, and completed without them.
-    async fn complete(&self, taken: &Taken, letters: &[NewDeadLetter]) -> Result<bool, InboxError> {
-        match self.inbox.complete(taken.id, taken.token, letters).await {
+    async fn complete(
+        &self,
+        taken: &Taken,
+        letters: &[NewDeadLetter],
+        events: &[ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        match self.complete_keeping(taken, letters, events).await {
             Ok(true) => {
                 for letter in letters {
                     self.report(Progress::DeadLettered { letter });
@@ -157,7 +165,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let now = OffsetDateTime::now_utc();
         let mut items: Vec<Item> = Vec::with_capacity(envelope.events.len());
         let mut rejected = Vec::new();
+        let mut decisions = Decisions::default();
         for (index, event) in envelope.events.into_iter().enumerate() {
+            decisions.read(index, &event);
             if let Err(error) = &event {
                 rejected.push(rejected_letter(account_id, error, attempt, now));
             }
@@ -216,6 +226,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             for mut outcome in report.outcomes {
                 let (index, key) = positions[outcome.index].clone();
                 outcome.index = index;
+                decisions.decided(index, &outcome, attempt, last);
                 if outcome.decision.is_final() && outcome.decision != Decision::Malformed {
                     trail.decided_at(index);
                 }
@@ -278,7 +289,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 });
             }
         }
-        Ok(Ended::Complete(letters))
+        Ok(Ended::Complete(letters, decisions.into_events()))
     }
 
     /// A taken body that is not an envelope: kept in quarantine, and the
@@ -298,7 +309,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             })
             .await;
         match kept {
-            Ok(_) => Ok(Ended::Complete(Vec::new())),
+            Ok(_) => Ok(Ended::Complete(Vec::new(), Vec::new())),
             Err(e) => Err(StoreError::with_source("cannot quarantine the body", e)),
         }
     }
@@ -313,8 +324,8 @@ struct Item {
 
 /// How a delivery's processing ended.
 pub(super) enum Ended {
-    /// Done; keep these dead letters.
-    Complete(Vec<NewDeadLetter>),
+    /// Done; keep these dead letters, and archive these decisions.
+    Complete(Vec<NewDeadLetter>, Vec<ArchivedEvent>),
     /// An event failed before the last attempt: try again later.
     Retry(String),
     /// Only events in flight under another owner held it back: try again

@@ -2,11 +2,13 @@
 //! through the engine, with retries, dead letters and a bounded shutdown.
 
 mod alone;
+mod archiving;
 mod deliver;
 mod options;
 mod pool;
 mod rate;
 mod supervise;
+mod sweep;
 mod timeout;
 
 use std::future::Future;
@@ -179,6 +181,25 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     pub fn with_options(mut self, options: WorkerOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Completes `taken`, keeping `letters`, and archiving it with
+    /// `events` unless the archive is off.
+    async fn complete_keeping(
+        &self,
+        taken: &Taken,
+        letters: &[NewDeadLetter],
+        events: &[super::ArchivedEvent],
+    ) -> Result<bool, InboxError> {
+        let (id, token) = (taken.id, taken.token);
+        match self.options.archive {
+            Some(_) => {
+                self.inbox
+                    .complete_archived(id, token, letters, events)
+                    .await
+            }
+            None => self.inbox.complete(id, token, letters).await,
+        }
     }
 
     fn report(&self, progress: Progress<'_>) {

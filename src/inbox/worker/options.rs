@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::pool::RestartLimit;
 use super::rate::RateLimits;
 use super::{DEFAULT_HANDLER_TIMEOUT, Progress};
-use crate::inbox::RetryPolicy;
+use crate::inbox::{DEFAULT_ARCHIVE_RETENTION, RetryPolicy};
 
 pub(super) type Observer = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
@@ -56,6 +56,9 @@ pub struct WorkerOptions {
     pub(super) observer: Option<Observer>,
     /// The rate limits towards the handler, shared by the pool's workers.
     pub(super) rate: Option<Arc<RateLimits>>,
+    /// How long completed deliveries stay in the archive; `None`: not
+    /// archived.
+    pub(super) archive: Option<Duration>,
 }
 
 impl Default for WorkerOptions {
@@ -69,6 +72,7 @@ impl Default for WorkerOptions {
             restart_limit: RestartLimit::default(),
             observer: None,
             rate: None,
+            archive: Some(DEFAULT_ARCHIVE_RETENTION),
         }
     }
 }
@@ -84,6 +88,7 @@ impl fmt::Debug for WorkerOptions {
             .field("restart_limit", &self.restart_limit)
             .field("observer", &self.observer.is_some())
             .field("rate", &self.rate)
+            .field("archive", &self.archive)
             .finish()
     }
 }
@@ -274,5 +279,36 @@ impl WorkerOptions {
     /// ```
     pub fn account_rate_limit(&self) -> Option<NonZeroU32> {
         self.rate.as_ref().and_then(|r| r.per_account_per_second())
+    }
+
+    /// How long the archive keeps a completed delivery (default
+    /// [`DEFAULT_ARCHIVE_RETENTION`], 30 days; zero turns the archive off):
+    /// its exact bytes, its time received and its events' decisions, kept
+    /// in the write that completes it ([`Inbox::complete_archived`](crate::inbox::Inbox::complete_archived)).
+    /// The pool sweeps what is older, [`ARCHIVE_SWEEP_STEP`](crate::inbox::ARCHIVE_SWEEP_STEP)
+    /// deliveries at a time.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use alm_webhooks::inbox::WorkerOptions;
+    /// let options = WorkerOptions::new().with_archive(Duration::from_secs(7 * 86_400));
+    /// assert_eq!(options.archive(), Some(Duration::from_secs(7 * 86_400)));
+    /// assert_eq!(WorkerOptions::new().with_archive(Duration::ZERO).archive(), None);
+    /// ```
+    #[must_use]
+    pub fn with_archive(mut self, retention: Duration) -> Self {
+        self.archive = (!retention.is_zero()).then_some(retention);
+        self
+    }
+
+    /// How long the archive keeps a completed delivery; `None` when it is
+    /// off.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::{DEFAULT_ARCHIVE_RETENTION, WorkerOptions};
+    /// assert_eq!(WorkerOptions::new().archive(), Some(DEFAULT_ARCHIVE_RETENTION));
+    /// ```
+    pub fn archive(&self) -> Option<Duration> {
+        self.archive
     }
 }

@@ -61,6 +61,15 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 })
             })
             .collect::<Vec<_>>();
+        let mut tasks = tasks;
+        if let Some(retention) = shared.0.options.archive {
+            let inbox = Arc::clone(&shared.0.inbox);
+            tasks.push(tokio::spawn(super::sweep::sweep_task(
+                inbox,
+                retention,
+                watcher.clone(),
+            )));
+        }
         #[cfg(feature = "metrics")]
         let tasks = {
             let mut tasks = tasks;
@@ -236,7 +245,8 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let attempt = taken.attempts.max(1);
         let given_back = if self.options.retry.is_last(attempt) {
             let letters = panicked_letters(taken, trail, attempt);
-            let kept = self.inbox.complete(taken.id, taken.token, &letters).await;
+            // Archived without decisions: the panic took them.
+            let kept = self.complete_keeping(taken, &letters, &[]).await;
             if matches!(kept, Ok(true)) {
                 for letter in &letters {
                     self.report_caught(Progress::DeadLettered { letter });
