@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Defaults: 5,000 events/s for 20 s over 10 accounts, 10 events per
-//! delivery. Each delivery has a scheduled send time (the load is
+//! delivery; the receiver's defaults otherwise (`ALM_PROJECTION=off` and
+//! `ALM_ARCHIVE_DAYS=0` turn those two off). Each delivery has a scheduled send time (the load is
 //! open: a late sender does not lower it), and an event's latency is its
 //! arrival at the subscriber minus its delivery's scheduled time, so a
 //! queue anywhere (the sender, the `202`, the inbox, the engine, the
@@ -156,6 +157,13 @@ async fn main() {
     config.store.forward = Some(format!("nats://{host}/almlat?stream=ALMLAT"));
     config.inbox.mode = Mode::Inbox;
     config.inbox.url = Some(url);
+    // To see what each part costs: `ALM_PROJECTION=off`, `ALM_ARCHIVE_DAYS=0`.
+    if std::env::var("ALM_PROJECTION").as_deref() == Ok("off") {
+        config.store.projection = false;
+    }
+    if std::env::var("ALM_ARCHIVE_DAYS").as_deref() == Ok("0") {
+        config.inbox.archive = Duration::ZERO;
+    }
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Knobs::default(), journal)
         .await
