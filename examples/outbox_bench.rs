@@ -6,6 +6,8 @@
 //! ```sh
 //! cargo run --release --example outbox_bench --features postgres,nats,rabbitmq -- \
 //!   nats://127.0.0.1:4222/almbench?stream=ALMBENCH 50000
+//! cargo run --release --example outbox_bench --features postgres,nats,rabbitmq,kafka -- \
+//!   kafka://127.0.0.1:9092/almbench?partitions=4 50000
 //! ```
 //!
 //! Arguments: the sink URL (as in `ALM_FORWARD`), the number of events

@@ -110,18 +110,12 @@ fn forward(vars: &Vars) -> Result<Option<String>, ConfigError> {
     };
     for url in urls.split_whitespace() {
         match scheme(url) {
-            "nats" | "tls" | "amqp" | "amqps" => {}
-            "kafka" => {
-                return Err(ConfigError::invalid(
-                    "ALM_FORWARD",
-                    "kafka:// is not supported yet (nats://, amqp://)",
-                ));
-            }
+            "nats" | "tls" | "amqp" | "amqps" | "kafka" => {}
             other => {
                 return Err(ConfigError::invalid(
                     "ALM_FORWARD",
                     format!(
-                        "{other:?} is not a sink URL (nats://HOST:PORT/PREFIX?stream=NAME, amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME)"
+                        "{other:?} is not a sink URL (nats://HOST:PORT/PREFIX?stream=NAME, amqp://USER:PASS@HOST:PORT/VHOST?exchange=NAME, kafka://HOST:PORT/TOPIC)"
                     ),
                 ));
             }

@@ -1,6 +1,6 @@
 //! The contract every [`Sink`] keeps, as checks to run against your own
 //! (feature `sink-conformance`): the crate runs them against NATS
-//! JetStream and RabbitMQ.
+//! JetStream, RabbitMQ and Kafka (tansu, a Kafka-compatible broker).
 //!
 //! Each check takes a [`Fixture`]: the sink, and a way to read back what
 //! reached the broker since the fixture was made (a consumer of your own).

@@ -19,6 +19,7 @@ use crate::store::{OutboxEntry, OutboxStats, OutboxStore, Store, StoreError};
 /// |---|---|---|
 /// | `nats://HOST:PORT/SUBJECT_PREFIX?stream=STREAM` | [`NatsSink`](super::NatsSink) | `nats` |
 /// | `amqp://USER:PASS@HOST:PORT/VHOST?exchange=EXCHANGE` | [`RabbitSink`](super::RabbitSink) | `rabbitmq` |
+/// | `kafka://HOST:PORT[,HOST:PORT]/TOPIC[?partitions=N]` | [`KafkaSink`](super::KafkaSink) | `kafka` |
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -37,6 +38,8 @@ enum One {
     Nats(Box<super::NatsSink>),
     #[cfg(feature = "rabbitmq")]
     Rabbit(Box<super::RabbitSink>),
+    #[cfg(feature = "kafka")]
+    Kafka(Box<super::KafkaSink>),
 }
 
 impl std::fmt::Debug for AnySink {
@@ -48,6 +51,8 @@ impl std::fmt::Debug for AnySink {
                 One::Nats(ref s) => list.entry(s),
                 #[cfg(feature = "rabbitmq")]
                 One::Rabbit(ref s) => list.entry(s),
+                #[cfg(feature = "kafka")]
+                One::Kafka(ref s) => list.entry(s),
             };
         }
         list.finish()
@@ -88,11 +93,9 @@ async fn one(url: &str) -> Result<One, SinkError> {
     match scheme {
         "nats" | "tls" => nats(url).await,
         "amqp" | "amqps" => rabbit(url),
-        "kafka" => Err(SinkError::new(
-            "ALM_FORWARD: kafka:// is not supported yet (nats://, amqp://)",
-        )),
+        "kafka" => kafka(url),
         _ => Err(SinkError::new(format!(
-            "ALM_FORWARD: {scheme:?} is not a sink URL (nats://, amqp://)"
+            "ALM_FORWARD: {scheme:?} is not a sink URL (nats://, amqp://, kafka://)"
         ))),
     }
 }
@@ -121,6 +124,18 @@ fn rabbit(_: &str) -> Result<One, SinkError> {
     ))
 }
 
+#[cfg(feature = "kafka")]
+fn kafka(url: &str) -> Result<One, SinkError> {
+    Ok(One::Kafka(Box::new(super::KafkaSink::new(url)?)))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka(_: &str) -> Result<One, SinkError> {
+    Err(SinkError::new(
+        "ALM_FORWARD: kafka:// needs the feature `kafka`",
+    ))
+}
+
 impl Sink for AnySink {
     async fn publish(&self, entries: &[OutboxEntry]) -> Result<(), SinkError> {
         for sink in &self.sinks {
@@ -129,6 +144,8 @@ impl Sink for AnySink {
                 One::Nats(ref s) => s.publish(entries).await?,
                 #[cfg(feature = "rabbitmq")]
                 One::Rabbit(ref s) => s.publish(entries).await?,
+                #[cfg(feature = "kafka")]
+                One::Kafka(ref s) => s.publish(entries).await?,
             }
         }
         let _ = entries;

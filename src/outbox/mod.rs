@@ -14,12 +14,16 @@
 //! |---|---|---|
 //! | [`NatsSink`] (JetStream) | `nats` | yes: `Nats-Msg-Id` within the stream's duplicate window |
 //! | [`RabbitSink`] | `rabbitmq` | no: consumers drop repeats by `message_id` |
+//! | [`KafkaSink`] (idempotent producer, `acks=all`) | `kafka` | the producer's own retries only: consumers drop a relay's re-publish by `alm-account-id` + `alm-event-id` |
 //! | your [`Sink`] | | yours |
 //!
 //! The receivers configured by environment forward with `ALM_FORWARD`
 //! ([`Forwarding`]); docs/forwarding.md has the guarantees per sink.
 
 mod forward;
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+mod kafka;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 mod nats;
@@ -30,6 +34,9 @@ mod relay;
 mod sink;
 
 pub use forward::{AnySink, Forwarding};
+#[cfg(feature = "kafka")]
+#[cfg_attr(docsrs, doc(cfg(feature = "kafka")))]
+pub use kafka::KafkaSink;
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use nats::NatsSink;
