@@ -28,7 +28,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,31 +45,6 @@ const SECRET: &str = "latency-secret";
 
 /// When each event was sent (its delivery's scheduled time).
 type Sent = Arc<Mutex<HashMap<String, Instant>>>;
-
-/// Reads one HTTP response and tells whether it was a `202`.
-fn accepted(stream: &mut TcpStream) -> bool {
-    let (mut got, mut buf) = (Vec::new(), [0u8; 1024]);
-    loop {
-        let Ok(k) = stream.read(&mut buf) else {
-            return false;
-        };
-        if k == 0 {
-            return false;
-        }
-        got.extend_from_slice(&buf[..k]);
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                return head.starts_with("http/1.1 202");
-            }
-        }
-    }
-}
 
 /// One account: a delivery of `per` events every `every`, one at a time;
 /// gives the acknowledgement times.
@@ -110,7 +85,10 @@ fn account(
         let wrote = stream
             .write_all(head.as_bytes())
             .and_then(|()| stream.write_all(&body));
-        assert!(wrote.is_ok() && accepted(&mut stream), "a 202");
+        assert!(
+            wrote.is_ok() && common::client::accepted(&mut stream),
+            "a 202"
+        );
         acks.push(scheduled.elapsed());
         scheduled += every;
     }

@@ -15,7 +15,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,7 +51,6 @@ fn client(addr: SocketAddr, until: Instant, next: Arc<AtomicUsize>) -> Vec<Durat
         return latencies;
     };
     let _ = stream.set_nodelay(true);
-    let mut buf = vec![0u8; 4096];
     while Instant::now() < until {
         let n = next.fetch_add(1, Ordering::Relaxed) as u64;
         let body = envelope(
@@ -77,28 +76,7 @@ fn client(addr: SocketAddr, until: Instant, next: Arc<AtomicUsize>) -> Vec<Durat
         {
             break;
         }
-        // Read one response: headers, then content-length bytes.
-        let mut got = Vec::new();
-        let complete = loop {
-            let Ok(k) = stream.read(&mut buf) else {
-                break false;
-            };
-            if k == 0 {
-                break false;
-            }
-            got.extend_from_slice(&buf[..k]);
-            if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if got.len() >= end + 4 + length {
-                    break head.starts_with("http/1.1 202");
-                }
-            }
-        };
+        let complete = common::client::accepted(&mut stream);
         if !complete {
             break;
         }

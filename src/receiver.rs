@@ -149,12 +149,7 @@ impl DeliveryReceiver {
                 events = envelope.events.len(),
                 "delivery accepted"
             ),
-            Err(rejection) => tracing::info!(
-                status = rejection.status().as_u16(),
-                reason = %rejection,
-                headers = ?crate::auth::header_names(headers),
-                "delivery refused"
-            ),
+            Err(rejection) => refused(headers, rejection),
         }
         result
     }
@@ -192,12 +187,7 @@ impl DeliveryReceiver {
         #[cfg(feature = "tracing")]
         match &result {
             Ok(account) => tracing::debug!(account_id = account.get(), "delivery accepted"),
-            Err(rejection) => tracing::info!(
-                status = rejection.status().as_u16(),
-                reason = %rejection,
-                headers = ?crate::auth::header_names(headers),
-                "delivery refused"
-            ),
+            Err(rejection) => refused(headers, rejection),
         }
         result
     }
@@ -373,4 +363,16 @@ impl std::error::Error for DeliveryRejection {
             Self::BadRequest(e) => Some(e),
         }
     }
+}
+
+/// Logs a refused delivery: its status, the reason and the header names
+/// (never their values).
+#[cfg(feature = "tracing")]
+fn refused(headers: &HeaderMap, rejection: &DeliveryRejection) {
+    tracing::info!(
+        status = rejection.status().as_u16(),
+        reason = %rejection,
+        headers = ?crate::auth::header_names(headers),
+        "delivery refused"
+    );
 }

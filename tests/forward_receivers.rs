@@ -24,41 +24,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use support::nats_server::OwnServer;
+use support::own::{delivery, reachable, unique};
 use support::process::{self, prometheus_sample, request_to, signed_post};
-
-fn unique() -> String {
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        alm_webhooks::store::ClaimToken::random().0 as u32
-    )
-}
-
-fn reachable(addr: &str, what: &str) -> bool {
-    if std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)).is_ok()
-    {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} is not reachable at {addr}; CI needs it");
-    }
-    eprintln!("skipped: {what} not reachable at {addr}");
-    false
-}
-
-/// One delivery of `count` new events of `account`.
-fn delivery(account: u64, n: usize, count: usize) -> (Vec<u8>, Vec<String>) {
-    let ids: Vec<String> = (0..count).map(|i| format!("k{account}-{n}-{i}")).collect();
-    let events: Vec<String> = ids
-        .iter()
-        .map(|id| format!(r#"{{"eventId":"{id}","eventName":"SOMETHING_NEW","timestamp":1725600000,"data":{{"n":{n}}}}}"#))
-        .collect();
-    let body = format!(
-        r#"{{"accountId":{account},"events":[{}]}}"#,
-        events.join(",")
-    );
-    (body.into_bytes(), ids)
-}
 
 /// The events of `stream` (on the server at `addr`), once `count` are
 /// there (or after two minutes), and a little longer for a late re-publish

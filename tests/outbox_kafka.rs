@@ -24,14 +24,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use support::forwarding::{deliver, total};
-
-fn unique() -> String {
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        alm_webhooks::store::ClaimToken::random().0 as u32
-    )
-}
+use support::own::{delivery, free_port, reachable, unique, wait_for_port};
 
 fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
@@ -72,11 +65,7 @@ struct OwnBroker {
 
 impl OwnBroker {
     fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_port()?;
         let Some(binary) = tansu() else {
             if ci() {
                 panic!("no tansu binary (cargo install tansu --features dynostore); CI needs it");
@@ -103,14 +92,7 @@ impl OwnBroker {
             .spawn();
         let Ok(child) = child else { return false };
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        wait_for_port(self.port)
     }
 
     /// `kill -9`.
@@ -452,14 +434,7 @@ async fn kill_9_of_the_receiver_while_forwarding_loses_nothing() {
     use std::collections::BTreeSet;
     use support::process::{self, signed_post};
     let Some(addr) = shared_broker() else { return };
-    if std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:5432".parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_err()
-    {
-        assert!(!ci(), "PostgreSQL is not reachable; CI needs it");
-        eprintln!("skipped: PostgreSQL not reachable");
+    if !reachable("127.0.0.1:5432", "PostgreSQL") {
         return;
     }
     let id = unique();
@@ -475,25 +450,13 @@ async fn kill_9_of_the_receiver_while_forwarding_loses_nothing() {
         ("ALM_FORWARD", forward.as_str()),
         ("ALM_MAX_BODY_BYTES", "1000000"),
     ];
-    let delivery = |account: u64, n: usize| {
-        let ids: Vec<String> = (0..10).map(|i| format!("k{account}-{n}-{i}")).collect();
-        let events: Vec<String> = ids
-            .iter()
-            .map(|id| format!(r#"{{"eventId":"{id}","eventName":"SOMETHING_NEW","timestamp":1725600000,"data":{{"n":{n}}}}}"#))
-            .collect();
-        let body = format!(
-            r#"{{"accountId":{account},"events":[{}]}}"#,
-            events.join(",")
-        );
-        (body.into_bytes(), ids)
-    };
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     {
         let first = process::start("axum_receiver", &env);
         for n in 0..60 {
             for account in 1..=3 {
-                let (body, ids) = delivery(account, n);
+                let (body, ids) = delivery(account, n, 10);
                 assert_eq!(signed_post(first.addr, &body).0, 202);
                 expected.extend(ids);
                 sent.push(body);
@@ -517,7 +480,7 @@ async fn kill_9_of_the_receiver_while_forwarding_loses_nothing() {
     }
     for n in 60..80 {
         for account in 1..=3 {
-            let (body, ids) = delivery(account, n);
+            let (body, ids) = delivery(account, n, 10);
             assert_eq!(signed_post(second.addr, &body).0, 202);
             expected.extend(ids);
         }

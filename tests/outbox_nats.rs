@@ -19,14 +19,7 @@ use alm_webhooks::store::{MemoryStore, OutboxStore};
 use async_nats::jetstream;
 use support::forwarding::{Expected, deliver, total};
 use support::nats_server::OwnServer;
-
-fn unique() -> String {
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        alm_webhooks::store::ClaimToken::random().0 as u32
-    )
-}
+use support::own::unique;
 
 fn shared_server() -> Option<String> {
     let addr = std::env::var("ALM_TEST_NATS_ADDR").unwrap_or_else(|_| "127.0.0.1:4222".into());

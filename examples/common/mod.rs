@@ -5,6 +5,7 @@
 //! (`serve.rs`).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod client;
 pub mod lines;
 pub mod serve;
 

@@ -7,6 +7,7 @@ pub mod forwarding;
 pub mod learners;
 #[cfg(feature = "nats")]
 pub mod nats_server;
+pub mod own;
 pub mod process;
 #[cfg(feature = "redis")]
 pub mod redis_keys;

@@ -2,15 +2,8 @@
 //! directory of its own, that the test can stop and start again.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-fn unique() -> String {
-    format!(
-        "{}_{:08x}",
-        std::process::id(),
-        alm_webhooks::store::ClaimToken::random().0 as u32
-    )
-}
+use super::own::{free_port, unique, wait_for_port};
 
 /// A `nats-server -js` of this test's own, on a free port.
 pub struct OwnServer {
@@ -21,11 +14,7 @@ pub struct OwnServer {
 
 impl OwnServer {
     pub fn start() -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("alm-nats-{}", unique()));
         let mut server = Self {
             child: None,
@@ -58,14 +47,7 @@ impl OwnServer {
             .spawn();
         let Ok(child) = child else { return false };
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        wait_for_port(self.port)
     }
 
     pub fn kill(&mut self) {

@@ -76,6 +76,23 @@ impl Records {
 }
 
 impl PostgresStore {
+    /// A connection of its own for an export, taken out of the pool (it
+    /// closes when dropped), without the server's `statement_timeout` (an
+    /// export may take longer than one call) and reading in the primary
+    /// key's order from its index as the rows go: a sort would hold the
+    /// first row back until the whole table is sorted (over the call
+    /// timeout at 10^6 rows).
+    pub(super) async fn export_client(
+        &self,
+    ) -> Result<deadpool_postgres::ClientWrapper, StoreError> {
+        let client = deadpool_postgres::Object::take(self.client().await?);
+        client
+            .batch_execute("SET statement_timeout = 0; SET enable_sort = off")
+            .await
+            .map_err(|e| pg_error("cannot start the export", e))?;
+        Ok(client)
+    }
+
     /// Writes every learner record as CSV (the columns and format of
     /// [`TranscriptCsv`]) into `out`, in key order, and gives `out` back
     /// with the number of rows.
@@ -109,14 +126,7 @@ impl PostgresStore {
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, header);
         let sql = copy_sql(&self.learner_table());
         let start = async {
-            let client = deadpool_postgres::Object::take(self.client().await?);
-            // The primary key's order, read from its index as the rows
-            // go: a sort would hold the first row back until the whole
-            // table is sorted (over the call timeout at 10^6 rows).
-            client
-                .batch_execute("SET statement_timeout = 0; SET enable_sort = off")
-                .await
-                .map_err(|e| pg_error("cannot start the export", e))?;
+            let client = self.export_client().await?;
             let rows = client
                 .copy_out(sql.as_str())
                 .await

@@ -375,14 +375,7 @@ impl PostgresStore {
             self.learner_table()
         );
         let start = async {
-            let client = deadpool_postgres::Object::take(self.client().await?);
-            // The primary key's order, read from its index as the rows
-            // go: a sort would hold the first row back until the whole
-            // table is sorted (over the call timeout at 10^6 rows).
-            client
-                .batch_execute("SET statement_timeout = 0; SET enable_sort = off")
-                .await
-                .map_err(|e| pg_error("cannot start the export", e))?;
+            let client = self.export_client().await?;
             let none: [&(dyn ToSql + Sync); 0] = [];
             let rows = client
                 .query_raw(&sql, none)
