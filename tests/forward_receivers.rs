@@ -23,6 +23,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use support::forwarding::receiver_env;
 use support::nats_server::OwnServer;
 use support::own::{delivery, reachable, unique};
 use support::process::{self, prometheus_sample, request_to, signed_post};
@@ -84,14 +85,7 @@ async fn kill_9_while_forwarding_loses_nothing_and_duplicates_nothing() {
     let store = format!("postgres://postgres@127.0.0.1:5432/test?schema={schema}&migrate=true");
     let stream = format!("ALMFWD_{id}");
     let forward = format!("nats://127.0.0.1:4222/almfwd{id}?stream={stream}");
-    let env = [
-        ("ALM_MODE", "inbox"),
-        ("ALM_ON_MALFORMED", "quarantine"),
-        ("ALM_STORE", store.as_str()),
-        ("ALM_INBOX", store.as_str()),
-        ("ALM_FORWARD", forward.as_str()),
-        ("ALM_MAX_BODY_BYTES", "1000000"),
-    ];
+    let env = receiver_env(&store, &forward);
     let mut sent: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     {

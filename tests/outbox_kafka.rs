@@ -23,7 +23,7 @@ use alm_webhooks::store::{MemoryStore, OutboxEntry, OutboxStore};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use support::forwarding::{deliver, total};
+use support::forwarding::{deliver, receiver_env, total, wait_drained};
 use support::own::{delivery, free_port, reachable, unique, wait_for_port};
 
 fn ci() -> bool {
@@ -250,18 +250,6 @@ fn arrivals(messages: &[Got]) -> (BTreeMap<u64, Vec<String>>, HashMap<String, us
     (by_account, copies)
 }
 
-async fn wait_drained<O: OutboxStore>(store: &O, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while store.outbox_stats().await.unwrap().pending > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the outbox did not drain: {:?}",
-            store.outbox_stats().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_processed_event_arrives_in_order_keyed_by_account_with_its_headers() {
     let Some(addr) = shared_broker() else { return };
@@ -442,14 +430,7 @@ async fn kill_9_of_the_receiver_while_forwarding_loses_nothing() {
     let store = format!("postgres://postgres@127.0.0.1:5432/test?schema={schema}&migrate=true");
     let topic = format!("alm-kfwd-{}", id.replace('_', "-"));
     let forward = format!("kafka://{addr}/{topic}?partitions=3");
-    let env = [
-        ("ALM_MODE", "inbox"),
-        ("ALM_ON_MALFORMED", "quarantine"),
-        ("ALM_STORE", store.as_str()),
-        ("ALM_INBOX", store.as_str()),
-        ("ALM_FORWARD", forward.as_str()),
-        ("ALM_MAX_BODY_BYTES", "1000000"),
-    ];
+    let env = receiver_env(&store, &forward);
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     {

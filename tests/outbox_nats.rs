@@ -11,13 +11,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alm_webhooks::Engine;
 use alm_webhooks::outbox::{Forwarding, NatsSink, Relay, Sink};
 use alm_webhooks::store::{MemoryStore, OutboxStore};
 use async_nats::jetstream;
-use support::forwarding::{Expected, deliver, total};
+use support::forwarding::{Expected, deliver, total, wait_drained};
 use support::nats_server::OwnServer;
 use support::own::unique;
 
@@ -92,18 +92,6 @@ fn check(messages: &[jetstream::message::StreamMessage], prefix: &str, expected:
     }
     let expected: BTreeMap<u64, Vec<String>> = expected.iter().cloned().collect();
     assert_eq!(by_account, expected);
-}
-
-async fn wait_drained<O: OutboxStore>(store: &O, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while store.outbox_stats().await.unwrap().pending > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the outbox did not drain: {:?}",
-            store.outbox_stats().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

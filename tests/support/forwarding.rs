@@ -2,7 +2,9 @@
 //! accounts mixed with duplicates, ignored and malformed events, and what
 //! must arrive at a broker.
 
-use alm_webhooks::store::Store;
+use std::time::{Duration, Instant};
+
+use alm_webhooks::store::{OutboxStore, Store};
 use alm_webhooks::{Decision, Engine};
 
 use super::{envelope, learner, unknown};
@@ -96,4 +98,31 @@ pub async fn deliver<S: Store>(
 /// Total processed events.
 pub fn total(expected: &Expected) -> usize {
     expected.iter().map(|(_, ids)| ids.len()).sum()
+}
+
+/// Waits until `store`'s outbox is empty, failing after `limit`.
+pub async fn wait_drained<O: OutboxStore>(store: &O, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while store.outbox_stats().await.unwrap().pending > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the outbox did not drain: {:?}",
+            store.outbox_stats().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The example receiver's environment for the `kill -9` tests: inbox mode
+/// on `store` (inbox and engine), malformed bodies quarantined, forwarding
+/// to `forward`.
+pub fn receiver_env<'a>(store: &'a str, forward: &'a str) -> [(&'static str, &'a str); 6] {
+    [
+        ("ALM_MODE", "inbox"),
+        ("ALM_ON_MALFORMED", "quarantine"),
+        ("ALM_STORE", store),
+        ("ALM_INBOX", store),
+        ("ALM_FORWARD", forward),
+        ("ALM_MAX_BODY_BYTES", "1000000"),
+    ]
 }
