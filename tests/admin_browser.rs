@@ -383,6 +383,41 @@ async fn drive_pause(
     Ok(())
 }
 
+/// Clicks the search button `button` and gives the text of each row
+/// matching `rows` once one is on the page.
+async fn search_rows(
+    client: &fantoccini::Client,
+    button: &str,
+    rows: &str,
+) -> Result<Vec<String>, String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    client
+        .find(Locator::Id(button))
+        .await
+        .map_err(err("the search button"))?
+        .click()
+        .await
+        .map_err(err("search"))?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(rows))
+        .await
+        .map_err(err("a row on the page"))?;
+    let found = client
+        .find_all(Locator::Css(rows))
+        .await
+        .map_err(err("the rows"))?;
+    let mut texts = Vec::new();
+    for row in &found {
+        texts.push(row.text().await.map_err(err("a row's text"))?);
+    }
+    Ok(texts)
+}
+
 async fn sign_in(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
     let err = |what: &str| {
         let what = what.to_owned();
@@ -535,14 +570,7 @@ async fn the_admin_page_shows_a_learners_records() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let (_driver, port, profile) = start_driver();
-    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    connector.enforce_http(true);
-    let client = ClientBuilder::new(connector)
-        .capabilities(capabilities(&profile))
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a WebDriver session");
+    let (_driver, client) = session().await;
     let result = search(&client, addr).await;
     let _ = client.close().await;
     result.unwrap();
@@ -553,26 +581,7 @@ async fn search(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), Str
         let what = what.to_owned();
         move |e: fantoccini::error::CmdError| format!("{what}: {e}")
     };
-    client
-        .goto(&format!("http://{addr}/admin"))
-        .await
-        .map_err(err("load the page"))?;
-    let token = client
-        .wait()
-        .for_element(Locator::Id("token"))
-        .await
-        .map_err(err("the token field"))?;
-    token
-        .send_keys(TOKEN)
-        .await
-        .map_err(err("type the token"))?;
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .map_err(err("the sign-in button"))?
-        .click()
-        .await
-        .map_err(err("sign in"))?;
+    sign_in(client, addr).await?;
     let user = client
         .wait()
         .at_most(Duration::from_secs(20))
@@ -588,27 +597,7 @@ async fn search(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), Str
     user.send_keys("77")
         .await
         .map_err(err("type the user id"))?;
-    client
-        .find(Locator::Id("learner-search"))
-        .await
-        .map_err(err("the search button"))?
-        .click()
-        .await
-        .map_err(err("search"))?;
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#learners tr[data-instance]"))
-        .await
-        .map_err(err("a record on the page"))?;
-    let rows = client
-        .find_all(Locator::Css("#learners tr[data-instance]"))
-        .await
-        .map_err(err("the records"))?;
-    let mut texts = Vec::new();
-    for row in &rows {
-        texts.push(row.text().await.map_err(err("a row's text"))?);
-    }
+    let texts = search_rows(client, "learner-search", "#learners tr[data-instance]").await?;
     assert_eq!(texts.len(), 2, "{texts:?}");
     let completed = texts.iter().find(|t| t.contains("course:9_1")).unwrap();
     assert!(completed.contains("completed"), "{completed}");
@@ -724,27 +713,7 @@ async fn drive_events(client: &fantoccini::Client, addr: SocketAddr) -> Result<(
         .send_keys("91")
         .await
         .map_err(err("type the user id"))?;
-    client
-        .find(Locator::Id("events-search"))
-        .await
-        .map_err(err("the search button"))?
-        .click()
-        .await
-        .map_err(err("search"))?;
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#events tr[data-event]"))
-        .await
-        .map_err(err("an event on the page"))?;
-    let rows = client
-        .find_all(Locator::Css("#events tr[data-event]"))
-        .await
-        .map_err(err("the events"))?;
-    let mut texts = Vec::new();
-    for row in &rows {
-        texts.push(row.text().await.map_err(err("a row's text"))?);
-    }
+    let texts = search_rows(client, "events-search", "#events tr[data-event]").await?;
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(
         texts[0].contains("arch-1") && texts[0].contains("processed"),

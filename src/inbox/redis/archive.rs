@@ -16,12 +16,12 @@ use time::OffsetDateTime;
 
 use super::stored::{ToArg, account, encode_letters};
 use super::{RedisInbox, redis_error};
-use crate::UserId;
 use crate::inbox::types::{from_millis, unix_millis};
 use crate::inbox::{
     ArchiveCursor, ArchiveFilter, ArchivedDelivery, ArchivedEvent, DeliveryId, FoundEvent,
     InboxError, LeaseToken, NewDeadLetter,
 };
+use crate::{AccountId, UserId};
 
 /// How many members a read of a sorted set asks for at once.
 const PAGE: usize = 500;
@@ -271,12 +271,8 @@ impl RedisInbox {
         let mut found = Vec::new();
         let mut bad = None;
         self.walk(&self.archive_key(filter), filter, None, |d| {
-            let account = match account(&d.account) {
-                Ok(a) => a,
-                Err(e) => {
-                    bad = Some(e);
-                    return false;
-                }
+            let Some(account) = decoded(&d.account, &mut bad) else {
+                return false;
             };
             let received = from_millis(d.received_ms);
             if filter.delivery_matches(account, received) {
@@ -302,12 +298,8 @@ impl RedisInbox {
         let mut bad = None;
         let min = after.map(|a| unix_millis(a.received_at));
         self.walk(&self.archive_key(filter), filter, min, |d| {
-            let account = match account(&d.account) {
-                Ok(a) => a,
-                Err(e) => {
-                    bad = Some(e);
-                    return false;
-                }
+            let Some(account) = decoded(&d.account, &mut bad) else {
+                return false;
             };
             let received = from_millis(d.received_ms);
             let delivery =
@@ -354,4 +346,10 @@ impl RedisInbox {
         let script = &self.scripts.complete_archived;
         self.held("complete", script, id, token, &more).await
     }
+}
+
+/// The account of an archived delivery; a bad one is kept in `bad` (the
+/// walk then stops and the call fails with it).
+fn decoded(text: &str, bad: &mut Option<InboxError>) -> Option<AccountId> {
+    account(text).map_err(|e| *bad = Some(e)).ok()
 }
