@@ -46,19 +46,19 @@ const SECRET: &str = "latency-secret";
 /// When each event was sent (its delivery's scheduled time).
 type Sent = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// One account: a delivery of `per` events every `every`, one at a time;
-/// gives the acknowledgement times.
+/// One account: a delivery of `per` events every `every` from `start`, one
+/// at a time; gives the acknowledgement times.
 fn account(
     addr: SocketAddr,
     run: u128,
     account: u64,
-    (per, every, until): (usize, Duration, Instant),
+    (per, start, every, until): (usize, Instant, Duration, Instant),
     sent: Sent,
 ) -> Vec<Duration> {
     let sign = SignatureAuth::new(SECRET);
     let mut stream = TcpStream::connect(addr).expect("the receiver");
     let _ = stream.set_nodelay(true);
-    let (mut acks, mut scheduled, mut n) = (Vec::new(), Instant::now(), 0u64);
+    let (mut acks, mut scheduled, mut n) = (Vec::new(), start, 0u64);
     while scheduled < until {
         if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
@@ -179,11 +179,18 @@ async fn main() {
     let sent = Sent::default();
     let deliveries_per_second = rate as f64 / per as f64 / accounts as f64;
     let every = Duration::from_secs_f64(1.0 / deliveries_per_second);
-    let until = Instant::now() + Duration::from_secs(seconds);
+    let now = Instant::now();
+    let until = now + Duration::from_secs(seconds);
+    // Independent accounts' sends fall anywhere in the period: spread evenly
+    // (`ALM_LATENCY_TOGETHER=1`: all at the same instants, the worst case).
+    let together = std::env::var("ALM_LATENCY_TOGETHER").as_deref() == Ok("1");
     let senders: Vec<_> = (1..=accounts)
         .map(|a| {
             let sent = Arc::clone(&sent);
-            std::thread::spawn(move || account(addr, run, a, (per as usize, every, until), sent))
+            let offset = if together { 0 } else { (a - 1) as u32 };
+            let start = now + every * offset / accounts as u32;
+            let plan = (per as usize, start, every, until);
+            std::thread::spawn(move || account(addr, run, a, plan, sent))
         })
         .collect();
     let acks: Vec<Duration> = senders

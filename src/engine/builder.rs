@@ -199,6 +199,7 @@ impl<S: Store> EngineBuilder<S> {
                 families: self.families,
                 counters: Counters::default(),
                 pool: super::pool::Pool::default(),
+                written: tokio::sync::Notify::new(),
             }),
         }
     }

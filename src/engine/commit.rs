@@ -98,6 +98,11 @@ impl<S: Store> Engine<S> {
         let outcomes = self
             .commit_pending(&batch.pending, &mut batch.commits)
             .await?;
+        if self.inner.store.wants_decided() {
+            // The hooks (an outbox's among them) saw this commit: a relay
+            // waiting in this process looks at once.
+            self.inner.written.notify_one();
+        }
         let mut pending = std::mem::take(&mut batch.pending);
         for (pending, outcome) in pending.drain(..).zip(outcomes) {
             if matches!(outcome.outcome, Ok(CommitOutcome::Committed)) {

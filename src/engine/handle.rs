@@ -50,6 +50,9 @@ pub(crate) struct Inner<S> {
     pub(super) counters: Counters,
     /// Delivery buffers kept between deliveries.
     pub(super) pool: super::pool::Pool,
+    /// Told after each commit the store's hooks saw (an outbox's relay
+    /// waits on it: [`OutboxStore::written`](crate::store::OutboxStore::written)).
+    pub(crate) written: tokio::sync::Notify,
 }
 
 impl<S> Clone for Engine<S> {
@@ -101,6 +104,11 @@ impl<S: Store> Engine<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.inner.store
+    }
+
+    /// Told after each commit the store's hooks saw.
+    pub(crate) fn written_signal(&self) -> &tokio::sync::Notify {
+        &self.inner.written
     }
 
     /// The counters so far.

@@ -175,6 +175,10 @@ impl<S: Store + OutboxStore> OutboxStore for Engine<S> {
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         self.store().outbox_stats().await
     }
+
+    async fn written(&self) {
+        self.written_signal().notified().await;
+    }
 }
 
 /// A relay running as a task of the receiver: restarted if it panics,

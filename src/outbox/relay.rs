@@ -27,8 +27,11 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 ///
 /// Each round leases accounts with pending entries (one relay per account
 /// at a time, see [`OutboxStore`]), publishes each account's entries in
-/// decision order with one [`Sink::publish`], and deletes those the broker
-/// acknowledged. A publish that fails or times out leaves its entries in
+/// decision order with one [`Sink::publish`] (the accounts' publishes run
+/// together), and deletes those the broker acknowledged. An idle relay
+/// looks again after its [`poll`](Self::poll), or at once when its store
+/// says entries were written ([`OutboxStore::written`]: an
+/// [`Engine`](crate::Engine) does after each commit of this process). A publish that fails or times out leaves its entries in
 /// the outbox: they are published again (at-least-once), after a pause
 /// that grows to 5 s while the broker stays away. Nothing is dead-lettered
 /// and nothing here touches ALM's deliveries: their `202` and `/readyz` do
@@ -158,19 +161,16 @@ impl<O: OutboxStore, S: Sink> Relay<O, S> {
         .map_err(store)?;
         let mut sent: Vec<OutboxEntry> = Vec::with_capacity(leased.len());
         let mut failed: Option<(usize, super::SinkError)> = None;
-        for run in leased.chunk_by(|a, b| a.account_id == b.account_id) {
-            let publish = tokio::time::timeout(self.publish_timeout, self.sink.publish(run)).await;
+        // Each account's entries are one publish; the accounts' publishes
+        // wait for their acknowledgements together.
+        let runs: Vec<&[OutboxEntry]> = leased
+            .chunk_by(|a, b| a.account_id == b.account_id)
+            .collect();
+        let published = all(runs.iter().map(|run| self.publish(run))).await;
+        for (run, publish) in runs.into_iter().zip(published) {
             match publish {
-                Ok(Ok(())) => sent.extend_from_slice(run),
-                Ok(Err(e)) => note(&mut failed, run.len(), e),
-                Err(_) => note(
-                    &mut failed,
-                    run.len(),
-                    super::SinkError::new(format!(
-                        "no acknowledgement within {:?}",
-                        self.publish_timeout
-                    )),
-                ),
+                Ok(()) => sent.extend_from_slice(run),
+                Err(e) => note(&mut failed, run.len(), e),
             }
         }
         if !sent.is_empty() {
@@ -184,8 +184,20 @@ impl<O: OutboxStore, S: Sink> Relay<O, S> {
         }
     }
 
+    /// Publishes one account's entries, within the publish timeout.
+    async fn publish(&self, run: &[OutboxEntry]) -> Result<(), super::SinkError> {
+        match tokio::time::timeout(self.publish_timeout, self.sink.publish(run)).await {
+            Ok(published) => published,
+            Err(_) => Err(super::SinkError::new(format!(
+                "no acknowledgement within {:?}",
+                self.publish_timeout
+            ))),
+        }
+    }
+
     /// Runs rounds for ever: at once while there is work, every
-    /// [`poll`](Self::poll) when idle, after a growing pause (up to 5 s)
+    /// [`poll`](Self::poll) when idle (or at once when the store says
+    /// entries were written: [`OutboxStore::written`]), after a growing pause (up to 5 s)
     /// when the broker or the store fails; sets the outbox gauges every
     /// 2 s (feature `metrics`).
     pub async fn run(&self) {
@@ -199,7 +211,10 @@ impl<O: OutboxStore, S: Sink> Relay<O, S> {
             match self.relay_once().await {
                 Ok(0) => {
                     backoff = Duration::ZERO;
-                    tokio::time::sleep(self.poll).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(self.poll) => {}
+                        () = self.store.written() => {}
+                    }
                 }
                 Ok(_) => backoff = Duration::ZERO,
                 #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
@@ -253,4 +268,31 @@ async fn bounded<T>(
             "outbox: the store did not answer within {limit:?}"
         )))
     })
+}
+
+/// Runs `futures` together; their outputs in their order.
+async fn all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(out) => *output = Some(out),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future is done"))
+        .collect()
 }

@@ -14,7 +14,9 @@ use crate::store::OutboxEntry;
 /// re-publish (brokers that deduplicate drop it by
 /// [`OutboxEntry::message_id`]). Every I/O of a publish must be bounded:
 /// the relay also bounds the whole call by its
-/// [`publish_timeout`](super::Relay::publish_timeout).
+/// [`publish_timeout`](super::Relay::publish_timeout). A relay publishes
+/// the accounts of one round together: calls for different accounts may
+/// run at the same time (never two for one account).
 ///
 /// Check an implementation with the conformance suite
 /// (`conformance::sink`, feature `sink-conformance`).

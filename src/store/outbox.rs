@@ -231,6 +231,31 @@ pub trait OutboxStore: Send + Sync + 'static {
 
     /// How many entries are pending, and since when.
     fn outbox_stats(&self) -> impl Future<Output = Result<OutboxStats, StoreError>> + Send;
+
+    /// Resolves when this process may have written entries since it last
+    /// resolved, so that an idle [`Relay`](crate::outbox::Relay) looks at
+    /// once rather than at its next poll. The default never resolves (the
+    /// relay polls); an [`Engine`](crate::Engine) resolves it after each
+    /// commit its store's hooks saw. Entries written by other processes
+    /// are found by the poll.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use alm_webhooks::{Engine, Envelope};
+    /// use alm_webhooks::store::{MemoryStore, OutboxStore};
+    ///
+    /// let engine = Engine::builder(MemoryStore::new().with_outbox()).build();
+    /// let body = br#"{"accountId":1,"events":[{"eventId":"e1","eventName":"NEW_THING"}]}"#;
+    /// engine.process(Envelope::from_slice(body).unwrap(), |_| async { Ok(()) }).await.unwrap();
+    /// // The commit is remembered until someone waits.
+    /// tokio::time::timeout(Duration::from_secs(1), engine.written()).await.unwrap();
+    /// # }
+    /// ```
+    fn written(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 /// For each account of `sent`, the highest `seq` sent (in account order).
@@ -263,5 +288,9 @@ impl<S: OutboxStore> OutboxStore for std::sync::Arc<S> {
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         S::outbox_stats(self).await
+    }
+
+    async fn written(&self) {
+        S::written(self).await;
     }
 }

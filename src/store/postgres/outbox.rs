@@ -176,9 +176,9 @@ impl OutboxStore for PostgresStore {
             let client = self.client().await?;
             // Accounts with entries, leased where free (or ours), in one
             // statement; then their oldest entries.
-            let leased = client
-                .query(
-                    &format!(
+            let leased = prepared(
+                &client,
+                &format!(
                         "INSERT INTO \"{schema}\".alm_outbox_relays AS r (account_id, relay, lease_until) \
                          SELECT a.account_id, $1, clock_timestamp() + $2 * interval '1 millisecond' \
                          FROM \"{schema}\".alm_outbox_accounts a WHERE EXISTS \
@@ -187,30 +187,30 @@ impl OutboxStore for PostgresStore {
                          ON CONFLICT (account_id) DO UPDATE SET relay = EXCLUDED.relay, \
                          lease_until = EXCLUDED.lease_until \
                          WHERE r.relay = EXCLUDED.relay OR r.lease_until <= clock_timestamp() \
-                         RETURNING account_id"
-                    ),
-                    &[&relay, &lease_ms],
-                )
-                .await
-                .map_err(|e| pg_error("cannot lease the outbox", e))?;
+                     RETURNING account_id"
+                ),
+                &[&relay, &lease_ms],
+            )
+            .await
+            .map_err(|e| pg_error("cannot lease the outbox", e))?;
             let mut accounts: Vec<i64> = leased.iter().map(|r| r.get(0)).collect();
             accounts.sort_unstable();
             if accounts.is_empty() {
                 return Ok(Vec::new());
             }
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT o.* FROM unnest($1::bigint[]) WITH ORDINALITY AS k(a, n) \
+            let rows = prepared(
+                &client,
+                &format!(
+                    "SELECT o.* FROM unnest($1::bigint[]) WITH ORDINALITY AS k(a, n) \
                          CROSS JOIN LATERAL (SELECT account_id, seq, event_id, event_name, \
                          event_time, body, decided_at FROM \"{schema}\".alm_outbox \
                          WHERE account_id = k.a ORDER BY seq LIMIT $2) AS o ORDER BY k.n, o.seq \
-                         LIMIT $2"
-                    ),
-                    &[&accounts, &max],
-                )
-                .await
-                .map_err(|e| pg_error("cannot read the outbox", e))?;
+                     LIMIT $2"
+                ),
+                &[&accounts, &max],
+            )
+            .await
+            .map_err(|e| pg_error("cannot read the outbox", e))?;
             // Accounts leased but left out by `max`: free them at once for
             // other relays.
             let served: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.get(0)).collect();
@@ -246,19 +246,19 @@ impl OutboxStore for PostgresStore {
         let schema = &self.schema;
         let mark = async {
             let client = self.client().await?;
-            client
-                .query(
-                    &format!(
-                        "WITH sent AS (DELETE FROM \"{schema}\".alm_outbox o \
+            prepared(
+                &client,
+                &format!(
+                    "WITH sent AS (DELETE FROM \"{schema}\".alm_outbox o \
                          USING unnest($1::bigint[], $2::bigint[]) AS s(a, upto) \
                          WHERE o.account_id = s.a AND o.seq <= s.upto RETURNING 1) \
                          UPDATE \"{schema}\".alm_outbox_relays SET lease_until = '-infinity' \
-                         WHERE account_id = ANY($1) AND relay = $3"
-                    ),
-                    &[&accounts, &upto, &relay],
-                )
-                .await
-                .map_err(|e| pg_error("cannot mark outbox entries sent", e))
+                     WHERE account_id = ANY($1) AND relay = $3"
+                ),
+                &[&accounts, &upto, &relay],
+            )
+            .await
+            .map_err(|e| pg_error("cannot mark outbox entries sent", e))
         };
         bounded(self.timeout, mark, timed_out).await?;
         Ok(())
@@ -283,4 +283,15 @@ impl OutboxStore for PostgresStore {
         let oldest: Option<SystemTime> = row.get(1);
         Ok(OutboxStats::new(row.get::<_, i64>(0).max(0) as u64, oldest))
     }
+}
+
+/// Runs `sql` as a statement prepared once per connection (the relay's
+/// statements run every round).
+async fn prepared(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query(&statement, params).await
 }
