@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, Statement, Transaction, params, params_from_iter};
 use time::OffsetDateTime;
 
 use super::SqliteStore;
@@ -75,6 +75,7 @@ impl super::hooks::SqliteHook for Projection {
             .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM alm_learner_records")?
             .query_row([], |r| r.get(0))?;
         let mut read = tx.prepare_cached(READ)?;
+        let mut upsert = tx.prepare_cached(UPSERT)?;
         for ((a, u, i), facts) in &records {
             let stored = read
                 .query_row(params![a, u, i], decode)
@@ -92,7 +93,7 @@ impl super::hooks::SqliteHook for Projection {
                 continue;
             }
             seq += 1;
-            write(tx, &merged, seq)?;
+            write(&mut upsert, &merged, seq)?;
         }
         Ok(())
     }
@@ -119,9 +120,9 @@ const UPSERT: &str = "INSERT INTO alm_learner_records (account_id, user_id, lo_i
 const READ: &str = "SELECT account_id, user_id, lo_instance_id, merge_state, updated_at, seq \
     FROM alm_learner_records WHERE account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3";
 
-fn write(tx: &Transaction<'_>, r: &LearnerRecord, seq: i64) -> rusqlite::Result<()> {
+fn write(upsert: &mut Statement<'_>, r: &LearnerRecord, seq: i64) -> rusqlite::Result<()> {
     let time = |t: Option<OffsetDateTime>| t.map(utc_text);
-    tx.prepare_cached(UPSERT)?
+    upsert
         .execute(params![
             r.account_id.get() as i64,
             r.user_id.get() as i64,
