@@ -370,3 +370,39 @@ async fn a_row_from_before_the_packed_merge_state_reads_and_merges() {
     );
     assert!(state().starts_with(r#"{"k":"#));
 }
+
+/// A progress older than the record's newest, arriving last: it wins no
+/// field, so the row is not written again (its `seq` stays).
+const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
+
+#[tokio::test]
+async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
+    let store = SqliteStore::open_in_memory()
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    let engine = Engine::builder(store).build();
+    for e in [ENROLL, PROGRESS] {
+        engine
+            .process(envelope(&[e]), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let before = engine.store().learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(before.records.len(), 1);
+    let report = engine
+        .process(envelope(&[OLDER_PROGRESS]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(report.is_acknowledged(), "{report:?}");
+    let after = engine
+        .store()
+        .learner_changes_since(before.cursor, 10)
+        .await
+        .unwrap();
+    assert!(after.records.is_empty(), "{:?}", after.records);
+    assert_eq!(after.cursor, before.cursor);
+    let all = engine.store().learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(all.records, before.records);
+}
