@@ -306,3 +306,38 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     assert_eq!(record.status, LearnerStatus::Completed);
     store.drop_schema().await.unwrap();
 }
+
+/// A progress older than the record's newest, arriving last: it wins no
+/// field, so the row is not written again (its `seq` stays).
+const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
+
+#[tokio::test]
+async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let engine = Engine::builder(store.clone().with_learner_projection().await.unwrap()).build();
+    for e in [ENROLL, PROGRESS] {
+        engine
+            .process(envelope(&[e]), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let before = store.learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(before.records.len(), 1);
+    let report = engine
+        .process(envelope(&[OLDER_PROGRESS]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(report.is_acknowledged(), "{report:?}");
+    let after = store
+        .learner_changes_since(before.cursor, 10)
+        .await
+        .unwrap();
+    assert!(after.records.is_empty(), "{:?}", after.records);
+    assert_eq!(after.cursor, before.cursor);
+    let all = store.learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(all.records, before.records);
+    store.drop_schema().await.unwrap();
+}

@@ -99,6 +99,24 @@ async fn every_history_converges_to_the_merge_of_its_set() {
     let text = String::from_utf8(csv).unwrap();
     assert_eq!(text.lines().count(), HISTORIES as usize + 1);
     assert!(text.starts_with("Account ID,User ID,Training ID,Training Type,Instance ID,Status"));
+    // The export copies the stored columns: byte for byte what the crate's
+    // writer makes of the records rebuilt from their merge state.
+    let mut expected = alm_webhooks::projection::TranscriptCsv::new(Vec::new()).unwrap();
+    for account in engine.store().learner_accounts().await.unwrap() {
+        let records = engine
+            .store()
+            .learner_records_of_account(account)
+            .await
+            .unwrap();
+        for record in &records {
+            expected.write(record).unwrap();
+        }
+    }
+    let expected = String::from_utf8(expected.finish().unwrap()).unwrap();
+    for (n, (got, want)) in text.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(got, want, "line {n} of the CSV");
+    }
+    assert_eq!(text.len(), expected.len());
 }
 
 fn envelope(events: &[&str]) -> Envelope {
@@ -270,4 +288,121 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
         .unwrap()
         .unwrap();
     assert_eq!(record.status, LearnerStatus::Completed);
+}
+
+/// `merge_state` as rows written before the packed form held it: the
+/// summary's own JSON, each winning key written out in every field.
+fn unpacked(packed: &str) -> String {
+    let p: serde_json::Value = serde_json::from_str(packed).unwrap();
+    let keys = p["k"].as_array().unwrap();
+    let key = |n: &serde_json::Value| {
+        let k = &keys[n.as_u64().unwrap() as usize];
+        serde_json::json!({"at": k[0], "kind": k[1], "tie": k[2], "event_id": k[3]})
+    };
+    let mut old = serde_json::Map::new();
+    for field in ["lifecycle", "attempt", "progress"] {
+        old.insert(
+            field.into(),
+            p.get(field).map_or(serde_json::Value::Null, key),
+        );
+    }
+    for field in [
+        "last",
+        "percent",
+        "started",
+        "completion",
+        "enrolled",
+        "source",
+    ] {
+        let won = p.get(field).map_or(
+            serde_json::Value::Null,
+            |w| serde_json::json!({"key": key(&w[0]), "value": w[1]}),
+        );
+        old.insert(field.into(), won);
+    }
+    serde_json::Value::Object(old).to_string()
+}
+
+#[tokio::test]
+async fn a_row_from_before_the_packed_merge_state_reads_and_merges() {
+    let db = TempDb::new();
+    let instance: alm_webhooks::LoInstanceId = "course:1_2".parse().unwrap();
+    let store = SqliteStore::open(&db.0)
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    let engine = Engine::builder(store).build();
+    let process = |e: &'static str| engine.process(envelope(&[e]), |_| async { Ok(()) });
+    process(ENROLL).await.unwrap();
+    let record = || {
+        engine
+            .store()
+            .learner_record(AccountId(1), UserId(7), &instance)
+    };
+    let before = record().await.unwrap().unwrap();
+    // Rewrite the row's merge state as the previous release wrote it.
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let state = || -> String {
+        conn.query_row("SELECT merge_state FROM alm_learner_records", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let packed = state();
+    assert!(packed.starts_with(r#"{"k":"#), "{packed}");
+    conn.execute(
+        "UPDATE alm_learner_records SET merge_state = ?1",
+        [unpacked(&packed)],
+    )
+    .unwrap();
+    assert!(state().contains(r#""event_id":"a""#));
+    assert_eq!(record().await.unwrap().unwrap(), before);
+    // The next events merge into it, and it is written packed again.
+    process(COMPLETE).await.unwrap();
+    process(PROGRESS).await.unwrap();
+    let after = record().await.unwrap().unwrap();
+    assert_eq!(after.status, LearnerStatus::Completed);
+    assert_eq!(after.date_started.map(|t| t.unix_timestamp()), Some(15));
+    assert_eq!(
+        after.enrollment_source.map(|s| s.to_string()).as_deref(),
+        Some("SELF_ENROLL")
+    );
+    assert!(state().starts_with(r#"{"k":"#));
+}
+
+/// A progress older than the record's newest, arriving last: it wins no
+/// field, so the row is not written again (its `seq` stays).
+const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
+
+#[tokio::test]
+async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
+    let store = SqliteStore::open_in_memory()
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    let engine = Engine::builder(store).build();
+    for e in [ENROLL, PROGRESS] {
+        engine
+            .process(envelope(&[e]), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let before = engine.store().learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(before.records.len(), 1);
+    let report = engine
+        .process(envelope(&[OLDER_PROGRESS]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(report.is_acknowledged(), "{report:?}");
+    let after = engine
+        .store()
+        .learner_changes_since(before.cursor, 10)
+        .await
+        .unwrap();
+    assert!(after.records.is_empty(), "{:?}", after.records);
+    assert_eq!(after.cursor, before.cursor);
+    let all = engine.store().learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(all.records, before.records);
 }

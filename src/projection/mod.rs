@@ -59,6 +59,7 @@
 
 mod event;
 mod merge;
+mod packed;
 mod record;
 #[cfg(feature = "redis")]
 mod slots;
@@ -76,5 +77,7 @@ pub use record::{LearnerRecord, LearnerStatus, UnknownStatus};
 pub(crate) use slots::{record_from_slots, slots_of, sort_key};
 #[cfg(feature = "sqlite")]
 pub(crate) use stored::parse_utc;
+#[cfg(feature = "postgres")]
+pub(crate) use stored::utc_millis;
 pub(crate) use stored::utc_text;
 pub use stored::{CSV_HEADER, LearnerChanges, TranscriptCsv};

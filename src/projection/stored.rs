@@ -8,7 +8,6 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 
 use super::record::LearnerRecord;
-use super::summary::Summary;
 use crate::{AccountId, LoInstanceId, UserId};
 
 /// RFC 3339, UTC, milliseconds: fixed width, so text order is time order.
@@ -17,9 +16,49 @@ const UTC_MILLIS: &[FormatItem<'static>] =
 
 /// A time as stored and exported: `2024-09-05T08:25:13.000Z`.
 pub(crate) fn utc_text(t: OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(UTC_MILLIS)
-        .unwrap_or_default()
+    let mut out = [0u8; 24];
+    match utc_millis(t, &mut out) {
+        Some(text) => text.to_owned(),
+        None => t
+            .to_offset(time::UtcOffset::UTC)
+            .format(UTC_MILLIS)
+            .unwrap_or_default(),
+    }
+}
+
+/// [`utc_text`] written into `out`, without the format machinery (a hot
+/// path: five times per record written or exported); `None` for a year
+/// outside 0–9999, which [`utc_text`] formats the slow way.
+pub(crate) fn utc_millis(t: OffsetDateTime, out: &mut [u8; 24]) -> Option<&str> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (date, clock) = (t.date(), t.time());
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut v = value;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, u8::from(date.month()).into(), 2);
+    put(8, date.day().into(), 2);
+    put(11, clock.hour().into(), 2);
+    put(14, clock.minute().into(), 2);
+    put(17, clock.second().into(), 2);
+    put(20, clock.millisecond().into(), 3);
+    for (at, byte) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        out[at] = byte;
+    }
+    std::str::from_utf8(out).ok()
 }
 
 /// Parses [`utc_text`] (or any RFC 3339 time).
@@ -29,10 +68,11 @@ pub(crate) fn parse_utc(text: &str) -> Option<OffsetDateTime> {
 }
 
 impl LearnerRecord {
-    /// The summary the row is rebuilt from, as JSON.
+    /// The summary the row is rebuilt from, as stored: JSON, packed
+    /// ([`super::packed`]).
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn summary_json(&self) -> String {
-        serde_json::to_string(&self.summary).unwrap_or_default()
+        super::packed::to_json(&self.summary)
     }
 
     /// The row a stored summary describes.
@@ -44,7 +84,7 @@ impl LearnerRecord {
         summary: &str,
         updated_at: OffsetDateTime,
     ) -> Result<Self, serde_json::Error> {
-        let summary: Summary = serde_json::from_str(summary)?;
+        let summary = super::packed::from_json(summary)?;
         Self::from_summary(account_id, user_id, lo_instance_id, summary, updated_at)
             .ok_or_else(|| serde::de::Error::custom("a stored summary without an event"))
     }
@@ -137,6 +177,17 @@ impl<W: Write> TranscriptCsv<W> {
             .map_err(std::io::Error::other)
     }
 
+    /// Writes one record given as its 16 fields, already as text (in the
+    /// order of [`CSV_HEADER`], as [`TranscriptCsv::write`] renders them):
+    /// for a store that keeps them rendered.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn write_fields(&mut self, fields: &[&str; 16]) -> std::io::Result<()> {
+        self.rows += 1;
+        self.writer
+            .write_record(fields)
+            .map_err(std::io::Error::other)
+    }
+
     /// How many records were written.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -170,5 +221,33 @@ impl LearnerChanges {
         let cursor = rows.last().map_or(cursor, |(seq, _)| *seq);
         let records = rows.into_iter().map(|(_, r)| r).collect();
         Self { records, cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::{UTC_MILLIS, utc_text};
+
+    #[test]
+    fn times_are_written_as_the_format_description_writes_them() {
+        let nanos = [
+            0_i128,
+            1_725_524_713_123_456_789,
+            1_725_524_713_999_999_999,
+            -62_167_219_200_000_000_000, // 0000-01-01
+            253_402_300_799_999_000_000, // 9999-12-31T23:59:59.999
+            253_402_300_800_000_000_000, // 10000-01-01: the slow way
+            -62_167_219_200_000_000_001, // -0001-12-31: the slow way
+            -1_000_000,
+        ];
+        for nanos in nanos {
+            let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+                continue;
+            };
+            let slow = t.format(UTC_MILLIS).unwrap_or_default();
+            assert_eq!(utc_text(t), slow, "{nanos}");
+        }
     }
 }

@@ -1,78 +1,114 @@
-//! The learner projection's CSV export on PostgreSQL: the server renders
-//! the stored columns as CSV (`COPY … TO STDOUT`), byte for byte what
-//! [`TranscriptCsv`](crate::projection::TranscriptCsv) writes, and the
-//! client only copies the bytes out.
+//! The learner projection's CSV export on PostgreSQL: the server sends the
+//! stored columns in its binary `COPY` format (it formats nothing) and the
+//! client renders them, byte for byte what
+//! [`TranscriptCsv`](crate::projection::TranscriptCsv) writes of a record.
 
 use std::io::Write;
 
 use futures_util::{FutureExt, StreamExt};
 
+use time::OffsetDateTime;
+use tokio_postgres::binary_copy::{BinaryCopyOutRow, BinaryCopyOutStream};
+use tokio_postgres::types::Type;
+
 use super::connection::{TimedOut, bounded};
 use super::{PostgresStore, pg_error, timed_out};
-use crate::projection::TranscriptCsv;
+use crate::projection::{TranscriptCsv, utc_millis, utc_text};
 use crate::store::StoreError;
 
-/// A time as [`TranscriptCsv`] writes it (RFC 3339, UTC, milliseconds).
-fn utc(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
-}
-
-/// A `u64` id stored bit-cast into a `BIGINT`, as its decimal text.
-fn unsigned(column: &str) -> String {
-    format!(
-        "CASE WHEN {column} < 0 THEN ({column}::numeric + 18446744073709551616)::text \
-         ELSE {column}::text END"
-    )
-}
-
 /// The export's `COPY` statement: the columns of
-/// [`CSV_HEADER`](crate::projection::CSV_HEADER), in the primary key's
-/// order (qualified: an output column named like the ids is text). Text the CSV writer would leave unquoted stays unquoted: an empty
-/// source is `NULL` (PostgreSQL quotes an empty string, the writer does
-/// not), a boolean is `true`/`false` (not `t`/`f`).
+/// [`CSV_HEADER`](crate::projection::CSV_HEADER), as they are stored, in
+/// the primary key's order, in PostgreSQL's binary format: the server
+/// formats nothing (formatting the five times with `to_char` was what
+/// bounded the export), the client renders each row as
+/// [`TranscriptCsv::write`] renders a record.
 fn copy_sql(table: &str) -> String {
-    let columns = [
-        unsigned("account_id"),
-        unsigned("user_id"),
-        "lo_id".into(),
-        "lo_type".into(),
-        "lo_instance_id".into(),
-        "status".into(),
-        "progress_percent".into(),
-        utc("date_enrolled"),
-        utc("date_started"),
-        utc("date_completed"),
-        "CASE has_passed WHEN true THEN 'true' WHEN false THEN 'false' END".into(),
-        "NULLIF(enrollment_source, '')".into(),
-        "last_event_id".into(),
-        "last_event_name".into(),
-        utc("last_event_time"),
-        utc("updated_at"),
-    ];
     format!(
-        "COPY (SELECT {} FROM {table} AS r ORDER BY r.account_id, r.user_id, \
-         r.lo_instance_id) TO STDOUT WITH (FORMAT csv)",
-        columns.join(", ")
+        "COPY (SELECT account_id, user_id, lo_id, lo_type, lo_instance_id, status, \
+         progress_percent, date_enrolled, date_started, date_completed, has_passed, \
+         enrollment_source, last_event_id, last_event_name, last_event_time, updated_at \
+         FROM {table} ORDER BY account_id, user_id, lo_instance_id) \
+         TO STDOUT WITH (FORMAT binary)"
     )
 }
 
-/// Counts the records in CSV bytes as they pass: line ends outside quotes.
-#[derive(Debug, Default)]
-struct Records {
-    rows: u64,
-    quoted: bool,
-}
+/// The types of [`copy_sql`]'s columns.
+const TYPES: [Type; 16] = [
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::BOOL,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+];
 
-impl Records {
-    fn count(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            match b {
-                b'"' => self.quoted = !self.quoted,
-                b'\n' if !self.quoted => self.rows += 1,
-                _ => {}
+/// Writes a row of [`copy_sql`] as [`TranscriptCsv::write`] writes its
+/// record: ids unsigned, times as [`utc_text`], absent values empty.
+fn write_row<W: Write>(
+    row: &BinaryCopyOutRow,
+    csv: &mut TranscriptCsv<W>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let id = |i: usize| row.try_get::<i64>(i).map(|v| (v as u64).to_string());
+    let text = |i: usize| {
+        row.try_get::<Option<&str>>(i)
+            .map(Option::unwrap_or_default)
+    };
+    let mut times = [[0u8; 24]; 5];
+    let mut slow: [String; 5] = Default::default();
+    let mut present = [false; 5];
+    for (slot, column) in [7, 8, 9, 14, 15].into_iter().enumerate() {
+        if let Some(t) = row.try_get::<Option<OffsetDateTime>>(column)? {
+            present[slot] = true;
+            if utc_millis(t, &mut times[slot]).is_none() {
+                slow[slot] = utc_text(t);
             }
         }
     }
+    let mut rendered = [""; 5];
+    for (slot, text) in rendered.iter_mut().enumerate() {
+        *text = match (present[slot], slow[slot].as_str()) {
+            (false, _) => "",
+            (true, "") => std::str::from_utf8(&times[slot])?,
+            (true, slow) => slow,
+        };
+    }
+    let (account, user) = (id(0)?, id(1)?);
+    let percent = row.try_get::<f64>(6)?.to_string();
+    let passed = match row.try_get::<Option<bool>>(10)? {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    };
+    let fields = [
+        account.as_str(),
+        user.as_str(),
+        text(2)?,
+        text(3)?,
+        text(4)?,
+        text(5)?,
+        percent.as_str(),
+        rendered[0],
+        rendered[1],
+        rendered[2],
+        passed,
+        text(11)?,
+        text(12)?,
+        text(13)?,
+        rendered[3],
+        rendered[4],
+    ];
+    csv.write_fields(&fields)?;
+    Ok(())
 }
 
 impl PostgresStore {
@@ -97,9 +133,10 @@ impl PostgresStore {
     /// [`TranscriptCsv`]) into `out`, in key order, and gives `out` back
     /// with the number of rows.
     ///
-    /// The server renders the rows (`COPY … TO STDOUT WITH (FORMAT csv)`
-    /// from the table's columns) and they are copied to `out` through a
-    /// 64 KiB buffer as they come: nothing else is held in memory. The
+    /// The server sends the table's columns (`COPY … TO STDOUT WITH
+    /// (FORMAT binary)`), formatting nothing, and each row is written to
+    /// `out` as it comes, rendered as [`TranscriptCsv::write`] renders a
+    /// record: nothing else is held in memory. The
     /// export runs on a connection of its own, taken out of the pool (and
     /// closed at the end), without the server's `statement_timeout`: an
     /// export may take longer than one call. Instead, each piece must
@@ -122,8 +159,6 @@ impl PostgresStore {
         out: W,
     ) -> Result<(W, u64), StoreError> {
         let io = |e: std::io::Error| StoreError::with_source("postgres: the export failed", e);
-        let header = TranscriptCsv::new(out).map_err(io)?.finish().map_err(io)?;
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, header);
         let sql = copy_sql(&self.learner_table());
         let start = async {
             let client = self.export_client().await?;
@@ -131,38 +166,27 @@ impl PostgresStore {
                 .copy_out(sql.as_str())
                 .await
                 .map_err(|e| pg_error("cannot export learner records", e))?;
-            Ok::<_, StoreError>((client, Box::pin(rows)))
+            Ok::<_, StoreError>((client, rows))
         };
-        let (_client, mut rows) = bounded(self.timeout, start, timed_out).await?;
-        let mut records = Records::default();
+        let (_client, rows) = bounded(self.timeout, start, timed_out).await?;
+        let mut csv = TranscriptCsv::new(out).map_err(io)?;
+        let mut rows = std::pin::pin!(BinaryCopyOutStream::new(rows, &TYPES));
         loop {
-            // A piece already there is taken without a timer.
+            // A row already there is taken without a timer.
             let next = match rows.next().now_or_never() {
                 Some(next) => next,
                 None => tokio::time::timeout(self.timeout, rows.next())
                     .await
                     .map_err(|_| timed_out(TimedOut(self.timeout)))?,
             };
-            let Some(piece) = next else { break };
-            let piece = piece.map_err(|e| pg_error("the export failed", e))?;
-            records.count(&piece);
-            out.write_all(&piece).map_err(io)?;
+            let Some(row) = next else { break };
+            let row = row.map_err(|e| pg_error("the export failed", e))?;
+            write_row(&row, &mut csv).map_err(|e| {
+                StoreError::with_source("postgres: the export failed", std::io::Error::other(e))
+            })?;
         }
-        let out = out.into_inner().map_err(|e| io(e.into_error()))?;
-        Ok((out, records.rows))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Records;
-
-    #[test]
-    fn records_are_counted_by_line_ends_outside_quotes() {
-        let mut records = Records::default();
-        records.count(b"1,\"a\nb\",c\n2,");
-        records.count(b"\"x\"\"\",y\n");
-        assert_eq!(records.rows, 2);
-        assert!(!records.quoted);
+        let n = csv.rows();
+        let out = csv.finish().map_err(io)?;
+        Ok((out, n))
     }
 }

@@ -107,13 +107,19 @@ async fn apply(
     let merged: Vec<LearnerRecord> = records
         .iter()
         .filter_map(|(key, facts)| {
-            let mut row = rows.remove(key);
+            let stored = rows.remove(key);
+            let mut row = stored.clone();
             for fact in facts {
                 row = Some(projection::merge(row.as_ref(), fact, now));
             }
-            row
+            // An event the row already holds (or one that wins nothing)
+            // changes no column: the row, its `seq` and `updated_at` stay.
+            row.filter(|r| stored.is_none_or(|s| s.summary != r.summary))
         })
         .collect();
+    if merged.is_empty() {
+        return Ok(());
+    }
     let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
         merged.iter().map(f).collect()
     };
@@ -121,6 +127,10 @@ async fn apply(
         |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
             merged.iter().map(f).collect()
         };
+    // The keys of the records written (those whose merge state changed).
+    let written_accounts: Vec<i64> = merged.iter().map(|r| r.account_id.get() as i64).collect();
+    let written_users: Vec<i64> = merged.iter().map(|r| r.user_id.get() as i64).collect();
+    let written_instances = column(&|r| Some(r.lo_instance_id.to_string()));
     let lo_ids = column(&|r| Some(r.lo_id.to_string()));
     let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
     let statuses = column(&|r| Some(r.status.as_str().to_owned()));
@@ -136,9 +146,9 @@ async fn apply(
     let updated = time(&|r| Some(r.updated_at));
     let states = column(&|r| Some(r.summary_json()));
     let params: [&(dyn ToSql + Sync); 17] = [
-        &accounts,
-        &users,
-        &instances,
+        &written_accounts,
+        &written_users,
+        &written_instances,
         &lo_ids,
         &lo_types,
         &statuses,

@@ -1,10 +1,11 @@
 //! The learner projection on SQLite: table `alm_learner_records`, kept by a
 //! commit hook in the commit's transaction, and its reads.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, Statement, Transaction, params, params_from_iter};
 use time::OffsetDateTime;
 
 use super::SqliteStore;
@@ -49,62 +50,151 @@ const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated
 struct Projection;
 
 impl super::hooks::SqliteHook for Projection {
+    /// Per commit: the events grouped by record (in key order), one read
+    /// by key per record, the merge in Rust, and one upsert per record
+    /// whose merge state changed, numbered from one `MAX(seq)` read for
+    /// the commit (the transaction holds SQLite's write lock: no other
+    /// writer can take a number meanwhile).
     fn on_commit(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
-        let now = OffsetDateTime::now_utc();
+        let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
         for fact in decided
             .iter()
             .filter_map(|d| LearnerEvent::from_event(d.event))
         {
-            let key = params![
-                fact.account_id.get() as i64,
-                fact.user_id.get() as i64,
-                fact.lo_instance_id.as_str()
-            ];
-            let row = tx
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM alm_learner_records \
-                     WHERE account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3"
-                ))?
-                .query_row(key, decode)
+            let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
+            records
+                .entry((a, u, fact.lo_instance_id.to_string()))
+                .or_default()
+                .push(fact);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut seq: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM alm_learner_records")?
+            .query_row([], |r| r.get(0))?;
+        let mut read = tx.prepare_cached(READ)?;
+        let mut upsert = tx.prepare_cached(UPSERT)?;
+        for ((a, u, i), facts) in &records {
+            let stored = read
+                .query_row(params![a, u, i], decode)
                 .optional()?
-                .transpose()?;
-            let merged = projection::merge(row.as_ref().map(|(_, r)| r), &fact, now);
-            write(tx, &merged)?;
+                .transpose()?
+                .map(|(_, r)| r);
+            let mut merged = stored.clone();
+            for fact in facts {
+                merged = Some(projection::merge(merged.as_ref(), fact, now));
+            }
+            let Some(merged) = merged else { continue };
+            // An event the row already holds (or one that wins nothing)
+            // changes no column: the row, its `seq` and `updated_at` stay.
+            if stored.is_some_and(|s| s.summary == merged.summary) {
+                continue;
+            }
+            seq += 1;
+            write(&mut upsert, &merged, seq)?;
         }
         Ok(())
     }
 }
 
-fn write(tx: &Transaction<'_>, r: &LearnerRecord) -> rusqlite::Result<()> {
+/// The upsert of one record: a changed row is updated in place (its key
+/// and instance index entries stay), not deleted and inserted again as by
+/// `INSERT OR REPLACE`.
+const UPSERT: &str = "INSERT INTO alm_learner_records (account_id, user_id, lo_instance_id, \
+    lo_id, lo_type, status, progress_percent, date_enrolled, date_started, date_completed, \
+    has_passed, enrollment_source, last_event_id, last_event_name, last_event_time, \
+    updated_at, seq, merge_state) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+    ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET \
+    lo_id = excluded.lo_id, lo_type = excluded.lo_type, status = excluded.status, \
+    progress_percent = excluded.progress_percent, date_enrolled = excluded.date_enrolled, \
+    date_started = excluded.date_started, date_completed = excluded.date_completed, \
+    has_passed = excluded.has_passed, enrollment_source = excluded.enrollment_source, \
+    last_event_id = excluded.last_event_id, last_event_name = excluded.last_event_name, \
+    last_event_time = excluded.last_event_time, updated_at = excluded.updated_at, \
+    seq = excluded.seq, merge_state = excluded.merge_state";
+
+/// The read of one record by key.
+const READ: &str = "SELECT account_id, user_id, lo_instance_id, merge_state, updated_at, seq \
+    FROM alm_learner_records WHERE account_id = ?1 AND user_id = ?2 AND lo_instance_id = ?3";
+
+fn write(upsert: &mut Statement<'_>, r: &LearnerRecord, seq: i64) -> rusqlite::Result<()> {
     let time = |t: Option<OffsetDateTime>| t.map(utc_text);
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO alm_learner_records (account_id, user_id, lo_instance_id, \
-         lo_id, lo_type, status, progress_percent, date_enrolled, date_started, date_completed, \
-         has_passed, enrollment_source, last_event_id, last_event_name, last_event_time, \
-         updated_at, seq, merge_state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-         ?12, ?13, ?14, ?15, ?16, \
-         (SELECT COALESCE(MAX(seq), 0) + 1 FROM alm_learner_records), ?17)",
-    )?
-    .execute(params![
-        r.account_id.get() as i64,
-        r.user_id.get() as i64,
-        r.lo_instance_id.as_str(),
-        r.lo_id.as_str(),
-        r.lo_type.as_str(),
-        r.status.as_str(),
-        r.progress_percent,
-        time(r.date_enrolled),
-        time(r.date_started),
-        time(r.date_completed),
-        r.has_passed,
-        r.enrollment_source.as_ref().map(|s| s.as_str()),
-        r.last_event_id.as_str(),
-        r.last_event_name.as_str(),
-        utc_text(r.last_event_time),
-        utc_text(r.updated_at),
-        r.summary_json(),
-    ])
-    .map(drop)
+    upsert
+        .execute(params![
+            r.account_id.get() as i64,
+            r.user_id.get() as i64,
+            r.lo_instance_id.as_str(),
+            r.lo_id.as_str(),
+            r.lo_type.as_str(),
+            r.status.as_str(),
+            r.progress_percent,
+            time(r.date_enrolled),
+            time(r.date_started),
+            time(r.date_completed),
+            r.has_passed,
+            r.enrollment_source.as_ref().map(|s| s.as_str()),
+            r.last_event_id.as_str(),
+            r.last_event_name.as_str(),
+            utc_text(r.last_event_time),
+            utc_text(r.updated_at),
+            seq,
+            r.summary_json(),
+        ])
+        .map(drop)
+}
+
+/// The export's columns, in the order of [`crate::projection::CSV_HEADER`],
+/// in key order. The columns are written from the record each time its
+/// merge state changes (the times as [`utc_text`]), so they are copied as
+/// they are: nothing is decoded or formatted again.
+const EXPORT: &str = "SELECT account_id, user_id, lo_id, lo_type, lo_instance_id, status, \
+    progress_percent, date_enrolled, date_started, date_completed, has_passed, \
+    enrollment_source, last_event_id, last_event_name, last_event_time, updated_at \
+    FROM alm_learner_records ORDER BY account_id, user_id, lo_instance_id";
+
+/// Writes a row of [`EXPORT`] as [`TranscriptCsv::write`] writes its record.
+fn export_row<W: Write>(
+    row: &Row<'_>,
+    csv: &mut TranscriptCsv<W>,
+) -> rusqlite::Result<Result<(), BoxError>> {
+    let account = (row.get::<_, i64>(0)? as u64).to_string();
+    let user = (row.get::<_, i64>(1)? as u64).to_string();
+    let percent = row.get::<_, f64>(6)?.to_string();
+    let passed = match row.get::<_, Option<bool>>(10)? {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    };
+    let text = |i: usize| -> rusqlite::Result<&str> {
+        match row.get_ref(i)? {
+            rusqlite::types::ValueRef::Null => Ok(""),
+            value => value.as_str().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(i, value.data_type(), Box::new(e))
+            }),
+        }
+    };
+    let fields = [
+        account.as_str(),
+        user.as_str(),
+        text(2)?,
+        text(3)?,
+        text(4)?,
+        text(5)?,
+        percent.as_str(),
+        text(7)?,
+        text(8)?,
+        text(9)?,
+        passed,
+        text(11)?,
+        text(12)?,
+        text(13)?,
+        text(14)?,
+        text(15)?,
+    ];
+    Ok(csv.write_fields(&fields).map_err(BoxError::from))
 }
 
 /// An id as stored: the `u64` bit-cast to `i64`.
@@ -309,19 +399,14 @@ impl SqliteStore {
         let path = self.path.clone();
         let export =
             move |conn: &rusqlite::Connection| -> rusqlite::Result<Result<(W, u64), BoxError>> {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM alm_learner_records ORDER BY account_id, user_id, lo_instance_id"
-                );
-                let mut statement = conn.prepare(&sql)?;
+                let mut statement = conn.prepare(EXPORT)?;
                 let mut rows = statement.query([])?;
                 let mut csv = match TranscriptCsv::new(out) {
                     Ok(csv) => csv,
                     Err(e) => return Ok(Err(e.into())),
                 };
                 while let Some(row) = rows.next()? {
-                    let written =
-                        decode(row)?.and_then(|(_, r)| csv.write(&r).map_err(BoxError::from));
-                    if let Err(e) = written {
+                    if let Err(e) = export_row(row, &mut csv)? {
                         return Ok(Err(e));
                     }
                 }
