@@ -65,6 +65,7 @@ mod levers;
 mod listing;
 mod policy;
 mod records;
+mod replays;
 mod token;
 
 pub use api::AdminApi;
