@@ -84,5 +84,6 @@ pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 pub const PAGE_HTML: &str = concat!(
     include_str!("page.html"),
     include_str!("page.js"),
+    include_str!("replays.js"),
     "</script>\n</body>\n</html>\n"
 );
