@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::{ReplayId, ReplayRequest, ReplayState, ReplayStatus};
-use crate::inbox::{DeliveryId, Inbox};
+use super::{ReplayId, ReplayMode, ReplayState, ReplayStatus};
+use crate::inbox::DeliveryId;
 
 /// Deliveries a replay job queues before it waits for them to be done.
 pub const DEFAULT_REPLAY_STEP: usize = 100;
@@ -178,41 +178,33 @@ impl ReplayJobs {
         self.book.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a replay of `request` on `inbox` in the background (on the
-    /// current Tokio runtime) and gives its id at once. A filter with no
-    /// end (or one in the future) ends now, so the job never replays what
-    /// it queues itself.
-    ///
-    /// # Panics
-    ///
-    /// Outside a Tokio runtime.
-    pub fn start<I: Inbox>(&self, inbox: Arc<I>, mut request: ReplayRequest) -> ReplayId {
+    /// Registers a new running job of `mode`, with a random id.
+    pub(super) fn begin(&self, mode: ReplayMode) -> ReplayId {
         let now = time::OffsetDateTime::now_utc();
-        if request.filter.to.is_none_or(|to| to > now) {
-            request.filter = request.filter.received_before(now);
-        }
         let id = ReplayId(getrandom::u64().unwrap_or_else(|_| {
             u64::try_from(now.unix_timestamp_nanos() & i128::from(u64::MAX)).unwrap_or(1)
         }));
         let status = ReplayStatus {
             id,
-            mode: request.mode,
+            mode,
             state: ReplayState::Running,
             matched: 0,
             done: 0,
             error: None,
         };
-        {
-            let mut book = self.lock();
-            book.trim();
-            book.jobs.push(Job {
-                status,
-                outstanding: 0,
-                wake: Arc::new(Notify::new()),
-            });
-        }
-        tokio::spawn(super::job::run(self.clone(), inbox, id, request, self.step));
+        let mut book = self.lock();
+        book.trim();
+        book.jobs.push(Job {
+            status,
+            outstanding: 0,
+            wake: Arc::new(Notify::new()),
+        });
         id
+    }
+
+    /// The deliveries a job queues per step.
+    pub(super) fn step(&self) -> usize {
+        self.step
     }
 
     /// One job's progress; `None` for an unknown (or forgotten) id.

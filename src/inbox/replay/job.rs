@@ -23,8 +23,42 @@ pub(crate) fn strip_rerun(body: &[u8]) -> Option<&[u8]> {
     body.strip_prefix(RERUN_MARK)
 }
 
+impl ReplayJobs {
+    /// Starts a replay of `request` on `inbox` in the background (on the
+    /// current Tokio runtime) and gives its id at once. A filter with no
+    /// end (or one in the future) ends now, so the job never replays what
+    /// it queues itself.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::AccountId;
+    /// use alm_webhooks::inbox::{ArchiveFilter, MemoryInbox, ReplayJobs, ReplayMode, ReplayRequest, ReplayState};
+    /// let jobs = ReplayJobs::new();
+    /// let filter = ArchiveFilter::new().with_account_id(AccountId(7));
+    /// let id = jobs.start(Arc::new(MemoryInbox::new()), ReplayRequest::new(filter, ReplayMode::Unprocessed));
+    /// let status = jobs.status(id).unwrap();
+    /// assert_eq!((status.state, status.matched), (ReplayState::Running, 0));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start<I: Inbox>(&self, inbox: Arc<I>, mut request: ReplayRequest) -> ReplayId {
+        let now = OffsetDateTime::now_utc();
+        if request.filter.to.is_none_or(|to| to > now) {
+            request.filter = request.filter.received_before(now);
+        }
+        let id = self.begin(request.mode);
+        tokio::spawn(run(self.clone(), inbox, id, request, self.step()));
+        id
+    }
+}
+
 /// Runs the job to its end and records how it ended.
-pub(super) async fn run<I: Inbox>(
+async fn run<I: Inbox>(
     jobs: ReplayJobs,
     inbox: Arc<I>,
     id: ReplayId,
