@@ -76,8 +76,11 @@ static BASE: std::sync::LazyLock<i64> =
     std::sync::LazyLock::new(|| OffsetDateTime::now_utc().unix_timestamp() - 3600);
 
 /// `seconds` after [`BASE`].
+/// With microseconds, which the archive keeps to the millisecond (a
+/// replay's pages must still move on).
 fn at(seconds: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(*BASE + seconds).expect("a recent time")
+        + time::Duration::microseconds(123_456)
 }
 
 /// A delivery of account 1 received `seconds` after [`BASE`].

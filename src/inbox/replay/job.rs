@@ -90,11 +90,18 @@ async fn steps<I: Inbox>(
                     crate::engine::error_chain(&e)
                 )
             })?;
-        let Some(last) = page.last() else {
+        // A delivery archived with a finer time than its cursor's (before
+        // the archive kept milliseconds) may come again: skip it.
+        let seen = after;
+        let fresh: Vec<_> = page
+            .iter()
+            .filter(|d| seen.is_none_or(|seen| d.cursor() > seen))
+            .collect();
+        let Some(last) = fresh.last() else {
             return Ok(());
         };
         after = Some(last.cursor());
-        for delivery in &page {
+        for delivery in fresh {
             let Some((body, events)) = replay_body(delivery, request) else {
                 continue;
             };
