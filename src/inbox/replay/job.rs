@@ -66,6 +66,7 @@ async fn run<I: Inbox>(
     step: usize,
 ) {
     let error = steps(&jobs, &*inbox, id, &request, step).await.err();
+    #[cfg(feature = "tracing")]
     if let Some(error) = &error {
         tracing::warn!(replay = %id, %error, "a replay job failed");
     }
