@@ -761,3 +761,129 @@ async fn drive_events(client: &fantoccini::Client, addr: SocketAddr) -> Result<(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A replay from the page: a rerun of account 4248's archived range
+/// started with the form, watched until it is done (one event matched,
+/// one done); then, the account paused so its step waits, a second replay
+/// is seen running and cancelled with its button.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_replays_a_range_and_cancels_a_replay() {
+    if !browser_available() {
+        return;
+    }
+    let receiver = start(
+        "axum_receiver",
+        &[("ALM_MODE", "inbox"), ("ALM_ADMIN_TOKEN", TOKEN)],
+    );
+    let addr = receiver.addr;
+    let event = learner_event(
+        "replay-1",
+        "COURSE_ENROLLMENT",
+        1_750_000_000,
+        93,
+        "course:9_1",
+    );
+    assert_eq!(signed_post(addr, &envelope(4248, &[event])).0, 202);
+    let auth = [("authorization", format!("Bearer {TOKEN}"))];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = request_to(addr, "GET", "/admin/events?userId=93", &auth, b"");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if list.as_array().is_some_and(|l| l.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never archived: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_driver, client) = session().await;
+    let result = drive_replays(&client, addr).await;
+    let _ = client.close().await;
+    result.unwrap();
+}
+
+/// The state of the newest replay row once it reads `want` (20 s at
+/// most), with the row's text.
+async fn newest_replay(client: &fantoccini::Client, want: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let script = "const r = document.querySelector('#replays tr[data-replay]'); \
+                  return r ? [r.dataset.state, r.textContent] : null;";
+    loop {
+        let row = client.execute(script, vec![]).await;
+        let row = row.map_err(|e| format!("the replay rows: {e}"))?;
+        if row[0] == want {
+            return Ok(row[1].as_str().unwrap_or_default().to_owned());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the newest replay is {row}, expected {want}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn drive_replays(client: &fantoccini::Client, addr: SocketAddr) -> Result<(), String> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: fantoccini::error::CmdError| format!("{what}: {e}")
+    };
+    sign_in(client, addr).await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#replays-section:not([hidden])"))
+        .await
+        .map_err(err("the replays section"))?;
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let fields = [
+        ("replay-from", rfc(now - time::Duration::hours(1))),
+        ("replay-to", rfc(now + time::Duration::hours(1))),
+        ("replay-account", "4248".to_owned()),
+    ];
+    for (id, text) in &fields {
+        let field = client.find(Locator::Id(id)).await.map_err(err(id))?;
+        field.send_keys(text).await.map_err(err(id))?;
+    }
+    client
+        .find(Locator::Css("#replay-mode option[value=rerun]"))
+        .await
+        .map_err(err("the rerun mode"))?
+        .click()
+        .await
+        .map_err(err("choose rerun"))?;
+    let start = client
+        .find(Locator::Id("replay-start"))
+        .await
+        .map_err(err("the start button"))?;
+    start.click().await.map_err(err("start a replay"))?;
+    let done = newest_replay(client, "done").await?;
+    assert!(done.contains("rerun") && done.contains("done11"), "{done}");
+
+    // Held behind a pause, the next replay's step waits: cancel it.
+    let auth = [("authorization", format!("Bearer {TOKEN}"))];
+    let (status, _) = request_to(addr, "POST", "/admin/accounts/4248/pause", &auth, b"");
+    assert_eq!(status, 204);
+    start.click().await.map_err(err("start another"))?;
+    newest_replay(client, "running").await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(
+            "#replays tr[data-state=running] button[data-action=cancel]",
+        ))
+        .await
+        .map_err(err("the cancel button"))?
+        .click()
+        .await
+        .map_err(err("cancel"))?;
+    let cancelled = newest_replay(client, "cancelled").await?;
+    assert!(
+        cancelled.contains("cancelled10"),
+        "matched 1, done 0: {cancelled}"
+    );
+    let (status, _) = request_to(addr, "POST", "/admin/accounts/4248/resume", &auth, b"");
+    assert_eq!(status, 204);
+    Ok(())
+}

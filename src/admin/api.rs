@@ -64,6 +64,7 @@ pub struct AdminApi<I> {
     decisions: Option<Decisions>,
     pub(super) waker: Option<PoolWaker>,
     learners: Option<Arc<dyn LearnerReads>>,
+    pub(super) replays: Option<crate::inbox::ReplayJobs>,
     #[cfg(feature = "alm-api")]
     reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
 }
@@ -76,6 +77,7 @@ impl<I> Clone for AdminApi<I> {
             decisions: self.decisions.clone(),
             waker: self.waker.clone(),
             learners: self.learners.clone(),
+            replays: self.replays.clone(),
             #[cfg(feature = "alm-api")]
             reconcile: self.reconcile.clone(),
         }
@@ -113,6 +115,7 @@ impl<I: Inbox> AdminApi<I> {
             decisions: None,
             waker: None,
             learners: None,
+            replays: None,
             #[cfg(feature = "alm-api")]
             reconcile: None,
         }
@@ -257,6 +260,7 @@ impl<I: Inbox> AdminApi<I> {
             ("GET", ["inbox"]) => self.stats().await,
             ("GET", ["decisions"]) => Ok(self.decision_counts()),
             ("GET", ["events"]) => self.events(query).await,
+            (_, ["replays", ..]) => Ok(self.replay_call(method.as_str(), &parts, body)),
             ("GET", ["dead-letters"]) => match listing::after(query) {
                 Ok(after) => self.dead_letters(after.map(DeadLetterId)).await,
                 Err(()) => Ok(bad_query()),

@@ -3,7 +3,8 @@
 //! admin token, then shows the inbox figures, the decision counts, the dead
 //! letters and the quarantined bodies (each with its error and raw JSON),
 //! replays or discards one with a button, or all that match a filter,
-//! pauses and resumes accounts, searches the archive for an event, a
+//! pauses and resumes accounts, replays the archive over a time range
+//! and watches the job, searches the archive for an event, a
 //! learner or an instance, and with a learner table
 //! ([`AdminApi::showing_learners`]) searches a learner's records by user
 //! id.
@@ -25,6 +26,9 @@
 //! | `POST …/admin/quarantine/{id}/replay`, `DELETE …/admin/quarantine/{id}` | `202` (or `422` with the error), `204` |
 //! | `POST …/admin/dead-letters/replay`, `…/discard`, `POST …/admin/quarantine/replay`, `…/discard`, with a JSON filter `{"accountId"?, "eventName"?, "errorContains"?, "from"?, "to"?}` (RFC 3339 times; `{}` takes all) | `200`, `{"matched": N}` (and `"done"` when fewer were acted on: a body that still does not parse); a bad filter is `400` naming the field. A page at a time ([`bulk_dead_letters`](crate::inbox::bulk_dead_letters)) |
 //! | `GET …/admin/events?eventId=E` \| `userId=U` \| `loInstanceId=I`, with `&from=…&to=…` (RFC 3339, received in `[from, to)`), `&accountId=A`, `&eventName=N`, `&limit=L` (default 100, at most 1000) | `[{"accountId", "eventId", "eventName", "timestamp", "receivedAt", "decision", "reason", "attempts", "error"}]`: the archived events ([`Inbox::search_archive`](crate::inbox::Inbox::search_archive)), oldest received first; a bad or unknown parameter, or none of the three ids, is `400` naming it |
+//! | `POST …/admin/replays` with `{"from", "to", "accountId"?, "eventNames"?: […], "userId"?, "loInstanceId"?, "mode": "unprocessed" \| "rerun"}` (RFC 3339 times, received in `[from, to)`; with [`AdminApi::replaying`]) | `202`, `{"id"}`: a replay job started ([replaying](crate::inbox#replaying-the-archive)); a bad body is `400` naming the field |
+//! | `GET …/admin/replays`, `GET …/admin/replays/{id}` | `[{"id", "mode", "state", "matched", "done", "error"}]`, one of them: `state` is `running`, `done`, `cancelled` or `failed` |
+//! | `DELETE …/admin/replays/{id}` | `200` with the job, now `cancelled` (`409` for a job that is over) |
 //! | `GET …/admin/records?userId=U&loInstanceId=I` (with [`AdminApi::showing_learners`]) | `[{"accountId", "userId", "loId", "loInstanceId", "loType", "status", "progressPercent", "dateEnrolled", "dateStarted", "dateCompleted", "hasPassed", "enrollmentSource", "lastEventId", "lastEventName", "lastEventTime", "updatedAt"}]`: the learner records of that user, of that instance, or that one, in every account; times RFC 3339 UTC, absent values `null`; neither parameter is `400` |
 //! | `GET …/admin/records.csv` | the learner table's CSV export (`text/csv`), streamed ([`AdminApi::respond`]) |
 //! | `POST …/admin/reconcile` (feature `alm-api`, with [`AdminApi::reconciling`]) | `202`, `{"id"}`: a reconciliation run started |
@@ -65,6 +69,7 @@ mod levers;
 mod listing;
 mod policy;
 mod records;
+mod replays;
 mod token;
 
 pub use api::AdminApi;
@@ -79,5 +84,6 @@ pub use token::{AdminToken, MIN_ADMIN_TOKEN_CHARS, WeakAdminToken};
 pub const PAGE_HTML: &str = concat!(
     include_str!("page.html"),
     include_str!("page.js"),
+    include_str!("replays.js"),
     "</script>\n</body>\n</html>\n"
 );

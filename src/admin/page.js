@@ -371,6 +371,7 @@
       renderDecisions(decisions);
       renderDeadLetters(dead);
       renderQuarantine(quarantine);
+      if (window.almAdmin && window.almAdmin.loaded) window.almAdmin.loaded();
       $("status").textContent = "updated " + new Date().toLocaleTimeString();
       $("dashboard").hidden = false;
       $("login").hidden = true;
@@ -405,6 +406,8 @@
   $("learner-csv").addEventListener("click", downloadCsv);
   $("refresh").onclick = () => load();
   $("logout").onclick = () => { signOut(); say(""); };
+  // For the page's other parts (replays.js), concatenated after this one.
+  window.almAdmin = { api, say, cell, $, load };
   load();
   setInterval(load, 10000);
 })();

@@ -179,6 +179,7 @@ impl Endpoint {
             #[cfg(feature = "alm-api")]
             reconcile: self.inner.reconcile.get().cloned(),
             learners: self.inner.learners.get().cloned(),
+            replays: self.inner.replay_jobs.clone(),
         };
         let call = self.inner.door.admin(token, self.waker(), extras)?;
         Some(EndpointAdmin { call })
@@ -254,6 +255,49 @@ impl Endpoint {
     /// ```
     pub fn forwarding(&self, forwarding: crate::outbox::Forwarding) -> bool {
         self.inner.forwarding.set(forwarding).is_ok()
+    }
+
+    /// Starts a replay of the archive in this endpoint's inbox, as a job
+    /// its workers report to (see [`ReplayJobs`](crate::inbox::ReplayJobs));
+    /// `None` without an inbox. Watch and cancel it with
+    /// [`Endpoint::replay_jobs`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use alm_webhooks::inbox::{ArchiveFilter, MemoryInbox, ReplayMode, ReplayRequest, WorkerOptions};
+    /// use alm_webhooks::{AccountId, Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .inbox(Arc::new(MemoryInbox::new()), WorkerOptions::new())
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// let yesterday = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    /// let filter = ArchiveFilter::new().received_from(yesterday).with_account_id(AccountId(7));
+    /// let id = endpoint.replay(ReplayRequest::new(filter, ReplayMode::Rerun)).unwrap();
+    /// let status = endpoint.replay_jobs().unwrap().status(id).unwrap();
+    /// assert_eq!(status.mode, ReplayMode::Rerun);
+    /// # }
+    /// ```
+    pub fn replay(&self, request: crate::inbox::ReplayRequest) -> Option<crate::inbox::ReplayId> {
+        let jobs = self.inner.replay_jobs.as_ref()?;
+        self.inner.door.start_replay(jobs, request)
+    }
+
+    /// The replay jobs of this endpoint's inbox (to list, watch and cancel
+    /// them); `None` without an inbox.
+    ///
+    /// ```
+    /// use alm_webhooks::{Authentication, Endpoint};
+    /// let endpoint = Endpoint::builder(Authentication::None)
+    ///     .handler(|_event| async { Ok(()) })
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(endpoint.replay_jobs().is_none(), "no inbox");
+    /// ```
+    pub fn replay_jobs(&self) -> Option<&crate::inbox::ReplayJobs> {
+        self.inner.replay_jobs.as_ref()
     }
 
     /// Where the webhook route is mounted

@@ -382,15 +382,17 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
         let sweeper = self
             .sweep_every
             .map(|interval| Sweeper::start(self.engine.clone(), interval));
-        let (inbox, pool) = match self.inbox {
-            None => (None, None),
+        let (inbox, pool, replay_jobs) = match self.inbox {
+            None => (None, None, None),
             Some((inbox, options)) => {
+                let jobs = options.replays().cloned().unwrap_or_default();
+                let options = options.with_replays(jobs.clone());
                 let workers = Workers::new(self.engine.clone(), Arc::clone(&inbox))
                     .with_options(options)
                     .with_kept_caps(self.kept.per_account());
                 let worker_handler = Arc::clone(&handler);
                 let pool = workers.start(move |event| worker_handler(event));
-                (Some(inbox), Some(pool))
+                (Some(inbox), Some(pool), Some(jobs))
             }
         };
         Ok(Endpoint {
@@ -414,6 +416,7 @@ impl<S: Store, I: Inbox> EndpointBuilder<S, I> {
                 replays: super::replays::Replays::new(self.max_remembered),
                 #[cfg(feature = "alm-api")]
                 reconcile: std::sync::OnceLock::new(),
+                replay_jobs,
                 learners: std::sync::OnceLock::new(),
                 forwarding: std::sync::OnceLock::new(),
             }),

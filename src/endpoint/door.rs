@@ -63,6 +63,13 @@ pub(super) trait Door: Send + Sync {
     /// receiver's role must be able to read).
     fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
+    /// Starts a replay job of `jobs` on the inbox; `None` without one.
+    fn start_replay(
+        &self,
+        jobs: &crate::inbox::ReplayJobs,
+        request: crate::inbox::ReplayRequest,
+    ) -> Option<crate::inbox::ReplayId>;
+
     /// The admin API over the inbox, the engine's counts and `waker`; `None`
     /// without an inbox.
     fn admin(
@@ -81,6 +88,8 @@ pub(super) struct AdminExtras {
     pub(super) reconcile: Option<crate::alm_api::reconcile::ReconcileRuns>,
     /// `GET /records`, `GET /records.csv` ([`Endpoint::showing_learners`](super::Endpoint::showing_learners)).
     pub(super) learners: Option<Arc<dyn crate::store::LearnerReads>>,
+    /// `POST /replays`, `GET /replays`, `GET`, `DELETE /replays/{id}`.
+    pub(super) replays: Option<crate::inbox::ReplayJobs>,
 }
 
 /// The admin API without its inbox's type: method, path below the mount
@@ -156,6 +165,14 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         Some(Box::pin(inbox.pauses()))
     }
 
+    fn start_replay(
+        &self,
+        jobs: &crate::inbox::ReplayJobs,
+        request: crate::inbox::ReplayRequest,
+    ) -> Option<crate::inbox::ReplayId> {
+        Some(jobs.start(Arc::clone(self.inbox.as_ref()?), request))
+    }
+
     fn read_store(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move { self.engine.store().load(&probe()).await.map(drop) })
     }
@@ -177,6 +194,9 @@ impl<S: Store, I: Inbox> Door for Parts<S, I> {
         }
         if let Some(learners) = extras.learners {
             api = api.showing_learners(learners);
+        }
+        if let Some(jobs) = extras.replays {
+            api = api.replaying(jobs);
         }
         Some(Arc::new(move |method, path, headers, body| {
             let api = api.clone();

@@ -178,6 +178,8 @@ struct Inner {
     /// The reconciliation runs the admin API serves ([`Endpoint::reconciling`]).
     #[cfg(feature = "alm-api")]
     reconcile: std::sync::OnceLock<crate::alm_api::reconcile::ReconcileRuns>,
+    /// The replay jobs of the inbox's deliveries ([`Endpoint::replay`]).
+    replay_jobs: Option<crate::inbox::ReplayJobs>,
     /// The learner table the admin API serves ([`Endpoint::showing_learners`]).
     learners: std::sync::OnceLock<Arc<dyn crate::store::LearnerReads>>,
     /// The relay forwarding the store's outbox ([`Endpoint::forwarding`]).

@@ -14,6 +14,7 @@ mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
+mod replay;
 mod retry;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -44,6 +45,11 @@ pub use postgres::PostgresInbox;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisInbox;
+pub(crate) use replay::strip_rerun;
+pub use replay::{
+    DEFAULT_REPLAY_STALL, DEFAULT_REPLAY_STEP, ReplayId, ReplayJobs, ReplayMode, ReplayRequest,
+    ReplayState, ReplayStatus,
+};
 pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

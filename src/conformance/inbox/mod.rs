@@ -27,6 +27,7 @@ mod archive;
 mod attempts;
 mod kept;
 mod pause;
+mod replay;
 mod workers;
 
 use time::OffsetDateTime;
@@ -46,6 +47,11 @@ pub use kept::kept_of_counts_one_account;
 pub use pause::{
     a_paused_account_waits_in_order_and_drains_on_resume,
     pausing_every_account_holds_all_until_resumed,
+};
+pub use replay::{
+    a_cancelled_replay_queues_no_more_and_drops_its_step, a_replay_never_overtakes_a_live_delivery,
+    a_rerun_runs_each_processed_event_once_more_and_changes_nothing,
+    an_unprocessed_replay_runs_only_what_was_not_processed,
 };
 pub use workers::{
     workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
@@ -417,7 +423,11 @@ macro_rules! inbox_conformance {
             a_paused_account_waits_in_order_and_drains_on_resume,
             pausing_every_account_holds_all_until_resumed,
             the_archive_keeps_searches_reads_back_and_sweeps,
-            workers_archive_each_decision
+            workers_archive_each_decision,
+            a_rerun_runs_each_processed_event_once_more_and_changes_nothing,
+            an_unprocessed_replay_runs_only_what_was_not_processed,
+            a_replay_never_overtakes_a_live_delivery,
+            a_cancelled_replay_queues_no_more_and_drops_its_step
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

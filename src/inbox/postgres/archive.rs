@@ -178,7 +178,7 @@ impl PostgresInbox {
                 RETURNING id, account_id, body, received_at),
              kept AS (
                 INSERT INTO {archive} (id, account_id, body, received_at)
-                SELECT id, account_id, body, received_at FROM done
+                SELECT id, account_id, body, date_trunc('milliseconds', received_at) FROM done
                 RETURNING id, account_id, received_at),
              events AS (
                 INSERT INTO {events} (archive_id, account_id, received_at, idx, event_id,

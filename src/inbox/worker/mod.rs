@@ -7,6 +7,7 @@ mod deliver;
 mod options;
 mod pool;
 mod rate;
+mod rerun;
 mod supervise;
 mod sweep;
 mod timeout;
@@ -241,11 +242,35 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
-        let processed = self.attempt(taken, handler, trail).await;
-        if let Err(e) = self.conclude(taken, processed).await {
+        let jobs = self.options.replays.as_ref();
+        if jobs.is_some_and(|jobs| jobs.is_cancelled(taken.id)) {
+            // A cancelled replay's delivery: dropped unprocessed.
+            match self.inbox.complete(taken.id, taken.token, &[]).await {
+                Ok(_) => jobs.into_iter().for_each(|jobs| jobs.completed(taken.id)),
+                Err(e) => self.report(Progress::Unavailable { error: &e }),
+            }
+            return;
+        }
+        let concluded = match super::strip_rerun(&taken.body) {
+            Some(envelope) => self.rerun(taken, envelope, handler).await,
+            None => {
+                let processed = self.attempt(taken, handler, trail).await;
+                let complete = matches!(processed, Ok(deliver::Ended::Complete(..)));
+                self.conclude(taken, processed)
+                    .await
+                    .map(|held| held && complete)
+            }
+        };
+        match concluded {
+            Ok(true) => {
+                if let Some(jobs) = jobs {
+                    jobs.completed(taken.id);
+                }
+            }
+            Ok(false) => {}
             // The lease runs out and the delivery is taken again; the
             // engine's dedup keeps what was decided.
-            self.report(Progress::Unavailable { error: &e });
+            Err(e) => self.report(Progress::Unavailable { error: &e }),
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct WorkerOptions {
     /// How long completed deliveries stay in the archive; `None`: not
     /// archived.
     pub(super) archive: Option<Duration>,
+    /// The replay jobs whose deliveries these workers report.
+    pub(super) replays: Option<crate::inbox::ReplayJobs>,
 }
 
 impl Default for WorkerOptions {
@@ -73,6 +75,7 @@ impl Default for WorkerOptions {
             observer: None,
             rate: None,
             archive: Some(DEFAULT_ARCHIVE_RETENTION),
+            replays: None,
         }
     }
 }
@@ -89,6 +92,7 @@ impl fmt::Debug for WorkerOptions {
             .field("observer", &self.observer.is_some())
             .field("rate", &self.rate)
             .field("archive", &self.archive)
+            .field("replays", &self.replays.is_some())
             .finish()
     }
 }
@@ -310,5 +314,31 @@ impl WorkerOptions {
     /// ```
     pub fn archive(&self) -> Option<Duration> {
         self.archive
+    }
+
+    /// The workers report to `jobs` the deliveries its replay jobs queued
+    /// (each job's `done`, and the end of its step), and complete those of
+    /// a cancelled job without processing them. An
+    /// [`Endpoint`](crate::Endpoint) gives its workers its own jobs.
+    ///
+    /// ```
+    /// use alm_webhooks::inbox::{ReplayJobs, WorkerOptions};
+    /// let jobs = ReplayJobs::new();
+    /// let options = WorkerOptions::new().with_replays(jobs.clone());
+    /// assert!(options.replays().is_some());
+    /// ```
+    #[must_use]
+    pub fn with_replays(mut self, jobs: crate::inbox::ReplayJobs) -> Self {
+        self.replays = Some(jobs);
+        self
+    }
+
+    /// The replay jobs the workers report to, if given.
+    ///
+    /// ```
+    /// assert!(alm_webhooks::inbox::WorkerOptions::new().replays().is_none());
+    /// ```
+    pub fn replays(&self) -> Option<&crate::inbox::ReplayJobs> {
+        self.replays.as_ref()
     }
 }
