@@ -676,17 +676,7 @@ async fn the_admin_page_searches_the_archive() {
         ],
     );
     assert_eq!(signed_post(addr, &body).0, 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let auth = [("authorization", format!("Bearer {TOKEN}"))];
-        let (_, body) = request_to(addr, "GET", "/admin/events?userId=91", &auth, b"");
-        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if list.as_array().is_some_and(|l| l.len() == 2) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never archived: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_archived(addr, 91, 2);
     let (_driver, client) = session().await;
     let result = drive_events(&client, addr).await;
     let _ = client.close().await;
@@ -784,17 +774,7 @@ async fn the_admin_page_replays_a_range_and_cancels_a_replay() {
         "course:9_1",
     );
     assert_eq!(signed_post(addr, &envelope(4248, &[event])).0, 202);
-    let auth = [("authorization", format!("Bearer {TOKEN}"))];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = request_to(addr, "GET", "/admin/events?userId=93", &auth, b"");
-        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if list.as_array().is_some_and(|l| l.len() == 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never archived: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_archived(addr, 93, 1);
     let (_driver, client) = session().await;
     let result = drive_replays(&client, addr).await;
     let _ = client.close().await;
@@ -886,4 +866,21 @@ async fn drive_replays(client: &fantoccini::Client, addr: SocketAddr) -> Result<
     let (status, _) = request_to(addr, "POST", "/admin/accounts/4248/resume", &auth, b"");
     assert_eq!(status, 204);
     Ok(())
+}
+
+/// Waits (20 s at most) until the archive holds `events` events of
+/// learner `user`.
+fn wait_archived(addr: SocketAddr, user: u64, events: usize) {
+    let auth = [("authorization", format!("Bearer {TOKEN}"))];
+    let path = format!("/admin/events?userId={user}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = request_to(addr, "GET", &path, &auth, b"");
+        let list: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if list.as_array().is_some_and(|l| l.len() == events) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never archived: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
