@@ -166,7 +166,8 @@ impl<O: OutboxStore, S: Sink> Relay<O, S> {
         let runs: Vec<&[OutboxEntry]> = leased
             .chunk_by(|a, b| a.account_id == b.account_id)
             .collect();
-        let published = all(runs.iter().map(|run| self.publish(run))).await;
+        let published =
+            futures_util::future::join_all(runs.iter().map(|run| self.publish(run))).await;
         for (run, publish) in runs.into_iter().zip(published) {
             match publish {
                 Ok(()) => sent.extend_from_slice(run),
@@ -268,31 +269,4 @@ async fn bounded<T>(
             "outbox: the store did not answer within {limit:?}"
         )))
     })
-}
-
-/// Runs `futures` together; their outputs in their order.
-async fn all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(out) => *output = Some(out),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future is done"))
-        .collect()
 }
