@@ -162,3 +162,26 @@ pub(crate) fn ordered_bits(value: f64) -> u64 {
         bits | (1 << 63)
     }
 }
+
+/// A record of the learner table by its key: account, learner, instance.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) type RecordKey = (i64, i64, String);
+
+/// The learner events among `events`, by the record they change, each
+/// record's in their order (what a store's projection hook writes per
+/// commit).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn by_record<'a>(
+    events: impl Iterator<Item = &'a Event>,
+) -> std::collections::BTreeMap<RecordKey, Vec<LearnerEvent>> {
+    let mut records: std::collections::BTreeMap<RecordKey, Vec<LearnerEvent>> =
+        std::collections::BTreeMap::new();
+    for fact in events.filter_map(LearnerEvent::from_event) {
+        let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
+        records
+            .entry((a, u, fact.lo_instance_id.to_string()))
+            .or_default()
+            .push(fact);
+    }
+    records
+}

@@ -68,6 +68,8 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) use event::by_record;
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
 pub use merge::merge;
 #[cfg(feature = "redis")]

@@ -12,7 +12,7 @@ use tokio_postgres::{Row, Statement, Transaction};
 use super::connection::bounded;
 use super::hooks::OwnHook;
 use super::{PostgresStore, pg_error, timed_out};
-use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord};
+use crate::projection::{self, LearnerChanges, LearnerRecord};
 use crate::store::{BoxFuture, Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
 
@@ -69,17 +69,7 @@ async fn apply(
     let [lock, read, write] = statements else {
         return Err("the projection's statements are not prepared".into());
     };
-    let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
-    for fact in decided
-        .iter()
-        .filter_map(|d| LearnerEvent::from_event(d.event))
-    {
-        let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
-        records
-            .entry((a, u, fact.lo_instance_id.to_string()))
-            .or_default()
-            .push(fact);
-    }
+    let records = projection::by_record(decided.iter().map(|d| d.event));
     if records.is_empty() {
         return Ok(());
     }

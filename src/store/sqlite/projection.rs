@@ -1,7 +1,6 @@
 //! The learner projection on SQLite: table `alm_learner_records`, kept by a
 //! commit hook in the commit's transaction, and its reads.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use rusqlite::types::Value;
@@ -10,9 +9,7 @@ use time::OffsetDateTime;
 
 use super::SqliteStore;
 use super::codec::sqlite_error;
-use crate::projection::{
-    self, LearnerChanges, LearnerEvent, LearnerRecord, TranscriptCsv, parse_utc, utc_text,
-};
+use crate::projection::{self, LearnerChanges, LearnerRecord, TranscriptCsv, parse_utc, utc_text};
 use crate::store::{Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
 
@@ -56,17 +53,7 @@ impl super::hooks::SqliteHook for Projection {
     /// the commit (the transaction holds SQLite's write lock: no other
     /// writer can take a number meanwhile).
     fn on_commit(&self, tx: &Transaction<'_>, decided: &[Decided<'_>]) -> Result<(), BoxError> {
-        let mut records: BTreeMap<(i64, i64, String), Vec<LearnerEvent>> = BTreeMap::new();
-        for fact in decided
-            .iter()
-            .filter_map(|d| LearnerEvent::from_event(d.event))
-        {
-            let (a, u) = (fact.account_id.get() as i64, fact.user_id.get() as i64);
-            records
-                .entry((a, u, fact.lo_instance_id.to_string()))
-                .or_default()
-                .push(fact);
-        }
+        let records = projection::by_record(decided.iter().map(|d| d.event));
         if records.is_empty() {
             return Ok(());
         }
