@@ -41,6 +41,10 @@ use alm_webhooks::simulator::scenario::{envelope, learner_event};
 use common::{App, Knobs};
 use futures_util::StreamExt;
 
+/// The JetStream stream the receiver forwards to (created by the receiver,
+/// deleted before and after each run).
+const STREAM: &str = "ALMLAT";
+
 const SECRET: &str = "latency-secret";
 
 /// When each event was sent (its delivery's scheduled time).
@@ -132,7 +136,7 @@ async fn main() {
     config.listen = "127.0.0.1:0".parse().expect("an address");
     config.auth = Authentication::Signature(SignatureAuth::new(SECRET));
     config.store.url = url.clone();
-    config.store.forward = Some(format!("nats://{host}/almlat?stream=ALMLAT"));
+    config.store.forward = Some(format!("nats://{host}/almlat?stream={STREAM}"));
     config.inbox.mode = Mode::Inbox;
     config.inbox.url = Some(url);
     // To see what each part costs: `ALM_PROJECTION=off`, `ALM_ARCHIVE_DAYS=0`.
@@ -142,13 +146,17 @@ async fn main() {
     if std::env::var("ALM_ARCHIVE_DAYS").as_deref() == Ok("0") {
         config.inbox.archive = Duration::ZERO;
     }
+    // Each run starts with an empty stream (the runs would otherwise pile
+    // up in it: 100,000 messages each) and leaves none behind.
+    let client = async_nats::connect(&nats).await.expect("NATS");
+    let jetstream = async_nats::jetstream::new(client.clone());
+    let _ = jetstream.delete_stream(STREAM).await;
     let journal = Arc::new(Mutex::new(Vec::new()));
     let app = App::with_journal(config, Knobs::default(), journal)
         .await
         .unwrap_or_else(|e| panic!("the receiver: {e}"));
     let addr = common::serve::axum(&app).await.expect("a port");
 
-    let client = async_nats::connect(&nats).await.expect("NATS");
     let mut arrivals = client.subscribe("almlat.>").await.expect("a subscription");
     client.flush().await.expect("subscribed");
     let total = (rate * seconds) as usize;
@@ -211,4 +219,5 @@ async fn main() {
         .await
         .expect("the store");
     store.drop_schema().await.expect("dropped");
+    let _ = jetstream.delete_stream(STREAM).await;
 }

@@ -57,6 +57,17 @@ pub(crate) const KEEPALIVES_RETRIES: u32 = 3;
 /// `tcp_user_timeout` says.
 pub(crate) const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Every statement planned for its own parameters, unless the URL's
+/// `options` set `plan_cache_mode`. The statements are prepared once per
+/// connection (parsed once), but a plan kept for all parameters
+/// (PostgreSQL's generic plan, chosen after five executions) is the plan
+/// of the tables as they were then: made while `alm_events` was small, it
+/// hashes the whole table for every delivery once it is large (until the
+/// next `ANALYZE`), where a plan for the parameters probes the key index
+/// for each event. Planning each execution costs a fraction of a
+/// millisecond; the generic plan cost a scan of every remembered event.
+const PLAN_CACHE_MODE: &str = " -c plan_cache_mode=force_custom_plan";
+
 /// tokio-postgres' `keepalives_idle` when nothing sets it.
 const DRIVER_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
@@ -107,8 +118,8 @@ pub(crate) fn settings(url: &str) -> Result<Settings, StoreError> {
     }
     // Every statement and transaction is written for READ COMMITTED (a
     // version check re-reads a row another transaction changed): set it
-    // whatever the database's default. The timeouts only when the URL's
-    // `options` do not set them.
+    // whatever the database's default. The timeouts and the plan cache's
+    // mode only when the URL's `options` do not set them.
     let mut options = config.get_options().unwrap_or_default().to_owned();
     options.push_str(" -c default_transaction_isolation=read\\ committed");
     for (name, default) in [
@@ -118,6 +129,9 @@ pub(crate) fn settings(url: &str) -> Result<Settings, StoreError> {
         if !options.contains(name) {
             options.push_str(&format!(" -c {name}={}", default.as_millis()));
         }
+    }
+    if !options.contains("plan_cache_mode") {
+        options.push_str(PLAN_CACHE_MODE);
     }
     config.options(options.trim_start());
     let target = describe(&config);
@@ -297,6 +311,10 @@ mod tests {
         let options = s.config.get_options().unwrap();
         assert!(options.contains("-c statement_timeout=3000"), "{options}");
         assert!(options.contains("-c lock_timeout=2000"), "{options}");
+        assert!(
+            options.contains("-c plan_cache_mode=force_custom_plan"),
+            "{options}"
+        );
         assert_eq!(s.target, "h:5432/db");
     }
 
@@ -304,7 +322,7 @@ mod tests {
     fn the_url_wins() {
         let s = settings(
             "postgres://u@h/db?connect_timeout=1&tcp_user_timeout=3&keepalives_idle=60\
-             &options=-c%20statement_timeout%3D9000",
+             &options=-c%20statement_timeout%3D9000%20-c%20plan_cache_mode%3Dauto",
         )
         .unwrap();
         assert_eq!(
@@ -320,5 +338,7 @@ mod tests {
         assert!(options.contains("statement_timeout=9000"), "{options}");
         assert!(!options.contains("statement_timeout=3000"), "{options}");
         assert!(options.contains("lock_timeout=2000"), "{options}");
+        assert!(options.contains("plan_cache_mode=auto"), "{options}");
+        assert!(!options.contains("force_custom_plan"), "{options}");
     }
 }
