@@ -32,7 +32,15 @@ pub(crate) fn take_params(url: &str, names: &[&str]) -> (String, Vec<Option<Stri
     if kept.is_empty() {
         parsed.set_query(None);
     } else {
-        parsed.query_pairs_mut().clear().extend_pairs(kept);
+        // Percent-encoded, as the client libraries read a URL: the form
+        // encoding's `+` for a space would reach them as a `+` (libpq's
+        // `options=-c%20…` would become `-c+…`). A `+` of a value is
+        // `%2B` here, so every `+` left is a space.
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(kept)
+            .finish()
+            .replace('+', "%20");
+        parsed.set_query(Some(&query));
     }
     (parsed.into(), values)
 }
@@ -69,6 +77,16 @@ mod tests {
         assert_eq!(
             take_param("not a url?prefix=x", "prefix"),
             ("not a url?prefix=x".to_owned(), None)
+        );
+        assert_eq!(
+            take_param(
+                "postgres://h/db?schema=s&options=-c%20plan_cache_mode%3Dauto&x=a%2Bb",
+                "schema"
+            ),
+            (
+                "postgres://h/db?options=-c%20plan_cache_mode%3Dauto&x=a%2Bb".to_owned(),
+                Some("s".to_owned())
+            )
         );
         assert_eq!(
             take_param("postgres://u:p%40ss@h/db?schema=a%20b", "schema"),

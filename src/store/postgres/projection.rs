@@ -21,8 +21,9 @@ const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state::text, u
 /// The commit hook that keeps `alm_learner_records`.
 #[derive(Debug, Clone)]
 struct Projection {
-    /// Lock, read, write.
-    sql: [String; 3],
+    /// Lock, read, insert (records the read did not find), update (records
+    /// it found).
+    sql: [String; 4],
 }
 
 impl OwnHook for Projection {
@@ -52,21 +53,30 @@ impl Projection {
              AND user_id = k.u AND lo_instance_id = k.i OFFSET 0) AS r"
         );
         Self {
-            sql: [lock.to_owned(), read, upsert(table, sequence)],
+            sql: [
+                lock.to_owned(),
+                read,
+                write(table, sequence, Write::Insert),
+                write(table, sequence, Write::Upsert),
+            ],
         }
     }
 }
 
-/// Three statements whatever the number of records: lock them (in key
-/// order, so concurrent commits never deadlock) and read them, sent
-/// together (the read starts once the locks are held, so it sees every
-/// commit that held them before), then write them back merged.
+/// Three or four statements whatever the number of records: lock them
+/// (in key order, so concurrent commits never deadlock) and read them,
+/// sent together (the read starts once the locks are held, so it sees
+/// every commit that held them before), then write them back merged: a
+/// plain insert for the records the read did not find (no other commit
+/// can insert them while the locks are held, and PostgreSQL's `ON
+/// CONFLICT` costs a speculative insertion per row), an upsert for those
+/// it found, the two sent together.
 async fn apply(
     tx: &Transaction<'_>,
     statements: &[Statement],
     decided: &[Decided<'_>],
 ) -> Result<(), BoxError> {
-    let [lock, read, write] = statements else {
+    let [lock, read, insert, upsert] = statements else {
         return Err("the projection's statements are not prepared".into());
     };
     let records = projection::by_record(decided.iter().map(|d| d.event));
@@ -94,71 +104,123 @@ async fn apply(
         rows.insert(key, record);
     }
     let now = OffsetDateTime::now_utc();
-    let merged: Vec<LearnerRecord> = records
-        .iter()
-        .filter_map(|(key, facts)| {
-            let stored = rows.remove(key);
-            let mut row = stored.clone();
-            for fact in facts {
-                row = Some(projection::merge(row.as_ref(), fact, now));
-            }
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    for (key, facts) in &records {
+        let stored = rows.remove(key);
+        let mut row = stored.clone();
+        for fact in facts {
+            row = Some(projection::merge(row.as_ref(), fact, now));
+        }
+        match (row, stored) {
+            (Some(row), None) => new.push(row),
             // An event the row already holds (or one that wins nothing)
             // changes no column: the row, its `seq` and `updated_at` stay.
-            row.filter(|r| stored.is_none_or(|s| s.summary != r.summary))
-        })
-        .collect();
-    if merged.is_empty() {
-        return Ok(());
+            (Some(row), Some(stored)) if stored.summary != row.summary => changed.push(row),
+            _ => {}
+        }
     }
-    let column = |f: &dyn Fn(&LearnerRecord) -> Option<String>| -> Vec<Option<String>> {
-        merged.iter().map(f).collect()
-    };
-    let time =
-        |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| -> Vec<Option<OffsetDateTime>> {
-            merged.iter().map(f).collect()
-        };
-    // The keys of the records written (those whose merge state changed).
-    let written_accounts: Vec<i64> = merged.iter().map(|r| r.account_id.get() as i64).collect();
-    let written_users: Vec<i64> = merged.iter().map(|r| r.user_id.get() as i64).collect();
-    let written_instances = column(&|r| Some(r.lo_instance_id.to_string()));
-    let lo_ids = column(&|r| Some(r.lo_id.to_string()));
-    let lo_types = column(&|r| Some(r.lo_type.as_str().to_owned()));
-    let statuses = column(&|r| Some(r.status.as_str().to_owned()));
-    let percents: Vec<f64> = merged.iter().map(|r| r.progress_percent).collect();
-    let enrolled = time(&|r| r.date_enrolled);
-    let started = time(&|r| r.date_started);
-    let completed = time(&|r| r.date_completed);
-    let passed: Vec<Option<bool>> = merged.iter().map(|r| r.has_passed).collect();
-    let sources = column(&|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()));
-    let last_ids = column(&|r| Some(r.last_event_id.to_string()));
-    let last_names = column(&|r| Some(r.last_event_name.to_string()));
-    let last_times = time(&|r| Some(r.last_event_time));
-    let updated = time(&|r| Some(r.updated_at));
-    let states = column(&|r| Some(r.summary_json()));
-    let params: [&(dyn ToSql + Sync); 17] = [
-        &written_accounts,
-        &written_users,
-        &written_instances,
-        &lo_ids,
-        &lo_types,
-        &statuses,
-        &percents,
-        &enrolled,
-        &started,
-        &completed,
-        &passed,
-        &sources,
-        &last_ids,
-        &last_names,
-        &last_times,
-        &updated,
-        &states,
-    ];
-    tx.execute(write, &params).await?;
+    let (new, changed) = (Columns::of(&new), Columns::of(&changed));
+    let (new_params, changed_params) = (new.params(), changed.params());
+    match (new.is_empty(), changed.is_empty()) {
+        (true, true) => {}
+        (false, true) => drop(tx.execute(insert, &new_params).await?),
+        (true, false) => drop(tx.execute(upsert, &changed_params).await?),
+        (false, false) => drop(tokio::try_join!(
+            tx.execute(insert, &new_params),
+            tx.execute(upsert, &changed_params)
+        )?),
+    }
     Ok(())
 }
 
-fn upsert(table: &str, sequence: &str) -> String {
+/// The written records' columns, as the statements' 17 arrays.
+struct Columns<'a> {
+    accounts: Vec<i64>,
+    users: Vec<i64>,
+    instances: Vec<String>,
+    lo_ids: Vec<String>,
+    lo_types: Vec<&'a str>,
+    statuses: Vec<&'a str>,
+    percents: Vec<f64>,
+    enrolled: Vec<Option<OffsetDateTime>>,
+    started: Vec<Option<OffsetDateTime>>,
+    completed: Vec<Option<OffsetDateTime>>,
+    passed: Vec<Option<bool>>,
+    sources: Vec<Option<String>>,
+    last_ids: Vec<String>,
+    last_names: Vec<String>,
+    last_times: Vec<OffsetDateTime>,
+    updated: Vec<OffsetDateTime>,
+    states: Vec<String>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(records: &'a [LearnerRecord]) -> Self {
+        let text = |f: &dyn Fn(&LearnerRecord) -> String| records.iter().map(f).collect();
+        let time =
+            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| records.iter().map(f).collect();
+        Self {
+            accounts: records.iter().map(|r| r.account_id.get() as i64).collect(),
+            users: records.iter().map(|r| r.user_id.get() as i64).collect(),
+            instances: text(&|r| r.lo_instance_id.to_string()),
+            lo_ids: text(&|r| r.lo_id.to_string()),
+            lo_types: records.iter().map(|r| r.lo_type.as_str()).collect(),
+            statuses: records.iter().map(|r| r.status.as_str()).collect(),
+            percents: records.iter().map(|r| r.progress_percent).collect(),
+            enrolled: time(&|r| r.date_enrolled),
+            started: time(&|r| r.date_started),
+            completed: time(&|r| r.date_completed),
+            passed: records.iter().map(|r| r.has_passed).collect(),
+            sources: records
+                .iter()
+                .map(|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()))
+                .collect(),
+            last_ids: text(&|r| r.last_event_id.to_string()),
+            last_names: text(&|r| r.last_event_name.to_string()),
+            last_times: records.iter().map(|r| r.last_event_time).collect(),
+            updated: records.iter().map(|r| r.updated_at).collect(),
+            states: text(&|r| r.summary_json()),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 17] {
+        [
+            &self.accounts,
+            &self.users,
+            &self.instances,
+            &self.lo_ids,
+            &self.lo_types,
+            &self.statuses,
+            &self.percents,
+            &self.enrolled,
+            &self.started,
+            &self.completed,
+            &self.passed,
+            &self.sources,
+            &self.last_ids,
+            &self.last_names,
+            &self.last_times,
+            &self.updated,
+            &self.states,
+        ]
+    }
+}
+
+/// How [`write`] writes a record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// A record the commit's read did not find.
+    Insert,
+    /// A record it found (an upsert all the same: a row deleted by hand
+    /// meanwhile is inserted again).
+    Upsert,
+}
+
+fn write(table: &str, sequence: &str, how: Write) -> String {
     let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
                    date_completed, has_passed, enrollment_source, last_event_id, \
                    last_event_name, last_event_time, updated_at, seq, merge_state";
@@ -173,9 +235,14 @@ fn upsert(table: &str, sequence: &str) -> String {
          $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
          $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
          $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
-         AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms) \
-         ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
-        set.join(", ")
+         AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms){}",
+        match how {
+            Write::Insert => String::new(),
+            Write::Upsert => format!(
+                " ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
+                set.join(", ")
+            ),
+        }
     )
 }
 
