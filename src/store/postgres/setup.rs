@@ -79,6 +79,19 @@ impl PostgresStore {
     /// [`migrate`](Self::migrate) gets minutes (`statement_timeout` 10 min)
     /// rather than seconds.
     ///
+    /// # Plans
+    ///
+    /// Connections also get `plan_cache_mode=force_custom_plan` unless the
+    /// URL's `options` set `plan_cache_mode`: every statement is planned
+    /// for its own parameters and the tables' current size. PostgreSQL's
+    /// default keeps one plan per prepared statement after five
+    /// executions; made while the tables were small (a new deployment,
+    /// the first minutes), that plan hashed all of `alm_events` for every
+    /// delivery until the next `ANALYZE` (BENCHMARKS.md, "with plans for
+    /// the parameters"). Planning costs about 0.1–0.4 ms per statement; a
+    /// deployment whose tables are large and analyzed may take
+    /// PostgreSQL's default back with `options=-c%20plan_cache_mode%3Dauto`.
+    ///
     /// ```no_run
     /// # async fn run() -> Result<(), alm_webhooks::store::StoreError> {
     /// use alm_webhooks::Engine;
