@@ -278,6 +278,7 @@ pub async fn workers_keep_an_accounts_order_across_runs<I: Inbox>(f: Fixture<I>)
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     pool.shutdown(Duration::from_secs(5)).await;
+    assert!(inbox.dead_letters(10).await.unwrap().is_empty());
     let seen = seen.lock().unwrap();
     let ids = |account: u64, order: &[u64]| -> Vec<String> {
         order.iter().map(|n| format!("e{account}-{n}")).collect()
@@ -288,5 +289,4 @@ pub async fn workers_keep_an_accounts_order_across_runs<I: Inbox>(f: Fixture<I>)
         "e1-1 retried before account 1 went on"
     );
     assert_eq!(seen[&2], ids(2, &[0, 1, 2, 3, 4]));
-    assert!(inbox.dead_letters(10).await.unwrap().is_empty());
 }

@@ -340,7 +340,7 @@ impl Inbox for PostgresInbox {
         Ok(self.take_rows(lease, now, 1).await?.into_iter().next())
     }
 
-    /// One statement, whatever `max` ([`rows::take`]); the run's
+    /// One statement, whatever `max`; the run's
     /// deliveries share one lease token.
     async fn take_many(
         &self,
