@@ -20,7 +20,10 @@
 //! every drained event a record of its own; default off),
 //! `ALM_COMMIT_BATCH` (the engine's, default 100), `BENCH_ARCHIVE_DAYS`
 //! (the workers' archive retention in days, default the library's 30;
-//! `0` turns the archive off, to measure what it costs the drain).
+//! `0` turns the archive off, to measure what it costs the drain),
+//! `BENCH_TAKE_BATCH` (deliveries of one account a worker takes in one
+//! step, default the library's `DEFAULT_TAKE_BATCH`; `1` takes one at a
+//! time).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +154,10 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
         .with_options(
             alm_webhooks::inbox::WorkerOptions::new()
                 .with_count(env("BENCH_WORKERS", 4))
+                .with_take_batch(env(
+                    "BENCH_TAKE_BATCH",
+                    alm_webhooks::inbox::DEFAULT_TAKE_BATCH,
+                ))
                 .with_archive(archive_retention())
                 .with_poll_interval(Duration::from_millis(1)),
         )

@@ -197,6 +197,15 @@ impl Inbox for AnyInbox {
         delegate!(self, i => i.take(lease, now))
     }
 
+    async fn take_many(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> Result<Vec<Taken>, InboxError> {
+        delegate!(self, i => i.take_many(lease, now, max))
+    }
+
     async fn renew(
         &self,
         id: DeliveryId,

@@ -6,6 +6,7 @@ mod delegate;
 mod any;
 mod archive;
 mod bulk;
+mod defaults;
 mod memory;
 mod pause;
 #[cfg(feature = "postgres")]
@@ -61,8 +62,8 @@ pub use types::{
 };
 pub(crate) use worker::bounded;
 pub use worker::{
-    DEFAULT_DELIVERY_LEASE, DEFAULT_HANDLER_TIMEOUT, DEFAULT_WORKERS, GIVE_BACK_BOUND,
-    HandlerTimedOut, PoolWaker, Progress, WorkerOptions, WorkerPool, Workers,
+    DEFAULT_DELIVERY_LEASE, DEFAULT_HANDLER_TIMEOUT, DEFAULT_TAKE_BATCH, DEFAULT_WORKERS,
+    GIVE_BACK_BOUND, HandlerTimedOut, PoolWaker, Progress, WorkerOptions, WorkerPool, Workers,
 };
 
 #[doc = include_str!("inbox_trait.md")]
@@ -90,6 +91,16 @@ pub trait Inbox: Send + Sync + 'static {
         lease: Duration,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<Option<Taken>, InboxError>> + Send;
+
+    #[doc = include_str!("take_many.md")]
+    fn take_many(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Taken>, InboxError>> + Send {
+        defaults::run_of_one(self, lease, now, max)
+    }
 
     /// Extends a lease the caller still holds by `lease` from now (the
     /// backend's clock on PostgreSQL and Redis, `now` on the others);
@@ -167,17 +178,7 @@ pub trait Inbox: Send + Sync + 'static {
         after: Option<DeadLetterId>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<DeadLetter>, InboxError>> + Send {
-        async move {
-            let all = self
-                .dead_letters(after.map_or(limit, |_| usize::MAX))
-                .await?;
-            let after = after.map_or(0, DeadLetterId::get);
-            Ok(all
-                .into_iter()
-                .filter(|d| d.id.get() > after)
-                .take(limit)
-                .collect())
-        }
+        defaults::dead_letters_after(self, after, limit)
     }
 
     /// One dead letter.

@@ -19,8 +19,7 @@
 //! alm_webhooks::inbox_conformance!(memory());
 //! ```
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod archive;
@@ -28,6 +27,7 @@ mod attempts;
 mod kept;
 mod pause;
 mod replay;
+mod runs;
 mod workers;
 
 use time::OffsetDateTime;
@@ -52,6 +52,13 @@ pub use replay::{
     a_cancelled_replay_queues_no_more_and_drops_its_step, a_replay_never_overtakes_a_live_delivery,
     a_rerun_runs_each_processed_event_once_more_and_changes_nothing,
     an_unprocessed_replay_runs_only_what_was_not_processed,
+};
+pub use runs::{
+    a_dead_holder_of_a_run_costs_each_delivery_an_attempt,
+    a_run_takes_one_accounts_next_deliveries_in_order,
+    concurrent_runs_never_share_an_account_and_keep_its_order,
+    concurrent_takers_never_share_a_delivery_or_an_account,
+    workers_keep_an_accounts_order_across_runs,
 };
 pub use workers::{
     workers_outlive_a_hung_handler_and_a_panic, workers_retry_dead_letter_and_replay,
@@ -346,58 +353,6 @@ pub async fn stats_count_every_kind<I: Inbox>(f: Fixture<I>) {
     assert_eq!(stats.oldest_pending_age, Some(Duration::from_secs(9)));
 }
 
-/// Concurrent takers never get one delivery, or one account, at once, and each account's deliveries come out in order.
-pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f: Fixture<I>) {
-    let inbox = Arc::clone(&f.inbox);
-    for n in 0..60u64 {
-        inbox
-            .append(delivery(n % 6, format!("{n}").as_bytes(), T0))
-            .await
-            .unwrap();
-    }
-    let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let seen: Arc<Mutex<BTreeMap<u64, Vec<u64>>>> = Arc::default();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (inbox, busy, seen) = (Arc::clone(&inbox), Arc::clone(&busy), Arc::clone(&seen));
-            tokio::spawn(async move {
-                let mut idle = 0;
-                while idle < 20 {
-                    let now = OffsetDateTime::now_utc();
-                    let Some(taken) = inbox.take(LEASE, now).await.unwrap() else {
-                        idle += 1;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    };
-                    idle = 0;
-                    let account = taken.account_id.get();
-                    assert!(
-                        busy.lock().unwrap().insert(account),
-                        "account {account} handed out twice at once"
-                    );
-                    let n: u64 = String::from_utf8(taken.body.clone())
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    seen.lock().unwrap().entry(account).or_default().push(n);
-                    tokio::task::yield_now().await;
-                    busy.lock().unwrap().remove(&account);
-                    assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let seen = seen.lock().unwrap();
-    for (account, ns) in seen.iter() {
-        let expected: Vec<u64> = (0..60).filter(|n| n % 6 == *account).collect();
-        assert_eq!(ns, &expected, "account {account}: each once, in order");
-    }
-    assert_eq!(seen.len(), 6);
-}
-
 /// One `#[tokio::test]` per check of [`conformance::inbox`](crate::conformance::inbox),
 /// on the inbox `$factory` gives.
 #[macro_export]
@@ -427,7 +382,11 @@ macro_rules! inbox_conformance {
             a_rerun_runs_each_processed_event_once_more_and_changes_nothing,
             an_unprocessed_replay_runs_only_what_was_not_processed,
             a_replay_never_overtakes_a_live_delivery,
-            a_cancelled_replay_queues_no_more_and_drops_its_step
+            a_cancelled_replay_queues_no_more_and_drops_its_step,
+            a_run_takes_one_accounts_next_deliveries_in_order,
+            a_dead_holder_of_a_run_costs_each_delivery_an_attempt,
+            concurrent_runs_never_share_an_account_and_keep_its_order,
+            workers_keep_an_accounts_order_across_runs
         );
     };
     (@tests $factory:expr; $($name:ident),*) => {

@@ -118,6 +118,17 @@ impl Inbox for MemoryInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
+        Ok(self.take_many(lease, now, 1).await?.into_iter().next())
+    }
+
+    /// The oldest head that may be processed now and the deliveries behind
+    /// it, up to `max`, under one lock; the run shares one lease token.
+    async fn take_many(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> Result<Vec<Taken>, InboxError> {
         let mut state = self.lock();
         let state = &mut *state;
         let head = state
@@ -132,31 +143,48 @@ impl Inbox for MemoryInbox {
                     .is_some_and(|d| !d.leased(now) && !d.retrying(now))
             })
             .min();
-        let Some(id) = head else {
-            return Ok(None);
+        let Some(head) = head.filter(|_| max > 0) else {
+            return Ok(Vec::new());
         };
-        let delivery = state.deliveries.get_mut(&id).expect("a head is a delivery");
-        if delivery.lease.is_some() {
-            // The previous lease ran out with no word from its worker.
-            delivery.abandoned = delivery.abandoned.saturating_add(1);
-            delivery.last_error = Some(LEASE_RAN_OUT.to_owned());
-        }
-        delivery.attempts = delivery.attempts.saturating_add(1);
+        let account = state.deliveries[&head].account_id;
+        let run: Vec<u64> = state.accounts[&account]
+            .iter()
+            .copied()
+            .enumerate()
+            .take_while(|&(i, id)| {
+                i == 0 || {
+                    let d = &state.deliveries[&id];
+                    !d.leased(now) && !d.retrying(now)
+                }
+            })
+            .take(max)
+            .map(|(_, id)| id)
+            .collect();
         let token = LeaseToken::random();
-        delivery.lease = Some((token, now + lease));
-        delivery.not_before = None;
-        Ok(Some(
-            Taken::new(
-                DeliveryId(id),
-                token,
-                delivery.account_id,
-                delivery.body.clone(),
-                delivery.received_at,
-                delivery.attempts,
-                delivery.last_error.clone(),
-            )
-            .with_abandoned(delivery.abandoned),
-        ))
+        Ok(run
+            .into_iter()
+            .map(|id| {
+                let delivery = state.deliveries.get_mut(&id).expect("queued is a delivery");
+                if delivery.lease.is_some() {
+                    // The previous lease ran out with no word from its worker.
+                    delivery.abandoned = delivery.abandoned.saturating_add(1);
+                    delivery.last_error = Some(LEASE_RAN_OUT.to_owned());
+                }
+                delivery.attempts = delivery.attempts.saturating_add(1);
+                delivery.lease = Some((token, now + lease));
+                delivery.not_before = None;
+                Taken::new(
+                    DeliveryId(id),
+                    token,
+                    delivery.account_id,
+                    delivery.body.clone(),
+                    delivery.received_at,
+                    delivery.attempts,
+                    delivery.last_error.clone(),
+                )
+                .with_abandoned(delivery.abandoned)
+            })
+            .collect())
     }
 
     async fn renew(

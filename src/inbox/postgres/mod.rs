@@ -59,7 +59,9 @@ use rows::column_u64;
 /// `(account_id, id)` index, so a take costs one index probe per account
 /// however long the backlog) and is neither leased nor waiting for a retry.
 /// Two takers never get the same delivery, and an account's next delivery
-/// is not handed out while its head exists. Deliveries of one account appended
+/// is not handed out while its head exists, except to the head's taker in
+/// the same statement ([`Inbox::take_many`]: the head and the deliveries
+/// behind it, in order). Deliveries of one account appended
 /// at the same moment by two connections could commit out of id order; ALM
 /// never does that (it waits for each acknowledgement).
 ///
@@ -240,6 +242,53 @@ impl PostgresInbox {
 }
 
 impl PostgresInbox {
+    /// Takes a run of up to `max` deliveries of one account in one
+    /// statement ([`rows::take`]), in order.
+    async fn take_rows(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> Result<Vec<Taken>, InboxError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = rows::take(&self.t("alm_inbox"), &self.t("alm_inbox_paused"));
+        let token = LeaseToken::random();
+        let note = LEASE_RAN_OUT.as_bytes();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &now,
+            &token_bytes(token),
+            &lease_millis(lease),
+            &note,
+            &limit,
+        ];
+        let rows = self.query("take", &sql, &params).await?;
+        let get = |e| pg_error("unexpected inbox row", e);
+        let mut taken = rows
+            .iter()
+            .map(|row| {
+                let count = |i| {
+                    row.try_get::<_, i32>(i)
+                        .map(|n| u32::try_from(n).unwrap_or(0))
+                };
+                Ok(Taken::new(
+                    DeliveryId(column_u64(row, 0)?),
+                    token,
+                    AccountId(column_u64(row, 1)?),
+                    row.try_get(2).map_err(get)?,
+                    row.try_get(3).map_err(get)?,
+                    count(4).map_err(get)?,
+                    rows::column_text(row, 6)?,
+                )
+                .with_abandoned(count(5).map_err(get)?))
+            })
+            .collect::<Result<Vec<_>, InboxError>>()?;
+        taken.sort_by_key(|t| t.id);
+        Ok(taken)
+    }
+
     /// Ends the lease `token` holds ([`rows::give_back`]).
     async fn give_back(
         &self,
@@ -288,32 +337,18 @@ impl Inbox for PostgresInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        let sql = rows::take(&self.t("alm_inbox"), &self.t("alm_inbox_paused"));
-        let token = LeaseToken::random();
-        let note = LEASE_RAN_OUT.as_bytes();
-        let params: [&(dyn ToSql + Sync); 4] =
-            [&now, &token_bytes(token), &lease_millis(lease), &note];
-        let rows = self.query("take", &sql, &params).await?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let get = |e| pg_error("unexpected inbox row", e);
-        let count = |i| {
-            row.try_get::<_, i32>(i)
-                .map(|n| u32::try_from(n).unwrap_or(0))
-        };
-        Ok(Some(
-            Taken::new(
-                DeliveryId(column_u64(row, 0)?),
-                token,
-                AccountId(column_u64(row, 1)?),
-                row.try_get(2).map_err(get)?,
-                row.try_get(3).map_err(get)?,
-                count(4).map_err(get)?,
-                rows::column_text(row, 6)?,
-            )
-            .with_abandoned(count(5).map_err(get)?),
-        ))
+        Ok(self.take_rows(lease, now, 1).await?.into_iter().next())
+    }
+
+    /// One statement, whatever `max`; the run's
+    /// deliveries share one lease token.
+    async fn take_many(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> Result<Vec<Taken>, InboxError> {
+        self.take_rows(lease, now, max).await
     }
 
     async fn renew(

@@ -68,11 +68,14 @@ pub(super) fn refused(e: &tokio_postgres::Error) -> bool {
 }
 
 /// The statement that takes the oldest head of `inbox` that is neither
-/// leased (on the server's clock), paused (in `paused`) nor waiting (`not_before` against the
-/// caller's `$1`), under token `$2` for `$3` milliseconds of the server's
-/// clock, counting the attempt; a lease that ran out (a token still
-/// there) counts as an abandoned attempt and records `$4` as the last
-/// error.
+/// leased (on the server's clock), paused (in `paused`) nor waiting
+/// (`not_before` against the caller's `$1`), and the deliveries that
+/// follow it in its account, up to `$5` in all, stopping before one that
+/// is leased or waiting: under token `$2` for `$3` milliseconds of the
+/// server's clock, each attempt counted; a lease that ran out (a token
+/// still there) counts as an abandoned attempt and records `$4` as the
+/// last error. Only the head is locked with `SKIP LOCKED`: the
+/// deliveries behind a head are taken by no one else.
 pub(super) fn take(inbox: &str, paused: &str) -> String {
     format!(
         "WITH RECURSIVE heads AS (
@@ -80,22 +83,34 @@ pub(super) fn take(inbox: &str, paused: &str) -> String {
              UNION ALL
              SELECT n.account_id, n.id FROM heads h, LATERAL (
                  SELECT i.account_id, i.id FROM {inbox} i WHERE i.account_id > h.account_id
-                 ORDER BY i.account_id, i.id LIMIT 1) n)
-         UPDATE {inbox} d SET lease_token = $2,
-             lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond',
-             not_before = NULL,
-             attempts = d.attempts + 1,
-             abandoned = d.abandoned + CASE WHEN d.lease_token IS NULL THEN 0 ELSE 1 END,
-             last_error = CASE WHEN d.lease_token IS NULL THEN d.last_error ELSE $4 END
-         WHERE d.id = (
-             SELECT c.id FROM {inbox} c
+                 ORDER BY i.account_id, i.id LIMIT 1) n),
+         head AS (
+             SELECT c.id, c.account_id FROM {inbox} c
              WHERE c.id = ANY (ARRAY(SELECT id FROM heads))
                AND (c.lease_until IS NULL OR c.lease_until <= clock_timestamp())
                AND (c.not_before IS NULL OR c.not_before <= $1)
                AND NOT EXISTS (SELECT 1 FROM {paused} p
                                WHERE p.every OR p.account_id = c.account_id)
              ORDER BY c.id LIMIT 1
-             FOR UPDATE SKIP LOCKED)
+             FOR UPDATE SKIP LOCKED),
+         run AS (
+             SELECT id FROM head
+             UNION ALL
+             (SELECT r.id FROM {inbox} r, head h
+              WHERE r.account_id = h.account_id AND r.id > h.id
+                AND r.id < coalesce((
+                    SELECT min(b.id) FROM {inbox} b
+                    WHERE b.account_id = h.account_id AND b.id > h.id
+                      AND (b.lease_until > clock_timestamp() OR b.not_before > $1)),
+                    9223372036854775807)
+              ORDER BY r.id LIMIT greatest($5::bigint - 1, 0)))
+         UPDATE {inbox} d SET lease_token = $2,
+             lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond',
+             not_before = NULL,
+             attempts = d.attempts + 1,
+             abandoned = d.abandoned + CASE WHEN d.lease_token IS NULL THEN 0 ELSE 1 END,
+             last_error = CASE WHEN d.lease_token IS NULL THEN d.last_error ELSE $4 END
+         WHERE d.id IN (SELECT id FROM run)
          RETURNING d.id, d.account_id, d.body, d.received_at, d.attempts, d.abandoned, d.last_error"
     )
 }

@@ -20,7 +20,7 @@ use super::{
     LeaseToken, NewDeadLetter, NewDelivery, NewQuarantined, QuarantineId, Quarantined, Taken,
 };
 use crate::AccountId;
-use stored::{ToArg, account, dead_letter, quarantined};
+use stored::{ToArg, dead_letter, quarantined};
 
 /// The inbox on Redis: shared by every replica of a receiver.
 ///
@@ -223,9 +223,21 @@ impl Inbox for RedisInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
+        Ok(self.take_many(lease, now, 1).await?.into_iter().next())
+    }
+
+    /// One script, whatever `max`; the deliveries share one lease token.
+    async fn take_many(
+        &self,
+        lease: Duration,
+        now: OffsetDateTime,
+        max: usize,
+    ) -> Result<Vec<Taken>, InboxError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let token = LeaseToken::random();
-        type Row = (u64, String, Vec<u8>, i64, u32, u32, Option<String>);
-        let row: Option<Row> = self
+        let rows: Vec<stored::TakenRow> = self
             .call(
                 "take",
                 &self.scripts.take,
@@ -234,22 +246,13 @@ impl Inbox for RedisInbox {
                     &token_text(token),
                     &lease_millis(lease),
                     &LEASE_RAN_OUT,
+                    &max,
                 ],
             )
             .await?;
-        row.map(|(id, acct, body, at, attempts, abandoned, error)| {
-            Ok(Taken::new(
-                DeliveryId(id),
-                token,
-                account(&acct)?,
-                body,
-                from_millis(at),
-                attempts,
-                error,
-            )
-            .with_abandoned(abandoned))
-        })
-        .transpose()
+        rows.into_iter()
+            .map(|row| stored::taken(row, token))
+            .collect()
     }
 
     async fn renew(

@@ -65,20 +65,44 @@ local function append(p, account, body, at)
 end
 ";
 
-/// Removes a delivery; the account's next one (if any) becomes ready.
+/// Removes a delivery. When it was its account's head, the account's next
+/// one (if any) becomes its head: leased if it was taken behind the head
+/// (`leased`, by its lease), waiting if it waits (`retrying`), ready
+/// otherwise. A delivery behind the head leaves the account as it is.
 const REMOVE_FN: &str = r"
 local function remove(p, id)
+  id = tostring(id)
   local key = p .. 'd:' .. id
   local account = redis.call('HGET', key, 'a')
   redis.call('DEL', key)
   redis.call('ZREM', p .. 'received', id)
+  local list = p .. 'a:' .. account
+  if redis.call('LINDEX', list, 0) ~= id then
+    redis.call('LREM', list, 1, id)
+    return
+  end
   redis.call('ZREM', p .. 'ready', account)
   redis.call('ZREM', p .. 'leased', account)
   redis.call('ZREM', p .. 'retrying', account)
-  local list = p .. 'a:' .. account
   redis.call('LREM', list, 1, id)
   local head = redis.call('LINDEX', list, 0)
-  if head then redis.call('ZADD', p .. 'ready', head, account) end
+  if head then
+    local h = redis.call('HMGET', p .. 'd:' .. head, 't', 'l', 'nb')
+    if h[1] and h[2] then
+      redis.call('ZADD', p .. 'leased', h[2], account)
+    elseif h[3] then
+      redis.call('ZADD', p .. 'retrying', h[3], account)
+    else
+      redis.call('ZADD', p .. 'ready', head, account)
+    end
+  end
+end
+";
+
+/// Whether delivery `id` is the head of `account` (the first of its list).
+const HEAD_FN: &str = r"
+local function is_head(p, account, id)
+  return redis.call('LINDEX', p .. 'a:' .. account, 0) == tostring(id)
 end
 ";
 
@@ -132,15 +156,18 @@ end
 ";
 
 /// ARGV: prefix, now_ms (the caller's, for retries), token, lease_ms, the
-/// note for an abandoned attempt. Takes nothing while every account is
-/// paused (`pausedall`); a paused account (in `paused`) popped from
-/// `ready` is parked in `held` (by head id) until resumed. Counts the attempt; a lease that ran out
+/// note for an abandoned attempt, the most to take. Takes nothing while
+/// every account is paused (`pausedall`); a paused account (in `paused`)
+/// popped from `ready` is parked in `held` (by head id) until resumed.
+/// Takes the oldest ready account's head and the deliveries behind it, up
+/// to the most, stopping before one that is leased (a live lease) or
+/// waiting, all under the token. Counts each attempt; a lease that ran out
 /// (a token still there) counts as an abandoned attempt (`x`) and records
-/// the note as the last error. Returns false, or {id, account, body,
-/// received_ms, attempts, abandoned, last_error or false}.
+/// the note as the last error. Returns a list of {id, account, body,
+/// received_ms, attempts, abandoned, last_error or false}, in order.
 pub(super) const TAKE: &str = r"
 local p, now, clock = ARGV[1], tonumber(ARGV[2]), server_now()
-if redis.call('EXISTS', p .. 'pausedall') == 1 then return false end
+if redis.call('EXISTS', p .. 'pausedall') == 1 then return {} end
 for _, due in ipairs({{'retrying', now}, {'leased', clock}}) do
   for _, account in ipairs(redis.call('ZRANGEBYSCORE', p .. due[1], '-inf', due[2])) do
     redis.call('ZREM', p .. due[1], account)
@@ -151,41 +178,47 @@ end
 local account
 while not account do
   local first = redis.call('ZPOPMIN', p .. 'ready')
-  if #first == 0 then return false end
+  if #first == 0 then return {} end
   if redis.call('HEXISTS', p .. 'paused', first[1]) == 0 then
     account = first[1]
   else
     redis.call('ZADD', p .. 'held', first[2], first[1])
   end
 end
-local id = redis.call('LINDEX', p .. 'a:' .. account, 0)
-if not id then return false end
-local key = p .. 'd:' .. id
-local d = redis.call('HMGET', key, 'a', 'b', 'r', 'n', 'e', 't', 'x')
-local attempts, abandoned, err = (tonumber(d[4]) or 0) + 1, tonumber(d[7]) or 0, d[5]
-if d[6] then
-  abandoned, err = abandoned + 1, ARGV[5]
-  redis.call('HSET', key, 'x', abandoned, 'e', err)
-end
+local ids = redis.call('LRANGE', p .. 'a:' .. account, 0, tonumber(ARGV[6]) - 1)
 local lease_until = string.format('%d', clock + tonumber(ARGV[4]))
-redis.call('HSET', key, 't', ARGV[3], 'l', lease_until, 'n', attempts)
-redis.call('HDEL', key, 'nb')
-redis.call('ZADD', p .. 'leased', lease_until, account)
-return {tonumber(id), d[1], d[2], tonumber(d[3]), attempts, abandoned, err}
+local out = {}
+for i, id in ipairs(ids) do
+  local key = p .. 'd:' .. id
+  local d = redis.call('HMGET', key, 'a', 'b', 'r', 'n', 'e', 't', 'x', 'l', 'nb')
+  if i > 1 and ((d[6] and tonumber(d[8] or 0) > clock) or d[9]) then break end
+  local attempts, abandoned, err = (tonumber(d[4]) or 0) + 1, tonumber(d[7]) or 0, d[5]
+  if d[6] then
+    abandoned, err = abandoned + 1, ARGV[5]
+    redis.call('HSET', key, 'x', abandoned, 'e', err)
+  end
+  redis.call('HSET', key, 't', ARGV[3], 'l', lease_until, 'n', attempts)
+  redis.call('HDEL', key, 'nb')
+  table.insert(out, {tonumber(id), d[1], d[2], tonumber(d[3]), attempts, abandoned, err})
+end
+if #out > 0 then redis.call('ZADD', p .. 'leased', lease_until, account) end
+return out
 ";
 
 /// ARGV: prefix, id, token, lease_ms (on the server's clock). Returns 1 if
-/// renewed.
+/// renewed. The account's lease follows its head's.
 pub(super) fn renew() -> String {
     format!(
-        "{HELD_FN}{SERVER_NOW}
+        "{HELD_FN}{HEAD_FN}{SERVER_NOW}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local account = redis.call('HGET', p .. 'd:' .. id, 'a')
 local lease_until = string.format('%d', server_now() + tonumber(ARGV[4]))
 redis.call('HSET', p .. 'd:' .. id, 'l', lease_until)
-redis.call('ZREM', p .. 'ready', account)
-redis.call('ZADD', p .. 'leased', lease_until, account)
+if is_head(p, account, id) then
+  redis.call('ZREM', p .. 'ready', account)
+  redis.call('ZADD', p .. 'leased', lease_until, account)
+end
 return 1"
     )
 }
@@ -212,10 +245,11 @@ return 1"
 /// ARGV: prefix, id, token, attempts to take back, then optionally
 /// not_before_ms and error. Ends the lease: with a retry time the delivery
 /// waits for it, with the error as its last error; without, it is ready
-/// at once. Returns 1 if given back.
+/// at once. A delivery behind its account's head (taken in a run) leaves
+/// the account as it is. Returns 1 if given back.
 pub(super) fn give_back() -> String {
     format!(
-        "{HELD_FN}
+        "{HELD_FN}{HEAD_FN}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local key = p .. 'd:' .. id
@@ -223,9 +257,10 @@ local account = redis.call('HGET', key, 'a')
 local attempts = (tonumber(redis.call('HGET', key, 'n')) or 0) - tonumber(ARGV[4])
 redis.call('HDEL', key, 't', 'l')
 redis.call('HSET', key, 'n', math.max(attempts, 0))
+if #ARGV >= 6 then redis.call('HSET', key, 'nb', ARGV[5], 'e', ARGV[6]) end
+if not is_head(p, account, id) then return 1 end
 redis.call('ZREM', p .. 'leased', account)
 if #ARGV >= 6 then
-  redis.call('HSET', key, 'nb', ARGV[5], 'e', ARGV[6])
   redis.call('ZREM', p .. 'ready', account)
   redis.call('ZADD', p .. 'retrying', ARGV[5], account)
 else

@@ -7,7 +7,8 @@ use super::RedisInbox;
 use crate::AccountId;
 use crate::inbox::types::from_millis;
 use crate::inbox::{
-    DeadLetter, DeadLetterId, InboxError, KeptCounts, NewDeadLetter, QuarantineId, Quarantined,
+    DeadLetter, DeadLetterId, DeliveryId, InboxError, KeptCounts, LeaseToken, NewDeadLetter,
+    QuarantineId, Quarantined, Taken,
 };
 
 /// A dead letter's stored form (the account as text, for Lua).
@@ -33,6 +34,25 @@ impl<T: ::redis::ToRedisArgs + Sync> ToArg for T {
     fn push_to(&self, invocation: &mut ::redis::ScriptInvocation<'_>) {
         invocation.arg(self);
     }
+}
+
+/// What the take script answers for each delivery: id, account, body,
+/// received (ms), attempts, abandoned attempts, last error.
+pub(super) type TakenRow = (u64, String, Vec<u8>, i64, u32, u32, Option<String>);
+
+/// A delivery taken under `token`, from the take script's answer.
+pub(super) fn taken(row: TakenRow, token: LeaseToken) -> Result<Taken, InboxError> {
+    let (id, acct, body, at, attempts, abandoned, error) = row;
+    Ok(Taken::new(
+        DeliveryId(id),
+        token,
+        account(&acct)?,
+        body,
+        from_millis(at),
+        attempts,
+        error,
+    )
+    .with_abandoned(abandoned))
 }
 
 pub(super) fn account(text: &str) -> Result<AccountId, InboxError> {

@@ -49,9 +49,10 @@ impl Alone {
         Arc::clone(&self.turn).read_owned().await
     }
 
-    /// Claims the one suspect place of the process, giving up `shared`;
-    /// `None` (and `shared` given up too) when another suspect holds it.
-    pub(super) fn suspect(&self, shared: Shared) -> Option<Suspect<'_>> {
+    /// Claims the one suspect place of the process, giving up `shared`
+    /// (if the caller holds it); `None` (and `shared` given up too) when
+    /// another suspect holds it.
+    pub(super) fn suspect(&self, shared: Option<Shared>) -> Option<Suspect<'_>> {
         drop(shared);
         self.suspect_in_hand
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -90,10 +91,10 @@ mod tests {
         let alone = Alone::default();
         let ordinary = alone.shared().await;
         let mut suspect = alone
-            .suspect(alone.shared().await)
+            .suspect(Some(alone.shared().await))
             .expect("the first suspect");
         assert!(
-            alone.suspect(alone.shared().await).is_none(),
+            alone.suspect(Some(alone.shared().await)).is_none(),
             "one suspect at a time"
         );
         let waiting = tokio::time::timeout(Duration::from_millis(50), suspect.alone()).await;
@@ -107,7 +108,7 @@ mod tests {
         );
         drop(suspect);
         let _taker = alone.shared().await;
-        let again = alone.suspect(alone.shared().await);
+        let again = alone.suspect(Some(alone.shared().await));
         assert!(again.is_some(), "the place is free again");
     }
 }

@@ -8,6 +8,7 @@ mod options;
 mod pool;
 mod rate;
 mod rerun;
+mod run;
 mod supervise;
 mod sweep;
 mod timeout;
@@ -19,7 +20,7 @@ use time::OffsetDateTime;
 
 use deliver::Trail;
 
-pub use options::{DEFAULT_DELIVERY_LEASE, DEFAULT_WORKERS, WorkerOptions};
+pub use options::{DEFAULT_DELIVERY_LEASE, DEFAULT_TAKE_BATCH, DEFAULT_WORKERS, WorkerOptions};
 pub use pool::{GIVE_BACK_BOUND, PoolWaker, WorkerPool};
 pub(crate) use timeout::bounded;
 pub use timeout::{DEFAULT_HANDLER_TIMEOUT, HandlerTimedOut};
@@ -236,8 +237,9 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         }
     }
 
-    /// Processes a taken delivery and tells the inbox how it ended.
-    async fn finish<H, Fut>(&self, taken: &Taken, handler: &H, trail: &Trail)
+    /// Processes a taken delivery and tells the inbox how it ended;
+    /// whether it was completed.
+    async fn finish<H, Fut>(&self, taken: &Taken, handler: &H, trail: &Trail) -> bool
     where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
@@ -245,11 +247,16 @@ impl<S: Store, I: Inbox> Workers<S, I> {
         let jobs = self.options.replays.as_ref();
         if jobs.is_some_and(|jobs| jobs.is_cancelled(taken.id)) {
             // A cancelled replay's delivery: dropped unprocessed.
-            match self.inbox.complete(taken.id, taken.token, &[]).await {
-                Ok(_) => jobs.into_iter().for_each(|jobs| jobs.completed(taken.id)),
-                Err(e) => self.report(Progress::Unavailable { error: &e }),
-            }
-            return;
+            return match self.inbox.complete(taken.id, taken.token, &[]).await {
+                Ok(completed) => {
+                    jobs.into_iter().for_each(|jobs| jobs.completed(taken.id));
+                    completed
+                }
+                Err(e) => {
+                    self.report(Progress::Unavailable { error: &e });
+                    false
+                }
+            };
         }
         let concluded = match super::strip_rerun(&taken.body) {
             Some(envelope) => self.rerun(taken, envelope, handler).await,
@@ -266,11 +273,15 @@ impl<S: Store, I: Inbox> Workers<S, I> {
                 if let Some(jobs) = jobs {
                     jobs.completed(taken.id);
                 }
+                true
             }
-            Ok(false) => {}
+            Ok(false) => false,
             // The lease runs out and the delivery is taken again; the
             // engine's dedup keeps what was decided.
-            Err(e) => self.report(Progress::Unavailable { error: &e }),
+            Err(e) => {
+                self.report(Progress::Unavailable { error: &e });
+                false
+            }
         }
     }
 }

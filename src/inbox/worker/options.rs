@@ -24,6 +24,14 @@ pub const DEFAULT_DELIVERY_LEASE: Duration = Duration::from_secs(60);
 /// ```
 pub const DEFAULT_WORKERS: usize = 4;
 
+/// How many deliveries of one account a worker takes in one step by
+/// default ([`WorkerOptions::with_take_batch`]): 4.
+///
+/// ```
+/// assert_eq!(alm_webhooks::inbox::DEFAULT_TAKE_BATCH, 4);
+/// ```
+pub const DEFAULT_TAKE_BATCH: usize = 4;
+
 /// How the inbox's workers run: how many, their delivery lease, their
 /// retries, how long a handler may run, how often they may panic, and who
 /// hears of what they do. Given to [`Workers::with_options`](super::Workers::with_options),
@@ -48,6 +56,8 @@ pub const DEFAULT_WORKERS: usize = 4;
 #[derive(Clone)]
 pub struct WorkerOptions {
     pub(super) count: usize,
+    /// The most deliveries of one account a worker takes in one step.
+    pub(super) take_batch: usize,
     pub(super) lease: Duration,
     pub(super) poll: Duration,
     pub(super) retry: RetryPolicy,
@@ -67,6 +77,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             count: DEFAULT_WORKERS,
+            take_batch: DEFAULT_TAKE_BATCH,
             lease: DEFAULT_DELIVERY_LEASE,
             poll: Duration::from_millis(50),
             retry: RetryPolicy::default(),
@@ -84,6 +95,7 @@ impl fmt::Debug for WorkerOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkerOptions")
             .field("count", &self.count)
+            .field("take_batch", &self.take_batch)
             .field("lease", &self.lease)
             .field("poll", &self.poll)
             .field("retry", &self.retry)
@@ -120,6 +132,27 @@ impl WorkerOptions {
     #[must_use]
     pub fn with_count(mut self, workers: usize) -> Self {
         self.count = workers.max(1);
+        self
+    }
+
+    /// How many deliveries of one account a worker takes in one step, at
+    /// most (default [`DEFAULT_TAKE_BATCH`], 4; at least 1): the account's
+    /// next delivery and those behind it, in one round trip
+    /// ([`Inbox::take_many`](crate::inbox::Inbox::take_many)), then worked
+    /// on one after another, in order, each under its own lease (the ones
+    /// waiting renewed too). The rest is given back untouched (the attempt
+    /// not counted) when one is not completed, at shutdown, or before a
+    /// delivery that must run alone. `1` takes one delivery at a time. A
+    /// worker still works on one delivery at a time: the number of
+    /// deliveries in progress is [`with_count`](Self::with_count)'s.
+    ///
+    /// ```
+    /// let options = alm_webhooks::inbox::WorkerOptions::new().with_take_batch(1);
+    /// # let _ = options;
+    /// ```
+    #[must_use]
+    pub fn with_take_batch(mut self, deliveries: usize) -> Self {
+        self.take_batch = deliveries.max(1);
         self
     }
 

@@ -136,16 +136,17 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             };
             // A `take` that does not answer is abandoned at shutdown (a
             // delivery it may have leased is taken again after its lease).
+            let (lease, batch) = (self.options.lease, self.options.take_batch);
             let taken = tokio::select! {
-                taken = self.inbox.take(self.options.lease, OffsetDateTime::now_utc()) => taken,
+                taken = self.inbox.take_many(lease, OffsetDateTime::now_utc(), batch) => taken,
                 _ = phase.wait_for(|p| *p == Phase::Abandon) => return,
             };
             match taken {
-                Ok(Some(taken)) => {
+                Ok(run) if !run.is_empty() => {
                     idle = self.options.poll;
-                    self.hold(taken, handler, &mut phase, pool, shared).await;
+                    self.hold_run(run, handler, &mut phase, pool, shared).await;
                 }
-                Ok(None) => {
+                Ok(_) => {
                     drop(shared);
                     tokio::select! {
                         () = tokio::time::sleep(idle) => idle = (idle * 2).min(longest),
@@ -177,25 +178,30 @@ impl<S: Store, I: Inbox> Workers<S, I> {
     /// by the handler timeout: the lease is renewed only while a handler
     /// is within its time (a handler that blocks its thread stops the
     /// renewals too, and the lease runs out).
-    async fn hold<H, Fut>(
+    ///
+    /// Whether the delivery was completed. `shared` is the shared side
+    /// of the pool's turn when this delivery holds it alone (`None` when
+    /// a run holds it for all its deliveries, which are no suspects).
+    pub(super) async fn hold<H, Fut>(
         &self,
         taken: Taken,
         handler: &H,
         phase: &mut watch::Receiver<Phase>,
         pool: Pooled<'_>,
-        shared: Shared,
-    ) where
+        shared: Option<Shared>,
+    ) -> bool
+    where
         H: Fn(Event) -> Fut + Send + Sync,
         Fut: Future<Output = Result<(), BoxError>> + Send,
     {
         let (id, token) = (taken.id, taken.token);
-        let (mut shared, mut suspect) = (Some(shared), None);
+        let (mut shared, mut suspect) = (shared, None);
         if taken.abandoned > 0 {
-            let Some(claimed) = pool.alone.suspect(shared.take().expect("held")) else {
+            let Some(claimed) = pool.alone.suspect(shared.take()) else {
                 if let Err(e) = self.inbox.release(id, token).await {
                     self.report(Progress::Unavailable { error: &e });
                 }
-                return;
+                return false;
             };
             suspect = Some(claimed);
         }
@@ -216,24 +222,29 @@ impl<S: Store, I: Inbox> Workers<S, I> {
             if let Some(suspect) = &mut suspect {
                 suspect.alone().await;
             }
-            self.finish(&taken, handler, &trail).await;
+            self.finish(&taken, handler, &trail).await
         });
-        tokio::select! {
-            finished = CatchUnwind::new(finish) => {
-                if finished.is_err() {
+        let completed = tokio::select! {
+            finished = CatchUnwind::new(finish) => match finished {
+                Ok(completed) => completed,
+                Err(_) => {
                     pool.health.restarted();
                     self.give_back_panicked(&taken, &trail).await;
                     self.report_panic(Some(&taken));
+                    false
                 }
-            }
-            () = heartbeat => {}
+            },
+            () = heartbeat => false,
             () = abandon => {
                 if let Err(e) = self.inbox.release(id, token).await {
                     self.report(Progress::Unavailable { error: &e });
                 }
+                false
             }
-        }
-        // `shared` or `suspect` is given up when this returns.
+        };
+        drop(shared);
+        // `suspect` is given up when this returns.
+        completed
     }
 
     /// A panic on a delivery is a failed attempt: it is given back for a
@@ -288,7 +299,7 @@ impl<S: Store, I: Inbox> Workers<S, I> {
 
 /// What a pool's workers share.
 #[derive(Clone, Copy)]
-struct Pooled<'a> {
+pub(super) struct Pooled<'a> {
     wake: &'a Notify,
     health: &'a Health,
     alone: &'a Alone,
