@@ -202,3 +202,28 @@ DO $$ DECLARE c record; BEGIN
                    current_schema(), c.table_name, c.column_name, c.column_name);
   END LOOP;
 END $$;
+
+-- Delivery bodies (up to megabytes of JSON each) are compressed with lz4
+-- where the server has it (PostgreSQL 14 and later, built with lz4): the
+-- append that a `202` waits for spends a few milliseconds compressing a
+-- 1.3 MB body with lz4, 10-25 with pglz, the default. alm_archive and
+-- alm_quarantine get the same, so a body moved there keeps its
+-- compression. Set only where not set yet (the ALTER locks the table);
+-- a server without lz4 keeps its default, and so do bodies stored before.
+DO $$ DECLARE c record; BEGIN
+  IF current_setting('server_version_num')::int >= 140000 THEN
+    FOR c IN EXECUTE format(
+      'SELECT attrelid::regclass AS tab FROM pg_attribute
+         WHERE attrelid IN (%L::regclass, %L::regclass, %L::regclass)
+           AND attname = ''body'' AND attcompression IS DISTINCT FROM ''l''',
+      format('%I.alm_inbox', current_schema()), format('%I.alm_archive', current_schema()),
+      format('%I.alm_quarantine', current_schema()))
+    LOOP
+      BEGIN
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN body SET COMPRESSION lz4', c.tab);
+      EXCEPTION WHEN feature_not_supported THEN
+        NULL;  -- built without lz4
+      END;
+    END LOOP;
+  END IF;
+END $$;

@@ -163,3 +163,58 @@ fn rejection_display_and_source() {
     );
     assert!(std::error::Error::source(&rejection).is_some());
 }
+
+/// `verify_at` (the inbox-mode front door: one pass over a body that
+/// passes) refuses exactly what `receive_at` refuses, with the same error,
+/// around the events cap too: a body over the cap with a fault after it, a
+/// fault before it, a bad `accountId` beside too many events.
+#[test]
+fn verify_refuses_what_receive_refuses_with_the_same_error() {
+    let auth = SignatureAuth::new("k");
+    let events = |n: usize| vec![r#"{"eventId":"e","eventName":"X"}"#; n].join(",");
+    let ones = |n: usize| vec!["1"; n].join(",");
+    let bodies: Vec<Vec<u8>> = [
+        format!(r#"{{"accountId":7,"events":[{}]}}"#, events(3)),
+        format!(r#"{{"accountId":7,"events":[{}]}}"#, events(4)),
+        format!(r#"{{"accountId":7,"events":[{}]}}"#, ones(40)),
+        format!(r#"{{"accountId":7,"events":[{}],"x":[}}"#, ones(40)),
+        r#"{"accountId":7,"events":[1,{]}"#.to_owned(),
+        r#"{"accountId":7,"events":[1,2,3,{]}"#.to_owned(),
+        format!(r#"{{"accountId":"7","events":[{}]}}"#, ones(40)),
+        format!(r#"{{"accountId":"7","events":[{}]}}"#, ones(2)),
+        format!(r#"{{"events":[{}],"accountId":7}}"#, ones(3)),
+        format!(r#"{{"events":[{}]}}"#, ones(40)),
+        format!(r#"{{"accountId":7,"events":[{}],"events":[]}}"#, ones(40)),
+        format!(r#"{{"accountId":7,"events":[],"events":[{}]}}"#, ones(40)),
+        format!(r#"{{"accountId":7,"events":{{"a":[{}]}}}}"#, ones(40)),
+        format!(r#"[7,[{}]]"#, ones(40)),
+        format!(r#"[7,[{}]]"#, ones(2)),
+        format!(r#"{{"accountId":7,"events":[{}]}} trailing"#, ones(40)),
+        format!(r#"{{"accountId":7,"events":[{}]}} trailing"#, ones(2)),
+        format!("{{\"accountId\":7,\"events\":[{},\"\u{ff}\"]}}", ones(40)),
+        "{\"accountId\":7,\"events\":[\"\\ud800\"]}".to_owned(),
+        "   ".to_owned(),
+        "[]".to_owned(),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .chain([b"{\"accountId\":7,\"events\":[\"\xff\"]}".to_vec()])
+    .collect();
+    let now = time::OffsetDateTime::now_utc();
+    for max in [3, usize::MAX] {
+        let receiver = DeliveryReceiver::new(Authentication::Signature(auth.clone()))
+            .with_max_events_per_delivery(max);
+        for body in &bodies {
+            let full = receiver.receive_at(&signed(&auth, body), body, now);
+            let shape = receiver.verify_at(&signed(&auth, body), body, now);
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(
+                format!("{:?}", shape.as_ref().map(|a| a.get())),
+                format!("{:?}", full.as_ref().map(|e| e.account_id.get())),
+                "max {max}: {text}"
+            );
+            let unsigned = receiver.verify_at(&HeaderMap::new(), body, now);
+            assert_eq!(unsigned.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+}

@@ -18,7 +18,7 @@ use crate::error::{EventError, ParseError};
 use crate::event::{Event, EventData, FastEvent};
 use crate::{AccountId, EventFamily, EventId, EventName, Timestamp};
 use position::Cursor;
-pub(crate) use shape::account_of_envelope;
+pub(crate) use shape::{account_of_envelope, account_within};
 use wording::{INVALID_DATA, duplicate_field, kind_of, message_of, syntax_error};
 
 /// A delivery from ALM: the account and its events.

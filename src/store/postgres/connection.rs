@@ -133,6 +133,12 @@ pub(crate) fn settings(url: &str) -> Result<Settings, StoreError> {
     if !options.contains("plan_cache_mode") {
         options.push_str(PLAN_CACHE_MODE);
     }
+    // The statements are short: compiling one (JIT), which the planner
+    // asks for when a bulk delivery meets large tables, costs far more
+    // than running it (a second against 30 ms for a 5,000-event claim).
+    if !options.contains("jit") {
+        options.push_str(" -c jit=off");
+    }
     config.options(options.trim_start());
     let target = describe(&config);
     Ok(Settings {
@@ -315,6 +321,7 @@ mod tests {
             options.contains("-c plan_cache_mode=force_custom_plan"),
             "{options}"
         );
+        assert!(options.contains("-c jit=off"), "{options}");
         assert_eq!(s.target, "h:5432/db");
     }
 
@@ -322,7 +329,8 @@ mod tests {
     fn the_url_wins() {
         let s = settings(
             "postgres://u@h/db?connect_timeout=1&tcp_user_timeout=3&keepalives_idle=60\
-             &options=-c%20statement_timeout%3D9000%20-c%20plan_cache_mode%3Dauto",
+             &options=-c%20statement_timeout%3D9000%20-c%20plan_cache_mode%3Dauto\
+             %20-c%20jit%3Don",
         )
         .unwrap();
         assert_eq!(
@@ -340,5 +348,6 @@ mod tests {
         assert!(options.contains("lock_timeout=2000"), "{options}");
         assert!(options.contains("plan_cache_mode=auto"), "{options}");
         assert!(!options.contains("force_custom_plan"), "{options}");
+        assert!(!options.contains("jit=off"), "{options}");
     }
 }

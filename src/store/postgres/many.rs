@@ -14,7 +14,9 @@ use crate::store::{Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, Store
 impl PostgresStore {
     /// [`Store::claim_many`](crate::store::Store::claim_many): each run in
     /// one statement, inside one transaction with `synchronous_commit` off
-    /// (a claim is a lease; see `claim_and_load`), all sent together.
+    /// (a claim is a lease; see `claim_and_load`), all sent together. JIT
+    /// is off in the claim's and the commit's transactions on a pool of the
+    /// application's too (see `connection::settings`).
     pub(super) async fn claim_runs(
         &self,
         requests: &[ClaimRequest<'_>],
@@ -61,7 +63,9 @@ impl PostgresStore {
                 async move { client.query(statement, &params).await }
             });
             let (begun, results, ended) = tokio::join!(
-                client.batch_execute("BEGIN; SET LOCAL synchronous_commit = off"),
+                client.batch_execute(
+                    "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL jit = off"
+                ),
                 join_all(queries),
                 client.batch_execute("COMMIT"),
             );
@@ -128,7 +132,7 @@ impl PostgresStore {
             async move { client.query(statement, &input.params()).await }
         });
         let (begun, results, ended) = tokio::join!(
-            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL jit = off"),
             join_all(queries),
             client.batch_execute("COMMIT"),
         );
