@@ -12,6 +12,7 @@ mod errors;
 mod export;
 mod hooks;
 mod learner_accounts;
+mod learner_write;
 mod many;
 mod one;
 mod outbox;
