@@ -14,75 +14,51 @@ use crate::{AccountId, BoxError, Engine, Event};
 
 /// Concurrent takers never get one delivery, or one account, at once, and each account's deliveries come out in order.
 pub async fn concurrent_takers_never_share_a_delivery_or_an_account<I: Inbox>(f: Fixture<I>) {
-    let inbox = Arc::clone(&f.inbox);
-    for n in 0..60u64 {
-        inbox
-            .append(delivery(n % 6, format!("{n}").as_bytes(), T0))
-            .await
-            .unwrap();
-    }
-    let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
-    let seen: Arc<Mutex<BTreeMap<u64, Vec<u64>>>> = Arc::default();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (inbox, busy, seen) = (Arc::clone(&inbox), Arc::clone(&busy), Arc::clone(&seen));
-            tokio::spawn(async move {
-                let mut idle = 0;
-                while idle < 20 {
-                    let now = OffsetDateTime::now_utc();
-                    let Some(taken) = inbox.take(LEASE, now).await.unwrap() else {
-                        idle += 1;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    };
-                    idle = 0;
-                    let account = taken.account_id.get();
-                    assert!(
-                        busy.lock().unwrap().insert(account),
-                        "account {account} handed out twice at once"
-                    );
-                    let n: u64 = String::from_utf8(taken.body.clone())
-                        .unwrap()
-                        .parse()
-                        .unwrap();
-                    seen.lock().unwrap().entry(account).or_default().push(n);
-                    tokio::task::yield_now().await;
-                    busy.lock().unwrap().remove(&account);
-                    assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let seen = seen.lock().unwrap();
-    for (account, ns) in seen.iter() {
-        let expected: Vec<u64> = (0..60).filter(|n| n % 6 == *account).collect();
-        assert_eq!(ns, &expected, "account {account}: each once, in order");
-    }
-    assert_eq!(seen.len(), 6);
+    takers_keep_accounts_apart_and_in_order(f, 6, 8, 1).await;
 }
 
 /// Concurrent takers of runs never hold one account at once, and each account's deliveries come out in order, each once.
 pub async fn concurrent_runs_never_share_an_account_and_keep_its_order<I: Inbox>(f: Fixture<I>) {
+    takers_keep_accounts_apart_and_in_order(f, 4, 6, 4).await;
+}
+
+/// `takers` tasks take 60 deliveries over `accounts` accounts, by
+/// [`Inbox::take`] when `run` is 1, else by runs of up to `run`
+/// ([`Inbox::take_many`]): no account is ever in two hands at once (it is
+/// held from its take until its run's last completion), a run is one
+/// account's, and each account's deliveries come out once each, in order.
+async fn takers_keep_accounts_apart_and_in_order<I: Inbox>(
+    f: Fixture<I>,
+    accounts: u64,
+    takers: usize,
+    run: usize,
+) {
     let inbox = Arc::clone(&f.inbox);
     for n in 0..60u64 {
         inbox
-            .append(delivery(n % 4, format!("{n}").as_bytes(), T0))
+            .append(delivery(n % accounts, format!("{n}").as_bytes(), T0))
             .await
             .unwrap();
     }
     let busy: Arc<Mutex<HashSet<u64>>> = Arc::default();
     let seen: Arc<Mutex<BTreeMap<u64, Vec<u64>>>> = Arc::default();
-    let tasks: Vec<_> = (0..6)
+    let tasks: Vec<_> = (0..takers)
         .map(|_| {
             let (inbox, busy, seen) = (Arc::clone(&inbox), Arc::clone(&busy), Arc::clone(&seen));
             tokio::spawn(async move {
                 let mut idle = 0;
                 while idle < 20 {
-                    let run = inbox.take_many(LEASE, now(), 4).await.unwrap();
-                    let Some(first) = run.first() else {
+                    let held: Vec<_> = if run == 1 {
+                        inbox
+                            .take(LEASE, now())
+                            .await
+                            .unwrap()
+                            .into_iter()
+                            .collect()
+                    } else {
+                        inbox.take_many(LEASE, now(), run).await.unwrap()
+                    };
+                    let Some(first) = held.first() else {
                         idle += 1;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         continue;
@@ -93,7 +69,7 @@ pub async fn concurrent_runs_never_share_an_account_and_keep_its_order<I: Inbox>
                         busy.lock().unwrap().insert(account),
                         "account {account} handed out twice at once"
                     );
-                    for (i, taken) in run.iter().enumerate() {
+                    for (i, taken) in held.iter().enumerate() {
                         assert_eq!(taken.account_id.get(), account, "a run is one account's");
                         let n: u64 = String::from_utf8(taken.body.clone())
                             .unwrap()
@@ -101,7 +77,7 @@ pub async fn concurrent_runs_never_share_an_account_and_keep_its_order<I: Inbox>
                             .unwrap();
                         seen.lock().unwrap().entry(account).or_default().push(n);
                         tokio::task::yield_now().await;
-                        if i + 1 == run.len() {
+                        if i + 1 == held.len() {
                             busy.lock().unwrap().remove(&account);
                         }
                         assert!(inbox.complete(taken.id, taken.token, &[]).await.unwrap());
@@ -115,10 +91,10 @@ pub async fn concurrent_runs_never_share_an_account_and_keep_its_order<I: Inbox>
     }
     let seen = seen.lock().unwrap();
     for (account, ns) in seen.iter() {
-        let expected: Vec<u64> = (0..60).filter(|n| n % 4 == *account).collect();
+        let expected: Vec<u64> = (0..60).filter(|n| n % accounts == *account).collect();
         assert_eq!(ns, &expected, "account {account}: each once, in order");
     }
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len() as u64, accounts);
 }
 
 /// A run is the oldest head and the deliveries behind it in its account, in order, each leased and counted; no one else gets them, a given-back one waits behind the head again, and the account goes on once the run is done.

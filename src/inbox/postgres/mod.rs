@@ -242,53 +242,6 @@ impl PostgresInbox {
 }
 
 impl PostgresInbox {
-    /// Takes a run of up to `max` deliveries of one account in one
-    /// statement ([`rows::take`]), in order.
-    async fn take_rows(
-        &self,
-        lease: Duration,
-        now: OffsetDateTime,
-        max: usize,
-    ) -> Result<Vec<Taken>, InboxError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let sql = rows::take(&self.t("alm_inbox"), &self.t("alm_inbox_paused"));
-        let token = LeaseToken::random();
-        let note = LEASE_RAN_OUT.as_bytes();
-        let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let params: [&(dyn ToSql + Sync); 5] = [
-            &now,
-            &token_bytes(token),
-            &lease_millis(lease),
-            &note,
-            &limit,
-        ];
-        let rows = self.query("take", &sql, &params).await?;
-        let get = |e| pg_error("unexpected inbox row", e);
-        let mut taken = rows
-            .iter()
-            .map(|row| {
-                let count = |i| {
-                    row.try_get::<_, i32>(i)
-                        .map(|n| u32::try_from(n).unwrap_or(0))
-                };
-                Ok(Taken::new(
-                    DeliveryId(column_u64(row, 0)?),
-                    token,
-                    AccountId(column_u64(row, 1)?),
-                    row.try_get(2).map_err(get)?,
-                    row.try_get(3).map_err(get)?,
-                    count(4).map_err(get)?,
-                    rows::column_text(row, 6)?,
-                )
-                .with_abandoned(count(5).map_err(get)?))
-            })
-            .collect::<Result<Vec<_>, InboxError>>()?;
-        taken.sort_by_key(|t| t.id);
-        Ok(taken)
-    }
-
     /// Ends the lease `token` holds ([`rows::give_back`]).
     async fn give_back(
         &self,
@@ -337,18 +290,54 @@ impl Inbox for PostgresInbox {
         lease: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Taken>, InboxError> {
-        Ok(self.take_rows(lease, now, 1).await?.into_iter().next())
+        Ok(self.take_many(lease, now, 1).await?.into_iter().next())
     }
 
     /// One statement, whatever `max`; the run's
-    /// deliveries share one lease token.
+    /// deliveries share one lease token, in order.
     async fn take_many(
         &self,
         lease: Duration,
         now: OffsetDateTime,
         max: usize,
     ) -> Result<Vec<Taken>, InboxError> {
-        self.take_rows(lease, now, max).await
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = rows::take(&self.t("alm_inbox"), &self.t("alm_inbox_paused"));
+        let token = LeaseToken::random();
+        let note = LEASE_RAN_OUT.as_bytes();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &now,
+            &token_bytes(token),
+            &lease_millis(lease),
+            &note,
+            &limit,
+        ];
+        let rows = self.query("take", &sql, &params).await?;
+        let get = |e| pg_error("unexpected inbox row", e);
+        let mut taken = rows
+            .iter()
+            .map(|row| {
+                let count = |i| {
+                    row.try_get::<_, i32>(i)
+                        .map(|n| u32::try_from(n).unwrap_or(0))
+                };
+                Ok(Taken::new(
+                    DeliveryId(column_u64(row, 0)?),
+                    token,
+                    AccountId(column_u64(row, 1)?),
+                    row.try_get(2).map_err(get)?,
+                    row.try_get(3).map_err(get)?,
+                    count(4).map_err(get)?,
+                    rows::column_text(row, 6)?,
+                )
+                .with_abandoned(count(5).map_err(get)?))
+            })
+            .collect::<Result<Vec<_>, InboxError>>()?;
+        taken.sort_by_key(|t| t.id);
+        Ok(taken)
     }
 
     async fn renew(
