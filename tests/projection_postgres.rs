@@ -341,3 +341,78 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
     assert_eq!(all.records, before.records);
     store.drop_schema().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_jsonb_merge_state_of_an_earlier_release_is_moved_to_text() {
+    let schema = schema();
+    let Some(store) = connect(&schema).await else {
+        return;
+    };
+    let engine = Engine::builder(store.clone().with_learner_projection().await.unwrap()).build();
+    for e in [ENROLL, PROGRESS] {
+        engine
+            .process(envelope(&[e]), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let instance: alm_webhooks::LoInstanceId = "course:1_2".parse().unwrap();
+    let before = store
+        .learner_record(AccountId(1), UserId(7), &instance)
+        .await
+        .unwrap()
+        .unwrap();
+    // The column as an earlier release made it: JSONB (which writes its
+    // text back with spaces, in its own key order).
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let table = format!("\"{schema}\".alm_learner_records");
+    let column_type = || async {
+        let row = client
+            .query_one(
+                "SELECT data_type FROM information_schema.columns WHERE table_schema = $1 \
+                 AND table_name = 'alm_learner_records' AND column_name = 'merge_state'",
+                &[&schema],
+            )
+            .await
+            .unwrap();
+        row.get::<_, String>(0)
+    };
+    assert_eq!(column_type().await, "text");
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE {table} ALTER COLUMN merge_state TYPE JSONB USING merge_state::jsonb"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(column_type().await, "jsonb");
+    PostgresStore::migrate(&url(), &schema).await.unwrap();
+    assert_eq!(column_type().await, "text");
+    let again = PostgresStore::connect_with_schema(&url(), &schema)
+        .await
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .learner_record(AccountId(1), UserId(7), &instance)
+            .await
+            .unwrap(),
+        Some(before)
+    );
+    // The next event merges into the moved row.
+    Engine::builder(again.clone())
+        .build()
+        .process(envelope(&[COMPLETE]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    let after = again
+        .learner_record(AccountId(1), UserId(7), &instance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, LearnerStatus::Completed);
+    store.drop_schema().await.unwrap();
+}

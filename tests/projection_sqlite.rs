@@ -406,3 +406,119 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
     let all = engine.store().learner_changes_since(0, 10).await.unwrap();
     assert_eq!(all.records, before.records);
 }
+
+/// The table as versions before the rowid layout made it: `WITHOUT ROWID`,
+/// keyed by the record, with a unique index on `seq`.
+const EARLIER_TABLE: &str = "
+CREATE TABLE alm_learner_records (
+    account_id INTEGER NOT NULL, user_id INTEGER NOT NULL, lo_instance_id TEXT NOT NULL,
+    lo_id TEXT NOT NULL, lo_type TEXT NOT NULL, status TEXT NOT NULL,
+    progress_percent REAL NOT NULL, date_enrolled TEXT, date_started TEXT,
+    date_completed TEXT, has_passed INTEGER, enrollment_source TEXT,
+    last_event_id TEXT NOT NULL, last_event_name TEXT NOT NULL, last_event_time TEXT NOT NULL,
+    updated_at TEXT NOT NULL, seq INTEGER NOT NULL, merge_state TEXT NOT NULL,
+    PRIMARY KEY (account_id, user_id, lo_instance_id)
+) WITHOUT ROWID;
+CREATE INDEX alm_learner_records_instance ON alm_learner_records (account_id, lo_instance_id, user_id);
+CREATE UNIQUE INDEX alm_learner_records_seq ON alm_learner_records (seq);
+";
+
+#[tokio::test]
+async fn a_table_of_the_earlier_form_is_moved_with_its_rows() {
+    let (earlier, now) = (TempDb::new(), TempDb::new());
+    let instance: alm_webhooks::LoInstanceId = "course:1_2".parse().unwrap();
+    // The same events into a table of the earlier form (its rows copied
+    // from a present-form table: the columns are the same) and into one
+    // of the present form.
+    let present = SqliteStore::open(&now.0)
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    let engine = Engine::builder(present).build();
+    for e in [ENROLL, PROGRESS] {
+        engine
+            .process(envelope(&[e]), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    let record = || {
+        engine
+            .store()
+            .learner_record(AccountId(1), UserId(7), &instance)
+    };
+    let expected = record().await.unwrap().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&earlier.0).unwrap();
+        conn.execute_batch(EARLIER_TABLE).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS present", [now.0.to_str().unwrap()])
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO alm_learner_records (account_id, user_id, lo_instance_id, lo_id, \
+             lo_type, status, progress_percent, date_enrolled, date_started, date_completed, \
+             has_passed, enrollment_source, last_event_id, last_event_name, last_event_time, \
+             updated_at, seq, merge_state) SELECT account_id, user_id, lo_instance_id, lo_id, \
+             lo_type, status, progress_percent, date_enrolled, date_started, date_completed, \
+             has_passed, enrollment_source, last_event_id, last_event_name, last_event_time, \
+             updated_at, seq, merge_state FROM present.alm_learner_records",
+        )
+        .unwrap();
+    }
+    let moved = SqliteStore::open(&earlier.0)
+        .unwrap()
+        .with_learner_projection()
+        .await
+        .unwrap();
+    assert_eq!(
+        moved
+            .learner_record(AccountId(1), UserId(7), &instance)
+            .await
+            .unwrap(),
+        Some(expected.clone())
+    );
+    let feed = moved.learner_changes_since(0, 10).await.unwrap();
+    assert_eq!(feed.records, vec![expected]);
+    let conn = rusqlite::Connection::open(&earlier.0).unwrap();
+    let form: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'alm_learner_records'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        !form.to_ascii_uppercase().contains("WITHOUT ROWID"),
+        "{form}"
+    );
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alm_learner_records' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        ["alm_learner_records_instance", "alm_learner_records_key"]
+    );
+    // Opened again, the moved table is left as it is; the next event merges.
+    let engine = Engine::builder(
+        SqliteStore::open(&earlier.0)
+            .unwrap()
+            .with_learner_projection()
+            .await
+            .unwrap(),
+    )
+    .build();
+    engine
+        .process(envelope(&[COMPLETE]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    let after = engine
+        .store()
+        .learner_record(AccountId(1), UserId(7), &instance)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.status, LearnerStatus::Completed);
+}

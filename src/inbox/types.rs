@@ -66,7 +66,8 @@ entry_id!(
 pub struct LeaseToken(pub u128);
 
 impl LeaseToken {
-    /// A fresh random token.
+    /// A fresh token, unique as [`ClaimToken::random`](crate::store::ClaimToken::random)
+    /// draws it (no system call).
     ///
     /// ```
     /// use alm_webhooks::inbox::LeaseToken;

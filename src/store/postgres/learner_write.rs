@@ -10,8 +10,8 @@ use crate::projection::LearnerRecord;
 pub(super) struct Columns<'a> {
     accounts: Vec<i64>,
     users: Vec<i64>,
-    instances: Vec<String>,
-    lo_ids: Vec<String>,
+    instances: Vec<&'a str>,
+    lo_ids: Vec<&'a str>,
     lo_types: Vec<&'a str>,
     statuses: Vec<&'a str>,
     percents: Vec<f64>,
@@ -19,9 +19,9 @@ pub(super) struct Columns<'a> {
     started: Vec<Option<OffsetDateTime>>,
     completed: Vec<Option<OffsetDateTime>>,
     passed: Vec<Option<bool>>,
-    sources: Vec<Option<String>>,
-    last_ids: Vec<String>,
-    last_names: Vec<String>,
+    sources: Vec<Option<&'a str>>,
+    last_ids: Vec<&'a str>,
+    last_names: Vec<&'a str>,
     last_times: Vec<OffsetDateTime>,
     updated: Vec<OffsetDateTime>,
     states: Vec<String>,
@@ -29,14 +29,14 @@ pub(super) struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     pub(super) fn of(records: &'a [LearnerRecord]) -> Self {
-        let text = |f: &dyn Fn(&LearnerRecord) -> String| records.iter().map(f).collect();
+        let text = |f: &dyn Fn(&'a LearnerRecord) -> &'a str| records.iter().map(f).collect();
         let time =
             |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| records.iter().map(f).collect();
         Self {
             accounts: records.iter().map(|r| r.account_id.get() as i64).collect(),
             users: records.iter().map(|r| r.user_id.get() as i64).collect(),
-            instances: text(&|r| r.lo_instance_id.to_string()),
-            lo_ids: text(&|r| r.lo_id.to_string()),
+            instances: text(&|r| r.lo_instance_id.as_str()),
+            lo_ids: text(&|r| r.lo_id.as_str()),
             lo_types: records.iter().map(|r| r.lo_type.as_str()).collect(),
             statuses: records.iter().map(|r| r.status.as_str()).collect(),
             percents: records.iter().map(|r| r.progress_percent).collect(),
@@ -46,13 +46,13 @@ impl<'a> Columns<'a> {
             passed: records.iter().map(|r| r.has_passed).collect(),
             sources: records
                 .iter()
-                .map(|r| r.enrollment_source.as_ref().map(|s| s.as_str().to_owned()))
+                .map(|r| r.enrollment_source.as_ref().map(|s| s.as_str()))
                 .collect(),
-            last_ids: text(&|r| r.last_event_id.to_string()),
-            last_names: text(&|r| r.last_event_name.to_string()),
+            last_ids: text(&|r| r.last_event_id.as_str()),
+            last_names: text(&|r| r.last_event_name.as_str()),
             last_times: records.iter().map(|r| r.last_event_time).collect(),
             updated: records.iter().map(|r| r.updated_at).collect(),
-            states: text(&|r| r.summary_json()),
+            states: records.iter().map(LearnerRecord::summary_json).collect(),
         }
     }
 
@@ -104,7 +104,7 @@ pub(super) fn write(table: &str, sequence: &str, how: Write) -> String {
     format!(
         "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
          SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
-         nextval('{sequence}'), ms::jsonb FROM unnest($1::bigint[], $2::bigint[], \
+         nextval('{sequence}'), ms FROM unnest($1::bigint[], $2::bigint[], \
          $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
          $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
          $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \

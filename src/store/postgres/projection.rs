@@ -17,7 +17,7 @@ use crate::projection::{self, LearnerChanges, LearnerRecord};
 use crate::store::{BoxFuture, Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
 
-const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state::text, updated_at, seq";
+const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated_at, seq";
 
 /// The commit hook that keeps `alm_learner_records`.
 #[derive(Debug, Clone)]

@@ -9,6 +9,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 mod codec;
 pub(super) mod hooks;
+mod learner_schema;
 pub(crate) mod open;
 mod outbox;
 mod projection;

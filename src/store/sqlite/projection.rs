@@ -13,33 +13,6 @@ use crate::projection::{self, LearnerChanges, LearnerRecord, TranscriptCsv, pars
 use crate::store::{Decided, StoreError};
 use crate::{AccountId, BoxError, LoInstanceId, UserId};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS alm_learner_records (
-    account_id INTEGER NOT NULL,
-    user_id INTEGER NOT NULL,
-    lo_instance_id TEXT NOT NULL,
-    lo_id TEXT NOT NULL,
-    lo_type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    progress_percent REAL NOT NULL,
-    date_enrolled TEXT,
-    date_started TEXT,
-    date_completed TEXT,
-    has_passed INTEGER,
-    enrollment_source TEXT,
-    last_event_id TEXT NOT NULL,
-    last_event_name TEXT NOT NULL,
-    last_event_time TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    merge_state TEXT NOT NULL,
-    PRIMARY KEY (account_id, user_id, lo_instance_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS alm_learner_records_instance
-    ON alm_learner_records (account_id, lo_instance_id, user_id);
-CREATE UNIQUE INDEX IF NOT EXISTS alm_learner_records_seq ON alm_learner_records (seq);
-";
-
 const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated_at, seq";
 
 /// The commit hook that keeps `alm_learner_records`.
@@ -242,7 +215,8 @@ impl SqliteStore {
     ///
     /// When the table cannot be created.
     pub async fn with_learner_projection(self) -> Result<Self, StoreError> {
-        self.run_sql(SCHEMA).await?;
+        self.run("learner table", super::learner_schema::make)
+            .await?;
         Ok(self.with_hook(Projection))
     }
 
