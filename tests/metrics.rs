@@ -349,3 +349,80 @@ fn local_recorders_in_turn_each_get_their_own_records() {
     assert_eq!(processed_enrollments(&snapshot(&seen_a)), 2);
     assert_eq!(processed_enrollments(&snapshot(&seen_b)), 2);
 }
+
+/// The engine records one sample of each histogram per delivery and
+/// label: the largest lag of each family and the longest handler run of
+/// each event name, while `events_total` still counts every event.
+#[test]
+fn a_delivery_records_its_largest_lag_and_longest_handler_run_per_label() {
+    use alm_webhooks::engine::ManualClock;
+    use alm_webhooks::{Engine, Envelope, store::MemoryStore};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // Each event its own learner, so that every one is processed.
+    let event = |id: &str, name: &str, user: u32, t: i64| {
+        format!(
+            r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{t},"data":{{"userId":{user},"loId":"course:1","loInstanceId":"course:1_2","loType":"course"}}}}"#
+        )
+    };
+    let events = [
+        event("e1", "COURSE_ENROLLMENT", 1, 1_750_000_900),
+        event("e2", "COURSE_ENROLLMENT", 2, 1_750_000_400),
+        event("c1", "COURSE_COMPLETED", 3, 1_750_000_970),
+        event("e3", "COURSE_ENROLLMENT", 4, 1_750_000_990),
+    ];
+    let body = format!(r#"{{"accountId":1,"events":[{}]}}"#, events.join(","));
+    let envelope = Envelope::from_slice(body.as_bytes()).unwrap();
+    let engine = Engine::builder(MemoryStore::new())
+        .clock(ManualClock::at_unix(1_750_001_000))
+        .build();
+    // The second enrollment's handler is the slow one.
+    let handler = |event: alm_webhooks::Event| async move {
+        if event.event_id.as_str() == "e2" {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        Ok(())
+    };
+    ::metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let report = runtime.block_on(engine.process(envelope, handler)).unwrap();
+        assert!(
+            report
+                .outcomes
+                .iter()
+                .all(|o| o.decision == Decision::Processed),
+            "{report:?}"
+        );
+    });
+    let all = snapshot(&snapshotter);
+    let samples = |name: &str, want: &[(&str, &str)]| {
+        let want = labels(want);
+        match all.iter().find(|(n, l, _)| n == name && *l == want) {
+            Some((_, _, DebugValue::Histogram(values))) => {
+                values.iter().map(|v| v.into_inner()).collect::<Vec<f64>>()
+            }
+            other => panic!("{name} {want:?}: {other:?}"),
+        }
+    };
+    // Lags of 100, 600 and 10 s: one sample, the largest.
+    let lag = names::EVENT_LAG_SECONDS;
+    assert_eq!(samples(lag, &[("family", "enrollment")]), [600.0]);
+    assert_eq!(samples(lag, &[("family", "completion")]), [30.0]);
+    let handler_seconds = |event| samples(names::HANDLER_SECONDS, &[("event", event)]);
+    let enrollment = handler_seconds("COURSE_ENROLLMENT");
+    assert_eq!(enrollment.len(), 1, "{enrollment:?}");
+    assert!(enrollment[0] >= 0.030, "{enrollment:?}");
+    assert_eq!(handler_seconds("COURSE_COMPLETED").len(), 1);
+    let processed = |event| {
+        counter(
+            &all,
+            names::EVENTS_TOTAL,
+            &[("decision", "processed"), ("reason", ""), ("event", event)],
+        )
+    };
+    assert_eq!(processed("COURSE_ENROLLMENT"), 3);
+    assert_eq!(processed("COURSE_COMPLETED"), 1);
+}

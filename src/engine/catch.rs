@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::failure::EventFailure;
+use super::tally::Tally;
 use crate::{BoxError, Event};
 
 /// Polls a pinned future, turning a panic into `Err(())`.
@@ -48,15 +49,20 @@ fn rate_waited() -> std::time::Duration {
 
 /// Runs the handler on one event; the failure if it fails or
 /// panics, in its future or in the closure that makes the future. With the
-/// `metrics` feature, how long it ran is recorded per event name.
-pub(super) async fn run<F, Fut>(handler: &mut F, event: Event) -> Option<EventFailure>
+/// `metrics` feature, how long it ran goes to the delivery's `tally`
+/// (which records the longest per event name).
+pub(super) async fn run<F, Fut>(
+    handler: &mut F,
+    event: Event,
+    tally: &mut Tally,
+) -> Option<EventFailure>
 where
     F: FnMut(Event) -> Fut,
     Fut: Future<Output = Result<(), BoxError>>,
 {
     #[cfg(feature = "metrics")]
-    let (name, started, waited) = (
-        event.event_name.clone(),
+    let (label, started, waited) = (
+        crate::metrics::event_label(&event.event_name),
         std::time::Instant::now(),
         rate_waited(),
     );
@@ -65,8 +71,10 @@ where
     {
         // Not the time it waited for the rate limit: that has its own histogram.
         let rate_limited = rate_waited().saturating_sub(waited);
-        crate::metrics::record_handler(&name, started.elapsed().saturating_sub(rate_limited));
+        tally.handler(label, started.elapsed().saturating_sub(rate_limited));
     }
+    #[cfg(not(feature = "metrics"))]
+    let _ = tally;
     failure
 }
 

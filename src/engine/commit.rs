@@ -13,6 +13,7 @@ use super::batch::{Batch, Pending, Settled, recycle};
 use super::counters::counted;
 use super::failure::EventFailure;
 use super::flow::Others;
+use super::tally::Tally;
 use crate::BoxError;
 use crate::Decision;
 use crate::Event;
@@ -223,11 +224,13 @@ impl<S: Store> Engine<S> {
         let (decision, error, mut pending) = match outcome.outcome {
             Ok(CommitOutcome::Committed) => (pending.decision, None, pending),
             Ok(CommitOutcome::StateChanged) => {
-                Box::pin(self.commit_alone(pending, Again::State, handler)).await?
+                Box::pin(self.commit_alone(pending, Again::State, handler, &mut batch.tally))
+                    .await?
             }
             Ok(CommitOutcome::LeaseLost) => {
                 let decided = pending.decision;
-                match Box::pin(self.commit_alone(pending, Again::Claim, handler)).await? {
+                let tally = &mut batch.tally;
+                match Box::pin(self.commit_alone(pending, Again::Claim, handler, tally)).await? {
                     // Written by the failed set-based call.
                     (Decision::Duplicate, error, p) if outcome.alone => (decided, error, p),
                     other => other,
@@ -267,6 +270,7 @@ impl<S: Store> Engine<S> {
         mut pending: Pending,
         mut again: Again,
         handler: &mut F,
+        tally: &mut Tally,
     ) -> Result<(Decision, Option<EventFailure>, Pending), StoreError>
     where
         F: FnMut(Event) -> Fut,
@@ -279,7 +283,7 @@ impl<S: Store> Engine<S> {
                 reclaims += 1;
             }
             match self
-                .attempt(&mut pending, &mut event, again, handler, reclaims)
+                .attempt(&mut pending, &mut event, again, handler, reclaims, tally)
                 .await
             {
                 Ok(Ok((decision, error))) => return Ok((decision, error, pending)),
@@ -305,6 +309,7 @@ impl<S: Store> Engine<S> {
         again: Again,
         handler: &mut F,
         reclaims: usize,
+        tally: &mut Tally,
     ) -> Result<Result<(Decision, Option<EventFailure>), Again>, StoreError>
     where
         F: FnMut(Event) -> Fut,
@@ -341,6 +346,7 @@ impl<S: Store> Engine<S> {
             pending: &[],
             rest: &[],
             renewed: &mut renewed,
+            tally,
         };
         if let Some(message) = self.decide_pending(pending, event, handler, others).await? {
             return Ok(Ok((Decision::Failed, Some(message))));

@@ -12,6 +12,7 @@ use super::batch::{Batch, Final, Item, Pending, Prepared, Step};
 use super::counters::counted;
 use super::failure::EventFailure;
 use super::renew::Held;
+use super::tally::Tally;
 use super::{Engine, Facts};
 use crate::rules::{self, Decision, EntityState, StateKey};
 use crate::store::{Claim, ClaimOwner, DedupKey, Store, StoreError, Versioned};
@@ -30,11 +31,12 @@ enum Claimed {
 }
 
 /// The claims a delivery holds besides the one of the event being decided,
-/// and when they were taken or last renewed.
+/// when they were taken or last renewed, and the delivery's metrics.
 pub(super) struct Others<'a, 'r> {
     pub(super) pending: &'a [Pending],
     pub(super) rest: &'a [Option<Item>],
     pub(super) renewed: &'r mut Instant,
+    pub(super) tally: &'r mut Tally,
 }
 
 impl<S: Store> Engine<S> {
@@ -163,6 +165,7 @@ impl<S: Store> Engine<S> {
             pending: &batch.pending,
             rest,
             renewed: &mut batch.renewed,
+            tally: &mut batch.tally,
         };
         let failure = self
             .decide_pending(&mut pending, &mut event, handler, others)
@@ -253,7 +256,7 @@ impl<S: Store> Engine<S> {
                     rest: others.rest,
                 };
                 if let Some(message) = self
-                    .run_holding(handler, event, &held, others.renewed)
+                    .run_holding(handler, event, &held, others.renewed, others.tally)
                     .await
                 {
                     self.release(&pending.key, pending.token).await?;

@@ -19,6 +19,7 @@ use super::batch::{Item, Pending};
 use super::catch::run;
 use super::counters::counted;
 use super::failure::EventFailure;
+use super::tally::Tally;
 use crate::BoxError;
 use crate::Event;
 use crate::store::{ClaimOwner, DedupKey, Store};
@@ -35,13 +36,15 @@ pub(super) struct Held<'a> {
 impl<S: Store> Engine<S> {
     /// Runs the handler on `event`, renewing the `held` claims every third
     /// of the lease since `renewed` (when they were taken or last renewed)
-    /// for as long as it runs. The handler's failure message, as [`run`].
+    /// for as long as it runs. The handler's failure message, as [`run`]
+    /// (which notes its time in `tally`).
     pub(super) async fn run_holding<F, Fut>(
         &self,
         handler: &mut F,
         event: Event,
         held: &Held<'_>,
         renewed: &mut Instant,
+        tally: &mut Tally,
     ) -> Option<EventFailure>
     where
         F: FnMut(Event) -> Fut,
@@ -51,7 +54,7 @@ impl<S: Store> Engine<S> {
             self.renew_held(held, renewed).await;
         }
         let renewing = AtomicBool::new(false);
-        let mut handled = pin!(run(handler, event));
+        let mut handled = pin!(run(handler, event, tally));
         let mut keep = pin!(self.keep_alive(held, renewed, &renewing));
         // The handler first: one that finishes at once arms no timer.
         let mut kept = false;

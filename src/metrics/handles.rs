@@ -132,17 +132,13 @@ pub(super) fn counter<const N: usize>(
     });
 }
 
-/// Records `value`, `count` times, in the histogram `name{labels}`.
+/// Records `value` in the histogram `name{labels}`.
 pub(super) fn histogram<const N: usize>(
     name: &'static str,
     labels: [(&'static str, &'static str); N],
     value: f64,
-    count: usize,
 ) {
-    let record = |histogram: &Histogram| match count {
-        1 => histogram.record(value),
-        _ => histogram.record_many(value, count),
-    };
+    let record = |histogram: &Histogram| histogram.record(value);
     metrics::with_recorder(|recorder| {
         with_table(recorder, |table, keep| {
             let slot = slot(name, &labels);

@@ -11,8 +11,8 @@
 //! | `alm_webhooks_deliveries_total` | counter | `outcome`: [`DeliveryOutcome`] |
 //! | `alm_webhooks_events_total` | counter | `decision`, `reason`, `event` |
 //! | `alm_webhooks_ack_seconds` | histogram | |
-//! | `alm_webhooks_handler_seconds` | histogram | `event` |
-//! | `alm_webhooks_event_lag_seconds` | histogram | `family` |
+//! | `alm_webhooks_handler_seconds` | histogram, one sample per delivery and `event` (its longest) | `event` |
+//! | `alm_webhooks_event_lag_seconds` | histogram, one sample per delivery and `family` (its largest) | `family` |
 //! | `alm_webhooks_inbox_pending` | gauge | |
 //! | `alm_webhooks_inbox_in_flight` | gauge | |
 //! | `alm_webhooks_inbox_retrying` | gauge | |
@@ -29,6 +29,17 @@
 //! | `alm_webhooks_outbox_oldest_age_seconds` | gauge | |
 //! | `alm_webhooks_store_round_trips_total` | counter | `op` |
 //! | `alm_webhooks_store_errors_total` | counter | `op` |
+//!
+//! `alm_webhooks_handler_seconds` and `alm_webhooks_event_lag_seconds`
+//! take one sample per delivery and label, not per event: the longest
+//! handler run of the delivery's events of one name, the largest lag of
+//! its events of one family. A sample costs the exporter as much whatever
+//! it stands for (`metrics-exporter-prometheus` pushes each into an atomic
+//! bucket), and two per event cost the whole pipeline 4–7 %
+//! (`BENCHMARKS.md`). Their quantiles, which the alert and the dashboard
+//! read, stay conservative (a delivery's largest is at least its p99);
+//! their `_count` counts deliveries per label (`alm_webhooks_events_total`
+//! counts events).
 //!
 //! `deploy/prometheus/alerts.yml` holds alerting rules over these names and
 //! `deploy/grafana/alm-webhooks.json` a dashboard; both use nothing else.
@@ -68,83 +79,7 @@ pub use prometheus::{
 use crate::Decision;
 use crate::{EventFamily, EventName};
 
-/// The metric names, as exported.
-pub mod names {
-    /// Deliveries answered, by outcome.
-    pub const DELIVERIES_TOTAL: &str = "alm_webhooks_deliveries_total";
-    /// Events decided, by decision, reason and event name.
-    pub const EVENTS_TOTAL: &str = "alm_webhooks_events_total";
-    /// From a delivery's arrival to its answer.
-    pub const ACK_SECONDS: &str = "alm_webhooks_ack_seconds";
-    /// How long the handler ran, per event name.
-    pub const HANDLER_SECONDS: &str = "alm_webhooks_handler_seconds";
-    /// Decision time minus the event's `timestamp`, per family.
-    pub const EVENT_LAG_SECONDS: &str = "alm_webhooks_event_lag_seconds";
-    /// Deliveries acknowledged and waiting for a worker.
-    pub const INBOX_PENDING: &str = "alm_webhooks_inbox_pending";
-    /// Deliveries a worker holds under a lease.
-    pub const INBOX_IN_FLIGHT: &str = "alm_webhooks_inbox_in_flight";
-    /// Deliveries waiting for a retry after a handler failure.
-    pub const INBOX_RETRYING: &str = "alm_webhooks_inbox_retrying";
-    /// Events kept after their last failed attempt.
-    pub const DEAD_LETTERS: &str = "alm_webhooks_dead_letters";
-    /// Bodies kept because they were not a valid envelope.
-    pub const QUARANTINED: &str = "alm_webhooks_quarantined";
-    /// The bytes of the quarantined bodies, all together.
-    pub const QUARANTINED_BYTES: &str = "alm_webhooks_quarantined_bytes";
-    /// The fullest account's share of its caps on what is kept (1 at a
-    /// cap): one gauge, with no account label.
-    ///
-    /// ```
-    /// use alm_webhooks::metrics::names;
-    /// assert!(names::ALL.contains(&names::KEPT_FULLEST_ACCOUNT_RATIO));
-    /// ```
-    pub const KEPT_FULLEST_ACCOUNT_RATIO: &str = "alm_webhooks_kept_fullest_account_ratio";
-    /// Age of the oldest delivery still pending.
-    pub const INBOX_OLDEST_PENDING_AGE_SECONDS: &str =
-        "alm_webhooks_inbox_oldest_pending_age_seconds";
-    /// Pauses in force (an account, or every account).
-    pub const INBOX_PAUSED: &str = "alm_webhooks_inbox_paused";
-    /// How long the oldest pause in force has been (0 without one).
-    pub const INBOX_PAUSED_LONGEST_SECONDS: &str = "alm_webhooks_inbox_paused_longest_seconds";
-    /// Events of taken deliveries waiting for the rate limit towards the handler.
-    pub const RATE_LIMIT_BACKLOG: &str = "alm_webhooks_rate_limit_backlog";
-    /// How long an event waited for the rate limit towards the handler, by limit.
-    pub const RATE_LIMIT_WAIT_SECONDS: &str = "alm_webhooks_rate_limit_wait_seconds";
-    /// Processed events in the outbox not yet acknowledged by the broker.
-    pub const OUTBOX_PENDING: &str = "alm_webhooks_outbox_pending";
-    /// Age of the oldest outbox entry not yet acknowledged by the broker.
-    pub const OUTBOX_OLDEST_AGE_SECONDS: &str = "alm_webhooks_outbox_oldest_age_seconds";
-    /// Calls to the store, by operation.
-    pub const STORE_ROUND_TRIPS_TOTAL: &str = "alm_webhooks_store_round_trips_total";
-    /// Failed calls to the store, by operation.
-    pub const STORE_ERRORS_TOTAL: &str = "alm_webhooks_store_errors_total";
-
-    /// Every name above (what the deploy files may use).
-    pub const ALL: &[&str] = &[
-        DELIVERIES_TOTAL,
-        EVENTS_TOTAL,
-        ACK_SECONDS,
-        HANDLER_SECONDS,
-        EVENT_LAG_SECONDS,
-        INBOX_PENDING,
-        INBOX_IN_FLIGHT,
-        INBOX_RETRYING,
-        DEAD_LETTERS,
-        QUARANTINED,
-        QUARANTINED_BYTES,
-        KEPT_FULLEST_ACCOUNT_RATIO,
-        INBOX_OLDEST_PENDING_AGE_SECONDS,
-        INBOX_PAUSED,
-        INBOX_PAUSED_LONGEST_SECONDS,
-        RATE_LIMIT_BACKLOG,
-        RATE_LIMIT_WAIT_SECONDS,
-        OUTBOX_PENDING,
-        OUTBOX_OLDEST_AGE_SECONDS,
-        STORE_ROUND_TRIPS_TOTAL,
-        STORE_ERRORS_TOTAL,
-    ];
-}
+pub mod names;
 
 /// The bucket boundaries (upper bounds, in seconds) of each histogram the
 /// crate records: give them to the exporter so that the histograms are
@@ -280,12 +215,12 @@ pub fn describe() {
     describe_histogram!(
         HANDLER_SECONDS,
         Unit::Seconds,
-        "How long the handler ran for one event."
+        "The longest handler run of a delivery's events of one name."
     );
     describe_histogram!(
         EVENT_LAG_SECONDS,
         Unit::Seconds,
-        "Decision time minus the event's timestamp."
+        "Decision time minus the event's timestamp, the largest of a delivery's events of one family."
     );
     describe_gauge!(INBOX_PENDING, "Deliveries waiting for a worker.");
     describe_gauge!(INBOX_IN_FLIGHT, "Deliveries held by a worker.");
@@ -398,7 +333,7 @@ pub fn start_at_zero() {
 /// Counts one answered delivery and how long its answer took.
 pub fn record_delivery(outcome: DeliveryOutcome, took: Duration) {
     handles::counter(names::DELIVERIES_TOTAL, [("outcome", outcome.as_str())], 1);
-    handles::histogram(names::ACK_SECONDS, [], took.as_secs_f64(), 1);
+    handles::histogram(names::ACK_SECONDS, [], took.as_secs_f64());
 }
 
 /// Counts one decided event.
@@ -422,23 +357,25 @@ pub(crate) fn record_events(decision: Decision, event: &'static str, count: u64)
     handles::counter(names::EVENTS_TOTAL, labels, count);
 }
 
-/// Records how long the handler ran for one event.
+/// Records one sample of `alm_webhooks_handler_seconds` (the engine
+/// records one per delivery and event name: its longest handler run).
 pub fn record_handler(name: &EventName, took: Duration) {
-    let labels = [("event", event_label(name))];
-    handles::histogram(names::HANDLER_SECONDS, labels, took.as_secs_f64(), 1);
+    record_handler_label(event_label(name), took);
 }
 
-/// Records an event's lag: the decision time minus its `timestamp`, in
-/// seconds (negative for a time ahead of the receiver's clock).
+/// [`record_handler`] for an [`event_label`].
+pub(crate) fn record_handler_label(event: &'static str, took: Duration) {
+    let labels = [("event", event)];
+    handles::histogram(names::HANDLER_SECONDS, labels, took.as_secs_f64());
+}
+
+/// Records one sample of `alm_webhooks_event_lag_seconds`: a decision time
+/// minus an event's `timestamp`, in seconds (negative for a time ahead of
+/// the receiver's clock). The engine records one per delivery and family:
+/// its largest lag.
 pub fn record_event_lag(family: EventFamily, seconds: f64) {
-    record_event_lags(family, seconds, 1);
-}
-
-/// Records `count` equal lags of one family (the engine records a
-/// delivery's run of equal lags at once).
-pub(crate) fn record_event_lags(family: EventFamily, seconds: f64, count: usize) {
     let labels = [("family", family_label(family))];
-    handles::histogram(names::EVENT_LAG_SECONDS, labels, seconds, count);
+    handles::histogram(names::EVENT_LAG_SECONDS, labels, seconds);
 }
 
 /// Counts one call to the store, and whether it failed.
