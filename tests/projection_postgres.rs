@@ -307,16 +307,10 @@ async fn a_users_hook_holds_one_row_per_processed_event_after_a_crash_and_a_fail
     store.drop_schema().await.unwrap();
 }
 
-/// A progress older than the record's newest, arriving last: it wins no
-/// field, so the row is not written again (its `seq` stays).
-const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
-
-#[tokio::test]
-async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
-    let schema = schema();
-    let Some(store) = connect(&schema).await else {
-        return;
-    };
+/// A store keeping the learner table in `schema`, and its engine, which
+/// has processed [`ENROLL`] and [`PROGRESS`] (`None`: no server).
+async fn enrolled_with_progress(schema: &str) -> Option<(PostgresStore, Engine<PostgresStore>)> {
+    let store = connect(schema).await?;
     let engine = Engine::builder(store.clone().with_learner_projection().await.unwrap()).build();
     for e in [ENROLL, PROGRESS] {
         engine
@@ -324,6 +318,19 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
             .await
             .unwrap();
     }
+    Some((store, engine))
+}
+
+/// A progress older than the record's newest, arriving last: it wins no
+/// field, so the row is not written again (its `seq` stays).
+const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
+
+#[tokio::test]
+async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
+    let schema = schema();
+    let Some((store, engine)) = enrolled_with_progress(&schema).await else {
+        return;
+    };
     let before = store.learner_changes_since(0, 10).await.unwrap();
     assert_eq!(before.records.len(), 1);
     let report = engine
@@ -345,16 +352,9 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
 #[tokio::test]
 async fn a_jsonb_merge_state_of_an_earlier_release_is_moved_to_text() {
     let schema = schema();
-    let Some(store) = connect(&schema).await else {
+    let Some((store, _)) = enrolled_with_progress(&schema).await else {
         return;
     };
-    let engine = Engine::builder(store.clone().with_learner_projection().await.unwrap()).build();
-    for e in [ENROLL, PROGRESS] {
-        engine
-            .process(envelope(&[e]), |_| async { Ok(()) })
-            .await
-            .unwrap();
-    }
     let instance: alm_webhooks::LoInstanceId = "course:1_2".parse().unwrap();
     let before = store
         .learner_record(AccountId(1), UserId(7), &instance)
