@@ -1,7 +1,9 @@
 //! What the inbox costs on each backend: the acknowledgement latency (the
 //! front door's checks and the append, as the inbox-mode receiver does
 //! before it answers `202`) of 1-event and 5,000-event deliveries, and how
-//! fast workers drain 100-event deliveries with a handler that does nothing.
+//! fast workers drain 100-event deliveries with a handler that does nothing,
+//! with the machine's busy CPU time per drained event meanwhile (every
+//! process, the database server's too; from `/proc/stat`, Linux only).
 //!
 //! ```sh
 //! cargo run --release --example inbox_bench --features simulator,postgres,redis,sqlite -- \
@@ -123,8 +125,30 @@ fn archive_retention() -> Duration {
     }
 }
 
-/// Events per second drained by `workers` workers.
-async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
+/// The machine's busy CPU time so far (every process: the benchmark and
+/// the database server), from `/proc/stat`; `None` where there is none.
+fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map_while(|f| f.parse().ok())
+        .collect();
+    // user, nice, system, idle, iowait, irq, softirq, steal: all but idle
+    // and iowait, in clock ticks (100 per second on Linux).
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    Some(Duration::from_millis(busy * 10))
+}
+
+/// Events per second drained by `workers` workers, and the machine's busy
+/// CPU time per event meanwhile (steadier than the rate on a small,
+/// shared machine).
+async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> (f64, Option<Duration>) {
     let (total, accounts) = (env("BENCH_DRAIN_EVENTS", 20_000), env("BENCH_ACCOUNTS", 8));
     let deliveries = total.div_ceil(100);
     for d in 0..deliveries {
@@ -149,7 +173,7 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
     let engine = Engine::builder(store)
         .commit_batch(env("ALM_COMMIT_BATCH", 100))
         .build();
-    let started = Instant::now();
+    let (started, busy) = (Instant::now(), machine_busy());
     let pool = Workers::new(engine, Arc::clone(&inbox))
         .with_options(
             alm_webhooks::inbox::WorkerOptions::new()
@@ -170,8 +194,10 @@ async fn drain(url: &str, inbox: Arc<AnyInbox>, run: &str) -> f64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let elapsed = started.elapsed();
+    let events = (deliveries * 100) as u32;
+    let cpu = busy.zip(machine_busy()).map(|(a, b)| (b - a) / events);
     pool.shutdown(Duration::from_secs(5)).await;
-    (deliveries * 100) as f64 / elapsed.as_secs_f64()
+    (f64::from(events) / elapsed.as_secs_f64(), cpu)
 }
 
 #[tokio::main]
@@ -190,7 +216,7 @@ async fn main() {
             .map_or(0, |d| d.as_millis())
     );
     println!(
-        "backend    ack 1 event p50 / p99     ack 5,000 events p50 / p99     drain (events/s)"
+        "backend    ack 1 event p50 / p99     ack 5,000 events p50 / p99     drain (events/s)   CPU per event"
     );
     for (index, url) in urls.iter().enumerate() {
         let run = format!("{run}-{index}");
@@ -206,11 +232,18 @@ async fn main() {
         let bulk =
             acknowledgements(&inbox, &receiver, &format!("{run}-bulk"), 5000, reps / 10).await;
         empty(&inbox).await;
-        let rate = drain(url, Arc::clone(&inbox), &format!("{run}-drain")).await;
+        let (rate, cpu) = drain(url, Arc::clone(&inbox), &format!("{run}-drain")).await;
         let scheme = url.split(':').next().unwrap_or("memory");
         println!(
-            "{scheme:<10} {:>8.2?} / {:>8.2?}     {:>10.2?} / {:>10.2?}          {rate:>10.0}",
-            one.0, one.1, bulk.0, bulk.1
+            "{scheme:<10} {:>8.2?} / {:>8.2?}     {:>10.2?} / {:>10.2?}          {rate:>10.0}   {:>10}",
+            one.0,
+            one.1,
+            bulk.0,
+            bulk.1,
+            cpu.map_or_else(
+                || "n/a".to_owned(),
+                |c| format!("{:.1} µs", c.as_secs_f64() * 1e6)
+            )
         );
     }
 }

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use alm_webhooks::Engine;
 use alm_webhooks::projection::LearnerStatus;
-use alm_webhooks::store::{BoxFuture, ClaimToken, Decided, PostgresHook, PostgresStore};
+use alm_webhooks::store::{
+    BoxFuture, ClaimToken, Decided, MemoryStore, PostgresHook, PostgresStore,
+};
 use alm_webhooks::{AccountId, BoxError, Envelope, UserId};
 use support::learners;
 use tokio_postgres::Transaction;
@@ -346,6 +348,72 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
     assert_eq!(after.cursor, before.cursor);
     let all = store.learner_changes_since(0, 10).await.unwrap();
     assert_eq!(all.records, before.records);
+    store.drop_schema().await.unwrap();
+}
+
+/// Another learner's enrollment, with its source: a record of its own.
+const OTHER_ENROLL: &str = r#"{"eventId":"e","eventName":"COURSE_ENROLLMENT","timestamp":12,"data":{"userId":8,"loId":"course:1","loInstanceId":"course:1_2","enrollmentSource":"ADMIN_ENROLL"}}"#;
+
+/// One commit that changes a record (the upsert) and adds one (the binary
+/// `COPY`): both are numbered after every earlier change, and both rows
+/// hold what the memory store's projection holds for the same events, in
+/// their merge state (which the reads decode) and in their columns (which
+/// the CSV export reads).
+#[tokio::test]
+async fn a_commit_that_changes_one_record_and_adds_another_writes_both() {
+    let schema = schema();
+    let Some((store, engine)) = enrolled_with_progress(&schema).await else {
+        return;
+    };
+    let before = store.learner_changes_since(0, 10).await.unwrap();
+    let report = engine
+        .process(envelope(&[COMPLETE, OTHER_ENROLL]), |_| async { Ok(()) })
+        .await
+        .unwrap();
+    assert!(report.is_acknowledged(), "{report:?}");
+    let after = store
+        .learner_changes_since(before.cursor, 10)
+        .await
+        .unwrap();
+    let mut users: Vec<u64> = after.records.iter().map(|r| r.user_id.get()).collect();
+    users.sort_unstable();
+    assert_eq!(users, [7, 8], "{:?}", after.records);
+
+    let oracle = Engine::builder(MemoryStore::new().with_learner_projection()).build();
+    for events in [&[ENROLL][..], &[PROGRESS], &[COMPLETE, OTHER_ENROLL]] {
+        oracle
+            .process(envelope(events), |_| async { Ok(()) })
+            .await
+            .unwrap();
+    }
+    for record in &after.records {
+        let mut expected = oracle
+            .store()
+            .learner_record(record.account_id, record.user_id, &record.lo_instance_id)
+            .unwrap();
+        expected.updated_at = record.updated_at;
+        assert_eq!(*record, expected);
+    }
+    // Every column but the last (`Updated At`, the store's clock).
+    let without_updated_at = |csv: Vec<u8>| -> Vec<String> {
+        let text = String::from_utf8(csv).unwrap();
+        text.lines()
+            .map(|line| line.rsplit_once(',').unwrap().0.to_owned())
+            .collect()
+    };
+    let (columns, rows) = store.export_learner_csv(Vec::new()).await.unwrap();
+    let (expected, _) = oracle.store().export_learner_csv(Vec::new()).unwrap();
+    assert_eq!(rows, 2);
+    assert_eq!(without_updated_at(columns), without_updated_at(expected));
+    let completed = after.records.iter().find(|r| r.user_id.get() == 7).unwrap();
+    assert_eq!(completed.status, LearnerStatus::Completed);
+    assert_eq!(completed.has_passed, Some(true));
+    let added = after.records.iter().find(|r| r.user_id.get() == 8).unwrap();
+    assert_eq!(
+        added.enrollment_source.as_ref().map(|s| s.as_str()),
+        Some("ADMIN_ENROLL")
+    );
+    assert_eq!(added.date_completed, None);
     store.drop_schema().await.unwrap();
 }
 

@@ -1,12 +1,92 @@
-//! How the PostgreSQL projection hook writes learner records: the
-//! records' columns as the statements' arrays, and the statements.
+//! How the PostgreSQL projection hook writes learner records: new records
+//! by `COPY … FROM STDIN (FORMAT binary)`, found ones by an upsert of the
+//! records' columns as arrays.
+
+use std::pin::pin;
 
 use time::OffsetDateTime;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Statement, Transaction};
 
 use crate::projection::LearnerRecord;
 
-/// The written records' columns, as the statements' 17 arrays.
+/// The written columns after the key, in the order of both statements.
+const COLUMNS: &str = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
+                       date_completed, has_passed, enrollment_source, last_event_id, \
+                       last_event_name, last_event_time, updated_at, seq, merge_state";
+
+/// The types of the columns [`copy`] names, in its order.
+const TYPES: [Type; 18] = [
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::BOOL,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TIMESTAMPTZ,
+    Type::TIMESTAMPTZ,
+    Type::INT8,
+    Type::TEXT,
+];
+
+/// The statement that writes records the commit's read did not find: a
+/// binary `COPY`, neither planned nor unpacked from arrays. No other commit
+/// can insert them while the records' locks are held.
+pub(super) fn copy(table: &str) -> String {
+    format!(
+        "COPY {table} (account_id, user_id, lo_instance_id, {COLUMNS}) FROM STDIN (FORMAT binary)"
+    )
+}
+
+/// Writes `records` (each with its change number) through `copy`'s
+/// prepared statement.
+pub(super) async fn copy_rows(
+    tx: &Transaction<'_>,
+    copy: &Statement,
+    records: &[(LearnerRecord, i64)],
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = tx.copy_in(copy).await?;
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, &TYPES));
+    for (r, seq) in records {
+        let account = r.account_id.get() as i64;
+        let user = r.user_id.get() as i64;
+        let source = r.enrollment_source.as_ref().map(|s| s.as_str());
+        let state = r.summary_json();
+        let row: [&(dyn ToSql + Sync); 18] = [
+            &account,
+            &user,
+            &r.lo_instance_id.as_str(),
+            &r.lo_id.as_str(),
+            &r.lo_type.as_str(),
+            &r.status.as_str(),
+            &r.progress_percent,
+            &r.date_enrolled,
+            &r.date_started,
+            &r.date_completed,
+            &r.has_passed,
+            &source,
+            &r.last_event_id.as_str(),
+            &r.last_event_name.as_str(),
+            &r.last_event_time,
+            &r.updated_at,
+            seq,
+            &state,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await
+}
+
+/// The found records' columns, as [`upsert`]'s 18 arrays.
 pub(super) struct Columns<'a> {
     accounts: Vec<i64>,
     users: Vec<i64>,
@@ -24,43 +104,41 @@ pub(super) struct Columns<'a> {
     last_names: Vec<&'a str>,
     last_times: Vec<OffsetDateTime>,
     updated: Vec<OffsetDateTime>,
+    seqs: Vec<i64>,
     states: Vec<String>,
 }
 
 impl<'a> Columns<'a> {
-    pub(super) fn of(records: &'a [LearnerRecord]) -> Self {
-        let text = |f: &dyn Fn(&'a LearnerRecord) -> &'a str| records.iter().map(f).collect();
+    pub(super) fn of(rows: &'a [(LearnerRecord, i64)]) -> Self {
+        let records = || rows.iter().map(|(r, _)| r);
+        let text = |f: &dyn Fn(&'a LearnerRecord) -> &'a str| records().map(f).collect();
         let time =
-            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| records.iter().map(f).collect();
+            |f: &dyn Fn(&LearnerRecord) -> Option<OffsetDateTime>| records().map(f).collect();
         Self {
-            accounts: records.iter().map(|r| r.account_id.get() as i64).collect(),
-            users: records.iter().map(|r| r.user_id.get() as i64).collect(),
+            accounts: records().map(|r| r.account_id.get() as i64).collect(),
+            users: records().map(|r| r.user_id.get() as i64).collect(),
             instances: text(&|r| r.lo_instance_id.as_str()),
             lo_ids: text(&|r| r.lo_id.as_str()),
-            lo_types: records.iter().map(|r| r.lo_type.as_str()).collect(),
-            statuses: records.iter().map(|r| r.status.as_str()).collect(),
-            percents: records.iter().map(|r| r.progress_percent).collect(),
+            lo_types: records().map(|r| r.lo_type.as_str()).collect(),
+            statuses: records().map(|r| r.status.as_str()).collect(),
+            percents: records().map(|r| r.progress_percent).collect(),
             enrolled: time(&|r| r.date_enrolled),
             started: time(&|r| r.date_started),
             completed: time(&|r| r.date_completed),
-            passed: records.iter().map(|r| r.has_passed).collect(),
-            sources: records
-                .iter()
+            passed: records().map(|r| r.has_passed).collect(),
+            sources: records()
                 .map(|r| r.enrollment_source.as_ref().map(|s| s.as_str()))
                 .collect(),
             last_ids: text(&|r| r.last_event_id.as_str()),
             last_names: text(&|r| r.last_event_name.as_str()),
-            last_times: records.iter().map(|r| r.last_event_time).collect(),
-            updated: records.iter().map(|r| r.updated_at).collect(),
-            states: records.iter().map(LearnerRecord::summary_json).collect(),
+            last_times: records().map(|r| r.last_event_time).collect(),
+            updated: records().map(|r| r.updated_at).collect(),
+            seqs: rows.iter().map(|(_, seq)| *seq).collect(),
+            states: records().map(LearnerRecord::summary_json).collect(),
         }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.accounts.is_empty()
-    }
-
-    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 17] {
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 18] {
         [
             &self.accounts,
             &self.users,
@@ -78,43 +156,26 @@ impl<'a> Columns<'a> {
             &self.last_names,
             &self.last_times,
             &self.updated,
+            &self.seqs,
             &self.states,
         ]
     }
 }
 
-/// How [`write`] writes a record.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Write {
-    /// A record the commit's read did not find.
-    Insert,
-    /// A record it found (an upsert all the same: a row deleted by hand
-    /// meanwhile is inserted again).
-    Upsert,
-}
-
-pub(super) fn write(table: &str, sequence: &str, how: Write) -> String {
-    let columns = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
-                   date_completed, has_passed, enrollment_source, last_event_id, \
-                   last_event_name, last_event_time, updated_at, seq, merge_state";
-    let set: Vec<String> = columns
+/// The statement that writes records the commit's read found: an upsert
+/// all the same (a row deleted by hand meanwhile is inserted again).
+pub(super) fn upsert(table: &str) -> String {
+    let set: Vec<String> = COLUMNS
         .split(", ")
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect();
     format!(
-        "INSERT INTO {table} (account_id, user_id, lo_instance_id, {columns}) \
-         SELECT a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, \
-         nextval('{sequence}'), ms FROM unnest($1::bigint[], $2::bigint[], \
-         $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], \
-         $9::timestamptz[], $10::timestamptz[], $11::bool[], $12::text[], $13::text[], \
-         $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[]) \
-         AS r(a, u, i, lo, ty, st, pp, de, ds, dc, hp, es, lid, ln, lt, ua, ms){}",
-        match how {
-            Write::Insert => String::new(),
-            Write::Upsert => format!(
-                " ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
-                set.join(", ")
-            ),
-        }
+        "INSERT INTO {table} (account_id, user_id, lo_instance_id, {COLUMNS}) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+         $5::text[], $6::text[], $7::float8[], $8::timestamptz[], $9::timestamptz[], \
+         $10::timestamptz[], $11::bool[], $12::text[], $13::text[], $14::text[], \
+         $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::text[]) \
+         ON CONFLICT (account_id, user_id, lo_instance_id) DO UPDATE SET {}",
+        set.join(", ")
     )
 }

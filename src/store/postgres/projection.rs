@@ -11,7 +11,7 @@ use tokio_postgres::{Row, Statement, Transaction};
 
 use super::connection::bounded;
 use super::hooks::OwnHook;
-use super::learner_write::{Columns, Write, write};
+use super::learner_write::{Columns, copy, copy_rows, upsert};
 use super::{PostgresStore, pg_error, timed_out};
 use crate::projection::{self, LearnerChanges, LearnerRecord};
 use crate::store::{BoxFuture, Decided, StoreError};
@@ -22,9 +22,9 @@ const COLUMNS: &str = "account_id, user_id, lo_instance_id, merge_state, updated
 /// The commit hook that keeps `alm_learner_records`.
 #[derive(Debug, Clone)]
 struct Projection {
-    /// Lock, read, insert (records the read did not find), update (records
-    /// it found).
-    sql: [String; 4],
+    /// Lock, read, number, copy (records the read did not find), upsert
+    /// (records it found).
+    sql: [String; 5],
 }
 
 impl OwnHook for Projection {
@@ -46,54 +46,61 @@ impl Projection {
     fn new(table: &str, sequence: &str) -> Self {
         // One index lookup per record (LATERAL, kept apart by OFFSET 0): a
         // join is planned as a scan of the table, slower as it grows.
-        let lock = "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(k, 7)) \
-                    FROM unnest($1::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS locked";
+        let lock = "SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtextextended(\
+                    'alm_learner/' || a, 7)) FROM unnest($1::bigint[]) WITH ORDINALITY AS t(a, n) \
+                    ORDER BY n) AS locked";
         let read = format!(
             "SELECT r.* FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(a, u, i) \
              CROSS JOIN LATERAL (SELECT {COLUMNS} FROM {table} WHERE account_id = k.a \
              AND user_id = k.u AND lo_instance_id = k.i OFFSET 0) AS r"
         );
+        // One row (an array), not one row per number.
+        let number = format!(
+            "SELECT array(SELECT nextval('{sequence}') FROM generate_series(1, $1::bigint))"
+        );
         Self {
-            sql: [
-                lock.to_owned(),
-                read,
-                write(table, sequence, Write::Insert),
-                write(table, sequence, Write::Upsert),
-            ],
+            sql: [lock.to_owned(), read, number, copy(table), upsert(table)],
         }
     }
 }
 
-/// Three or four statements whatever the number of records: lock them
-/// (in key order, so concurrent commits never deadlock) and read them,
-/// sent together (the read starts once the locks are held, so it sees
-/// every commit that held them before), then write them back merged: a
-/// plain insert for the records the read did not find (no other commit
-/// can insert them while the locks are held, and PostgreSQL's `ON
-/// CONFLICT` costs a speculative insertion per row), an upsert for those
-/// it found, the two sent together.
+/// Four or five statements whatever the number of records: lock their
+/// accounts (one advisory lock each, in order, so concurrent commits never
+/// deadlock; the workers commit an account's deliveries one at a time
+/// anyway), read them and
+/// draw a change number for each, the three sent together (the read starts
+/// once the locks are held, so it sees every commit that held them
+/// before); then write them back merged: a binary `COPY` of the records
+/// the read did not find (no other commit can insert them while the locks
+/// are held; a `COPY` is neither planned nor unpacked from arrays), and an
+/// upsert of those it found.
 async fn apply(
     tx: &Transaction<'_>,
     statements: &[Statement],
     decided: &[Decided<'_>],
 ) -> Result<(), BoxError> {
-    let [lock, read, insert, upsert] = statements else {
+    let [lock, read, number, copy, upsert] = statements else {
         return Err("the projection's statements are not prepared".into());
     };
     let records = projection::by_record(decided.iter().map(|d| d.event));
     if records.is_empty() {
         return Ok(());
     }
-    let locks: Vec<String> = records
-        .keys()
-        .map(|(a, u, i)| format!("alm_learner/{a}/{u}/{i}"))
-        .collect();
+    // The records are in key order, so their accounts are sorted.
+    let mut locks: Vec<i64> = records.keys().map(|k| k.0).collect();
+    locks.dedup();
     let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
     let users: Vec<i64> = records.keys().map(|k| k.1).collect();
     let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
+    let count = records.len() as i64;
     let lock_params: [&(dyn ToSql + Sync); 1] = [&locks];
     let read_params: [&(dyn ToSql + Sync); 3] = [&accounts, &users, &instances];
-    let (_, read) = tokio::try_join!(tx.query(lock, &lock_params), tx.query(read, &read_params))?;
+    let number_params: [&(dyn ToSql + Sync); 1] = [&count];
+    let (_, read, numbers) = tokio::try_join!(
+        tx.query(lock, &lock_params),
+        tx.query(read, &read_params),
+        tx.query_one(number, &number_params)
+    )?;
     let mut rows: BTreeMap<(i64, i64, String), LearnerRecord> = BTreeMap::new();
     for row in read {
         let (_, record) = decode(&row)?;
@@ -104,32 +111,32 @@ async fn apply(
         );
         rows.insert(key, record);
     }
+    let mut numbers = numbers.try_get::<_, Vec<i64>>(0)?.into_iter();
     let now = OffsetDateTime::now_utc();
     let (mut new, mut changed) = (Vec::new(), Vec::new());
     for (key, facts) in &records {
+        let seq = numbers.next().ok_or("fewer change numbers than records")?;
         let stored = rows.remove(key);
         let mut row = stored.clone();
         for fact in facts {
             row = Some(projection::merge(row.as_ref(), fact, now));
         }
         match (row, stored) {
-            (Some(row), None) => new.push(row),
+            (Some(row), None) => new.push((row, seq)),
             // An event the row already holds (or one that wins nothing)
             // changes no column: the row, its `seq` and `updated_at` stay.
-            (Some(row), Some(stored)) if stored.summary != row.summary => changed.push(row),
+            (Some(row), Some(stored)) if stored.summary != row.summary => {
+                changed.push((row, seq));
+            }
             _ => {}
         }
     }
-    let (new, changed) = (Columns::of(&new), Columns::of(&changed));
-    let (new_params, changed_params) = (new.params(), changed.params());
-    match (new.is_empty(), changed.is_empty()) {
-        (true, true) => {}
-        (false, true) => drop(tx.execute(insert, &new_params).await?),
-        (true, false) => drop(tx.execute(upsert, &changed_params).await?),
-        (false, false) => drop(tokio::try_join!(
-            tx.execute(insert, &new_params),
-            tx.execute(upsert, &changed_params)
-        )?),
+    if !changed.is_empty() {
+        let changed = Columns::of(&changed);
+        tx.execute(upsert, &changed.params()).await?;
+    }
+    if !new.is_empty() {
+        copy_rows(tx, copy, &new).await?;
     }
     Ok(())
 }
