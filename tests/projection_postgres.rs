@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use alm_webhooks::Engine;
-use alm_webhooks::projection::LearnerStatus;
+use alm_webhooks::projection::{LearnerChanges, LearnerStatus};
 use alm_webhooks::store::{
     BoxFuture, ClaimToken, Decided, MemoryStore, PostgresHook, PostgresStore,
 };
@@ -323,20 +323,15 @@ async fn enrolled_with_progress(schema: &str) -> Option<(PostgresStore, Engine<P
     Some((store, engine))
 }
 
-/// A progress older than the record's newest, arriving last: it wins no
-/// field, so the row is not written again (its `seq` stays).
-const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
-
-#[tokio::test]
-async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
-    let schema = schema();
-    let Some((store, engine)) = enrolled_with_progress(&schema).await else {
-        return;
-    };
+/// The change feed of a new schema's store after [`enrolled_with_progress`],
+/// then after one more delivery of `events` (acknowledged).
+async fn changes_after_enrolled_with_progress(
+    events: &[&str],
+) -> Option<(PostgresStore, LearnerChanges, LearnerChanges)> {
+    let (store, engine) = enrolled_with_progress(&schema()).await?;
     let before = store.learner_changes_since(0, 10).await.unwrap();
-    assert_eq!(before.records.len(), 1);
     let report = engine
-        .process(envelope(&[OLDER_PROGRESS]), |_| async { Ok(()) })
+        .process(envelope(events), |_| async { Ok(()) })
         .await
         .unwrap();
     assert!(report.is_acknowledged(), "{report:?}");
@@ -344,6 +339,21 @@ async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
         .learner_changes_since(before.cursor, 10)
         .await
         .unwrap();
+    Some((store, before, after))
+}
+
+/// A progress older than the record's newest, arriving last: it wins no
+/// field, so the row is not written again (its `seq` stays).
+const OLDER_PROGRESS: &str = r#"{"eventId":"d","eventName":"LEARNER_PROGRESS","timestamp":15,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2","progressPercent":40}}"#;
+
+#[tokio::test]
+async fn an_event_that_wins_no_field_leaves_the_row_as_it_was() {
+    let Some((store, before, after)) =
+        changes_after_enrolled_with_progress(&[OLDER_PROGRESS]).await
+    else {
+        return;
+    };
+    assert_eq!(before.records.len(), 1);
     assert!(after.records.is_empty(), "{:?}", after.records);
     assert_eq!(after.cursor, before.cursor);
     let all = store.learner_changes_since(0, 10).await.unwrap();
@@ -361,20 +371,11 @@ const OTHER_ENROLL: &str = r#"{"eventId":"e","eventName":"COURSE_ENROLLMENT","ti
 /// the CSV export reads).
 #[tokio::test]
 async fn a_commit_that_changes_one_record_and_adds_another_writes_both() {
-    let schema = schema();
-    let Some((store, engine)) = enrolled_with_progress(&schema).await else {
+    let Some((store, _, after)) =
+        changes_after_enrolled_with_progress(&[COMPLETE, OTHER_ENROLL]).await
+    else {
         return;
     };
-    let before = store.learner_changes_since(0, 10).await.unwrap();
-    let report = engine
-        .process(envelope(&[COMPLETE, OTHER_ENROLL]), |_| async { Ok(()) })
-        .await
-        .unwrap();
-    assert!(report.is_acknowledged(), "{report:?}");
-    let after = store
-        .learner_changes_since(before.cursor, 10)
-        .await
-        .unwrap();
     let mut users: Vec<u64> = after.records.iter().map(|r| r.user_id.get()).collect();
     users.sort_unstable();
     assert_eq!(users, [7, 8], "{:?}", after.records);

@@ -16,24 +16,14 @@ use super::{PostgresStore, pg_error, timed_out};
 use crate::projection::{TranscriptCsv, utc_millis, utc_text};
 use crate::store::StoreError;
 
-/// The export's `COPY` statement: the columns of
-/// [`CSV_HEADER`](crate::projection::CSV_HEADER), as they are stored, in
-/// the primary key's order, in PostgreSQL's binary format: the server
-/// formats nothing (formatting the five times with `to_char` was what
-/// bounded the export), the client renders each row as
-/// [`TranscriptCsv::write`] renders a record.
-fn copy_sql(table: &str) -> String {
-    format!(
-        "COPY (SELECT account_id, user_id, lo_id, lo_type, lo_instance_id, status, \
-         progress_percent, date_enrolled, date_started, date_completed, has_passed, \
-         enrollment_source, last_event_id, last_event_name, last_event_time, updated_at \
-         FROM {table} ORDER BY account_id, user_id, lo_instance_id) \
-         TO STDOUT WITH (FORMAT binary)"
-    )
-}
+/// A record's columns in the order of [`CSV_HEADER`](crate::projection::CSV_HEADER),
+/// as the export reads them and the projection's `COPY` writes them.
+pub(super) const RECORD_COLUMNS: &str = "account_id, user_id, lo_id, lo_type, lo_instance_id, \
+     status, progress_percent, date_enrolled, date_started, date_completed, has_passed, \
+     enrollment_source, last_event_id, last_event_name, last_event_time, updated_at";
 
-/// The types of [`copy_sql`]'s columns.
-const TYPES: [Type; 16] = [
+/// The types of [`RECORD_COLUMNS`].
+pub(super) const RECORD_TYPES: [Type; 16] = [
     Type::INT8,
     Type::INT8,
     Type::TEXT,
@@ -51,6 +41,18 @@ const TYPES: [Type; 16] = [
     Type::TIMESTAMPTZ,
     Type::TIMESTAMPTZ,
 ];
+
+/// The export's `COPY` statement: [`RECORD_COLUMNS`], as they are stored,
+/// in the primary key's order, in PostgreSQL's binary format: the server
+/// formats nothing (formatting the five times with `to_char` was what
+/// bounded the export), the client renders each row as
+/// [`TranscriptCsv::write`] renders a record.
+fn copy_sql(table: &str) -> String {
+    format!(
+        "COPY (SELECT {RECORD_COLUMNS} FROM {table} \
+         ORDER BY account_id, user_id, lo_instance_id) TO STDOUT WITH (FORMAT binary)"
+    )
+}
 
 /// Writes a row of [`copy_sql`] as [`TranscriptCsv::write`] writes its
 /// record: ids unsigned, times as [`utc_text`], absent values empty.
@@ -170,7 +172,7 @@ impl PostgresStore {
         };
         let (_client, rows) = bounded(self.timeout, start, timed_out).await?;
         let mut csv = TranscriptCsv::new(out).map_err(io)?;
-        let mut rows = std::pin::pin!(BinaryCopyOutStream::new(rows, &TYPES));
+        let mut rows = std::pin::pin!(BinaryCopyOutStream::new(rows, &RECORD_TYPES));
         loop {
             // A row already there is taken without a timer.
             let next = match rows.next().now_or_never() {

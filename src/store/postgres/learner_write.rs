@@ -9,42 +9,19 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Statement, Transaction};
 
+use super::export::{RECORD_COLUMNS, RECORD_TYPES};
 use crate::projection::LearnerRecord;
 
-/// The written columns after the key, in the order of both statements.
+/// The columns [`upsert`] writes after the key.
 const COLUMNS: &str = "lo_id, lo_type, status, progress_percent, date_enrolled, date_started, \
                        date_completed, has_passed, enrollment_source, last_event_id, \
                        last_event_name, last_event_time, updated_at, seq, merge_state";
 
-/// The types of the columns [`copy`] names, in its order.
-const TYPES: [Type; 18] = [
-    Type::INT8,
-    Type::INT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::TIMESTAMPTZ,
-    Type::TIMESTAMPTZ,
-    Type::TIMESTAMPTZ,
-    Type::BOOL,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TIMESTAMPTZ,
-    Type::TIMESTAMPTZ,
-    Type::INT8,
-    Type::TEXT,
-];
-
 /// The statement that writes records the commit's read did not find: a
 /// binary `COPY`, neither planned nor unpacked from arrays. No other commit
-/// can insert them while the records' locks are held.
+/// can insert them while their accounts' locks are held.
 pub(super) fn copy(table: &str) -> String {
-    format!(
-        "COPY {table} (account_id, user_id, lo_instance_id, {COLUMNS}) FROM STDIN (FORMAT binary)"
-    )
+    format!("COPY {table} ({RECORD_COLUMNS}, seq, merge_state) FROM STDIN (FORMAT binary)")
 }
 
 /// Writes `records` (each with its change number) through `copy`'s
@@ -54,8 +31,12 @@ pub(super) async fn copy_rows(
     copy: &Statement,
     records: &[(LearnerRecord, i64)],
 ) -> Result<u64, tokio_postgres::Error> {
+    let types: Vec<Type> = RECORD_TYPES
+        .into_iter()
+        .chain([Type::INT8, Type::TEXT])
+        .collect();
     let sink = tx.copy_in(copy).await?;
-    let mut writer = pin!(BinaryCopyInWriter::new(sink, &TYPES));
+    let mut writer = pin!(BinaryCopyInWriter::new(sink, &types));
     for (r, seq) in records {
         let account = r.account_id.get() as i64;
         let user = r.user_id.get() as i64;
@@ -64,9 +45,9 @@ pub(super) async fn copy_rows(
         let row: [&(dyn ToSql + Sync); 18] = [
             &account,
             &user,
-            &r.lo_instance_id.as_str(),
             &r.lo_id.as_str(),
             &r.lo_type.as_str(),
+            &r.lo_instance_id.as_str(),
             &r.status.as_str(),
             &r.progress_percent,
             &r.date_enrolled,
