@@ -67,13 +67,12 @@ impl Projection {
 /// Four or five statements whatever the number of records: lock their
 /// accounts (one advisory lock each, in order, so concurrent commits never
 /// deadlock; the workers commit an account's deliveries one at a time
-/// anyway), read them and
-/// draw a change number for each, the three sent together (the read starts
-/// once the locks are held, so it sees every commit that held them
-/// before); then write them back merged: a binary `COPY` of the records
-/// the read did not find (no other commit can insert them while the locks
-/// are held; a `COPY` is neither planned nor unpacked from arrays), and an
-/// upsert of those it found.
+/// anyway), read the records and draw a change number for each, the three
+/// sent together (the read starts once the locks are held, so it sees
+/// every commit that held them before); then write them back merged: a
+/// binary `COPY` of the records the read did not find (no other commit can
+/// insert them while the locks are held; a `COPY` is neither planned nor
+/// unpacked from arrays), and an upsert of those it found.
 async fn apply(
     tx: &Transaction<'_>,
     statements: &[Statement],
