@@ -16,10 +16,10 @@
 //! completed unprocessed before the drain run, so the drain counts only its
 //! own. Each latency run first makes three acknowledgements it does not
 //! count (their times go to stderr). Environment: `BENCH_ACKS` (1-event
-//! acknowledgements measured,
-//! default 500; a tenth as many 5,000-event ones), `BENCH_DRAIN_EVENTS`
-//! (default 20,000), `BENCH_ACCOUNTS` (accounts the drain's deliveries are
-//! spread over, default 8), `BENCH_WORKERS` (default 4),
+//! acknowledgements measured, default 500; a tenth as many 5,000-event
+//! ones), `BENCH_DRAIN_EVENTS` (default 20,000), `BENCH_ACCOUNTS`
+//! (accounts the drain's deliveries are spread over, default 8),
+//! `BENCH_WORKERS` (default 4),
 //! `BENCH_PROJECTION` (`on`: the engine's store keeps the learner table,
 //! every drained event a record of its own; default off),
 //! `ALM_COMMIT_BATCH` (the engine's, default 100), `BENCH_ARCHIVE_DAYS`

@@ -85,10 +85,10 @@ async fn apply(
     if records.is_empty() {
         return Ok(());
     }
-    // The records are in key order, so their accounts are sorted.
-    let mut locks: Vec<i64> = records.keys().map(|k| k.0).collect();
-    locks.dedup();
     let accounts: Vec<i64> = records.keys().map(|k| k.0).collect();
+    // The records are in key order, so their accounts are sorted.
+    let mut locks = accounts.clone();
+    locks.dedup();
     let users: Vec<i64> = records.keys().map(|k| k.1).collect();
     let instances: Vec<&str> = records.keys().map(|k| k.2.as_str()).collect();
     let count = records.len() as i64;
