@@ -20,6 +20,9 @@
 //! receiver with 1 M ids (outside the counted function) and lets it take all
 //! 10,000 events.
 //!
+//! `ALM_PROJECTION=1` gives our receiver's memory store the learner table
+//! (the example receivers' default), which the floors have no part of.
+//!
 //! `ALM_WARM=1` measures warm receivers instead, as the criterion benchmarks
 //! do (`common::fixed::Fixed`): one receiver, which first handles 10
 //! deliveries outside the count, then takes every delivery, one counted

@@ -147,7 +147,10 @@ impl Subject for Ours {
     type Input = Delivery;
 
     fn prefilled(remembered: usize) -> Self {
-        let store = MemoryStore::with_capacity(remembered);
+        let mut store = MemoryStore::with_capacity(remembered);
+        if std::env::var("ALM_PROJECTION").is_ok_and(|on| on == "1") {
+            store = store.with_learner_projection();
+        }
         let until = prefill_until();
         for n in 0..remembered {
             let key = DedupKey {

@@ -128,6 +128,15 @@ impl App {
         Self::start(config, knobs, lines::journal(journal)).await
     }
 
+    /// As [`App::new`], but the decision lines go to `sink`.
+    pub async fn with_sink(
+        config: Config,
+        knobs: Knobs,
+        sink: lines::Sink,
+    ) -> Result<Arc<Self>, String> {
+        Self::start(config, knobs, sink).await
+    }
+
     async fn start(config: Config, knobs: Knobs, sink: lines::Sink) -> Result<Arc<Self>, String> {
         let opened = config.open().await.map_err(|e| e.to_string())?;
         #[cfg(feature = "prometheus")]

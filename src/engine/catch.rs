@@ -47,13 +47,14 @@ fn rate_waited() -> std::time::Duration {
         .unwrap_or_default()
 }
 
-/// Runs the handler on one event; the failure if it fails or
+/// Runs the handler on the event in `event` (taken from it when the
+/// handler is called); the failure if it fails or
 /// panics, in its future or in the closure that makes the future. With the
 /// `metrics` feature, how long it ran goes to the delivery's `tally`
 /// (which records the longest per event name).
 pub(super) async fn run<F, Fut>(
     handler: &mut F,
-    event: Event,
+    event: &mut Option<Event>,
     tally: &mut Tally,
 ) -> Option<EventFailure>
 where
@@ -62,7 +63,9 @@ where
 {
     #[cfg(feature = "metrics")]
     let (label, started, waited) = (
-        crate::metrics::event_label(&event.event_name),
+        event
+            .as_ref()
+            .map_or("unknown", |e| crate::metrics::event_label(&e.event_name)),
         std::time::Instant::now(),
         rate_waited(),
     );
@@ -78,12 +81,15 @@ where
     failure
 }
 
-/// [`run`] without the timing.
-async fn run_caught<F, Fut>(handler: &mut F, event: Event) -> Option<EventFailure>
+/// [`run`] without the timing. The event is taken from its slot when the
+/// handler is called, so that it is moved once, into the handler, and no
+/// future on the way holds a copy of it.
+async fn run_caught<F, Fut>(handler: &mut F, event: &mut Option<Event>) -> Option<EventFailure>
 where
     F: FnMut(Event) -> Fut,
     Fut: Future<Output = Result<(), BoxError>>,
 {
+    let event = event.take().expect("an event for each handler run");
     let Ok(future) = catch_unwind(AssertUnwindSafe(|| handler(event))) else {
         return Some(EventFailure::panicked());
     };

@@ -91,19 +91,11 @@ impl<S: Store> Engine<S> {
             // Not claimed with the chunk, or in flight: this delivery's own
             // repeat or another attempt's. Claimed alone, on the committed
             // state.
+            // Boxed: the largest futures of a decision, kept out of the one
+            // every event's decision makes and moves.
             Some((Claim::InFlight, _)) | None => {
-                self.flush(batch, handler).await?;
                 let state = facts.state_key.as_ref();
-                match self
-                    .claim(&key, state, self.inner.clock.now(), batch, handler)
-                    .await
-                {
-                    Ok(Claimed::Duplicate) if !rest.is_empty() => {
-                        // Decided elsewhere meanwhile: the chunk's later
-                        // events of its entity read the state it left.
-                        self.reload(state, batch).await?;
-                        Claimed::Duplicate
-                    }
+                match Box::pin(self.claim_alone(&key, state, batch, handler, rest)).await? {
                     Ok(claimed) => claimed,
                     Err(error) if !error.is_transient() => {
                         batch.note(state, Decision::Failed);
@@ -188,6 +180,35 @@ impl<S: Store> Engine<S> {
         Ok(Step::Pending(decision))
     }
 
+    /// Claims an event that was not claimed with its chunk, or was in
+    /// flight then, alone and on the committed state (the batch committed
+    /// first). A duplicate found so with events of the chunk still to
+    /// decide reloads its entity's state for them. The claim's own answer
+    /// is inside: the outer error is the flush's or the reload's.
+    async fn claim_alone<F, Fut>(
+        &self,
+        key: &DedupKey,
+        state: Option<&StateKey>,
+        batch: &mut Batch,
+        handler: &mut F,
+        rest: &[Option<Item>],
+    ) -> Result<Result<Claimed, StoreError>, StoreError>
+    where
+        F: FnMut(Event) -> Fut,
+        Fut: Future<Output = Result<(), BoxError>>,
+    {
+        self.flush(batch, handler).await?;
+        let claimed = self
+            .claim(key, state, self.inner.clock.now(), batch, handler)
+            .await;
+        if matches!(claimed, Ok(Claimed::Duplicate)) && !rest.is_empty() {
+            // Decided elsewhere meanwhile: the chunk's later events of its
+            // entity read the state it left.
+            self.reload(state, batch).await?;
+        }
+        Ok(claimed)
+    }
+
     /// Reads the state of `key` again for the chunk's later events, unless
     /// the chunk's own decisions already say what it is.
     async fn reload(&self, key: Option<&StateKey>, batch: &mut Batch) -> Result<(), StoreError> {
@@ -248,20 +269,18 @@ impl<S: Store> Engine<S> {
                 rules::apply_facts(&pending.loaded.state, pending.family, pending.at),
             ),
         };
-        if pending.decision == Decision::Processed {
-            if let Some(event) = event.take() {
-                let held = Held {
-                    pending: others.pending,
-                    current: (&pending.key, pending.token),
-                    rest: others.rest,
-                };
-                if let Some(message) = self
-                    .run_holding(handler, event, &held, others.renewed, others.tally)
-                    .await
-                {
-                    self.release(&pending.key, pending.token).await?;
-                    return Ok(Some(message));
-                }
+        if pending.decision == Decision::Processed && event.is_some() {
+            let held = Held {
+                pending: others.pending,
+                current: (&pending.key, pending.token),
+                rest: others.rest,
+            };
+            if let Some(message) = self
+                .run_holding(handler, event, &held, others.renewed, others.tally)
+                .await
+            {
+                self.release(&pending.key, pending.token).await?;
+                return Ok(Some(message));
             }
         }
         Ok(None)

@@ -8,7 +8,7 @@
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
@@ -34,14 +34,15 @@ pub(super) struct Held<'a> {
 }
 
 impl<S: Store> Engine<S> {
-    /// Runs the handler on `event`, renewing the `held` claims every third
+    /// Runs the handler on the event in `event` (taken from it when the
+    /// handler is called), renewing the `held` claims every third
     /// of the lease since `renewed` (when they were taken or last renewed)
     /// for as long as it runs. The handler's failure message, as [`run`]
     /// (which notes its time in `tally`).
     pub(super) async fn run_holding<F, Fut>(
         &self,
         handler: &mut F,
-        event: Event,
+        event: &mut Option<Event>,
         held: &Held<'_>,
         renewed: &mut Instant,
         tally: &mut Tally,
@@ -51,17 +52,24 @@ impl<S: Store> Engine<S> {
         Fut: Future<Output = Result<(), BoxError>>,
     {
         if Instant::now() >= *renewed + self.renew_every() {
-            self.renew_held(held, renewed).await;
+            // Rare (a chunk whose handlers took a third of the lease): out
+            // of this future, which every event's decision carries.
+            Box::pin(self.renew_held(held, renewed)).await;
         }
         let renewing = AtomicBool::new(false);
         let mut handled = pin!(run(handler, event, tally));
-        let mut keep = pin!(self.keep_alive(held, renewed, &renewing));
-        // The handler first: one that finishes at once arms no timer.
-        let mut kept = false;
+        // The handler first: one that finishes at once arms no timer and
+        // builds no keep-alive (its future is boxed, and made only for a
+        // handler that waits, so that a decision's future stays small).
+        let mut renewed = Some(renewed);
+        let mut keep: Option<Pin<Box<dyn Future<Output = Infallible> + Send + '_>>> = None;
         let failure = poll_fn(|cx| match handled.as_mut().poll(cx) {
             Poll::Ready(failure) => Poll::Ready(failure),
             Poll::Pending => {
-                kept = true;
+                let keep = keep.get_or_insert_with(|| {
+                    let renewed = renewed.take().expect("taken once, with the keep-alive");
+                    Box::pin(self.keep_alive(held, renewed, &renewing))
+                });
                 match keep.as_mut().poll(cx) {
                     Poll::Ready(never) => match never {},
                     Poll::Pending => Poll::Pending,
@@ -73,7 +81,7 @@ impl<S: Store> Engine<S> {
         // would otherwise start it again from scratch, and under handlers
         // shorter than a renewal the claims would never be renewed. (None
         // is under way if the handler finished at its first poll.)
-        if kept {
+        if let Some(keep) = keep.as_mut() {
             poll_fn(|cx| match keep.as_mut().poll(cx) {
                 Poll::Ready(never) => match never {},
                 Poll::Pending if renewing.load(Ordering::Relaxed) => Poll::Pending,

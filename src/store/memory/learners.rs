@@ -15,10 +15,12 @@ use crate::{AccountId, LoInstanceId, UserId};
 
 type RecordKey = (AccountId, UserId, LoInstanceId);
 
-/// The records, and the change feed's order.
+/// The records, and the change feed's order. A record is boxed: the table
+/// then moves a key and a pointer when it grows, not a whole record (a
+/// table of new learners grows with every event).
 #[derive(Debug, Default)]
 pub(super) struct Learners {
-    rows: HashMap<RecordKey, (u64, LearnerRecord)>,
+    rows: HashMap<RecordKey, Box<(u64, LearnerRecord)>>,
     feed: BTreeMap<u64, RecordKey>,
     seq: u64,
 }
@@ -30,17 +32,21 @@ impl Learners {
         };
         let key = (fact.account_id, fact.user_id, fact.lo_instance_id.clone());
         self.seq += 1;
-        let old = self.rows.remove(&key);
-        let merged = projection::merge(
-            old.as_ref().map(|(_, r)| r),
-            &fact,
-            OffsetDateTime::now_utc(),
-        );
-        if let Some((seq, _)) = old {
-            self.feed.remove(&seq);
+        let now = OffsetDateTime::now_utc();
+        match self.rows.get_mut(&key) {
+            Some(row) => {
+                let (seq, record) = &mut **row;
+                *record = projection::merge(Some(&*record), &fact, now);
+                self.feed.remove(seq);
+                *seq = self.seq;
+                self.feed.insert(self.seq, key);
+            }
+            None => {
+                let record = projection::merge(None, &fact, now);
+                self.feed.insert(self.seq, key.clone());
+                self.rows.insert(key, Box::new((self.seq, record)));
+            }
         }
-        self.feed.insert(self.seq, key.clone());
-        self.rows.insert(key, (self.seq, merged));
     }
 }
 
@@ -124,7 +130,7 @@ impl MemoryStore {
         lo_instance: &LoInstanceId,
     ) -> Option<LearnerRecord> {
         let key = (account, user, lo_instance.canonical());
-        self.learners()?.rows.get(&key).map(|(_, r)| r.clone())
+        self.learners()?.rows.get(&key).map(|row| row.1.clone())
     }
 
     fn learners_where(&self, keep: impl Fn(&RecordKey) -> bool) -> Vec<LearnerRecord> {
@@ -135,7 +141,7 @@ impl MemoryStore {
             .rows
             .iter()
             .filter(|(k, _)| keep(k))
-            .map(|(k, (_, r))| (k, r))
+            .map(|(k, row)| (k, &row.1))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         rows.into_iter().map(|(_, r)| r.clone()).collect()
@@ -194,7 +200,7 @@ impl MemoryStore {
             .feed
             .range(cursor.saturating_add(1)..)
             .take(limit)
-            .filter_map(|(seq, key)| learners.rows.get(key).map(|(_, r)| (*seq, r.clone())))
+            .filter_map(|(seq, key)| learners.rows.get(key).map(|row| (*seq, row.1.clone())))
             .collect();
         LearnerChanges::from_rows(rows, cursor)
     }
