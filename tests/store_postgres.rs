@@ -704,6 +704,86 @@ async fn lost_races_are_tried_again() {
     );
 }
 
+/// A claim of more distinct events than one run (5,000) is sent in runs
+/// on several idle connections at once, each its own transaction. When one
+/// run fails (a lost race, injected once), the events the other runs
+/// claimed are let go before the error, so the call tried again claims
+/// every event: none is left in flight to its own owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_split_across_connections_is_let_go_when_one_run_fails() {
+    let Some(store) = factory().await else { return };
+    let schema = store.inner.schema().to_owned();
+    let events: u16 = 5_000;
+    let last = format!("split-{}", events - 1);
+    as_owner(&format!(
+        "CREATE TABLE \"{schema}\".backends (pid int); \
+         CREATE SEQUENCE \"{schema}\".calls; \
+         CREATE FUNCTION \"{schema}\".flaky() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           INSERT INTO \"{schema}\".backends VALUES (pg_backend_pid()); \
+           IF NEW.event_id = '{last}' THEN \
+             IF nextval('\"{schema}\".calls') = 1 THEN \
+               RAISE EXCEPTION 'injected' USING ERRCODE = '40P01'; \
+             END IF; \
+           END IF; \
+           RETURN NEW; \
+         END $$; \
+         CREATE TRIGGER flaky BEFORE INSERT ON \"{schema}\".alm_events \
+           FOR EACH ROW EXECUTE FUNCTION \"{schema}\".flaky();"
+    ))
+    .await;
+    // Idle connections in the pool, as a receiver with several workers
+    // keeps them.
+    let key = state_key();
+    let warm = (0..4).map(|_| store.load(&key));
+    for loaded in futures_util::future::join_all(warm).await {
+        loaded.unwrap();
+    }
+    let keys: Vec<DedupKey> = (0..events)
+        .map(|n| DedupKey {
+            account_id: alm_webhooks::AccountId(1),
+            event_id: format!("split-{n}").parse().unwrap(),
+        })
+        .collect();
+    let requests: Vec<ClaimRequest<'_>> = keys
+        .iter()
+        .map(|key| ClaimRequest { key, state: None })
+        .collect();
+    let owner = ClaimOwner::random();
+    let now = SystemTime::now();
+    let answers = store
+        .claim_many(&requests, owner, Duration::from_secs(30), now)
+        .await
+        .unwrap();
+    let in_flight = answers
+        .iter()
+        .filter(|(claim, _)| *claim != Claim::Claimed(owner))
+        .count();
+    assert_eq!(in_flight, 0, "every event claimed by the call tried again");
+    let (client, connection) = tokio_postgres::connect(&url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT count(DISTINCT pid) FROM \"{schema}\".backends), \
+                        (SELECT last_value FROM \"{schema}\".calls), \
+                        (SELECT count(*) FROM \"{schema}\".alm_events)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let (backends, calls, rows): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert!(
+        backends > 1,
+        "the runs went out on {backends} connection(s)"
+    );
+    assert_eq!(calls, 2, "one failed attempt, then one that went through");
+    assert_eq!(rows, i64::from(events));
+}
+
 /// The URL with another host and extra query parameters.
 fn url_with(host: &str, params: &str) -> String {
     let base = url();

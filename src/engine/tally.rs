@@ -13,6 +13,7 @@
 //! delivery's others. Without the feature, this is empty and does
 //! nothing.
 
+#[cfg(feature = "metrics")]
 use std::time::Duration;
 
 use crate::rules::Decision;
@@ -73,11 +74,9 @@ impl Tally {
 
     /// Notes how long the handler ran for an event with the `event` label
     /// `label` (an [`event_label`](crate::metrics::event_label)).
+    #[cfg(feature = "metrics")]
     pub(super) fn handler(&mut self, label: &'static str, took: Duration) {
-        #[cfg(feature = "metrics")]
         keep_largest(&mut self.handlers, label, took);
-        #[cfg(not(feature = "metrics"))]
-        let _ = (label, took);
     }
 
     /// Records what was gathered, and forgets it.

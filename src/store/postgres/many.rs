@@ -1,5 +1,5 @@
-//! The set-based operations: a run of claims or commits in one statement,
-//! a slice of runs in one round trip.
+//! The set-based commits and renewals: a run of commits in one statement,
+//! a slice of runs in one round trip (the claims: `claims.rs`).
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -7,104 +7,11 @@ use std::time::SystemTime;
 use futures_util::future::join_all;
 use tokio_postgres::types::{Json, ToSql};
 
-use super::runs::{claim_runs, commit_runs};
-use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
-use crate::store::{Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, StoreError, Versioned};
+use super::runs::commit_runs;
+use super::{PostgresStore, account, lease_millis, pg_error};
+use crate::store::{ClaimOwner, Commit, CommitOutcome, StoreError};
 
 impl PostgresStore {
-    /// [`Store::claim_many`](crate::store::Store::claim_many): each run in
-    /// one statement, inside one transaction with `synchronous_commit` off
-    /// (a claim is a lease; see `claim_and_load`), all sent together. JIT
-    /// is off in the claim's and the commit's transactions on a pool of the
-    /// application's too (see `connection::settings`).
-    pub(super) async fn claim_runs(
-        &self,
-        requests: &[ClaimRequest<'_>],
-        owner: ClaimOwner,
-        lease: std::time::Duration,
-        now: SystemTime,
-    ) -> Result<Vec<(Claim, Versioned)>, StoreError> {
-        let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&self.sql.claim_many)
-            .await
-            .map_err(|e| pg_error("cannot prepare the claim", e))?;
-        let lease_ms = lease_millis(lease);
-        let token = owner.to_bytes();
-        let token = &token[..];
-        let mut answers: Vec<Option<(Claim, Versioned)>> = vec![None; requests.len()];
-        // Rows deleted (released, swept) or inserted by another claim after
-        // the statement's snapshot are neither won nor seen: those events
-        // are claimed again, a few times, as by `claim_and_load`.
-        let mut todo: Vec<Vec<usize>> = claim_runs(requests)
-            .into_iter()
-            .map(Iterator::collect)
-            .collect();
-        for _ in 0..3 {
-            todo.retain(|run| !run.is_empty());
-            if todo.is_empty() {
-                break;
-            }
-            let inputs: Vec<ClaimInput> = todo
-                .iter()
-                .map(|run| ClaimInput::new(requests, run))
-                .collect();
-            let queries = inputs.iter().map(|input| {
-                let params: [&(dyn ToSql + Sync); 6] = [
-                    &input.accounts,
-                    &input.events,
-                    &token,
-                    &lease_ms,
-                    &now,
-                    &input.states,
-                ];
-                let client = &client;
-                let statement = &statement;
-                async move { client.query(statement, &params).await }
-            });
-            let (begun, results, ended) = tokio::join!(
-                client.batch_execute(
-                    "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL jit = off"
-                ),
-                join_all(queries),
-                client.batch_execute("COMMIT"),
-            );
-            begun.map_err(|e| pg_error("claim failed to begin", e))?;
-            let mut again = Vec::new();
-            for (run, rows) in todo.iter().zip(results) {
-                let rows = rows.map_err(|e| pg_error("claim failed", e))?;
-                let mut retry = Vec::new();
-                for (&index, row) in run.iter().zip(rows) {
-                    let bad = |e| pg_error("claim read a bad row", e);
-                    let won: bool = row.try_get(0).map_err(bad)?;
-                    if won {
-                        let loaded = match row.try_get::<_, Option<i64>>(2).map_err(bad)? {
-                            Some(version) => versioned(Ok(version), row.try_get(3))?,
-                            None => Versioned::default(),
-                        };
-                        answers[index] = Some((Claim::Claimed(owner), loaded));
-                    } else if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
-                        let claim = if status == DECIDED {
-                            Claim::AlreadyDecided
-                        } else {
-                            Claim::InFlight
-                        };
-                        answers[index] = Some((claim, Versioned::default()));
-                    } else {
-                        retry.push(index);
-                    }
-                }
-                again.push(retry);
-            }
-            ended.map_err(|e| pg_error("claim failed to commit", e))?;
-            todo = again;
-        }
-        Ok(answers
-            .into_iter()
-            .map(|a| a.unwrap_or((Claim::InFlight, Versioned::default())))
-            .collect())
-    }
-
     /// [`Store::commit_many`](crate::store::Store::commit_many): each run
     /// in one statement, all in one transaction (one WAL flush), sent
     /// together.
@@ -169,29 +76,6 @@ pub(super) fn commit_outcomes(
         )));
     }
     Ok(outcomes)
-}
-
-/// One run of claims as the statement's arrays.
-struct ClaimInput<'a> {
-    accounts: Vec<i64>,
-    events: Vec<Cow<'a, str>>,
-    states: Vec<Option<String>>,
-}
-
-impl<'a> ClaimInput<'a> {
-    fn new(requests: &'a [ClaimRequest<'_>], run: &[usize]) -> Self {
-        Self {
-            accounts: run.iter().map(|&i| account(requests[i].key)).collect(),
-            events: run
-                .iter()
-                .map(|&i| requests[i].key.storage_key().1)
-                .collect(),
-            states: run
-                .iter()
-                .map(|&i| requests[i].state.map(crate::rules::StateKey::storage_key))
-                .collect(),
-        }
-    }
 }
 
 /// One run of commits as the statement's arrays.

@@ -7,6 +7,7 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Json;
 
+mod claims;
 pub(crate) mod connection;
 mod errors;
 mod export;
@@ -301,7 +302,10 @@ impl Store for PostgresStore {
     }
 
     /// One round trip: one statement per run of distinct events (one run
-    /// unless an event repeats), as [`Store::claim_and_load`] for each.
+    /// unless an event repeats or there are more than
+    /// [`MANY_CHUNK`](crate::store::MANY_CHUNK)), as
+    /// [`Store::claim_and_load`] for each. The runs of a large claim of
+    /// distinct events go out on the pool's idle connections at once.
     async fn claim_many(
         &self,
         requests: &[ClaimRequest<'_>],

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Statement;
 use tokio_postgres::types::{Json, ToSql};
 
-use super::{DECIDED, PostgresStore, account, lease_millis, pg_error, versioned};
+use super::{PostgresStore, account, lease_millis, pg_error};
 use crate::rules::StateKey;
 use crate::store::{Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, StoreError, Versioned};
 
@@ -52,22 +52,8 @@ impl PostgresStore {
             begun.map_err(|e| pg_error("claim failed to begin", e))?;
             let row = row.map_err(|e| pg_error("claim failed", e))?;
             ended.map_err(|e| pg_error("claim failed to commit", e))?;
-            let bad = |e| pg_error("claim read a bad row", e);
-            let won: bool = row.try_get(0).map_err(bad)?;
-            if won {
-                let loaded = match row.try_get::<_, Option<i64>>(2).map_err(bad)? {
-                    Some(version) => versioned(Ok(version), row.try_get(3))?,
-                    None => Versioned::default(),
-                };
-                return Ok((Claim::Claimed(owner), loaded));
-            }
-            if let Some(status) = row.try_get::<_, Option<i16>>(1).map_err(bad)? {
-                let claim = if status == DECIDED {
-                    Claim::AlreadyDecided
-                } else {
-                    Claim::InFlight
-                };
-                return Ok((claim, Versioned::default()));
+            if let Some(answer) = super::claims::claim_answer(&row, owner)? {
+                return Ok(answer);
             }
         }
         Ok((Claim::InFlight, Versioned::default()))

@@ -40,6 +40,17 @@ where
     out
 }
 
+/// Cuts `0..len` into the fewest ranges of at most [`MANY_CHUNK`] items,
+/// of sizes that differ by one at most: for items that are known to touch
+/// different rows, so that runs sent on several connections at once take
+/// the server about as long each.
+pub(super) fn even_runs(len: usize) -> Vec<Range<usize>> {
+    let count = len.div_ceil(MANY_CHUNK);
+    (0..count)
+        .map(|i| len * i / count..len * (i + 1) / count)
+        .collect()
+}
+
 /// The runs of a claim: no event twice in one run.
 pub(super) fn claim_runs(requests: &[ClaimRequest<'_>]) -> Vec<Range<usize>> {
     runs(requests.len(), |i| [requests[i].key])
@@ -78,5 +89,23 @@ mod tests {
                 2 * MANY_CHUNK..many
             ]
         );
+    }
+
+    #[test]
+    fn even_runs_are_the_fewest_and_differ_by_one_at_most() {
+        assert_eq!(even_runs(0), Vec::<Range<usize>>::new());
+        assert_eq!(even_runs(3), vec![0..3]);
+        assert_eq!(even_runs(MANY_CHUNK), vec![0..MANY_CHUNK]);
+        for len in [MANY_CHUNK + 1, 2 * MANY_CHUNK + 1, 5_000, 3 * MANY_CHUNK] {
+            let runs = even_runs(len);
+            assert_eq!(runs.len(), len.div_ceil(MANY_CHUNK), "{len}");
+            assert_eq!(runs.first().unwrap().start, 0);
+            assert_eq!(runs.last().unwrap().end, len);
+            assert!(runs.windows(2).all(|w| w[0].end == w[1].start));
+            let sizes: Vec<usize> = runs.iter().map(ExactSizeIterator::len).collect();
+            assert!(sizes.iter().all(|&n| n <= MANY_CHUNK), "{sizes:?}");
+            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(max - min <= 1, "{sizes:?}");
+        }
     }
 }

@@ -16,6 +16,8 @@ pub(super) struct Sql {
     pub(super) commit_insert_state: String,
     pub(super) commit_update_state: String,
     pub(super) release: String,
+    /// Lets go of many claims of one holder's lease (set-based `release`).
+    pub(super) release_many: String,
     pub(super) sweep_events: String,
     pub(super) sweep_states: String,
     /// Reads no row, but names every column the store uses.
@@ -89,6 +91,12 @@ impl Sql {
             release: format!(
                 "DELETE FROM {events} \
                  WHERE account_id = $1 AND event_id = $2 AND status = {CLAIMED} AND token = $3"
+            ),
+            release_many: format!(
+                "DELETE FROM {events} e \
+                 USING unnest($1::bigint[], $2::text[]) AS i(account_id, event_id) \
+                 WHERE e.account_id = i.account_id AND e.event_id = i.event_id \
+                   AND e.status = {CLAIMED} AND e.token = $3"
             ),
             sweep_events: format!(
                 "DELETE FROM {events} WHERE ctid IN \
