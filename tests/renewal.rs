@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use alm_webhooks::AccountId;
 use alm_webhooks::Decision;
 use alm_webhooks::Engine;
 use alm_webhooks::rules::StateKey;
 use alm_webhooks::store::{
-    AnyStore, Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MemoryStore, Store,
-    StoreError, Versioned,
+    AnyStore, Claim, ClaimOwner, Commit, CommitOutcome, DedupKey, MemoryStore, Store, StoreError,
+    Versioned,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -119,16 +118,8 @@ fn renewing_5000_claims_takes_one_round_trip_per_chunk() {
             let (port, turns) = counting_proxy(upstream).await;
             let (proxied, _) = through(&url, port);
             let store = AnyStore::from_url(&proxied).await.unwrap();
-            let keys: Vec<DedupKey> = (0..CLAIMS)
-                .map(|i| DedupKey {
-                    account_id: AccountId(10),
-                    event_id: format!("r{i}").parse().unwrap(),
-                })
-                .collect();
-            let requests: Vec<ClaimRequest<'_>> = keys
-                .iter()
-                .map(|key| ClaimRequest { key, state: None })
-                .collect();
+            let keys = support::numbered_keys(10, "r", CLAIMS);
+            let requests = support::stateless_claims(&keys);
             let owner = ClaimOwner::random();
             let lease = Duration::from_secs(60);
             let claims = store

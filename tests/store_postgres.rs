@@ -739,16 +739,8 @@ async fn a_claim_split_across_connections_is_let_go_when_one_run_fails() {
     for loaded in futures_util::future::join_all(warm).await {
         loaded.unwrap();
     }
-    let keys: Vec<DedupKey> = (0..events)
-        .map(|n| DedupKey {
-            account_id: alm_webhooks::AccountId(1),
-            event_id: format!("split-{n}").parse().unwrap(),
-        })
-        .collect();
-    let requests: Vec<ClaimRequest<'_>> = keys
-        .iter()
-        .map(|key| ClaimRequest { key, state: None })
-        .collect();
+    let keys = support::numbered_keys(1, "split-", usize::from(events));
+    let requests = support::stateless_claims(&keys);
     let owner = ClaimOwner::random();
     let now = SystemTime::now();
     let answers = store

@@ -18,7 +18,24 @@ pub mod signing;
 use alm_webhooks::Decision;
 use alm_webhooks::Engine;
 use alm_webhooks::Envelope;
-use alm_webhooks::store::Store;
+use alm_webhooks::store::{ClaimRequest, DedupKey, Store};
+
+/// `count` events of `account`, their ids `{prefix}{n}`.
+pub fn numbered_keys(account: u64, prefix: &str, count: usize) -> Vec<DedupKey> {
+    (0..count)
+        .map(|n| DedupKey {
+            account_id: alm_webhooks::AccountId(account),
+            event_id: format!("{prefix}{n}").parse().unwrap(),
+        })
+        .collect()
+}
+
+/// A claim of each key with no state to load.
+pub fn stateless_claims(keys: &[DedupKey]) -> Vec<ClaimRequest<'_>> {
+    keys.iter()
+        .map(|key| ClaimRequest { key, state: None })
+        .collect()
+}
 
 /// The decisions for one delivery, with a handler that always succeeds.
 pub async fn decisions<S: Store>(engine: &Engine<S>, envelope: &Envelope) -> Vec<Decision> {

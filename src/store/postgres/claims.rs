@@ -166,11 +166,10 @@ async fn claim_round(
     let groups = inputs
         .chunks(per_client)
         .zip(clients)
-        .map(|(group, client)| claim_on(client, group, args));
-    let sizes = inputs.chunks(per_client).map(<[_]>::len);
+        .map(|(group, client)| async move { (group.len(), claim_on(client, group, args).await) });
     let mut results = Vec::with_capacity(inputs.len());
     let mut failed = None;
-    for (group, size) in join_all(groups).await.into_iter().zip(sizes) {
+    for (size, group) in join_all(groups).await {
         match group {
             Ok(rows) => results.extend(rows.into_iter().map(Some)),
             Err(e) => {
