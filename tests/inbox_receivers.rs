@@ -535,6 +535,10 @@ fn a_handler_that_aborts_takes_the_process_down_and_the_work_survives() {
         let env = inbox_env(&[("ALM_STORE", url.as_str()), ("ALM_LEASE_SECS", "1")]);
         let mut aborting = env.clone();
         aborting.push(("ALM_HANDLER_ABORT_ON", "crash"));
+        // The handler waits before it aborts: a worker woken by the append
+        // could otherwise take the process down before the server has
+        // written its `202` (seen once under CI's load, actix).
+        aborting.push(("ALM_HANDLER_DELAY_MS", "300"));
         let mut r = start(name, &aborting);
         let body = envelope(
             6,
