@@ -17,6 +17,11 @@
 //! request (clients included), and its share of the bare server's rate,
 //! round by round. Requests go only to 127.0.0.1; the run is bounded in time
 //! and stops by itself.
+//!
+//! `ALM_LOADTEST_SERVERS=bare,inline` (or any of `bare`, `inline`, `inbox`)
+//! runs only those servers' phases, to profile one of them alone
+//! (`perf record -g -- loadtest …`); the shares are then of the bare
+//! server's rate only when it ran.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -221,11 +226,20 @@ async fn main() {
             phases: Vec::new(),
         },
     ];
+    let chosen = std::env::var("ALM_LOADTEST_SERVERS").ok();
+    let runs = |name: &str| {
+        chosen
+            .as_deref()
+            .is_none_or(|list| list.split(',').any(|s| name.contains(s.trim())))
+    };
     let next = Arc::new(AtomicUsize::new(0));
     for round in 0..rounds {
         for k in 0..servers.len() {
             let at = (round + k) % servers.len();
             let server = &mut servers[at];
+            if !runs(server.name) {
+                continue;
+            }
             let cpu_before = process_cpu();
             let addr = server.addr;
             let mut phase = tokio::task::spawn_blocking({
@@ -260,7 +274,7 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|");
     let bare_rps: Vec<f64> = servers[0].phases.iter().map(|p| p.rps).collect();
-    for server in &servers {
+    for server in servers.iter().filter(|s| !s.phases.is_empty()) {
         let mut rps: Vec<f64> = server.phases.iter().map(|p| p.rps).collect();
         let mut p50: Vec<Duration> = server.phases.iter().map(|p| p.p50).collect();
         let mut p99: Vec<Duration> = server.phases.iter().map(|p| p.p99).collect();
@@ -279,15 +293,19 @@ async fn main() {
         } else {
             format!("{:.1?}", median(&mut cpu))
         };
-        let share_median = median(&mut shares);
+        let share = if shares.is_empty() {
+            "n/a (bare not run)".to_owned()
+        } else {
+            let median = median(&mut shares);
+            let (low, high) = (shares[0], shares[shares.len() - 1]);
+            format!("{median:.0} % (from {low:.0} to {high:.0} %)")
+        };
         println!(
-            "| {} | {:.0} | {:.1?} | {:.1?} | {cpu} | {share_median:.0} % (from {:.0} to {:.0} %) |",
+            "| {} | {:.0} | {:.1?} | {:.1?} | {cpu} | {share} |",
             server.name,
             median(&mut rps),
             median(&mut p50),
             median(&mut p99),
-            shares.first().copied().unwrap_or_default(),
-            shares.last().copied().unwrap_or_default(),
         );
     }
     let made = servers

@@ -1,5 +1,6 @@
 //! The learner projection in memory: the property test through the engine
-//! (2,000 generated histories per run), the reads and the CSV export.
+//! (2,000 generated histories per run), the reads and the CSV export, and
+//! one delivery over several rounds of the store's locks.
 
 mod support;
 
@@ -72,4 +73,44 @@ async fn without_the_projection_nothing_is_kept() {
             .records
             .is_empty()
     );
+}
+
+/// One delivery longer than a round of the memory store's locks (256
+/// events): each learner's enrollment and completion fall in different
+/// rounds, and the record takes both, with one change per record.
+#[tokio::test]
+async fn a_delivery_of_several_lock_rounds_merges_every_event() {
+    use alm_webhooks::projection::LearnerStatus;
+    use alm_webhooks::{AccountId, Envelope, LoInstanceId, UserId};
+
+    const LEARNERS: u64 = 300;
+    let engine = Engine::builder(MemoryStore::new().with_learner_projection()).build();
+    let event = |id: String, name: &str, at: u64, user: u64| {
+        format!(
+            r#"{{"eventId":"{id}","eventName":"{name}","timestamp":{at},"data":{{"userId":{user},"loId":"course:1","loInstanceId":"course:1_2","dateEnrolled":{at},"dateCompleted":{at}}}}}"#
+        )
+    };
+    let enrollments = (0..LEARNERS).map(|u| event(format!("e{u}"), "COURSE_ENROLLMENT", 1_000, u));
+    let completions = (0..LEARNERS).map(|u| event(format!("c{u}"), "COURSE_COMPLETED", 2_000, u));
+    let events: Vec<String> = enrollments.chain(completions).collect();
+    let body = format!(r#"{{"accountId":1,"events":[{}]}}"#, events.join(","));
+    let report = engine
+        .process(Envelope::from_slice(body.as_bytes()).unwrap(), |_| async {
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes.len(), 2 * LEARNERS as usize);
+    let store = engine.store();
+    let instance: LoInstanceId = "course:1_2".parse().unwrap();
+    for user in 0..LEARNERS {
+        let record = store
+            .learner_record(AccountId(1), UserId(user), &instance)
+            .unwrap_or_else(|| panic!("no record for learner {user}"));
+        assert_eq!(record.status, LearnerStatus::Completed, "learner {user}");
+        assert_eq!(record.last_event_id.as_str(), format!("c{user}"));
+        assert!(record.date_enrolled.is_some(), "learner {user}");
+    }
+    let changes = store.learner_changes_since(0, usize::MAX);
+    assert_eq!(changes.records.len(), LEARNERS as usize);
 }

@@ -4,6 +4,8 @@ use time::OffsetDateTime;
 
 use super::event::LearnerEvent;
 use super::record::LearnerRecord;
+use super::summary::Summary;
+use crate::{AccountId, LoInstanceId, UserId};
 
 /// Merges one event into its record's row (`None` for a record not seen
 /// yet) and returns the new row, with `updated_at` = `now`. The result
@@ -57,4 +59,36 @@ pub fn merge(
         ),
     }
     .expect("a summary with an event in it makes a record")
+}
+
+/// What a store that merges in Rust keeps of a record between events (the
+/// memory store): the summary alone, each event folded into it in place.
+/// The record's fields are a function of it and are made on read
+/// ([`MergeState::record`]), so a merge writes one summary, not a record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MergeState(Summary);
+
+impl MergeState {
+    /// Folds one event in: what [`merge`] does, without making the record.
+    pub(crate) fn add(&mut self, event: &LearnerEvent) {
+        self.0.add(event);
+    }
+
+    /// The record (`None` before any event was added): the one [`merge`]
+    /// returns after the same events, keyed by the event's record.
+    pub(crate) fn record(
+        &self,
+        account_id: AccountId,
+        user_id: UserId,
+        lo_instance_id: &LoInstanceId,
+        updated_at: OffsetDateTime,
+    ) -> Option<LearnerRecord> {
+        LearnerRecord::from_summary(
+            account_id,
+            user_id,
+            lo_instance_id.clone(),
+            self.0.clone(),
+            updated_at,
+        )
+    }
 }

@@ -71,6 +71,7 @@ mod tests;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use event::by_record;
 pub use event::{EventKey, LearnerEvent, LearnerEventKind};
+pub(crate) use merge::MergeState;
 pub use merge::merge;
 #[cfg(feature = "redis")]
 pub(crate) use record::from_millis;

@@ -1,7 +1,9 @@
 //! Set-based operations: what [`Store::claim_many`](super::Store::claim_many)
 //! takes, and how many events a store sends at once.
 
-use super::{CommitOutcome, DedupKey};
+#[cfg(feature = "sqlite")]
+use super::CommitOutcome;
+use super::DedupKey;
 use crate::rules::StateKey;
 
 /// The most events a store sends in one statement or script; a longer
@@ -33,7 +35,9 @@ pub struct ClaimRequest<'a> {
 /// any), `commit(i)` makes commit `i`. A commit that updates a state whose
 /// chain broke in this call (an earlier update of it was refused, and no
 /// earlier one was made) is [`CommitOutcome::StateChanged`] without being
-/// tried. For stores that check chains in code (memory, SQLite).
+/// tried. For SQLite, which checks chains in code (the memory store does
+/// the same under its shard locks, in `memory::many`).
+#[cfg(feature = "sqlite")]
 pub(crate) fn chained<K: PartialEq, E>(
     states: &[Option<K>],
     mut commit: impl FnMut(usize) -> Result<CommitOutcome, E>,

@@ -7,44 +7,70 @@ use std::sync::{Mutex, PoisonError};
 
 use time::OffsetDateTime;
 
-use super::{MemoryStore, apply_commit, lock};
-use crate::projection::{self, LearnerChanges, LearnerEvent, LearnerRecord, TranscriptCsv};
-use crate::store::many::chained;
+use super::MemoryStore;
+use crate::projection::{LearnerChanges, LearnerEvent, LearnerRecord, MergeState, TranscriptCsv};
 use crate::store::{Commit, CommitOutcome, Decided, StoreError};
 use crate::{AccountId, LoInstanceId, UserId};
 
 type RecordKey = (AccountId, UserId, LoInstanceId);
 
-/// The records, and the change feed's order. A record is boxed: the table
-/// then moves a key and a pointer when it grows, not a whole record (a
-/// table of new learners grows with every event).
+/// A record as kept: its place in the change feed, when it was last
+/// written, and its merge state (the record's fields are made from it on
+/// read, so that a merge writes a summary, not a whole record).
+#[derive(Debug)]
+struct Row {
+    seq: u64,
+    updated_at: OffsetDateTime,
+    state: MergeState,
+}
+
+impl Row {
+    fn record(&self, key: &RecordKey) -> LearnerRecord {
+        self.state
+            .record(key.0, key.1, &key.2, self.updated_at)
+            .expect("a kept row has an event merged into it")
+    }
+}
+
+/// The records, and the change feed's order. A row is boxed: the table
+/// then moves a key and a pointer when it grows, not a whole row (a table
+/// of new learners grows with every event). Keys are hashed with
+/// `foldhash` (randomly seeded, as the engine's own maps), which takes
+/// about a fifth of SipHash's instructions for a key with an id's text.
 #[derive(Debug, Default)]
 pub(super) struct Learners {
-    rows: HashMap<RecordKey, Box<(u64, LearnerRecord)>>,
+    rows: HashMap<RecordKey, Box<Row>, foldhash::fast::RandomState>,
     feed: BTreeMap<u64, RecordKey>,
     seq: u64,
 }
 
 impl Learners {
-    fn merge(&mut self, decided: &Decided<'_>) {
+    /// Merges the decided event into its record (`now`: the commit's
+    /// clock reading, the row's `updated_at`).
+    fn merge(&mut self, decided: &Decided<'_>, now: OffsetDateTime) {
         let Some(fact) = LearnerEvent::from_event(decided.event) else {
             return;
         };
-        let key = (fact.account_id, fact.user_id, fact.lo_instance_id.clone());
         self.seq += 1;
-        let now = OffsetDateTime::now_utc();
+        let key = (fact.account_id, fact.user_id, fact.lo_instance_id.clone());
         match self.rows.get_mut(&key) {
             Some(row) => {
-                let (seq, record) = &mut **row;
-                *record = projection::merge(Some(&*record), &fact, now);
-                self.feed.remove(seq);
-                *seq = self.seq;
+                row.state.add(&fact);
+                row.updated_at = now;
+                self.feed.remove(&row.seq);
+                row.seq = self.seq;
                 self.feed.insert(self.seq, key);
             }
             None => {
-                let record = projection::merge(None, &fact, now);
+                let mut state = MergeState::default();
+                state.add(&fact);
                 self.feed.insert(self.seq, key.clone());
-                self.rows.insert(key, Box::new((self.seq, record)));
+                let row = Row {
+                    seq: self.seq,
+                    updated_at: now,
+                    state,
+                };
+                self.rows.insert(key, Box::new(row));
             }
         }
     }
@@ -71,54 +97,34 @@ impl MemoryStore {
             .map(|l| l.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Each commit as [`Store::commit`](crate::store::Store::commit), with
-    /// its event merged into the projection (and queued in the outbox)
-    /// under the commit's locks when it is made; the rest of a broken chain refused as
-    /// [`Store::commit_many`](crate::store::Store::commit_many) does.
+    /// Each commit as [`Store::commit_many`](crate::store::Store::commit_many)
+    /// (each shard locked once per round, the rest of a broken chain
+    /// refused), with its event merged into the projection (and queued in
+    /// the outbox) under the commit's locks when it is made. The
+    /// projection's and the outbox's locks are taken once per round, after
+    /// the shards', and the rows' `updated_at` is one clock reading for
+    /// the call.
     pub(super) fn commit_projected(
         &self,
         commits: &[Commit<'_>],
         decided: &[Option<Decided<'_>>],
     ) -> Vec<CommitOutcome> {
-        let states: Vec<_> = commits.iter().map(|c| c.update.map(|u| u.key)).collect();
-        let made = chained(&states, |at| {
-            let merge = || {
-                if let Some(Some(d)) = decided.get(at) {
-                    if let Some(mut learners) = self.learners() {
-                        learners.merge(d);
-                    }
-                    if let Some(mut queue) = self.queue() {
-                        queue.push(d);
-                    }
-                }
-            };
-            Ok::<_, std::convert::Infallible>(self.commit_locked(&commits[at], merge))
-        });
-        match made {
-            Ok(outcomes) => outcomes,
-            Err(never) => match never {},
-        }
-    }
-
-    /// [`Store::commit`](crate::store::Store::commit), running `then` under
-    /// its locks when it succeeds.
-    fn commit_locked(&self, commit: &Commit<'_>, then: impl FnOnce()) -> CommitOutcome {
-        let ek = self.event_key(commit.key);
-        let update = commit.update.map(|u| (self.state_key(u.key), u));
-        let ei = Self::shard_index(ek);
-        match update.as_ref().map(|(sk, _)| Self::shard_index(*sk)) {
-            Some(si) if si != ei => {
-                let mut low = lock(&self.shards[ei.min(si)]);
-                let mut high = lock(&self.shards[ei.max(si)]);
-                let (events, states) = if ei < si {
-                    (&mut *low, &mut *high)
-                } else {
-                    (&mut *high, &mut *low)
+        let now = OffsetDateTime::now_utc();
+        self.commit_rounds(
+            commits,
+            || (self.learners(), self.queue()),
+            |(learners, queue), at| {
+                let Some(Some(d)) = decided.get(at) else {
+                    return;
                 };
-                apply_commit(events, Some(states), ek, update, commit, then)
-            }
-            _ => apply_commit(&mut lock(&self.shards[ei]), None, ek, update, commit, then),
-        }
+                if let Some(learners) = learners {
+                    learners.merge(d, now);
+                }
+                if let Some(queue) = queue {
+                    queue.push(d);
+                }
+            },
+        )
     }
 
     /// The record of a learner in an instance (either spelling of a
@@ -130,21 +136,21 @@ impl MemoryStore {
         lo_instance: &LoInstanceId,
     ) -> Option<LearnerRecord> {
         let key = (account, user, lo_instance.canonical());
-        self.learners()?.rows.get(&key).map(|row| row.1.clone())
+        self.learners()?.rows.get(&key).map(|row| row.record(&key))
     }
 
     fn learners_where(&self, keep: impl Fn(&RecordKey) -> bool) -> Vec<LearnerRecord> {
         let Some(learners) = self.learners() else {
             return Vec::new();
         };
-        let mut rows: Vec<(&RecordKey, &LearnerRecord)> = learners
+        let mut rows: Vec<(&RecordKey, &Row)> = learners
             .rows
             .iter()
             .filter(|(k, _)| keep(k))
-            .map(|(k, row)| (k, &row.1))
+            .map(|(k, row)| (k, &**row))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
-        rows.into_iter().map(|(_, r)| r.clone()).collect()
+        rows.into_iter().map(|(k, row)| row.record(k)).collect()
     }
 
     /// The accounts that have learner records, in order.
@@ -200,7 +206,7 @@ impl MemoryStore {
             .feed
             .range(cursor.saturating_add(1)..)
             .take(limit)
-            .filter_map(|(seq, key)| learners.rows.get(key).map(|row| (*seq, row.1.clone())))
+            .filter_map(|(seq, key)| learners.rows.get(key).map(|row| (*seq, row.record(key))))
             .collect();
         LearnerChanges::from_rows(rows, cursor)
     }
@@ -218,7 +224,7 @@ impl MemoryStore {
             let mut keys: Vec<&RecordKey> = learners.rows.keys().collect();
             keys.sort();
             for key in keys {
-                csv.write(&learners.rows[key].1).map_err(io)?;
+                csv.write(&learners.rows[key].record(key)).map_err(io)?;
             }
         }
         let n = csv.rows();

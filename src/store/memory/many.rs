@@ -142,6 +142,21 @@ impl MemoryStore {
     /// commit as [`Store::commit`](crate::store::Store::commit), in order,
     /// the rest of a broken chain refused.
     pub(super) fn commit_set(&self, commits: &[Commit<'_>]) -> Vec<CommitOutcome> {
+        self.commit_rounds(commits, || (), |(), _| {})
+    }
+
+    /// [`commit_set`](Self::commit_set), with `open` called once per round
+    /// of shard locks, after they are taken (what it returns is dropped
+    /// before they are let go), and `committed(&mut opened, at)` under
+    /// them for each commit `at` made: what the learner table and the
+    /// outbox write in the same step as the decision, their own locks
+    /// taken once per round rather than once per event.
+    pub(super) fn commit_rounds<G>(
+        &self,
+        commits: &[Commit<'_>],
+        mut open: impl FnMut() -> G,
+        mut committed: impl FnMut(&mut G, usize),
+    ) -> Vec<CommitOutcome> {
         let mut outcomes = Vec::with_capacity(commits.len());
         // States whose chain broke: updated (tried) by the call, their
         // current version not written by it. Usually empty.
@@ -157,18 +172,21 @@ impl MemoryStore {
                     keys.push((ek, sk));
                 }
                 let mut locked = Locked::new(&self.shards, touched);
+                let mut opened = open();
                 for (commit, &(ek, sk)) in round.iter().zip(keys.iter()) {
                     let state = commit.update.map(|u| u.key);
+                    let at = outcomes.len();
                     let outcome = match state {
                         Some(k) if broken.contains(&k) => CommitOutcome::StateChanged,
                         _ => {
                             let update = sk.zip(commit.update);
                             let (events, states) = locked.pair(ek, sk);
-                            apply_commit(events, states, ek, update, commit, || {})
+                            apply_commit(events, states, ek, update, commit, || {
+                                committed(&mut opened, at);
+                            })
                         }
                     };
                     if let Some(k) = state.filter(|_| outcome != CommitOutcome::Committed) {
-                        let at = outcomes.len();
                         let written = commits[..at].iter().zip(&outcomes).any(|(c, o)| {
                             *o == CommitOutcome::Committed && c.update.is_some_and(|u| u.key == k)
                         });
