@@ -40,25 +40,15 @@ pub fn merge(
     event: &LearnerEvent,
     now: OffsetDateTime,
 ) -> LearnerRecord {
-    let mut summary = row.map(|r| r.summary.clone()).unwrap_or_default();
-    summary.add(event);
-    match row {
-        Some(row) => LearnerRecord::from_summary(
-            row.account_id,
-            row.user_id,
-            row.lo_instance_id.clone(),
-            summary,
-            now,
-        ),
-        None => LearnerRecord::from_summary(
-            event.account_id,
-            event.user_id,
-            event.lo_instance_id.clone(),
-            summary,
-            now,
-        ),
-    }
-    .expect("a summary with an event in it makes a record")
+    let mut state = MergeState(row.map(|r| r.summary.clone()).unwrap_or_default());
+    state.add(event);
+    let (account_id, user_id, lo_instance_id) = match row {
+        Some(row) => (row.account_id, row.user_id, &row.lo_instance_id),
+        None => (event.account_id, event.user_id, &event.lo_instance_id),
+    };
+    state
+        .record(account_id, user_id, lo_instance_id, now)
+        .expect("a summary with an event in it makes a record")
 }
 
 /// What a store that merges in Rust keeps of a record between events (the
@@ -69,7 +59,7 @@ pub fn merge(
 pub(crate) struct MergeState(Summary);
 
 impl MergeState {
-    /// Folds one event in: what [`merge`] does, without making the record.
+    /// Folds one event in: [`merge`] is this, then [`MergeState::record`].
     pub(crate) fn add(&mut self, event: &LearnerEvent) {
         self.0.add(event);
     }

@@ -28,6 +28,10 @@ use crate::rules::StateKey;
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
+// A build with the memory store alone has one large variant; an engine
+// holds its store once (behind an `Arc`), so its size is never copied
+// around.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyStore {
     /// The in-memory store.
     Memory(MemoryStore),
