@@ -166,4 +166,96 @@ mod redis {
     }
 
     inbox_conformance!(redis());
+
+    /// The keys under `pattern`, by `SCAN`.
+    fn keys(pattern: &str) -> Vec<String> {
+        use ::redis::Commands;
+        let client = ::redis::Client::open(url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let mut found: Vec<String> = con
+            .scan_match(pattern)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        found.sort();
+        found
+    }
+
+    /// The archive's index entries are written under the names the search
+    /// reads (`ax:e:`, `ax:u:`, `ax:i:`, members `{id, 20 digits}:{position,
+    /// 6 digits}`), and the sweep removes every one the archived delivery
+    /// lists: nothing of the archive is left behind.
+    #[tokio::test]
+    async fn the_archive_index_is_written_as_listed_and_swept_whole() {
+        use ::redis::Commands;
+        use alm_webhooks::inbox::{ArchivedEvent, Inbox, NewDelivery};
+        use alm_webhooks::{AccountId, EventName, UserId};
+        use time::OffsetDateTime;
+
+        let Some(f) = redis().await else { return };
+        let inbox = &*f.inbox;
+        let p = inbox.prefix().to_owned();
+        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let mut ids = Vec::new();
+        for n in 0..2u64 {
+            let body = format!("{{\"n\":{n}}}");
+            ids.push(
+                inbox
+                    .append(NewDelivery {
+                        account_id: AccountId(n + 1),
+                        body: body.as_bytes(),
+                        received_at: t0,
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        for n in 0..2u32 {
+            let taken = inbox
+                .take(std::time::Duration::from_secs(30), t0)
+                .await
+                .unwrap()
+                .expect("a delivery");
+            let events: Vec<ArchivedEvent> = (0..3)
+                .map(|i| {
+                    ArchivedEvent::new(i, "processed")
+                        .with_event_id(format!("ev-{n}-{i}").parse().unwrap())
+                        .with_event_name(EventName::from("COURSE_ENROLLMENT"))
+                        .with_user_id(UserId(u64::from(70 + i)))
+                        .with_lo_instance_id("course:1_2".parse().unwrap())
+                })
+                .collect();
+            assert!(
+                inbox
+                    .complete_archived(taken.id, taken.token, &[], &events)
+                    .await
+                    .unwrap()
+            );
+        }
+        let client = ::redis::Client::open(url()).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let by_event: Vec<String> = con.zrange(format!("{p}ax:e:ev-1-2"), 0, -1).unwrap();
+        assert_eq!(by_event, [format!("{:020}:000002", ids[1].0)]);
+        let of_user: Vec<String> = con.zrange(format!("{p}ax:u:71"), 0, -1).unwrap();
+        assert_eq!(
+            of_user,
+            [
+                format!("{:020}:000001", ids[0].0),
+                format!("{:020}:000001", ids[1].0)
+            ]
+        );
+        assert_eq!(
+            keys(&format!("{p}ax:*")).len(),
+            6 + 3 + 1,
+            "6 ids, 3 users, 1 instance"
+        );
+
+        let later = t0 + time::Duration::seconds(1);
+        assert_eq!(inbox.sweep_archive(later, 10).await.unwrap(), 2);
+        assert!(keys(&format!("{p}ax:*")).is_empty(), "no index entry left");
+        assert!(
+            keys(&format!("{p}ar*")).is_empty(),
+            "no archived delivery left"
+        );
+    }
 }

@@ -26,31 +26,26 @@ use crate::{AccountId, UserId};
 /// How many members a read of a sorted set asks for at once.
 const PAGE: usize = 500;
 
-/// ARGV: prefix, id, token, events (JSON), K, K pairs (index key suffix,
-/// position), then one dead letter (JSON) per argument. Returns 1 if
-/// completed.
+/// ARGV: prefix, id, token, events (JSON), the index entries as the
+/// archive's `k` field keeps them (JSON: key, member, key, member, ...),
+/// K, the K entries again as arguments (key, member), then one dead letter
+/// (JSON) per argument. Returns 1 if completed. The keys and members are
+/// made by the caller ([`index_entries`]), so the script only writes them.
 pub(super) fn complete_archived(held: &str, remove: &str, kept: &str) -> String {
     format!(
         "{held}{remove}{kept}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local d = redis.call('HMGET', p .. 'd:' .. id, 'a', 'b', 'r')
-local member = string.format('%020d', tonumber(id))
-local k = tonumber(ARGV[5])
-local index = {{}}
-for i = 0, k - 1 do
-  local key = p .. 'ax:' .. ARGV[6 + 2 * i]
-  local m = member .. ':' .. string.format('%06d', tonumber(ARGV[7 + 2 * i]))
-  redis.call('ZADD', key, d[3], m)
-  index[#index + 1] = key
-  index[#index + 1] = m
+local k = tonumber(ARGV[6])
+for i = 7, 6 + 2 * k, 2 do
+  redis.call('ZADD', ARGV[i], d[3], ARGV[i + 1])
 end
-redis.call('HSET', p .. 'ar:' .. id, 'a', d[1], 'b', d[2], 'r', d[3], 'v', ARGV[4],
-  'k', cjson.encode(index))
-redis.call('ZADD', p .. 'ar', d[3], member)
+redis.call('HSET', p .. 'ar:' .. id, 'a', d[1], 'b', d[2], 'r', d[3], 'v', ARGV[4], 'k', ARGV[5])
+redis.call('ZADD', p .. 'ar', d[3], string.format('%020d', tonumber(id)))
 remove(p, id)
 counted(p)
-for i = 6 + 2 * k, #ARGV do
+for i = 7 + 2 * k, #ARGV do
   local n = redis.call('INCR', p .. 'dlseq')
   redis.call('SET', p .. 'dl:' .. n, ARGV[i])
   redis.call('ZADD', p .. 'dl', n, n)
@@ -133,24 +128,35 @@ impl StoredEvent {
     }
 }
 
-/// The events' JSON and their index entries (key suffix, position).
-fn encode(events: &[ArchivedEvent]) -> Result<(String, Vec<(String, u32)>), InboxError> {
+/// The events' JSON.
+fn encode(events: &[ArchivedEvent]) -> Result<String, InboxError> {
     let stored: Vec<StoredEvent> = events.iter().map(StoredEvent::from).collect();
-    let json = serde_json::to_string(&stored)
-        .map_err(|e| InboxError::with_source("redis: cannot encode the archived events", e))?;
-    let mut index = Vec::new();
+    serde_json::to_string(&stored)
+        .map_err(|e| InboxError::with_source("redis: cannot encode the archived events", e))
+}
+
+/// The index entries of delivery `id`'s events under the inbox's prefix
+/// `p`, flat (key, member, key, member, ...): `{p}ax:e:{eventId}`,
+/// `{p}ax:u:{userId}`, `{p}ax:i:{loInstanceId}`, each member
+/// `{id, 20 digits}:{position, 6 digits}`.
+fn index_entries(p: &str, id: DeliveryId, events: &[ArchivedEvent]) -> Vec<String> {
+    let mut entries = Vec::with_capacity(events.len() * 6);
     for e in events {
-        if let Some(id) = &e.event_id {
-            index.push((format!("e:{}", id.as_str()), e.index));
+        let member = format!("{:020}:{:06}", id.0, e.index);
+        if let Some(event_id) = &e.event_id {
+            entries.push(format!("{p}ax:e:{}", event_id.as_str()));
+            entries.push(member.clone());
         }
         if let Some(user) = e.user_id {
-            index.push((format!("u:{user}"), e.index));
+            entries.push(format!("{p}ax:u:{user}"));
+            entries.push(member.clone());
         }
         if let Some(instance) = &e.lo_instance_id {
-            index.push((format!("i:{}", instance.as_str()), e.index));
+            entries.push(format!("{p}ax:i:{}", instance.as_str()));
+            entries.push(member);
         }
     }
-    Ok((json, index))
+    entries
 }
 
 /// One archived delivery as read from its hash.
@@ -335,13 +341,13 @@ impl RedisInbox {
         events: &[ArchivedEvent],
     ) -> Result<bool, InboxError> {
         let letters = encode_letters(dead_letters)?;
-        let (json, index) = encode(events)?;
-        let count = index.len();
-        let mut more: Vec<&dyn ToArg> = vec![&json, &count];
-        for (key, position) in &index {
-            more.push(key);
-            more.push(position);
-        }
+        let json = encode(events)?;
+        let entries = index_entries(&self.prefix, id, events);
+        let kept = serde_json::to_string(&entries)
+            .map_err(|e| InboxError::with_source("redis: cannot encode the archive's index", e))?;
+        let count = entries.len() / 2;
+        let mut more: Vec<&dyn ToArg> = vec![&json, &kept, &count];
+        more.extend(entries.iter().map(|e| e as &dyn ToArg));
         more.extend(letters.iter().map(|l| l as &dyn ToArg));
         let script = &self.scripts.complete_archived;
         self.held("complete", script, id, token, &more).await

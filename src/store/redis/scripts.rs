@@ -73,7 +73,7 @@ if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
 if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server and blocks(h[4], ARGV[2]) then
   return {2, false}
 end
-redis.call('DEL', KEYS[1])
+if h[1] then redis.call('DEL', KEYS[1]) end
 redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
   'lease_until_ms', string.format('%d', server + tonumber(ARGV[3])), 'claimed_at_ms', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -150,7 +150,8 @@ return answers
 /// KEYS: the events, then the states. ARGV: now_ms, lease_ms, ttl_ms,
 /// token (the owner), then one per event: the state's index in KEYS (0:
 /// none). Returns {codes, states}: per event 0 (claimed, with its state or
-/// nil), 1 (decided), 2 (in flight).
+/// nil), 1 (decided), 2 (in flight). A key that does not exist yet (a new
+/// event, the common case) is written without a `DEL` first.
 pub(super) const CLAIM_MANY: &str = r"
 local now = tonumber(ARGV[1])
 local server = server_now()
@@ -169,7 +170,7 @@ for i = 1, #ARGV - 4 do
   codes[i] = code
   states[i] = false
   if code == 0 then
-    redis.call('DEL', key)
+    if h[1] then redis.call('DEL', key) end
     redis.call('HSET', key, 'status', 'claimed', 'token', token,
       'lease_until_ms', lease_until, 'claimed_at_ms', ARGV[1])
     redis.call('PEXPIRE', key, ARGV[3])
