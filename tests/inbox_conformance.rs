@@ -218,8 +218,11 @@ mod redis {
                 .expect("a delivery");
             let events: Vec<ArchivedEvent> = (0..3)
                 .map(|i| {
+                    // Ids the JSON of the sweep's list must spell exactly:
+                    // a `/` (which Lua's cjson escapes), non-ASCII text, a
+                    // quote and a backslash.
                     ArchivedEvent::new(i, "processed")
-                        .with_event_id(format!("ev-{n}-{i}").parse().unwrap())
+                        .with_event_id(format!("ev-{n}-{i}/ü😀\"\\").parse().unwrap())
                         .with_event_name(EventName::from("COURSE_ENROLLMENT"))
                         .with_user_id(UserId(u64::from(70 + i)))
                         .with_lo_instance_id("course:1_2".parse().unwrap())
@@ -234,7 +237,9 @@ mod redis {
         }
         let client = ::redis::Client::open(url()).unwrap();
         let mut con = client.get_connection().unwrap();
-        let by_event: Vec<String> = con.zrange(format!("{p}ax:e:ev-1-2"), 0, -1).unwrap();
+        let by_event: Vec<String> = con
+            .zrange(format!("{p}ax:e:ev-1-2/ü😀\"\\"), 0, -1)
+            .unwrap();
         assert_eq!(by_event, [format!("{:020}:000002", ids[1].0)]);
         let of_user: Vec<String> = con.zrange(format!("{p}ax:u:71"), 0, -1).unwrap();
         assert_eq!(
