@@ -228,9 +228,12 @@ async fn main() {
     ];
     let chosen = std::env::var("ALM_LOADTEST_SERVERS").ok();
     let runs = |name: &str| {
-        chosen
-            .as_deref()
-            .is_none_or(|list| list.split(',').any(|s| name.contains(s.trim())))
+        chosen.as_deref().is_none_or(|list| {
+            // An empty entry (`inline,`) names no server.
+            list.split(',')
+                .map(str::trim)
+                .any(|s| !s.is_empty() && name.contains(s))
+        })
     };
     let next = Arc::new(AtomicUsize::new(0));
     for round in 0..rounds {

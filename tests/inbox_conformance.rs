@@ -249,6 +249,13 @@ mod redis {
                 format!("{:020}:000001", ids[1].0)
             ]
         );
+        // The instance's three entries of a delivery are added together.
+        let of_instance: Vec<String> = con.zrange(format!("{p}ax:i:course:1_2"), 0, -1).unwrap();
+        let expected: Vec<String> = ids
+            .iter()
+            .flat_map(|id| (0..3).map(move |i| format!("{:020}:{i:06}", id.0)))
+            .collect();
+        assert_eq!(of_instance, expected);
         assert_eq!(
             keys(&format!("{p}ax:*")).len(),
             6 + 3 + 1,

@@ -378,6 +378,177 @@ async fn ttls_follow_the_callers_clock_with_grace() {
     assert_eq!(store.load(&sk).await.unwrap().version, 1);
 }
 
+/// Rewrites the event key `redis_key` (a string, as this version writes
+/// it) as the hash an earlier version wrote, with the same fields.
+async fn as_earlier_hash(con: &mut redis::aio::MultiplexedConnection, redis_key: &str) {
+    let value: String = redis::cmd("GET")
+        .arg(redis_key)
+        .query_async(con)
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(redis_key)
+        .query_async(con)
+        .await
+        .unwrap();
+    let fields: Vec<(&str, &str)> = match value.split(':').collect::<Vec<_>>()[..] {
+        ["c", token, lease, at] => vec![
+            ("status", "claimed"),
+            ("token", token),
+            ("lease_until_ms", lease),
+            ("claimed_at_ms", at),
+        ],
+        ["d", until] => vec![("status", "decided"), ("remember_until_ms", until)],
+        _ => panic!("not an event key's value: {value:?}"),
+    };
+    let _: () = redis::pipe()
+        .atomic()
+        .del(redis_key)
+        .hset_multiple(redis_key, &fields)
+        .pexpire(redis_key, pttl)
+        .query_async(con)
+        .await
+        .unwrap();
+}
+
+/// A store written before event keys were strings kept each event as a
+/// hash: every script still reads one (claimed or decided), and the next
+/// write of its event replaces it with the string.
+#[tokio::test]
+async fn event_hashes_of_an_earlier_version_are_read_and_replaced() {
+    let prefix = unique_prefix();
+    let _cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let Some(store) = connect(&prefix).await else {
+        return;
+    };
+    let mut con = raw().await;
+    let now = SystemTime::now();
+    let lease = Duration::from_secs(30);
+    let kind = |con: &mut redis::aio::MultiplexedConnection, k: String| {
+        let mut con = con.clone();
+        async move {
+            redis::cmd("TYPE")
+                .arg(k)
+                .query_async::<String>(&mut con)
+                .await
+                .unwrap()
+        }
+    };
+    let (holder, other) = (ClaimOwner::new(7, 1), ClaimOwner::new(8, 1));
+
+    // A live claim, as a hash: in flight for another holder, renewed and
+    // committed by its own; the commit writes the string.
+    let (a, a_key) = (key(1, "a"), format!("{prefix}ev:1:61"));
+    assert_eq!(
+        store.claim(&a, holder, lease, now).await.unwrap(),
+        Claim::Claimed(holder)
+    );
+    as_earlier_hash(&mut con, &a_key).await;
+    assert_eq!(kind(&mut con, a_key.clone()).await, "hash");
+    assert_eq!(
+        store.claim(&a, other, lease, now).await.unwrap(),
+        Claim::InFlight
+    );
+    assert!(store.renew(&a, holder, lease, now).await.unwrap());
+    assert!(!store.renew(&a, other, lease, now).await.unwrap());
+    assert_eq!(
+        kind(&mut con, a_key.clone()).await,
+        "string",
+        "renewed as a string"
+    );
+    as_earlier_hash(&mut con, &a_key).await;
+    let commit = Commit {
+        key: &a,
+        token: holder,
+        update: None,
+        remember_until: now + Duration::from_secs(1000),
+        state_until: now + Duration::from_secs(1000),
+    };
+    assert_eq!(
+        store.commit(commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
+    let value: String = redis::cmd("GET")
+        .arg(&a_key)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(value.starts_with("d:"), "{value}");
+
+    // A decided event, as a hash: decided for every claim, many or one.
+    as_earlier_hash(&mut con, &a_key).await;
+    assert_eq!(
+        store.claim(&a, other, lease, now).await.unwrap(),
+        Claim::AlreadyDecided
+    );
+    let request = ClaimRequest {
+        key: &a,
+        state: None,
+    };
+    let claims = store
+        .claim_many(&[request], other, lease, now)
+        .await
+        .unwrap();
+    assert_eq!(claims[0].0, Claim::AlreadyDecided);
+
+    // A claim, as a hash, released by its holder; one whose lease ended,
+    // taken over by another holder (as a string).
+    let (b, b_key) = (key(1, "b"), format!("{prefix}ev:1:62"));
+    assert_eq!(
+        store.claim(&b, holder, lease, now).await.unwrap(),
+        Claim::Claimed(holder)
+    );
+    as_earlier_hash(&mut con, &b_key).await;
+    store.release(&b, other).await.unwrap();
+    assert_eq!(
+        kind(&mut con, b_key.clone()).await,
+        "hash",
+        "not the other's to release"
+    );
+    store.release(&b, holder).await.unwrap();
+    assert_eq!(kind(&mut con, b_key.clone()).await, "none");
+    assert_eq!(
+        store.claim(&b, holder, lease, now).await.unwrap(),
+        Claim::Claimed(holder)
+    );
+    as_earlier_hash(&mut con, &b_key).await;
+    let _: () = redis::cmd("HSET")
+        .arg(&b_key)
+        .arg("lease_until_ms")
+        .arg("1")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let claims = store
+        .claim_many(
+            &[ClaimRequest {
+                key: &b,
+                state: None,
+            }],
+            other,
+            lease,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claims[0].0, Claim::Claimed(other));
+    assert_eq!(kind(&mut con, b_key.clone()).await, "string");
+
+    // The sweep: a decided hash stays until its window ends, then goes.
+    assert_eq!(store.sweep(now).await.unwrap(), 0);
+    assert_eq!(kind(&mut con, a_key.clone()).await, "hash");
+    let later = now + Duration::from_secs(2000);
+    assert_eq!(
+        store.sweep(later).await.unwrap(),
+        1,
+        "the decided hash; the claim is live"
+    );
+    assert_eq!(kind(&mut con, a_key).await, "none");
+}
+
 /// Redis errors (here, keys of the wrong shape) come back as `StoreError`s,
 /// never as panics or wrong answers.
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! What a death leaves to be run again: when a receiver dies, the events
 //! its handler ran (its ledger rows) whose decision the store had not
-//! committed (no decided row in the store's `alm_events`, or no `decided`
-//! event hash on Redis). Those, and only those, may run again.
+//! committed (no decided row in the store's `alm_events`, or no event key
+//! on Redis holding `d:…`, a decision). Those, and only those, may run again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -135,18 +135,19 @@ impl Probe {
                     for id in ids {
                         let account = position(id).map_or(0, |p| p.account);
                         let hex = base16ct::lower::encode_string(storage_key(id).as_bytes());
-                        pipe.hget(format!("{prefix}ev:{account}:{hex}"), "status");
+                        pipe.get(format!("{prefix}ev:{account}:{hex}"));
                     }
                     pipe.query_async::<Vec<Option<String>>>(&mut con).await
                 };
-                let statuses = tokio::time::timeout(BOUND, ask)
+                let values = tokio::time::timeout(BOUND, ask)
                     .await
                     .map_err(|_| format!("redis: no answer within {BOUND:?}"))?
                     .map_err(|e| e.to_string())?;
                 Ok(ids
                     .iter()
-                    .zip(statuses)
-                    .filter(|(_, status)| status.as_deref() == Some("decided"))
+                    .zip(values)
+                    // A decided event's key holds `d:{remember_until_ms}`.
+                    .filter(|(_, value)| value.as_deref().is_some_and(|v| v.starts_with("d:")))
                     .map(|(id, _)| id.clone())
                     .collect())
             }

@@ -28,24 +28,33 @@ const PAGE: usize = 500;
 
 /// ARGV: prefix, id, token, events (JSON), the index entries as the
 /// archive's `k` field keeps them (JSON: key, member, key, member, ...),
-/// K, the K entries again as arguments (key, member), then one dead letter
-/// (JSON) per argument. Returns 1 if completed. The keys and members are
-/// made by the caller ([`index_entries`]), so the script only writes them.
+/// G, the entries again as G groups of one key's members (key, n, then n
+/// members; see [`index_groups`]), then one dead letter (JSON) per
+/// argument. Returns 1 if completed. The keys and members are made by the
+/// caller ([`index_entries`]), so the script only writes them, one `ZADD`
+/// per group.
 pub(super) fn complete_archived(held: &str, remove: &str, kept: &str) -> String {
     format!(
         "{held}{remove}{kept}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
 local d = redis.call('HMGET', p .. 'd:' .. id, 'a', 'b', 'r')
-local k = tonumber(ARGV[6])
-for i = 7, 6 + 2 * k, 2 do
-  redis.call('ZADD', ARGV[i], d[3], ARGV[i + 1])
+local a = 7
+for _ = 1, tonumber(ARGV[6]) do
+  local n = tonumber(ARGV[a + 1])
+  local add = {{}}
+  for j = 1, n do
+    add[2 * j - 1] = d[3]
+    add[2 * j] = ARGV[a + 1 + j]
+  end
+  redis.call('ZADD', ARGV[a], unpack(add))
+  a = a + 2 + n
 end
 redis.call('HSET', p .. 'ar:' .. id, 'a', d[1], 'b', d[2], 'r', d[3], 'v', ARGV[4], 'k', ARGV[5])
 redis.call('ZADD', p .. 'ar', d[3], string.format('%020d', tonumber(id)))
 remove(p, id)
 counted(p)
-for i = 7 + 2 * k, #ARGV do
+for i = a, #ARGV do
   local n = redis.call('INCR', p .. 'dlseq')
   redis.call('SET', p .. 'dl:' .. n, ARGV[i])
   redis.call('ZADD', p .. 'dl', n, n)
@@ -157,6 +166,33 @@ fn index_entries(p: &str, id: DeliveryId, events: &[ArchivedEvent]) -> Vec<Strin
         }
     }
     entries
+}
+
+/// The most members one `ZADD` of the completion adds (Lua's `unpack`
+/// has a limit on the values it spreads).
+const GROUP: usize = 500;
+
+/// `entries` (key, member, ...) as the completion's script adds them: per
+/// key, in the order keys first appear, its members in groups of at most
+/// [`GROUP`]. A delivery's events often share a user or an instance,
+/// whose set then takes one `ZADD`.
+fn index_groups(entries: &[String]) -> Vec<(&str, Vec<&str>)> {
+    let mut keys: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for pair in entries.chunks_exact(2) {
+        let (key, member) = (pair[0].as_str(), pair[1].as_str());
+        let k = *at.entry(key).or_insert_with(|| {
+            keys.push((key, Vec::new()));
+            keys.len() - 1
+        });
+        keys[k].1.push(member);
+    }
+    keys.into_iter()
+        .flat_map(|(key, members)| {
+            let groups: Vec<Vec<&str>> = members.chunks(GROUP).map(<[&str]>::to_vec).collect();
+            groups.into_iter().map(move |group| (key, group))
+        })
+        .collect()
 }
 
 /// One archived delivery as read from its hash.
@@ -345,9 +381,15 @@ impl RedisInbox {
         let entries = index_entries(&self.prefix, id, events);
         let kept = serde_json::to_string(&entries)
             .map_err(|e| InboxError::with_source("redis: cannot encode the archive's index", e))?;
-        let count = entries.len() / 2;
+        let groups = index_groups(&entries);
+        let sizes: Vec<usize> = groups.iter().map(|(_, members)| members.len()).collect();
+        let count = groups.len();
         let mut more: Vec<&dyn ToArg> = vec![&json, &kept, &count];
-        more.extend(entries.iter().map(|e| e as &dyn ToArg));
+        for ((key, members), size) in groups.iter().zip(&sizes) {
+            more.push(key);
+            more.push(size);
+            more.extend(members.iter().map(|m| m as &dyn ToArg));
+        }
         more.extend(letters.iter().map(|l| l as &dyn ToArg));
         let script = &self.scripts.complete_archived;
         self.held("complete", script, id, token, &more).await
@@ -358,4 +400,46 @@ impl RedisInbox {
 /// walk then stops and the call fails with it).
 fn decoded(text: &str, bad: &mut Option<InboxError>) -> Option<AccountId> {
     account(text).map_err(|e| *bad = Some(e)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{GROUP, index_groups};
+
+    /// Each key once per group, in the order keys first appear, its members
+    /// in order and never more than a group's worth in one `ZADD`.
+    #[test]
+    fn index_entries_are_grouped_per_key_in_order() {
+        let mut entries = Vec::new();
+        for n in 0..(2 * GROUP + 3) {
+            for key in [format!("e:{n}"), "i:course".to_owned()] {
+                entries.push(key);
+                entries.push(format!("m{n}"));
+            }
+        }
+        let groups = index_groups(&entries);
+        assert_eq!(groups.len(), 2 * GROUP + 3 + 3);
+        assert_eq!(groups[0], ("e:0", vec!["m0"]));
+        assert_eq!(groups[1].0, "i:course");
+        let of_course: Vec<&str> = groups
+            .iter()
+            .filter(|(key, _)| *key == "i:course")
+            .flat_map(|(_, members)| members.iter().copied())
+            .collect();
+        let expected: Vec<String> = (0..(2 * GROUP + 3)).map(|n| format!("m{n}")).collect();
+        assert_eq!(of_course, expected);
+        let sizes: Vec<usize> = groups
+            .iter()
+            .filter(|(key, _)| *key == "i:course")
+            .map(|(_, members)| members.len())
+            .collect();
+        assert_eq!(sizes, [GROUP, GROUP, 3]);
+        assert_eq!(
+            groups.last(),
+            Some(&(
+                &*format!("e:{}", 2 * GROUP + 2),
+                vec![&*format!("m{}", 2 * GROUP + 2)]
+            ))
+        );
+    }
 }

@@ -11,15 +11,20 @@ pub(super) fn redis_error(what: &str, e: ::redis::RedisError) -> StoreError {
 }
 
 /// Whether Redis refused the data itself: an answer that does not parse, a
-/// key holding another type (`WRONGTYPE`), or a stored state the commit
-/// script cannot read (`malformed state`).
+/// key holding another type (`WRONGTYPE`), a stored event or state the
+/// scripts cannot read (`malformed event`, `malformed state`), or a server
+/// older than the scripts need (`Redis 7.0 or later`).
 /// Everything else (no connection, a timeout, a loading or failing-over
 /// server, a cluster redirection) is transient.
 pub(super) fn kind_of(e: &::redis::RedisError) -> StoreErrorKind {
     use ::redis::ErrorKind;
     let permanent = matches!(e.kind(), ErrorKind::Parse | ErrorKind::UnexpectedReturnType)
         || e.code() == Some("WRONGTYPE")
-        || e.detail().is_some_and(|d| d.contains("malformed state"));
+        || e.detail().is_some_and(|d| {
+            ["malformed state", "malformed event", "Redis 7.0 or later"]
+                .iter()
+                .any(|m| d.contains(m))
+        });
     if permanent {
         StoreErrorKind::Permanent
     } else {

@@ -40,15 +40,22 @@ const SWEEP_BATCH: usize = 500;
 /// each a single Lua script, so they are atomic with respect to every other
 /// caller of the same Redis.
 ///
+/// Needs Redis 7.0 or later (a claim of a new event is one `SET` with
+/// both `NX` and `GET`), or a server that speaks it.
+///
 /// # Key layout
 ///
 /// Every key starts with the prefix (default `"alm-webhooks:"`):
 ///
-/// - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a hash, one per event, with
-///   `status` (`claimed` or `decided`), and for a claim `token` (its
-///   [`ClaimOwner`](super::ClaimOwner): 64 hex digits, the holder's 32 then
-///   the lease's), `lease_until_ms` and `claimed_at_ms`, for a decided event
-///   `remember_until_ms`. The event id (in its [stored form](super::storage_key),
+/// - `{prefix}ev:{accountId}:{hex(storage_key(eventId))}`: a string, one
+///   per event: a claim `c:{token}:{lease_until_ms}:{claimed_at_ms}` (the
+///   token is its [`ClaimOwner`](super::ClaimOwner): 64 hex digits, the
+///   holder's 32 then the lease's) or a decided event
+///   `d:{remember_until_ms}`, each written with its expiry by one `SET`
+///   (a new event's claim is one `SET … NX GET`). A key of a store written
+///   before this form is a hash with the same fields (`status`, `token`,
+///   `lease_until_ms`, `claimed_at_ms`, `remember_until_ms`); it is still
+///   read, and replaced by the string at its event's next write. The event id (in its [stored form](super::storage_key),
 ///   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
 ///   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
 /// - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use ::redis::Script;
 
 use super::codec::redis_error;
-use super::scripts::{APPEND, APPEND_END, COMMIT_FN, COMMIT_MANY, SERVER_NOW};
+use super::scripts::{APPEND, APPEND_END, COMMIT_FN, COMMIT_MANY, EVENT_FN, SERVER_NOW};
 use super::{RedisStore, duration_millis};
 use crate::store::outbox::{OutboxEntry, OutboxStats, OutboxStore, from_millis, highest_sent};
 use crate::store::{Commit, CommitOutcome, Decided, StoreError};
@@ -87,7 +87,7 @@ fn scripts() -> &'static OutboxScripts {
     static SCRIPTS: OnceLock<OutboxScripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| OutboxScripts {
         commit: Script::new(&format!(
-            "{SERVER_NOW}{COMMIT_FN}{APPEND}{COMMIT_MANY}{APPEND_END}"
+            "{SERVER_NOW}{EVENT_FN}{COMMIT_FN}{APPEND}{COMMIT_MANY}{APPEND_END}"
         )),
 
         lease: Script::new(LEASE),

@@ -27,18 +27,18 @@ impl Scripts {
     /// Every script of the store.
     pub(super) fn new() -> Self {
         Self {
-            claim: Script::new(&format!("{SERVER_NOW}{BLOCKS_FN}{CLAIM}")),
-            claim_many: Script::new(&format!("{SERVER_NOW}{BLOCKS_FN}{CLAIM_MANY}")),
-            renew: Script::new(&format!("{}{}", SERVER_NOW, RENEW)),
-            renew_many: Script::new(&format!("{}{}", SERVER_NOW, RENEW_MANY)),
-            commit: Script::new(&format!("{}{}", COMMIT_FN, COMMIT)),
-            commit_many: Script::new(&format!("{}{}", COMMIT_FN, COMMIT_MANY)),
-            commit_projected: Script::new(&format!("{COMMIT_FN}{COMMIT_PROJECTED}")),
+            claim: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{BLOCKS_FN}{CLAIM}")),
+            claim_many: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{BLOCKS_FN}{CLAIM_MANY}")),
+            renew: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{RENEW}")),
+            renew_many: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{RENEW_MANY}")),
+            commit: Script::new(&format!("{EVENT_FN}{COMMIT_FN}{COMMIT}")),
+            commit_many: Script::new(&format!("{EVENT_FN}{COMMIT_FN}{COMMIT_MANY}")),
+            commit_projected: Script::new(&format!("{EVENT_FN}{COMMIT_FN}{COMMIT_PROJECTED}")),
             commit_projected_outboxed: Script::new(&format!(
-                "{SERVER_NOW}{COMMIT_FN}{APPEND}{COMMIT_PROJECTED}{APPEND_END}"
+                "{SERVER_NOW}{EVENT_FN}{COMMIT_FN}{APPEND}{COMMIT_PROJECTED}{APPEND_END}"
             )),
-            release: Script::new(RELEASE),
-            sweep: Script::new(&format!("{}{}", SERVER_NOW, SWEEP)),
+            release: Script::new(&format!("{EVENT_FN}{RELEASE}")),
+            sweep: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{SWEEP}")),
         }
     }
 }
@@ -48,6 +48,58 @@ pub(super) const SERVER_NOW: &str = "
 local function server_now()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+";
+
+/// An event key's value, read by the scripts below. It is a string: a
+/// claim `c:{token}:{lease_until_ms}:{claimed_at_ms}` or a decision
+/// `d:{remember_until_ms}`, each one `SET` with its expiry. A store
+/// written before this form kept a hash (`status`, `token`,
+/// `lease_until_ms`, `claimed_at_ms`, `remember_until_ms`); such a key is
+/// still read (the string command that met it answered `WRONGTYPE`,
+/// caught by `pcall`), and the next write of its event replaces it with
+/// the string, so a running store needs no migration.
+///
+/// `event(key, v)`: `v` is what `GET` (or `SET … GET`) answered through
+/// `redis.pcall`. Returns status (`'claimed'`, `'decided'` or nil for no
+/// key), token, lease end, claim time, window end. `claim_new(key, value,
+/// ttl)` writes a claim where there is no key (`SET … NX PX … GET`, Redis
+/// 7.0 or later) and answers what was there.
+pub(super) const EVENT_FN: &str = r"
+local function event(key, v)
+  if not v then return nil end
+  if type(v) == 'string' then
+    local head = string.sub(v, 1, 2)
+    if head == 'd:' then
+      local until_ms = tonumber(string.sub(v, 3))
+      if until_ms then return 'decided', nil, nil, nil, until_ms end
+    elseif head == 'c:' then
+      local token, lease, at = string.match(v, '^c:(%x+):(%-?%d+):(%-?%d+)$')
+      if token then return 'claimed', token, tonumber(lease), tonumber(at), nil end
+    end
+    error('malformed event at ' .. key)
+  end
+  if not (v.err and string.find(v.err, 'WRONGTYPE', 1, true)) then
+    error(v.err or ('unreadable event at ' .. key))
+  end
+  local h = redis.call('HMGET', key, 'status', 'token', 'lease_until_ms', 'claimed_at_ms',
+    'remember_until_ms')
+  if h[1] == 'claimed' then
+    return 'claimed', h[2] or '', tonumber(h[3]) or 0, tonumber(h[4]) or 0, nil
+  elseif h[1] == 'decided' then
+    return 'decided', nil, nil, nil, tonumber(h[5]) or 0
+  end
+  error('malformed event at ' .. key)
+end
+local function claim_value(token, lease_until, at)
+  return 'c:' .. token .. ':' .. lease_until .. ':' .. at
+end
+local function claim_new(key, value, ttl)
+  local v = redis.pcall('SET', key, value, 'NX', 'PX', ttl, 'GET')
+  if type(v) == 'table' and v.err and not string.find(v.err, 'WRONGTYPE', 1, true) then
+    error('SET with NX and GET refused (the store needs Redis 7.0 or later): ' .. v.err)
+  end
+  return v
 end
 ";
 
@@ -66,17 +118,16 @@ end
 /// ttl_ms. Returns {0, state or nil} (claimed), {1, nil} (decided), {2,
 /// nil} (in flight).
 pub(super) const CLAIM: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'lease_until_ms', 'remember_until_ms', 'token')
 local now = tonumber(ARGV[1])
 local server = server_now()
-if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then return {1, false} end
-if h[1] == 'claimed' and (tonumber(h[2]) or 0) > server and blocks(h[4], ARGV[2]) then
-  return {2, false}
+local value = claim_value(ARGV[2], string.format('%d', server + tonumber(ARGV[3])), ARGV[1])
+local v = claim_new(KEYS[1], value, ARGV[4])
+if v then
+  local status, held, lease, _, remember = event(KEYS[1], v)
+  if status == 'decided' and remember > now then return {1, false} end
+  if status == 'claimed' and lease > server and blocks(held, ARGV[2]) then return {2, false} end
+  redis.call('SET', KEYS[1], value, 'PX', ARGV[4])
 end
-if h[1] then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], 'status', 'claimed', 'token', ARGV[2],
-  'lease_until_ms', string.format('%d', server + tonumber(ARGV[3])), 'claimed_at_ms', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
 return {0, false}
 ";
@@ -84,12 +135,12 @@ return {0, false}
 /// One commit as a Lua function, shared by [`COMMIT`] and [`COMMIT_MANY`]:
 /// the token check, the version check and both writes. `st` is `nil` for a
 /// commit without a state. Returns 0 (committed), 1 (state changed), 2
-/// (lease lost).
+/// (lease lost). Needs [`EVENT_FN`] before it.
 pub(super) const COMMIT_FN: &str = r#"
 local function commit(ev, st, token, until_ms, grace, expected, json, state_until_ms)
-  local h = redis.call('HMGET', ev, 'status', 'token', 'claimed_at_ms')
-  if h[1] ~= 'claimed' or h[2] ~= token then return 2 end
-  local ttl = tonumber(until_ms) - (tonumber(h[3]) or 0) + tonumber(grace)
+  local status, held, _, claimed_at = event(ev, redis.pcall('GET', ev))
+  if status ~= 'claimed' or held ~= token then return 2 end
+  local ttl = tonumber(until_ms) - claimed_at + tonumber(grace)
   if ttl < 1000 then ttl = 1000 end
   ttl = math.floor(ttl)
   if st then
@@ -100,15 +151,13 @@ local function commit(ev, st, token, until_ms, grace, expected, json, state_unti
       if not version then error('malformed state at ' .. st) end
     end
     if version ~= tonumber(expected) then return 1 end
-    local state_ttl = tonumber(state_until_ms) - (tonumber(h[3]) or 0) + tonumber(grace)
+    local state_ttl = tonumber(state_until_ms) - claimed_at + tonumber(grace)
     if state_ttl < ttl then state_ttl = ttl end
     redis.call('SET', st,
       '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. state_until_ms .. ',"s":' .. json .. '}',
       'PX', string.format('%d', math.floor(state_ttl)))
   end
-  redis.call('DEL', ev)
-  redis.call('HSET', ev, 'status', 'decided', 'remember_until_ms', until_ms)
-  redis.call('PEXPIRE', ev, string.format('%d', ttl))
+  redis.call('SET', ev, 'd:' .. until_ms, 'PX', string.format('%d', ttl))
   return 0
 end
 "#;
@@ -151,31 +200,28 @@ return answers
 /// token (the owner), then one per event: the state's index in KEYS (0:
 /// none). Returns {codes, states}: per event 0 (claimed, with its state or
 /// nil), 1 (decided), 2 (in flight). A key that does not exist yet (a new
-/// event, the common case) is written without a `DEL` first.
+/// event, the common case) is claimed by its one `SET … NX GET`.
 pub(super) const CLAIM_MANY: &str = r"
 local now = tonumber(ARGV[1])
 local server = server_now()
-local lease_until = string.format('%d', server + tonumber(ARGV[2]))
 local token = ARGV[4]
+local value = claim_value(token, string.format('%d', server + tonumber(ARGV[2])), ARGV[1])
+local ttl = ARGV[3]
 local codes, states = {}, {}
 for i = 1, #ARGV - 4 do
   local key = KEYS[i]
   local si = tonumber(ARGV[4 + i])
-  local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms', 'token')
   local code = 0
-  if h[1] == 'decided' and (tonumber(h[3]) or 0) > now then code = 1
-  elseif h[1] == 'claimed' and (tonumber(h[2]) or 0) > server and blocks(h[4], token) then
-    code = 2
+  local v = claim_new(key, value, ttl)
+  if v then
+    local status, held, lease, _, remember = event(key, v)
+    if status == 'decided' and remember > now then code = 1
+    elseif status == 'claimed' and lease > server and blocks(held, token) then code = 2
+    else redis.call('SET', key, value, 'PX', ttl) end
   end
   codes[i] = code
   states[i] = false
-  if code == 0 then
-    if h[1] then redis.call('DEL', key) end
-    redis.call('HSET', key, 'status', 'claimed', 'token', token,
-      'lease_until_ms', lease_until, 'claimed_at_ms', ARGV[1])
-    redis.call('PEXPIRE', key, ARGV[3])
-    if si > 0 then states[i] = redis.call('GET', KEYS[si]) end
-  end
+  if code == 0 and si > 0 then states[i] = redis.call('GET', KEYS[si]) end
 end
 return {codes, states}
 ";
@@ -184,10 +230,10 @@ return {codes, states}
 /// KEYS: event. ARGV: token, lease_ms, ttl_ms. Returns 1 (renewed) or 0
 /// (not held).
 pub(super) const RENEW: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token')
-if h[1] ~= 'claimed' or h[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_until_ms', string.format('%d', server_now() + tonumber(ARGV[2])))
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local status, held, _, at = event(KEYS[1], redis.pcall('GET', KEYS[1]))
+if status ~= 'claimed' or held ~= ARGV[1] then return 0 end
+local lease_until = string.format('%d', server_now() + tonumber(ARGV[2]))
+redis.call('SET', KEYS[1], claim_value(held, lease_until, string.format('%d', at)), 'PX', ARGV[3])
 return 1
 ";
 
@@ -198,10 +244,9 @@ pub(super) const RENEW_MANY: &str = r"
 local lease_until = string.format('%d', server_now() + tonumber(ARGV[1]))
 local answers = {}
 for i, key in ipairs(KEYS) do
-  local h = redis.call('HMGET', key, 'status', 'token')
-  if h[1] == 'claimed' and h[2] == ARGV[2 + i] then
-    redis.call('HSET', key, 'lease_until_ms', lease_until)
-    redis.call('PEXPIRE', key, ARGV[2])
+  local status, held, _, at = event(key, redis.pcall('GET', key))
+  if status == 'claimed' and held == ARGV[2 + i] then
+    redis.call('SET', key, claim_value(held, lease_until, string.format('%d', at)), 'PX', ARGV[2])
     answers[i] = 1
   else
     answers[i] = 0
@@ -212,30 +257,30 @@ return answers
 
 /// Releases a claim. KEYS: event. ARGV: token.
 pub(super) const RELEASE: &str = r"
-local h = redis.call('HMGET', KEYS[1], 'status', 'token')
-if h[1] == 'claimed' and h[2] == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local status, held = event(KEYS[1], redis.pcall('GET', KEYS[1]))
+if status == 'claimed' and held == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 ";
 
-/// Deletes the given keys that are expired by ARGV[1] (now_ms). Returns how
-/// many it deleted.
+/// Deletes the given keys that are expired by ARGV[1] (now_ms): events
+/// (either stored form) and states. Returns how many it deleted.
 pub(super) const SWEEP: &str = r#"
 local now = tonumber(ARGV[1])
 local server = server_now()
 local removed = 0
 for _, key in ipairs(KEYS) do
-  local kind = redis.call('TYPE', key)['ok']
+  local v = redis.pcall('GET', key)
   local expired = false
-  if kind == 'hash' then
-    local h = redis.call('HMGET', key, 'status', 'lease_until_ms', 'remember_until_ms')
-    if h[1] == 'decided' then
-      expired = (tonumber(h[3]) or 0) <= now
-    elseif h[1] == 'claimed' then
-      expired = (tonumber(h[2]) or 0) <= server
-    end
-  elseif kind == 'string' then
-    local e = string.match(redis.call('GET', key), '^{"v":%d+,"e":(%-?%d+),')
+  if type(v) == 'string' and string.sub(v, 1, 1) == '{' then
+    local e = string.match(v, '^{"v":%d+,"e":(%-?%d+),')
     expired = e ~= nil and tonumber(e) <= now
+  elseif v and (type(v) == 'string' or redis.call('TYPE', key)['ok'] == 'hash') then
+    local ok, status, _, lease, _, remember = pcall(event, key, v)
+    if ok and status == 'decided' then
+      expired = remember <= now
+    elseif ok and status == 'claimed' then
+      expired = lease <= server
+    end
   end
   if expired then
     redis.call('DEL', key)
