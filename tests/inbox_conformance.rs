@@ -249,6 +249,16 @@ mod redis {
                 format!("{:020}:000001", ids[1].0)
             ]
         );
+        // An archived delivery's hash holds its account, body and time
+        // (copied inside Redis from the delivery's), its events and its
+        // index entries; nothing of its lease or attempts.
+        for id in &ids {
+            let mut fields: Vec<String> = con.hkeys(format!("{p}ar:{}", id.0)).unwrap();
+            fields.sort();
+            assert_eq!(fields, ["a", "b", "k", "r", "v"]);
+            let body: Vec<u8> = con.hget(format!("{p}ar:{}", id.0), "b").unwrap();
+            assert!(body.starts_with(b"{\"n\":"), "{body:?}");
+        }
         // The instance's three entries of a delivery are added together.
         let of_instance: Vec<String> = con.zrange(format!("{p}ax:i:course:1_2"), 0, -1).unwrap();
         let expected: Vec<String> = ids

@@ -321,19 +321,30 @@ async fn raw() -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// A store on a prefix of its own (cleaned up when the [`Cleanup`] is
+/// dropped) and a raw connection beside it; `None` (skipped) without Redis.
+async fn isolated() -> Option<(
+    RedisStore,
+    String,
+    Cleanup,
+    redis::aio::MultiplexedConnection,
+)> {
+    let prefix = unique_prefix();
+    let cleanup = Cleanup {
+        url: url(),
+        prefix: prefix.clone(),
+    };
+    let store = connect(&prefix).await?;
+    Some((store, prefix, cleanup, raw().await))
+}
+
 /// The garbage-collection TTLs follow the caller's clock: lease plus grace
 /// for a claim, window (from the claim's `now`) plus grace once decided.
 #[tokio::test]
 async fn ttls_follow_the_callers_clock_with_grace() {
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url(),
-        prefix: prefix.clone(),
-    };
-    let Some(store) = connect(&prefix).await else {
+    let Some((store, prefix, _cleanup, mut con)) = isolated().await else {
         return;
     };
-    let mut con = raw().await;
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let k = key(1, "a");
     let redis_key = format!("{prefix}ev:1:61");
@@ -416,15 +427,9 @@ async fn as_earlier_hash(con: &mut redis::aio::MultiplexedConnection, redis_key:
 /// write of its event replaces it with the string.
 #[tokio::test]
 async fn event_hashes_of_an_earlier_version_are_read_and_replaced() {
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url(),
-        prefix: prefix.clone(),
-    };
-    let Some(store) = connect(&prefix).await else {
+    let Some((store, prefix, _cleanup, mut con)) = isolated().await else {
         return;
     };
-    let mut con = raw().await;
     let now = SystemTime::now();
     let lease = Duration::from_secs(30);
     let kind = |con: &mut redis::aio::MultiplexedConnection, k: String| {
@@ -553,15 +558,9 @@ async fn event_hashes_of_an_earlier_version_are_read_and_replaced() {
 /// never as panics or wrong answers.
 #[tokio::test]
 async fn redis_errors_become_store_errors() {
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url(),
-        prefix: prefix.clone(),
-    };
-    let Some(store) = connect(&prefix).await else {
+    let Some((store, prefix, _cleanup, mut con)) = isolated().await else {
         return;
     };
-    let mut con = raw().await;
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(1_750_000_000).unwrap());
     let sk = learner_state_key();
     let _: () = redis::cmd("SET")

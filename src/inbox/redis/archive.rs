@@ -38,20 +38,29 @@ pub(super) fn complete_archived(held: &str, remove: &str, kept: &str) -> String 
         "{held}{remove}{kept}
 local p, id = ARGV[1], ARGV[2]
 if not held(p, id, ARGV[3]) then return 0 end
-local d = redis.call('HMGET', p .. 'd:' .. id, 'a', 'b', 'r')
+local key, archived = p .. 'd:' .. id, p .. 'ar:' .. id
+local received = redis.call('HGET', key, 'r')
 local a = 7
 for _ = 1, tonumber(ARGV[6]) do
   local n = tonumber(ARGV[a + 1])
   local add = {{}}
   for j = 1, n do
-    add[2 * j - 1] = d[3]
+    add[2 * j - 1] = received
     add[2 * j] = ARGV[a + 1 + j]
   end
   redis.call('ZADD', ARGV[a], unpack(add))
   a = a + 2 + n
 end
-redis.call('HSET', p .. 'ar:' .. id, 'a', d[1], 'b', d[2], 'r', d[3], 'v', ARGV[4], 'k', ARGV[5])
-redis.call('ZADD', p .. 'ar', d[3], string.format('%020d', tonumber(id)))
+-- The delivery's hash becomes the archived one inside Redis (its body
+-- never passes through Lua), keeping only its account, body and time.
+redis.call('COPY', key, archived, 'REPLACE')
+local drop = {{}}
+for _, f in ipairs(redis.call('HKEYS', archived)) do
+  if f ~= 'a' and f ~= 'b' and f ~= 'r' then drop[#drop + 1] = f end
+end
+if #drop > 0 then redis.call('HDEL', archived, unpack(drop)) end
+redis.call('HSET', archived, 'v', ARGV[4], 'k', ARGV[5])
+redis.call('ZADD', p .. 'ar', received, string.format('%020d', tonumber(id)))
 remove(p, id)
 counted(p)
 for i = a, #ARGV do

@@ -82,3 +82,28 @@ pub(super) fn glob_escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use ::redis::{ErrorKind, RedisError};
+
+    use super::kind_of;
+    use crate::store::StoreErrorKind;
+
+    /// A stored value the scripts cannot read, and a server older than
+    /// they need, stay so: permanent. A lost connection is transient.
+    #[test]
+    fn unreadable_data_and_an_old_server_are_permanent() {
+        for detail in [
+            "user_script:18: malformed event at app:ev:1:61",
+            "user_script:40: malformed state at app:st:learner/1/7/course:1_2",
+            "user_script:5: SET with NX and GET refused (the store needs Redis 7.0 or later): \
+             ERR syntax error",
+        ] {
+            let e = RedisError::from((ErrorKind::Extension, "script failed", detail.to_owned()));
+            assert_eq!(kind_of(&e), StoreErrorKind::Permanent, "{detail}");
+        }
+        let e = RedisError::from((ErrorKind::Io, "connection reset", "by peer".to_owned()));
+        assert_eq!(kind_of(&e), StoreErrorKind::Transient);
+    }
+}

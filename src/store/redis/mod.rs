@@ -55,7 +55,9 @@ const SWEEP_BATCH: usize = 500;
 ///   (a new event's claim is one `SET … NX GET`). A key of a store written
 ///   before this form is a hash with the same fields (`status`, `token`,
 ///   `lease_until_ms`, `claimed_at_ms`, `remember_until_ms`); it is still
-///   read, and replaced by the string at its event's next write. The event id (in its [stored form](super::storage_key),
+///   read, and replaced by the string at its event's next write. (A replica
+///   of that earlier version cannot read the strings: stop it before this
+///   one writes.) The event id (in its [stored form](super::storage_key),
 ///   so a 2.7 KB id makes a short key) is hex-encoded, so no id, whatever it
 ///   holds (`:`, `*`, `{`, a NUL byte…), can reach another key.
 /// - `{prefix}st:{StateKey}`: a string, `{"v":version,"e":expiry_ms,"s":state}`,
