@@ -1,6 +1,7 @@
 //! The inbox on Redis: shared by every replica of a receiver.
 
 mod archive;
+mod archive_index;
 mod pause;
 mod scripts;
 mod stored;
