@@ -47,12 +47,13 @@ pub(super) fn index_groups(entries: &[String]) -> Vec<(&str, Vec<&str>)> {
         });
         keys[k].1.push(member);
     }
-    keys.into_iter()
-        .flat_map(|(key, members)| {
-            let groups: Vec<Vec<&str>> = members.chunks(GROUP).map(<[&str]>::to_vec).collect();
-            groups.into_iter().map(move |group| (key, group))
-        })
-        .collect()
+    let mut groups = Vec::with_capacity(keys.len());
+    for (key, members) in keys {
+        for group in members.chunks(GROUP) {
+            groups.push((key, group.to_vec()));
+        }
+    }
+    groups
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ impl Scripts {
     /// Every script of the store.
     pub(super) fn new() -> Self {
         Self {
-            claim: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{BLOCKS_FN}{CLAIM}")),
-            claim_many: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{BLOCKS_FN}{CLAIM_MANY}")),
+            claim: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{CLAIM_FN}{CLAIM}")),
+            claim_many: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{CLAIM_FN}{CLAIM_MANY}")),
             renew: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{RENEW}")),
             renew_many: Script::new(&format!("{SERVER_NOW}{EVENT_FN}{RENEW_MANY}")),
             commit: Script::new(&format!("{EVENT_FN}{COMMIT_FN}{COMMIT}")),
@@ -103,13 +103,26 @@ local function claim_new(key, value, ttl)
 end
 ";
 
-/// Whether a live claim held under `held` blocks a claim by `token`: it
-/// does unless it is the same holder's (the first 32 hex digits) under
-/// another lease, an earlier attempt's, which the claim takes over.
-const BLOCKS_FN: &str = r"
+/// One event's claim, shared by [`CLAIM`] and [`CLAIM_MANY`]:
+/// `claim_one(key, value, ttl, now, server, token)` writes the claim
+/// `value` (of `token`) unless the event is decided by `now` or a live
+/// claim by `server`'s clock blocks it, and answers 0 (claimed), 1
+/// (decided) or 2 (in flight). A live claim blocks unless it is the same
+/// holder's (the first 32 hex digits) under another lease, an earlier
+/// attempt's, which the claim takes over.
+const CLAIM_FN: &str = r"
 local function blocks(held, token)
   held = held or ''
   return held == token or string.sub(held, 1, 32) ~= string.sub(token, 1, 32)
+end
+local function claim_one(key, value, ttl, now, server, token)
+  local v = claim_new(key, value, ttl)
+  if not v then return 0 end
+  local status, held, lease, _, remember = event(key, v)
+  if status == 'decided' and remember > now then return 1 end
+  if status == 'claimed' and lease > server and blocks(held, token) then return 2 end
+  redis.call('SET', key, value, 'PX', ttl)
+  return 0
 end
 ";
 
@@ -121,13 +134,8 @@ pub(super) const CLAIM: &str = r"
 local now = tonumber(ARGV[1])
 local server = server_now()
 local value = claim_value(ARGV[2], string.format('%d', server + tonumber(ARGV[3])), ARGV[1])
-local v = claim_new(KEYS[1], value, ARGV[4])
-if v then
-  local status, held, lease, _, remember = event(KEYS[1], v)
-  if status == 'decided' and remember > now then return {1, false} end
-  if status == 'claimed' and lease > server and blocks(held, ARGV[2]) then return {2, false} end
-  redis.call('SET', KEYS[1], value, 'PX', ARGV[4])
-end
+local code = claim_one(KEYS[1], value, ARGV[4], now, server, ARGV[2])
+if code ~= 0 then return {code, false} end
 if #KEYS == 2 then return {0, redis.call('GET', KEYS[2])} end
 return {0, false}
 ";
@@ -211,14 +219,7 @@ local codes, states = {}, {}
 for i = 1, #ARGV - 4 do
   local key = KEYS[i]
   local si = tonumber(ARGV[4 + i])
-  local code = 0
-  local v = claim_new(key, value, ttl)
-  if v then
-    local status, held, lease, _, remember = event(key, v)
-    if status == 'decided' and remember > now then code = 1
-    elseif status == 'claimed' and lease > server and blocks(held, token) then code = 2
-    else redis.call('SET', key, value, 'PX', ttl) end
-  end
+  local code = claim_one(key, value, ttl, now, server, token)
   codes[i] = code
   states[i] = false
   if code == 0 and si > 0 then states[i] = redis.call('GET', KEYS[si]) end
