@@ -202,11 +202,9 @@ fn both_receivers_serve_the_learner_table_with_their_defaults() {
 #[test]
 fn every_shared_store_serves_it_too() {
     for url in support::services::store_urls() {
+        // Removes the Redis keys, the PostgreSQL schema or the SQLite file
+        // the receiver wrote, even when the check fails.
+        let _purge = support::services::Purge(url.clone());
         check("axum_receiver", &[("ALM_STORE", url.as_str())]);
-        if let Some(file) = url.strip_prefix("sqlite:") {
-            let _ = std::fs::remove_file(file);
-        } else if let Some(prefix) = url.split("prefix=").nth(1) {
-            support::redis_keys::purge("redis://127.0.0.1:6379/", prefix);
-        }
     }
 }

@@ -3,14 +3,39 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
 
 /// Where the engine and stores get "now" from.
+///
+/// A clock of your own implements [`Clock::now`]; the engine reads
+/// [`Clock::system_now`], which by default converts it.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> OffsetDateTime;
+
+    /// The current time as a [`SystemTime`], which is what the engine
+    /// reads once or twice per delivery (for the claims' leases, an
+    /// event's lag and the decisions' expiries) and hands to its store.
+    /// The default converts [`Clock::now`]; a clock that has a
+    /// `SystemTime` at hand returns it without the calendar arithmetic an
+    /// [`OffsetDateTime`] costs (about a tenth of a one-event delivery's
+    /// instructions in the engine, with [`SystemClock`]).
+    ///
+    /// ```
+    /// use alm_webhooks::engine::{Clock, ManualClock};
+    /// use std::time::{Duration, SystemTime};
+    /// let clock = ManualClock::at_unix(1_700_000_000);
+    /// assert_eq!(
+    ///     clock.system_now(),
+    ///     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    /// );
+    /// assert_eq!(SystemTime::from(clock.now()), clock.system_now());
+    /// ```
+    fn system_now(&self) -> SystemTime {
+        self.now().into()
+    }
 }
 
 /// The system's clock.
@@ -20,6 +45,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
     }
 }
 
@@ -53,5 +82,15 @@ impl Clock for ManualClock {
         let millis = self.0.load(Ordering::SeqCst);
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    fn system_now(&self) -> SystemTime {
+        let millis = self.0.load(Ordering::SeqCst);
+        let since = Duration::from_millis(millis.unsigned_abs());
+        if millis >= 0 {
+            SystemTime::UNIX_EPOCH + since
+        } else {
+            SystemTime::UNIX_EPOCH - since
+        }
     }
 }

@@ -75,9 +75,8 @@ impl<S: Store> Engine<S> {
     /// kept.
     fn expiries(&self) -> Expiries {
         let inner = &*self.inner;
-        let now = inner.clock.now();
-        let (remember, keep) = (now + inner.dedup_window, now + inner.state_retention);
-        (remember.into(), keep.into())
+        let now = inner.clock.system_now();
+        (now + inner.dedup_window, now + inner.state_retention)
     }
 
     /// Commits the batch's decisions; a commit that finds the state moved or
@@ -323,16 +322,18 @@ impl<S: Store> Engine<S> {
                 }
             }
             Again::Claim => {
-                let (key, state, now) =
-                    (&pending.key, pending.state_key.as_ref(), inner.clock.now());
+                let (key, state, now) = (
+                    &pending.key,
+                    pending.state_key.as_ref(),
+                    inner.clock.system_now(),
+                );
                 // As a stranger (a holder of its own): a claim lost to a
                 // later attempt of the same delivery is never taken back
                 // from it, only claimed again once free.
                 let owner = ClaimOwner::random();
-                let claimed =
-                    inner
-                        .store
-                        .claim_and_load(key, state, owner, inner.lease, now.into());
+                let claimed = inner
+                    .store
+                    .claim_and_load(key, state, owner, inner.lease, now);
                 let (claim, loaded) = counted("claim", claimed.await)?;
                 match claim {
                     Claim::Claimed(token) => (pending.token, pending.loaded) = (token, loaded),

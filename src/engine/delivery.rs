@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use time::OffsetDateTime;
+use std::time::SystemTime;
 
 use super::Engine;
 
@@ -68,11 +68,12 @@ impl<S: Store> Engine<S> {
         let (batch, chunk, spans) = holding.parts();
         let mut items = events.into_iter().enumerate();
         loop {
-            let now = self.inner.clock.now();
+            let now = self.inner.clock.system_now();
+            let now_ms = crate::store::unix_millis(now);
             chunk.clear();
             let tally = &mut batch.tally;
             chunk.extend(items.by_ref().take(chunk_len).map(|(index, item)| {
-                let item = self.prepare(index, account_id, item, now);
+                let item = self.prepare(index, account_id, item, now_ms);
                 if let Item::Event(p) = &item {
                     tally.lag(p.facts.family, p.facts.lag_ms);
                 }
@@ -135,7 +136,7 @@ impl<S: Store> Engine<S> {
         index: usize,
         account_id: AccountId,
         item: Result<Event, Box<EventError>>,
-        now: OffsetDateTime,
+        now_ms: i64,
     ) -> Item {
         let event = match item {
             Ok(event) => event,
@@ -148,7 +149,7 @@ impl<S: Store> Engine<S> {
                 return Item::Final(index, event_name, rejected);
             }
         };
-        match self.facts(account_id, &event, now) {
+        match self.facts(account_id, &event, now_ms) {
             Ok(facts) => {
                 let (key, sent_id) = Self::dedup_key(account_id, &event);
                 Item::Event(Prepared {
@@ -180,7 +181,7 @@ impl<S: Store> Engine<S> {
         &self,
         chunk: &mut [Option<Item>],
         batch: &mut Batch,
-        now: OffsetDateTime,
+        now: SystemTime,
     ) -> Result<(), StoreError> {
         let held_back = &batch.held_back;
         let wanted = |p: &Prepared| {
@@ -205,7 +206,7 @@ impl<S: Store> Engine<S> {
                     let store = &inner.store;
                     Some(
                         store
-                            .claim_many(&requests, batch.owner, inner.lease, now.into())
+                            .claim_many(&requests, batch.owner, inner.lease, now)
                             .await,
                     )
                 }

@@ -2,9 +2,7 @@
 //! commit (alone or with its batch), and what a commit's answer leads to.
 
 use std::future::Future;
-use std::time::Duration;
-
-use time::OffsetDateTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -199,7 +197,7 @@ impl<S: Store> Engine<S> {
     {
         self.flush(batch, handler).await?;
         let claimed = self
-            .claim(key, state, self.inner.clock.now(), batch, handler)
+            .claim(key, state, self.inner.clock.system_now(), batch, handler)
             .await;
         if matches!(claimed, Ok(Claimed::Duplicate)) && !rest.is_empty() {
             // Decided elsewhere meanwhile: the chunk's later events of its
@@ -294,7 +292,7 @@ impl<S: Store> Engine<S> {
         &self,
         key: &DedupKey,
         state: Option<&StateKey>,
-        mut now: OffsetDateTime,
+        mut now: SystemTime,
         batch: &mut Batch,
         handler: &mut F,
     ) -> Result<Claimed, StoreError>
@@ -308,7 +306,7 @@ impl<S: Store> Engine<S> {
                 "claim",
                 inner
                     .store
-                    .claim_and_load(key, state, batch.owner, inner.lease, now.into())
+                    .claim_and_load(key, state, batch.owner, inner.lease, now)
                     .await,
             )?;
             match claim {
@@ -326,7 +324,7 @@ impl<S: Store> Engine<S> {
                     tokio::time::sleep(POLL.min(until - at)).await;
                 }
             }
-            now = inner.clock.now();
+            now = inner.clock.system_now();
         }
     }
 }

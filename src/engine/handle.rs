@@ -123,7 +123,7 @@ impl<S: Store> Engine<S> {
     ///
     /// The store's error.
     pub async fn sweep(&self) -> Result<u64, StoreError> {
-        self.inner.store.sweep(self.inner.clock.now().into()).await
+        self.inner.store.sweep(self.inner.clock.system_now()).await
     }
 
     /// The family the engine gives an event: its name's, or the one
@@ -276,7 +276,8 @@ impl<S: Store> Engine<S> {
         spans::in_delivery(account_id, count, delivery).await
     }
 
-    /// The facts the rules need of `event`, decided at `now`.
+    /// The facts the rules need of `event`, decided at `now_ms` (Unix
+    /// milliseconds, read once per chunk).
     ///
     /// # Errors
     ///
@@ -286,7 +287,7 @@ impl<S: Store> Engine<S> {
         &self,
         account_id: AccountId,
         event: &Event,
-        now: time::OffsetDateTime,
+        now_ms: i64,
     ) -> Result<Facts, (String, String)> {
         let family = self.family_of(&event.event_name);
         if family == EventFamily::Unknown {
@@ -311,7 +312,6 @@ impl<S: Store> Engine<S> {
             return Err(("timestamp".to_owned(), message));
         };
         let at = timestamp.unix_millis();
-        let now_ms = now.unix_timestamp() * 1000 + i64::from(now.millisecond());
         let future = at > now_ms.saturating_add(self.inner.future_skew_ms);
         Ok(Facts {
             state_key,

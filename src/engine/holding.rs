@@ -15,7 +15,7 @@ use crate::store::{ClaimOwner, DedupKey, Store};
 pub(super) struct Holding<S: Store> {
     engine: Engine<S>,
     /// Taken back by the pool when dropped.
-    buffers: Option<Buffers>,
+    buffers: Option<Box<Buffers>>,
     finished: bool,
 }
 

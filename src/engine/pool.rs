@@ -37,16 +37,20 @@ impl Buffers {
     }
 }
 
-/// The buffers kept between deliveries.
+/// The buffers kept between deliveries, each set boxed: a delivery moves
+/// its set from the pool and back as one pointer, not as the several
+/// hundred bytes of its vectors' and tables' headers.
 #[derive(Default)]
 pub(super) struct Pool {
-    kept: Mutex<Vec<Buffers>>,
+    // Not `Vec<Buffers>`: the set stays where it is when it moves.
+    #[allow(clippy::vec_box)]
+    kept: Mutex<Vec<Box<Buffers>>>,
 }
 
 impl Pool {
     /// Buffers for a delivery whose claims `owner` holds: kept ones if
     /// any, else new ones.
-    pub(super) fn take(&self, owner: ClaimOwner) -> Buffers {
+    pub(super) fn take(&self, owner: ClaimOwner) -> Box<Buffers> {
         let kept = self
             .kept
             .lock()
@@ -57,17 +61,17 @@ impl Pool {
                 buffers.batch.restart(owner);
                 buffers
             }
-            None => Buffers {
+            None => Box::new(Buffers {
                 batch: Batch::new(owner),
                 chunk: Vec::new(),
                 spans: EventSpans::default(),
-            },
+            }),
         }
     }
 
     /// Keeps a finished delivery's buffers, emptied, for the next one
     /// (unless enough are kept, or they grew too large).
-    pub(super) fn give(&self, mut buffers: Buffers) {
+    pub(super) fn give(&self, mut buffers: Box<Buffers>) {
         buffers.batch.clear();
         buffers.chunk.clear();
         buffers.spans.clear();
