@@ -94,3 +94,29 @@ impl Clock for ManualClock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_now_is_now_as_a_system_time() {
+        for seconds in [1_700_000_000, 0, -86_400] {
+            let clock = ManualClock::at_unix(seconds);
+            clock.advance(Duration::from_millis(1_250));
+            assert_eq!(
+                clock.system_now(),
+                SystemTime::from(clock.now()),
+                "{seconds}"
+            );
+        }
+        let (before, now, after) = (
+            SystemTime::now(),
+            SystemClock.system_now(),
+            SystemTime::now(),
+        );
+        assert!(before <= now && now <= after);
+        let converted = SystemTime::from(SystemClock.now());
+        assert!(converted >= now, "the calendar form is read after it");
+    }
+}
