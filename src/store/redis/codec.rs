@@ -71,6 +71,23 @@ pub(super) fn parse_state(stored: Option<String>) -> Result<Versioned, StoreErro
     })
 }
 
+/// The stored value of `update`'s state once committed, as
+/// [`parse_state`] reads it: `{"v":expected + 1,"e":state_until_ms,"s":…}`.
+/// The commit scripts write it whole when the stored version is still
+/// the expected one.
+pub(super) fn stored_state(
+    update: &crate::store::StateUpdate<'_>,
+    state_until: std::time::SystemTime,
+) -> Result<String, StoreError> {
+    let json = serde_json::to_string(update.state)
+        .map_err(|e| bad_data("cannot serialize the state", e))?;
+    Ok(format!(
+        r#"{{"v":{},"e":{},"s":{json}}}"#,
+        update.expected_version.saturating_add(1),
+        crate::store::unix_millis(state_until)
+    ))
+}
+
 /// Escapes the glob characters of `text` for `SCAN … MATCH`.
 pub(super) fn glob_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -87,8 +104,36 @@ pub(super) fn glob_escape(text: &str) -> String {
 mod tests {
     use ::redis::{ErrorKind, RedisError};
 
-    use super::kind_of;
-    use crate::store::StoreErrorKind;
+    use super::{kind_of, parse_state, stored_state};
+    use crate::rules::{EntityState, StateKey};
+    use crate::store::{StateUpdate, StoreErrorKind};
+
+    /// What a commit writes reads back as the next version of its state,
+    /// in the form the scripts' version check and the sweep read
+    /// (`{"v":…,"e":…,` first).
+    #[test]
+    fn a_stored_state_reads_back_as_the_next_version() {
+        let state = EntityState::default();
+        let body = br#"{"accountId":1234,"events":[{"eventId":"e1","eventName":"COURSE_ENROLLMENT",
+            "timestamp":1725519188,"data":{"userId":7,"loId":"course:1","loInstanceId":"course:1_2",
+            "loType":"course"}}]}"#;
+        let envelope = crate::Envelope::from_slice(body).unwrap();
+        let event = envelope.parsed().next().unwrap();
+        let key = StateKey::for_event(crate::AccountId(1234), event).unwrap();
+        let update = StateUpdate {
+            key: &key,
+            expected_version: 4,
+            state: &state,
+        };
+        let until = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_725_519_188_123);
+        let stored = stored_state(&update, until).unwrap();
+        assert!(
+            stored.starts_with(r#"{"v":5,"e":1725519188123,"s":"#),
+            "{stored}"
+        );
+        let read = parse_state(Some(stored)).unwrap();
+        assert_eq!((read.version, read.state), (5, state));
+    }
 
     /// A stored value the scripts cannot read, and a server older than
     /// they need, stay so: permanent. A lost connection is transient.

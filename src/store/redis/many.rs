@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::{
-    GRACE_MS, RedisStore, commit_outcome, duration_millis, parse_state, redis_error, unix_millis,
+    GRACE_MS, RedisStore, commit_outcome, duration_millis, parse_state, redis_error, stored_state,
+    unix_millis,
 };
 use crate::store::{
     Claim, ClaimOwner, ClaimRequest, Commit, CommitOutcome, DedupKey, MANY_CHUNK, StoreError,
@@ -127,8 +128,9 @@ impl RedisStore {
     }
 
     /// One commit's six arguments to a commit script (token, remembered
-    /// until, then the state's index in KEYS or 0, expected version, JSON
-    /// and kept until), and its state's key after the `keys` given so far.
+    /// until, then the state's index in KEYS or 0, expected version, the
+    /// state's stored value and kept until), and its state's key after
+    /// the `keys` given so far.
     pub(super) fn commit_args(
         &self,
         invocation: &mut ::redis::ScriptInvocation<'_>,
@@ -140,14 +142,13 @@ impl RedisStore {
             .arg(unix_millis(commit.remember_until));
         match commit.update {
             Some(update) => {
-                let json = serde_json::to_string(update.state)
-                    .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+                let value = stored_state(&update, commit.state_until)?;
                 invocation.key(self.state_key(update.key));
                 *keys += 1;
                 invocation
                     .arg(*keys)
                     .arg(update.expected_version)
-                    .arg(json)
+                    .arg(value)
                     .arg(unix_millis(commit.state_until));
             }
             None => {
@@ -239,22 +240,21 @@ impl RedisStore {
         &self,
         commit: &Commit<'_>,
     ) -> Result<::redis::ScriptInvocation<'_>, StoreError> {
-        let state_json = commit
+        let value = commit
             .update
-            .map(|u| serde_json::to_string(u.state))
-            .transpose()
-            .map_err(|e| super::bad_data("cannot serialize the state", e))?;
+            .map(|u| stored_state(&u, commit.state_until))
+            .transpose()?;
         let mut invocation = self.scripts.commit.prepare_invoke();
         invocation
             .key(self.event_key(commit.key))
             .arg(commit.token.to_hex())
             .arg(unix_millis(commit.remember_until))
             .arg(GRACE_MS);
-        if let (Some(update), Some(json)) = (commit.update, state_json) {
+        if let (Some(update), Some(value)) = (commit.update, value) {
             invocation
                 .key(self.state_key(update.key))
                 .arg(update.expected_version)
-                .arg(json)
+                .arg(value)
                 .arg(unix_millis(commit.state_until));
         }
         Ok(invocation)

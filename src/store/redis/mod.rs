@@ -22,7 +22,7 @@ use super::{
     Versioned, unix_millis,
 };
 use crate::rules::StateKey;
-use codec::{bad_data, commit_outcome, glob_escape, parse_state, redis_error};
+use codec::{bad_data, commit_outcome, glob_escape, parse_state, redis_error, stored_state};
 
 /// The prefix [`RedisStore::connect`] uses.
 pub(crate) const DEFAULT_PREFIX: &str = "alm-webhooks:";

@@ -142,28 +142,54 @@ return {0, false}
 
 /// One commit as a Lua function, shared by [`COMMIT`] and [`COMMIT_MANY`]:
 /// the token check, the version check and both writes. `st` is `nil` for a
-/// commit without a state. Returns 0 (committed), 1 (state changed), 2
-/// (lease lost). Needs [`EVENT_FN`] before it.
+/// commit without a state; `value` is the state's stored value, whole
+/// (`{"v":expected + 1,"e":state_until_ms,"s":…}`, made by the caller).
+/// Returns 0 (committed), 1 (state changed), 2 (lease lost). Needs
+/// [`EVENT_FN`] before it.
+///
+/// The usual commit is checked by plain `string.find`s: the claim value
+/// begins `c:{token}:` (its claim time is after the next `:`), the state
+/// begins `{"v":{expected},` or is absent for expected version 0. Any
+/// other case (another holder, a decision, an old hash, a state of
+/// another version or a malformed one) is read by `event()` and the
+/// version's pattern, as before: the answers are the same, only the Lua
+/// string work of the usual case is saved (captures, `tonumber`s, the
+/// state's concatenation).
 pub(super) const COMMIT_FN: &str = r#"
-local function commit(ev, st, token, until_ms, grace, expected, json, state_until_ms)
-  local status, held, _, claimed_at = event(ev, redis.pcall('GET', ev))
-  if status ~= 'claimed' or held ~= token then return 2 end
+local function claim_time(v, token)
+  if type(v) ~= 'string' or string.byte(v, 1) ~= 99 or string.byte(v, 2) ~= 58 then return nil end
+  if string.find(v, token, 3, true) ~= 3 or string.byte(v, 3 + #token) ~= 58 then return nil end
+  local sep = string.find(v, ':', 4 + #token, true)
+  return sep and tonumber(string.sub(v, sep + 1))
+end
+local function version_is(current, st, expected)
+  if expected == '0' then
+    if not current then return true end
+  elseif current and string.find(current, '{"v":' .. expected .. ',', 1, true) == 1 then
+    return true
+  end
+  if current and not string.match(current, '^{"v":(%d+),') then
+    error('malformed state at ' .. st)
+  end
+  return false
+end
+local function commit(ev, st, token, until_ms, grace, expected, value, state_until_ms)
+  local v = redis.pcall('GET', ev)
+  local claimed_at = claim_time(v, token)
+  if not claimed_at then
+    local status, held, _, at = event(ev, v)
+    if status ~= 'claimed' or held ~= token then return 2 end
+    claimed_at = at
+  end
   local ttl = tonumber(until_ms) - claimed_at + tonumber(grace)
   if ttl < 1000 then ttl = 1000 end
   ttl = math.floor(ttl)
   if st then
     local current = redis.call('GET', st)
-    local version = 0
-    if current then
-      version = tonumber(string.match(current, '^{"v":(%d+),'))
-      if not version then error('malformed state at ' .. st) end
-    end
-    if version ~= tonumber(expected) then return 1 end
+    if not version_is(current, st, expected) then return 1 end
     local state_ttl = tonumber(state_until_ms) - claimed_at + tonumber(grace)
     if state_ttl < ttl then state_ttl = ttl end
-    redis.call('SET', st,
-      '{"v":' .. string.format('%d', version + 1) .. ',"e":' .. state_until_ms .. ',"s":' .. json .. '}',
-      'PX', string.format('%d', math.floor(state_ttl)))
+    redis.call('SET', st, value, 'PX', string.format('%d', math.floor(state_ttl)))
   end
   redis.call('SET', ev, 'd:' .. until_ms, 'PX', string.format('%d', ttl))
   return 0
@@ -171,7 +197,7 @@ end
 "#;
 
 /// Commits. KEYS: event[, state]. ARGV: token, remember_until_ms, grace_ms
-/// [, expected_version, state_json, state_until_ms]. Returns 0 (committed),
+/// [, expected_version, the state's stored value, state_until_ms]. Returns 0 (committed),
 /// 1 (state changed), 2 (lease lost).
 pub(super) const COMMIT: &str =
     "return commit(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])";
@@ -182,7 +208,8 @@ pub(super) const COMMIT: &str =
 /// changed, otherwise: the rest of a broken chain). KEYS: the events, then
 /// the states. ARGV: grace_ms, then six per commit: token,
 /// remember_until_ms, the state's index in KEYS (0: none), expected
-/// version, state JSON, state_until_ms. Returns one answer per commit.
+/// version, the state's stored value, state_until_ms. Returns one answer
+/// per commit.
 pub(super) const COMMIT_MANY: &str = r"
 local grace = ARGV[1]
 local answers = {}
@@ -298,7 +325,7 @@ return removed
 /// instance's set of users, the account's set of records and the set of
 /// accounts. ARGV: grace_ms, now_ms (`updated_at`), the
 /// number of commits, then per commit: token, remember_until_ms, the
-/// state's index in KEYS (0: none), expected version, state JSON,
+/// state's index in KEYS (0: none), expected version, the state's stored value,
 /// state_until_ms, the record's index in KEYS (0: no learner event) and,
 /// when there is one: account, user, instance, feed member, sort key, the
 /// number of slots, then (slot, value) per slot. Returns one answer per
